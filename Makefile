@@ -1,0 +1,158 @@
+# llama2: a C11 inference engine for llama2.c checkpoints.
+#
+#   make                 the library and programs, optimised for this machine
+#   make PORTABLE=1      no -march=native: runs on any CPU of the architecture
+#   make SAN=1           AddressSanitizer + UndefinedBehaviorSanitizer build
+#   make BLAS=1          with the CBLAS backend (OpenBLAS; Accelerate on macOS)
+#   make CUDA=1          with the CUDA backend (nvcc, cuBLAS)
+#   make test            every test (unit, golden, hostile input)
+#   make run             a story from the bundled default model (stories260K)
+#   make bench           tokens per second on random-weight models
+#
+# Builds go to build/<variant>/; the programs are linked at the top level.
+
+CC ?= cc
+ifeq ($(origin CC),default)
+CC := cc
+endif
+
+PORTABLE ?= 0
+SAN ?= 0
+OPT ?= -O2
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
+# -ffp-contract=off: no fused multiply-add unless a kernel asks for one, so
+# that scalar float code evaluates exactly as llama2.c's plain C does.
+BASE_CFLAGS := -std=c11 $(OPT) -g $(WARN) -ffp-contract=off -D_DEFAULT_SOURCE -Iinclude -Isrc -Isrc/kernels -pthread
+LDLIBS = $(BACKEND_LIBS) -lm -pthread
+
+UNAME_M := $(shell uname -m)
+ifeq ($(PORTABLE),1)
+ARCH_FLAGS :=
+VARIANT := portable
+else
+ARCH_FLAGS := -march=native
+VARIANT := native
+endif
+ifeq ($(SAN),1)
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+VARIANT := $(VARIANT)-san
+else
+SAN_FLAGS :=
+endif
+
+BLAS ?= 0
+CUDA ?= 0
+UNAME_S := $(shell uname -s)
+BACKEND_CFLAGS :=
+BACKEND_LIBS :=
+ifeq ($(BLAS),1)
+VARIANT := $(VARIANT)-blas
+ifeq ($(UNAME_S),Darwin)
+BACKEND_CFLAGS += -DLLAMA2_WITH_BLAS -DACCELERATE_NEW_LAPACK
+BACKEND_LIBS += -framework Accelerate
+else
+BACKEND_CFLAGS += -DLLAMA2_WITH_BLAS $(shell pkg-config --cflags openblas 2>/dev/null)
+BACKEND_LIBS += $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
+endif
+endif
+NVCC ?= nvcc
+CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(shell command -v $(NVCC) 2>/dev/null))
+# Hopper machine code plus PTX that later GPUs can compile at load time.
+CUDA_ARCH ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
+NVCC_FLAGS := -O3 -std=c++17 $(CUDA_ARCH) -Xcompiler -Wall,-Wextra,-Werror,-Wno-unused-parameter -Werror all-warnings -Iinclude -Isrc -Isrc/kernels
+ifeq ($(CUDA),1)
+VARIANT := $(VARIANT)-cuda
+BACKEND_CFLAGS += -DLLAMA2_WITH_CUDA
+BACKEND_LIBS += -L$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
+endif
+
+CFLAGS ?=
+LDFLAGS ?=
+ALL_CFLAGS := $(BASE_CFLAGS) $(ARCH_FLAGS) $(SAN_FLAGS) $(BACKEND_CFLAGS) $(CFLAGS)
+ALL_LDFLAGS := $(SAN_FLAGS) $(LDFLAGS)
+
+BUILD := build/$(VARIANT)
+LIB := $(BUILD)/libllama2.a
+
+LIB_SRC := $(wildcard src/*.c) $(wildcard src/kernels/*.c)
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+ifeq ($(CUDA),1)
+LIB_OBJ += $(BUILD)/src/backend_cuda.o
+endif
+
+PROGRAMS := llama2
+TOOL_NAMES := $(patsubst tools/%.c,%,$(wildcard tools/*.c))
+
+TEST_SRC := $(wildcard tests/test_*.c)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+TEST_SUPPORT := $(filter-out $(TEST_SRC),$(wildcard tests/*.c))
+TEST_SUPPORT_OBJ := $(TEST_SUPPORT:%.c=$(BUILD)/%.o)
+CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
+
+# The default model: ../shared/models when it exists, else downloaded.
+SHARED_MODELS ?= ../shared/models
+MODELS_DIR := models
+DEFAULT_MODEL := $(MODELS_DIR)/stories260K.bin
+DEFAULT_TOKENIZER := $(MODELS_DIR)/tok512.bin
+MODEL_URL := https://huggingface.co/karpathy/tinyllamas/resolve/main/stories260K
+
+.PHONY: all clean test test-unit test-san run bench models
+.SECONDARY:
+all: llama2 $(TOOL_NAMES:%=llama2-%)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/%.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCC_FLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/llama2: $(BUILD)/cli/main.o $(BUILD)/cli/args.o $(LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/llama2-%: $(BUILD)/tools/%.o $(LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The programs at the top level always mirror the last build.
+llama2: $(BUILD)/llama2
+	cp $< $@
+llama2-%: $(BUILD)/llama2-%
+	cp $< $@
+
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_SUPPORT_OBJ) $(BUILD)/cli/args.o $(LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LDLIBS)
+
+$(MODELS_DIR)/%:
+	@mkdir -p $(MODELS_DIR)
+	@if [ -f "$(SHARED_MODELS)/$*" ]; then cp "$(SHARED_MODELS)/$*" $@; \
+	else echo "downloading $*"; curl -fsSL -o $@.part "$(MODEL_URL)/$*" && mv $@.part $@; fi
+
+models: $(DEFAULT_MODEL) $(DEFAULT_TOKENIZER)
+
+run: llama2 models
+	./llama2 $(DEFAULT_MODEL) -z $(DEFAULT_TOKENIZER) -i "Once upon a time"
+
+# Unit and end-to-end tests of this build variant.
+test-unit: $(BUILD)/llama2 $(TEST_BIN)
+	@LLAMA2_BIN=$(abspath $(BUILD)/llama2) SHARED=$(abspath $(dir $(SHARED_MODELS))) sh tests/run.sh $(TEST_BIN)
+
+# The same suite under AddressSanitizer and UndefinedBehaviorSanitizer.
+test-san:
+	$(MAKE) SAN=1 OPT=-O1 test-unit
+
+test: test-unit
+	$(MAKE) test-san
+
+bench: all
+	./llama2-bench
+
+clean:
+	rm -rf build llama2 llama2-*
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,42 @@
+/* Loading the shared tokenizers once for the fuzz targets that need a real
+ * vocabulary. */
+#ifndef LLAMA2_FUZZ_COMMON_H
+#define LLAMA2_FUZZ_COMMON_H
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "llama2.h"
+
+/* $LLAMA2_FUZZ_TOKENIZER when set (one tokenizer), else tok512.bin and
+ * tokenizer.bin from $SHARED/models (default ../shared/models). Aborts when
+ * none loads: a fuzzer without its vocabulary tests nothing. */
+static inline int fuzz_load_tokenizers(llama2_tokenizer **out, int max) {
+    static const char *names[] = {"tok512.bin", "tokenizer.bin"};
+    const char *single = getenv("LLAMA2_FUZZ_TOKENIZER");
+    const char *shared = getenv("SHARED");
+    if (!shared || !*shared) shared = "../shared";
+    int n = 0;
+    for (int i = 0; i < 2 && n < max; i++) {
+        char path[4096];
+        if (single && *single) {
+            if (i > 0) break;
+            snprintf(path, sizeof path, "%s", single);
+        } else {
+            snprintf(path, sizeof path, "%s/models/%s", shared, names[i]);
+        }
+        llama2_error err = {0};
+        if (llama2_tokenizer_open(path, 0, &out[n], &err) != LLAMA2_OK) {
+            fprintf(stderr, "fuzz: %s: %s\n", path, err.message);
+            continue;
+        }
+        n++;
+    }
+    if (n == 0) {
+        fprintf(stderr, "fuzz: no tokenizer (set SHARED or LLAMA2_FUZZ_TOKENIZER)\n");
+        abort();
+    }
+    return n;
+}
+
+#endif

@@ -1,0 +1,347 @@
+/*
+ * Writes the seed corpora of the fuzz targets (nothing binary is kept in
+ * the repository):
+ *
+ *   make_corpus <corpus-dir> [<shared-dir>]
+ *
+ * fills <corpus-dir>/{checkpoint,tokenizer,encode,decode,args}/ with small
+ * valid inputs: tiny models of every checkpoint format (written here, with
+ * their own small writer), their headers alone, the shared tokenizers
+ * truncated to their first entries, sample prompts, token id sequences and
+ * command lines. <shared-dir> (default $SHARED, else ../shared) supplies
+ * models/tok512.bin and models/tokenizer.bin; without them the tokenizer
+ * seeds are built from scratch only.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* ------------------------------------------------------------- output */
+
+static const char *corpus_dir;
+
+static void make_dir(const char *path) {
+    if (mkdir(path, 0777) != 0 && errno != EEXIST) {
+        fprintf(stderr, "make_corpus: %s: %s\n", path, strerror(errno));
+        exit(1);
+    }
+}
+
+static void write_seed(const char *target, const char *name, const void *data, size_t size) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", corpus_dir, target);
+    make_dir(path);
+    snprintf(path, sizeof path, "%s/%s/seed-%s", corpus_dir, target, name);
+    FILE *f = fopen(path, "wb");
+    if (!f || (size > 0 && fwrite(data, 1, size, f) != size) || fclose(f) != 0) {
+        fprintf(stderr, "make_corpus: %s: %s\n", path, strerror(errno));
+        exit(1);
+    }
+}
+
+/* A growing byte buffer. */
+typedef struct bytes {
+    unsigned char *data;
+    size_t size, cap;
+} bytes;
+
+static void put(bytes *b, const void *p, size_t n) {
+    if (b->size + n > b->cap) {
+        while (b->size + n > b->cap) b->cap = b->cap ? b->cap * 2 : 1024;
+        b->data = realloc(b->data, b->cap);
+        if (!b->data) abort();
+    }
+    memcpy(b->data + b->size, p, n);
+    b->size += n;
+}
+
+static void put_i32(bytes *b, int32_t v) { put(b, &v, 4); }
+static void put_f32(bytes *b, float v) { put(b, &v, 4); }
+
+static uint64_t rng = 0x2545F4914F6CDD1Du;
+static uint32_t next_random(void) {
+    rng ^= rng >> 12;
+    rng ^= rng << 25;
+    rng ^= rng >> 27;
+    return (uint32_t)((rng * 0x2545F4914F6CDD1Du) >> 32);
+}
+static float small_float(void) { return ((float)(next_random() % 2001) - 1000.0f) / 4000.0f; }
+
+/* -------------------------------------------------------- checkpoints */
+
+typedef struct shape {
+    int dim, hidden, layers, heads, kv_heads, vocab, seq;
+} shape;
+
+static void put_floats(bytes *b, size_t n, float fixed) {
+    for (size_t i = 0; i < n; i++) put_f32(b, fixed != 0 ? fixed : small_float());
+}
+
+/* A rows x cols matrix as llama2.c's export writes it: fp32, or (gs > 0)
+ * int8 values then one fp32 scale per group of gs. */
+static void put_matrix(bytes *b, size_t rows, size_t cols, int gs) {
+    size_t n = rows * cols;
+    if (gs == 0) {
+        put_floats(b, n, 0);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int8_t q = (int8_t)(next_random() % 255 - 127);
+        put(b, &q, 1);
+    }
+    for (size_t i = 0; i < n / (size_t)gs; i++) put_f32(b, 0.002f);
+}
+
+/* version 0 (legacy), 1 or 2 (gs = group size); rope: v0 RoPE tables. */
+static bytes checkpoint(const shape *s, int version, int shared, int gs, int rope) {
+    bytes b = {0};
+    const size_t dim = (size_t)s->dim, hidden = (size_t)s->hidden, L = (size_t)s->layers;
+    const size_t head = dim / (size_t)s->heads, kv = head * (size_t)s->kv_heads, vocab = (size_t)s->vocab;
+    const int fields[7] = {s->dim, s->hidden, s->layers, s->heads, s->kv_heads, shared ? s->vocab : -s->vocab,
+                           s->seq};
+    if (version == 0) {
+        for (int i = 0; i < 7; i++) put_i32(&b, fields[i]);
+        put_matrix(&b, vocab, dim, 0);
+        put_floats(&b, L * dim, 1.0f);
+        put_matrix(&b, L * dim, dim, 0);
+        put_matrix(&b, L * kv, dim, 0);
+        put_matrix(&b, L * kv, dim, 0);
+        put_matrix(&b, L * dim, dim, 0);
+        put_floats(&b, L * dim, 1.0f);
+        put_matrix(&b, L * hidden, dim, 0);
+        put_matrix(&b, L * dim, hidden, 0);
+        put_matrix(&b, L * hidden, dim, 0);
+        put_floats(&b, dim, 1.0f);
+        if (rope) put_floats(&b, (size_t)s->seq * head, 0);
+        if (!shared) put_matrix(&b, vocab, dim, 0);
+        return b;
+    }
+    unsigned char header[256] = {0};
+    uint32_t magic = 0x616b3432u; /* "ak42" as llama2.c's export writes it */
+    memcpy(header, &magic, 4);
+    int32_t v = version;
+    memcpy(header + 4, &v, 4);
+    for (int i = 0; i < 7; i++) {
+        int32_t f = i == 5 ? s->vocab : fields[i];
+        memcpy(header + 8 + 4 * i, &f, 4);
+    }
+    header[36] = (unsigned char)(shared != 0);
+    if (version == 2) {
+        int32_t g = gs;
+        memcpy(header + 37, &g, 4);
+    } else {
+        gs = 0;
+    }
+    put(&b, header, sizeof header);
+    put_floats(&b, L * dim, 1.0f);
+    put_floats(&b, L * dim, 1.0f);
+    put_floats(&b, dim, 1.0f);
+    put_matrix(&b, vocab, dim, gs);
+    for (size_t l = 0; l < L; l++) put_matrix(&b, dim, dim, gs);
+    for (size_t l = 0; l < L; l++) put_matrix(&b, kv, dim, gs);
+    for (size_t l = 0; l < L; l++) put_matrix(&b, kv, dim, gs);
+    for (size_t l = 0; l < L; l++) put_matrix(&b, dim, dim, gs);
+    for (size_t l = 0; l < L; l++) put_matrix(&b, hidden, dim, gs);
+    for (size_t l = 0; l < L; l++) put_matrix(&b, dim, hidden, gs);
+    for (size_t l = 0; l < L; l++) put_matrix(&b, hidden, dim, gs);
+    if (!shared) put_matrix(&b, vocab, dim, gs);
+    return b;
+}
+
+static void checkpoint_seeds(void) {
+    const shape small = {8, 12, 1, 2, 1, 12, 8}, two = {8, 16, 2, 2, 2, 10, 4}, wide = {16, 24, 1, 4, 2, 6, 16};
+    struct {
+        const char *name;
+        const shape *s;
+        int version, shared, gs, rope;
+    } seeds[] = {
+        {"v0-shared", &small, 0, 1, 0, 1},     {"v0-shared-norope", &small, 0, 1, 0, 0},
+        {"v0-separate", &two, 0, 0, 0, 1},     {"v0-wide", &wide, 0, 1, 0, 1},
+        {"v1-shared", &small, 1, 1, 0, 0},     {"v1-separate", &two, 1, 0, 0, 0},
+        {"v2-gs4-shared", &small, 2, 1, 4, 0}, {"v2-gs2-separate", &two, 2, 0, 2, 0},
+        {"v2-gs8-wide", &wide, 2, 1, 8, 0},
+    };
+    for (size_t i = 0; i < sizeof seeds / sizeof seeds[0]; i++) {
+        bytes b = checkpoint(seeds[i].s, seeds[i].version, seeds[i].shared, seeds[i].gs, seeds[i].rope);
+        write_seed("checkpoint", seeds[i].name, b.data, b.size);
+        char name[64];
+        snprintf(name, sizeof name, "%s-header", seeds[i].name);
+        write_seed("checkpoint", name, b.data, seeds[i].version == 0 ? 28 : 256);
+        free(b.data);
+    }
+}
+
+/* --------------------------------------------------------- tokenizers */
+
+static unsigned char *read_all(const char *path, size_t *size) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 1 << 16, n = 0;
+    unsigned char *buf = malloc(cap);
+    while (buf) {
+        n += fread(buf + n, 1, cap - n, f);
+        if (n < cap) break;
+        unsigned char *bigger = realloc(buf, cap * 2);
+        if (!bigger) {
+            free(buf);
+            buf = NULL;
+            break;
+        }
+        buf = bigger;
+        cap *= 2;
+    }
+    fclose(f);
+    *size = n;
+    return buf;
+}
+
+/* The length of the header and the first n entries of a tokenizer file. */
+static size_t first_entries(const unsigned char *data, size_t size, int n) {
+    size_t pos = 4;
+    for (int i = 0; i < n && pos + 8 <= size; i++) {
+        int32_t len;
+        memcpy(&len, data + pos + 4, 4);
+        if (len < 0 || (size_t)len > size - pos - 8) break;
+        pos += 8 + (size_t)len;
+    }
+    return pos;
+}
+
+static void tokenizer_seeds(const char *shared) {
+    /* From scratch: BOS/EOS, a few letters and their merges. */
+    const char *pieces[] = {"<unk>", "\n<s>\n", "\n</s>\n", " ", "a", "b", "ab", " ab", "<0x41>", "\xc3\xa9"};
+    bytes b = {0};
+    put_i32(&b, 6);
+    for (size_t i = 0; i < sizeof pieces / sizeof pieces[0]; i++) {
+        put_f32(&b, (float)i - 3.0f);
+        put_i32(&b, (int32_t)strlen(pieces[i]));
+        put(&b, pieces[i], strlen(pieces[i]));
+    }
+    write_seed("tokenizer", "scratch", b.data, b.size);
+    free(b.data);
+
+    const char *files[2] = {"tok512.bin", "tokenizer.bin"};
+    const int counts[3] = {8, 40, 300};
+    for (int f = 0; f < 2; f++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/models/%s", shared, files[f]);
+        size_t size = 0;
+        unsigned char *data = read_all(path, &size);
+        if (!data) {
+            fprintf(stderr, "make_corpus: %s not found, skipping its seeds\n", path);
+            continue;
+        }
+        for (int c = 0; c < 3; c++) {
+            char name[64];
+            snprintf(name, sizeof name, "%s-%d", files[f], counts[c]);
+            write_seed("tokenizer", name, data, first_entries(data, size, counts[c]));
+        }
+        free(data);
+    }
+}
+
+/* ------------------------------------------------------------ prompts */
+
+static void encode_seeds(void) {
+    const char *prompts[] = {
+        "Once upon a time",
+        "Lily and Ben went to the park. They saw a big dog!",
+        "caf\xc3\xa9 na\xc3\xafve \xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e \xf0\x9f\x98\x80",
+        "\xff\xfe\x80\xc0\xaf\xed\xa0\x80\xf4\x90\x80\x80 bad utf-8",
+        "<0x41><s></s><unk> \n\t\r",
+        " leading and  double  spaces ",
+        "a",
+    };
+    for (size_t i = 0; i < sizeof prompts / sizeof prompts[0]; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "%zu", i);
+        write_seed("encode", name, prompts[i], strlen(prompts[i]));
+    }
+    /* A long text: the fuzzer keeps inputs up to the longest seed. */
+    size_t n = 60000;
+    char *text = malloc(n);
+    if (!text) abort();
+    const char *words[] = {"the ", "little ", "dog ", "ran ", "\xc3\xa9t\xc3\xa9 ", "! ", "\n", "zzz "};
+    for (size_t at = 0; at < n;) {
+        const char *w = words[next_random() % 8];
+        size_t len = strlen(w) < n - at ? strlen(w) : n - at;
+        memcpy(text + at, w, len);
+        at += len;
+    }
+    write_seed("encode", "long", text, n);
+    free(text);
+}
+
+static void decode_seeds(void) {
+    /* Little-endian uint16 ids, offset by 64 as fuzz_decode reads them. */
+    const int sequences[][12] = {
+        {1, 403, 407, 261, 378, 284, 300, 2, 0, 0, 0, 0},
+        {1, 230, 172, 150, 3, 131, 197, 200, 2, 1, 1, 0},   /* byte tokens */
+        {-5, 0, 511, 512, 31999, 32000, 40000, 1, 2, 3, 4, 5},
+        {1, 29871, 30010, 31000, 13, 9, 29889, 2, 0, 0, 0, 0},
+    };
+    for (size_t s = 0; s < sizeof sequences / sizeof sequences[0]; s++) {
+        unsigned char buf[24];
+        for (int i = 0; i < 12; i++) {
+            unsigned v = (unsigned)(sequences[s][i] + 64) & 0xFFFF;
+            buf[2 * i] = (unsigned char)v;
+            buf[2 * i + 1] = (unsigned char)(v >> 8);
+        }
+        char name[16];
+        snprintf(name, sizeof name, "%zu", s);
+        write_seed("decode", name, buf, sizeof buf);
+    }
+}
+
+static void args_seeds(void) {
+    /* Arguments joined by NUL bytes, as fuzz_args splits them. */
+    const char *lines[] = {
+        "model.bin",
+        "model.bin\0-t\0" "0.8\0-p\0" "0.9\0-s\0" "42\0-n\0" "256\0-i\0Once upon a time",
+        "model.bin\0--temperature=1\0--top-p=0.5\0--steps=0\0--threads=4\0--batch=8",
+        "model.bin\0-m\0chat\0-y\0be nice\0-z\0tok.bin\0--no-mmap\0--no-timer\0--verbose",
+        "--help",
+        "--version",
+        "model.bin\0-t\0nan\0-p\0-0.1",
+        "model.bin\0other.bin",
+        "-n",
+        "model.bin\0--no-timer=1\0--bogus\0-x",
+    };
+    const size_t sizes[] = {
+        sizeof "model.bin" - 1,
+        sizeof "model.bin\0-t\0" "0.8\0-p\0" "0.9\0-s\0" "42\0-n\0" "256\0-i\0Once upon a time" - 1,
+        sizeof "model.bin\0--temperature=1\0--top-p=0.5\0--steps=0\0--threads=4\0--batch=8" - 1,
+        sizeof "model.bin\0-m\0chat\0-y\0be nice\0-z\0tok.bin\0--no-mmap\0--no-timer\0--verbose" - 1,
+        sizeof "--help" - 1,
+        sizeof "--version" - 1,
+        sizeof "model.bin\0-t\0nan\0-p\0-0.1" - 1,
+        sizeof "model.bin\0other.bin" - 1,
+        sizeof "-n" - 1,
+        sizeof "model.bin\0--no-timer=1\0--bogus\0-x" - 1,
+    };
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "%zu", i);
+        write_seed("args", name, lines[i], sizes[i]);
+    }
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || argc > 3) {
+        fprintf(stderr, "usage: make_corpus <corpus-dir> [<shared-dir>]\n");
+        return 2;
+    }
+    corpus_dir = argv[1];
+    const char *shared = argc == 3 ? argv[2] : getenv("SHARED");
+    if (!shared || !*shared) shared = "../shared";
+    make_dir(corpus_dir);
+    checkpoint_seeds();
+    tokenizer_seeds(shared);
+    encode_seeds();
+    decode_seeds();
+    args_seeds();
+    return 0;
+}

@@ -1,0 +1,42 @@
+/* Helpers shared by the library's files: error reporting and checked sizes. */
+#ifndef LLAMA2_INTERNAL_H
+#define LLAMA2_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "llama2.h"
+
+#if defined(__GNUC__)
+#define L2_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#else
+#define L2_PRINTF(fmt, args)
+#endif
+
+/* Fills err (when not NULL) and returns status, so that callers can write
+ * `return l2_fail(err, LLAMA2_E_FORMAT, "...", ...);`. */
+llama2_status l2_fail(llama2_error *err, llama2_status status, const char *fmt, ...) L2_PRINTF(3, 4);
+
+/* a * b into *out; returns 0 when the product does not fit a size_t. */
+static inline int l2_mul_size(size_t a, size_t b, size_t *out) {
+    if (a != 0 && b > SIZE_MAX / a) return 0;
+    *out = a * b;
+    return 1;
+}
+
+/* a + b into *out; returns 0 on overflow. */
+static inline int l2_add_size(size_t a, size_t b, size_t *out) {
+    if (b > SIZE_MAX - a) return 0;
+    *out = a + b;
+    return 1;
+}
+
+/* Steps of 0 or more than the context mean the whole context (llama2.c). */
+static inline int l2_clamp_steps(int steps, int seq_len) { return steps <= 0 || steps > seq_len ? seq_len : steps; }
+
+/* An allocation aligned for SIMD loads (64 bytes), zero-filled; NULL on
+ * failure. Free with l2_free_aligned. */
+void *l2_alloc_aligned(size_t size);
+void l2_free_aligned(void *p);
+
+#endif

@@ -1,0 +1,340 @@
+/*
+ * The aarch64 Advanced SIMD (NEON) kernel table. NEON is part of every
+ * aarch64 CPU, so no run-time check is needed.
+ *
+ * Accuracy against ops_ref.c, as for the AVX2 table:
+ *   dot, rmsnorm, matmul_f32: fused multiply-adds in several accumulators
+ *       (reordered sums);
+ *   softmax, swiglu: a vectorised expf within about 2 ulp;
+ *   axpy, add: the same bits (multiply, then add);
+ *   quantize_q8, matmul_q8: the reference's bits exactly. The integer dot of
+ *       a group is formed with widening multiplies (exact); the float
+ *       accumulation is plain scalar C in the reference's order. This file is
+ *       compiled with -ffp-contract=off, so nothing is fused there.
+ */
+#if defined(__aarch64__)
+
+#include <arm_neon.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "ops.h"
+#include "ops_isa.h"
+
+/* ------------------------------------------------------------ helpers */
+
+/* e^x within about 1-2 ulp: 0 below about -104, +inf above 88.72,
+ * subnormal results rounded once, NaN kept. See ops_avx2.c's exp8. */
+static inline float32x4_t exp4(float32x4_t x) {
+    /* vmaxq/vminq propagate NaN. */
+    x = vmaxq_f32(x, vdupq_n_f32(-104.0f));
+    x = vminq_f32(x, vdupq_n_f32(88.8f));
+    float32x4_t n = vrndnq_f32(vmulq_f32(x, vdupq_n_f32(1.44269504088896341f)));
+    float32x4_t r = vfmsq_f32(x, n, vdupq_n_f32(0.693359375f));
+    r = vfmsq_f32(r, n, vdupq_n_f32(-2.12194440e-4f));
+    float32x4_t p = vdupq_n_f32(1.9875691500e-4f);
+    p = vfmaq_f32(vdupq_n_f32(1.3981999507e-3f), p, r);
+    p = vfmaq_f32(vdupq_n_f32(8.3334519073e-3f), p, r);
+    p = vfmaq_f32(vdupq_n_f32(4.1665795894e-2f), p, r);
+    p = vfmaq_f32(vdupq_n_f32(1.6666665459e-1f), p, r);
+    p = vfmaq_f32(vdupq_n_f32(5.0000001201e-1f), p, r);
+    float32x4_t r2 = vmulq_f32(r, r);
+    p = vfmaq_f32(vaddq_f32(r, vdupq_n_f32(1.0f)), p, r2);
+    int32x4_t ni = vcvtq_s32_f32(n); /* n is integral already */
+    int32x4_t n1 = vshrq_n_s32(ni, 1);
+    int32x4_t n2 = vsubq_s32(ni, n1);
+    const int32x4_t bias = vdupq_n_s32(127);
+    float32x4_t f1 = vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(n1, bias), 23));
+    float32x4_t f2 = vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(n2, bias), 23));
+    return vmulq_f32(vmulq_f32(p, f1), f2);
+}
+
+/* ----------------------------------------------------------- vectors */
+
+static float dot_neon(const float *a, const float *b, int n) {
+    float32x4_t s0 = vdupq_n_f32(0.0f), s1 = s0, s2 = s0, s3 = s0;
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        s0 = vfmaq_f32(s0, vld1q_f32(a + i), vld1q_f32(b + i));
+        s1 = vfmaq_f32(s1, vld1q_f32(a + i + 4), vld1q_f32(b + i + 4));
+        s2 = vfmaq_f32(s2, vld1q_f32(a + i + 8), vld1q_f32(b + i + 8));
+        s3 = vfmaq_f32(s3, vld1q_f32(a + i + 12), vld1q_f32(b + i + 12));
+    }
+    for (; i + 4 <= n; i += 4) s0 = vfmaq_f32(s0, vld1q_f32(a + i), vld1q_f32(b + i));
+    float sum = vaddvq_f32(vaddq_f32(vaddq_f32(s0, s1), vaddq_f32(s2, s3)));
+    for (; i < n; i++) sum += a[i] * b[i];
+    return sum;
+}
+
+static void rmsnorm_neon(float *out, const float *x, const float *weight, int n) {
+    float ss = dot_neon(x, x, n);
+    ss /= (float)n;
+    ss += 1e-5f;
+    ss = 1.0f / sqrtf(ss);
+    const float32x4_t s = vdupq_n_f32(ss);
+    int i = 0;
+    for (; i + 4 <= n; i += 4) vst1q_f32(out + i, vmulq_f32(vld1q_f32(weight + i), vmulq_f32(s, vld1q_f32(x + i))));
+    for (; i < n; i++) out[i] = weight[i] * (ss * x[i]);
+}
+
+static void softmax_neon(float *x, int n) {
+    if (n <= 0) return;
+    float max = x[0];
+    int i = 0;
+    if (n >= 4) {
+        float32x4_t mv = vld1q_f32(x);
+        for (i = 4; i + 4 <= n; i += 4) mv = vmaxq_f32(mv, vld1q_f32(x + i));
+        max = vmaxvq_f32(mv);
+    }
+    for (; i < n; i++)
+        if (x[i] > max) max = x[i];
+    const float32x4_t mx = vdupq_n_f32(max);
+    float32x4_t s0 = vdupq_n_f32(0.0f), s1 = s0;
+    i = 0;
+    for (; i + 8 <= n; i += 8) {
+        float32x4_t e0 = exp4(vsubq_f32(vld1q_f32(x + i), mx));
+        float32x4_t e1 = exp4(vsubq_f32(vld1q_f32(x + i + 4), mx));
+        vst1q_f32(x + i, e0);
+        vst1q_f32(x + i + 4, e1);
+        s0 = vaddq_f32(s0, e0);
+        s1 = vaddq_f32(s1, e1);
+    }
+    for (; i + 4 <= n; i += 4) {
+        float32x4_t e = exp4(vsubq_f32(vld1q_f32(x + i), mx));
+        vst1q_f32(x + i, e);
+        s0 = vaddq_f32(s0, e);
+    }
+    float sum = vaddvq_f32(vaddq_f32(s0, s1));
+    for (; i < n; i++) {
+        float e = vgetq_lane_f32(exp4(vdupq_n_f32(x[i] - max)), 0);
+        x[i] = e;
+        sum += e;
+    }
+    const float32x4_t sv = vdupq_n_f32(sum);
+    i = 0;
+    for (; i + 4 <= n; i += 4) vst1q_f32(x + i, vdivq_f32(vld1q_f32(x + i), sv));
+    for (; i < n; i++) x[i] /= sum;
+}
+
+static inline float32x4_t swiglu4(float32x4_t g, float32x4_t u) {
+    const float32x4_t one = vdupq_n_f32(1.0f);
+    float32x4_t s = vdivq_f32(one, vaddq_f32(one, exp4(vnegq_f32(g))));
+    return vmulq_f32(vmulq_f32(g, s), u);
+}
+
+static void swiglu_neon(float *gate, const float *up, int n) {
+    int i = 0;
+    for (; i + 4 <= n; i += 4) vst1q_f32(gate + i, swiglu4(vld1q_f32(gate + i), vld1q_f32(up + i)));
+    for (; i < n; i++) gate[i] = vgetq_lane_f32(swiglu4(vdupq_n_f32(gate[i]), vdupq_n_f32(up[i])), 0);
+}
+
+static void axpy_neon(float *y, float a, const float *x, int n) {
+    const float32x4_t av = vdupq_n_f32(a);
+    int i = 0;
+    for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vaddq_f32(vld1q_f32(y + i), vmulq_f32(av, vld1q_f32(x + i))));
+    for (; i < n; i++) y[i] += a * x[i];
+}
+
+static void add_neon(float *y, const float *x, int n) {
+    int i = 0;
+    for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vaddq_f32(vld1q_f32(y + i), vld1q_f32(x + i)));
+    for (; i < n; i++) y[i] += x[i];
+}
+
+/* -------------------------------------------------------- matmul_f32 */
+
+/* Four rows against one input, two accumulators per row. */
+static void gemv4_f32(float *out, const float *x, const float *w, size_t cols) {
+    const float *w0 = w, *w1 = w + cols, *w2 = w + 2 * cols, *w3 = w + 3 * cols;
+    float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, a2 = a0, a3 = a0;
+    float32x4_t b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+    size_t k = 0;
+    for (; k + 8 <= cols; k += 8) {
+        float32x4_t x0 = vld1q_f32(x + k), x1 = vld1q_f32(x + k + 4);
+        a0 = vfmaq_f32(a0, vld1q_f32(w0 + k), x0);
+        b0 = vfmaq_f32(b0, vld1q_f32(w0 + k + 4), x1);
+        a1 = vfmaq_f32(a1, vld1q_f32(w1 + k), x0);
+        b1 = vfmaq_f32(b1, vld1q_f32(w1 + k + 4), x1);
+        a2 = vfmaq_f32(a2, vld1q_f32(w2 + k), x0);
+        b2 = vfmaq_f32(b2, vld1q_f32(w2 + k + 4), x1);
+        a3 = vfmaq_f32(a3, vld1q_f32(w3 + k), x0);
+        b3 = vfmaq_f32(b3, vld1q_f32(w3 + k + 4), x1);
+    }
+    if (k + 4 <= cols) {
+        float32x4_t x0 = vld1q_f32(x + k);
+        a0 = vfmaq_f32(a0, vld1q_f32(w0 + k), x0);
+        a1 = vfmaq_f32(a1, vld1q_f32(w1 + k), x0);
+        a2 = vfmaq_f32(a2, vld1q_f32(w2 + k), x0);
+        a3 = vfmaq_f32(a3, vld1q_f32(w3 + k), x0);
+        k += 4;
+    }
+    float s0 = vaddvq_f32(vaddq_f32(a0, b0)), s1 = vaddvq_f32(vaddq_f32(a1, b1));
+    float s2 = vaddvq_f32(vaddq_f32(a2, b2)), s3 = vaddvq_f32(vaddq_f32(a3, b3));
+    for (; k < cols; k++) {
+        s0 += w0[k] * x[k];
+        s1 += w1[k] * x[k];
+        s2 += w2[k] * x[k];
+        s3 += w3[k] * x[k];
+    }
+    out[0] = s0;
+    out[1] = s1;
+    out[2] = s2;
+    out[3] = s3;
+}
+
+/* Four rows against two inputs: each weight vector feeds two products. */
+static void gemm4x2_f32(float *out, size_t os, const float *x, const float *w, size_t cols) {
+    const float *x0p = x, *x1p = x + cols;
+    float32x4_t acc[4][2];
+    for (int r = 0; r < 4; r++) acc[r][0] = acc[r][1] = vdupq_n_f32(0.0f);
+    size_t k = 0;
+    for (; k + 4 <= cols; k += 4) {
+        float32x4_t x0 = vld1q_f32(x0p + k), x1 = vld1q_f32(x1p + k);
+        for (int r = 0; r < 4; r++) {
+            float32x4_t wv = vld1q_f32(w + (size_t)r * cols + k);
+            acc[r][0] = vfmaq_f32(acc[r][0], wv, x0);
+            acc[r][1] = vfmaq_f32(acc[r][1], wv, x1);
+        }
+    }
+    for (int r = 0; r < 4; r++) {
+        const float *wr = w + (size_t)r * cols;
+        float s0 = vaddvq_f32(acc[r][0]), s1 = vaddvq_f32(acc[r][1]);
+        for (size_t kk = k; kk < cols; kk++) {
+            s0 += wr[kk] * x0p[kk];
+            s1 += wr[kk] * x1p[kk];
+        }
+        out[r] = s0;
+        out[os + (size_t)r] = s1;
+    }
+}
+
+static void matmul_f32_neon(float *out, int out_stride, const float *x, int nb, const float *w, int cols,
+                            int row_begin, int row_end) {
+    const size_t c = (size_t)cols, os = (size_t)out_stride;
+    int b = 0;
+    for (; b + 2 <= nb; b += 2) {
+        int r = row_begin;
+        for (; r + 4 <= row_end; r += 4) gemm4x2_f32(out + (size_t)b * os + (size_t)r, os, x + (size_t)b * c, w + (size_t)r * c, c);
+        for (; r < row_end; r++) {
+            const float *wr = w + (size_t)r * c;
+            out[(size_t)b * os + (size_t)r] = dot_neon(wr, x + (size_t)b * c, cols);
+            out[(size_t)(b + 1) * os + (size_t)r] = dot_neon(wr, x + (size_t)(b + 1) * c, cols);
+        }
+    }
+    for (; b < nb; b++) {
+        const float *xb = x + (size_t)b * c;
+        float *ob = out + (size_t)b * os;
+        int r = row_begin;
+        for (; r + 4 <= row_end; r += 4) gemv4_f32(ob + r, xb, w + (size_t)r * c, c);
+        for (; r < row_end; r++) ob[r] = dot_neon(w + (size_t)r * c, xb, cols);
+    }
+}
+
+/* ------------------------------------------------------- quantize_q8 */
+
+static void quantize_q8_neon(int8_t *q, float *scales, const float *x, int n, int gs) {
+    const float q_max = 127.0f;
+    const int groups = n / gs;
+    for (int g = 0; g < groups; g++) {
+        const float *xg = x + (size_t)g * (size_t)gs;
+        int8_t *qg = q + (size_t)g * (size_t)gs;
+        float wmax = 0.0f;
+        int i = 0;
+        if (gs >= 4) {
+            /* vmaxnmq returns the number when the other operand is a NaN,
+             * so a NaN never wins, as with the reference's '>'. */
+            float32x4_t m = vdupq_n_f32(0.0f);
+            for (; i + 4 <= gs; i += 4) m = vmaxnmq_f32(m, vabsq_f32(vld1q_f32(xg + i)));
+            wmax = vmaxnmvq_f32(m);
+        }
+        for (; i < gs; i++) {
+            float v = fabsf(xg[i]);
+            if (v > wmax) wmax = v;
+        }
+        float scale = wmax / q_max;
+        scales[g] = scale;
+        if (scale == 0.0f) {
+            memset(qg, 0, (size_t)gs);
+            continue;
+        }
+        const float32x4_t sv = vdupq_n_f32(scale);
+        i = 0;
+        for (; i + 8 <= gs; i += 8) {
+            /* vrndaq: round to nearest, ties away from zero (roundf). */
+            int32x4_t v0 = vcvtq_s32_f32(vrndaq_f32(vdivq_f32(vld1q_f32(xg + i), sv)));
+            int32x4_t v1 = vcvtq_s32_f32(vrndaq_f32(vdivq_f32(vld1q_f32(xg + i + 4), sv)));
+            /* Keep the low byte of each, as the (int8_t) conversion does. */
+            int16x8_t h = vcombine_s16(vmovn_s32(v0), vmovn_s32(v1));
+            vst1_s8(qg + i, vmovn_s16(h));
+        }
+        for (; i < gs; i++) qg[i] = (int8_t)roundf(xg[i] / scale);
+    }
+}
+
+/* --------------------------------------------------------- matmul_q8 */
+
+/* The exact integer dot of n int8 values. */
+static inline int32_t dot_i8(const int8_t *a, const int8_t *b, int n) {
+    int k = 0;
+    int32_t sum = 0;
+    if (n >= 16) {
+        int32x4_t acc = vdupq_n_s32(0);
+        for (; k + 16 <= n; k += 16) {
+            int8x16_t va = vld1q_s8(a + k), vb = vld1q_s8(b + k);
+            /* |a * b| <= 128 * 128: one product fits int16; widen while
+             * adding pairs into int32. */
+            acc = vpadalq_s16(acc, vmull_s8(vget_low_s8(va), vget_low_s8(vb)));
+            acc = vpadalq_s16(acc, vmull_s8(vget_high_s8(va), vget_high_s8(vb)));
+        }
+        sum = vaddvq_s32(acc);
+    }
+    for (; k + 8 <= n; k += 8) sum += vaddlvq_s16(vmull_s8(vld1_s8(a + k), vld1_s8(b + k)));
+    for (; k < n; k++) sum += (int32_t)a[k] * (int32_t)b[k];
+    return sum;
+}
+
+static void matmul_q8_neon(float *out, int out_stride, const int8_t *xq, const float *xs, int nb, const int8_t *w,
+                           const float *ws, int cols, int gs, int row_begin, int row_end) {
+    const int groups = cols / gs;
+    const size_t c = (size_t)cols, ng = (size_t)groups, os = (size_t)out_stride;
+    for (int r = row_begin; r < row_end; r++) {
+        const int8_t *wr = w + (size_t)r * c;
+        const float *wsr = ws + (size_t)r * ng;
+        for (int b = 0; b < nb; b++) {
+            const int8_t *xb = xq + (size_t)b * c;
+            const float *xsb = xs + (size_t)b * ng;
+            float val = 0.0f;
+            for (int g = 0; g < groups; g++) {
+                int32_t ival = dot_i8(xb + (size_t)g * (size_t)gs, wr + (size_t)g * (size_t)gs, gs);
+                val += ((float)ival) * wsr[g] * xsb[g];
+            }
+            out[(size_t)b * os + (size_t)r] = val;
+        }
+    }
+}
+
+/* ------------------------------------------------------------- table */
+
+static const l2_kernels neon_table = {
+    .name = "neon",
+    .dot = dot_neon,
+    .rmsnorm = rmsnorm_neon,
+    .softmax = softmax_neon,
+    .swiglu = swiglu_neon,
+    .axpy = axpy_neon,
+    .add = add_neon,
+    .matmul_f32 = matmul_f32_neon,
+    .quantize_q8 = quantize_q8_neon,
+    .matmul_q8 = matmul_q8_neon,
+};
+
+const l2_kernels *l2_kernels_neon(void) { return &neon_table; }
+
+#else
+
+/* ISO C forbids an empty translation unit. */
+typedef int l2_ops_neon_unused;
+
+#endif

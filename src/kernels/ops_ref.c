@@ -1,0 +1,112 @@
+/* The scalar reference kernels: llama2.c's run.c and runq.c arithmetic,
+ * written plainly. They are the oracle every fast kernel is tested against.
+ * This file is compiled with -ffp-contract=off so that no multiply-add is
+ * fused: runq.c's int8 path must be reproduced bit for bit. */
+#include <math.h>
+#include <string.h>
+
+#include "ops.h"
+
+static float dot_ref(const float *a, const float *b, int n) {
+    float sum = 0.0f;
+    for (int i = 0; i < n; i++) sum += a[i] * b[i];
+    return sum;
+}
+
+static void rmsnorm_ref(float *out, const float *x, const float *weight, int n) {
+    float ss = 0.0f;
+    for (int i = 0; i < n; i++) ss += x[i] * x[i];
+    ss /= (float)n;
+    ss += 1e-5f;
+    ss = 1.0f / sqrtf(ss);
+    for (int i = 0; i < n; i++) out[i] = weight[i] * (ss * x[i]);
+}
+
+static void softmax_ref(float *x, int n) {
+    float max = x[0];
+    for (int i = 1; i < n; i++)
+        if (x[i] > max) max = x[i];
+    float sum = 0.0f;
+    for (int i = 0; i < n; i++) {
+        x[i] = expf(x[i] - max);
+        sum += x[i];
+    }
+    for (int i = 0; i < n; i++) x[i] /= sum;
+}
+
+static void swiglu_ref(float *gate, const float *up, int n) {
+    for (int i = 0; i < n; i++) {
+        float v = gate[i];
+        v *= 1.0f / (1.0f + expf(-v));
+        gate[i] = v * up[i];
+    }
+}
+
+static void axpy_ref(float *y, float a, const float *x, int n) {
+    for (int i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+static void add_ref(float *y, const float *x, int n) {
+    for (int i = 0; i < n; i++) y[i] += x[i];
+}
+
+static void matmul_f32_ref(float *out, int out_stride, const float *x, int nb, const float *w, int cols,
+                           int row_begin, int row_end) {
+    for (int b = 0; b < nb; b++)
+        for (int r = row_begin; r < row_end; r++)
+            out[(size_t)b * (size_t)out_stride + (size_t)r] =
+                dot_ref(w + (size_t)r * (size_t)cols, x + (size_t)b * (size_t)cols, cols);
+}
+
+static void quantize_q8_ref(int8_t *q, float *scales, const float *x, int n, int gs) {
+    const float q_max = 127.0f;
+    for (int g = 0; g < n / gs; g++) {
+        float wmax = 0.0f;
+        for (int i = 0; i < gs; i++) {
+            float v = fabsf(x[g * gs + i]);
+            if (v > wmax) wmax = v;
+        }
+        float scale = wmax / q_max;
+        scales[g] = scale;
+        for (int i = 0; i < gs; i++) {
+            /* An all-zero group has scale 0: its values are 0, not 0/0. */
+            float v = scale != 0.0f ? x[g * gs + i] / scale : 0.0f;
+            q[g * gs + i] = (int8_t)roundf(v);
+        }
+    }
+}
+
+static void matmul_q8_ref(float *out, int out_stride, const int8_t *xq, const float *xs, int nb, const int8_t *w,
+                          const float *ws, int cols, int gs, int row_begin, int row_end) {
+    const int groups = cols / gs;
+    for (int b = 0; b < nb; b++) {
+        const int8_t *xb = xq + (size_t)b * (size_t)cols;
+        const float *xsb = xs + (size_t)b * (size_t)groups;
+        for (int r = row_begin; r < row_end; r++) {
+            const int8_t *wr = w + (size_t)r * (size_t)cols;
+            const float *wsr = ws + (size_t)r * (size_t)groups;
+            float val = 0.0f;
+            for (int g = 0; g < groups; g++) {
+                int32_t ival = 0;
+                for (int k = 0; k < gs; k++) ival += (int32_t)xb[g * gs + k] * (int32_t)wr[g * gs + k];
+                val += ((float)ival) * wsr[g] * xsb[g];
+            }
+            out[(size_t)b * (size_t)out_stride + (size_t)r] = val;
+        }
+    }
+}
+
+static const l2_kernels reference = {
+    .name = "scalar",
+    .dot = dot_ref,
+    .rmsnorm = rmsnorm_ref,
+    .softmax = softmax_ref,
+    .swiglu = swiglu_ref,
+    .axpy = axpy_ref,
+    .add = add_ref,
+    .matmul_f32 = matmul_f32_ref,
+    .quantize_q8 = quantize_q8_ref,
+    .matmul_q8 = matmul_q8_ref,
+};
+
+const l2_kernels *l2_kernels_reference(void) { return &reference; }

@@ -1,0 +1,66 @@
+/*
+ * Weight products split over the thread pool. Each output row is computed
+ * whole by one task, so the result does not depend on the thread count.
+ */
+#include "backend.h"
+#include "internal.h"
+#include "session.h"
+#include "threadpool.h"
+
+/* Rows per task: a multiple of 8 (the SIMD kernels take rows in groups),
+ * small enough to balance the workers, large enough to amortise a task. */
+static int rows_per_task(int rows, int n_workers, int nb) {
+    if (n_workers <= 1) return rows;
+    int target = rows / (n_workers * 8); /* about 8 tasks per worker */
+    int min_rows = nb > 1 ? 32 : 16;
+    if (target < min_rows) target = min_rows;
+    return (target + 7) & ~7;
+}
+
+typedef struct products_job {
+    llama2_session *s;
+    const float *x;
+    int nb;
+    const l2_product *products;
+    int n_products;
+    int chunk[8];       /* rows per task of each product */
+    int first_task[9];  /* prefix sums of each product's task count */
+} products_job;
+
+static void run_product_task(void *ctx, int task, int worker) {
+    (void)worker;
+    const products_job *job = ctx;
+    int p = 0;
+    while (task >= job->first_task[p + 1]) p++;
+    const l2_product *prod = &job->products[p];
+    const tensor *w = prod->w;
+    int begin = (task - job->first_task[p]) * job->chunk[p];
+    int end = begin + job->chunk[p] < w->rows ? begin + job->chunk[p] : w->rows;
+    const l2_kernels *k = job->s->kernels;
+    if (w->type == LLAMA2_WEIGHTS_F32) {
+        k->matmul_f32(prod->out, prod->out_stride, job->x, job->nb, w->f32, w->cols, begin, end);
+    } else {
+        k->matmul_q8(prod->out, prod->out_stride, job->s->xq, job->s->xq_scales, job->nb, w->q, w->scales, w->cols,
+                     w->group_size, begin, end);
+    }
+}
+
+void session_products(llama2_session *s, const float *x, int nb, const l2_product *products, int n_products) {
+    if (s->backend->products && s->backend->products(s->backend_state, s, x, nb, products, n_products)) return;
+    products_job job = {.s = s, .x = x, .nb = nb, .products = products, .n_products = n_products};
+    const tensor *w0 = products[0].w;
+    if (w0->type == LLAMA2_WEIGHTS_Q8_0) {
+        /* runq.c quantizes the shared input once before its products. */
+        const int cols = w0->cols, gs = w0->group_size;
+        for (int b = 0; b < nb; b++)
+            s->kernels->quantize_q8(s->xq + (size_t)b * (size_t)cols, s->xq_scales + (size_t)b * (size_t)(cols / gs),
+                                    x + (size_t)b * (size_t)cols, cols, gs);
+    }
+    job.first_task[0] = 0;
+    for (int p = 0; p < n_products; p++) {
+        int rows = products[p].w->rows;
+        job.chunk[p] = rows_per_task(rows, s->n_workers, nb);
+        job.first_task[p + 1] = job.first_task[p] + (rows + job.chunk[p] - 1) / job.chunk[p];
+    }
+    l2_pool_run(s->pool, job.first_task[n_products], run_product_task, &job);
+}

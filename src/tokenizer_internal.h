@@ -1,0 +1,18 @@
+/* The tokenizer's merge step, exposed so that tests can check the fast
+ * version against the plain one llama2.c uses. Not part of the public API. */
+#ifndef LLAMA2_TOKENIZER_INTERNAL_H
+#define LLAMA2_TOKENIZER_INTERNAL_H
+
+#include "llama2.h"
+
+/* Both apply llama2.c's greedy merges to ids[0..n) in place (every id must be
+ * in the vocabulary) and return the new count. */
+
+/* llama2.c's loop: O(n) pair lookups per merge, O(n^2) in all. */
+int l2_tokenizer_merge_naive(const llama2_tokenizer *tokenizer, int *ids, int n);
+
+/* The same result with a linked list and a heap of candidate pairs,
+ * O(n log n); returns -1 when out of memory. */
+int l2_tokenizer_merge_fast(const llama2_tokenizer *tokenizer, int *ids, int n);
+
+#endif

@@ -1,0 +1,256 @@
+/* Test helpers: files, a small JSON string-array reader, child processes. */
+#include "support.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+const char *test_shared_dir(void) {
+    const char *s = getenv("SHARED");
+    return s && *s ? s : "../shared";
+}
+
+const char *test_shared_path(const char *relative) {
+    static char buf[4096];
+    snprintf(buf, sizeof buf, "%s/%s", test_shared_dir(), relative);
+    return buf;
+}
+
+const char *test_llama2_bin(void) {
+    const char *s = getenv("LLAMA2_BIN");
+    return s && *s ? s : "./llama2";
+}
+
+char *test_read_file(const char *path, size_t *size) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap + 1);
+    size_t got;
+    while (buf && (got = fread(buf + len, 1, cap - len, f)) > 0) {
+        len += got;
+        if (len == cap) {
+            char *bigger = realloc(buf, cap * 2 + 1);
+            if (!bigger) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = bigger;
+            cap *= 2;
+        }
+    }
+    fclose(f);
+    if (!buf) return NULL;
+    buf[len] = '\0';
+    if (size) *size = len;
+    return buf;
+}
+
+static int hex4(const char *s, unsigned *v) {
+    *v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = s[i];
+        unsigned d = c >= '0' && c <= '9' ? (unsigned)(c - '0')
+                     : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10)
+                     : c >= 'A' && c <= 'F' ? (unsigned)(c - 'A' + 10)
+                                            : 16u;
+        if (d == 16) return 0;
+        *v = *v * 16 + d;
+    }
+    return 1;
+}
+
+static size_t put_utf8(char *out, unsigned cp) {
+    if (cp < 0x80) { out[0] = (char)cp; return 1; }
+    if (cp < 0x800) { out[0] = (char)(0xC0 | (cp >> 6)); out[1] = (char)(0x80 | (cp & 0x3F)); return 2; }
+    if (cp < 0x10000) {
+        out[0] = (char)(0xE0 | (cp >> 12)); out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        out[2] = (char)(0x80 | (cp & 0x3F)); return 3;
+    }
+    out[0] = (char)(0xF0 | (cp >> 18)); out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    out[2] = (char)(0x80 | ((cp >> 6) & 0x3F)); out[3] = (char)(0x80 | (cp & 0x3F)); return 4;
+}
+
+/* Parses one JSON string at *p (which points at the opening quote). */
+static char *parse_string(const char **p) {
+    const char *s = *p + 1;
+    char *out = malloc(strlen(s) * 2 + 1), *o = out;
+    if (!out) return NULL;
+    while (*s && *s != '"') {
+        if (*s != '\\') { *o++ = *s++; continue; }
+        s++;
+        switch (*s) {
+        case 'n': *o++ = '\n'; s++; break;
+        case 't': *o++ = '\t'; s++; break;
+        case 'r': *o++ = '\r'; s++; break;
+        case 'b': *o++ = '\b'; s++; break;
+        case 'f': *o++ = '\f'; s++; break;
+        case 'u': {
+            unsigned cp, lo;
+            if (!hex4(s + 1, &cp)) { free(out); return NULL; }
+            s += 5;
+            if (cp >= 0xD800 && cp < 0xDC00 && s[0] == '\\' && s[1] == 'u' && hex4(s + 2, &lo)) {
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                s += 6;
+            }
+            o += put_utf8(o, cp);
+            break;
+        }
+        case '\0': free(out); return NULL;
+        default: *o++ = *s++; break; /* \" \\ \/ */
+        }
+    }
+    if (*s != '"') { free(out); return NULL; }
+    *o = '\0';
+    *p = s + 1;
+    return out;
+}
+
+int test_parse_json_strings(const char *json, char ***out) {
+    const char *p = json;
+    while (*p == ' ') p++;
+    if (*p++ != '[') return -1;
+    size_t cap = 8;
+    int n = 0;
+    char **list = calloc(cap + 1, sizeof *list);
+    for (;;) {
+        while (*p == ' ' || *p == ',') p++;
+        if (*p == ']') break;
+        if (*p != '"') { test_free_strings(list); return -1; }
+        char *s = parse_string(&p);
+        if (!s) { test_free_strings(list); return -1; }
+        if ((size_t)n == cap) {
+            cap *= 2;
+            list = realloc(list, (cap + 1) * sizeof *list);
+        }
+        list[n++] = s;
+        list[n] = NULL;
+    }
+    *out = list;
+    return n;
+}
+
+void test_free_strings(char **strings) {
+    if (!strings) return;
+    for (char **s = strings; *s; s++) free(*s);
+    free(strings);
+}
+
+static void append(char **buf, size_t *len, size_t *cap, const char *data, size_t n) {
+    if (*len + n + 1 > *cap) {
+        while (*len + n + 1 > *cap) *cap = *cap ? *cap * 2 : 4096;
+        *buf = realloc(*buf, *cap);
+    }
+    memcpy(*buf + *len, data, n);
+    *len += n;
+    (*buf)[*len] = '\0';
+}
+
+int test_run_program(char *const argv[], const char *cwd, const char *stdin_data, size_t stdin_len, test_run *r) {
+    memset(r, 0, sizeof *r);
+    int in[2], out[2], err[2];
+    if (pipe(in) || pipe(out) || pipe(err)) return -1;
+    pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {
+        dup2(in[0], 0);
+        dup2(out[1], 1);
+        dup2(err[1], 2);
+        close(in[0]); close(in[1]); close(out[0]); close(out[1]); close(err[0]); close(err[1]);
+        if (cwd && chdir(cwd) != 0) _exit(126);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+    close(err[1]);
+    signal(SIGPIPE, SIG_IGN);
+    size_t written = 0, out_cap = 0, err_cap = 0;
+    if (!stdin_data || stdin_len == 0) { close(in[1]); in[1] = -1; }
+    struct pollfd fds[3] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}, {in[1], POLLOUT, 0}};
+    int open_fds = 2;
+    append(&r->out, &r->out_len, &out_cap, "", 0);
+    append(&r->err, &r->err_len, &err_cap, "", 0);
+    while (open_fds > 0) {
+        fds[2].fd = in[1];
+        if (poll(fds, 3, -1) < 0) {
+            if (errno == EINTR) continue;
+            break;
+        }
+        char buf[65536];
+        for (int i = 0; i < 2; i++) {
+            if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+            ssize_t n = read(fds[i].fd, buf, sizeof buf);
+            if (n <= 0) {
+                close(fds[i].fd);
+                fds[i].fd = -1;
+                open_fds--;
+            } else if (i == 0) {
+                append(&r->out, &r->out_len, &out_cap, buf, (size_t)n);
+            } else {
+                append(&r->err, &r->err_len, &err_cap, buf, (size_t)n);
+            }
+        }
+        if (in[1] >= 0 && (fds[2].revents & (POLLOUT | POLLERR | POLLHUP))) {
+            ssize_t n = write(in[1], stdin_data + written, stdin_len - written);
+            if (n > 0) written += (size_t)n;
+            if (n <= 0 || written == stdin_len) {
+                close(in[1]);
+                in[1] = -1;
+            }
+        }
+    }
+    if (in[1] >= 0) close(in[1]);
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+    r->status = WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : -1;
+    return r->status;
+}
+
+void test_run_free(test_run *r) {
+    free(r->out);
+    free(r->err);
+    memset(r, 0, sizeof *r);
+}
+
+int test_read_manifest(golden_case **cases) {
+    char *text = test_read_file(test_shared_path("goldens/MANIFEST.tsv"), NULL);
+    if (!text) return -1;
+    int n = 0, cap = 16;
+    golden_case *list = calloc((size_t)cap, sizeof *list);
+    char *save = NULL;
+    int first = 1;
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        if (first) { first = 0; continue; } /* the column names */
+        char *fields[6] = {0};
+        char *p = line;
+        for (int f = 0; f < 6; f++) {
+            fields[f] = p;
+            char *tab = p ? strchr(p, '\t') : NULL;
+            if (tab) { *tab = '\0'; p = tab + 1; } else p = NULL;
+        }
+        if (n == cap) list = realloc(list, (size_t)(cap *= 2) * sizeof *list);
+        golden_case *c = &list[n++];
+        char **dst[6] = {&c->id, &c->model, &c->argv_json, &c->expected, &c->ids, &c->stdin_file};
+        for (int f = 0; f < 6; f++) *dst[f] = strdup(fields[f] ? fields[f] : "");
+    }
+    free(text);
+    *cases = list;
+    return n;
+}
+
+void test_free_manifest(golden_case *cases, int n) {
+    for (int i = 0; i < n; i++) {
+        free(cases[i].id); free(cases[i].model); free(cases[i].argv_json);
+        free(cases[i].expected); free(cases[i].ids); free(cases[i].stdin_file);
+    }
+    free(cases);
+}

@@ -1,0 +1,976 @@
+/*
+ * Hostile input: bad checkpoints, bad tokenizers and bad command lines, each
+ * run through the real program ($LLAMA2_BIN) and, for files, through the
+ * library's open functions as well.
+ *
+ * For every bad input the program must exit with 1 (a bad file) or 2 (bad
+ * usage), not be killed by a signal, print nothing on stdout and exactly one
+ * line on stderr: "llama2: <the file or the flag>: <message>". The library
+ * must return an error with a one-line message and leave nothing allocated
+ * (the SAN build's leak checker sees to that).
+ *
+ * The bad files are built in a fresh mkdtemp directory: from the shared
+ * models and tokenizers ($SHARED/models, default ../shared/models) cut,
+ * lengthened or patched, from small models written by l2_write_random_model,
+ * and from scratch. Random files come from a fixed seed. docs/HOSTILE.md
+ * lists every case and what it gives.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../cli/args.h"
+#include "checkpoint_writer.h"
+#include "llama2.h"
+#include "support.h"
+
+/* ------------------------------------------------------------ the cases */
+
+typedef enum case_kind {
+    BAD_MODEL,     /* the checkpoint is bad: exit 1, the message names it */
+    BAD_TOKENIZER, /* the tokenizer is bad: exit 1, the message names it */
+    BAD_USAGE,     /* the command line is bad: exit 2, the message names the flag */
+    RUNS,          /* odd but acceptable: exit 0, no error */
+} case_kind;
+
+#define MAX_ARGS 16
+
+typedef struct hostile_case {
+    char name[112];
+    case_kind kind;
+    char *path;                 /* BAD_MODEL / BAD_TOKENIZER: the file */
+    const char *args[MAX_ARGS]; /* BAD_USAGE / RUNS: after the program; "@M" the model, "@T" the tokenizer */
+    const char *culprit;        /* BAD_USAGE: what the line must start with after "llama2: " */
+    const char *expect;         /* a part of the message, or NULL (RUNS: of the one line allowed on stderr) */
+    const char *stdin_text;     /* RUNS: standard input (NULL: closed at once) */
+    int lib_opens;              /* BAD_MODEL: the library opens it; a later step refuses it */
+} hostile_case;
+
+#define MAX_CASES 256
+static hostile_case cases[MAX_CASES];
+static int n_cases;
+
+static char tmp_dir[4096];
+static char *created[MAX_CASES * 2]; /* files to remove at the end */
+static int n_created;
+
+static char *model_path;     /* stories260K.bin, a valid model */
+static char *tokenizer_path; /* tok512.bin, its tokenizer */
+
+static void die(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "test_hostile: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    exit(1);
+}
+
+static hostile_case *add_case(case_kind kind, const char *fmt, ...) {
+    if (n_cases == MAX_CASES) die("more than %d cases", MAX_CASES);
+    hostile_case *c = &cases[n_cases++];
+    memset(c, 0, sizeof *c);
+    c->kind = kind;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->name, sizeof c->name, fmt, ap);
+    va_end(ap);
+    return c;
+}
+
+/* ------------------------------------------------------------ the files */
+
+static char *tmp_path(const char *name) {
+    char *p = malloc(strlen(tmp_dir) + strlen(name) + 2);
+    if (!p) die("out of memory");
+    sprintf(p, "%s/%s", tmp_dir, name);
+    if (n_created == (int)(sizeof created / sizeof created[0])) die("too many files");
+    created[n_created++] = p;
+    return p;
+}
+
+static void write_to(const char *path, const void *data, size_t size) {
+    FILE *f = fopen(path, "wb");
+    if (!f || (size > 0 && fwrite(data, 1, size, f) != size) || fclose(f) != 0)
+        die("%s: %s", path, strerror(errno));
+}
+
+static char *write_tmp(const char *name, const void *data, size_t size) {
+    char *path = tmp_path(name);
+    write_to(path, data, size);
+    return path;
+}
+
+static unsigned char *read_shared(const char *name, size_t *size) {
+    char *data = test_read_file(test_shared_path(name), size);
+    if (!data) die("cannot read %s (set SHARED)", test_shared_path(name));
+    return (unsigned char *)data;
+}
+
+/* A copy of src cut or zero-extended to `size` bytes. */
+static unsigned char *resized(const unsigned char *src, size_t src_size, size_t size) {
+    unsigned char *p = calloc(1, size + 1);
+    if (!p) die("out of memory");
+    memcpy(p, src, src_size < size ? src_size : size);
+    return p;
+}
+
+static void put_i32(unsigned char *p, size_t offset, int32_t v) { memcpy(p + offset, &v, 4); }
+static void put_f32(unsigned char *p, size_t offset, float v) { memcpy(p + offset, &v, 4); }
+
+static uint64_t rng_state = 0x853c49e6748fea9bu;
+static uint32_t rng_next(void) {
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return (uint32_t)((rng_state * 0x2545F4914F6CDD1Du) >> 32);
+}
+
+static unsigned char *random_bytes(size_t n) {
+    unsigned char *p = malloc(n + 1);
+    if (!p) die("out of memory");
+    for (size_t i = 0; i < n; i++) p[i] = (unsigned char)rng_next();
+    return p;
+}
+
+/* ------------------------------------------------------------- models */
+
+#define V0_HEADER 28
+#define V1_HEADER 256
+#define CHECKPOINT_MAGIC 0x616b3432u
+
+static unsigned char *v0, *v1, *v2, *v2_gs64;
+static size_t v0_size, v1_size, v2_size, v2_gs64_size;
+
+static hostile_case *bad_model(char *path, const char *expect, const char *fmt, ...) {
+    hostile_case *c = add_case(BAD_MODEL, "model: ");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->name + 7, sizeof c->name - 7, fmt, ap);
+    va_end(ap);
+    c->path = path;
+    c->expect = expect;
+    return c;
+}
+
+/* A shared model cut or extended to `size` bytes. */
+static void model_resized(const char *tag, const unsigned char *src, size_t src_size, size_t size, const char *expect,
+                          const char *what) {
+    char name[96];
+    snprintf(name, sizeof name, "%s-%zu.bin", tag, size);
+    unsigned char *p = resized(src, src_size, size);
+    bad_model(write_tmp(name, p, size), expect, "%s: %s (%zu of %zu bytes)", tag, what, size, src_size);
+    free(p);
+}
+
+/* A shared model with the int32 at `offset` set to value. */
+static void model_patched(const char *tag, const unsigned char *src, size_t size, size_t offset, int32_t value,
+                          const char *expect, const char *what) {
+    static int serial;
+    char name[96];
+    snprintf(name, sizeof name, "%s-patch%d.bin", tag, serial++);
+    unsigned char *p = resized(src, size, size);
+    put_i32(p, offset, value);
+    bad_model(write_tmp(name, p, size), expect, "%s: %s", tag, what);
+    free(p);
+}
+
+/* A header from scratch: v0 (version 0) or v1/v2 with the given fields. */
+static void model_header(const char *tag, int version, const int32_t f[7], int shared, int32_t group_size,
+                         const char *expect, const char *what) {
+    unsigned char h[V1_HEADER] = {0};
+    size_t size;
+    if (version == 0) {
+        for (int i = 0; i < 7; i++) put_i32(h, 4 * (size_t)i, f[i]);
+        size = V0_HEADER;
+    } else {
+        put_i32(h, 0, (int32_t)CHECKPOINT_MAGIC);
+        put_i32(h, 4, version);
+        for (int i = 0; i < 7; i++) put_i32(h, 8 + 4 * (size_t)i, f[i]);
+        h[36] = (unsigned char)shared;
+        if (version == 2) put_i32(h, 37, group_size);
+        size = V1_HEADER;
+    }
+    char name[96];
+    snprintf(name, sizeof name, "%s.bin", tag);
+    bad_model(write_tmp(name, h, size), expect, "%s", what);
+}
+
+static void file_cases(void) {
+    bad_model(tmp_path("missing.bin"), "cannot open", "a file that does not exist");
+    bad_model(tmp_path("dir"), "not a regular file", "a directory");
+    if (mkdir(cases[n_cases - 1].path, 0700) != 0) die("mkdir: %s", strerror(errno));
+    bad_model(write_tmp("empty.bin", "", 0), "empty file", "an empty file");
+    char *fifo = tmp_path("fifo.bin");
+    if (mkfifo(fifo, 0600) != 0) die("mkfifo: %s", strerror(errno));
+    bad_model(fifo, "not a regular file", "a FIFO with no writer (must not block)");
+    bad_model(strdup("/dev/null"), "not a regular file", "/dev/null");
+    created[n_created++] = cases[n_cases - 1].path;
+    char *link = tmp_path("dangling.bin");
+    if (symlink("nowhere/at/all.bin", link) != 0) die("symlink: %s", strerror(errno));
+    bad_model(link, "cannot open", "a dangling symbolic link");
+    bad_model(write_tmp("one-byte.bin", "\x40", 1), "too short", "a single byte");
+    uint32_t magic = CHECKPOINT_MAGIC;
+    bad_model(write_tmp("magic-only.bin", &magic, 4), "too short for a version 1/2 header", "the magic alone");
+}
+
+static void truncation_cases(void) {
+    /* v0: 28-byte header, then the fp32 tensors. */
+    model_resized("v0", v0, v0_size, 3, "too short", "inside the first header field");
+    model_resized("v0", v0, v0_size, V0_HEADER - 1, "too short", "one byte short of the header");
+    model_resized("v0", v0, v0_size, V0_HEADER, "truncated", "the header alone");
+    model_resized("v0", v0, v0_size, V0_HEADER + 102, "truncated", "inside the embedding table");
+    model_resized("v0", v0, v0_size, v0_size / 2 + 1, "truncated", "cut in the middle");
+    model_resized("v0", v0, v0_size, v0_size - 1, "truncated", "one byte short");
+    model_resized("v0", v0, v0_size, v0_size + 1, "unexpected bytes", "one byte too long");
+    model_resized("v0", v0, v0_size, v0_size + 4096, "unexpected bytes", "4 KiB of trailing garbage");
+    /* v1: 256-byte header, the norms, then the fp32 matrices. */
+    model_resized("v1", v1, v1_size, 7, "too short", "inside the version field");
+    model_resized("v1", v1, v1_size, V1_HEADER - 1, "too short for a version 1/2 header", "one byte short of the header");
+    model_resized("v1", v1, v1_size, V1_HEADER, "truncated", "the header alone");
+    model_resized("v1", v1, v1_size, V1_HEADER + 10, "truncated", "inside the first norm");
+    model_resized("v1", v1, v1_size, v1_size / 2 + 3, "truncated", "cut in the middle");
+    model_resized("v1", v1, v1_size, v1_size - 1, "truncated", "one byte short");
+    model_resized("v1", v1, v1_size, v1_size + 1, "unexpected bytes", "one byte too long");
+    /* v2: 256-byte header, fp32 norms, then int8 values and fp32 scales per matrix. */
+    int32_t dim, L, vocab, gs = 0;
+    memcpy(&dim, v2 + 8, 4);
+    memcpy(&L, v2 + 16, 4);
+    memcpy(&vocab, v2 + 28, 4);
+    memcpy(&gs, v2 + 37, 4);
+    size_t norms = (size_t)(2 * L + 1) * (size_t)dim * 4, embedding_q = (size_t)vocab * (size_t)dim;
+    model_resized("v2", v2, v2_size, V1_HEADER, "truncated", "the header alone");
+    model_resized("v2", v2, v2_size, V1_HEADER + norms + 17, "truncated", "inside the embedding's int8 values");
+    model_resized("v2", v2, v2_size, V1_HEADER + norms + embedding_q + 6, "truncated", "inside the embedding's scales");
+    model_resized("v2", v2, v2_size, v2_size / 2, "truncated", "cut in the middle");
+    model_resized("v2", v2, v2_size, v2_size - 4, "truncated", "without its last scale");
+    model_resized("v2", v2, v2_size, v2_size - 1, "truncated", "one byte short");
+    model_resized("v2", v2, v2_size, v2_size + 1, "unexpected bytes", "one byte too long");
+}
+
+static void header_field_cases(void) {
+    /* v0 fields at 4 * i, patched in stories260K.bin (the body stays real). */
+    model_patched("v0", v0, v0_size, 0, 0, "dim is 0", "dim 0");
+    model_patched("v0", v0, v0_size, 0, -64, "dim is -64", "dim -64");
+    model_patched("v0", v0, v0_size, 4, -1, "hidden_dim is -1", "hidden_dim -1");
+    model_patched("v0", v0, v0_size, 8, INT_MIN, "n_layers is -2147483648", "n_layers INT_MIN");
+    model_patched("v0", v0, v0_size, 12, 0, "n_heads is 0", "n_heads 0");
+    model_patched("v0", v0, v0_size, 16, -5, "n_kv_heads is -5", "n_kv_heads -5");
+    model_patched("v0", v0, v0_size, 20, INT_MIN, "vocab_size is -2147483648", "vocab_size INT_MIN");
+    model_patched("v0", v0, v0_size, 24, 0, "seq_len is 0", "seq_len 0");
+    model_patched("v0", v0, v0_size, 24, -1, "seq_len is -1", "seq_len -1");
+    model_patched("v0", v0, v0_size, 20, -512, "truncated", "vocab_size -512: a separate classifier the file lacks");
+    model_patched("v0", v0, v0_size, 20, 1 << 30, "truncated", "vocab_size 2^30");
+    model_patched("v0", v0, v0_size, 8, 1 << 30, "truncated", "n_layers 2^30");
+    model_patched("v0", v0, v0_size, 8, INT_MAX, "truncated", "n_layers INT_MAX (checked at once, not layer by layer)");
+    model_patched("v0", v0, v0_size, 24, 1 << 30, "truncated", "seq_len 2^30 (the RoPE tables)");
+    model_patched("v0", v0, v0_size, 4, INT_MAX, "truncated", "hidden_dim INT_MAX");
+    model_patched("v0", v0, v0_size, 12, 7, "not divisible by n_heads", "dim 64 not divisible by n_heads 7");
+    model_patched("v0", v0, v0_size, 16, 3, "not a multiple of n_kv_heads", "n_heads 8 not a multiple of n_kv_heads 3");
+    model_patched("v0", v0, v0_size, 16, 16, "not a multiple of n_kv_heads", "n_kv_heads 16 > n_heads 8");
+    model_patched("v0", v0, v0_size, 12, 64, "is odd", "n_heads 64: head size 1 is odd");
+
+    const int32_t odd[7] = {24, 64, 2, 8, 4, 512, 512};
+    model_header("odd-head", 0, odd, 0, 0, "is odd", "v0 header: dim 24, n_heads 8, head size 3 is odd");
+    const int32_t overflow[7] = {1 << 30, 1 << 30, 1 << 30, 1 << 10, 1 << 10, 1 << 30, 1 << 30};
+    model_header("overflow-v0", 0, overflow, 0, 0, "overflow", "v0 header: every size 2^30 (the byte count overflows)");
+    model_header("overflow-v2", 2, overflow, 1, 1 << 10, "overflow", "v2 header: every size 2^30, group size 1024");
+    const int32_t llama70b[7] = {8192, 28672, 80, 64, 8, 32000, 4096};
+    model_header("70b-v0", 0, llama70b, 0, 0, "truncated", "v0 header of a 70B shape (8192 x 28672 x 80, seq 4096)");
+    model_header("70b-v1", 1, llama70b, 0, 0, "truncated", "v1 header of a 70B shape");
+    model_header("70b-v2", 2, llama70b, 0, 64, "truncated", "v2 header of a 70B shape, group size 64");
+    const int32_t maxed[7] = {INT_MAX - 1, INT_MAX, INT_MAX, 1, 1, INT_MAX, INT_MAX};
+    model_header("maxed-v1", 1, maxed, 1, 0, "overflow", "v1 header: dim INT_MAX - 1 and the rest INT_MAX");
+
+    /* v1 / v2: magic, version, the 7 fields at 8 + 4 * i, shared byte at 36,
+     * v2 group size at 37. */
+    model_patched("v1", v1, v1_size, 4, 0, "unknown checkpoint version 0", "version 0 after the magic");
+    model_patched("v1", v1, v1_size, 4, 3, "unknown checkpoint version 3", "version 3");
+    model_patched("v1", v1, v1_size, 4, -1, "unknown checkpoint version -1", "version -1");
+    model_patched("v2", v2, v2_size, 4, 3, "unknown checkpoint version 3", "version 3");
+    model_patched("v1", v1, v1_size, 8, 0, "dim is 0", "dim 0");
+    model_patched("v1", v1, v1_size, 16, 6, "truncated", "n_layers 6 of 5");
+    model_patched("v1", v1, v1_size, 16, 4, "unexpected bytes", "n_layers 4 of 5");
+    model_patched("v1", v1, v1_size, 28, 513, "truncated", "vocab_size 513 of 512");
+    model_patched("v1", v1, v1_size, 32, INT_MIN, "seq_len is -2147483648", "seq_len INT_MIN");
+    unsigned char *p = resized(v1, v1_size, v1_size);
+    p[36] = 2;
+    bad_model(write_tmp("v1-shared2.bin", p, v1_size), "shared-classifier flag is 2", "v1: shared flag 2");
+    p[36] = 255;
+    bad_model(write_tmp("v1-shared255.bin", p, v1_size), "shared-classifier flag is 255", "v1: shared flag 255");
+    p[36] = 0;
+    bad_model(write_tmp("v1-shared0.bin", p, v1_size), "truncated", "v1: shared flag 0, no classifier in the file");
+    free(p);
+    model_patched("v2", v2, v2_size, 37, 0, "group size 0", "group size 0");
+    model_patched("v2", v2, v2_size, 37, -4, "group size -4", "group size -4");
+    model_patched("v2", v2, v2_size, 37, INT_MIN, "must be positive", "group size INT_MIN");
+    model_patched("v2", v2, v2_size, 37, 3, "does not divide", "group size 3 (does not divide 64 or 172)");
+    model_patched("v2", v2, v2_size, 37, 8, "does not divide", "group size 8 (divides 64, not 172)");
+    model_patched("v2", v2, v2_size, 37, 2, "truncated", "group size 2 (divides, but the file lacks the scales it implies)");
+    bad_model(strdup(test_shared_path("models/stories260K_q80.bin")), "group size 64 does not divide",
+              "stories260K_q80.bin: group size 64 does not divide hidden_dim 172");
+
+    /* Opens (v1 sizes do not depend on seq_len), but no session fits. */
+    model_patched("v1", v1, v1_size, 32, INT_MAX, NULL, "seq_len INT_MAX: opens, the KV cache cannot be allocated");
+    cases[n_cases - 1].lib_opens = 1;
+}
+
+static void random_cases(void) {
+    const size_t lengths[] = {1, 4, 27, 28, 100, 256, 1000, 4096, 65536, 1 << 20};
+    for (size_t i = 0; i < sizeof lengths / sizeof lengths[0]; i++) {
+        unsigned char *p = random_bytes(lengths[i]);
+        char name[64];
+        snprintf(name, sizeof name, "random-%zu.bin", lengths[i]);
+        bad_model(write_tmp(name, p, lengths[i]), NULL, "%zu random bytes", lengths[i]);
+        free(p);
+    }
+    for (int version = 1; version <= 2; version++) {
+        unsigned char *p = random_bytes(5000);
+        put_i32(p, 0, (int32_t)CHECKPOINT_MAGIC);
+        put_i32(p, 4, version);
+        char name[64];
+        snprintf(name, sizeof name, "random-v%d.bin", version);
+        bad_model(write_tmp(name, p, 5000), NULL, "the v%d magic and version, then 4992 random bytes", version);
+        free(p);
+    }
+}
+
+/* --------------------------------------------------------- tokenizers */
+
+static unsigned char *tok512, *tok32k;
+static size_t tok512_size, tok32k_size;
+
+static hostile_case *bad_tokenizer(char *path, const char *expect, const char *fmt, ...) {
+    hostile_case *c = add_case(BAD_TOKENIZER, "tokenizer: ");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->name + 11, sizeof c->name - 11, fmt, ap);
+    va_end(ap);
+    c->path = path;
+    c->expect = expect;
+    return c;
+}
+
+/* The offset of entry i of a tokenizer file (its score). */
+static size_t entry_offset(const unsigned char *data, int i) {
+    size_t pos = 4;
+    for (int k = 0; k < i; k++) {
+        int32_t len;
+        memcpy(&len, data + pos + 4, 4);
+        pos += 8 + (size_t)len;
+    }
+    return pos;
+}
+
+static void tokenizer_cut(const char *tag, const unsigned char *src, size_t src_size, size_t size, const char *expect,
+                          const char *what) {
+    char name[96];
+    snprintf(name, sizeof name, "%s-%zu.tok", tag, size);
+    bad_tokenizer(write_tmp(name, src, size < src_size ? size : src_size), expect, "%s: %s (%zu of %zu bytes)", tag,
+                  what, size, src_size);
+}
+
+static void tokenizer_patched(const char *what, size_t offset, int32_t value, const char *expect) {
+    static int serial;
+    char name[64];
+    snprintf(name, sizeof name, "tok-patch%d.tok", serial++);
+    unsigned char *p = resized(tok512, tok512_size, tok512_size);
+    put_i32(p, offset, value);
+    bad_tokenizer(write_tmp(name, p, tok512_size), expect, "tok512.bin: %s", what);
+    free(p);
+}
+
+static void tokenizer_cases(void) {
+    bad_tokenizer(tmp_path("missing.tok"), "cannot open", "a file that does not exist");
+    bad_tokenizer(tmp_path("tokdir"), NULL, "a directory");
+    if (mkdir(cases[n_cases - 1].path, 0700) != 0) die("mkdir: %s", strerror(errno));
+    bad_tokenizer(write_tmp("empty.tok", "", 0), "too short", "an empty file");
+    bad_tokenizer(strdup("/dev/null"), "too short", "/dev/null");
+    created[n_created++] = cases[n_cases - 1].path;
+    tokenizer_cut("tok512", tok512, tok512_size, 2, "too short", "inside max_token_length");
+    tokenizer_cut("tok512", tok512, tok512_size, 4, "has 0 tokens, the model needs 512", "the header alone");
+    tokenizer_cut("tok512", tok512, tok512_size, 4 + 3, "truncated", "inside the first entry's score");
+    tokenizer_cut("tok512", tok512, tok512_size, 4 + 8 + 2, "truncated", "inside the first piece");
+    tokenizer_cut("tok512", tok512, tok512_size, tok512_size / 2, "truncated", "cut in the middle");
+    tokenizer_cut("tok512", tok512, tok512_size, tok512_size - 1, "truncated", "one byte short");
+    tokenizer_cut("tok512", tok512, tok512_size, entry_offset(tok512, 100), "has 100 tokens, the model needs 512",
+                  "100 whole entries: fewer tokens than the model");
+    tokenizer_cut("tok512", tok512, tok512_size, entry_offset(tok512, 511), "has 511 tokens, the model needs 512",
+                  "one entry short");
+    tokenizer_cut("tokenizer", tok32k, tok32k_size, 101, "truncated", "cut inside the byte tokens");
+    tokenizer_cut("tokenizer", tok32k, tok32k_size, 3001, "truncated", "cut inside the first 512 entries");
+    tokenizer_patched("max_token_length 0", 0, 0, "max_token_length is 0");
+    tokenizer_patched("max_token_length -1", 0, -1, "max_token_length is -1");
+    tokenizer_patched("max_token_length INT_MIN", 0, INT_MIN, "max_token_length is -2147483648");
+    size_t e5 = entry_offset(tok512, 5);
+    tokenizer_patched("entry 5 with length -1", e5 + 4, -1, "negative length");
+    tokenizer_patched("entry 5 with length INT_MIN", e5 + 4, INT_MIN, "negative length");
+    tokenizer_patched("entry 5 with length INT_MAX", e5 + 4, INT_MAX, "truncated");
+    tokenizer_patched("entry 0 with length 2^30", 4 + 4, 1 << 30, "truncated");
+    tokenizer_patched("entry 511 one byte longer than the file", entry_offset(tok512, 511) + 4,
+                      (int32_t)(tok512_size - entry_offset(tok512, 511) - 8 + 1), "truncated");
+    const size_t lengths[] = {3, 64, 5000};
+    for (size_t i = 0; i < sizeof lengths / sizeof lengths[0]; i++) {
+        unsigned char *p = random_bytes(lengths[i]);
+        char name[64];
+        snprintf(name, sizeof name, "random-%zu.tok", lengths[i]);
+        bad_tokenizer(write_tmp(name, p, lengths[i]), NULL, "%zu random bytes", lengths[i]);
+        free(p);
+    }
+    unsigned char *p = random_bytes(5000);
+    put_i32(p, 0, 16);
+    bad_tokenizer(write_tmp("random-header.tok", p, 5000), NULL, "max_token_length 16, then random bytes");
+    free(p);
+}
+
+/* ------------------------------------------------------ command lines */
+
+static hostile_case *bad_usage(const char *culprit, const char *expect, const char *what, ...) {
+    hostile_case *c = add_case(BAD_USAGE, "usage: %s", what);
+    c->culprit = culprit;
+    c->expect = expect;
+    va_list ap;
+    va_start(ap, what);
+    for (int i = 0; i < MAX_ARGS - 1; i++) {
+        const char *a = va_arg(ap, const char *);
+        c->args[i] = a;
+        if (!a) break;
+    }
+    va_end(ap);
+    return c;
+}
+
+#define STD "--no-timer", "-n", "8", "-z", "@T"
+
+static void usage_cases(void) {
+    bad_usage("--bogus", "unknown option", "unknown long flag", "@M", STD, "--bogus", NULL);
+    bad_usage("-x", "unknown option", "unknown short flag", "@M", "-x", STD, NULL);
+    bad_usage("-n", "missing value", "-n without its value", "@M", "--no-timer", "-z", "@T", "-n", NULL);
+    bad_usage("-z", "missing value", "-z without its value", "@M", "--no-timer", "-n", "8", "-z", NULL);
+    bad_usage("-t", "temperature", "-t abc", "@M", STD, "-t", "abc", NULL);
+    bad_usage("-t", "temperature", "-t -1", "@M", STD, "-t", "-1", NULL);
+    bad_usage("-t", "temperature", "-t nan", "@M", STD, "-t", "nan", NULL);
+    bad_usage("-t", "temperature", "-t inf", "@M", STD, "-t", "inf", NULL);
+    bad_usage("-t", "temperature", "-t 1e999 (out of range)", "@M", STD, "-t", "1e999", NULL);
+    bad_usage("-t", "'1?2'", "-t with a newline in the value (one line all the same)", "@M", STD, "-t", "1\n2", NULL);
+    bad_usage("--temperature", "temperature", "--temperature= (empty)", "@M", STD, "--temperature=", NULL);
+    bad_usage("--temperature", "temperature", "--temperature abc (long form)", "@M", STD, "--temperature", "abc", NULL);
+    bad_usage("--top-p", "top-p", "--top-p=2", "@M", STD, "--top-p=2", NULL);
+    bad_usage("-p", "top-p", "-p 1.5", "@M", STD, "-p", "1.5", NULL);
+    bad_usage("-p", "top-p", "-p -0.1", "@M", STD, "-p", "-0.1", NULL);
+    bad_usage("-p", "top-p", "-p 0.5x", "@M", STD, "-p", "0.5x", NULL);
+    bad_usage("-n", "steps", "-n -5", "@M", "--no-timer", "-z", "@T", "-n", "-5", NULL);
+    bad_usage("-n", "steps", "-n abc", "@M", "--no-timer", "-z", "@T", "-n", "abc", NULL);
+    bad_usage("-n", "steps", "-n 99999999999 (beyond int)", "@M", "--no-timer", "-z", "@T", "-n", "99999999999", NULL);
+    bad_usage("-s", "seed", "-s -1", "@M", STD, "-s", "-1", NULL);
+    bad_usage("-s", "seed", "-s abc", "@M", STD, "-s", "abc", NULL);
+    bad_usage("-s", "seed", "-s 2^70 (beyond 64 bits)", "@M", STD, "-s", "1180591620717411303424", NULL);
+    bad_usage("-m", "unknown mode", "-m foo", "@M", STD, "-m", "foo", NULL);
+    bad_usage("--threads", "threads", "--threads 0", "@M", STD, "--threads", "0", NULL);
+    bad_usage("--threads", "threads", "--threads 100000", "@M", STD, "--threads", "100000", NULL);
+    bad_usage("--batch", "batch", "--batch 0", "@M", STD, "--batch", "0", NULL);
+    bad_usage("--no-timer", "takes no value", "--no-timer=1", "@M", "--no-timer=1", "-n", "8", "-z", "@T", NULL);
+    bad_usage("extra.bin", "unexpected argument", "a second positional argument", "@M", "extra.bin", STD, NULL);
+    bad_usage("no checkpoint", NULL, "no checkpoint at all", STD, NULL);
+
+    /* A prompt longer than the context window: "-i" is the culprit, and the
+     * message says how many tokens there are and how many fit. */
+    static char long_prompt[3001];
+    memset(long_prompt, 'x', 3000);
+    bad_usage("-i", "the prompt is 3002 tokens, the context window holds 512", "a 3000-character prompt (seq_len 512)",
+              "@M", STD, "-i", long_prompt, NULL);
+}
+
+/* ------------------------------------------------------ accepted runs */
+
+static hostile_case *runs(const char *stdin_text, const char *what, ...) {
+    hostile_case *c = add_case(RUNS, "runs: %s", what);
+    c->stdin_text = stdin_text;
+    va_list ap;
+    va_start(ap, what);
+    for (int i = 0; i < MAX_ARGS - 1; i++) {
+        const char *a = va_arg(ap, const char *);
+        c->args[i] = a;
+        if (!a) break;
+    }
+    va_end(ap);
+    return c;
+}
+
+/* A small model from l2_write_random_model with one float replaced: the
+ * loader takes any float, so non-finite weights must run without a crash
+ * (and without undefined behaviour in the kernels). */
+static char *model_with_float(const char *name, int version, size_t offset_after_header, float value, int count) {
+    llama2_config c = {0};
+    c.dim = 16;
+    c.hidden_dim = 32;
+    c.n_layers = 2;
+    c.n_heads = 4;
+    c.n_kv_heads = 2;
+    c.vocab_size = 512;
+    c.seq_len = 32;
+    c.shared_classifier = 1;
+    c.file_version = version;
+    c.group_size = version == 2 ? 8 : 0;
+    c.weight_type = version == 2 ? LLAMA2_WEIGHTS_Q8_0 : LLAMA2_WEIGHTS_F32;
+    char *path = tmp_path(name);
+    llama2_error err = {0};
+    if (l2_write_random_model(path, &c, 7, &err) != LLAMA2_OK) die("%s: %s", path, err.message);
+    size_t size = 0;
+    unsigned char *data = (unsigned char *)test_read_file(path, &size);
+    if (!data) die("cannot read %s", path);
+    size_t at = (version == 0 ? V0_HEADER : V1_HEADER) + offset_after_header;
+    for (int i = 0; i < count && at + 4 * (size_t)(i + 1) <= size; i++) put_f32(data, at + 4 * (size_t)i, value);
+    write_to(path, data, size);
+    free(data);
+    return path;
+}
+
+static void run_cases(void) {
+    runs(NULL, "chat mode with stdin closed", "@M", STD, "-m", "chat", NULL);
+    runs("", "chat mode with empty stdin", "@M", STD, "-m", "chat", NULL);
+    runs("\n", "chat mode: an empty system prompt, then the end of input", "@M", STD, "-m", "chat", NULL);
+    static char long_turn[3100];
+    memcpy(long_turn, "\n", 1);
+    memset(long_turn + 1, 'y', 3000);
+    long_turn[3001] = '\n';
+    runs(long_turn, "chat mode: a user turn longer than the context window", "@M", "--no-timer", "-z", "@T", "-m", "chat",
+         "-n", "0", NULL)->expect = "the context window is full (512 positions)";
+    runs(NULL, "-n 100000: clamped to the context window", "@M", "--no-timer", "-z", "@T", "-n", "100000", "-t", "0",
+         NULL);
+    runs(NULL, "-n 0: the whole context window", "@M", "--no-timer", "-z", "@T", "-n", "0", "-t", "0", NULL);
+    runs(NULL, "a prompt of invalid UTF-8 and control bytes", "@M", STD, "-i", "\xff\xfe\x01\x02 \xc0\xaf\x1b[2J\x7f",
+         NULL);
+
+    /* Offsets after the header: v1 / v2 begin with the attention norms; v0
+     * with the embedding table (512 x 16 floats), then the norms. */
+    char *nan_v0 = model_with_float("nan-norm-v0.bin", 0, 512 * 16 * 4, NAN, 16);
+    runs(NULL, "v0 model whose first attention norm is NaN", nan_v0, STD, NULL);
+    char *nan_v1 = model_with_float("nan-norm-v1.bin", 1, 0, NAN, 16);
+    runs(NULL, "v1 model whose first attention norm is NaN", nan_v1, STD, NULL);
+    char *inf_v1 = model_with_float("inf-norm-v1.bin", 1, 0, INFINITY, 16);
+    runs(NULL, "v1 model whose first attention norm is +inf", inf_v1, STD, NULL);
+    char *huge_v1 = model_with_float("huge-norm-v1.bin", 1, 0, 3e38f, 16);
+    runs(NULL, "v1 model whose first attention norm is 3e38 (activations overflow)", huge_v1, STD, NULL);
+    char *nan_v2 = model_with_float("nan-norm-v2.bin", 2, 0, NAN, 16);
+    runs(NULL, "v2 model whose first attention norm is NaN", nan_v2, STD, NULL);
+    /* v2 norms: (2 * 2 + 1) * 16 floats; the embedding: 512 * 16 int8, then
+     * its 512 * 16 / 8 scales. */
+    char *inf_v2 = model_with_float("inf-scales-v2.bin", 2, 5 * 16 * 4 + 512 * 16, INFINITY, 1024);
+    runs(NULL, "v2 model whose embedding scales are +inf", inf_v2, STD, NULL);
+}
+
+/* Inputs the fuzzers found, kept as bytes (see fuzz/). */
+static void regression_cases(void) {
+    /* fuzz_checkpoint: a v2 file (dim 8, hidden 12, 1 layer, 2 heads, 1 kv
+     * head, vocab 12, seq 8, shared, group size 4) whose attention value
+     * matrix has a NaN scale: the activations turn NaN and int8
+     * quantization converts NaN to an integer. The header is the one the
+     * fuzzer wrote; the body is its layout with zero weights, unit norms and
+     * the NaN at the same offset. */
+    static const unsigned char header[41] = {
+        0x32, 0x34, 0x6b, 0x61, 0x02, 0x00, 0x00, 0x00, 0x08, 0x00, 0x00, 0x00, 0x0c, 0x00,
+        0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00,
+        0x0c, 0x00, 0x00, 0x00, 0x08, 0x00, 0x00, 0x00, 0x01, 0x04, 0x00, 0x00, 0x00,
+    };
+    static const unsigned char nan_bytes[4] = {0x00, 0xff, 0xff, 0xff};
+    unsigned char file[1504] = {0};
+    memcpy(file, header, sizeof header);
+    for (size_t at = 256; at < 256 + 3 * 8 * 4; at += 4) put_f32(file, at, 1.0f);
+    memcpy(file + 788, nan_bytes, sizeof nan_bytes);
+    char *path = write_tmp("fuzz-nan-scale-v2.bin", file, sizeof file);
+    runs(NULL, "fuzz_checkpoint regression: v2 model with a NaN scale in wv", path, STD, NULL);
+}
+
+/* -------------------------------------------------------- the checks */
+
+static void build_argv(const hostile_case *c, char **argv) {
+    int n = 0;
+    argv[n++] = (char *)test_llama2_bin();
+    if (c->kind == BAD_MODEL || c->kind == BAD_TOKENIZER) {
+        const char *fixed[] = {c->kind == BAD_MODEL ? c->path : model_path, "--no-timer", "-n", "8", "-z",
+                               c->kind == BAD_TOKENIZER ? c->path : tokenizer_path};
+        for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) argv[n++] = (char *)fixed[i];
+    } else {
+        for (int i = 0; i < MAX_ARGS - 1 && c->args[i]; i++) {
+            const char *a = c->args[i];
+            argv[n++] = (char *)(strcmp(a, "@M") == 0 ? model_path : strcmp(a, "@T") == 0 ? tokenizer_path : a);
+        }
+    }
+    argv[n] = NULL;
+}
+
+static int count_lines(const char *s, size_t len) {
+    int n = 0;
+    for (size_t i = 0; i < len; i++) n += s[i] == '\n';
+    return n;
+}
+
+static void check_one_line(const char *what, const char *msg, size_t size) {
+    size_t len = strnlen(msg, size);
+    if (len == 0 || len == size) fail_msg("%s: empty or unterminated message", what);
+    if (strchr(msg, '\n')) fail_msg("%s: message of several lines: '%s'", what, msg);
+}
+
+/* One case through the program. */
+static void test_program(void **state) {
+    const hostile_case *c = *state;
+    char *argv[MAX_ARGS + 8];
+    build_argv(c, argv);
+    test_run r;
+    size_t stdin_len = c->stdin_text ? strlen(c->stdin_text) : 0;
+    int status = test_run_program(argv, NULL, c->stdin_text, stdin_len, &r);
+    if (status < 0) fail_msg("cannot run %s", argv[0]);
+    if (status >= 128) fail_msg("killed by signal %d; stderr: %s", status - 128, r.err);
+    if (c->kind == RUNS) {
+        if (status != 0) fail_msg("exit status %d, expected 0; stderr: %s", status, r.err);
+        if (c->expect ? count_lines(r.err, r.err_len) != 1 || !strstr(r.err, c->expect) : r.err_len != 0)
+            fail_msg("unexpected stderr: %s", r.err);
+        test_run_free(&r);
+        return;
+    }
+    int expected = c->kind == BAD_USAGE ? 2 : 1;
+    if (status != expected) fail_msg("exit status %d, expected %d; stderr: %s", status, expected, r.err);
+    if (r.out_len != 0) fail_msg("%zu bytes on stdout: %s", r.out_len, r.out);
+    if (count_lines(r.err, r.err_len) != 1 || r.err_len == 0 || r.err[r.err_len - 1] != '\n')
+        fail_msg("stderr is not exactly one line: '%s'", r.err);
+    if (strncmp(r.err, "llama2: ", 8) != 0) fail_msg("stderr does not start with 'llama2: ': %s", r.err);
+    char prefix[4200];
+    const char *culprit = c->kind == BAD_USAGE ? c->culprit : c->path;
+    snprintf(prefix, sizeof prefix, "llama2: %s%s", culprit, strcmp(culprit, "no checkpoint") == 0 ? "" : ": ");
+    if (strncmp(r.err, prefix, strlen(prefix)) != 0) fail_msg("stderr does not name '%s': %s", culprit, r.err);
+    if (r.err_len <= strlen(prefix) + 1) fail_msg("no message after the name: %s", r.err);
+    if (c->expect && !strstr(r.err, c->expect)) fail_msg("stderr lacks '%s': %s", c->expect, r.err);
+    test_run_free(&r);
+}
+
+/* One bad model through llama2_model_open, mapped and read. */
+static void test_model_open(void **state) {
+    const hostile_case *c = *state;
+    for (int no_mmap = 0; no_mmap <= 1; no_mmap++) {
+        llama2_model_options opts = {0};
+        opts.no_mmap = no_mmap;
+        llama2_model *m = (llama2_model *)&opts; /* must be reset to NULL */
+        llama2_error err = {0};
+        llama2_status s = llama2_model_open(c->path, &opts, &m, &err);
+        if (c->lib_opens) {
+            if (s != LLAMA2_OK) fail_msg("no_mmap %d: expected to open: %s", no_mmap, err.message);
+            /* ... and a session must be refused with a message. */
+            llama2_session *session = NULL;
+            llama2_error serr = {0};
+            llama2_status ss = llama2_session_create(m, NULL, &session, &serr);
+            assert_int_not_equal(ss, LLAMA2_OK);
+            assert_null(session);
+            check_one_line("session", serr.message, sizeof serr.message);
+            llama2_model_close(m);
+            continue;
+        }
+        if (s == LLAMA2_OK) fail_msg("no_mmap %d: a bad model opened", no_mmap);
+        assert_null(m);
+        assert_int_equal(err.status, s);
+        check_one_line(c->name, err.message, sizeof err.message);
+        if (c->expect && !strstr(err.message, c->expect)) fail_msg("message lacks '%s': %s", c->expect, err.message);
+    }
+}
+
+/* One bad tokenizer through llama2_tokenizer_open and, when it is a file
+ * that can be read, llama2_tokenizer_from_memory. */
+static void test_tokenizer_open(void **state) {
+    const hostile_case *c = *state;
+    llama2_tokenizer *t = (llama2_tokenizer *)&t;
+    llama2_error err = {0};
+    llama2_status s = llama2_tokenizer_open(c->path, 512, &t, &err);
+    if (s == LLAMA2_OK) {
+        llama2_tokenizer_close(t);
+        fail_msg("a bad tokenizer opened");
+    }
+    assert_null(t);
+    check_one_line(c->name, err.message, sizeof err.message);
+    struct stat st;
+    if (stat(c->path, &st) != 0 || !S_ISREG(st.st_mode)) return;
+    size_t size = 0;
+    char *data = test_read_file(c->path, &size);
+    assert_non_null(data);
+    t = NULL;
+    memset(&err, 0, sizeof err);
+    s = llama2_tokenizer_from_memory(data, size, 512, &t, &err);
+    free(data);
+    if (s == LLAMA2_OK) {
+        llama2_tokenizer_close(t);
+        fail_msg("a bad tokenizer loaded from memory");
+    }
+    check_one_line(c->name, err.message, sizeof err.message);
+    if (c->expect && !strstr(err.message, c->expect)) fail_msg("message lacks '%s': %s", c->expect, err.message);
+}
+
+/* One bad command line through cli_parse. */
+static void test_cli_parse(void **state) {
+    const hostile_case *c = *state;
+    char *argv[MAX_ARGS + 8];
+    build_argv(c, argv);
+    int argc = 0;
+    while (argv[argc]) argc++;
+    cli_args a;
+    char msg[512];
+    int rc = cli_parse(argc, argv, &a, msg, sizeof msg);
+    if (strcmp(c->culprit, "-i") == 0) { /* a good command line: the prompt is refused later */
+        assert_int_equal(rc, 0);
+        return;
+    }
+    assert_int_equal(rc, 2);
+    check_one_line(c->name, msg, sizeof msg);
+}
+
+/* -------------------------------------------- the library, directly */
+
+static void test_null_arguments(void **state) {
+    (void)state;
+    llama2_error err = {0};
+    llama2_model *m = NULL;
+    assert_int_not_equal(llama2_model_open(NULL, NULL, &m, &err), LLAMA2_OK);
+    assert_null(m);
+    check_one_line("model_open(NULL)", err.message, sizeof err.message);
+    memset(&err, 0, sizeof err);
+    assert_int_not_equal(llama2_model_open(model_path, NULL, NULL, &err), LLAMA2_OK);
+    check_one_line("model_open(out NULL)", err.message, sizeof err.message);
+    assert_int_not_equal(llama2_model_open("/nonexistent/x.bin", NULL, &m, NULL), LLAMA2_OK); /* err may be NULL */
+    assert_null(m);
+
+    llama2_tokenizer *t = NULL;
+    memset(&err, 0, sizeof err);
+    assert_int_not_equal(llama2_tokenizer_open(NULL, 0, &t, &err), LLAMA2_OK);
+    check_one_line("tokenizer_open(NULL)", err.message, sizeof err.message);
+    memset(&err, 0, sizeof err);
+    assert_int_not_equal(llama2_tokenizer_open(tokenizer_path, -1, &t, &err), LLAMA2_OK);
+    check_one_line("tokenizer_open(vocab -1)", err.message, sizeof err.message);
+    memset(&err, 0, sizeof err);
+    assert_int_not_equal(llama2_tokenizer_open(tokenizer_path, 513, &t, &err), LLAMA2_OK);
+    check_one_line("tokenizer_open(vocab 513)", err.message, sizeof err.message);
+    memset(&err, 0, sizeof err);
+    assert_int_not_equal(llama2_tokenizer_from_memory(NULL, 5, 0, &t, &err), LLAMA2_OK);
+    check_one_line("from_memory(NULL, 5)", err.message, sizeof err.message);
+    memset(&err, 0, sizeof err);
+    assert_int_not_equal(llama2_tokenizer_from_memory(NULL, 0, 0, &t, &err), LLAMA2_OK);
+    check_one_line("from_memory(NULL, 0)", err.message, sizeof err.message);
+    memset(&err, 0, sizeof err);
+    assert_int_not_equal(llama2_tokenizer_from_memory(tok512, tok512_size, -7, &t, &err), LLAMA2_OK);
+    check_one_line("from_memory(vocab -7)", err.message, sizeof err.message);
+    assert_null(t);
+}
+
+static void test_sampler_and_pool_arguments(void **state) {
+    (void)state;
+    llama2_sampler *s = NULL;
+    llama2_error err = {0};
+    const struct { int vocab; float temperature, topp; } bad[] = {
+        {0, 1.0f, 0.9f}, {-1, 1.0f, 0.9f}, {INT_MIN, 1.0f, 0.9f}, {512, -1.0f, 0.9f},
+        {512, NAN, 0.9f}, {512, INFINITY, 0.9f}, {512, 1.0f, 1.5f}, {512, 1.0f, -0.1f}, {512, 1.0f, NAN},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        memset(&err, 0, sizeof err);
+        assert_int_not_equal(llama2_sampler_create(bad[i].vocab, bad[i].temperature, bad[i].topp, 1, &s, &err),
+                             LLAMA2_OK);
+        assert_null(s);
+        check_one_line("sampler_create", err.message, sizeof err.message);
+    }
+    llama2_threadpool *pool = NULL;
+    memset(&err, 0, sizeof err);
+    assert_int_not_equal(llama2_threadpool_create(1 << 20, &pool, &err), LLAMA2_OK);
+    assert_null(pool);
+    check_one_line("threadpool_create", err.message, sizeof err.message);
+}
+
+/* Runs fn in a child process, so that a sanitizer stopping the library
+ * fails this test alone rather than the whole program. fn returns NULL, or
+ * what went wrong. The child leaves through exit(), so the leak checker
+ * runs there too. */
+static void in_child(const char *(*fn)(void)) {
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) fail_msg("fork: %s", strerror(errno));
+    if (pid == 0) {
+        const char *problem = fn();
+        if (problem) fprintf(stderr, "%s\n", problem);
+        exit(problem ? 1 : 0);
+    }
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (WIFSIGNALED(status)) fail_msg("the child was killed by signal %d", WTERMSIG(status));
+    if (WEXITSTATUS(status) != 0) fail_msg("the child exited with status %d (see above)", WEXITSTATUS(status));
+}
+
+static int one_line(const llama2_error *err) {
+    size_t len = strnlen(err->message, sizeof err->message);
+    return len > 0 && len < sizeof err->message && !strchr(err->message, '\n');
+}
+
+/* Bad tokens and positions for a session of a valid model. */
+static const char *session_arguments(void) {
+    static char problem[512];
+    llama2_model *m = NULL;
+    llama2_session *s = NULL;
+    llama2_error err = {0};
+    if (llama2_model_open(model_path, NULL, &m, &err) != LLAMA2_OK) return "cannot open the model";
+    if (llama2_session_create(m, NULL, &s, &err) != LLAMA2_OK) return "cannot create a session";
+    const int seq_len = llama2_model_config(m)->seq_len, vocab = llama2_model_config(m)->vocab_size;
+    float *logits = NULL;
+    const struct { int token, n, pos; } bad[] = {
+        {-1, 1, 0}, {vocab, 1, 0}, {INT_MIN, 1, 0}, {INT_MAX, 1, 0}, {1, 0, 0}, {1, -1, 0}, {1, INT_MIN, 0},
+        {1, 1, -1}, {1, 1, seq_len}, {1, 2, seq_len - 1}, {1, 1, INT_MIN}, {1, 1, INT_MAX}, {1, 2, INT_MAX},
+    };
+    int tokens[4] = {1, 1, 1, 1};
+    const char *result = NULL;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0] && !result; i++) {
+        tokens[0] = bad[i].token;
+        memset(&err, 0, sizeof err);
+        if (llama2_session_eval(s, tokens, bad[i].n, bad[i].pos, &logits, &err) == LLAMA2_OK || !one_line(&err)) {
+            snprintf(problem, sizeof problem, "eval of token %d, %d tokens at %d: accepted or no message",
+                     bad[i].token, bad[i].n, bad[i].pos);
+            result = problem;
+        }
+    }
+    tokens[0] = 1;
+    if (!result && llama2_session_eval(s, tokens, 2, seq_len - 2, &logits, &err) != LLAMA2_OK)
+        result = "the last two positions were refused";
+    if (!result && (llama2_session_eval(s, tokens, 3, seq_len - 2, &logits, &err) != LLAMA2_E_CONTEXT ||
+                    err.status != LLAMA2_E_CONTEXT))
+        result = "three tokens at seq_len - 2 did not give LLAMA2_E_CONTEXT";
+    llama2_session_destroy(s);
+    llama2_model_close(m);
+    return result;
+}
+
+static void test_session_arguments(void **state) {
+    (void)state;
+    in_child(session_arguments);
+}
+
+/* --------------------------------------------------------------- main */
+
+static void remove_tmp(void) {
+    for (int i = n_created - 1; i >= 0; i--) {
+        if (strncmp(created[i], tmp_dir, strlen(tmp_dir)) == 0 && (unlink(created[i]) != 0 && errno != ENOENT))
+            rmdir(created[i]);
+        free(created[i]);
+    }
+    n_created = 0;
+    rmdir(tmp_dir);
+}
+
+static void load_inputs(void) {
+    const char *base = getenv("TMPDIR");
+    snprintf(tmp_dir, sizeof tmp_dir, "%s/llama2-hostile-XXXXXX", base && *base ? base : "/tmp");
+    if (!mkdtemp(tmp_dir)) die("mkdtemp: %s", strerror(errno));
+    model_path = strdup(test_shared_path("models/stories260K.bin"));
+    tokenizer_path = strdup(test_shared_path("models/tok512.bin"));
+    v0 = read_shared("models/stories260K.bin", &v0_size);
+    v1 = read_shared("models/stories260K_v1.bin", &v1_size);
+    v2 = read_shared("models/stories260K_q80_gs4.bin", &v2_size);
+    v2_gs64 = read_shared("models/stories260K_q80.bin", &v2_gs64_size);
+    tok512 = read_shared("models/tok512.bin", &tok512_size);
+    tok32k = read_shared("models/tokenizer.bin", &tok32k_size);
+}
+
+static void free_inputs(void) {
+    free(v0);
+    free(v1);
+    free(v2);
+    free(v2_gs64);
+    free(tok512);
+    free(tok32k);
+    free(model_path);
+    free(tokenizer_path);
+}
+
+/* LLAMA2_HOSTILE_TABLE=1: instead of testing, prints every program case as
+ * a Markdown table row (what, exit status, stderr), for docs/HOSTILE.md. */
+static void print_table(void) {
+    const char *kinds[] = {"bad checkpoint", "bad tokenizer", "bad usage", "accepted"};
+    printf("| # | kind | input | exit | stderr |\n|---|---|---|---|---|\n");
+    for (int i = 0; i < n_cases; i++) {
+        const hostile_case *c = &cases[i];
+        char *argv[MAX_ARGS + 8];
+        build_argv(c, argv);
+        test_run r;
+        size_t stdin_len = c->stdin_text ? strlen(c->stdin_text) : 0;
+        test_run_program(argv, NULL, c->stdin_text, stdin_len, &r);
+        const char *name = strchr(c->name, ':') ? strchr(c->name, ':') + 2 : c->name;
+        printf("| %d | %s | ", i + 1, kinds[c->kind]);
+        for (const char *p = name; *p; p++) printf(*p == '|' ? "\\|" : "%c", *p);
+        printf(" | %d | ", r.status);
+        if (r.err_len == 0) printf("(nothing)");
+        else putchar('`');
+        size_t dir_len = strlen(tmp_dir);
+        for (size_t k = 0; k < r.err_len && r.err[k] != '\n'; k++) {
+            if (strncmp(r.err + k, tmp_dir, dir_len) == 0) {
+                printf("$TMP");
+                k += dir_len - 1;
+            } else if (r.err[k] == '|') {
+                printf("\\|");
+            } else {
+                putchar(r.err[k]);
+            }
+        }
+        printf("%s |\n", r.err_len == 0 ? "" : "`");
+        test_run_free(&r);
+    }
+}
+
+int main(void) {
+    load_inputs();
+    file_cases();
+    truncation_cases();
+    header_field_cases();
+    random_cases();
+    tokenizer_cases();
+    usage_cases();
+    run_cases();
+    regression_cases();
+    if (getenv("LLAMA2_HOSTILE_TABLE")) {
+        print_table();
+        remove_tmp();
+        free_inputs();
+        return 0;
+    }
+
+    static struct CMUnitTest tests[MAX_CASES * 3 + 8];
+    static char names[MAX_CASES * 3][160];
+    int n = 0;
+    for (int i = 0; i < n_cases; i++) {
+        hostile_case *c = &cases[i];
+        snprintf(names[n], sizeof names[n], "program: %.120s", c->name);
+        tests[n] = (struct CMUnitTest){names[n], test_program, NULL, NULL, c};
+        n++;
+        void (*lib)(void **) = c->kind == BAD_MODEL       ? test_model_open
+                               : c->kind == BAD_TOKENIZER ? test_tokenizer_open
+                               : c->kind == BAD_USAGE     ? test_cli_parse
+                                                          : NULL;
+        if (lib) {
+            snprintf(names[n], sizeof names[n], "library: %.120s", c->name);
+            tests[n] = (struct CMUnitTest){names[n], lib, NULL, NULL, c};
+            n++;
+        }
+    }
+    tests[n++] = (struct CMUnitTest){"library: NULL and negative arguments", test_null_arguments, NULL, NULL, NULL};
+    tests[n++] = (struct CMUnitTest){"library: bad sampler and pool arguments", test_sampler_and_pool_arguments, NULL,
+                                     NULL, NULL};
+    tests[n++] = (struct CMUnitTest){"library: bad tokens and positions", test_session_arguments, NULL, NULL, NULL};
+    int failed = _cmocka_run_group_tests("hostile", tests, (size_t)n, NULL, NULL);
+    remove_tmp();
+    free_inputs();
+    return failed;
+}

@@ -1,0 +1,728 @@
+/*
+ * The fast kernel tables against the scalar reference (ops_ref.c), and the
+ * thread pool.
+ *
+ * Every table this CPU can run is checked (l2_kernels_best() and each ISA
+ * table it could pick), on random inputs over many sizes (odd ones, tails
+ * shorter than a vector, unaligned pointers, row ranges that do not start at
+ * 0, 1 to 9 inputs). Tolerances:
+ *   dot, matmul_f32: |fast - ref| <= 1e-5 * sum |a[i] * b[i]| (both sum
+ *       in float, in different orders; for n <= 2100 random terms the
+ *       reference's own rounding error is of the order of 2e-6 of that sum);
+ *   rmsnorm: (1e-6 + 3e-9 n) relative per element: the sum of squares is
+ *       reordered (the reference's naive sum of n terms is itself off by up to
+ *       about 1e-6 at n = 1000), then each element is the reference's two
+ *       products;
+ *   softmax: (1e-6 + 5e-9 n) relative: a vectorised expf within 1.3 ulp, a
+ *       reordered sum (the same naive-sum error), a division;
+ *   swiglu: 1e-6 relative (about 8 ulp: the expf, a division, two products);
+ *   softmax and swiglu results that are subnormal or flushed to zero are
+ *       allowed 1e-37 absolute;
+ *   axpy, add: bit-exact (the same operations element by element);
+ *   quantize_q8, matmul_q8: bit-exact (memcmp), the contract of ops.h.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ops.h"
+#include "ops_isa.h"
+#include "threadpool.h"
+
+/* ------------------------------------------------------------ helpers */
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+static void rng_seed(uint64_t s) { rng_state = s ? s : 1; }
+
+static uint32_t rng_u32(void) {
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return (uint32_t)((rng_state * 0x2545F4914F6CDD1Dull) >> 32);
+}
+
+/* Uniform in [lo, hi). */
+static float rng_float(float lo, float hi) { return lo + (hi - lo) * (float)(rng_u32() >> 8) * (1.0f / 16777216.0f); }
+
+static int rng_int(int lo, int hi) { return lo + (int)(rng_u32() % (uint32_t)(hi - lo + 1)); }
+
+static void fill(float *x, size_t n, float lo, float hi) {
+    for (size_t i = 0; i < n; i++) x[i] = rng_float(lo, hi);
+}
+
+static void *xmalloc(size_t n) {
+    void *p = malloc(n ? n : 1);
+    assert_non_null(p);
+    return p;
+}
+
+/* A copy of `bytes` bytes in a block of exactly that size (after `lead`
+ * bytes, to keep an unaligned start), so that AddressSanitizer sees any
+ * read past the end. Free *base. */
+static void *exact_copy(const void *src, size_t bytes, size_t lead, void **base) {
+    unsigned char *p = xmalloc(bytes + lead);
+    memcpy(p + lead, src, bytes);
+    *base = p;
+    return p + lead;
+}
+
+/* The tables to check: the one l2_kernels_best() gives and every ISA table
+ * this CPU runs. */
+static int fast_tables(const l2_kernels **out) {
+    int n = 0;
+    out[n++] = l2_kernels_best();
+#if defined(__x86_64__) || defined(__i386__)
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && l2_kernels_avx2() != out[0])
+        out[n++] = l2_kernels_avx2();
+#endif
+#if defined(__aarch64__)
+    if (l2_kernels_neon() != out[0]) out[n++] = l2_kernels_neon();
+#endif
+    return n;
+}
+
+#define CHECK_CLOSE(fast, ref, tol, what, ...)                                                                \
+    do {                                                                                                      \
+        double f_ = (double)(fast), r_ = (double)(ref);                                                       \
+        if (!(fabs(f_ - r_) <= (tol)) && !(isnan(f_) && isnan(r_))) {                                        \
+            print_error("%s: " what ": fast %.9g ref %.9g diff %.3g tol %.3g\n", k->name, __VA_ARGS__, f_, r_, \
+                        fabs(f_ - r_), (double)(tol));                                                        \
+            fail();                                                                                           \
+        }                                                                                                     \
+    } while (0)
+
+/* Lengths: every one up to 70, then around powers of two and odd sizes. */
+static const int lengths[] = {1,   2,   3,   4,   5,   6,   7,   8,   9,   10,  11,  12,  13,  14,   15,  16,
+                              17,  18,  19,  20,  21,  22,  23,  24,  25,  26,  27,  28,  29,  30,   31,  32,
+                              33,  34,  35,  36,  37,  38,  39,  40,  41,  42,  43,  44,  45,  46,   47,  48,
+                              49,  50,  51,  52,  53,  54,  55,  56,  57,  58,  59,  60,  61,  62,   63,  64,
+                              65,  66,  67,  68,  69,  70,  95,  96,  97,  100, 127, 128, 129, 172,  255, 256,
+                              257, 288, 511, 512, 513, 768, 999, 1000};
+#define N_LENGTHS ((int)(sizeof lengths / sizeof lengths[0]))
+
+/* ------------------------------------------------------- the selector */
+
+static void test_select(void **state) {
+    (void)state;
+    const l2_kernels *best = l2_kernels_best();
+    assert_non_null(best);
+    assert_non_null(best->name);
+#if defined(__x86_64__) || defined(__i386__)
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && !getenv("LLAMA2_KERNELS"))
+        assert_string_equal(best->name, "avx2");
+#endif
+    char *saved = getenv("LLAMA2_KERNELS") ? strdup(getenv("LLAMA2_KERNELS")) : NULL;
+    setenv("LLAMA2_KERNELS", "scalar", 1);
+    assert_ptr_equal(l2_kernels_best(), l2_kernels_reference());
+    if (saved) {
+        setenv("LLAMA2_KERNELS", saved, 1);
+        free(saved);
+    } else {
+        unsetenv("LLAMA2_KERNELS");
+    }
+    assert_ptr_equal(l2_kernels_best(), best);
+    printf("[ info     ] best kernel table: %s\n", best->name);
+}
+
+/* ------------------------------------------------------ vector kernels */
+
+static void test_dot(void **state) {
+    (void)state;
+    const l2_kernels *ks[4];
+    int nk = fast_tables(ks);
+    const l2_kernels *ref = l2_kernels_reference();
+    float *a = xmalloc(1100 * sizeof(float)), *b = xmalloc(1100 * sizeof(float));
+    rng_seed(1);
+    for (int t = 0; t < nk; t++) {
+        const l2_kernels *k = ks[t];
+        for (int li = 0; li < N_LENGTHS; li++) {
+            for (int off = 0; off < 3; off++) {
+                int n = lengths[li];
+                fill(a, 1100, -1.0f, 1.0f);
+                fill(b, 1100, -2.0f, 2.0f);
+                double mag = 0.0;
+                for (int i = 0; i < n; i++) mag += fabs((double)a[off + i] * b[2 * off + i]);
+                void *ba, *bb;
+                const float *ea = exact_copy(a + off, (size_t)n * sizeof(float), (size_t)off * 4, &ba);
+                const float *eb = exact_copy(b + 2 * off, (size_t)n * sizeof(float), (size_t)off * 4, &bb);
+                float f = k->dot(ea, eb, n);
+                float r = ref->dot(ea, eb, n);
+                free(ba);
+                free(bb);
+                CHECK_CLOSE(f, r, 1e-5 * mag + 1e-30, "dot n=%d off=%d", n, off);
+            }
+        }
+        assert_true(k->dot(a, b, 0) == 0.0f);
+    }
+    free(a);
+    free(b);
+}
+
+static void test_rmsnorm(void **state) {
+    (void)state;
+    const l2_kernels *ks[4];
+    int nk = fast_tables(ks);
+    const l2_kernels *ref = l2_kernels_reference();
+    float *x = xmalloc(1100 * sizeof(float)), *w = xmalloc(1100 * sizeof(float));
+    float *of = xmalloc(1100 * sizeof(float)), *orf = xmalloc(1100 * sizeof(float));
+    rng_seed(2);
+    for (int t = 0; t < nk; t++) {
+        const l2_kernels *k = ks[t];
+        for (int li = 0; li < N_LENGTHS; li++) {
+            int n = lengths[li];
+            int off = li % 3;
+            float scale = (li % 4 == 0) ? 100.0f : 1.0f;
+            fill(x, 1100, -scale, scale);
+            fill(w, 1100, 0.5f, 1.5f);
+            /* A sentinel after the end must survive. */
+            of[off + n] = orf[off + n] = 12345.0f;
+            k->rmsnorm(of + off, x + off, w, n);
+            ref->rmsnorm(orf + off, x + off, w, n);
+            for (int i = 0; i < n; i++)
+                CHECK_CLOSE(of[off + i], orf[off + i], (1e-6 + 3e-9 * n) * fabs((double)orf[off + i]) + 1e-37,
+                            "rmsnorm n=%d i=%d", n, i);
+            assert_true(of[off + n] == 12345.0f);
+            /* In place. */
+            memcpy(of, x, 1100 * sizeof(float));
+            k->rmsnorm(of + off, of + off, w, n);
+            for (int i = 0; i < n; i++)
+                CHECK_CLOSE(of[off + i], orf[off + i], (1e-6 + 3e-9 * n) * fabs((double)orf[off + i]) + 1e-37,
+                            "rmsnorm in place n=%d i=%d", n, i);
+        }
+    }
+    free(x);
+    free(w);
+    free(of);
+    free(orf);
+}
+
+static void test_softmax(void **state) {
+    (void)state;
+    const l2_kernels *ks[4];
+    int nk = fast_tables(ks);
+    const l2_kernels *ref = l2_kernels_reference();
+    float *xf = xmalloc(1100 * sizeof(float)), *xr = xmalloc(1100 * sizeof(float));
+    rng_seed(3);
+    static const float ranges[] = {1.0f, 10.0f, 60.0f, 120.0f, 1000.0f};
+    for (int t = 0; t < nk; t++) {
+        const l2_kernels *k = ks[t];
+        for (int ri = 0; ri < 5; ri++) {
+            for (int li = 0; li < N_LENGTHS; li++) {
+                int n = lengths[li];
+                int off = li % 3;
+                float range = ranges[ri];
+                fill(xf, 1100, -range, range);
+                if (li % 5 == 0) xf[off + rng_int(0, n - 1)] = 3e38f; /* a huge maximum */
+                xf[off + n] = 777.0f;
+                memcpy(xr, xf, 1100 * sizeof(float));
+                k->softmax(xf + off, n);
+                ref->softmax(xr + off, n);
+                for (int i = 0; i < n; i++)
+                    CHECK_CLOSE(xf[off + i], xr[off + i], (1e-6 + 5e-9 * n) * fabs((double)xr[off + i]) + 1e-37,
+                                "softmax range=%g n=%d i=%d", (double)range, n, i);
+                assert_true(xf[off + n] == 777.0f);
+            }
+        }
+        /* exp over the whole useful range, one value against 0 each time:
+         * softmax([v, 0]) = [e^v / (e^v + 1), 1 / (e^v + 1)] for v <= 0. */
+        for (float v = -110.0f; v <= 0.0f; v += 0.0137f) {
+            float pf[2] = {v, 0.0f}, pr[2] = {v, 0.0f};
+            k->softmax(pf, 2);
+            ref->softmax(pr, 2);
+            CHECK_CLOSE(pf[0], pr[0], 1e-6 * fabs((double)pr[0]) + 1e-44, "softmax exp v=%g", (double)v);
+            CHECK_CLOSE(pf[1], pr[1], 1e-6 * fabs((double)pr[1]), "softmax exp v=%g", (double)v);
+        }
+    }
+    free(xf);
+    free(xr);
+}
+
+static void test_swiglu(void **state) {
+    (void)state;
+    const l2_kernels *ks[4];
+    int nk = fast_tables(ks);
+    const l2_kernels *ref = l2_kernels_reference();
+    float *gf = xmalloc(1100 * sizeof(float)), *gr = xmalloc(1100 * sizeof(float));
+    float *up = xmalloc(1100 * sizeof(float));
+    rng_seed(4);
+    static const float ranges[] = {1.0f, 8.0f, 40.0f, 120.0f};
+    for (int t = 0; t < nk; t++) {
+        const l2_kernels *k = ks[t];
+        for (int ri = 0; ri < 4; ri++) {
+            for (int li = 0; li < N_LENGTHS; li++) {
+                int n = lengths[li];
+                int off = li % 3;
+                fill(gf, 1100, -ranges[ri], ranges[ri]);
+                fill(up, 1100, -3.0f, 3.0f);
+                gf[off + n] = 555.0f;
+                memcpy(gr, gf, 1100 * sizeof(float));
+                k->swiglu(gf + off, up + 1, n);
+                ref->swiglu(gr + off, up + 1, n);
+                for (int i = 0; i < n; i++)
+                    CHECK_CLOSE(gf[off + i], gr[off + i], 1e-6 * fabs((double)gr[off + i]) + 1e-37,
+                                "swiglu range=%g n=%d i=%d", (double)ranges[ri], n, i);
+                assert_true(gf[off + n] == 555.0f);
+            }
+        }
+    }
+    free(gf);
+    free(gr);
+    free(up);
+}
+
+static void test_axpy_add(void **state) {
+    (void)state;
+    const l2_kernels *ks[4];
+    int nk = fast_tables(ks);
+    const l2_kernels *ref = l2_kernels_reference();
+    float *yf = xmalloc(1100 * sizeof(float)), *yr = xmalloc(1100 * sizeof(float));
+    float *x = xmalloc(1100 * sizeof(float));
+    rng_seed(5);
+    for (int t = 0; t < nk; t++) {
+        const l2_kernels *k = ks[t];
+        for (int li = 0; li < N_LENGTHS; li++) {
+            int n = lengths[li];
+            int off = li % 3;
+            fill(yf, 1100, -1.0f, 1.0f);
+            fill(x, 1100, -1.0f, 1.0f);
+            memcpy(yr, yf, 1100 * sizeof(float));
+            float a = rng_float(-2.0f, 2.0f);
+            k->axpy(yf + off, a, x + 2, n);
+            ref->axpy(yr + off, a, x + 2, n);
+            if (memcmp(yf, yr, 1100 * sizeof(float)) != 0) {
+                print_error("%s: axpy n=%d differs from the reference\n", k->name, n);
+                fail();
+            }
+            k->add(yf + off, x + 1, n);
+            ref->add(yr + off, x + 1, n);
+            if (memcmp(yf, yr, 1100 * sizeof(float)) != 0) {
+                print_error("%s: add n=%d differs from the reference\n", k->name, n);
+                fail();
+            }
+        }
+    }
+    free(yf);
+    free(yr);
+    free(x);
+}
+
+/* ---------------------------------------------------------- matmul_f32 */
+
+static const int mm_cols[] = {1,  2,  3,   4,   5,   7,   8,   9,   15,  16,  17,  23,   24,   31,   32,   33,
+                              47, 63, 64,  65,  100, 127, 128, 129, 172, 255, 256, 257,  511,  768,  999,  1000,
+                              1023, 1024, 1025, 1500, 2049};
+#define N_MM_COLS ((int)(sizeof mm_cols / sizeof mm_cols[0]))
+
+static void test_matmul_f32(void **state) {
+    (void)state;
+    const l2_kernels *ks[4];
+    int nk = fast_tables(ks);
+    const l2_kernels *ref = l2_kernels_reference();
+    const int max_rows = 24, max_nb = 9, max_cols = 2049;
+    float *w = xmalloc((size_t)max_rows * max_cols * sizeof(float) + 64);
+    float *x = xmalloc((size_t)max_nb * max_cols * sizeof(float) + 64);
+    const int stride = max_rows + 3;
+    float *of = xmalloc((size_t)max_nb * stride * sizeof(float));
+    float *orf = xmalloc((size_t)max_nb * stride * sizeof(float));
+    rng_seed(6);
+    long checked = 0;
+    for (int t = 0; t < nk; t++) {
+        const l2_kernels *k = ks[t];
+        for (int ci = 0; ci < N_MM_COLS; ci++) {
+            int cols = mm_cols[ci];
+            for (int nb = 1; nb <= max_nb; nb++) {
+                for (int trial = 0; trial < 3; trial++) {
+                    int rb = rng_int(0, 5);
+                    int nrows = (trial == 0) ? rng_int(1, 5) : rng_int(1, max_rows - rb);
+                    int re = rb + nrows;
+                    /* Offsets of 0-3 floats make the rows and inputs
+                     * unaligned (the rows are unaligned anyway when cols is
+                     * odd). */
+                    int woff = rng_int(0, 3), xoff = rng_int(0, 3);
+                    const float *wp = w + woff, *xp = x + xoff;
+                    fill(w, (size_t)max_rows * cols + 16, -1.0f, 1.0f);
+                    fill(x, (size_t)nb * cols + 16, -1.0f, 1.0f);
+                    for (int i = 0; i < nb * stride; i++) of[i] = orf[i] = -999.0f;
+                    void *bw, *bx;
+                    const float *we = exact_copy(wp, (size_t)re * cols * sizeof(float), (size_t)woff * 4, &bw);
+                    const float *xe = exact_copy(xp, (size_t)nb * cols * sizeof(float), (size_t)xoff * 4, &bx);
+                    k->matmul_f32(of, stride, xe, nb, we, cols, rb, re);
+                    ref->matmul_f32(orf, stride, xe, nb, we, cols, rb, re);
+                    free(bw);
+                    free(bx);
+                    for (int b = 0; b < nb; b++) {
+                        for (int r = 0; r < stride; r++) {
+                            float f = of[b * stride + r], rr = orf[b * stride + r];
+                            if (r < rb || r >= re) {
+                                if (f != -999.0f) {
+                                    print_error("%s: matmul_f32 wrote row %d outside [%d, %d)\n", k->name, r, rb, re);
+                                    fail();
+                                }
+                                continue;
+                            }
+                            double mag = 0.0;
+                            for (int c = 0; c < cols; c++)
+                                mag += fabs((double)wp[(size_t)r * cols + c] * xp[(size_t)b * cols + c]);
+                            CHECK_CLOSE(f, rr, 1e-5 * mag + 1e-30, "matmul_f32 cols=%d nb=%d rows=[%d,%d) b=%d r=%d",
+                                        cols, nb, rb, re, b, r);
+                            checked++;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert_true(checked > 0);
+    free(w);
+    free(x);
+    free(of);
+    free(orf);
+}
+
+/* ------------------------------------------------------------ Q8 */
+
+static const int q8_gs[] = {1, 2, 3, 4, 5, 6, 7, 8, 12, 16, 24, 32, 40, 48, 64, 80, 96, 128, 256};
+#define N_Q8_GS ((int)(sizeof q8_gs / sizeof q8_gs[0]))
+
+/* Activations of several kinds: uniform, ties (integers and halves with a
+ * maximum of exactly 127, so that x / scale lands on .5), all-zero groups,
+ * tiny and huge magnitudes, negative zero. */
+static void fill_activations(float *x, int n, int gs, int kind) {
+    for (int i = 0; i < n; i++) {
+        switch (kind) {
+        case 0: x[i] = rng_float(-1.0f, 1.0f); break;
+        case 1: x[i] = (float)rng_int(-254, 254) * 0.5f; break;
+        case 2: x[i] = rng_float(-1e-30f, 1e-30f); break;
+        case 3: x[i] = rng_float(-3e30f, 3e30f); break;
+        default: x[i] = rng_float(-4.0f, 4.0f) * (float)(rng_int(0, 1)); break;
+        }
+    }
+    for (int g = 0; g < n / gs; g++) {
+        int sel = rng_int(0, 7);
+        if (sel == 0) {
+            for (int i = 0; i < gs; i++) x[g * gs + i] = (i % 2) ? -0.0f : 0.0f;
+        } else if (kind == 1) {
+            x[g * gs + rng_int(0, gs - 1)] = (sel % 2) ? 127.0f : -127.0f;
+        }
+    }
+}
+
+static void test_quantize_q8(void **state) {
+    (void)state;
+    const l2_kernels *ks[4];
+    int nk = fast_tables(ks);
+    const l2_kernels *ref = l2_kernels_reference();
+    static const int n_groups[] = {1, 2, 3, 7, 8, 9, 17, 40};
+    const int max_n = 256 * 40;
+    float *x = xmalloc((size_t)max_n * sizeof(float) + 16);
+    int8_t *qf = xmalloc((size_t)max_n + 16), *qr = xmalloc((size_t)max_n + 16);
+    float *sf = xmalloc(4096 * sizeof(float)), *sr = xmalloc(4096 * sizeof(float));
+    rng_seed(7);
+    for (int t = 0; t < nk; t++) {
+        const l2_kernels *k = ks[t];
+        for (int gi = 0; gi < N_Q8_GS; gi++) {
+            for (int ni = 0; ni < 8; ni++) {
+                for (int kind = 0; kind < 5; kind++) {
+                    int gs = q8_gs[gi], n = gs * n_groups[ni];
+                    int off = rng_int(0, 3);
+                    fill_activations(x + off, n, gs, kind);
+                    memset(qf, 0x5a, (size_t)max_n + 16);
+                    memset(qr, 0x5a, (size_t)max_n + 16);
+                    for (int i = 0; i < 4096; i++) sf[i] = sr[i] = -1.0f;
+                    void *bxe;
+                    const float *xe = exact_copy(x + off, (size_t)n * sizeof(float), (size_t)off * 4, &bxe);
+                    k->quantize_q8(qf + 1, sf, xe, n, gs);
+                    ref->quantize_q8(qr + 1, sr, xe, n, gs);
+                    free(bxe);
+                    if (memcmp(sf, sr, 4096 * sizeof(float)) != 0 || memcmp(qf, qr, (size_t)max_n + 16) != 0) {
+                        int i = 0;
+                        while (i < n && qf[1 + i] == qr[1 + i]) i++;
+                        print_error("%s: quantize_q8 gs=%d n=%d kind=%d differs (first at %d: %d vs %d, x=%.9g)\n",
+                                    k->name, gs, n, kind, i, i < n ? qf[1 + i] : 0, i < n ? qr[1 + i] : 0,
+                                    i < n ? (double)x[off + i] : 0.0);
+                        fail();
+                    }
+                }
+            }
+        }
+    }
+    free(x);
+    free(qf);
+    free(qr);
+    free(sf);
+    free(sr);
+}
+
+static void test_matmul_q8(void **state) {
+    (void)state;
+    const l2_kernels *ks[4];
+    int nk = fast_tables(ks);
+    const l2_kernels *ref = l2_kernels_reference();
+    static const int n_groups[] = {1, 2, 3, 7, 8, 9, 15, 16, 17};
+    const int max_rows = 40, max_nb = 9, max_cols = 256 * 17;
+    const int stride = max_rows + 5;
+    int8_t *w = xmalloc((size_t)max_rows * max_cols + 64);
+    float *ws = xmalloc((size_t)max_rows * 17 * sizeof(float));
+    int8_t *xq = xmalloc((size_t)max_nb * max_cols + 64);
+    float *xs = xmalloc((size_t)max_nb * max_cols * sizeof(float));
+    float *xf = xmalloc((size_t)max_nb * max_cols * sizeof(float));
+    float *of = xmalloc((size_t)max_nb * stride * sizeof(float));
+    float *orf = xmalloc((size_t)max_nb * stride * sizeof(float));
+    rng_seed(8);
+    long checked = 0;
+    for (int t = 0; t < nk; t++) {
+        const l2_kernels *k = ks[t];
+        for (int gi = 0; gi < N_Q8_GS; gi++) {
+            for (int ni = 0; ni < 9; ni++) {
+                int gs = q8_gs[gi], groups = n_groups[ni], cols = gs * groups;
+                for (int trial = 0; trial < 4; trial++) {
+                    int nb = trial == 0 ? 1 : rng_int(1, max_nb);
+                    int rb = rng_int(0, 7);
+                    int nrows = trial == 1 ? rng_int(1, 9) : rng_int(1, max_rows - rb);
+                    int re = rb + nrows;
+                    /* Weights over the whole int8 range (a file may hold
+                     * -128); scales of both signs and many magnitudes so
+                     * that any change in the order of rounding shows. */
+                    for (int i = 0; i < max_rows * cols; i++) w[i] = (int8_t)(rng_u32() & 0xff);
+                    for (int i = 0; i < max_rows * groups; i++)
+                        ws[i] = rng_float(-1.0f, 1.0f) * ldexpf(1.0f, rng_int(-12, 4));
+                    if (trial == 3) {
+                        /* Raw int8 inputs, -128 included. */
+                        for (int i = 0; i < nb * cols; i++) xq[i] = (int8_t)(rng_u32() & 0xff);
+                        for (int i = 0; i < nb * groups; i++) xs[i] = rng_float(-1.0f, 1.0f);
+                    } else {
+                        fill_activations(xf, nb * cols, gs, trial == 2 ? 1 : 0);
+                        ref->quantize_q8(xq, xs, xf, nb * cols, gs);
+                    }
+                    for (int i = 0; i < nb * stride; i++) of[i] = orf[i] = -999.0f;
+                    void *b1, *b2, *b3, *b4;
+                    const int8_t *we = exact_copy(w, (size_t)re * cols, 1, &b1);
+                    const float *wse = exact_copy(ws, (size_t)re * groups * sizeof(float), 0, &b2);
+                    const int8_t *xqe = exact_copy(xq, (size_t)nb * cols, 3, &b3);
+                    const float *xse = exact_copy(xs, (size_t)nb * groups * sizeof(float), 0, &b4);
+                    k->matmul_q8(of, stride, xqe, xse, nb, we, wse, cols, gs, rb, re);
+                    ref->matmul_q8(orf, stride, xqe, xse, nb, we, wse, cols, gs, rb, re);
+                    free(b1);
+                    free(b2);
+                    free(b3);
+                    free(b4);
+                    if (memcmp(of, orf, (size_t)nb * stride * sizeof(float)) != 0) {
+                        int i = 0;
+                        while (i < nb * stride && memcmp(&of[i], &orf[i], sizeof(float)) == 0) i++;
+                        print_error("%s: matmul_q8 gs=%d cols=%d nb=%d rows=[%d,%d) differs at b=%d r=%d: %.9g vs %.9g\n",
+                                    k->name, gs, cols, nb, rb, re, i / stride, i % stride, (double)of[i],
+                                    (double)orf[i]);
+                        fail();
+                    }
+                    checked += (long)nb * nrows;
+                }
+            }
+        }
+    }
+    assert_true(checked > 0);
+    free(w);
+    free(ws);
+    free(xq);
+    free(xs);
+    free(xf);
+    free(of);
+    free(orf);
+}
+
+/* ------------------------------------------------------------ the pool */
+
+#define POOL_MAX_TASKS 101
+
+typedef struct count_ctx {
+    _Atomic int runs[POOL_MAX_TASKS];
+    _Atomic int bad_worker;
+    int n_workers;
+} count_ctx;
+
+static void count_task(void *p, int task, int worker) {
+    count_ctx *c = p;
+    if (task < 0 || task >= POOL_MAX_TASKS || worker < 0 || worker >= c->n_workers) {
+        atomic_fetch_add(&c->bad_worker, 1);
+        return;
+    }
+    atomic_fetch_add_explicit(&c->runs[task], 1, memory_order_relaxed);
+}
+
+static void check_counts(count_ctx *c, int n_tasks) {
+    for (int t = 0; t < POOL_MAX_TASKS; t++) {
+        int v = atomic_load(&c->runs[t]);
+        int want = t < n_tasks ? 1 : 0;
+        if (v != want) {
+            print_error("pool of %d, %d tasks: task %d ran %d times\n", c->n_workers, n_tasks, t, v);
+            fail();
+        }
+        atomic_store_explicit(&c->runs[t], 0, memory_order_relaxed);
+    }
+    assert_int_equal(atomic_load(&c->bad_worker), 0);
+}
+
+static void test_pool_every_task_once(void **state) {
+    (void)state;
+    static count_ctx c;
+    for (int size = 1; size <= 4; size++) {
+        llama2_threadpool *pool = NULL;
+        llama2_error err;
+        assert_int_equal(llama2_threadpool_create(size, &pool, &err), LLAMA2_OK);
+        assert_int_equal(llama2_threadpool_size(pool), size);
+        c.n_workers = size;
+        for (int n = 0; n < POOL_MAX_TASKS; n++) {
+            l2_pool_run(pool, n, count_task, &c);
+            check_counts(&c, n);
+        }
+        /* Many calls back to back, as in a forward pass. */
+        for (int rep = 0; rep < 10000; rep++) {
+            int n = rep % POOL_MAX_TASKS;
+            l2_pool_run(pool, n, count_task, &c);
+            check_counts(&c, n);
+        }
+        llama2_threadpool_destroy(pool);
+    }
+    /* Without a pool: in order, on worker 0. */
+    c.n_workers = 1;
+    l2_pool_run(NULL, 37, count_task, &c);
+    check_counts(&c, 37);
+}
+
+/* Tasks that write disjoint slices of an array: the caller must see every
+ * write when l2_pool_run returns. */
+typedef struct fill_ctx {
+    int *data;
+    int per_task;
+    int round;
+} fill_ctx;
+
+static void fill_task(void *p, int task, int worker) {
+    (void)worker;
+    fill_ctx *f = p;
+    for (int i = 0; i < f->per_task; i++) f->data[task * f->per_task + i] = f->round + task;
+}
+
+static void test_pool_results_visible(void **state) {
+    (void)state;
+    llama2_threadpool *pool = NULL;
+    assert_int_equal(llama2_threadpool_create(3, &pool, NULL), LLAMA2_OK);
+    fill_ctx f = {xmalloc(64 * 50 * sizeof(int)), 50, 0};
+    for (int round = 0; round < 3000; round++) {
+        f.round = round;
+        int n = 1 + round % 64;
+        l2_pool_run(pool, n, fill_task, &f);
+        for (int i = 0; i < n * f.per_task; i++) {
+            if (f.data[i] != round + i / f.per_task) {
+                print_error("round %d: element %d is %d\n", round, i, f.data[i]);
+                fail();
+            }
+        }
+    }
+    free(f.data);
+    llama2_threadpool_destroy(pool);
+}
+
+/* Two tasks that each wait for the other to start: this finishes only if
+ * two threads really run tasks at once, here after the workers have gone to
+ * sleep (so it also checks that a sleeping pool wakes up). */
+typedef struct meet_ctx {
+    _Atomic int arrived;
+    _Atomic int timed_out;
+} meet_ctx;
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void meet_task(void *p, int task, int worker) {
+    (void)task;
+    (void)worker;
+    meet_ctx *m = p;
+    atomic_fetch_add(&m->arrived, 1);
+    double start = now_s();
+    while (atomic_load(&m->arrived) < 2) {
+        if (now_s() - start > 20.0) {
+            atomic_store(&m->timed_out, 1);
+            return;
+        }
+    }
+}
+
+static void test_pool_concurrent_and_wakes(void **state) {
+    (void)state;
+    for (int size = 2; size <= 4; size++) {
+        llama2_threadpool *pool = NULL;
+        assert_int_equal(llama2_threadpool_create(size, &pool, NULL), LLAMA2_OK);
+        for (int rep = 0; rep < 3; rep++) {
+            usleep(rep == 0 ? 1000 : 50000); /* long enough for the workers to sleep */
+            meet_ctx m;
+            atomic_init(&m.arrived, 0);
+            atomic_init(&m.timed_out, 0);
+            l2_pool_run(pool, 2, meet_task, &m);
+            assert_int_equal(atomic_load(&m.arrived), 2);
+            assert_int_equal(atomic_load(&m.timed_out), 0);
+        }
+        llama2_threadpool_destroy(pool);
+    }
+}
+
+static void test_pool_create_destroy(void **state) {
+    (void)state;
+    static count_ctx c;
+    for (int cycle = 0; cycle < 300; cycle++) {
+        int size = 1 + cycle % 4;
+        llama2_threadpool *pool = NULL;
+        assert_int_equal(llama2_threadpool_create(size, &pool, NULL), LLAMA2_OK);
+        c.n_workers = size;
+        int n = cycle % 3 == 0 ? 0 : 1 + cycle % 40;
+        if (cycle % 2 == 0) {
+            l2_pool_run(pool, n, count_task, &c);
+            check_counts(&c, n);
+        }
+        llama2_threadpool_destroy(pool);
+    }
+    /* n <= 0: one thread per online processor. */
+    llama2_threadpool *pool = NULL;
+    assert_int_equal(llama2_threadpool_create(0, &pool, NULL), LLAMA2_OK);
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    assert_int_equal(llama2_threadpool_size(pool), ncpu > 0 ? (int)ncpu : 1);
+    c.n_workers = llama2_threadpool_size(pool);
+    l2_pool_run(pool, 50, count_task, &c);
+    check_counts(&c, 50);
+    llama2_threadpool_destroy(pool);
+    llama2_threadpool_destroy(NULL);
+    assert_int_equal(llama2_threadpool_size(NULL), 1);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_select),
+        cmocka_unit_test(test_dot),
+        cmocka_unit_test(test_rmsnorm),
+        cmocka_unit_test(test_softmax),
+        cmocka_unit_test(test_swiglu),
+        cmocka_unit_test(test_axpy_add),
+        cmocka_unit_test(test_matmul_f32),
+        cmocka_unit_test(test_quantize_q8),
+        cmocka_unit_test(test_matmul_q8),
+        cmocka_unit_test(test_pool_every_task_once),
+        cmocka_unit_test(test_pool_results_visible),
+        cmocka_unit_test(test_pool_concurrent_and_wakes),
+        cmocka_unit_test(test_pool_create_destroy),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

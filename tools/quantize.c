@@ -1,0 +1,97 @@
+/*
+ * llama2-quantize: converts an fp32 llama2.c checkpoint (legacy or version
+ * 1) into a version 2 (Q8_0) file, as llama2.c's export.py would write it.
+ *
+ *   llama2-quantize <input.bin> <output.bin> [--group-size N]
+ *
+ * Exit status: 0 done, 1 a file could not be read or written, 2 usage.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "checkpoint_writer.h"
+#include "llama2.h"
+
+static const char usage_text[] =
+    "Usage: llama2-quantize <input.bin> <output.bin> [--group-size N]\n"
+    "\n"
+    "Writes an fp32 llama2.c checkpoint (legacy or version 1) as a version 2\n"
+    "file: int8 weights with one fp32 scale per group of N values, byte for\n"
+    "byte what llama2.c's export.py writes. N must divide dim and hidden_dim;\n"
+    "by default it is the largest such size up to 64.\n"
+    "\n"
+    "  --group-size N   values per scale\n"
+    "  -h, --help       this text\n";
+
+static int usage_error(const char *fmt, const char *arg) {
+    fputs("llama2-quantize: ", stderr);
+    fprintf(stderr, fmt, arg);
+    fputs(" (try --help)\n", stderr);
+    return 2;
+}
+
+/* A positive int, all digits; 0 if not. */
+static int parse_positive(const char *s) {
+    if (!s || !*s) return 0;
+    errno = 0;
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*end || errno || v <= 0 || v > INT_MAX || s[0] == '+' || s[0] == ' ') return 0;
+    return (int)v;
+}
+
+static long long file_size(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 ? (long long)st.st_size : -1;
+}
+
+int main(int argc, char **argv) {
+    const char *paths[2] = {NULL, NULL};
+    int n_paths = 0, group_size = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            fputs(usage_text, stdout);
+            return 0;
+        } else if (strcmp(a, "--group-size") == 0 || strncmp(a, "--group-size=", 13) == 0) {
+            const char *v = a[12] == '=' ? a + 13 : (i + 1 < argc ? argv[++i] : NULL);
+            if (!v) return usage_error("%s needs a value", "--group-size");
+            if (!(group_size = parse_positive(v)))
+                return usage_error("--group-size: '%s' is not a positive integer", v);
+        } else if (a[0] == '-' && a[1] != '\0') {
+            return usage_error("unknown option '%s'", a);
+        } else if (n_paths < 2) {
+            paths[n_paths++] = a;
+        } else {
+            return usage_error("unexpected argument '%s'", a);
+        }
+    }
+    if (n_paths < 2)
+        return usage_error("%s", n_paths == 0 ? "missing the input and output files" : "missing the output file");
+
+    long long in_bytes = file_size(paths[0]); /* before: the output may replace the input */
+    llama2_error err = {0};
+    llama2_status s = l2_quantize_file(paths[0], paths[1], group_size, &err);
+    if (s != LLAMA2_OK) {
+        /* The writer's failures are the output's; the rest the input's. */
+        const char *out_prefixes[] = {"cannot create", "write failed", "cannot rename"};
+        const char *culprit = paths[0];
+        for (int i = 0; i < 3; i++)
+            if (strncmp(err.message, out_prefixes[i], strlen(out_prefixes[i])) == 0) culprit = paths[1];
+        fprintf(stderr, "llama2-quantize: %s: %s\n", culprit, err.message);
+        return 1;
+    }
+    int used = group_size;
+    llama2_model *m = NULL;
+    if (llama2_model_open(paths[1], NULL, &m, NULL) == LLAMA2_OK) {
+        used = llama2_model_config(m)->group_size;
+        llama2_model_close(m);
+    }
+    fprintf(stderr, "llama2-quantize: %s (%lld bytes) -> %s (%lld bytes), group size %d\n", paths[0], in_bytes,
+            paths[1], file_size(paths[1]), used);
+    return 0;
+}
