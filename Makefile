@@ -23,16 +23,18 @@ OPT ?= -O2
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
 # -ffp-contract=off: no fused multiply-add unless a kernel asks for one, so
 # that scalar float code evaluates exactly as llama2.c's plain C does.
-BASE_CFLAGS := -std=c11 $(OPT) -g $(WARN) -ffp-contract=off -D_DEFAULT_SOURCE -Iinclude -Isrc -Isrc/kernels -pthread
+BASE_CFLAGS := -std=c11 $(OPT) -g -gdwarf-4 $(WARN) -ffp-contract=off -D_DEFAULT_SOURCE -Iinclude -Isrc -Isrc/kernels -pthread
 LDLIBS = $(BACKEND_LIBS) -lm -pthread
 
-UNAME_M := $(shell uname -m)
+# Each compiler and option set builds into its own folder.
+CC_NAME := $(notdir $(firstword $(CC)))
+CC_TAG := $(if $(filter cc gcc,$(CC_NAME)),,$(CC_NAME)-)
 ifeq ($(PORTABLE),1)
 ARCH_FLAGS :=
-VARIANT := portable
+VARIANT := $(CC_TAG)portable
 else
 ARCH_FLAGS := -march=native
-VARIANT := native
+VARIANT := $(CC_TAG)native
 endif
 ifeq ($(SAN),1)
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
@@ -97,8 +99,9 @@ DEFAULT_MODEL := $(MODELS_DIR)/stories260K.bin
 DEFAULT_TOKENIZER := $(MODELS_DIR)/tok512.bin
 MODEL_URL := https://huggingface.co/karpathy/tinyllamas/resolve/main/stories260K
 
-.PHONY: all clean test test-unit test-san run bench models
-.SECONDARY:
+.PHONY: all clean test test-unit test-san run bench models FORCE
+# Objects that pattern rules make on the way are kept, not deleted.
+.SECONDARY: $(TEST_BIN:=.o) $(TOOL_NAMES:%=$(BUILD)/tools/%.o)
 all: llama2 $(TOOL_NAMES:%=llama2-%)
 
 $(BUILD)/%.o: %.c
@@ -119,11 +122,12 @@ $(BUILD)/llama2: $(BUILD)/cli/main.o $(BUILD)/cli/args.o $(LIB)
 $(BUILD)/llama2-%: $(BUILD)/tools/%.o $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
-# The programs at the top level always mirror the last build.
-llama2: $(BUILD)/llama2
-	cp $< $@
-llama2-%: $(BUILD)/llama2-%
-	cp $< $@
+# The programs at the top level are copies of the last build's.
+llama2: $(BUILD)/llama2 FORCE
+	@cp $< $@
+llama2-%: $(BUILD)/llama2-% FORCE
+	@cp $< $@
+FORCE:
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_SUPPORT_OBJ) $(BUILD)/cli/args.o $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LDLIBS)
@@ -146,8 +150,9 @@ test-unit: $(BUILD)/llama2 $(TEST_BIN)
 test-san:
 	$(MAKE) SAN=1 OPT=-O1 test-unit
 
-test: test-unit
-	$(MAKE) test-san
+# Everything: optimised, sanitized, and a valgrind run (tests/all.sh).
+test:
+	@MAKE="$(MAKE)" SHARED=$(abspath $(dir $(SHARED_MODELS))) sh tests/all.sh
 
 bench: all
 	./llama2-bench

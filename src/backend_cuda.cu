@@ -232,21 +232,19 @@ static __global__ void __launch_bounds__(ATT_THREADS)
     __shared__ float partial[ATT_THREADS];
     const int h = blockIdx.x, b = blockIdx.y, n_heads = gridDim.x;
     const int pos = params[0] + b;
-    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, n_warps = blockDim.x / 32;
     const float *qh = q + (size_t)b * (size_t)dim + (size_t)h * (size_t)head_size;
     const size_t kv_offset = (size_t)(h / kv_mul) * (size_t)head_size;
     float *att = scores + ((size_t)b * (size_t)n_heads + (size_t)h) * (size_t)seq_len;
     const float scale = sqrtf((float)head_size);
 
-    /* Scores: one warp per cached position, the lanes across the head. */
-    for (int t = warp; t <= pos; t += n_warps) {
+    /* Scores: one thread per cached position (q is read by the whole warp at
+     * once, a broadcast). */
+    for (int t = threadIdx.x; t <= pos; t += blockDim.x) {
         const float *key = key_layer + (size_t)t * (size_t)kv_dim + kv_offset;
         float dot = 0.0f;
-        for (int i = lane; i < head_size; i += 32) dot += qh[i] * key[i];
-        dot = warp_sum(dot);
-        if (lane == 0) att[t] = dot / scale;
+        for (int i = 0; i < head_size; i++) dot += qh[i] * key[i];
+        att[t] = dot / scale;
     }
-    __syncthreads();
 
     /* Softmax over 0..pos. */
     float max = -INFINITY;
@@ -447,6 +445,10 @@ static int setup(cuda_state *st, llama2_session *s) {
     st->vocab = c->vocab_size;
     st->seq_len = c->seq_len;
     st->batch = s->batch;
+    if (st->batch > 65535) { /* attention's grid has one row of blocks per position */
+        snprintf(st->error, sizeof st->error, "a batch of %d positions is more than 65535", st->batch);
+        return 0;
+    }
 
     st->device = 0;
     CUDA_TRY(st, cudaSetDevice(st->device));

@@ -134,7 +134,7 @@ llama2_status llama2_chat(llama2_session *session, const llama2_tokenizer *token
         }
         st.generate_seconds += llama2_time_seconds() - tg;
     }
-    emit_text(&out, "\n");
+    if (s == LLAMA2_OK) emit_text(&out, "\n");
     free(system_line);
     st.positions = pos;
     st.context_full = pos >= c->seq_len;

@@ -4,11 +4,14 @@
  * n_threads - 1 workers are started once; the thread that calls l2_pool_run
  * is worker 0 and runs tasks too. Tasks are handed out dynamically from one
  * shared "ticket", a 64-bit atomic holding (generation << 32 | next task):
- * every call of l2_pool_run opens a new generation, and a thread claims task
- * i by moving the ticket from (gen, i) to (gen, i + 1) with a compare-and-
- * swap. The caller waits only until every task is done, not until every
- * worker has looked in, so a worker that is asleep or descheduled never
- * delays a product: the others simply take its share.
+ * every call of l2_pool_run opens a new generation, and a thread claims
+ * tasks [i, i + k) by moving the ticket from (gen, i) to (gen, i + k) with a
+ * compare-and-swap, k being a share of what is left (guided scheduling: few
+ * claims per call, single tasks at the end for balance). The caller waits
+ * only until every task is done, not until every worker has looked in, so a
+ * worker that is asleep or descheduled never delays a product: the others
+ * simply take its share. Each thread reports its finished tasks once, when
+ * it finds none left.
  *
  * Publishing a job is a small sequence lock: the caller first "closes" the
  * ticket as (gen + 1, CLOSED), then writes the job (function, context, task
@@ -47,12 +50,16 @@
  * tokens), short enough that a pool left alone goes quiet at once. */
 #define L2_POOL_SPIN_NS 100000L
 
+/* A claim takes 1 / (L2_POOL_CLAIM_SHARE * n_threads) of the tasks left. */
+#ifndef L2_POOL_CLAIM_SHARE
+#define L2_POOL_CLAIM_SHARE 2
+#endif
+
 /* The most threads a pool takes. */
 #define L2_POOL_MAX_THREADS 1024
 
 #define TICKET_CLOSED 0xffffffffu
 #define TICKET(gen, idx) (((uint64_t)(gen) << 32) | (uint64_t)(idx))
-#define TICKET_GEN(t) ((uint32_t)((t) >> 32))
 #define TICKET_IDX(t) ((uint32_t)(t))
 
 #define L2_CACHE_LINE 64
@@ -68,6 +75,7 @@ typedef struct l2_worker {
 struct llama2_threadpool {
     int n_threads;
     int n_started;      /* worker threads running (n_threads - 1 once created) */
+    uint32_t claim_divisor; /* a claim takes 1 / claim_divisor of the tasks left */
     uint32_t gen;       /* the caller's generation counter (caller thread only) */
     l2_worker *workers; /* [1, n_threads) are used */
 
@@ -105,27 +113,34 @@ static int64_t now_ns(void) {
 
 /* Claims and runs tasks until the current generation has none left; returns
  * the ticket value that showed there were none (or that the job is being
- * replaced). */
+ * replaced). The tasks this thread finished are reported once, at the end:
+ * the generation cannot end before that, so they all belong to it. */
 static uint64_t run_tasks(llama2_threadpool *pool, int worker) {
     uint64_t t = atomic_load(&pool->ticket);
+    uint32_t finished = 0;
     for (;;) {
         uint32_t idx = TICKET_IDX(t);
-        if (idx == TICKET_CLOSED) return t;
+        if (idx == TICKET_CLOSED) break;
         l2_task_fn fn = atomic_load(&pool->fn);
         void *ctx = atomic_load(&pool->ctx);
         uint32_t n = atomic_load(&pool->n_tasks);
-        if (idx >= n) {
-            /* Exhausted, or n belongs to a job being published (then the
-             * ticket changes and the waiter sees it). */
-            return t;
-        }
-        if (atomic_compare_exchange_weak(&pool->ticket, &t, t + 1)) {
-            fn(ctx, (int)idx, worker);
-            atomic_fetch_add_explicit(&pool->done, 1, memory_order_release);
+        /* Exhausted, or n belongs to a job being published (then the
+         * ticket changes and the waiter sees it). */
+        if (idx >= n) break;
+        /* Guided scheduling: a share of what is left (at least one task),
+         * so that a call takes few claims while the last tasks still
+         * spread one by one over whoever is free. */
+        uint32_t take = (n - idx) / pool->claim_divisor;
+        if (take == 0) take = 1;
+        if (atomic_compare_exchange_weak(&pool->ticket, &t, t + take)) {
+            for (uint32_t i = idx; i < idx + take; i++) fn(ctx, (int)i, worker);
+            finished += take;
             t = atomic_load(&pool->ticket);
         }
         /* On failure t holds the current ticket: retry with it. */
     }
+    if (finished) atomic_fetch_add_explicit(&pool->done, finished, memory_order_release);
+    return t;
 }
 
 static void *worker_main(void *arg) {
@@ -191,6 +206,7 @@ llama2_status llama2_threadpool_create(int n_threads, llama2_threadpool **out, l
         return l2_fail(err, LLAMA2_E_NOMEM, "out of memory for the thread pool");
     pool->n_threads = n_threads;
     pool->n_started = 0;
+    pool->claim_divisor = (uint32_t)n_threads * L2_POOL_CLAIM_SHARE;
     pool->gen = 0;
     pool->workers = calloc((size_t)n_threads, sizeof *pool->workers);
     if (!pool->workers) {

@@ -274,8 +274,8 @@ static llama2_status check_tokens(const llama2_session *s, const int *tokens, in
     const llama2_config *c = &s->model->config;
     if (n_tokens <= 0) return l2_fail(err, LLAMA2_E_INVALID, "no tokens to evaluate");
     if (pos < 0 || pos > c->seq_len - n_tokens)
-        return l2_fail(err, LLAMA2_E_CONTEXT, "positions %d..%d do not fit the context window of %d", pos,
-                       pos + n_tokens - 1, c->seq_len);
+        return l2_fail(err, LLAMA2_E_CONTEXT, "positions %d..%lld do not fit the context window of %d", pos,
+                       (long long)pos + n_tokens - 1, c->seq_len);
     for (int i = 0; i < n_tokens; i++)
         if (tokens[i] < 0 || tokens[i] >= c->vocab_size)
             return l2_fail(err, LLAMA2_E_INVALID, "token id %d is outside the vocabulary (%d)", tokens[i],

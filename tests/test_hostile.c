@@ -43,6 +43,7 @@ typedef enum case_kind {
     BAD_TOKENIZER, /* the tokenizer is bad: exit 1, the message names it */
     BAD_USAGE,     /* the command line is bad: exit 2, the message names the flag */
     RUNS,          /* odd but acceptable: exit 0, no error */
+    BAD_PAIR,      /* a model and a tokenizer each valid, unusable together: exit 1 */
 } case_kind;
 
 #define MAX_ARGS 16
@@ -51,11 +52,13 @@ typedef struct hostile_case {
     char name[112];
     case_kind kind;
     char *path;                 /* BAD_MODEL / BAD_TOKENIZER: the file */
-    const char *args[MAX_ARGS]; /* BAD_USAGE / RUNS: after the program; "@M" the model, "@T" the tokenizer */
-    const char *culprit;        /* BAD_USAGE: what the line must start with after "llama2: " */
+    const char *args[MAX_ARGS]; /* after the program (files: NULL for the usual line); "@M" the model, "@T"
+                                   the tokenizer, "@P" path */
+    const char *culprit;        /* what the line must start with after "llama2: "; NULL: path */
     const char *expect;         /* a part of the message, or NULL (RUNS: of the one line allowed on stderr) */
     const char *stdin_text;     /* RUNS: standard input (NULL: closed at once) */
-    int lib_opens;              /* BAD_MODEL: the library opens it; a later step refuses it */
+    int lib_opens;              /* the library opens it (BAD_MODEL) or cli_parse takes it (BAD_USAGE); a
+                                   later step refuses it */
 } hostile_case;
 
 #define MAX_CASES 256
@@ -225,6 +228,11 @@ static void file_cases(void) {
     bad_model(write_tmp("one-byte.bin", "\x40", 1), "too short", "a single byte");
     uint32_t magic = CHECKPOINT_MAGIC;
     bad_model(write_tmp("magic-only.bin", &magic, 4), "too short for a version 1/2 header", "the magic alone");
+    bad_model(strdup(test_shared_path("models/tok512.bin")), NULL, "a tokenizer given as the checkpoint (tok512.bin)");
+    created[n_created++] = cases[n_cases - 1].path;
+    bad_model(strdup(test_shared_path("models/tokenizer.bin")), NULL,
+              "a tokenizer given as the checkpoint (tokenizer.bin)");
+    created[n_created++] = cases[n_cases - 1].path;
 }
 
 static void truncation_cases(void) {
@@ -398,6 +406,11 @@ static void tokenizer_cases(void) {
     bad_tokenizer(tmp_path("tokdir"), NULL, "a directory");
     if (mkdir(cases[n_cases - 1].path, 0700) != 0) die("mkdir: %s", strerror(errno));
     bad_tokenizer(write_tmp("empty.tok", "", 0), "too short", "an empty file");
+    bad_tokenizer(strdup(test_shared_path("models/stories260K.bin")), NULL, "a checkpoint given as the tokenizer");
+    created[n_created++] = cases[n_cases - 1].path;
+    bad_tokenizer(strdup(test_shared_path("models/stories260K_q80_gs4.bin")), NULL,
+                  "a v2 checkpoint given as the tokenizer");
+    created[n_created++] = cases[n_cases - 1].path;
     bad_tokenizer(strdup("/dev/null"), "too short", "/dev/null");
     created[n_created++] = cases[n_cases - 1].path;
     tokenizer_cut("tok512", tok512, tok512_size, 2, "too short", "inside max_token_length");
@@ -483,6 +496,12 @@ static void usage_cases(void) {
     bad_usage("--threads", "threads", "--threads 100000", "@M", STD, "--threads", "100000", NULL);
     bad_usage("--batch", "batch", "--batch 0", "@M", STD, "--batch", "0", NULL);
     bad_usage("--no-timer", "takes no value", "--no-timer=1", "@M", "--no-timer=1", "-n", "8", "-z", "@T", NULL);
+    bad_usage("--backend", "unknown backend", "--backend nosuch", "@M", STD, "--backend", "nosuch", NULL);
+    int has_cuda = 0;
+    for (int i = 0; llama2_backend_name(i); i++) has_cuda |= strcmp(llama2_backend_name(i), "cuda") == 0;
+    if (!has_cuda)
+        bad_usage("--backend", "not compiled into this build", "--backend cuda in a build without CUDA", "@M", STD,
+                  "--backend", "cuda", NULL)->lib_opens = 1;
     bad_usage("extra.bin", "unexpected argument", "a second positional argument", "@M", "extra.bin", STD, NULL);
     bad_usage("no checkpoint", NULL, "no checkpoint at all", STD, NULL);
 
@@ -491,7 +510,7 @@ static void usage_cases(void) {
     static char long_prompt[3001];
     memset(long_prompt, 'x', 3000);
     bad_usage("-i", "the prompt is 3002 tokens, the context window holds 512", "a 3000-character prompt (seq_len 512)",
-              "@M", STD, "-i", long_prompt, NULL);
+              "@M", STD, "-i", long_prompt, NULL)->lib_opens = 1;
 }
 
 /* ------------------------------------------------------ accepted runs */
@@ -513,14 +532,14 @@ static hostile_case *runs(const char *stdin_text, const char *what, ...) {
 /* A small model from l2_write_random_model with one float replaced: the
  * loader takes any float, so non-finite weights must run without a crash
  * (and without undefined behaviour in the kernels). */
-static char *model_with_float(const char *name, int version, size_t offset_after_header, float value, int count) {
+static char *small_model(const char *name, int version, int vocab_size) {
     llama2_config c = {0};
     c.dim = 16;
     c.hidden_dim = 32;
     c.n_layers = 2;
     c.n_heads = 4;
     c.n_kv_heads = 2;
-    c.vocab_size = 512;
+    c.vocab_size = vocab_size;
     c.seq_len = 32;
     c.shared_classifier = 1;
     c.file_version = version;
@@ -529,6 +548,11 @@ static char *model_with_float(const char *name, int version, size_t offset_after
     char *path = tmp_path(name);
     llama2_error err = {0};
     if (l2_write_random_model(path, &c, 7, &err) != LLAMA2_OK) die("%s: %s", path, err.message);
+    return path;
+}
+
+static char *model_with_float(const char *name, int version, size_t offset_after_header, float value, int count) {
+    char *path = small_model(name, version, 512);
     size_t size = 0;
     unsigned char *data = (unsigned char *)test_read_file(path, &size);
     if (!data) die("cannot read %s", path);
@@ -552,6 +576,10 @@ static void run_cases(void) {
     runs(NULL, "-n 100000: clamped to the context window", "@M", "--no-timer", "-z", "@T", "-n", "100000", "-t", "0",
          NULL);
     runs(NULL, "-n 0: the whole context window", "@M", "--no-timer", "-z", "@T", "-n", "0", "-t", "0", NULL);
+    runs(NULL, "-n INT_MAX: clamped", "@M", "--no-timer", "-z", "@T", "-n", "2147483647", "-t", "0", NULL);
+    runs(NULL, "--batch 65536: more than the context window", "@M", STD, "--batch", "65536", "-i", "Once upon", NULL);
+    runs(NULL, "an empty prompt", "@M", STD, "-i", "", NULL);
+    runs(NULL, "--no-mmap", "@M", STD, "--no-mmap", NULL);
     runs(NULL, "a prompt of invalid UTF-8 and control bytes", "@M", STD, "-i", "\xff\xfe\x01\x02 \xc0\xaf\x1b[2J\x7f",
          NULL);
 
@@ -571,6 +599,36 @@ static void run_cases(void) {
      * its 512 * 16 / 8 scales. */
     char *inf_v2 = model_with_float("inf-scales-v2.bin", 2, 5 * 16 * 4 + 512 * 16, INFINITY, 1024);
     runs(NULL, "v2 model whose embedding scales are +inf", inf_v2, STD, NULL);
+}
+
+static hostile_case *bad_pair(char *model, const char *expect, const char *what, ...) {
+    hostile_case *c = add_case(BAD_PAIR, "pair: %s", what);
+    c->path = model;
+    c->culprit = tokenizer_path;
+    c->expect = expect;
+    va_list ap;
+    va_start(ap, what);
+    for (int i = 0; i < MAX_ARGS - 1; i++) {
+        const char *a = va_arg(ap, const char *);
+        c->args[i] = a;
+        if (!a) break;
+    }
+    va_end(ap);
+    return c;
+}
+
+/* Small models with vocabularies too small for what the tokenizer must
+ * do: tok512.bin loads only their first entries. */
+static void pair_cases(void) {
+    char *vocab1 = small_model("vocab1.bin", 1, 1);
+    bad_pair(vocab1, "leave out BOS", "a model of 1 token: no BOS", "@P", STD, NULL);
+    bad_pair(vocab1, "leave out BOS", "a model of 1 token in chat mode", "@P", STD, "-m", "chat", "-y", "sys", "-i", "hi",
+             NULL);
+    char *vocab3 = small_model("vocab3.bin", 2, 3);
+    bad_pair(vocab3, "dummy prefix", "a model of 3 tokens: no \" \" piece or byte token for it", "@P", STD, "-i", "a",
+             NULL);
+    char *vocab200 = small_model("vocab200.bin", 0, 200);
+    bad_pair(vocab200, "byte 0xFF", "a model of 200 tokens: no byte token for 0xFF", "@P", STD, "-i", "\xff", NULL);
 }
 
 /* Inputs the fuzzers found, kept as bytes (see fuzz/). */
@@ -593,6 +651,16 @@ static void regression_cases(void) {
     memcpy(file + 788, nan_bytes, sizeof nan_bytes);
     char *path = write_tmp("fuzz-nan-scale-v2.bin", file, sizeof file);
     runs(NULL, "fuzz_checkpoint regression: v2 model with a NaN scale in wv", path, STD, NULL);
+
+    /* fuzz_args: arguments split on NUL bytes, a seed value holding
+     * newlines; the message quoted it and took four lines. */
+    static const char args_crash[] = "model.bin\0-t\0" "0.8\0-p\0" "0.9\0-s\0" "42n\n\n\nce upon a time";
+    hostile_case *c = add_case(BAD_USAGE, "usage: fuzz_args regression: -s with newlines in its value");
+    c->culprit = "-s";
+    c->expect = "got '42n???ce upon a time'";
+    int n = 0;
+    for (size_t at = 0; at < sizeof args_crash - 1 && n < MAX_ARGS - 1; at += strlen(args_crash + at) + 1)
+        c->args[n++] = args_crash + at;
 }
 
 /* -------------------------------------------------------- the checks */
@@ -600,14 +668,17 @@ static void regression_cases(void) {
 static void build_argv(const hostile_case *c, char **argv) {
     int n = 0;
     argv[n++] = (char *)test_llama2_bin();
-    if (c->kind == BAD_MODEL || c->kind == BAD_TOKENIZER) {
+    if (!c->args[0]) {
         const char *fixed[] = {c->kind == BAD_MODEL ? c->path : model_path, "--no-timer", "-n", "8", "-z",
                                c->kind == BAD_TOKENIZER ? c->path : tokenizer_path};
         for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) argv[n++] = (char *)fixed[i];
     } else {
         for (int i = 0; i < MAX_ARGS - 1 && c->args[i]; i++) {
             const char *a = c->args[i];
-            argv[n++] = (char *)(strcmp(a, "@M") == 0 ? model_path : strcmp(a, "@T") == 0 ? tokenizer_path : a);
+            argv[n++] = (char *)(strcmp(a, "@M") == 0   ? model_path
+                                 : strcmp(a, "@T") == 0 ? tokenizer_path
+                                 : strcmp(a, "@P") == 0 ? c->path
+                                                        : a);
         }
     }
     argv[n] = NULL;
@@ -625,6 +696,34 @@ static void check_one_line(const char *what, const char *msg, size_t size) {
     if (strchr(msg, '\n')) fail_msg("%s: message of several lines: '%s'", what, msg);
 }
 
+/* What is wrong with one run of the program, written into problem; 0 if
+ * nothing is. */
+static int judge_run(const hostile_case *c, int status, const test_run *r, char *problem, size_t size) {
+    if (status < 0) return snprintf(problem, size, "the program could not be run");
+    if (status >= 128) return snprintf(problem, size, "killed by signal %d; stderr: %s", status - 128, r->err);
+    if (c->kind == RUNS) {
+        if (status != 0) return snprintf(problem, size, "exit status %d, expected 0; stderr: %s", status, r->err);
+        if (c->expect ? count_lines(r->err, r->err_len) != 1 || !strstr(r->err, c->expect) : r->err_len != 0)
+            return snprintf(problem, size, "unexpected stderr: %s", r->err);
+        return 0;
+    }
+    int expected = c->kind == BAD_USAGE ? 2 : 1;
+    if (status != expected)
+        return snprintf(problem, size, "exit status %d, expected %d; stderr: %s", status, expected, r->err);
+    if (r->out_len != 0) return snprintf(problem, size, "%zu bytes on stdout: '%s'", r->out_len, r->out);
+    if (count_lines(r->err, r->err_len) != 1 || r->err_len == 0 || r->err[r->err_len - 1] != '\n')
+        return snprintf(problem, size, "stderr is not exactly one line: '%s'", r->err);
+    char prefix[4200];
+    const char *culprit = c->culprit ? c->culprit : c->path;
+    snprintf(prefix, sizeof prefix, "llama2: %s%s", culprit, strcmp(culprit, "no checkpoint") == 0 ? "" : ": ");
+    if (strncmp(r->err, prefix, strlen(prefix)) != 0)
+        return snprintf(problem, size, "stderr does not start with '%s': %s", prefix, r->err);
+    if (r->err_len <= strlen(prefix) + 1) return snprintf(problem, size, "no message after the name: %s", r->err);
+    if (c->expect && !strstr(r->err, c->expect))
+        return snprintf(problem, size, "stderr lacks '%s': %s", c->expect, r->err);
+    return 0;
+}
+
 /* One case through the program. */
 static void test_program(void **state) {
     const hostile_case *c = *state;
@@ -633,28 +732,10 @@ static void test_program(void **state) {
     test_run r;
     size_t stdin_len = c->stdin_text ? strlen(c->stdin_text) : 0;
     int status = test_run_program(argv, NULL, c->stdin_text, stdin_len, &r);
-    if (status < 0) fail_msg("cannot run %s", argv[0]);
-    if (status >= 128) fail_msg("killed by signal %d; stderr: %s", status - 128, r.err);
-    if (c->kind == RUNS) {
-        if (status != 0) fail_msg("exit status %d, expected 0; stderr: %s", status, r.err);
-        if (c->expect ? count_lines(r.err, r.err_len) != 1 || !strstr(r.err, c->expect) : r.err_len != 0)
-            fail_msg("unexpected stderr: %s", r.err);
-        test_run_free(&r);
-        return;
-    }
-    int expected = c->kind == BAD_USAGE ? 2 : 1;
-    if (status != expected) fail_msg("exit status %d, expected %d; stderr: %s", status, expected, r.err);
-    if (r.out_len != 0) fail_msg("%zu bytes on stdout: %s", r.out_len, r.out);
-    if (count_lines(r.err, r.err_len) != 1 || r.err_len == 0 || r.err[r.err_len - 1] != '\n')
-        fail_msg("stderr is not exactly one line: '%s'", r.err);
-    if (strncmp(r.err, "llama2: ", 8) != 0) fail_msg("stderr does not start with 'llama2: ': %s", r.err);
-    char prefix[4200];
-    const char *culprit = c->kind == BAD_USAGE ? c->culprit : c->path;
-    snprintf(prefix, sizeof prefix, "llama2: %s%s", culprit, strcmp(culprit, "no checkpoint") == 0 ? "" : ": ");
-    if (strncmp(r.err, prefix, strlen(prefix)) != 0) fail_msg("stderr does not name '%s': %s", culprit, r.err);
-    if (r.err_len <= strlen(prefix) + 1) fail_msg("no message after the name: %s", r.err);
-    if (c->expect && !strstr(r.err, c->expect)) fail_msg("stderr lacks '%s': %s", c->expect, r.err);
+    char problem[1024];
+    int wrong = judge_run(c, status, &r, problem, sizeof problem);
     test_run_free(&r);
+    if (wrong) fail_msg("%s", problem);
 }
 
 /* One bad model through llama2_model_open, mapped and read. */
@@ -672,13 +753,17 @@ static void test_model_open(void **state) {
             llama2_session *session = NULL;
             llama2_error serr = {0};
             llama2_status ss = llama2_session_create(m, NULL, &session, &serr);
+            llama2_session_destroy(session);
+            llama2_model_close(m);
             assert_int_not_equal(ss, LLAMA2_OK);
             assert_null(session);
             check_one_line("session", serr.message, sizeof serr.message);
-            llama2_model_close(m);
             continue;
         }
-        if (s == LLAMA2_OK) fail_msg("no_mmap %d: a bad model opened", no_mmap);
+        if (s == LLAMA2_OK) {
+            llama2_model_close(m);
+            fail_msg("no_mmap %d: a bad model opened", no_mmap);
+        }
         assert_null(m);
         assert_int_equal(err.status, s);
         check_one_line(c->name, err.message, sizeof err.message);
@@ -726,7 +811,7 @@ static void test_cli_parse(void **state) {
     cli_args a;
     char msg[512];
     int rc = cli_parse(argc, argv, &a, msg, sizeof msg);
-    if (strcmp(c->culprit, "-i") == 0) { /* a good command line: the prompt is refused later */
+    if (c->lib_opens) { /* a good command line: what it asks for is refused later */
         assert_int_equal(rc, 0);
         return;
     }
@@ -899,7 +984,7 @@ static void free_inputs(void) {
 /* LLAMA2_HOSTILE_TABLE=1: instead of testing, prints every program case as
  * a Markdown table row (what, exit status, stderr), for docs/HOSTILE.md. */
 static void print_table(void) {
-    const char *kinds[] = {"bad checkpoint", "bad tokenizer", "bad usage", "accepted"};
+    const char *kinds[] = {"bad checkpoint", "bad tokenizer", "bad usage", "accepted", "bad pair"};
     printf("| # | kind | input | exit | stderr |\n|---|---|---|---|---|\n");
     for (int i = 0; i < n_cases; i++) {
         const hostile_case *c = &cases[i];
@@ -914,11 +999,14 @@ static void print_table(void) {
         printf(" | %d | ", r.status);
         if (r.err_len == 0) printf("(nothing)");
         else putchar('`');
-        size_t dir_len = strlen(tmp_dir);
+        size_t dir_len = strlen(tmp_dir), shared_len = strlen(test_shared_dir());
         for (size_t k = 0; k < r.err_len && r.err[k] != '\n'; k++) {
             if (strncmp(r.err + k, tmp_dir, dir_len) == 0) {
                 printf("$TMP");
                 k += dir_len - 1;
+            } else if (strncmp(r.err + k, test_shared_dir(), shared_len) == 0) {
+                printf("$SHARED");
+                k += shared_len - 1;
             } else if (r.err[k] == '|') {
                 printf("\\|");
             } else {
@@ -939,6 +1027,7 @@ int main(void) {
     tokenizer_cases();
     usage_cases();
     run_cases();
+    pair_cases();
     regression_cases();
     if (getenv("LLAMA2_HOSTILE_TABLE")) {
         print_table();

@@ -498,7 +498,8 @@ static int argmax(const float *v, int n) {
 
 static void row_fail(row_result *r, int status, const char *what, const llama2_error *err) {
     r->status = status;
-    snprintf(r->message, sizeof r->message, "%s: %s", what, err->message[0] ? err->message : llama2_status_string(err->status));
+    snprintf(r->message, sizeof r->message, "%s: %s", what,
+             err->message[0] ? err->message : llama2_status_string(err->status));
 }
 
 /* Whether another repetition, as long as the average so far, would take a
@@ -556,12 +557,12 @@ static void run_row(const void *arg, void *out) {
     }
     float *logits;
     unsigned check = 0;
-#define EVAL(toks, n, pos)                                                             \
-    do {                                                                               \
+#define EVAL(toks, n, pos)                                                                  \
+    do {                                                                                    \
         if (llama2_session_eval(session, (toks), (n), (pos), &logits, &err) != LLAMA2_OK) { \
-            row_fail(r, ROW_FAILED, "evaluation failed", &err);                        \
-            goto done;                                                                 \
-        }                                                                              \
+            row_fail(r, ROW_FAILED, "evaluation failed", &err);                             \
+            goto done;                                                                      \
+        }                                                                                   \
     } while (0)
 
     /* Warm-up: fault in every weight page, wake the pool. */
