@@ -55,10 +55,12 @@ static llama2_status validate_shape(llama2_config *c, llama2_error *err) {
     if (c->weight_type == LLAMA2_WEIGHTS_Q8_0) {
         if (c->group_size <= 0)
             return l2_fail(err, LLAMA2_E_FORMAT, "bad header: group size %d, must be positive", c->group_size);
-        if (c->dim % c->group_size != 0 || c->hidden_dim % c->group_size != 0)
-            return l2_fail(err, LLAMA2_E_FORMAT,
-                           "bad header: group size %d does not divide dim %d and hidden_dim %d", c->group_size,
-                           c->dim, c->hidden_dim);
+        if (c->dim % c->group_size != 0)
+            return l2_fail(err, LLAMA2_E_FORMAT, "bad header: group size %d does not divide dim %d", c->group_size,
+                           c->dim);
+        if (c->hidden_dim % c->group_size != 0)
+            return l2_fail(err, LLAMA2_E_FORMAT, "bad header: group size %d does not divide hidden_dim %d",
+                           c->group_size, c->hidden_dim);
     }
     return LLAMA2_OK;
 }

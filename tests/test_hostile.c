@@ -635,20 +635,49 @@ static void pair_cases(void) {
 static void regression_cases(void) {
     /* fuzz_checkpoint: a v2 file (dim 8, hidden 12, 1 layer, 2 heads, 1 kv
      * head, vocab 12, seq 8, shared, group size 4) whose attention value
-     * matrix has a NaN scale: the activations turn NaN and int8
-     * quantization converts NaN to an integer. The header is the one the
-     * fuzzer wrote; the body is its layout with zero weights, unit norms and
-     * the NaN at the same offset. */
+     * matrix has one NaN scale (bytes 00 ff ff ff at offset 788): some values
+     * turn NaN and the int8 quantization of the activations converts NaN to
+     * an integer, undefined behaviour (clang's -fsanitize=float-cast-overflow
+     * stops there). The 256-byte header is all zeros after its first 41
+     * bytes; three norms of 8 floats 1.0 follow, then the bytes below. */
     static const unsigned char header[41] = {
         0x32, 0x34, 0x6b, 0x61, 0x02, 0x00, 0x00, 0x00, 0x08, 0x00, 0x00, 0x00, 0x0c, 0x00,
         0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00,
         0x0c, 0x00, 0x00, 0x00, 0x08, 0x00, 0x00, 0x00, 0x01, 0x04, 0x00, 0x00, 0x00,
     };
-    static const unsigned char nan_bytes[4] = {0x00, 0xff, 0xff, 0xff};
+    static const char body_hex[] =
+        "ebd93bfc91728b930700d7ab4adcfd4f70f5e9ade9651ec4a49e043a7bf76d1ef2c5c679580bbcca434985b5c1186799"
+        "db0c83b5e19307085a6637d7add5567f82cea1eb2f6a1ebfda8e8394b722d5e63dcef463151584067a2f639041b06985"
+        "6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b"
+        "6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b"
+        "4d2bbce71b1f9ca9e3686ab89a22030e6325a2b797352194839d8b71bef88b5cf33f5dbd0f43f6a88c31283c6f85a635"
+        "f78931031a3dae4c6382ea733128b7346f12033b6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b"
+        "6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b01772cc2bc8ed4076f9015a76e1752e7"
+        "bfc7b3d69e3cf6dd616a896f30d8a1186f12033b6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b"
+        "028b5583ef26a2d7873b04baaab59a21cc852b8a2693e2574e0115b1e098abe26f12033b6f12033b6f12033b6f12033b"
+        "6f12033b00ffffff6f12033b6f12033b200150c69d88eb68efb7f6c9188423415f003b9ece214eb1135933ce2cfbadc5"
+        "6ac19f33fc4b18443b6ab6cbf348199be98e6eadd77fd0ebb77418b58a57ce8b6f12033b6f12033b6f12033b6f12033b"
+        "6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b"
+        "641e23e2a94e5426be8d6e05c276fd3f547e50ebf7ff4d89f72a8eac5216de589b5273620967c1bd9d14a11e4acc5ada"
+        "ac2d1e9c5e5fd6c581c0c8cfcfc18c5fdb767e4f5e5889b6ac28546e0aedf1dfd21d3f6e530ca75bdc29e8d83b9873ee"
+        "6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b"
+        "6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b"
+        "db4f35ee246a022f0c14342dacc1401bbbab13713a9634cff7caac9e0cf94c2f1cd3d8fec41eabf44a3e183fc26b4a0e"
+        "1251b05850587ed123bb21a6d04d02fc6f4ddc3932a082a3253020e570d43251efab9d78b5cdcb42d6a984e08dec0c2f"
+        "6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b"
+        "6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b"
+        "57e1e7ca88b3a211a63af7d3255a9ad3853d0316e215743e6b961e2e5572838eabf36e9523b0c7f3658c20b0934f432c"
+        "bea6ae924bc4cbad152f67d3d7e0d270786a9588ac35263d34a97bd3e4f364a17f444fb75db62e50987800c7e8ff6d94"
+        "6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b"
+        "6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b6f12033b";
     unsigned char file[1504] = {0};
     memcpy(file, header, sizeof header);
-    for (size_t at = 256; at < 256 + 3 * 8 * 4; at += 4) put_f32(file, at, 1.0f);
-    memcpy(file + 788, nan_bytes, sizeof nan_bytes);
+    for (size_t at = 256; at < 352; at += 4) put_f32(file, at, 1.0f);
+    for (size_t i = 0; 2 * i + 1 < sizeof body_hex; i++) {
+        unsigned byte;
+        if (sscanf(body_hex + 2 * i, "%2x", &byte) != 1) die("bad hex in the regression bytes");
+        file[352 + i] = (unsigned char)byte;
+    }
     char *path = write_tmp("fuzz-nan-scale-v2.bin", file, sizeof file);
     runs(NULL, "fuzz_checkpoint regression: v2 model with a NaN scale in wv", path, STD, NULL);
 

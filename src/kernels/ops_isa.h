@@ -10,6 +10,10 @@
 /* AVX2 + FMA (the functions carry their own target attribute, so this exists
  * in portable builds too; only call it when the CPU has both). */
 const l2_kernels *l2_kernels_avx2(void);
+/* Its int8 entries, in ops_avx2_q8.c. */
+void l2_quantize_q8_avx2(int8_t *q, float *scales, const float *x, int n, int gs);
+void l2_matmul_q8_avx2(float *out, int out_stride, const int8_t *xq, const float *xs, int nb, const int8_t *w,
+                       const float *ws, int cols, int gs, int row_begin, int row_end);
 #endif
 
 #if defined(__aarch64__)
