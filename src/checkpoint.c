@@ -33,7 +33,7 @@ static int32_t read_i32(const unsigned char *p) {
 
 /* ------------------------------------------------------------- header */
 
-static llama2_status validate_shape(llama2_config *c, llama2_error *err) {
+llama2_status l2_check_shape(const llama2_config *c, llama2_status status, const char *prefix, llama2_error *err) {
     const struct { const char *name; int value; } fields[] = {
         {"dim", c->dim},           {"hidden_dim", c->hidden_dim}, {"n_layers", c->n_layers},
         {"n_heads", c->n_heads},   {"n_kv_heads", c->n_kv_heads}, {"vocab_size", c->vocab_size},
@@ -41,26 +41,22 @@ static llama2_status validate_shape(llama2_config *c, llama2_error *err) {
     };
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
         if (fields[i].value <= 0)
-            return l2_fail(err, LLAMA2_E_FORMAT, "bad header: %s is %d, must be positive", fields[i].name,
-                           fields[i].value);
+            return l2_fail(err, status, "%s%s is %d, must be positive", prefix, fields[i].name, fields[i].value);
     if (c->dim % c->n_heads != 0)
-        return l2_fail(err, LLAMA2_E_FORMAT, "bad header: dim %d is not divisible by n_heads %d", c->dim,
-                       c->n_heads);
+        return l2_fail(err, status, "%sdim %d is not divisible by n_heads %d", prefix, c->dim, c->n_heads);
     if (c->n_kv_heads > c->n_heads || c->n_heads % c->n_kv_heads != 0)
-        return l2_fail(err, LLAMA2_E_FORMAT, "bad header: n_heads %d is not a multiple of n_kv_heads %d",
-                       c->n_heads, c->n_kv_heads);
+        return l2_fail(err, status, "%sn_heads %d is not a multiple of n_kv_heads %d", prefix, c->n_heads,
+                       c->n_kv_heads);
     if ((c->dim / c->n_heads) % 2 != 0)
-        return l2_fail(err, LLAMA2_E_FORMAT, "bad header: head size %d (dim / n_heads) is odd",
-                       c->dim / c->n_heads);
+        return l2_fail(err, status, "%shead size %d (dim / n_heads) is odd", prefix, c->dim / c->n_heads);
     if (c->weight_type == LLAMA2_WEIGHTS_Q8_0) {
         if (c->group_size <= 0)
-            return l2_fail(err, LLAMA2_E_FORMAT, "bad header: group size %d, must be positive", c->group_size);
+            return l2_fail(err, status, "%sgroup size %d, must be positive", prefix, c->group_size);
         if (c->dim % c->group_size != 0)
-            return l2_fail(err, LLAMA2_E_FORMAT, "bad header: group size %d does not divide dim %d", c->group_size,
-                           c->dim);
+            return l2_fail(err, status, "%sgroup size %d does not divide dim %d", prefix, c->group_size, c->dim);
         if (c->hidden_dim % c->group_size != 0)
-            return l2_fail(err, LLAMA2_E_FORMAT, "bad header: group size %d does not divide hidden_dim %d",
-                           c->group_size, c->hidden_dim);
+            return l2_fail(err, status, "%sgroup size %d does not divide hidden_dim %d", prefix, c->group_size,
+                           c->hidden_dim);
     }
     return LLAMA2_OK;
 }
@@ -100,7 +96,7 @@ static llama2_status parse_header(const unsigned char *data, size_t size, llama2
         c->file_version = 0;
         *header_bytes = V0_HEADER_BYTES;
     }
-    return validate_shape(c, err);
+    return l2_check_shape(c, LLAMA2_E_FORMAT, "bad header: ", err);
 }
 
 /* ------------------------------------------------------------- layout */

@@ -306,30 +306,13 @@ static void put_random_matrix(writer *w, int version, random_tensor r, size_t n,
 }
 
 static llama2_status check_config(const llama2_config *c, int group_size, llama2_error *err) {
-    const struct { const char *name; int value; } fields[] = {
-        {"dim", c->dim},           {"hidden_dim", c->hidden_dim}, {"n_layers", c->n_layers},
-        {"n_heads", c->n_heads},   {"n_kv_heads", c->n_kv_heads}, {"vocab_size", c->vocab_size},
-        {"seq_len", c->seq_len},
-    };
-    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
-        if (fields[i].value <= 0)
-            return l2_fail(err, LLAMA2_E_INVALID, "%s is %d, must be positive", fields[i].name, fields[i].value);
     if (c->file_version < 0 || c->file_version > 2)
         return l2_fail(err, LLAMA2_E_INVALID, "file version %d, must be 0, 1 or 2", c->file_version);
-    if (c->dim % c->n_heads != 0)
-        return l2_fail(err, LLAMA2_E_INVALID, "dim %d is not divisible by n_heads %d", c->dim, c->n_heads);
-    if (c->n_kv_heads > c->n_heads || c->n_heads % c->n_kv_heads != 0)
-        return l2_fail(err, LLAMA2_E_INVALID, "n_heads %d is not a multiple of n_kv_heads %d", c->n_heads,
-                       c->n_kv_heads);
-    if ((c->dim / c->n_heads) % 2 != 0)
-        return l2_fail(err, LLAMA2_E_INVALID, "head size %d (dim / n_heads) is odd", c->dim / c->n_heads);
-    if (c->file_version == 2) {
-        if (group_size <= 0)
-            return l2_fail(err, LLAMA2_E_INVALID, "group size %d, must be positive", group_size);
-        if (c->dim % group_size != 0 || c->hidden_dim % group_size != 0)
-            return l2_fail(err, LLAMA2_E_INVALID, "group size %d does not divide dim %d and hidden_dim %d",
-                           group_size, c->dim, c->hidden_dim);
-    }
+    llama2_config shape = *c;
+    shape.weight_type = c->file_version == 2 ? LLAMA2_WEIGHTS_Q8_0 : LLAMA2_WEIGHTS_F32;
+    shape.group_size = group_size;
+    llama2_status s = l2_check_shape(&shape, LLAMA2_E_INVALID, "", err);
+    if (s != LLAMA2_OK) return s;
     /* The whole file must be addressable: count its values in 64 bits
      * (every factor is below 2^31, so no product of two overflows). */
     const uint64_t dim = (uint64_t)c->dim, hidden = (uint64_t)c->hidden_dim, L = (uint64_t)c->n_layers;

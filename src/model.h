@@ -45,6 +45,11 @@ struct llama2_model {
     float *owned_scales; /* Q8_0 scales copied where the file leaves them unaligned */
 };
 
+/* Checks a shape: positive sizes, heads that divide, an even head size and,
+ * for Q8_0, a group size dividing dim and hidden_dim. Failures return
+ * `status` with a message starting with `prefix`. */
+llama2_status l2_check_shape(const llama2_config *c, llama2_status status, const char *prefix, llama2_error *err);
+
 /* Row `token` of the embedding table as fp32 into out[dim]. */
 void model_embed(const llama2_model *model, int token, float *out);
 

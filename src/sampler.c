@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "internal.h"
+#include "ops.h"
 
 typedef struct prob_index {
     float prob;
@@ -82,18 +83,6 @@ static int sample_multinomial(const float *p, int n, float coin) {
     return n - 1; /* rounding left the sum below coin */
 }
 
-static void softmax(float *x, int n) {
-    float max = x[0];
-    for (int i = 1; i < n; i++)
-        if (x[i] > max) max = x[i];
-    float sum = 0.0f;
-    for (int i = 0; i < n; i++) {
-        x[i] = expf(x[i] - max);
-        sum += x[i];
-    }
-    for (int i = 0; i < n; i++) x[i] /= sum;
-}
-
 /* Stable merge sort by descending probability: equal probabilities keep
  * index order, which is what glibc's qsort (a merge sort) gives llama2.c. */
 static void sort_descending(prob_index *a, prob_index *tmp, int n) {
@@ -143,7 +132,7 @@ int llama2_sampler_sample(llama2_sampler *s, float *logits) {
     const int n = s->vocab_size;
     if (s->temperature == 0.0f) return sample_argmax(logits, n);
     for (int i = 0; i < n; i++) logits[i] /= s->temperature;
-    softmax(logits, n);
+    l2_kernels_reference()->softmax(logits, n); /* llama2.c's arithmetic */
     float coin = random_f32(&s->rng_state);
     if (s->topp <= 0.0f || s->topp >= 1.0f || n == 1) return sample_multinomial(logits, n, coin);
     return sample_topp(s, logits, coin);
