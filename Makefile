@@ -161,3 +161,6 @@ clean:
 	rm -rf build llama2 llama2-*
 
 -include $(shell find build -name '*.d' 2>/dev/null)
+
+# libFuzzer targets: make fuzz, make fuzz-smoke (fuzz/fuzz.mk)
+-include fuzz/fuzz.mk
