@@ -37,7 +37,7 @@ ARCH_FLAGS := -march=native
 VARIANT := $(CC_TAG)native
 endif
 ifeq ($(SAN),1)
-SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+SAN_FLAGS := -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=all -fno-omit-frame-pointer
 VARIANT := $(VARIANT)-san
 else
 SAN_FLAGS :=

@@ -10,6 +10,7 @@
 #define LLAMA2_OPS_H
 
 #include <stddef.h>
+#include <math.h>
 #include <stdint.h>
 
 typedef struct l2_kernels {
@@ -53,7 +54,37 @@ typedef struct l2_kernels {
      * group order (runq.c's arithmetic, bit for bit). */
     void (*matmul_q8)(float *out, int out_stride, const int8_t *xq, const float *xs, int nb, const int8_t *w,
                       const float *ws, int cols, int gs, int row_begin, int row_end);
+
+    /* Causal attention of nq <= L2_ATTENTION_MAX_QUERIES queries over the
+     * cached keys and values of one head (grouped-query attention: the
+     * queries may come from several query heads that share it). For each
+     * query i, with hs floats at q[i] and out[i]:
+     *     s[t] = dot(q[i], k + t * kv_stride) / sqrtf(hs) for t < n_keys[i],
+     *     p = softmax(s),  out[i] = sum over t of p[t] * (v + t * kv_stride);
+     * n_keys[i] >= 1. scratch holds L2_ATTENTION_SCRATCH(max n_keys, hs)
+     * floats. The reference is llama2.c's loop (dot, softmax, then axpy per
+     * position); the speed of a fast table is best when the queries' n_keys
+     * are close (it may run every query over the largest). */
+    void (*attention)(float *const *out, const float *const *q, const int *n_keys, int nq, const float *k,
+                      const float *v, int kv_stride, int hs, float *scratch);
 } l2_kernels;
+
+#define L2_ATTENTION_MAX_QUERIES 16
+#define L2_ATTENTION_SCRATCH(n_keys, hs) ((size_t)L2_ATTENTION_MAX_QUERIES * ((size_t)(n_keys) + (size_t)(hs)))
+
+/* The reference attention entry, for tables that have no faster one. */
+void l2_attention_ref(float *const *out, const float *const *q, const int *n_keys, int nq, const float *k,
+                      const float *v, int kv_stride, int hs, float *scratch);
+
+/* round(v) half away from zero as an int8, for quantized activations: v is
+ * within [-127, 127] for finite input; NaN (from a NaN or infinite
+ * activation) becomes 0, as the vector conversions give, instead of
+ * undefined behaviour. */
+static inline int8_t l2_q8_round(float v) {
+    if (!(v == v)) return 0;
+    float r = roundf(v);
+    return (int8_t)(r > 127.0f ? 127.0f : r < -127.0f ? -127.0f : r);
+}
 
 /* The scalar reference table. */
 const l2_kernels *l2_kernels_reference(void);

@@ -269,7 +269,7 @@ static void quantize_q8_neon(int8_t *q, float *scales, const float *x, int n, in
             int16x8_t h = vcombine_s16(vmovn_s32(v0), vmovn_s32(v1));
             vst1_s8(qg + i, vmovn_s16(h));
         }
-        for (; i < gs; i++) qg[i] = (int8_t)roundf(xg[i] / scale);
+        for (; i < gs; i++) qg[i] = l2_q8_round(xg[i] / scale);
     }
 }
 
@@ -328,6 +328,7 @@ static const l2_kernels neon_table = {
     .matmul_f32 = matmul_f32_neon,
     .quantize_q8 = quantize_q8_neon,
     .matmul_q8 = matmul_q8_neon,
+    .attention = l2_attention_ref,
 };
 
 const l2_kernels *l2_kernels_neon(void) { return &neon_table; }

@@ -71,7 +71,7 @@ static void quantize_q8_ref(int8_t *q, float *scales, const float *x, int n, int
         for (int i = 0; i < gs; i++) {
             /* An all-zero group has scale 0: its values are 0, not 0/0. */
             float v = scale != 0.0f ? x[g * gs + i] / scale : 0.0f;
-            q[g * gs + i] = (int8_t)roundf(v);
+            q[g * gs + i] = l2_q8_round(v);
         }
     }
 }
@@ -96,6 +96,19 @@ static void matmul_q8_ref(float *out, int out_stride, const int8_t *xq, const fl
     }
 }
 
+/* attend_head's loop in transformer.c, one query after the other. */
+void l2_attention_ref(float *const *out, const float *const *q, const int *n_keys, int nq, const float *k,
+                      const float *v, int kv_stride, int hs, float *scratch) {
+    const float scale = sqrtf((float)hs);
+    for (int i = 0; i < nq; i++) {
+        const int n = n_keys[i];
+        for (int t = 0; t < n; t++) scratch[t] = dot_ref(q[i], k + (size_t)t * (size_t)kv_stride, hs) / scale;
+        softmax_ref(scratch, n);
+        memset(out[i], 0, (size_t)hs * sizeof(float));
+        for (int t = 0; t < n; t++) axpy_ref(out[i], scratch[t], v + (size_t)t * (size_t)kv_stride, hs);
+    }
+}
+
 static const l2_kernels reference = {
     .name = "scalar",
     .dot = dot_ref,
@@ -107,6 +120,7 @@ static const l2_kernels reference = {
     .matmul_f32 = matmul_f32_ref,
     .quantize_q8 = quantize_q8_ref,
     .matmul_q8 = matmul_q8_ref,
+    .attention = l2_attention_ref,
 };
 
 const l2_kernels *l2_kernels_reference(void) { return &reference; }
