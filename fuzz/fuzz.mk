@@ -37,6 +37,7 @@ FUZZ_OPTS_decode := -max_len=4096 -timeout=10
 FUZZ_OPTS_args := -max_len=1024 -timeout=10
 
 .PHONY: fuzz fuzz-corpus fuzz-smoke fuzz-run
+.SECONDARY: $(FUZZ_LIB_OBJ)
 
 fuzz: $(FUZZ_BINS)
 
