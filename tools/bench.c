@@ -17,6 +17,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -391,19 +392,37 @@ static uint64_t read_bytes(const unsigned char *p, size_t bytes) {
 #endif
 }
 
+/* The buffer is handed out in chunks, one at a time to whichever thread is
+ * free (as the library's pool shares out rows), so that a thread slowed by
+ * other work on its core does not hold up the pass. */
+#define BW_CHUNK ((size_t)4 << 20)
+
+typedef struct bw_pass {
+    const unsigned char *buf;
+    atomic_size_t next; /* the next chunk to read */
+    pthread_barrier_t start, end;
+} bw_pass;
+
 typedef struct bw_worker {
-    const unsigned char *base;
-    size_t bytes;
-    pthread_barrier_t *start, *end;
+    bw_pass *pass;
     uint64_t sink;
 } bw_worker;
+
+static void bw_read_chunks(bw_worker *w) {
+    const size_t n_chunks = BW_BYTES / BW_CHUNK;
+    for (;;) {
+        size_t c = atomic_fetch_add_explicit(&w->pass->next, 1, memory_order_relaxed);
+        if (c >= n_chunks) break;
+        w->sink += read_bytes(w->pass->buf + c * BW_CHUNK, BW_CHUNK);
+    }
+}
 
 static void *bw_thread(void *arg) {
     bw_worker *w = arg;
     for (int p = 0; p < BW_PASSES; p++) {
-        pthread_barrier_wait(w->start);
-        w->sink += read_bytes(w->base, w->bytes);
-        pthread_barrier_wait(w->end);
+        pthread_barrier_wait(&w->pass->start);
+        bw_read_chunks(w);
+        pthread_barrier_wait(&w->pass->end);
     }
     return NULL;
 }
@@ -418,8 +437,8 @@ typedef struct bw_result {
     uint64_t sink;
 } bw_result;
 
-/* The best of BW_PASSES streaming reads of a 1 GiB buffer, split between
- * n threads (the calling one included). Runs in a child. */
+/* The best of BW_PASSES reads of a 1 GiB buffer by n threads (the calling
+ * one included). Runs in a child. */
 static void measure_bandwidth(const void *arg, void *out) {
     const bw_request *rq = arg;
     bw_result *r = out;
@@ -428,16 +447,16 @@ static void measure_bandwidth(const void *arg, void *out) {
     if (buf == MAP_FAILED) return;
     /* Real pages, not the shared zero page. */
     for (size_t i = 0; i < BW_BYTES; i += 4096) memset(buf + i, (int)(i >> 12) & 0xff, 4096);
+    static bw_pass pass;
+    pass.buf = buf;
     for (int t = 0; t < rq->n_threads; t++) {
         int n = rq->threads[t];
-        size_t part = BW_BYTES / (size_t)n / 4096 * 4096;
-        pthread_barrier_t start, end;
-        pthread_barrier_init(&start, NULL, (unsigned)n);
-        pthread_barrier_init(&end, NULL, (unsigned)n);
-        bw_worker workers[MAX_THREADS];
-        pthread_t ids[MAX_THREADS];
+        pthread_barrier_init(&pass.start, NULL, (unsigned)n);
+        pthread_barrier_init(&pass.end, NULL, (unsigned)n);
+        static bw_worker workers[MAX_THREADS];
+        static pthread_t ids[MAX_THREADS];
         int started = 1;
-        for (int k = 0; k < n; k++) workers[k] = (bw_worker){buf + (size_t)k * part, part, &start, &end, 0};
+        for (int k = 0; k < n; k++) workers[k] = (bw_worker){&pass, 0};
         for (int k = 1; k < n; k++) {
             if (pthread_create(&ids[k], NULL, bw_thread, &workers[k]) != 0) break;
             started++;
@@ -445,23 +464,23 @@ static void measure_bandwidth(const void *arg, void *out) {
         if (started != n) {
             /* Leave this count unmeasured; the started threads would block
              * on the barrier forever, so the child just exits after this. */
-            r->gbs[t] = 0;
             break;
         }
         double best = 0;
         for (int p = 0; p < BW_PASSES; p++) {
-            pthread_barrier_wait(&start);
+            atomic_store(&pass.next, 0);
+            pthread_barrier_wait(&pass.start);
             double t0 = llama2_time_seconds();
-            workers[0].sink += read_bytes(workers[0].base, workers[0].bytes);
-            pthread_barrier_wait(&end);
+            bw_read_chunks(&workers[0]);
+            pthread_barrier_wait(&pass.end);
             double dt = llama2_time_seconds() - t0;
-            double gbs = dt > 0 ? (double)part * (double)n / dt / 1e9 : 0;
+            double gbs = dt > 0 ? (double)BW_BYTES / dt / 1e9 : 0;
             if (gbs > best) best = gbs;
         }
         for (int k = 1; k < n; k++) pthread_join(ids[k], NULL);
         for (int k = 0; k < n; k++) r->sink += workers[k].sink;
-        pthread_barrier_destroy(&start);
-        pthread_barrier_destroy(&end);
+        pthread_barrier_destroy(&pass.start);
+        pthread_barrier_destroy(&pass.end);
         r->gbs[t] = best;
     }
     munmap(buf, BW_BYTES);
@@ -798,6 +817,7 @@ static void json_stat(FILE *f, const char *name, const double *v, int n) {
 
 typedef struct row {
     int shape, type, threads;
+    const char *backend;
     llama2_config config;
     uint64_t file_bytes, bytes_per_token;
     double bandwidth_gbs; /* 0: not measured */
@@ -830,7 +850,16 @@ int main(int argc, char **argv) {
     long n_cpus = sysconf(_SC_NPROCESSORS_ONLN);
     printf("llama2-bench %s | cpu: %s, %ld logical CPUs [%s] | build: %s,%s\n", LLAMA2_VERSION, cpu, n_cpus,
            features, compiler_name(), build_isa());
-    printf("backend: %s (compiled:", o.backend ? o.backend : "default");
+    /* Every compiled backend side by side, unless --backend picks one. */
+    const char *backends[8];
+    int n_backends = 0;
+    if (o.backend)
+        backends[n_backends++] = o.backend;
+    else
+        for (int i = 0; llama2_backend_name(i) && n_backends < 8; i++) backends[n_backends++] = llama2_backend_name(i);
+    printf("backends:");
+    for (int b = 0; b < n_backends; b++) printf(" %s", backends[b]);
+    printf(" (compiled:");
     for (int i = 0; llama2_backend_name(i); i++) printf(" %s", llama2_backend_name(i));
     printf(")\n");
 
@@ -846,6 +875,15 @@ int main(int argc, char **argv) {
         for (int t = 0; t < o.n_threads; t++)
             printf("%s %d thread%s %.1f GB/s", t ? "," : "", o.threads[t], o.threads[t] == 1 ? "" : "s", bw.gbs[t]);
         printf("\n");
+        /* T threads can read at least as fast as fewer would: each row's
+         * bound uses the best rate measured with at most its thread count. */
+        double best[MAX_THREAD_COUNTS];
+        for (int t = 0; t < o.n_threads; t++) {
+            best[t] = 0;
+            for (int u = 0; u < o.n_threads; u++)
+                if (o.threads[u] <= o.threads[t] && bw.gbs[u] > best[t]) best[t] = bw.gbs[u];
+        }
+        memcpy(bw.gbs, best, sizeof best);
     }
     printf("reps: %d", o.reps);
     if (o.max_time > 0) printf(" (fewer once a test has run %.0f s)", o.max_time);
@@ -855,7 +893,7 @@ int main(int argc, char **argv) {
 
     /* The table header. */
     char label[32];
-    printf("%-14s %-6s %3s %8s", "shape", "type", "thr", "MiB");
+    printf("%-14s %-6s %-5s %3s %8s", "shape", "type", "back", "thr", "MiB");
     for (int p = 0; p < o.n_pp; p++) {
         snprintf(label, sizeof label, "pp%d t/s", o.pp[p]);
         printf(" %16s", label);
@@ -863,7 +901,7 @@ int main(int argc, char **argv) {
     snprintf(label, sizeof label, "tg%d t/s", o.tg);
     printf(" %16s %9s %5s %8s\n", label, "bound t/s", "%bnd", "peak MiB");
 
-    size_t max_rows = (size_t)MAX_SHAPES * N_TYPES * (size_t)o.n_threads, n_rows = 0;
+    size_t max_rows = (size_t)MAX_SHAPES * N_TYPES * (size_t)n_backends * (size_t)o.n_threads, n_rows = 0;
     row *rows = calloc(max_rows, sizeof *rows);
     row_request *rq = calloc(1, sizeof *rq);
     if (!rows || !rq) die("out of memory");
@@ -872,8 +910,10 @@ int main(int argc, char **argv) {
         if (!o.shape_on[s]) continue;
         for (int t = 0; t < N_TYPES; t++) {
             if (!o.type_on[t] || !usable[s][t]) continue;
+            for (int bi = 0; bi < n_backends; bi++)
             for (int k = 0; k < o.n_threads; k++) {
                 row *w = &rows[n_rows];
+                w->backend = backends[bi];
                 w->shape = s;
                 w->type = t;
                 w->threads = o.threads[k];
@@ -890,7 +930,7 @@ int main(int argc, char **argv) {
                 rq->n_pp = o.n_pp;
                 rq->tg = o.tg;
                 rq->max_time = o.max_time;
-                if (o.backend) snprintf(rq->backend, sizeof rq->backend, "%s", o.backend);
+                snprintf(rq->backend, sizeof rq->backend, "%s", backends[bi]);
                 char what[128];
                 snprintf(what, sizeof what, "%s %s %d threads", SHAPES[s].name, TYPE_NAMES[t], o.threads[k]);
                 run_in_child(run_row, rq, &w->result, sizeof w->result, what);
@@ -906,7 +946,7 @@ int main(int argc, char **argv) {
                     snprintf(type_label, sizeof type_label, "q8/%d", w->config.group_size);
                 else
                     snprintf(type_label, sizeof type_label, "f32");
-                printf("%-14s %-6s %3d %8.1f", SHAPES[s].name, type_label, w->threads,
+                printf("%-14s %-6s %-5s %3d %8.1f", SHAPES[s].name, type_label, w->backend, w->threads,
                        (double)w->file_bytes / (1 << 20));
                 for (int p = 0; p < o.n_pp; p++) {
                     format_stat(cell, sizeof cell, summarize(w->result.pp[p], w->result.n_pp[p]),
@@ -937,7 +977,7 @@ int main(int argc, char **argv) {
             fprintf(f, "  {\"shape\": ");
             json_string(f, SHAPES[w->shape].name);
             fprintf(f, ", \"backend\": ");
-            json_string(f, o.backend ? o.backend : "default");
+            json_string(f, w->backend);
             fprintf(f, ", \"type\": \"%s\", \"group_size\": %d, \"threads\": %d, \"reps_requested\": %d", TYPE_NAMES[w->type],
                     w->config.group_size, w->threads, o.reps);
             fprintf(f, ", \"dim\": %d, \"hidden_dim\": %d, \"n_layers\": %d, \"n_heads\": %d, \"n_kv_heads\": %d",
