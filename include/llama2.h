@@ -100,7 +100,7 @@ typedef struct llama2_session_options {
  * NULL past the last. */
 const char *llama2_backend_name(int index);
 
-#define LLAMA2_DEFAULT_BATCH 32
+#define LLAMA2_DEFAULT_BATCH 128
 
 llama2_status llama2_session_create(const llama2_model *model, const llama2_session_options *options,
                                     llama2_session **out, llama2_error *err);

@@ -45,16 +45,35 @@ static void run_product_task(void *ctx, int task, int worker) {
     }
 }
 
+/* Quantizing the inputs of a block, one task per input. */
+typedef struct quantize_job {
+    llama2_session *s;
+    const float *x;
+    int cols, gs;
+} quantize_job;
+
+static void run_quantize_task(void *ctx, int b, int worker) {
+    (void)worker;
+    const quantize_job *job = ctx;
+    const size_t cols = (size_t)job->cols;
+    job->s->kernels->quantize_q8(job->s->xq + (size_t)b * cols, job->s->xq_scales + (size_t)b * (cols / (size_t)job->gs),
+                                 job->x + (size_t)b * cols, job->cols, job->gs);
+}
+
 void session_products(llama2_session *s, const float *x, int nb, const l2_product *products, int n_products) {
     if (s->backend->products && s->backend->products(s->backend_state, s, x, nb, products, n_products)) return;
     products_job job = {.s = s, .x = x, .nb = nb, .products = products, .n_products = n_products};
     const tensor *w0 = products[0].w;
     if (w0->type == LLAMA2_WEIGHTS_Q8_0) {
-        /* runq.c quantizes the shared input once before its products. */
-        const int cols = w0->cols, gs = w0->group_size;
-        for (int b = 0; b < nb; b++)
-            s->kernels->quantize_q8(s->xq + (size_t)b * (size_t)cols, s->xq_scales + (size_t)b * (size_t)(cols / gs),
-                                    x + (size_t)b * (size_t)cols, cols, gs);
+        /* runq.c quantizes the shared input once before its products; a
+         * block's inputs are quantized in parallel (each input's bytes do
+         * not depend on who quantizes it). */
+        quantize_job qj = {s, x, w0->cols, w0->group_size};
+        if (nb >= 4 && s->n_workers > 1) {
+            l2_pool_run(s->pool, nb, run_quantize_task, &qj);
+        } else {
+            for (int b = 0; b < nb; b++) run_quantize_task(&qj, b, 0);
+        }
     }
     job.first_task[0] = 0;
     for (int p = 0; p < n_products; p++) {

@@ -27,6 +27,19 @@ static size_t physical_memory(void) {
     return l2_mul_size((size_t)pages, (size_t)page, &total) ? total : SIZE_MAX;
 }
 
+/* Attention scratch of one worker, in floats: a row of scores for
+ * attend_head, or the kernels' blocked attention scratch for fp32 models
+ * (seq_len and head_size are bounded by the loader, so this cannot
+ * overflow). */
+static size_t att_scratch_floats(const llama2_model *m) {
+    size_t n = (size_t)m->config.seq_len;
+    if (m->config.weight_type == LLAMA2_WEIGHTS_F32) {
+        size_t blocked = L2_ATTENTION_SCRATCH(m->config.seq_len, m->head_size);
+        if (blocked > n) n = blocked;
+    }
+    return n;
+}
+
 /* Sizes of every buffer, in floats (or bytes for xq), checked for overflow. */
 typedef struct session_sizes {
     size_t x, hidden, att, logits, xq, xq_scales, cache, rope;
@@ -39,7 +52,7 @@ static int plan_sizes(const llama2_model *m, int batch, int n_workers, session_s
     size_t widest = (size_t)(c->hidden_dim > c->dim ? c->hidden_dim : c->dim);
     size_t t, total = 0;
     int ok = l2_mul_size(B, (size_t)c->dim, &z->x) && l2_mul_size(B, (size_t)c->hidden_dim, &z->hidden) &&
-             l2_mul_size((size_t)n_workers, (size_t)c->seq_len, &z->att) && l2_mul_size(B, (size_t)c->vocab_size, &z->logits) &&
+             l2_mul_size((size_t)n_workers, att_scratch_floats(m), &z->att) && l2_mul_size(B, (size_t)c->vocab_size, &z->logits) &&
              l2_mul_size((size_t)c->n_layers, (size_t)c->seq_len, &t) && l2_mul_size(t, (size_t)m->kv_dim, &z->cache) &&
              l2_mul_size((size_t)c->seq_len, (size_t)(m->head_size / 2), &z->rope);
     if (!ok) return 0;
@@ -111,8 +124,9 @@ llama2_status llama2_session_create(const llama2_model *m, const llama2_session_
         s->kernel_table.rmsnorm = ref->rmsnorm;
         s->kernel_table.softmax = ref->softmax;
         s->kernel_table.swiglu = ref->swiglu;
-        s->kernel_table.axpy = ref->axpy;
-        s->kernel_table.add = ref->add;
+        /* axpy and add keep the table's: they are the reference's bits in
+         * every table (test_kernels compares them with memcmp), as scores
+         * is (ops.h). */
     }
     s->kernels = &s->kernel_table;
     s->batch = batch;
@@ -191,63 +205,192 @@ static void attend_head(void *ctx, int task, int worker) {
     float *att = s->att + (size_t)worker * (size_t)m->config.seq_len;
     const float scale = sqrtf((float)head_size);
 
-    for (int t = 0; t <= pos; t++) att[t] = s->kernels->dot(q, keys + (size_t)t * (size_t)kv_dim, head_size) / scale;
+    if (m->config.weight_type == LLAMA2_WEIGHTS_Q8_0) {
+        /* All the positions at once, bit for bit the loop below with the
+         * reference dot (which the int8 path must keep). */
+        s->kernels->scores(att, q, keys, kv_dim, pos + 1, head_size);
+    } else {
+        for (int t = 0; t <= pos; t++)
+            att[t] = s->kernels->dot(q, keys + (size_t)t * (size_t)kv_dim, head_size) / scale;
+    }
     s->kernels->softmax(att, pos + 1);
     float *out = s->xb + (size_t)b * (size_t)m->config.dim + (size_t)h * (size_t)head_size;
     memset(out, 0, (size_t)head_size * sizeof(float));
-    for (int t = 0; t <= pos; t++) s->kernels->axpy(out, att[t], values + (size_t)t * (size_t)kv_dim, head_size);
+    for (int t = 0; t <= pos; t++) {
+        /* The value rows are far apart (kv_dim floats): fetch ahead. */
+        if (t + 8 <= pos)
+            for (int i = 0; i < head_size; i += 16) __builtin_prefetch(values + (size_t)(t + 8) * (size_t)kv_dim + i);
+        s->kernels->axpy(out, att[t], values + (size_t)t * (size_t)kv_dim, head_size);
+    }
+}
+
+/* The fp32 path's attention for blocks: one task per KV head and chunk of
+ * at most L2_ATTENTION_MAX_QUERIES of its queries, taken position-major (the
+ * group's heads at one position, then at the next), so that the kernel
+ * reads each cached key and value row once for the whole chunk and the
+ * queries of a chunk see nearly the same number of positions. A query's
+ * result does not depend on its chunk (ops.h), so neither the block size nor
+ * the thread count changes any bits. */
+typedef struct attention_chunks_job {
+    llama2_session *s;
+    int layer;
+    int pos0;
+    int n_queries; /* n * queries per KV head */
+    int n_chunks;  /* per KV head */
+} attention_chunks_job;
+
+static void attend_chunk(void *ctx, int task, int worker) {
+    const attention_chunks_job *job = ctx;
+    llama2_session *s = job->s;
+    const llama2_model *m = s->model;
+    const int head_size = m->head_size, kv_dim = m->kv_dim, dim = m->config.dim;
+    const int group = m->config.n_heads / m->config.n_kv_heads;
+    const int kv_head = task / job->n_chunks, chunk = task % job->n_chunks;
+    /* Chunks as even as possible: the first n_queries % n_chunks take one
+     * more query. */
+    const int base = job->n_queries / job->n_chunks, extra = job->n_queries % job->n_chunks;
+    const int first = chunk * base + (chunk < extra ? chunk : extra);
+    const int count = base + (chunk < extra);
+    float *out[L2_ATTENTION_MAX_QUERIES];
+    const float *q[L2_ATTENTION_MAX_QUERIES];
+    int n_keys[L2_ATTENTION_MAX_QUERIES];
+    for (int i = 0; i < count; i++) {
+        const int b = (first + i) / group, h = kv_head * group + (first + i) % group;
+        const size_t offset = (size_t)b * (size_t)dim + (size_t)h * (size_t)head_size;
+        q[i] = s->q + offset;
+        out[i] = s->xb + offset;
+        n_keys[i] = job->pos0 + b + 1;
+    }
+    const size_t cache = (size_t)job->layer * (size_t)m->config.seq_len * (size_t)kv_dim +
+                         (size_t)kv_head * (size_t)head_size;
+    float *scratch = s->att + (size_t)worker * att_scratch_floats(m);
+    s->kernels->attention(out, q, n_keys, count, s->key_cache + cache, s->value_cache + cache, kv_dim, head_size,
+                          scratch);
+}
+
+static void attention_heads(llama2_session *s, int l, int pos0, int n) {
+    const llama2_model *m = s->model;
+    const int group = m->config.n_heads / m->config.n_kv_heads;
+    /* Blocked only where a chunk gets a few queries to share the key rows:
+     * single positions of models without grouped queries take attend_head. */
+    if (m->config.weight_type == LLAMA2_WEIGHTS_F32 && n * group >= 4) {
+        attention_chunks_job job = {s, l, pos0, n * group, 0};
+        job.n_chunks = (job.n_queries + L2_ATTENTION_MAX_QUERIES - 1) / L2_ATTENTION_MAX_QUERIES;
+        l2_pool_run(s->pool, m->config.n_kv_heads * job.n_chunks, attend_chunk, &job);
+        return;
+    }
+    attention_job job = {s, l, pos0};
+    l2_pool_run(s->pool, n * m->config.n_heads, attend_head, &job);
+}
+
+/* ------------------------------------------------- per-position work */
+
+/* The elementwise work between the products, position by position: spread
+ * over the pool for long blocks (each position is computed whole by one
+ * thread, in the same order as on one), inline for short ones, where a
+ * parallel section would cost more than it saves. */
+typedef enum {
+    STAGE_NORM,     /* xb = rmsnorm(x, norm) */
+    STAGE_ADD_NORM, /* x += xb2, then xb = rmsnorm(x, norm) if norm */
+    STAGE_ROPE,     /* rotate the queries and the new keys */
+    STAGE_SWIGLU,   /* hb = silu(hb) * hb2 */
+} stage_kind;
+
+typedef struct stage_job {
+    llama2_session *s;
+    stage_kind kind;
+    const float *norm;
+    float *keys; /* STAGE_ROPE: the block's first key row */
+    int pos0, n;
+    int per_task;
+} stage_job;
+
+#define PARALLEL_POSITIONS 16
+
+static void stage_position(const stage_job *job, int b) {
+    llama2_session *s = job->s;
+    const llama2_model *m = s->model;
+    const l2_kernels *k = s->kernels;
+    const size_t dim = (size_t)m->config.dim, hidden = (size_t)m->config.hidden_dim, kv_dim = (size_t)m->kv_dim;
+    float *x = s->x + (size_t)b * dim, *xb = s->xb + (size_t)b * dim;
+    switch (job->kind) {
+    case STAGE_ADD_NORM:
+        k->add(x, s->xb2 + (size_t)b * dim, (int)dim);
+        if (job->norm) k->rmsnorm(xb, x, job->norm, (int)dim);
+        break;
+    case STAGE_NORM:
+        k->rmsnorm(xb, x, job->norm, (int)dim);
+        break;
+    case STAGE_ROPE: {
+        const size_t half = (size_t)(m->head_size / 2), pos = (size_t)(job->pos0 + b);
+        const float *c = s->rope_cos + pos * half, *sn = s->rope_sin + pos * half;
+        rope_rotate(s->q + (size_t)b * dim, (int)dim, m->head_size, c, sn);
+        rope_rotate(job->keys + (size_t)b * kv_dim, (int)kv_dim, m->head_size, c, sn);
+        break;
+    }
+    case STAGE_SWIGLU:
+        k->swiglu(s->hb + (size_t)b * hidden, s->hb2 + (size_t)b * hidden, (int)hidden);
+        break;
+    }
+}
+
+static void stage_task(void *ctx, int task, int worker) {
+    (void)worker;
+    const stage_job *job = ctx;
+    int end = (task + 1) * job->per_task < job->n ? (task + 1) * job->per_task : job->n;
+    for (int b = task * job->per_task; b < end; b++) stage_position(job, b);
+}
+
+static void run_stage(llama2_session *s, stage_kind kind, const float *norm, float *keys, int pos0, int n) {
+    stage_job job = {s, kind, norm, keys, pos0, n, n};
+    if (n >= PARALLEL_POSITIONS && s->n_workers > 1) {
+        /* About four tasks per worker. */
+        job.per_task = (n + 4 * s->n_workers - 1) / (4 * s->n_workers);
+        l2_pool_run(s->pool, (n + job.per_task - 1) / job.per_task, stage_task, &job);
+    } else {
+        for (int b = 0; b < n; b++) stage_position(&job, b);
+    }
 }
 
 /* --------------------------------------------------------------- layer */
 
+/* Expects s->xb to hold the block's attention-normalised inputs; leaves
+ * x updated and xb holding its feed-forward normalisation. */
 static void attention_block(llama2_session *s, int l, int pos0, int n) {
     const llama2_model *m = s->model;
     const layer_weights *w = &m->layers[l];
-    const int dim = m->config.dim, kv_dim = m->kv_dim, half = m->head_size / 2;
-    const l2_kernels *k = s->kernels;
+    const int dim = m->config.dim, kv_dim = m->kv_dim;
     const size_t cache_row = ((size_t)l * (size_t)m->config.seq_len + (size_t)pos0) * (size_t)kv_dim;
     float *keys = s->key_cache + cache_row, *values = s->value_cache + cache_row;
-
-    for (int b = 0; b < n; b++)
-        k->rmsnorm(s->xb + (size_t)b * dim, s->x + (size_t)b * dim, w->attention_norm, dim);
 
     /* The block's keys and values go straight into their cache rows. */
     l2_product qkv[3] = {{s->q, dim, &w->attention_query},
                          {keys, kv_dim, &w->attention_key},
                          {values, kv_dim, &w->attention_value}};
     session_products(s, s->xb, n, qkv, 3);
+    run_stage(s, STAGE_ROPE, NULL, keys, pos0, n);
 
-    for (int b = 0; b < n; b++) {
-        const size_t pos = (size_t)(pos0 + b);
-        const float *c = s->rope_cos + pos * (size_t)half, *sn = s->rope_sin + pos * (size_t)half;
-        rope_rotate(s->q + (size_t)b * dim, dim, m->head_size, c, sn);
-        rope_rotate(keys + (size_t)b * kv_dim, kv_dim, m->head_size, c, sn);
-    }
-
-    attention_job job = {s, l, pos0};
-    l2_pool_run(s->pool, n * m->config.n_heads, attend_head, &job);
+    attention_heads(s, l, pos0, n);
 
     l2_product out[1] = {{s->xb2, dim, &w->attention_output}};
     session_products(s, s->xb, n, out, 1);
-    for (int b = 0; b < n; b++) k->add(s->x + (size_t)b * dim, s->xb2 + (size_t)b * dim, dim);
+    run_stage(s, STAGE_ADD_NORM, w->ffn_norm, NULL, pos0, n);
 }
 
-static void feed_forward_block(llama2_session *s, int l, int n) {
+/* Expects xb to hold the feed-forward normalisation; leaves x updated and
+ * xb holding next_norm's normalisation of it (if next_norm). */
+static void feed_forward_block(llama2_session *s, int l, int n, const float *next_norm) {
     const llama2_model *m = s->model;
     const layer_weights *w = &m->layers[l];
     const int dim = m->config.dim, hidden = m->config.hidden_dim;
-    const l2_kernels *k = s->kernels;
-
-    for (int b = 0; b < n; b++)
-        k->rmsnorm(s->xb + (size_t)b * dim, s->x + (size_t)b * dim, w->ffn_norm, dim);
 
     l2_product gate_up[2] = {{s->hb, hidden, &w->ffn_gate}, {s->hb2, hidden, &w->ffn_up}};
     session_products(s, s->xb, n, gate_up, 2);
-    for (int b = 0; b < n; b++) k->swiglu(s->hb + (size_t)b * hidden, s->hb2 + (size_t)b * hidden, hidden);
+    run_stage(s, STAGE_SWIGLU, NULL, NULL, 0, n);
 
     l2_product down[1] = {{s->xb2, dim, &w->ffn_down}};
     session_products(s, s->hb, n, down, 1);
-    for (int b = 0; b < n; b++) k->add(s->x + (size_t)b * dim, s->xb2 + (size_t)b * dim, dim);
+    run_stage(s, STAGE_ADD_NORM, next_norm, NULL, 0, n);
 }
 
 /* One block of n consecutive positions; logits for its last n_logits
@@ -256,11 +399,12 @@ static void forward_block(llama2_session *s, const int *tokens, int n, int pos0,
     if (s->backend->forward_block && s->backend->forward_block(s->backend_state, s, tokens, n, pos0, n_logits))
         return;
     const llama2_model *m = s->model;
-    const int dim = m->config.dim;
+    const int dim = m->config.dim, n_layers = m->config.n_layers;
     for (int b = 0; b < n; b++) model_embed(m, tokens[b], s->x + (size_t)b * dim);
-    for (int l = 0; l < m->config.n_layers; l++) {
+    run_stage(s, STAGE_NORM, m->layers[0].attention_norm, NULL, pos0, n);
+    for (int l = 0; l < n_layers; l++) {
         attention_block(s, l, pos0, n);
-        feed_forward_block(s, l, n);
+        feed_forward_block(s, l, n, l + 1 < n_layers ? m->layers[l + 1].attention_norm : NULL);
     }
     if (n_logits == 0) return;
     float *first = s->x + (size_t)(n - n_logits) * dim;

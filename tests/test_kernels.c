@@ -330,7 +330,11 @@ static void test_matmul_f32(void **state) {
     const l2_kernels *ks[4];
     int nk = fast_tables(ks);
     const l2_kernels *ref = l2_kernels_reference();
-    const int max_rows = 24, max_nb = 9, max_cols = 2049;
+    /* Input counts around the AVX2 register tile of 6 (remainders 1 and 2
+     * are split as 4 + 3 and 4 + 4) and a full block of 32; rows that span
+     * more than one 16-row panel and end inside one. */
+    static const int nbs[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13, 14, 32};
+    const int max_rows = 40, max_nb = 32, max_cols = 2049;
     float *w = xmalloc((size_t)max_rows * max_cols * sizeof(float) + 64);
     float *x = xmalloc((size_t)max_nb * max_cols * sizeof(float) + 64);
     const int stride = max_rows + 3;
@@ -342,7 +346,8 @@ static void test_matmul_f32(void **state) {
         const l2_kernels *k = ks[t];
         for (int ci = 0; ci < N_MM_COLS; ci++) {
             int cols = mm_cols[ci];
-            for (int nb = 1; nb <= max_nb; nb++) {
+            for (size_t ni = 0; ni < sizeof nbs / sizeof nbs[0]; ni++) {
+                const int nb = nbs[ni];
                 for (int trial = 0; trial < 3; trial++) {
                     int rb = rng_int(0, 5);
                     int nrows = (trial == 0) ? rng_int(1, 5) : rng_int(1, max_rows - rb);
@@ -389,6 +394,113 @@ static void test_matmul_f32(void **state) {
     free(x);
     free(of);
     free(orf);
+}
+
+/* ----------------------------------------------------------- attention */
+
+/* Every table against the reference over head sizes with and without a
+ * vector tail, 1 to 16 queries with their own key counts, key and value
+ * rows inside a wider cache row (the other heads), and an exactly sized
+ * scratch. Tolerance per output element: (2e-5 + 2e-7 n) * sum_t p_t
+ * |v_t[d]|, the probabilities being reordered sums and a vectorised expf
+ * away from the reference's. Each query's output must also be the same bits
+ * when it runs alone: a query's result may not depend on the others in its
+ * call (the forward pass groups queries by block, and must give the same
+ * bytes for every grouping of threads). */
+static void test_attention(void **state) {
+    (void)state;
+    const l2_kernels *ks[4];
+    int nk = fast_tables(ks);
+    const l2_kernels *ref = l2_kernels_reference();
+    static const int head_sizes[] = {2, 6, 8, 16, 24, 48, 64, 72, 128};
+    static const int max_keys[] = {1, 2, 5, 7, 13, 64, 300};
+    const int max_q = L2_ATTENTION_MAX_QUERIES, max_hs = 128, max_n = 300, heads = 3;
+    const int kv_stride = heads * max_hs + 5;
+    float *keys = xmalloc((size_t)max_n * kv_stride * sizeof(float));
+    float *vals = xmalloc((size_t)max_n * kv_stride * sizeof(float));
+    float *qbuf = xmalloc((size_t)max_q * (max_hs + 3) * sizeof(float));
+    float *of = xmalloc((size_t)max_q * (max_hs + 8) * sizeof(float));
+    float *orf = xmalloc((size_t)max_q * (max_hs + 8) * sizeof(float));
+    float *alone = xmalloc((size_t)(max_hs + 8) * sizeof(float));
+    double *p = xmalloc((size_t)max_n * sizeof(double));
+    rng_seed(11);
+    long checked = 0;
+    for (int t = 0; t < nk; t++) {
+        const l2_kernels *k = ks[t];
+        for (size_t hi = 0; hi < sizeof head_sizes / sizeof head_sizes[0]; hi++) {
+            const int hs = head_sizes[hi];
+            const int ostride = hs + 8;
+            for (int nq = 1; nq <= max_q; nq++) {
+                for (int trial = 0; trial < 2; trial++) {
+                    const int mk = max_keys[rng_int(0, (int)(sizeof max_keys / sizeof max_keys[0]) - 1)];
+                    const int head = rng_int(0, heads - 1);
+                    const float amp = trial ? 4.0f : 1.0f; /* sharper softmax */
+                    fill(keys, (size_t)max_n * kv_stride, -amp, amp);
+                    fill(vals, (size_t)max_n * kv_stride, -1.0f, 1.0f);
+                    fill(qbuf, (size_t)max_q * (max_hs + 3), -1.0f, 1.0f);
+                    int n_keys[L2_ATTENTION_MAX_QUERIES], n = 0;
+                    const float *q[L2_ATTENTION_MAX_QUERIES];
+                    float *outf[L2_ATTENTION_MAX_QUERIES], *outr[L2_ATTENTION_MAX_QUERIES];
+                    for (int i = 0; i < nq; i++) {
+                        n_keys[i] = rng_int(1, mk);
+                        n = n_keys[i] > n ? n_keys[i] : n;
+                        q[i] = qbuf + (size_t)i * (max_hs + 3) + rng_int(0, 3);
+                        outf[i] = of + (size_t)i * ostride + 4;
+                        outr[i] = orf + (size_t)i * ostride + 4;
+                    }
+                    for (int i = 0; i < max_q * ostride; i++) of[i] = orf[i] = -999.0f;
+                    const float *kh = keys + (size_t)head * hs, *vh = vals + (size_t)head * hs;
+                    size_t scratch_n = L2_ATTENTION_SCRATCH(n, hs);
+                    float *scratch = xmalloc(scratch_n * sizeof(float));
+                    k->attention(outf, q, n_keys, nq, kh, vh, kv_stride, hs, scratch);
+                    ref->attention(outr, q, n_keys, nq, kh, vh, kv_stride, hs, scratch);
+                    for (int i = 0; i < nq; i++) {
+                        /* The probabilities in double, for the tolerance. */
+                        double mx = -INFINITY, sum = 0.0;
+                        for (int u = 0; u < n_keys[i]; u++) {
+                            double d = 0.0;
+                            for (int c = 0; c < hs; c++) d += (double)q[i][c] * kh[(size_t)u * kv_stride + c];
+                            p[u] = d / sqrt((double)hs);
+                            mx = p[u] > mx ? p[u] : mx;
+                        }
+                        for (int u = 0; u < n_keys[i]; u++) sum += (p[u] = exp(p[u] - mx));
+                        for (int u = 0; u < n_keys[i]; u++) p[u] /= sum;
+                        for (int c = -4; c < hs + 4; c++) {
+                            float f = outf[i][c], r = outr[i][c];
+                            if (c < 0 || c >= hs) {
+                                if (f != -999.0f || r != -999.0f) {
+                                    print_error("%s: attention hs=%d wrote outside query %d's row\n", k->name, hs, i);
+                                    fail();
+                                }
+                                continue;
+                            }
+                            double mag = 0.0;
+                            for (int u = 0; u < n_keys[i]; u++) mag += p[u] * fabs((double)vh[(size_t)u * kv_stride + c]);
+                            CHECK_CLOSE(f, r, (2e-5 + 2e-7 * n_keys[i]) * mag + 1e-30,
+                                        "attention hs=%d nq=%d n_keys=%d i=%d d=%d", hs, nq, n_keys[i], i, c);
+                            checked++;
+                        }
+                        /* The same query alone: the same bits. */
+                        float *ao[1] = {alone + 4};
+                        k->attention(ao, &q[i], &n_keys[i], 1, kh, vh, kv_stride, hs, scratch);
+                        if (memcmp(alone + 4, outf[i], (size_t)hs * sizeof(float)) != 0) {
+                            print_error("%s: attention hs=%d nq=%d: query %d differs when alone\n", k->name, hs, nq, i);
+                            fail();
+                        }
+                    }
+                    free(scratch);
+                }
+            }
+        }
+    }
+    assert_true(checked > 0);
+    free(keys);
+    free(vals);
+    free(qbuf);
+    free(of);
+    free(orf);
+    free(alone);
+    free(p);
 }
 
 /* ------------------------------------------------------------ Q8 */
@@ -471,7 +583,9 @@ static void test_matmul_q8(void **state) {
     int nk = fast_tables(ks);
     const l2_kernels *ref = l2_kernels_reference();
     static const int n_groups[] = {1, 2, 3, 7, 8, 9, 15, 16, 17};
-    const int max_rows = 40, max_nb = 9, max_cols = 256 * 17;
+    /* Up to 9 inputs, and past 64 (the AVX2 kernel's inputs per pass) for
+     * the narrow shapes. */
+    const int max_rows = 40, max_nb = 70, max_cols = 256 * 17;
     const int stride = max_rows + 5;
     int8_t *w = xmalloc((size_t)max_rows * max_cols + 64);
     float *ws = xmalloc((size_t)max_rows * 17 * sizeof(float));
@@ -488,7 +602,8 @@ static void test_matmul_q8(void **state) {
             for (int ni = 0; ni < 9; ni++) {
                 int gs = q8_gs[gi], groups = n_groups[ni], cols = gs * groups;
                 for (int trial = 0; trial < 4; trial++) {
-                    int nb = trial == 0 ? 1 : rng_int(1, max_nb);
+                    int nb = trial == 0 ? 1 : rng_int(1, 9);
+                    if (trial == 2 && ni <= 2) nb = rng_int(60, max_nb);
                     int rb = rng_int(0, 7);
                     int nrows = trial == 1 ? rng_int(1, 9) : rng_int(1, max_rows - rb);
                     int re = rb + nrows;
@@ -539,6 +654,58 @@ static void test_matmul_q8(void **state) {
     free(xf);
     free(of);
     free(orf);
+}
+
+/* -------------------------------------------------------------- scores */
+
+/* The scores entry is bit-exact in every table (int8 models use it): head
+ * sizes with and without a tail of 1-3 dimensions, key counts around the
+ * groups of 8 and 32 keys, key rows inside a wider cache row, a last key at
+ * the very end of its buffer, and values of many magnitudes and both signs
+ * (zeros included) so that any change in the order of the sums shows. */
+static void test_scores(void **state) {
+    (void)state;
+    const l2_kernels *ks[4];
+    int nk = fast_tables(ks);
+    const l2_kernels *ref = l2_kernels_reference();
+    static const int head_sizes[] = {1, 2, 3, 4, 5, 7, 8, 12, 16, 24, 48, 64, 72, 128};
+    const int max_hs = 128, max_n = 300;
+    float *q = xmalloc((size_t)max_hs * sizeof(float));
+    float *af = xmalloc((size_t)(max_n + 8) * sizeof(float)), *ar = xmalloc((size_t)(max_n + 8) * sizeof(float));
+    rng_seed(12);
+    long checked = 0;
+    for (int t = 0; t < nk; t++) {
+        const l2_kernels *k = ks[t];
+        for (size_t hi = 0; hi < sizeof head_sizes / sizeof head_sizes[0]; hi++) {
+            const int hs = head_sizes[hi], stride = 3 * hs + rng_int(0, 5);
+            for (int n = 1; n <= max_n; n += n < 72 ? 1 : 37) {
+                const size_t size = ((size_t)(n - 1) * (size_t)stride + (size_t)hs) * sizeof(float);
+                float *kb = xmalloc(size);
+                for (size_t i = 0; i < size / sizeof(float); i++)
+                    kb[i] = rng_int(0, 15) == 0 ? 0.0f : rng_float(-1.0f, 1.0f) * ldexpf(1.0f, rng_int(-8, 8));
+                for (int i = 0; i < hs; i++) q[i] = rng_float(-2.0f, 2.0f) * ldexpf(1.0f, rng_int(-4, 4));
+                void *base;
+                const float *ke = exact_copy(kb, size, 4, &base);
+                for (int i = 0; i < max_n + 8; i++) af[i] = ar[i] = -999.0f;
+                k->scores(af, q, ke, stride, n, hs);
+                ref->scores(ar, q, ke, stride, n, hs);
+                free(base);
+                free(kb);
+                if (memcmp(af, ar, (size_t)(max_n + 8) * sizeof(float)) != 0) {
+                    int i = 0;
+                    while (i < max_n + 8 && memcmp(&af[i], &ar[i], sizeof(float)) == 0) i++;
+                    print_error("%s: scores hs=%d n=%d differs at %d: %.9g vs %.9g\n", k->name, hs, n, i,
+                                (double)af[i], (double)ar[i]);
+                    fail();
+                }
+                checked += n;
+            }
+        }
+    }
+    assert_true(checked > 0);
+    free(q);
+    free(af);
+    free(ar);
 }
 
 /* ------------------------------------------------------------ the pool */
@@ -717,8 +884,10 @@ int main(void) {
         cmocka_unit_test(test_swiglu),
         cmocka_unit_test(test_axpy_add),
         cmocka_unit_test(test_matmul_f32),
+        cmocka_unit_test(test_attention),
         cmocka_unit_test(test_quantize_q8),
         cmocka_unit_test(test_matmul_q8),
+        cmocka_unit_test(test_scores),
         cmocka_unit_test(test_pool_every_task_once),
         cmocka_unit_test(test_pool_results_visible),
         cmocka_unit_test(test_pool_concurrent_and_wakes),

@@ -67,6 +67,13 @@ typedef struct l2_kernels {
      * are close (it may run every query over the largest). */
     void (*attention)(float *const *out, const float *const *q, const int *n_keys, int nq, const float *k,
                       const float *v, int kv_stride, int hs, float *scratch);
+
+    /* Attention scores of one query q (hs floats) against n_keys cached
+     * keys (key t at k + t * kv_stride): att[t] = dot(q, key t) / sqrtf(hs),
+     * every dot summed in index order as the reference's dot. Bit-exact
+     * with the reference in every table: int8 models use it (see
+     * llama2_session_create). */
+    void (*scores)(float *att, const float *q, const float *k, int kv_stride, int n_keys, int hs);
 } l2_kernels;
 
 #define L2_ATTENTION_MAX_QUERIES 16
@@ -75,6 +82,9 @@ typedef struct l2_kernels {
 /* The reference attention entry, for tables that have no faster one. */
 void l2_attention_ref(float *const *out, const float *const *q, const int *n_keys, int nq, const float *k,
                       const float *v, int kv_stride, int hs, float *scratch);
+
+/* The reference scores entry (also the NEON table's: it must be exact). */
+void l2_scores_ref(float *att, const float *q, const float *k, int kv_stride, int n_keys, int hs);
 
 /* round(v) half away from zero as an int8, for quantized activations: v is
  * within [-127, 127] for finite input; NaN (from a NaN or infinite

@@ -1,11 +1,16 @@
 /*
- * The AVX2 int8 (Q8_0) kernels: quantizing activations and the int8 weight
- * products, bit for bit the reference's results (ops_ref.c, llama2.c's
- * runq.c). quantize_q8 divides by the scale and rounds half away from zero
- * like roundf. In matmul_q8 the integer dot of a group is exact in any
- * order; the float accumulation runs across 8 rows at once, one row per
- * lane, in the reference's order (val += ((float)ival * ws) * xs, group by
- * group, no fused operations).
+ * The AVX2 int8 (Q8_0) kernels: quantizing activations, the int8 weight
+ * products and the attention scores of int8 models, bit for bit the
+ * reference's results (ops_ref.c, llama2.c's runq.c). quantize_q8 divides by
+ * the scale and rounds half away from zero like roundf. In matmul_q8 the
+ * integer dot of a group is exact in any order; the float accumulation runs
+ * across 8 rows at once, one row per lane, in the reference's order (val +=
+ * ((float)ival * ws) * xs, group by group, no fused operations):
+ *   one input (generation): 8 rows read group by group, the group's integer
+ *       sums reduced across lanes, with a software prefetch one block ahead;
+ *   several inputs (prompt blocks): 8 rows transposed 4 bytes at a time so
+ *       that each lane is a row from the start (no reduction), every
+ *       transposed vector serving up to 8 inputs.
  */
 #if defined(__x86_64__) || defined(__i386__)
 
@@ -67,7 +72,7 @@ AVX2_FN void l2_quantize_q8_avx2(int8_t *q, float *scales, const float *x, int n
             scales[g] = scale;
             for (int i = 0; i < gs; i++) {
                 float v = scale != 0.0f ? xg[i] / scale : 0.0f;
-                qg[i] = (int8_t)roundf(v);
+                qg[i] = l2_q8_round(v);
             }
             continue;
         }
@@ -111,6 +116,28 @@ AVX2_INLINE void reduce8x8(__m256i a0, __m256i a1, __m256i a2, __m256i a3, __m25
     *hi = _mm256_permute2x128_si256(h0123, h4567, 0x31);
 }
 
+/* Two int32 vectors to one holding a's pair sums in the even lanes and b's
+ * in the odd ones: blends (any vector pipe) and one in-lane shuffle, where
+ * hadd costs several shuffles. */
+AVX2_INLINE __m256i fold32(__m256i a, __m256i b) {
+    __m256i x = _mm256_blend_epi32(a, b, 0xaa), y = _mm256_blend_epi32(b, a, 0xaa);
+    return _mm256_add_epi32(x, _mm256_shuffle_epi32(y, _MM_SHUFFLE(2, 3, 0, 1)));
+}
+
+/* The same at 64-bit granularity: lanes 0-1 and 4-5 from a, 2-3, 6-7 from b. */
+AVX2_INLINE __m256i fold64(__m256i a, __m256i b) {
+    __m256i x = _mm256_blend_epi32(a, b, 0xcc), y = _mm256_blend_epi32(b, a, 0xcc);
+    return _mm256_add_epi32(x, _mm256_shuffle_epi32(y, _MM_SHUFFLE(1, 0, 3, 2)));
+}
+
+/* Eight int32 vectors a0..a7 to one: lane j = the sum of aj's lanes. */
+AVX2_INLINE __m256i reduce8(__m256i a0, __m256i a1, __m256i a2, __m256i a3, __m256i a4, __m256i a5, __m256i a6,
+                            __m256i a7) {
+    __m256i b0123 = fold64(fold32(a0, a1), fold32(a2, a3)); /* a0..a3 | a0..a3 (half sums) */
+    __m256i b4567 = fold64(fold32(a4, a5), fold32(a6, a7));
+    return _mm256_add_epi32(_mm256_blend_epi32(b0123, b4567, 0xf0), _mm256_permute2x128_si256(b0123, b4567, 0x21));
+}
+
 AVX2_INLINE __m256i load16_i8_as_i16(const int8_t *p) {
     return _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)p));
 }
@@ -150,9 +177,7 @@ AVX2_INLINE __m256i q8_dots_g16(const int8_t *w, size_t cols, const int8_t *xg, 
         Q8_FOR8(Q8_ROW16)
 #undef Q8_ROW16
     }
-    __m256i lo, hi;
-    reduce8x8(a0, a1, a2, a3, a4, a5, a6, a7, &lo, &hi);
-    return _mm256_add_epi32(lo, hi);
+    return reduce8(a0, a1, a2, a3, a4, a5, a6, a7);
 }
 
 /* The integer dots of two consecutive groups (the second only when has_b)
@@ -230,9 +255,7 @@ AVX2_INLINE __m256i q8_dots_g32(const int8_t *w, size_t cols, const int8_t *xg, 
         Q8_FOR8(Q8_NEXT)
 #undef Q8_NEXT
     }
-    __m256i lo, hi;
-    reduce8x8(a0, a1, a2, a3, a4, a5, a6, a7, &lo, &hi);
-    return _mm256_add_epi32(lo, hi);
+    return reduce8(a0, a1, a2, a3, a4, a5, a6, a7);
 }
 
 /* Two groups of 16 (one 32-byte load per row) for 8 rows, x without -128:
@@ -277,17 +300,45 @@ AVX2_INLINE void q8_dots_quad8(const int8_t *w, size_t cols, const int8_t *xg, _
 /* How q8_rows8 forms the integer dots. The sign-trick modes need inputs
  * without -128; the widening modes are exact for any bytes. */
 enum {
-    Q8_G32,   /* gs % 32 == 0, maddubs */
-    Q8_G16,   /* gs == 16, maddubs, two groups per load */
-    Q8_G8,    /* gs == 8, maddubs, four groups per load */
+    Q8_G32,    /* gs % 32 == 0, maddubs */
+    Q8_G16,    /* gs == 16, maddubs, two groups per load */
+    Q8_G8,     /* gs == 8, maddubs, four groups per load */
     Q8_WIDE16, /* gs % 16 == 0, widening to int16 */
     Q8_WIDE8,  /* gs % 8 == 0, widening, two groups at a time */
 };
 
+/* Software prefetch of the weights. Eight rows are read group by group, as
+ * eight interleaved streams, which the hardware prefetchers follow poorly
+ * (half the bandwidth of one stream here); so each group step also
+ * prefetches as many bytes as it reads, in plain address order, one block
+ * of 8 rows ahead: a single sequential stream, which the hardware then
+ * follows as well. Lines past the caller's rows are only prefetched, never
+ * read (usually they are the next task's). Measured on a 2-core Zen 3: one
+ * block ahead beat 3, 4 and 12 KiB, and T0 the other hints. */
+typedef struct q8_prefetch {
+    const char *next; /* the next line to prefetch */
+    size_t step;      /* bytes per group step (8 rows of a group) */
+    int on;
+} q8_prefetch;
+
+AVX2_INLINE void q8_prefetch_init(q8_prefetch *p, const int8_t *w, size_t cols, int gs, int on) {
+    p->next = (const char *)w + 8 * cols;
+    p->step = 8 * (size_t)gs;
+    p->on = on;
+}
+
+/* Prefetches the bytes of n group steps. */
+AVX2_INLINE void q8_prefetch_groups(q8_prefetch *p, int n) {
+    if (!p->on) return;
+    const char *end = p->next + (size_t)n * p->step;
+    for (const char *a = p->next; a < end; a += 64) _mm_prefetch(a, _MM_HINT_T0);
+    p->next = end;
+}
+
 /* Eight consecutive rows (w, ws at the first) against one quantized input:
- * out[0..8). */
+ * out[0..8). pf, when on, is positioned at w's first group. */
 AVX2_FN static void q8_rows8(float *out, const int8_t *xb, const float *xsb, const int8_t *w, const float *ws,
-                             size_t cols, int gs, int groups, int mode) {
+                             size_t cols, int gs, int groups, int mode, q8_prefetch *pf) {
     _Alignas(32) float wst[8][8];
     __m256 val = _mm256_setzero_ps();
     for (int g0 = 0; g0 < groups; g0 += 8) {
@@ -304,6 +355,7 @@ AVX2_FN static void q8_rows8(float *out, const int8_t *xb, const float *xsb, con
         case Q8_G32:
             for (; i < ng; i++) {
                 size_t o = off + (size_t)i * (size_t)gs;
+                q8_prefetch_groups(pf, 1);
                 val = q8_accumulate(val, q8_dots_g32(w + o, cols, xb + o, gs), wst[i], xsb[g0 + i]);
             }
             break;
@@ -312,10 +364,12 @@ AVX2_FN static void q8_rows8(float *out, const int8_t *xb, const float *xsb, con
                 size_t o = off + (size_t)i * 16;
                 __m256i ia, ib;
                 if (i + 2 <= ng) {
+                    q8_prefetch_groups(pf, 2);
                     q8_dots_pair16(w + o, cols, xb + o, 1, &ia, &ib);
                     val = q8_accumulate(val, ia, wst[i], xsb[g0 + i]);
                     val = q8_accumulate(val, ib, wst[i + 1], xsb[g0 + i + 1]);
                 } else {
+                    q8_prefetch_groups(pf, 1);
                     q8_dots_pair16(w + o, cols, xb + o, 0, &ia, &ib);
                     val = q8_accumulate(val, ia, wst[i], xsb[g0 + i]);
                 }
@@ -325,6 +379,7 @@ AVX2_FN static void q8_rows8(float *out, const int8_t *xb, const float *xsb, con
             for (; i + 4 <= ng; i += 4) {
                 size_t o = off + (size_t)i * 8;
                 __m256i iv[4];
+                q8_prefetch_groups(pf, 4);
                 q8_dots_quad8(w + o, cols, xb + o, iv);
                 val = q8_accumulate(val, iv[0], wst[i], xsb[g0 + i]);
                 val = q8_accumulate(val, iv[1], wst[i + 1], xsb[g0 + i + 1]);
@@ -338,10 +393,12 @@ AVX2_FN static void q8_rows8(float *out, const int8_t *xb, const float *xsb, con
                 size_t o = off + (size_t)i * (size_t)gs;
                 __m256i ia, ib;
                 if (i + 2 <= ng) {
+                    q8_prefetch_groups(pf, 2);
                     q8_dots_pair8(w + o, cols, xb + o, gs, 1, &ia, &ib);
                     val = q8_accumulate(val, ia, wst[i], xsb[g0 + i]);
                     val = q8_accumulate(val, ib, wst[i + 1], xsb[g0 + i + 1]);
                 } else {
+                    q8_prefetch_groups(pf, 1);
                     q8_dots_pair8(w + o, cols, xb + o, gs, 0, &ia, &ib);
                     val = q8_accumulate(val, ia, wst[i], xsb[g0 + i]);
                 }
@@ -350,12 +407,147 @@ AVX2_FN static void q8_rows8(float *out, const int8_t *xb, const float *xsb, con
         default: /* Q8_WIDE16 */
             for (; i < ng; i++) {
                 size_t o = off + (size_t)i * (size_t)gs;
+                q8_prefetch_groups(pf, 1);
                 val = q8_accumulate(val, q8_dots_g16(w + o, cols, xb + o, gs), wst[i], xsb[g0 + i]);
             }
             break;
         }
     }
     _mm256_storeu_ps(out, val);
+}
+
+/* ------------------------------------------- several inputs at once */
+
+/* With several inputs (prompt blocks) the weights are transposed instead:
+ * for 8 rows, 4 bytes of each row side by side in one vector (lane i: row
+ * i), so that one input's 4 bytes, broadcast, meet 8 rows at once and the
+ * int32 sums of madd are already per row: no horizontal reduction, and one
+ * transposed weight vector (and its |w|) serves many inputs. The float
+ * accumulation is lane by lane in the reference's order, as in q8_rows8.
+ * Rows are taken 8 at a time, columns a panel of whole groups (about 256
+ * bytes) at a time, so that the transposed panel and the inputs' slices of
+ * it stay in L1 while every input passes over them. */
+
+/* 8 rows (w, stride cols) x 32 bytes to 8 vectors: t[s] lane i = bytes
+ * 4s..4s+3 of row i. */
+AVX2_INLINE void transpose8x32(__m256i *t, const int8_t *w, size_t cols) {
+    __m256i r0 = load32_i8(w), r1 = load32_i8(w + cols), r2 = load32_i8(w + 2 * cols);
+    __m256i r3 = load32_i8(w + 3 * cols), r4 = load32_i8(w + 4 * cols), r5 = load32_i8(w + 5 * cols);
+    __m256i r6 = load32_i8(w + 6 * cols), r7 = load32_i8(w + 7 * cols);
+    /* dwords: a0 = r0d0 r1d0 r0d1 r1d1 | r0d4 r1d4 r0d5 r1d5, a1 the same for d2 d3 | d6 d7 */
+    __m256i a0 = _mm256_unpacklo_epi32(r0, r1), a1 = _mm256_unpackhi_epi32(r0, r1);
+    __m256i a2 = _mm256_unpacklo_epi32(r2, r3), a3 = _mm256_unpackhi_epi32(r2, r3);
+    __m256i a4 = _mm256_unpacklo_epi32(r4, r5), a5 = _mm256_unpackhi_epi32(r4, r5);
+    __m256i a6 = _mm256_unpacklo_epi32(r6, r7), a7 = _mm256_unpackhi_epi32(r6, r7);
+    /* b0 = rows 0-3 of d0 | of d4, b1: d1 | d5, b2: d2 | d6, b3: d3 | d7; b4-b7 rows 4-7 */
+    __m256i b0 = _mm256_unpacklo_epi64(a0, a2), b1 = _mm256_unpackhi_epi64(a0, a2);
+    __m256i b2 = _mm256_unpacklo_epi64(a1, a3), b3 = _mm256_unpackhi_epi64(a1, a3);
+    __m256i b4 = _mm256_unpacklo_epi64(a4, a6), b5 = _mm256_unpackhi_epi64(a4, a6);
+    __m256i b6 = _mm256_unpacklo_epi64(a5, a7), b7 = _mm256_unpackhi_epi64(a5, a7);
+    t[0] = _mm256_permute2x128_si256(b0, b4, 0x20);
+    t[1] = _mm256_permute2x128_si256(b1, b5, 0x20);
+    t[2] = _mm256_permute2x128_si256(b2, b6, 0x20);
+    t[3] = _mm256_permute2x128_si256(b3, b7, 0x20);
+    t[4] = _mm256_permute2x128_si256(b0, b4, 0x31);
+    t[5] = _mm256_permute2x128_si256(b1, b5, 0x31);
+    t[6] = _mm256_permute2x128_si256(b2, b6, 0x31);
+    t[7] = _mm256_permute2x128_si256(b3, b7, 0x31);
+}
+
+/* 4 bytes of x, broadcast. */
+AVX2_INLINE __m256i bcast4_i8(const int8_t *x) {
+    int32_t v;
+    memcpy(&v, x, sizeof v);
+    return _mm256_set1_epi32(v);
+}
+
+/* nbt inputs (x, xs at the first; strides cols and groups) against the
+ * panel's transposed rows wt (gs / 4 vectors per group) and their scales
+ * wst ([group][8]) for groups g0..g0+npg-1: val[b] accumulates input b's 8
+ * row sums. Inputs without -128 (see q8_mul32). */
+AVX2_INLINE void q8_panel_inputs(__m256 *val, const __m256i *wt, const float *wst, const int8_t *x,
+                                 const float *xs, size_t cols, size_t groups, int g0, int npg, int gs, int nbt) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int gi = 0; gi < npg; gi++) {
+        const size_t g = (size_t)(g0 + gi);
+        const __m256i *wg = wt + (size_t)gi * (size_t)(gs / 4);
+        const int8_t *xg = x + g * (size_t)gs;
+        __m256i acc[8];
+#pragma GCC unroll 8
+        for (int b = 0; b < nbt; b++) acc[b] = _mm256_setzero_si256();
+        for (int k = 0; k < gs / 4; k++) {
+            const __m256i v = _mm256_load_si256(wg + k), u = _mm256_abs_epi8(v);
+#pragma GCC unroll 8
+            for (int b = 0; b < nbt; b++) {
+                __m256i p = _mm256_maddubs_epi16(u, _mm256_sign_epi8(bcast4_i8(xg + (size_t)b * cols + 4 * (size_t)k), v));
+                acc[b] = _mm256_add_epi32(acc[b], _mm256_madd_epi16(p, ones));
+            }
+        }
+        const __m256 wsv = _mm256_load_ps(wst + 8 * (size_t)gi);
+#pragma GCC unroll 8
+        for (int b = 0; b < nbt; b++) {
+            __m256 t = _mm256_mul_ps(_mm256_cvtepi32_ps(acc[b]), wsv);
+            val[b] = _mm256_add_ps(val[b], _mm256_mul_ps(t, _mm256_broadcast_ss(xs + (size_t)b * groups + g)));
+        }
+    }
+}
+
+/* The input tile sizes, with constants for the compiler. */
+__attribute__((noinline)) AVX2_FN static void q8_panel_all(__m256 *val, const __m256i *wt, const float *wst,
+                                                           const int8_t *x, const float *xs, size_t cols,
+                                                           size_t groups, int g0, int npg, int gs, int nb) {
+    int b = 0;
+    for (; b + 8 <= nb; b += 8)
+        q8_panel_inputs(val + b, wt, wst, x + (size_t)b * cols, xs + (size_t)b * groups, cols, groups, g0, npg, gs,
+                        8);
+    if (b + 4 <= nb) {
+        q8_panel_inputs(val + b, wt, wst, x + (size_t)b * cols, xs + (size_t)b * groups, cols, groups, g0, npg, gs,
+                        4);
+        b += 4;
+    }
+    for (; b < nb; b++)
+        q8_panel_inputs(val + b, wt, wst, x + (size_t)b * cols, xs + (size_t)b * groups, cols, groups, g0, npg, gs,
+                        1);
+}
+
+/* Inputs per pass over a block of 8 rows (their sums stay in val[]). */
+#define Q8_XT_INPUTS 64
+/* Panel width in bytes per row (whole groups; a group may be wider). */
+#define Q8_XT_PANEL 256
+
+/* Rows [row_begin, row_end) (at least 8) against nb inputs, gs % 32 == 0,
+ * gs <= Q8_XT_PANEL, inputs without -128; a last partial block of rows is
+ * the range's last 8 rows (the same bits again for a few rows). */
+AVX2_FN static void q8_rows_transposed(float *out, size_t os, const int8_t *xq, const float *xs, int nb,
+                                       const int8_t *w, const float *ws, size_t c, int gs, int groups, int row_begin,
+                                       int row_end) {
+    const int pg = Q8_XT_PANEL / gs; /* groups per panel */
+    const size_t ng = (size_t)groups;
+    _Alignas(32) __m256i wt[Q8_XT_PANEL / 4];
+    _Alignas(32) float wst[8 * (Q8_XT_PANEL / 32)];
+    __m256 val[Q8_XT_INPUTS];
+    for (int r0 = row_begin; r0 < row_end; r0 += 8) {
+        const int r = r0 + 8 <= row_end ? r0 : row_end - 8;
+        const int8_t *wr = w + (size_t)r * c;
+        for (int b0 = 0; b0 < nb; b0 += Q8_XT_INPUTS) {
+            const int nbc = nb - b0 < Q8_XT_INPUTS ? nb - b0 : Q8_XT_INPUTS;
+            for (int b = 0; b < nbc; b++) val[b] = _mm256_setzero_ps();
+            for (int g0 = 0; g0 < groups; g0 += pg) {
+                const int npg = groups - g0 < pg ? groups - g0 : pg;
+                const size_t off = (size_t)g0 * (size_t)gs, bytes = (size_t)npg * (size_t)gs;
+                for (size_t k = 0; k < bytes; k += 32) transpose8x32(wt + k / 4, wr + off + k, c);
+                /* The next block's rows, same columns. */
+                if (b0 == 0)
+                    for (int j = 0; j < 8; j++)
+                        for (size_t l = 0; l < bytes; l += 64)
+                            _mm_prefetch((const char *)(wr + (size_t)(8 + j) * c + off + l), _MM_HINT_T0);
+                for (int gi = 0; gi < npg; gi++)
+                    for (int j = 0; j < 8; j++) wst[8 * gi + j] = ws[(size_t)(r + j) * ng + (size_t)(g0 + gi)];
+                q8_panel_all(val, wt, wst, xq + (size_t)b0 * c, xs + (size_t)b0 * ng, c, ng, g0, npg, gs, nbc);
+            }
+            for (int b = 0; b < nbc; b++) _mm256_storeu_ps(out + (size_t)(b0 + b) * os + (size_t)r, val[b]);
+        }
+    }
 }
 
 /* Whether n int8 hold a -128 (which quantize_q8 never produces, but a
@@ -384,8 +576,29 @@ static float q8_row_scalar(const int8_t *xb, const float *xsb, const int8_t *wr,
     return val;
 }
 
+/* Rows [row_begin, row_end) (at least 8) against inputs [b0, b1), 8 rows
+ * at a time, each block against every input while it is in cache; a last
+ * partial block is the range's last 8 rows, which recomputes a few rows to
+ * the same bits. */
+AVX2_FN static void q8_rows_blocks(float *out, size_t os, const int8_t *xq, const float *xs, int b0, int b1,
+                                   const int8_t *w, const float *ws, size_t c, int gs, int groups, int mode,
+                                   int row_begin, int row_end) {
+    const size_t ng = (size_t)groups;
+    for (int r0 = row_begin; r0 < row_end; r0 += 8) {
+        int r = r0 + 8 <= row_end ? r0 : row_end - 8;
+        const int8_t *wr = w + (size_t)r * c;
+        q8_prefetch pf;
+        q8_prefetch_init(&pf, wr, c, gs, 1);
+        for (int b = b0; b < b1; b++) {
+            q8_rows8(out + (size_t)b * os + (size_t)r, xq + (size_t)b * c, xs + (size_t)b * ng, wr,
+                     ws + (size_t)r * ng, c, gs, groups, mode, &pf);
+            pf.on = 0; /* the block is in cache now */
+        }
+    }
+}
+
 AVX2_FN void l2_matmul_q8_avx2(float *out, int out_stride, const int8_t *xq, const float *xs, int nb,
-                                   const int8_t *w, const float *ws, int cols, int gs, int row_begin, int row_end) {
+                               const int8_t *w, const float *ws, int cols, int gs, int row_begin, int row_end) {
     const int groups = cols / gs;
     const size_t c = (size_t)cols, ng = (size_t)groups, os = (size_t)out_stride;
     const int rows = row_end - row_begin;
@@ -404,14 +617,108 @@ AVX2_FN void l2_matmul_q8_avx2(float *out, int out_stride, const int8_t *xq, con
     else if (gs == 8) mode = Q8_G8;
     else mode = gs % 16 == 0 ? Q8_WIDE16 : Q8_WIDE8;
     if (mode <= Q8_G8 && has_int8_min(xq, (size_t)nb * c)) mode = gs % 16 == 0 ? Q8_WIDE16 : Q8_WIDE8;
-    /* Blocks of 8 rows, each against every input while its weights are in
-     * cache; a last partial block is the range's last 8 rows, which
-     * recomputes a few rows to the same bits. */
-    for (int r0 = row_begin; r0 < row_end; r0 += 8) {
-        int r = r0 + 8 <= row_end ? r0 : row_end - 8;
-        for (int b = 0; b < nb; b++)
-            q8_rows8(out + (size_t)b * os + (size_t)r, xq + (size_t)b * c, xs + (size_t)b * ng, w + (size_t)r * c,
-                     ws + (size_t)r * ng, c, gs, groups, mode);
+
+    if (mode == Q8_G32 && gs <= Q8_XT_PANEL && nb >= 2) {
+        q8_rows_transposed(out, os, xq, xs, nb, w, ws, c, gs, groups, row_begin, row_end);
+        return;
+    }
+    q8_rows_blocks(out, os, xq, xs, 0, nb, w, ws, c, gs, groups, mode, row_begin, row_end);
+}
+
+/* ------------------------------------------------------------ scores */
+
+/* att[t] = dot(q, key t) / sqrtf(hs) with every dot summed like the
+ * reference's: sum = 0, then sum += q[d] * key[d] for d = 0, 1, ... (each
+ * product rounded, then added; no fused operations). Eight keys at once,
+ * one per lane: keys j and j + 4 are loaded four dimensions at a time into
+ * the two halves of a vector, multiplied by the query (a product's bits do
+ * not depend on the order of its operands), and transposed in-lane so that
+ * each add takes one dimension's products of all eight keys, in order.
+ * Up to four such groups of eight keys run together to hide the latency of
+ * those sequential sums. */
+
+AVX2_INLINE __m256 load4x2(const float *lo, const float *hi) {
+    return _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(lo)), _mm_loadu_ps(hi), 1);
+}
+
+/* The sums of the keys at r + j * stride (j < 8) over dimensions [d, d + 4),
+ * in order; qv holds q[d..d+3] in both halves. */
+AVX2_INLINE __m256 scores_step4(__m256 acc, const float *r, size_t stride, size_t d, __m256 qv) {
+    const float *p = r + d;
+    __m256 m0 = _mm256_mul_ps(qv, load4x2(p, p + 4 * stride));
+    __m256 m1 = _mm256_mul_ps(qv, load4x2(p + stride, p + 5 * stride));
+    __m256 m2 = _mm256_mul_ps(qv, load4x2(p + 2 * stride, p + 6 * stride));
+    __m256 m3 = _mm256_mul_ps(qv, load4x2(p + 3 * stride, p + 7 * stride));
+    __m256 t0 = _mm256_unpacklo_ps(m0, m1), t1 = _mm256_unpackhi_ps(m0, m1); /* m0_0 m1_0 m0_1 m1_1 */
+    __m256 t2 = _mm256_unpacklo_ps(m2, m3), t3 = _mm256_unpackhi_ps(m2, m3);
+    acc = _mm256_add_ps(acc, _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0))); /* dimension d */
+    acc = _mm256_add_ps(acc, _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2)));
+    acc = _mm256_add_ps(acc, _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0)));
+    return _mm256_add_ps(acc, _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2)));
+}
+
+/* scores_step4 for the keys p[j]. */
+AVX2_INLINE __m256 scores_step4p(__m256 acc, const float *const p[8], size_t d, __m256 qv) {
+    __m256 m0 = _mm256_mul_ps(qv, load4x2(p[0] + d, p[4] + d));
+    __m256 m1 = _mm256_mul_ps(qv, load4x2(p[1] + d, p[5] + d));
+    __m256 m2 = _mm256_mul_ps(qv, load4x2(p[2] + d, p[6] + d));
+    __m256 m3 = _mm256_mul_ps(qv, load4x2(p[3] + d, p[7] + d));
+    __m256 t0 = _mm256_unpacklo_ps(m0, m1), t1 = _mm256_unpackhi_ps(m0, m1);
+    __m256 t2 = _mm256_unpacklo_ps(m2, m3), t3 = _mm256_unpackhi_ps(m2, m3);
+    acc = _mm256_add_ps(acc, _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0)));
+    acc = _mm256_add_ps(acc, _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2)));
+    acc = _mm256_add_ps(acc, _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0)));
+    return _mm256_add_ps(acc, _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2)));
+}
+
+/* One dimension d of the eight keys p[j], for a head size that is not a
+ * multiple of 4. */
+AVX2_INLINE __m256 scores_step1(__m256 acc, const float *const p[8], size_t d, const float *q) {
+    __m256 k = _mm256_set_ps(p[7][d], p[6][d], p[5][d], p[4][d], p[3][d], p[2][d], p[1][d], p[0][d]);
+    return _mm256_add_ps(acc, _mm256_mul_ps(_mm256_set1_ps(q[d]), k));
+}
+
+/* ng groups of eight consecutive keys from r (group i at r + 8 i stride). */
+AVX2_INLINE void scores_groups(float *att, const float *q, const float *r, size_t stride, int hs, __m256 scale,
+                               int ng) {
+    __m256 acc[4];
+    for (int i = 0; i < ng; i++) acc[i] = _mm256_setzero_ps();
+    size_t d = 0;
+    for (; d + 4 <= (size_t)hs; d += 4) {
+        const __m256 qv = _mm256_broadcast_ps((const __m128 *)(q + d));
+        for (int i = 0; i < ng; i++) acc[i] = scores_step4(acc[i], r + (size_t)i * 8 * stride, stride, d, qv);
+    }
+    for (; d < (size_t)hs; d++) {
+        for (int i = 0; i < ng; i++) {
+            const float *g = r + (size_t)i * 8 * stride;
+            const float *p[8] = {g, g + stride, g + 2 * stride, g + 3 * stride,
+                                 g + 4 * stride, g + 5 * stride, g + 6 * stride, g + 7 * stride};
+            acc[i] = scores_step1(acc[i], p, d, q);
+        }
+    }
+    for (int i = 0; i < ng; i++) _mm256_storeu_ps(att + 8 * i, _mm256_div_ps(acc[i], scale));
+}
+
+AVX2_FN void l2_scores_avx2(float *att, const float *q, const float *k, int kv_stride, int n_keys, int hs) {
+    const size_t stride = (size_t)kv_stride;
+    const __m256 scale = _mm256_set1_ps(sqrtf((float)hs));
+    int t = 0;
+    for (; t + 32 <= n_keys; t += 32) scores_groups(att + t, q, k + (size_t)t * stride, stride, hs, scale, 4);
+    for (; t + 8 <= n_keys; t += 8) scores_groups(att + t, q, k + (size_t)t * stride, stride, hs, scale, 1);
+    if (t < n_keys) {
+        /* The last 1-7 keys: lanes past the end repeat the last key (never
+         * reading past it) and are not stored. */
+        const int left = n_keys - t;
+        const float *p[8];
+        for (int j = 0; j < 8; j++) p[j] = k + (size_t)(t + (j < left ? j : left - 1)) * stride;
+        __m256 acc = _mm256_setzero_ps();
+        size_t d = 0;
+        for (; d + 4 <= (size_t)hs; d += 4)
+            acc = scores_step4p(acc, p, d, _mm256_broadcast_ps((const __m128 *)(q + d)));
+        for (; d < (size_t)hs; d++) acc = scores_step1(acc, p, d, q);
+        _Alignas(32) float v[8];
+        _mm256_store_ps(v, _mm256_div_ps(acc, scale));
+        memcpy(att + t, v, (size_t)left * sizeof(float));
     }
 }
 

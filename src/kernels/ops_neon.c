@@ -329,6 +329,7 @@ static const l2_kernels neon_table = {
     .quantize_q8 = quantize_q8_neon,
     .matmul_q8 = matmul_q8_neon,
     .attention = l2_attention_ref,
+    .scores = l2_scores_ref,
 };
 
 const l2_kernels *l2_kernels_neon(void) { return &neon_table; }

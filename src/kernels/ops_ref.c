@@ -109,6 +109,11 @@ void l2_attention_ref(float *const *out, const float *const *q, const int *n_key
     }
 }
 
+void l2_scores_ref(float *att, const float *q, const float *k, int kv_stride, int n_keys, int hs) {
+    const float scale = sqrtf((float)hs);
+    for (int t = 0; t < n_keys; t++) att[t] = dot_ref(q, k + (size_t)t * (size_t)kv_stride, hs) / scale;
+}
+
 static const l2_kernels reference = {
     .name = "scalar",
     .dot = dot_ref,
@@ -121,6 +126,7 @@ static const l2_kernels reference = {
     .quantize_q8 = quantize_q8_ref,
     .matmul_q8 = matmul_q8_ref,
     .attention = l2_attention_ref,
+    .scores = l2_scores_ref,
 };
 
 const l2_kernels *l2_kernels_reference(void) { return &reference; }
