@@ -22,7 +22,7 @@ const char *cli_usage(void) {
            "  -z, --tokenizer <path>     tokenizer file (default tokenizer.bin)\n"
            "  -m, --mode <mode>          generate | chat (default generate)\n"
            "  -y, --system <string>      system prompt in chat mode\n"
-           "      --threads <int>        worker threads (default: the online processors)\n"
+           "      --threads <int>        worker threads (default: the online processors; 1 below 1M parameters)\n"
            "      --batch <int>          prompt tokens per block (default 32)\n"
            "      --backend <name>       cpu | blas | cuda, among those built in (default cpu)\n"
            "      --no-mmap              read the checkpoint into memory instead of mapping it\n"

@@ -54,6 +54,15 @@ static void print_error(const char *culprit, const char *message) {
     fprintf(stderr, "%s\n", line);
 }
 
+/* --threads, or by default every online processor, except for models so
+ * small (stories260K) that handing work to a second thread costs more than
+ * it saves. */
+static int default_threads(const cli_args *a, const llama2_config *c) {
+    if (a->threads > 0) return a->threads;
+    double params = (double)c->n_layers * c->dim * (2.0 * c->dim + 3.0 * c->hidden_dim) + (double)c->vocab_size * c->dim;
+    return params < 1e6 ? 1 : 0;
+}
+
 int main(int argc, char **argv) {
     cli_args a;
     char msg[512];
@@ -91,7 +100,7 @@ int main(int argc, char **argv) {
     }
     uint64_t seed = a.seed ? a.seed : (uint64_t)time(NULL);
     if (llama2_sampler_create(config->vocab_size, a.temperature, a.topp, seed, &sampler, &err) != LLAMA2_OK ||
-        llama2_threadpool_create(a.threads, &pool, &err) != LLAMA2_OK) {
+        llama2_threadpool_create(default_threads(&a, config), &pool, &err) != LLAMA2_OK) {
         culprit = "setup";
         goto done;
     }
