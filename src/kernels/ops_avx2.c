@@ -32,10 +32,9 @@
 #include <string.h>
 
 #include "ops.h"
+#include "ops_avx2_util.h"
 #include "ops_isa.h"
 
-#define AVX2_FN __attribute__((target("avx2,fma")))
-#define AVX2_INLINE static inline __attribute__((target("avx2,fma"), always_inline))
 
 /* ------------------------------------------------------------ helpers */
 
@@ -57,13 +56,6 @@ AVX2_INLINE __m128 hsum4x8(__m256 a, __m256 b, __m256 c, __m256 d) {
     __m256 cd = _mm256_hadd_ps(c, d);
     __m256 abcd = _mm256_hadd_ps(ab, cd);
     return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
-}
-
-AVX2_INLINE float hmax8(__m256 v) {
-    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-    m = _mm_max_ss(m, _mm_movehdup_ps(m));
-    return _mm_cvtss_f32(m);
 }
 
 /* e^x within about 1-2 ulp over the whole float range: 0 below about -104,

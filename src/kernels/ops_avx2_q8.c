@@ -21,17 +21,9 @@
 #include <string.h>
 
 #include "ops.h"
+#include "ops_avx2_util.h"
 #include "ops_isa.h"
 
-#define AVX2_FN __attribute__((target("avx2,fma")))
-#define AVX2_INLINE static inline __attribute__((target("avx2,fma"), always_inline))
-
-AVX2_INLINE float hmax8(__m256 v) {
-    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-    m = _mm_max_ss(m, _mm_movehdup_ps(m));
-    return _mm_cvtss_f32(m);
-}
 
 /* ------------------------------------------------------- quantize_q8 */
 
