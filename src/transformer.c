@@ -172,12 +172,14 @@ const llama2_model *llama2_session_model(const llama2_session *s) { return s->mo
 /* Rotary position embedding (https://arxiv.org/abs/2104.09864): rotates each
  * adjacent pair (v[2j], v[2j+1]) of every head by the angle of (pos, j). */
 static void rope_rotate(float *v, int width, int head_size, const float *cos_row, const float *sin_row) {
-    for (int i = 0; i < width; i += 2) {
-        int j = (i % head_size) / 2;
-        float fcr = cos_row[j], fci = sin_row[j];
-        float v0 = v[i], v1 = v[i + 1];
-        v[i] = v0 * fcr - v1 * fci;
-        v[i + 1] = v0 * fci + v1 * fcr;
+    for (int h = 0; h < width; h += head_size) {
+        float *vh = v + h;
+        for (int j = 0; j < head_size / 2; j++) {
+            float fcr = cos_row[j], fci = sin_row[j];
+            float v0 = vh[2 * j], v1 = vh[2 * j + 1];
+            vh[2 * j] = v0 * fcr - v1 * fci;
+            vh[2 * j + 1] = v0 * fci + v1 * fcr;
+        }
     }
 }
 
@@ -268,15 +270,94 @@ static void attend_chunk(void *ctx, int task, int worker) {
                           scratch);
 }
 
+/* The fp32 path's attention for a few positions (generation) where no KV
+ * head has enough queries for attend_chunk: one task per position and run
+ * of consecutive heads, which walks the cached positions once for all its
+ * heads, reading each position's keys and values for them as one
+ * contiguous piece. attend_head reads each head's 64-odd floats a cache row
+ * apart (kv_dim floats), a stride the hardware prefetchers do not follow
+ * across pages. Per head, the arithmetic is attend_head's (the same kernel
+ * calls in the same order), so the results are its bits. */
+typedef struct attention_runs_job {
+    llama2_session *s;
+    int layer;
+    int pos0;
+    int heads_per_task, tasks_per_position;
+} attention_runs_job;
+
+static void attend_run(void *ctx, int task, int worker) {
+    const attention_runs_job *job = ctx;
+    llama2_session *s = job->s;
+    const llama2_model *m = s->model;
+    const l2_kernels *k = s->kernels;
+    const int n_heads = m->config.n_heads, head_size = m->head_size, kv_dim = m->kv_dim, dim = m->config.dim;
+    const int group = n_heads / m->config.n_kv_heads;
+    const int b = task / job->tasks_per_position;
+    const int h0 = task % job->tasks_per_position * job->heads_per_task;
+    const int h1 = h0 + job->heads_per_task < n_heads ? h0 + job->heads_per_task : n_heads;
+    const int n_keys = job->pos0 + b + 1;
+    const size_t layer_offset = (size_t)job->layer * (size_t)m->config.seq_len * (size_t)kv_dim;
+    const float *keys = s->key_cache + layer_offset, *values = s->value_cache + layer_offset;
+    const float *q = s->q + (size_t)b * (size_t)dim;
+    float *out = s->xb + (size_t)b * (size_t)dim;
+    /* One row of scores per head (at most L2_ATTENTION_MAX_QUERIES heads:
+     * see attention_heads), seq_len + head_size apart so that the rows do
+     * not all fall in the same cache set. */
+    float *att = s->att + (size_t)worker * att_scratch_floats(m);
+    const size_t att_row = (size_t)m->config.seq_len + (size_t)head_size;
+    const float scale = sqrtf((float)head_size);
+
+    /* The cached rows' pieces of these heads, fetched a few positions
+     * ahead: pieces a row apart are short streams the prefetchers miss. */
+    const size_t piece = (size_t)(h0 / group) * (size_t)head_size;
+    const size_t piece_len = (size_t)((h1 - 1) / group + 1 - h0 / group) * (size_t)head_size;
+    enum { AHEAD = 4 };
+    for (int t = 0; t < n_keys; t++) {
+        const float *kt = keys + (size_t)t * (size_t)kv_dim;
+        if (t + AHEAD < n_keys)
+            for (size_t i = 0; i < piece_len; i += 16) __builtin_prefetch(kt + AHEAD * (size_t)kv_dim + piece + i);
+        for (int h = h0; h < h1; h++)
+            att[(size_t)(h - h0) * att_row + (size_t)t] =
+                k->dot(q + (size_t)h * (size_t)head_size, kt + (size_t)(h / group) * (size_t)head_size, head_size) /
+                scale;
+    }
+    for (int h = h0; h < h1; h++) {
+        k->softmax(att + (size_t)(h - h0) * att_row, n_keys);
+        memset(out + (size_t)h * (size_t)head_size, 0, (size_t)head_size * sizeof(float));
+    }
+    for (int t = 0; t < n_keys; t++) {
+        const float *vt = values + (size_t)t * (size_t)kv_dim;
+        if (t + AHEAD < n_keys)
+            for (size_t i = 0; i < piece_len; i += 16) __builtin_prefetch(vt + AHEAD * (size_t)kv_dim + piece + i);
+        for (int h = h0; h < h1; h++)
+            k->axpy(out + (size_t)h * (size_t)head_size, att[(size_t)(h - h0) * att_row + (size_t)t],
+                    vt + (size_t)(h / group) * (size_t)head_size, head_size);
+    }
+}
+
 static void attention_heads(llama2_session *s, int l, int pos0, int n) {
     const llama2_model *m = s->model;
     const int group = m->config.n_heads / m->config.n_kv_heads;
-    /* Blocked only where a chunk gets a few queries to share the key rows:
-     * single positions of models without grouped queries take attend_head. */
-    if (m->config.weight_type == LLAMA2_WEIGHTS_F32 && n * group >= 4) {
-        attention_chunks_job job = {s, l, pos0, n * group, 0};
-        job.n_chunks = (job.n_queries + L2_ATTENTION_MAX_QUERIES - 1) / L2_ATTENTION_MAX_QUERIES;
-        l2_pool_run(s->pool, m->config.n_kv_heads * job.n_chunks, attend_chunk, &job);
+    if (m->config.weight_type == LLAMA2_WEIGHTS_F32) {
+        /* Blocked where a chunk gets a few queries to share the key rows;
+         * single positions of models without grouped queries take runs of
+         * heads. */
+        if (n * group >= 4) {
+            attention_chunks_job job = {s, l, pos0, n * group, 0};
+            job.n_chunks = (job.n_queries + L2_ATTENTION_MAX_QUERIES - 1) / L2_ATTENTION_MAX_QUERIES;
+            l2_pool_run(s->pool, m->config.n_kv_heads * job.n_chunks, attend_chunk, &job);
+            return;
+        }
+        /* A run per worker and position, of at most L2_ATTENTION_MAX_QUERIES
+         * heads (the scratch holds that many rows of seq_len + head_size). */
+        const int max_run = L2_ATTENTION_MAX_QUERIES;
+        attention_runs_job job = {s, l, pos0, 0, 0};
+        int runs = s->n_workers;
+        if (runs < (m->config.n_heads + max_run - 1) / max_run) runs = (m->config.n_heads + max_run - 1) / max_run;
+        if (runs > m->config.n_heads) runs = m->config.n_heads;
+        job.heads_per_task = (m->config.n_heads + runs - 1) / runs;
+        job.tasks_per_position = (m->config.n_heads + job.heads_per_task - 1) / job.heads_per_task;
+        l2_pool_run(s->pool, n * job.tasks_per_position, attend_run, &job);
         return;
     }
     attention_job job = {s, l, pos0};

@@ -332,14 +332,18 @@ static void test_matmul_f32(void **state) {
     const l2_kernels *ref = l2_kernels_reference();
     /* Input counts around the AVX2 register tile of 6 (remainders 1 and 2
      * are split as 4 + 3 and 4 + 4) and a full block of 32; rows that span
-     * more than one 16-row panel and end inside one. */
+     * more than one 16-row panel and end inside one, and (trial 2, for the
+     * shorter rows) more than one group of 4 panels. Each product is also
+     * run split in two at a multiple of 8 rows, as the thread pool splits
+     * it: the outputs must be the same bits. */
     static const int nbs[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13, 14, 32};
-    const int max_rows = 40, max_nb = 32, max_cols = 2049;
+    const int max_rows = 160, max_nb = 32, max_cols = 2049;
     float *w = xmalloc((size_t)max_rows * max_cols * sizeof(float) + 64);
     float *x = xmalloc((size_t)max_nb * max_cols * sizeof(float) + 64);
     const int stride = max_rows + 3;
     float *of = xmalloc((size_t)max_nb * stride * sizeof(float));
     float *orf = xmalloc((size_t)max_nb * stride * sizeof(float));
+    float *osplit = xmalloc((size_t)max_nb * stride * sizeof(float));
     rng_seed(6);
     long checked = 0;
     for (int t = 0; t < nk; t++) {
@@ -350,7 +354,9 @@ static void test_matmul_f32(void **state) {
                 const int nb = nbs[ni];
                 for (int trial = 0; trial < 3; trial++) {
                     int rb = rng_int(0, 5);
-                    int nrows = (trial == 0) ? rng_int(1, 5) : rng_int(1, max_rows - rb);
+                    int nrows = trial == 0 ? rng_int(1, 5)
+                                : trial == 2 && cols <= 1100 ? rng_int(65, max_rows - rb)
+                                                             : rng_int(1, 40);
                     int re = rb + nrows;
                     /* Offsets of 0-3 floats make the rows and inputs
                      * unaligned (the rows are unaligned anyway when cols is
@@ -365,6 +371,17 @@ static void test_matmul_f32(void **state) {
                     const float *xe = exact_copy(xp, (size_t)nb * cols * sizeof(float), (size_t)xoff * 4, &bx);
                     k->matmul_f32(of, stride, xe, nb, we, cols, rb, re);
                     ref->matmul_f32(orf, stride, xe, nb, we, cols, rb, re);
+                    int mid = rb + 8 * rng_int(0, nrows / 8);
+                    memcpy(osplit, of, (size_t)nb * stride * sizeof(float));
+                    for (int b = 0; b < nb; b++)
+                        for (int r = rb; r < re; r++) osplit[b * stride + r] = -999.0f;
+                    k->matmul_f32(osplit, stride, xe, nb, we, cols, rb, mid);
+                    k->matmul_f32(osplit, stride, xe, nb, we, cols, mid, re);
+                    if (memcmp(osplit, of, (size_t)nb * stride * sizeof(float)) != 0) {
+                        print_error("%s: matmul_f32 cols=%d nb=%d rows=[%d,%d) split at %d: different bits\n", k->name,
+                                    cols, nb, rb, re, mid);
+                        fail();
+                    }
                     free(bw);
                     free(bx);
                     for (int b = 0; b < nb; b++) {
@@ -394,6 +411,7 @@ static void test_matmul_f32(void **state) {
     free(x);
     free(of);
     free(orf);
+    free(osplit);
 }
 
 /* ----------------------------------------------------------- attention */
@@ -847,6 +865,47 @@ static void test_pool_concurrent_and_wakes(void **state) {
     }
 }
 
+/* Tasks that take long when a worker (not the caller) runs them: the
+ * caller, done with its own, waits well past any spin for the last ones and
+ * must then see every task's write. */
+typedef struct slow_ctx {
+    count_ctx counts;
+    int *data;
+    int round;
+} slow_ctx;
+
+static void slow_task(void *p, int task, int worker) {
+    slow_ctx *c = p;
+    usleep(worker != 0 ? 300 : 20); /* the caller's are short, not instant: the workers get some */
+    c->data[task] = c->round + task;
+    count_task(&c->counts, task, worker);
+}
+
+static void test_pool_slow_workers(void **state) {
+    (void)state;
+    static slow_ctx c;
+    int data[POOL_MAX_TASKS];
+    c.data = data;
+    for (int size = 2; size <= 4; size++) {
+        llama2_threadpool *pool = NULL;
+        assert_int_equal(llama2_threadpool_create(size, &pool, NULL), LLAMA2_OK);
+        c.counts.n_workers = size;
+        for (int round = 0; round < 60; round++) {
+            int n = 2 + round % 20;
+            c.round = round;
+            l2_pool_run(pool, n, slow_task, &c);
+            check_counts(&c.counts, n);
+            for (int t = 0; t < n; t++) {
+                if (data[t] != round + t) {
+                    print_error("pool of %d, round %d: task %d's write is not visible\n", size, round, t);
+                    fail();
+                }
+            }
+        }
+        llama2_threadpool_destroy(pool);
+    }
+}
+
 static void test_pool_create_destroy(void **state) {
     (void)state;
     static count_ctx c;
@@ -891,6 +950,7 @@ int main(void) {
         cmocka_unit_test(test_pool_every_task_once),
         cmocka_unit_test(test_pool_results_visible),
         cmocka_unit_test(test_pool_concurrent_and_wakes),
+        cmocka_unit_test(test_pool_slow_workers),
         cmocka_unit_test(test_pool_create_destroy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
