@@ -101,7 +101,7 @@ MODEL_URL := https://huggingface.co/karpathy/tinyllamas/resolve/main/stories260K
 
 .PHONY: all clean test test-unit test-san run bench models FORCE
 # Objects that pattern rules make on the way are kept, not deleted.
-.SECONDARY: $(TEST_BIN:=.o) $(TOOL_NAMES:%=$(BUILD)/tools/%.o)
+.SECONDARY: $(TEST_BIN:=.o) $(TOOL_NAMES:%=$(BUILD)/tools/%.o) $(TOOL_NAMES:%=$(BUILD)/llama2-%)
 all: llama2 $(TOOL_NAMES:%=llama2-%)
 
 $(BUILD)/%.o: %.c
