@@ -449,6 +449,15 @@ static void tokenizer_cases(void) {
     free(p);
 }
 
+/* The NULL-terminated arguments of a case, from a variadic list. */
+static void take_args(hostile_case *c, va_list ap) {
+    for (int i = 0; i < MAX_ARGS - 1; i++) {
+        const char *a = va_arg(ap, const char *);
+        c->args[i] = a;
+        if (!a) break;
+    }
+}
+
 /* ------------------------------------------------------ command lines */
 
 static hostile_case *bad_usage(const char *culprit, const char *expect, const char *what, ...) {
@@ -457,11 +466,7 @@ static hostile_case *bad_usage(const char *culprit, const char *expect, const ch
     c->expect = expect;
     va_list ap;
     va_start(ap, what);
-    for (int i = 0; i < MAX_ARGS - 1; i++) {
-        const char *a = va_arg(ap, const char *);
-        c->args[i] = a;
-        if (!a) break;
-    }
+    take_args(c, ap);
     va_end(ap);
     return c;
 }
@@ -520,11 +525,7 @@ static hostile_case *runs(const char *stdin_text, const char *what, ...) {
     c->stdin_text = stdin_text;
     va_list ap;
     va_start(ap, what);
-    for (int i = 0; i < MAX_ARGS - 1; i++) {
-        const char *a = va_arg(ap, const char *);
-        c->args[i] = a;
-        if (!a) break;
-    }
+    take_args(c, ap);
     va_end(ap);
     return c;
 }
@@ -608,11 +609,7 @@ static hostile_case *bad_pair(char *model, const char *expect, const char *what,
     c->expect = expect;
     va_list ap;
     va_start(ap, what);
-    for (int i = 0; i < MAX_ARGS - 1; i++) {
-        const char *a = va_arg(ap, const char *);
-        c->args[i] = a;
-        if (!a) break;
-    }
+    take_args(c, ap);
     va_end(ap);
     return c;
 }
