@@ -348,11 +348,21 @@ AVX2_FN static void q8_rows8(float *out, size_t ostride, const int8_t *xb, const
         int i = 0;
         switch (mode) {
         case Q8_G32:
-            for (; i < ng; i++) {
-                size_t o = off + (size_t)i * (size_t)gs;
-                q8_prefetch_groups(pf, 1);
-                val = q8_accumulate(val, q8_dots_g32(w + o, wstride, xb + o, gs), wst[i], xsb[g0 + i]);
+            /* The common group sizes as constants, for a fully unrolled group. */
+#define Q8_G32_LOOP(GS)                                                                              \
+    for (; i < ng; i++) {                                                                            \
+        size_t o = off + (size_t)i * (size_t)(GS);                                                   \
+        q8_prefetch_groups(pf, 1);                                                                   \
+        val = q8_accumulate(val, q8_dots_g32(w + o, wstride, xb + o, GS), wst[i], xsb[g0 + i]);      \
+    }
+            if (gs == 64) {
+                Q8_G32_LOOP(64)
+            } else if (gs == 32) {
+                Q8_G32_LOOP(32)
+            } else {
+                Q8_G32_LOOP(gs)
             }
+#undef Q8_G32_LOOP
             break;
         case Q8_G16:
             for (; i < ng; i += 2) {
@@ -606,7 +616,11 @@ AVX2_FN static void q8_rows_blocks(float *out, size_t os, const int8_t *xq, cons
 AVX2_FN static void q8_rows_octants(float *out, const int8_t *xq, const float *xs, const int8_t *w, const float *ws,
                                     size_t c, int gs, int groups, int mode, int row_begin, int row_end) {
     const size_t ng = (size_t)groups;
-    const int q = (row_end - row_begin) / 8;
+    /* An odd part size: parts whose distance is a multiple of a large power
+     * of two contend for the same cache sets and memory banks (measured:
+     * 128-row parts of 5632 columns read at 2/3 the speed of 127-row ones). */
+    int q = (row_end - row_begin) / 8;
+    if (q > 1 && !(q & 1)) q--;
     q8_prefetch pf = {0};
     for (int i = 0; i < q; i++) {
         const size_t r = (size_t)(row_begin + i);
@@ -614,7 +628,7 @@ AVX2_FN static void q8_rows_octants(float *out, const int8_t *xq, const float *x
                  &pf);
     }
     if (row_begin + 8 * q < row_end)
-        q8_rows_blocks(out, 0, xq, xs, 0, 1, w, ws, c, gs, groups, mode, row_end - 8, row_end);
+        q8_rows_blocks(out, 0, xq, xs, 0, 1, w, ws, c, gs, groups, mode, row_begin + 8 * q < row_end - 8 ? row_begin + 8 * q : row_end - 8, row_end);
 }
 
 AVX2_FN void l2_matmul_q8_avx2(float *out, int out_stride, const int8_t *xq, const float *xs, int nb,
