@@ -84,7 +84,10 @@ LIB_OBJ += $(BUILD)/src/backend_cuda.o
 endif
 
 PROGRAMS := llama2
-TOOL_NAMES := $(patsubst tools/%.c,%,$(wildcard tools/*.c))
+# tools/NAME.c is the program llama2-NAME; tools/bench_*.c are the parts of
+# llama2-bench, linked into it rather than programs of their own.
+BENCH_PARTS := $(wildcard tools/bench_*.c)
+TOOL_NAMES := $(patsubst tools/%.c,%,$(filter-out $(BENCH_PARTS),$(wildcard tools/*.c)))
 
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
@@ -119,8 +122,10 @@ $(LIB): $(LIB_OBJ)
 $(BUILD)/llama2: $(BUILD)/cli/main.o $(BUILD)/cli/args.o $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# The objects before the library, whatever order the prerequisites come in.
 $(BUILD)/llama2-%: $(BUILD)/tools/%.o $(LIB)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(LDLIBS)
+$(BUILD)/llama2-bench: $(BENCH_PARTS:%.c=$(BUILD)/%.o)
 
 # The programs at the top level are copies of the last build's.
 llama2: $(BUILD)/llama2 FORCE

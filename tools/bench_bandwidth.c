@@ -1,0 +1,155 @@
+/*
+ * llama2-bench: the machine's memory read bandwidth, the bound that
+ * generation cannot beat -- every weight is read once per generated token.
+ * Like the rows, the probe runs in a child process (run_in_child).
+ */
+#include "bench_bandwidth.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
+#include "llama2.h"
+
+#define BW_BYTES ((size_t)1 << 30) /* the probe's buffer */
+
+/* Sums `bytes` (a multiple of 4 * 128) as 4 interleaved sequential streams:
+ * more reads in flight than one stream gets from the prefetchers, as the
+ * matrix kernels have when they walk several rows at once. */
+#define BW_STREAMS 4
+static uint64_t read_bytes(const unsigned char *p, size_t bytes) {
+    const size_t len = bytes / BW_STREAMS;
+    const unsigned char *s0 = p, *s1 = p + len, *s2 = p + 2 * len, *s3 = p + 3 * len;
+#if defined(__AVX2__)
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+#define LOAD2(q, i) \
+    _mm256_add_epi64(_mm256_load_si256((const __m256i *)(const void *)((q) + (i))), \
+                     _mm256_load_si256((const __m256i *)(const void *)((q) + (i) + 32)))
+    for (size_t i = 0; i + 64 <= len; i += 64) {
+        a0 = _mm256_add_epi64(a0, LOAD2(s0, i));
+        a1 = _mm256_add_epi64(a1, LOAD2(s1, i));
+        a2 = _mm256_add_epi64(a2, LOAD2(s2, i));
+        a3 = _mm256_add_epi64(a3, LOAD2(s3, i));
+    }
+#undef LOAD2
+    __m256i s = _mm256_add_epi64(_mm256_add_epi64(a0, a1), _mm256_add_epi64(a2, a3));
+    uint64_t lanes[4];
+    _mm256_storeu_si256((__m256i *)(void *)lanes, s);
+    return lanes[0] + lanes[1] + lanes[2] + lanes[3];
+#else
+    uint64_t a[4] = {0};
+    for (size_t i = 0; i + 64 <= len; i += 64) {
+        for (size_t k = 0; k < 64; k += 16) {
+            uint64_t x0, x1, x2, x3;
+            memcpy(&x0, s0 + i + k, 8);
+            memcpy(&x1, s1 + i + k, 8);
+            memcpy(&x2, s2 + i + k, 8);
+            memcpy(&x3, s3 + i + k, 8);
+            a[0] += x0;
+            a[1] += x1;
+            a[2] += x2;
+            a[3] += x3;
+        }
+    }
+    return a[0] + a[1] + a[2] + a[3];
+#endif
+}
+
+/* The buffer is handed out in chunks, one at a time to whichever thread is
+ * free (as the library's pool shares out rows), so that a thread slowed by
+ * other work on its core does not hold up the pass. */
+#define BW_CHUNK ((size_t)4 << 20)
+
+typedef struct bw_pass {
+    const unsigned char *buf;
+    atomic_size_t next; /* the next chunk to read */
+    pthread_barrier_t start, end;
+} bw_pass;
+
+typedef struct bw_worker {
+    bw_pass *pass;
+    uint64_t sink;
+} bw_worker;
+
+static void bw_read_chunks(bw_worker *w) {
+    const size_t n_chunks = BW_BYTES / BW_CHUNK;
+    for (;;) {
+        size_t c = atomic_fetch_add_explicit(&w->pass->next, 1, memory_order_relaxed);
+        if (c >= n_chunks) break;
+        w->sink += read_bytes(w->pass->buf + c * BW_CHUNK, BW_CHUNK);
+    }
+}
+
+static void *bw_thread(void *arg) {
+    bw_worker *w = arg;
+    for (int p = 0; p < BW_PASSES; p++) {
+        pthread_barrier_wait(&w->pass->start);
+        bw_read_chunks(w);
+        pthread_barrier_wait(&w->pass->end);
+    }
+    return NULL;
+}
+
+/* The best of BW_PASSES reads of a 1 GiB buffer by n threads (the calling
+ * one included). Runs in a child. */
+void measure_bandwidth(const void *arg, void *out) {
+    const bw_request *rq = arg;
+    bw_result *r = out;
+    memset(r, 0, sizeof *r);
+    unsigned char *buf = mmap(NULL, BW_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (buf == MAP_FAILED) return;
+    /* Real pages, not the shared zero page. */
+    for (size_t i = 0; i < BW_BYTES; i += 4096) memset(buf + i, (int)(i >> 12) & 0xff, 4096);
+    static bw_pass pass;
+    pass.buf = buf;
+    for (int t = 0; t < rq->n_threads; t++) {
+        int n = rq->threads[t];
+        pthread_barrier_init(&pass.start, NULL, (unsigned)n);
+        pthread_barrier_init(&pass.end, NULL, (unsigned)n);
+        static bw_worker workers[MAX_THREADS];
+        static pthread_t ids[MAX_THREADS];
+        int started = 1;
+        for (int k = 0; k < n; k++) workers[k] = (bw_worker){&pass, 0};
+        for (int k = 1; k < n; k++) {
+            if (pthread_create(&ids[k], NULL, bw_thread, &workers[k]) != 0) break;
+            started++;
+        }
+        if (started != n) {
+            /* Leave this count unmeasured; the started threads would block
+             * on the barrier forever, so the child just exits after this. */
+            break;
+        }
+        double best = 0;
+        for (int p = 0; p < BW_PASSES; p++) {
+            atomic_store(&pass.next, 0);
+            pthread_barrier_wait(&pass.start);
+            double t0 = llama2_time_seconds();
+            bw_read_chunks(&workers[0]);
+            pthread_barrier_wait(&pass.end);
+            double dt = llama2_time_seconds() - t0;
+            double gbs = dt > 0 ? (double)BW_BYTES / dt / 1e9 : 0;
+            if (gbs > best) best = gbs;
+        }
+        for (int k = 1; k < n; k++) pthread_join(ids[k], NULL);
+        for (int k = 0; k < n; k++) r->sink += workers[k].sink;
+        pthread_barrier_destroy(&pass.start);
+        pthread_barrier_destroy(&pass.end);
+        r->gbs[t] = best;
+    }
+    munmap(buf, BW_BYTES);
+}
+
+void bw_best_up_to(const int *threads, int n_threads, double *gbs) {
+    double best[MAX_THREAD_COUNTS];
+    for (int t = 0; t < n_threads; t++) {
+        best[t] = 0;
+        for (int u = 0; u < n_threads; u++)
+            if (threads[u] <= threads[t] && gbs[u] > best[t]) best[t] = gbs[u];
+    }
+    memcpy(gbs, best, (size_t)n_threads * sizeof *best);
+}

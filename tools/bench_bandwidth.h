@@ -1,0 +1,32 @@
+/*
+ * llama2-bench: the memory bandwidth probe. Each thread count of --threads
+ * reads a 1 GiB buffer BW_PASSES times; the best pass counts.
+ */
+#ifndef LLAMA2_BENCH_BANDWIDTH_H
+#define LLAMA2_BENCH_BANDWIDTH_H
+
+#include <stdint.h>
+
+#include "bench.h"
+
+#define BW_PASSES 8
+
+typedef struct bw_request {
+    int threads[MAX_THREAD_COUNTS];
+    int n_threads;
+} bw_request;
+
+typedef struct bw_result {
+    double gbs[MAX_THREAD_COUNTS]; /* 0: not measured */
+    uint64_t sink;
+} bw_result;
+
+/* Fills the bw_result `out` for the bw_request `arg`; the signature is
+ * run_in_child's, in whose child it runs. */
+void measure_bandwidth(const void *arg, void *out);
+
+/* T threads can read at least as fast as fewer would: replaces each rate
+ * gbs[t] with the best one measured with at most threads[t] threads. */
+void bw_best_up_to(const int *threads, int n_threads, double *gbs);
+
+#endif

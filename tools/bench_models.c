@@ -1,0 +1,140 @@
+/*
+ * llama2-bench: the model shapes, their file sizes (which give the bandwidth
+ * bound), and the cache of models written by l2_write_random_model, so that
+ * they are made once and reused.
+ */
+#include "bench_models.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "checkpoint_writer.h"
+
+#define VOCAB 32000
+#define Q8_GROUP 64
+
+const shape SHAPES[MAX_SHAPES] = {
+    {"stories15M", 288, 768, 6, 6, 6, 1024, 1},
+    {"stories42M", 512, 1376, 8, 8, 8, 1024, 1},
+    {"stories110M", 768, 2048, 12, 12, 12, 1024, 1},
+    {"tinyllama1.1B", 2048, 5632, 22, 32, 4, 2048, 0},
+};
+
+const char *const TYPE_NAMES[N_TYPES] = {"f32", "q8"};
+
+llama2_config shape_config(const shape *s, int type) {
+    llama2_config c;
+    memset(&c, 0, sizeof c);
+    c.dim = s->dim;
+    c.hidden_dim = s->hidden_dim;
+    c.n_layers = s->n_layers;
+    c.n_heads = s->n_heads;
+    c.n_kv_heads = s->n_kv_heads;
+    c.vocab_size = VOCAB;
+    c.seq_len = s->seq_len;
+    c.shared_classifier = s->shared_classifier;
+    if (type == TYPE_Q8) {
+        c.file_version = 2;
+        c.weight_type = LLAMA2_WEIGHTS_Q8_0;
+        /* 64 where it divides both widths (stories42M's 1376 takes 32). */
+        c.group_size = s->dim % Q8_GROUP == 0 && s->hidden_dim % Q8_GROUP == 0
+                           ? Q8_GROUP
+                           : l2_default_group_size(s->dim, s->hidden_dim);
+    } else {
+        c.file_version = 1;
+        c.weight_type = LLAMA2_WEIGHTS_F32;
+    }
+    return c;
+}
+
+/* Bytes a matrix of n values takes in the file. */
+static uint64_t matrix_bytes(const llama2_config *c, uint64_t n) {
+    if (c->weight_type == LLAMA2_WEIGHTS_Q8_0) return n + n / (uint64_t)c->group_size * 4;
+    return n * 4;
+}
+
+static uint64_t embedding_bytes(const llama2_config *c) {
+    return matrix_bytes(c, (uint64_t)c->vocab_size * (uint64_t)c->dim);
+}
+
+/* The size of a version 1 or 2 file of this shape: the 256-byte header, the
+ * fp32 norms, then every matrix. */
+uint64_t file_bytes(const llama2_config *c) {
+    const uint64_t d = (uint64_t)c->dim, h = (uint64_t)c->hidden_dim, L = (uint64_t)c->n_layers;
+    const uint64_t kv = d / (uint64_t)c->n_heads * (uint64_t)c->n_kv_heads;
+    uint64_t total = 256 + (2 * L + 1) * d * 4 + embedding_bytes(c);
+    total += L * (2 * matrix_bytes(c, d * d) + 2 * matrix_bytes(c, kv * d) + 3 * matrix_bytes(c, h * d));
+    if (!c->shared_classifier) total += embedding_bytes(c);
+    return total;
+}
+
+/* Weight bytes read for one generated token: everything but the embedding
+ * table, which is read only a row at a time -- unless it is also the
+ * classifier, which reads all of it. */
+uint64_t bytes_per_token(const llama2_config *c) {
+    uint64_t total = file_bytes(c);
+    return c->shared_classifier ? total : total - embedding_bytes(c);
+}
+
+static void model_path(char *buf, size_t size, const options *o, const shape *s, int type, const llama2_config *c) {
+    int n;
+    if (type == TYPE_Q8)
+        n = snprintf(buf, size, "%s/%s-q8g%d.bin", o->models_dir, s->name, c->group_size);
+    else
+        n = snprintf(buf, size, "%s/%s-f32.bin", o->models_dir, s->name);
+    if (n < 0 || (size_t)n >= size) die("model folder path too long");
+}
+
+static int file_has_size(const char *path, uint64_t size) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size == size;
+}
+
+/* Writes the model unless a file of the right size is there. Returns 0 when
+ * a q8 model cannot be written (its rows are skipped). */
+static int ensure_model(const char *path, const llama2_config *c, uint64_t seed, int type) {
+    uint64_t want = file_bytes(c);
+    if (file_has_size(path, want)) return 1;
+    fprintf(stderr, PROGRAM ": writing %s (%.0f MiB)...", path, (double)want / (1 << 20));
+    fflush(stderr);
+    double t0 = llama2_time_seconds();
+    llama2_error err;
+    memset(&err, 0, sizeof err);
+    if (l2_write_random_model(path, c, seed, &err) != LLAMA2_OK) {
+        fputc('\n', stderr);
+        if (type == TYPE_Q8) {
+            fprintf(stderr, PROGRAM ": skipping q8 rows: cannot write %s: %s\n", path, err.message);
+            return 0;
+        }
+        die("cannot write %s: %s", path, err.message);
+    }
+    fprintf(stderr, " %.1f s\n", llama2_time_seconds() - t0);
+    if (!file_has_size(path, want))
+        die("%s: the writer produced a file of another size than the expected %llu bytes", path,
+            (unsigned long long)want);
+    /* Flush it now, so that writeback does not run during the timings. */
+    FILE *f = fopen(path, "rb");
+    if (f) {
+        fsync(fileno(f));
+        fclose(f);
+    }
+    return 1;
+}
+
+void prepare_models(const options *o, model_set *m) {
+    memset(m->usable, 0, sizeof m->usable);
+    if (mkdir(o->models_dir, 0777) != 0 && errno != EEXIST)
+        die("cannot create %s: %s", o->models_dir, strerror(errno));
+    for (int s = 0; s < MAX_SHAPES; s++) {
+        if (!o->shape_on[s]) continue;
+        for (int t = 0; t < N_TYPES; t++) {
+            if (!o->type_on[t]) continue;
+            llama2_config c = shape_config(&SHAPES[s], t);
+            model_path(m->paths[s][t], sizeof m->paths[s][t], o, &SHAPES[s], t, &c);
+            m->usable[s][t] = ensure_model(m->paths[s][t], &c, 1000 + (uint64_t)s * 10 + (uint64_t)t, t);
+        }
+    }
+}

@@ -1,0 +1,246 @@
+/*
+ * llama2-bench: the header, the table and the JSON. Cells are the median of
+ * the repetitions with half their range; the bound is the bandwidth divided
+ * by the weight bytes each generated token reads.
+ */
+#include "bench_report.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bench_bandwidth.h"
+#include "bench_models.h"
+
+/* ------------------------------------------------------- statistics */
+
+typedef struct stat3 {
+    double median, min, max;
+} stat3;
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static stat3 summarize(const double *v, int n) {
+    double s[MAX_REPS];
+    memcpy(s, v, (size_t)n * sizeof *s);
+    qsort(s, (size_t)n, sizeof *s, cmp_double);
+    stat3 r = {n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2, s[0], s[n - 1]};
+    return r;
+}
+
+/* "1234.5 ±1.2%": the median and half the range, relative to it; "n=1"
+ * instead of a range after a single repetition. */
+static void format_stat(char *buf, size_t size, stat3 s, int reps) {
+    if (reps < 2 || s.median <= 0)
+        snprintf(buf, size, "%9.1f %-6s", s.median, reps == 1 ? "n=1" : "");
+    else
+        snprintf(buf, size, "%9.1f ±%4.1f%%", s.median, (s.max - s.min) / 2 / s.median * 100);
+}
+
+/* ------------------------------------------------ machine and build */
+
+static void cpu_info(char *model, size_t size, char *features, size_t fsize) {
+    snprintf(model, size, "unknown");
+    features[0] = 0;
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[8192];
+    int have_model = 0, have_flags = 0;
+    while (fgets(line, sizeof line, f) && !(have_model && have_flags)) {
+        char *colon = strchr(line, ':');
+        if (!colon) continue;
+        char *value = colon + 1;
+        while (*value == ' ' || *value == '\t') value++;
+        value[strcspn(value, "\n")] = 0;
+        if (!have_model && (!strncmp(line, "model name", 10) || !strncmp(line, "Model", 5))) {
+            snprintf(model, size, "%s", value);
+            have_model = 1;
+        } else if (!have_flags && (!strncmp(line, "flags", 5) || !strncmp(line, "Features", 8))) {
+            static const char *const wanted[] = {"avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx512bw",
+                                                 "avx_vnni", "asimd", "asimddp", "sve", "i8mm"};
+            size_t used = 0;
+            for (size_t i = 0; i < sizeof wanted / sizeof wanted[0]; i++) {
+                /* Whole words of the flag list. */
+                size_t wl = strlen(wanted[i]);
+                for (char *p = strstr(value, wanted[i]); p; p = strstr(p + 1, wanted[i])) {
+                    if ((p == value || p[-1] == ' ') && (p[wl] == ' ' || p[wl] == 0)) {
+                        int n = snprintf(features + used, fsize - used, "%s%s", used ? " " : "", wanted[i]);
+                        if (n > 0 && (size_t)n < fsize - used) used += (size_t)n;
+                        break;
+                    }
+                }
+            }
+            have_flags = 1;
+        }
+    }
+    fclose(f);
+}
+
+static const char *compiler_name(void) {
+#if defined(__clang__)
+    return "clang " __VERSION__;
+#elif defined(__GNUC__)
+    return "gcc " __VERSION__;
+#else
+    return "unknown compiler";
+#endif
+}
+
+static const char *build_isa(void) {
+    return ""
+#if defined(__AVX512F__)
+           " avx512f"
+#endif
+#if defined(__AVX2__)
+           " avx2"
+#endif
+#if defined(__FMA__)
+           " fma"
+#endif
+#if defined(__ARM_NEON)
+           " neon"
+#endif
+#if defined(__ARM_FEATURE_DOTPROD)
+           " dotprod"
+#endif
+#if defined(__OPTIMIZE__)
+           " optimized"
+#endif
+        ;
+}
+
+void read_host_info(host_info *h) {
+    cpu_info(h->cpu, sizeof h->cpu, h->features, sizeof h->features);
+    h->n_cpus = sysconf(_SC_NPROCESSORS_ONLN);
+}
+
+/* ------------------------------------------------------ the table */
+
+void report_header(const host_info *h, const char *const *backends, int n_backends) {
+    printf("llama2-bench %s | cpu: %s, %ld logical CPUs [%s] | build: %s,%s\n", LLAMA2_VERSION, h->cpu, h->n_cpus,
+           h->features, compiler_name(), build_isa());
+    printf("backends:");
+    for (int b = 0; b < n_backends; b++) printf(" %s", backends[b]);
+    printf(" (compiled:");
+    for (int i = 0; llama2_backend_name(i); i++) printf(" %s", llama2_backend_name(i));
+    printf(")\n");
+}
+
+void report_bandwidth(const options *o, const double *gbs) {
+    printf("memory read bandwidth (1 GiB read as 4 streams a thread, best of %d):", BW_PASSES);
+    for (int t = 0; t < o->n_threads; t++)
+        printf("%s %d thread%s %.1f GB/s", t ? "," : "", o->threads[t], o->threads[t] == 1 ? "" : "s", gbs[t]);
+    printf("\n");
+}
+
+void report_table_header(const options *o) {
+    printf("reps: %d", o->reps);
+    if (o->max_time > 0) printf(" (fewer once a test has run %.0f s)", o->max_time);
+    printf("; cells: median tokens/s ±half the min..max range, n=1 for a single rep\n");
+    printf("pp: a prompt from position 0 in blocks of %d; tg: one position a step after a 1-token prompt\n\n",
+           LLAMA2_DEFAULT_BATCH);
+
+    char label[32];
+    printf("%-14s %-6s %-5s %3s %8s", "shape", "type", "back", "thr", "MiB");
+    for (int p = 0; p < o->n_pp; p++) {
+        snprintf(label, sizeof label, "pp%d t/s", o->pp[p]);
+        printf(" %16s", label);
+    }
+    snprintf(label, sizeof label, "tg%d t/s", o->tg);
+    printf(" %16s %9s %5s %8s\n", label, "bound t/s", "%bnd", "peak MiB");
+}
+
+void report_row(const options *o, const row *w) {
+    char type_label[16], cell[64];
+    if (w->type == TYPE_Q8)
+        snprintf(type_label, sizeof type_label, "q8/%d", w->config.group_size);
+    else
+        snprintf(type_label, sizeof type_label, "f32");
+    printf("%-14s %-6s %-5s %3d %8.1f", SHAPES[w->shape].name, type_label, w->backend, w->threads,
+           (double)w->file_bytes / (1 << 20));
+    for (int p = 0; p < o->n_pp; p++) {
+        format_stat(cell, sizeof cell, summarize(w->result.pp[p], w->result.n_pp[p]), w->result.n_pp[p]);
+        printf(" %16s", cell);
+    }
+    stat3 tg = summarize(w->result.tg, w->result.n_tg);
+    format_stat(cell, sizeof cell, tg, w->result.n_tg);
+    printf(" %16s", cell);
+    if (w->bandwidth_gbs > 0) {
+        double bound = w->bandwidth_gbs * 1e9 / (double)w->bytes_per_token;
+        printf(" %9.1f %4.0f%%", bound, tg.median / bound * 100);
+    } else {
+        printf(" %9s %5s", "-", "-");
+    }
+    printf(" %8.1f\n", w->result.peak_rss_mib);
+    fflush(stdout);
+}
+
+/* --------------------------------------------------------------- json */
+
+static void json_string(FILE *f, const char *s) {
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\')
+            fprintf(f, "\\%c", ch);
+        else if (ch < 0x20)
+            fprintf(f, "\\u%04x", ch);
+        else
+            fputc(ch, f);
+    }
+    fputc('"', f);
+}
+
+static void json_stat(FILE *f, const char *name, const double *v, int n) {
+    stat3 s = summarize(v, n);
+    fprintf(f, ", \"%s\": {\"median\": %.3f, \"min\": %.3f, \"max\": %.3f, \"values\": [", name, s.median, s.min, s.max);
+    for (int i = 0; i < n; i++) fprintf(f, "%s%.3f", i ? ", " : "", v[i]);
+    fprintf(f, "]}");
+}
+
+void write_json(const options *o, const host_info *h, const row *rows, size_t n_rows) {
+    FILE *f = fopen(o->json_path, "w");
+    if (!f) die("cannot write %s: %s", o->json_path, strerror(errno));
+    char label[32];
+    fprintf(f, "[\n");
+    for (size_t i = 0; i < n_rows; i++) {
+        const row *w = &rows[i];
+        fprintf(f, "  {\"shape\": ");
+        json_string(f, SHAPES[w->shape].name);
+        fprintf(f, ", \"backend\": ");
+        json_string(f, w->backend);
+        fprintf(f, ", \"type\": \"%s\", \"group_size\": %d, \"threads\": %d, \"reps_requested\": %d",
+                TYPE_NAMES[w->type], w->config.group_size, w->threads, o->reps);
+        fprintf(f, ", \"dim\": %d, \"hidden_dim\": %d, \"n_layers\": %d, \"n_heads\": %d, \"n_kv_heads\": %d",
+                w->config.dim, w->config.hidden_dim, w->config.n_layers, w->config.n_heads, w->config.n_kv_heads);
+        fprintf(f, ", \"vocab_size\": %d, \"seq_len\": %d, \"shared_classifier\": %d", w->config.vocab_size,
+                w->config.seq_len, w->config.shared_classifier);
+        fprintf(f, ", \"file_bytes\": %llu, \"bytes_per_token\": %llu", (unsigned long long)w->file_bytes,
+                (unsigned long long)w->bytes_per_token);
+        for (int p = 0; p < o->n_pp; p++) {
+            snprintf(label, sizeof label, "pp%d", o->pp[p]);
+            json_stat(f, label, w->result.pp[p], w->result.n_pp[p]);
+        }
+        snprintf(label, sizeof label, "tg%d", o->tg);
+        json_stat(f, label, w->result.tg, w->result.n_tg);
+        if (w->bandwidth_gbs > 0) {
+            double bound = w->bandwidth_gbs * 1e9 / (double)w->bytes_per_token;
+            fprintf(f, ", \"bandwidth_gbs\": %.3f, \"tg_bound\": %.3f, \"tg_fraction_of_bound\": %.4f",
+                    w->bandwidth_gbs, bound, summarize(w->result.tg, w->result.n_tg).median / bound);
+        } else {
+            fprintf(f, ", \"bandwidth_gbs\": null, \"tg_bound\": null, \"tg_fraction_of_bound\": null");
+        }
+        fprintf(f, ", \"peak_rss_mib\": %.1f, \"cpu\": ", w->result.peak_rss_mib);
+        json_string(f, h->cpu);
+        fprintf(f, ", \"compiler\": ");
+        json_string(f, compiler_name());
+        fprintf(f, ", \"version\": \"%s\"}%s\n", LLAMA2_VERSION, i + 1 < n_rows ? "," : "");
+    }
+    fprintf(f, "]\n");
+    if (fclose(f) != 0) die("cannot write %s: %s", o->json_path, strerror(errno));
+}

@@ -1,0 +1,49 @@
+/*
+ * llama2-bench: what it prints -- the header that says what was measured
+ * where, the table of rows as they finish, and the JSON array of --json.
+ */
+#ifndef LLAMA2_BENCH_REPORT_H
+#define LLAMA2_BENCH_REPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bench.h"
+#include "bench_run.h"
+#include "llama2.h"
+
+/* The machine, as the header and the JSON name it. */
+typedef struct host_info {
+    char cpu[256];
+    char features[256]; /* the vector extensions of interest that it has */
+    long n_cpus;
+} host_info;
+
+/* One measured row and what its bound is computed from. */
+typedef struct row {
+    int shape, type, threads;
+    const char *backend;
+    llama2_config config;
+    uint64_t file_bytes, bytes_per_token;
+    double bandwidth_gbs; /* 0: not measured */
+    row_result result;
+} row;
+
+void read_host_info(host_info *h);
+
+/* The first lines: version, machine, build, and the backends measured. */
+void report_header(const host_info *h, const char *const *backends, int n_backends);
+
+/* The measured rate of each thread count of o->threads. */
+void report_bandwidth(const options *o, const double *gbs);
+
+/* What the cells mean, then the column names. */
+void report_table_header(const options *o);
+
+/* One line of the table, flushed so that it shows as soon as it is done. */
+void report_row(const options *o, const row *w);
+
+/* The rows as a JSON array in o->json_path. */
+void write_json(const options *o, const host_info *h, const row *rows, size_t n_rows);
+
+#endif

@@ -1,0 +1,45 @@
+/*
+ * llama2-bench: the measurements proper. Each runs in a child process, so
+ * that a row's peak resident memory is its own.
+ */
+#ifndef LLAMA2_BENCH_RUN_H
+#define LLAMA2_BENCH_RUN_H
+
+#include <stddef.h>
+
+#include "bench.h"
+
+/* Runs fn(arg, result) in a child process and copies `size` bytes of
+ * result back. Fails with a message when the child dies. */
+void run_in_child(void (*fn)(const void *, void *), const void *arg, void *result, size_t size, const char *what);
+
+/* One row of the table: a model, a backend and a thread count. */
+typedef struct row_request {
+    char path[4096];
+    int threads;
+    int reps;
+    int pp[MAX_PP];
+    int n_pp;
+    int tg;
+    char backend[32]; /* empty: the default */
+    double max_time;  /* seconds one test may take before its reps are cut; 0: no limit */
+} row_request;
+
+enum { ROW_OK = 0, ROW_OPEN_FAILED = 1, ROW_FAILED = 2 };
+
+typedef struct row_result {
+    int status;
+    char message[300];
+    double pp[MAX_PP][MAX_REPS]; /* tokens per second of each repetition */
+    double tg[MAX_REPS];
+    int n_pp[MAX_PP]; /* repetitions run of each test (fewer than asked when cut by the time limit) */
+    int n_tg;
+    double peak_rss_mib;
+    unsigned checksum;
+} row_result;
+
+/* Opens the model of the row_request `arg`, then times the prompt and
+ * generation tests into the row_result `out`. Runs in a child. */
+void run_row(const void *arg, void *out);
+
+#endif
