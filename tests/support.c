@@ -28,6 +28,13 @@ const char *test_llama2_bin(void) {
     return s && *s ? s : "./llama2";
 }
 
+uint32_t test_rng_next(uint64_t *state) {
+    *state ^= *state >> 12;
+    *state ^= *state << 25;
+    *state ^= *state >> 27;
+    return (uint32_t)((*state * 0x2545F4914F6CDD1Du) >> 32);
+}
+
 char *test_read_file(const char *path, size_t *size) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;

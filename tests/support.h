@@ -3,6 +3,7 @@
 #define LLAMA2_TEST_SUPPORT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* The shared data folder ($SHARED, default ../shared). */
 const char *test_shared_dir(void);
@@ -10,6 +11,10 @@ const char *test_shared_dir(void);
 const char *test_shared_path(const char *relative);
 /* The llama2 program under test ($LLAMA2_BIN, default ./llama2). */
 const char *test_llama2_bin(void);
+
+/* The next number of a xorshift64* generator with the given state (not 0):
+ * each test program seeds its own, so its inputs stay the same. */
+uint32_t test_rng_next(uint64_t *state);
 
 /* The whole file, NUL-terminated, in a malloc'd buffer; NULL if unreadable. */
 char *test_read_file(const char *path, size_t *size);

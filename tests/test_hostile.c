@@ -82,28 +82,72 @@ static void die(const char *fmt, ...) {
     exit(1);
 }
 
-static hostile_case *add_case(case_kind kind, const char *fmt, ...) {
+/* A new case, named "<kind>: <what>". */
+static hostile_case *add_case(case_kind kind, const char *what) {
+    static const char *const prefix[] = {"model: ", "tokenizer: ", "usage: ", "runs: ", "pair: "};
     if (n_cases == MAX_CASES) die("more than %d cases", MAX_CASES);
     hostile_case *c = &cases[n_cases++];
     memset(c, 0, sizeof *c);
     c->kind = kind;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(c->name, sizeof c->name, fmt, ap);
-    va_end(ap);
+    snprintf(c->name, sizeof c->name, "%s%s", prefix[kind], what);
     return c;
 }
 
+/* A bad file, BAD_MODEL or BAD_TOKENIZER; the rest of the name from fmt. */
+static hostile_case *bad_file(case_kind kind, char *path, const char *expect, const char *fmt, ...) {
+    char what[sizeof cases[0].name];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    hostile_case *c = add_case(kind, what);
+    c->path = path;
+    c->expect = expect;
+    return c;
+}
+#define bad_model(...) bad_file(BAD_MODEL, __VA_ARGS__)
+#define bad_tokenizer(...) bad_file(BAD_TOKENIZER, __VA_ARGS__)
+
+/* A command line: the arguments after `what`, up to a NULL. */
+static hostile_case *command_case(case_kind kind, char *path, const char *culprit, const char *expect,
+                                  const char *stdin_text, const char *what, ...) {
+    hostile_case *c = add_case(kind, what);
+    c->path = path;
+    c->culprit = culprit;
+    c->expect = expect;
+    c->stdin_text = stdin_text;
+    va_list ap;
+    va_start(ap, what);
+    for (int i = 0; i < MAX_ARGS - 1; i++) {
+        const char *a = va_arg(ap, const char *);
+        c->args[i] = a;
+        if (!a) break;
+    }
+    va_end(ap);
+    return c;
+}
+#define bad_usage(culprit, expect, ...) command_case(BAD_USAGE, NULL, culprit, expect, NULL, __VA_ARGS__)
+#define runs(stdin_text, ...) command_case(RUNS, NULL, NULL, NULL, stdin_text, __VA_ARGS__)
+#define bad_pair(model, expect, ...) command_case(BAD_PAIR, model, tokenizer_path, expect, NULL, __VA_ARGS__)
+
 /* ------------------------------------------------------------ the files */
 
-static char *tmp_path(const char *name) {
-    char *p = malloc(strlen(tmp_dir) + strlen(name) + 2);
+/* p (malloc'd), to be freed at the end, and removed if it is in tmp_dir. */
+static char *remember(char *p) {
     if (!p) die("out of memory");
-    sprintf(p, "%s/%s", tmp_dir, name);
     if (n_created == (int)(sizeof created / sizeof created[0])) die("too many files");
     created[n_created++] = p;
     return p;
 }
+
+static char *tmp_path(const char *name) {
+    char *p = malloc(strlen(tmp_dir) + strlen(name) + 2);
+    if (p) sprintf(p, "%s/%s", tmp_dir, name);
+    return remember(p);
+}
+
+/* A path outside tmp_dir, kept until the end. */
+static char *outside_path(const char *path) { return remember(strdup(path)); }
 
 static void write_to(const char *path, const void *data, size_t size) {
     FILE *f = fopen(path, "wb");
@@ -135,18 +179,54 @@ static void put_i32(unsigned char *p, size_t offset, int32_t v) { memcpy(p + off
 static void put_f32(unsigned char *p, size_t offset, float v) { memcpy(p + offset, &v, 4); }
 
 static uint64_t rng_state = 0x853c49e6748fea9bu;
-static uint32_t rng_next(void) {
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return (uint32_t)((rng_state * 0x2545F4914F6CDD1Du) >> 32);
-}
 
 static unsigned char *random_bytes(size_t n) {
     unsigned char *p = malloc(n + 1);
     if (!p) die("out of memory");
-    for (size_t i = 0; i < n; i++) p[i] = (unsigned char)rng_next();
+    for (size_t i = 0; i < n; i++) p[i] = (unsigned char)test_rng_next(&rng_state);
     return p;
+}
+
+/* The file name extension of a bad file of this kind. */
+static const char *extension(case_kind kind) { return kind == BAD_MODEL ? "bin" : "tok"; }
+
+/* Bad files of random bytes, one of each length. */
+static void random_files(case_kind kind, const size_t *lengths, size_t count) {
+    for (size_t i = 0; i < count; i++) {
+        unsigned char *p = random_bytes(lengths[i]);
+        char name[64];
+        snprintf(name, sizeof name, "random-%zu.%s", lengths[i], extension(kind));
+        bad_file(kind, write_tmp(name, p, lengths[i]), NULL, "%zu random bytes", lengths[i]);
+        free(p);
+    }
+}
+
+/* A file of the int32 values head[0..n), then random bytes to 5000 in all. */
+static char *random_after(const char *name, const int32_t *head, int n) {
+    unsigned char *p = random_bytes(5000);
+    for (int i = 0; i < n; i++) put_i32(p, 4 * (size_t)i, head[i]);
+    char *path = write_tmp(name, p, 5000);
+    free(p);
+    return path;
+}
+
+/* src cut or zero-extended to `size` bytes: a bad file of this kind. */
+static void resized_file(case_kind kind, const char *tag, const unsigned char *src, size_t src_size, size_t size,
+                         const char *expect, const char *what) {
+    char name[96];
+    snprintf(name, sizeof name, "%s-%zu.%s", tag, size, extension(kind));
+    unsigned char *p = resized(src, src_size, size);
+    bad_file(kind, write_tmp(name, p, size), expect, "%s: %s (%zu of %zu bytes)", tag, what, size, src_size);
+    free(p);
+}
+
+/* src (size bytes) with the int32 at offset set to value, written to tmp_dir. */
+static char *write_patched(const char *name, const unsigned char *src, size_t size, size_t offset, int32_t value) {
+    unsigned char *p = resized(src, size, size);
+    put_i32(p, offset, value);
+    char *path = write_tmp(name, p, size);
+    free(p);
+    return path;
 }
 
 /* ------------------------------------------------------------- models */
@@ -158,26 +238,8 @@ static unsigned char *random_bytes(size_t n) {
 static unsigned char *v0, *v1, *v2, *v2_gs64;
 static size_t v0_size, v1_size, v2_size, v2_gs64_size;
 
-static hostile_case *bad_model(char *path, const char *expect, const char *fmt, ...) {
-    hostile_case *c = add_case(BAD_MODEL, "model: ");
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(c->name + 7, sizeof c->name - 7, fmt, ap);
-    va_end(ap);
-    c->path = path;
-    c->expect = expect;
-    return c;
-}
-
 /* A shared model cut or extended to `size` bytes. */
-static void model_resized(const char *tag, const unsigned char *src, size_t src_size, size_t size, const char *expect,
-                          const char *what) {
-    char name[96];
-    snprintf(name, sizeof name, "%s-%zu.bin", tag, size);
-    unsigned char *p = resized(src, src_size, size);
-    bad_model(write_tmp(name, p, size), expect, "%s: %s (%zu of %zu bytes)", tag, what, size, src_size);
-    free(p);
-}
+#define model_resized(...) resized_file(BAD_MODEL, __VA_ARGS__)
 
 /* A shared model with the int32 at `offset` set to value. */
 static void model_patched(const char *tag, const unsigned char *src, size_t size, size_t offset, int32_t value,
@@ -185,10 +247,7 @@ static void model_patched(const char *tag, const unsigned char *src, size_t size
     static int serial;
     char name[96];
     snprintf(name, sizeof name, "%s-patch%d.bin", tag, serial++);
-    unsigned char *p = resized(src, size, size);
-    put_i32(p, offset, value);
-    bad_model(write_tmp(name, p, size), expect, "%s: %s", tag, what);
-    free(p);
+    bad_model(write_patched(name, src, size, offset, value), expect, "%s: %s", tag, what);
 }
 
 /* A header from scratch: v0 (version 0) or v1/v2 with the given fields. */
@@ -220,19 +279,17 @@ static void file_cases(void) {
     char *fifo = tmp_path("fifo.bin");
     if (mkfifo(fifo, 0600) != 0) die("mkfifo: %s", strerror(errno));
     bad_model(fifo, "not a regular file", "a FIFO with no writer (must not block)");
-    bad_model(strdup("/dev/null"), "not a regular file", "/dev/null");
-    created[n_created++] = cases[n_cases - 1].path;
+    bad_model(outside_path("/dev/null"), "not a regular file", "/dev/null");
     char *link = tmp_path("dangling.bin");
     if (symlink("nowhere/at/all.bin", link) != 0) die("symlink: %s", strerror(errno));
     bad_model(link, "cannot open", "a dangling symbolic link");
     bad_model(write_tmp("one-byte.bin", "\x40", 1), "too short", "a single byte");
     uint32_t magic = CHECKPOINT_MAGIC;
     bad_model(write_tmp("magic-only.bin", &magic, 4), "too short for a version 1/2 header", "the magic alone");
-    bad_model(strdup(test_shared_path("models/tok512.bin")), NULL, "a tokenizer given as the checkpoint (tok512.bin)");
-    created[n_created++] = cases[n_cases - 1].path;
-    bad_model(strdup(test_shared_path("models/tokenizer.bin")), NULL,
+    bad_model(outside_path(test_shared_path("models/tok512.bin")), NULL,
+              "a tokenizer given as the checkpoint (tok512.bin)");
+    bad_model(outside_path(test_shared_path("models/tokenizer.bin")), NULL,
               "a tokenizer given as the checkpoint (tokenizer.bin)");
-    created[n_created++] = cases[n_cases - 1].path;
 }
 
 static void truncation_cases(void) {
@@ -338,21 +395,12 @@ static void header_field_cases(void) {
 
 static void random_cases(void) {
     const size_t lengths[] = {1, 4, 27, 28, 100, 256, 1000, 4096, 65536, 1 << 20};
-    for (size_t i = 0; i < sizeof lengths / sizeof lengths[0]; i++) {
-        unsigned char *p = random_bytes(lengths[i]);
-        char name[64];
-        snprintf(name, sizeof name, "random-%zu.bin", lengths[i]);
-        bad_model(write_tmp(name, p, lengths[i]), NULL, "%zu random bytes", lengths[i]);
-        free(p);
-    }
+    random_files(BAD_MODEL, lengths, sizeof lengths / sizeof lengths[0]);
     for (int version = 1; version <= 2; version++) {
-        unsigned char *p = random_bytes(5000);
-        put_i32(p, 0, (int32_t)CHECKPOINT_MAGIC);
-        put_i32(p, 4, version);
+        const int32_t head[2] = {(int32_t)CHECKPOINT_MAGIC, version};
         char name[64];
         snprintf(name, sizeof name, "random-v%d.bin", version);
-        bad_model(write_tmp(name, p, 5000), NULL, "the v%d magic and version, then 4992 random bytes", version);
-        free(p);
+        bad_model(random_after(name, head, 2), NULL, "the v%d magic and version, then 4992 random bytes", version);
     }
 }
 
@@ -360,17 +408,6 @@ static void random_cases(void) {
 
 static unsigned char *tok512, *tok32k;
 static size_t tok512_size, tok32k_size;
-
-static hostile_case *bad_tokenizer(char *path, const char *expect, const char *fmt, ...) {
-    hostile_case *c = add_case(BAD_TOKENIZER, "tokenizer: ");
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(c->name + 11, sizeof c->name - 11, fmt, ap);
-    va_end(ap);
-    c->path = path;
-    c->expect = expect;
-    return c;
-}
 
 /* The offset of entry i of a tokenizer file (its score). */
 static size_t entry_offset(const unsigned char *data, int i) {
@@ -383,22 +420,14 @@ static size_t entry_offset(const unsigned char *data, int i) {
     return pos;
 }
 
-static void tokenizer_cut(const char *tag, const unsigned char *src, size_t src_size, size_t size, const char *expect,
-                          const char *what) {
-    char name[96];
-    snprintf(name, sizeof name, "%s-%zu.tok", tag, size);
-    bad_tokenizer(write_tmp(name, src, size < src_size ? size : src_size), expect, "%s: %s (%zu of %zu bytes)", tag,
-                  what, size, src_size);
-}
+/* A shared tokenizer cut to `size` bytes. */
+#define tokenizer_cut(...) resized_file(BAD_TOKENIZER, __VA_ARGS__)
 
 static void tokenizer_patched(const char *what, size_t offset, int32_t value, const char *expect) {
     static int serial;
     char name[64];
     snprintf(name, sizeof name, "tok-patch%d.tok", serial++);
-    unsigned char *p = resized(tok512, tok512_size, tok512_size);
-    put_i32(p, offset, value);
-    bad_tokenizer(write_tmp(name, p, tok512_size), expect, "tok512.bin: %s", what);
-    free(p);
+    bad_tokenizer(write_patched(name, tok512, tok512_size, offset, value), expect, "tok512.bin: %s", what);
 }
 
 static void tokenizer_cases(void) {
@@ -406,13 +435,11 @@ static void tokenizer_cases(void) {
     bad_tokenizer(tmp_path("tokdir"), NULL, "a directory");
     if (mkdir(cases[n_cases - 1].path, 0700) != 0) die("mkdir: %s", strerror(errno));
     bad_tokenizer(write_tmp("empty.tok", "", 0), "too short", "an empty file");
-    bad_tokenizer(strdup(test_shared_path("models/stories260K.bin")), NULL, "a checkpoint given as the tokenizer");
-    created[n_created++] = cases[n_cases - 1].path;
-    bad_tokenizer(strdup(test_shared_path("models/stories260K_q80_gs4.bin")), NULL,
+    bad_tokenizer(outside_path(test_shared_path("models/stories260K.bin")), NULL,
+                  "a checkpoint given as the tokenizer");
+    bad_tokenizer(outside_path(test_shared_path("models/stories260K_q80_gs4.bin")), NULL,
                   "a v2 checkpoint given as the tokenizer");
-    created[n_created++] = cases[n_cases - 1].path;
-    bad_tokenizer(strdup("/dev/null"), "too short", "/dev/null");
-    created[n_created++] = cases[n_cases - 1].path;
+    bad_tokenizer(outside_path("/dev/null"), "too short", "/dev/null");
     tokenizer_cut("tok512", tok512, tok512_size, 2, "too short", "inside max_token_length");
     tokenizer_cut("tok512", tok512, tok512_size, 4, "has 0 tokens, the model needs 512", "the header alone");
     tokenizer_cut("tok512", tok512, tok512_size, 4 + 3, "truncated", "inside the first entry's score");
@@ -436,40 +463,13 @@ static void tokenizer_cases(void) {
     tokenizer_patched("entry 511 one byte longer than the file", entry_offset(tok512, 511) + 4,
                       (int32_t)(tok512_size - entry_offset(tok512, 511) - 8 + 1), "truncated");
     const size_t lengths[] = {3, 64, 5000};
-    for (size_t i = 0; i < sizeof lengths / sizeof lengths[0]; i++) {
-        unsigned char *p = random_bytes(lengths[i]);
-        char name[64];
-        snprintf(name, sizeof name, "random-%zu.tok", lengths[i]);
-        bad_tokenizer(write_tmp(name, p, lengths[i]), NULL, "%zu random bytes", lengths[i]);
-        free(p);
-    }
-    unsigned char *p = random_bytes(5000);
-    put_i32(p, 0, 16);
-    bad_tokenizer(write_tmp("random-header.tok", p, 5000), NULL, "max_token_length 16, then random bytes");
-    free(p);
-}
-
-/* The NULL-terminated arguments of a case, from a variadic list. */
-static void take_args(hostile_case *c, va_list ap) {
-    for (int i = 0; i < MAX_ARGS - 1; i++) {
-        const char *a = va_arg(ap, const char *);
-        c->args[i] = a;
-        if (!a) break;
-    }
+    random_files(BAD_TOKENIZER, lengths, sizeof lengths / sizeof lengths[0]);
+    const int32_t max_token_length = 16;
+    bad_tokenizer(random_after("random-header.tok", &max_token_length, 1), NULL,
+                  "max_token_length 16, then random bytes");
 }
 
 /* ------------------------------------------------------ command lines */
-
-static hostile_case *bad_usage(const char *culprit, const char *expect, const char *what, ...) {
-    hostile_case *c = add_case(BAD_USAGE, "usage: %s", what);
-    c->culprit = culprit;
-    c->expect = expect;
-    va_list ap;
-    va_start(ap, what);
-    take_args(c, ap);
-    va_end(ap);
-    return c;
-}
 
 #define STD "--no-timer", "-n", "8", "-z", "@T"
 
@@ -519,16 +519,6 @@ static void usage_cases(void) {
 }
 
 /* ------------------------------------------------------ accepted runs */
-
-static hostile_case *runs(const char *stdin_text, const char *what, ...) {
-    hostile_case *c = add_case(RUNS, "runs: %s", what);
-    c->stdin_text = stdin_text;
-    va_list ap;
-    va_start(ap, what);
-    take_args(c, ap);
-    va_end(ap);
-    return c;
-}
 
 /* A small model from l2_write_random_model with one float replaced: the
  * loader takes any float, so non-finite weights must run without a crash
@@ -602,18 +592,6 @@ static void run_cases(void) {
     runs(NULL, "v2 model whose embedding scales are +inf", inf_v2, STD, NULL);
 }
 
-static hostile_case *bad_pair(char *model, const char *expect, const char *what, ...) {
-    hostile_case *c = add_case(BAD_PAIR, "pair: %s", what);
-    c->path = model;
-    c->culprit = tokenizer_path;
-    c->expect = expect;
-    va_list ap;
-    va_start(ap, what);
-    take_args(c, ap);
-    va_end(ap);
-    return c;
-}
-
 /* Small models with vocabularies too small for what the tokenizer must
  * do: tok512.bin loads only their first entries. */
 static void pair_cases(void) {
@@ -681,9 +659,8 @@ static void regression_cases(void) {
     /* fuzz_args: arguments split on NUL bytes, a seed value holding
      * newlines; the message quoted it and took four lines. */
     static const char args_crash[] = "model.bin\0-t\0" "0.8\0-p\0" "0.9\0-s\0" "42n\n\n\nce upon a time";
-    hostile_case *c = add_case(BAD_USAGE, "usage: fuzz_args regression: -s with newlines in its value");
-    c->culprit = "-s";
-    c->expect = "got '42n???ce upon a time'";
+    hostile_case *c =
+        bad_usage("-s", "got '42n???ce upon a time'", "fuzz_args regression: -s with newlines in its value", NULL);
     int n = 0;
     for (size_t at = 0; at < sizeof args_crash - 1 && n < MAX_ARGS - 1; at += strlen(args_crash + at) + 1)
         c->args[n++] = args_crash + at;
@@ -722,6 +699,12 @@ static void check_one_line(const char *what, const char *msg, size_t size) {
     if (strchr(msg, '\n')) fail_msg("%s: message of several lines: '%s'", what, msg);
 }
 
+/* The library's message for a case: one line, holding c->expect if set. */
+static void check_case_message(const hostile_case *c, const char *msg, size_t size) {
+    check_one_line(c->name, msg, size);
+    if (c->expect && !strstr(msg, c->expect)) fail_msg("message lacks '%s': %s", c->expect, msg);
+}
+
 /* What is wrong with one run of the program, written into problem; 0 if
  * nothing is. */
 static int judge_run(const hostile_case *c, int status, const test_run *r, char *problem, size_t size) {
@@ -750,14 +733,19 @@ static int judge_run(const hostile_case *c, int status, const test_run *r, char 
     return 0;
 }
 
+/* Runs the program on one case; returns its status (see test_run_program). */
+static int run_case(const hostile_case *c, test_run *r) {
+    char *argv[MAX_ARGS + 8];
+    build_argv(c, argv);
+    size_t stdin_len = c->stdin_text ? strlen(c->stdin_text) : 0;
+    return test_run_program(argv, NULL, c->stdin_text, stdin_len, r);
+}
+
 /* One case through the program. */
 static void test_program(void **state) {
     const hostile_case *c = *state;
-    char *argv[MAX_ARGS + 8];
-    build_argv(c, argv);
     test_run r;
-    size_t stdin_len = c->stdin_text ? strlen(c->stdin_text) : 0;
-    int status = test_run_program(argv, NULL, c->stdin_text, stdin_len, &r);
+    int status = run_case(c, &r);
     char problem[1024];
     int wrong = judge_run(c, status, &r, problem, sizeof problem);
     test_run_free(&r);
@@ -792,8 +780,7 @@ static void test_model_open(void **state) {
         }
         assert_null(m);
         assert_int_equal(err.status, s);
-        check_one_line(c->name, err.message, sizeof err.message);
-        if (c->expect && !strstr(err.message, c->expect)) fail_msg("message lacks '%s': %s", c->expect, err.message);
+        check_case_message(c, err.message, sizeof err.message);
     }
 }
 
@@ -823,8 +810,7 @@ static void test_tokenizer_open(void **state) {
         llama2_tokenizer_close(t);
         fail_msg("a bad tokenizer loaded from memory");
     }
-    check_one_line(c->name, err.message, sizeof err.message);
-    if (c->expect && !strstr(err.message, c->expect)) fail_msg("message lacks '%s': %s", c->expect, err.message);
+    check_case_message(c, err.message, sizeof err.message);
 }
 
 /* One bad command line through cli_parse. */
@@ -1014,11 +1000,8 @@ static void print_table(void) {
     printf("| # | kind | input | exit | stderr |\n|---|---|---|---|---|\n");
     for (int i = 0; i < n_cases; i++) {
         const hostile_case *c = &cases[i];
-        char *argv[MAX_ARGS + 8];
-        build_argv(c, argv);
         test_run r;
-        size_t stdin_len = c->stdin_text ? strlen(c->stdin_text) : 0;
-        test_run_program(argv, NULL, c->stdin_text, stdin_len, &r);
+        run_case(c, &r);
         const char *name = strchr(c->name, ':') ? strchr(c->name, ':') + 2 : c->name;
         printf("| %d | %s | ", i + 1, kinds[c->kind]);
         for (const char *p = name; *p; p++) printf(*p == '|' ? "\\|" : "%c", *p);

@@ -44,14 +44,17 @@ static const char *model_path(const char *name) {
     return buf;
 }
 
-/* Removes every file of the temporary folder; returns how many there were. */
-static int clear_tmp_dir(void) {
+/* How many files the temporary folder holds (-1: it cannot be read); with
+ * remove, each is removed as well. */
+static int scan_tmp_dir(int remove) {
     DIR *d = opendir(tmp_dir);
     if (!d) return -1;
     int n = 0;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+        n++;
+        if (!remove) continue;
         char path[8192];
         snprintf(path, sizeof path, "%s/%s", tmp_dir, e->d_name);
         struct stat st;
@@ -59,22 +62,15 @@ static int clear_tmp_dir(void) {
             rmdir(path);
         else
             unlink(path);
-        n++;
     }
     closedir(d);
     return n;
 }
 
-static int count_tmp_files(void) {
-    DIR *d = opendir(tmp_dir);
-    if (!d) return -1;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL)
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) n++;
-    closedir(d);
-    return n;
-}
+/* Removes every file of the temporary folder; returns how many there were. */
+static int clear_tmp_dir(void) { return scan_tmp_dir(1); }
+
+static int count_tmp_files(void) { return scan_tmp_dir(0); }
 
 static int group_setup(void **state) {
     const char *base = getenv("TMPDIR");

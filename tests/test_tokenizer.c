@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "llama2.h"
+#include "support.h"
 #include "tokenizer_internal.h"
 
 /* ------------------------------------------------------------ helpers */
@@ -38,45 +39,16 @@
 #endif
 #define ENCODE_SECONDS_LIMIT (SANITIZED ? 5.0 : 1.0)
 
-static const char *shared_dir(void) {
-    const char *dir = getenv("SHARED");
-    return dir && *dir ? dir : "../shared";
-}
-
-static char *shared_path(const char *name) {
-    static char path[4096];
-    snprintf(path, sizeof path, "%s/%s", shared_dir(), name);
-    return path;
-}
-
+/* The whole file; fails the test when it cannot be read. */
 static unsigned char *read_whole(const char *path, size_t *size) {
-    FILE *f = fopen(path, "rb");
-    if (!f) fail_msg("cannot open %s", path);
-    size_t cap = 1 << 20, n = 0;
-    unsigned char *buf = malloc(cap);
-    assert_non_null(buf);
-    for (;;) {
-        n += fread(buf + n, 1, cap - n, f);
-        if (n < cap) break;
-        cap *= 2;
-        buf = realloc(buf, cap);
-        assert_non_null(buf);
-    }
-    fclose(f);
-    *size = n;
-    return buf;
+    unsigned char *data = (unsigned char *)test_read_file(path, size);
+    if (!data) fail_msg("cannot read %s", path);
+    return data;
 }
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15u;
 
-static uint32_t rng_next(void) {
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return (uint32_t)((rng_state * 0x2545F4914F6CDD1Du) >> 32);
-}
-
-static uint32_t rng_below(uint32_t n) { return rng_next() % n; }
+static uint32_t rng_below(uint32_t n) { return test_rng_next(&rng_state) % n; }
 
 /* CPU time, so that other programs running on the machine do not count. */
 static double cpu_seconds(void) {
@@ -125,6 +97,14 @@ static void put_standard_start(file_builder *b) {
         snprintf(piece, sizeof piece, "<0x%02X>", i);
         put_piece(b, 0, piece);
     }
+}
+
+/* <unk>, BOS and EOS alone: no byte tokens, no " " piece. */
+static void put_special_start(file_builder *b) {
+    put_header(b, 4);
+    put_piece(b, 0, "<unk>");
+    put_piece(b, 0, "<s>");
+    put_piece(b, 0, "</s>");
 }
 
 static llama2_tokenizer *open_built(const file_builder *b) {
@@ -251,7 +231,7 @@ typedef struct fixture {
 } fixture;
 
 static int load_one(const char *name, int vocab_size, llama2_tokenizer **t, ref_vocab *ref) {
-    const char *path = shared_path(name);
+    const char *path = test_shared_path(name);
     llama2_error err = {0};
     if (llama2_tokenizer_open(path, vocab_size, t, &err) != LLAMA2_OK) {
         print_error("cannot load %s: %s\n", path, err.message);
@@ -320,7 +300,7 @@ static int split_tabs(char *line, char **fields, int max) {
 
 static void test_golden_rows(void **state) {
     fixture *f = *state;
-    const char *path = shared_path("goldens/tokens.tsv");
+    const char *path = test_shared_path("goldens/tokens.tsv");
     FILE *file = fopen(path, "r");
     if (!file) fail_msg("cannot open %s", path);
     char *line = NULL;
@@ -445,24 +425,24 @@ static void test_open(void **state) {
     llama2_tokenizer *t = NULL;
     llama2_error err = {0};
     /* vocab_size 0 reads every entry; a smaller one reads a prefix. */
-    assert_int_equal(llama2_tokenizer_open(shared_path("models/tokenizer.bin"), 0, &t, &err), LLAMA2_OK);
+    assert_int_equal(llama2_tokenizer_open(test_shared_path("models/tokenizer.bin"), 0, &t, &err), LLAMA2_OK);
     assert_int_equal(llama2_tokenizer_vocab_size(t), 32000);
     llama2_tokenizer_close(t);
-    assert_int_equal(llama2_tokenizer_open(shared_path("models/tokenizer.bin"), 512, &t, &err), LLAMA2_OK);
+    assert_int_equal(llama2_tokenizer_open(test_shared_path("models/tokenizer.bin"), 512, &t, &err), LLAMA2_OK);
     assert_int_equal(llama2_tokenizer_vocab_size(t), 512);
     llama2_tokenizer_close(t);
     t = NULL;
-    assert_int_equal(llama2_tokenizer_open(shared_path("models/tok512.bin"), 32000, &t, &err), LLAMA2_E_FORMAT);
+    assert_int_equal(llama2_tokenizer_open(test_shared_path("models/tok512.bin"), 32000, &t, &err), LLAMA2_E_FORMAT);
     assert_null(t);
     assert_string_equal(err.message, "tokenizer has 512 tokens, the model needs 32000");
-    assert_int_equal(llama2_tokenizer_open(shared_path("models/tok512.bin"), -1, &t, &err), LLAMA2_E_INVALID);
+    assert_int_equal(llama2_tokenizer_open(test_shared_path("models/tok512.bin"), -1, &t, &err), LLAMA2_E_INVALID);
 
     const char *missing = "/nonexistent-dir/missing-tokenizer.bin";
     assert_int_equal(llama2_tokenizer_open(missing, 512, &t, &err), LLAMA2_E_IO);
     assert_int_equal(err.status, LLAMA2_E_IO);
     assert_true(strncmp(err.message, "cannot open: ", 13) == 0);
     assert_null(strstr(err.message, "missing-tokenizer"));
-    assert_int_equal(llama2_tokenizer_open(shared_dir(), 0, &t, &err), LLAMA2_E_IO); /* a directory */
+    assert_int_equal(llama2_tokenizer_open(test_shared_dir(), 0, &t, &err), LLAMA2_E_IO); /* a directory */
     assert_null(t);
 }
 
@@ -488,10 +468,7 @@ static void test_small_vocabularies(void **state) {
 
     /* Neither " " nor byte tokens: the text cannot be encoded. */
     b = (file_builder){0};
-    put_header(&b, 4);
-    put_piece(&b, 0, "<unk>");
-    put_piece(&b, 0, "<s>");
-    put_piece(&b, 0, "</s>");
+    put_special_start(&b);
     put_piece(&b, 0, "a");
     t = open_built(&b);
     assert_int_equal(llama2_tokenize(t, "a", 1, 0, ids, &n, &err), LLAMA2_E_FORMAT);
@@ -502,10 +479,7 @@ static void test_small_vocabularies(void **state) {
 
     /* A " " piece but no byte tokens for a character it lacks. */
     b = (file_builder){0};
-    put_header(&b, 4);
-    put_piece(&b, 0, "<unk>");
-    put_piece(&b, 0, "<s>");
-    put_piece(&b, 0, "</s>");
+    put_special_start(&b);
     put_piece(&b, 0, " ");
     put_piece(&b, 0, "a");
     t = open_built(&b);
@@ -786,7 +760,7 @@ static void test_broken_files(void **state) {
 
     /* The real tok512.bin cut at every offset. */
     size_t size;
-    unsigned char *data = read_whole(shared_path("models/tok512.bin"), &size);
+    unsigned char *data = read_whole(test_shared_path("models/tok512.bin"), &size);
     for (size_t cut = 0; cut < size; cut++) {
         char what[64];
         snprintf(what, sizeof what, "tok512.bin cut at %zu", cut);
