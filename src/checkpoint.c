@@ -20,6 +20,7 @@
 
 #include "internal.h"
 #include "model.h"
+#include "ops.h"
 
 #define CHECKPOINT_MAGIC 0x616b3432u /* "ak42" read as a little-endian uint32 */
 #define V0_HEADER_BYTES 28
@@ -280,6 +281,40 @@ static llama2_status align_scales(llama2_model *m, llama2_error *err) {
     return s;
 }
 
+/* The slot-ordered copy of every Q8_0 product's scales (see tensor). */
+static llama2_status build_slot_scales(llama2_model *m, llama2_error *err) {
+    if (m->config.weight_type != LLAMA2_WEIGHTS_Q8_0) return LLAMA2_OK;
+    tensor **list = malloc(((size_t)m->config.n_layers * 7 + 2) * sizeof *list);
+    if (!list) return l2_fail(err, LLAMA2_E_NOMEM, "out of memory");
+    size_t n = list_matrices(m, list), total = 0;
+    /* The embedding table (first) is a product only as the classifier. */
+    const size_t first = m->config.shared_classifier ? 0 : 1;
+    for (size_t i = first; i < n; i++) {
+        const tensor *t = list[i];
+        total += (size_t)l2_q8_slots(t->rows) * 8 * (size_t)(t->cols / t->group_size);
+    }
+    llama2_status s = LLAMA2_OK;
+    if (total > 0 && !(m->slot_scales = l2_alloc_aligned(total * sizeof(float)))) {
+        s = l2_fail(err, LLAMA2_E_NOMEM, "cannot allocate %zu scales", total);
+    } else {
+        float *dst = m->slot_scales;
+        for (size_t i = first; i < n; i++) {
+            tensor *t = list[i];
+            const int slots = l2_q8_slots(t->rows);
+            const size_t groups = (size_t)(t->cols / t->group_size);
+            if (slots == 0) continue;
+            t->slots = slots;
+            t->slot_scales = dst;
+            for (int k = 0; k < slots; k++)
+                for (int j = 0; j < 8; j++, dst += groups)
+                    memcpy(dst, t->scales + ((size_t)k + (size_t)j * (size_t)slots) * groups, groups * sizeof(float));
+        }
+        if (m->config.shared_classifier) m->classifier = m->token_embedding;
+    }
+    free(list);
+    return s;
+}
+
 /* --------------------------------------------------------------- files */
 
 static llama2_status read_whole(int fd, size_t size, void **out, llama2_error *err) {
@@ -373,6 +408,7 @@ llama2_status llama2_model_open(const char *path, const llama2_model_options *op
         cursor cur = {.base = data};
         layout(m, &cur, header_bytes, with_rope);
         s = align_scales(m, err);
+        if (s == LLAMA2_OK) s = build_slot_scales(m, err);
     }
     if (s != LLAMA2_OK) {
         llama2_model_close(m);
@@ -387,6 +423,7 @@ void llama2_model_close(llama2_model *m) {
     if (m->mapping) munmap(m->mapping, m->mapping_size);
     l2_free_aligned(m->buffer);
     l2_free_aligned(m->owned_scales);
+    l2_free_aligned(m->slot_scales);
     free(m->layers);
     free(m);
 }

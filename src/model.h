@@ -16,6 +16,12 @@ typedef struct tensor {
     const int8_t *q;      /* LLAMA2_WEIGHTS_Q8_0: rows * cols values */
     const float *scales;  /* LLAMA2_WEIGHTS_Q8_0: rows * cols / group_size */
     int group_size;
+    /* Q8_0 products: the scales again in slot order for one-input products
+     * (l2_q8_slots in ops.h): slot i's 8 rows i + j * slots, j < 8, one
+     * after the other. NULL (slots 0) for the embedding table when it is not
+     * the classifier. */
+    const float *slot_scales;
+    int slots;
 } tensor;
 
 typedef struct layer_weights {
@@ -43,6 +49,7 @@ struct llama2_model {
     size_t mapping_size;
     void *buffer;
     float *owned_scales; /* Q8_0 scales copied where the file leaves them unaligned */
+    float *slot_scales;  /* Q8_0: every product's slot_scales */
 };
 
 /* Checks a shape: positive sizes, heads that divide, an even head size and,

@@ -23,9 +23,33 @@ typedef struct products_job {
     int nb;
     const l2_product *products;
     int n_products;
-    int chunk[8];       /* rows per task of each product */
+    int by_slots;       /* int8, one input: tasks of slots (gemv_q8_slots) */
+    int chunk[8];       /* rows (slots) per task of each product */
     int first_task[9];  /* prefix sums of each product's task count */
 } products_job;
+
+/* One task of an int8 product by slots: a run of slots, or, as the last
+ * task, the rows after the slots. */
+static void run_slot_task(const products_job *job, const l2_product *prod, int t) {
+    const tensor *w = prod->w;
+    const l2_kernels *k = job->s->kernels;
+    const int begin = t * job->chunk[prod - job->products];
+    if (begin < w->slots) {
+        const int end = begin + job->chunk[prod - job->products] < w->slots ? begin + job->chunk[prod - job->products]
+                                                                           : w->slots;
+        k->gemv_q8_slots(prod->out, job->s->xq, job->s->xq_scales, w->q, w->slot_scales, w->cols, w->group_size,
+                         w->slots, begin, end);
+    } else {
+        k->matmul_q8(prod->out, prod->out_stride, job->s->xq, job->s->xq_scales, 1, w->q, w->scales, w->cols,
+                     w->group_size, 8 * w->slots, w->rows);
+    }
+}
+
+/* Tasks of a product by slots: runs of `chunk` slots, plus one for the
+ * rows after them if any. */
+static int slot_tasks(const tensor *w, int chunk) {
+    return (w->slots + chunk - 1) / chunk + (8 * w->slots < w->rows);
+}
 
 static void run_product_task(void *ctx, int task, int worker) {
     (void)worker;
@@ -33,6 +57,10 @@ static void run_product_task(void *ctx, int task, int worker) {
     int p = 0;
     while (task >= job->first_task[p + 1]) p++;
     const l2_product *prod = &job->products[p];
+    if (job->by_slots) {
+        run_slot_task(job, prod, task - job->first_task[p]);
+        return;
+    }
     const tensor *w = prod->w;
     int begin = (task - job->first_task[p]) * job->chunk[p];
     int end = begin + job->chunk[p] < w->rows ? begin + job->chunk[p] : w->rows;
@@ -75,11 +103,19 @@ void session_products(llama2_session *s, const float *x, int nb, const l2_produc
             for (int b = 0; b < nb; b++) run_quantize_task(&qj, b, 0);
         }
     }
+    job.by_slots = w0->type == LLAMA2_WEIGHTS_Q8_0 && nb == 1 && s->kernels->gemv_q8_slots != NULL;
+    for (int p = 0; p < n_products; p++)
+        if (products[p].w->slots == 0) job.by_slots = 0;
     job.first_task[0] = 0;
     for (int p = 0; p < n_products; p++) {
         int rows = products[p].w->rows;
         job.chunk[p] = rows_per_task(rows, s->n_workers, nb);
-        job.first_task[p + 1] = job.first_task[p] + (rows + job.chunk[p] - 1) / job.chunk[p];
+        if (job.by_slots) {
+            job.chunk[p] /= 8;
+            job.first_task[p + 1] = job.first_task[p] + slot_tasks(products[p].w, job.chunk[p]);
+        } else {
+            job.first_task[p + 1] = job.first_task[p] + (rows + job.chunk[p] - 1) / job.chunk[p];
+        }
     }
     l2_pool_run(s->pool, job.first_task[n_products], run_product_task, &job);
 }

@@ -674,6 +674,95 @@ static void test_matmul_q8(void **state) {
     free(orf);
 }
 
+/* gemv_q8_slots (where a table has it, the reference's own included)
+ * against the reference matmul_q8 over the same rows, bit for bit: row
+ * counts that leave 0-15 rows after the slots, slot ranges anywhere in
+ * [0, slots], the scales rearranged in slot order as the model does, and
+ * outputs outside the range left alone. */
+static void test_gemv_q8_slots(void **state) {
+    (void)state;
+    const l2_kernels *ks[5];
+    int nk = fast_tables(ks);
+    const l2_kernels *ref = l2_kernels_reference();
+    ks[nk++] = ref;
+    static const int n_groups[] = {1, 2, 3, 7, 8, 9, 17};
+    const int max_rows = 260, max_cols = 256 * 17;
+    int8_t *w = xmalloc((size_t)max_rows * max_cols);
+    float *ws = xmalloc((size_t)max_rows * 17 * sizeof(float)), *wss = xmalloc((size_t)max_rows * 17 * sizeof(float));
+    int8_t *xq = xmalloc((size_t)max_cols);
+    float *xs = xmalloc((size_t)max_cols * sizeof(float)), *xf = xmalloc((size_t)max_cols * sizeof(float));
+    float *of = xmalloc((size_t)max_rows * sizeof(float)), *orf = xmalloc((size_t)max_rows * sizeof(float));
+    rng_seed(13);
+    long checked = 0;
+    for (int t = 0; t < nk; t++) {
+        const l2_kernels *k = ks[t];
+        if (!k->gemv_q8_slots) continue;
+        for (int gi = 0; gi < N_Q8_GS; gi++) {
+            for (int ni = 0; ni < 7; ni++) {
+                const int gs = q8_gs[gi], groups = n_groups[ni], cols = gs * groups;
+                for (int trial = 0; trial < 3; trial++) {
+                    const int rows = trial == 0 ? rng_int(8, 24) : rng_int(8, max_rows);
+                    const int slots = l2_q8_slots(rows);
+                    assert_true(slots >= 1 && 8 * slots <= rows && rows - 8 * slots < 16);
+                    assert_true(slots == 1 || slots % 2 == 1);
+                    const int sb = rng_int(0, slots), se = rng_int(sb, slots);
+                    for (int i = 0; i < rows * cols; i++) w[i] = (int8_t)(rng_u32() & 0xff);
+                    for (int i = 0; i < rows * groups; i++)
+                        ws[i] = rng_float(-1.0f, 1.0f) * ldexpf(1.0f, rng_int(-12, 4));
+                    for (int i = 0; i < slots; i++)
+                        for (int j = 0; j < 8; j++)
+                            memcpy(wss + ((size_t)i * 8 + (size_t)j) * (size_t)groups,
+                                   ws + ((size_t)i + (size_t)j * (size_t)slots) * (size_t)groups,
+                                   (size_t)groups * sizeof(float));
+                    if (trial == 2) {
+                        /* Raw int8 inputs, -128 included. */
+                        for (int i = 0; i < cols; i++) xq[i] = (int8_t)(rng_u32() & 0xff);
+                        for (int i = 0; i < groups; i++) xs[i] = rng_float(-1.0f, 1.0f);
+                    } else {
+                        fill_activations(xf, cols, gs, trial);
+                        ref->quantize_q8(xq, xs, xf, cols, gs);
+                    }
+                    ref->matmul_q8(orf, 0, xq, xs, 1, w, ws, cols, gs, 0, rows);
+                    /* Only the range's rows are written. */
+                    for (int r = 0; r < rows; r++) {
+                        const int slot = r % slots;
+                        if (r >= 8 * slots || slot < sb || slot >= se) orf[r] = -999.0f;
+                        of[r] = -999.0f;
+                    }
+                    void *b1, *b2, *b3, *b4;
+                    const int8_t *we = exact_copy(w, (size_t)rows * cols, 1, &b1);
+                    const float *wse = exact_copy(wss, (size_t)slots * 8 * groups * sizeof(float), 0, &b2);
+                    const int8_t *xqe = exact_copy(xq, (size_t)cols, 3, &b3);
+                    const float *xse = exact_copy(xs, (size_t)groups * sizeof(float), 0, &b4);
+                    k->gemv_q8_slots(of, xqe, xse, we, wse, cols, gs, slots, sb, se);
+                    free(b1);
+                    free(b2);
+                    free(b3);
+                    free(b4);
+                    if (memcmp(of, orf, (size_t)rows * sizeof(float)) != 0) {
+                        int i = 0;
+                        while (i < rows && memcmp(&of[i], &orf[i], sizeof(float)) == 0) i++;
+                        print_error("%s: gemv_q8_slots gs=%d cols=%d rows=%d slots=%d [%d,%d) differs at row %d: "
+                                    "%.9g vs %.9g\n",
+                                    k->name, gs, cols, rows, slots, sb, se, i, (double)of[i], (double)orf[i]);
+                        fail();
+                    }
+                    checked += 8L * (se - sb);
+                }
+            }
+        }
+    }
+    assert_true(checked > 0);
+    free(w);
+    free(ws);
+    free(wss);
+    free(xq);
+    free(xs);
+    free(xf);
+    free(of);
+    free(orf);
+}
+
 /* -------------------------------------------------------------- scores */
 
 /* The scores entry is bit-exact in every table (int8 models use it): head
@@ -946,6 +1035,7 @@ int main(void) {
         cmocka_unit_test(test_attention),
         cmocka_unit_test(test_quantize_q8),
         cmocka_unit_test(test_matmul_q8),
+        cmocka_unit_test(test_gemv_q8_slots),
         cmocka_unit_test(test_scores),
         cmocka_unit_test(test_pool_every_task_once),
         cmocka_unit_test(test_pool_results_visible),

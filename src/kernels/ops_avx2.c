@@ -781,6 +781,7 @@ static const l2_kernels avx2_table = {
     .matmul_f32 = matmul_f32_avx2,
     .quantize_q8 = l2_quantize_q8_avx2,
     .matmul_q8 = l2_matmul_q8_avx2,
+    .gemv_q8_slots = l2_gemv_q8_slots_avx2,
     .attention = attention_avx2,
     .scores = l2_scores_avx2,
 };

@@ -608,27 +608,45 @@ AVX2_FN static void q8_rows_blocks(float *out, size_t os, const int8_t *xq, cons
     }
 }
 
-/* One input: the rows as eight equal parts, each block of 8 rows taking
- * one row from each part, so that the weights are read as eight long
- * sequential streams (8 neighbouring rows of a few KiB read side by side are
- * short streams that the hardware prefetchers follow poorly: about 60% of
- * the bandwidth on Zen 3). Rows left over go through the 8-row blocks. */
-AVX2_FN static void q8_rows_octants(float *out, const int8_t *xq, const float *xs, const int8_t *w, const float *ws,
-                                    size_t c, int gs, int groups, int mode, int row_begin, int row_end) {
-    const size_t ng = (size_t)groups;
-    /* An odd part size: parts whose distance is a multiple of a large power
-     * of two contend for the same cache sets and memory banks (measured:
-     * 128-row parts of 5632 columns read at 2/3 the speed of 127-row ones). */
-    int q = (row_end - row_begin) / 8;
-    if (q > 1 && !(q & 1)) q--;
-    q8_prefetch pf = {0};
-    for (int i = 0; i < q; i++) {
-        const size_t r = (size_t)(row_begin + i);
-        q8_rows8(out + r, (size_t)q, xq, xs, w + r * c, (size_t)q * c, ws + r * ng, (size_t)q * ng, gs, groups, mode,
-                 &pf);
+/* The integer-dot form for group size gs and inputs xq (n values): the
+ * sign-trick modes need inputs without -128. */
+AVX2_FN static int q8_mode(int gs, const int8_t *xq, size_t n) {
+    int mode;
+    if (gs % 32 == 0) mode = Q8_G32;
+    else if (gs == 16) mode = Q8_G16;
+    else if (gs == 8) mode = Q8_G8;
+    else mode = gs % 16 == 0 ? Q8_WIDE16 : Q8_WIDE8;
+    if (mode <= Q8_G8 && has_int8_min(xq, n)) mode = gs % 16 == 0 ? Q8_WIDE16 : Q8_WIDE8;
+    return mode;
+}
+
+/* Slots i in [slot_begin, slot_end) of one input: 8 rows i + j * slots
+ * (row r at w + r * c), 8 long streams (see l2_q8_slots); the scales of row
+ * i + j * slots at ws + i * slot_step + j * lane_step. */
+AVX2_FN static void q8_slots(float *out, const int8_t *xq, const float *xs, const int8_t *w, const float *ws,
+                             size_t slot_step, size_t lane_step, size_t c, int gs, int groups, int mode, int slots,
+                             int slot_begin, int slot_end) {
+    const size_t q = (size_t)slots;
+    q8_prefetch pf = {0}; /* off: the hardware follows long streams */
+    for (int i = slot_begin; i < slot_end; i++)
+        q8_rows8(out + i, q, xq, xs, w + (size_t)i * c, q * c, ws + (size_t)i * slot_step, lane_step, gs, groups,
+                 mode, &pf);
+}
+
+AVX2_FN void l2_gemv_q8_slots_avx2(float *out, const int8_t *xq, const float *xs, const int8_t *w,
+                                   const float *slot_scales, int cols, int gs, int slots, int slot_begin,
+                                   int slot_end) {
+    const int groups = cols / gs;
+    const size_t c = (size_t)cols, ng = (size_t)groups;
+    if (gs % 8 != 0) {
+        for (int i = slot_begin; i < slot_end; i++)
+            for (int j = 0; j < 8; j++) {
+                const size_t r = (size_t)i + (size_t)j * (size_t)slots;
+                out[r] = q8_row_scalar(xq, xs, w + r * c, slot_scales + ((size_t)i * 8 + (size_t)j) * ng, gs, groups);
+            }
+        return;
     }
-    if (row_begin + 8 * q < row_end)
-        q8_rows_blocks(out, 0, xq, xs, 0, 1, w, ws, c, gs, groups, mode, row_begin + 8 * q < row_end - 8 ? row_begin + 8 * q : row_end - 8, row_end);
+    q8_slots(out, xq, xs, w, slot_scales, 8 * ng, ng, c, gs, groups, q8_mode(gs, xq, c), slots, slot_begin, slot_end);
 }
 
 AVX2_FN void l2_matmul_q8_avx2(float *out, int out_stride, const int8_t *xq, const float *xs, int nb,
@@ -645,19 +663,23 @@ AVX2_FN void l2_matmul_q8_avx2(float *out, int out_stride, const int8_t *xq, con
                                   groups);
         return;
     }
-    int mode;
-    if (gs % 32 == 0) mode = Q8_G32;
-    else if (gs == 16) mode = Q8_G16;
-    else if (gs == 8) mode = Q8_G8;
-    else mode = gs % 16 == 0 ? Q8_WIDE16 : Q8_WIDE8;
-    if (mode <= Q8_G8 && has_int8_min(xq, (size_t)nb * c)) mode = gs % 16 == 0 ? Q8_WIDE16 : Q8_WIDE8;
-
+    const int mode = q8_mode(gs, xq, (size_t)nb * c);
     if (mode == Q8_G32 && gs <= Q8_XT_PANEL && nb >= 2) {
         q8_rows_transposed(out, os, xq, xs, nb, w, ws, c, gs, groups, row_begin, row_end);
         return;
     }
     if (nb == 1) {
-        q8_rows_octants(out, xq, xs, w, ws, c, gs, groups, mode, row_begin, row_end);
+        /* The range's rows as slots (the scales in row order, so 8 scale
+         * streams: products use gemv_q8_slots and the model's slot-ordered
+         * copy instead), the rows left over as one block. */
+        const int slots = l2_q8_slots(rows);
+        const size_t r0 = (size_t)row_begin;
+        q8_slots(out + r0, xq, xs, w + r0 * c, ws + r0 * ng, ng, (size_t)slots * ng, c, gs, groups, mode, slots, 0,
+                 slots);
+        const int left = row_begin + 8 * slots;
+        if (left < row_end)
+            q8_rows_blocks(out, 0, xq, xs, 0, 1, w, ws, c, gs, groups, mode, left < row_end - 8 ? left : row_end - 8,
+                           row_end);
         return;
     }
     q8_rows_blocks(out, os, xq, xs, 0, nb, w, ws, c, gs, groups, mode, row_begin, row_end);

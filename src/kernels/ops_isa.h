@@ -14,6 +14,8 @@ const l2_kernels *l2_kernels_avx2(void);
 void l2_quantize_q8_avx2(int8_t *q, float *scales, const float *x, int n, int gs);
 void l2_matmul_q8_avx2(float *out, int out_stride, const int8_t *xq, const float *xs, int nb, const int8_t *w,
                        const float *ws, int cols, int gs, int row_begin, int row_end);
+void l2_gemv_q8_slots_avx2(float *out, const int8_t *xq, const float *xs, const int8_t *w, const float *slot_scales,
+                           int cols, int gs, int slots, int slot_begin, int slot_end);
 void l2_scores_avx2(float *att, const float *q, const float *k, int kv_stride, int n_keys, int hs);
 #endif
 

@@ -76,24 +76,37 @@ static void quantize_q8_ref(int8_t *q, float *scales, const float *x, int n, int
     }
 }
 
+/* One row: the integer dot of each group, scaled by the row's then the
+ * input's scale, summed in group order (runq.c's matmul). */
+static float q8_row_ref(const int8_t *xb, const float *xsb, const int8_t *wr, const float *wsr, int gs, int groups) {
+    float val = 0.0f;
+    for (int g = 0; g < groups; g++) {
+        int32_t ival = 0;
+        for (int k = 0; k < gs; k++) ival += (int32_t)xb[g * gs + k] * (int32_t)wr[g * gs + k];
+        val += ((float)ival) * wsr[g] * xsb[g];
+    }
+    return val;
+}
+
 static void matmul_q8_ref(float *out, int out_stride, const int8_t *xq, const float *xs, int nb, const int8_t *w,
                           const float *ws, int cols, int gs, int row_begin, int row_end) {
     const int groups = cols / gs;
-    for (int b = 0; b < nb; b++) {
-        const int8_t *xb = xq + (size_t)b * (size_t)cols;
-        const float *xsb = xs + (size_t)b * (size_t)groups;
-        for (int r = row_begin; r < row_end; r++) {
-            const int8_t *wr = w + (size_t)r * (size_t)cols;
-            const float *wsr = ws + (size_t)r * (size_t)groups;
-            float val = 0.0f;
-            for (int g = 0; g < groups; g++) {
-                int32_t ival = 0;
-                for (int k = 0; k < gs; k++) ival += (int32_t)xb[g * gs + k] * (int32_t)wr[g * gs + k];
-                val += ((float)ival) * wsr[g] * xsb[g];
-            }
-            out[(size_t)b * (size_t)out_stride + (size_t)r] = val;
+    for (int b = 0; b < nb; b++)
+        for (int r = row_begin; r < row_end; r++)
+            out[(size_t)b * (size_t)out_stride + (size_t)r] =
+                q8_row_ref(xq + (size_t)b * (size_t)cols, xs + (size_t)b * (size_t)groups, w + (size_t)r * (size_t)cols,
+                           ws + (size_t)r * (size_t)groups, gs, groups);
+}
+
+static void gemv_q8_slots_ref(float *out, const int8_t *xq, const float *xs, const int8_t *w, const float *slot_scales,
+                              int cols, int gs, int slots, int slot_begin, int slot_end) {
+    const int groups = cols / gs;
+    for (int i = slot_begin; i < slot_end; i++)
+        for (int j = 0; j < 8; j++) {
+            const size_t r = (size_t)i + (size_t)j * (size_t)slots;
+            out[r] = q8_row_ref(xq, xs, w + r * (size_t)cols, slot_scales + ((size_t)i * 8 + (size_t)j) * (size_t)groups,
+                                gs, groups);
         }
-    }
 }
 
 /* attend_head's loop in transformer.c, one query after the other. */
@@ -125,6 +138,7 @@ static const l2_kernels reference = {
     .matmul_f32 = matmul_f32_ref,
     .quantize_q8 = quantize_q8_ref,
     .matmul_q8 = matmul_q8_ref,
+    .gemv_q8_slots = gemv_q8_slots_ref,
     .attention = l2_attention_ref,
     .scores = l2_scores_ref,
 };
