@@ -328,6 +328,24 @@ static llama2_status check_config(const llama2_config *c, int group_size, llama2
     return LLAMA2_OK;
 }
 
+llama2_config l2_random_model_config(int dim, int hidden_dim, int n_layers, int n_heads, int n_kv_heads,
+                                     int vocab_size, int seq_len, int shared_classifier, int file_version,
+                                     int group_size) {
+    llama2_config c = {0};
+    c.dim = dim;
+    c.hidden_dim = hidden_dim;
+    c.n_layers = n_layers;
+    c.n_heads = n_heads;
+    c.n_kv_heads = n_kv_heads;
+    c.vocab_size = vocab_size;
+    c.seq_len = seq_len;
+    c.shared_classifier = shared_classifier;
+    c.file_version = file_version;
+    c.group_size = file_version == 2 ? (group_size != 0 ? group_size : l2_default_group_size(dim, hidden_dim)) : 0;
+    c.weight_type = file_version == 2 ? LLAMA2_WEIGHTS_Q8_0 : LLAMA2_WEIGHTS_F32;
+    return c;
+}
+
 llama2_status l2_write_random_model(const char *path, const llama2_config *c, uint64_t seed, llama2_error *err) {
     if (!path || !c) return l2_fail(err, LLAMA2_E_INVALID, "no path or no config");
     int version = c->file_version;

@@ -8,6 +8,12 @@
 
 #include "llama2.h"
 
+/* The config of a random model: its shape and its format (file_version 0 or
+ * 1: fp32; 2: Q8_0 with group_size, 0 for l2_default_group_size). */
+llama2_config l2_random_model_config(int dim, int hidden_dim, int n_layers, int n_heads, int n_kv_heads,
+                                     int vocab_size, int seq_len, int shared_classifier, int file_version,
+                                     int group_size);
+
 /* Writes a model of shape *c with random weights drawn from `seed`, in
  * format c->file_version (0: legacy, 1, 2: Q8_0 with c->group_size), with a
  * shared classifier when c->shared_classifier. Weights are scaled so that

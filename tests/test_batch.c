@@ -43,20 +43,9 @@ typedef struct model_case {
     llama2_config config;
 } model_case;
 
+/* Two layers, 517 tokens, 192 positions. */
 static llama2_config shape(int dim, int hidden, int heads, int kv_heads, int shared, int version, int gs) {
-    llama2_config c = {0};
-    c.dim = dim;
-    c.hidden_dim = hidden;
-    c.n_layers = 2;
-    c.n_heads = heads;
-    c.n_kv_heads = kv_heads;
-    c.vocab_size = 517;
-    c.seq_len = 192;
-    c.shared_classifier = shared;
-    c.file_version = version;
-    c.group_size = gs;
-    c.weight_type = version == 2 ? LLAMA2_WEIGHTS_Q8_0 : LLAMA2_WEIGHTS_F32;
-    return c;
+    return l2_random_model_config(dim, hidden, 2, heads, kv_heads, 517, 192, shared, version, gs);
 }
 
 /* One run: batch size and threads (0 threads: no pool). */

@@ -524,18 +524,7 @@ static void usage_cases(void) {
  * loader takes any float, so non-finite weights must run without a crash
  * (and without undefined behaviour in the kernels). */
 static char *small_model(const char *name, int version, int vocab_size) {
-    llama2_config c = {0};
-    c.dim = 16;
-    c.hidden_dim = 32;
-    c.n_layers = 2;
-    c.n_heads = 4;
-    c.n_kv_heads = 2;
-    c.vocab_size = vocab_size;
-    c.seq_len = 32;
-    c.shared_classifier = 1;
-    c.file_version = version;
-    c.group_size = version == 2 ? 8 : 0;
-    c.weight_type = version == 2 ? LLAMA2_WEIGHTS_Q8_0 : LLAMA2_WEIGHTS_F32;
+    llama2_config c = l2_random_model_config(16, 32, 2, 4, 2, vocab_size, 32, 1, version, version == 2 ? 8 : 0);
     char *path = tmp_path(name);
     llama2_error err = {0};
     if (l2_write_random_model(path, &c, 7, &err) != LLAMA2_OK) die("%s: %s", path, err.message);

@@ -104,19 +104,7 @@ static void assert_same_file(const char *a, const char *b) {
 
 static llama2_config shape(int dim, int hidden, int layers, int heads, int kv_heads, int vocab, int seq_len,
                            int shared, int version, int group_size) {
-    llama2_config c = {0};
-    c.dim = dim;
-    c.hidden_dim = hidden;
-    c.n_layers = layers;
-    c.n_heads = heads;
-    c.n_kv_heads = kv_heads;
-    c.vocab_size = vocab;
-    c.seq_len = seq_len;
-    c.shared_classifier = shared;
-    c.file_version = version;
-    c.group_size = group_size;
-    c.weight_type = version == 2 ? LLAMA2_WEIGHTS_Q8_0 : LLAMA2_WEIGHTS_F32;
-    return c;
+    return l2_random_model_config(dim, hidden, layers, heads, kv_heads, vocab, seq_len, shared, version, group_size);
 }
 
 static void write_model(const char *path, const llama2_config *c, uint64_t seed) {

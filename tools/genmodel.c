@@ -155,18 +155,8 @@ int main(int argc, char **argv) {
     if (kv_heads < 0) kv_heads = heads;
     if (group_size > 0 && format != 2) return usage_error("%s applies to --format 2 only", "--group-size");
 
-    llama2_config c = {0};
-    c.dim = dim;
-    c.hidden_dim = hidden;
-    c.n_layers = layers;
-    c.n_heads = heads;
-    c.n_kv_heads = kv_heads;
-    c.vocab_size = vocab;
-    c.seq_len = seq_len;
-    c.shared_classifier = shared;
-    c.file_version = format;
-    c.group_size = format == 2 ? (group_size > 0 ? group_size : l2_default_group_size(dim, hidden)) : 0;
-    c.weight_type = format == 2 ? LLAMA2_WEIGHTS_Q8_0 : LLAMA2_WEIGHTS_F32;
+    llama2_config c = l2_random_model_config(dim, hidden, layers, heads, kv_heads, vocab, seq_len, shared, format,
+                                             group_size > 0 ? group_size : 0);
 
     double t0 = llama2_time_seconds();
     llama2_error err = {0};
