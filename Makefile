@@ -102,7 +102,7 @@ DEFAULT_MODEL := $(MODELS_DIR)/stories260K.bin
 DEFAULT_TOKENIZER := $(MODELS_DIR)/tok512.bin
 MODEL_URL := https://huggingface.co/karpathy/tinyllamas/resolve/main/stories260K
 
-.PHONY: all clean test test-unit test-san run bench models FORCE
+.PHONY: all clean test test-unit test-san test-aarch64 run bench models FORCE
 # Objects that pattern rules make on the way are kept, not deleted.
 .SECONDARY: $(TEST_BIN:=.o) $(TOOL_NAMES:%=$(BUILD)/tools/%.o) $(TOOL_NAMES:%=$(BUILD)/llama2-%)
 all: llama2 $(TOOL_NAMES:%=llama2-%)
@@ -158,6 +158,18 @@ test-san:
 # Everything: optimised, sanitized, and a valgrind run (tests/all.sh).
 test:
 	@MAKE="$(MAKE)" SHARED=$(abspath $(dir $(SHARED_MODELS))) sh tests/all.sh
+
+# The aarch64 build (NEON kernels) tested here under qemu-user: needs
+# gcc-aarch64-linux-gnu, qemu-user-static and libcmocka-dev:arm64.
+AARCH64_CC ?= aarch64-linux-gnu-gcc
+AARCH64_BUILD := build/$(notdir $(AARCH64_CC))-portable
+# The program is linked statically: qemu 7.2 runs a dynamically linked one
+# that starts threads but never starts them (no clone call).
+test-aarch64: $(BUILD)/tests/test_golden
+	@$(MAKE) --no-print-directory CC=$(AARCH64_CC) PORTABLE=1 SAN=0 BLAS=0 CUDA=0 $(AARCH64_BUILD)/tests/test_kernels
+	@$(MAKE) --no-print-directory CC=$(AARCH64_CC) PORTABLE=1 SAN=0 BLAS=0 CUDA=0 LDFLAGS=-static \
+		BUILD=$(AARCH64_BUILD)-static $(AARCH64_BUILD)-static/llama2
+	@SHARED=$(abspath $(dir $(SHARED_MODELS))) sh tests/aarch64.sh $(AARCH64_BUILD) $(BUILD)
 
 bench: all
 	./llama2-bench

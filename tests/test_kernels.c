@@ -1043,5 +1043,10 @@ int main(void) {
         cmocka_unit_test(test_pool_slow_workers),
         cmocka_unit_test(test_pool_create_destroy),
     };
+    /* LLAMA2_TEST_SKIP: a cmocka pattern of tests to leave out (the thread
+     * pool's stress tests under an emulator, where they take many minutes:
+     * make test-aarch64). */
+    const char *skip = getenv("LLAMA2_TEST_SKIP");
+    if (skip && *skip) cmocka_set_skip_filter(skip);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,24 @@
+#!/bin/sh
+# `make test-aarch64`: the aarch64 build (NEON kernels) on this machine under
+# qemu-user. Runs the kernel tests (the thread pool's stress tests left out:
+# thousands of emulated spin-and-wake hand-offs take many minutes, and the
+# pool has no NEON code) and every golden case through the emulated llama2
+# program at 1-3 threads (driven by this machine's test_golden). Ends with
+# "tests: N passed, N failed".
+#   $1: the aarch64 build folder (the static program in $1-static),
+#   $2: this machine's build folder.
+set -u
+cross=$1
+native=$2
+QEMU=${QEMU:-qemu-aarch64-static}
+# Libraries of the cross toolchain (the dynamic loader, libc).
+export QEMU_LD_PREFIX=${QEMU_LD_PREFIX:-/usr/aarch64-linux-gnu}
+wrappers=$(mktemp -d)
+trap 'rm -rf "$wrappers"' EXIT
+for prog in "$cross-static/llama2" "$cross/tests/test_kernels"; do
+    name=$(basename "$prog")
+    printf '#!/bin/sh\nexec %s %s "$@"\n' "$QEMU" "$(cd "$(dirname "$prog")" && pwd)/$name" >"$wrappers/$name"
+    chmod +x "$wrappers/$name"
+done
+LLAMA2_TEST_SKIP='test_pool_*' LLAMA2_BIN="$wrappers/llama2" \
+    sh "$(dirname "$0")/run.sh" "$wrappers/test_kernels" "$native/tests/test_golden"
