@@ -28,15 +28,14 @@ typedef struct products_job {
     int first_task[9];  /* prefix sums of each product's task count */
 } products_job;
 
-/* One task of an int8 product by slots: a run of slots, or, as the last
- * task, the rows after the slots. */
-static void run_slot_task(const products_job *job, const l2_product *prod, int t) {
+/* Task t of an int8 product by slots: slots [t * chunk, (t + 1) * chunk),
+ * or, as the last task, the rows after the slots. */
+static void run_slot_task(const products_job *job, const l2_product *prod, int chunk, int t) {
     const tensor *w = prod->w;
     const l2_kernels *k = job->s->kernels;
-    const int begin = t * job->chunk[prod - job->products];
+    const int begin = t * chunk;
     if (begin < w->slots) {
-        const int end = begin + job->chunk[prod - job->products] < w->slots ? begin + job->chunk[prod - job->products]
-                                                                           : w->slots;
+        const int end = begin + chunk < w->slots ? begin + chunk : w->slots;
         k->gemv_q8_slots(prod->out, job->s->xq, job->s->xq_scales, w->q, w->slot_scales, w->cols, w->group_size,
                          w->slots, begin, end);
     } else {
@@ -58,7 +57,7 @@ static void run_product_task(void *ctx, int task, int worker) {
     while (task >= job->first_task[p + 1]) p++;
     const l2_product *prod = &job->products[p];
     if (job->by_slots) {
-        run_slot_task(job, prod, task - job->first_task[p]);
+        run_slot_task(job, prod, job->chunk[p], task - job->first_task[p]);
         return;
     }
     const tensor *w = prod->w;
