@@ -147,8 +147,9 @@ models: $(DEFAULT_MODEL) $(DEFAULT_TOKENIZER)
 run: llama2 models
 	./llama2 $(DEFAULT_MODEL) -z $(DEFAULT_TOKENIZER) -i "Once upon a time"
 
-# Unit and end-to-end tests of this build variant.
-test-unit: $(BUILD)/llama2 $(TEST_BIN)
+# Unit and end-to-end tests of this build variant (the tools too: their
+# tests run them from the program's folder).
+test-unit: $(BUILD)/llama2 $(TOOL_NAMES:%=$(BUILD)/llama2-%) $(TEST_BIN)
 	@LLAMA2_BIN=$(abspath $(BUILD)/llama2) SHARED=$(abspath $(dir $(SHARED_MODELS))) sh tests/run.sh $(TEST_BIN)
 
 # The same suite under AddressSanitizer and UndefinedBehaviorSanitizer.
