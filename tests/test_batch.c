@@ -161,50 +161,19 @@ static void check_model(const model_case *mc) {
     llama2_model_close(m);
 }
 
-static void test_f32_gqa(void **state) {
-    (void)state;
-    model_case mc = {"fp32, 6 heads / 2 kv heads, own classifier", shape(96, 256, 6, 2, 0, 1, 0)};
-    check_model(&mc);
-}
-
-static void test_f32_mha_shared(void **state) {
-    (void)state;
-    model_case mc = {"fp32 legacy, 4 heads, shared classifier", shape(64, 172, 4, 4, 1, 0, 0)};
-    check_model(&mc);
-}
-
-static void test_q8_gqa(void **state) {
-    (void)state;
-    model_case mc = {"int8 gs 32, 6 heads / 2 kv heads", shape(96, 256, 6, 2, 0, 2, 32)};
-    check_model(&mc);
-}
-
-static void test_q8_gs8(void **state) {
-    (void)state;
-    model_case mc = {"int8 gs 8, 8 heads / 4 kv heads", shape(64, 176, 8, 4, 1, 2, 8)};
-    check_model(&mc);
-}
-
-static void test_f32_wide(void **state) {
-    (void)state;
-    model_case mc = {"fp32, dim 256, 8 heads / 2 kv heads", shape(256, 704, 8, 2, 0, 1, 0)};
-    check_model(&mc);
-}
-
-static void test_q8_gs64(void **state) {
-    (void)state;
-    model_case mc = {"int8 gs 64, dim 256, 8 heads / 2 kv heads", shape(256, 704, 8, 2, 0, 2, 64)};
-    check_model(&mc);
-}
+/* The models: the test's state is its row. */
+static void test_model(void **state) { check_model(*state); }
 
 int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_f32_gqa),
-        cmocka_unit_test(test_f32_mha_shared),
-        cmocka_unit_test(test_q8_gqa),
-        cmocka_unit_test(test_q8_gs8),
-        cmocka_unit_test(test_f32_wide),
-        cmocka_unit_test(test_q8_gs64),
-    };
+    static model_case cases[6];
+    cases[0] = (model_case){"fp32, 6 heads / 2 kv heads, own classifier", shape(96, 256, 6, 2, 0, 1, 0)};
+    cases[1] = (model_case){"fp32 legacy, 4 heads, shared classifier", shape(64, 172, 4, 4, 1, 0, 0)};
+    cases[2] = (model_case){"int8 gs 32, 6 heads / 2 kv heads", shape(96, 256, 6, 2, 0, 2, 32)};
+    cases[3] = (model_case){"int8 gs 8, 8 heads / 4 kv heads", shape(64, 176, 8, 4, 1, 2, 8)};
+    cases[4] = (model_case){"fp32, dim 256, 8 heads / 2 kv heads", shape(256, 704, 8, 2, 0, 1, 0)};
+    cases[5] = (model_case){"int8 gs 64, dim 256, 8 heads / 2 kv heads", shape(256, 704, 8, 2, 0, 2, 64)};
+    struct CMUnitTest tests[6];
+    for (int i = 0; i < 6; i++)
+        tests[i] = (struct CMUnitTest){cases[i].name, test_model, NULL, NULL, &cases[i]};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
