@@ -306,8 +306,11 @@ static llama2_status build_slot_scales(llama2_model *m, llama2_error *err) {
             t->slots = slots;
             t->slot_scales = dst;
             for (int k = 0; k < slots; k++)
-                for (int j = 0; j < 8; j++, dst += groups)
-                    memcpy(dst, t->scales + ((size_t)k + (size_t)j * (size_t)slots) * groups, groups * sizeof(float));
+                for (int j = 0; j < 8; j++)
+                    for (size_t g = 0; g < groups; g++)
+                        dst[l2_q8_slot_scale(k, (int)g, j, (int)groups)] =
+                            t->scales[((size_t)k + (size_t)j * (size_t)slots) * groups + g];
+            dst += (size_t)slots * 8 * groups;
         }
         if (m->config.shared_classifier) m->classifier = m->token_embedding;
     }

@@ -711,9 +711,9 @@ static void test_gemv_q8_slots(void **state) {
                         ws[i] = rng_float(-1.0f, 1.0f) * ldexpf(1.0f, rng_int(-12, 4));
                     for (int i = 0; i < slots; i++)
                         for (int j = 0; j < 8; j++)
-                            memcpy(wss + ((size_t)i * 8 + (size_t)j) * (size_t)groups,
-                                   ws + ((size_t)i + (size_t)j * (size_t)slots) * (size_t)groups,
-                                   (size_t)groups * sizeof(float));
+                            for (int g = 0; g < groups; g++)
+                                wss[l2_q8_slot_scale(i, g, j, groups)] =
+                                    ws[((size_t)i + (size_t)j * (size_t)slots) * (size_t)groups + (size_t)g];
                     if (trial == 2) {
                         /* Raw int8 inputs, -128 included. */
                         for (int i = 0; i < cols; i++) xq[i] = (int8_t)(rng_u32() & 0xff);

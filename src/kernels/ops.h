@@ -57,9 +57,10 @@ typedef struct l2_kernels {
 
     /* One quantized input against the rows of w taken in slots (see
      * l2_q8_slots): for each slot i in [slot_begin, slot_end) and j < 8,
-     * row r = i + j * slots gives out[r] exactly as matmul_q8 would, its
-     * scales read from slot_scales + (i * 8 + j) * (cols / gs). NULL in a
-     * table that has no such kernel (products then use matmul_q8). */
+     * row r = i + j * slots gives out[r] exactly as matmul_q8 would, the
+     * scale of its group g read from slot_scales[l2_q8_slot_scale(i, g, j,
+     * cols / gs)]. NULL in a table that has no such kernel (products then
+     * use matmul_q8). */
     void (*gemv_q8_slots)(float *out, const int8_t *xq, const float *xs, const int8_t *w, const float *slot_scales,
                           int cols, int gs, int slots, int slot_begin, int slot_end);
 
@@ -116,6 +117,13 @@ static inline int8_t l2_q8_round(float v) {
 static inline int l2_q8_slots(int rows) {
     int q = rows / 8;
     return q > 1 && !(q & 1) ? q - 1 : q;
+}
+
+/* Where the slot-ordered scale copy keeps the scale of group g of row
+ * slot + lane * slots: a slot's scales group by group, the 8 rows' scales
+ * of a group side by side, so that a kernel loads them as one vector. */
+static inline size_t l2_q8_slot_scale(int slot, int g, int lane, int groups) {
+    return ((size_t)slot * (size_t)groups + (size_t)g) * 8 + (size_t)lane;
 }
 
 /* The scalar reference table. */

@@ -220,7 +220,7 @@ AVX2_INLINE void transpose_scales8(float t[8][8], const float *ws, size_t groups
 
 /* val += ((float)ival * ws) * xs, lane by lane: the reference's rounding. */
 AVX2_INLINE __m256 q8_accumulate(__m256 val, __m256i ival, const float *wsv, float xs) {
-    __m256 t = _mm256_mul_ps(_mm256_cvtepi32_ps(ival), _mm256_load_ps(wsv));
+    __m256 t = _mm256_mul_ps(_mm256_cvtepi32_ps(ival), _mm256_loadu_ps(wsv));
     return _mm256_add_ps(val, _mm256_mul_ps(t, _mm256_set1_ps(xs)));
 }
 
@@ -300,49 +300,85 @@ enum {
     Q8_WIDE8,  /* gs % 8 == 0, widening, two groups at a time */
 };
 
-/* Software prefetch of the weights for blocks of 8 neighbouring rows (the
- * several-input path, where the octants of q8_rows_octants do not apply).
- * Eight rows are read group by group, as eight short interleaved streams,
- * which the hardware prefetchers follow poorly; so each group step also
- * prefetches as many bytes as it reads, in plain address order, one block
- * of 8 rows ahead: a single sequential stream, which the hardware then
- * follows as well. Lines past the caller's rows are only prefetched, never
- * read (usually they are the next task's). Measured on a 2-core Zen 3: one
- * block ahead beat 3, 4 and 12 KiB, and T0 the other hints. */
+/* Software prefetch of the weights, in two patterns.
+ * Blocks of 8 neighbouring rows (the several-input path, where slots do not
+ * apply) are read group by group, as eight short interleaved streams, which
+ * the hardware prefetchers follow poorly; so each group step also prefetches
+ * as many bytes as it reads, in plain address order, one block of 8 rows
+ * ahead: a single sequential stream, which the hardware then follows as
+ * well. Lines past the caller's rows are only prefetched, never read
+ * (usually they are the next task's). Measured on a 2-core Zen 3: one block
+ * ahead beat 3, 4 and 12 KiB, and T0 the other hints.
+ * Slots (one input) read 8 long streams, which the hardware follows, but
+ * not far enough ahead: a group of 8 rows takes about 100 vector
+ * instructions, so the core itself has only a group or two of loads in
+ * flight, and with both cores reading, memory then idles while they compute.
+ * So each group step also prefetches, in each stream, the lines
+ * Q8_SLOT_AHEAD bytes past what it reads (past a slot's last row comes the
+ * next slot's first one). */
 typedef struct q8_prefetch {
-    const char *next; /* the next line to prefetch */
-    size_t step;      /* bytes per group step (8 rows of a group) */
-    int on;
+    int mode;         /* Q8_PF_OFF, Q8_PF_BLOCK or Q8_PF_SLOTS */
+    const char *next; /* the next line to prefetch (slots: of stream 0) */
+    const char *end;  /* slots: the end of what has been read, in stream 0 */
+    size_t step;      /* bytes read per group step: 8 rows' (block), 1 row's (slots) */
+    size_t stride;    /* slots: bytes between the streams */
 } q8_prefetch;
 
-AVX2_INLINE void q8_prefetch_init(q8_prefetch *p, const int8_t *w, size_t cols, int gs, int on) {
+enum { Q8_PF_OFF, Q8_PF_BLOCK, Q8_PF_SLOTS };
+
+/* Measured on this project's 2-core Zen 3, alternating runs: 256-384 bytes
+ * ahead gave 1.1B int8 generation at 2 threads about +30% and 110M +10%;
+ * 128 gave nothing, 512 and more less than 256. */
+#define Q8_SLOT_AHEAD 320
+
+/* Block mode for the 8 rows at w. */
+AVX2_INLINE void q8_prefetch_block(q8_prefetch *p, const int8_t *w, size_t cols, int gs) {
+    p->mode = Q8_PF_BLOCK;
     p->next = (const char *)w + 8 * cols;
     p->step = 8 * (size_t)gs;
-    p->on = on;
 }
 
-/* Prefetches the bytes of n group steps. */
+/* Slots mode for 8 streams from w, stride bytes apart. */
+AVX2_INLINE void q8_prefetch_slots(q8_prefetch *p, const int8_t *w, size_t stride, int gs) {
+    p->mode = Q8_PF_SLOTS;
+    p->end = (const char *)w;
+    p->next = p->end + Q8_SLOT_AHEAD;
+    p->step = (size_t)gs;
+    p->stride = stride;
+}
+
+/* Prefetches for n group steps. */
 AVX2_INLINE void q8_prefetch_groups(q8_prefetch *p, int n) {
-    if (!p->on) return;
-    const char *end = p->next + (size_t)n * p->step;
-    for (const char *a = p->next; a < end; a += 64) _mm_prefetch(a, _MM_HINT_T0);
-    p->next = end;
+    if (p->mode == Q8_PF_BLOCK) {
+        const char *end = p->next + (size_t)n * p->step;
+        for (const char *a = p->next; a < end; a += 64) _mm_prefetch(a, _MM_HINT_T0);
+        p->next = end;
+    } else if (p->mode == Q8_PF_SLOTS) {
+        p->end += (size_t)n * p->step;
+        for (; p->next < p->end + Q8_SLOT_AHEAD; p->next += 64)
+            for (int j = 0; j < 8; j++) _mm_prefetch(p->next + (size_t)j * p->stride, _MM_HINT_T0);
+    }
 }
 
-/* Eight consecutive rows (w, ws at the first) against one quantized input:
- * out[0..8). pf, when on, is positioned at w's first group. */
+/* Eight rows (row j at w + j * wstride) against one quantized input: out[j *
+ * ostride]. Their scales are either row j's at ws + j * sstride (ws8 NULL)
+ * or already side by side, group g's 8 at ws8 + 8 * g. pf (any mode) is
+ * positioned at w's first group. */
 AVX2_FN static void q8_rows8(float *out, size_t ostride, const int8_t *xb, const float *xsb, const int8_t *w,
-                             size_t wstride, const float *ws, size_t sstride, int gs, int groups, int mode,
-                             q8_prefetch *pf) {
-    _Alignas(32) float wst[8][8];
+                             size_t wstride, const float *ws, size_t sstride, const float *ws8, int gs, int groups,
+                             int mode, q8_prefetch *pf) {
+    _Alignas(32) float wsbuf[8][8];
     __m256 val = _mm256_setzero_ps();
     for (int g0 = 0; g0 < groups; g0 += 8) {
         int ng = groups - g0 < 8 ? groups - g0 : 8;
-        if (ng == 8) {
-            transpose_scales8(wst, ws + g0, sstride);
+        const float(*wst)[8] = wsbuf;
+        if (ws8) {
+            wst = (const float(*)[8])(ws8 + (size_t)g0 * 8);
+        } else if (ng == 8) {
+            transpose_scales8(wsbuf, ws + g0, sstride);
         } else {
             for (int i = 0; i < ng; i++)
-                for (int j = 0; j < 8; j++) wst[i][j] = ws[(size_t)j * sstride + (size_t)(g0 + i)];
+                for (int j = 0; j < 8; j++) wsbuf[i][j] = ws[(size_t)j * sstride + (size_t)(g0 + i)];
         }
         const size_t off = (size_t)g0 * (size_t)gs;
         int i = 0;
@@ -574,15 +610,16 @@ AVX2_FN static int has_int8_min(const int8_t *x, size_t n) {
     return 0;
 }
 
-/* One row, the reference's arithmetic in plain C. */
-static float q8_row_scalar(const int8_t *xb, const float *xsb, const int8_t *wr, const float *wsr, int gs,
-                           int groups) {
+/* One row, the reference's arithmetic in plain C; group g's scale at
+ * wsr[g * ws_stride]. */
+static float q8_row_scalar(const int8_t *xb, const float *xsb, const int8_t *wr, const float *wsr, size_t ws_stride,
+                           int gs, int groups) {
     float val = 0.0f;
     for (int g = 0; g < groups; g++) {
         int32_t ival = 0;
         const int8_t *xg = xb + (size_t)g * (size_t)gs, *wg = wr + (size_t)g * (size_t)gs;
         for (int k = 0; k < gs; k++) ival += (int32_t)xg[k] * (int32_t)wg[k];
-        val += ((float)ival) * wsr[g] * xsb[g];
+        val += ((float)ival) * wsr[(size_t)g * ws_stride] * xsb[g];
     }
     return val;
 }
@@ -599,11 +636,11 @@ AVX2_FN static void q8_rows_blocks(float *out, size_t os, const int8_t *xq, cons
         int r = r0 + 8 <= row_end ? r0 : row_end - 8;
         const int8_t *wr = w + (size_t)r * c;
         q8_prefetch pf;
-        q8_prefetch_init(&pf, wr, c, gs, 1);
+        q8_prefetch_block(&pf, wr, c, gs);
         for (int b = b0; b < b1; b++) {
             q8_rows8(out + (size_t)b * os + (size_t)r, 1, xq + (size_t)b * c, xs + (size_t)b * ng, wr, c,
-                     ws + (size_t)r * ng, ng, gs, groups, mode, &pf);
-            pf.on = 0; /* the block is in cache now */
+                     ws + (size_t)r * ng, ng, NULL, gs, groups, mode, &pf);
+            pf.mode = Q8_PF_OFF; /* the block is in cache now */
         }
     }
 }
@@ -621,32 +658,39 @@ AVX2_FN static int q8_mode(int gs, const int8_t *xq, size_t n) {
 }
 
 /* Slots i in [slot_begin, slot_end) of one input: 8 rows i + j * slots
- * (row r at w + r * c), 8 long streams (see l2_q8_slots); the scales of row
- * i + j * slots at ws + i * slot_step + j * lane_step. */
+ * (row r at w + r * c), 8 long streams (see l2_q8_slots). The scales are
+ * either in slot order (slot_scales, see l2_q8_slot_scale) or, when that is
+ * NULL, in row order at ws. */
 AVX2_FN static void q8_slots(float *out, const int8_t *xq, const float *xs, const int8_t *w, const float *ws,
-                             size_t slot_step, size_t lane_step, size_t c, int gs, int groups, int mode, int slots,
+                             const float *slot_scales, size_t c, int gs, int groups, int mode, int slots,
                              int slot_begin, int slot_end) {
-    const size_t q = (size_t)slots;
-    q8_prefetch pf = {0}; /* off: the hardware follows long streams */
-    for (int i = slot_begin; i < slot_end; i++)
-        q8_rows8(out + i, q, xq, xs, w + (size_t)i * c, q * c, ws + (size_t)i * slot_step, lane_step, gs, groups,
-                 mode, &pf);
+    const size_t q = (size_t)slots, ng = (size_t)groups;
+    q8_prefetch pf;
+    q8_prefetch_slots(&pf, w + (size_t)slot_begin * c, q * c, gs);
+    for (int i = slot_begin; i < slot_end; i++) {
+        const int8_t *wi = w + (size_t)i * c;
+        if (slot_scales)
+            q8_rows8(out + i, q, xq, xs, wi, q * c, NULL, 0, slot_scales + (size_t)i * 8 * ng, gs, groups, mode, &pf);
+        else
+            q8_rows8(out + i, q, xq, xs, wi, q * c, ws + (size_t)i * ng, q * ng, NULL, gs, groups, mode, &pf);
+    }
 }
 
 AVX2_FN void l2_gemv_q8_slots_avx2(float *out, const int8_t *xq, const float *xs, const int8_t *w,
                                    const float *slot_scales, int cols, int gs, int slots, int slot_begin,
                                    int slot_end) {
     const int groups = cols / gs;
-    const size_t c = (size_t)cols, ng = (size_t)groups;
+    const size_t c = (size_t)cols;
     if (gs % 8 != 0) {
         for (int i = slot_begin; i < slot_end; i++)
             for (int j = 0; j < 8; j++) {
                 const size_t r = (size_t)i + (size_t)j * (size_t)slots;
-                out[r] = q8_row_scalar(xq, xs, w + r * c, slot_scales + ((size_t)i * 8 + (size_t)j) * ng, gs, groups);
+                out[r] = q8_row_scalar(xq, xs, w + r * c, slot_scales + l2_q8_slot_scale(i, 0, j, groups), 8, gs,
+                                       groups);
             }
         return;
     }
-    q8_slots(out, xq, xs, w, slot_scales, 8 * ng, ng, c, gs, groups, q8_mode(gs, xq, c), slots, slot_begin, slot_end);
+    q8_slots(out, xq, xs, w, NULL, slot_scales, c, gs, groups, q8_mode(gs, xq, c), slots, slot_begin, slot_end);
 }
 
 AVX2_FN void l2_matmul_q8_avx2(float *out, int out_stride, const int8_t *xq, const float *xs, int nb,
@@ -659,8 +703,8 @@ AVX2_FN void l2_matmul_q8_avx2(float *out, int out_stride, const int8_t *xq, con
         for (int b = 0; b < nb; b++)
             for (int r = row_begin; r < row_end; r++)
                 out[(size_t)b * os + (size_t)r] =
-                    q8_row_scalar(xq + (size_t)b * c, xs + (size_t)b * ng, w + (size_t)r * c, ws + (size_t)r * ng, gs,
-                                  groups);
+                    q8_row_scalar(xq + (size_t)b * c, xs + (size_t)b * ng, w + (size_t)r * c, ws + (size_t)r * ng, 1,
+                                  gs, groups);
         return;
     }
     const int mode = q8_mode(gs, xq, (size_t)nb * c);
@@ -674,8 +718,7 @@ AVX2_FN void l2_matmul_q8_avx2(float *out, int out_stride, const int8_t *xq, con
          * copy instead), the rows left over as one block. */
         const int slots = l2_q8_slots(rows);
         const size_t r0 = (size_t)row_begin;
-        q8_slots(out + r0, xq, xs, w + r0 * c, ws + r0 * ng, ng, (size_t)slots * ng, c, gs, groups, mode, slots, 0,
-                 slots);
+        q8_slots(out + r0, xq, xs, w + r0 * c, ws + r0 * ng, NULL, c, gs, groups, mode, slots, 0, slots);
         const int left = row_begin + 8 * slots;
         if (left < row_end)
             q8_rows_blocks(out, 0, xq, xs, 0, 1, w, ws, c, gs, groups, mode, left < row_end - 8 ? left : row_end - 8,

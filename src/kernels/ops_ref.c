@@ -77,13 +77,15 @@ static void quantize_q8_ref(int8_t *q, float *scales, const float *x, int n, int
 }
 
 /* One row: the integer dot of each group, scaled by the row's then the
- * input's scale, summed in group order (runq.c's matmul). */
-static float q8_row_ref(const int8_t *xb, const float *xsb, const int8_t *wr, const float *wsr, int gs, int groups) {
+ * input's scale, summed in group order (runq.c's matmul). Group g's row
+ * scale is wsr[g * ws_stride]. */
+static float q8_row_ref(const int8_t *xb, const float *xsb, const int8_t *wr, const float *wsr, size_t ws_stride,
+                        int gs, int groups) {
     float val = 0.0f;
     for (int g = 0; g < groups; g++) {
         int32_t ival = 0;
         for (int k = 0; k < gs; k++) ival += (int32_t)xb[g * gs + k] * (int32_t)wr[g * gs + k];
-        val += ((float)ival) * wsr[g] * xsb[g];
+        val += ((float)ival) * wsr[(size_t)g * ws_stride] * xsb[g];
     }
     return val;
 }
@@ -95,7 +97,7 @@ static void matmul_q8_ref(float *out, int out_stride, const int8_t *xq, const fl
         for (int r = row_begin; r < row_end; r++)
             out[(size_t)b * (size_t)out_stride + (size_t)r] =
                 q8_row_ref(xq + (size_t)b * (size_t)cols, xs + (size_t)b * (size_t)groups, w + (size_t)r * (size_t)cols,
-                           ws + (size_t)r * (size_t)groups, gs, groups);
+                           ws + (size_t)r * (size_t)groups, 1, gs, groups);
 }
 
 static void gemv_q8_slots_ref(float *out, const int8_t *xq, const float *xs, const int8_t *w, const float *slot_scales,
@@ -104,8 +106,8 @@ static void gemv_q8_slots_ref(float *out, const int8_t *xq, const float *xs, con
     for (int i = slot_begin; i < slot_end; i++)
         for (int j = 0; j < 8; j++) {
             const size_t r = (size_t)i + (size_t)j * (size_t)slots;
-            out[r] = q8_row_ref(xq, xs, w + r * (size_t)cols, slot_scales + ((size_t)i * 8 + (size_t)j) * (size_t)groups,
-                                gs, groups);
+            out[r] = q8_row_ref(xq, xs, w + r * (size_t)cols, slot_scales + l2_q8_slot_scale(i, 0, j, groups), 8, gs,
+                                groups);
         }
 }
 
