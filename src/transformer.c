@@ -27,17 +27,12 @@ static size_t physical_memory(void) {
     return l2_mul_size((size_t)pages, (size_t)page, &total) ? total : SIZE_MAX;
 }
 
-/* Attention scratch of one worker, in floats: a row of scores for
- * attend_head, or the kernels' blocked attention scratch for fp32 models
- * (seq_len and head_size are bounded by the loader, so this cannot
- * overflow). */
+/* Attention scratch of one worker, in floats: up to
+ * L2_ATTENTION_MAX_QUERIES rows of scores (runs of heads), which is also the
+ * kernels' blocked attention scratch (seq_len and head_size are bounded by
+ * the loader, so this cannot overflow). */
 static size_t att_scratch_floats(const llama2_model *m) {
-    size_t n = (size_t)m->config.seq_len;
-    if (m->config.weight_type == LLAMA2_WEIGHTS_F32) {
-        size_t blocked = L2_ATTENTION_SCRATCH(m->config.seq_len, m->head_size);
-        if (blocked > n) n = blocked;
-    }
-    return n;
+    return L2_ATTENTION_SCRATCH(m->config.seq_len, m->head_size);
 }
 
 /* Sizes of every buffer, in floats (or bytes for xq), checked for overflow. */
@@ -124,9 +119,9 @@ llama2_status llama2_session_create(const llama2_model *m, const llama2_session_
         s->kernel_table.rmsnorm = ref->rmsnorm;
         s->kernel_table.softmax = ref->softmax;
         s->kernel_table.swiglu = ref->swiglu;
-        /* axpy and add keep the table's: they are the reference's bits in
-         * every table (test_kernels compares them with memcmp), as scores
-         * is (ops.h). */
+        /* axpy, add, scores and values keep the table's: they are the
+         * reference's bits in every table (ops.h; test_kernels compares
+         * them with memcmp). */
     }
     s->kernels = &s->kernel_table;
     s->batch = batch;
@@ -183,49 +178,6 @@ static void rope_rotate(float *v, int width, int head_size, const float *cos_row
     }
 }
 
-/* Grouped-query attention (https://arxiv.org/abs/2305.13245) of one query
- * head at one position over the cached keys and values of positions
- * 0..pos; the n_heads / n_kv_heads query heads of a group share a KV head. */
-typedef struct attention_job {
-    llama2_session *s;
-    int layer;
-    int pos0; /* position of the block's first token */
-} attention_job;
-
-static void attend_head(void *ctx, int task, int worker) {
-    const attention_job *job = ctx;
-    llama2_session *s = job->s;
-    const llama2_model *m = s->model;
-    const int n_heads = m->config.n_heads, head_size = m->head_size, kv_dim = m->kv_dim;
-    const int b = task / n_heads, h = task % n_heads;
-    const int pos = job->pos0 + b;
-    const int kv_head = h / (n_heads / m->config.n_kv_heads);
-    const size_t layer_offset = (size_t)job->layer * (size_t)m->config.seq_len * (size_t)kv_dim;
-    const float *q = s->q + (size_t)b * (size_t)m->config.dim + (size_t)h * (size_t)head_size;
-    const float *keys = s->key_cache + layer_offset + (size_t)kv_head * (size_t)head_size;
-    const float *values = s->value_cache + layer_offset + (size_t)kv_head * (size_t)head_size;
-    float *att = s->att + (size_t)worker * (size_t)m->config.seq_len;
-    const float scale = sqrtf((float)head_size);
-
-    if (m->config.weight_type == LLAMA2_WEIGHTS_Q8_0) {
-        /* All the positions at once, bit for bit the loop below with the
-         * reference dot (which the int8 path must keep). */
-        s->kernels->scores(att, q, keys, kv_dim, pos + 1, head_size);
-    } else {
-        for (int t = 0; t <= pos; t++)
-            att[t] = s->kernels->dot(q, keys + (size_t)t * (size_t)kv_dim, head_size) / scale;
-    }
-    s->kernels->softmax(att, pos + 1);
-    float *out = s->xb + (size_t)b * (size_t)m->config.dim + (size_t)h * (size_t)head_size;
-    memset(out, 0, (size_t)head_size * sizeof(float));
-    for (int t = 0; t <= pos; t++) {
-        /* The value rows are far apart (kv_dim floats): fetch ahead. */
-        if (t + 8 <= pos)
-            for (int i = 0; i < head_size; i += 16) __builtin_prefetch(values + (size_t)(t + 8) * (size_t)kv_dim + i);
-        s->kernels->axpy(out, att[t], values + (size_t)t * (size_t)kv_dim, head_size);
-    }
-}
-
 /* The fp32 path's attention for blocks: one task per KV head and chunk of
  * at most L2_ATTENTION_MAX_QUERIES of its queries, taken position-major (the
  * group's heads at one position, then at the next), so that the kernel
@@ -270,14 +222,15 @@ static void attend_chunk(void *ctx, int task, int worker) {
                           scratch);
 }
 
-/* The fp32 path's attention for a few positions (generation) where no KV
- * head has enough queries for attend_chunk: one task per position and run
- * of consecutive heads, which walks the cached positions once for all its
- * heads, reading each position's keys and values for them as one
- * contiguous piece. attend_head reads each head's 64-odd floats a cache row
- * apart (kv_dim floats), a stride the hardware prefetchers do not follow
- * across pages. Per head, the arithmetic is attend_head's (the same kernel
- * calls in the same order), so the results are its bits. */
+/* Attention one position at a time (generation, and every int8 model's
+ * attention): one task per position and run of consecutive heads, head
+ * after head: scores, softmax, then the weighted sum of the values. The
+ * scores and values kernels are the reference's bits in every table
+ * (ops.h), so int8 models keep runq.c's arithmetic, and no result depends on
+ * the runs. What limits it at long contexts is memory: each head reads a
+ * few hundred bytes of every cached row (110M int8 at 1000 tokens: a third
+ * of the time). Taking the positions in blocks for all the run's heads at
+ * a time, and huge pages for the cache, changed nothing measurable. */
 typedef struct attention_runs_job {
     llama2_session *s;
     int layer;
@@ -297,71 +250,39 @@ static void attend_run(void *ctx, int task, int worker) {
     const int h1 = h0 + job->heads_per_task < n_heads ? h0 + job->heads_per_task : n_heads;
     const int n_keys = job->pos0 + b + 1;
     const size_t layer_offset = (size_t)job->layer * (size_t)m->config.seq_len * (size_t)kv_dim;
-    const float *keys = s->key_cache + layer_offset, *values = s->value_cache + layer_offset;
-    const float *q = s->q + (size_t)b * (size_t)dim;
-    float *out = s->xb + (size_t)b * (size_t)dim;
-    /* One row of scores per head (at most L2_ATTENTION_MAX_QUERIES heads:
-     * see attention_heads), seq_len + head_size apart so that the rows do
-     * not all fall in the same cache set. */
     float *att = s->att + (size_t)worker * att_scratch_floats(m);
-    const size_t att_row = (size_t)m->config.seq_len + (size_t)head_size;
-    const float scale = sqrtf((float)head_size);
-
-    /* The cached rows' pieces of these heads, fetched a few positions
-     * ahead: pieces a row apart are short streams the prefetchers miss. */
-    const size_t piece = (size_t)(h0 / group) * (size_t)head_size;
-    const size_t piece_len = (size_t)((h1 - 1) / group + 1 - h0 / group) * (size_t)head_size;
-    enum { AHEAD = 4 };
-    for (int t = 0; t < n_keys; t++) {
-        const float *kt = keys + (size_t)t * (size_t)kv_dim;
-        if (t + AHEAD < n_keys)
-            for (size_t i = 0; i < piece_len; i += 16) __builtin_prefetch(kt + AHEAD * (size_t)kv_dim + piece + i);
-        for (int h = h0; h < h1; h++)
-            att[(size_t)(h - h0) * att_row + (size_t)t] =
-                k->dot(q + (size_t)h * (size_t)head_size, kt + (size_t)(h / group) * (size_t)head_size, head_size) /
-                scale;
-    }
     for (int h = h0; h < h1; h++) {
-        k->softmax(att + (size_t)(h - h0) * att_row, n_keys);
-        memset(out + (size_t)h * (size_t)head_size, 0, (size_t)head_size * sizeof(float));
-    }
-    for (int t = 0; t < n_keys; t++) {
-        const float *vt = values + (size_t)t * (size_t)kv_dim;
-        if (t + AHEAD < n_keys)
-            for (size_t i = 0; i < piece_len; i += 16) __builtin_prefetch(vt + AHEAD * (size_t)kv_dim + piece + i);
-        for (int h = h0; h < h1; h++)
-            k->axpy(out + (size_t)h * (size_t)head_size, att[(size_t)(h - h0) * att_row + (size_t)t],
-                    vt + (size_t)(h / group) * (size_t)head_size, head_size);
+        const size_t piece = layer_offset + (size_t)(h / group) * (size_t)head_size;
+        const size_t offset = (size_t)b * (size_t)dim + (size_t)h * (size_t)head_size;
+        float *out = s->xb + offset;
+        k->scores(att, s->q + offset, s->key_cache + piece, kv_dim, n_keys, head_size);
+        k->softmax(att, n_keys);
+        memset(out, 0, (size_t)head_size * sizeof(float));
+        k->values(out, att, s->value_cache + piece, kv_dim, n_keys, head_size);
     }
 }
 
 static void attention_heads(llama2_session *s, int l, int pos0, int n) {
     const llama2_model *m = s->model;
     const int group = m->config.n_heads / m->config.n_kv_heads;
-    if (m->config.weight_type == LLAMA2_WEIGHTS_F32) {
-        /* Blocked where a chunk gets a few queries to share the key rows;
-         * single positions of models without grouped queries take runs of
-         * heads. */
-        if (n * group >= 4) {
-            attention_chunks_job job = {s, l, pos0, n * group, 0};
-            job.n_chunks = (job.n_queries + L2_ATTENTION_MAX_QUERIES - 1) / L2_ATTENTION_MAX_QUERIES;
-            l2_pool_run(s->pool, m->config.n_kv_heads * job.n_chunks, attend_chunk, &job);
-            return;
-        }
-        /* A run per worker and position, of at most L2_ATTENTION_MAX_QUERIES
-         * heads (the scratch holds that many rows of seq_len + head_size). */
-        const int max_run = L2_ATTENTION_MAX_QUERIES;
-        attention_runs_job job = {s, l, pos0, 0, 0};
-        int runs = s->n_workers;
-        if (runs < (m->config.n_heads + max_run - 1) / max_run) runs = (m->config.n_heads + max_run - 1) / max_run;
-        if (runs > m->config.n_heads) runs = m->config.n_heads;
-        job.heads_per_task = (m->config.n_heads + runs - 1) / runs;
-        job.tasks_per_position = (m->config.n_heads + job.heads_per_task - 1) / job.heads_per_task;
-        l2_pool_run(s->pool, n * job.tasks_per_position, attend_run, &job);
+    /* fp32 models: blocked where a chunk gets a few queries to share the
+     * key rows (int8 models keep the reference's arithmetic instead). */
+    if (m->config.weight_type == LLAMA2_WEIGHTS_F32 && n * group >= 4) {
+        attention_chunks_job job = {s, l, pos0, n * group, 0};
+        job.n_chunks = (job.n_queries + L2_ATTENTION_MAX_QUERIES - 1) / L2_ATTENTION_MAX_QUERIES;
+        l2_pool_run(s->pool, m->config.n_kv_heads * job.n_chunks, attend_chunk, &job);
         return;
     }
-    attention_job job = {s, l, pos0};
-    l2_pool_run(s->pool, n * m->config.n_heads, attend_head, &job);
+    /* A run per worker and position, of at most L2_ATTENTION_MAX_QUERIES
+     * heads (the scratch holds that many rows of seq_len + head_size). */
+    const int max_run = L2_ATTENTION_MAX_QUERIES;
+    attention_runs_job job = {s, l, pos0, 0, 0};
+    int runs = s->n_workers;
+    if (runs < (m->config.n_heads + max_run - 1) / max_run) runs = (m->config.n_heads + max_run - 1) / max_run;
+    if (runs > m->config.n_heads) runs = m->config.n_heads;
+    job.heads_per_task = (m->config.n_heads + runs - 1) / runs;
+    job.tasks_per_position = (m->config.n_heads + job.heads_per_task - 1) / job.heads_per_task;
+    l2_pool_run(s->pool, n * job.tasks_per_position, attend_run, &job);
 }
 
 /* ------------------------------------------------- per-position work */

@@ -18,7 +18,7 @@
  *   swiglu: 1e-6 relative (about 8 ulp: the expf, a division, two products);
  *   softmax and swiglu results that are subnormal or flushed to zero are
  *       allowed 1e-37 absolute;
- *   axpy, add: bit-exact (the same operations element by element);
+ *   axpy, add, values: bit-exact (the same operations element by element);
  *   quantize_q8, matmul_q8: bit-exact (memcmp), the contract of ops.h.
  */
 #include <setjmp.h>
@@ -815,6 +815,61 @@ static void test_scores(void **state) {
     free(ar);
 }
 
+/* -------------------------------------------------------------- values */
+
+/* The values entry is bit-exact in every table (int8 models use it): head
+ * sizes around the vector widths and the 64-column chunks, key counts from 1
+ * to a few hundred, value rows inside a wider cache row with the last one at
+ * the very end of its buffer, weights of many magnitudes with zeros, values
+ * of both signs (zeros included), and sums that start from zero or continue
+ * from earlier ones, so that any reordering or fused operation shows. */
+static void test_values(void **state) {
+    (void)state;
+    const l2_kernels *ks[4];
+    int nk = fast_tables(ks);
+    const l2_kernels *ref = l2_kernels_reference();
+    static const int head_sizes[] = {1, 3, 4, 5, 8, 12, 16, 20, 48, 63, 64, 65, 72, 96, 128, 136};
+    const int max_hs = 136, max_n = 300;
+    float *att = xmalloc((size_t)max_n * sizeof(float));
+    float *of = xmalloc((size_t)(max_hs + 8) * sizeof(float)), *orf = xmalloc((size_t)(max_hs + 8) * sizeof(float));
+    rng_seed(13);
+    long checked = 0;
+    for (int t = 0; t < nk; t++) {
+        const l2_kernels *k = ks[t];
+        for (size_t hi = 0; hi < sizeof head_sizes / sizeof head_sizes[0]; hi++) {
+            const int hs = head_sizes[hi], stride = hs + rng_int(0, 2 * hs);
+            for (int n = 1; n <= max_n; n += n < 40 ? 1 : 53) {
+                const size_t size = ((size_t)(n - 1) * (size_t)stride + (size_t)hs) * sizeof(float);
+                float *vb = xmalloc(size);
+                for (size_t i = 0; i < size / sizeof(float); i++)
+                    vb[i] = rng_int(0, 15) == 0 ? 0.0f : rng_float(-1.0f, 1.0f) * ldexpf(1.0f, rng_int(-8, 8));
+                for (int i = 0; i < n; i++)
+                    att[i] = rng_int(0, 7) == 0 ? 0.0f : rng_float(0.0f, 1.0f) * ldexpf(1.0f, rng_int(-20, 0));
+                void *base;
+                const float *ve = exact_copy(vb, size, 4, &base);
+                for (int i = 0; i < max_hs + 8; i++)
+                    of[i] = orf[i] = i < hs && n % 3 == 0 ? rng_float(-1.0f, 1.0f) : i < hs ? 0.0f : -999.0f;
+                k->values(of, att, ve, stride, n, hs);
+                ref->values(orf, att, ve, stride, n, hs);
+                free(base);
+                free(vb);
+                if (memcmp(of, orf, (size_t)(max_hs + 8) * sizeof(float)) != 0) {
+                    int i = 0;
+                    while (i < max_hs + 8 && memcmp(&of[i], &orf[i], sizeof(float)) == 0) i++;
+                    print_error("%s: values hs=%d n=%d differs at %d: %.9g vs %.9g\n", k->name, hs, n, i,
+                                (double)of[i], (double)orf[i]);
+                    fail();
+                }
+                checked += n;
+            }
+        }
+    }
+    assert_true(checked > 0);
+    free(att);
+    free(of);
+    free(orf);
+}
+
 /* ------------------------------------------------------------ the pool */
 
 #define POOL_MAX_TASKS 101
@@ -1037,6 +1092,7 @@ int main(void) {
         cmocka_unit_test(test_matmul_q8),
         cmocka_unit_test(test_gemv_q8_slots),
         cmocka_unit_test(test_scores),
+        cmocka_unit_test(test_values),
         cmocka_unit_test(test_pool_every_task_once),
         cmocka_unit_test(test_pool_results_visible),
         cmocka_unit_test(test_pool_concurrent_and_wakes),

@@ -83,6 +83,13 @@ typedef struct l2_kernels {
      * with the reference in every table: int8 models use it (see
      * llama2_session_create). */
     void (*scores)(float *att, const float *q, const float *k, int kv_stride, int n_keys, int hs);
+
+    /* The attention's weighted sum of one head's cached values (value t at
+     * v + t * kv_stride), added onto out: out[i] += att[t] * v_t[i] for t =
+     * 0, 1, ..., n_keys - 1 in that order, every product rounded before it
+     * is added: the reference's axpy loop (after a memset of out, or
+     * continuing it over later positions), bit for bit in every table. */
+    void (*values)(float *out, const float *att, const float *v, int kv_stride, int n_keys, int hs);
 } l2_kernels;
 
 #define L2_ATTENTION_MAX_QUERIES 16
@@ -94,6 +101,9 @@ void l2_attention_ref(float *const *out, const float *const *q, const int *n_key
 
 /* The reference scores entry (also the NEON table's: it must be exact). */
 void l2_scores_ref(float *att, const float *q, const float *k, int kv_stride, int n_keys, int hs);
+
+/* The reference values entry. */
+void l2_values_ref(float *out, const float *att, const float *v, int kv_stride, int n_keys, int hs);
 
 /* round(v) half away from zero as an int8, for quantized activations: v is
  * within [-127, 127] for finite input; NaN (from a NaN or infinite

@@ -15,7 +15,8 @@
  *       whole range);
  *   attention: the reference's sums in its order, with fused roundings and
  *       the vectorised expf;
- *   axpy, add: the reference's arithmetic element by element (same bits);
+ *   axpy, add, values: the reference's arithmetic element by element (same
+ *       bits);
  *   quantize_q8, matmul_q8: in ops_avx2_q8.c, the reference's bits exactly.
  *
  * For one input (generation) matmul_f32 streams whole rows and leaves the
@@ -199,6 +200,57 @@ AVX2_FN static void axpy_avx2(float *y, float a, const float *x, int n) {
         __m256i m = tail_mask(n - i);
         _mm256_maskstore_ps(y + i, m,
                             _mm256_add_ps(_mm256_maskload_ps(y + i, m), _mm256_mul_ps(av, _mm256_maskload_ps(x + i, m))));
+    }
+}
+
+/* values (see ops.h): nv vectors of columns, and a last vector of tail
+ * columns when tail > 0, held in registers across every position, so that
+ * out is read and written once and each element's chain is the reference's
+ * (product rounded, then added, in t order). Value rows kv_stride apart are
+ * no stream the hardware prefetchers follow, so rows a few positions ahead
+ * are prefetched. */
+#define VALUES_AHEAD 8
+
+AVX2_INLINE void values_cols(float *out, const float *att, const float *v, size_t stride, int n_keys, const int nv,
+                             int tail) {
+    __m256 acc[9];
+    const __m256i m = tail_mask(tail > 0 ? tail : 1);
+    const int nacc = nv + (tail > 0);
+#pragma GCC unroll 9
+    for (int j = 0; j < 9; j++) acc[j] = j < nv ? _mm256_loadu_ps(out + 8 * j) : _mm256_setzero_ps();
+    if (tail > 0) acc[nv] = _mm256_maskload_ps(out + 8 * nv, m);
+    for (int t = 0; t < n_keys; t++) {
+        const float *vt = v + (size_t)t * stride;
+        if (t + VALUES_AHEAD < n_keys)
+            for (int c = 0; c < 8 * nacc; c += 16) _mm_prefetch((const char *)(vt + VALUES_AHEAD * stride + c), _MM_HINT_T0);
+        const __m256 a = _mm256_broadcast_ss(att + t);
+#pragma GCC unroll 8
+        for (int j = 0; j < nv; j++) acc[j] = _mm256_add_ps(acc[j], _mm256_mul_ps(a, _mm256_loadu_ps(vt + 8 * j)));
+        if (tail > 0) acc[nv] = _mm256_add_ps(acc[nv], _mm256_mul_ps(a, _mm256_maskload_ps(vt + 8 * nv, m)));
+    }
+#pragma GCC unroll 8
+    for (int j = 0; j < nv; j++) _mm256_storeu_ps(out + 8 * j, acc[j]);
+    if (tail > 0) _mm256_maskstore_ps(out + 8 * nv, m, acc[nv]);
+}
+
+AVX2_FN static void values_avx2(float *out, const float *att, const float *v, int kv_stride, int n_keys, int hs) {
+    const size_t stride = (size_t)kv_stride;
+    int i = 0;
+    for (; i + 64 < hs; i += 64) values_cols(out + i, att, v + i, stride, n_keys, 8, 0);
+    const int left = hs - i, tail = left % 8;
+    out += i;
+    v += i;
+    /* The vector count as a constant, for registers that stay registers. */
+    switch (left / 8) {
+    case 0: values_cols(out, att, v, stride, n_keys, 0, tail); break;
+    case 1: values_cols(out, att, v, stride, n_keys, 1, tail); break;
+    case 2: values_cols(out, att, v, stride, n_keys, 2, tail); break;
+    case 3: values_cols(out, att, v, stride, n_keys, 3, tail); break;
+    case 4: values_cols(out, att, v, stride, n_keys, 4, tail); break;
+    case 5: values_cols(out, att, v, stride, n_keys, 5, tail); break;
+    case 6: values_cols(out, att, v, stride, n_keys, 6, tail); break;
+    case 7: values_cols(out, att, v, stride, n_keys, 7, tail); break;
+    default: values_cols(out, att, v, stride, n_keys, 8, 0); break;
     }
 }
 
@@ -784,6 +836,7 @@ static const l2_kernels avx2_table = {
     .gemv_q8_slots = l2_gemv_q8_slots_avx2,
     .attention = attention_avx2,
     .scores = l2_scores_avx2,
+    .values = values_avx2,
 };
 
 const l2_kernels *l2_kernels_avx2(void) { return &avx2_table; }

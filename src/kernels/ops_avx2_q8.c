@@ -802,11 +802,21 @@ AVX2_INLINE void scores_groups(float *att, const float *q, const float *r, size_
     for (int i = 0; i < ng; i++) _mm256_storeu_ps(att + 8 * i, _mm256_div_ps(acc[i], scale));
 }
 
+/* Keys kv_stride apart are no stream the hardware prefetchers follow:
+ * each block of 32 keys prefetches the next block's rows. */
+AVX2_INLINE void scores_prefetch(const float *k, size_t stride, int t0, int t1, int hs) {
+    for (int t = t0; t < t1; t++)
+        for (int d = 0; d < hs; d += 16) _mm_prefetch((const char *)(k + (size_t)t * stride + (size_t)d), _MM_HINT_T0);
+}
+
 AVX2_FN void l2_scores_avx2(float *att, const float *q, const float *k, int kv_stride, int n_keys, int hs) {
     const size_t stride = (size_t)kv_stride;
     const __m256 scale = _mm256_set1_ps(sqrtf((float)hs));
     int t = 0;
-    for (; t + 32 <= n_keys; t += 32) scores_groups(att + t, q, k + (size_t)t * stride, stride, hs, scale, 4);
+    for (; t + 32 <= n_keys; t += 32) {
+        scores_prefetch(k, stride, t + 32, t + 64 < n_keys ? t + 64 : n_keys, hs);
+        scores_groups(att + t, q, k + (size_t)t * stride, stride, hs, scale, 4);
+    }
     for (; t + 8 <= n_keys; t += 8) scores_groups(att + t, q, k + (size_t)t * stride, stride, hs, scale, 1);
     if (t < n_keys) {
         /* The last 1-7 keys: lanes past the end repeat the last key (never

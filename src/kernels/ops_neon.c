@@ -6,7 +6,7 @@
  *   dot, rmsnorm, matmul_f32: fused multiply-adds in several accumulators
  *       (reordered sums);
  *   softmax, swiglu: a vectorised expf within about 2 ulp;
- *   axpy, add: the same bits (multiply, then add);
+ *   axpy, add, values: the same bits (multiply, then add);
  *   quantize_q8, matmul_q8: the reference's bits exactly. The integer dot of
  *       a group is formed with widening multiplies (exact); the float
  *       accumulation is plain scalar C in the reference's order. This file is
@@ -135,6 +135,36 @@ static void axpy_neon(float *y, float a, const float *x, int n) {
     int i = 0;
     for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vaddq_f32(vld1q_f32(y + i), vmulq_f32(av, vld1q_f32(x + i))));
     for (; i < n; i++) y[i] += a * x[i];
+}
+
+/* values: columns in chunks of up to 64 (16 vectors), held in registers
+ * across every position, so that out is read and written once; each
+ * element's sum is the reference's (multiply, then add, in t order). */
+static inline void values_cols_neon(float *out, const float *att, const float *v, size_t stride, int n_keys, int nv) {
+    float32x4_t acc[16];
+    for (int j = 0; j < nv; j++) acc[j] = vld1q_f32(out + 4 * j);
+    for (int t = 0; t < n_keys; t++) {
+        const float *vt = v + (size_t)t * stride;
+        const float32x4_t a = vdupq_n_f32(att[t]);
+        for (int j = 0; j < nv; j++) acc[j] = vaddq_f32(acc[j], vmulq_f32(a, vld1q_f32(vt + 4 * j)));
+    }
+    for (int j = 0; j < nv; j++) vst1q_f32(out + 4 * j, acc[j]);
+}
+
+static void values_neon(float *out, const float *att, const float *v, int kv_stride, int n_keys, int hs) {
+    const size_t stride = (size_t)kv_stride;
+    int i = 0;
+    for (; i + 64 <= hs; i += 64) values_cols_neon(out + i, att, v + i, stride, n_keys, 16);
+    if (i + 4 <= hs) {
+        const int nv = (hs - i) / 4;
+        values_cols_neon(out + i, att, v + i, stride, n_keys, nv);
+        i += 4 * nv;
+    }
+    for (; i < hs; i++) {
+        float sum = out[i];
+        for (int t = 0; t < n_keys; t++) sum += att[t] * v[(size_t)t * stride + (size_t)i];
+        out[i] = sum;
+    }
 }
 
 static void add_neon(float *y, const float *x, int n) {
@@ -330,6 +360,7 @@ static const l2_kernels neon_table = {
     .matmul_q8 = matmul_q8_neon,
     .attention = l2_attention_ref,
     .scores = l2_scores_ref,
+    .values = values_neon,
 };
 
 const l2_kernels *l2_kernels_neon(void) { return &neon_table; }

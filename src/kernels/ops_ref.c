@@ -129,6 +129,10 @@ void l2_scores_ref(float *att, const float *q, const float *k, int kv_stride, in
     for (int t = 0; t < n_keys; t++) att[t] = dot_ref(q, k + (size_t)t * (size_t)kv_stride, hs) / scale;
 }
 
+void l2_values_ref(float *out, const float *att, const float *v, int kv_stride, int n_keys, int hs) {
+    for (int t = 0; t < n_keys; t++) axpy_ref(out, att[t], v + (size_t)t * (size_t)kv_stride, hs);
+}
+
 static const l2_kernels reference = {
     .name = "scalar",
     .dot = dot_ref,
@@ -143,6 +147,7 @@ static const l2_kernels reference = {
     .gemv_q8_slots = gemv_q8_slots_ref,
     .attention = l2_attention_ref,
     .scores = l2_scores_ref,
+    .values = l2_values_ref,
 };
 
 const l2_kernels *l2_kernels_reference(void) { return &reference; }
