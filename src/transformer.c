@@ -27,12 +27,17 @@ static size_t physical_memory(void) {
     return l2_mul_size((size_t)pages, (size_t)page, &total) ? total : SIZE_MAX;
 }
 
-/* Attention scratch of one worker, in floats: up to
- * L2_ATTENTION_MAX_QUERIES rows of scores (runs of heads), which is also the
- * kernels' blocked attention scratch (seq_len and head_size are bounded by
- * the loader, so this cannot overflow). */
+/* Attention scratch of one worker, in floats: a row of scores for
+ * attend_run, or the kernels' blocked attention scratch for fp32 models
+ * (seq_len and head_size are bounded by the loader, so this cannot
+ * overflow). */
 static size_t att_scratch_floats(const llama2_model *m) {
-    return L2_ATTENTION_SCRATCH(m->config.seq_len, m->head_size);
+    size_t n = (size_t)m->config.seq_len;
+    if (m->config.weight_type == LLAMA2_WEIGHTS_F32) {
+        size_t blocked = L2_ATTENTION_SCRATCH(m->config.seq_len, m->head_size);
+        if (blocked > n) n = blocked;
+    }
+    return n;
 }
 
 /* Sizes of every buffer, in floats (or bytes for xq), checked for overflow. */
@@ -273,13 +278,9 @@ static void attention_heads(llama2_session *s, int l, int pos0, int n) {
         l2_pool_run(s->pool, m->config.n_kv_heads * job.n_chunks, attend_chunk, &job);
         return;
     }
-    /* A run per worker and position, of at most L2_ATTENTION_MAX_QUERIES
-     * heads (the scratch holds that many rows of seq_len + head_size). */
-    const int max_run = L2_ATTENTION_MAX_QUERIES;
+    /* A run of heads per worker and position. */
     attention_runs_job job = {s, l, pos0, 0, 0};
-    int runs = s->n_workers;
-    if (runs < (m->config.n_heads + max_run - 1) / max_run) runs = (m->config.n_heads + max_run - 1) / max_run;
-    if (runs > m->config.n_heads) runs = m->config.n_heads;
+    const int runs = s->n_workers < m->config.n_heads ? s->n_workers : m->config.n_heads;
     job.heads_per_task = (m->config.n_heads + runs - 1) / runs;
     job.tasks_per_position = (m->config.n_heads + job.heads_per_task - 1) / job.heads_per_task;
     l2_pool_run(s->pool, n * job.tasks_per_position, attend_run, &job);
