@@ -222,7 +222,8 @@ AVX2_INLINE void values_cols(float *out, const float *att, const float *v, size_
     for (int t = 0; t < n_keys; t++) {
         const float *vt = v + (size_t)t * stride;
         if (t + VALUES_AHEAD < n_keys)
-            for (int c = 0; c < 8 * nacc; c += 16) _mm_prefetch((const char *)(vt + VALUES_AHEAD * stride + c), _MM_HINT_T0);
+            for (int c = 0; c < 8 * nacc; c += 16)
+                _mm_prefetch((const char *)(vt + VALUES_AHEAD * stride + (size_t)c), _MM_HINT_T0);
         const __m256 a = _mm256_broadcast_ss(att + t);
 #pragma GCC unroll 8
         for (int j = 0; j < nv; j++) acc[j] = _mm256_add_ps(acc[j], _mm256_mul_ps(a, _mm256_loadu_ps(vt + 8 * j)));
