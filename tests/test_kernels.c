@@ -80,6 +80,13 @@ static void *exact_copy(const void *src, size_t bytes, size_t lead, void **base)
 
 /* The tables to check: the one l2_kernels_best() gives and every ISA table
  * this CPU runs. */
+/* The index of the first of n floats whose bits differ, or -1. */
+static int first_difference(const float *a, const float *b, int n) {
+    for (int i = 0; i < n; i++)
+        if (memcmp(&a[i], &b[i], sizeof(float)) != 0) return i;
+    return -1;
+}
+
 static int fast_tables(const l2_kernels **out) {
     int n = 0;
     out[n++] = l2_kernels_best();
@@ -651,9 +658,8 @@ static void test_matmul_q8(void **state) {
                     free(b2);
                     free(b3);
                     free(b4);
-                    if (memcmp(of, orf, (size_t)nb * stride * sizeof(float)) != 0) {
-                        int i = 0;
-                        while (i < nb * stride && memcmp(&of[i], &orf[i], sizeof(float)) == 0) i++;
+                    const int i = first_difference(of, orf, nb * stride);
+                    if (i >= 0) {
                         print_error("%s: matmul_q8 gs=%d cols=%d nb=%d rows=[%d,%d) differs at b=%d r=%d: %.9g vs %.9g\n",
                                     k->name, gs, cols, nb, rb, re, i / stride, i % stride, (double)of[i],
                                     (double)orf[i]);
@@ -739,9 +745,8 @@ static void test_gemv_q8_slots(void **state) {
                     free(b2);
                     free(b3);
                     free(b4);
-                    if (memcmp(of, orf, (size_t)rows * sizeof(float)) != 0) {
-                        int i = 0;
-                        while (i < rows && memcmp(&of[i], &orf[i], sizeof(float)) == 0) i++;
+                    const int i = first_difference(of, orf, rows);
+                    if (i >= 0) {
                         print_error("%s: gemv_q8_slots gs=%d cols=%d rows=%d slots=%d [%d,%d) differs at row %d: "
                                     "%.9g vs %.9g\n",
                                     k->name, gs, cols, rows, slots, sb, se, i, (double)of[i], (double)orf[i]);
@@ -798,9 +803,8 @@ static void test_scores(void **state) {
                 ref->scores(ar, q, ke, stride, n, hs);
                 free(base);
                 free(kb);
-                if (memcmp(af, ar, (size_t)(max_n + 8) * sizeof(float)) != 0) {
-                    int i = 0;
-                    while (i < max_n + 8 && memcmp(&af[i], &ar[i], sizeof(float)) == 0) i++;
+                const int i = first_difference(af, ar, max_n + 8);
+                if (i >= 0) {
                     print_error("%s: scores hs=%d n=%d differs at %d: %.9g vs %.9g\n", k->name, hs, n, i,
                                 (double)af[i], (double)ar[i]);
                     fail();
@@ -853,9 +857,8 @@ static void test_values(void **state) {
                 ref->values(orf, att, ve, stride, n, hs);
                 free(base);
                 free(vb);
-                if (memcmp(of, orf, (size_t)(max_hs + 8) * sizeof(float)) != 0) {
-                    int i = 0;
-                    while (i < max_hs + 8 && memcmp(&of[i], &orf[i], sizeof(float)) == 0) i++;
+                const int i = first_difference(of, orf, max_hs + 8);
+                if (i >= 0) {
                     print_error("%s: values hs=%d n=%d differs at %d: %.9g vs %.9g\n", k->name, hs, n, i,
                                 (double)of[i], (double)orf[i]);
                     fail();
