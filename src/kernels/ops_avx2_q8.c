@@ -315,13 +315,14 @@ enum {
  * flight, and with both cores reading, memory then idles while they compute.
  * So each group step also prefetches, in each stream, the lines
  * Q8_SLOT_AHEAD bytes past what it reads (past a slot's last row comes the
- * next slot's first one). */
+ * next slot's first one). Addresses are kept as integers: they run past the
+ * matrix, where a pointer may not point. */
 typedef struct q8_prefetch {
-    int mode;         /* Q8_PF_OFF, Q8_PF_BLOCK or Q8_PF_SLOTS */
-    const char *next; /* the next line to prefetch (slots: of stream 0) */
-    const char *end;  /* slots: the end of what has been read, in stream 0 */
-    size_t step;      /* bytes read per group step: 8 rows' (block), 1 row's (slots) */
-    size_t stride;    /* slots: bytes between the streams */
+    int mode;       /* Q8_PF_OFF, Q8_PF_BLOCK or Q8_PF_SLOTS */
+    uintptr_t next; /* the next line to prefetch (slots: of stream 0) */
+    uintptr_t end;  /* slots: the end of what has been read, in stream 0 */
+    size_t step;    /* bytes read per group step: 8 rows' (block), 1 row's (slots) */
+    size_t stride;  /* slots: bytes between the streams */
 } q8_prefetch;
 
 enum { Q8_PF_OFF, Q8_PF_BLOCK, Q8_PF_SLOTS };
@@ -334,14 +335,14 @@ enum { Q8_PF_OFF, Q8_PF_BLOCK, Q8_PF_SLOTS };
 /* Block mode for the 8 rows at w. */
 AVX2_INLINE void q8_prefetch_block(q8_prefetch *p, const int8_t *w, size_t cols, int gs) {
     p->mode = Q8_PF_BLOCK;
-    p->next = (const char *)w + 8 * cols;
+    p->next = (uintptr_t)w + 8 * cols;
     p->step = 8 * (size_t)gs;
 }
 
 /* Slots mode for 8 streams from w, stride bytes apart. */
 AVX2_INLINE void q8_prefetch_slots(q8_prefetch *p, const int8_t *w, size_t stride, int gs) {
     p->mode = Q8_PF_SLOTS;
-    p->end = (const char *)w;
+    p->end = (uintptr_t)w;
     p->next = p->end + Q8_SLOT_AHEAD;
     p->step = (size_t)gs;
     p->stride = stride;
@@ -350,13 +351,13 @@ AVX2_INLINE void q8_prefetch_slots(q8_prefetch *p, const int8_t *w, size_t strid
 /* Prefetches for n group steps. */
 AVX2_INLINE void q8_prefetch_groups(q8_prefetch *p, int n) {
     if (p->mode == Q8_PF_BLOCK) {
-        const char *end = p->next + (size_t)n * p->step;
-        for (const char *a = p->next; a < end; a += 64) _mm_prefetch(a, _MM_HINT_T0);
+        const uintptr_t end = p->next + (size_t)n * p->step;
+        for (uintptr_t a = p->next; a < end; a += 64) _mm_prefetch((const char *)a, _MM_HINT_T0);
         p->next = end;
     } else if (p->mode == Q8_PF_SLOTS) {
         p->end += (size_t)n * p->step;
         for (; p->next < p->end + Q8_SLOT_AHEAD; p->next += 64)
-            for (int j = 0; j < 8; j++) _mm_prefetch(p->next + (size_t)j * p->stride, _MM_HINT_T0);
+            for (int j = 0; j < 8; j++) _mm_prefetch((const char *)(p->next + (size_t)j * p->stride), _MM_HINT_T0);
     }
 }
 
@@ -587,7 +588,7 @@ AVX2_FN static void q8_rows_transposed(float *out, size_t os, const int8_t *xq, 
                 if (b0 == 0)
                     for (int j = 0; j < 8; j++)
                         for (size_t l = 0; l < bytes; l += 64)
-                            _mm_prefetch((const char *)(wr + (size_t)(8 + j) * c + off + l), _MM_HINT_T0);
+                            _mm_prefetch((const char *)((uintptr_t)wr + (size_t)(8 + j) * c + off + l), _MM_HINT_T0);
                 for (int gi = 0; gi < npg; gi++)
                     for (int j = 0; j < 8; j++) wst[8 * gi + j] = ws[(size_t)(r + j) * ng + (size_t)(g0 + gi)];
                 q8_panel_all(val, wt, wst, xq + (size_t)b0 * c, xs + (size_t)b0 * ng, c, ng, g0, npg, gs, nbc);
