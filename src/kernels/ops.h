@@ -102,9 +102,6 @@ void l2_attention_ref(float *const *out, const float *const *q, const int *n_key
 /* The reference scores entry (also the NEON table's: it must be exact). */
 void l2_scores_ref(float *att, const float *q, const float *k, int kv_stride, int n_keys, int hs);
 
-/* The reference values entry. */
-void l2_values_ref(float *out, const float *att, const float *v, int kv_stride, int n_keys, int hs);
-
 /* round(v) half away from zero as an int8, for quantized activations: v is
  * within [-127, 127] for finite input; NaN (from a NaN or infinite
  * activation) becomes 0, as the vector conversions give, instead of

@@ -211,7 +211,7 @@ AVX2_FN static void axpy_avx2(float *y, float a, const float *x, int n) {
  * are prefetched. */
 #define VALUES_AHEAD 8
 
-AVX2_INLINE void values_cols(float *out, const float *att, const float *v, size_t stride, int n_keys, const int nv,
+AVX2_INLINE void values_cols(float *out, const float *att, const float *v, size_t stride, int n_keys, int nv,
                              int tail) {
     __m256 acc[9];
     const __m256i m = tail_mask(tail > 0 ? tail : 1);

@@ -111,7 +111,11 @@ static void gemv_q8_slots_ref(float *out, const int8_t *xq, const float *xs, con
         }
 }
 
-/* attend_head's loop in transformer.c, one query after the other. */
+static void values_ref(float *out, const float *att, const float *v, int kv_stride, int n_keys, int hs) {
+    for (int t = 0; t < n_keys; t++) axpy_ref(out, att[t], v + (size_t)t * (size_t)kv_stride, hs);
+}
+
+/* llama2.c's attention loop, one query after the other. */
 void l2_attention_ref(float *const *out, const float *const *q, const int *n_keys, int nq, const float *k,
                       const float *v, int kv_stride, int hs, float *scratch) {
     const float scale = sqrtf((float)hs);
@@ -120,17 +124,13 @@ void l2_attention_ref(float *const *out, const float *const *q, const int *n_key
         for (int t = 0; t < n; t++) scratch[t] = dot_ref(q[i], k + (size_t)t * (size_t)kv_stride, hs) / scale;
         softmax_ref(scratch, n);
         memset(out[i], 0, (size_t)hs * sizeof(float));
-        for (int t = 0; t < n; t++) axpy_ref(out[i], scratch[t], v + (size_t)t * (size_t)kv_stride, hs);
+        values_ref(out[i], scratch, v, kv_stride, n, hs);
     }
 }
 
 void l2_scores_ref(float *att, const float *q, const float *k, int kv_stride, int n_keys, int hs) {
     const float scale = sqrtf((float)hs);
     for (int t = 0; t < n_keys; t++) att[t] = dot_ref(q, k + (size_t)t * (size_t)kv_stride, hs) / scale;
-}
-
-void l2_values_ref(float *out, const float *att, const float *v, int kv_stride, int n_keys, int hs) {
-    for (int t = 0; t < n_keys; t++) axpy_ref(out, att[t], v + (size_t)t * (size_t)kv_stride, hs);
 }
 
 static const l2_kernels reference = {
@@ -147,7 +147,7 @@ static const l2_kernels reference = {
     .gemv_q8_slots = gemv_q8_slots_ref,
     .attention = l2_attention_ref,
     .scores = l2_scores_ref,
-    .values = l2_values_ref,
+    .values = values_ref,
 };
 
 const l2_kernels *l2_kernels_reference(void) { return &reference; }
