@@ -58,6 +58,8 @@ typedef struct llama2_config {
     int file_version;      /* 0 (legacy), 1 or 2 */
     int group_size;        /* values per scale for Q8_0, else 0 */
     llama2_weight_type weight_type;
+    float rope_theta;      /* RoPE base frequency (llama2.c: 10000) */
+    float norm_eps;        /* RMSNorm epsilon (llama2.c: 1e-5) */
 } llama2_config;
 
 typedef struct llama2_model llama2_model;

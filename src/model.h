@@ -5,6 +5,7 @@
 
 #include <stdint.h>
 
+#include "checkpoint_format.h"
 #include "llama2.h"
 
 /* A rows x cols weight matrix, row-major (rows = outputs). For Q8_0 each row
@@ -44,6 +45,10 @@ struct llama2_model {
     layer_weights *layers;  /* [n_layers] */
     const float *final_norm;
     tensor classifier;      /* [vocab_size, dim]; the embedding table when shared */
+    /* Version 0 files that carry them: llama2.c's RoPE tables, [seq_len,
+     * head_size / 2] each. Never used to run; kept so that a rewrite of the
+     * file keeps them. NULL otherwise. */
+    const float *rope_cos, *rope_sin;
     /* Storage: a read-only mapping, or a buffer the file was read into. */
     void *mapping;
     size_t mapping_size;
@@ -52,10 +57,10 @@ struct llama2_model {
     float *slot_scales;  /* Q8_0: every product's slot_scales */
 };
 
-/* Checks a shape: positive sizes, heads that divide, an even head size and,
- * for Q8_0, a group size dividing dim and hidden_dim. Failures return
- * `status` with a message starting with `prefix`. */
-llama2_status l2_check_shape(const llama2_config *c, llama2_status status, const char *prefix, llama2_error *err);
+/* The values of tensor `kind` (of layer `layer`) of an fp32 model, as the
+ * format table describes it; NULL for a tensor the file does not hold (the
+ * RoPE tables). */
+const float *l2_model_f32(const llama2_model *model, l2_tensor_kind kind, int layer);
 
 /* Row `token` of the embedding table as fp32 into out[dim]. */
 void model_embed(const llama2_model *model, int token, float *out);
