@@ -49,9 +49,10 @@ $(FUZZ_DIR)/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz_common.h $(FUZZ_LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB_OBJ) -lm -pthread
 
-$(FUZZ_DIR)/make_corpus: fuzz/make_corpus.c
+# The seed models are written by the library's checkpoint writer.
+$(FUZZ_DIR)/make_corpus: fuzz/make_corpus.c $(FUZZ_LIB_OBJ)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) -std=c11 -O1 -g -Wall -Wextra -D_DEFAULT_SOURCE -o $@ $<
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -o $@ $< $(FUZZ_LIB_OBJ) -lm -pthread
 
 fuzz-corpus: $(FUZZ_DIR)/make_corpus
 	$(FUZZ_DIR)/make_corpus $(FUZZ_CORPUS) $(FUZZ_SHARED)

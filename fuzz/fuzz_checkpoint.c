@@ -9,6 +9,7 @@
  * pass reads every tensor the loader handed out) and the logits are sampled.
  */
 #define _GNU_SOURCE
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,6 +143,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (a->dim <= 0 || a->hidden_dim <= 0 || a->n_layers <= 0 || a->n_heads <= 0 || a->n_kv_heads <= 0 ||
             a->vocab_size <= 0 || a->seq_len <= 0 || a->dim % a->n_heads != 0 || a->n_heads % a->n_kv_heads != 0) {
             fprintf(stderr, "a model with a bad shape was accepted\n");
+            abort();
+        }
+        if (!(isfinite(a->rope_theta) && a->rope_theta > 0.0f && isfinite(a->norm_eps) && a->norm_eps > 0.0f)) {
+            fprintf(stderr, "a model with rope theta %g and RMSNorm epsilon %g was accepted\n", (double)a->rope_theta,
+                    (double)a->norm_eps);
             abort();
         }
         run_model(mapped);

@@ -5,8 +5,8 @@
  *   make_corpus <corpus-dir> [<shared-dir>]
  *
  * fills <corpus-dir>/{checkpoint,tokenizer,encode,decode,args}/ with small
- * valid inputs: tiny models of every checkpoint format (written here, with
- * their own small writer), their headers alone, the shared tokenizers
+ * valid inputs: tiny models of every checkpoint format (written by the
+ * library's checkpoint writer), their headers alone, the shared tokenizers
  * truncated to their first entries, sample prompts, token id sequences and
  * command lines. <shared-dir> (default $SHARED, else ../shared) supplies
  * models/tok512.bin and models/tokenizer.bin; without them the tokenizer
@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+#include "checkpoint_writer.h"
 
 /* ------------------------------------------------------------- output */
 
@@ -70,112 +72,7 @@ static uint32_t next_random(void) {
 }
 static float small_float(void) { return ((float)(next_random() % 2001) - 1000.0f) / 4000.0f; }
 
-/* -------------------------------------------------------- checkpoints */
-
-typedef struct shape {
-    int dim, hidden, layers, heads, kv_heads, vocab, seq;
-} shape;
-
-static void put_floats(bytes *b, size_t n, float fixed) {
-    for (size_t i = 0; i < n; i++) put_f32(b, fixed != 0 ? fixed : small_float());
-}
-
-/* A rows x cols matrix as llama2.c's export writes it: fp32, or (gs > 0)
- * int8 values then one fp32 scale per group of gs. */
-static void put_matrix(bytes *b, size_t rows, size_t cols, int gs) {
-    size_t n = rows * cols;
-    if (gs == 0) {
-        put_floats(b, n, 0);
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        int8_t q = (int8_t)(next_random() % 255 - 127);
-        put(b, &q, 1);
-    }
-    for (size_t i = 0; i < n / (size_t)gs; i++) put_f32(b, 0.002f);
-}
-
-/* version 0 (legacy), 1 or 2 (gs = group size); rope: v0 RoPE tables. */
-static bytes checkpoint(const shape *s, int version, int shared, int gs, int rope) {
-    bytes b = {0};
-    const size_t dim = (size_t)s->dim, hidden = (size_t)s->hidden, L = (size_t)s->layers;
-    const size_t head = dim / (size_t)s->heads, kv = head * (size_t)s->kv_heads, vocab = (size_t)s->vocab;
-    const int fields[7] = {s->dim, s->hidden, s->layers, s->heads, s->kv_heads, shared ? s->vocab : -s->vocab,
-                           s->seq};
-    if (version == 0) {
-        for (int i = 0; i < 7; i++) put_i32(&b, fields[i]);
-        put_matrix(&b, vocab, dim, 0);
-        put_floats(&b, L * dim, 1.0f);
-        put_matrix(&b, L * dim, dim, 0);
-        put_matrix(&b, L * kv, dim, 0);
-        put_matrix(&b, L * kv, dim, 0);
-        put_matrix(&b, L * dim, dim, 0);
-        put_floats(&b, L * dim, 1.0f);
-        put_matrix(&b, L * hidden, dim, 0);
-        put_matrix(&b, L * dim, hidden, 0);
-        put_matrix(&b, L * hidden, dim, 0);
-        put_floats(&b, dim, 1.0f);
-        if (rope) put_floats(&b, (size_t)s->seq * head, 0);
-        if (!shared) put_matrix(&b, vocab, dim, 0);
-        return b;
-    }
-    unsigned char header[256] = {0};
-    uint32_t magic = 0x616b3432u; /* "ak42" as llama2.c's export writes it */
-    memcpy(header, &magic, 4);
-    int32_t v = version;
-    memcpy(header + 4, &v, 4);
-    for (int i = 0; i < 7; i++) {
-        int32_t f = i == 5 ? s->vocab : fields[i];
-        memcpy(header + 8 + 4 * i, &f, 4);
-    }
-    header[36] = (unsigned char)(shared != 0);
-    if (version == 2) {
-        int32_t g = gs;
-        memcpy(header + 37, &g, 4);
-    } else {
-        gs = 0;
-    }
-    put(&b, header, sizeof header);
-    put_floats(&b, L * dim, 1.0f);
-    put_floats(&b, L * dim, 1.0f);
-    put_floats(&b, dim, 1.0f);
-    put_matrix(&b, vocab, dim, gs);
-    for (size_t l = 0; l < L; l++) put_matrix(&b, dim, dim, gs);
-    for (size_t l = 0; l < L; l++) put_matrix(&b, kv, dim, gs);
-    for (size_t l = 0; l < L; l++) put_matrix(&b, kv, dim, gs);
-    for (size_t l = 0; l < L; l++) put_matrix(&b, dim, dim, gs);
-    for (size_t l = 0; l < L; l++) put_matrix(&b, hidden, dim, gs);
-    for (size_t l = 0; l < L; l++) put_matrix(&b, dim, hidden, gs);
-    for (size_t l = 0; l < L; l++) put_matrix(&b, hidden, dim, gs);
-    if (!shared) put_matrix(&b, vocab, dim, gs);
-    return b;
-}
-
-static void checkpoint_seeds(void) {
-    const shape small = {8, 12, 1, 2, 1, 12, 8}, two = {8, 16, 2, 2, 2, 10, 4}, wide = {16, 24, 1, 4, 2, 6, 16};
-    struct {
-        const char *name;
-        const shape *s;
-        int version, shared, gs, rope;
-    } seeds[] = {
-        {"v0-shared", &small, 0, 1, 0, 1},     {"v0-shared-norope", &small, 0, 1, 0, 0},
-        {"v0-separate", &two, 0, 0, 0, 1},     {"v0-wide", &wide, 0, 1, 0, 1},
-        {"v1-shared", &small, 1, 1, 0, 0},     {"v1-separate", &two, 1, 0, 0, 0},
-        {"v2-gs4-shared", &small, 2, 1, 4, 0}, {"v2-gs2-separate", &two, 2, 0, 2, 0},
-        {"v2-gs8-wide", &wide, 2, 1, 8, 0},
-    };
-    for (size_t i = 0; i < sizeof seeds / sizeof seeds[0]; i++) {
-        bytes b = checkpoint(seeds[i].s, seeds[i].version, seeds[i].shared, seeds[i].gs, seeds[i].rope);
-        write_seed("checkpoint", seeds[i].name, b.data, b.size);
-        char name[64];
-        snprintf(name, sizeof name, "%s-header", seeds[i].name);
-        write_seed("checkpoint", name, b.data, seeds[i].version == 0 ? 28 : 256);
-        free(b.data);
-    }
-}
-
-/* --------------------------------------------------------- tokenizers */
-
+/* The whole file; NULL if it cannot be read. */
 static unsigned char *read_all(const char *path, size_t *size) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
@@ -197,6 +94,81 @@ static unsigned char *read_all(const char *path, size_t *size) {
     *size = n;
     return buf;
 }
+
+/* -------------------------------------------------------- checkpoints */
+
+/* The tensors of the seed models: norms of 1, small random weights. */
+static llama2_status read_seed_rows(void *user, l2_tensor_kind kind, int layer, size_t row, size_t n_rows,
+                                    float *out, llama2_error *err) {
+    size_t rows, cols;
+    l2_tensor_shape(user, kind, &rows, &cols);
+    for (size_t i = 0; i < n_rows * cols; i++) out[i] = l2_tensor_table[kind].matrix ? small_float() : 1.0f;
+    return LLAMA2_OK;
+}
+
+typedef struct seed_model {
+    const char *name;
+    int dim, hidden, layers, heads, kv_heads, vocab, seq;
+    int version, shared, group_size;
+    int rope;           /* version 0: with the RoPE tables */
+    float rope_theta;   /* 0: llama2.c's */
+    float norm_eps;
+} seed_model;
+
+/* A tiny model written by the library's writer (so through the format
+ * table), and its header alone. */
+static void checkpoint_seed(const seed_model *m) {
+    llama2_config c = {0};
+    c.dim = m->dim, c.hidden_dim = m->hidden, c.n_layers = m->layers, c.n_heads = m->heads;
+    c.n_kv_heads = m->kv_heads, c.vocab_size = m->vocab, c.seq_len = m->seq;
+    c.file_version = m->version, c.shared_classifier = m->shared, c.group_size = m->group_size;
+    c.rope_theta = m->rope_theta, c.norm_eps = m->norm_eps;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/checkpoint", corpus_dir);
+    make_dir(path);
+    snprintf(path, sizeof path, "%s/checkpoint/seed-%s", corpus_dir, m->name);
+    const l2_tensor_source source = {&c, read_seed_rows, 0};
+    llama2_error err = {0};
+    if (l2_checkpoint_write(path, &c, &source, &err) != LLAMA2_OK) {
+        fprintf(stderr, "make_corpus: %s: %s\n", path, err.message);
+        exit(1);
+    }
+    size_t size = 0;
+    unsigned char *data = read_all(path, &size);
+    if (!data) {
+        fprintf(stderr, "make_corpus: cannot read back %s\n", path);
+        exit(1);
+    }
+    if (m->version == 0 && !m->rope) {
+        /* The tables end a file with a shared classifier: cut them off. */
+        size = size - (size_t)m->seq * (size_t)(m->dim / m->heads) * sizeof(float);
+        write_seed("checkpoint", m->name, data, size);
+    }
+    char name[64];
+    snprintf(name, sizeof name, "%s-header", m->name);
+    write_seed("checkpoint", name, data, m->version == 0 ? L2_V0_HEADER_BYTES : L2_V1_HEADER_BYTES);
+    free(data);
+}
+
+static void checkpoint_seeds(void) {
+    const seed_model seeds[] = {
+        {"v0-shared", 8, 12, 1, 2, 1, 12, 8, 0, 1, 0, 1, 0, 0},
+        {"v0-shared-norope", 8, 12, 1, 2, 1, 12, 8, 0, 1, 0, 0, 0, 0},
+        {"v0-separate", 8, 16, 2, 2, 2, 10, 4, 0, 0, 0, 1, 0, 0},
+        {"v0-wide", 16, 24, 1, 4, 2, 6, 16, 0, 1, 0, 1, 0, 0},
+        {"v1-shared", 8, 12, 1, 2, 1, 12, 8, 1, 1, 0, 0, 0, 0},
+        {"v1-separate", 8, 16, 2, 2, 2, 10, 4, 1, 0, 0, 0, 0, 0},
+        {"v1-theta-eps", 8, 16, 2, 2, 2, 10, 4, 1, 0, 0, 0, 500000.0f, 1e-6f},
+        {"v2-gs4-shared", 8, 12, 1, 2, 1, 12, 8, 2, 1, 4, 0, 0, 0},
+        {"v2-gs2-separate", 8, 16, 2, 2, 2, 10, 4, 2, 0, 2, 0, 0, 0},
+        {"v2-gs8-wide", 16, 24, 1, 4, 2, 6, 16, 2, 1, 8, 0, 0, 0},
+        {"v2-gs4-theta", 8, 12, 1, 2, 1, 12, 8, 2, 1, 4, 0, 1e6f, 0},
+    };
+    for (size_t i = 0; i < sizeof seeds / sizeof seeds[0]; i++) checkpoint_seed(&seeds[i]);
+}
+
+/* --------------------------------------------------------- tokenizers */
+
 
 /* The length of the header and the first n entries of a tokenizer file. */
 static size_t first_entries(const unsigned char *data, size_t size, int n) {

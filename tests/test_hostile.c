@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "../cli/args.h"
+#include "checkpoint_format.h"
 #include "checkpoint_writer.h"
 #include "llama2.h"
 #include "support.h"
@@ -231,9 +232,9 @@ static char *write_patched(const char *name, const unsigned char *src, size_t si
 
 /* ------------------------------------------------------------- models */
 
-#define V0_HEADER 28
-#define V1_HEADER 256
-#define CHECKPOINT_MAGIC 0x616b3432u
+#define V0_HEADER L2_V0_HEADER_BYTES
+#define V1_HEADER L2_V1_HEADER_BYTES
+#define CHECKPOINT_MAGIC L2_CHECKPOINT_MAGIC
 
 static unsigned char *v0, *v1, *v2, *v2_gs64;
 static size_t v0_size, v1_size, v2_size, v2_gs64_size;
@@ -655,6 +656,70 @@ static void regression_cases(void) {
         c->args[n++] = args_crash + at;
 }
 
+/* ------------------------------------------------ header extension */
+
+/* src with `n` bytes at `offset` replaced: a bad model. */
+static void model_with_bytes(const char *tag, const unsigned char *src, size_t size, size_t offset,
+                             const void *bytes, size_t n, const char *expect, const char *what) {
+    static int serial;
+    char name[96];
+    snprintf(name, sizeof name, "%s-ext%d.bin", tag, serial++);
+    unsigned char *p = resized(src, size, size);
+    memcpy(p + offset, bytes, n);
+    bad_model(write_tmp(name, p, size), expect, "%s: %s", tag, what);
+    free(p);
+}
+
+static void model_with_f32(const char *tag, const unsigned char *src, size_t size, size_t offset, float value,
+                           const char *expect, const char *what) {
+    model_with_bytes(tag, src, size, offset, &value, sizeof value, expect, what);
+}
+
+/* The rope theta and RMSNorm epsilon of versions 1 and 2 at bytes 64 and
+ * 68 (docs/FORMAT.md): 0 is llama2.c's value, anything else must be a
+ * positive finite number, and the rest of the padding must stay zero. */
+static void header_extension_cases(void) {
+    const size_t theta = L2_HEADER_ROPE_THETA_AT, eps = L2_HEADER_NORM_EPS_AT;
+    model_with_f32("v1", v1, v1_size, theta, NAN, "rope theta is nan, must be a positive finite number",
+                   "rope theta NaN");
+    model_with_f32("v1", v1, v1_size, theta, INFINITY, "rope theta is inf", "rope theta +inf");
+    model_with_f32("v2", v2, v2_size, theta, -10000.0f, "rope theta is -10000", "rope theta -10000");
+    model_with_f32("v2", v2, v2_size, theta, -0.0f, "rope theta is -0", "rope theta -0 (not all-zero bytes)");
+    model_with_f32("v1", v1, v1_size, eps, NAN, "RMSNorm epsilon is nan", "RMSNorm epsilon NaN");
+    model_with_f32("v1", v1, v1_size, eps, -INFINITY, "RMSNorm epsilon is -inf", "RMSNorm epsilon -inf");
+    model_with_f32("v2", v2, v2_size, eps, -1e-5f, "RMSNorm epsilon is -1e-05", "RMSNorm epsilon -1e-5");
+    const unsigned char one = 1, high = 0x80;
+    model_with_bytes("v1", v1, v1_size, 37, &one, 1, "byte 37 is 0x01, must be 0",
+                     "a byte where version 2 keeps its group size");
+    model_with_bytes("v2", v2, v2_size, 41, &one, 1, "byte 41 is 0x01, must be 0", "the first padding byte");
+    model_with_bytes("v1", v1, v1_size, 63, &high, 1, "byte 63 is 0x80, must be 0", "the byte before rope theta");
+    model_with_bytes("v2", v2, v2_size, 72, &one, 1, "byte 72 is 0x01, must be 0", "the byte after the epsilon");
+    model_with_bytes("v1", v1, v1_size, 255, &high, 1, "byte 255 is 0x80, must be 0", "the last header byte");
+
+    /* Other values than llama2.c's, and its own written out: both run. */
+    const float values[2][2] = {{500000.0f, 1e-6f}, {10000.0f, 1e-5f}};
+    for (int version = 1; version <= 2; version++)
+        for (int k = 0; k < 2; k++) {
+            char name[64];
+            snprintf(name, sizeof name, "extended-v%d-%d.bin", version, k);
+            llama2_config c = l2_random_model_config(16, 32, 2, 4, 2, 512, 32, 1, version, version == 2 ? 8 : 0);
+            char *path = tmp_path(name);
+            llama2_error err = {0};
+            if (l2_write_random_model(path, &c, 7, &err) != LLAMA2_OK) die("%s: %s", path, err.message);
+            size_t size = 0;
+            unsigned char *data = (unsigned char *)test_read_file(path, &size);
+            if (!data) die("cannot read %s", path);
+            put_f32(data, theta, values[k][0]);
+            put_f32(data, eps, values[k][1]);
+            write_to(path, data, size);
+            free(data);
+            char what[160];
+            snprintf(what, sizeof what, "v%d model with rope theta %g and RMSNorm epsilon %g%s", version,
+                     (double)values[k][0], (double)values[k][1], k == 1 ? " (llama2.c's, written out)" : "");
+            runs(NULL, what, path, STD, NULL);
+        }
+}
+
 /* -------------------------------------------------------- the checks */
 
 static void build_argv(const hostile_case *c, char **argv) {
@@ -1027,6 +1092,7 @@ int main(void) {
     run_cases();
     pair_cases();
     regression_cases();
+    header_extension_cases();
     if (getenv("LLAMA2_HOSTILE_TABLE")) {
         print_table();
         remove_tmp();
