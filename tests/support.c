@@ -1,6 +1,7 @@
 /* Test helpers: files, a small JSON string-array reader, child processes. */
 #include "support.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -59,6 +61,60 @@ char *test_read_file(const char *path, size_t *size) {
     buf[len] = '\0';
     if (size) *size = len;
     return buf;
+}
+
+int test_tmp_dir_create(char *dir, size_t size, const char *tag) {
+    const char *base = getenv("TMPDIR");
+    snprintf(dir, size, "%s/llama2-%s-XXXXXX", base && *base ? base : "/tmp", tag);
+    if (mkdtemp(dir)) return 0;
+    fprintf(stderr, "mkdtemp %s: %s\n", dir, strerror(errno));
+    return -1;
+}
+
+int test_dir_entries(const char *dir, int remove) {
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+        n++;
+        if (!remove) continue;
+        char path[8192];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        struct stat st;
+        if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
+            rmdir(path);
+        else
+            unlink(path);
+    }
+    closedir(d);
+    return n;
+}
+
+const char *test_tool_path(const char *name) {
+    static char buf[4096];
+    const char *bin = test_llama2_bin();
+    const char *slash = strrchr(bin, '/');
+    int dir_len = slash ? (int)(slash - bin) : 1;
+    snprintf(buf, sizeof buf, "%.*s/%s", dir_len, slash ? bin : ".", name);
+    return buf;
+}
+
+int test_same_file(const char *a, const char *b) {
+    size_t na = 0, nb = 0;
+    char *da = test_read_file(a, &na), *db = test_read_file(b, &nb);
+    int same = da && db && na == nb && memcmp(da, db, na) == 0;
+    if (!same && da && db) {
+        size_t i = 0;
+        while (i < na && i < nb && da[i] == db[i]) i++;
+        fprintf(stderr, "%s (%zu bytes) and %s (%zu bytes) differ from byte %zu\n", a, na, b, nb, i);
+    } else if (!same) {
+        fprintf(stderr, "cannot read %s\n", da ? b : a);
+    }
+    free(da);
+    free(db);
+    return same;
 }
 
 static int hex4(const char *s, unsigned *v) {

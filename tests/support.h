@@ -19,6 +19,22 @@ uint32_t test_rng_next(uint64_t *state);
 /* The whole file, NUL-terminated, in a malloc'd buffer; NULL if unreadable. */
 char *test_read_file(const char *path, size_t *size);
 
+/* Creates a fresh folder $TMPDIR/llama2-<tag>-XXXXXX (TMPDIR default /tmp)
+ * and writes its path into dir[size]; 0 on success, -1 (said on stderr)
+ * on failure. */
+int test_tmp_dir_create(char *dir, size_t size, const char *tag);
+/* How many entries dir holds (-1: it cannot be read); with remove, removes
+ * each (files, links and empty folders) as well. */
+int test_dir_entries(const char *dir, int remove);
+
+/* The path of program `name` beside the llama2 program under test (the
+ * tools are built there), in a static buffer. */
+const char *test_tool_path(const char *name);
+
+/* 1 when the two files hold the same bytes; else 0, and a line on stderr
+ * saying where they first differ. */
+int test_same_file(const char *a, const char *b);
+
 /* Parses a JSON array of strings; returns the count (-1 on bad input) and a
  * malloc'd NULL-terminated array of malloc'd strings in *out. */
 int test_parse_json_strings(const char *json, char ***out);

@@ -11,8 +11,6 @@
 
 #include <cmocka.h>
 
-#include <dirent.h>
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,30 +42,9 @@ static const char *model_path(const char *name) {
     return buf[which];
 }
 
-/* How many files the temporary folder holds; with remove, removes them. */
-static int scan_tmp_dir(int remove) {
-    DIR *d = opendir(tmp_dir);
-    if (!d) return -1;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-        n++;
-        if (remove) unlink(tmp_path(e->d_name));
-    }
-    closedir(d);
-    return n;
-}
+static int scan_tmp_dir(int remove) { return test_dir_entries(tmp_dir, remove); }
 
-static int group_setup(void **state) {
-    const char *base = getenv("TMPDIR");
-    snprintf(tmp_dir, sizeof tmp_dir, "%s/llama2-test-format-XXXXXX", base && *base ? base : "/tmp");
-    if (!mkdtemp(tmp_dir)) {
-        fprintf(stderr, "mkdtemp failed: %s\n", strerror(errno));
-        return -1;
-    }
-    return 0;
-}
+static int group_setup(void **state) { return test_tmp_dir_create(tmp_dir, sizeof tmp_dir, "test-format"); }
 
 static int group_teardown(void **state) {
     scan_tmp_dir(1);
@@ -87,14 +64,6 @@ static file_bytes read_bytes(const char *path) {
     f.data = (unsigned char *)test_read_file(path, &f.size);
     if (!f.data) fail_msg("cannot read %s", path);
     return f;
-}
-
-static void assert_same_file(const char *a, const char *b) {
-    file_bytes fa = read_bytes(a), fb = read_bytes(b);
-    assert_int_equal(fa.size, fb.size);
-    assert_memory_equal(fa.data, fb.data, fa.size);
-    free(fa.data);
-    free(fb.data);
 }
 
 static void rewrite(const char *in, const char *out, int version, int group_size) {
@@ -239,7 +208,7 @@ static void test_extension_round_trip(void **state) {
         /* Rewritten, the values stay: the same file as version 1, version 2
          * with them. */
         rewrite(tmp_path("ext.bin"), tmp_path("ext1.bin"), 1, 0);
-        assert_same_file(tmp_path("ext1.bin"), tmp_path("ext.bin"));
+        assert_true(test_same_file(tmp_path("ext1.bin"), tmp_path("ext.bin")));
         rewrite(tmp_path("ext.bin"), tmp_path("ext2.bin"), 2, 0);
         got = open_config(tmp_path("ext2.bin"));
         assert_true(got.rope_theta == theta && got.norm_eps == eps);
@@ -295,6 +264,37 @@ static void test_extension_defaults_are_zeros(void **state) {
 
 /* ------------------------------------------------------------ rewrite */
 
+/* A shared model's path for a name starting with "stories", else a
+ * temporary file's. */
+static const char *path_of(const char *name) {
+    return strncmp(name, "stories", 7) == 0 ? model_path(name) : tmp_path(name);
+}
+
+/* stories260K: v0 -> v1 is llama2.c's own v1 file; v0 -> v0 and v1 -> v1
+ * are copies; v0 and v1 -> v2 give export.py's file. v1 -> v0 (below) is
+ * llama2.c's v0 file but for the unused RoPE tables, and from there v1
+ * comes back byte for byte. */
+static void test_rewrites_exact(void **state) {
+    const struct { const char *in; int version, group_size; const char *out, *same_as; } rewrites[] = {
+        {"stories260K.bin", 1, 0, "v1.bin", "stories260K_v1.bin"},
+        {"stories260K.bin", 0, 0, "v0.bin", "stories260K.bin"},
+        {"stories260K_v1.bin", 1, 0, "v1v1.bin", "stories260K_v1.bin"},
+        {"stories260K.bin", 2, 0, "q0.bin", "stories260K_q80_gs4.bin"},
+        {"stories260K_v1.bin", 2, 4, "q1.bin", "stories260K_q80_gs4.bin"},
+        {"stories260K_v1.bin", 0, 0, "v1v0.bin", NULL},
+        {"v1v0.bin", 1, 0, "v1v0v1.bin", "stories260K_v1.bin"},
+        {"v1v0.bin", 0, 0, "v1v0v0.bin", "v1v0.bin"},
+        {"v1v0.bin", 2, 0, "v1v0v2.bin", "stories260K_q80_gs4.bin"},
+    };
+    for (size_t i = 0; i < sizeof rewrites / sizeof rewrites[0]; i++) {
+        char out[4096];
+        snprintf(out, sizeof out, "%s", tmp_path(rewrites[i].out));
+        rewrite(path_of(rewrites[i].in), out, rewrites[i].version, rewrites[i].group_size);
+        if (rewrites[i].same_as && !test_same_file(out, path_of(rewrites[i].same_as)))
+            fail_msg("%s -> version %d differs from %s", rewrites[i].in, rewrites[i].version, rewrites[i].same_as);
+    }
+}
+
 /* The float at index i of a tensor region, as bits. */
 static int32_t bits_at(const unsigned char *p, size_t i) {
     int32_t v;
@@ -302,23 +302,14 @@ static int32_t bits_at(const unsigned char *p, size_t i) {
     return v;
 }
 
-/* stories260K: v0 -> v1 is llama2.c's own v1 file; v1 -> v0 is llama2.c's
- * v0 file but for the unused RoPE tables, which it computes (within one
- * unit in the last place of torch's); v0 -> v0 and v1 -> v1 are copies;
- * v1 -> v0 -> v1 comes back byte for byte. */
-static void test_rewrite_v0_v1(void **state) {
-    rewrite(model_path("stories260K.bin"), tmp_path("v1.bin"), 1, 0);
-    assert_same_file(tmp_path("v1.bin"), model_path("stories260K_v1.bin"));
-    rewrite(model_path("stories260K.bin"), tmp_path("v0.bin"), 0, 0);
-    assert_same_file(tmp_path("v0.bin"), model_path("stories260K.bin"));
-    rewrite(model_path("stories260K_v1.bin"), tmp_path("v1v1.bin"), 1, 0);
-    assert_same_file(tmp_path("v1v1.bin"), model_path("stories260K_v1.bin"));
-
-    rewrite(tmp_path("v1.bin"), tmp_path("v1v0.bin"), 0, 0);
-    file_bytes got = read_bytes(tmp_path("v1v0.bin")), want = read_bytes(model_path("stories260K.bin"));
+/* v1 -> v0 computes the RoPE tables llama2.c's export took from PyTorch:
+ * the same file but for them, and they within one unit in the last place. */
+static void test_rewrite_computes_rope_tables(void **state) {
+    rewrite(model_path("stories260K_v1.bin"), tmp_path("v0.bin"), 0, 0);
+    file_bytes got = read_bytes(tmp_path("v0.bin")), want = read_bytes(model_path("stories260K.bin"));
     assert_int_equal(got.size, want.size);
-    const size_t tables = 2 * 512 * 4 * sizeof(float), shared_end = want.size; /* the tables end the file */
-    const size_t tables_at = shared_end - tables;
+    /* With a shared classifier the tables (512 x 4, twice) end the file. */
+    const size_t tables = 2 * 512 * 4 * sizeof(float), tables_at = want.size - tables;
     assert_memory_equal(got.data, want.data, tables_at);
     size_t differ = 0;
     for (size_t i = 0; i < tables / 4; i++) {
@@ -329,40 +320,21 @@ static void test_rewrite_v0_v1(void **state) {
     assert_true(differ < tables / 4 / 5); /* most are the same bits */
     free(got.data);
     free(want.data);
-
-    rewrite(tmp_path("v1v0.bin"), tmp_path("v1v0v1.bin"), 1, 0);
-    assert_same_file(tmp_path("v1v0v1.bin"), model_path("stories260K_v1.bin"));
-    rewrite(tmp_path("v1v0.bin"), tmp_path("v1v0v0.bin"), 0, 0);
-    assert_same_file(tmp_path("v1v0v0.bin"), tmp_path("v1v0.bin"));
 }
 
-/* The tools sit beside the llama2 program under test. */
-static const char *tool_path(const char *name) {
-    static char buf[4096];
-    const char *bin = test_llama2_bin();
-    const char *slash = strrchr(bin, '/');
-    int dir_len = slash ? (int)(slash - bin) : 1;
-    snprintf(buf, sizeof buf, "%.*s/%s", dir_len, slash ? bin : ".", name);
-    return buf;
-}
-
-/* v0 and v1 -> v2 is llama2-quantize's output and export.py's file. */
-static void test_rewrite_to_v2(void **state) {
-    rewrite(model_path("stories260K.bin"), tmp_path("q0.bin"), 2, 0);
-    assert_same_file(tmp_path("q0.bin"), model_path("stories260K_q80_gs4.bin"));
-    rewrite(model_path("stories260K_v1.bin"), tmp_path("q1.bin"), 2, 4);
-    assert_same_file(tmp_path("q1.bin"), model_path("stories260K_q80_gs4.bin"));
-    char tool[4096];
-    snprintf(tool, sizeof tool, "%s", tool_path("llama2-quantize"));
+/* llama2-quantize writes what the rewrite to version 2 writes. */
+static void test_quantize_tool_is_rewrite(void **state) {
+    char tool[4096], in[4096], out[4096];
+    snprintf(tool, sizeof tool, "%s", test_tool_path("llama2-quantize"));
     if (access(tool, X_OK) != 0) skip();
-    char in[4096], out[4096];
     snprintf(in, sizeof in, "%s", model_path("stories260K.bin"));
     snprintf(out, sizeof out, "%s", tmp_path("tool.bin"));
     char *argv[] = {tool, in, out, NULL};
     test_run r;
     assert_int_equal(test_run_program(argv, NULL, NULL, 0, &r), 0);
     test_run_free(&r);
-    assert_same_file(tmp_path("tool.bin"), tmp_path("q0.bin"));
+    rewrite(in, tmp_path("lib.bin"), 2, 0);
+    assert_true(test_same_file(out, tmp_path("lib.bin")));
 }
 
 static void test_rewrite_refusals(void **state) {
@@ -507,8 +479,9 @@ int main(void) {
         cmocka_unit_test_setup(test_header_round_trip, test_setup),
         cmocka_unit_test_setup(test_extension_round_trip, test_setup),
         cmocka_unit_test_setup(test_extension_defaults_are_zeros, test_setup),
-        cmocka_unit_test_setup(test_rewrite_v0_v1, test_setup),
-        cmocka_unit_test_setup(test_rewrite_to_v2, test_setup),
+        cmocka_unit_test_setup(test_rewrites_exact, test_setup),
+        cmocka_unit_test_setup(test_rewrite_computes_rope_tables, test_setup),
+        cmocka_unit_test_setup(test_quantize_tool_is_rewrite, test_setup),
         cmocka_unit_test_setup(test_rewrite_refusals, test_setup),
         cmocka_unit_test_setup(test_source_contract, test_setup),
         cmocka_unit_test_setup(test_source_failure, test_setup),

@@ -11,15 +11,12 @@
 
 #include <cmocka.h>
 
-#include <dirent.h>
-#include <errno.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "checkpoint_writer.h"
@@ -44,43 +41,12 @@ static const char *model_path(const char *name) {
     return buf;
 }
 
-/* How many files the temporary folder holds (-1: it cannot be read); with
- * remove, each is removed as well. */
-static int scan_tmp_dir(int remove) {
-    DIR *d = opendir(tmp_dir);
-    if (!d) return -1;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-        n++;
-        if (!remove) continue;
-        char path[8192];
-        snprintf(path, sizeof path, "%s/%s", tmp_dir, e->d_name);
-        struct stat st;
-        if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
-            rmdir(path);
-        else
-            unlink(path);
-    }
-    closedir(d);
-    return n;
-}
-
 /* Removes every file of the temporary folder; returns how many there were. */
-static int clear_tmp_dir(void) { return scan_tmp_dir(1); }
+static int clear_tmp_dir(void) { return test_dir_entries(tmp_dir, 1); }
 
-static int count_tmp_files(void) { return scan_tmp_dir(0); }
+static int count_tmp_files(void) { return test_dir_entries(tmp_dir, 0); }
 
-static int group_setup(void **state) {
-    const char *base = getenv("TMPDIR");
-    snprintf(tmp_dir, sizeof tmp_dir, "%s/llama2-test-quantize-XXXXXX", base && *base ? base : "/tmp");
-    if (!mkdtemp(tmp_dir)) {
-        fprintf(stderr, "mkdtemp failed: %s\n", strerror(errno));
-        return -1;
-    }
-    return 0;
-}
+static int group_setup(void **state) { return test_tmp_dir_create(tmp_dir, sizeof tmp_dir, "test-quantize"); }
 
 static int group_teardown(void **state) {
     clear_tmp_dir();
@@ -91,16 +57,7 @@ static int group_teardown(void **state) {
 /* Each test starts from an empty folder. */
 static int test_setup(void **state) { return clear_tmp_dir() < 0 ? -1 : 0; }
 
-static void assert_same_file(const char *a, const char *b) {
-    size_t na = 0, nb = 0;
-    char *da = test_read_file(a, &na), *db = test_read_file(b, &nb);
-    assert_non_null(da);
-    assert_non_null(db);
-    assert_int_equal(na, nb);
-    assert_memory_equal(da, db, na);
-    free(da);
-    free(db);
-}
+static void assert_same_file(const char *a, const char *b) { assert_true(test_same_file(a, b)); }
 
 static llama2_config shape(int dim, int hidden, int layers, int heads, int kv_heads, int vocab, int seq_len,
                            int shared, int version, int group_size) {
@@ -466,15 +423,6 @@ static void test_non_finite_refused(void **state) {
 /* -------------------------------------------------------------- tools */
 
 /* The tools sit beside the llama2 program under test; skipped if absent. */
-static const char *tool_path(const char *name) {
-    static char buf[4096];
-    const char *bin = test_llama2_bin();
-    const char *slash = strrchr(bin, '/');
-    int dir_len = slash ? (int)(slash - bin) : 1;
-    snprintf(buf, sizeof buf, "%.*s/%s", dir_len, slash ? bin : ".", name);
-    return buf;
-}
-
 static int run_tool(const char *tool, const char *const *args, test_run *r) {
     char *argv[32];
     int k = 0;
@@ -489,7 +437,7 @@ static int run_tool(const char *tool, const char *const *args, test_run *r) {
 
 static void test_quantize_tool(void **state) {
     char tool[4096];
-    snprintf(tool, sizeof tool, "%s", tool_path("llama2-quantize"));
+    snprintf(tool, sizeof tool, "%s", test_tool_path("llama2-quantize"));
     if (access(tool, X_OK) != 0) skip();
     char in[4096], out[4096];
     snprintf(in, sizeof in, "%s", model_path("stories260K.bin"));
@@ -532,7 +480,7 @@ static void test_quantize_tool(void **state) {
 
 static void test_genmodel_tool(void **state) {
     char tool[4096];
-    snprintf(tool, sizeof tool, "%s", tool_path("llama2-genmodel"));
+    snprintf(tool, sizeof tool, "%s", test_tool_path("llama2-genmodel"));
     if (access(tool, X_OK) != 0) skip();
     char out[4096];
     snprintf(out, sizeof out, "%s", tmp_path("g.bin"));
