@@ -236,7 +236,8 @@ static void q8_end(writer *w, size_t n, int group_size) {
 
 /* Version 0's RoPE tables as llama2.c's model.py computes them in float32
  * (freq_i = 1 / 10000^(2i / head_size), angle = pos * freq_i), with cos
- * and sin correctly rounded (torch's may differ in the last bit). */
+ * and sin taken in double and rounded to float (torch's may differ in the
+ * last bit). */
 static llama2_status read_rope_rows(void *user, l2_tensor_kind kind, int layer, size_t row, size_t n_rows,
                                     float *out, llama2_error *err) {
     const llama2_config *c = user;
