@@ -96,6 +96,7 @@ typedef struct llama2_session_options {
     llama2_threadpool *pool; /* NULL: run on the calling thread only */
     int batch_size;          /* prompt tokens per block; <= 0: the default */
     const char *backend;     /* "cpu" (NULL: the default), "blas", "cuda" */
+    int context_length;      /* KV positions of the session; 0: the model's seq_len */
 } llama2_session_options;
 
 /* The name of the index-th backend compiled into this build ("cpu" first),
@@ -108,6 +109,8 @@ llama2_status llama2_session_create(const llama2_model *model, const llama2_sess
                                     llama2_session **out, llama2_error *err);
 void llama2_session_destroy(llama2_session *session);
 const llama2_model *llama2_session_model(const llama2_session *session);
+/* The positions the session holds: options->context_length, or seq_len. */
+int llama2_session_context_length(const llama2_session *session);
 
 /* Runs the model over tokens[0..n_tokens) at positions pos, pos+1, ... and
  * returns in *logits the vocab_size scores that follow the last of them

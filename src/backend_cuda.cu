@@ -443,7 +443,7 @@ static int setup(cuda_state *st, llama2_session *s) {
     st->head_size = m->head_size;
     st->kv_dim = m->kv_dim;
     st->vocab = c->vocab_size;
-    st->seq_len = c->seq_len;
+    st->seq_len = s->context_length;
     st->batch = s->batch;
     if (st->batch > 65535) { /* attention's grid has one row of blocks per position */
         snprintf(st->error, sizeof st->error, "a batch of %d positions is more than 65535", st->batch);

@@ -17,6 +17,7 @@ struct llama2_session {
     const l2_kernels *kernels; /* points at kernel_table */
     l2_kernels kernel_table;
     int batch;     /* most positions in one block */
+    int context_length; /* positions this session holds (<= the model's seq_len) */
     int n_workers; /* threads that may run tasks at once */
 
     /* Activations of one block, [batch][width] row-major. */
@@ -26,18 +27,18 @@ struct llama2_session {
     float *q;   /* queries [batch][dim] */
     float *hb;  /* feed-forward gate, then its activation [batch][hidden_dim] */
     float *hb2; /* feed-forward up projection [batch][hidden_dim] */
-    float *att; /* attention scores, one row per worker [n_workers][seq_len] */
+    float *att; /* attention scores, one row per worker [n_workers][context_length] */
     float *logits; /* [batch][vocab_size]: rows for the positions that asked */
 
     /* Q8_0 models: the activations quantized before each product. */
     int8_t *xq;       /* [batch][max(dim, hidden_dim)] */
     float *xq_scales; /* [batch][max(dim, hidden_dim) / group_size] */
 
-    /* The KV cache, [n_layers][seq_len][kv_dim]. */
+    /* The KV cache, [n_layers][context_length][kv_dim]. */
     float *key_cache;
     float *value_cache;
 
-    /* Rotary embedding factors for every position, [seq_len][head_size / 2]. */
+    /* Rotary embedding factors for every position, [context_length][head_size / 2]. */
     float *rope_cos;
     float *rope_sin;
 };

@@ -29,12 +29,12 @@ static size_t physical_memory(void) {
 
 /* Attention scratch of one worker, in floats: a row of scores for
  * attend_run, or the kernels' blocked attention scratch for fp32 models
- * (seq_len and head_size are bounded by the loader, so this cannot
- * overflow). */
-static size_t att_scratch_floats(const llama2_model *m) {
-    size_t n = (size_t)m->config.seq_len;
+ * (the context is at most seq_len, and seq_len and head_size are bounded
+ * by the loader, so this cannot overflow). */
+static size_t att_scratch_floats(const llama2_model *m, int context_length) {
+    size_t n = (size_t)context_length;
     if (m->config.weight_type == LLAMA2_WEIGHTS_F32) {
-        size_t blocked = L2_ATTENTION_SCRATCH(m->config.seq_len, m->head_size);
+        size_t blocked = L2_ATTENTION_SCRATCH(context_length, m->head_size);
         if (blocked > n) n = blocked;
     }
     return n;
@@ -46,15 +46,15 @@ typedef struct session_sizes {
     size_t total_bytes;
 } session_sizes;
 
-static int plan_sizes(const llama2_model *m, int batch, int n_workers, session_sizes *z) {
+static int plan_sizes(const llama2_model *m, int batch, int n_workers, int context_length, session_sizes *z) {
     const llama2_config *c = &m->config;
     const size_t B = (size_t)batch;
     size_t widest = (size_t)(c->hidden_dim > c->dim ? c->hidden_dim : c->dim);
     size_t t, total = 0;
     int ok = l2_mul_size(B, (size_t)c->dim, &z->x) && l2_mul_size(B, (size_t)c->hidden_dim, &z->hidden) &&
-             l2_mul_size((size_t)n_workers, att_scratch_floats(m), &z->att) && l2_mul_size(B, (size_t)c->vocab_size, &z->logits) &&
-             l2_mul_size((size_t)c->n_layers, (size_t)c->seq_len, &t) && l2_mul_size(t, (size_t)m->kv_dim, &z->cache) &&
-             l2_mul_size((size_t)c->seq_len, (size_t)(m->head_size / 2), &z->rope);
+             l2_mul_size((size_t)n_workers, att_scratch_floats(m, context_length), &z->att) && l2_mul_size(B, (size_t)c->vocab_size, &z->logits) &&
+             l2_mul_size((size_t)c->n_layers, (size_t)context_length, &t) && l2_mul_size(t, (size_t)m->kv_dim, &z->cache) &&
+             l2_mul_size((size_t)context_length, (size_t)(m->head_size / 2), &z->rope);
     if (!ok) return 0;
     z->xq = 0;
     z->xq_scales = 0;
@@ -78,7 +78,7 @@ static int plan_sizes(const llama2_model *m, int batch, int n_workers, session_s
  * float expressions llama2.c evaluates at every step. */
 static void fill_rope_tables(llama2_session *s) {
     const int head_size = s->model->head_size, half = head_size / 2;
-    for (int pos = 0; pos < s->model->config.seq_len; pos++) {
+    for (int pos = 0; pos < s->context_length; pos++) {
         for (int j = 0; j < half; j++) {
             float freq = 1.0f / powf(10000.0f, (float)(2 * j) / (float)head_size);
             float val = (float)pos * freq;
@@ -97,12 +97,22 @@ llama2_status llama2_session_create(const llama2_model *m, const llama2_session_
         return l2_fail(err, LLAMA2_E_UNSUPPORTED, "backend '%s' is not compiled into this build", options->backend);
     llama2_threadpool *pool = options ? options->pool : NULL;
     int n_workers = llama2_threadpool_size(pool);
-    if (batch > m->config.seq_len) batch = m->config.seq_len;
+    /* A context shorter than the model's holds only that many positions. */
+    int context_length = m->config.seq_len;
+    if (options && options->context_length < 0)
+        return l2_fail(err, LLAMA2_E_INVALID, "context length %d", options->context_length);
+    if (options && options->context_length > 0) {
+        if (options->context_length > m->config.seq_len)
+            return l2_fail(err, LLAMA2_E_INVALID, "a context of %d positions is longer than the model's (%d)",
+                           options->context_length, m->config.seq_len);
+        context_length = options->context_length;
+    }
+    if (batch > context_length) batch = context_length;
 
     session_sizes z;
-    if (!plan_sizes(m, batch, n_workers, &z))
-        return l2_fail(err, LLAMA2_E_NOMEM, "the run state's size overflows (seq_len %d, %d layers)",
-                       m->config.seq_len, m->config.n_layers);
+    if (!plan_sizes(m, batch, n_workers, context_length, &z))
+        return l2_fail(err, LLAMA2_E_NOMEM, "the run state's size overflows (context %d, %d layers)",
+                       context_length, m->config.n_layers);
     size_t memory = physical_memory();
     if (z.total_bytes > memory)
         return l2_fail(err, LLAMA2_E_NOMEM, "the KV cache and buffers need %.1f GiB, this machine has %.1f GiB",
@@ -130,6 +140,7 @@ llama2_status llama2_session_create(const llama2_model *m, const llama2_session_
     }
     s->kernels = &s->kernel_table;
     s->batch = batch;
+    s->context_length = context_length;
     s->n_workers = n_workers;
     float **f32_buffers[] = {&s->x, &s->xb, &s->xb2, &s->q, &s->hb, &s->hb2, &s->att, &s->logits,
                              &s->key_cache, &s->value_cache, &s->rope_cos, &s->rope_sin, &s->xq_scales};
@@ -166,6 +177,8 @@ void llama2_session_destroy(llama2_session *s) {
 }
 
 const llama2_model *llama2_session_model(const llama2_session *s) { return s->model; }
+
+int llama2_session_context_length(const llama2_session *s) { return s->context_length; }
 
 /* --------------------------------------------------------- operations */
 
@@ -220,9 +233,9 @@ static void attend_chunk(void *ctx, int task, int worker) {
         out[i] = s->xb + offset;
         n_keys[i] = job->pos0 + b + 1;
     }
-    const size_t cache = (size_t)job->layer * (size_t)m->config.seq_len * (size_t)kv_dim +
+    const size_t cache = (size_t)job->layer * (size_t)s->context_length * (size_t)kv_dim +
                          (size_t)kv_head * (size_t)head_size;
-    float *scratch = s->att + (size_t)worker * att_scratch_floats(m);
+    float *scratch = s->att + (size_t)worker * att_scratch_floats(m, s->context_length);
     s->kernels->attention(out, q, n_keys, count, s->key_cache + cache, s->value_cache + cache, kv_dim, head_size,
                           scratch);
 }
@@ -254,8 +267,8 @@ static void attend_run(void *ctx, int task, int worker) {
     const int h0 = task % job->tasks_per_position * job->heads_per_task;
     const int h1 = h0 + job->heads_per_task < n_heads ? h0 + job->heads_per_task : n_heads;
     const int n_keys = job->pos0 + b + 1;
-    const size_t layer_offset = (size_t)job->layer * (size_t)m->config.seq_len * (size_t)kv_dim;
-    float *att = s->att + (size_t)worker * att_scratch_floats(m);
+    const size_t layer_offset = (size_t)job->layer * (size_t)s->context_length * (size_t)kv_dim;
+    float *att = s->att + (size_t)worker * att_scratch_floats(m, s->context_length);
     for (int h = h0; h < h1; h++) {
         const size_t piece = layer_offset + (size_t)(h / group) * (size_t)head_size;
         const size_t offset = (size_t)b * (size_t)dim + (size_t)h * (size_t)head_size;
@@ -363,7 +376,7 @@ static void attention_block(llama2_session *s, int l, int pos0, int n) {
     const llama2_model *m = s->model;
     const layer_weights *w = &m->layers[l];
     const int dim = m->config.dim, kv_dim = m->kv_dim;
-    const size_t cache_row = ((size_t)l * (size_t)m->config.seq_len + (size_t)pos0) * (size_t)kv_dim;
+    const size_t cache_row = ((size_t)l * (size_t)s->context_length + (size_t)pos0) * (size_t)kv_dim;
     float *keys = s->key_cache + cache_row, *values = s->value_cache + cache_row;
 
     /* The block's keys and values go straight into their cache rows. */
@@ -420,9 +433,9 @@ static llama2_status check_tokens(const llama2_session *s, const int *tokens, in
                                   llama2_error *err) {
     const llama2_config *c = &s->model->config;
     if (n_tokens <= 0) return l2_fail(err, LLAMA2_E_INVALID, "no tokens to evaluate");
-    if (pos < 0 || pos > c->seq_len - n_tokens)
+    if (pos < 0 || pos > s->context_length - n_tokens)
         return l2_fail(err, LLAMA2_E_CONTEXT, "positions %d..%lld do not fit the context window of %d", pos,
-                       (long long)pos + n_tokens - 1, c->seq_len);
+                       (long long)pos + n_tokens - 1, s->context_length);
     for (int i = 0; i < n_tokens; i++)
         if (tokens[i] < 0 || tokens[i] >= c->vocab_size)
             return l2_fail(err, LLAMA2_E_INVALID, "token id %d is outside the vocabulary (%d)", tokens[i],
