@@ -14,23 +14,50 @@ const char *cli_usage(void) {
     return "Usage:   llama2 <checkpoint> [options]\n"
            "Example: llama2 model.bin -n 256 -i \"Once upon a time\"\n"
            "Options:\n"
-           "  -t, --temperature <float>  sampling temperature, 0 = greedy (default 1.0)\n"
-           "  -p, --top-p <float>        nucleus sampling threshold in [0,1], 0 or 1 = off (default 0.9)\n"
-           "  -s, --seed <int>           random seed (default: from the clock)\n"
-           "  -n, --steps <int>          positions to run, BOS included; 0 = the context length (default 256)\n"
-           "  -i, --prompt <string>      input prompt\n"
-           "  -z, --tokenizer <path>     tokenizer file (default tokenizer.bin)\n"
-           "  -m, --mode <mode>          generate | chat (default generate)\n"
-           "  -y, --system <string>      system prompt in chat mode\n"
-           "      --threads <int>        worker threads (default: the online processors; 1 below 1M parameters)\n"
-           "      --batch <int>          prompt tokens per block (default 32)\n"
-           "      --backend <name>       cpu | blas | cuda, among those built in (default cpu)\n"
-           "      --no-mmap              read the checkpoint into memory instead of mapping it\n"
-           "      --no-timer             do not print the tok/s line on standard error\n"
-           "      --verbose              print a machine-readable statistics line on standard error\n"
-           "  -h, --help                 this text\n"
-           "      --version              the version\n"
-           "Checkpoints: llama2.c legacy (v0) and version 1 fp32, version 2 int8 (Q8_0).\n";
+           "  -t, --temperature <float>        sampling temperature, 0 = greedy (default 1.0)\n"
+           "  -p, --top-p <float>              nucleus sampling threshold in [0,1], 0 or 1 = off (default 0.9)\n"
+           "      --top-k <int>                keep the k most likely tokens, 0 = off (default 0)\n"
+           "      --min-p <float>              keep tokens at least this share of the best one's probability, 0 = off (default 0)\n"
+           "      --repeat-penalty <float>     penalise the tokens of the last --repeat-last-n, 1 = off (default 1.0)\n"
+           "      --repeat-last-n <int>        tokens the penalties look back on, 0 = off, -1 = the context (default 64)\n"
+           "      --presence-penalty <float>   subtracted from those tokens' logits once (default 0)\n"
+           "      --frequency-penalty <float>  subtracted from those tokens' logits per occurrence (default 0)\n"
+           "  -s, --seed <int>                 random seed (default: from the clock and the process id)\n"
+           "  -n, --steps <int>                positions to run, BOS included; 0 = the context (default 256; chat: 0)\n"
+           "  -i, --prompt <string>            input prompt\n"
+           "  -f, --file <path>                read the prompt from a file, - for standard input\n"
+           "      --stop <string>              end the text before this string (repeatable)\n"
+           "      --ctx <int>                  context length, at most the model's (default: the model's)\n"
+           "  -z, --tokenizer <path>           tokenizer file (default tokenizer.bin)\n"
+           "  -m, --mode <mode>                generate | chat (default generate)\n"
+           "  -y, --system <string>            system prompt in chat mode\n"
+           "      --chat-template <name>       llama2 | chatml | zephyr | none (default llama2)\n"
+           "      --reply-tokens <int>         most tokens in one chat reply, 0 = no cap (default 0)\n"
+           "      --threads <int>              worker threads (default: the online processors; 1 below 1M parameters)\n"
+           "      --batch <int>                prompt tokens per block (default 128)\n"
+           "      --backend <name>             cpu | blas | cuda, among those built in (default cpu)\n"
+           "      --no-mmap                    read the checkpoint into memory instead of mapping it\n"
+           "      --no-timer                   do not print the tok/s line on standard error\n"
+           "      --verbose                    print the seed, the model and statistics on standard error\n"
+           "  -h, --help                       this text\n"
+           "      --version                    the version, the backends built in and the kernels this CPU runs\n"
+           "Checkpoints: llama2.c legacy (v0) and version 1 fp32, version 2 int8 (Q8_0).\n"
+           "In chat, Ctrl-C ends the reply; Ctrl-C or Ctrl-D at an empty prompt ends the chat.\n";
+}
+
+llama2_sampler_options cli_sampler_options(const cli_args *a, int context_length) {
+    llama2_sampler_options o = {
+        .temperature = a->temperature,
+        .top_p = a->topp,
+        .top_k = a->top_k,
+        .min_p = a->min_p,
+        .repeat_penalty = a->repeat_penalty,
+        .repeat_last_n = a->repeat_last_n < 0 ? context_length : a->repeat_last_n,
+        .presence_penalty = a->presence_penalty,
+        .frequency_penalty = a->frequency_penalty,
+        .seed = a->seed,
+    };
+    return o;
 }
 
 /* The message quotes what was typed: control bytes (a newline in a value)
@@ -74,8 +101,10 @@ static int parse_u64(const char *s, uint64_t *out) {
 }
 
 typedef enum opt_id {
-    OPT_TEMPERATURE, OPT_TOPP, OPT_SEED, OPT_STEPS, OPT_PROMPT, OPT_TOKENIZER, OPT_MODE, OPT_SYSTEM,
-    OPT_THREADS, OPT_BATCH, OPT_BACKEND, OPT_NO_MMAP, OPT_NO_TIMER, OPT_VERBOSE, OPT_HELP, OPT_VERSION
+    OPT_TEMPERATURE, OPT_TOPP, OPT_TOP_K, OPT_MIN_P, OPT_REPEAT_PENALTY, OPT_REPEAT_LAST_N, OPT_PRESENCE_PENALTY,
+    OPT_FREQUENCY_PENALTY, OPT_SEED, OPT_STEPS, OPT_PROMPT, OPT_FILE, OPT_STOP, OPT_CTX, OPT_TOKENIZER, OPT_MODE,
+    OPT_SYSTEM, OPT_CHAT_TEMPLATE, OPT_REPLY_TOKENS, OPT_THREADS, OPT_BATCH, OPT_BACKEND, OPT_NO_MMAP,
+    OPT_NO_TIMER, OPT_VERBOSE, OPT_HELP, OPT_VERSION
 } opt_id;
 
 typedef struct option_spec {
@@ -87,10 +116,17 @@ typedef struct option_spec {
 
 static const option_spec options[] = {
     {'t', "temperature", 1, OPT_TEMPERATURE}, {'p', "top-p", 1, OPT_TOPP},
-    {0, "topp", 1, OPT_TOPP},                 {'s', "seed", 1, OPT_SEED},
+    {0, "topp", 1, OPT_TOPP},                 {0, "top-k", 1, OPT_TOP_K},
+    {0, "min-p", 1, OPT_MIN_P},               {0, "repeat-penalty", 1, OPT_REPEAT_PENALTY},
+    {0, "repeat-last-n", 1, OPT_REPEAT_LAST_N}, {0, "presence-penalty", 1, OPT_PRESENCE_PENALTY},
+    {0, "frequency-penalty", 1, OPT_FREQUENCY_PENALTY},
+    {'s', "seed", 1, OPT_SEED},
     {'n', "steps", 1, OPT_STEPS},             {'i', "prompt", 1, OPT_PROMPT},
+    {'f', "file", 1, OPT_FILE},               {0, "stop", 1, OPT_STOP},
+    {0, "ctx", 1, OPT_CTX},
     {'z', "tokenizer", 1, OPT_TOKENIZER},     {'m', "mode", 1, OPT_MODE},
     {'y', "system", 1, OPT_SYSTEM},           {0, "system-prompt", 1, OPT_SYSTEM},
+    {0, "chat-template", 1, OPT_CHAT_TEMPLATE}, {0, "reply-tokens", 1, OPT_REPLY_TOKENS},
     {0, "threads", 1, OPT_THREADS},           {0, "batch", 1, OPT_BATCH},
     {0, "backend", 1, OPT_BACKEND},
     {0, "no-mmap", 0, OPT_NO_MMAP},           {0, "no-timer", 0, OPT_NO_TIMER},
@@ -127,6 +163,48 @@ static int apply(const option_spec *o, const char *flag, const char *v, cli_args
         if (!parse_float(v, &a->topp) || a->topp < 0.0f || a->topp > 1.0f)
             return fail(msg, size, "%s: top-p must be a number between 0 and 1, got '%s'", flag, v);
         return 0;
+    case OPT_TOP_K:
+        if (!parse_int(v, 0, 0x7fffffff, &a->top_k))
+            return fail(msg, size, "%s: top-k must be a non-negative integer, got '%s'", flag, v);
+        return 0;
+    case OPT_MIN_P:
+        if (!parse_float(v, &a->min_p) || a->min_p < 0.0f || a->min_p > 1.0f)
+            return fail(msg, size, "%s: min-p must be a number between 0 and 1, got '%s'", flag, v);
+        return 0;
+    case OPT_REPEAT_PENALTY:
+        if (!parse_float(v, &a->repeat_penalty) || !(a->repeat_penalty > 0.0f))
+            return fail(msg, size, "%s: the repeat penalty must be a positive number, got '%s'", flag, v);
+        return 0;
+    case OPT_REPEAT_LAST_N:
+        if (!parse_int(v, -1, 0x7fffffff, &a->repeat_last_n))
+            return fail(msg, size, "%s: must be -1 (the context), 0 (off) or a positive integer, got '%s'", flag, v);
+        return 0;
+    case OPT_PRESENCE_PENALTY:
+        if (!parse_float(v, &a->presence_penalty))
+            return fail(msg, size, "%s: the presence penalty must be a number, got '%s'", flag, v);
+        return 0;
+    case OPT_FREQUENCY_PENALTY:
+        if (!parse_float(v, &a->frequency_penalty))
+            return fail(msg, size, "%s: the frequency penalty must be a number, got '%s'", flag, v);
+        return 0;
+    case OPT_CTX:
+        if (!parse_int(v, 1, 0x7fffffff, &a->context_length))
+            return fail(msg, size, "%s: the context length must be a positive integer, got '%s'", flag, v);
+        return 0;
+    case OPT_REPLY_TOKENS:
+        if (!parse_int(v, 0, 0x7fffffff, &a->reply_tokens))
+            return fail(msg, size, "%s: reply tokens must be a non-negative integer, got '%s'", flag, v);
+        return 0;
+    case OPT_CHAT_TEMPLATE:
+        if (!llama2_chat_template_from_name(v, &a->chat_template))
+            return fail(msg, size, "%s: unknown chat template '%s' (expected llama2, chatml, zephyr or none)", flag, v);
+        return 0;
+    case OPT_STOP:
+        if (v[0] == '\0') return fail(msg, size, "%s: a stop string must not be empty", flag);
+        if (a->n_stops == CLI_MAX_STOPS) return fail(msg, size, "%s: more than %d stop strings", flag, CLI_MAX_STOPS);
+        a->stops[a->n_stops++] = v;
+        return 0;
+    case OPT_FILE: a->prompt_file = v; return 0;
     case OPT_SEED:
         if (!parse_u64(v, &a->seed))
             return fail(msg, size, "%s: seed must be a non-negative integer, got '%s'", flag, v);
@@ -134,6 +212,7 @@ static int apply(const option_spec *o, const char *flag, const char *v, cli_args
     case OPT_STEPS:
         if (!parse_int(v, 0, 0x7fffffff, &a->steps))
             return fail(msg, size, "%s: steps must be a non-negative integer, got '%s'", flag, v);
+        a->steps_given = 1;
         return 0;
     case OPT_THREADS:
         if (!parse_int(v, 1, 1024, &a->threads))
@@ -149,7 +228,10 @@ static int apply(const option_spec *o, const char *flag, const char *v, cli_args
         a->backend = v;
         return 0;
     case OPT_PROMPT: a->prompt = v; return 0;
-    case OPT_TOKENIZER: a->tokenizer = v; return 0;
+    case OPT_TOKENIZER:
+        a->tokenizer = v;
+        a->tokenizer_given = 1;
+        return 0;
     case OPT_SYSTEM: a->system_prompt = v; return 0;
     case OPT_MODE:
         if (strcmp(v, "generate") == 0)
@@ -169,7 +251,8 @@ static int apply(const option_spec *o, const char *flag, const char *v, cli_args
 }
 
 int cli_parse(int argc, char **argv, cli_args *a, char *msg, size_t size) {
-    *a = (cli_args){.tokenizer = "tokenizer.bin", .temperature = 1.0f, .topp = 0.9f, .steps = 256};
+    *a = (cli_args){.tokenizer = "tokenizer.bin", .temperature = 1.0f, .topp = 0.9f, .repeat_penalty = 1.0f,
+                    .repeat_last_n = 64, .steps = 256, .chat_template = LLAMA2_TEMPLATE_LLAMA2};
     if (size > 0) msg[0] = '\0';
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
@@ -200,5 +283,6 @@ int cli_parse(int argc, char **argv, cli_args *a, char *msg, size_t size) {
     }
     if (a->help || a->version) return 0;
     if (!a->checkpoint) return fail(msg, size, "no checkpoint given (usage: llama2 <checkpoint> [options])");
+    if (a->prompt && a->prompt_file) return fail(msg, size, "-f: -i gives the prompt already (use one of them)");
     return 0;
 }

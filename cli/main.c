@@ -1,27 +1,73 @@
 /* The llama2 program: parse the command line, open the model and tokenizer,
  * run generation or chat, and turn every error into one line on stderr.
  * Exit status: 0 success, 1 a bad file or a failure, 2 bad usage. */
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "args.h"
 #include "llama2.h"
 
-static void write_stdout(void *user, const char *text, size_t len) {
-    (void)user;
-    fwrite(text, 1, len, stdout);
-    fflush(stdout);
+/* Set by SIGINT in chat mode: the reply being written ends (the write
+ * callback says stop), or, at the prompt, the chat ends. */
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig) {
+    (void)sig;
+    interrupted = 1;
+}
+
+/* Without SA_RESTART, so that Ctrl-C also ends a read at the prompt. */
+static void catch_sigint(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+}
+
+/* What the callbacks share with main. */
+typedef struct terminal {
+    const char *warning;        /* printed on stderr before the first output, unless an error comes first */
+    int interrupted_at_prompt;  /* the chat ended by Ctrl-C at the prompt */
+} terminal;
+
+static void print_warning(terminal *t) {
+    if (!t->warning) return;
+    fprintf(stderr, "%s\n", t->warning);
+    t->warning = NULL;
+}
+
+/* Straight to the file descriptor, retrying after a signal, so that Ctrl-C
+ * never loses text half written. */
+static int write_stdout(void *user, const char *text, size_t len) {
+    print_warning(user);
+    while (len > 0) {
+        ssize_t n = write(STDOUT_FILENO, text, len);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        text += n;
+        len -= (size_t)n;
+    }
+    return interrupted != 0;
 }
 
 static int read_stdin_line(void *user, char **line) {
-    (void)user;
+    terminal *t = user;
+    interrupted = 0;
     size_t cap = 0;
     ssize_t n = getline(line, &cap, stdin);
-    if (n < 0) return 0;
+    if (n < 0) {
+        if (interrupted) t->interrupted_at_prompt = 1;
+        return 0;
+    }
     if (n > 0 && (*line)[n - 1] == '\n') (*line)[--n] = '\0';
     return 1;
 }
@@ -54,13 +100,136 @@ static void print_error(const char *culprit, const char *message) {
     fprintf(stderr, "%s\n", line);
 }
 
+/* The weights a configuration holds (the classifier when not shared). */
+static double parameter_count(const llama2_config *c) {
+    const double dim = c->dim, kv_dim = (double)c->dim * c->n_kv_heads / c->n_heads;
+    const double per_layer = 2.0 * dim * dim + 2.0 * dim * kv_dim + 3.0 * dim * c->hidden_dim + 2.0 * dim;
+    return c->n_layers * per_layer + (double)c->vocab_size * dim * (c->shared_classifier ? 1 : 2) + dim;
+}
+
 /* --threads, or by default every online processor, except for models so
  * small (stories260K) that handing work to a second thread costs more than
  * it saves. */
 static int default_threads(const cli_args *a, const llama2_config *c) {
     if (a->threads > 0) return a->threads;
-    double params = (double)c->n_layers * c->dim * (2.0 * c->dim + 3.0 * c->hidden_dim) + (double)c->vocab_size * c->dim;
-    return params < 1e6 ? 1 : 0;
+    return parameter_count(c) < 1e6 ? 1 : 0;
+}
+
+/* A seed that differs between runs in the same second and between processes
+ * started at once: the nanosecond clock and the process id, mixed by
+ * splitmix64's finaliser so that nearby inputs give unrelated seeds. */
+static uint64_t fresh_seed(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t z = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+    z ^= (uint64_t)getpid() << 40;
+    z += 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return z ? z : 1;
+}
+
+static void print_version(void) {
+    printf("llama2 %s\nbackends:", LLAMA2_VERSION);
+    for (int i = 0; llama2_backend_name(i); i++) printf(" %s", llama2_backend_name(i));
+    printf("\nkernels: %s (chosen on this CPU)\n", llama2_kernels_name());
+}
+
+static void print_model(const char *path, const llama2_config *c, int context_length) {
+    static const char *const formats[] = {"v0 fp32", "v1 fp32", "v2 int8 (Q8_0)"};
+    struct stat sb;
+    long long bytes = stat(path, &sb) == 0 ? (long long)sb.st_size : -1;
+    fprintf(stderr,
+            "llama2-model format=\"%s\" dim=%d hidden_dim=%d layers=%d heads=%d kv_heads=%d vocab=%d context=%d "
+            "seq_len=%d group_size=%d parameters=%.0f file_bytes=%lld\n",
+            formats[c->file_version < 0 || c->file_version > 2 ? 0 : c->file_version], c->dim, c->hidden_dim,
+            c->n_layers, c->n_heads, c->n_kv_heads, c->vocab_size, context_length, c->seq_len, c->group_size,
+            parameter_count(c), bytes);
+}
+
+/* The whole of a prompt file ("-": standard input), without one final
+ * newline, into *text; 0 with a message in msg on failure. */
+static int read_prompt_file(const char *path, char **text, char *msg, size_t msg_size) {
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    if (!f) {
+        snprintf(msg, msg_size, "cannot open: %s", strerror(errno));
+        return 0;
+    }
+    size_t n = 0, cap = 4096;
+    char *buf = malloc(cap);
+    while (buf) {
+        if (n + 1 == cap) {
+            char *bigger = realloc(buf, cap * 2);
+            if (!bigger) break;
+            buf = bigger;
+            cap *= 2;
+        }
+        size_t got = fread(buf + n, 1, cap - 1 - n, f);
+        n += got;
+        if (got == 0) break;
+    }
+    int failed = !buf || ferror(f);
+    int saved = errno;
+    if (f != stdin) fclose(f);
+    if (failed) {
+        snprintf(msg, msg_size, "%s", buf ? strerror(saved) : "out of memory");
+        free(buf);
+        return 0;
+    }
+    buf[n] = '\0';
+    if (strlen(buf) != n) {
+        snprintf(msg, msg_size, "the prompt holds a NUL byte (at offset %zu)", strlen(buf));
+        free(buf);
+        return 0;
+    }
+    if (n > 0 && buf[n - 1] == '\n') buf[--n] = '\0';
+    *text = buf;
+    return 1;
+}
+
+/* Opens the tokenizer for the model's vocabulary. A file with more entries
+ * works, as in llama2.c (only the first vocab_size are read), but usually
+ * means the wrong file: *warning says so. */
+static llama2_status open_tokenizer(const cli_args *a, int vocab_size, llama2_tokenizer **out, char *warning,
+                                    size_t warning_size, llama2_error *err) {
+    llama2_status s = llama2_tokenizer_open(a->tokenizer, vocab_size, out, err);
+    if (s != LLAMA2_OK) {
+        if (s == LLAMA2_E_IO && !a->tokenizer_given) {
+            size_t len = strlen(err->message);
+            snprintf(err->message + len, sizeof err->message - len, " (pass the model's tokenizer with -z)");
+        }
+        return s;
+    }
+    llama2_tokenizer *whole = NULL;
+    llama2_error ignored;
+    if (llama2_tokenizer_open(a->tokenizer, 0, &whole, &ignored) == LLAMA2_OK &&
+        llama2_tokenizer_vocab_size(whole) > vocab_size) {
+        char line[768];
+        snprintf(line, sizeof line,
+                 "llama2: %s: warning: the tokenizer has %d tokens, the model %d; using the first %d "
+                 "(is it this model's tokenizer?)",
+                 a->tokenizer, llama2_tokenizer_vocab_size(whole), vocab_size, vocab_size);
+        for (char *p = line; *p; p++)
+            if ((unsigned char)*p < 0x20 || *p == 0x7F) *p = '?';
+        snprintf(warning, warning_size, "%s", line);
+    }
+    llama2_tokenizer_close(whole);
+    return LLAMA2_OK;
+}
+
+static void print_chat_end(const llama2_stats *st, const terminal *t, int steps, int context) {
+    switch (st->stop) {
+    case LLAMA2_STOP_INPUT:
+        fprintf(stderr, "llama2: chat ended: %s\n", t->interrupted_at_prompt ? "Ctrl-C at the prompt" : "end of input");
+        return;
+    case LLAMA2_STOP_CONTEXT:
+        fprintf(stderr, "llama2: chat ended: the context window is full (%d positions)\n", context);
+        return;
+    default:
+        fprintf(stderr, "llama2: chat ended: the step limit is reached (-n %d)\n", steps);
+        return;
+    }
 }
 
 int main(int argc, char **argv) {
@@ -75,7 +244,7 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (a.version) {
-        printf("llama2 %s\n", LLAMA2_VERSION);
+        print_version();
         return 0;
     }
 
@@ -85,8 +254,17 @@ int main(int argc, char **argv) {
     llama2_sampler *sampler = NULL;
     llama2_threadpool *pool = NULL;
     llama2_session *session = NULL;
+    char *file_prompt = NULL;
+    char warning[768] = "";
+    terminal term = {0};
     int rc = 1;
     const char *culprit = NULL; /* what an error is about: a file or a flag */
+
+    if (a.prompt_file && !read_prompt_file(a.prompt_file, &file_prompt, err.message, sizeof err.message)) {
+        culprit = a.prompt_file;
+        goto done;
+    }
+    const char *prompt = a.prompt_file ? file_prompt : a.prompt;
 
     llama2_model_options mopts = {.no_mmap = a.no_mmap};
     if (llama2_model_open(a.checkpoint, &mopts, &model, &err) != LLAMA2_OK) {
@@ -94,45 +272,68 @@ int main(int argc, char **argv) {
         goto done;
     }
     const llama2_config *config = llama2_model_config(model);
-    if (llama2_tokenizer_open(a.tokenizer, config->vocab_size, &tokenizer, &err) != LLAMA2_OK) {
+    if (a.context_length > config->seq_len) {
+        snprintf(err.message, sizeof err.message, "the model's context is %d positions, got %d", config->seq_len,
+                 a.context_length);
+        culprit = "--ctx";
+        rc = 2;
+        goto done;
+    }
+    if (open_tokenizer(&a, config->vocab_size, &tokenizer, warning, sizeof warning, &err) != LLAMA2_OK) {
         culprit = a.tokenizer;
         goto done;
     }
-    uint64_t seed = a.seed ? a.seed : (uint64_t)time(NULL);
-    if (llama2_sampler_create(config->vocab_size, a.temperature, a.topp, seed, &sampler, &err) != LLAMA2_OK ||
+    term.warning = warning[0] ? warning : NULL;
+    const int context = a.context_length ? a.context_length : config->seq_len;
+    if (a.seed == 0) a.seed = fresh_seed();
+    llama2_sampler_options sampler_options = cli_sampler_options(&a, context);
+    if (llama2_sampler_create(config->vocab_size, &sampler_options, &sampler, &err) != LLAMA2_OK ||
         llama2_threadpool_create(default_threads(&a, config), &pool, &err) != LLAMA2_OK) {
         culprit = "setup";
         goto done;
     }
-    llama2_session_options sopts = {.pool = pool, .batch_size = a.batch, .backend = a.backend};
+    llama2_session_options sopts = {
+        .pool = pool, .batch_size = a.batch, .backend = a.backend, .context_length = a.context_length};
     llama2_status created = llama2_session_create(model, &sopts, &session, &err);
     if (created != LLAMA2_OK) {
         culprit = created == LLAMA2_E_UNSUPPORTED ? "--backend" : a.checkpoint;
         rc = created == LLAMA2_E_UNSUPPORTED ? 2 : 1;
         goto done;
     }
+    if (a.verbose) {
+        print_model(a.checkpoint, config, context);
+        fprintf(stderr, "llama2-seed seed=%llu\n", (unsigned long long)a.seed);
+    }
 
-    llama2_io io = {.write = write_stdout, .read_line = read_stdin_line};
+    llama2_io io = {.user = &term, .write = write_stdout, .read_line = read_stdin_line};
     llama2_stats st;
     llama2_status s;
-    if (a.mode == CLI_CHAT)
-        s = llama2_chat(session, tokenizer, sampler, a.system_prompt, a.prompt, a.steps, &io, &st, &err);
-    else
-        s = llama2_generate(session, tokenizer, sampler, a.prompt, a.steps, &io, &st, &err);
+    int steps = a.mode == CLI_CHAT && !a.steps_given ? 0 : a.steps;
+    if (a.mode == CLI_CHAT) {
+        catch_sigint();
+        llama2_chat_options copts = {.system_prompt = a.system_prompt, .user_prompt = prompt, .steps = steps,
+                                     .reply_tokens = a.reply_tokens, .chat_template = a.chat_template,
+                                     .stop = a.stops, .n_stop = a.n_stops};
+        s = llama2_chat(session, tokenizer, sampler, &copts, &io, &st, &err);
+    } else {
+        llama2_generate_options gopts = {.steps = steps, .stop = a.stops, .n_stop = a.n_stops};
+        s = llama2_generate(session, tokenizer, sampler, prompt, &gopts, &io, &st, &err);
+    }
     if (s != LLAMA2_OK) {
         /* A bad file format found while running is the tokenizer's: it
          * lacks BOS, the " " piece or the byte tokens the text needs. */
-        culprit = s == LLAMA2_E_CONTEXT ? "-i" : s == LLAMA2_E_FORMAT ? a.tokenizer : "generation";
+        culprit = s == LLAMA2_E_CONTEXT ? (a.prompt_file ? "-f" : "-i") : s == LLAMA2_E_FORMAT ? a.tokenizer : "generation";
         rc = s == LLAMA2_E_CONTEXT ? 2 : 1;
         goto done;
     }
-    if (a.mode == CLI_CHAT && st.context_full)
-        fprintf(stderr, "llama2: the context window is full (%d positions): the chat ends here\n", config->seq_len);
+    print_warning(&term);
+    if (a.mode == CLI_CHAT) print_chat_end(&st, &term, steps, context);
     print_stats(&a, &st, llama2_threadpool_size(pool));
     rc = 0;
 
 done:
     if (culprit) print_error(culprit, err.message);
+    free(file_prompt);
     llama2_session_destroy(session);
     llama2_threadpool_destroy(pool);
     llama2_sampler_destroy(sampler);

@@ -25,6 +25,22 @@ static void check_success(const cli_args *a) {
     if (!(a->topp >= 0.0f && a->topp <= 1.0f)) abort();
     if (a->steps < 0 || a->threads < 0 || a->threads > 1024 || a->batch < 0) abort();
     if (a->mode != CLI_GENERATE && a->mode != CLI_CHAT) abort();
+    if (a->top_k < 0 || !(a->min_p >= 0.0f && a->min_p <= 1.0f) || !(a->repeat_penalty > 0.0f)) abort();
+    if (a->repeat_last_n < -1 || a->context_length < 0 || a->reply_tokens < 0) abort();
+    if (!isfinite(a->presence_penalty) || !isfinite(a->frequency_penalty)) abort();
+    if (a->n_stops < 0 || a->n_stops > CLI_MAX_STOPS || (a->prompt && a->prompt_file)) abort();
+    for (int i = 0; i < a->n_stops; i++)
+        if (!a->stops[i] || !a->stops[i][0]) abort();
+    if (!llama2_chat_template_name(a->chat_template)) abort();
+    /* What main hands the library must be accepted by it. */
+    llama2_sampler_options o = cli_sampler_options(a, 512);
+    llama2_sampler *s = NULL;
+    llama2_error err;
+    if (llama2_sampler_create(16, &o, &s, &err) != LLAMA2_OK) {
+        /* a huge --repeat-last-n may not fit in memory; nothing else may fail */
+        if (err.status != LLAMA2_E_NOMEM) abort();
+    }
+    llama2_sampler_destroy(s);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

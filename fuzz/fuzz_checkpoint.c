@@ -93,12 +93,17 @@ static void run_model(const llama2_model *model) {
         abort();
     }
     /* Whatever the weights make of the logits (NaN, inf), sampling must
-     * give an id in the vocabulary, greedy and nucleus alike. */
-    const float settings[2][2] = {{0.0f, 0.9f}, {1.0f, 0.9f}};
-    for (int i = 0; i < 2; i++) {
+     * give an id in the vocabulary: greedy, nucleus, and every stage on. */
+    const llama2_sampler_options settings[] = {
+        {.temperature = 0.0f, .top_p = 0.9f, .seed = 42},
+        {.temperature = 1.0f, .top_p = 0.9f, .seed = 42},
+        {.temperature = 0.8f, .top_p = 0.9f, .top_k = 3, .min_p = 0.05f, .repeat_penalty = 1.3f,
+         .repeat_last_n = 4, .presence_penalty = 0.5f, .frequency_penalty = 0.25f, .seed = 42},
+    };
+    for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++) {
         llama2_sampler *sampler = NULL;
-        if (llama2_sampler_create(c->vocab_size, settings[i][0], settings[i][1], 42, &sampler, &err) != LLAMA2_OK)
-            abort();
+        if (llama2_sampler_create(c->vocab_size, &settings[i], &sampler, &err) != LLAMA2_OK) abort();
+        llama2_sampler_accept(sampler, tokens[0]);
         int id = llama2_sampler_sample(sampler, logits);
         if (id < 0 || id >= c->vocab_size) {
             fprintf(stderr, "sampled id %d outside the vocabulary of %d\n", id, c->vocab_size);

@@ -170,36 +170,178 @@ typedef struct llama2_text_filter {
     int n_expected;
 } llama2_text_filter;
 
+/* Starts a filter with nothing pending. */
 void llama2_text_filter_init(llama2_text_filter *filter);
-/* Writes at most n + 4 bytes to out; returns how many. */
+/* Filters n bytes into out, which must hold n + 4 bytes; returns how many
+ * were written. An unfinished character waits for the next push. */
 size_t llama2_text_filter_push(llama2_text_filter *filter, const char *in, size_t n, char *out);
+
+/* ---------------------------------------------------------- text stream */
+
+/* Token ids in, text to show out: the step between a sampler and a screen or
+ * an HTTP response. Each token's piece (llama2_token_piece) goes through the
+ * text filter; then the text is searched for stop strings. Text that may be
+ * the start of a stop string is held back until the next tokens decide it, so
+ * no byte of a stop string is ever handed out. One stream per sequence; it is
+ * not shared between threads. */
+typedef struct llama2_text_stream llama2_text_stream;
+
+typedef struct llama2_text_stream_options {
+    const char *const *stop; /* n_stop stop strings, copied; each non-empty */
+    int n_stop;
+    int show_special;        /* 1: the pieces of ids 0-2 (<unk>, <s>, </s>) are text, as
+                                llama2.c prints them; 0: they give no text */
+} llama2_text_stream_options;
+
+/* A stream over `tokenizer` (which must outlive it). options NULL: no stop
+ * strings, special tokens hidden. Fails on an empty stop string. */
+llama2_status llama2_text_stream_create(const llama2_tokenizer *tokenizer,
+                                        const llama2_text_stream_options *options,
+                                        llama2_text_stream **out, llama2_error *err);
+void llama2_text_stream_destroy(llama2_text_stream *stream);
+
+/* Adds the piece of `token` decoded after `prev_token` (the token before it,
+ * or LLAMA2_TOKEN_BOS at the start). Sets *text / *len to the text decided by
+ * it (often empty; valid until the next call on this stream). Returns 1 when
+ * the text now contains a stop string: *text is then everything before it,
+ * and the stream gives no more text until llama2_text_stream_finish. Returns
+ * 0 otherwise. */
+int llama2_text_stream_push(llama2_text_stream *stream, int prev_token, int token, const char **text,
+                            size_t *len);
+
+/* As llama2_text_stream_push, but the piece is not searched for stop strings
+ * and nothing is held back (a prompt being echoed). Returns 0. */
+int llama2_text_stream_echo(llama2_text_stream *stream, int prev_token, int token, const char **text,
+                            size_t *len);
+
+/* Ends a text: sets *text / *len to what was held back (the start of a stop
+ * string that never completed), drops an unfinished UTF-8 character, and
+ * makes the stream ready for a new text. */
+void llama2_text_stream_finish(llama2_text_stream *stream, const char **text, size_t *len);
 
 /* -------------------------------------------------------------- sampler */
 
+/* The sampler chain picks the next token from the logits in this order:
+ *   1. penalties on the logits of the last repeat_last_n accepted tokens:
+ *      repetition (a positive logit divided by repeat_penalty, a negative one
+ *      multiplied), then frequency (times the token's count) and presence
+ *      (once) subtracted: llama.cpp's definitions;
+ *   2. temperature 0: the most likely token, and the chain ends here;
+ *   3. softmax(logits / temperature);
+ *   4. top-k: the k most likely tokens;
+ *   5. top-p: the fewest most likely tokens whose mass exceeds top_p;
+ *   6. min-p: the tokens at least min_p times as likely as the most likely;
+ *   7. one draw from what is left, renormalised, with llama2.c's xorshift
+ *      generator (one number per draw at any temperature above 0).
+ * Temperature comes before the cut-offs, as in llama2.c (its top-p works on
+ * softmax(logits / T)) and Hugging Face transformers; llama.cpp applies it
+ * last. With top-k and min-p off and no penalties, the chain makes exactly
+ * llama2.c's decisions, so a seed gives llama2.c's text. A stage that would
+ * leave no token (NaN logits) gives the most likely token instead. */
 typedef struct llama2_sampler llama2_sampler;
 
-/* temperature 0 is argmax; otherwise softmax(logits / temperature) and, for
- * 0 < topp < 1, nucleus sampling; seed drives llama2.c's xorshift generator. */
-llama2_status llama2_sampler_create(int vocab_size, float temperature, float topp, uint64_t seed,
+typedef struct llama2_sampler_options {
+    float temperature;       /* >= 0; 0: always the most likely token */
+    float top_p;             /* in [0, 1]; 0 or 1: off */
+    int top_k;               /* >= 0; 0: off */
+    float min_p;             /* in [0, 1]; 0: off */
+    float repeat_penalty;    /* > 0, or 0; 0 or 1: off */
+    int repeat_last_n;       /* >= 0: how many accepted tokens the penalties see; 0: off */
+    float presence_penalty;  /* finite; 0: off */
+    float frequency_penalty; /* finite; 0: off */
+    uint64_t seed;           /* the generator's start; 0 stands for a fixed non-zero seed */
+} llama2_sampler_options;
+
+/* llama2.c's defaults: temperature 1, top-p 0.9, repeat_last_n 64 (with the
+ * penalties off), seed 0. A zeroed struct is greedy decoding. */
+llama2_sampler_options llama2_sampler_defaults(void);
+
+/* A chain for a vocabulary of vocab_size tokens. options NULL: the defaults.
+ * Fails (LLAMA2_E_INVALID) on a value outside the ranges above. */
+llama2_status llama2_sampler_create(int vocab_size, const llama2_sampler_options *options,
                                     llama2_sampler **out, llama2_error *err);
 void llama2_sampler_destroy(llama2_sampler *sampler);
-/* Picks the next token; overwrites logits with probabilities. */
+
+/* Records a token that entered the context (each prompt token, then each
+ * token fed back), for the penalties. Ids outside the vocabulary are ignored. */
+void llama2_sampler_accept(llama2_sampler *sampler, int token);
+
+/* Picks the next token. Overwrites logits (with the probabilities, at a
+ * temperature above 0). Does not accept the token. */
 int llama2_sampler_sample(llama2_sampler *sampler, float *logits);
-/* Advances the generator as one sample would, without logits (so a caller
- * that skips a sample llama2.c would take keeps its random sequence). */
-void llama2_sampler_skip(llama2_sampler *sampler);
+
+/* Runs the chain without drawing: probs[i] (vocab_size of them) is the
+ * probability that llama2_sampler_sample would now pick token i, 0 for the
+ * tokens a stage removed. Overwrites logits; the generator does not move. */
+void llama2_sampler_distribution(llama2_sampler *sampler, float *logits, float *probs);
+
+/* ---------------------------------------------------------- chat format */
+
+/* How a conversation is written for the model:
+ *   LLAMA2: Llama 2 chat, llama2.c's exact text: each user turn is
+ *           <s>"[INST] {user} [/INST]", the first with the system prompt as
+ *           "[INST] <<SYS>>\n{system}\n<</SYS>>\n\n{user} [/INST]"; an
+ *           assistant turn is " {text}" then </s>.
+ *   CHATML: <s>"<|im_start|>{role}\n{content}<|im_end|>\n" per message;
+ *           replies end at the text "<|im_end|>" (a stop string).
+ *   ZEPHYR: <s>"<|{role}|>\n{content}"</s>"\n" per message (TinyLlama-chat).
+ *   NONE:   <s> and the contents, one after the other, each ending "\n".
+ * <s> and </s> are the tokens BOS and EOS, never text. */
+typedef enum llama2_chat_template {
+    LLAMA2_TEMPLATE_LLAMA2 = 0,
+    LLAMA2_TEMPLATE_CHATML,
+    LLAMA2_TEMPLATE_ZEPHYR,
+    LLAMA2_TEMPLATE_NONE,
+} llama2_chat_template;
+
+/* The template called `name` ("llama2", "chatml", "zephyr", "none");
+ * returns 0 for an unknown name. */
+int llama2_chat_template_from_name(const char *name, llama2_chat_template *out);
+/* The name of a template ("llama2", ...), or NULL for a value outside the enum. */
+const char *llama2_chat_template_name(llama2_chat_template tmpl);
+/* The stop strings a template's replies end with (ChatML: "<|im_end|>"), as
+ * a NULL-terminated list of static strings. */
+const char *const *llama2_chat_template_stops(llama2_chat_template tmpl);
+
+/* One message of a conversation: role "system", "user" or "assistant". */
+typedef struct llama2_chat_message {
+    const char *role;
+    const char *content;
+} llama2_chat_message;
+
+/* Encodes a whole conversation in the template's format, from position 0
+ * (BOS first), ready for llama2_session_eval; with add_assistant, ends with
+ * the opening of the assistant's reply, so that sampling continues it. A
+ * system message is allowed first only (an empty one counts as none).
+ * *ids is allocated with malloc (the caller frees it); *n_ids is its count.
+ * Fails (LLAMA2_E_INVALID) on an unknown role or a misplaced system message. */
+llama2_status llama2_chat_encode(const llama2_tokenizer *tokenizer, llama2_chat_template tmpl,
+                                 const llama2_chat_message *messages, int n_messages, int add_assistant,
+                                 int **ids, int *n_ids, llama2_error *err);
 
 /* ------------------------------------------------- generation and chat */
 
 /* How a generation loop talks to its caller. */
 typedef struct llama2_io {
     void *user;
-    /* Text to show, already filtered; called as each token is decoded. */
-    void (*write)(void *user, const char *text, size_t len);
+    /* Text to show, already filtered, as each token is decoded. Returns 0 to
+     * go on; anything else stops: llama2_generate ends, llama2_chat ends the
+     * current reply and asks for the next turn. */
+    int (*write)(void *user, const char *text, size_t len);
     /* Reads one line of input without its newline into a buffer the caller
      * of llama2_chat frees with free(); returns 0 at the end of input. */
     int (*read_line)(void *user, char **line);
 } llama2_io;
+
+/* Why a generation (or a whole chat) ended. */
+typedef enum llama2_stop_reason {
+    LLAMA2_STOP_LENGTH = 0, /* the step limit */
+    LLAMA2_STOP_CONTEXT,    /* every position of the context window is used */
+    LLAMA2_STOP_TOKEN,      /* the model ended it: BOS sampled in generation */
+    LLAMA2_STOP_STRING,     /* a stop string */
+    LLAMA2_STOP_CALLER,     /* io->write returned non-zero */
+    LLAMA2_STOP_INPUT,      /* chat: the end of input */
+} llama2_stop_reason;
 
 typedef struct llama2_stats {
     int prompt_tokens;       /* positions fed from the prompt (BOS included) */
@@ -207,26 +349,57 @@ typedef struct llama2_stats {
     int positions;           /* positions run through the model */
     double prompt_seconds;   /* time spent on prompt blocks */
     double generate_seconds; /* time spent generating */
-    double seconds_after_first; /* llama2.c's timer: from the end of the first position */
-    int context_full;        /* 1: chat stopped because the context window filled */
+    double seconds_after_first; /* generation: llama2.c's timer, from the end of the first
+                                   position; chat: model time only (input waits left out) */
+    llama2_stop_reason stop; /* why it ended */
 } llama2_stats;
 
-/* llama2.c's generate(): prints the prompt and then sampled tokens until
- * `steps` positions (BOS included) or a sampled BOS, then a newline. */
-llama2_status llama2_generate(llama2_session *session, const llama2_tokenizer *tokenizer,
-                              llama2_sampler *sampler, const char *prompt, int steps,
-                              const llama2_io *io, llama2_stats *stats, llama2_error *err);
+typedef struct llama2_generate_options {
+    int steps;               /* positions to run, BOS included; 0 or more than the context:
+                                the whole context */
+    const char *const *stop; /* n_stop stop strings: generation ends before the first */
+    int n_stop;
+} llama2_generate_options;
 
-/* llama2.c's chat(): the Llama 2 chat template, turns read through io when
- * system_prompt / user_prompt are NULL; ends at `steps` positions or at the
- * end of input. */
+/* llama2.c's generate(): writes the prompt and then sampled tokens until
+ * `steps` positions (BOS included), a sampled BOS, a stop string or a write
+ * that returns non-zero; then a newline. The prompt runs through the model in
+ * blocks; every prompt token and fed-back token is accepted by the sampler.
+ * options NULL: 256 steps, no stop strings. */
+llama2_status llama2_generate(llama2_session *session, const llama2_tokenizer *tokenizer,
+                              llama2_sampler *sampler, const char *prompt,
+                              const llama2_generate_options *options, const llama2_io *io,
+                              llama2_stats *stats, llama2_error *err);
+
+typedef struct llama2_chat_options {
+    const char *system_prompt; /* NULL: asked for through io->read_line */
+    const char *user_prompt;   /* the first user turn; NULL: asked for */
+    int steps;                 /* positions for the whole chat; 0: the whole context */
+    int reply_tokens;          /* most tokens sampled in one reply; 0: no cap */
+    llama2_chat_template chat_template;
+    const char *const *stop;   /* n_stop stop strings, besides the template's own */
+    int n_stop;
+} llama2_chat_options;
+
+/* A conversation on the terminal, as llama2.c's chat(): asks for a system
+ * prompt and user turns through io, writes "Assistant: " and the reply. A
+ * reply ends at EOS, a stop string, reply_tokens, or a write that returns
+ * non-zero; the chat ends at the end of input, `steps` positions or a full
+ * context (stats->stop says which). With LLAMA2_TEMPLATE_LLAMA2 every byte is
+ * llama2.c's, its quirks included: a sample is drawn after every prompt
+ * position (a sampled EOS there writes a newline), the token sampled after
+ * EOS is shown, and special tokens are shown. Other templates sample only
+ * replies and hide special tokens. */
 llama2_status llama2_chat(llama2_session *session, const llama2_tokenizer *tokenizer,
-                          llama2_sampler *sampler, const char *system_prompt,
-                          const char *user_prompt, int steps, const llama2_io *io,
-                          llama2_stats *stats, llama2_error *err);
+                          llama2_sampler *sampler, const llama2_chat_options *options,
+                          const llama2_io *io, llama2_stats *stats, llama2_error *err);
 
 /* A monotonic clock, in seconds. */
 double llama2_time_seconds(void);
+
+/* The name of the kernel set the CPU backend uses on this CPU ("avx2",
+ * "neon", "scalar"; LLAMA2_KERNELS=scalar in the environment forces the last). */
+const char *llama2_kernels_name(void);
 
 #ifdef __cplusplus
 }

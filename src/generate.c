@@ -1,55 +1,77 @@
 /*
  * Text generation as llama2.c's generate(): the prompt is echoed, then
  * tokens are sampled until `steps` positions (BOS included) have run or BOS
- * is sampled. The prompt itself runs through the model in blocks.
+ * is sampled; besides, a stop string or the caller can end it. The prompt
+ * itself runs through the model in blocks.
  */
 #include <stdlib.h>
 #include <string.h>
 
-#include "emit.h"
 #include "internal.h"
 
+/* Hands text to the caller; returns non-zero when the caller says stop. */
+static int put(const llama2_io *io, const char *text, size_t len) {
+    return len > 0 && io && io->write ? io->write(io->user, text, len) : 0;
+}
+
 llama2_status llama2_generate(llama2_session *session, const llama2_tokenizer *tokenizer, llama2_sampler *sampler,
-                              const char *prompt, int steps, const llama2_io *io, llama2_stats *stats,
-                              llama2_error *err) {
-    const llama2_config *c = llama2_model_config(llama2_session_model(session));
+                              const char *prompt, const llama2_generate_options *options, const llama2_io *io,
+                              llama2_stats *stats, llama2_error *err) {
+    const int context = llama2_session_context_length(session);
     llama2_stats st = {0};
+    int steps = options ? options->steps : 256;
     if (steps < 0) return l2_fail(err, LLAMA2_E_INVALID, "steps must not be negative (%d)", steps);
-    steps = l2_clamp_steps(steps, c->seq_len);
+    steps = l2_clamp_steps(steps, context);
     if (!prompt) prompt = "";
+
+    llama2_text_stream *stream = NULL;
+    llama2_text_stream_options text_options = {.show_special = 1}; /* llama2.c prints every piece */
+    if (options) {
+        text_options.stop = options->stop;
+        text_options.n_stop = options->n_stop;
+    }
+    llama2_status s = llama2_text_stream_create(tokenizer, &text_options, &stream, err);
+    if (s != LLAMA2_OK) return s;
 
     size_t text_len = strlen(prompt);
     int *ids = malloc(llama2_tokenize_capacity(text_len) * sizeof *ids);
-    if (!ids) return l2_fail(err, LLAMA2_E_NOMEM, "out of memory for a %zu-byte prompt", text_len);
     int n_prompt = 0;
-    llama2_status s = llama2_tokenize(tokenizer, prompt, 1, 0, ids, &n_prompt, err);
-    if (s == LLAMA2_OK && n_prompt > c->seq_len)
-        s = l2_fail(err, LLAMA2_E_CONTEXT, "the prompt is %d tokens, the context window holds %d", n_prompt,
-                    c->seq_len);
+    s = ids ? llama2_tokenize(tokenizer, prompt, 1, 0, ids, &n_prompt, err)
+            : l2_fail(err, LLAMA2_E_NOMEM, "out of memory for a %zu-byte prompt", text_len);
+    if (s == LLAMA2_OK && n_prompt > context)
+        s = l2_fail(err, LLAMA2_E_CONTEXT, "the prompt is %d tokens, the context window holds %d", n_prompt, context);
     if (s != LLAMA2_OK) {
         free(ids);
+        llama2_text_stream_destroy(stream);
         return s;
     }
 
-    emitter out;
-    emitter_init(&out, io, tokenizer);
     double t0 = llama2_time_seconds();
     float *logits = NULL;
+    const char *text;
+    size_t len;
+    st.stop = steps == context ? LLAMA2_STOP_CONTEXT : LLAMA2_STOP_LENGTH;
     int stopped = 0;
 
     /* The prompt: positions 0..n_feed-1 in blocks, echoing each token that
      * follows a position as llama2.c prints it. */
     int n_feed = n_prompt < steps ? n_prompt : steps;
+    for (int i = 0; i < n_feed; i++) llama2_sampler_accept(sampler, ids[i]);
     for (int pos = 0; pos < n_feed && !stopped;) {
         int n = n_feed - pos;
         s = llama2_session_eval(session, ids + pos, n, pos, &logits, err);
         if (s != LLAMA2_OK) break;
-        for (int i = pos; i < pos + n && i + 1 < n_prompt; i++) {
+        for (int i = pos; i < pos + n && i + 1 < n_prompt && !stopped; i++) {
             if (ids[i + 1] == LLAMA2_TOKEN_BOS) {
+                st.stop = LLAMA2_STOP_TOKEN;
                 stopped = 1;
                 break;
             }
-            emit_token(&out, ids[i], ids[i + 1]);
+            llama2_text_stream_echo(stream, ids[i], ids[i + 1], &text, &len);
+            if (put(io, text, len)) {
+                st.stop = LLAMA2_STOP_CALLER;
+                stopped = 1;
+            }
         }
         pos += n;
     }
@@ -64,20 +86,32 @@ llama2_status llama2_generate(llama2_session *session, const llama2_tokenizer *t
         for (int pos = n_prompt;; pos++) {
             int next = llama2_sampler_sample(sampler, logits);
             st.generated_tokens++;
-            if (next == LLAMA2_TOKEN_BOS) break;
-            emit_token(&out, token, next);
+            if (next == LLAMA2_TOKEN_BOS) {
+                st.stop = LLAMA2_STOP_TOKEN;
+                break;
+            }
+            int found = llama2_text_stream_push(stream, token, next, &text, &len);
+            int caller_stops = put(io, text, len);
+            if (found || caller_stops) {
+                st.stop = found ? LLAMA2_STOP_STRING : LLAMA2_STOP_CALLER;
+                break;
+            }
             token = next;
             if (pos >= steps) break;
             s = llama2_session_eval(session, &token, 1, pos, &logits, err);
             if (s != LLAMA2_OK) break;
+            llama2_sampler_accept(sampler, token);
             st.positions++;
         }
     }
-    emit_text(&out, "\n");
+    llama2_text_stream_finish(stream, &text, &len);
+    put(io, text, len);
+    put(io, "\n", 1);
     double t2 = llama2_time_seconds();
     st.generate_seconds = t2 - t1;
     st.seconds_after_first = t2 - t0;
     if (stats) *stats = st;
     free(ids);
+    llama2_text_stream_destroy(stream);
     return s;
 }

@@ -34,6 +34,12 @@ static inline int l2_add_size(size_t a, size_t b, size_t *out) {
 /* Steps of 0 or more than the context mean the whole context (llama2.c). */
 static inline int l2_clamp_steps(int steps, int seq_len) { return steps <= 0 || steps > seq_len ? seq_len : steps; }
 
+/* The text stream's core: n bytes through the filter and, when search is
+ * set, the stop-string search (llama2_text_stream_push is this for a piece;
+ * the chat loop passes its own bytes). Returns 0 or 1 + the stop found. */
+int l2_text_stream_push_bytes(llama2_text_stream *stream, const char *bytes, size_t n, int search,
+                              const char **text, size_t *len);
+
 /* An allocation aligned for SIMD loads (64 bytes), zero-filled; NULL on
  * failure. Free with l2_free_aligned. */
 void *l2_alloc_aligned(size_t size);

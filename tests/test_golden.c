@@ -119,7 +119,9 @@ static int library_ids(const golden_case *c, int *ids, int max_ids, char *why, s
     llama2_error err = {0};
     if (llama2_model_open(model, NULL, &m, &err) == LLAMA2_OK &&
         llama2_tokenizer_open(tok_path, llama2_model_config(m)->vocab_size, &t, &err) == LLAMA2_OK &&
-        llama2_sampler_create(llama2_model_config(m)->vocab_size, a.temperature, a.topp, a.seed, &s, &err) == LLAMA2_OK &&
+        llama2_sampler_create(llama2_model_config(m)->vocab_size,
+                              &(llama2_sampler_options){.temperature = a.temperature, .top_p = a.topp, .seed = a.seed},
+                              &s, &err) == LLAMA2_OK &&
         llama2_session_create(m, &(llama2_session_options){.batch_size = 1}, &sess, &err) == LLAMA2_OK) {
         const char *prompt = a.prompt ? a.prompt : "";
         int *prompt_ids = malloc(llama2_tokenize_capacity(strlen(prompt)) * sizeof *prompt_ids);

@@ -932,8 +932,8 @@ static void test_sampler_and_pool_arguments(void **state) {
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         memset(&err, 0, sizeof err);
-        assert_int_not_equal(llama2_sampler_create(bad[i].vocab, bad[i].temperature, bad[i].topp, 1, &s, &err),
-                             LLAMA2_OK);
+        llama2_sampler_options o = {.temperature = bad[i].temperature, .top_p = bad[i].topp, .seed = 1};
+        assert_int_not_equal(llama2_sampler_create(bad[i].vocab, &o, &s, &err), LLAMA2_OK);
         assert_null(s);
         check_one_line("sampler_create", err.message, sizeof err.message);
     }

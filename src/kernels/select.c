@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "llama2.h"
 #include "ops.h"
 #include "ops_isa.h"
 
@@ -19,3 +20,5 @@ const l2_kernels *l2_kernels_best(void) {
 #endif
     return l2_kernels_reference();
 }
+
+const char *llama2_kernels_name(void) { return l2_kernels_best()->name; }

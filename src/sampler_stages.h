@@ -1,0 +1,49 @@
+/* The sampler chain's stages, each a small function on its own (see the
+ * order in llama2.h), declared here so that tests can run each one alone. */
+#ifndef LLAMA2_SAMPLER_STAGES_H
+#define LLAMA2_SAMPLER_STAGES_H
+
+#include "llama2.h"
+
+/* A token and its probability: the candidates the cut-off stages work on. */
+typedef struct l2_candidate {
+    float prob;
+    int index;
+} l2_candidate;
+
+/* Penalties: for each distinct token among history[0..n_history), its logit
+ * is divided by repeat_penalty when positive and multiplied when not, then
+ * count * frequency_penalty + presence_penalty is subtracted. counts[] (one
+ * per vocabulary entry) must be all zero; it is left all zero. */
+void l2_penalize(float *logits, const int *history, int n_history, int *counts, float repeat_penalty,
+                 float presence_penalty, float frequency_penalty);
+
+/* The first index of the largest value, compared with > as llama2.c does. */
+int l2_argmax(const float *values, int n);
+
+/* Top-k: the k most likely of probs[0..n) into out[0..k), most likely first,
+ * ties in index order. out holds k entries, heap k more. Returns k, or n
+ * when n < k. */
+int l2_top_k(const float *probs, int n, int k, l2_candidate *out, l2_candidate *heap);
+
+/* The candidates of probs[0..n) at or above threshold, in index order;
+ * returns how many. */
+int l2_candidates_above(const float *probs, int n, float threshold, l2_candidate *out);
+
+/* Sorts by descending probability, ties in index order (tmp: n entries). */
+void l2_sort_candidates(l2_candidate *c, int n, l2_candidate *tmp);
+
+/* Top-p on sorted candidates whose probabilities sum to `mass`: how many of
+ * the first ones it takes for their sum to exceed top_p * mass (all of them
+ * if it never does). */
+int l2_top_p(const l2_candidate *c, int n, float top_p, float mass);
+
+/* Min-p on sorted candidates: how many of the first ones are at least min_p
+ * times as likely as the first. */
+int l2_min_p(const l2_candidate *c, int n, float min_p);
+
+/* One draw from the first n sorted candidates, renormalised: the first whose
+ * running sum exceeds coin * (their sum); the last if rounding leaves none. */
+int l2_draw(const l2_candidate *c, int n, float coin);
+
+#endif
