@@ -52,7 +52,8 @@ llama2_sampler_options cli_sampler_options(const cli_args *a, int context_length
         .top_k = a->top_k,
         .min_p = a->min_p,
         .repeat_penalty = a->repeat_penalty,
-        .repeat_last_n = a->repeat_last_n < 0 ? context_length : a->repeat_last_n,
+        /* No more tokens than the context holds can be in the window. */
+        .repeat_last_n = a->repeat_last_n < 0 || a->repeat_last_n > context_length ? context_length : a->repeat_last_n,
         .presence_penalty = a->presence_penalty,
         .frequency_penalty = a->frequency_penalty,
         .seed = a->seed,

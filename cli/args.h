@@ -51,7 +51,8 @@ int cli_parse(int argc, char **argv, cli_args *args, char *msg, size_t msg_size)
 const char *cli_usage(void);
 
 /* The sampler options the arguments ask for, for a session of
- * context_length positions (--repeat-last-n -1 means all of them). */
+ * context_length positions (--repeat-last-n -1 means all of them, and a
+ * larger window is cut to them). */
 llama2_sampler_options cli_sampler_options(const cli_args *args, int context_length);
 
 #endif

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/select.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
@@ -15,8 +16,10 @@
 #include "args.h"
 #include "llama2.h"
 
-/* Set by SIGINT in chat mode: the reply being written ends (the write
- * callback says stop), or, at the prompt, the chat ends. */
+/* Chat and Ctrl-C. SIGINT stays blocked while the chat runs, so that it
+ * never lands between a check and a blocking call: a write takes a pending
+ * one and says stop (the reply ends), and a read at the prompt waits in
+ * pselect, the one place it is let through, where it ends the chat. */
 static volatile sig_atomic_t interrupted;
 
 static void on_sigint(int sig) {
@@ -24,20 +27,39 @@ static void on_sigint(int sig) {
     interrupted = 1;
 }
 
-/* Without SA_RESTART, so that Ctrl-C also ends a read at the prompt. */
-static void catch_sigint(void) {
+/* What the callbacks share with main. */
+typedef struct terminal {
+    const char *warning;       /* printed on stderr before the first output, unless an error comes first */
+    int chat;                  /* SIGINT is blocked and handled here */
+    sigset_t sigint;           /* {SIGINT} */
+    sigset_t unblocked;        /* the signal mask from before, for pselect */
+    int interrupted_at_prompt; /* the chat ended by Ctrl-C at the prompt */
+    int sigint_at_last_write;  /* the last write took a SIGINT: if a read follows, it came at the prompt */
+    char *in;                  /* input read but not yet returned as lines */
+    size_t in_len, in_cap;
+    int in_eof;
+} terminal;
+
+static void catch_sigint(terminal *t) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigint;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
+    sigemptyset(&t->sigint);
+    sigaddset(&t->sigint, SIGINT);
+    sigprocmask(SIG_BLOCK, &t->sigint, &t->unblocked);
+    sigdelset(&t->unblocked, SIGINT);
+    t->chat = 1;
 }
 
-/* What the callbacks share with main. */
-typedef struct terminal {
-    const char *warning;        /* printed on stderr before the first output, unless an error comes first */
-    int interrupted_at_prompt;  /* the chat ended by Ctrl-C at the prompt */
-} terminal;
+/* Takes a pending SIGINT, if there is one. */
+static int take_sigint(const terminal *t) {
+    sigset_t pending;
+    if (!t->chat || sigpending(&pending) != 0 || !sigismember(&pending, SIGINT)) return 0;
+    const struct timespec now = {0, 0};
+    return sigtimedwait(&t->sigint, NULL, &now) == SIGINT;
+}
 
 static void print_warning(terminal *t) {
     if (!t->warning) return;
@@ -45,10 +67,10 @@ static void print_warning(terminal *t) {
     t->warning = NULL;
 }
 
-/* Straight to the file descriptor, retrying after a signal, so that Ctrl-C
- * never loses text half written. */
+/* Straight to the file descriptor, retrying after a signal. */
 static int write_stdout(void *user, const char *text, size_t len) {
-    print_warning(user);
+    terminal *t = user;
+    print_warning(t);
     while (len > 0) {
         ssize_t n = write(STDOUT_FILENO, text, len);
         if (n < 0 && errno == EINTR) continue;
@@ -56,20 +78,63 @@ static int write_stdout(void *user, const char *text, size_t len) {
         text += n;
         len -= (size_t)n;
     }
-    return interrupted != 0;
+    /* The library stops a reply at a non-zero return, and ignores it for
+     * the prompt's label ("User: "), which is always written last before a
+     * read: a Ctrl-C taken there belongs to the prompt. */
+    t->sigint_at_last_write = take_sigint(t);
+    return t->sigint_at_last_write;
 }
 
+/* The next line of standard input, without its newline; 0 at the end of
+ * input or at Ctrl-C. Read with read(2), not stdio, so that the wait can
+ * be a pselect that SIGINT interrupts. */
 static int read_stdin_line(void *user, char **line) {
     terminal *t = user;
-    interrupted = 0;
-    size_t cap = 0;
-    ssize_t n = getline(line, &cap, stdin);
-    if (n < 0) {
-        if (interrupted) t->interrupted_at_prompt = 1;
+    if (t->sigint_at_last_write) {
+        t->interrupted_at_prompt = 1;
         return 0;
     }
-    if (n > 0 && (*line)[n - 1] == '\n') (*line)[--n] = '\0';
-    return 1;
+    for (;;) {
+        char *newline = t->in ? memchr(t->in, '\n', t->in_len) : NULL;
+        if (newline || (t->in_eof && t->in_len > 0)) {
+            size_t len = newline ? (size_t)(newline - t->in) : t->in_len;
+            *line = malloc(len + 1);
+            if (!*line) return 0;
+            memcpy(*line, t->in, len);
+            (*line)[len] = '\0';
+            size_t used = newline ? len + 1 : len;
+            memmove(t->in, t->in + used, t->in_len - used);
+            t->in_len -= used;
+            return 1;
+        }
+        if (t->in_eof) return 0;
+        if (t->in_len + 4096 > t->in_cap) {
+            size_t cap = t->in_cap ? t->in_cap * 2 : 8192;
+            char *bigger = realloc(t->in, cap);
+            if (!bigger) return 0;
+            t->in = bigger;
+            t->in_cap = cap;
+        }
+        if (t->chat) {
+            fd_set readable;
+            FD_ZERO(&readable);
+            FD_SET(STDIN_FILENO, &readable);
+            interrupted = 0;
+            if (pselect(STDIN_FILENO + 1, &readable, NULL, NULL, NULL, &t->unblocked) < 0) {
+                if (errno == EINTR && interrupted) {
+                    t->interrupted_at_prompt = 1;
+                    return 0;
+                }
+                if (errno == EINTR) continue;
+            }
+        }
+        ssize_t n = read(STDIN_FILENO, t->in + t->in_len, t->in_cap - t->in_len);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0)
+            t->in_eof = 1;
+        else
+            t->in_len += (size_t)n;
+    }
 }
 
 static long peak_rss_kib(void) {
@@ -310,7 +375,7 @@ int main(int argc, char **argv) {
     llama2_status s;
     int steps = a.mode == CLI_CHAT && !a.steps_given ? 0 : a.steps;
     if (a.mode == CLI_CHAT) {
-        catch_sigint();
+        catch_sigint(&term);
         llama2_chat_options copts = {.system_prompt = a.system_prompt, .user_prompt = prompt, .steps = steps,
                                      .reply_tokens = a.reply_tokens, .chat_template = a.chat_template,
                                      .stop = a.stops, .n_stop = a.n_stops};
@@ -334,6 +399,7 @@ int main(int argc, char **argv) {
 done:
     if (culprit) print_error(culprit, err.message);
     free(file_prompt);
+    free(term.in);
     llama2_session_destroy(session);
     llama2_threadpool_destroy(pool);
     llama2_sampler_destroy(sampler);

@@ -281,6 +281,10 @@ static void args_seeds(void) {
         "model.bin\0other.bin",
         "-n",
         "model.bin\0--no-timer=1\0--bogus\0-x",
+        "model.bin\0--top-k\0" "40\0--min-p=0.05\0--repeat-penalty\0" "1.1\0--repeat-last-n\0-1\0--presence-penalty"
+        "\0" "0.5\0--frequency-penalty=-0.5",
+        "model.bin\0-f\0-\0--stop\0The end\0--stop=\n\0--ctx\0" "64\0-m\0chat\0--chat-template\0zephyr\0--reply-tokens"
+        "\0" "8",
     };
     const size_t sizes[] = {
         sizeof "model.bin" - 1,
@@ -293,6 +297,10 @@ static void args_seeds(void) {
         sizeof "model.bin\0other.bin" - 1,
         sizeof "-n" - 1,
         sizeof "model.bin\0--no-timer=1\0--bogus\0-x" - 1,
+        sizeof "model.bin\0--top-k\0" "40\0--min-p=0.05\0--repeat-penalty\0" "1.1\0--repeat-last-n\0-1\0--presence-penalty"
+               "\0" "0.5\0--frequency-penalty=-0.5" - 1,
+        sizeof "model.bin\0-f\0-\0--stop\0The end\0--stop=\n\0--ctx\0" "64\0-m\0chat\0--chat-template\0zephyr\0--reply-tokens"
+               "\0" "8" - 1,
     };
     for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
         char name[16];

@@ -45,9 +45,10 @@ typedef enum case_kind {
     BAD_USAGE,     /* the command line is bad: exit 2, the message names the flag */
     RUNS,          /* odd but acceptable: exit 0, no error */
     BAD_PAIR,      /* a model and a tokenizer each valid, unusable together: exit 1 */
+    BAD_INPUT,     /* another input file is bad (a prompt file): exit 1, the message names it */
 } case_kind;
 
-#define MAX_ARGS 16
+#define MAX_ARGS 48
 
 typedef struct hostile_case {
     char name[112];
@@ -85,7 +86,7 @@ static void die(const char *fmt, ...) {
 
 /* A new case, named "<kind>: <what>". */
 static hostile_case *add_case(case_kind kind, const char *what) {
-    static const char *const prefix[] = {"model: ", "tokenizer: ", "usage: ", "runs: ", "pair: "};
+    static const char *const prefix[] = {"model: ", "tokenizer: ", "usage: ", "runs: ", "pair: ", "input: "};
     if (n_cases == MAX_CASES) die("more than %d cases", MAX_CASES);
     hostile_case *c = &cases[n_cases++];
     memset(c, 0, sizeof *c);
@@ -130,6 +131,7 @@ static hostile_case *command_case(case_kind kind, char *path, const char *culpri
 #define bad_usage(culprit, expect, ...) command_case(BAD_USAGE, NULL, culprit, expect, NULL, __VA_ARGS__)
 #define runs(stdin_text, ...) command_case(RUNS, NULL, NULL, NULL, stdin_text, __VA_ARGS__)
 #define bad_pair(model, expect, ...) command_case(BAD_PAIR, model, tokenizer_path, expect, NULL, __VA_ARGS__)
+#define bad_input(path, expect, ...) command_case(BAD_INPUT, path, NULL, expect, NULL, __VA_ARGS__)
 
 /* ------------------------------------------------------------ the files */
 
@@ -474,6 +476,71 @@ static void tokenizer_cases(void) {
 
 #define STD "--no-timer", "-n", "8", "-z", "@T"
 
+/* The sampler chain's, the prompt's and the chat's flags: the whole
+ * message, since each is one fixed line. */
+static void sampling_usage_cases(void) {
+    bad_usage("--top-k", "--top-k: top-k must be a non-negative integer, got '-1'\n", "--top-k -1", "@M", STD,
+              "--top-k", "-1", NULL);
+    bad_usage("--top-k", "--top-k: top-k must be a non-negative integer, got '1.5'\n", "--top-k 1.5", "@M", STD,
+              "--top-k", "1.5", NULL);
+    bad_usage("--top-k", "--top-k: top-k must be a non-negative integer, got 'many'\n", "--top-k many", "@M", STD,
+              "--top-k", "many", NULL);
+    bad_usage("--min-p", "--min-p: min-p must be a number between 0 and 1, got '1.5'\n", "--min-p 1.5", "@M", STD,
+              "--min-p", "1.5", NULL);
+    bad_usage("--min-p", "--min-p: min-p must be a number between 0 and 1, got '-0.1'\n", "--min-p -0.1", "@M",
+              STD, "--min-p", "-0.1", NULL);
+    bad_usage("--min-p", "--min-p: min-p must be a number between 0 and 1, got 'nan'\n", "--min-p nan", "@M", STD,
+              "--min-p", "nan", NULL);
+    bad_usage("--repeat-penalty", "--repeat-penalty: the repeat penalty must be a positive number, got '0'\n",
+              "--repeat-penalty 0", "@M", STD, "--repeat-penalty", "0", NULL);
+    bad_usage("--repeat-penalty", "--repeat-penalty: the repeat penalty must be a positive number, got '-1.1'\n",
+              "--repeat-penalty -1.1", "@M", STD, "--repeat-penalty", "-1.1", NULL);
+    bad_usage("--repeat-penalty", "--repeat-penalty: the repeat penalty must be a positive number, got 'inf'\n",
+              "--repeat-penalty inf", "@M", STD, "--repeat-penalty", "inf", NULL);
+    bad_usage("--repeat-last-n",
+              "--repeat-last-n: must be -1 (the context), 0 (off) or a positive integer, got '-2'\n",
+              "--repeat-last-n -2", "@M", STD, "--repeat-last-n", "-2", NULL);
+    bad_usage("--repeat-last-n",
+              "--repeat-last-n: must be -1 (the context), 0 (off) or a positive integer, got 'all'\n",
+              "--repeat-last-n all", "@M", STD, "--repeat-last-n", "all", NULL);
+    bad_usage("--presence-penalty", "--presence-penalty: the presence penalty must be a number, got 'abc'\n",
+              "--presence-penalty abc", "@M", STD, "--presence-penalty", "abc", NULL);
+    bad_usage("--presence-penalty", "--presence-penalty: the presence penalty must be a number, got 'nan'\n",
+              "--presence-penalty nan", "@M", STD, "--presence-penalty", "nan", NULL);
+    bad_usage("--frequency-penalty", "--frequency-penalty: the frequency penalty must be a number, got 'inf'\n",
+              "--frequency-penalty inf", "@M", STD, "--frequency-penalty", "inf", NULL);
+    bad_usage("--frequency-penalty", "--frequency-penalty: the frequency penalty must be a number, got ''\n",
+              "--frequency-penalty= (empty)", "@M", STD, "--frequency-penalty=", NULL);
+    bad_usage("--ctx", "--ctx: the context length must be a positive integer, got '0'\n", "--ctx 0", "@M", STD,
+              "--ctx", "0", NULL);
+    bad_usage("--ctx", "--ctx: the context length must be a positive integer, got '-5'\n", "--ctx -5", "@M", STD,
+              "--ctx", "-5", NULL);
+    bad_usage("--ctx", "--ctx: the context length must be a positive integer, got '1k'\n", "--ctx 1k", "@M", STD,
+              "--ctx", "1k", NULL);
+    bad_usage("--ctx", "--ctx: the model's context is 512 positions, got 513\n",
+              "--ctx 513: longer than the model's context", "@M", STD, "--ctx", "513", NULL)
+        ->lib_opens = 1;
+    bad_usage("--reply-tokens", "--reply-tokens: reply tokens must be a non-negative integer, got '-1'\n",
+              "--reply-tokens -1", "@M", STD, "-m", "chat", "--reply-tokens", "-1", NULL);
+    bad_usage("--reply-tokens", "--reply-tokens: reply tokens must be a non-negative integer, got 'x'\n",
+              "--reply-tokens x", "@M", STD, "--reply-tokens", "x", NULL);
+    bad_usage("--chat-template",
+              "--chat-template: unknown chat template 'vicuna' (expected llama2, chatml, zephyr or none)\n",
+              "--chat-template vicuna", "@M", STD, "-m", "chat", "--chat-template", "vicuna", NULL);
+    bad_usage("--chat-template",
+              "--chat-template: unknown chat template '' (expected llama2, chatml, zephyr or none)\n",
+              "--chat-template '' (empty)", "@M", STD, "--chat-template", "", NULL);
+    bad_usage("--stop", "--stop: a stop string must not be empty\n", "--stop ''", "@M", STD, "--stop", "", NULL);
+    bad_usage("--stop", "--stop: missing value\n", "--stop without its value", "@M", STD, "--stop", NULL);
+    /* One more than the 32 the program keeps. */
+    hostile_case *c = bad_usage("--stop", "--stop: more than 32 stop strings\n", "33 stop strings", "@M", STD, NULL);
+    for (int i = 6; i < 6 + 33; i++) c->args[i] = "--stop=x";
+    c->args[6 + 33] = NULL;
+    bad_usage("-f", "-f: -i gives the prompt already (use one of them)\n", "-f and -i together", "@M", STD, "-i",
+              "Once", "-f", "@T", NULL);
+    bad_usage("-f", "-f: missing value\n", "-f without its value", "@M", STD, "-f", NULL);
+}
+
 static void usage_cases(void) {
     bad_usage("--bogus", "unknown option", "unknown long flag", "@M", STD, "--bogus", NULL);
     bad_usage("-x", "unknown option", "unknown short flag", "@M", "-x", STD, NULL);
@@ -510,6 +577,7 @@ static void usage_cases(void) {
                   "--backend", "cuda", NULL)->lib_opens = 1;
     bad_usage("extra.bin", "unexpected argument", "a second positional argument", "@M", "extra.bin", STD, NULL);
     bad_usage("no checkpoint", NULL, "no checkpoint at all", STD, NULL);
+    sampling_usage_cases();
 
     /* A prompt longer than the context window: "-i" is the culprit, and the
      * message says how many tokens there are and how many fit. */
@@ -545,9 +613,27 @@ static char *model_with_float(const char *name, int version, size_t offset_after
 }
 
 static void run_cases(void) {
-    runs(NULL, "chat mode with stdin closed", "@M", STD, "-m", "chat", NULL);
-    runs("", "chat mode with empty stdin", "@M", STD, "-m", "chat", NULL);
-    runs("\n", "chat mode: an empty system prompt, then the end of input", "@M", STD, "-m", "chat", NULL);
+    runs(NULL, "chat mode with stdin closed", "@M", STD, "-m", "chat", NULL)->expect = "llama2: chat ended: end of input\n";
+    runs("", "chat mode with empty stdin", "@M", STD, "-m", "chat", NULL)->expect = "llama2: chat ended: end of input\n";
+    runs("\n", "chat mode: an empty system prompt, then the end of input", "@M", STD, "-m", "chat", NULL)->expect =
+        "llama2: chat ended: end of input\n";
+    runs("\nhi\n", "chat mode: -n 8 ends the first reply", "@M", STD, "-m", "chat", NULL)->expect =
+        "llama2: chat ended: the step limit is reached (-n 8)\n";
+    runs("\n\xff\xfe\x01\n", "chat mode: a user line of invalid UTF-8 and control bytes", "@M", STD, "-m", "chat",
+         "--chat-template", "chatml", NULL)
+        ->expect = "llama2: chat ended: the step limit is reached (-n 8)\n";
+    runs(NULL, "a tokenizer of 32000 tokens for a model of 512: a warning", "@M", "--no-timer", "-n", "8", "-z",
+         outside_path(test_shared_path("models/tokenizer.bin")), NULL)
+        ->expect = "warning: the tokenizer has 32000 tokens, the model 512; using the first 512";
+    runs(NULL, "--ctx 1: one position", "@M", STD, "--ctx", "1", NULL);
+    runs(NULL, "--ctx 512: the model's context", "@M", STD, "--ctx", "512", NULL);
+    runs(NULL, "-f an empty file", "@M", STD, "-f", "/dev/null", NULL);
+    runs(NULL, "every sampler stage at its edge", "@M", STD, "-t", "1e-30", "--top-k", "2147483647", "--min-p", "1",
+         "--repeat-penalty", "1e30", "--repeat-last-n", "-1", "--presence-penalty", "-1e30", "--frequency-penalty",
+         "1e30", "-p", "1e-30", NULL);
+    runs(NULL, "--repeat-last-n 2147483647: the window is the context at most", "@M", STD, "--repeat-penalty", "1.1",
+         "--repeat-last-n", "2147483647", NULL);
+    runs(NULL, "a stop string of a single byte", "@M", STD, "--stop", "e", NULL);
     static char long_turn[3100];
     memcpy(long_turn, "\n", 1);
     memset(long_turn + 1, 'y', 3000);
@@ -584,6 +670,20 @@ static void run_cases(void) {
 
 /* Small models with vocabularies too small for what the tokenizer must
  * do: tok512.bin loads only their first entries. */
+static void input_cases(void) {
+    bad_input(tmp_path("no-such-prompt.txt"), "cannot open: No such file or directory", "-f a missing file", "@M",
+              STD, "-f", "@P", NULL);
+    bad_input(outside_path(tmp_dir), "Is a directory", "-f a directory", "@M", STD, "-f", "@P", NULL);
+    bad_input(write_tmp("nul-prompt.txt", "Once\0upon", 9), "the prompt holds a NUL byte (at offset 4)",
+              "-f a file with a NUL byte", "@M", STD, "-f", "@P", NULL);
+    static char long_prompt[3000];
+    memset(long_prompt, 'x', sizeof long_prompt);
+    command_case(BAD_USAGE, write_tmp("long-prompt.txt", long_prompt, sizeof long_prompt), "-f",
+                 "the prompt is 3002 tokens, the context window holds 512", NULL,
+                 "-f a 3000-character prompt (seq_len 512)", "@M", STD, "-f", "@P", NULL)
+        ->lib_opens = 1;
+}
+
 static void pair_cases(void) {
     char *vocab1 = small_model("vocab1.bin", 1, 1);
     bad_pair(vocab1, "leave out BOS", "a model of 1 token: no BOS", "@P", STD, NULL);
@@ -644,7 +744,8 @@ static void regression_cases(void) {
         file[352 + i] = (unsigned char)byte;
     }
     char *path = write_tmp("fuzz-nan-scale-v2.bin", file, sizeof file);
-    runs(NULL, "fuzz_checkpoint regression: v2 model with a NaN scale in wv", path, STD, NULL);
+    runs(NULL, "fuzz_checkpoint regression: v2 model with a NaN scale in wv", path, STD, NULL)->expect =
+        "warning: the tokenizer has 512 tokens, the model 12; using the first 12";
 
     /* fuzz_args: arguments split on NUL bytes, a seed value holding
      * newlines; the message quoted it and took four lines. */
@@ -1050,7 +1151,7 @@ static void free_inputs(void) {
 /* LLAMA2_HOSTILE_TABLE=1: instead of testing, prints every program case as
  * a Markdown table row (what, exit status, stderr), for docs/HOSTILE.md. */
 static void print_table(void) {
-    const char *kinds[] = {"bad checkpoint", "bad tokenizer", "bad usage", "accepted", "bad pair"};
+    const char *kinds[] = {"bad checkpoint", "bad tokenizer", "bad usage", "accepted", "bad pair", "bad input file"};
     printf("| # | kind | input | exit | stderr |\n|---|---|---|---|---|\n");
     for (int i = 0; i < n_cases; i++) {
         const hostile_case *c = &cases[i];
@@ -1091,6 +1192,7 @@ int main(void) {
     usage_cases();
     run_cases();
     pair_cases();
+    input_cases();
     regression_cases();
     header_extension_cases();
     if (getenv("LLAMA2_HOSTILE_TABLE")) {

@@ -1,0 +1,289 @@
+/*
+ * Chat on a real terminal: the llama2 program ($LLAMA2_BIN) runs in a
+ * pseudo-terminal (forkpty), its standard error in a pipe, and the test types
+ * into it as a user would: Enter, text, Ctrl-C (the terminal turns it into
+ * SIGINT) and Ctrl-D (end of input at an empty line).
+ *
+ * - Ctrl-D or Ctrl-C at an empty prompt ends the chat with status 0 and one
+ *   line on standard error saying why.
+ * - Ctrl-C (the keystroke, then the signal sent with kill) in the middle of
+ *   a reply ends that reply and brings the prompt back; the chat goes on.
+ *   The replies come from a random model that never writes EOS and is slow
+ *   enough that a reply lasts seconds, so only the interrupt can end it
+ *   before the context fills (which would end the chat instead).
+ * - A conversation of two turns with capped replies.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <pty.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "checkpoint_writer.h"
+#include "llama2.h"
+#include "support.h"
+
+static char tmp_dir[4096];
+static char slow_model[4200]; /* random weights: no EOS, a few hundred tokens a second */
+static char model[4200], tokenizer[4200];
+
+static int setup(void **state) {
+    (void)state;
+    snprintf(tmp_dir, sizeof tmp_dir, "%s/llama2-pty-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    if (!mkdtemp(tmp_dir)) return -1;
+    snprintf(slow_model, sizeof slow_model, "%s/slow.bin", tmp_dir);
+    llama2_config c = l2_random_model_config(256, 512, 6, 8, 8, 512, 1024, 1, 1, 0);
+    llama2_error err;
+    if (l2_write_random_model(slow_model, &c, 3, &err) != LLAMA2_OK) {
+        fprintf(stderr, "test_chat_pty: %s\n", err.message);
+        return -1;
+    }
+    snprintf(model, sizeof model, "%s", test_shared_path("models/stories260K.bin"));
+    snprintf(tokenizer, sizeof tokenizer, "%s", test_shared_path("models/tok512.bin"));
+    return 0;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    unlink(slow_model);
+    rmdir(tmp_dir);
+    return 0;
+}
+
+/* ------------------------------------------------------------ a program on a terminal */
+
+typedef struct terminal {
+    pid_t pid;
+    int master;   /* the terminal: what the program writes, and our keystrokes */
+    int err_fd;   /* its standard error */
+    char out[1 << 18];
+    size_t n_out;
+    char err[4096];
+    size_t n_err;
+} terminal;
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void start(terminal *t, const char *const *args) {
+    char *argv[32];
+    int n = 0;
+    argv[n++] = (char *)test_llama2_bin();
+    for (int i = 0; args[i] && n < 31; i++) argv[n++] = (char *)args[i];
+    argv[n] = NULL;
+    int err_pipe[2];
+    assert_int_equal(pipe(err_pipe), 0);
+    memset(t, 0, sizeof *t);
+    t->pid = forkpty(&t->master, NULL, NULL, NULL);
+    assert_true(t->pid >= 0);
+    if (t->pid == 0) {
+        dup2(err_pipe[1], 2);
+        close(err_pipe[0]);
+        close(err_pipe[1]);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    close(err_pipe[1]);
+    t->err_fd = err_pipe[0];
+}
+
+/* Reads what is there within `seconds`; returns 0 when both ends closed. */
+static int pump(terminal *t, double seconds) {
+    if (t->master < 0 && t->err_fd < 0) return 0;
+    struct pollfd fds[2] = {{t->master, POLLIN, 0}, {t->err_fd, POLLIN, 0}};
+    int r = poll(fds, 2, (int)(seconds * 1000));
+    if (r < 0 && errno == EINTR) return 1;
+    if (r <= 0) return 1;
+    if (t->master >= 0 && (fds[0].revents & (POLLIN | POLLHUP | POLLERR))) {
+        ssize_t n = read(t->master, t->out + t->n_out, sizeof t->out - 1 - t->n_out);
+        if (n <= 0) { /* EIO once the program has closed the terminal */
+            close(t->master);
+            t->master = -1;
+        } else {
+            t->n_out += (size_t)n;
+            t->out[t->n_out] = '\0';
+        }
+    }
+    if (t->err_fd >= 0 && (fds[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+        ssize_t n = read(t->err_fd, t->err + t->n_err, sizeof t->err - 1 - t->n_err);
+        if (n <= 0) {
+            close(t->err_fd);
+            t->err_fd = -1;
+        } else {
+            t->n_err += (size_t)n;
+            t->err[t->n_err] = '\0';
+        }
+    }
+    return t->master >= 0 || t->err_fd >= 0;
+}
+
+/* Waits until `text` appears in the output after `from`; returns the offset
+ * just past it. Fails the test after `seconds`. */
+static size_t expect(terminal *t, const char *text, size_t from, double seconds) {
+    const double deadline = now() + seconds;
+    for (;;) {
+        const char *hit = from <= t->n_out ? strstr(t->out + from, text) : NULL;
+        if (hit) return (size_t)(hit - t->out) + strlen(text);
+        if (now() > deadline || t->master < 0)
+            fail_msg("no '%s' after byte %zu within %.0f s; output: '%s'; stderr: '%s'", text, from, seconds,
+                     t->out + (from < t->n_out ? from : t->n_out), t->err);
+        pump(t, 0.1);
+    }
+}
+
+/* Waits until at least `more` bytes beyond `from` have arrived. */
+static void expect_bytes(terminal *t, size_t from, size_t more, double seconds) {
+    const double deadline = now() + seconds;
+    while (t->n_out < from + more) {
+        if (now() > deadline || t->master < 0) fail_msg("the reply did not go on: '%s'", t->out + from);
+        pump(t, 0.1);
+    }
+}
+
+static void type(terminal *t, const char *keys) {
+    ssize_t n = write(t->master, keys, strlen(keys));
+    assert_int_equal(n, (ssize_t)strlen(keys));
+}
+
+/* Waits for the program to end (killing it after `seconds`); returns its
+ * exit status, or 128 + the signal. */
+static int finish(terminal *t, double seconds) {
+    const double deadline = now() + seconds;
+    int status = 0;
+    for (;;) {
+        pid_t done = waitpid(t->pid, &status, WNOHANG);
+        if (done == t->pid) break;
+        if (now() > deadline) {
+            kill(t->pid, SIGKILL);
+            waitpid(t->pid, &status, 0);
+            fail_msg("the program did not end; output: '%s'", t->out);
+        }
+        pump(t, 0.05);
+    }
+    while (pump(t, 0.2)) {
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* ------------------------------------------------------------ the sessions */
+
+#define PROMPT "Enter system prompt (optional): "
+
+static void test_ctrl_d_at_prompt(void **state) {
+    (void)state;
+    terminal t;
+    const char *args[] = {model, "-z", tokenizer, "-m", "chat", "--no-timer", NULL};
+    start(&t, args);
+    size_t at = expect(&t, PROMPT, 0, 30);
+    type(&t, "\r");
+    expect(&t, "User: ", at, 30);
+    type(&t, "\x04");
+    assert_int_equal(finish(&t, 30), 0);
+    assert_string_equal(t.err, "llama2: chat ended: end of input\n");
+}
+
+static void test_ctrl_c_at_prompt(void **state) {
+    (void)state;
+    /* At the system prompt, then at a user prompt after a reply. */
+    terminal t;
+    const char *args[] = {model, "-z", tokenizer, "-m", "chat", "--no-timer", NULL};
+    start(&t, args);
+    expect(&t, PROMPT, 0, 30);
+    type(&t, "\x03");
+    assert_int_equal(finish(&t, 30), 0);
+    assert_string_equal(t.err, "llama2: chat ended: Ctrl-C at the prompt\n");
+
+    const char *capped[] = {model, "-z", tokenizer, "-m", "chat", "--no-timer", "--reply-tokens", "5", "-t", "0", NULL};
+    start(&t, capped);
+    size_t at = expect(&t, PROMPT, 0, 30);
+    type(&t, "\r");
+    at = expect(&t, "User: ", at, 30);
+    type(&t, "Tell me a story.\r");
+    at = expect(&t, "Assistant: ", at, 30);
+    expect(&t, "User: ", at, 30);
+    type(&t, "\x03");
+    assert_int_equal(finish(&t, 30), 0);
+    assert_string_equal(t.err, "llama2: chat ended: Ctrl-C at the prompt\n");
+}
+
+static void test_ctrl_c_mid_reply(void **state) {
+    (void)state;
+    terminal t;
+    const char *args[] = {slow_model, "-z", tokenizer, "-m", "chat", "--no-timer", "-t", "0", "--threads", "1", NULL};
+    start(&t, args);
+    size_t at = expect(&t, PROMPT, 0, 30);
+    type(&t, "\r");
+    at = expect(&t, "User: ", at, 30);
+
+    /* The keystroke. */
+    type(&t, "hi\r");
+    at = expect(&t, "Assistant: ", at, 30);
+    expect_bytes(&t, at, 20, 30);
+    type(&t, "\x03");
+    at = expect(&t, "User: ", t.n_out, 10);
+
+    /* The signal itself, in the second reply. */
+    type(&t, "again\r");
+    at = expect(&t, "Assistant: ", at, 30);
+    expect_bytes(&t, at, 20, 30);
+    kill(t.pid, SIGINT);
+    at = expect(&t, "User: ", t.n_out, 10);
+
+    type(&t, "\x04");
+    assert_int_equal(finish(&t, 30), 0);
+    assert_string_equal(t.err, "llama2: chat ended: end of input\n");
+}
+
+static int count(const char *haystack, const char *needle) {
+    int n = 0;
+    for (const char *p = strstr(haystack, needle); p; p = strstr(p + 1, needle)) n++;
+    return n;
+}
+
+static void test_conversation(void **state) {
+    (void)state;
+    terminal t;
+    const char *args[] = {model, "-z", tokenizer, "-m", "chat", "--no-timer", "--reply-tokens", "8",
+                          "--chat-template", "zephyr", "-t", "0", NULL};
+    start(&t, args);
+    size_t at = expect(&t, PROMPT, 0, 30);
+    type(&t, "You tell stories.\r");
+    at = expect(&t, "User: ", at, 30);
+    type(&t, "A cat.\r");
+    at = expect(&t, "Assistant: ", at, 30);
+    at = expect(&t, "User: ", at, 30);
+    type(&t, "And then?\r");
+    at = expect(&t, "Assistant: ", at, 30);
+    at = expect(&t, "User: ", at, 30);
+    type(&t, "\x04");
+    assert_int_equal(finish(&t, 30), 0);
+    assert_string_equal(t.err, "llama2: chat ended: end of input\n");
+    /* The typed lines echo; the model's special tokens never show. */
+    assert_non_null(strstr(t.out, "A cat."));
+    assert_int_equal(count(t.out, "Assistant: "), 2);
+    assert_null(strstr(t.out, "</s>"));
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ctrl_d_at_prompt),
+        cmocka_unit_test(test_ctrl_c_at_prompt),
+        cmocka_unit_test(test_ctrl_c_mid_reply),
+        cmocka_unit_test(test_conversation),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
