@@ -105,6 +105,10 @@ const char *llama2_backend_name(int index);
 
 #define LLAMA2_DEFAULT_BATCH 128
 
+/* A session on `model` (which must outlive it); options NULL: the defaults.
+ * Fails with LLAMA2_E_INVALID for a context_length above the model's
+ * seq_len, LLAMA2_E_UNSUPPORTED for a backend not built in, LLAMA2_E_NOMEM
+ * when the KV cache and buffers do not fit. */
 llama2_status llama2_session_create(const llama2_model *model, const llama2_session_options *options,
                                     llama2_session **out, llama2_error *err);
 void llama2_session_destroy(llama2_session *session);
@@ -198,14 +202,16 @@ typedef struct llama2_text_stream_options {
 llama2_status llama2_text_stream_create(const llama2_tokenizer *tokenizer,
                                         const llama2_text_stream_options *options,
                                         llama2_text_stream **out, llama2_error *err);
+/* Frees a stream; NULL is allowed. */
 void llama2_text_stream_destroy(llama2_text_stream *stream);
 
 /* Adds the piece of `token` decoded after `prev_token` (the token before it,
  * or LLAMA2_TOKEN_BOS at the start). Sets *text / *len to the text decided by
- * it (often empty; valid until the next call on this stream). Returns 1 when
- * the text now contains a stop string: *text is then everything before it,
- * and the stream gives no more text until llama2_text_stream_finish. Returns
- * 0 otherwise. */
+ * it (often empty; valid until the next call on this stream). When the text
+ * now contains a stop string, returns 1 + its index in options->stop (the
+ * one that starts first, of those complete): *text is then everything before
+ * it, and the stream gives no more text until llama2_text_stream_finish.
+ * Returns 0 otherwise. */
 int llama2_text_stream_push(llama2_text_stream *stream, int prev_token, int token, const char **text,
                             size_t *len);
 
@@ -260,6 +266,7 @@ llama2_sampler_options llama2_sampler_defaults(void);
  * Fails (LLAMA2_E_INVALID) on a value outside the ranges above. */
 llama2_status llama2_sampler_create(int vocab_size, const llama2_sampler_options *options,
                                     llama2_sampler **out, llama2_error *err);
+/* Frees a sampler; NULL is allowed. */
 void llama2_sampler_destroy(llama2_sampler *sampler);
 
 /* Records a token that entered the context (each prompt token, then each

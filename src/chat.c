@@ -95,7 +95,10 @@ static llama2_status run_turn(chat *c, const int *ids, int n_ids, int *cut) {
     } else {
         float *logits;
         s = llama2_session_eval(c->session, ids, n, c->pos, &logits, c->err);
-        if (s == LLAMA2_OK && !*cut) c->next = llama2_sampler_sample(c->sampler, logits);
+        if (s == LLAMA2_OK && !*cut) {
+            c->next = llama2_sampler_sample(c->sampler, logits);
+            c->st.generated_tokens++;
+        }
     }
     c->st.prompt_tokens += n;
     c->st.prompt_seconds += llama2_time_seconds() - t;

@@ -183,14 +183,21 @@ static int finish(terminal *t, double seconds) {
 
 #define PROMPT "Enter system prompt (optional): "
 
+/* Starts a chat, answers the system prompt with `system` (and Enter) and
+ * waits for the first "User: "; returns the offset after it. */
+static size_t start_chat(terminal *t, const char *const *args, const char *system) {
+    start(t, args);
+    size_t at = expect(t, PROMPT, 0, 30);
+    type(t, system);
+    type(t, "\r");
+    return expect(t, "User: ", at, 30);
+}
+
 static void test_ctrl_d_at_prompt(void **state) {
     (void)state;
     terminal t;
     const char *args[] = {model, "-z", tokenizer, "-m", "chat", "--no-timer", NULL};
-    start(&t, args);
-    size_t at = expect(&t, PROMPT, 0, 30);
-    type(&t, "\r");
-    expect(&t, "User: ", at, 30);
+    start_chat(&t, args, "");
     type(&t, "\x04");
     assert_int_equal(finish(&t, 30), 0);
     assert_string_equal(t.err, "llama2: chat ended: end of input\n");
@@ -208,10 +215,7 @@ static void test_ctrl_c_at_prompt(void **state) {
     assert_string_equal(t.err, "llama2: chat ended: Ctrl-C at the prompt\n");
 
     const char *capped[] = {model, "-z", tokenizer, "-m", "chat", "--no-timer", "--reply-tokens", "5", "-t", "0", NULL};
-    start(&t, capped);
-    size_t at = expect(&t, PROMPT, 0, 30);
-    type(&t, "\r");
-    at = expect(&t, "User: ", at, 30);
+    size_t at = start_chat(&t, capped, "");
     type(&t, "Tell me a story.\r");
     at = expect(&t, "Assistant: ", at, 30);
     expect(&t, "User: ", at, 30);
@@ -224,10 +228,7 @@ static void test_ctrl_c_mid_reply(void **state) {
     (void)state;
     terminal t;
     const char *args[] = {slow_model, "-z", tokenizer, "-m", "chat", "--no-timer", "-t", "0", "--threads", "1", NULL};
-    start(&t, args);
-    size_t at = expect(&t, PROMPT, 0, 30);
-    type(&t, "\r");
-    at = expect(&t, "User: ", at, 30);
+    size_t at = start_chat(&t, args, "");
 
     /* The keystroke. */
     type(&t, "hi\r");
@@ -259,10 +260,7 @@ static void test_conversation(void **state) {
     terminal t;
     const char *args[] = {model, "-z", tokenizer, "-m", "chat", "--no-timer", "--reply-tokens", "8",
                           "--chat-template", "zephyr", "-t", "0", NULL};
-    start(&t, args);
-    size_t at = expect(&t, PROMPT, 0, 30);
-    type(&t, "You tell stories.\r");
-    at = expect(&t, "User: ", at, 30);
+    size_t at = start_chat(&t, args, "You tell stories.");
     type(&t, "A cat.\r");
     at = expect(&t, "Assistant: ", at, 30);
     at = expect(&t, "User: ", at, 30);
