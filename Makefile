@@ -83,6 +83,14 @@ ifeq ($(CUDA),1)
 LIB_OBJ += $(BUILD)/src/backend_cuda.o
 endif
 
+# Conversion (src/convert/, llama2-convert) reads JSON with jansson: a
+# library of its own, so that the engine and its other programs need none.
+JANSSON_CFLAGS := $(shell pkg-config --cflags jansson 2>/dev/null)
+JANSSON_LIBS := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
+CONVERT_SRC := $(wildcard src/convert/*.c)
+CONVERT_OBJ := $(CONVERT_SRC:%.c=$(BUILD)/%.o)
+CONVERT_LIB := $(BUILD)/libllama2-convert.a
+
 PROGRAMS := llama2
 # tools/NAME.c is the program llama2-NAME; tools/bench_*.c are the parts of
 # llama2-bench, linked into it rather than programs of their own.
@@ -119,6 +127,11 @@ $(LIB): $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
+$(CONVERT_LIB): $(CONVERT_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+$(CONVERT_OBJ) $(BUILD)/tools/convert.o $(BUILD)/tests/test_convert.o: ALL_CFLAGS += -Isrc/convert $(JANSSON_CFLAGS)
+
 $(BUILD)/llama2: $(BUILD)/cli/main.o $(BUILD)/cli/args.o $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -126,6 +139,8 @@ $(BUILD)/llama2: $(BUILD)/cli/main.o $(BUILD)/cli/args.o $(LIB)
 $(BUILD)/llama2-%: $(BUILD)/tools/%.o $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(LDLIBS)
 $(BUILD)/llama2-bench: $(BENCH_PARTS:%.c=$(BUILD)/%.o)
+$(BUILD)/llama2-convert: $(BUILD)/tools/convert.o $(CONVERT_LIB) $(LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(JANSSON_LIBS) $(LDLIBS)
 
 # The programs at the top level are copies of the last build's.
 llama2: $(BUILD)/llama2 FORCE
@@ -136,6 +151,8 @@ FORCE:
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_SUPPORT_OBJ) $(BUILD)/cli/args.o $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LDLIBS)
+$(BUILD)/tests/test_convert: $(BUILD)/tests/test_convert.o $(TEST_SUPPORT_OBJ) $(CONVERT_LIB) $(LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(JANSSON_LIBS) $(LDLIBS)
 
 $(MODELS_DIR)/%:
 	@mkdir -p $(MODELS_DIR)

@@ -1,0 +1,46 @@
+/*
+ * Conversion between Hugging Face Llama models and llama2.c files, without
+ * Python: what llama2-convert runs. Internal to the project's tools (it
+ * needs jansson, which the engine does not); not part of the public API.
+ *
+ * Unlike the engine's, these messages begin with the file they concern,
+ * since one conversion reads several (config.json, shards, tokenizer).
+ */
+#ifndef LLAMA2_CONVERT_H
+#define LLAMA2_CONVERT_H
+
+#include "llama2.h"
+#include "safetensors.h"
+
+typedef struct l2_convert_options {
+    int version;              /* llama2.c output: 0, 1 or 2 */
+    int group_size;           /* version 2: values per scale; 0 for the default */
+    int force;                /* replace existing outputs */
+    const char *tokenizer;    /* HF -> llama2.c: tokenizer.bin to write from the folder's
+                                 tokenizer.model; llama2.c -> HF: tokenizer.bin to read */
+    l2_dtype dtype;           /* llama2.c -> HF: F32, F16 or BF16 */
+} l2_convert_options;
+
+/* A Hugging Face folder (config.json, safetensors weights) to a llama2.c
+ * checkpoint of options->version, and, when options->tokenizer is set, the
+ * folder's tokenizer.model to that tokenizer.bin. Everything is checked
+ * before anything is written; outputs appear whole or not at all. */
+llama2_status l2_convert_hf_to_llama2c(const char *dir, const char *out_path, const l2_convert_options *options,
+                                       llama2_error *err);
+
+/* A llama2.c checkpoint (any version) to a Hugging Face folder: config.json,
+ * model.safetensors in options->dtype and, from options->tokenizer when set,
+ * tokenizer.model. The folder is created if needed; files already in it are
+ * only replaced with options->force. */
+llama2_status l2_convert_llama2c_to_hf(const char *in_path, const char *out_dir, const l2_convert_options *options,
+                                       llama2_error *err);
+
+/* A SentencePiece tokenizer.model to llama2.c's tokenizer.bin. */
+llama2_status l2_convert_sentencepiece(const char *in_path, const char *out_path, int force, llama2_error *err);
+
+/* A llama2.c checkpoint rewritten as another version (options->version,
+ * options->group_size). */
+llama2_status l2_convert_llama2c_version(const char *in_path, const char *out_path,
+                                         const l2_convert_options *options, llama2_error *err);
+
+#endif
