@@ -16,16 +16,21 @@ _fuzz_saved_goal := $(.DEFAULT_GOAL)
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_DIR := build/fuzz
-FUZZ_TARGETS := checkpoint tokenizer encode decode args
+FUZZ_TARGETS := checkpoint tokenizer encode decode args safetensors sentencepiece
+# Targets of the conversion module (src/convert/, with jansson).
+FUZZ_CONVERT_TARGETS := safetensors sentencepiece
 FUZZ_SHARED ?= $(if $(SHARED),$(SHARED),$(if $(SHARED_MODELS),$(abspath $(dir $(SHARED_MODELS))),../shared))
 # FUZZ_SAN_EXTRA: more sanitizer flags, e.g. -fno-sanitize=float-cast-overflow
 # to look past a known finding (after `rm -rf build/fuzz/obj`).
 FUZZ_SAN_EXTRA ?=
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer $(FUZZ_SAN_EXTRA)
 FUZZ_CFLAGS := -std=c11 -O1 -g -Wall -Wextra -Wno-unused-parameter -ffp-contract=off -D_DEFAULT_SOURCE \
-	-Iinclude -Isrc -Isrc/kernels -Icli -Ifuzz -pthread $(FUZZ_SAN)
+	-Iinclude -Isrc -Isrc/kernels -Isrc/convert -Icli -Ifuzz -pthread $(FUZZ_SAN) \
+	$(shell pkg-config --cflags jansson 2>/dev/null)
+FUZZ_JANSSON_LIBS := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
 FUZZ_LIB_SRC := $(if $(LIB_SRC),$(LIB_SRC),$(wildcard src/*.c) $(wildcard src/kernels/*.c)) cli/args.c
 FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=$(FUZZ_DIR)/obj/%.o)
+FUZZ_CONVERT_OBJ := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(wildcard src/convert/*.c))
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
 FUZZ_CORPUS := $(FUZZ_DIR)/corpus
 
@@ -35,9 +40,11 @@ FUZZ_OPTS_tokenizer := -max_len=8192 -timeout=10
 FUZZ_OPTS_encode := -max_len=100000 -timeout=10
 FUZZ_OPTS_decode := -max_len=4096 -timeout=10
 FUZZ_OPTS_args := -max_len=1024 -timeout=10
+FUZZ_OPTS_safetensors := -max_len=65536 -timeout=10
+FUZZ_OPTS_sentencepiece := -max_len=65536 -timeout=10
 
 .PHONY: fuzz fuzz-corpus fuzz-smoke fuzz-run
-.SECONDARY: $(FUZZ_LIB_OBJ)
+.SECONDARY: $(FUZZ_LIB_OBJ) $(FUZZ_CONVERT_OBJ)
 
 fuzz: $(FUZZ_BINS)
 
@@ -47,7 +54,9 @@ $(FUZZ_DIR)/obj/%.o: %.c
 
 $(FUZZ_DIR)/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz_common.h $(FUZZ_LIB_OBJ)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB_OBJ) -lm -pthread
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(filter %.o,$^) -lm -pthread $(FUZZ_EXTRA_LIBS)
+$(FUZZ_CONVERT_TARGETS:%=$(FUZZ_DIR)/fuzz_%): $(FUZZ_CONVERT_OBJ)
+$(FUZZ_CONVERT_TARGETS:%=$(FUZZ_DIR)/fuzz_%): FUZZ_EXTRA_LIBS = $(FUZZ_JANSSON_LIBS)
 
 # The seed models are written by the library's checkpoint writer.
 $(FUZZ_DIR)/make_corpus: fuzz/make_corpus.c $(FUZZ_LIB_OBJ)

@@ -4,13 +4,16 @@
  *
  *   make_corpus <corpus-dir> [<shared-dir>]
  *
- * fills <corpus-dir>/{checkpoint,tokenizer,encode,decode,args}/ with small
- * valid inputs: tiny models of every checkpoint format (written by the
- * library's checkpoint writer), their headers alone, the shared tokenizers
- * truncated to their first entries, sample prompts, token id sequences and
- * command lines. <shared-dir> (default $SHARED, else ../shared) supplies
- * models/tok512.bin and models/tokenizer.bin; without them the tokenizer
- * seeds are built from scratch only.
+ * fills <corpus-dir>/{checkpoint,tokenizer,encode,decode,args,safetensors,
+ * sentencepiece}/ with small valid inputs: tiny models of every checkpoint
+ * format (written by the library's checkpoint writer), their headers alone,
+ * the shared tokenizers truncated to their first entries, sample prompts,
+ * token id sequences, command lines, safetensors files with Llama's tensor
+ * names, and SentencePiece models (built here, and the first pieces of the
+ * shared tokenizer.model). <shared-dir> (default $SHARED, else ../shared)
+ * supplies models/tok512.bin, models/tokenizer.bin and
+ * models/tokenizer.model; without them those seeds are built from scratch
+ * only.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -309,6 +312,125 @@ static void args_seeds(void) {
     }
 }
 
+/* -------------------------------------------------------- safetensors */
+
+/* A safetensors file: the header's length (8 bytes, little-endian), the
+ * header, data_len bytes of values. */
+static void safetensors_seed(const char *name, const char *header, size_t data_len) {
+    bytes b = {0};
+    const uint64_t n = strlen(header);
+    for (int i = 0; i < 8; i++) {
+        unsigned char c = (unsigned char)(n >> (8 * i));
+        put(&b, &c, 1);
+    }
+    put(&b, header, n);
+    for (size_t i = 0; i < data_len; i++) {
+        unsigned char c = (unsigned char)next_random();
+        put(&b, &c, 1);
+    }
+    write_seed("safetensors", name, b.data, b.size);
+    free(b.data);
+}
+
+static void safetensors_seeds(void) {
+    safetensors_seed("empty", "{}", 0);
+    safetensors_seed("metadata", "{\"__metadata__\":{\"format\":\"pt\"}}    ", 0);
+    safetensors_seed("f32", "{\"model.norm.weight\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", 16);
+    safetensors_seed("layers",
+                     "{\"__metadata__\":{\"format\":\"pt\"},"
+                     "\"model.layers.0.self_attn.q_proj.weight\":{\"dtype\":\"BF16\",\"shape\":[4,4],\"data_offsets\":[0,32]},"
+                     "\"model.layers.1.mlp.up_proj.weight\":{\"dtype\":\"F16\",\"shape\":[2,4],\"data_offsets\":[32,48]},"
+                     "\"model.layers.0.self_attn.q_proj.bias\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[48,64]},"
+                     "\"lm_head.weight\":{\"dtype\":\"I8\",\"shape\":[3,1,1],\"data_offsets\":[64,67]}}",
+                     67);
+}
+
+/* ------------------------------------------------------ sentencepiece */
+
+static void put_varint(bytes *b, uint64_t v) {
+    do {
+        unsigned char c = (unsigned char)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+        put(b, &c, 1);
+        v >>= 7;
+    } while (v);
+}
+
+static void put_field(bytes *b, unsigned field, int wire) { put_varint(b, (uint64_t)field << 3 | (uint64_t)wire); }
+
+/* A ModelProto.SentencePiece: piece, score, type (1 normal is left out). */
+static void put_piece(bytes *b, const char *text, float score, int type) {
+    bytes p = {0};
+    put_field(&p, 1, 2);
+    put_varint(&p, strlen(text));
+    put(&p, text, strlen(text));
+    put_field(&p, 2, 5);
+    put_f32(&p, score);
+    if (type != 1) {
+        put_field(&p, 3, 0);
+        put_varint(&p, (uint64_t)type);
+    }
+    put_field(b, 1, 2);
+    put_varint(b, p.size);
+    put(b, p.data, p.size);
+    free(p.data);
+}
+
+static void sentencepiece_seeds(const char *shared) {
+    bytes b = {0};
+    put_piece(&b, "<unk>", 0.0f, 2);
+    put_piece(&b, "<s>", 0.0f, 3);
+    put_piece(&b, "</s>", 0.0f, 3);
+    put_piece(&b, "<0x41>", 0.0f, 6);
+    put_piece(&b, "\xe2\x96\x81" "a", -1.0f, 1);
+    put_piece(&b, "b", -2.0f, 1);
+    bytes spec = {0};
+    put_field(&spec, 3, 0);
+    put_varint(&spec, 2);
+    put_field(&spec, 46, 2);
+    put_varint(&spec, 3);
+    put(&spec, "<s>", 3);
+    put_field(&spec, 43, 0);
+    put_varint(&spec, UINT64_MAX); /* pad_id -1 */
+    put_field(&b, 2, 2);
+    put_varint(&b, spec.size);
+    put(&b, spec.data, spec.size);
+    write_seed("sentencepiece", "scratch", b.data, b.size);
+    free(spec.data);
+    free(b.data);
+
+    /* tokenizer.bin inputs too (the target reads its bytes both ways). */
+    char path[4096];
+    snprintf(path, sizeof path, "%s/models/tok512.bin", shared);
+    size_t size = 0;
+    unsigned char *data = read_all(path, &size);
+    if (data) {
+        write_seed("sentencepiece", "tok512.bin-40", data, first_entries(data, size, 40));
+        free(data);
+    }
+    /* The first pieces of Llama 2's model: its records up to the 40th piece. */
+    snprintf(path, sizeof path, "%s/models/tokenizer.model", shared);
+    data = read_all(path, &size);
+    if (!data) {
+        fprintf(stderr, "make_corpus: %s not found, skipping its seeds\n", path);
+        return;
+    }
+    size_t pos = 0;
+    for (int pieces = 0; pos < size && pieces < 40; pieces++) {
+        uint64_t len = 0;
+        int shift = 0;
+        size_t p = pos + 1; /* past the one-byte tag of field 1 */
+        while (p < size && shift < 64) {
+            len |= (uint64_t)(data[p] & 0x7f) << shift;
+            shift += 7;
+            if (!(data[p++] & 0x80)) break;
+        }
+        if (data[pos] != 0x0a || len > size - p) break;
+        pos = p + len;
+    }
+    write_seed("sentencepiece", "tokenizer.model-40", data, pos);
+    free(data);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2 || argc > 3) {
         fprintf(stderr, "usage: make_corpus <corpus-dir> [<shared-dir>]\n");
@@ -323,5 +445,7 @@ int main(int argc, char **argv) {
     encode_seeds();
     decode_seeds();
     args_seeds();
+    safetensors_seeds();
+    sentencepiece_seeds(shared);
     return 0;
 }
