@@ -519,10 +519,11 @@ typedef struct hf_tensor {
 
 /* Random values for a tensor: each (role, layer) its own stream, norms
  * around 1, matrices scaled by their fan-in. */
-static void fill_values(const fixture *f, l2_role role, int layer, float *v, size_t n, size_t cols) {
-    uint64_t rng = f->seed * 1000003u + (uint64_t)role * 131u + (uint64_t)layer + 1u;
-    if (role == L2_ROLE_CLASSIFIER && f->lm_head_copy) rng = f->seed * 1000003u + L2_ROLE_TOKEN_EMBEDDING * 131u + 1u;
-    const int norm = cols == 1;
+static void fill_values(const fixture *f, l2_tensor_kind kind, int layer, float *v, size_t n, size_t cols) {
+    uint64_t rng = f->seed * 1000003u + (uint64_t)kind * 131u + (uint64_t)layer + 1u;
+    if (kind == L2_TENSOR_CLASSIFIER && f->lm_head_copy)
+        rng = f->seed * 1000003u + L2_TENSOR_TOKEN_EMBEDDING * 131u + 1u;
+    const int norm = !l2_tensor_table[kind].matrix;
     const float spread = norm ? 0.1f : sqrtf(3.0f / (float)cols);
     for (size_t i = 0; i < n; i++) {
         float u = (float)(test_rng_next(&rng) >> 8) * (2.0f / 16777216.0f) - 1.0f;
@@ -545,24 +546,24 @@ static llama2_config fixture_shape(const fixture *f) {
 /* Every tensor of the fixture, with its bytes, in a shuffled order. */
 static hf_tensor *fixture_tensors(const fixture *f, size_t *count) {
     const llama2_config c = fixture_shape(f);
-    hf_tensor *t = calloc((size_t)L2_N_ROLES * (size_t)f->layers + 2, sizeof *t);
+    hf_tensor *t = calloc((size_t)L2_HF_KINDS * (size_t)f->layers + 2, sizeof *t);
     assert_non_null(t);
     size_t n = 0;
-    for (int r = 0; r < L2_N_ROLES; r++) {
-        if (r == L2_ROLE_CLASSIFIER && f->tie) continue;
-        for (int l = 0; l < (l2_role_per_layer((l2_role)r) ? f->layers : 1); l++) {
+    for (int k = 0; k < L2_HF_KINDS; k++) {
+        const l2_tensor_kind kind = (l2_tensor_kind)k;
+        if (kind == L2_TENSOR_CLASSIFIER && f->tie) continue;
+        for (int l = 0; l < (l2_tensor_table[kind].per_layer ? f->layers : 1); l++) {
             hf_tensor *x = &t[n];
             size_t rows, cols;
-            l2_role_shape((l2_role)r, &c, &rows, &cols, &x->entry.n_dims);
-            l2_hf_name((l2_role)r, l, x->entry.name, sizeof x->entry.name);
+            l2_tensor_shape(&c, kind, &rows, &cols);
+            l2_hf_shape(&c, kind, x->entry.shape, &x->entry.n_dims);
+            l2_hf_name(kind, l, x->entry.name, sizeof x->entry.name);
             if (f->omit && strcmp(f->omit, x->entry.name) == 0) continue;
-            if (f->reshape && strcmp(f->reshape, x->entry.name) == 0) rows++;
+            if (f->reshape && strcmp(f->reshape, x->entry.name) == 0) rows++, x->entry.shape[0]++;
             x->entry.dtype = f->dtype;
-            x->entry.shape[0] = rows;
-            x->entry.shape[1] = cols;
             float *v = malloc(rows * cols * sizeof *v);
             assert_non_null(v);
-            fill_values(f, (l2_role)r, l, v, rows * cols, cols);
+            fill_values(f, kind, l, v, rows * cols, cols);
             x->bytes = rows * cols * l2_dtype_size(f->dtype);
             x->data = malloc(x->bytes);
             assert_non_null(x->data);
@@ -838,28 +839,26 @@ static void test_round_trip_fp32(void **state) {
         assert_int_equal(l2_write_random_model(tmp_path("a.bin"), &shapes[i], 11 + (uint64_t)i, &err), LLAMA2_OK);
         to_hf_ok(tmp_path("a.bin"), tmp_path("hf"), L2_DTYPE_F32, NULL);
         convert_hf_ok(tmp_path("hf"), tmp_path("b.bin"), shapes[i].file_version);
-        if (shapes[i].file_version == 1) {
-            assert_same_file(tmp_path("a.bin"), tmp_path("b.bin"));
-        } else {
-            /* Version 0 ends with RoPE tables that llama2.c's run.c never
-             * reads; the weights before them must be the same bytes. */
-            size_t na, nb;
-            char *a = test_read_file(tmp_path("a.bin"), &na), *b = test_read_file(tmp_path("b.bin"), &nb);
-            assert_int_equal(na, nb);
-            const size_t tables = 2 * 32 * 4 * sizeof(float), classifier = 100 * 64 * sizeof(float);
-            assert_memory_equal(a, b, na - tables - classifier);
-            assert_memory_equal(a + na - classifier, b + nb - classifier, classifier);
-            free(a);
-            free(b);
-        }
+        assert_same_file(tmp_path("a.bin"), tmp_path("b.bin"));
         empty_dir(tmp_dir, 1);
     }
-    if (!have_file(model_path("stories260K_v1.bin"))) skip();
+    if (!have_file(model_path("stories260K_v1.bin")) || !have_file(model_path("stories260K.bin"))) skip();
     to_hf_ok(model_path("stories260K_v1.bin"), tmp_path("hf"), L2_DTYPE_F32, NULL);
     convert_hf_ok(tmp_path("hf"), tmp_path("v1.bin"), 1);
     assert_same_file(tmp_path("v1.bin"), model_path("stories260K_v1.bin"));
     convert_hf_ok(tmp_path("hf"), tmp_path("v2.bin"), 2);
     assert_same_file(tmp_path("v2.bin"), model_path("stories260K_q80_gs4.bin"));
+    /* llama2.c's own version 0 file: the same bytes up to its RoPE tables,
+     * which run.c never reads and which PyTorch's cos and sin round
+     * differently from the correctly rounded ones written here. */
+    convert_hf_ok(tmp_path("hf"), tmp_path("v0.bin"), 0);
+    size_t na, nb;
+    char *a = test_read_file(tmp_path("v0.bin"), &na), *b = test_read_file(model_path("stories260K.bin"), &nb);
+    assert_int_equal(na, nb);
+    const size_t tables = 2 * 512 * 4 * sizeof(float);
+    assert_memory_equal(a, b, na - tables);
+    free(a);
+    free(b);
 }
 
 /* 16-bit exports hold the weights rounded to nearest; converting back gives
@@ -1038,6 +1037,57 @@ static void test_sentencepiece_bad_input(void **state) {
         assert_status_message(l2_sp_from_llama2c(bins[i].bytes, bins[i].len, "t.bin", &out, &len, &err),
                               LLAMA2_E_FORMAT, &err, bins[i].message);
     }
+}
+
+/* Values llama2.c hard-codes but the model changes are carried in the
+ * header's extension (versions 1 and 2), and back into config.json. */
+static void test_rope_theta_and_eps_carried(void **state) {
+    fixture f = small_fixture(L2_DTYPE_BF16, 0, 8, 2, 1);
+    f.config_key = "rope_theta";
+    f.config_value = "500000.0";
+    write_fixture(tmp_path("hf"), &f);
+    /* rms_norm_eps 1e-6 as well: edit the written config. */
+    json_error_t jerr;
+    json_t *config = json_load_file(tmp_path("hf/config.json"), 0, &jerr);
+    assert_non_null(config);
+    json_object_set_new(config, "rms_norm_eps", json_real(1e-6));
+    assert_int_equal(json_dump_file(config, tmp_path("hf/config.json"), 0), 0);
+    json_decref(config);
+    for (int version = 1; version <= 2; version++) {
+        convert_hf_ok(tmp_path("hf"), tmp_path("m.bin"), version);
+        llama2_model *m = open_model(tmp_path("m.bin"));
+        assert_true(llama2_model_config(m)->rope_theta == 500000.0f);
+        assert_true(llama2_model_config(m)->norm_eps == 1e-6f);
+        llama2_model_close(m);
+        if (version == 1) {
+            to_hf_ok(tmp_path("m.bin"), tmp_path("back"), L2_DTYPE_BF16, NULL);
+            l2_hf_config c;
+            llama2_error err = {0};
+            assert_int_equal(l2_hf_config_read(tmp_path("back/config.json"), &c, &err), LLAMA2_OK);
+            assert_true(c.rope_theta == 500000.0f && c.norm_eps == 1e-6f);
+            char *text = test_read_file(tmp_path("back/config.json"), NULL);
+            assert_non_null(strstr(text, "\"rms_norm_eps\": 1e-6,"));
+            assert_non_null(strstr(text, "\"rope_theta\": 500000.0,"));
+            free(text);
+            convert_hf_ok(tmp_path("back"), tmp_path("again.bin"), 1);
+            assert_same_file(tmp_path("m.bin"), tmp_path("again.bin"));
+        }
+        unlink(tmp_path("m.bin"));
+    }
+    llama2_error err = {0};
+    char message[8192];
+    snprintf(message, sizeof message,
+             "%s/config.json: rope_theta 500000 and rms_norm_eps 1e-06 differ from llama2.c's 10000 and 1e-05: a "
+             "version 0 file cannot record them (use --version 1 or 2)",
+             tmp_path("hf"));
+    assert_status_message(convert_hf(tmp_path("hf"), tmp_path("m.bin"), 0, &err), LLAMA2_E_UNSUPPORTED, &err, message);
+    l2_convert_options o = {0};
+    o.version = 2;
+    o.group_size = 5;
+    snprintf(message, sizeof message, "%s: group size 5 does not divide dim 64", tmp_path("hf"));
+    assert_status_message(l2_convert_hf_to_llama2c(tmp_path("hf"), tmp_path("m.bin"), &o, &err), LLAMA2_E_INVALID,
+                          &err, message);
+    assert_false(have_file(tmp_path("m.bin")));
 }
 
 /* ---------------------------------------------------------- bad input */
@@ -1446,6 +1496,7 @@ int main(void) {
         cmocka_unit_test_setup(test_tokenizer_round_trip, test_setup),
         cmocka_unit_test_setup(test_tokenizer_model_loads_in_sentencepiece, test_setup),
         cmocka_unit_test(test_sentencepiece_bad_input),
+        cmocka_unit_test_setup(test_rope_theta_and_eps_carried, test_setup),
         cmocka_unit_test_setup(test_hf_bad_tensors, test_setup),
         cmocka_unit_test_setup(test_hf_bad_files, test_setup),
         cmocka_unit_test_setup(test_outputs_protected, test_setup),

@@ -109,8 +109,8 @@ static llama2_status open_shards(l2_hf_model *m, const char *dir, const char *in
 
 /* ----------------------------------------------------------- tensors */
 
-static l2_hf_source *source_of(const l2_hf_model *m, l2_role role, int layer) {
-    return &m->sources[(size_t)role * (size_t)m->config.shape.n_layers + (size_t)layer];
+static l2_hf_source *source_of(const l2_hf_model *m, l2_tensor_kind kind, int layer) {
+    return &m->sources[(size_t)kind * (size_t)m->config.shape.n_layers + (size_t)layer];
 }
 
 /* Places every tensor of every file, refusing what cannot be converted. */
@@ -120,15 +120,15 @@ static llama2_status place_tensors(l2_hf_model *m, llama2_error *err) {
         const l2_safetensors *file = &m->files[f];
         for (size_t i = 0; i < file->n_tensors; i++) {
             const l2_st_tensor *t = &file->tensors[i];
-            l2_role role;
+            l2_tensor_kind kind;
             int layer;
             const char *why;
-            if (!l2_hf_parse_name(t->name, m->config.shape.n_layers, &role, &layer, &why)) {
+            if (!l2_hf_parse_name(t->name, m->config.shape.n_layers, &kind, &layer, &why)) {
                 if (!why) continue;
                 return l2_fail(err, LLAMA2_E_UNSUPPORTED, "%s: %s: %s", file->path,
                                l2_printable(t->name, a, sizeof a), why);
             }
-            l2_hf_source *src = source_of(m, role, layer);
+            l2_hf_source *src = source_of(m, kind, layer);
             if (src->tensor)
                 return l2_fail(err, LLAMA2_E_FORMAT, "%s: %s: also in %s", file->path,
                                l2_printable(t->name, a, sizeof a), l2_printable(src->file->path, b, sizeof b));
@@ -143,24 +143,23 @@ static llama2_status place_tensors(l2_hf_model *m, llama2_error *err) {
 static llama2_status check_tensors(l2_hf_model *m, const char *weights_path, llama2_error *err) {
     const llama2_config *c = &m->config.shape;
     char name[128], got[128], want[64];
-    for (int r = 0; r < L2_N_ROLES; r++) {
-        const l2_role role = (l2_role)r;
-        if (role == L2_ROLE_CLASSIFIER && m->config.tie_word_embeddings) continue;
-        size_t rows, cols;
+    for (int k = 0; k < L2_HF_KINDS; k++) {
+        const l2_tensor_kind kind = (l2_tensor_kind)k;
+        if (kind == L2_TENSOR_CLASSIFIER && m->config.tie_word_embeddings) continue;
+        uint64_t shape[2];
         int n_dims;
-        l2_role_shape(role, c, &rows, &cols, &n_dims);
-        const uint64_t shape[2] = {rows, cols};
-        for (int l = 0; l < (l2_role_per_layer(role) ? c->n_layers : 1); l++) {
-            const l2_hf_source *src = source_of(m, role, l);
-            l2_hf_name(role, l, name, sizeof name);
+        l2_hf_shape(c, kind, shape, &n_dims);
+        for (int l = 0; l < (l2_tensor_table[kind].per_layer ? c->n_layers : 1); l++) {
+            const l2_hf_source *src = source_of(m, kind, l);
+            l2_hf_name(kind, l, name, sizeof name);
             if (!src->tensor)
                 return l2_fail(err, LLAMA2_E_FORMAT, "%s: %s is missing%s", weights_path, name,
-                               role == L2_ROLE_CLASSIFIER ? " (config.json says tie_word_embeddings is false)" : "");
+                               kind == L2_TENSOR_CLASSIFIER ? " (config.json says tie_word_embeddings is false)" : "");
             const l2_st_tensor *t = src->tensor;
             if (t->dtype == L2_DTYPE_OTHER)
                 return l2_fail(err, LLAMA2_E_UNSUPPORTED, "%s: %s: dtype %s is not supported (F32, F16 or BF16)",
                                src->file->path, name, t->dtype_name);
-            if (t->n_dims != n_dims || t->shape[0] != rows || (n_dims == 2 && t->shape[1] != cols))
+            if (t->n_dims != n_dims || t->shape[0] != shape[0] || (n_dims == 2 && t->shape[1] != shape[1]))
                 return l2_fail(err, LLAMA2_E_FORMAT, "%s: %s: shape %s, config.json implies %s", src->file->path,
                                name, shape_text(t->shape, t->n_dims, got, sizeof got),
                                shape_text(shape, n_dims, want, sizeof want));
@@ -178,8 +177,8 @@ static int classifier_is_embedding(const l2_hf_model *m) {
     int equal = x && y;
     for (size_t row = 0; row < vocab && equal; row += COMPARE_ROWS) {
         size_t n = vocab - row < COMPARE_ROWS ? vocab - row : COMPARE_ROWS;
-        l2_hf_model_rows(m, L2_ROLE_TOKEN_EMBEDDING, 0, row, n, x);
-        l2_hf_model_rows(m, L2_ROLE_CLASSIFIER, 0, row, n, y);
+        l2_hf_model_rows(m, L2_TENSOR_TOKEN_EMBEDDING, 0, row, n, x);
+        l2_hf_model_rows(m, L2_TENSOR_CLASSIFIER, 0, row, n, y);
         for (size_t i = 0; i < n * dim && equal; i++) equal = x[i] == y[i];
     }
     free(x);
@@ -212,7 +211,7 @@ llama2_status l2_hf_model_open(const char *dir, l2_hf_model *m, llama2_error *er
         }
     }
     if (s == LLAMA2_OK &&
-        !(m->sources = calloc((size_t)L2_N_ROLES * (size_t)m->config.shape.n_layers, sizeof *m->sources)))
+        !(m->sources = calloc((size_t)L2_HF_KINDS * (size_t)m->config.shape.n_layers, sizeof *m->sources)))
         s = l2_fail(err, LLAMA2_E_NOMEM, "out of memory");
     if (s == LLAMA2_OK) s = place_tensors(m, err);
     if (s == LLAMA2_OK) s = check_tensors(m, weights_path, err);
@@ -231,14 +230,14 @@ void l2_hf_model_close(l2_hf_model *m) {
     memset(m, 0, sizeof *m);
 }
 
-void l2_hf_model_rows(const l2_hf_model *m, l2_role role, int layer, size_t row0, size_t n_rows, float *out) {
-    const l2_hf_source *src = source_of(m, l2_role_per_layer(role) ? role : role, l2_role_per_layer(role) ? layer : 0);
+void l2_hf_model_rows(const l2_hf_model *m, l2_tensor_kind kind, int layer, size_t row0, size_t n_rows,
+                      float *out) {
+    const l2_hf_source *src = source_of(m, kind, l2_tensor_table[kind].per_layer ? layer : 0);
     const l2_st_tensor *t = src->tensor;
-    const size_t cols = t->n_dims == 2 ? (size_t)t->shape[1] : 1, elem = l2_dtype_size(t->dtype);
-    const size_t row_bytes = cols * elem;
+    const size_t cols = (size_t)t->shape[t->n_dims - 1], row_bytes = cols * l2_dtype_size(t->dtype);
     const unsigned char *base = src->file->data + t->offset;
     size_t first = row0, last = row0 + n_rows; /* the span of source rows read */
-    if (l2_role_rope_rows(role)) {
+    if (l2_hf_rope_rows(kind)) {
         const size_t head_size = (size_t)(m->config.shape.dim / m->config.shape.n_heads);
         for (size_t r = 0; r < n_rows; r++)
             l2_values_to_f32(t->dtype, base + l2_hf_row_of(row0 + r, head_size) * row_bytes, cols, out + r * cols);

@@ -20,7 +20,7 @@ typedef struct l2_hf_model {
     l2_hf_config config;
     l2_safetensors *files;
     size_t n_files;
-    l2_hf_source *sources;  /* [L2_N_ROLES * n_layers]: role * n_layers + layer */
+    l2_hf_source *sources;  /* [L2_HF_KINDS * n_layers]: kind * n_layers + layer */
     int shared_classifier;  /* the classifier is the embedding table */
 } l2_hf_model;
 
@@ -35,9 +35,10 @@ llama2_status l2_hf_model_open(const char *dir, l2_hf_model *m, llama2_error *er
 void l2_hf_model_close(l2_hf_model *m);
 
 /* Rows [row0, row0 + n_rows) of a weight in llama2.c's layout (query and
- * key rows reordered, qk_order.h) as fp32 into out: n_rows * cols values
- * (l2_role_shape: a norm is `dim` rows of one value). The pages read are
- * released. */
-void l2_hf_model_rows(const l2_hf_model *m, l2_role role, int layer, size_t row0, size_t n_rows, float *out);
+ * key rows reordered, qk_order.h) as fp32 into out: n_rows * cols values,
+ * the shape as l2_tensor_shape gives it (a norm is one row). The pages read
+ * are released. */
+void l2_hf_model_rows(const l2_hf_model *m, l2_tensor_kind kind, int layer, size_t row0, size_t n_rows,
+                      float *out);
 
 #endif

@@ -8,23 +8,20 @@
 
 #define LAYER_PREFIX "model.layers."
 
-/* Per-layer tensors are LAYER_PREFIX "<N>." suffix. */
-static const struct {
-    const char *name; /* the whole name, or the suffix after the layer number */
-    int per_layer, rope_rows;
-} roles[L2_N_ROLES] = {
-    [L2_ROLE_TOKEN_EMBEDDING] = {"model.embed_tokens.weight", 0, 0},
-    [L2_ROLE_ATTENTION_NORM] = {"input_layernorm.weight", 1, 0},
-    [L2_ROLE_ATTENTION_QUERY] = {"self_attn.q_proj.weight", 1, 1},
-    [L2_ROLE_ATTENTION_KEY] = {"self_attn.k_proj.weight", 1, 1},
-    [L2_ROLE_ATTENTION_VALUE] = {"self_attn.v_proj.weight", 1, 0},
-    [L2_ROLE_ATTENTION_OUTPUT] = {"self_attn.o_proj.weight", 1, 0},
-    [L2_ROLE_FFN_NORM] = {"post_attention_layernorm.weight", 1, 0},
-    [L2_ROLE_FFN_GATE] = {"mlp.gate_proj.weight", 1, 0},
-    [L2_ROLE_FFN_DOWN] = {"mlp.down_proj.weight", 1, 0},
-    [L2_ROLE_FFN_UP] = {"mlp.up_proj.weight", 1, 0},
-    [L2_ROLE_FINAL_NORM] = {"model.norm.weight", 0, 0},
-    [L2_ROLE_CLASSIFIER] = {"lm_head.weight", 0, 0},
+/* A per-layer tensor is LAYER_PREFIX "<N>." name; the others are name. */
+static const char *const names[L2_HF_KINDS] = {
+    [L2_TENSOR_TOKEN_EMBEDDING] = "model.embed_tokens.weight",
+    [L2_TENSOR_ATTENTION_NORM] = "input_layernorm.weight",
+    [L2_TENSOR_ATTENTION_QUERY] = "self_attn.q_proj.weight",
+    [L2_TENSOR_ATTENTION_KEY] = "self_attn.k_proj.weight",
+    [L2_TENSOR_ATTENTION_VALUE] = "self_attn.v_proj.weight",
+    [L2_TENSOR_ATTENTION_OUTPUT] = "self_attn.o_proj.weight",
+    [L2_TENSOR_FFN_NORM] = "post_attention_layernorm.weight",
+    [L2_TENSOR_FFN_GATE] = "mlp.gate_proj.weight",
+    [L2_TENSOR_FFN_DOWN] = "mlp.down_proj.weight",
+    [L2_TENSOR_FFN_UP] = "mlp.up_proj.weight",
+    [L2_TENSOR_FINAL_NORM] = "model.norm.weight",
+    [L2_TENSOR_CLASSIFIER] = "lm_head.weight",
 };
 
 /* Tensors of a layer that the format has no place for. */
@@ -42,51 +39,37 @@ static const struct {
     {"self_attn.rotary_emb.inv_freq", NULL},
 };
 
-int l2_role_per_layer(l2_role role) { return roles[role].per_layer; }
+int l2_hf_rope_rows(l2_tensor_kind kind) { return kind == L2_TENSOR_ATTENTION_QUERY || kind == L2_TENSOR_ATTENTION_KEY; }
 
-int l2_role_rope_rows(l2_role role) { return roles[role].rope_rows; }
-
-void l2_role_shape(l2_role role, const llama2_config *c, size_t *rows, size_t *cols, int *n_dims) {
-    const size_t dim = (size_t)c->dim, hidden = (size_t)c->hidden_dim, vocab = (size_t)c->vocab_size;
-    const size_t kv_dim = dim / (size_t)c->n_heads * (size_t)c->n_kv_heads;
-    *n_dims = 2;
-    *cols = dim;
-    switch (role) {
-    case L2_ROLE_TOKEN_EMBEDDING:
-    case L2_ROLE_CLASSIFIER: *rows = vocab; break;
-    case L2_ROLE_ATTENTION_QUERY:
-    case L2_ROLE_ATTENTION_OUTPUT: *rows = dim; break;
-    case L2_ROLE_ATTENTION_KEY:
-    case L2_ROLE_ATTENTION_VALUE: *rows = kv_dim; break;
-    case L2_ROLE_FFN_GATE:
-    case L2_ROLE_FFN_UP: *rows = hidden; break;
-    case L2_ROLE_FFN_DOWN:
-        *rows = dim;
-        *cols = hidden;
-        break;
-    default: /* the norms */
-        *rows = dim;
-        *cols = 1;
-        *n_dims = 1;
-        break;
-    }
-}
-
-const char *l2_hf_name(l2_role role, int layer, char *buf, size_t cap) {
-    if (roles[role].per_layer)
-        snprintf(buf, cap, LAYER_PREFIX "%d.%s", layer, roles[role].name);
+const char *l2_hf_name(l2_tensor_kind kind, int layer, char *buf, size_t cap) {
+    if (l2_tensor_table[kind].per_layer)
+        snprintf(buf, cap, LAYER_PREFIX "%d.%s", layer, names[kind]);
     else
-        snprintf(buf, cap, "%s", roles[role].name);
+        snprintf(buf, cap, "%s", names[kind]);
     return buf;
 }
 
-int l2_hf_parse_name(const char *name, int n_layers, l2_role *role, int *layer, const char **why) {
+void l2_hf_shape(const llama2_config *c, l2_tensor_kind kind, uint64_t shape[2], int *n_dims) {
+    size_t rows, cols;
+    l2_tensor_shape(c, kind, &rows, &cols);
+    if (l2_tensor_table[kind].matrix) {
+        shape[0] = rows;
+        shape[1] = cols;
+        *n_dims = 2;
+    } else {
+        shape[0] = cols; /* a norm: one row in the format's table, a vector here */
+        shape[1] = 0;
+        *n_dims = 1;
+    }
+}
+
+int l2_hf_parse_name(const char *name, int n_layers, l2_tensor_kind *kind, int *layer, const char **why) {
     static const char unexpected[] = "unexpected tensor: not part of a Llama model";
     *why = unexpected;
     if (strncmp(name, LAYER_PREFIX, strlen(LAYER_PREFIX)) != 0) {
-        for (int r = 0; r < L2_N_ROLES; r++)
-            if (!roles[r].per_layer && strcmp(name, roles[r].name) == 0) {
-                *role = (l2_role)r;
+        for (int k = 0; k < L2_HF_KINDS; k++)
+            if (!l2_tensor_table[k].per_layer && strcmp(name, names[k]) == 0) {
+                *kind = (l2_tensor_kind)k;
                 *layer = 0;
                 return 1;
             }
@@ -104,9 +87,9 @@ int l2_hf_parse_name(const char *name, int n_layers, l2_role *role, int *layer, 
         return 0;
     }
     const char *suffix = p + 1;
-    for (int r = 0; r < L2_N_ROLES; r++)
-        if (roles[r].per_layer && strcmp(suffix, roles[r].name) == 0) {
-            *role = (l2_role)r;
+    for (int k = 0; k < L2_HF_KINDS; k++)
+        if (l2_tensor_table[k].per_layer && strcmp(suffix, names[k]) == 0) {
+            *kind = (l2_tensor_kind)k;
             *layer = (int)n;
             return 1;
         }

@@ -2,19 +2,16 @@
  * Hugging Face -> llama2.c: a model folder to a checkpoint, and a
  * SentencePiece tokenizer.model to tokenizer.bin.
  */
-#include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "checkpoint_out.h"
 #include "checkpoint_writer.h"
 #include "convert.h"
 #include "hf_model.h"
 #include "internal.h"
-#include "output.h"
+#include "out_file.h"
 #include "sentencepiece.h"
 #include "small_file.h"
 
@@ -39,67 +36,78 @@ static llama2_status tokenizer_bytes(const char *path, unsigned char **out, size
 }
 
 /* Writes bytes to path's temporary file, closed but not yet in place. */
-static llama2_status write_whole(l2_output *o, const char *path, const void *bytes, size_t len, llama2_error *err) {
-    llama2_status s = l2_output_open(o, path, err);
+static llama2_status write_whole(l2_out *o, const char *path, const void *bytes, size_t len, llama2_error *err) {
+    llama2_status s = l2_out_open(o, path, err);
     if (s != LLAMA2_OK) return s;
-    l2_output_write(o, bytes, len);
-    s = l2_output_close(o, err);
-    if (s != LLAMA2_OK) l2_output_abort(o);
+    l2_out_write(o, bytes, len);
+    s = l2_out_close(o, err);
+    if (s != LLAMA2_OK) l2_out_abort(o);
     return s;
 }
 
 llama2_status l2_convert_sentencepiece(const char *in_path, const char *out_path, int force, llama2_error *err) {
     const char *inputs[1] = {in_path};
-    llama2_status s = l2_output_check(out_path, force, inputs, 1, err);
+    llama2_status s = l2_out_check(out_path, force, inputs, 1, err);
     unsigned char *bytes = NULL;
     size_t len = 0;
     if (s == LLAMA2_OK) s = tokenizer_bytes(in_path, &bytes, &len, err);
-    l2_output o;
+    l2_out o;
     if (s == LLAMA2_OK) s = write_whole(&o, out_path, bytes, len, err);
-    if (s == LLAMA2_OK && (s = l2_output_commit(&o, err)) != LLAMA2_OK) l2_output_abort(&o);
+    if (s == LLAMA2_OK && (s = l2_out_commit(&o, err)) != LLAMA2_OK) l2_out_abort(&o);
     free(bytes);
     return s;
 }
 
 /* ------------------------------------------------------ checkpoint */
 
-static void hf_rows(void *user, l2_role role, int layer, size_t row0, size_t n_rows, float *out) {
-    l2_hf_model_rows(user, role, layer, row0, n_rows, out);
+static llama2_status hf_rows(void *user, l2_tensor_kind kind, int layer, size_t row, size_t n_rows, float *out,
+                             llama2_error *err) {
+    l2_hf_model_rows(user, kind, layer, row, n_rows, out);
+    return LLAMA2_OK;
+}
+
+/* The writer's messages do not name a file: its output failures are the
+ * output's, the rest (a weight int8 cannot hold) the folder's. */
+static llama2_status name_the_file(llama2_status s, const char *dir, const char *out_path, llama2_error *err) {
+    if (s == LLAMA2_OK) return s;
+    static const char *const output_failures[] = {"cannot create", "write failed", "cannot rename"};
+    const char *culprit = dir;
+    for (int i = 0; i < 3; i++)
+        if (strncmp(err->message, output_failures[i], strlen(output_failures[i])) == 0) culprit = out_path;
+    char why[sizeof err->message];
+    snprintf(why, sizeof why, "%s", err->message);
+    return l2_fail(err, s, "%s: %s", culprit, why);
 }
 
 llama2_status l2_convert_hf_to_llama2c(const char *dir, const char *out_path, const l2_convert_options *options,
                                        llama2_error *err) {
     const int version = options->version;
     if (version < 0 || version > 2)
-        return l2_fail(err, LLAMA2_E_INVALID, "--version %d: must be 0, 1 or 2", version);
+        return l2_fail(err, LLAMA2_E_INVALID, "version %d, must be 0, 1 or 2", version);
     const char *inputs[1] = {dir};
-    llama2_status s = l2_output_check(out_path, options->force, inputs, 1, err);
-    if (s == LLAMA2_OK && options->tokenizer) s = l2_output_check(options->tokenizer, options->force, inputs, 1, err);
+    llama2_status s = l2_out_check(out_path, options->force, inputs, 1, err);
+    if (s == LLAMA2_OK && options->tokenizer) s = l2_out_check(options->tokenizer, options->force, inputs, 1, err);
     if (s == LLAMA2_OK && options->tokenizer && strcmp(options->tokenizer, out_path) == 0)
         s = l2_fail(err, LLAMA2_E_INVALID, "%s: the checkpoint and the tokenizer cannot be the same file", out_path);
     if (s != LLAMA2_OK) return s;
 
     l2_hf_model m;
     if ((s = l2_hf_model_open(dir, &m, err)) != LLAMA2_OK) return s;
-    l2_checkpoint_plan plan = {m.config.shape, m.config.rope_theta, m.config.norm_eps};
-    plan.config.file_version = version;
-    plan.config.shared_classifier = m.shared_classifier;
-    plan.config.weight_type = version == 2 ? LLAMA2_WEIGHTS_Q8_0 : LLAMA2_WEIGHTS_F32;
-    plan.config.group_size = version == 2 ? (options->group_size ? options->group_size
-                                                                 : l2_default_group_size(plan.config.dim, plan.config.hidden_dim))
-                                          : 0;
-    if (version == 2 && (plan.config.dim % plan.config.group_size || plan.config.hidden_dim % plan.config.group_size))
-        s = l2_fail(err, LLAMA2_E_INVALID, "--group-size %d does not divide dim %d and hidden_dim %d",
-                    plan.config.group_size, plan.config.dim, plan.config.hidden_dim);
-    if (s == LLAMA2_OK && version == 0 && (plan.rope_theta != L2_LLAMA2C_THETA || plan.norm_eps != L2_LLAMA2C_EPS))
+    llama2_config c = m.config.shape;
+    c.file_version = version;
+    c.group_size = version == 2 ? options->group_size : 0;
+    c.shared_classifier = m.shared_classifier;
+    c.rope_theta = m.config.rope_theta;
+    c.norm_eps = m.config.norm_eps;
+    if (version == 0 && (c.rope_theta != L2_DEFAULT_ROPE_THETA || c.norm_eps != L2_DEFAULT_NORM_EPS))
         s = l2_fail(err, LLAMA2_E_UNSUPPORTED,
                     "%s/config.json: rope_theta %g and rms_norm_eps %g differ from llama2.c's 10000 and 1e-05: a "
                     "version 0 file cannot record them (use --version 1 or 2)",
-                    dir, (double)plan.rope_theta, (double)plan.norm_eps);
+                    dir, (double)c.rope_theta, (double)c.norm_eps);
 
     /* The tokenizer is checked and written aside before the checkpoint, and
      * put in place after it. */
-    l2_output tok = {0};
+    l2_out tok = {0};
     if (s == LLAMA2_OK && options->tokenizer) {
         size_t n = strlen(dir) + 32;
         char *model_path = malloc(n);
@@ -116,20 +124,20 @@ llama2_status l2_convert_hf_to_llama2c(const char *dir, const char *out_path, co
             memcpy(&piece_len, bytes + pos + 4, 4);
             pos += 8 + piece_len;
         }
-        if (s == LLAMA2_OK && count < (uint32_t)plan.config.vocab_size)
+        if (s == LLAMA2_OK && count < (uint32_t)c.vocab_size)
             s = l2_fail(err, LLAMA2_E_UNSUPPORTED,
                         "%s: %u pieces, the model's vocabulary has %d (added tokens are not converted)", model_path,
-                        count, plan.config.vocab_size);
+                        count, c.vocab_size);
         if (s == LLAMA2_OK) s = write_whole(&tok, options->tokenizer, bytes, len, err);
         free(bytes);
         free(model_path);
     }
     if (s == LLAMA2_OK) {
-        l2_weight_source src = {hf_rows, &m};
-        s = l2_write_checkpoint(out_path, &plan, &src, err);
+        const l2_tensor_source source = {&m, hf_rows, 0};
+        s = name_the_file(l2_checkpoint_write(out_path, &c, &source, err), dir, out_path, err);
     }
-    if (s == LLAMA2_OK && options->tokenizer) s = l2_output_commit(&tok, err);
-    if (options->tokenizer) l2_output_abort(&tok);
+    if (s == LLAMA2_OK && options->tokenizer) s = l2_out_commit(&tok, err);
+    if (options->tokenizer) l2_out_abort(&tok);
     l2_hf_model_close(&m);
     return s;
 }

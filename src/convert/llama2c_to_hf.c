@@ -9,15 +9,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "checkpoint_format.h"
 #include "convert.h"
 #include "hf_names.h"
 #include "internal.h"
 #include "model.h"
-#include "model_rows.h"
-#include "output.h"
+#include "out_file.h"
 #include "qk_order.h"
 #include "safetensors_writer.h"
 #include "sentencepiece.h"
@@ -31,78 +32,85 @@ static const char *const file_names[N_FILES] = {"config.json", "model.safetensor
 
 /* ---------------------------------------------------------- weights */
 
-/* One tensor of the output: its role and layer, and its safetensors entry. */
+/* Drops the mapped pages of [p, p + bytes) once converted, so that they
+ * stop counting against the process's memory. */
+static void release(const llama2_model *m, const void *p, size_t bytes) {
+    if (!m->mapping || bytes == 0) return;
+    const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    const size_t offset = (size_t)((const unsigned char *)p - (const unsigned char *)m->mapping);
+    size_t begin = offset / page * page, end = offset + bytes;
+    if (end > m->mapping_size) end = m->mapping_size;
+    /* Advice only: a failure leaves the pages where they are. */
+    (void)madvise((unsigned char *)m->mapping + begin, end - begin, MADV_DONTNEED);
+}
+
+/* One tensor of the output: its kind and layer. */
 typedef struct weight {
-    l2_role role;
+    l2_tensor_kind kind;
     int layer;
 } weight;
 
 /* The weights in Hugging Face's order (each layer's together); returns how
  * many: 2 + 9 * n_layers, and the classifier when it is not shared. */
 static size_t list_weights(const llama2_config *c, weight *w) {
-    static const l2_role layer_roles[9] = {L2_ROLE_ATTENTION_NORM, L2_ROLE_ATTENTION_QUERY, L2_ROLE_ATTENTION_KEY,
-                                           L2_ROLE_ATTENTION_VALUE, L2_ROLE_ATTENTION_OUTPUT, L2_ROLE_FFN_NORM,
-                                           L2_ROLE_FFN_GATE, L2_ROLE_FFN_DOWN, L2_ROLE_FFN_UP};
+    static const l2_tensor_kind layer_kinds[9] = {
+        L2_TENSOR_ATTENTION_NORM, L2_TENSOR_ATTENTION_QUERY, L2_TENSOR_ATTENTION_KEY,
+        L2_TENSOR_ATTENTION_VALUE, L2_TENSOR_ATTENTION_OUTPUT, L2_TENSOR_FFN_NORM,
+        L2_TENSOR_FFN_GATE, L2_TENSOR_FFN_DOWN, L2_TENSOR_FFN_UP};
     size_t n = 0;
-    w[n++] = (weight){L2_ROLE_TOKEN_EMBEDDING, 0};
+    w[n++] = (weight){L2_TENSOR_TOKEN_EMBEDDING, 0};
     for (int l = 0; l < c->n_layers; l++)
-        for (int i = 0; i < 9; i++) w[n++] = (weight){layer_roles[i], l};
-    w[n++] = (weight){L2_ROLE_FINAL_NORM, 0};
-    if (!c->shared_classifier) w[n++] = (weight){L2_ROLE_CLASSIFIER, 0};
+        for (int i = 0; i < 9; i++) w[n++] = (weight){layer_kinds[i], l};
+    w[n++] = (weight){L2_TENSOR_FINAL_NORM, 0};
+    if (!c->shared_classifier) w[n++] = (weight){L2_TENSOR_CLASSIFIER, 0};
     return n;
 }
 
 /* Writes one weight's values in dtype, rows in Hugging Face's order. */
-static void put_weight(l2_output *o, const llama2_model *m, weight w, l2_dtype dtype, float *rows, void *bytes) {
-    const size_t elem = l2_dtype_size(dtype);
-    size_t n_rows, cols;
-    int n_dims;
-    l2_role_shape(w.role, &m->config, &n_rows, &cols, &n_dims);
-    const size_t step = CHUNK_FLOATS / cols ? CHUNK_FLOATS / cols : 1;
+static void put_weight(l2_out *o, const llama2_model *m, weight w, l2_dtype dtype, void *bytes) {
+    size_t rows, cols;
+    l2_tensor_shape(&m->config, w.kind, &rows, &cols);
+    const float *values = l2_model_f32(m, w.kind, w.layer);
+    const size_t elem = l2_dtype_size(dtype), step = CHUNK_FLOATS / cols ? CHUNK_FLOATS / cols : 1;
     const size_t head_size = (size_t)m->head_size;
-    for (size_t r = 0; r < n_rows; r += step) {
-        const size_t k = n_rows - r < step ? n_rows - r : step;
-        if (l2_role_rope_rows(w.role))
+    for (size_t r = 0; r < rows; r += step) {
+        const size_t k = rows - r < step ? rows - r : step;
+        if (l2_hf_rope_rows(w.kind))
             for (size_t i = 0; i < k; i++)
-                l2_model_rows(m, w.role, w.layer, l2_llama2c_row_of(r + i, head_size), 1, rows + i * cols);
+                l2_values_from_f32(dtype, values + l2_llama2c_row_of(r + i, head_size) * cols, cols,
+                                   (unsigned char *)bytes + i * cols * elem);
         else
-            l2_model_rows(m, w.role, w.layer, r, k, rows);
-        l2_values_from_f32(dtype, rows, k * cols, bytes);
-        l2_output_write(o, bytes, k * cols * elem);
+            l2_values_from_f32(dtype, values + r * cols, k * cols, bytes);
+        l2_out_write(o, bytes, k * cols * elem);
     }
-    l2_model_release(m, w.role, w.layer);
+    release(m, values, rows * cols * sizeof(float));
 }
 
-static llama2_status write_weights(l2_output *o, const llama2_model *m, l2_dtype dtype, llama2_error *err) {
+static llama2_status write_weights(l2_out *o, const llama2_model *m, l2_dtype dtype, llama2_error *err) {
     const llama2_config *c = &m->config;
     const size_t max_weights = 3 + 9 * (size_t)c->n_layers;
     weight *w = malloc(max_weights * sizeof *w);
     l2_st_entry *entries = calloc(max_weights, sizeof *entries);
     /* A chunk is at most CHUNK_FLOATS values, or one row when rows are longer. */
     const size_t widest = (size_t)(c->dim > c->hidden_dim ? c->dim : c->hidden_dim);
-    float *rows = malloc((CHUNK_FLOATS + widest) * sizeof *rows);
     void *bytes = malloc((CHUNK_FLOATS + widest) * sizeof(float));
     llama2_status s = LLAMA2_OK;
-    if (!w || !entries || !rows || !bytes) s = l2_fail(err, LLAMA2_E_NOMEM, "%s: out of memory", o->path);
+    if (!w || !entries || !bytes) s = l2_fail(err, LLAMA2_E_NOMEM, "%s: out of memory", o->path);
     size_t n = s == LLAMA2_OK ? list_weights(c, w) : 0;
     for (size_t i = 0; i < n; i++) {
-        size_t r, cols;
-        l2_role_shape(w[i].role, c, &r, &cols, &entries[i].n_dims);
-        l2_hf_name(w[i].role, w[i].layer, entries[i].name, sizeof entries[i].name);
+        l2_hf_name(w[i].kind, w[i].layer, entries[i].name, sizeof entries[i].name);
+        l2_hf_shape(c, w[i].kind, entries[i].shape, &entries[i].n_dims);
         entries[i].dtype = dtype;
-        entries[i].shape[0] = r;
-        entries[i].shape[1] = cols;
     }
     unsigned char *header = NULL;
     size_t header_len = 0;
     if (s == LLAMA2_OK) s = l2_safetensors_header(entries, n, &header, &header_len, err);
     if (s == LLAMA2_OK) {
-        l2_output_write(o, header, header_len);
-        for (size_t i = 0; i < n; i++) put_weight(o, m, w[i], dtype, rows, bytes);
+        l2_out_write(o, header, header_len);
+        for (size_t i = 0; i < n; i++) put_weight(o, m, w[i], dtype, bytes);
     }
     free(header);
     free(bytes);
-    free(rows);
     free(entries);
     free(w);
     return s;
@@ -156,7 +164,7 @@ llama2_status l2_convert_llama2c_to_hf(const char *in_path, const char *out_dir,
                                        llama2_error *err) {
     const l2_dtype dtype = options->dtype;
     char *paths[N_FILES] = {0};
-    l2_output outputs[N_FILES] = {{0}};
+    l2_out outputs[N_FILES] = {{0}};
     const int n_files = options->tokenizer ? N_FILES : N_FILES - 1;
     const char *inputs[2] = {in_path, options->tokenizer};
     llama2_status s = LLAMA2_OK;
@@ -171,7 +179,7 @@ llama2_status l2_convert_llama2c_to_hf(const char *in_path, const char *out_dir,
     }
     for (int i = 0; i < n_files && s == LLAMA2_OK; i++) {
         if (!(paths[i] = join_path(out_dir, file_names[i]))) s = l2_fail(err, LLAMA2_E_NOMEM, "out of memory");
-        if (s == LLAMA2_OK) s = l2_output_check(paths[i], options->force, inputs, options->tokenizer ? 2 : 1, err);
+        if (s == LLAMA2_OK) s = l2_out_check(paths[i], options->force, inputs, options->tokenizer ? 2 : 1, err);
     }
 
     /* Every input is read and checked before the first byte is written. */
@@ -184,28 +192,33 @@ llama2_status l2_convert_llama2c_to_hf(const char *in_path, const char *out_dir,
         snprintf(why, sizeof why, "%s", err->message);
         s = l2_fail(err, s, "%s: %s", in_path, why);
     }
+    if (s == LLAMA2_OK && m->config.weight_type != LLAMA2_WEIGHTS_F32)
+        s = l2_fail(err, LLAMA2_E_UNSUPPORTED,
+                    "%s: an int8 (version %d) file cannot be converted: its weights were rounded; convert the fp32 "
+                    "file it came from",
+                    in_path, m->config.file_version);
     if (s == LLAMA2_OK && options->tokenizer)
         s = l2_read_small_file(options->tokenizer, TOKENIZER_LIMIT, &tok_bin, &tok_bin_len, err);
     if (s == LLAMA2_OK && options->tokenizer)
         s = l2_sp_from_llama2c(tok_bin, tok_bin_len, options->tokenizer, &tok_model, &tok_model_len, err);
     char *config = NULL;
-    if (s == LLAMA2_OK) s = config_json(m, dtype, 10000.0f, 1e-5f, &config, err);
+    if (s == LLAMA2_OK) s = config_json(m, dtype, m->config.rope_theta, m->config.norm_eps, &config, err);
 
     for (int i = 0; i < n_files && s == LLAMA2_OK; i++) {
-        if ((s = l2_output_open(&outputs[i], paths[i], err)) != LLAMA2_OK) break;
+        if ((s = l2_out_open(&outputs[i], paths[i], err)) != LLAMA2_OK) break;
         if (i == CONFIG_FILE) {
-            l2_output_write(&outputs[i], config, strlen(config));
-            l2_output_write(&outputs[i], "\n", 1);
+            l2_out_write(&outputs[i], config, strlen(config));
+            l2_out_write(&outputs[i], "\n", 1);
         } else if (i == WEIGHTS_FILE) {
             s = write_weights(&outputs[i], m, dtype, err);
         } else {
-            l2_output_write(&outputs[i], tok_model, tok_model_len);
+            l2_out_write(&outputs[i], tok_model, tok_model_len);
         }
-        if (s == LLAMA2_OK) s = l2_output_close(&outputs[i], err);
+        if (s == LLAMA2_OK) s = l2_out_close(&outputs[i], err);
     }
-    for (int i = 0; i < n_files && s == LLAMA2_OK; i++) s = l2_output_commit(&outputs[i], err);
+    for (int i = 0; i < n_files && s == LLAMA2_OK; i++) s = l2_out_commit(&outputs[i], err);
     for (int i = 0; i < n_files; i++) {
-        l2_output_abort(&outputs[i]);
+        l2_out_abort(&outputs[i]);
         free(paths[i]);
     }
     if (s != LLAMA2_OK && created_dir) rmdir(out_dir);

@@ -10,11 +10,11 @@
 #include <unistd.h>
 
 #include "internal.h"
-#include "output.h"
+#include "out_file.h"
 
 #define BUFFER_BYTES ((size_t)1 << 20)
 
-llama2_status l2_output_check(const char *path, int force, const char *const *inputs, size_t n_inputs,
+llama2_status l2_out_check(const char *path, int force, const char *const *inputs, size_t n_inputs,
                               llama2_error *err) {
     struct stat out;
     if (stat(path, &out) != 0) return LLAMA2_OK; /* nothing there yet */
@@ -27,7 +27,7 @@ llama2_status l2_output_check(const char *path, int force, const char *const *in
     return LLAMA2_OK;
 }
 
-static void output_free(l2_output *o) {
+static void output_free(l2_out *o) {
     free(o->path);
     free(o->tmp_path);
     free(o->buf);
@@ -35,7 +35,7 @@ static void output_free(l2_output *o) {
     o->fd = -1;
 }
 
-llama2_status l2_output_open(l2_output *o, const char *path, llama2_error *err) {
+llama2_status l2_out_open(l2_out *o, const char *path, llama2_error *err) {
     memset(o, 0, sizeof *o);
     o->fd = -1;
     const size_t len = strlen(path) + 64;
@@ -58,7 +58,7 @@ llama2_status l2_output_open(l2_output *o, const char *path, llama2_error *err) 
     return l2_fail(err, LLAMA2_E_IO, "%s: cannot create: %s", path, strerror(e));
 }
 
-static void flush(l2_output *o) {
+static void flush(l2_out *o) {
     size_t done = 0;
     while (done < o->len && !o->io_errno) {
         ssize_t n = write(o->fd, o->buf + done, o->len - done);
@@ -70,7 +70,7 @@ static void flush(l2_output *o) {
     o->len = 0;
 }
 
-void l2_output_write(l2_output *o, const void *data, size_t n) {
+void l2_out_write(l2_out *o, const void *data, size_t n) {
     const unsigned char *p = data;
     while (n > 0 && !o->io_errno) {
         if (o->len == BUFFER_BYTES) flush(o);
@@ -82,7 +82,7 @@ void l2_output_write(l2_output *o, const void *data, size_t n) {
     }
 }
 
-llama2_status l2_output_close(l2_output *o, llama2_error *err) {
+llama2_status l2_out_close(l2_out *o, llama2_error *err) {
     if (o->fd < 0) return LLAMA2_OK;
     flush(o);
     if (close(o->fd) != 0 && !o->io_errno) o->io_errno = errno;
@@ -91,8 +91,8 @@ llama2_status l2_output_close(l2_output *o, llama2_error *err) {
     return LLAMA2_OK;
 }
 
-llama2_status l2_output_commit(l2_output *o, llama2_error *err) {
-    llama2_status s = l2_output_close(o, err);
+llama2_status l2_out_commit(l2_out *o, llama2_error *err) {
+    llama2_status s = l2_out_close(o, err);
     if (s != LLAMA2_OK) return s;
     if (rename(o->tmp_path, o->path) != 0)
         return l2_fail(err, LLAMA2_E_IO, "%s: cannot rename the finished file into place: %s", o->path,
@@ -101,7 +101,7 @@ llama2_status l2_output_commit(l2_output *o, llama2_error *err) {
     return LLAMA2_OK;
 }
 
-void l2_output_abort(l2_output *o) {
+void l2_out_abort(l2_out *o) {
     if (!o->tmp_path) return; /* never opened, or already committed */
     if (o->fd >= 0) close(o->fd);
     unlink(o->tmp_path);
