@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -17,6 +16,7 @@
 #include "convert.h"
 #include "hf_names.h"
 #include "internal.h"
+#include "mapped_pages.h"
 #include "model.h"
 #include "out_file.h"
 #include "qk_order.h"
@@ -31,18 +31,6 @@ enum { CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE, N_FILES };
 static const char *const file_names[N_FILES] = {"config.json", "model.safetensors", "tokenizer.model"};
 
 /* ---------------------------------------------------------- weights */
-
-/* Drops the mapped pages of [p, p + bytes) once converted, so that they
- * stop counting against the process's memory. */
-static void release(const llama2_model *m, const void *p, size_t bytes) {
-    if (!m->mapping || bytes == 0) return;
-    const size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    const size_t offset = (size_t)((const unsigned char *)p - (const unsigned char *)m->mapping);
-    size_t begin = offset / page * page, end = offset + bytes;
-    if (end > m->mapping_size) end = m->mapping_size;
-    /* Advice only: a failure leaves the pages where they are. */
-    (void)madvise((unsigned char *)m->mapping + begin, end - begin, MADV_DONTNEED);
-}
 
 /* One tensor of the output: its kind and layer. */
 typedef struct weight {
@@ -66,13 +54,16 @@ static size_t list_weights(const llama2_config *c, weight *w) {
     return n;
 }
 
-/* Writes one weight's values in dtype, rows in Hugging Face's order. */
+/* Writes one weight's values in dtype, rows in Hugging Face's order, a
+ * chunk at a time, giving back the pages of each chunk once written. */
 static void put_weight(l2_out *o, const llama2_model *m, weight w, l2_dtype dtype, void *bytes) {
     size_t rows, cols;
     l2_tensor_shape(&m->config, w.kind, &rows, &cols);
     const float *values = l2_model_f32(m, w.kind, w.layer);
-    const size_t elem = l2_dtype_size(dtype), step = CHUNK_FLOATS / cols ? CHUNK_FLOATS / cols : 1;
-    const size_t head_size = (size_t)m->head_size;
+    const size_t elem = l2_dtype_size(dtype), head_size = (size_t)m->head_size;
+    /* Whole heads per chunk, so that the rows a chunk reads are its own. */
+    size_t step = CHUNK_FLOATS / cols ? CHUNK_FLOATS / cols : 1;
+    if (l2_hf_rope_rows(w.kind)) step = step > head_size ? step / head_size * head_size : head_size;
     for (size_t r = 0; r < rows; r += step) {
         const size_t k = rows - r < step ? rows - r : step;
         if (l2_hf_rope_rows(w.kind))
@@ -82,8 +73,11 @@ static void put_weight(l2_out *o, const llama2_model *m, weight w, l2_dtype dtyp
         else
             l2_values_from_f32(dtype, values + r * cols, k * cols, bytes);
         l2_out_write(o, bytes, k * cols * elem);
+        if (m->mapping)
+            l2_release_mapped(m->mapping, m->mapping_size,
+                              (size_t)((const char *)(values + r * cols) - (const char *)m->mapping),
+                              k * cols * sizeof(float));
     }
-    release(m, values, rows * cols * sizeof(float));
 }
 
 static llama2_status write_weights(l2_out *o, const llama2_model *m, l2_dtype dtype, llama2_error *err) {
@@ -91,9 +85,10 @@ static llama2_status write_weights(l2_out *o, const llama2_model *m, l2_dtype dt
     const size_t max_weights = 3 + 9 * (size_t)c->n_layers;
     weight *w = malloc(max_weights * sizeof *w);
     l2_st_entry *entries = calloc(max_weights, sizeof *entries);
-    /* A chunk is at most CHUNK_FLOATS values, or one row when rows are longer. */
+    /* A chunk is at most CHUNK_FLOATS values, one row when rows are longer,
+     * or one head of query or key rows. */
     const size_t widest = (size_t)(c->dim > c->hidden_dim ? c->dim : c->hidden_dim);
-    void *bytes = malloc((CHUNK_FLOATS + widest) * sizeof(float));
+    void *bytes = malloc((CHUNK_FLOATS + widest * (size_t)(c->dim / c->n_heads)) * sizeof(float));
     llama2_status s = LLAMA2_OK;
     if (!w || !entries || !bytes) s = l2_fail(err, LLAMA2_E_NOMEM, "%s: out of memory", o->path);
     size_t n = s == LLAMA2_OK ? list_weights(c, w) : 0;

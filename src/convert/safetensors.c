@@ -14,6 +14,7 @@
 
 #include "float16.h"
 #include "internal.h"
+#include "mapped_pages.h"
 #include "printable.h"
 #include "safetensors.h"
 
@@ -260,11 +261,5 @@ const l2_st_tensor *l2_safetensors_find(const l2_safetensors *st, const char *na
 }
 
 void l2_safetensors_release(const l2_safetensors *st, size_t offset, size_t bytes) {
-    if (!st->mapped || bytes == 0) return;
-    const size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    size_t begin = offset / page * page, end = offset + bytes;
-    if (end > st->size) end = st->size;
-    end = (end + page - 1) / page * page;
-    /* Advice only: a failure leaves the pages where they are. */
-    (void)madvise((unsigned char *)st->data + begin, end - begin, MADV_DONTNEED);
+    if (st->mapped) l2_release_mapped(st->data, st->size, offset, bytes);
 }
