@@ -1,12 +1,23 @@
-/* Loading the shared tokenizers once for the fuzz targets that need a real
- * vocabulary. */
+/* Helpers of the fuzz targets: checking an error message, and loading the
+ * shared tokenizers once for the targets that need a real vocabulary. */
 #ifndef LLAMA2_FUZZ_COMMON_H
 #define LLAMA2_FUZZ_COMMON_H
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "llama2.h"
+
+/* Aborts unless a failure's message is one line that fits its buffer. */
+static inline void fuzz_check_message(llama2_status s, const llama2_error *err) {
+    if (s == LLAMA2_OK) return;
+    size_t len = strnlen(err->message, sizeof err->message);
+    if (len == 0 || len == sizeof err->message || strchr(err->message, '\n')) {
+        fprintf(stderr, "bad error message for status %d\n", (int)s);
+        abort();
+    }
+}
 
 /* $LLAMA2_FUZZ_TOKENIZER when set (one tokenizer), else tok512.bin and
  * tokenizer.bin from $SHARED/models (default ../shared/models). Aborts when

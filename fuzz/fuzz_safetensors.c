@@ -9,19 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_common.h"
 #include "hf_names.h"
 #include "safetensors.h"
 
 #define MAX_VALUES 65536 /* values converted per tensor */
-
-static void check_message(llama2_status s, const llama2_error *err) {
-    if (s == LLAMA2_OK) return;
-    size_t len = strnlen(err->message, sizeof err->message);
-    if (len == 0 || len == sizeof err->message || strchr(err->message, '\n')) {
-        fprintf(stderr, "bad error message for status %d\n", (int)s);
-        abort();
-    }
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -29,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     l2_safetensors st;
     llama2_error err = {0};
     llama2_status s = l2_safetensors_parse(data, size, "fuzz.safetensors", &st, &err);
-    check_message(s, &err);
+    fuzz_check_message(s, &err);
     if (s != LLAMA2_OK) return 0;
     static float values[MAX_VALUES];
     for (size_t i = 0; i < st.n_tensors; i++) {
@@ -40,10 +32,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             size_t n = t->bytes / l2_dtype_size(t->dtype);
             l2_values_to_f32(t->dtype, data + t->offset, n < MAX_VALUES ? n : MAX_VALUES, values);
         }
-        l2_role role;
+        l2_tensor_kind kind;
         int layer;
         const char *why;
-        if (l2_hf_parse_name(t->name, 4, &role, &layer, &why) && (layer < 0 || layer >= 4 || role >= L2_N_ROLES))
+        if (l2_hf_parse_name(t->name, 4, &kind, &layer, &why) && (layer < 0 || layer >= 4 || kind >= L2_HF_KINDS))
             abort();
     }
     l2_safetensors_close(&st);

@@ -10,28 +10,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_common.h"
 #include "llama2.h"
 #include "sentencepiece.h"
-
-static void check_message(llama2_status s, const llama2_error *err) {
-    if (s == LLAMA2_OK) return;
-    size_t len = strnlen(err->message, sizeof err->message);
-    if (len == 0 || len == sizeof err->message || strchr(err->message, '\n')) {
-        fprintf(stderr, "bad error message for status %d\n", (int)s);
-        abort();
-    }
-}
 
 static void as_model(const uint8_t *data, size_t size) {
     l2_sp_model sp;
     llama2_error err = {0};
     llama2_status s = l2_sp_parse(data, size, "fuzz.model", &sp, &err);
-    check_message(s, &err);
+    fuzz_check_message(s, &err);
     if (s != LLAMA2_OK) return;
     unsigned char *bin;
     size_t len;
     s = l2_sp_to_llama2c(&sp, "fuzz.model", &bin, &len, &err);
-    check_message(s, &err);
+    fuzz_check_message(s, &err);
     if (s == LLAMA2_OK) {
         llama2_tokenizer *t = NULL;
         if (llama2_tokenizer_from_memory(bin, len, (int)sp.n_pieces, &t, &err) != LLAMA2_OK) {
@@ -49,7 +41,7 @@ static void as_tokenizer_bin(const uint8_t *data, size_t size) {
     size_t len;
     llama2_error err = {0};
     llama2_status s = l2_sp_from_llama2c(data, size, "fuzz.bin", &proto, &len, &err);
-    check_message(s, &err);
+    fuzz_check_message(s, &err);
     if (s != LLAMA2_OK) return;
     l2_sp_model sp;
     if (l2_sp_parse(proto, len, "fuzz.model", &sp, &err) != LLAMA2_OK) {

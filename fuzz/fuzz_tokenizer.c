@@ -9,20 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_common.h"
 #include "llama2.h"
 
 #define FIXED_VOCAB 8
 #define MAX_PIECES 4096 /* pieces decoded per tokenizer */
 #define TAIL_TEXT 64    /* bytes of the input encoded as text */
-
-static void check_message(llama2_status s, const llama2_error *err) {
-    if (s == LLAMA2_OK) return;
-    size_t len = strnlen(err->message, sizeof err->message);
-    if (len == 0 || len == sizeof err->message || strchr(err->message, '\n')) {
-        fprintf(stderr, "bad error message for status %d\n", (int)s);
-        abort();
-    }
-}
 
 static void encode(const llama2_tokenizer *t, const char *text) {
     size_t len = strlen(text);
@@ -31,7 +23,7 @@ static void encode(const llama2_tokenizer *t, const char *text) {
     int n = -1;
     llama2_error err = {0};
     llama2_status s = llama2_tokenize(t, text, 1, 1, ids, &n, &err);
-    check_message(s, &err);
+    fuzz_check_message(s, &err);
     if (s == LLAMA2_OK) {
         int vocab = llama2_tokenizer_vocab_size(t);
         if (n < 0 || (size_t)n > llama2_tokenize_capacity(len)) abort();
@@ -75,7 +67,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         llama2_tokenizer *t = NULL;
         llama2_error err = {0};
         llama2_status s = llama2_tokenizer_from_memory(data, size, sizes[i], &t, &err);
-        check_message(s, &err);
+        fuzz_check_message(s, &err);
         if ((s == LLAMA2_OK) != (t != NULL)) abort();
         if (s != LLAMA2_OK) continue;
         if (sizes[i] > 0 && llama2_tokenizer_vocab_size(t) != sizes[i]) abort();

@@ -19,7 +19,6 @@
 
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
@@ -63,66 +62,34 @@ static const char *model_path(const char *name) {
     return buf[which];
 }
 
-/* Removes a folder's contents, recursively; returns how many entries the
- * folder itself held (-1: unreadable). */
-static int empty_dir(const char *dir, int remove) {
-    DIR *d = opendir(dir);
-    if (!d) return -1;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-        n++;
-        if (!remove) continue;
-        char path[8192];
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        struct stat st;
-        if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-            empty_dir(path, 1);
-            rmdir(path);
-        } else {
-            unlink(path);
-        }
+/* The folders the tests make in the temporary folder. */
+static const char *const sub_folders[] = {"hf", "hf2", "back", "hfout", "new"};
+
+/* Empties the temporary folder, and the folders the tests make in it. */
+static int clear_tmp_dir(void) {
+    for (size_t i = 0; i < sizeof sub_folders / sizeof sub_folders[0]; i++) {
+        test_dir_entries(tmp_path(sub_folders[i]), 1);
+        rmdir(tmp_path(sub_folders[i]));
     }
-    closedir(d);
-    return n;
+    return test_dir_entries(tmp_dir, 1);
 }
 
-static int count_files(const char *dir) { return empty_dir(dir, 0); }
+static int count_files(const char *dir) { return test_dir_entries(dir, 0); }
 
-static int group_setup(void **state) {
-    const char *base = getenv("TMPDIR");
-    snprintf(tmp_dir, sizeof tmp_dir, "%s/llama2-test-convert-XXXXXX", base && *base ? base : "/tmp");
-    if (!mkdtemp(tmp_dir)) {
-        fprintf(stderr, "mkdtemp failed: %s\n", strerror(errno));
-        return -1;
-    }
-    return 0;
-}
+static int group_setup(void **state) { return test_tmp_dir_create(tmp_dir, sizeof tmp_dir, "test-convert"); }
 
 static int group_teardown(void **state) {
-    empty_dir(tmp_dir, 1);
+    clear_tmp_dir();
     rmdir(tmp_dir);
     return 0;
 }
 
-static int test_setup(void **state) { return empty_dir(tmp_dir, 1) < 0 ? -1 : 0; }
+static int test_setup(void **state) { return clear_tmp_dir() < 0 ? -1 : 0; }
 
 static int have_file(const char *path) { return access(path, R_OK) == 0; }
 
 static void assert_same_file(const char *a, const char *b) {
-    size_t na = 0, nb = 0;
-    char *da = test_read_file(a, &na), *db = test_read_file(b, &nb);
-    assert_non_null(da);
-    assert_non_null(db);
-    assert_int_equal(na, nb);
-    if (memcmp(da, db, na) != 0) {
-        size_t i = 0;
-        while (da[i] == db[i]) i++;
-        fail_msg("%s and %s differ at byte %zu of %zu", a, b, i, na);
-    }
-    free(da);
-    free(db);
+    if (!test_same_file(a, b)) fail_msg("%s and %s differ", a, b);
 }
 
 static void write_text(const char *path, const char *text) {
@@ -801,7 +768,7 @@ static void test_hf_fixtures_convert(void **state) {
         llama2_error err = {0};
         assert_int_equal(l2_quantize_file(tmp_path("v1.bin"), tmp_path("q.bin"), 0, &err), LLAMA2_OK);
         assert_same_file(tmp_path("v2.bin"), tmp_path("q.bin"));
-        empty_dir(tmp_dir, 1);
+        clear_tmp_dir();
     }
 }
 
@@ -821,7 +788,7 @@ static void test_hf_fixtures_match_reference(void **state) {
         assert_close_logits(ours, ref, 12, vocab, what);
         free(ours);
         free(ref);
-        empty_dir(tmp_dir, 1);
+        clear_tmp_dir();
     }
 }
 
@@ -840,7 +807,7 @@ static void test_round_trip_fp32(void **state) {
         to_hf_ok(tmp_path("a.bin"), tmp_path("hf"), L2_DTYPE_F32, NULL);
         convert_hf_ok(tmp_path("hf"), tmp_path("b.bin"), shapes[i].file_version);
         assert_same_file(tmp_path("a.bin"), tmp_path("b.bin"));
-        empty_dir(tmp_dir, 1);
+        clear_tmp_dir();
     }
     if (!have_file(model_path("stories260K_v1.bin")) || !have_file(model_path("stories260K.bin"))) skip();
     to_hf_ok(model_path("stories260K_v1.bin"), tmp_path("hf"), L2_DTYPE_F32, NULL);
@@ -887,7 +854,7 @@ static void test_round_trip_16bit(void **state) {
         char *config = test_read_file(tmp_path("hf/config.json"), NULL);
         assert_non_null(strstr(config, dtypes[d] == L2_DTYPE_BF16 ? "\"torch_dtype\": \"bfloat16\"" : "\"torch_dtype\": \"float16\""));
         free(config);
-        empty_dir(tmp_path("hf"), 1);
+        test_dir_entries(tmp_path("hf"), 1);
         rmdir(tmp_path("hf"));
         unlink(tmp_path("b.bin"));
     }
@@ -929,20 +896,32 @@ static void test_tokenizer_bytes(void **state) {
 }
 
 /* tokenizer.bin -> tokenizer.model -> tokenizer.bin is the same file. */
+/* The shared tokenizer.bin `name` as a SentencePiece model in the
+ * temporary folder's t.model. */
+static void write_model_of(const char *name) {
+    size_t size;
+    char *bin = test_read_file(model_path(name), &size);
+    assert_non_null(bin);
+    unsigned char *proto;
+    size_t len;
+    llama2_error err = {0};
+    assert_int_equal(l2_sp_from_llama2c(bin, size, name, &proto, &len, &err), LLAMA2_OK);
+    write_bytes(tmp_path("t.model"), proto, len);
+    free(proto);
+    free(bin);
+}
+
 static void test_tokenizer_round_trip(void **state) {
     const char *names[2] = {"tok512.bin", "tokenizer.bin"};
     for (int i = 0; i < 2; i++) {
         if (!have_file(model_path(names[i]))) skip();
-        size_t size;
-        char *bin = test_read_file(model_path(names[i]), &size);
-        unsigned char *proto;
-        size_t len;
+        write_model_of(names[i]);
         llama2_error err = {0};
-        assert_int_equal(l2_sp_from_llama2c(bin, size, names[i], &proto, &len, &err), LLAMA2_OK);
-        write_bytes(tmp_path("t.model"), proto, len);
         assert_int_equal(sentencepiece_to_bin(tmp_path("t.model"), tmp_path("t.bin"), &err), LLAMA2_OK);
         assert_same_file(tmp_path("t.bin"), model_path(names[i]));
         /* The pieces' types, as SentencePiece needs them. */
+        size_t len;
+        char *proto = test_read_file(tmp_path("t.model"), &len);
         l2_sp_model sp;
         assert_int_equal(l2_sp_parse(proto, len, "t.model", &sp, &err), LLAMA2_OK);
         assert_int_equal(sp.pieces[0].type, L2_SP_UNKNOWN);
@@ -953,7 +932,6 @@ static void test_tokenizer_round_trip(void **state) {
         assert_int_equal(sp.pieces[259].type, L2_SP_NORMAL);
         l2_sp_free(&sp);
         free(proto);
-        free(bin);
         unlink(tmp_path("t.bin"));
     }
 }
@@ -969,15 +947,7 @@ static void test_tokenizer_model_loads_in_sentencepiece(void **state) {
     const char *names[2] = {"tok512.bin", "tokenizer.bin"};
     for (int i = 0; i < 2; i++) {
         if (!have_file(model_path(names[i]))) skip();
-        size_t size;
-        char *bin = test_read_file(model_path(names[i]), &size);
-        unsigned char *proto;
-        size_t len;
-        llama2_error err = {0};
-        assert_int_equal(l2_sp_from_llama2c(bin, size, names[i], &proto, &len, &err), LLAMA2_OK);
-        write_bytes(tmp_path("t.model"), proto, len);
-        free(proto);
-        free(bin);
+        write_model_of(names[i]);
         char *argv[] = {PYTHON, "tests/sentencepiece_check.py", (char *)tmp_path("t.model"),
                         (char *)test_shared_path("goldens/tokens.tsv"), (char *)names[i], NULL};
         test_run r;
@@ -1095,7 +1065,7 @@ static void test_rope_theta_and_eps_carried(void **state) {
 /* Converting the fixture fails with exactly `message` (with %1$s the
  * folder), and writes nothing. */
 static void assert_refused(const fixture *f, int version, llama2_status status, const char *message_format) {
-    empty_dir(tmp_dir, 1);
+    clear_tmp_dir();
     write_fixture(tmp_path("hf"), f);
     char message[1024];
     snprintf(message, sizeof message, message_format, tmp_path("hf"));
@@ -1182,7 +1152,7 @@ static void test_hf_bad_files(void **state) {
     unlink(tmp_path("hf/config.json"));
     snprintf(message, sizeof message, "%s/config.json: cannot open: No such file or directory", dir);
     assert_status_message(convert_hf(dir, tmp_path("out.bin"), 1, &err), LLAMA2_E_IO, &err, message);
-    empty_dir(tmp_dir, 1);
+    clear_tmp_dir();
 
     /* Shards: one missing, one cut short, one listing a tensor it lacks. */
     write_fixture(dir, &f);
@@ -1233,7 +1203,7 @@ static void test_hf_bad_files(void **state) {
 
     /* The same tensors in two files: a copy of the first shard, which the
      * index names for one of its tensors. */
-    empty_dir(tmp_dir, 1);
+    clear_tmp_dir();
     write_fixture(dir, &f);
     snprintf(path, sizeof path, "%s/model-00001-of-00003.safetensors", dir);
     shard = test_read_file(path, &size);
@@ -1301,15 +1271,7 @@ static void test_outputs_protected(void **state) {
 
 /* ------------------------------------------------------------ program */
 
-/* The tools sit beside the llama2 program under test; skipped if absent. */
-static const char *tool_path(void) {
-    static char buf[4096];
-    const char *bin = test_llama2_bin();
-    const char *slash = strrchr(bin, '/');
-    int dir_len = slash ? (int)(slash - bin) : 1;
-    snprintf(buf, sizeof buf, "%.*s/llama2-convert", dir_len, slash ? bin : ".");
-    return buf;
-}
+static const char *tool_path(void) { return test_tool_path("llama2-convert"); }
 
 static int run_convert(const char *const *args, test_run *r) {
     char *argv[32];

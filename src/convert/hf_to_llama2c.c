@@ -66,19 +66,6 @@ static llama2_status hf_rows(void *user, l2_tensor_kind kind, int layer, size_t 
     return LLAMA2_OK;
 }
 
-/* The writer's messages do not name a file: its output failures are the
- * output's, the rest (a weight int8 cannot hold) the folder's. */
-static llama2_status name_the_file(llama2_status s, const char *dir, const char *out_path, llama2_error *err) {
-    if (s == LLAMA2_OK) return s;
-    static const char *const output_failures[] = {"cannot create", "write failed", "cannot rename"};
-    const char *culprit = dir;
-    for (int i = 0; i < 3; i++)
-        if (strncmp(err->message, output_failures[i], strlen(output_failures[i])) == 0) culprit = out_path;
-    char why[sizeof err->message];
-    snprintf(why, sizeof why, "%s", err->message);
-    return l2_fail(err, s, "%s: %s", culprit, why);
-}
-
 llama2_status l2_convert_hf_to_llama2c(const char *dir, const char *out_path, const l2_convert_options *options,
                                        llama2_error *err) {
     const int version = options->version;
@@ -134,7 +121,7 @@ llama2_status l2_convert_hf_to_llama2c(const char *dir, const char *out_path, co
     }
     if (s == LLAMA2_OK) {
         const l2_tensor_source source = {&m, hf_rows, 0};
-        s = name_the_file(l2_checkpoint_write(out_path, &c, &source, err), dir, out_path, err);
+        s = l2_out_name_the_file(l2_checkpoint_write(out_path, &c, &source, err), dir, out_path, err);
     }
     if (s == LLAMA2_OK && options->tokenizer) s = l2_out_commit(&tok, err);
     if (options->tokenizer) l2_out_abort(&tok);

@@ -107,3 +107,14 @@ void l2_out_abort(l2_out *o) {
     unlink(o->tmp_path);
     output_free(o);
 }
+
+llama2_status l2_out_name_the_file(llama2_status s, const char *in_path, const char *out_path, llama2_error *err) {
+    if (s == LLAMA2_OK) return s;
+    static const char *const output_failures[] = {"cannot create", "write failed", "cannot rename"};
+    const char *culprit = in_path;
+    for (int i = 0; i < 3; i++)
+        if (strncmp(err->message, output_failures[i], strlen(output_failures[i])) == 0) culprit = out_path;
+    char why[sizeof err->message];
+    snprintf(why, sizeof why, "%s", err->message);
+    return l2_fail(err, s, "%s: %s", culprit, why);
+}

@@ -37,4 +37,10 @@ llama2_status l2_out_commit(l2_out *o, llama2_error *err);
 /* Removes the temporary file; safe on a zeroed, failed or committed output. */
 void l2_out_abort(l2_out *o);
 
+/* Names the file a failure of the library's checkpoint writer is about,
+ * whose messages name none: its output failures ("cannot create", "write
+ * failed", "cannot rename") are out_path's, the rest in_path's. Prefixes
+ * err's message with it; returns s. */
+llama2_status l2_out_name_the_file(llama2_status s, const char *in_path, const char *out_path, llama2_error *err);
+
 #endif
