@@ -2,8 +2,9 @@
  * The fast kernel tables against the scalar reference (ops_ref.c), and the
  * thread pool.
  *
- * Every table this CPU can run is checked (l2_kernels_best() and each ISA
- * table it could pick), on random inputs over many sizes (odd ones, tails
+ * Each kernel level this build carries besides the reference is checked, one
+ * test per kernel and level, skipped by name where this CPU cannot run the
+ * level; on random inputs over many sizes (odd ones, tails
  * shorter than a vector, unaligned pointers, row ranges that do not start at
  * 0, 1 to 9 inputs). Tolerances:
  *   dot, matmul_f32: |fast - ref| <= 1e-5 * sum |a[i] * b[i]| (both sum
@@ -78,8 +79,6 @@ static void *exact_copy(const void *src, size_t bytes, size_t lead, void **base)
     return p + lead;
 }
 
-/* The tables to check: the one l2_kernels_best() gives and every ISA table
- * this CPU runs. */
 /* The index of the first of n floats whose bits differ, or -1. */
 static int first_difference(const float *a, const float *b, int n) {
     for (int i = 0; i < n; i++)
@@ -87,17 +86,16 @@ static int first_difference(const float *a, const float *b, int n) {
     return -1;
 }
 
-static int fast_tables(const l2_kernels **out) {
-    int n = 0;
-    out[n++] = l2_kernels_best();
-#if defined(__x86_64__) || defined(__i386__)
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && l2_kernels_avx2() != out[0])
-        out[n++] = l2_kernels_avx2();
-#endif
-#if defined(__aarch64__)
-    if (l2_kernels_neon() != out[0]) out[n++] = l2_kernels_neon();
-#endif
-    return n;
+/* The table of the level a test is registered for (its state): skips the
+ * test by name where this CPU cannot run that level. */
+static int fast_tables(void **state, const l2_kernels **out) {
+    const char *level = *state;
+    out[0] = l2_kernels_level(level);
+    if (!out[0]) {
+        print_message("skipped: this CPU cannot run the %s kernels\n", level);
+        skip();
+    }
+    return 1;
 }
 
 #define CHECK_CLOSE(fast, ref, tol, what, ...)                                                                \
@@ -121,34 +119,53 @@ static const int lengths[] = {1,   2,   3,   4,   5,   6,   7,   8,   9,   10,  
 
 /* ------------------------------------------------------- the selector */
 
-static void test_select(void **state) {
-    (void)state;
-    const l2_kernels *best = l2_kernels_best();
-    assert_non_null(best);
-    assert_non_null(best->name);
-#if defined(__x86_64__) || defined(__i386__)
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && !getenv("LLAMA2_KERNELS"))
-        assert_string_equal(best->name, "avx2");
-#endif
+/* LLAMA2_KERNELS set to `value` (NULL: unset) for one call of
+ * l2_kernels_best(). */
+static const l2_kernels *best_with(const char *value) {
     char *saved = getenv("LLAMA2_KERNELS") ? strdup(getenv("LLAMA2_KERNELS")) : NULL;
-    setenv("LLAMA2_KERNELS", "scalar", 1);
-    assert_ptr_equal(l2_kernels_best(), l2_kernels_reference());
+    if (value)
+        setenv("LLAMA2_KERNELS", value, 1);
+    else
+        unsetenv("LLAMA2_KERNELS");
+    const l2_kernels *best = l2_kernels_best();
     if (saved) {
         setenv("LLAMA2_KERNELS", saved, 1);
         free(saved);
     } else {
         unsetenv("LLAMA2_KERNELS");
     }
-    assert_ptr_equal(l2_kernels_best(), best);
-    printf("[ info     ] best kernel table: %s\n", best->name);
+    return best;
+}
+
+/* The best table is the fastest level this CPU runs; LLAMA2_KERNELS caps it
+ * at the named level (the fastest this CPU runs from there on); a name this
+ * build does not know gives the reference. */
+static void test_select(void **state) {
+    (void)state;
+    int n = 0;
+    while (l2_kernel_level_name(n)) n++;
+    assert_true(n >= 1);
+    assert_string_equal(l2_kernel_level_name(n - 1), "scalar");
+    assert_null(l2_kernel_level_name(n));
+    assert_null(l2_kernel_level_name(-1));
+    assert_ptr_equal(l2_kernels_level("scalar"), l2_kernels_reference());
+    assert_null(l2_kernels_level("no-such-level"));
+    for (int cap = 0; cap < n; cap++) {
+        const l2_kernels *want = NULL;
+        for (int i = cap; i < n && !want; i++) want = l2_kernels_level(l2_kernel_level_name(i));
+        assert_non_null(want);
+        assert_ptr_equal(best_with(l2_kernel_level_name(cap)), want);
+        if (cap == 0) assert_ptr_equal(best_with(NULL), want);
+    }
+    assert_ptr_equal(best_with("no-such-level"), l2_kernels_reference());
+    printf("[ info     ] best kernel table: %s\n", best_with(NULL)->name);
 }
 
 /* ------------------------------------------------------ vector kernels */
 
 static void test_dot(void **state) {
-    (void)state;
     const l2_kernels *ks[4];
-    int nk = fast_tables(ks);
+    int nk = fast_tables(state, ks);
     const l2_kernels *ref = l2_kernels_reference();
     float *a = xmalloc(1100 * sizeof(float)), *b = xmalloc(1100 * sizeof(float));
     rng_seed(1);
@@ -178,9 +195,8 @@ static void test_dot(void **state) {
 }
 
 static void test_rmsnorm(void **state) {
-    (void)state;
     const l2_kernels *ks[4];
-    int nk = fast_tables(ks);
+    int nk = fast_tables(state, ks);
     const l2_kernels *ref = l2_kernels_reference();
     float *x = xmalloc(1100 * sizeof(float)), *w = xmalloc(1100 * sizeof(float));
     float *of = xmalloc(1100 * sizeof(float)), *orf = xmalloc(1100 * sizeof(float));
@@ -216,9 +232,8 @@ static void test_rmsnorm(void **state) {
 }
 
 static void test_softmax(void **state) {
-    (void)state;
     const l2_kernels *ks[4];
-    int nk = fast_tables(ks);
+    int nk = fast_tables(state, ks);
     const l2_kernels *ref = l2_kernels_reference();
     float *xf = xmalloc(1100 * sizeof(float)), *xr = xmalloc(1100 * sizeof(float));
     rng_seed(3);
@@ -257,9 +272,8 @@ static void test_softmax(void **state) {
 }
 
 static void test_swiglu(void **state) {
-    (void)state;
     const l2_kernels *ks[4];
-    int nk = fast_tables(ks);
+    int nk = fast_tables(state, ks);
     const l2_kernels *ref = l2_kernels_reference();
     float *gf = xmalloc(1100 * sizeof(float)), *gr = xmalloc(1100 * sizeof(float));
     float *up = xmalloc(1100 * sizeof(float));
@@ -290,9 +304,8 @@ static void test_swiglu(void **state) {
 }
 
 static void test_axpy_add(void **state) {
-    (void)state;
     const l2_kernels *ks[4];
-    int nk = fast_tables(ks);
+    int nk = fast_tables(state, ks);
     const l2_kernels *ref = l2_kernels_reference();
     float *yf = xmalloc(1100 * sizeof(float)), *yr = xmalloc(1100 * sizeof(float));
     float *x = xmalloc(1100 * sizeof(float));
@@ -333,9 +346,8 @@ static const int mm_cols[] = {1,  2,  3,   4,   5,   7,   8,   9,   15,  16,  17
 #define N_MM_COLS ((int)(sizeof mm_cols / sizeof mm_cols[0]))
 
 static void test_matmul_f32(void **state) {
-    (void)state;
     const l2_kernels *ks[4];
-    int nk = fast_tables(ks);
+    int nk = fast_tables(state, ks);
     const l2_kernels *ref = l2_kernels_reference();
     /* Input counts around the AVX2 register tile of 6 (remainders 1 and 2
      * are split as 4 + 3 and 4 + 4) and a full block of 32; rows that span
@@ -433,9 +445,8 @@ static void test_matmul_f32(void **state) {
  * call (the forward pass groups queries by block, and must give the same
  * bytes for every grouping of threads). */
 static void test_attention(void **state) {
-    (void)state;
     const l2_kernels *ks[4];
-    int nk = fast_tables(ks);
+    int nk = fast_tables(state, ks);
     const l2_kernels *ref = l2_kernels_reference();
     static const int head_sizes[] = {2, 6, 8, 16, 24, 48, 64, 72, 128};
     static const int max_keys[] = {1, 2, 5, 7, 13, 64, 300};
@@ -557,9 +568,8 @@ static void fill_activations(float *x, int n, int gs, int kind) {
 }
 
 static void test_quantize_q8(void **state) {
-    (void)state;
     const l2_kernels *ks[4];
-    int nk = fast_tables(ks);
+    int nk = fast_tables(state, ks);
     const l2_kernels *ref = l2_kernels_reference();
     static const int n_groups[] = {1, 2, 3, 7, 8, 9, 17, 40};
     const int max_n = 256 * 40;
@@ -603,9 +613,8 @@ static void test_quantize_q8(void **state) {
 }
 
 static void test_matmul_q8(void **state) {
-    (void)state;
     const l2_kernels *ks[4];
-    int nk = fast_tables(ks);
+    int nk = fast_tables(state, ks);
     const l2_kernels *ref = l2_kernels_reference();
     static const int n_groups[] = {1, 2, 3, 7, 8, 9, 15, 16, 17};
     /* Up to 9 inputs, and past 64 (the AVX2 kernel's inputs per pass) for
@@ -686,9 +695,8 @@ static void test_matmul_q8(void **state) {
  * [0, slots], the scales rearranged in slot order as the model does, and
  * outputs outside the range left alone. */
 static void test_gemv_q8_slots(void **state) {
-    (void)state;
     const l2_kernels *ks[5];
-    int nk = fast_tables(ks);
+    int nk = fast_tables(state, ks);
     const l2_kernels *ref = l2_kernels_reference();
     ks[nk++] = ref;
     static const int n_groups[] = {1, 2, 3, 7, 8, 9, 17};
@@ -776,9 +784,8 @@ static void test_gemv_q8_slots(void **state) {
  * the very end of its buffer, and values of many magnitudes and both signs
  * (zeros included) so that any change in the order of the sums shows. */
 static void test_scores(void **state) {
-    (void)state;
     const l2_kernels *ks[4];
-    int nk = fast_tables(ks);
+    int nk = fast_tables(state, ks);
     const l2_kernels *ref = l2_kernels_reference();
     static const int head_sizes[] = {1, 2, 3, 4, 5, 7, 8, 12, 16, 24, 48, 64, 72, 128};
     const int max_hs = 128, max_n = 300;
@@ -828,9 +835,8 @@ static void test_scores(void **state) {
  * of both signs (zeros included), and sums that start from zero or continue
  * from earlier ones, so that any reordering or fused operation shows. */
 static void test_values(void **state) {
-    (void)state;
     const l2_kernels *ks[4];
-    int nk = fast_tables(ks);
+    int nk = fast_tables(state, ks);
     const l2_kernels *ref = l2_kernels_reference();
     static const int head_sizes[] = {1, 3, 4, 5, 8, 12, 16, 20, 48, 63, 64, 65, 72, 96, 128, 136};
     const int max_hs = 136, max_n = 300;
@@ -1082,30 +1088,46 @@ static void test_pool_create_destroy(void **state) {
 }
 
 int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_select),
-        cmocka_unit_test(test_dot),
-        cmocka_unit_test(test_rmsnorm),
-        cmocka_unit_test(test_softmax),
-        cmocka_unit_test(test_swiglu),
-        cmocka_unit_test(test_axpy_add),
-        cmocka_unit_test(test_matmul_f32),
-        cmocka_unit_test(test_attention),
-        cmocka_unit_test(test_quantize_q8),
-        cmocka_unit_test(test_matmul_q8),
-        cmocka_unit_test(test_gemv_q8_slots),
-        cmocka_unit_test(test_scores),
-        cmocka_unit_test(test_values),
+    /* Each kernel test once per level besides the reference. */
+    static const struct { const char *name; CMUnitTestFunction fn; } kernel_tests[] = {
+        {"dot", test_dot},
+        {"rmsnorm", test_rmsnorm},
+        {"softmax", test_softmax},
+        {"swiglu", test_swiglu},
+        {"axpy_add", test_axpy_add},
+        {"matmul_f32", test_matmul_f32},
+        {"attention", test_attention},
+        {"quantize_q8", test_quantize_q8},
+        {"matmul_q8", test_matmul_q8},
+        {"gemv_q8_slots", test_gemv_q8_slots},
+        {"scores", test_scores},
+        {"values", test_values},
+    };
+    const int n_kernels = (int)(sizeof kernel_tests / sizeof kernel_tests[0]);
+    static struct CMUnitTest tests[8 + 12 * 8];
+    static char names[12 * 8][64];
+    int n = 0, n_names = 0;
+    tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_select);
+    for (int level = 0; l2_kernel_level_name(level) && level < 8; level++) {
+        const char *name = l2_kernel_level_name(level);
+        if (strcmp(name, "scalar") == 0) continue;
+        for (int k = 0; k < n_kernels; k++) {
+            snprintf(names[n_names], sizeof names[n_names], "%s [%s]", kernel_tests[k].name, name);
+            tests[n++] = (struct CMUnitTest){names[n_names++], kernel_tests[k].fn, NULL, NULL, (void *)name};
+        }
+    }
+    const struct CMUnitTest pool_tests[] = {
         cmocka_unit_test(test_pool_every_task_once),
         cmocka_unit_test(test_pool_results_visible),
         cmocka_unit_test(test_pool_concurrent_and_wakes),
         cmocka_unit_test(test_pool_slow_workers),
         cmocka_unit_test(test_pool_create_destroy),
     };
+    for (size_t i = 0; i < sizeof pool_tests / sizeof pool_tests[0]; i++) tests[n++] = pool_tests[i];
     /* LLAMA2_TEST_SKIP: a cmocka pattern of tests to leave out (the thread
      * pool's stress tests under an emulator, where they take many minutes:
      * make test-aarch64). */
     const char *skip = getenv("LLAMA2_TEST_SKIP");
     if (skip && *skip) cmocka_set_skip_filter(skip);
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return _cmocka_run_group_tests("kernels", tests, (size_t)n, NULL, NULL);
 }

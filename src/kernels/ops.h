@@ -136,7 +136,16 @@ static inline size_t l2_q8_slot_scale(int slot, int g, int lane, int groups) {
 /* The scalar reference table. */
 const l2_kernels *l2_kernels_reference(void);
 
-/* The fastest table this build and this CPU can run. */
+/* The fastest table this build and this CPU can run, no faster than the
+ * level named in $LLAMA2_KERNELS, if set. */
 const l2_kernels *l2_kernels_best(void);
+
+/* The index-th kernel level this build carries, fastest first ("scalar",
+ * the reference, last); NULL past the last. */
+const char *l2_kernel_level_name(int index);
+
+/* The table of the named level; NULL when this build lacks it or this CPU
+ * cannot run it. */
+const l2_kernels *l2_kernels_level(const char *name);
 
 #endif
