@@ -5,8 +5,9 @@
 #   make SAN=1           AddressSanitizer + UndefinedBehaviorSanitizer build
 #   make BLAS=1          with the CBLAS backend (OpenBLAS; Accelerate on macOS)
 #   make CUDA=1          with the CUDA backend (nvcc, cuBLAS)
-#   make test            every test (unit, golden, hostile input)
-#   make run             a story from the bundled default model (stories260K)
+#   make test            every test (unit, golden, hostile input), installing the
+#                        packages they need first (tests/packages.txt)
+#   make run             a story from the default model (stories260K)
 #   make bench           tokens per second on random-weight models
 #
 # Builds go to build/<variant>/; the programs are linked at the top level.
@@ -103,16 +104,24 @@ TEST_SUPPORT := $(filter-out $(TEST_SRC),$(wildcard tests/*.c))
 TEST_SUPPORT_OBJ := $(TEST_SUPPORT:%.c=$(BUILD)/%.o)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
 
-# The default model: ../shared/models when it exists, else downloaded.
-SHARED_MODELS ?= ../shared/models
+# Model files go to models/ (tools/models.sh): copied from $(SHARED)/models
+# when it has them, else downloaded (from $$TINYLLAMAS_URL and $$LLAMA2C_URL
+# when set), or made by the project's tools.
+SHARED ?= ../shared
+SHARED_MODELS ?= $(SHARED)/models
 MODELS_DIR := models
 DEFAULT_MODEL := $(MODELS_DIR)/stories260K.bin
 DEFAULT_TOKENIZER := $(MODELS_DIR)/tok512.bin
-MODEL_URL := https://huggingface.co/karpathy/tinyllamas/resolve/main/stories260K
+# What the tests use; a test whose file is absent is skipped by name.
+TEST_MODELS := stories260K.bin tok512.bin tokenizer.bin stories260K_q80_gs4.bin stories260K_v1.bin stories260K_q80.bin
+MODELS_ENV = SHARED_MODELS=$(abspath $(SHARED_MODELS)) LLAMA2_TOOLS=$(abspath $(BUILD))
+# What the test programs are told: the programs, data folders and models.
+TEST_ENV = $(MODELS_ENV) LLAMA2_BIN=$(abspath $(BUILD)/llama2) LLAMA2_MODELS=$(abspath $(MODELS_DIR)) \
+	LLAMA2_SOURCE=$(CURDIR) SHARED=$(abspath $(SHARED))
 
-.PHONY: all clean test test-unit test-san test-aarch64 run bench models FORCE
+.PHONY: all clean test test-unit test-san test-valgrind test-aarch64 test-packages test-models run bench models FORCE
 # Objects that pattern rules make on the way are kept, not deleted.
-.SECONDARY: $(TEST_BIN:=.o) $(TOOL_NAMES:%=$(BUILD)/tools/%.o) $(TOOL_NAMES:%=$(BUILD)/llama2-%)
+.SECONDARY: $(TEST_BIN:=.o) $(TEST_SUPPORT_OBJ) $(TOOL_NAMES:%=$(BUILD)/tools/%.o) $(TOOL_NAMES:%=$(BUILD)/llama2-%)
 all: llama2 $(TOOL_NAMES:%=llama2-%)
 
 $(BUILD)/%.o: %.c
@@ -154,28 +163,47 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_SUPPORT_OBJ) $(BUILD)/cli/args.o $(L
 $(BUILD)/tests/test_convert: $(BUILD)/tests/test_convert.o $(TEST_SUPPORT_OBJ) $(CONVERT_LIB) $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(JANSSON_LIBS) $(LDLIBS)
 
+# The packages the tests need (cmocka, valgrind, curl...), installed before
+# any test compiles.
+test-packages:
+	@sh tests/setup.sh build download test
+$(TEST_BIN:=.o) $(TEST_SUPPORT_OBJ): | test-packages
+
 $(MODELS_DIR)/%:
-	@mkdir -p $(MODELS_DIR)
-	@if [ -f "$(SHARED_MODELS)/$*" ]; then cp "$(SHARED_MODELS)/$*" $@; \
-	else echo "downloading $*"; curl -fsSL -o $@.part "$(MODEL_URL)/$*" && mv $@.part $@; fi
+	@$(MODELS_ENV) sh tools/models.sh $(MODELS_DIR) $*
 
 models: $(DEFAULT_MODEL) $(DEFAULT_TOKENIZER)
 
 run: llama2 models
 	./llama2 $(DEFAULT_MODEL) -z $(DEFAULT_TOKENIZER) -i "Once upon a time"
 
+# The tests' model files, as far as they can be had (made with this build's
+# tools); what is missing is said, and its tests skip.
+test-models: $(TOOL_NAMES:%=$(BUILD)/llama2-%)
+	@$(MODELS_ENV) sh tools/models.sh $(MODELS_DIR) $(TEST_MODELS) || true
+
 # Unit and end-to-end tests of this build variant (the tools too: their
 # tests run them from the program's folder).
-test-unit: $(BUILD)/llama2 $(TOOL_NAMES:%=$(BUILD)/llama2-%) $(TEST_BIN)
-	@LLAMA2_BIN=$(abspath $(BUILD)/llama2) SHARED=$(abspath $(dir $(SHARED_MODELS))) sh tests/run.sh $(TEST_BIN)
+test-unit: $(BUILD)/llama2 $(TOOL_NAMES:%=$(BUILD)/llama2-%) $(TEST_BIN) test-models
+	@$(TEST_ENV) sh tests/run.sh $(TEST_BIN)
 
 # The same suite under AddressSanitizer and UndefinedBehaviorSanitizer.
 test-san:
 	$(MAKE) SAN=1 OPT=-O1 test-unit
 
+# One generation end to end under valgrind memcheck, from the portable build:
+# valgrind cannot decode every instruction -march=native may emit (AVX-512).
+ifeq ($(PORTABLE)$(SAN),10)
+test-valgrind: $(BUILD)/llama2
+	@$(TEST_ENV) sh tests/valgrind.sh $(BUILD)/llama2
+else
+test-valgrind:
+	@$(MAKE) --no-print-directory PORTABLE=1 SAN=0 test-valgrind
+endif
+
 # Everything: optimised, sanitized, and a valgrind run (tests/all.sh).
-test:
-	@MAKE="$(MAKE)" SHARED=$(abspath $(dir $(SHARED_MODELS))) sh tests/all.sh
+test: test-packages
+	@MAKE="$(MAKE)" sh tests/all.sh
 
 # The aarch64 build (NEON kernels) tested here under qemu-user: needs
 # gcc-aarch64-linux-gnu, qemu-user-static and libcmocka-dev:arm64.
@@ -183,11 +211,11 @@ AARCH64_CC ?= aarch64-linux-gnu-gcc
 AARCH64_BUILD := build/$(notdir $(AARCH64_CC))-portable
 # The program is linked statically: qemu 7.2 runs a dynamically linked one
 # that starts threads but never starts them (no clone call).
-test-aarch64: $(BUILD)/tests/test_golden
+test-aarch64: $(BUILD)/tests/test_golden test-models
 	@$(MAKE) --no-print-directory CC=$(AARCH64_CC) PORTABLE=1 SAN=0 BLAS=0 CUDA=0 $(AARCH64_BUILD)/tests/test_kernels
 	@$(MAKE) --no-print-directory CC=$(AARCH64_CC) PORTABLE=1 SAN=0 BLAS=0 CUDA=0 LDFLAGS=-static \
 		BUILD=$(AARCH64_BUILD)-static $(AARCH64_BUILD)-static/llama2
-	@SHARED=$(abspath $(dir $(SHARED_MODELS))) sh tests/aarch64.sh $(AARCH64_BUILD) $(BUILD)
+	@$(TEST_ENV) sh tests/aarch64.sh $(AARCH64_BUILD) $(BUILD)
 
 bench: all
 	./llama2-bench

@@ -1,5 +1,12 @@
-/* Test helpers: files, a small JSON string-array reader, child processes. */
+/* Test helpers: data paths, files, a small JSON string-array reader, child
+ * processes. */
 #include "support.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -14,20 +21,84 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-const char *test_shared_dir(void) {
-    const char *s = getenv("SHARED");
-    return s && *s ? s : "../shared";
+/* One of a few static buffers, so that a call's result survives the next
+ * few calls (two paths in one argument list). */
+static char *path_buffer(void) {
+    static char bufs[8][4096];
+    static int next;
+    next = (next + 1) % 8;
+    return bufs[next];
 }
 
-const char *test_shared_path(const char *relative) {
-    static char buf[4096];
-    snprintf(buf, sizeof buf, "%s/%s", test_shared_dir(), relative);
+static const char *env_or(const char *name, const char *fallback) {
+    const char *s = getenv(name);
+    return s && *s ? s : fallback;
+}
+
+const char *test_source_path(const char *name) {
+    char *buf = path_buffer();
+    snprintf(buf, 4096, "%s/%s", env_or("LLAMA2_SOURCE", "."), name);
     return buf;
+}
+
+const char *test_golden_path(const char *name) {
+    char *buf = path_buffer();
+    snprintf(buf, 4096, "%s/tests/golden/%s", env_or("LLAMA2_SOURCE", "."), name);
+    return buf;
+}
+
+const char *test_models_dir(void) {
+    static char dir[4096];
+    const char *d = env_or("LLAMA2_MODELS", "models");
+    /* Absolute, so that it holds in a child run in another folder. */
+    if (!realpath(d, dir)) snprintf(dir, sizeof dir, "%s", d);
+    return dir;
+}
+
+const char *test_model_path(const char *name) {
+    char *buf = path_buffer();
+    snprintf(buf, 4096, "%s/%s", test_models_dir(), name);
+    return buf;
+}
+
+int test_have_model(const char *name) { return access(test_model_path(name), R_OK) == 0; }
+
+const char *test_require_model(const char *name) {
+    if (!test_have_model(name)) {
+        print_message("skipped: needs %s (see tools/models.sh)\n", test_model_path(name));
+        skip();
+    }
+    return test_model_path(name);
+}
+
+const char *test_reference_path(const char *name) {
+    char *buf = path_buffer();
+    snprintf(buf, 4096, "%s/models/%s", env_or("SHARED", "../shared"), name);
+    return access(buf, R_OK) == 0 ? buf : NULL;
+}
+
+const char *test_require_reference(const char *name) {
+    const char *path = test_reference_path(name);
+    if (!path) {
+        print_message("skipped: needs llama2.c's own %s in $SHARED/models (../shared)\n", name);
+        skip();
+    }
+    return path;
 }
 
 const char *test_llama2_bin(void) {
     const char *s = getenv("LLAMA2_BIN");
     return s && *s ? s : "./llama2";
+}
+
+const char *test_require_tool(const char *name) {
+    char *buf = path_buffer();
+    snprintf(buf, 4096, "%s", test_tool_path(name));
+    if (access(buf, X_OK) != 0) {
+        print_message("skipped: %s is not built\n", buf);
+        skip();
+    }
+    return buf;
 }
 
 uint32_t test_rng_next(uint64_t *state) {
@@ -285,7 +356,7 @@ void test_run_free(test_run *r) {
 }
 
 int test_read_manifest(golden_case **cases) {
-    char *text = test_read_file(test_shared_path("goldens/MANIFEST.tsv"), NULL);
+    char *text = test_read_file(test_golden_path("MANIFEST.tsv"), NULL);
     if (!text) return -1;
     int n = 0, cap = 16;
     golden_case *list = calloc((size_t)cap, sizeof *list);

@@ -5,12 +5,35 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The shared data folder ($SHARED, default ../shared). */
-const char *test_shared_dir(void);
-/* "$SHARED/<relative>" in a static buffer (valid until the next call). */
-const char *test_shared_path(const char *relative);
+/* Where the tests find their data (the environment names other places):
+ *   $LLAMA2_SOURCE  the repository (default: the working directory), with
+ *                   llama2.c's recorded outputs in tests/golden;
+ *   $LLAMA2_MODELS  the model files (default models): made ready by
+ *                   tools/models.sh from ../shared/models, a download or the
+ *                   project's own tools; a test whose file is absent skips;
+ *   $SHARED         ../shared where a developer has it: reference files no
+ *                   tool here makes (llama2.c's own exports); optional.
+ * Each path is returned in one of a few rotating static buffers. */
+const char *test_source_path(const char *name);
+const char *test_golden_path(const char *name);
+/* The models folder, absolute when it exists. */
+const char *test_models_dir(void);
+const char *test_model_path(const char *name);
+int test_have_model(const char *name);
+/* The model file's path; when it is absent, skips the running cmocka test
+ * (a skip by name, with the reason printed: "skipped: needs ..."). */
+const char *test_require_model(const char *name);
+/* $SHARED/models/<name> when that file exists, else NULL. */
+const char *test_reference_path(const char *name);
+/* The same, but skips the running test when there is no such file: for a
+ * comparison with llama2.c's own export (the copy in the models folder may
+ * have been made by the code under test). */
+const char *test_require_reference(const char *name);
 /* The llama2 program under test ($LLAMA2_BIN, default ./llama2). */
 const char *test_llama2_bin(void);
+/* The project's program `name` (llama2-quantize...), beside the llama2
+ * program under test; when it is not built, skips the running test. */
+const char *test_require_tool(const char *name);
 
 /* The next number of a xorshift64* generator with the given state (not 0):
  * each test program seeds its own, so its inputs stay the same. */
@@ -54,7 +77,7 @@ typedef struct test_run {
 int test_run_program(char *const argv[], const char *cwd, const char *stdin_data, size_t stdin_len, test_run *r);
 void test_run_free(test_run *r);
 
-/* One row of ../shared/goldens/MANIFEST.tsv. */
+/* One row of the golden MANIFEST.tsv (tests/golden/README.md). */
 typedef struct golden_case {
     char *id, *model, *argv_json, *expected, *ids, *stdin_file;
 } golden_case;

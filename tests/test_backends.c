@@ -15,7 +15,8 @@
  *       product by a whole quantization step. Bit-exact parity is a CPU-only
  *       property (ops.h); a real bug gives errors of order 1.
  * Then the golden manifest's fp32 generate cases through the llama2 program
- * with --backend <name>, byte for byte.
+ * with --backend <name>, byte for byte, one test per fp32 model file. A test
+ * whose model file is absent is skipped by name.
  *
  * A backend whose session cannot be created with LLAMA2_E_UNSUPPORTED (the
  * CUDA backend on a machine without a GPU or driver) is skipped, not failed.
@@ -35,6 +36,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
+#include "checkpoint_writer.h"
 #include "llama2.h"
 #include "support.h"
 
@@ -49,11 +53,8 @@ static const char *const model_files[] = {"stories260K.bin", "stories260K_v1.bin
 
 /* ------------------------------------------------------------ helpers */
 
-static const char *model_path(const char *file) {
-    static char path[4096];
-    snprintf(path, sizeof path, "%s/models/%s", test_shared_dir(), file);
-    return path;
-}
+/* The model file's path; skips the running test when it is absent. */
+static const char *model_path(const char *file) { return test_require_model(file); }
 
 /* max |ref - got| / max |ref|; infinite when got holds a NaN or infinity. */
 static double relative_error(const float *ref, const float *got, int n) {
@@ -132,9 +133,18 @@ static void test_backend_list(void **state) {
         for (int j = 0; j < i; j++) assert_string_not_equal(name, llama2_backend_name(j));
     }
 
-    llama2_model *m = NULL;
+    /* A small random model: this needs no model file. */
+    char path[] = "/tmp/llama2-test-backends-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    llama2_config shape = l2_random_model_config(16, 32, 1, 2, 2, 8, 8, 1, 0, 0);
     llama2_error err = {0};
-    assert_int_equal(llama2_model_open(model_path(model_files[0]), NULL, &m, &err), LLAMA2_OK);
+    assert_int_equal(l2_write_random_model(path, &shape, 1, &err), LLAMA2_OK);
+    llama2_model *m = NULL;
+    llama2_status opened = llama2_model_open(path, NULL, &m, &err);
+    unlink(path);
+    assert_int_equal(opened, LLAMA2_OK);
 
     /* An unknown backend is refused, with a message and no session. */
     static char not_a_session;
@@ -249,22 +259,16 @@ static void test_logits_match_cpu(void **state) {
 
 /* ------------------------------------------------------ golden manifest */
 
-/* fp32 model, generate mode, no standard input. */
-static int is_fp32_generate(const golden_case *c) {
-    if (c->stdin_file[0] || strstr(c->argv_json, "\"chat\"")) return 0;
-    llama2_model *m = NULL;
-    if (llama2_model_open(model_path(c->model), NULL, &m, NULL) != LLAMA2_OK) return 0;
-    int f32 = llama2_model_config(m)->weight_type == LLAMA2_WEIGHTS_F32;
-    llama2_model_close(m);
-    return f32;
+/* Generate mode, no standard input. */
+static int is_generate(const golden_case *c) {
+    return !c->stdin_file[0] && !strstr(c->argv_json, "\"chat\"");
 }
 
 /* The case's recorded ids replayed (BOS, then each printed id) through a cpu
  * session and a `backend` session one position at a time; 1 when the logits
  * agree within F32_BOUND at every position. */
 static int logits_agree_on_ids(const golden_case *c, const char *backend, char *why, size_t why_size) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/goldens/%s", test_shared_dir(), c->ids);
+    const char *path = test_golden_path(c->ids);
     char *text = test_read_file(path, NULL);
     if (!text) {
         snprintf(why, why_size, "cannot read %.400s", path);
@@ -311,7 +315,10 @@ static int logits_agree_on_ids(const golden_case *c, const char *backend, char *
 }
 
 static void test_golden_with_backend(void **state) {
-    const char *backend = *state;
+    const logits_case *g = *state;
+    const char *backend = g->backend;
+    model_path(g->model);
+    test_require_model("tok512.bin");
     SKIP_IF_UNAVAILABLE(backend);
     golden_case *cases = NULL;
     int n_cases = test_read_manifest(&cases);
@@ -320,18 +327,18 @@ static void test_golden_with_backend(void **state) {
     char program[PATH_MAX];
     assert_non_null(realpath(test_llama2_bin(), program));
     char models[4096];
-    snprintf(models, sizeof models, "%s/models", test_shared_dir());
+    snprintf(models, sizeof models, "%s", test_models_dir());
 
     int checked = 0, failures = 0;
     for (int i = 0; i < n_cases; i++) {
         const golden_case *c = &cases[i];
-        if (!is_fp32_generate(c)) continue;
+        if (strcmp(c->model, g->model) != 0 || !is_generate(c)) continue;
         char **args = NULL;
         int n_args = test_parse_json_strings(c->argv_json, &args);
         assert_true(n_args >= 0 && n_args < 50);
         char model[4200], expected_path[4200];
-        snprintf(model, sizeof model, "%s/%s", models, c->model);
-        snprintf(expected_path, sizeof expected_path, "%s/goldens/%s", test_shared_dir(), c->expected);
+        snprintf(model, sizeof model, "%s", test_model_path(c->model));
+        snprintf(expected_path, sizeof expected_path, "%s", test_golden_path(c->expected));
         char *argv[64];
         int k = 0;
         argv[k++] = program;
@@ -371,18 +378,22 @@ static void test_golden_with_backend(void **state) {
         test_free_strings(args);
     }
     test_free_manifest(cases, n_cases);
-    print_message("%d fp32 generate cases run with --backend %s, %d failed\n", checked, backend, failures);
+    print_message("%d generate cases of %s run with --backend %s, %d failed\n", checked, g->model, backend, failures);
     assert_true(checked > 0);
     assert_int_equal(failures, 0);
 }
 
 /* ----------------------------------------------------------------- main */
 
+/* The fp32 models: the golden cases each backend must print byte for byte. */
+static const char *const fp32_model_files[] = {"stories260K.bin", "stories260K_v1.bin"};
+#define N_FP32 (int)(sizeof fp32_model_files / sizeof fp32_model_files[0])
+
 int main(void) {
-    static logits_case logits_cases[8 * N_MODELS];
-    static char names[8 * (N_MODELS + 1)][160];
+    static logits_case logits_cases[8 * (N_MODELS + N_FP32)];
+    static char names[8 * (N_MODELS + N_FP32)][160];
     static char backends[8][32];
-    struct CMUnitTest tests[1 + 8 * (N_MODELS + 1)];
+    struct CMUnitTest tests[1 + 8 * (N_MODELS + N_FP32)];
     int n_tests = 0, n_names = 0, n_logits = 0;
 
     tests[n_tests++] = (struct CMUnitTest){"cpu is listed first; an unknown backend is refused", test_backend_list,
@@ -396,9 +407,13 @@ int main(void) {
             tests[n_tests++] = (struct CMUnitTest){names[n_names++], test_logits_match_cpu, NULL, NULL,
                                                    &logits_cases[n_logits++]};
         }
-        snprintf(names[n_names], sizeof names[n_names], "%.31s golden fp32 generate cases", backend);
-        tests[n_tests++] = (struct CMUnitTest){names[n_names++], test_golden_with_backend, NULL, NULL,
-                                               (void *)backend};
+        for (int mi = 0; mi < N_FP32; mi++) {
+            logits_cases[n_logits] = (logits_case){backend, fp32_model_files[mi]};
+            snprintf(names[n_names], sizeof names[n_names], "%.31s golden generate cases: %.60s", backend,
+                     fp32_model_files[mi]);
+            tests[n_tests++] = (struct CMUnitTest){names[n_names++], test_golden_with_backend, NULL, NULL,
+                                                   &logits_cases[n_logits++]};
+        }
     }
     return _cmocka_run_group_tests("backends", tests, (size_t)n_tests, NULL, NULL);
 }

@@ -1,8 +1,9 @@
 /*
- * Parity with llama2.c: every case of ../shared/goldens/MANIFEST.tsv run
- * through the llama2 program must print exactly the expected bytes and exit
- * 0, at several thread counts, batch sizes and with --no-mmap; and the
- * library, driven token by token, must pick exactly the recorded token ids.
+ * Parity with llama2.c: every case of tests/golden/MANIFEST.tsv run through
+ * the llama2 program must print exactly the expected bytes and exit 0, at
+ * several thread counts, batch sizes and with --no-mmap; and the library,
+ * driven token by token, must pick exactly the recorded token ids. One test
+ * per case and check, skipped by name when its model or tokenizer is absent.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -32,6 +33,27 @@ static const char *const variants[][5] = {
 };
 #define N_VARIANTS (int)(sizeof variants / sizeof variants[0])
 
+/* The tokenizer a case's arguments name (-z, --tokenizer; llama2.c's
+ * default tokenizer.bin). */
+static const char *case_tokenizer(char **args, int n_args) {
+    const char *t = "tokenizer.bin";
+    for (int i = 0; i + 1 < n_args; i++)
+        if (strcmp(args[i], "-z") == 0 || strcmp(args[i], "--tokenizer") == 0) t = args[i + 1];
+    return t;
+}
+
+/* Skips the running test unless the case's model and tokenizer are there. */
+static void require_files(const golden_case *c) {
+    char **args = NULL;
+    int n_args = test_parse_json_strings(c->argv_json, &args);
+    assert_true(n_args >= 0);
+    char tokenizer[256];
+    snprintf(tokenizer, sizeof tokenizer, "%s", case_tokenizer(args, n_args));
+    test_free_strings(args);
+    test_require_model(c->model);
+    test_require_model(tokenizer);
+}
+
 static int run_case(const golden_case *c, const char *const *extra, char *why, size_t why_size) {
     char **args = NULL;
     int n_args = test_parse_json_strings(c->argv_json, &args);
@@ -39,10 +61,10 @@ static int run_case(const golden_case *c, const char *const *extra, char *why, s
         snprintf(why, why_size, "bad argv_json");
         return 0;
     }
-    char models[2048], model[4200], expected_path[4200], stdin_path[4200];
-    snprintf(models, sizeof models, "%s/models", test_shared_dir());
-    snprintf(model, sizeof model, "%s/%s", models, c->model);
-    snprintf(expected_path, sizeof expected_path, "%s/goldens/%s", test_shared_dir(), c->expected);
+    char models[4096], model[4200], expected_path[4200], stdin_path[4200];
+    snprintf(models, sizeof models, "%s", test_models_dir());
+    snprintf(model, sizeof model, "%s", test_model_path(c->model));
+    snprintf(expected_path, sizeof expected_path, "%s", test_golden_path(c->expected));
     char *argv[64];
     int k = 0;
     argv[k++] = (char *)test_llama2_bin();
@@ -55,7 +77,7 @@ static int run_case(const golden_case *c, const char *const *extra, char *why, s
     size_t stdin_len = 0;
     char *stdin_data = NULL;
     if (c->stdin_file[0]) {
-        snprintf(stdin_path, sizeof stdin_path, "%s/goldens/%s", test_shared_dir(), c->stdin_file);
+        snprintf(stdin_path, sizeof stdin_path, "%s", test_golden_path(c->stdin_file));
         stdin_data = test_read_file(stdin_path, &stdin_len);
     }
     size_t expected_len = 0;
@@ -64,9 +86,14 @@ static int run_case(const golden_case *c, const char *const *extra, char *why, s
     test_run_program(argv, models, stdin_data, stdin_len, &r);
     int ok = expected && r.status == 0 && r.out_len == expected_len && memcmp(r.out, expected, expected_len) == 0;
     if (!ok) {
+        char flags[256] = "";
+        for (int i = 0; extra[i]; i++) {
+            strncat(flags, " ", sizeof flags - strlen(flags) - 1);
+            strncat(flags, extra[i], sizeof flags - strlen(flags) - 1);
+        }
         snprintf(why, why_size, "%s%s%s: status %d, %zu bytes (expected %zu)\n  got:      %.300s\n  expected: %.300s\n  stderr: %.300s",
-                 c->id, extra[0] ? " with " : "", extra[0] ? extra[0] : "", r.status, r.out_len, expected_len,
-                 r.out, expected ? expected : "(unreadable)", r.err);
+                 c->id, flags[0] ? " with" : "", flags, r.status, r.out_len, expected_len, r.out,
+                 expected ? expected : "(unreadable)", r.err);
     }
     test_run_free(&r);
     free(expected);
@@ -75,13 +102,14 @@ static int run_case(const golden_case *c, const char *const *extra, char *why, s
     return ok;
 }
 
-static void test_manifest_variant(void **state) {
-    const char *const *extra = *state;
-    assert_true(n_cases > 0);
+/* One case through the program, with each variant's extra flags. */
+static void test_case_program(void **state) {
+    const golden_case *c = *state;
+    require_files(c);
     int failures = 0;
-    for (int i = 0; i < n_cases; i++) {
+    for (int v = 0; v < N_VARIANTS; v++) {
         char why[2048];
-        if (!run_case(&cases[i], extra, why, sizeof why)) {
+        if (!run_case(c, variants[v], why, sizeof why)) {
             print_message("FAIL %s\n", why);
             failures++;
         }
@@ -96,7 +124,7 @@ static int library_ids(const golden_case *c, int *ids, int max_ids, char *why, s
     int n_args = test_parse_json_strings(c->argv_json, &args);
     char *argv[64];
     char model[4096];
-    snprintf(model, sizeof model, "%s/models/%s", test_shared_dir(), c->model);
+    snprintf(model, sizeof model, "%s", test_model_path(c->model));
     int k = 0;
     argv[k++] = "llama2";
     argv[k++] = model;
@@ -111,7 +139,7 @@ static int library_ids(const golden_case *c, int *ids, int max_ids, char *why, s
         return -1;
     }
     char tok_path[4096];
-    snprintf(tok_path, sizeof tok_path, "%s/models/%s", test_shared_dir(), a.tokenizer);
+    snprintf(tok_path, sizeof tok_path, "%s", test_model_path(a.tokenizer));
     llama2_model *m = NULL;
     llama2_tokenizer *t = NULL;
     llama2_sampler *s = NULL;
@@ -152,57 +180,53 @@ static int library_ids(const golden_case *c, int *ids, int max_ids, char *why, s
     return n;
 }
 
-static void test_library_token_ids(void **state) {
-    (void)state;
-    int checked = 0, failures = 0;
-    for (int i = 0; i < n_cases; i++) {
-        const golden_case *c = &cases[i];
-        if (!c->ids[0]) continue; /* chat cases have no ids */
-        char path[4096], why[512] = "";
-        snprintf(path, sizeof path, "%s/goldens/%s", test_shared_dir(), c->ids);
-        char *text = test_read_file(path, NULL);
-        assert_non_null(text);
-        int expected[4096], n_expected = 0;
-        for (char *p = text; *p && n_expected < 4096;) {
-            char *end;
-            long v = strtol(p, &end, 10);
-            if (end == p) break;
-            expected[n_expected++] = (int)v;
-            p = end;
-        }
-        free(text);
-        int got[4096];
-        int n = library_ids(c, got, 4096, why, sizeof why);
-        if (n < 0 || n != n_expected || memcmp(got, expected, (size_t)n_expected * sizeof(int)) != 0) {
-            int first = 0;
-            while (first < n && first < n_expected && got[first] == expected[first]) first++;
-            print_message("FAIL %s: %d ids, expected %d; first difference at %d %s\n", c->id, n, n_expected, first, why);
-            failures++;
-        }
-        checked++;
+/* One case's recorded ids against the library's. */
+static void test_case_library_ids(void **state) {
+    const golden_case *c = *state;
+    require_files(c);
+    char *text = test_read_file(test_golden_path(c->ids), NULL);
+    assert_non_null(text);
+    int expected[4096], n_expected = 0;
+    for (char *p = text; *p && n_expected < 4096;) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p) break;
+        expected[n_expected++] = (int)v;
+        p = end;
     }
-    assert_true(checked > 0);
-    assert_int_equal(failures, 0);
+    free(text);
+    int got[4096];
+    char why[512] = "";
+    int n = library_ids(c, got, 4096, why, sizeof why);
+    if (n < 0 || n != n_expected || memcmp(got, expected, (size_t)n_expected * sizeof(int)) != 0) {
+        int first = 0;
+        while (first < n && first < n_expected && got[first] == expected[first]) first++;
+        fail_msg("%s: %d ids, expected %d; first difference at %d %s", c->id, n, n_expected, first, why);
+    }
 }
 
 int main(void) {
     n_cases = test_read_manifest(&cases);
     if (n_cases <= 0) {
-        fprintf(stderr, "cannot read %s\n", test_shared_path("goldens/MANIFEST.tsv"));
+        fprintf(stderr, "cannot read %s\n", test_golden_path("MANIFEST.tsv"));
         return 1;
     }
-    struct CMUnitTest tests[N_VARIANTS + 1];
-    static char names[N_VARIANTS][128];
-    for (int v = 0; v < N_VARIANTS; v++) {
-        snprintf(names[v], sizeof names[v], "manifest");
-        for (int i = 0; variants[v][i]; i++) {
-            strncat(names[v], " ", sizeof names[v] - strlen(names[v]) - 1);
-            strncat(names[v], variants[v][i], sizeof names[v] - strlen(names[v]) - 1);
-        }
-        tests[v] = (struct CMUnitTest){names[v], test_manifest_variant, NULL, NULL, (void *)variants[v]};
+    struct CMUnitTest *tests = calloc(2 * (size_t)n_cases, sizeof *tests);
+    char (*names)[160] = calloc(2 * (size_t)n_cases, sizeof *names);
+    if (!tests || !names) return 1;
+    int n = 0;
+    for (int i = 0; i < n_cases; i++) {
+        snprintf(names[n], sizeof names[n], "program %.120s", cases[i].id);
+        tests[n] = (struct CMUnitTest){names[n], test_case_program, NULL, NULL, &cases[i]};
+        n++;
+        if (!cases[i].ids[0]) continue; /* chat cases have no ids */
+        snprintf(names[n], sizeof names[n], "library ids %.120s", cases[i].id);
+        tests[n] = (struct CMUnitTest){names[n], test_case_library_ids, NULL, NULL, &cases[i]};
+        n++;
     }
-    tests[N_VARIANTS] = (struct CMUnitTest){"library token ids", test_library_token_ids, NULL, NULL, NULL};
-    int rc = _cmocka_run_group_tests("golden", tests, N_VARIANTS + 1, NULL, NULL);
+    int rc = _cmocka_run_group_tests("golden", tests, (size_t)n, NULL, NULL);
+    free(tests);
+    free(names);
     test_free_manifest(cases, n_cases);
     return rc;
 }

@@ -9,11 +9,12 @@
  * must return an error with a one-line message and leave nothing allocated
  * (the SAN build's leak checker sees to that).
  *
- * The bad files are built in a fresh mkdtemp directory: from the shared
- * models and tokenizers ($SHARED/models, default ../shared/models) cut,
+ * The bad files are built in a fresh mkdtemp directory: from the model files
+ * and tokenizers of the models folder ($LLAMA2_MODELS, default models) cut,
  * lengthened or patched, from small models written by l2_write_random_model,
- * and from scratch. Random files come from a fixed seed. docs/HOSTILE.md
- * lists every case and what it gives.
+ * and from scratch. Random files come from a fixed seed. A case whose model
+ * file or tokenizer is absent is skipped by name. docs/HOSTILE.md lists every
+ * case and what it gives.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -57,6 +58,7 @@ typedef struct hostile_case {
     const char *args[MAX_ARGS]; /* after the program (files: NULL for the usual line); "@M" the model, "@T"
                                    the tokenizer, "@P" path */
     const char *culprit;        /* what the line must start with after "llama2: "; NULL: path */
+    const char *source;         /* the model file of the models folder it is made from; NULL: none */
     const char *expect;         /* a part of the message, or NULL (RUNS: of the one line allowed on stderr) */
     const char *stdin_text;     /* RUNS: standard input (NULL: closed at once) */
     int lib_opens;              /* the library opens it (BAD_MODEL) or cli_parse takes it (BAD_USAGE); a
@@ -71,8 +73,10 @@ static char tmp_dir[4096];
 static char *created[MAX_CASES * 2]; /* files to remove at the end */
 static int n_created;
 
-static char *model_path;     /* stories260K.bin, a valid model */
-static char *tokenizer_path; /* tok512.bin, its tokenizer */
+#define MODEL_FILE "stories260K.bin"
+#define TOKENIZER_FILE "tok512.bin"
+static char *model_path;     /* MODEL_FILE, a valid model */
+static char *tokenizer_path; /* TOKENIZER_FILE, its tokenizer */
 
 static void die(const char *fmt, ...) {
     va_list ap;
@@ -164,9 +168,26 @@ static char *write_tmp(const char *name, const void *data, size_t size) {
     return path;
 }
 
-static unsigned char *read_shared(const char *name, size_t *size) {
-    char *data = test_read_file(test_shared_path(name), size);
-    if (!data) die("cannot read %s (set SHARED)", test_shared_path(name));
+/* The files of the models folder the bad files are made from. */
+static unsigned char *v0, *v1, *v2, *tok512, *tok32k;
+static size_t v0_size, v1_size, v2_size, tok512_size, tok32k_size;
+
+/* The name of the file src holds. */
+static const char *source_name(const unsigned char *src) {
+    return src == v0 ? MODEL_FILE : src == v1 ? "stories260K_v1.bin" : src == v2 ? "stories260K_q80_gs4.bin"
+         : src == tok512 ? TOKENIZER_FILE : src == tok32k ? "tokenizer.bin" : NULL;
+}
+
+/* Bytes in place of an absent model file: the cases built from it are
+ * listed all the same, and skipped. */
+#define PLACEHOLDER_BYTES 65536
+
+static unsigned char *read_model(const char *name, size_t *size) {
+    char *data = test_read_file(test_model_path(name), size);
+    if (data) return (unsigned char *)data;
+    *size = PLACEHOLDER_BYTES;
+    data = calloc(1, PLACEHOLDER_BYTES + 1);
+    if (!data) die("out of memory");
     return (unsigned char *)data;
 }
 
@@ -219,7 +240,8 @@ static void resized_file(case_kind kind, const char *tag, const unsigned char *s
     char name[96];
     snprintf(name, sizeof name, "%s-%zu.%s", tag, size, extension(kind));
     unsigned char *p = resized(src, src_size, size);
-    bad_file(kind, write_tmp(name, p, size), expect, "%s: %s (%zu of %zu bytes)", tag, what, size, src_size);
+    bad_file(kind, write_tmp(name, p, size), expect, "%s: %s (%zu of %zu bytes)", tag, what, size, src_size)->source =
+        source_name(src);
     free(p);
 }
 
@@ -238,8 +260,6 @@ static char *write_patched(const char *name, const unsigned char *src, size_t si
 #define V1_HEADER L2_V1_HEADER_BYTES
 #define CHECKPOINT_MAGIC L2_CHECKPOINT_MAGIC
 
-static unsigned char *v0, *v1, *v2, *v2_gs64;
-static size_t v0_size, v1_size, v2_size, v2_gs64_size;
 
 /* A shared model cut or extended to `size` bytes. */
 #define model_resized(...) resized_file(BAD_MODEL, __VA_ARGS__)
@@ -250,7 +270,7 @@ static void model_patched(const char *tag, const unsigned char *src, size_t size
     static int serial;
     char name[96];
     snprintf(name, sizeof name, "%s-patch%d.bin", tag, serial++);
-    bad_model(write_patched(name, src, size, offset, value), expect, "%s: %s", tag, what);
+    bad_model(write_patched(name, src, size, offset, value), expect, "%s: %s", tag, what)->source = source_name(src);
 }
 
 /* A header from scratch: v0 (version 0) or v1/v2 with the given fields. */
@@ -289,10 +309,11 @@ static void file_cases(void) {
     bad_model(write_tmp("one-byte.bin", "\x40", 1), "too short", "a single byte");
     uint32_t magic = CHECKPOINT_MAGIC;
     bad_model(write_tmp("magic-only.bin", &magic, 4), "too short for a version 1/2 header", "the magic alone");
-    bad_model(outside_path(test_shared_path("models/tok512.bin")), NULL,
-              "a tokenizer given as the checkpoint (tok512.bin)");
-    bad_model(outside_path(test_shared_path("models/tokenizer.bin")), NULL,
-              "a tokenizer given as the checkpoint (tokenizer.bin)");
+    bad_model(outside_path(test_model_path("tok512.bin")), NULL, "a tokenizer given as the checkpoint (tok512.bin)")
+        ->source = "tok512.bin";
+    bad_model(outside_path(test_model_path("tokenizer.bin")), NULL,
+              "a tokenizer given as the checkpoint (tokenizer.bin)")
+        ->source = "tokenizer.bin";
 }
 
 static void truncation_cases(void) {
@@ -376,11 +397,14 @@ static void header_field_cases(void) {
     model_patched("v1", v1, v1_size, 32, INT_MIN, "seq_len is -2147483648", "seq_len INT_MIN");
     unsigned char *p = resized(v1, v1_size, v1_size);
     p[36] = 2;
-    bad_model(write_tmp("v1-shared2.bin", p, v1_size), "shared-classifier flag is 2", "v1: shared flag 2");
+    bad_model(write_tmp("v1-shared2.bin", p, v1_size), "shared-classifier flag is 2", "v1: shared flag 2")->source =
+        source_name(v1);
     p[36] = 255;
-    bad_model(write_tmp("v1-shared255.bin", p, v1_size), "shared-classifier flag is 255", "v1: shared flag 255");
+    bad_model(write_tmp("v1-shared255.bin", p, v1_size), "shared-classifier flag is 255", "v1: shared flag 255")
+        ->source = source_name(v1);
     p[36] = 0;
-    bad_model(write_tmp("v1-shared0.bin", p, v1_size), "truncated", "v1: shared flag 0, no classifier in the file");
+    bad_model(write_tmp("v1-shared0.bin", p, v1_size), "truncated", "v1: shared flag 0, no classifier in the file")
+        ->source = source_name(v1);
     free(p);
     model_patched("v2", v2, v2_size, 37, 0, "group size 0", "group size 0");
     model_patched("v2", v2, v2_size, 37, -4, "group size -4", "group size -4");
@@ -388,8 +412,9 @@ static void header_field_cases(void) {
     model_patched("v2", v2, v2_size, 37, 3, "does not divide", "group size 3 (does not divide 64 or 172)");
     model_patched("v2", v2, v2_size, 37, 8, "does not divide", "group size 8 (divides 64, not 172)");
     model_patched("v2", v2, v2_size, 37, 2, "truncated", "group size 2 (divides, but the file lacks the scales it implies)");
-    bad_model(strdup(test_shared_path("models/stories260K_q80.bin")), "group size 64 does not divide",
-              "stories260K_q80.bin: group size 64 does not divide hidden_dim 172");
+    bad_model(outside_path(test_model_path("stories260K_q80.bin")), "group size 64 does not divide",
+              "stories260K_q80.bin: group size 64 does not divide hidden_dim 172")
+        ->source = "stories260K_q80.bin";
 
     /* Opens (v1 sizes do not depend on seq_len), but no session fits. */
     model_patched("v1", v1, v1_size, 32, INT_MAX, NULL, "seq_len INT_MAX: opens, the KV cache cannot be allocated");
@@ -409,8 +434,6 @@ static void random_cases(void) {
 
 /* --------------------------------------------------------- tokenizers */
 
-static unsigned char *tok512, *tok32k;
-static size_t tok512_size, tok32k_size;
 
 /* The offset of entry i of a tokenizer file (its score). */
 static size_t entry_offset(const unsigned char *data, int i) {
@@ -430,7 +453,8 @@ static void tokenizer_patched(const char *what, size_t offset, int32_t value, co
     static int serial;
     char name[64];
     snprintf(name, sizeof name, "tok-patch%d.tok", serial++);
-    bad_tokenizer(write_patched(name, tok512, tok512_size, offset, value), expect, "tok512.bin: %s", what);
+    bad_tokenizer(write_patched(name, tok512, tok512_size, offset, value), expect, "tok512.bin: %s", what)->source =
+        "tok512.bin";
 }
 
 static void tokenizer_cases(void) {
@@ -438,10 +462,11 @@ static void tokenizer_cases(void) {
     bad_tokenizer(tmp_path("tokdir"), NULL, "a directory");
     if (mkdir(cases[n_cases - 1].path, 0700) != 0) die("mkdir: %s", strerror(errno));
     bad_tokenizer(write_tmp("empty.tok", "", 0), "too short", "an empty file");
-    bad_tokenizer(outside_path(test_shared_path("models/stories260K.bin")), NULL,
-                  "a checkpoint given as the tokenizer");
-    bad_tokenizer(outside_path(test_shared_path("models/stories260K_q80_gs4.bin")), NULL,
-                  "a v2 checkpoint given as the tokenizer");
+    bad_tokenizer(outside_path(test_model_path("stories260K.bin")), NULL, "a checkpoint given as the tokenizer")
+        ->source = "stories260K.bin";
+    bad_tokenizer(outside_path(test_model_path("stories260K_q80_gs4.bin")), NULL,
+                  "a v2 checkpoint given as the tokenizer")
+        ->source = "stories260K_q80_gs4.bin";
     bad_tokenizer(outside_path("/dev/null"), "too short", "/dev/null");
     tokenizer_cut("tok512", tok512, tok512_size, 2, "too short", "inside max_token_length");
     tokenizer_cut("tok512", tok512, tok512_size, 4, "has 0 tokens, the model needs 512", "the header alone");
@@ -767,7 +792,7 @@ static void model_with_bytes(const char *tag, const unsigned char *src, size_t s
     snprintf(name, sizeof name, "%s-ext%d.bin", tag, serial++);
     unsigned char *p = resized(src, size, size);
     memcpy(p + offset, bytes, n);
-    bad_model(write_tmp(name, p, size), expect, "%s: %s", tag, what);
+    bad_model(write_tmp(name, p, size), expect, "%s: %s", tag, what)->source = source_name(src);
     free(p);
 }
 
@@ -896,9 +921,28 @@ static int run_case(const hostile_case *c, test_run *r) {
     return test_run_program(argv, NULL, c->stdin_text, stdin_len, r);
 }
 
+/* Skips the running test unless the files the case uses are there: the
+ * one its bad file is made from; for a run of the program, also the model
+ * and tokenizer of its command line, unless the line is refused before they
+ * are opened. */
+static void require_inputs(const hostile_case *c, int program) {
+    if (c->source) test_require_model(c->source);
+    if (!program || (c->kind == BAD_USAGE && !c->lib_opens)) return;
+    if (!c->args[0]) {
+        /* The usual line: the model opens before the tokenizer. */
+        if (c->kind == BAD_TOKENIZER) test_require_model(MODEL_FILE);
+        return;
+    }
+    for (int i = 0; i < MAX_ARGS - 1 && c->args[i]; i++) {
+        if (strcmp(c->args[i], "@M") == 0) test_require_model(MODEL_FILE);
+        if (strcmp(c->args[i], "@T") == 0) test_require_model(TOKENIZER_FILE);
+    }
+}
+
 /* One case through the program. */
 static void test_program(void **state) {
     const hostile_case *c = *state;
+    require_inputs(c, 1);
     test_run r;
     int status = run_case(c, &r);
     char problem[1024];
@@ -910,6 +954,7 @@ static void test_program(void **state) {
 /* One bad model through llama2_model_open, mapped and read. */
 static void test_model_open(void **state) {
     const hostile_case *c = *state;
+    require_inputs(c, 0);
     for (int no_mmap = 0; no_mmap <= 1; no_mmap++) {
         llama2_model_options opts = {0};
         opts.no_mmap = no_mmap;
@@ -943,6 +988,7 @@ static void test_model_open(void **state) {
  * that can be read, llama2_tokenizer_from_memory. */
 static void test_tokenizer_open(void **state) {
     const hostile_case *c = *state;
+    require_inputs(c, 0);
     llama2_tokenizer *t = (llama2_tokenizer *)&t;
     llama2_error err = {0};
     llama2_status s = llama2_tokenizer_open(c->path, 512, &t, &err);
@@ -990,6 +1036,8 @@ static void test_cli_parse(void **state) {
 
 static void test_null_arguments(void **state) {
     (void)state;
+    test_require_model(MODEL_FILE);
+    test_require_model(TOKENIZER_FILE);
     llama2_error err = {0};
     llama2_model *m = NULL;
     assert_int_not_equal(llama2_model_open(NULL, NULL, &m, &err), LLAMA2_OK);
@@ -1108,6 +1156,7 @@ static const char *session_arguments(void) {
 
 static void test_session_arguments(void **state) {
     (void)state;
+    test_require_model(MODEL_FILE);
     in_child(session_arguments);
 }
 
@@ -1127,21 +1176,19 @@ static void load_inputs(void) {
     const char *base = getenv("TMPDIR");
     snprintf(tmp_dir, sizeof tmp_dir, "%s/llama2-hostile-XXXXXX", base && *base ? base : "/tmp");
     if (!mkdtemp(tmp_dir)) die("mkdtemp: %s", strerror(errno));
-    model_path = strdup(test_shared_path("models/stories260K.bin"));
-    tokenizer_path = strdup(test_shared_path("models/tok512.bin"));
-    v0 = read_shared("models/stories260K.bin", &v0_size);
-    v1 = read_shared("models/stories260K_v1.bin", &v1_size);
-    v2 = read_shared("models/stories260K_q80_gs4.bin", &v2_size);
-    v2_gs64 = read_shared("models/stories260K_q80.bin", &v2_gs64_size);
-    tok512 = read_shared("models/tok512.bin", &tok512_size);
-    tok32k = read_shared("models/tokenizer.bin", &tok32k_size);
+    model_path = strdup(test_model_path(MODEL_FILE));
+    tokenizer_path = strdup(test_model_path(TOKENIZER_FILE));
+    v0 = read_model(MODEL_FILE, &v0_size);
+    v1 = read_model("stories260K_v1.bin", &v1_size);
+    v2 = read_model("stories260K_q80_gs4.bin", &v2_size);
+    tok512 = read_model(TOKENIZER_FILE, &tok512_size);
+    tok32k = read_model("tokenizer.bin", &tok32k_size);
 }
 
 static void free_inputs(void) {
     free(v0);
     free(v1);
     free(v2);
-    free(v2_gs64);
     free(tok512);
     free(tok32k);
     free(model_path);
@@ -1163,14 +1210,14 @@ static void print_table(void) {
         printf(" | %d | ", r.status);
         if (r.err_len == 0) printf("(nothing)");
         else putchar('`');
-        size_t dir_len = strlen(tmp_dir), shared_len = strlen(test_shared_dir());
+        size_t dir_len = strlen(tmp_dir), models_len = strlen(test_models_dir());
         for (size_t k = 0; k < r.err_len && r.err[k] != '\n'; k++) {
             if (strncmp(r.err + k, tmp_dir, dir_len) == 0) {
                 printf("$TMP");
                 k += dir_len - 1;
-            } else if (strncmp(r.err + k, test_shared_dir(), shared_len) == 0) {
-                printf("$SHARED");
-                k += shared_len - 1;
+            } else if (strncmp(r.err + k, test_models_dir(), models_len) == 0) {
+                printf("$MODELS");
+                k += models_len - 1;
             } else if (r.err[k] == '|') {
                 printf("\\|");
             } else {
@@ -1196,6 +1243,8 @@ int main(void) {
     regression_cases();
     header_extension_cases();
     if (getenv("LLAMA2_HOSTILE_TABLE")) {
+        for (int i = 0; i < n_cases; i++)
+            if (cases[i].source && !test_have_model(cases[i].source)) die("the table needs %s", cases[i].source);
         print_table();
         remove_tmp();
         free_inputs();

@@ -35,11 +35,13 @@ static const char *tmp_path(const char *name) {
     return buf[which];
 }
 
-static const char *model_path(const char *name) {
-    static char buf[4096];
-    snprintf(buf, sizeof buf, "%s/models/%s", test_shared_dir(), name);
-    return buf;
-}
+/* A file of the models folder; the running test is skipped when it is
+ * absent. */
+static const char *model_path(const char *name) { return test_require_model(name); }
+
+/* llama2.c's own export of a file ($SHARED/models); the running test is
+ * skipped when there is none. */
+static const char *reference_path(const char *name) { return test_require_reference(name); }
 
 /* Removes every file of the temporary folder; returns how many there were. */
 static int clear_tmp_dir(void) { return test_dir_entries(tmp_dir, 1); }
@@ -116,8 +118,9 @@ static void test_default_group_size(void **state) {
  * with 4 given is exactly llama2.c's export.py output. */
 static void test_quantize_matches_export_py(void **state) {
     const char *inputs[2] = {"stories260K.bin", "stories260K_v1.bin"};
+    for (int i = 0; i < 2; i++) model_path(inputs[i]);
     char expected[4096];
-    snprintf(expected, sizeof expected, "%s", model_path("stories260K_q80_gs4.bin"));
+    snprintf(expected, sizeof expected, "%s", reference_path("stories260K_q80_gs4.bin"));
     for (int i = 0; i < 2; i++) {
         char in[4096];
         snprintf(in, sizeof in, "%s", model_path(inputs[i]));
@@ -134,6 +137,7 @@ static void test_quantize_matches_export_py(void **state) {
  * export.py's torch.equal test does: stories260K rewritten with a copied
  * classifier still gives export.py's file. */
 static void test_equal_classifier_is_shared(void **state) {
+    model_path("stories260K_q80_gs4.bin");
     size_t size = 0;
     char *data = test_read_file(model_path("stories260K.bin"), &size);
     assert_non_null(data);
@@ -338,6 +342,7 @@ static void test_bad_config_refused(void **state) {
 }
 
 static void test_unwritable_path(void **state) {
+    model_path("stories260K.bin");
     /* A path below a regular file cannot be created, even by root. */
     FILE *f = fopen(tmp_path("plain"), "wb");
     assert_non_null(f);
@@ -361,6 +366,8 @@ static void test_unwritable_path(void **state) {
 /* A write that fails part way (here: the file size limit, as a full disk
  * would) is reported, and neither the output nor a temporary file stays. */
 static void test_write_failure_cleans_up(void **state) {
+    char model[4096];
+    snprintf(model, sizeof model, "%s", model_path("stories260K.bin")); /* skips before the limit is set */
     struct rlimit old;
     assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
     void (*old_handler)(int) = signal(SIGXFSZ, SIG_IGN);
@@ -372,7 +379,7 @@ static void test_write_failure_cleans_up(void **state) {
     llama2_config c = shape_n(0, 0, 0, 0); /* about 630 KB */
     llama2_error err1 = {0}, err2 = {0};
     llama2_status s1 = l2_write_random_model(tmp_path("big.bin"), &c, 1, &err1);
-    llama2_status s2 = l2_quantize_file(model_path("stories260K.bin"), tmp_path("q.bin"), 0, &err2);
+    llama2_status s2 = l2_quantize_file(model, tmp_path("q.bin"), 0, &err2);
 
     setrlimit(RLIMIT_FSIZE, &old);
     signal(SIGXFSZ, old_handler);
@@ -385,6 +392,8 @@ static void test_write_failure_cleans_up(void **state) {
 
 /* A failed export leaves an existing output untouched. */
 static void test_failure_keeps_old_output(void **state) {
+    model_path("stories260K.bin");
+    model_path("stories260K_q80_gs4.bin");
     FILE *f = fopen(tmp_path("q.bin"), "wb");
     assert_non_null(f);
     fputs("old contents", f);
@@ -422,7 +431,6 @@ static void test_non_finite_refused(void **state) {
 
 /* -------------------------------------------------------------- tools */
 
-/* The tools sit beside the llama2 program under test; skipped if absent. */
 static int run_tool(const char *tool, const char *const *args, test_run *r) {
     char *argv[32];
     int k = 0;
@@ -437,8 +445,9 @@ static int run_tool(const char *tool, const char *const *args, test_run *r) {
 
 static void test_quantize_tool(void **state) {
     char tool[4096];
-    snprintf(tool, sizeof tool, "%s", test_tool_path("llama2-quantize"));
-    if (access(tool, X_OK) != 0) skip();
+    snprintf(tool, sizeof tool, "%s", test_require_tool("llama2-quantize"));
+    model_path("stories260K.bin");
+    model_path("stories260K_q80_gs4.bin");
     char in[4096], out[4096];
     snprintf(in, sizeof in, "%s", model_path("stories260K.bin"));
     snprintf(out, sizeof out, "%s", tmp_path("q.bin"));
@@ -480,8 +489,7 @@ static void test_quantize_tool(void **state) {
 
 static void test_genmodel_tool(void **state) {
     char tool[4096];
-    snprintf(tool, sizeof tool, "%s", test_tool_path("llama2-genmodel"));
-    if (access(tool, X_OK) != 0) skip();
+    snprintf(tool, sizeof tool, "%s", test_require_tool("llama2-genmodel"));
     char out[4096];
     snprintf(out, sizeof out, "%s", tmp_path("g.bin"));
     test_run r;

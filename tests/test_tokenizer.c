@@ -4,8 +4,8 @@
  * llama2.c's encode() works, the heap merge against the naive one, decoding
  * rules, broken tokenizer files and speed on large inputs.
  *
- * The data comes from $SHARED (default ../shared): models/tok512.bin,
- * models/tokenizer.bin and goldens/tokens.tsv.
+ * The data: tok512.bin and tokenizer.bin from the models folder (a test
+ * that needs an absent one is skipped by name) and tests/golden/tokens.tsv.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -230,8 +230,11 @@ typedef struct fixture {
     ref_vocab ref512, ref32k;
 } fixture;
 
+/* Loads a tokenizer of the models folder, if it is there (the tests that
+ * need it skip otherwise); -1 when it is there and does not load. */
 static int load_one(const char *name, int vocab_size, llama2_tokenizer **t, ref_vocab *ref) {
-    const char *path = test_shared_path(name);
+    if (!test_have_model(name)) return 0;
+    const char *path = test_model_path(name);
     llama2_error err = {0};
     if (llama2_tokenizer_open(path, vocab_size, t, &err) != LLAMA2_OK) {
         print_error("cannot load %s: %s\n", path, err.message);
@@ -248,8 +251,16 @@ static int setup(void **state) {
     fixture *f = calloc(1, sizeof *f);
     if (!f) return -1;
     *state = f;
-    if (load_one("models/tok512.bin", 512, &f->tok512, &f->ref512) != 0) return -1;
-    return load_one("models/tokenizer.bin", 32000, &f->tok32k, &f->ref32k);
+    if (load_one("tok512.bin", 512, &f->tok512, &f->ref512) != 0) return -1;
+    return load_one("tokenizer.bin", 32000, &f->tok32k, &f->ref32k);
+}
+
+/* The fixture, once the tokenizers a test uses are there: skips the test
+ * by name otherwise. */
+static fixture *need(void **state, int tok512, int tok32k) {
+    if (tok512) test_require_model("tok512.bin");
+    if (tok32k) test_require_model("tokenizer.bin");
+    return *state;
 }
 
 static int teardown(void **state) {
@@ -299,8 +310,8 @@ static int split_tabs(char *line, char **fields, int max) {
 }
 
 static void test_golden_rows(void **state) {
-    fixture *f = *state;
-    const char *path = test_shared_path("goldens/tokens.tsv");
+    fixture *f = need(state, 1, 1);
+    const char *path = test_golden_path("tokens.tsv");
     FILE *file = fopen(path, "r");
     if (!file) fail_msg("cannot open %s", path);
     char *line = NULL;
@@ -351,7 +362,7 @@ static void expect_piece(const llama2_tokenizer *t, int prev, int token, const c
 }
 
 static void test_decode_rules(void **state) {
-    fixture *f = *state;
+    fixture *f = need(state, 1, 1);
     const llama2_tokenizer *t = f->tok512;
     /* tok512 id 259 is " t": the space goes after BOS only. */
     expect_piece(t, 0, 259, " t", 2);
@@ -403,7 +414,7 @@ static void test_decode_rules(void **state) {
 /* ------------------------------------------------------ encoding rules */
 
 static void test_encode_api(void **state) {
-    fixture *f = *state;
+    fixture *f = need(state, 1, 1);
     llama2_error err = {0};
     int ids[16], n = -1;
     assert_int_equal(llama2_tokenize_capacity(0), 3);
@@ -421,28 +432,28 @@ static void test_encode_api(void **state) {
 }
 
 static void test_open(void **state) {
-    (void)state;
+    need(state, 1, 1);
     llama2_tokenizer *t = NULL;
     llama2_error err = {0};
     /* vocab_size 0 reads every entry; a smaller one reads a prefix. */
-    assert_int_equal(llama2_tokenizer_open(test_shared_path("models/tokenizer.bin"), 0, &t, &err), LLAMA2_OK);
+    assert_int_equal(llama2_tokenizer_open(test_model_path("tokenizer.bin"), 0, &t, &err), LLAMA2_OK);
     assert_int_equal(llama2_tokenizer_vocab_size(t), 32000);
     llama2_tokenizer_close(t);
-    assert_int_equal(llama2_tokenizer_open(test_shared_path("models/tokenizer.bin"), 512, &t, &err), LLAMA2_OK);
+    assert_int_equal(llama2_tokenizer_open(test_model_path("tokenizer.bin"), 512, &t, &err), LLAMA2_OK);
     assert_int_equal(llama2_tokenizer_vocab_size(t), 512);
     llama2_tokenizer_close(t);
     t = NULL;
-    assert_int_equal(llama2_tokenizer_open(test_shared_path("models/tok512.bin"), 32000, &t, &err), LLAMA2_E_FORMAT);
+    assert_int_equal(llama2_tokenizer_open(test_model_path("tok512.bin"), 32000, &t, &err), LLAMA2_E_FORMAT);
     assert_null(t);
     assert_string_equal(err.message, "tokenizer has 512 tokens, the model needs 32000");
-    assert_int_equal(llama2_tokenizer_open(test_shared_path("models/tok512.bin"), -1, &t, &err), LLAMA2_E_INVALID);
+    assert_int_equal(llama2_tokenizer_open(test_model_path("tok512.bin"), -1, &t, &err), LLAMA2_E_INVALID);
 
     const char *missing = "/nonexistent-dir/missing-tokenizer.bin";
     assert_int_equal(llama2_tokenizer_open(missing, 512, &t, &err), LLAMA2_E_IO);
     assert_int_equal(err.status, LLAMA2_E_IO);
     assert_true(strncmp(err.message, "cannot open: ", 13) == 0);
     assert_null(strstr(err.message, "missing-tokenizer"));
-    assert_int_equal(llama2_tokenizer_open(test_shared_dir(), 0, &t, &err), LLAMA2_E_IO); /* a directory */
+    assert_int_equal(llama2_tokenizer_open(test_models_dir(), 0, &t, &err), LLAMA2_E_IO); /* a directory */
     assert_null(t);
 }
 
@@ -567,13 +578,13 @@ static void check_merges(const llama2_tokenizer *t, const ref_vocab *v, int roun
 }
 
 static void test_random_tok512(void **state) {
-    fixture *f = *state;
+    fixture *f = need(state, 1, 0);
     check_against_reference(f->tok512, &f->ref512, 400, 300);
     check_merges(f->tok512, &f->ref512, 400, 300);
 }
 
 static void test_random_tok32k(void **state) {
-    fixture *f = *state;
+    fixture *f = need(state, 0, 1);
     check_against_reference(f->tok32k, &f->ref32k, 300, 300);
     check_merges(f->tok32k, &f->ref32k, 300, 300);
 }
@@ -638,7 +649,7 @@ static void test_random_hostile(void **state) {
 /* ------------------------------------------------------------ speed */
 
 static void test_large_input(void **state) {
-    fixture *f = *state;
+    fixture *f = need(state, 1, 1);
     const size_t size = 1 << 20;
     int *ids = alloc_ids(size);
     const llama2_tokenizer *toks[] = {f->tok512, f->tok32k};
@@ -757,10 +768,13 @@ static void test_broken_files(void **state) {
     free(bad);
     free(starts);
     free(b.data);
+}
 
-    /* The real tok512.bin cut at every offset. */
+/* The real tok512.bin cut at every offset. */
+static void test_tok512_cut_everywhere(void **state) {
+    need(state, 1, 0);
     size_t size;
-    unsigned char *data = read_whole(test_shared_path("models/tok512.bin"), &size);
+    unsigned char *data = read_whole(test_model_path("tok512.bin"), &size);
     for (size_t cut = 0; cut < size; cut++) {
         char what[64];
         snprintf(what, sizeof what, "tok512.bin cut at %zu", cut);
@@ -801,7 +815,7 @@ static void expect_filtered(const char *const *pieces, size_t n_pieces, const ch
 
 /* Pieces decoded from byte tokens, as generation sees them. */
 static void test_filter_byte_tokens(void **state) {
-    fixture *f = *state;
+    fixture *f = need(state, 1, 1);
     const unsigned char e_acute[] = {0xC3, 0xA9}, emoji[] = {0xF0, 0x9F, 0x98, 0x8A};
     char out[32];
     llama2_text_filter tf;
@@ -928,6 +942,7 @@ int main(void) {
         cmocka_unit_test(test_random_hostile),
         cmocka_unit_test(test_large_input),
         cmocka_unit_test(test_broken_files),
+        cmocka_unit_test(test_tok512_cut_everywhere),
         cmocka_unit_test(test_filter_byte_tokens),
         cmocka_unit_test(test_filter_rules),
         cmocka_unit_test(test_filter_random),
