@@ -130,9 +130,9 @@ static void checkpoint_seed(const seed_model *m) {
     snprintf(path, sizeof path, "%s/checkpoint", corpus_dir);
     make_dir(path);
     snprintf(path, sizeof path, "%s/checkpoint/seed-%s", corpus_dir, m->name);
-    const l2_tensor_source source = {&c, read_seed_rows, 0};
+    const l2_tensor_source source = {&c, read_seed_rows, 0, NULL};
     llama2_error err = {0};
-    if (l2_checkpoint_write(path, &c, &source, &err) != LLAMA2_OK) {
+    if (l2_checkpoint_write(path, &c, &source, L2_OUTPUT_FORCE, &err) != LLAMA2_OK) {
         fprintf(stderr, "make_corpus: %s: %s\n", path, err.message);
         exit(1);
     }

@@ -66,9 +66,10 @@ llama2_config l2_random_model_config(int dim, int hidden_dim, int n_layers, int 
     return c;
 }
 
-llama2_status l2_write_random_model(const char *path, const llama2_config *c, uint64_t seed, llama2_error *err) {
+llama2_status l2_write_random_model(const char *path, const llama2_config *c, uint64_t seed, unsigned output_flags,
+                                    llama2_error *err) {
     if (!path || !c) return l2_fail(err, LLAMA2_E_INVALID, "no path or no config");
     random_source r = {c, seed, 0, 0.0f, 0.0f};
-    const l2_tensor_source source = {&r, read_random_rows, 0};
-    return l2_checkpoint_write(path, c, &source, err);
+    const l2_tensor_source source = {&r, read_random_rows, 0, NULL};
+    return l2_checkpoint_write(path, c, &source, output_flags, err);
 }

@@ -5,9 +5,10 @@
  * way, as llama2.c's export.py does. Rewriting a file to another version
  * is one such source.
  *
- * Output goes to a temporary file beside the destination through fixed-size
- * buffers written with pwrite, and is renamed into place only once every
- * byte is written, so that a failure never leaves a partial file behind.
+ * Output goes through fixed-size buffers written with pwrite to a file that
+ * gets the destination's name only once every byte is written
+ * (output_file.h: never over an input, over an existing file only when
+ * asked), so that a failure never leaves a partial file behind.
  * A Q8_0 matrix is its int8 values followed by its scales: the values and
  * the scales are produced together and go through two buffers, each aimed
  * at its own place in the file. Memory use is a few buffers, whatever the
@@ -16,13 +17,10 @@
 #define _FILE_OFFSET_BITS 64
 
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "checkpoint_writer.h"
@@ -32,59 +30,6 @@
 #define STREAM_BYTES ((size_t)4 << 20)  /* each output buffer */
 #define SCRATCH_FLOATS ((size_t)1 << 18) /* values asked of the source at a time */
 #define MAX_GROUP 64
-
-/* ------------------------------------------------------ the output file */
-
-/* Creating, finishing and discarding the output file: the only code here
- * that knows about paths, so that the rules for where a file may be
- * written live in one place. */
-typedef struct output {
-    int fd;
-    char *tmp_path;
-} output;
-
-/* Creates a fresh temporary file next to `path` (mode 0666 less the umask);
- * on failure leaves nothing to clean up. */
-static llama2_status output_create(output *o, const char *path, llama2_error *err) {
-    o->fd = -1;
-    size_t len = strlen(path) + 64;
-    if (!(o->tmp_path = malloc(len))) return l2_fail(err, LLAMA2_E_NOMEM, "out of memory for the output path");
-    static _Atomic unsigned counter;
-    for (int attempt = 0; attempt < 100; attempt++) {
-        snprintf(o->tmp_path, len, "%s.tmp-%ld-%u", path, (long)getpid(), atomic_fetch_add(&counter, 1u));
-        o->fd = open(o->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (o->fd >= 0) return LLAMA2_OK;
-        if (errno != EEXIST) break;
-    }
-    int e = errno;
-    free(o->tmp_path);
-    o->tmp_path = NULL;
-    return l2_fail(err, LLAMA2_E_IO, "cannot create: %s", strerror(e));
-}
-
-/* Removes the temporary file. */
-static void output_discard(output *o) {
-    if (o->fd >= 0) close(o->fd);
-    if (o->tmp_path) unlink(o->tmp_path);
-    free(o->tmp_path);
-    o->fd = -1;
-    o->tmp_path = NULL;
-}
-
-/* Closes the complete file and renames it into place; on failure removes
- * it and says why. */
-static llama2_status output_commit(output *o, const char *path, llama2_error *err) {
-    llama2_status s = LLAMA2_OK;
-    int fd = o->fd;
-    o->fd = -1;
-    if (close(fd) != 0) s = l2_fail(err, LLAMA2_E_IO, "write failed: %s", strerror(errno));
-    if (s == LLAMA2_OK && rename(o->tmp_path, path) != 0)
-        s = l2_fail(err, LLAMA2_E_IO, "cannot rename the finished file into place: %s", strerror(errno));
-    if (s != LLAMA2_OK) unlink(o->tmp_path);
-    free(o->tmp_path);
-    o->tmp_path = NULL;
-    return s;
-}
 
 /* ------------------------------------------------------------ streams */
 
@@ -96,8 +41,8 @@ typedef struct stream {
 } stream;
 
 typedef struct writer {
-    output out;
-    int io_errno; /* first write error, 0 while none */
+    l2_output out;
+    int io_errno; /* first write error (EINTR: a signal is waiting), 0 while none */
     stream main;  /* everything, in file order */
     stream side;  /* the scales of the Q8_0 matrix being written */
     float *scratch;
@@ -106,6 +51,7 @@ typedef struct writer {
 
 static void stream_flush(writer *w, stream *s) {
     size_t done = 0;
+    if (!w->io_errno && l2_output_interrupted(&w->out)) w->io_errno = EINTR;
     while (done < s->len && !w->io_errno) {
         ssize_t n = pwrite(w->out.fd, s->buf + done, s->len - done, s->pos + (off_t)done);
         if (n < 0 && errno == EINTR) continue;
@@ -142,7 +88,10 @@ static void writer_free(writer *w) {
     free(w->scratch);
 }
 
-static llama2_status writer_open(writer *w, const char *path, size_t scratch_floats, llama2_error *err) {
+/* Opens the output `path`, made from `inputs` (NULL-terminated, or NULL),
+ * as `flags` say (output_file.h). */
+static llama2_status writer_open(writer *w, const char *path, const char *const *inputs, unsigned flags,
+                                 size_t scratch_floats, llama2_error *err) {
     memset(w, 0, sizeof *w);
     w->main.buf = malloc(STREAM_BYTES);
     w->side.buf = malloc(STREAM_BYTES);
@@ -152,20 +101,21 @@ static llama2_status writer_open(writer *w, const char *path, size_t scratch_flo
         writer_free(w);
         return l2_fail(err, LLAMA2_E_NOMEM, "out of memory for the output buffers");
     }
-    llama2_status s = output_create(&w->out, path, err);
+    llama2_status s = l2_output_open(&w->out, path, inputs, flags, err);
     if (s != LLAMA2_OK) writer_free(w);
     return s;
 }
 
-/* Ends a write: on success (s is LLAMA2_OK) flushes and puts the file in
- * place; otherwise, or when that fails, removes it. Returns the outcome. */
-static llama2_status writer_close(writer *w, llama2_status s, const char *path, llama2_error *err) {
+/* Ends a write: on success (s is LLAMA2_OK) flushes and gives the file its
+ * name; otherwise, or when that fails, removes it. Returns the outcome. */
+static llama2_status writer_close(writer *w, llama2_status s, llama2_error *err) {
     if (s == LLAMA2_OK) stream_flush(w, &w->main);
+    if (s == LLAMA2_OK && w->io_errno == EINTR) s = l2_fail(err, LLAMA2_E_IO, "interrupted by a signal");
     if (s == LLAMA2_OK && w->io_errno) s = l2_fail(err, LLAMA2_E_IO, "write failed: %s", strerror(w->io_errno));
     if (s == LLAMA2_OK)
-        s = output_commit(&w->out, path, err);
+        s = l2_output_commit(&w->out, err);
     else
-        output_discard(&w->out);
+        l2_output_abort(&w->out);
     writer_free(w);
     return s;
 }
@@ -302,7 +252,7 @@ static llama2_status put_tensor(writer *w, const llama2_config *c, const l2_file
 }
 
 llama2_status l2_checkpoint_write(const char *path, const llama2_config *config, const l2_tensor_source *source,
-                                  llama2_error *err) {
+                                  unsigned output_flags, llama2_error *err) {
     if (!path || !config || !source || !source->read_rows)
         return l2_fail(err, LLAMA2_E_INVALID, "no path, no config or no source of tensors");
     llama2_config c;
@@ -314,19 +264,19 @@ llama2_status l2_checkpoint_write(const char *path, const llama2_config *config,
     if ((size_t)c.hidden_dim > scratch) scratch = (size_t)c.hidden_dim;
     if ((size_t)c.dim > scratch) scratch = (size_t)c.dim;
     writer w;
-    s = writer_open(&w, path, scratch, err);
+    s = writer_open(&w, path, source->inputs, output_flags, scratch, err);
     if (s != LLAMA2_OK) return s;
 
     unsigned char header[L2_V1_HEADER_BYTES];
     stream_put(&w, &w.main, header, l2_header_encode(&c, header));
-    const l2_tensor_source computed_rope = {&c, read_rope_rows, 1};
+    const l2_tensor_source computed_rope = {&c, read_rope_rows, 1, NULL};
     l2_tensor_walk walk = l2_tensor_walk_start(&c, 1);
     l2_file_tensor t;
     while (s == LLAMA2_OK && !w.io_errno && l2_tensor_walk_next(&walk, &t)) {
         const int rope = t.kind == L2_TENSOR_ROPE_COS || t.kind == L2_TENSOR_ROPE_SIN;
         s = put_tensor(&w, &c, &t, rope && !source->has_rope_tables ? &computed_rope : source, err);
     }
-    return writer_close(&w, s, path, err);
+    return writer_close(&w, s, err);
 }
 
 /* ------------------------------------------------------------ rewrite */
@@ -350,7 +300,7 @@ static int same_values(const float *a, const float *b, size_t n) {
 }
 
 llama2_status l2_checkpoint_rewrite(const char *in_path, const char *out_path, int version, int group_size,
-                                    llama2_error *err) {
+                                    unsigned output_flags, llama2_error *err) {
     if (!in_path || !out_path) return l2_fail(err, LLAMA2_E_INVALID, "no input or no output path");
     if (version < 0 || version > 2) return l2_fail(err, LLAMA2_E_INVALID, "version %d, must be 0, 1 or 2", version);
     if (group_size < 0) return l2_fail(err, LLAMA2_E_INVALID, "group size %d, must be positive", group_size);
@@ -382,13 +332,15 @@ llama2_status l2_checkpoint_rewrite(const char *in_path, const char *out_path, i
         out.shared_classifier = in->shared_classifier ||
                                 same_values(m->token_embedding.f32, m->classifier.f32,
                                             (size_t)in->vocab_size * (size_t)in->dim);
-        const l2_tensor_source source = {m, read_model_rows, m->rope_cos != NULL};
-        s = l2_checkpoint_write(out_path, &out, &source, err);
+        const char *inputs[2] = {in_path, NULL};
+        const l2_tensor_source source = {m, read_model_rows, m->rope_cos != NULL, inputs};
+        s = l2_checkpoint_write(out_path, &out, &source, output_flags, err);
     }
     llama2_model_close(m);
     return s;
 }
 
-llama2_status l2_quantize_file(const char *in_path, const char *out_path, int group_size, llama2_error *err) {
-    return l2_checkpoint_rewrite(in_path, out_path, 2, group_size, err);
+llama2_status l2_quantize_file(const char *in_path, const char *out_path, int group_size, unsigned output_flags,
+                               llama2_error *err) {
+    return l2_checkpoint_rewrite(in_path, out_path, 2, group_size, output_flags, err);
 }

@@ -40,6 +40,7 @@
 
 #include "checkpoint_writer.h"
 #include "llama2.h"
+#include "output_file.h"
 #include "support.h"
 
 #define PROMPT_TOKENS 40
@@ -140,7 +141,7 @@ static void test_backend_list(void **state) {
     close(fd);
     llama2_config shape = l2_random_model_config(16, 32, 1, 2, 2, 8, 8, 1, 0, 0);
     llama2_error err = {0};
-    assert_int_equal(l2_write_random_model(path, &shape, 1, &err), LLAMA2_OK);
+    assert_int_equal(l2_write_random_model(path, &shape, 1, L2_OUTPUT_FORCE, &err), LLAMA2_OK);
     llama2_model *m = NULL;
     llama2_status opened = llama2_model_open(path, NULL, &m, &err);
     unlink(path);

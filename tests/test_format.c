@@ -71,7 +71,7 @@ static file_bytes read_bytes(const char *path) {
 
 static void rewrite(const char *in, const char *out, int version, int group_size) {
     llama2_error err = {0};
-    if (l2_checkpoint_rewrite(in, out, version, group_size, &err) != LLAMA2_OK)
+    if (l2_checkpoint_rewrite(in, out, version, group_size, L2_OUTPUT_FORCE, &err) != LLAMA2_OK)
         fail_msg("rewrite %s to version %d: %s", in, version, err.message);
 }
 
@@ -195,7 +195,7 @@ static void test_extension_round_trip(void **state) {
         c.rope_theta = theta;
         c.norm_eps = eps;
         llama2_error err = {0};
-        assert_int_equal(l2_write_random_model(tmp_path("ext.bin"), &c, 5, &err), LLAMA2_OK);
+        assert_int_equal(l2_write_random_model(tmp_path("ext.bin"), &c, 5, L2_OUTPUT_FORCE, &err), LLAMA2_OK);
         llama2_config got = open_config(tmp_path("ext.bin"));
         assert_true(got.rope_theta == theta);
         assert_true(got.norm_eps == eps);
@@ -221,7 +221,7 @@ static void test_extension_round_trip(void **state) {
 
         /* Version 0 cannot hold them: refused, saying why, nothing written. */
         memset(&err, 0, sizeof err);
-        assert_int_equal(l2_checkpoint_rewrite(tmp_path("ext.bin"), tmp_path("v0.bin"), 0, 0, &err),
+        assert_int_equal(l2_checkpoint_rewrite(tmp_path("ext.bin"), tmp_path("v0.bin"), 0, 0, L2_OUTPUT_FORCE, &err),
                          LLAMA2_E_INVALID);
         assert_string_equal(err.message, "rope theta 500000: version 0 cannot record it (llama2.c assumes 10000); "
                                          "write version 1 or 2");
@@ -232,7 +232,7 @@ static void test_extension_round_trip(void **state) {
     llama2_config c = l2_random_model_config(32, 96, 2, 4, 2, 64, 16, 1, 0, 0);
     c.norm_eps = 1e-6f;
     llama2_error err = {0};
-    assert_int_equal(l2_write_random_model(tmp_path("v0.bin"), &c, 5, &err), LLAMA2_E_INVALID);
+    assert_int_equal(l2_write_random_model(tmp_path("v0.bin"), &c, 5, L2_OUTPUT_FORCE, &err), LLAMA2_E_INVALID);
     assert_string_equal(err.message,
                         "RMSNorm epsilon 1e-06: version 0 cannot record it (llama2.c assumes 1e-05); write version 1 or 2");
     assert_int_equal(scan_tmp_dir(0), 0);
@@ -260,7 +260,8 @@ static void test_extension_defaults_are_zeros(void **state) {
             if (field == 0) c.rope_theta = bad[i];
             else c.norm_eps = bad[i];
             llama2_error err = {0};
-            assert_int_equal(l2_write_random_model(tmp_path("bad.bin"), &c, 5, &err), LLAMA2_E_INVALID);
+            assert_int_equal(l2_write_random_model(tmp_path("bad.bin"), &c, 5, L2_OUTPUT_FORCE, &err),
+                             LLAMA2_E_INVALID);
             assert_non_null(strstr(err.message, "must be a positive finite number"));
             assert_non_null(strstr(err.message, field == 0 ? "rope theta" : "RMSNorm epsilon"));
         }
@@ -364,7 +365,7 @@ static void test_rewrite_refusals(void **state) {
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         llama2_error err = {0};
         assert_int_equal(l2_checkpoint_rewrite(test_require_model(bad[i].in), tmp_path("out.bin"), bad[i].version,
-                                               bad[i].group_size, &err),
+                                               bad[i].group_size, L2_OUTPUT_FORCE, &err),
                          bad[i].status);
         assert_string_equal(err.message, bad[i].message);
     }
@@ -442,9 +443,9 @@ static void test_source_contract(void **state) {
                 /* hidden 5000: w1 and w3 come in several calls. */
                 llama2_config c = l2_random_model_config(64, 5000, 3, 4, 2, 40, 24, shared, version, 8);
                 checking_source s = checking(&c, rope, -1, L2_TENSOR_KINDS);
-                l2_tensor_source source = {&s, read_checked, rope};
+                l2_tensor_source source = {&s, read_checked, rope, NULL};
                 llama2_error err = {0};
-                assert_int_equal(l2_checkpoint_write(tmp_path("c.bin"), &c, &source, &err), LLAMA2_OK);
+                assert_int_equal(l2_checkpoint_write(tmp_path("c.bin"), &c, &source, L2_OUTPUT_FORCE, &err), LLAMA2_OK);
                 assert_int_equal(s.bad, 0);
                 assert_int_equal(s.tensors, s.n_expected);
                 assert_true(s.next_row == (size_t)-1);
@@ -460,26 +461,26 @@ static void test_source_failure(void **state) {
     llama2_config c = l2_random_model_config(64, 5000, 3, 4, 2, 40, 24, 1, 2, 8);
     for (int at = 1; at < 12; at += 5) {
         checking_source s = checking(&c, 0, at, L2_TENSOR_KINDS);
-        l2_tensor_source source = {&s, read_checked, 0};
+        l2_tensor_source source = {&s, read_checked, 0, NULL};
         llama2_error err = {0};
-        assert_int_equal(l2_checkpoint_write(tmp_path("c.bin"), &c, &source, &err), LLAMA2_E_IO);
+        assert_int_equal(l2_checkpoint_write(tmp_path("c.bin"), &c, &source, L2_OUTPUT_FORCE, &err), LLAMA2_E_IO);
         assert_string_equal(err.message, "the test source fails here");
         assert_int_equal(s.calls, at);
         assert_int_equal(scan_tmp_dir(0), 0);
     }
     /* A NaN cannot be quantized; in fp32 it is kept. */
     checking_source s = checking(&c, 0, -1, L2_TENSOR_FFN_DOWN);
-    l2_tensor_source source = {&s, read_checked, 0};
+    l2_tensor_source source = {&s, read_checked, 0, NULL};
     llama2_error err = {0};
-    assert_int_equal(l2_checkpoint_write(tmp_path("c.bin"), &c, &source, &err), LLAMA2_E_FORMAT);
+    assert_int_equal(l2_checkpoint_write(tmp_path("c.bin"), &c, &source, L2_OUTPUT_FORCE, &err), LLAMA2_E_FORMAT);
     assert_string_equal(err.message, "a weight is not a finite number: it cannot be quantized (w2, layer 0)");
     assert_int_equal(scan_tmp_dir(0), 0);
     c = l2_random_model_config(64, 5000, 3, 4, 2, 40, 24, 1, 1, 0);
     checking_source s1 = checking(&c, 0, -1, L2_TENSOR_FFN_DOWN);
     source.user = &s1;
-    assert_int_equal(l2_checkpoint_write(tmp_path("c.bin"), &c, &source, &err), LLAMA2_OK);
-    assert_int_equal(l2_checkpoint_write(NULL, &c, &source, &err), LLAMA2_E_INVALID);
-    assert_int_equal(l2_checkpoint_write(tmp_path("d.bin"), &c, NULL, &err), LLAMA2_E_INVALID);
+    assert_int_equal(l2_checkpoint_write(tmp_path("c.bin"), &c, &source, L2_OUTPUT_FORCE, &err), LLAMA2_OK);
+    assert_int_equal(l2_checkpoint_write(NULL, &c, &source, L2_OUTPUT_FORCE, &err), LLAMA2_E_INVALID);
+    assert_int_equal(l2_checkpoint_write(tmp_path("d.bin"), &c, NULL, L2_OUTPUT_FORCE, &err), LLAMA2_E_INVALID);
     assert_int_equal(scan_tmp_dir(0), 1);
 }
 

@@ -621,7 +621,7 @@ static char *small_model(const char *name, int version, int vocab_size) {
     llama2_config c = l2_random_model_config(16, 32, 2, 4, 2, vocab_size, 32, 1, version, version == 2 ? 8 : 0);
     char *path = tmp_path(name);
     llama2_error err = {0};
-    if (l2_write_random_model(path, &c, 7, &err) != LLAMA2_OK) die("%s: %s", path, err.message);
+    if (l2_write_random_model(path, &c, 7, 0, &err) != LLAMA2_OK) die("%s: %s", path, err.message);
     return path;
 }
 
@@ -831,7 +831,7 @@ static void header_extension_cases(void) {
             llama2_config c = l2_random_model_config(16, 32, 2, 4, 2, 512, 32, 1, version, version == 2 ? 8 : 0);
             char *path = tmp_path(name);
             llama2_error err = {0};
-            if (l2_write_random_model(path, &c, 7, &err) != LLAMA2_OK) die("%s: %s", path, err.message);
+            if (l2_write_random_model(path, &c, 7, 0, &err) != LLAMA2_OK) die("%s: %s", path, err.message);
             size_t size = 0;
             unsigned char *data = (unsigned char *)test_read_file(path, &size);
             if (!data) die("cannot read %s", path);

@@ -68,13 +68,13 @@ static llama2_config shape(int dim, int hidden, int layers, int heads, int kv_he
 
 static void write_model(const char *path, const llama2_config *c, uint64_t seed) {
     llama2_error err = {0};
-    llama2_status s = l2_write_random_model(path, c, seed, &err);
+    llama2_status s = l2_write_random_model(path, c, seed, L2_OUTPUT_FORCE, &err);
     if (s != LLAMA2_OK) fail_msg("l2_write_random_model: %s", err.message);
 }
 
 static void quantize(const char *in, const char *out, int group_size) {
     llama2_error err = {0};
-    llama2_status s = l2_quantize_file(in, out, group_size, &err);
+    llama2_status s = l2_quantize_file(in, out, group_size, L2_OUTPUT_FORCE, &err);
     if (s != LLAMA2_OK) fail_msg("l2_quantize_file(%s, %d): %s", in, group_size, err.message);
 }
 
@@ -164,7 +164,7 @@ static void test_bad_group_size_refused(void **state) {
     const int sizes[] = {64, 3, 8, -1};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         llama2_error err = {0};
-        llama2_status s = l2_quantize_file(model_path("stories260K.bin"), tmp_path("q.bin"), sizes[i], &err);
+        llama2_status s = l2_quantize_file(model_path("stories260K.bin"), tmp_path("q.bin"), sizes[i], L2_OUTPUT_FORCE, &err);
         assert_int_equal(s, LLAMA2_E_INVALID);
         assert_int_equal(err.status, LLAMA2_E_INVALID);
         assert_true(strlen(err.message) > 0);
@@ -174,13 +174,13 @@ static void test_bad_group_size_refused(void **state) {
 
 static void test_v2_input_refused(void **state) {
     llama2_error err = {0};
-    llama2_status s = l2_quantize_file(model_path("stories260K_q80_gs4.bin"), tmp_path("q.bin"), 0, &err);
+    llama2_status s = l2_quantize_file(model_path("stories260K_q80_gs4.bin"), tmp_path("q.bin"), 0, L2_OUTPUT_FORCE, &err);
     assert_int_equal(s, LLAMA2_E_INVALID);
     assert_non_null(strstr(err.message, "already int8"));
     /* And files that do not load at all are refused with the loader's error. */
-    s = l2_quantize_file(tmp_path("missing.bin"), tmp_path("q.bin"), 0, &err);
+    s = l2_quantize_file(tmp_path("missing.bin"), tmp_path("q.bin"), 0, L2_OUTPUT_FORCE, &err);
     assert_int_equal(s, LLAMA2_E_IO);
-    s = l2_quantize_file(model_path("tok512.bin"), tmp_path("q.bin"), 0, &err);
+    s = l2_quantize_file(model_path("tok512.bin"), tmp_path("q.bin"), 0, L2_OUTPUT_FORCE, &err);
     assert_int_equal(s, LLAMA2_E_FORMAT);
     assert_int_equal(count_tmp_files(), 0);
 }
@@ -333,11 +333,11 @@ static void test_bad_config_refused(void **state) {
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         llama2_error err = {0};
-        assert_int_equal(l2_write_random_model(tmp_path("bad.bin"), &bad[i], 1, &err), LLAMA2_E_INVALID);
+        assert_int_equal(l2_write_random_model(tmp_path("bad.bin"), &bad[i], 1, L2_OUTPUT_FORCE, &err), LLAMA2_E_INVALID);
         assert_true(strlen(err.message) > 0);
     }
     llama2_error err = {0};
-    assert_int_equal(l2_write_random_model(tmp_path("bad.bin"), NULL, 1, &err), LLAMA2_E_INVALID);
+    assert_int_equal(l2_write_random_model(tmp_path("bad.bin"), NULL, 1, L2_OUTPUT_FORCE, &err), LLAMA2_E_INVALID);
     assert_int_equal(count_tmp_files(), 0);
 }
 
@@ -354,10 +354,10 @@ static void test_unwritable_path(void **state) {
     llama2_config c = shape_n(0, 1, 0, 0);
     for (int i = 0; i < 2; i++) {
         llama2_error err = {0};
-        assert_int_equal(l2_write_random_model(paths[i], &c, 1, &err), LLAMA2_E_IO);
+        assert_int_equal(l2_write_random_model(paths[i], &c, 1, L2_OUTPUT_FORCE, &err), LLAMA2_E_IO);
         assert_non_null(strstr(err.message, "cannot create"));
         memset(&err, 0, sizeof err);
-        assert_int_equal(l2_quantize_file(model_path("stories260K.bin"), paths[i], 0, &err), LLAMA2_E_IO);
+        assert_int_equal(l2_quantize_file(model_path("stories260K.bin"), paths[i], 0, L2_OUTPUT_FORCE, &err), LLAMA2_E_IO);
         assert_non_null(strstr(err.message, "cannot create"));
     }
     assert_int_equal(count_tmp_files(), 1); /* only "plain" */
@@ -378,8 +378,8 @@ static void test_write_failure_cleans_up(void **state) {
 
     llama2_config c = shape_n(0, 0, 0, 0); /* about 630 KB */
     llama2_error err1 = {0}, err2 = {0};
-    llama2_status s1 = l2_write_random_model(tmp_path("big.bin"), &c, 1, &err1);
-    llama2_status s2 = l2_quantize_file(model, tmp_path("q.bin"), 0, &err2);
+    llama2_status s1 = l2_write_random_model(tmp_path("big.bin"), &c, 1, L2_OUTPUT_FORCE, &err1);
+    llama2_status s2 = l2_quantize_file(model, tmp_path("q.bin"), 0, L2_OUTPUT_FORCE, &err2);
 
     setrlimit(RLIMIT_FSIZE, &old);
     signal(SIGXFSZ, old_handler);
@@ -399,7 +399,7 @@ static void test_failure_keeps_old_output(void **state) {
     fputs("old contents", f);
     fclose(f);
     llama2_error err = {0};
-    assert_int_equal(l2_quantize_file(model_path("stories260K.bin"), tmp_path("q.bin"), 64, &err), LLAMA2_E_INVALID);
+    assert_int_equal(l2_quantize_file(model_path("stories260K.bin"), tmp_path("q.bin"), 64, L2_OUTPUT_FORCE, &err), LLAMA2_E_INVALID);
     size_t n = 0;
     char *data = test_read_file(tmp_path("q.bin"), &n);
     assert_non_null(data);
@@ -424,7 +424,7 @@ static void test_non_finite_refused(void **state) {
         assert_int_equal(fwrite(&bad[i], sizeof(float), 1, f), 1);
         fclose(f);
         llama2_error err = {0};
-        assert_int_equal(l2_quantize_file(tmp_path("f.bin"), tmp_path("q.bin"), 0, &err), LLAMA2_E_FORMAT);
+        assert_int_equal(l2_quantize_file(tmp_path("f.bin"), tmp_path("q.bin"), 0, L2_OUTPUT_FORCE, &err), LLAMA2_E_FORMAT);
         assert_int_equal(count_tmp_files(), 1);
     }
 }
@@ -502,7 +502,7 @@ static void test_genmodel_tool(void **state) {
     assert_same_file(out, tmp_path("lib.bin"));
 
     const char *q8[] = {out, "--dim", "64", "--hidden", "172", "--layers", "2", "--heads", "8", "--vocab",
-                        "512", "--seq-len", "64", "--format", "2", NULL};
+                        "512", "--seq-len", "64", "--format", "2", "--force", NULL};
     assert_int_equal(run_tool(tool, q8, &r), 0);
     test_run_free(&r);
     llama2_model *m = open_model(out);
@@ -511,7 +511,7 @@ static void test_genmodel_tool(void **state) {
     llama2_model_close(m);
 
     const char *preset[] = {out, "--preset", "stories15M", "--layers", "1", "--seq-len", "8", "--unshared",
-                            "--format", "1", "--seed", "3", NULL};
+                            "--format", "1", "--seed", "3", "--force", NULL};
     assert_int_equal(run_tool(tool, preset, &r), 0);
     test_run_free(&r);
     m = open_model(out);

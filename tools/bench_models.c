@@ -84,7 +84,7 @@ static int ensure_model(const char *path, const llama2_config *c, uint64_t seed,
     double t0 = llama2_time_seconds();
     llama2_error err;
     memset(&err, 0, sizeof err);
-    if (l2_write_random_model(path, c, seed, &err) != LLAMA2_OK) {
+    if (l2_write_random_model(path, c, seed, L2_OUTPUT_FORCE, &err) != LLAMA2_OK) {
         fputc('\n', stderr);
         if (type == TYPE_Q8) {
             fprintf(stderr, PROGRAM ": skipping q8 rows: cannot write %s: %s\n", path, err.message);

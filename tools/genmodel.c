@@ -4,9 +4,11 @@
  *
  *   llama2-genmodel <out.bin> --dim D --hidden H --layers L --heads N
  *       [--kv-heads K] --vocab V --seq-len S [--format 0|1|2]
- *       [--group-size G] [--unshared] [--seed X]
+ *       [--group-size G] [--unshared] [--seed X] [--force]
  *   llama2-genmodel <out.bin> --preset NAME [any flag above to override]
  *
+ * The output replaces an existing file only with --force, and appears only
+ * once complete (output_file.h).
  * Exit status: 0 done, 1 the file could not be written, 2 usage.
  */
 #include <errno.h>
@@ -23,7 +25,7 @@
 static const char usage_text[] =
     "Usage: llama2-genmodel <out.bin> --dim D --hidden H --layers L --heads N [--kv-heads K]\n"
     "                       --vocab V --seq-len S [--format 0|1|2] [--group-size G]\n"
-    "                       [--unshared] [--seed X]\n"
+    "                       [--unshared] [--seed X] [--force]\n"
     "       llama2-genmodel <out.bin> --preset NAME [flags to override]\n"
     "\n"
     "Writes a llama2.c checkpoint with random weights (scaled so activations stay\n"
@@ -41,6 +43,7 @@ static const char usage_text[] =
     "                    size up to 64 dividing dim and hidden)\n"
     "  --unshared        a separate classifier (default: shared with the embedding)\n"
     "  --seed X          random seed (default 1)\n"
+    "  --force           replace <out.bin> if it exists\n"
     "  --preset NAME     stories15M, stories42M, stories110M or tinyllama1.1B\n"
     "  -h, --help        this text\n";
 
@@ -80,6 +83,7 @@ int main(int argc, char **argv) {
     /* -1: not given. */
     int dim = -1, hidden = -1, layers = -1, heads = -1, kv_heads = -1, vocab = -1, seq_len = -1;
     int format = 0, group_size = -1, unshared = 0;
+    unsigned output_flags = 0;
     uint64_t seed = 1;
     const preset *chosen = NULL;
     struct { const char *flag; int *value; int min, max; } ints[] = {
@@ -98,6 +102,10 @@ int main(int argc, char **argv) {
         }
         if (strcmp(a, "--unshared") == 0) {
             unshared = 1;
+            continue;
+        }
+        if (strcmp(a, "--force") == 0) {
+            output_flags |= L2_OUTPUT_FORCE;
             continue;
         }
         if (a[0] != '-' || a[1] == '\0') {
@@ -160,7 +168,7 @@ int main(int argc, char **argv) {
 
     double t0 = llama2_time_seconds();
     llama2_error err = {0};
-    llama2_status s = l2_write_random_model(path, &c, seed, &err);
+    llama2_status s = l2_write_random_model(path, &c, seed, output_flags, &err);
     if (s == LLAMA2_E_INVALID) {
         fprintf(stderr, "llama2-genmodel: %s (try --help)\n", err.message);
         return 2;

@@ -2,8 +2,10 @@
  * llama2-quantize: converts an fp32 llama2.c checkpoint (legacy or version
  * 1) into a version 2 (Q8_0) file, as llama2.c's export.py would write it.
  *
- *   llama2-quantize <input.bin> <output.bin> [--group-size N]
+ *   llama2-quantize <input.bin> <output.bin> [--group-size N] [--force]
  *
+ * The output is never the input, replaces an existing file only with
+ * --force, and appears only once complete (output_file.h).
  * Exit status: 0 done, 1 a file could not be read or written, 2 usage.
  */
 #include <errno.h>
@@ -17,7 +19,7 @@
 #include "llama2.h"
 
 static const char usage_text[] =
-    "Usage: llama2-quantize <input.bin> <output.bin> [--group-size N]\n"
+    "Usage: llama2-quantize <input.bin> <output.bin> [--group-size N] [--force]\n"
     "\n"
     "Writes an fp32 llama2.c checkpoint (legacy or version 1) as a version 2\n"
     "file: int8 weights with one fp32 scale per group of N values, byte for\n"
@@ -25,6 +27,7 @@ static const char usage_text[] =
     "by default it is the largest such size up to 64.\n"
     "\n"
     "  --group-size N   values per scale\n"
+    "  --force          replace <output.bin> if it exists (never the input)\n"
     "  -h, --help       this text\n";
 
 static int usage_error(const char *fmt, const char *arg) {
@@ -52,11 +55,14 @@ static long long file_size(const char *path) {
 int main(int argc, char **argv) {
     const char *paths[2] = {NULL, NULL};
     int n_paths = 0, group_size = 0;
+    unsigned output_flags = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             fputs(usage_text, stdout);
             return 0;
+        } else if (strcmp(a, "--force") == 0) {
+            output_flags |= L2_OUTPUT_FORCE;
         } else if (strcmp(a, "--group-size") == 0 || strncmp(a, "--group-size=", 13) == 0) {
             const char *v = a[12] == '=' ? a + 13 : (i + 1 < argc ? argv[++i] : NULL);
             if (!v) return usage_error("%s needs a value", "--group-size");
@@ -73,15 +79,10 @@ int main(int argc, char **argv) {
     if (n_paths < 2)
         return usage_error("%s", n_paths == 0 ? "missing the input and output files" : "missing the output file");
 
-    long long in_bytes = file_size(paths[0]); /* before: the output may replace the input */
     llama2_error err = {0};
-    llama2_status s = l2_quantize_file(paths[0], paths[1], group_size, &err);
+    llama2_status s = l2_quantize_file(paths[0], paths[1], group_size, output_flags, &err);
     if (s != LLAMA2_OK) {
-        /* The writer's failures are the output's; the rest the input's. */
-        const char *out_prefixes[] = {"cannot create", "write failed", "cannot rename"};
-        const char *culprit = paths[0];
-        for (int i = 0; i < 3; i++)
-            if (strncmp(err.message, out_prefixes[i], strlen(out_prefixes[i])) == 0) culprit = paths[1];
+        const char *culprit = l2_output_failure(err.message) ? paths[1] : paths[0];
         fprintf(stderr, "llama2-quantize: %s: %s\n", culprit, err.message);
         return 1;
     }
@@ -91,7 +92,7 @@ int main(int argc, char **argv) {
         used = llama2_model_config(m)->group_size;
         llama2_model_close(m);
     }
-    fprintf(stderr, "llama2-quantize: %s (%lld bytes) -> %s (%lld bytes), group size %d\n", paths[0], in_bytes,
+    fprintf(stderr, "llama2-quantize: %s (%lld bytes) -> %s (%lld bytes), group size %d\n", paths[0], file_size(paths[0]),
             paths[1], file_size(paths[1]), used);
     return 0;
 }

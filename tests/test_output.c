@@ -1,0 +1,522 @@
+/*
+ * No program destroys a file (src/output_file.h): an output that is the
+ * input (the same path, a hard link, a symbolic link, another spelling) is
+ * refused; an existing output is replaced only with --force; and a failure
+ * (a bad input, a full disk, a signal) leaves neither a partial output nor
+ * a temporary file, and an old output untouched.
+ *
+ * First the programs (llama2-quantize, llama2-genmodel), with their exact
+ * messages; then l2_output itself, with an O_TMPFILE file and with the
+ * named temporary file used where O_TMPFILE is missing. The input model is
+ * a small random one: no model file is needed.
+ */
+#define _GNU_SOURCE /* O_TMPFILE */
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "checkpoint_writer.h"
+#include "llama2.h"
+#include "output_file.h"
+#include "support.h"
+
+/* ------------------------------------------------------------ helpers */
+
+static char dir[1024];
+
+static const char *in_dir(const char *name) {
+    static char bufs[4][4200];
+    static int next;
+    next = (next + 1) % 4;
+    snprintf(bufs[next], sizeof bufs[next], "%s/%s", dir, name);
+    return bufs[next];
+}
+
+/* The names in the folder, sorted, joined by spaces ("" when empty). */
+static const char *listing(void) {
+    static char out[4096];
+    char names[64][256];
+    int n = 0;
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL && n < 64)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) snprintf(names[n++], 256, "%s", e->d_name);
+    closedir(d);
+    qsort(names, (size_t)n, sizeof names[0], (int (*)(const void *, const void *))strcmp);
+    out[0] = '\0';
+    for (int i = 0; i < n; i++) {
+        if (i) strncat(out, " ", sizeof out - strlen(out) - 1);
+        strncat(out, names[i], sizeof out - strlen(out) - 1);
+    }
+    return out;
+}
+
+static void remove_all(void) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+        const char *p = in_dir(e->d_name);
+        if (unlink(p) != 0) rmdir(p);
+    }
+    closedir(d);
+}
+
+static int group_setup(void **state) {
+    const char *base = getenv("TMPDIR");
+    snprintf(dir, sizeof dir, "%s/llama2-test-output-XXXXXX", base && *base ? base : "/tmp");
+    return mkdtemp(dir) ? 0 : -1;
+}
+
+static int group_teardown(void **state) {
+    remove_all();
+    rmdir(dir);
+    return 0;
+}
+
+/* Each test starts from an empty folder holding one small fp32 model,
+ * m.bin. */
+static int test_setup(void **state) {
+    remove_all();
+    llama2_config c = l2_random_model_config(64, 172, 2, 8, 4, 512, 64, 1, 0, 0);
+    llama2_error err = {0};
+    return l2_write_random_model(in_dir("m.bin"), &c, 1, 0, &err) == LLAMA2_OK ? 0 : -1;
+}
+
+static void write_text(const char *path, const char *text) {
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    fputs(text, f);
+    assert_int_equal(fclose(f), 0);
+}
+
+static void assert_file_text(const char *path, const char *text) {
+    char *data = test_read_file(path, NULL);
+    assert_non_null(data);
+    assert_string_equal(data, text);
+    free(data);
+}
+
+/* A checksum of a file, to see that it did not change. */
+static uint64_t file_hash(const char *path) {
+    size_t n = 0;
+    unsigned char *data = (unsigned char *)test_read_file(path, &n);
+    assert_non_null(data);
+    uint64_t h = 1469598103934665603u;
+    for (size_t i = 0; i < n; i++) h = (h ^ data[i]) * 1099511628211u;
+    free(data);
+    return h ^ n;
+}
+
+/* Runs a program (NULL-terminated arguments after argv0); its standard
+ * error in r. */
+static int run(test_run *r, const char *argv0, ...) {
+    char *argv[24];
+    int k = 0;
+    argv[k++] = (char *)argv0;
+    va_list ap;
+    va_start(ap, argv0);
+    const char *a;
+    while ((a = va_arg(ap, const char *)) != NULL && k < 23) argv[k++] = (char *)a;
+    va_end(ap);
+    argv[k] = NULL;
+    return test_run_program(argv, NULL, NULL, 0, r);
+}
+
+/* The exact standard error of a run: one line. */
+static void assert_err(const test_run *r, const char *fmt, ...) {
+    char want[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(want, sizeof want, fmt, ap);
+    va_end(ap);
+    assert_string_equal(r->err, want);
+}
+
+/* ----------------------------------------------- the output is the input */
+
+/* The quantizer refuses to write over its input, through every spelling of
+ * it, with --force too; the input stays as it was. */
+static void test_quantize_refuses_its_input(void **state) {
+    const char *tool = test_require_tool("llama2-quantize");
+    char in[4200];
+    snprintf(in, sizeof in, "%s", in_dir("m.bin"));
+    assert_int_equal(link(in, in_dir("hard.bin")), 0);
+    assert_int_equal(symlink("m.bin", in_dir("soft.bin")), 0);
+    assert_int_equal(mkdir(in_dir("sub"), 0700), 0);
+    uint64_t before = file_hash(in);
+    char other[4200];
+    snprintf(other, sizeof other, "%s/sub/../m.bin", dir);
+    const char *outputs[] = {in, in_dir("hard.bin"), in_dir("soft.bin"), other};
+    for (size_t i = 0; i < sizeof outputs / sizeof outputs[0]; i++) {
+        for (int force = 0; force <= 1; force++) {
+            test_run r;
+            assert_int_equal(run(&r, tool, in, outputs[i], force ? "--force" : NULL, NULL), 1);
+            assert_err(&r, "llama2-quantize: %s: is the input file %s\n", outputs[i], in);
+            assert_int_equal(r.out_len, 0);
+            test_run_free(&r);
+        }
+    }
+    assert_true(file_hash(in) == before);
+    assert_string_equal(listing(), "hard.bin m.bin soft.bin sub");
+}
+
+/* --------------------------------------------------- an existing output */
+
+static void test_quantize_keeps_an_existing_output(void **state) {
+    const char *tool = test_require_tool("llama2-quantize");
+    char in[4200], out[4200];
+    snprintf(in, sizeof in, "%s", in_dir("m.bin"));
+    snprintf(out, sizeof out, "%s", in_dir("q.bin"));
+    write_text(out, "old contents");
+    test_run r;
+    assert_int_equal(run(&r, tool, in, out, NULL), 1);
+    assert_err(&r, "llama2-quantize: %s: already exists (--force replaces it)\n", out);
+    test_run_free(&r);
+    assert_file_text(out, "old contents");
+    assert_string_equal(listing(), "m.bin q.bin");
+
+    /* With --force it is replaced by the whole new file. */
+    assert_int_equal(run(&r, tool, in, out, "--force", NULL), 0);
+    test_run_free(&r);
+    llama2_model *m = NULL;
+    assert_int_equal(llama2_model_open(out, NULL, &m, NULL), LLAMA2_OK);
+    assert_int_equal(llama2_model_config(m)->file_version, 2);
+    llama2_model_close(m);
+    assert_string_equal(listing(), "m.bin q.bin");
+}
+
+static void test_genmodel_keeps_an_existing_output(void **state) {
+    const char *tool = test_require_tool("llama2-genmodel");
+    char out[4200];
+    snprintf(out, sizeof out, "%s", in_dir("g.bin"));
+    write_text(out, "old contents");
+    test_run r;
+    assert_int_equal(run(&r, tool, out, "--preset", "stories15M", "--layers", "1", "--seq-len", "8", NULL), 1);
+    assert_err(&r, "llama2-genmodel: %s: already exists (--force replaces it)\n", out);
+    test_run_free(&r);
+    assert_file_text(out, "old contents");
+    assert_int_equal(run(&r, tool, out, "--dim", "8", "--hidden", "8", "--layers", "1", "--heads", "2", "--vocab",
+                         "8", "--seq-len", "8", "--force", NULL),
+                     0);
+    test_run_free(&r);
+    llama2_model *m = NULL;
+    assert_int_equal(llama2_model_open(out, NULL, &m, NULL), LLAMA2_OK);
+    llama2_model_close(m);
+    assert_string_equal(listing(), "g.bin m.bin");
+}
+
+/* ------------------------------------------------------------ failures */
+
+/* A bad input: no output, no temporary file, an old output untouched. */
+static void test_quantize_bad_input_leaves_nothing(void **state) {
+    const char *tool = test_require_tool("llama2-quantize");
+    char bad[4200], out[4200];
+    snprintf(bad, sizeof bad, "%s", in_dir("bad.bin"));
+    snprintf(out, sizeof out, "%s", in_dir("q.bin"));
+    write_text(bad, "not a checkpoint at all, just text");
+    test_run r;
+    assert_int_equal(run(&r, tool, bad, out, NULL), 1);
+    assert_true(strncmp(r.err, "llama2-quantize: ", 17) == 0 && strstr(r.err, bad));
+    test_run_free(&r);
+    assert_string_equal(listing(), "bad.bin m.bin");
+    write_text(out, "old contents");
+    assert_int_equal(run(&r, tool, bad, out, "--force", NULL), 1);
+    test_run_free(&r);
+    assert_file_text(out, "old contents");
+    assert_string_equal(listing(), "bad.bin m.bin q.bin");
+}
+
+/* A full disk, as the file size limit gives it (ulimit -f, in 512-byte
+ * blocks: 100 of them are well short of the output). */
+static void test_full_disk_leaves_nothing(void **state) {
+    const char *tool = test_require_tool("llama2-quantize");
+    char in[4200], out[4200], script[12000];
+    snprintf(in, sizeof in, "%s", in_dir("m.bin"));
+    snprintf(out, sizeof out, "%s", in_dir("q.bin"));
+    for (int force = 0; force <= 1; force++) {
+        if (force) write_text(out, "old contents");
+        /* SIGXFSZ ignored: the write fails with EFBIG and the program says so. */
+        snprintf(script, sizeof script, "ulimit -f 100 && trap '' XFSZ && exec '%s' '%s' '%s' %s", tool, in, out,
+                 force ? "--force" : "");
+        test_run r;
+        assert_int_equal(run(&r, "/bin/sh", "-c", script, NULL), 1);
+        assert_err(&r, "llama2-quantize: %s: write failed: File too large\n", out);
+        test_run_free(&r);
+        assert_string_equal(listing(), force ? "m.bin q.bin" : "m.bin");
+        if (force) assert_file_text(out, "old contents");
+    }
+    /* SIGXFSZ at its default: the program is killed by it. */
+    unlink(out);
+    snprintf(script, sizeof script, "ulimit -c 0 && ulimit -f 100 && exec '%s' '%s' '%s'", tool, in, out);
+    test_run r;
+    assert_int_equal(run(&r, "/bin/sh", "-c", script, NULL), 128 + SIGXFSZ);
+    test_run_free(&r);
+    assert_string_equal(listing(), "m.bin");
+}
+
+/* Starts a program with its output thrown away; returns its pid. */
+static pid_t start(char *const argv[]) {
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, 1);
+        dup2(null, 2);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* Waits until process pid holds a non-empty file of the folder open: the
+ * output, named or not, being written. Returns 0 if it never does. */
+static int wait_for_writing(pid_t pid) {
+    char fd_dir[64];
+    snprintf(fd_dir, sizeof fd_dir, "/proc/%ld/fd", (long)pid);
+    for (int tries = 0; tries < 30000; tries++) {
+        DIR *d = opendir(fd_dir);
+        if (!d) return 0;
+        struct dirent *e;
+        int found = 0;
+        while (!found && (e = readdir(d)) != NULL) {
+            char link[600], target[4200];
+            snprintf(link, sizeof link, "%s/%s", fd_dir, e->d_name);
+            ssize_t n = readlink(link, target, sizeof target - 1);
+            if (n <= 0) continue;
+            target[n] = '\0';
+            struct stat st;
+            found = strncmp(target, dir, strlen(dir)) == 0 && target[strlen(dir)] == '/' &&
+                    stat(link, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
+                    strcmp(target + strlen(dir) + 1, "m.bin") != 0;
+        }
+        closedir(d);
+        if (found) return 1;
+        int status;
+        if (waitpid(pid, &status, WNOHANG) == pid) return 0; /* it ended first */
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
+    }
+    return 0;
+}
+
+/* A signal while llama2-genmodel writes a large model: the program ends by
+ * that signal and leaves nothing. */
+static void signal_mid_write(int sig) {
+    const char *tool = test_require_tool("llama2-genmodel");
+    char out[4200];
+    snprintf(out, sizeof out, "%s", in_dir("big.bin"));
+    /* About 420 MB: far more than is written before the signal comes. */
+    char *argv[] = {(char *)tool, out, "--preset", "stories110M", NULL};
+    pid_t pid = start(argv);
+    int writing = wait_for_writing(pid);
+    kill(pid, writing ? sig : SIGKILL);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (!writing) fail_msg("llama2-genmodel was never seen writing");
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), sig);
+    assert_string_equal(listing(), "m.bin");
+}
+
+static void test_sigint_mid_write_leaves_nothing(void **state) { signal_mid_write(SIGINT); }
+
+static void test_sigterm_mid_write_leaves_nothing(void **state) { signal_mid_write(SIGTERM); }
+
+/* Whether this folder's file system gives O_TMPFILE files. */
+static int folder_has_tmpfile(void) {
+#ifdef O_TMPFILE
+    int fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+    if (fd >= 0) close(fd);
+    return fd >= 0 && access("/proc/self/fd", X_OK) == 0;
+#else
+    return 0;
+#endif
+}
+
+/* SIGKILL cannot be caught: only an unnamed file leaves nothing. */
+static void test_sigkill_mid_write_leaves_nothing(void **state) {
+    if (!folder_has_tmpfile()) {
+        print_message("skipped: no O_TMPFILE in %s (a named temporary file would stay)\n", dir);
+        skip();
+    }
+    signal_mid_write(SIGKILL);
+}
+
+/* ------------------------------------------------------ l2_output itself */
+
+static const unsigned flag_modes[2] = {0, L2_OUTPUT_NAMED_TEMP};
+
+/* A finished output has the bytes written, the usual mode, and its name
+ * only; while open, only a named temporary file is seen, hidden. */
+static void test_output_commit(void **state) {
+    mode_t mask = umask(022);
+    for (int m = 0; m < 2; m++) {
+        unsigned flags = flag_modes[m];
+        l2_output out;
+        llama2_error err = {0};
+        assert_int_equal(l2_output_open(&out, in_dir("o.bin"), NULL, flags, &err), LLAMA2_OK);
+        if (flags & L2_OUTPUT_NAMED_TEMP || !folder_has_tmpfile()) {
+            const char *names = listing();
+            assert_true(strncmp(names, ".o.bin.tmp-", 11) == 0);
+            assert_non_null(strstr(names, " m.bin"));
+        } else {
+            assert_string_equal(listing(), "m.bin");
+        }
+        assert_int_equal(write(out.fd, "hello", 5), 5);
+        assert_int_equal(l2_output_commit(&out, &err), LLAMA2_OK);
+        assert_int_equal(out.fd, -1);
+        assert_file_text(in_dir("o.bin"), "hello");
+        struct stat st;
+        assert_int_equal(stat(in_dir("o.bin"), &st), 0);
+        assert_int_equal(st.st_mode & 0777, 0644);
+        assert_string_equal(listing(), "m.bin o.bin");
+        unlink(in_dir("o.bin"));
+    }
+    umask(mask);
+}
+
+static void test_output_abort(void **state) {
+    for (int m = 0; m < 2; m++) {
+        l2_output out;
+        assert_int_equal(l2_output_open(&out, in_dir("o.bin"), NULL, flag_modes[m], NULL), LLAMA2_OK);
+        assert_int_equal(write(out.fd, "hello", 5), 5);
+        l2_output_abort(&out);
+        assert_string_equal(listing(), "m.bin");
+    }
+}
+
+/* A file that appears while the output is written is not replaced. */
+static void test_output_no_clobber_at_commit(void **state) {
+    for (int m = 0; m < 2; m++) {
+        for (int force = 0; force <= 1; force++) {
+            unsigned flags = flag_modes[m] | (force ? L2_OUTPUT_FORCE : 0);
+            l2_output out;
+            llama2_error err = {0};
+            assert_int_equal(l2_output_open(&out, in_dir("o.bin"), NULL, flags, &err), LLAMA2_OK);
+            assert_int_equal(write(out.fd, "new", 3), 3);
+            write_text(in_dir("o.bin"), "appeared meanwhile");
+            llama2_status s = l2_output_commit(&out, &err);
+            if (force) {
+                assert_int_equal(s, LLAMA2_OK);
+                assert_file_text(in_dir("o.bin"), "new");
+            } else {
+                assert_int_equal(s, LLAMA2_E_IO);
+                assert_string_equal(err.message, "already exists (--force replaces it)");
+                assert_file_text(in_dir("o.bin"), "appeared meanwhile");
+            }
+            assert_string_equal(listing(), "m.bin o.bin");
+            unlink(in_dir("o.bin"));
+        }
+    }
+}
+
+static void test_output_refusals(void **state) {
+    const char *inputs[] = {in_dir("x.bin"), in_dir("m.bin"), NULL};
+    l2_output out;
+    llama2_error err = {0};
+    assert_int_equal(symlink("m.bin", in_dir("soft.bin")), 0);
+    assert_int_equal(l2_output_open(&out, in_dir("soft.bin"), inputs, L2_OUTPUT_FORCE, &err), LLAMA2_E_IO);
+    char want[4300];
+    snprintf(want, sizeof want, "is the input file %s", inputs[1]);
+    assert_string_equal(err.message, want);
+    assert_int_equal(out.fd, -1);
+    assert_int_equal(l2_output_open(&out, in_dir("soft.bin"), NULL, 0, &err), LLAMA2_E_IO);
+    assert_string_equal(err.message, "already exists (--force replaces it)");
+    assert_int_equal(l2_output_open(&out, dir, NULL, L2_OUTPUT_FORCE, &err), LLAMA2_E_IO);
+    assert_string_equal(err.message, "is a folder");
+    for (int m = 0; m < 2; m++) {
+        assert_int_equal(l2_output_open(&out, in_dir("none/o.bin"), NULL, flag_modes[m], &err), LLAMA2_E_IO);
+        assert_string_equal(err.message, "cannot create: No such file or directory");
+    }
+    /* A dangling symbolic link is an existing name. */
+    assert_int_equal(symlink("nowhere.bin", in_dir("dangling.bin")), 0);
+    assert_int_equal(l2_output_open(&out, in_dir("dangling.bin"), NULL, 0, &err), LLAMA2_E_IO);
+    assert_string_equal(err.message, "already exists (--force replaces it)");
+    assert_int_equal(l2_output_open(&out, NULL, NULL, 0, &err), LLAMA2_E_INVALID);
+    assert_string_equal(listing(), "dangling.bin m.bin soft.bin");
+
+    assert_true(l2_output_failure("already exists (--force replaces it)"));
+    assert_true(l2_output_failure("write failed: No space left on device"));
+    assert_true(l2_output_failure("interrupted by a signal"));
+    assert_false(l2_output_failure("cannot open: No such file or directory"));
+    assert_false(l2_output_failure("bad header: dim is 0, must be positive"));
+}
+
+/* In a child: opens a named-temporary output, writes, raises `sig` (held
+ * back while the file exists), then ends the output with commit (or abort):
+ * the file goes, and then the signal ends the child. */
+static void named_temp_signal(int sig, int commit) {
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct rlimit no_core = {0, 0}; /* SIGQUIT and SIGXFSZ dump core */
+        setrlimit(RLIMIT_CORE, &no_core);
+        l2_output out;
+        llama2_error err = {0};
+        if (l2_output_open(&out, in_dir("o.bin"), NULL, L2_OUTPUT_NAMED_TEMP, &err) != LLAMA2_OK) _exit(10);
+        if (write(out.fd, "partial", 7) != 7) _exit(11);
+        raise(sig);
+        if (!l2_output_interrupted(&out)) _exit(12);
+        if (commit) {
+            if (l2_output_commit(&out, &err) == LLAMA2_OK) _exit(13);
+            _exit(strcmp(err.message, "interrupted by a signal") == 0 ? 14 : 15);
+        }
+        l2_output_abort(&out);
+        _exit(16); /* not reached: the signal ends the child in abort */
+    }
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (!WIFSIGNALED(status)) fail_msg("the child exited with %d instead of dying by signal %d", WEXITSTATUS(status), sig);
+    assert_int_equal(WTERMSIG(status), sig);
+    assert_string_equal(listing(), "m.bin");
+}
+
+static void test_named_temp_removed_on_signals(void **state) {
+    const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGXFSZ};
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+        named_temp_signal(sigs[i], 0);
+        named_temp_signal(sigs[i], 1);
+    }
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_quantize_refuses_its_input, test_setup),
+        cmocka_unit_test_setup(test_quantize_keeps_an_existing_output, test_setup),
+        cmocka_unit_test_setup(test_genmodel_keeps_an_existing_output, test_setup),
+        cmocka_unit_test_setup(test_quantize_bad_input_leaves_nothing, test_setup),
+        cmocka_unit_test_setup(test_full_disk_leaves_nothing, test_setup),
+        cmocka_unit_test_setup(test_sigint_mid_write_leaves_nothing, test_setup),
+        cmocka_unit_test_setup(test_sigterm_mid_write_leaves_nothing, test_setup),
+        cmocka_unit_test_setup(test_sigkill_mid_write_leaves_nothing, test_setup),
+        cmocka_unit_test_setup(test_output_commit, test_setup),
+        cmocka_unit_test_setup(test_output_abort, test_setup),
+        cmocka_unit_test_setup(test_output_no_clobber_at_commit, test_setup),
+        cmocka_unit_test_setup(test_output_refusals, test_setup),
+        cmocka_unit_test_setup(test_named_temp_removed_on_signals, test_setup),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
