@@ -19,7 +19,8 @@ FUZZ_DIR := build/fuzz
 FUZZ_TARGETS := checkpoint tokenizer encode decode args safetensors sentencepiece
 # Targets of the conversion module (src/convert/, with jansson).
 FUZZ_CONVERT_TARGETS := safetensors sentencepiece
-FUZZ_SHARED ?= $(if $(SHARED),$(SHARED),$(if $(SHARED_MODELS),$(abspath $(dir $(SHARED_MODELS))),../shared))
+# The tokenizers the encode and decode targets and the corpus need.
+FUZZ_MODELS ?= $(abspath $(MODELS_DIR))
 # FUZZ_SAN_EXTRA: more sanitizer flags, e.g. -fno-sanitize=float-cast-overflow
 # to look past a known finding (after `rm -rf build/fuzz/obj`).
 FUZZ_SAN_EXTRA ?=
@@ -63,14 +64,14 @@ $(FUZZ_DIR)/make_corpus: fuzz/make_corpus.c $(FUZZ_LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -o $@ $< $(FUZZ_LIB_OBJ) -lm -pthread
 
-fuzz-corpus: $(FUZZ_DIR)/make_corpus
-	$(FUZZ_DIR)/make_corpus $(FUZZ_CORPUS) $(FUZZ_SHARED)
+fuzz-corpus: $(FUZZ_DIR)/make_corpus $(MODELS_DIR)/tok512.bin $(MODELS_DIR)/tokenizer.bin
+	$(FUZZ_DIR)/make_corpus $(FUZZ_CORPUS) $(FUZZ_MODELS)
 
 # One target: $(1). The corpus directory collects what the run finds.
 define fuzz_run_one
 	@mkdir -p $(FUZZ_CORPUS)/$(1) $(FUZZ_DIR)/artifacts/$(1)
 	@echo "fuzz_$(1): $(FUZZ_SECONDS) s"
-	SHARED=$(FUZZ_SHARED) $(FUZZ_DIR)/fuzz_$(1) $(FUZZ_OPTS_$(1)) -max_total_time=$(FUZZ_SECONDS) \
+	LLAMA2_MODELS=$(FUZZ_MODELS) $(FUZZ_DIR)/fuzz_$(1) $(FUZZ_OPTS_$(1)) -max_total_time=$(FUZZ_SECONDS) \
 		-print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/artifacts/$(1)/ $(FUZZ_CORPUS)/$(1)
 
 endef

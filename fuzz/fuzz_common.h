@@ -20,13 +20,14 @@ static inline void fuzz_check_message(llama2_status s, const llama2_error *err) 
 }
 
 /* $LLAMA2_FUZZ_TOKENIZER when set (one tokenizer), else tok512.bin and
- * tokenizer.bin from $SHARED/models (default ../shared/models). Aborts when
- * none loads: a fuzzer without its vocabulary tests nothing. */
+ * tokenizer.bin from $LLAMA2_MODELS (default models: make test-models fills
+ * it). Aborts when none loads: a fuzzer without its vocabulary tests
+ * nothing. */
 static inline int fuzz_load_tokenizers(llama2_tokenizer **out, int max) {
     static const char *names[] = {"tok512.bin", "tokenizer.bin"};
     const char *single = getenv("LLAMA2_FUZZ_TOKENIZER");
-    const char *shared = getenv("SHARED");
-    if (!shared || !*shared) shared = "../shared";
+    const char *models = getenv("LLAMA2_MODELS");
+    if (!models || !*models) models = "models";
     int n = 0;
     for (int i = 0; i < 2 && n < max; i++) {
         char path[4096];
@@ -34,7 +35,7 @@ static inline int fuzz_load_tokenizers(llama2_tokenizer **out, int max) {
             if (i > 0) break;
             snprintf(path, sizeof path, "%s", single);
         } else {
-            snprintf(path, sizeof path, "%s/models/%s", shared, names[i]);
+            snprintf(path, sizeof path, "%s/%s", models, names[i]);
         }
         llama2_error err = {0};
         if (llama2_tokenizer_open(path, 0, &out[n], &err) != LLAMA2_OK) {
@@ -44,7 +45,7 @@ static inline int fuzz_load_tokenizers(llama2_tokenizer **out, int max) {
         n++;
     }
     if (n == 0) {
-        fprintf(stderr, "fuzz: no tokenizer (set SHARED or LLAMA2_FUZZ_TOKENIZER)\n");
+        fprintf(stderr, "fuzz: no tokenizer (set LLAMA2_MODELS or LLAMA2_FUZZ_TOKENIZER)\n");
         abort();
     }
     return n;

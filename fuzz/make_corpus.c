@@ -2,18 +2,17 @@
  * Writes the seed corpora of the fuzz targets (nothing binary is kept in
  * the repository):
  *
- *   make_corpus <corpus-dir> [<shared-dir>]
+ *   make_corpus <corpus-dir> [<models-dir>]
  *
  * fills <corpus-dir>/{checkpoint,tokenizer,encode,decode,args,safetensors,
  * sentencepiece}/ with small valid inputs: tiny models of every checkpoint
  * format (written by the library's checkpoint writer), their headers alone,
  * the shared tokenizers truncated to their first entries, sample prompts,
  * token id sequences, command lines, safetensors files with Llama's tensor
- * names, and SentencePiece models (built here, and the first pieces of the
- * shared tokenizer.model). <shared-dir> (default $SHARED, else ../shared)
- * supplies models/tok512.bin, models/tokenizer.bin and
- * models/tokenizer.model; without them those seeds are built from scratch
- * only.
+ * names, and SentencePiece models (built here, and the first pieces of
+ * tokenizer.model). <models-dir> (default $LLAMA2_MODELS, else models)
+ * supplies tok512.bin, tokenizer.bin and tokenizer.model; without them those
+ * seeds are built from scratch only.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -185,7 +184,7 @@ static size_t first_entries(const unsigned char *data, size_t size, int n) {
     return pos;
 }
 
-static void tokenizer_seeds(const char *shared) {
+static void tokenizer_seeds(const char *models) {
     /* From scratch: BOS/EOS, a few letters and their merges. */
     const char *pieces[] = {"<unk>", "\n<s>\n", "\n</s>\n", " ", "a", "b", "ab", " ab", "<0x41>", "\xc3\xa9"};
     bytes b = {0};
@@ -202,7 +201,7 @@ static void tokenizer_seeds(const char *shared) {
     const int counts[3] = {8, 40, 300};
     for (int f = 0; f < 2; f++) {
         char path[4096];
-        snprintf(path, sizeof path, "%s/models/%s", shared, files[f]);
+        snprintf(path, sizeof path, "%s/%s", models, files[f]);
         size_t size = 0;
         unsigned char *data = read_all(path, &size);
         if (!data) {
@@ -375,7 +374,7 @@ static void put_piece(bytes *b, const char *text, float score, int type) {
     free(p.data);
 }
 
-static void sentencepiece_seeds(const char *shared) {
+static void sentencepiece_seeds(const char *models) {
     bytes b = {0};
     put_piece(&b, "<unk>", 0.0f, 2);
     put_piece(&b, "<s>", 0.0f, 3);
@@ -400,7 +399,7 @@ static void sentencepiece_seeds(const char *shared) {
 
     /* tokenizer.bin inputs too (the target reads its bytes both ways). */
     char path[4096];
-    snprintf(path, sizeof path, "%s/models/tok512.bin", shared);
+    snprintf(path, sizeof path, "%s/tok512.bin", models);
     size_t size = 0;
     unsigned char *data = read_all(path, &size);
     if (data) {
@@ -408,7 +407,7 @@ static void sentencepiece_seeds(const char *shared) {
         free(data);
     }
     /* The first pieces of Llama 2's model: its records up to the 40th piece. */
-    snprintf(path, sizeof path, "%s/models/tokenizer.model", shared);
+    snprintf(path, sizeof path, "%s/tokenizer.model", models);
     data = read_all(path, &size);
     if (!data) {
         fprintf(stderr, "make_corpus: %s not found, skipping its seeds\n", path);
@@ -433,19 +432,19 @@ static void sentencepiece_seeds(const char *shared) {
 
 int main(int argc, char **argv) {
     if (argc < 2 || argc > 3) {
-        fprintf(stderr, "usage: make_corpus <corpus-dir> [<shared-dir>]\n");
+        fprintf(stderr, "usage: make_corpus <corpus-dir> [<models-dir>]\n");
         return 2;
     }
     corpus_dir = argv[1];
-    const char *shared = argc == 3 ? argv[2] : getenv("SHARED");
-    if (!shared || !*shared) shared = "../shared";
+    const char *models = argc == 3 ? argv[2] : getenv("LLAMA2_MODELS");
+    if (!models || !*models) models = "models";
     make_dir(corpus_dir);
     checkpoint_seeds();
-    tokenizer_seeds(shared);
+    tokenizer_seeds(models);
     encode_seeds();
     decode_seeds();
     args_seeds();
     safetensors_seeds();
-    sentencepiece_seeds(shared);
+    sentencepiece_seeds(models);
     return 0;
 }
