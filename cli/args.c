@@ -9,6 +9,12 @@
 #include <string.h>
 
 #include "args.h"
+#include "llama2.h"
+
+/* A macro's value as a string literal: the help states the library's own
+ * defaults. */
+#define STRINGIFY_VALUE(x) #x
+#define STRINGIFY(x) STRINGIFY_VALUE(x)
 
 const char *cli_usage(void) {
     return "Usage:   llama2 <checkpoint> [options]\n"
@@ -34,7 +40,7 @@ const char *cli_usage(void) {
            "      --chat-template <name>       llama2 | chatml | zephyr | none (default llama2)\n"
            "      --reply-tokens <int>         most tokens in one chat reply, 0 = no cap (default 0)\n"
            "      --threads <int>              worker threads (default: the online processors; 1 below 1M parameters)\n"
-           "      --batch <int>                prompt tokens per block (default 128)\n"
+           "      --batch <int>                prompt tokens per block (default " STRINGIFY(LLAMA2_DEFAULT_BATCH) ")\n"
            "      --backend <name>             cpu | blas | cuda, among those built in (default cpu)\n"
            "      --no-mmap                    read the checkpoint into memory instead of mapping it\n"
            "      --no-timer                   do not print the tok/s line on standard error\n"
