@@ -41,7 +41,9 @@ sha256_of() {
     esac
 }
 
-# A download lands in a temporary file of DIR, renamed once checked.
+# A download or copy lands in a temporary file of DIR (mktemp: mode 0600),
+# given the usual mode and renamed once whole.
+mode=$(printf '%o' $((0666 & ~0$(umask))))
 partial=
 trap 'rm -f "$partial"' EXIT
 trap 'rm -f "$partial"; trap - INT; kill -INT $$' INT
@@ -65,12 +67,13 @@ download() { # NAME URL
         rm -f "$partial"
         return 1
     fi
-    mv "$partial" "$dir/$1" && partial=
+    chmod "$mode" "$partial" && mv "$partial" "$dir/$1" && partial=
 }
 
 from_shared() { # NAME
     [ -f "$SHARED_MODELS/$1" ] || { why="not in $SHARED_MODELS"; return 1; }
-    partial=$(mktemp "$dir/.$1.XXXXXX") && cp "$SHARED_MODELS/$1" "$partial" && mv "$partial" "$dir/$1" && partial=
+    partial=$(mktemp "$dir/.$1.XXXXXX") && cp "$SHARED_MODELS/$1" "$partial" && chmod "$mode" "$partial" &&
+        mv "$partial" "$dir/$1" && partial=
 }
 
 # Runs one of the project's tools: TOOL ARG...
@@ -86,12 +89,21 @@ tool() {
 
 # Makes the input of a file made by a tool ready: NAME.
 needs() {
-    make_ready "$1" || { why="needs $1: $why"; return 1; }
+    make_ready "$1" || { why="needs $1, $why"; return 1; }
 }
 
-# Makes NAME ready in DIR; on failure sets why.
+# Makes NAME ready in DIR; on failure sets why. A file that failed is not
+# tried again for another that needs it.
+failed=" "
 make_ready() {
     [ -f "$dir/$1" ] && return 0
+    case $failed in *" $1 "*) why="not available"; return 1 ;; esac
+    make_file "$1" && return 0
+    failed="$failed$1 "
+    return 1
+}
+
+make_file() {
     why=
     case $1 in
     stories260K.bin | tok512.bin)
