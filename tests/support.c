@@ -188,6 +188,36 @@ int test_same_file(const char *a, const char *b) {
     return same;
 }
 
+void test_write_file(const char *path, const void *data, size_t size, unsigned mode) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, (mode_t)mode);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, data, size), (ssize_t)size);
+    assert_int_equal(close(fd), 0);
+    assert_int_equal(chmod(path, (mode_t)mode), 0);
+}
+
+static int compare_names(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+const char *test_dir_listing(const char *dir) {
+    static char out[8192];
+    char *names[256];
+    int n = 0;
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL && n < 256)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) names[n++] = strdup(e->d_name);
+    closedir(d);
+    qsort(names, (size_t)n, sizeof names[0], compare_names);
+    out[0] = '\0';
+    for (int i = 0; i < n; i++) {
+        if (i) strncat(out, " ", sizeof out - strlen(out) - 1);
+        strncat(out, names[i], sizeof out - strlen(out) - 1);
+        free(names[i]);
+    }
+    return out;
+}
+
 static int hex4(const char *s, unsigned *v) {
     *v = 0;
     for (int i = 0; i < 4; i++) {

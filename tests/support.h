@@ -41,6 +41,11 @@ uint32_t test_rng_next(uint64_t *state);
 
 /* The whole file, NUL-terminated, in a malloc'd buffer; NULL if unreadable. */
 char *test_read_file(const char *path, size_t *size);
+/* Writes size bytes to a new or emptied file with the given mode (asserts). */
+void test_write_file(const char *path, const void *data, size_t size, unsigned mode);
+/* The names in a folder, "." and ".." left out, sorted and joined by spaces
+ * ("" for an empty folder), in a static buffer. */
+const char *test_dir_listing(const char *dir);
 
 /* Creates a fresh folder $TMPDIR/llama2-<tag>-XXXXXX (TMPDIR default /tmp)
  * and writes its path into dir[size]; 0 on success, -1 (said on stderr)

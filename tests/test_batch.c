@@ -107,7 +107,8 @@ static void check_model(const model_case *mc) {
     char path[64];
     snprintf(path, sizeof path, "/tmp/llama2-test-batch-%ld.bin", (long)getpid());
     llama2_error err = {0};
-    if (l2_write_random_model(path, &mc->config, 11, L2_OUTPUT_FORCE, &err) != LLAMA2_OK) fail_msg("write %s: %s", mc->name, err.message);
+    if (l2_write_random_model(path, &mc->config, 11, L2_OUTPUT_FORCE, &err) != LLAMA2_OK)
+        fail_msg("write %s: %s", mc->name, err.message);
     llama2_model *m = NULL;
     llama2_status st = llama2_model_open(path, NULL, &m, &err);
     unlink(path);

@@ -49,46 +49,10 @@ static const char *in_dir(const char *name) {
     return bufs[next];
 }
 
-/* The names in the folder, sorted, joined by spaces ("" when empty). */
-static const char *listing(void) {
-    static char out[4096];
-    char names[64][256];
-    int n = 0;
-    DIR *d = opendir(dir);
-    assert_non_null(d);
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL && n < 64)
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) snprintf(names[n++], 256, "%s", e->d_name);
-    closedir(d);
-    qsort(names, (size_t)n, sizeof names[0], (int (*)(const void *, const void *))strcmp);
-    out[0] = '\0';
-    for (int i = 0; i < n; i++) {
-        if (i) strncat(out, " ", sizeof out - strlen(out) - 1);
-        strncat(out, names[i], sizeof out - strlen(out) - 1);
-    }
-    return out;
-}
-
-static void remove_all(void) {
-    DIR *d = opendir(dir);
-    if (!d) return;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-        const char *p = in_dir(e->d_name);
-        if (unlink(p) != 0) rmdir(p);
-    }
-    closedir(d);
-}
-
-static int group_setup(void **state) {
-    const char *base = getenv("TMPDIR");
-    snprintf(dir, sizeof dir, "%s/llama2-test-output-XXXXXX", base && *base ? base : "/tmp");
-    return mkdtemp(dir) ? 0 : -1;
-}
+static int group_setup(void **state) { return test_tmp_dir_create(dir, sizeof dir, "test-output"); }
 
 static int group_teardown(void **state) {
-    remove_all();
+    test_dir_entries(dir, 1);
     rmdir(dir);
     return 0;
 }
@@ -96,18 +60,13 @@ static int group_teardown(void **state) {
 /* Each test starts from an empty folder holding one small fp32 model,
  * m.bin. */
 static int test_setup(void **state) {
-    remove_all();
+    test_dir_entries(dir, 1);
     llama2_config c = l2_random_model_config(64, 172, 2, 8, 4, 512, 64, 1, 0, 0);
     llama2_error err = {0};
     return l2_write_random_model(in_dir("m.bin"), &c, 1, 0, &err) == LLAMA2_OK ? 0 : -1;
 }
 
-static void write_text(const char *path, const char *text) {
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    fputs(text, f);
-    assert_int_equal(fclose(f), 0);
-}
+static void write_text(const char *path, const char *text) { test_write_file(path, text, strlen(text), 0644); }
 
 static void assert_file_text(const char *path, const char *text) {
     char *data = test_read_file(path, NULL);
@@ -177,7 +136,7 @@ static void test_quantize_refuses_its_input(void **state) {
         }
     }
     assert_true(file_hash(in) == before);
-    assert_string_equal(listing(), "hard.bin m.bin soft.bin sub");
+    assert_string_equal(test_dir_listing(dir), "hard.bin m.bin soft.bin sub");
 }
 
 /* --------------------------------------------------- an existing output */
@@ -193,7 +152,7 @@ static void test_quantize_keeps_an_existing_output(void **state) {
     assert_err(&r, "llama2-quantize: %s: already exists (--force replaces it)\n", out);
     test_run_free(&r);
     assert_file_text(out, "old contents");
-    assert_string_equal(listing(), "m.bin q.bin");
+    assert_string_equal(test_dir_listing(dir), "m.bin q.bin");
 
     /* With --force it is replaced by the whole new file. */
     assert_int_equal(run(&r, tool, in, out, "--force", NULL), 0);
@@ -202,7 +161,7 @@ static void test_quantize_keeps_an_existing_output(void **state) {
     assert_int_equal(llama2_model_open(out, NULL, &m, NULL), LLAMA2_OK);
     assert_int_equal(llama2_model_config(m)->file_version, 2);
     llama2_model_close(m);
-    assert_string_equal(listing(), "m.bin q.bin");
+    assert_string_equal(test_dir_listing(dir), "m.bin q.bin");
 }
 
 static void test_genmodel_keeps_an_existing_output(void **state) {
@@ -222,7 +181,7 @@ static void test_genmodel_keeps_an_existing_output(void **state) {
     llama2_model *m = NULL;
     assert_int_equal(llama2_model_open(out, NULL, &m, NULL), LLAMA2_OK);
     llama2_model_close(m);
-    assert_string_equal(listing(), "g.bin m.bin");
+    assert_string_equal(test_dir_listing(dir), "g.bin m.bin");
 }
 
 /* ------------------------------------------------------------ failures */
@@ -238,12 +197,12 @@ static void test_quantize_bad_input_leaves_nothing(void **state) {
     assert_int_equal(run(&r, tool, bad, out, NULL), 1);
     assert_true(strncmp(r.err, "llama2-quantize: ", 17) == 0 && strstr(r.err, bad));
     test_run_free(&r);
-    assert_string_equal(listing(), "bad.bin m.bin");
+    assert_string_equal(test_dir_listing(dir), "bad.bin m.bin");
     write_text(out, "old contents");
     assert_int_equal(run(&r, tool, bad, out, "--force", NULL), 1);
     test_run_free(&r);
     assert_file_text(out, "old contents");
-    assert_string_equal(listing(), "bad.bin m.bin q.bin");
+    assert_string_equal(test_dir_listing(dir), "bad.bin m.bin q.bin");
 }
 
 /* A full disk, as the file size limit gives it (ulimit -f, in 512-byte
@@ -262,7 +221,7 @@ static void test_full_disk_leaves_nothing(void **state) {
         assert_int_equal(run(&r, "/bin/sh", "-c", script, NULL), 1);
         assert_err(&r, "llama2-quantize: %s: write failed: File too large\n", out);
         test_run_free(&r);
-        assert_string_equal(listing(), force ? "m.bin q.bin" : "m.bin");
+        assert_string_equal(test_dir_listing(dir), force ? "m.bin q.bin" : "m.bin");
         if (force) assert_file_text(out, "old contents");
     }
     /* SIGXFSZ at its default: the program is killed by it. */
@@ -271,7 +230,7 @@ static void test_full_disk_leaves_nothing(void **state) {
     test_run r;
     assert_int_equal(run(&r, "/bin/sh", "-c", script, NULL), 128 + SIGXFSZ);
     test_run_free(&r);
-    assert_string_equal(listing(), "m.bin");
+    assert_string_equal(test_dir_listing(dir), "m.bin");
 }
 
 /* Starts a program with its output thrown away; returns its pid. */
@@ -336,7 +295,7 @@ static void signal_mid_write(int sig) {
     if (!writing) fail_msg("llama2-genmodel was never seen writing");
     assert_true(WIFSIGNALED(status));
     assert_int_equal(WTERMSIG(status), sig);
-    assert_string_equal(listing(), "m.bin");
+    assert_string_equal(test_dir_listing(dir), "m.bin");
 }
 
 static void test_sigint_mid_write_leaves_nothing(void **state) { signal_mid_write(SIGINT); }
@@ -377,11 +336,11 @@ static void test_output_commit(void **state) {
         llama2_error err = {0};
         assert_int_equal(l2_output_open(&out, in_dir("o.bin"), NULL, flags, &err), LLAMA2_OK);
         if (flags & L2_OUTPUT_NAMED_TEMP || !folder_has_tmpfile()) {
-            const char *names = listing();
+            const char *names = test_dir_listing(dir);
             assert_true(strncmp(names, ".o.bin.tmp-", 11) == 0);
             assert_non_null(strstr(names, " m.bin"));
         } else {
-            assert_string_equal(listing(), "m.bin");
+            assert_string_equal(test_dir_listing(dir), "m.bin");
         }
         assert_int_equal(write(out.fd, "hello", 5), 5);
         assert_int_equal(l2_output_commit(&out, &err), LLAMA2_OK);
@@ -390,7 +349,7 @@ static void test_output_commit(void **state) {
         struct stat st;
         assert_int_equal(stat(in_dir("o.bin"), &st), 0);
         assert_int_equal(st.st_mode & 0777, 0644);
-        assert_string_equal(listing(), "m.bin o.bin");
+        assert_string_equal(test_dir_listing(dir), "m.bin o.bin");
         unlink(in_dir("o.bin"));
     }
     umask(mask);
@@ -402,7 +361,7 @@ static void test_output_abort(void **state) {
         assert_int_equal(l2_output_open(&out, in_dir("o.bin"), NULL, flag_modes[m], NULL), LLAMA2_OK);
         assert_int_equal(write(out.fd, "hello", 5), 5);
         l2_output_abort(&out);
-        assert_string_equal(listing(), "m.bin");
+        assert_string_equal(test_dir_listing(dir), "m.bin");
     }
 }
 
@@ -425,7 +384,7 @@ static void test_output_no_clobber_at_commit(void **state) {
                 assert_string_equal(err.message, "already exists (--force replaces it)");
                 assert_file_text(in_dir("o.bin"), "appeared meanwhile");
             }
-            assert_string_equal(listing(), "m.bin o.bin");
+            assert_string_equal(test_dir_listing(dir), "m.bin o.bin");
             unlink(in_dir("o.bin"));
         }
     }
@@ -454,7 +413,7 @@ static void test_output_refusals(void **state) {
     assert_int_equal(l2_output_open(&out, in_dir("dangling.bin"), NULL, 0, &err), LLAMA2_E_IO);
     assert_string_equal(err.message, "already exists (--force replaces it)");
     assert_int_equal(l2_output_open(&out, NULL, NULL, 0, &err), LLAMA2_E_INVALID);
-    assert_string_equal(listing(), "dangling.bin m.bin soft.bin");
+    assert_string_equal(test_dir_listing(dir), "dangling.bin m.bin soft.bin");
 
     assert_true(l2_output_failure("already exists (--force replaces it)"));
     assert_true(l2_output_failure("write failed: No space left on device"));
@@ -489,9 +448,10 @@ static void named_temp_signal(int sig, int commit) {
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
-    if (!WIFSIGNALED(status)) fail_msg("the child exited with %d instead of dying by signal %d", WEXITSTATUS(status), sig);
+    if (!WIFSIGNALED(status))
+        fail_msg("the child exited with %d instead of dying by signal %d", WEXITSTATUS(status), sig);
     assert_int_equal(WTERMSIG(status), sig);
-    assert_string_equal(listing(), "m.bin");
+    assert_string_equal(test_dir_listing(dir), "m.bin");
 }
 
 static void test_named_temp_removed_on_signals(void **state) {

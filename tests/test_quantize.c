@@ -164,7 +164,8 @@ static void test_bad_group_size_refused(void **state) {
     const int sizes[] = {64, 3, 8, -1};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         llama2_error err = {0};
-        llama2_status s = l2_quantize_file(model_path("stories260K.bin"), tmp_path("q.bin"), sizes[i], L2_OUTPUT_FORCE, &err);
+        llama2_status s = l2_quantize_file(model_path("stories260K.bin"), tmp_path("q.bin"), sizes[i],
+                                           L2_OUTPUT_FORCE, &err);
         assert_int_equal(s, LLAMA2_E_INVALID);
         assert_int_equal(err.status, LLAMA2_E_INVALID);
         assert_true(strlen(err.message) > 0);
@@ -174,7 +175,8 @@ static void test_bad_group_size_refused(void **state) {
 
 static void test_v2_input_refused(void **state) {
     llama2_error err = {0};
-    llama2_status s = l2_quantize_file(model_path("stories260K_q80_gs4.bin"), tmp_path("q.bin"), 0, L2_OUTPUT_FORCE, &err);
+    llama2_status s = l2_quantize_file(model_path("stories260K_q80_gs4.bin"), tmp_path("q.bin"), 0, L2_OUTPUT_FORCE,
+                                       &err);
     assert_int_equal(s, LLAMA2_E_INVALID);
     assert_non_null(strstr(err.message, "already int8"));
     /* And files that do not load at all are refused with the loader's error. */
@@ -333,7 +335,8 @@ static void test_bad_config_refused(void **state) {
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         llama2_error err = {0};
-        assert_int_equal(l2_write_random_model(tmp_path("bad.bin"), &bad[i], 1, L2_OUTPUT_FORCE, &err), LLAMA2_E_INVALID);
+        assert_int_equal(l2_write_random_model(tmp_path("bad.bin"), &bad[i], 1, L2_OUTPUT_FORCE, &err),
+                         LLAMA2_E_INVALID);
         assert_true(strlen(err.message) > 0);
     }
     llama2_error err = {0};
@@ -357,7 +360,8 @@ static void test_unwritable_path(void **state) {
         assert_int_equal(l2_write_random_model(paths[i], &c, 1, L2_OUTPUT_FORCE, &err), LLAMA2_E_IO);
         assert_non_null(strstr(err.message, "cannot create"));
         memset(&err, 0, sizeof err);
-        assert_int_equal(l2_quantize_file(model_path("stories260K.bin"), paths[i], 0, L2_OUTPUT_FORCE, &err), LLAMA2_E_IO);
+        assert_int_equal(l2_quantize_file(model_path("stories260K.bin"), paths[i], 0, L2_OUTPUT_FORCE, &err),
+                         LLAMA2_E_IO);
         assert_non_null(strstr(err.message, "cannot create"));
     }
     assert_int_equal(count_tmp_files(), 1); /* only "plain" */
@@ -399,7 +403,8 @@ static void test_failure_keeps_old_output(void **state) {
     fputs("old contents", f);
     fclose(f);
     llama2_error err = {0};
-    assert_int_equal(l2_quantize_file(model_path("stories260K.bin"), tmp_path("q.bin"), 64, L2_OUTPUT_FORCE, &err), LLAMA2_E_INVALID);
+    assert_int_equal(l2_quantize_file(model_path("stories260K.bin"), tmp_path("q.bin"), 64, L2_OUTPUT_FORCE, &err),
+                     LLAMA2_E_INVALID);
     size_t n = 0;
     char *data = test_read_file(tmp_path("q.bin"), &n);
     assert_non_null(data);
@@ -424,7 +429,8 @@ static void test_non_finite_refused(void **state) {
         assert_int_equal(fwrite(&bad[i], sizeof(float), 1, f), 1);
         fclose(f);
         llama2_error err = {0};
-        assert_int_equal(l2_quantize_file(tmp_path("f.bin"), tmp_path("q.bin"), 0, L2_OUTPUT_FORCE, &err), LLAMA2_E_FORMAT);
+        assert_int_equal(l2_quantize_file(tmp_path("f.bin"), tmp_path("q.bin"), 0, L2_OUTPUT_FORCE, &err),
+                         LLAMA2_E_FORMAT);
         assert_int_equal(count_tmp_files(), 1);
     }
 }

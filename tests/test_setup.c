@@ -65,11 +65,7 @@ static void remove_tree(const char *path) {
     }
 }
 
-static int group_setup(void **state) {
-    const char *base = getenv("TMPDIR");
-    snprintf(dir, sizeof dir, "%s/llama2-test-setup-XXXXXX", base && *base ? base : "/tmp");
-    return mkdtemp(dir) ? 0 : -1;
-}
+static int group_setup(void **state) { return test_tmp_dir_create(dir, sizeof dir, "test-setup"); }
 
 static int group_teardown(void **state) {
     remove_tree(dir);
@@ -81,46 +77,7 @@ static int test_setup(void **state) {
     return mkdir(dir, 0700);
 }
 
-static void write_file(const char *path, const void *data, size_t size, mode_t mode) {
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
-    assert_true(fd >= 0);
-    assert_int_equal(write(fd, data, size), (ssize_t)size);
-    assert_int_equal(close(fd), 0);
-    assert_int_equal(chmod(path, mode), 0);
-}
-
-static void write_text(const char *path, const char *text) { write_file(path, text, strlen(text), 0644); }
-
-/* The names in a folder, sorted, joined by spaces. */
-static const char *listing(const char *folder) {
-    static char out[4096];
-    char names[64][256];
-    int n = 0;
-    DIR *d = opendir(folder);
-    assert_non_null(d);
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL && n < 64)
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) snprintf(names[n++], 256, "%s", e->d_name);
-    closedir(d);
-    qsort(names, (size_t)n, sizeof names[0], (int (*)(const void *, const void *))strcmp);
-    out[0] = '\0';
-    for (int i = 0; i < n; i++) {
-        if (i) strncat(out, " ", sizeof out - strlen(out) - 1);
-        strncat(out, names[i], sizeof out - strlen(out) - 1);
-    }
-    return out;
-}
-
-static void assert_same_bytes(const char *a, const char *b) {
-    size_t na = 0, nb = 0;
-    char *da = test_read_file(a, &na), *db = test_read_file(b, &nb);
-    assert_non_null(da);
-    assert_non_null(db);
-    assert_int_equal(na, nb);
-    assert_memory_equal(da, db, na);
-    free(da);
-    free(db);
-}
+static void write_text(const char *path, const char *text) { test_write_file(path, text, strlen(text), 0644); }
 
 /* Runs `/usr/bin/env ASSIGNMENTS... /bin/sh SCRIPT ARGS...`: the arguments
  * up to a NULL, the assignments first (each holds '='). */
@@ -163,7 +120,7 @@ static void make_stand_ins(int with_dpkg) {
     }
     char script[8192];
     if (with_dpkg) {
-        write_file(in_dir("bin/dpkg"), "#!/bin/sh\n[ \"$1\" = --print-architecture ] && echo amd64\n", 57, 0755);
+        test_write_file(in_dir("bin/dpkg"), "#!/bin/sh\n[ \"$1\" = --print-architecture ] && echo amd64\n", 57, 0755);
         snprintf(script, sizeof script,
                  "#!/bin/sh\n"
                  "# dpkg-query -W -f=FORMAT PACKAGE\n"
@@ -173,9 +130,9 @@ static void make_stand_ins(int with_dpkg) {
                  "done < '%s/db'\n"
                  "exit $found\n",
                  dir);
-        write_file(in_dir("bin/dpkg-query"), script, strlen(script), 0755);
+        test_write_file(in_dir("bin/dpkg-query"), script, strlen(script), 0755);
     }
-    write_file(in_dir("bin/id"), "#!/bin/sh\necho \"$FAKE_UID\"\n", 27, 0755);
+    test_write_file(in_dir("bin/id"), "#!/bin/sh\necho \"$FAKE_UID\"\n", 27, 0755);
     snprintf(script, sizeof script,
              "#!/bin/sh\n"
              "[ \"$FAKE_SUDO\" = yes ] || exit 1\n"
@@ -183,7 +140,7 @@ static void make_stand_ins(int with_dpkg) {
              "echo sudo >> '%s/apt.log'\n"
              "exec \"$@\"\n",
              dir);
-    write_file(in_dir("bin/sudo"), script, strlen(script), 0755);
+    test_write_file(in_dir("bin/sudo"), script, strlen(script), 0755);
     snprintf(script, sizeof script,
              "#!/bin/sh\n"
              "echo \"apt-get $*\" >> '%s/apt.log'\n"
@@ -191,7 +148,7 @@ static void make_stand_ins(int with_dpkg) {
              "[ \"$1\" = install ] || exit 0\n"
              "for p in \"$@\"; do case $p in -*|install) ;; *) echo \"$p amd64\" >> '%s/db' ;; esac; done\n",
              dir, dir);
-    write_file(in_dir("bin/apt-get"), script, strlen(script), 0755);
+    test_write_file(in_dir("bin/apt-get"), script, strlen(script), 0755);
     write_text(in_dir("packages.txt"), "# a list\n[build]   # the compiler\ngcc\nmake  # and make\n\n"
                                        "[test]\nlibcmocka-dev\nca-certificates\n[other]\nnot-asked-for\n");
 }
@@ -348,10 +305,9 @@ static pid_t serve(const char *root, int *port) {
         char *body = strstr(target, "..") || stat(path, &st) != 0 || !S_ISREG(st.st_mode) ? NULL
                                                                                           : test_read_file(path, &size);
         char head[256];
-        int n = body ? snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
-                                size)
-                     : snprintf(head, sizeof head,
-                                "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        int n = body ? snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n", size)
+                     : snprintf(head, sizeof head, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n");
+        n += snprintf(head + n, sizeof head - (size_t)n, "Connection: close\r\n\r\n");
         if (write(c, head, (size_t)n) == n && body) {
             for (size_t done = 0; done < size;) {
                 ssize_t w = write(c, body + done, size - done);
@@ -386,7 +342,7 @@ static int run_models(test_run *r, const char *shared, int port, const char *too
 /* Copied from the shared folder, with the usual mode. */
 static void test_models_from_shared(void **state) {
     assert_int_equal(mkdir(in_dir("shared"), 0700), 0);
-    write_file(in_dir("shared/tok512.bin"), "a tokenizer", 11, 0400);
+    test_write_file(in_dir("shared/tok512.bin"), "a tokenizer", 11, 0400);
     test_run r;
     mode_t mask = umask(022);
     int status = run_models(&r, in_dir("shared"), 1, in_dir("no-tools"), "tok512.bin");
@@ -394,11 +350,11 @@ static void test_models_from_shared(void **state) {
     assert_int_equal(status, 0);
     assert_string_equal(r.err, "");
     test_run_free(&r);
-    assert_same_bytes(in_dir("models/tok512.bin"), in_dir("shared/tok512.bin"));
+    assert_true(test_same_file(in_dir("models/tok512.bin"), in_dir("shared/tok512.bin")));
     struct stat st;
     assert_int_equal(stat(in_dir("models/tok512.bin"), &st), 0);
     assert_int_equal(st.st_mode & 0777, 0644);
-    assert_string_equal(listing(in_dir("models")), "tok512.bin");
+    assert_string_equal(test_dir_listing(in_dir("models")), "tok512.bin");
 }
 
 /* Downloaded when the shared folder lacks them: the real files, checked
@@ -413,10 +369,10 @@ static void test_models_downloaded(void **state) {
     assert_int_equal(mkdir(in_dir("web/llama2.c"), 0700), 0);
     size_t n = 0;
     char *data = test_read_file(tok512, &n);
-    write_file(in_dir("web/tinyllamas/stories260K/tok512.bin"), data, n, 0644);
+    test_write_file(in_dir("web/tinyllamas/stories260K/tok512.bin"), data, n, 0644);
     free(data);
     data = test_read_file(tok32k, &n);
-    write_file(in_dir("web/llama2.c/tokenizer.bin"), data, n, 0644);
+    test_write_file(in_dir("web/llama2.c/tokenizer.bin"), data, n, 0644);
     free(data);
     int port;
     pid_t server = serve(in_dir("web"), &port);
@@ -434,12 +390,12 @@ static void test_models_downloaded(void **state) {
              port, port);
     assert_string_equal(r.out, want);
     test_run_free(&r);
-    assert_same_bytes(in_dir("models/tok512.bin"), tok512);
-    assert_same_bytes(in_dir("models/tokenizer.bin"), tok32k);
+    assert_true(test_same_file(in_dir("models/tok512.bin"), tok512));
+    assert_true(test_same_file(in_dir("models/tokenizer.bin"), tok32k));
     struct stat st;
     assert_int_equal(stat(in_dir("models/tokenizer.bin"), &st), 0);
     assert_int_equal(st.st_mode & 0777, 0644);
-    assert_string_equal(listing(in_dir("models")), "tok512.bin tokenizer.bin");
+    assert_string_equal(test_dir_listing(in_dir("models")), "tok512.bin tokenizer.bin");
 }
 
 /* A download with other bytes, or none: not kept, said, status 1. */
@@ -463,7 +419,7 @@ static void test_models_bad_download(void **state) {
     assert_true(strncmp(r.err, want, strlen(want)) == 0);
     assert_non_null(strstr(r.err + strlen(want), "404"));
     test_run_free(&r);
-    assert_string_equal(listing(in_dir("models")), "");
+    assert_string_equal(test_dir_listing(in_dir("models")), "");
 }
 
 /* The int8 file is made with llama2-quantize; the v1 file needs
@@ -489,7 +445,7 @@ static void test_models_made_by_tools(void **state) {
              in_dir("shared"), in_dir("shared"));
     assert_string_equal(r.err, want);
     test_run_free(&r);
-    assert_string_equal(listing(in_dir("models")), "stories260K.bin stories260K_q80_gs4.bin");
+    assert_string_equal(test_dir_listing(in_dir("models")), "stories260K.bin stories260K_q80_gs4.bin");
     llama2_model *m = NULL;
     assert_int_equal(llama2_model_open(in_dir("models/stories260K_q80_gs4.bin"), NULL, &m, &err), LLAMA2_OK);
     assert_int_equal(llama2_model_config(m)->group_size, 4);

@@ -92,7 +92,7 @@ int main(int argc, char **argv) {
         used = llama2_model_config(m)->group_size;
         llama2_model_close(m);
     }
-    fprintf(stderr, "llama2-quantize: %s (%lld bytes) -> %s (%lld bytes), group size %d\n", paths[0], file_size(paths[0]),
-            paths[1], file_size(paths[1]), used);
+    fprintf(stderr, "llama2-quantize: %s (%lld bytes) -> %s (%lld bytes), group size %d\n", paths[0],
+            file_size(paths[0]), paths[1], file_size(paths[1]), used);
     return 0;
 }
