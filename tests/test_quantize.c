@@ -449,6 +449,21 @@ static int run_tool(const char *tool, const char *const *args, test_run *r) {
     return test_run_program(argv, NULL, NULL, 0, r);
 }
 
+/* llama2-convert's version 1 file is llama2.c's export byte for byte
+ * (tools/models.sh makes the tests' v1 file with it). */
+static void test_convert_v1_matches_export_py(void **state) {
+    char tool[4096], expected[4096], in[4096], out[4096];
+    snprintf(tool, sizeof tool, "%s", test_require_tool("llama2-convert"));
+    snprintf(expected, sizeof expected, "%s", reference_path("stories260K_v1.bin"));
+    snprintf(in, sizeof in, "%s", model_path("stories260K.bin"));
+    snprintf(out, sizeof out, "%s", tmp_path("v1.bin"));
+    test_run r;
+    const char *args[] = {in, out, "--version", "1", NULL};
+    assert_int_equal(run_tool(tool, args, &r), 0);
+    test_run_free(&r);
+    test_assert_same_file(out, expected);
+}
+
 static void test_quantize_tool(void **state) {
     char tool[4096];
     snprintf(tool, sizeof tool, "%s", test_require_tool("llama2-quantize"));
@@ -569,6 +584,7 @@ int main(void) {
         cmocka_unit_test_setup(test_non_finite_refused, test_setup),
         cmocka_unit_test_setup(test_quantize_tool, test_setup),
         cmocka_unit_test_setup(test_genmodel_tool, test_setup),
+        cmocka_unit_test_setup(test_convert_v1_matches_export_py, test_setup),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
