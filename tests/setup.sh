@@ -31,7 +31,7 @@ if ! command -v dpkg-query >/dev/null 2>&1; then
     echo "setup: no dpkg here (not Debian or Ubuntu); $* need:" $wanted
     exit 0
 fi
-arch=$(dpkg --print-architecture)
+arch=$(dpkg --print-architecture 2>/dev/null)
 
 installed() {
     dpkg-query -W -f='${Status} ${Architecture}\n' "$1" 2>/dev/null | grep -qE "^install ok installed ($arch|all)\$"
