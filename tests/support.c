@@ -318,6 +318,11 @@ static void append(char **buf, size_t *len, size_t *cap, const char *data, size_
     (*buf)[*len] = '\0';
 }
 
+void test_default_signals(void) {
+    const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGXFSZ};
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) signal(sigs[i], SIG_DFL);
+}
+
 int test_run_program(char *const argv[], const char *cwd, const char *stdin_data, size_t stdin_len, test_run *r) {
     memset(r, 0, sizeof *r);
     int in[2], out[2], err[2];
@@ -330,6 +335,7 @@ int test_run_program(char *const argv[], const char *cwd, const char *stdin_data
         dup2(err[1], 2);
         close(in[0]); close(in[1]); close(out[0]); close(out[1]); close(err[0]); close(err[1]);
         if (cwd && chdir(cwd) != 0) _exit(126);
+        test_default_signals();
         execv(argv[0], argv);
         _exit(127);
     }

@@ -68,10 +68,16 @@ int test_same_file(const char *a, const char *b);
 int test_parse_json_strings(const char *json, char ***out);
 void test_free_strings(char **strings);
 
+/* Puts SIGINT, SIGTERM, SIGHUP, SIGQUIT and SIGXFSZ back to their default
+ * actions (a job a shell starts in the background inherits SIGINT and
+ * SIGQUIT ignored): for a child process. */
+void test_default_signals(void);
+
 /* Runs argv[0] with argv in directory cwd (NULL: here), feeding stdin_data
- * (NULL: empty), and captures its standard output and error. Returns the
- * exit status, or 128 + signal number when killed by a signal, -1 when it
- * could not be run. */
+ * (NULL: empty), and captures its standard output and error; the program
+ * starts with the default signal actions above. Returns the exit status, or
+ * 128 + signal number when killed by a signal, -1 when it could not be
+ * run. */
 typedef struct test_run {
     int status;
     char *out;

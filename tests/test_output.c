@@ -239,6 +239,7 @@ static pid_t start(char *const argv[]) {
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
+        test_default_signals();
         int null = open("/dev/null", O_WRONLY);
         dup2(null, 1);
         dup2(null, 2);
@@ -432,6 +433,7 @@ static void named_temp_signal(int sig, int commit) {
     if (pid == 0) {
         struct rlimit no_core = {0, 0}; /* SIGQUIT and SIGXFSZ dump core */
         setrlimit(RLIMIT_CORE, &no_core);
+        test_default_signals();
         l2_output out;
         llama2_error err = {0};
         if (l2_output_open(&out, in_dir("o.bin"), NULL, L2_OUTPUT_NAMED_TEMP, &err) != LLAMA2_OK) _exit(10);
