@@ -45,13 +45,20 @@ static int setup(void **state) {
     snprintf(slow_model, sizeof slow_model, "%s/slow.bin", tmp_dir);
     llama2_config c = l2_random_model_config(256, 512, 6, 8, 8, 512, 1024, 1, 1, 0);
     llama2_error err;
-    if (l2_write_random_model(slow_model, &c, 3, &err) != LLAMA2_OK) {
+    if (l2_write_random_model(slow_model, &c, 3, 0, &err) != LLAMA2_OK) {
         fprintf(stderr, "test_chat_pty: %s\n", err.message);
         return -1;
     }
-    snprintf(model, sizeof model, "%s", test_shared_path("models/stories260K.bin"));
-    snprintf(tokenizer, sizeof tokenizer, "%s", test_shared_path("models/tok512.bin"));
+    snprintf(model, sizeof model, "%s", test_model_path("stories260K.bin"));
+    snprintf(tokenizer, sizeof tokenizer, "%s", test_model_path("tok512.bin"));
     return 0;
+}
+
+/* Skips the running test unless the model files it names are there (a
+ * test on the random model needs only the tokenizer). */
+static void need(int model_too) {
+    if (model_too) test_require_model("stories260K.bin");
+    test_require_model("tok512.bin");
 }
 
 static int teardown(void **state) {
@@ -195,6 +202,7 @@ static size_t start_chat(terminal *t, const char *const *args, const char *syste
 
 static void test_ctrl_d_at_prompt(void **state) {
     (void)state;
+    need(1);
     terminal t;
     const char *args[] = {model, "-z", tokenizer, "-m", "chat", "--no-timer", NULL};
     start_chat(&t, args, "");
@@ -205,6 +213,7 @@ static void test_ctrl_d_at_prompt(void **state) {
 
 static void test_ctrl_c_at_prompt(void **state) {
     (void)state;
+    need(1);
     /* At the system prompt, then at a user prompt after a reply. */
     terminal t;
     const char *args[] = {model, "-z", tokenizer, "-m", "chat", "--no-timer", NULL};
@@ -226,6 +235,7 @@ static void test_ctrl_c_at_prompt(void **state) {
 
 static void test_ctrl_c_mid_reply(void **state) {
     (void)state;
+    need(0);
     terminal t;
     const char *args[] = {slow_model, "-z", tokenizer, "-m", "chat", "--no-timer", "-t", "0", "--threads", "1", NULL};
     size_t at = start_chat(&t, args, "");
@@ -257,6 +267,7 @@ static int count(const char *haystack, const char *needle) {
 
 static void test_conversation(void **state) {
     (void)state;
+    need(1);
     terminal t;
     const char *args[] = {model, "-z", tokenizer, "-m", "chat", "--no-timer", "--reply-tokens", "8",
                           "--chat-template", "zephyr", "-t", "0", NULL};

@@ -1,6 +1,7 @@
 /*
  * The llama2 program's prompts, context and messages, run as a user would
- * ($LLAMA2_BIN, models in $SHARED/models): a prompt from a file and from
+ * ($LLAMA2_BIN, models in $LLAMA2_MODELS: a test whose files are absent is
+ * skipped by name): a prompt from a file and from
  * standard input, stop strings, --ctx (the same text in a shorter context,
  * and less memory), the sampler flags, --verbose, --version, the seed, and
  * the messages about the tokenizer.
@@ -41,11 +42,17 @@ static int setup(void **state) {
     /* A context of 65536 positions: its KV cache alone is 128 MiB. */
     llama2_config c = l2_random_model_config(64, 128, 4, 4, 4, 512, 65536, 1, 1, 0);
     llama2_error err;
-    if (l2_write_random_model(long_model, &c, 5, &err) != LLAMA2_OK) return -1;
-    snprintf(model, sizeof model, "%s", test_shared_path("models/stories260K.bin"));
-    snprintf(tokenizer, sizeof tokenizer, "%s", test_shared_path("models/tok512.bin"));
-    snprintf(tokenizer32k, sizeof tokenizer32k, "%s", test_shared_path("models/tokenizer.bin"));
+    if (l2_write_random_model(long_model, &c, 5, 0, &err) != LLAMA2_OK) return -1;
+    snprintf(model, sizeof model, "%s", test_model_path("stories260K.bin"));
+    snprintf(tokenizer, sizeof tokenizer, "%s", test_model_path("tok512.bin"));
+    snprintf(tokenizer32k, sizeof tokenizer32k, "%s", test_model_path("tokenizer.bin"));
     return 0;
+}
+
+/* Skips the running test unless stories260K.bin and tok512.bin are there. */
+static void need_model(void) {
+    test_require_model("stories260K.bin");
+    test_require_model("tok512.bin");
 }
 
 static int teardown(void **state) {
@@ -82,6 +89,7 @@ static void expect_same(const char *what, const test_run *a, const test_run *b) 
  * final newline). */
 static void test_prompt_file(void **state) {
     (void)state;
+    need_model();
     test_run direct, file, piped;
     run(&direct, NULL, model, GREEDY, "-n", "48", "-i", "Tom had a cat.\nThe cat was black.", NULL);
     run(&file, NULL, model, GREEDY, "-n", "48", "-f", prompt_file, NULL);
@@ -114,6 +122,7 @@ static void test_prompt_file(void **state) {
  * smaller; -n 0 means the shorter context. */
 static void test_context(void **state) {
     (void)state;
+    need_model();
     test_run full, ctx;
     run(&full, NULL, model, GREEDY, "-n", "40", NULL);
     run(&ctx, NULL, model, GREEDY, "-n", "40", "--ctx", "40", NULL);
@@ -155,6 +164,7 @@ static void test_context(void **state) {
 
 static void test_stop(void **state) {
     (void)state;
+    need_model();
     test_run whole, cut;
     run(&whole, NULL, model, GREEDY, "-n", "64", NULL);
     run(&cut, NULL, model, GREEDY, "-n", "64", "--stop", "xyz", "--stop", "girl named", NULL);
@@ -172,6 +182,7 @@ static void test_stop(void **state) {
 /* The new sampler flags change the text; top-k 1 is greedy. */
 static void test_sampler_flags(void **state) {
     (void)state;
+    need_model();
     test_run greedy, k1, penalised;
     run(&greedy, NULL, model, GREEDY, "-n", "64", NULL);
     run(&k1, NULL, model, "-z", tokenizer, "--no-timer", "-n", "64", "-t", "1", "--top-k", "1", "-s", "5", NULL);
@@ -188,6 +199,8 @@ static void test_sampler_flags(void **state) {
  * between two runs started at once. */
 static void test_verbose_and_seed(void **state) {
     (void)state;
+    need_model();
+    test_require_model("stories260K_q80_gs4.bin");
     test_run a, b;
     run(&a, NULL, model, "-z", tokenizer, "--no-timer", "-n", "4", "--verbose", NULL);
     run(&b, NULL, model, "-z", tokenizer, "--no-timer", "-n", "4", "--verbose", NULL);
@@ -214,7 +227,7 @@ static void test_verbose_and_seed(void **state) {
     test_run_free(&d);
 
     test_run q;
-    run(&q, NULL, test_shared_path("models/stories260K_q80_gs4.bin"), "-z", tokenizer, "--no-timer", "-n", "4",
+    run(&q, NULL, test_model_path("stories260K_q80_gs4.bin"), "-z", tokenizer, "--no-timer", "-n", "4",
         "--verbose", "-s", "1", NULL);
     assert_non_null(strstr(q.err, "format=\"v2 int8 (Q8_0)\""));
     assert_non_null(strstr(q.err, "group_size=4"));
@@ -239,6 +252,8 @@ static void test_version(void **state) {
  * the text, when the tokenizer has more tokens than the model. */
 static void test_tokenizer_messages(void **state) {
     (void)state;
+    need_model();
+    test_require_model("tokenizer.bin");
     test_run r;
     char *argv[] = {(char *)test_llama2_bin(), model, "-n", "4", NULL};
     test_run_program(argv, tmp_dir, NULL, 0, &r);

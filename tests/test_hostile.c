@@ -648,8 +648,9 @@ static void run_cases(void) {
          "--chat-template", "chatml", NULL)
         ->expect = "llama2: chat ended: the step limit is reached (-n 8)\n";
     runs(NULL, "a tokenizer of 32000 tokens for a model of 512: a warning", "@M", "--no-timer", "-n", "8", "-z",
-         outside_path(test_shared_path("models/tokenizer.bin")), NULL)
+         outside_path(test_model_path("tokenizer.bin")), NULL)
         ->expect = "warning: the tokenizer has 32000 tokens, the model 512; using the first 512";
+    cases[n_cases - 1].source = "tokenizer.bin";
     runs(NULL, "--ctx 1: one position", "@M", STD, "--ctx", "1", NULL);
     runs(NULL, "--ctx 512: the model's context", "@M", STD, "--ctx", "512", NULL);
     runs(NULL, "-f an empty file", "@M", STD, "-f", "/dev/null", NULL);

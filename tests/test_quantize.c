@@ -461,7 +461,7 @@ static void test_convert_v1_matches_export_py(void **state) {
     const char *args[] = {in, out, "--version", "1", NULL};
     assert_int_equal(run_tool(tool, args, &r), 0);
     test_run_free(&r);
-    test_assert_same_file(out, expected);
+    assert_same_file(out, expected);
 }
 
 static void test_quantize_tool(void **state) {
