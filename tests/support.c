@@ -24,9 +24,9 @@
 /* One of a few static buffers, so that a call's result survives the next
  * few calls (two paths in one argument list). */
 static char *path_buffer(void) {
-    static char bufs[8][4096];
+    static char bufs[16][4096];
     static int next;
-    next = (next + 1) % 8;
+    next = (next + 1) % 16;
     return bufs[next];
 }
 
@@ -35,15 +35,44 @@ static const char *env_or(const char *name, const char *fallback) {
     return s && *s ? s : fallback;
 }
 
+/* The repository: $LLAMA2_SOURCE; else the one the test program was built
+ * in (it is build/<variant>/tests/<name> there), so that a test finds its
+ * files from any working directory; else the working directory. */
+static const char *source_root(void) {
+    const char *env = getenv("LLAMA2_SOURCE");
+    if (env && *env) return env;
+    static char root[4096];
+    if (root[0]) return root;
+    snprintf(root, sizeof root, ".");
+    char exe[4096], probe[4200];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) return root;
+    exe[n] = '\0';
+    for (int up = 0; up < 4; up++) {
+        char *slash = strrchr(exe, '/');
+        if (!slash) return root;
+        *slash = '\0';
+    }
+    snprintf(probe, sizeof probe, "%s/tests/support.h", exe);
+    if (access(probe, R_OK) == 0) snprintf(root, sizeof root, "%s", exe);
+    return root;
+}
+
 const char *test_source_path(const char *name) {
     char *buf = path_buffer();
-    snprintf(buf, 4096, "%s/%s", env_or("LLAMA2_SOURCE", "."), name);
+    snprintf(buf, 4096, "%s/%s", source_root(), name);
     return buf;
 }
 
 const char *test_golden_path(const char *name) {
     char *buf = path_buffer();
-    snprintf(buf, 4096, "%s/tests/golden/%s", env_or("LLAMA2_SOURCE", "."), name);
+    snprintf(buf, 4096, "%s/tests/golden/%s", source_root(), name);
+    return buf;
+}
+
+const char *test_path_in(const char *dir, const char *name) {
+    char *buf = path_buffer();
+    snprintf(buf, 4096, "%s/%s", dir, name);
     return buf;
 }
 
@@ -84,6 +113,13 @@ const char *test_require_reference(const char *name) {
         skip();
     }
     return path;
+}
+
+const char *test_require_original(const char *name) {
+    if (strcmp(name, "stories260K_v1.bin") == 0 || strcmp(name, "stories260K_q80_gs4.bin") == 0 ||
+        strcmp(name, "stories260K_q80.bin") == 0)
+        return test_require_reference(name);
+    return test_require_model(name);
 }
 
 const char *test_llama2_bin(void) {
@@ -154,13 +190,20 @@ int test_dir_entries(const char *dir, int remove) {
         char path[8192];
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
         struct stat st;
-        if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+            test_dir_entries(path, 1);
             rmdir(path);
-        else
+        } else {
             unlink(path);
+        }
     }
     closedir(d);
     return n;
+}
+
+void test_tmp_dir_remove(const char *dir) {
+    test_dir_entries(dir, 1);
+    rmdir(dir);
 }
 
 const char *test_tool_path(const char *name) {

@@ -6,8 +6,9 @@
 #include <stdint.h>
 
 /* Where the tests find their data (the environment names other places):
- *   $LLAMA2_SOURCE  the repository (default: the working directory), with
- *                   llama2.c's recorded outputs in tests/golden;
+ *   $LLAMA2_SOURCE  the repository (default: the one the test program was
+ *                   built in, else the working directory), with llama2.c's
+ *                   recorded outputs in tests/golden;
  *   $LLAMA2_MODELS  the model files (default models): made ready by
  *                   tools/models.sh from ../shared/models, a download or the
  *                   project's own tools; a test whose file is absent skips;
@@ -16,6 +17,8 @@
  * Each path is returned in one of a few rotating static buffers. */
 const char *test_source_path(const char *name);
 const char *test_golden_path(const char *name);
+/* dir/name: a file in a test's temporary folder. */
+const char *test_path_in(const char *dir, const char *name);
 /* The models folder, absolute when it exists. */
 const char *test_models_dir(void);
 const char *test_model_path(const char *name);
@@ -29,6 +32,12 @@ const char *test_reference_path(const char *name);
  * comparison with llama2.c's own export (the copy in the models folder may
  * have been made by the code under test). */
 const char *test_require_reference(const char *name);
+/* A file as llama2.c made it, for a test that compares with llama2.c: its
+ * exports (stories260K_v1.bin, stories260K_q80_gs4.bin, stories260K_q80.bin)
+ * from $SHARED/models, since the models folder's may have been made here;
+ * the files it publishes (the model, the tokenizers) from the models
+ * folder. Skips the running test when absent. */
+const char *test_require_original(const char *name);
 /* The llama2 program under test ($LLAMA2_BIN, default ./llama2). */
 const char *test_llama2_bin(void);
 /* The project's program `name` (llama2-quantize...), beside the llama2
@@ -52,8 +61,10 @@ const char *test_dir_listing(const char *dir);
  * on failure. */
 int test_tmp_dir_create(char *dir, size_t size, const char *tag);
 /* How many entries dir holds (-1: it cannot be read); with remove, removes
- * each (files, links and empty folders) as well. */
+ * each as well (files, links, and folders with all they hold). */
 int test_dir_entries(const char *dir, int remove);
+/* Removes the folder and all it holds. */
+void test_tmp_dir_remove(const char *dir);
 
 /* The path of program `name` beside the llama2 program under test (the
  * tools are built there), in a static buffer. */

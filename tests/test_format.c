@@ -26,32 +26,18 @@
 
 static char tmp_dir[1024];
 
-static const char *tmp_path(const char *name) {
-    static char buf[4][4096];
-    static int which;
-    which = (which + 1) % 4;
-    snprintf(buf[which], sizeof buf[which], "%s/%s", tmp_dir, name);
-    return buf[which];
-}
+static const char *tmp_path(const char *name) { return test_path_in(tmp_dir, name); }
 
-/* A file of llama2.c's: stories260K.bin and tok512.bin from the models
- * folder (downloaded or copied, never made here); the version 1 and int8
- * files its export made from $SHARED/models, since those in the models
- * folder may come from the code under test. Skips the running test when
- * the file is absent. */
-static const char *model_path(const char *name) {
-    if (strcmp(name, "stories260K_v1.bin") == 0 || strcmp(name, "stories260K_q80_gs4.bin") == 0)
-        return test_require_reference(name);
-    return test_require_model(name);
-}
+/* A file as llama2.c made it (support.h); skips the running test when
+ * absent. */
+static const char *model_path(const char *name) { return test_require_original(name); }
 
 static int scan_tmp_dir(int remove) { return test_dir_entries(tmp_dir, remove); }
 
 static int group_setup(void **state) { return test_tmp_dir_create(tmp_dir, sizeof tmp_dir, "test-format"); }
 
 static int group_teardown(void **state) {
-    scan_tmp_dir(1);
-    rmdir(tmp_dir);
+    test_tmp_dir_remove(tmp_dir);
     return 0;
 }
 

@@ -27,13 +27,7 @@
 
 static char tmp_dir[1024];
 
-static const char *tmp_path(const char *name) {
-    static char buf[2][4096];
-    static int which;
-    which ^= 1;
-    snprintf(buf[which], sizeof buf[which], "%s/%s", tmp_dir, name);
-    return buf[which];
-}
+static const char *tmp_path(const char *name) { return test_path_in(tmp_dir, name); }
 
 /* A file of the models folder; the running test is skipped when it is
  * absent. */
@@ -51,8 +45,7 @@ static int count_tmp_files(void) { return test_dir_entries(tmp_dir, 0); }
 static int group_setup(void **state) { return test_tmp_dir_create(tmp_dir, sizeof tmp_dir, "test-quantize"); }
 
 static int group_teardown(void **state) {
-    clear_tmp_dir();
-    rmdir(tmp_dir);
+    test_tmp_dir_remove(tmp_dir);
     return 0;
 }
 

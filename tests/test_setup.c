@@ -17,7 +17,6 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -38,42 +37,17 @@
 
 static char dir[1024];
 
-static const char *in_dir(const char *name) {
-    static char bufs[8][4200];
-    static int next;
-    next = (next + 1) % 8;
-    snprintf(bufs[next], sizeof bufs[next], "%s/%s", dir, name);
-    return bufs[next];
-}
-
-static void remove_tree(const char *path) {
-    struct stat st;
-    if (lstat(path, &st) != 0) return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        struct dirent *e;
-        while (d && (e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-            char child[4400];
-            snprintf(child, sizeof child, "%s/%s", path, e->d_name);
-            remove_tree(child);
-        }
-        if (d) closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
+static const char *in_dir(const char *name) { return test_path_in(dir, name); }
 
 static int group_setup(void **state) { return test_tmp_dir_create(dir, sizeof dir, "test-setup"); }
 
 static int group_teardown(void **state) {
-    remove_tree(dir);
+    test_tmp_dir_remove(dir);
     return 0;
 }
 
 static int test_setup(void **state) {
-    remove_tree(dir);
+    test_tmp_dir_remove(dir);
     return mkdir(dir, 0700);
 }
 
