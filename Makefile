@@ -86,6 +86,10 @@ endif
 
 # Conversion (src/convert/, llama2-convert) reads JSON with jansson: a
 # library of its own, so that the engine and its other programs need none.
+# Where jansson is not installed, llama2-convert and its test are left out
+# (and said so): plain `make` works on a fresh machine; `make test` installs
+# jansson first (tests/packages.txt), so the converter is built and tested.
+HAVE_JANSSON := $(shell pkg-config --exists jansson 2>/dev/null && echo 1)
 JANSSON_CFLAGS := $(shell pkg-config --cflags jansson 2>/dev/null)
 JANSSON_LIBS := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
 CONVERT_SRC := $(wildcard src/convert/*.c)
@@ -94,11 +98,18 @@ CONVERT_LIB := $(BUILD)/libllama2-convert.a
 
 PROGRAMS := llama2
 # tools/NAME.c is the program llama2-NAME; tools/bench_*.c are the parts of
-# llama2-bench, linked into it rather than programs of their own.
+# llama2-bench, and tools/tool_*.c parts of every tool, linked into them
+# rather than programs of their own.
 BENCH_PARTS := $(wildcard tools/bench_*.c)
-TOOL_NAMES := $(patsubst tools/%.c,%,$(filter-out $(BENCH_PARTS),$(wildcard tools/*.c)))
+TOOL_PARTS := $(wildcard tools/tool_*.c)
+TOOL_NAMES := $(patsubst tools/%.c,%,$(filter-out $(BENCH_PARTS) $(TOOL_PARTS),$(wildcard tools/*.c)))
 
 TEST_SRC := $(wildcard tests/test_*.c)
+ifneq ($(HAVE_JANSSON),1)
+TOOL_NAMES := $(filter-out convert,$(TOOL_NAMES))
+TEST_SRC := $(filter-out tests/test_convert.c,$(TEST_SRC))
+WITHOUT_JANSSON := jansson is not installed (libjansson-dev; make test installs it)
+endif
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TEST_SUPPORT := $(filter-out $(TEST_SRC),$(wildcard tests/*.c))
 TEST_SUPPORT_OBJ := $(TEST_SUPPORT:%.c=$(BUILD)/%.o)
@@ -113,7 +124,8 @@ MODELS_DIR := models
 DEFAULT_MODEL := $(MODELS_DIR)/stories260K.bin
 DEFAULT_TOKENIZER := $(MODELS_DIR)/tok512.bin
 # What the tests use; a test whose file is absent is skipped by name.
-TEST_MODELS := stories260K.bin tok512.bin tokenizer.bin stories260K_q80_gs4.bin stories260K_v1.bin stories260K_q80.bin
+TEST_MODELS := stories260K.bin tok512.bin tokenizer.bin tokenizer.model stories260K_q80_gs4.bin stories260K_v1.bin \
+	stories260K_q80.bin
 MODELS_ENV = SHARED_MODELS=$(abspath $(SHARED_MODELS)) LLAMA2_TOOLS=$(abspath $(BUILD))
 # What the test programs are told: the programs, data folders and models.
 TEST_ENV = $(MODELS_ENV) LLAMA2_BIN=$(abspath $(BUILD)/llama2) LLAMA2_MODELS=$(abspath $(MODELS_DIR)) \
@@ -121,8 +133,11 @@ TEST_ENV = $(MODELS_ENV) LLAMA2_BIN=$(abspath $(BUILD)/llama2) LLAMA2_MODELS=$(a
 
 .PHONY: all clean test test-unit test-san test-valgrind test-aarch64 test-packages test-models run bench models FORCE
 # Objects that pattern rules make on the way are kept, not deleted.
-.SECONDARY: $(TEST_BIN:=.o) $(TEST_SUPPORT_OBJ) $(TOOL_NAMES:%=$(BUILD)/tools/%.o) $(TOOL_NAMES:%=$(BUILD)/llama2-%)
+.SECONDARY: $(TEST_BIN:=.o) $(TEST_SUPPORT_OBJ) $(TOOL_NAMES:%=$(BUILD)/tools/%.o) $(TOOL_PARTS:%.c=$(BUILD)/%.o) $(TOOL_NAMES:%=$(BUILD)/llama2-%)
 all: llama2 $(TOOL_NAMES:%=llama2-%)
+ifneq ($(HAVE_JANSSON),1)
+	@echo "llama2-convert: not built: $(WITHOUT_JANSSON)"
+endif
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -145,10 +160,10 @@ $(BUILD)/llama2: $(BUILD)/cli/main.o $(BUILD)/cli/args.o $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # The objects before the library, whatever order the prerequisites come in.
-$(BUILD)/llama2-%: $(BUILD)/tools/%.o $(LIB)
+$(BUILD)/llama2-%: $(BUILD)/tools/%.o $(TOOL_PARTS:%.c=$(BUILD)/%.o) $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(LDLIBS)
 $(BUILD)/llama2-bench: $(BENCH_PARTS:%.c=$(BUILD)/%.o)
-$(BUILD)/llama2-convert: $(BUILD)/tools/convert.o $(CONVERT_LIB) $(LIB)
+$(BUILD)/llama2-convert: $(BUILD)/tools/convert.o $(TOOL_PARTS:%.c=$(BUILD)/%.o) $(CONVERT_LIB) $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(JANSSON_LIBS) $(LDLIBS)
 
 # The programs at the top level are copies of the last build's.
@@ -185,7 +200,7 @@ test-models: $(TOOL_NAMES:%=$(BUILD)/llama2-%)
 # Unit and end-to-end tests of this build variant (the tools too: their
 # tests run them from the program's folder).
 test-unit: $(BUILD)/llama2 $(TOOL_NAMES:%=$(BUILD)/llama2-%) $(TEST_BIN) test-models
-	@$(TEST_ENV) sh tests/run.sh $(TEST_BIN)
+	@$(TEST_ENV) sh tests/run.sh $(TEST_BIN) $(if $(WITHOUT_JANSSON),"--skipped=test_convert:$(WITHOUT_JANSSON)")
 
 # The same suite under AddressSanitizer and UndefinedBehaviorSanitizer.
 test-san:

@@ -64,7 +64,7 @@ $(FUZZ_DIR)/make_corpus: fuzz/make_corpus.c $(FUZZ_LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -o $@ $< $(FUZZ_LIB_OBJ) -lm -pthread
 
-fuzz-corpus: $(FUZZ_DIR)/make_corpus $(MODELS_DIR)/tok512.bin $(MODELS_DIR)/tokenizer.bin
+fuzz-corpus: $(FUZZ_DIR)/make_corpus $(MODELS_DIR)/tok512.bin $(MODELS_DIR)/tokenizer.bin $(MODELS_DIR)/tokenizer.model
 	$(FUZZ_DIR)/make_corpus $(FUZZ_CORPUS) $(FUZZ_MODELS)
 
 # One target: $(1). The corpus directory collects what the run finds.

@@ -147,6 +147,20 @@ int l2_output_interrupted(const l2_output *out) {
     return 0;
 }
 
+llama2_status l2_output_write(l2_output *out, const void *data, size_t n, llama2_error *err) {
+    if (!out || out->fd < 0) return l2_fail(err, LLAMA2_E_INVALID, "no open output");
+    if (l2_output_interrupted(out)) return l2_fail(err, LLAMA2_E_IO, "interrupted by a signal");
+    const unsigned char *p = data;
+    while (n > 0) {
+        ssize_t k = write(out->fd, p, n);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) return l2_fail(err, LLAMA2_E_IO, "write failed: %s", strerror(k < 0 ? errno : ENOSPC));
+        p += k;
+        n -= (size_t)k;
+    }
+    return LLAMA2_OK;
+}
+
 /* Gives the finished named temporary file the output's name; errno set on
  * failure. */
 static int name_temp(l2_output *out) {

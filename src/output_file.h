@@ -18,6 +18,7 @@
 #define LLAMA2_OUTPUT_FILE_H
 
 #include <signal.h>
+#include <stddef.h>
 
 #include "llama2.h"
 
@@ -45,6 +46,12 @@ llama2_status l2_output_open(l2_output *out, const char *path, const char *const
 /* 1 when a signal held back for a named temporary file is waiting: the writer
  * may stop early, then must abort (or commit, which refuses). */
 int l2_output_interrupted(const l2_output *out);
+
+/* Appends n bytes at the file's current offset, all of them (a short write
+ * is continued). Fails, with the file left to abort, on a write error
+ * ("write failed: ...") or when a held signal is waiting ("interrupted by a
+ * signal"): for writers that produce their output in large pieces. */
+llama2_status l2_output_write(l2_output *out, const void *data, size_t n, llama2_error *err);
 
 /* Writes everything out (fsync), closes the file and gives it the output's
  * name. On any failure, or a waiting signal, nothing is left behind and the

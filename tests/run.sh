@@ -2,13 +2,23 @@
 # Runs each test program given as an argument, shows its output, and ends
 # with one summary line, "tests: N passed, N failed, N skipped", then one
 # line per skipped test: "skipped: PROGRAM: TEST (WHY)", WHY being what the
-# test printed before skipping ("skipped: WHY").
+# test printed before skipping ("skipped: WHY"). An argument
+# "--skipped=PROGRAM:WHY" is a test program that could not be built: one
+# skip, "skipped: PROGRAM: all its tests (WHY)".
 passed=0
 failed=0
 skipped=0
 skip_list=$(mktemp)
 trap 'rm -f "$skip_list"' EXIT
 for t in "$@"; do
+    case $t in
+    --skipped=*)
+        t=${t#--skipped=}
+        echo "== ${t%%:*}: not built: ${t#*:}"
+        skipped=$((skipped + 1))
+        echo "skipped: ${t%%:*}: all its tests (${t#*:})" >>"$skip_list"
+        continue ;;
+    esac
     echo "== $t"
     out=$("$t" 2>&1)
     status=$?

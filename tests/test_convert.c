@@ -46,41 +46,17 @@
 
 static char tmp_dir[1024];
 
-static const char *tmp_path(const char *name) {
-    static char buf[4][4096];
-    static int which;
-    which = (which + 1) % 4;
-    snprintf(buf[which], sizeof buf[which], "%s/%s", tmp_dir, name);
-    return buf[which];
-}
+static const char *tmp_path(const char *name) { return test_path_in(tmp_dir, name); }
 
-static const char *model_path(const char *name) {
-    static char buf[2][4096];
-    static int which;
-    which ^= 1;
-    snprintf(buf[which], sizeof buf[which], "%s/models/%s", test_shared_dir(), name);
-    return buf[which];
-}
-
-/* The folders the tests make in the temporary folder. */
-static const char *const sub_folders[] = {"hf", "hf2", "back", "hfout", "new"};
-
-/* Empties the temporary folder, and the folders the tests make in it. */
-static int clear_tmp_dir(void) {
-    for (size_t i = 0; i < sizeof sub_folders / sizeof sub_folders[0]; i++) {
-        test_dir_entries(tmp_path(sub_folders[i]), 1);
-        rmdir(tmp_path(sub_folders[i]));
-    }
-    return test_dir_entries(tmp_dir, 1);
-}
+/* Empties the temporary folder, with the folders the tests make in it. */
+static int clear_tmp_dir(void) { return test_dir_entries(tmp_dir, 1); }
 
 static int count_files(const char *dir) { return test_dir_entries(dir, 0); }
 
 static int group_setup(void **state) { return test_tmp_dir_create(tmp_dir, sizeof tmp_dir, "test-convert"); }
 
 static int group_teardown(void **state) {
-    clear_tmp_dir();
-    rmdir(tmp_dir);
+    test_tmp_dir_remove(tmp_dir);
     return 0;
 }
 
@@ -689,7 +665,7 @@ static float *reference_logits(const char *dir, const int *tokens, int n, int vo
     char numbers[32][16];
     int k = 0;
     argv[k++] = PYTHON;
-    argv[k++] = "tests/hf_reference.py";
+    argv[k++] = (char *)test_source_path("tests/hf_reference.py");
     argv[k++] = (char *)dir;
     argv[k++] = (char *)tmp_path("reference.f32");
     for (int i = 0; i < n && i < 32; i++) {
@@ -721,12 +697,13 @@ static void assert_close_logits(const float *ours, const float *ref, int n, int 
     if (!(worst <= 1e-5 * scale)) fail_msg("%s: logits differ by %g (largest logit %g)", what, worst, scale);
 }
 
-static int have_reference(void) {
-    if (!have_file("tests/hf_reference.py") || !python_has("numpy")) {
-        print_message("skipped: needs /usr/bin/python3 with numpy and tests/hf_reference.py\n");
-        return 0;
+/* Skips the running test without the numpy reference. */
+static void require_reference(void) {
+    if (!have_file(test_source_path("tests/hf_reference.py")) || !python_has("numpy")) {
+        print_message("skipped: needs /usr/bin/python3 with numpy (python3-numpy) and %s\n",
+                      test_source_path("tests/hf_reference.py"));
+        skip();
     }
-    return 1;
 }
 
 static const fixture *fixtures(size_t *n) {
@@ -766,7 +743,7 @@ static void test_hf_fixtures_convert(void **state) {
         free(a);
         free(b);
         llama2_error err = {0};
-        assert_int_equal(l2_quantize_file(tmp_path("v1.bin"), tmp_path("q.bin"), 0, &err), LLAMA2_OK);
+        assert_int_equal(l2_quantize_file(tmp_path("v1.bin"), tmp_path("q.bin"), 0, 0, &err), LLAMA2_OK);
         assert_same_file(tmp_path("v2.bin"), tmp_path("q.bin"));
         clear_tmp_dir();
     }
@@ -774,7 +751,7 @@ static void test_hf_fixtures_convert(void **state) {
 
 /* The converted models compute what Hugging Face's Llama computes. */
 static void test_hf_fixtures_match_reference(void **state) {
-    if (!have_reference()) skip();
+    require_reference();
     size_t n;
     const fixture *f = fixtures(&n);
     for (size_t i = 0; i < n; i++) {
@@ -803,24 +780,45 @@ static void test_round_trip_fp32(void **state) {
     };
     for (int i = 0; i < 3; i++) {
         llama2_error err = {0};
-        assert_int_equal(l2_write_random_model(tmp_path("a.bin"), &shapes[i], 11 + (uint64_t)i, &err), LLAMA2_OK);
+        assert_int_equal(l2_write_random_model(tmp_path("a.bin"), &shapes[i], 11 + (uint64_t)i, 0, &err), LLAMA2_OK);
         to_hf_ok(tmp_path("a.bin"), tmp_path("hf"), L2_DTYPE_F32, NULL);
         convert_hf_ok(tmp_path("hf"), tmp_path("b.bin"), shapes[i].file_version);
         assert_same_file(tmp_path("a.bin"), tmp_path("b.bin"));
         clear_tmp_dir();
     }
-    if (!have_file(model_path("stories260K_v1.bin")) || !have_file(model_path("stories260K.bin"))) skip();
-    to_hf_ok(model_path("stories260K_v1.bin"), tmp_path("hf"), L2_DTYPE_F32, NULL);
+}
+
+/* stories260K, as version 1, to Hugging Face and back: the same file. */
+static void test_round_trip_stories260K(void **state) {
+    const char *v1 = test_require_model("stories260K_v1.bin");
+    to_hf_ok(v1, tmp_path("hf"), L2_DTYPE_F32, NULL);
     convert_hf_ok(tmp_path("hf"), tmp_path("v1.bin"), 1);
-    assert_same_file(tmp_path("v1.bin"), model_path("stories260K_v1.bin"));
-    convert_hf_ok(tmp_path("hf"), tmp_path("v2.bin"), 2);
-    assert_same_file(tmp_path("v2.bin"), model_path("stories260K_q80_gs4.bin"));
+    assert_same_file(tmp_path("v1.bin"), v1);
+}
+
+/* stories260K through Hugging Face gives llama2.c's own exports: version 1
+ * and int8 (group size 4) byte for byte, version 0 up to the RoPE tables. */
+static void test_stories260K_as_llama2c_exports(void **state) {
+    char v0[4096], v1[4096], q80[4096];
+    snprintf(v0, sizeof v0, "%s", test_require_original("stories260K.bin"));
+    snprintf(v1, sizeof v1, "%s", test_require_original("stories260K_v1.bin"));
+    snprintf(q80, sizeof q80, "%s", test_require_original("stories260K_q80_gs4.bin"));
+    to_hf_ok(v0, tmp_path("hf"), L2_DTYPE_F32, NULL);
+    convert_hf_ok(tmp_path("hf"), tmp_path("v1.bin"), 1);
+    assert_same_file(tmp_path("v1.bin"), v1);
+    l2_convert_options o = {0};
+    o.version = 2;
+    o.group_size = 4;
+    llama2_error err = {0};
+    if (l2_convert_hf_to_llama2c(tmp_path("hf"), tmp_path("v2.bin"), &o, &err) != LLAMA2_OK)
+        fail_msg("converting to version 2: %s", err.message);
+    assert_same_file(tmp_path("v2.bin"), q80);
     /* llama2.c's own version 0 file: the same bytes up to its RoPE tables,
      * which run.c never reads and which PyTorch's cos and sin round
      * differently from the correctly rounded ones written here. */
     convert_hf_ok(tmp_path("hf"), tmp_path("v0.bin"), 0);
     size_t na, nb;
-    char *a = test_read_file(tmp_path("v0.bin"), &na), *b = test_read_file(model_path("stories260K.bin"), &nb);
+    char *a = test_read_file(tmp_path("v0.bin"), &na), *b = test_read_file(v0, &nb);
     assert_int_equal(na, nb);
     const size_t tables = 2 * 512 * 4 * sizeof(float);
     assert_memory_equal(a, b, na - tables);
@@ -833,7 +831,7 @@ static void test_round_trip_fp32(void **state) {
 static void test_round_trip_16bit(void **state) {
     llama2_config c = l2_random_model_config(64, 96, 2, 8, 2, 100, 32, 0, 1, 0);
     llama2_error err = {0};
-    assert_int_equal(l2_write_random_model(tmp_path("a.bin"), &c, 5, &err), LLAMA2_OK);
+    assert_int_equal(l2_write_random_model(tmp_path("a.bin"), &c, 5, 0, &err), LLAMA2_OK);
     const l2_dtype dtypes[2] = {L2_DTYPE_BF16, L2_DTYPE_F16};
     for (int d = 0; d < 2; d++) {
         to_hf_ok(tmp_path("a.bin"), tmp_path("hf"), dtypes[d], NULL);
@@ -854,8 +852,7 @@ static void test_round_trip_16bit(void **state) {
         char *config = test_read_file(tmp_path("hf/config.json"), NULL);
         assert_non_null(strstr(config, dtypes[d] == L2_DTYPE_BF16 ? "\"torch_dtype\": \"bfloat16\"" : "\"torch_dtype\": \"float16\""));
         free(config);
-        test_dir_entries(tmp_path("hf"), 1);
-        rmdir(tmp_path("hf"));
+        test_tmp_dir_remove(tmp_path("hf"));
         unlink(tmp_path("b.bin"));
     }
 }
@@ -863,11 +860,12 @@ static void test_round_trip_16bit(void **state) {
 /* The Hugging Face folder written from stories260K computes, in the numpy
  * reference, what our engine computes on the original file. */
 static void test_hf_export_matches_reference(void **state) {
-    if (!have_file(model_path("stories260K.bin")) || !have_reference()) skip();
-    to_hf_ok(model_path("stories260K.bin"), tmp_path("hf"), L2_DTYPE_F32, NULL);
+    const char *model = test_require_model("stories260K.bin");
+    require_reference();
+    to_hf_ok(model, tmp_path("hf"), L2_DTYPE_F32, NULL);
     const int tokens[10] = {1, 403, 407, 261, 378, 432, 300, 17, 2, 511};
     int vocab;
-    float *ours = engine_logits(model_path("stories260K.bin"), tokens, 10, &vocab);
+    float *ours = engine_logits(model, tokens, 10, &vocab);
     float *ref = reference_logits(tmp_path("hf"), tokens, 10, vocab);
     assert_close_logits(ours, ref, 10, vocab, "stories260K");
     free(ours);
@@ -889,10 +887,12 @@ static llama2_status sentencepiece_to_bin(const char *model, const char *out, ll
 
 /* Llama 2's tokenizer.model gives llama2.c's tokenizer.bin byte for byte. */
 static void test_tokenizer_bytes(void **state) {
-    if (!have_file(model_path("tokenizer.model")) || !have_file(model_path("tokenizer.bin"))) skip();
+    char model[4096], bin[4096];
+    snprintf(model, sizeof model, "%s", test_require_original("tokenizer.model"));
+    snprintf(bin, sizeof bin, "%s", test_require_original("tokenizer.bin"));
     llama2_error err = {0};
-    assert_int_equal(sentencepiece_to_bin(model_path("tokenizer.model"), tmp_path("t.bin"), &err), LLAMA2_OK);
-    assert_same_file(tmp_path("t.bin"), model_path("tokenizer.bin"));
+    assert_int_equal(sentencepiece_to_bin(model, tmp_path("t.bin"), &err), LLAMA2_OK);
+    assert_same_file(tmp_path("t.bin"), bin);
 }
 
 /* tokenizer.bin -> tokenizer.model -> tokenizer.bin is the same file. */
@@ -900,7 +900,7 @@ static void test_tokenizer_bytes(void **state) {
  * temporary folder's t.model. */
 static void write_model_of(const char *name) {
     size_t size;
-    char *bin = test_read_file(model_path(name), &size);
+    char *bin = test_read_file(test_model_path(name), &size);
     assert_non_null(bin);
     unsigned char *proto;
     size_t len;
@@ -914,11 +914,11 @@ static void write_model_of(const char *name) {
 static void test_tokenizer_round_trip(void **state) {
     const char *names[2] = {"tok512.bin", "tokenizer.bin"};
     for (int i = 0; i < 2; i++) {
-        if (!have_file(model_path(names[i]))) skip();
+        test_require_model(names[i]);
         write_model_of(names[i]);
         llama2_error err = {0};
         assert_int_equal(sentencepiece_to_bin(tmp_path("t.model"), tmp_path("t.bin"), &err), LLAMA2_OK);
-        assert_same_file(tmp_path("t.bin"), model_path(names[i]));
+        assert_same_file(tmp_path("t.bin"), test_model_path(names[i]));
         /* The pieces' types, as SentencePiece needs them. */
         size_t len;
         char *proto = test_read_file(tmp_path("t.model"), &len);
@@ -939,17 +939,19 @@ static void test_tokenizer_round_trip(void **state) {
 /* SentencePiece itself loads the tokenizer.model written for each
  * tokenizer.bin and encodes llama2.c's sample prompts to its ids. */
 static void test_tokenizer_model_loads_in_sentencepiece(void **state) {
-    if (!have_file("tests/sentencepiece_check.py") || !python_has("sentencepiece") ||
-        !have_file(test_shared_path("goldens/tokens.tsv"))) {
-        print_message("skipped: needs /usr/bin/python3 with sentencepiece, tests/sentencepiece_check.py and tokens.tsv\n");
+    char script[4096], tokens[4096];
+    snprintf(script, sizeof script, "%s", test_source_path("tests/sentencepiece_check.py"));
+    snprintf(tokens, sizeof tokens, "%s", test_golden_path("tokens.tsv"));
+    if (!have_file(script) || !have_file(tokens) || !python_has("sentencepiece")) {
+        print_message("skipped: needs /usr/bin/python3 with sentencepiece (python3-sentencepiece), %s and %s\n",
+                      script, tokens);
         skip();
     }
     const char *names[2] = {"tok512.bin", "tokenizer.bin"};
     for (int i = 0; i < 2; i++) {
-        if (!have_file(model_path(names[i]))) skip();
+        test_require_model(names[i]);
         write_model_of(names[i]);
-        char *argv[] = {PYTHON, "tests/sentencepiece_check.py", (char *)tmp_path("t.model"),
-                        (char *)test_shared_path("goldens/tokens.tsv"), (char *)names[i], NULL};
+        char *argv[] = {PYTHON, script, (char *)tmp_path("t.model"), tokens, (char *)names[i], NULL};
         test_run r;
         int status = test_run_program(argv, NULL, NULL, 0, &r);
         if (status != 0) fail_msg("sentencepiece_check.py %s: %s%s", names[i], r.out, r.err);
@@ -1229,49 +1231,78 @@ static void test_hf_bad_files(void **state) {
     assert_int_equal(count_files(tmp_dir), 1);
 }
 
-/* Outputs are refused when they exist (without force) or are the input. */
+/* Outputs are refused when they exist (without force) or are an input;
+ * for a Hugging Face folder, an existing output is a folder that holds
+ * anything. */
 static void test_outputs_protected(void **state) {
     fixture f = small_fixture(L2_DTYPE_F32, 0, 8, 2, 1);
     write_fixture(tmp_path("hf"), &f);
     write_text(tmp_path("out.bin"), "old");
     llama2_error err = {0};
     char message[1024];
-    snprintf(message, sizeof message, "%s: exists (use --force to replace it)", tmp_path("out.bin"));
-    assert_status_message(convert_hf(tmp_path("hf"), tmp_path("out.bin"), 1, &err), LLAMA2_E_INVALID, &err, message);
+    snprintf(message, sizeof message, "%s: already exists (--force replaces it)", tmp_path("out.bin"));
+    assert_status_message(convert_hf(tmp_path("hf"), tmp_path("out.bin"), 1, &err), LLAMA2_E_IO, &err, message);
     char *old = test_read_file(tmp_path("out.bin"), NULL);
     assert_string_equal(old, "old");
     free(old);
     l2_convert_options o = {0};
     o.version = 1;
-    o.force = 1;
+    o.output_flags = L2_OUTPUT_FORCE;
     assert_int_equal(l2_convert_hf_to_llama2c(tmp_path("hf"), tmp_path("out.bin"), &o, &err), LLAMA2_OK);
     assert_int_equal(count_files(tmp_dir), 2);
-    snprintf(message, sizeof message, "%s: is the input %s: refusing to overwrite it", tmp_path("out.bin"),
-             tmp_path("out.bin"));
+    snprintf(message, sizeof message, "%s: is the input file %s", tmp_path("out.bin"), tmp_path("out.bin"));
     assert_status_message(l2_convert_llama2c_version(tmp_path("out.bin"), tmp_path("out.bin"), &o, &err),
-                          LLAMA2_E_INVALID, &err, message);
-    /* A Hugging Face folder's files likewise, and a failed export leaves the
-     * folder as it was. */
+                          LLAMA2_E_IO, &err, message);
+    /* A weights file of the source folder is an input too. */
+    snprintf(message, sizeof message, "%s: is the input file %s", tmp_path("hf/model.safetensors"),
+             tmp_path("hf/model.safetensors"));
+    assert_status_message(l2_convert_hf_to_llama2c(tmp_path("hf"), tmp_path("hf/model.safetensors"), &o, &err),
+                          LLAMA2_E_IO, &err, message);
+
+    /* A Hugging Face folder that holds anything is refused without force,
+     * and left as it was. */
     mkdir(tmp_path("hfout"), 0777);
     write_text(tmp_path("hfout/config.json"), "{}");
-    o.force = 0;
-    snprintf(message, sizeof message, "%s: exists (use --force to replace it)", tmp_path("hfout/config.json"));
-    assert_status_message(l2_convert_llama2c_to_hf(tmp_path("out.bin"), tmp_path("hfout"), &o, &err),
-                          LLAMA2_E_INVALID, &err, message);
-    assert_int_equal(count_files(tmp_path("hfout")), 1);
+    write_text(tmp_path("hfout/notes.txt"), "notes");
+    o.output_flags = 0;
+    snprintf(message, sizeof message, "%s: already exists and is not empty (--force writes into it)",
+             tmp_path("hfout"));
+    assert_status_message(l2_convert_llama2c_to_hf(tmp_path("out.bin"), tmp_path("hfout"), &o, &err), LLAMA2_E_IO,
+                          &err, message);
+    assert_string_equal(test_dir_listing(tmp_path("hfout")), "config.json notes.txt");
+    /* A bad input: the folder as it was, with force too; a folder made for
+     * the output is gone again. */
     write_text(tmp_path("bad.bin"), "not a model");
-    o.force = 1;
+    o.output_flags = L2_OUTPUT_FORCE;
     assert_int_equal(l2_convert_llama2c_to_hf(tmp_path("bad.bin"), tmp_path("hfout"), &o, &err), LLAMA2_E_FORMAT);
     snprintf(message, sizeof message, "%s: ", tmp_path("bad.bin"));
     assert_true(strncmp(err.message, message, strlen(message)) == 0);
-    assert_int_equal(count_files(tmp_path("hfout")), 1);
+    assert_string_equal(test_dir_listing(tmp_path("hfout")), "config.json notes.txt");
     assert_int_equal(l2_convert_llama2c_to_hf(tmp_path("bad.bin"), tmp_path("new"), &o, &err), LLAMA2_E_FORMAT);
     assert_false(have_file(tmp_path("new")));
+    /* With force, the folder's files of those names are replaced, the
+     * others kept. */
+    assert_int_equal(l2_convert_llama2c_to_hf(tmp_path("out.bin"), tmp_path("hfout"), &o, &err), LLAMA2_OK);
+    assert_string_equal(test_dir_listing(tmp_path("hfout")), "config.json model.safetensors notes.txt");
+    char *notes = test_read_file(tmp_path("hfout/notes.txt"), NULL);
+    assert_string_equal(notes, "notes");
+    free(notes);
+    l2_hf_config c;
+    assert_int_equal(l2_hf_config_read(tmp_path("hfout/config.json"), &c, &err), LLAMA2_OK);
+    /* An empty folder is no output yet: written without force. */
+    mkdir(tmp_path("empty"), 0777);
+    o.output_flags = 0;
+    assert_int_equal(l2_convert_llama2c_to_hf(tmp_path("out.bin"), tmp_path("empty"), &o, &err), LLAMA2_OK);
+    assert_string_equal(test_dir_listing(tmp_path("empty")), "config.json model.safetensors");
+    /* A file where the folder should be. */
+    snprintf(message, sizeof message, "%s: exists and is not a folder", tmp_path("bad.bin"));
+    assert_status_message(l2_convert_llama2c_to_hf(tmp_path("out.bin"), tmp_path("bad.bin"), &o, &err),
+                          LLAMA2_E_IO, &err, message);
 }
 
 /* ------------------------------------------------------------ program */
 
-static const char *tool_path(void) { return test_tool_path("llama2-convert"); }
+static const char *tool_path(void) { return test_require_tool("llama2-convert"); }
 
 static int run_convert(const char *const *args, test_run *r) {
     char *argv[32];
@@ -1290,7 +1321,7 @@ static void assert_one_line(const test_run *r, const char *line) {
 }
 
 static void test_program_usage(void **state) {
-    if (access(tool_path(), X_OK) != 0) skip();
+    test_require_tool("llama2-convert");
     fixture f = small_fixture(L2_DTYPE_F32, 0, 8, 2, 1);
     write_fixture(tmp_path("hf"), &f);
     char hf[4096], out[4096], model[4096];
@@ -1299,7 +1330,7 @@ static void test_program_usage(void **state) {
     snprintf(model, sizeof model, "%s", tmp_path("m.bin"));
     llama2_config c = l2_random_model_config(64, 96, 2, 8, 2, 100, 32, 1, 1, 0);
     llama2_error err = {0};
-    assert_int_equal(l2_write_random_model(model, &c, 3, &err), LLAMA2_OK);
+    assert_int_equal(l2_write_random_model(model, &c, 3, 0, &err), LLAMA2_OK);
     const struct {
         const char *args[8];
         const char *line;
@@ -1341,7 +1372,7 @@ static void test_program_usage(void **state) {
 }
 
 static void test_program_converts(void **state) {
-    if (access(tool_path(), X_OK) != 0) skip();
+    test_require_tool("llama2-convert");
     fixture f = small_fixture(L2_DTYPE_BF16, 2, 8, 2, 0);
     write_fixture(tmp_path("hf"), &f);
     char hf[4096], out[4096], back[4096], hf2[4096], v2[4096];
@@ -1356,7 +1387,7 @@ static void test_program_converts(void **state) {
     test_run_free(&r);
     /* It exists now: refused without --force, whatever the source. */
     char line[16384];
-    snprintf(line, sizeof line, "llama2-convert: %s: exists (use --force to replace it)", out);
+    snprintf(line, sizeof line, "llama2-convert: %s: already exists (--force replaces it)", out);
     assert_int_equal(run_convert(to_bin, &r), 1);
     assert_one_line(&r, line);
     test_run_free(&r);
@@ -1364,7 +1395,7 @@ static void test_program_converts(void **state) {
     assert_int_equal(run_convert(forced, &r), 0);
     test_run_free(&r);
     const char *same[] = {out, out, "--version", "2", "--force", NULL};
-    snprintf(line, sizeof line, "llama2-convert: %s: is the input %s: refusing to overwrite it", out, out);
+    snprintf(line, sizeof line, "llama2-convert: %s: is the input file %s", out, out);
     assert_int_equal(run_convert(same, &r), 1);
     assert_one_line(&r, line);
     test_run_free(&r);
@@ -1410,7 +1441,10 @@ static void test_program_converts(void **state) {
 /* The folder's tokenizer.model comes along as tokenizer.bin; without one,
  * nothing is written. */
 static void test_program_tokenizer(void **state) {
-    if (access(tool_path(), X_OK) != 0 || !have_file(model_path("tokenizer.model"))) skip();
+    test_require_tool("llama2-convert");
+    char model_file[4096], bin[4096];
+    snprintf(model_file, sizeof model_file, "%s", test_require_original("tokenizer.model"));
+    snprintf(bin, sizeof bin, "%s", test_require_original("tokenizer.bin"));
     fixture f = small_fixture(L2_DTYPE_F32, 0, 8, 2, 1);
     f.vocab = 32000;
     write_fixture(tmp_path("hf"), &f);
@@ -1427,17 +1461,34 @@ static void test_program_tokenizer(void **state) {
     assert_false(have_file(out));
     assert_false(have_file(tok));
     size_t size;
-    char *model = test_read_file(model_path("tokenizer.model"), &size);
+    char *model = test_read_file(model_file, &size);
     write_bytes(tmp_path("hf/tokenizer.model"), model, size);
     free(model);
     assert_int_equal(run_convert(args, &r), 0);
     test_run_free(&r);
-    assert_same_file(tok, model_path("tokenizer.bin"));
+    assert_same_file(tok, bin);
+    /* The tokenizer written beside the checkpoint follows the same rules:
+     * never over an input (the folder's tokenizer.model), over an existing
+     * file only with --force; and then neither file is written. */
+    char in_model[4096];
+    snprintf(in_model, sizeof in_model, "%s", tmp_path("hf/tokenizer.model"));
+    const char *over_input[] = {hf, tmp_path("out2.bin"), "--tokenizer-out", in_model, "--force", NULL};
+    snprintf(line, sizeof line, "llama2-convert: %s: is the input file %s", in_model, in_model);
+    assert_int_equal(run_convert(over_input, &r), 1);
+    assert_one_line(&r, line);
+    test_run_free(&r);
+    const char *existing[] = {hf, tmp_path("out2.bin"), "--tokenizer-out", tok, NULL};
+    snprintf(line, sizeof line, "llama2-convert: %s: already exists (--force replaces it)", tok);
+    assert_int_equal(run_convert(existing, &r), 1);
+    assert_one_line(&r, line);
+    test_run_free(&r);
+    assert_false(have_file(tmp_path("out2.bin")));
+    assert_same_file(tok, bin);
     /* And alone. */
-    const char *alone[] = {model_path("tokenizer.model"), tmp_path("tok2.bin"), NULL};
+    const char *alone[] = {model_file, tmp_path("tok2.bin"), NULL};
     assert_int_equal(run_convert(alone, &r), 0);
     test_run_free(&r);
-    assert_same_file(tmp_path("tok2.bin"), model_path("tokenizer.bin"));
+    assert_same_file(tmp_path("tok2.bin"), bin);
 }
 
 int main(void) {
@@ -1452,6 +1503,8 @@ int main(void) {
         cmocka_unit_test_setup(test_hf_fixtures_convert, test_setup),
         cmocka_unit_test_setup(test_hf_fixtures_match_reference, test_setup),
         cmocka_unit_test_setup(test_round_trip_fp32, test_setup),
+        cmocka_unit_test_setup(test_round_trip_stories260K, test_setup),
+        cmocka_unit_test_setup(test_stories260K_as_llama2c_exports, test_setup),
         cmocka_unit_test_setup(test_round_trip_16bit, test_setup),
         cmocka_unit_test_setup(test_hf_export_matches_reference, test_setup),
         cmocka_unit_test_setup(test_tokenizer_bytes, test_setup),

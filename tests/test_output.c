@@ -5,10 +5,15 @@
  * (a bad input, a full disk, a signal) leaves neither a partial output nor
  * a temporary file, and an old output untouched.
  *
- * First the programs (llama2-quantize, llama2-genmodel), with their exact
- * messages; then l2_output itself, with an O_TMPFILE file and with the
+ * First the programs (llama2-quantize, llama2-genmodel, llama2-convert), with
+ * their exact messages; then l2_output itself, with an O_TMPFILE file and with the
  * named temporary file used where O_TMPFILE is missing. The input model is
  * a small random one: no model file is needed.
+ *
+ * llama2-convert --to hf writes a folder: there, the existing output is a
+ * folder that holds anything (refused without --force; with it, the files
+ * of the same names are replaced and the others kept), and each file of it
+ * follows the rules above.
  */
 #define _GNU_SOURCE /* O_TMPFILE */
 
@@ -41,19 +46,12 @@
 
 static char dir[1024];
 
-static const char *in_dir(const char *name) {
-    static char bufs[4][4200];
-    static int next;
-    next = (next + 1) % 4;
-    snprintf(bufs[next], sizeof bufs[next], "%s/%s", dir, name);
-    return bufs[next];
-}
+static const char *in_dir(const char *name) { return test_path_in(dir, name); }
 
 static int group_setup(void **state) { return test_tmp_dir_create(dir, sizeof dir, "test-output"); }
 
 static int group_teardown(void **state) {
-    test_dir_entries(dir, 1);
-    rmdir(dir);
+    test_tmp_dir_remove(dir);
     return 0;
 }
 
@@ -112,6 +110,45 @@ static void assert_err(const test_run *r, const char *fmt, ...) {
 }
 
 /* ----------------------------------------------- the output is the input */
+
+/* llama2-convert refuses to write over its input too: a llama2.c file, or a
+ * Hugging Face folder's weights (with --force as well). */
+static void test_convert_refuses_its_input(void **state) {
+    const char *tool = test_require_tool("llama2-convert");
+    char in[4200], other[4200];
+    snprintf(in, sizeof in, "%s", in_dir("m.bin"));
+    snprintf(other, sizeof other, "%s/hf/../m.bin", dir);
+    assert_int_equal(symlink("m.bin", in_dir("soft.bin")), 0);
+    uint64_t before = file_hash(in);
+    const char *outputs[] = {in, in_dir("soft.bin")};
+    for (size_t i = 0; i < 2; i++) {
+        test_run r;
+        assert_int_equal(run(&r, tool, in, outputs[i], "--version", "1", "--force", NULL), 1);
+        assert_err(&r, "llama2-convert: %s: is the input file %s\n", outputs[i], in);
+        test_run_free(&r);
+    }
+    test_run r;
+    assert_int_equal(run(&r, tool, in, in_dir("hf"), "--to", "hf", NULL), 0);
+    test_run_free(&r);
+    char weights[4200];
+    snprintf(weights, sizeof weights, "%s", in_dir("hf/model.safetensors"));
+    uint64_t weights_before = file_hash(weights);
+    assert_int_equal(run(&r, tool, in_dir("hf"), weights, "--force", NULL), 1);
+    assert_err(&r, "llama2-convert: %s: is the input file %s\n", weights, weights);
+    test_run_free(&r);
+    /* m.bin is no input of the folder's conversion: with --force, replaced
+     * (by a new file: another inode). */
+    struct stat old_st, new_st;
+    assert_int_equal(stat(in, &old_st), 0);
+    assert_int_equal(run(&r, tool, in_dir("hf"), other, "--force", NULL), 0);
+    test_run_free(&r);
+    assert_int_equal(stat(in, &new_st), 0);
+    assert_true(old_st.st_ino != new_st.st_ino);
+    assert_true(file_hash(weights) == weights_before);
+    assert_true(file_hash(in) == before); /* the round trip gives the same bytes */
+    assert_string_equal(test_dir_listing(dir), "hf m.bin soft.bin");
+}
+
 
 /* The quantizer refuses to write over its input, through every spelling of
  * it, with --force too; the input stays as it was. */
@@ -184,6 +221,46 @@ static void test_genmodel_keeps_an_existing_output(void **state) {
     assert_string_equal(test_dir_listing(dir), "g.bin m.bin");
 }
 
+static void test_convert_keeps_an_existing_output(void **state) {
+    const char *tool = test_require_tool("llama2-convert");
+    char in[4200], out[4200], hf[4200];
+    snprintf(in, sizeof in, "%s", in_dir("m.bin"));
+    snprintf(out, sizeof out, "%s", in_dir("v1.bin"));
+    snprintf(hf, sizeof hf, "%s", in_dir("hf"));
+    write_text(out, "old contents");
+    test_run r;
+    assert_int_equal(run(&r, tool, in, out, "--version", "1", NULL), 1);
+    assert_err(&r, "llama2-convert: %s: already exists (--force replaces it)\n", out);
+    test_run_free(&r);
+    assert_file_text(out, "old contents");
+    assert_int_equal(run(&r, tool, in, out, "--version", "1", "--force", NULL), 0);
+    test_run_free(&r);
+    llama2_model *m = NULL;
+    assert_int_equal(llama2_model_open(out, NULL, &m, NULL), LLAMA2_OK);
+    assert_int_equal(llama2_model_config(m)->file_version, 1);
+    llama2_model_close(m);
+
+    /* A folder: empty, it is no output yet; holding anything, it is one. */
+    assert_int_equal(mkdir(hf, 0700), 0);
+    assert_int_equal(run(&r, tool, in, hf, "--to", "hf", NULL), 0);
+    test_run_free(&r);
+    assert_string_equal(test_dir_listing(hf), "config.json model.safetensors");
+    write_text(in_dir("hf/config.json"), "{}");
+    write_text(in_dir("hf/notes.txt"), "notes");
+    assert_int_equal(run(&r, tool, in, hf, "--to", "hf", NULL), 1);
+    assert_err(&r, "llama2-convert: %s: already exists and is not empty (--force writes into it)\n", hf);
+    test_run_free(&r);
+    assert_file_text(in_dir("hf/config.json"), "{}");
+    assert_int_equal(run(&r, tool, in, hf, "--to", "hf", "--force", NULL), 0);
+    test_run_free(&r);
+    assert_string_equal(test_dir_listing(hf), "config.json model.safetensors notes.txt");
+    assert_file_text(in_dir("hf/notes.txt"), "notes");
+    char *config = test_read_file(in_dir("hf/config.json"), NULL);
+    assert_non_null(strstr(config, "\"LlamaForCausalLM\""));
+    free(config);
+    assert_string_equal(test_dir_listing(dir), "hf m.bin v1.bin");
+}
+
 /* ------------------------------------------------------------ failures */
 
 /* A bad input: no output, no temporary file, an old output untouched. */
@@ -203,6 +280,21 @@ static void test_quantize_bad_input_leaves_nothing(void **state) {
     test_run_free(&r);
     assert_file_text(out, "old contents");
     assert_string_equal(test_dir_listing(dir), "bad.bin m.bin q.bin");
+}
+
+/* llama2-convert with a bad input: no file, and no folder made. */
+static void test_convert_bad_input_leaves_nothing(void **state) {
+    const char *tool = test_require_tool("llama2-convert");
+    char bad[4200];
+    snprintf(bad, sizeof bad, "%s", in_dir("bad.bin"));
+    write_text(bad, "not a checkpoint at all, just text");
+    test_run r;
+    assert_int_equal(run(&r, tool, bad, in_dir("hf"), "--to", "hf", NULL), 1);
+    assert_true(strncmp(r.err, "llama2-convert: ", 16) == 0 && strstr(r.err, bad));
+    test_run_free(&r);
+    assert_int_equal(run(&r, tool, bad, in_dir("v1.bin"), "--version", "1", NULL), 1);
+    test_run_free(&r);
+    assert_string_equal(test_dir_listing(dir), "bad.bin m.bin");
 }
 
 /* A full disk, as the file size limit gives it (ulimit -f, in 512-byte
@@ -231,6 +323,38 @@ static void test_full_disk_leaves_nothing(void **state) {
     assert_int_equal(run(&r, "/bin/sh", "-c", script, NULL), 128 + SIGXFSZ);
     test_run_free(&r);
     assert_string_equal(test_dir_listing(dir), "m.bin");
+}
+
+/* llama2-convert on a full disk: a file, and a Hugging Face folder (made for
+ * the output, then gone again; or existing, then as it was). */
+static void test_convert_full_disk_leaves_nothing(void **state) {
+    const char *tool = test_require_tool("llama2-convert");
+    char in[4200], out[4200], hf[4200], script[12000];
+    snprintf(in, sizeof in, "%s", in_dir("m.bin"));
+    snprintf(out, sizeof out, "%s", in_dir("v1.bin"));
+    snprintf(hf, sizeof hf, "%s", in_dir("hf"));
+    snprintf(script, sizeof script, "ulimit -f 100 && trap '' XFSZ && exec '%s' '%s' '%s' --version 1", tool, in, out);
+    test_run r;
+    assert_int_equal(run(&r, "/bin/sh", "-c", script, NULL), 1);
+    assert_err(&r, "llama2-convert: %s: write failed: File too large\n", out);
+    test_run_free(&r);
+    assert_string_equal(test_dir_listing(dir), "m.bin");
+    for (int existing = 0; existing <= 1; existing++) {
+        if (existing) {
+            assert_int_equal(mkdir(hf, 0700), 0);
+            write_text(in_dir("hf/config.json"), "{}");
+        }
+        snprintf(script, sizeof script, "ulimit -f 100 && trap '' XFSZ && exec '%s' '%s' '%s' --to hf %s", tool, in,
+                 hf, existing ? "--force" : "");
+        assert_int_equal(run(&r, "/bin/sh", "-c", script, NULL), 1);
+        assert_err(&r, "llama2-convert: %s/model.safetensors: write failed: File too large\n", hf);
+        test_run_free(&r);
+        assert_string_equal(test_dir_listing(dir), existing ? "hf m.bin" : "m.bin");
+        if (existing) {
+            assert_string_equal(test_dir_listing(hf), "config.json");
+            assert_file_text(in_dir("hf/config.json"), "{}");
+        }
+    }
 }
 
 /* Starts a program with its output thrown away; returns its pid. */
@@ -302,6 +426,31 @@ static void signal_mid_write(int sig) {
 static void test_sigint_mid_write_leaves_nothing(void **state) { signal_mid_write(SIGINT); }
 
 static void test_sigterm_mid_write_leaves_nothing(void **state) { signal_mid_write(SIGTERM); }
+
+/* A signal while llama2-convert writes a Hugging Face folder (from a model
+ * of about 60 MB): it ends by that signal, and the folder it made holds
+ * nothing. */
+static void test_convert_sigint_mid_write_leaves_nothing(void **state) {
+    const char *tool = test_require_tool("llama2-convert");
+    char in[4200], hf[4200];
+    snprintf(in, sizeof in, "%s", in_dir("m.bin"));
+    snprintf(hf, sizeof hf, "%s", in_dir("hf"));
+    llama2_config c = l2_random_model_config(288, 768, 6, 6, 6, 32000, 256, 1, 1, 0);
+    llama2_error err = {0};
+    assert_int_equal(l2_write_random_model(in, &c, 2, L2_OUTPUT_FORCE, &err), LLAMA2_OK);
+    char *argv[] = {(char *)tool, in, hf, "--to", "hf", NULL};
+    pid_t pid = start(argv);
+    int writing = wait_for_writing(pid);
+    kill(pid, writing ? SIGINT : SIGKILL);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (!writing) fail_msg("llama2-convert was never seen writing");
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGINT);
+    assert_int_equal(test_dir_entries(hf, 0), 0);
+    assert_string_equal(test_dir_listing(dir), "hf m.bin");
+}
 
 /* Whether this folder's file system gives O_TMPFILE files. */
 static int folder_has_tmpfile(void) {
@@ -467,12 +616,17 @@ static void test_named_temp_removed_on_signals(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_quantize_refuses_its_input, test_setup),
+        cmocka_unit_test_setup(test_convert_refuses_its_input, test_setup),
         cmocka_unit_test_setup(test_quantize_keeps_an_existing_output, test_setup),
         cmocka_unit_test_setup(test_genmodel_keeps_an_existing_output, test_setup),
+        cmocka_unit_test_setup(test_convert_keeps_an_existing_output, test_setup),
         cmocka_unit_test_setup(test_quantize_bad_input_leaves_nothing, test_setup),
+        cmocka_unit_test_setup(test_convert_bad_input_leaves_nothing, test_setup),
         cmocka_unit_test_setup(test_full_disk_leaves_nothing, test_setup),
+        cmocka_unit_test_setup(test_convert_full_disk_leaves_nothing, test_setup),
         cmocka_unit_test_setup(test_sigint_mid_write_leaves_nothing, test_setup),
         cmocka_unit_test_setup(test_sigterm_mid_write_leaves_nothing, test_setup),
+        cmocka_unit_test_setup(test_convert_sigint_mid_write_leaves_nothing, test_setup),
         cmocka_unit_test_setup(test_sigkill_mid_write_leaves_nothing, test_setup),
         cmocka_unit_test_setup(test_output_commit, test_setup),
         cmocka_unit_test_setup(test_output_abort, test_setup),

@@ -17,6 +17,7 @@
 
 #include "convert.h"
 #include "llama2.h"
+#include "tool_args.h"
 
 static const char usage_text[] =
     "Usage: llama2-convert <hf-folder> <out.bin> [--version 0|1|2] [--group-size N]\n"
@@ -42,27 +43,7 @@ static const char usage_text[] =
     "  --force              replace outputs that exist (never an input)\n"
     "  -h, --help           this text\n";
 
-static int usage_error(const char *fmt, const char *arg) {
-    fputs("llama2-convert: ", stderr);
-    fprintf(stderr, fmt, arg);
-    fputs(" (try --help)\n", stderr);
-    return 2;
-}
-
-/* A non-negative int, all digits; -1 if not. */
-static int parse_count(const char *s) {
-    if (!s || *s < '0' || *s > '9') return -1;
-    errno = 0;
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (*end || errno || v > INT_MAX) return -1;
-    return (int)v;
-}
-
-static long long file_size(const char *path) {
-    struct stat st;
-    return stat(path, &st) == 0 ? (long long)st.st_size : -1;
-}
+static int usage_error(const char *fmt, const char *arg) { return tool_usage_error("llama2-convert", fmt, arg); }
 
 /* What a file source is: a llama2.c checkpoint when it loads as one or
  * starts with the version 1/2 magic; else a SentencePiece model when its
@@ -83,34 +64,27 @@ static int looks_like_sentencepiece(const char *path) {
 int main(int argc, char **argv) {
     const char *paths[2] = {NULL, NULL};
     const char *to = NULL, *dtype_name = NULL, *tokenizer = NULL, *tokenizer_out = NULL;
-    int n_paths = 0, version = -1, group_size = -1, force = 0;
+    int n_paths = 0, version = -1, group_size = -1;
+    unsigned output_flags = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         static const char *const valued[] = {"--version", "--group-size", "--to", "--dtype", "--tokenizer",
                                              "--tokenizer-out"};
         const char *value = NULL;
         int which = -1;
-        for (int k = 0; k < 6 && which < 0; k++) {
-            size_t len = strlen(valued[k]);
-            if (strcmp(a, valued[k]) == 0) {
-                which = k;
-                if (i + 1 >= argc) return usage_error("%s needs a value", a);
-                value = argv[++i];
-            } else if (strncmp(a, valued[k], len) == 0 && a[len] == '=') {
-                which = k;
-                value = a + len + 1;
-            }
-        }
+        for (int k = 0; k < 6 && which < 0; k++)
+            if (tool_option_value(argc, argv, &i, valued[k], &value)) which = k;
+        if (which >= 0 && !value) return usage_error("%s needs a value", valued[which]);
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             fputs(usage_text, stdout);
             return 0;
         } else if (strcmp(a, "--force") == 0) {
-            force = 1;
+            output_flags |= L2_OUTPUT_FORCE;
         } else if (which == 0) {
-            if ((version = parse_count(value)) < 0 || version > 2)
+            if ((version = tool_parse_int(value, 0, 2)) < 0)
                 return usage_error("--version: '%s' is not 0, 1 or 2", value);
         } else if (which == 1) {
-            if ((group_size = parse_count(value)) <= 0)
+            if ((group_size = tool_parse_int(value, 1, INT_MAX)) < 0)
                 return usage_error("--group-size: '%s' is not a positive integer", value);
         } else if (which == 2) {
             if (strcmp(value, "hf") != 0) return usage_error("--to: '%s' is not a known target (hf)", value);
@@ -156,7 +130,7 @@ int main(int argc, char **argv) {
     l2_convert_options options = {0};
     options.version = version < 0 ? 0 : version;
     options.group_size = group_size < 0 ? 0 : group_size;
-    options.force = force;
+    options.output_flags = output_flags;
     options.tokenizer = from_hf ? tokenizer_out : tokenizer;
     options.dtype = !dtype_name || strcmp(dtype_name, "f32") == 0 ? L2_DTYPE_F32
                     : strcmp(dtype_name, "bf16") == 0             ? L2_DTYPE_BF16
@@ -166,7 +140,7 @@ int main(int argc, char **argv) {
     if (from_hf)
         s = l2_convert_hf_to_llama2c(paths[0], paths[1], &options, &err);
     else if (from_sentencepiece)
-        s = l2_convert_sentencepiece(paths[0], paths[1], force, &err);
+        s = l2_convert_sentencepiece(paths[0], paths[1], output_flags, &err);
     else if (to)
         s = l2_convert_llama2c_to_hf(paths[0], paths[1], &options, &err);
     else
@@ -179,6 +153,6 @@ int main(int argc, char **argv) {
         fprintf(stderr, "llama2-convert: %s -> %s/ (Hugging Face, %s)\n", paths[0], paths[1],
                 dtype_name ? dtype_name : "f32");
     else
-        fprintf(stderr, "llama2-convert: %s -> %s (%lld bytes)\n", paths[0], paths[1], file_size(paths[1]));
+        fprintf(stderr, "llama2-convert: %s -> %s (%lld bytes)\n", paths[0], paths[1], tool_file_size(paths[1]));
     return 0;
 }

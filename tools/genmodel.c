@@ -17,10 +17,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "checkpoint_writer.h"
 #include "llama2.h"
+#include "tool_args.h"
 
 static const char usage_text[] =
     "Usage: llama2-genmodel <out.bin> --dim D --hidden H --layers L --heads N [--kv-heads K]\n"
@@ -60,12 +60,7 @@ static const preset presets[] = {
 };
 #define N_PRESETS (int)(sizeof presets / sizeof presets[0])
 
-static int usage_error(const char *fmt, const char *arg) {
-    fputs("llama2-genmodel: ", stderr);
-    fprintf(stderr, fmt, arg);
-    fputs(" (try --help)\n", stderr);
-    return 2;
-}
+static int usage_error(const char *fmt, const char *arg) { return tool_usage_error("llama2-genmodel", fmt, arg); }
 
 /* All digits; 0 when not a number in range. */
 static int parse_u64(const char *s, uint64_t *out) {
@@ -178,8 +173,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     double seconds = llama2_time_seconds() - t0;
-    struct stat st;
-    long long bytes = stat(path, &st) == 0 ? (long long)st.st_size : -1;
+    long long bytes = tool_file_size(path);
     char kind[48] = "";
     if (format == 2) snprintf(kind, sizeof kind, " (int8, group size %d)", c.group_size);
     fprintf(stderr,

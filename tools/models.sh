@@ -6,8 +6,9 @@
 # Each NAME that DIR does not hold yet comes from
 #   stories260K.bin, tok512.bin   $SHARED_MODELS/NAME, else a download from
 #                                 $TINYLLAMAS_URL/stories260K/NAME
-#   tokenizer.bin                 $SHARED_MODELS/NAME, else a download from
-#                                 $LLAMA2C_URL/NAME
+#   tokenizer.bin,                $SHARED_MODELS/NAME, else a download from
+#   tokenizer.model               $LLAMA2C_URL/NAME (Llama 2's tokenizer, as
+#                                 llama2.c publishes it)
 #   stories260K_q80_gs4.bin       llama2-quantize stories260K.bin NAME --group-size 4
 #   stories260K_v1.bin            llama2-convert stories260K.bin NAME --version 1
 #                                 where that tool is built, else $SHARED_MODELS/NAME
@@ -38,6 +39,7 @@ sha256_of() {
     stories260K.bin) echo b0a507e7ad0f626624f17112325e66691f9076d622e1d3274d103d00299f2696 ;;
     tok512.bin) echo 037cb335abb25d1fa9e8ecae30ed2a3a8ace9302862ebcdc05d51a6bbb10c312 ;;
     tokenizer.bin) echo 50a52ef822ee9e83de5ce9d0be0a025a773d019437f58b5ff9dcafb063ece361 ;;
+    tokenizer.model) echo 9e556afd44213b6bd1be2b850ebbbd98f5481437a8021afaf58ee7fb1818d347 ;;
     esac
 }
 
@@ -108,7 +110,7 @@ make_file() {
     case $1 in
     stories260K.bin | tok512.bin)
         from_shared "$1" || download "$1" "$TINYLLAMAS_URL/stories260K/$1" ;;
-    tokenizer.bin)
+    tokenizer.bin | tokenizer.model)
         from_shared "$1" || download "$1" "$LLAMA2C_URL/$1" ;;
     stories260K_q80_gs4.bin)
         needs stories260K.bin || return 1

@@ -8,15 +8,13 @@
  * --force, and appears only once complete (output_file.h).
  * Exit status: 0 done, 1 a file could not be read or written, 2 usage.
  */
-#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "checkpoint_writer.h"
 #include "llama2.h"
+#include "tool_args.h"
 
 static const char usage_text[] =
     "Usage: llama2-quantize <input.bin> <output.bin> [--group-size N] [--force]\n"
@@ -30,43 +28,22 @@ static const char usage_text[] =
     "  --force          replace <output.bin> if it exists (never the input)\n"
     "  -h, --help       this text\n";
 
-static int usage_error(const char *fmt, const char *arg) {
-    fputs("llama2-quantize: ", stderr);
-    fprintf(stderr, fmt, arg);
-    fputs(" (try --help)\n", stderr);
-    return 2;
-}
-
-/* A positive int, all digits; 0 if not. */
-static int parse_positive(const char *s) {
-    if (!s || !*s) return 0;
-    errno = 0;
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (*end || errno || v <= 0 || v > INT_MAX || s[0] == '+' || s[0] == ' ') return 0;
-    return (int)v;
-}
-
-static long long file_size(const char *path) {
-    struct stat st;
-    return stat(path, &st) == 0 ? (long long)st.st_size : -1;
-}
+static int usage_error(const char *fmt, const char *arg) { return tool_usage_error("llama2-quantize", fmt, arg); }
 
 int main(int argc, char **argv) {
     const char *paths[2] = {NULL, NULL};
     int n_paths = 0, group_size = 0;
     unsigned output_flags = 0;
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
+        const char *a = argv[i], *v = NULL;
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             fputs(usage_text, stdout);
             return 0;
         } else if (strcmp(a, "--force") == 0) {
             output_flags |= L2_OUTPUT_FORCE;
-        } else if (strcmp(a, "--group-size") == 0 || strncmp(a, "--group-size=", 13) == 0) {
-            const char *v = a[12] == '=' ? a + 13 : (i + 1 < argc ? argv[++i] : NULL);
+        } else if (tool_option_value(argc, argv, &i, "--group-size", &v)) {
             if (!v) return usage_error("%s needs a value", "--group-size");
-            if (!(group_size = parse_positive(v)))
+            if ((group_size = tool_parse_int(v, 1, INT_MAX)) < 0)
                 return usage_error("--group-size: '%s' is not a positive integer", v);
         } else if (a[0] == '-' && a[1] != '\0') {
             return usage_error("unknown option '%s'", a);
@@ -93,6 +70,6 @@ int main(int argc, char **argv) {
         llama2_model_close(m);
     }
     fprintf(stderr, "llama2-quantize: %s (%lld bytes) -> %s (%lld bytes), group size %d\n", paths[0],
-            file_size(paths[0]), paths[1], file_size(paths[1]), used);
+            tool_file_size(paths[0]), paths[1], tool_file_size(paths[1]), used);
     return 0;
 }

@@ -5,17 +5,22 @@
  *
  * Unlike the engine's, these messages begin with the file they concern,
  * since one conversion reads several (config.json, shards, tokenizer).
+ *
+ * Every file is written as output_file.h says, with options->output_flags
+ * (L2_OUTPUT_FORCE: an existing file may be replaced): never over an input,
+ * and complete or not at all.
  */
 #ifndef LLAMA2_CONVERT_H
 #define LLAMA2_CONVERT_H
 
 #include "llama2.h"
+#include "output_file.h"
 #include "safetensors.h"
 
 typedef struct l2_convert_options {
     int version;              /* llama2.c output: 0, 1 or 2 */
     int group_size;           /* version 2: values per scale; 0 for the default */
-    int force;                /* replace existing outputs */
+    unsigned output_flags;    /* L2_OUTPUT_FORCE: replace existing outputs (output_file.h) */
     const char *tokenizer;    /* HF -> llama2.c: tokenizer.bin to write from the folder's
                                  tokenizer.model; llama2.c -> HF: tokenizer.bin to read */
     l2_dtype dtype;           /* llama2.c -> HF: F32, F16 or BF16 */
@@ -30,13 +35,16 @@ llama2_status l2_convert_hf_to_llama2c(const char *dir, const char *out_path, co
 
 /* A llama2.c checkpoint (any version) to a Hugging Face folder: config.json,
  * model.safetensors in options->dtype and, from options->tokenizer when set,
- * tokenizer.model. The folder is created if needed; files already in it are
- * only replaced with options->force. */
+ * tokenizer.model. The folder is created if needed. A folder that holds
+ * anything is an existing output: refused without L2_OUTPUT_FORCE; with it,
+ * the files of those names are replaced and the others left alone. The
+ * files are written aside and named only once all are complete. */
 llama2_status l2_convert_llama2c_to_hf(const char *in_path, const char *out_dir, const l2_convert_options *options,
                                        llama2_error *err);
 
 /* A SentencePiece tokenizer.model to llama2.c's tokenizer.bin. */
-llama2_status l2_convert_sentencepiece(const char *in_path, const char *out_path, int force, llama2_error *err);
+llama2_status l2_convert_sentencepiece(const char *in_path, const char *out_path, unsigned output_flags,
+                                       llama2_error *err);
 
 /* A llama2.c checkpoint rewritten as another version (options->version,
  * options->group_size). */

@@ -10,7 +10,8 @@
 #include "convert.h"
 #include "hf_model.h"
 #include "internal.h"
-#include "out_file.h"
+#include "output_file.h"
+#include "printable.h"
 #include "sentencepiece.h"
 #include "small_file.h"
 
@@ -34,25 +35,24 @@ static llama2_status tokenizer_bytes(const char *path, unsigned char **out, size
     return s;
 }
 
-/* Writes bytes to path's temporary file, closed but not yet in place. */
-static llama2_status write_whole(l2_out *o, const char *path, const void *bytes, size_t len, llama2_error *err) {
-    llama2_status s = l2_out_open(o, path, err);
-    if (s != LLAMA2_OK) return s;
-    l2_out_write(o, bytes, len);
-    s = l2_out_close(o, err);
-    if (s != LLAMA2_OK) l2_out_abort(o);
-    return s;
+/* Opens the output `path` (made from `inputs`) and writes len bytes to it,
+ * not yet named: the caller commits or aborts it. Failures are named. */
+static llama2_status write_aside(l2_output *out, const char *path, const char *const *inputs, unsigned flags,
+                                 const void *bytes, size_t len, llama2_error *err) {
+    llama2_status s = l2_output_open(out, path, inputs, flags, err);
+    if (s == LLAMA2_OK && (s = l2_output_write(out, bytes, len, err)) != LLAMA2_OK) l2_output_abort(out);
+    return l2_name_the_file(s, NULL, path, err);
 }
 
-llama2_status l2_convert_sentencepiece(const char *in_path, const char *out_path, int force, llama2_error *err) {
-    const char *inputs[1] = {in_path};
-    llama2_status s = l2_out_check(out_path, force, inputs, 1, err);
+llama2_status l2_convert_sentencepiece(const char *in_path, const char *out_path, unsigned output_flags,
+                                       llama2_error *err) {
+    const char *inputs[2] = {in_path, NULL};
     unsigned char *bytes = NULL;
     size_t len = 0;
-    if (s == LLAMA2_OK) s = tokenizer_bytes(in_path, &bytes, &len, err);
-    l2_out o;
-    if (s == LLAMA2_OK) s = write_whole(&o, out_path, bytes, len, err);
-    if (s == LLAMA2_OK && (s = l2_out_commit(&o, err)) != LLAMA2_OK) l2_out_abort(&o);
+    llama2_status s = tokenizer_bytes(in_path, &bytes, &len, err);
+    l2_output out;
+    if (s == LLAMA2_OK) s = write_aside(&out, out_path, inputs, output_flags, bytes, len, err);
+    if (s == LLAMA2_OK) s = l2_name_the_file(l2_output_commit(&out, err), NULL, out_path, err);
     free(bytes);
     return s;
 }
@@ -65,20 +65,48 @@ static llama2_status hf_rows(void *user, l2_tensor_kind kind, int layer, size_t 
     return LLAMA2_OK;
 }
 
+/* The files the conversion reads: the folder's safetensors files and, with
+ * a tokenizer, its tokenizer.model (NULL-terminated, malloc'd; NULL when
+ * out of memory). */
+static const char **input_files(const l2_hf_model *m, const char *tokenizer_model) {
+    const char **inputs = calloc(m->n_files + 2, sizeof *inputs);
+    if (!inputs) return NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < m->n_files; i++) inputs[n++] = m->files[i].path;
+    inputs[n] = tokenizer_model;
+    return inputs;
+}
+
+/* tokenizer.bin's bytes from the folder's tokenizer.model, which must hold
+ * at least the model's vocabulary. */
+static llama2_status folder_tokenizer(const char *model_path, int vocab_size, unsigned char **bytes, size_t *len,
+                                      llama2_error *err) {
+    llama2_status s = tokenizer_bytes(model_path, bytes, len, err);
+    uint32_t count = 0;
+    for (size_t pos = 4; s == LLAMA2_OK && pos < *len; count++) {
+        uint32_t piece_len;
+        memcpy(&piece_len, *bytes + pos + 4, 4);
+        pos += 8 + piece_len;
+    }
+    if (s == LLAMA2_OK && count < (uint32_t)vocab_size)
+        s = l2_fail(err, LLAMA2_E_UNSUPPORTED,
+                    "%s: %u pieces, the model's vocabulary has %d (added tokens are not converted)", model_path, count,
+                    vocab_size);
+    return s;
+}
+
 llama2_status l2_convert_hf_to_llama2c(const char *dir, const char *out_path, const l2_convert_options *options,
                                        llama2_error *err) {
     const int version = options->version;
     if (version < 0 || version > 2)
         return l2_fail(err, LLAMA2_E_INVALID, "version %d, must be 0, 1 or 2", version);
-    const char *inputs[1] = {dir};
-    llama2_status s = l2_out_check(out_path, options->force, inputs, 1, err);
-    if (s == LLAMA2_OK && options->tokenizer) s = l2_out_check(options->tokenizer, options->force, inputs, 1, err);
-    if (s == LLAMA2_OK && options->tokenizer && strcmp(options->tokenizer, out_path) == 0)
-        s = l2_fail(err, LLAMA2_E_INVALID, "%s: the checkpoint and the tokenizer cannot be the same file", out_path);
-    if (s != LLAMA2_OK) return s;
+    if (options->tokenizer && strcmp(options->tokenizer, out_path) == 0)
+        return l2_fail(err, LLAMA2_E_INVALID, "%s: the checkpoint and the tokenizer cannot be the same file",
+                       out_path);
 
     l2_hf_model m;
-    if ((s = l2_hf_model_open(dir, &m, err)) != LLAMA2_OK) return s;
+    llama2_status s = l2_hf_model_open(dir, &m, err);
+    if (s != LLAMA2_OK) return s;
     llama2_config c = m.config.shape;
     c.file_version = version;
     c.group_size = version == 2 ? options->group_size : 0;
@@ -90,40 +118,39 @@ llama2_status l2_convert_hf_to_llama2c(const char *dir, const char *out_path, co
                     "%s/config.json: rope_theta %g and rms_norm_eps %g differ from llama2.c's 10000 and 1e-05: a "
                     "version 0 file cannot record them (use --version 1 or 2)",
                     dir, (double)c.rope_theta, (double)c.norm_eps);
-
-    /* The tokenizer is checked and written aside before the checkpoint, and
-     * put in place after it. */
-    l2_out tok = {0};
+    char *model_path = NULL;
+    const char **inputs = NULL;
     if (s == LLAMA2_OK && options->tokenizer) {
         size_t n = strlen(dir) + 32;
-        char *model_path = malloc(n);
+        if ((model_path = malloc(n)) != NULL) snprintf(model_path, n, "%s/tokenizer.model", dir);
+    }
+    if (s == LLAMA2_OK && ((options->tokenizer && !model_path) || !(inputs = input_files(&m, model_path))))
+        s = l2_fail(err, LLAMA2_E_NOMEM, "out of memory");
+
+    /* The tokenizer is checked and written aside before the checkpoint, and
+     * named after it. */
+    l2_output tok;
+    int tok_aside = 0;
+    if (s == LLAMA2_OK && options->tokenizer) {
         unsigned char *bytes = NULL;
         size_t len = 0;
-        if (!model_path) s = l2_fail(err, LLAMA2_E_NOMEM, "out of memory");
-        if (s == LLAMA2_OK) {
-            snprintf(model_path, n, "%s/tokenizer.model", dir);
-            s = tokenizer_bytes(model_path, &bytes, &len, err);
-        }
-        uint32_t count = 0;
-        for (size_t pos = 4; s == LLAMA2_OK && pos < len; count++) {
-            uint32_t piece_len;
-            memcpy(&piece_len, bytes + pos + 4, 4);
-            pos += 8 + piece_len;
-        }
-        if (s == LLAMA2_OK && count < (uint32_t)c.vocab_size)
-            s = l2_fail(err, LLAMA2_E_UNSUPPORTED,
-                        "%s: %u pieces, the model's vocabulary has %d (added tokens are not converted)", model_path,
-                        count, c.vocab_size);
-        if (s == LLAMA2_OK) s = write_whole(&tok, options->tokenizer, bytes, len, err);
+        s = folder_tokenizer(model_path, c.vocab_size, &bytes, &len, err);
+        if (s == LLAMA2_OK)
+            s = write_aside(&tok, options->tokenizer, inputs, options->output_flags, bytes, len, err);
+        tok_aside = s == LLAMA2_OK;
         free(bytes);
-        free(model_path);
     }
     if (s == LLAMA2_OK) {
-        const l2_tensor_source source = {&m, hf_rows, 0};
-        s = l2_out_name_the_file(l2_checkpoint_write(out_path, &c, &source, err), dir, out_path, err);
+        const l2_tensor_source source = {&m, hf_rows, 0, inputs};
+        s = l2_name_the_file(l2_checkpoint_write(out_path, &c, &source, options->output_flags, err), dir, out_path,
+                             err);
     }
-    if (s == LLAMA2_OK && options->tokenizer) s = l2_out_commit(&tok, err);
-    if (options->tokenizer) l2_out_abort(&tok);
+    if (tok_aside && s == LLAMA2_OK)
+        s = l2_name_the_file(l2_output_commit(&tok, err), NULL, options->tokenizer, err);
+    else if (tok_aside)
+        l2_output_abort(&tok);
+    free(inputs);
+    free(model_path);
     l2_hf_model_close(&m);
     return s;
 }

@@ -1,9 +1,11 @@
 /*
  * llama2.c -> Hugging Face: a checkpoint to a folder with config.json,
- * model.safetensors and, from a tokenizer.bin, tokenizer.model. The three
- * files are written under temporary names and renamed into place together
- * at the end, so that a failure leaves the folder as it was.
+ * model.safetensors and, from a tokenizer.bin, tokenizer.model. The folder
+ * is the output: one that holds anything exists, and is written into only
+ * when asked (--force). The files are written aside (output_file.h) and
+ * named together at the end, so that a failure leaves the folder as it was.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -18,7 +20,8 @@
 #include "internal.h"
 #include "mapped_pages.h"
 #include "model.h"
-#include "out_file.h"
+#include "output_file.h"
+#include "printable.h"
 #include "qk_order.h"
 #include "safetensors_writer.h"
 #include "sentencepiece.h"
@@ -56,7 +59,8 @@ static size_t list_weights(const llama2_config *c, weight *w) {
 
 /* Writes one weight's values in dtype, rows in Hugging Face's order, a
  * chunk at a time, giving back the pages of each chunk once written. */
-static void put_weight(l2_out *o, const llama2_model *m, weight w, l2_dtype dtype, void *bytes) {
+static llama2_status put_weight(l2_output *o, const llama2_model *m, weight w, l2_dtype dtype, void *bytes,
+                                llama2_error *err) {
     size_t rows, cols;
     l2_tensor_shape(&m->config, w.kind, &rows, &cols);
     const float *values = l2_model_f32(m, w.kind, w.layer);
@@ -72,15 +76,17 @@ static void put_weight(l2_out *o, const llama2_model *m, weight w, l2_dtype dtyp
                                    (unsigned char *)bytes + i * cols * elem);
         else
             l2_values_from_f32(dtype, values + r * cols, k * cols, bytes);
-        l2_out_write(o, bytes, k * cols * elem);
+        llama2_status s = l2_output_write(o, bytes, k * cols * elem, err);
+        if (s != LLAMA2_OK) return s;
         if (m->mapping)
             l2_release_mapped(m->mapping, m->mapping_size,
                               (size_t)((const char *)(values + r * cols) - (const char *)m->mapping),
                               k * cols * sizeof(float));
     }
+    return LLAMA2_OK;
 }
 
-static llama2_status write_weights(l2_out *o, const llama2_model *m, l2_dtype dtype, llama2_error *err) {
+static llama2_status write_weights(l2_output *o, const llama2_model *m, l2_dtype dtype, llama2_error *err) {
     const llama2_config *c = &m->config;
     const size_t max_weights = 3 + 9 * (size_t)c->n_layers;
     weight *w = malloc(max_weights * sizeof *w);
@@ -90,7 +96,7 @@ static llama2_status write_weights(l2_out *o, const llama2_model *m, l2_dtype dt
     const size_t widest = (size_t)(c->dim > c->hidden_dim ? c->dim : c->hidden_dim);
     void *bytes = malloc((CHUNK_FLOATS + widest * (size_t)(c->dim / c->n_heads)) * sizeof(float));
     llama2_status s = LLAMA2_OK;
-    if (!w || !entries || !bytes) s = l2_fail(err, LLAMA2_E_NOMEM, "%s: out of memory", o->path);
+    if (!w || !entries || !bytes) s = l2_fail(err, LLAMA2_E_NOMEM, "out of memory");
     size_t n = s == LLAMA2_OK ? list_weights(c, w) : 0;
     for (size_t i = 0; i < n; i++) {
         l2_hf_name(w[i].kind, w[i].layer, entries[i].name, sizeof entries[i].name);
@@ -100,10 +106,8 @@ static llama2_status write_weights(l2_out *o, const llama2_model *m, l2_dtype dt
     unsigned char *header = NULL;
     size_t header_len = 0;
     if (s == LLAMA2_OK) s = l2_safetensors_header(entries, n, &header, &header_len, err);
-    if (s == LLAMA2_OK) {
-        l2_out_write(o, header, header_len);
-        for (size_t i = 0; i < n; i++) put_weight(o, m, w[i], dtype, bytes);
-    }
+    if (s == LLAMA2_OK) s = l2_output_write(o, header, header_len, err);
+    for (size_t i = 0; i < n && s == LLAMA2_OK; i++) s = put_weight(o, m, w[i], dtype, bytes, err);
     free(header);
     free(bytes);
     free(entries);
@@ -155,38 +159,56 @@ static char *join_path(const char *dir, const char *name) {
     return p;
 }
 
+/* Makes the output folder ready: creates it (*created = 1), or takes an
+ * existing empty one, or, with L2_OUTPUT_FORCE, any existing one. */
+static llama2_status output_folder(const char *dir, unsigned flags, int *created, llama2_error *err) {
+    *created = 0;
+    struct stat st;
+    if (stat(dir, &st) != 0) {
+        if (mkdir(dir, 0777) != 0)
+            return l2_fail(err, LLAMA2_E_IO, "%s: cannot create the folder: %s", dir, strerror(errno));
+        *created = 1;
+        return LLAMA2_OK;
+    }
+    if (!S_ISDIR(st.st_mode)) return l2_fail(err, LLAMA2_E_IO, "%s: exists and is not a folder", dir);
+    if (flags & L2_OUTPUT_FORCE) return LLAMA2_OK;
+    DIR *d = opendir(dir);
+    if (!d) return l2_fail(err, LLAMA2_E_IO, "%s: cannot read the folder: %s", dir, strerror(errno));
+    int empty = 1;
+    for (struct dirent *e; empty && (e = readdir(d)) != NULL;)
+        empty = strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0;
+    closedir(d);
+    if (!empty) return l2_fail(err, LLAMA2_E_IO, "%s: already exists and is not empty (--force writes into it)", dir);
+    return LLAMA2_OK;
+}
+
+/* Writes file i of the folder, aside (not yet named). */
+static llama2_status write_file(int i, l2_output *out, const llama2_model *m, l2_dtype dtype, const char *config,
+                                const unsigned char *tok_model, size_t tok_model_len, llama2_error *err) {
+    if (i == CONFIG_FILE) {
+        llama2_status s = l2_output_write(out, config, strlen(config), err);
+        return s == LLAMA2_OK ? l2_output_write(out, "\n", 1, err) : s;
+    }
+    if (i == WEIGHTS_FILE) return write_weights(out, m, dtype, err);
+    return l2_output_write(out, tok_model, tok_model_len, err);
+}
+
 llama2_status l2_convert_llama2c_to_hf(const char *in_path, const char *out_dir, const l2_convert_options *options,
                                        llama2_error *err) {
     const l2_dtype dtype = options->dtype;
+    const unsigned flags = options->output_flags;
     char *paths[N_FILES] = {0};
-    l2_out outputs[N_FILES] = {{0}};
+    l2_output outputs[N_FILES];
+    int n_open = 0;
     const int n_files = options->tokenizer ? N_FILES : N_FILES - 1;
-    const char *inputs[2] = {in_path, options->tokenizer};
-    llama2_status s = LLAMA2_OK;
-    int created_dir = 0;
-    struct stat st;
-    if (stat(out_dir, &st) == 0) {
-        if (!S_ISDIR(st.st_mode)) return l2_fail(err, LLAMA2_E_INVALID, "%s: exists and is not a folder", out_dir);
-    } else if (mkdir(out_dir, 0777) != 0) {
-        return l2_fail(err, LLAMA2_E_IO, "%s: cannot create the folder: %s", out_dir, strerror(errno));
-    } else {
-        created_dir = 1;
-    }
-    for (int i = 0; i < n_files && s == LLAMA2_OK; i++) {
-        if (!(paths[i] = join_path(out_dir, file_names[i]))) s = l2_fail(err, LLAMA2_E_NOMEM, "out of memory");
-        if (s == LLAMA2_OK) s = l2_out_check(paths[i], options->force, inputs, options->tokenizer ? 2 : 1, err);
-    }
+    const char *inputs[3] = {in_path, options->tokenizer, NULL};
 
-    /* Every input is read and checked before the first byte is written. */
+    /* Every input is read and checked before the folder is touched. */
     llama2_model *m = NULL;
     char *tok_bin = NULL;
     unsigned char *tok_model = NULL;
     size_t tok_bin_len = 0, tok_model_len = 0;
-    if (s == LLAMA2_OK && (s = llama2_model_open(in_path, NULL, &m, err)) != LLAMA2_OK) {
-        char why[sizeof err->message];
-        snprintf(why, sizeof why, "%s", err->message);
-        s = l2_fail(err, s, "%s: %s", in_path, why);
-    }
+    llama2_status s = l2_name_the_file(llama2_model_open(in_path, NULL, &m, err), in_path, NULL, err);
     if (s == LLAMA2_OK && m->config.weight_type != LLAMA2_WEIGHTS_F32)
         s = l2_fail(err, LLAMA2_E_UNSUPPORTED,
                     "%s: an int8 (version %d) file cannot be converted: its weights were rounded; convert the fp32 "
@@ -199,23 +221,28 @@ llama2_status l2_convert_llama2c_to_hf(const char *in_path, const char *out_dir,
     char *config = NULL;
     if (s == LLAMA2_OK) s = config_json(m, dtype, m->config.rope_theta, m->config.norm_eps, &config, err);
 
+    int created_dir = 0;
+    if (s == LLAMA2_OK) s = output_folder(out_dir, flags, &created_dir, err);
     for (int i = 0; i < n_files && s == LLAMA2_OK; i++) {
-        if ((s = l2_out_open(&outputs[i], paths[i], err)) != LLAMA2_OK) break;
-        if (i == CONFIG_FILE) {
-            l2_out_write(&outputs[i], config, strlen(config));
-            l2_out_write(&outputs[i], "\n", 1);
-        } else if (i == WEIGHTS_FILE) {
-            s = write_weights(&outputs[i], m, dtype, err);
-        } else {
-            l2_out_write(&outputs[i], tok_model, tok_model_len);
-        }
-        if (s == LLAMA2_OK) s = l2_out_close(&outputs[i], err);
+        if (!(paths[i] = join_path(out_dir, file_names[i]))) s = l2_fail(err, LLAMA2_E_NOMEM, "out of memory");
+        if (s == LLAMA2_OK && (s = l2_output_open(&outputs[i], paths[i], inputs, flags, err)) == LLAMA2_OK) n_open++;
+        if (s == LLAMA2_OK) s = write_file(i, &outputs[i], m, dtype, config, tok_model, tok_model_len, err);
+        s = l2_name_the_file(s, NULL, paths[i], err);
     }
-    for (int i = 0; i < n_files && s == LLAMA2_OK; i++) s = l2_out_commit(&outputs[i], err);
-    for (int i = 0; i < n_files; i++) {
-        l2_out_abort(&outputs[i]);
-        free(paths[i]);
+    /* Named last opened first: an output that holds signals back (a named
+     * temporary file) lets them through only once none opened before it
+     * still needs them held. */
+    int open = n_open, named_from = n_open; /* [0, open) still open, [named_from, n_open) named */
+    while (s == LLAMA2_OK && open > 0) {
+        open--;
+        s = l2_name_the_file(l2_output_commit(&outputs[open], err), NULL, paths[open], err);
+        named_from = s == LLAMA2_OK ? open : open + 1;
     }
+    while (s != LLAMA2_OK && open > 0) l2_output_abort(&outputs[--open]);
+    /* One could not be named: those named already go too, unless they may
+     * have replaced files that were there (--force). */
+    for (int i = named_from; s != LLAMA2_OK && !(flags & L2_OUTPUT_FORCE) && i < n_open; i++) unlink(paths[i]);
+    for (int i = 0; i < n_files; i++) free(paths[i]);
     if (s != LLAMA2_OK && created_dir) rmdir(out_dir);
     free(config);
     free(tok_model);

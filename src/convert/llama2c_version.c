@@ -2,13 +2,11 @@
  * the format's own rewrite (checkpoint_writer.h). */
 #include "checkpoint_writer.h"
 #include "convert.h"
-#include "out_file.h"
+#include "printable.h"
 
 llama2_status l2_convert_llama2c_version(const char *in_path, const char *out_path,
                                          const l2_convert_options *options, llama2_error *err) {
-    const char *inputs[1] = {in_path};
-    llama2_status s = l2_out_check(out_path, options->force, inputs, 1, err);
-    if (s != LLAMA2_OK) return s;
-    s = l2_checkpoint_rewrite(in_path, out_path, options->version, options->group_size, err);
-    return l2_out_name_the_file(s, in_path, out_path, err);
+    llama2_status s =
+        l2_checkpoint_rewrite(in_path, out_path, options->version, options->group_size, options->output_flags, err);
+    return l2_name_the_file(s, in_path, out_path, err);
 }
