@@ -2,12 +2,14 @@
  * run generation or chat, and turn every error into one line on stderr.
  * Exit status: 0 success, 1 a bad file or a failure, 2 bad usage. */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/select.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
@@ -16,23 +18,30 @@
 #include "args.h"
 #include "llama2.h"
 
-/* Chat and Ctrl-C. SIGINT stays blocked while the chat runs, so that it
- * never lands between a check and a blocking call: a write takes a pending
- * one and says stop (the reply ends), and a read at the prompt waits in
- * pselect, the one place it is let through, where it ends the chat. */
-static volatile sig_atomic_t interrupted;
+/* Chat and Ctrl-C. The process's SIGINT may be delivered to any of its
+ * threads that does not hold it back: ours, the pool's, or those a BLAS
+ * library starts when it is loaded, before main, which this program cannot
+ * reach. So the handler, wherever it runs, only records the signal and
+ * writes a byte to a pipe: a write in main takes a recorded one and says
+ * stop (the reply ends), and a read at the prompt waits for input or that
+ * byte, so a Ctrl-C that comes just before the wait still ends it. */
+static atomic_int sigint_seen;
+static volatile sig_atomic_t sigint_pipe_in = -1; /* the pipe's write end */
 
 static void on_sigint(int sig) {
     (void)sig;
-    interrupted = 1;
+    const int saved = errno;
+    atomic_store(&sigint_seen, 1);
+    ssize_t n = write(sigint_pipe_in, "", 1); /* a full pipe: a byte is already waiting */
+    (void)n;
+    errno = saved;
 }
 
 /* What the callbacks share with main. */
 typedef struct terminal {
     const char *warning;       /* printed on stderr before the first output, unless an error comes first */
-    int chat;                  /* SIGINT is blocked and handled here */
-    sigset_t sigint;           /* {SIGINT} */
-    sigset_t unblocked;        /* the signal mask from before, for pselect */
+    int chat;                  /* SIGINT is handled here */
+    int sigint_out;            /* the pipe's read end */
     int interrupted_at_prompt; /* the chat ended by Ctrl-C at the prompt */
     int sigint_at_last_write;  /* the last write took a SIGINT: if a read follows, it came at the prompt */
     char *in;                  /* input read but not yet returned as lines */
@@ -40,25 +49,38 @@ typedef struct terminal {
     int in_eof;
 } terminal;
 
-static void catch_sigint(terminal *t) {
+/* 0, or -1 when the pipe cannot be had (Ctrl-C then ends the program). */
+static int catch_sigint(terminal *t) {
+    int fds[2];
+    if (pipe(fds) != 0) return -1;
+    for (int i = 0; i < 2; i++) {
+        fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK);
+        fcntl(fds[i], F_SETFD, FD_CLOEXEC);
+    }
+    t->sigint_out = fds[0];
+    sigint_pipe_in = fds[1];
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigint;
+    sa.sa_flags = SA_RESTART;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
-    sigemptyset(&t->sigint);
-    sigaddset(&t->sigint, SIGINT);
-    sigprocmask(SIG_BLOCK, &t->sigint, &t->unblocked);
-    sigdelset(&t->unblocked, SIGINT);
     t->chat = 1;
+    return 0;
 }
 
-/* Takes a pending SIGINT, if there is one. */
+static void drain_sigint_pipe(const terminal *t) {
+    char bytes[64];
+    while (read(t->sigint_out, bytes, sizeof bytes) > 0) {
+    }
+}
+
+/* Takes a SIGINT that came, if one did. The handler records it before it
+ * writes its byte: a byte seen with nothing recorded is of one taken. */
 static int take_sigint(const terminal *t) {
-    sigset_t pending;
-    if (!t->chat || sigpending(&pending) != 0 || !sigismember(&pending, SIGINT)) return 0;
-    const struct timespec now = {0, 0};
-    return sigtimedwait(&t->sigint, NULL, &now) == SIGINT;
+    if (!t->chat || !atomic_exchange(&sigint_seen, 0)) return 0;
+    drain_sigint_pipe(t);
+    return 1;
 }
 
 static void print_warning(terminal *t) {
@@ -116,17 +138,14 @@ static int read_stdin_line(void *user, char **line) {
             t->in_cap = cap;
         }
         if (t->chat) {
-            fd_set readable;
-            FD_ZERO(&readable);
-            FD_SET(STDIN_FILENO, &readable);
-            interrupted = 0;
-            if (pselect(STDIN_FILENO + 1, &readable, NULL, NULL, NULL, &t->unblocked) < 0) {
-                if (errno == EINTR && interrupted) {
-                    t->interrupted_at_prompt = 1;
-                    return 0;
-                }
-                if (errno == EINTR) continue;
+            if (take_sigint(t)) {
+                t->interrupted_at_prompt = 1;
+                return 0;
             }
+            struct pollfd wait[2] = {{STDIN_FILENO, POLLIN, 0}, {t->sigint_out, POLLIN, 0}};
+            if (poll(wait, 2, -1) < 0 && errno != EINTR) return 0;
+            if (wait[1].revents) drain_sigint_pipe(t); /* its SIGINT is taken above, next time round */
+            if (!wait[0].revents) continue;
         }
         ssize_t n = read(STDIN_FILENO, t->in + t->in_len, t->in_cap - t->in_len);
         if (n < 0 && errno == EINTR) continue;
@@ -375,7 +394,7 @@ int main(int argc, char **argv) {
     llama2_status s;
     int steps = a.mode == CLI_CHAT && !a.steps_given ? 0 : a.steps;
     if (a.mode == CLI_CHAT) {
-        catch_sigint(&term);
+        if (catch_sigint(&term) != 0) fprintf(stderr, "llama2: warning: no pipe for Ctrl-C: it ends the program\n");
         llama2_chat_options copts = {.system_prompt = a.system_prompt, .user_prompt = prompt, .steps = steps,
                                      .reply_tokens = a.reply_tokens, .chat_template = a.chat_template,
                                      .stop = a.stops, .n_stop = a.n_stops};

@@ -11,6 +11,9 @@
  *   The replies come from a random model that never writes EOS and is slow
  *   enough that a reply lasts seconds, so only the interrupt can end it
  *   before the context fills (which would end the chat instead).
+ * - The same when the SIGINT lands on a thread other than main: the
+ *   process's signal goes to any thread that does not hold it back (the
+ *   pool's, or those a BLAS library starts before main).
  * - A conversation of two turns with capped replies.
  */
 #include <stdarg.h>
@@ -19,6 +22,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <pty.h>
@@ -26,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -259,6 +264,41 @@ static void test_ctrl_c_mid_reply(void **state) {
     assert_string_equal(t.err, "llama2: chat ended: end of input\n");
 }
 
+/* Sends SIGINT to one thread of the program other than its main thread;
+ * fails the test when it has none. */
+static void sigint_another_thread(const terminal *t) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%ld/task", (long)t->pid);
+    DIR *d = opendir(path);
+    assert_non_null(d);
+    long tid = 0;
+    for (struct dirent *e; !tid && (e = readdir(d)) != NULL;) {
+        long id = strtol(e->d_name, NULL, 10);
+        if (id > 0 && id != (long)t->pid) tid = id;
+    }
+    closedir(d);
+    if (!tid) fail_msg("the program has no thread but its main one");
+    assert_int_equal(syscall(SYS_tgkill, (long)t->pid, tid, SIGINT), 0);
+}
+
+/* A pool of two threads: SIGINT sent to the pool's, at the prompt and in a
+ * reply, does what it does on the main thread. */
+static void test_ctrl_c_on_another_thread(void **state) {
+    (void)state;
+    need(0);
+    terminal t;
+    const char *args[] = {slow_model, "-z", tokenizer, "-m", "chat", "--no-timer", "-t", "0", "--threads", "2", NULL};
+    size_t at = start_chat(&t, args, "");
+    type(&t, "hi\r");
+    at = expect(&t, "Assistant: ", at, 30);
+    expect_bytes(&t, at, 20, 30);
+    sigint_another_thread(&t);
+    at = expect(&t, "User: ", t.n_out, 10);
+    sigint_another_thread(&t);
+    assert_int_equal(finish(&t, 30), 0);
+    assert_string_equal(t.err, "llama2: chat ended: Ctrl-C at the prompt\n");
+}
+
 static int count(const char *haystack, const char *needle) {
     int n = 0;
     for (const char *p = strstr(haystack, needle); p; p = strstr(p + 1, needle)) n++;
@@ -292,6 +332,7 @@ int main(void) {
         cmocka_unit_test(test_ctrl_d_at_prompt),
         cmocka_unit_test(test_ctrl_c_at_prompt),
         cmocka_unit_test(test_ctrl_c_mid_reply),
+        cmocka_unit_test(test_ctrl_c_on_another_thread),
         cmocka_unit_test(test_conversation),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
