@@ -467,3 +467,15 @@ void test_free_manifest(golden_case *cases, int n) {
     }
     free(cases);
 }
+
+int test_run_tool(const char *program, const char *const *args, test_run *r) {
+    char *argv[32];
+    int k = 0;
+    argv[k++] = (char *)program;
+    for (int i = 0; args[i]; i++) {
+        assert_true(k < 31);
+        argv[k++] = (char *)args[i];
+    }
+    argv[k] = NULL;
+    return test_run_program(argv, NULL, NULL, 0, r);
+}

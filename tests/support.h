@@ -98,6 +98,9 @@ typedef struct test_run {
 } test_run;
 int test_run_program(char *const argv[], const char *cwd, const char *stdin_data, size_t stdin_len, test_run *r);
 void test_run_free(test_run *r);
+/* test_run_program of `program` with the NULL-terminated arguments args
+ * (at most 30), here, with no input. */
+int test_run_tool(const char *program, const char *const *args, test_run *r);
 
 /* One row of the golden MANIFEST.tsv (tests/golden/README.md). */
 typedef struct golden_case {

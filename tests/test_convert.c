@@ -1304,14 +1304,7 @@ static void test_outputs_protected(void **state) {
 
 static const char *tool_path(void) { return test_require_tool("llama2-convert"); }
 
-static int run_convert(const char *const *args, test_run *r) {
-    char *argv[32];
-    int k = 0;
-    argv[k++] = (char *)tool_path();
-    for (int i = 0; args[i]; i++) argv[k++] = (char *)args[i];
-    argv[k] = NULL;
-    return test_run_program(argv, NULL, NULL, 0, r);
-}
+static int run_convert(const char *const *args, test_run *r) { return test_run_tool(tool_path(), args, r); }
 
 /* One line on standard error, exactly `line` (with its newline). */
 static void assert_one_line(const test_run *r, const char *line) {

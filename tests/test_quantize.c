@@ -430,18 +430,6 @@ static void test_non_finite_refused(void **state) {
 
 /* -------------------------------------------------------------- tools */
 
-static int run_tool(const char *tool, const char *const *args, test_run *r) {
-    char *argv[32];
-    int k = 0;
-    argv[k++] = (char *)tool;
-    for (int i = 0; args[i]; i++) {
-        assert_true(k < 31);
-        argv[k++] = (char *)args[i];
-    }
-    argv[k] = NULL;
-    return test_run_program(argv, NULL, NULL, 0, r);
-}
-
 /* llama2-convert's version 1 file is llama2.c's export byte for byte
  * (tools/models.sh makes the tests' v1 file with it). */
 static void test_convert_v1_matches_export_py(void **state) {
@@ -452,7 +440,7 @@ static void test_convert_v1_matches_export_py(void **state) {
     snprintf(out, sizeof out, "%s", tmp_path("v1.bin"));
     test_run r;
     const char *args[] = {in, out, "--version", "1", NULL};
-    assert_int_equal(run_tool(tool, args, &r), 0);
+    assert_int_equal(test_run_tool(tool, args, &r), 0);
     test_run_free(&r);
     assert_same_file(out, expected);
 }
@@ -467,7 +455,7 @@ static void test_quantize_tool(void **state) {
     snprintf(out, sizeof out, "%s", tmp_path("q.bin"));
     test_run r;
     const char *ok[] = {in, out, "--group-size", "4", NULL};
-    assert_int_equal(run_tool(tool, ok, &r), 0);
+    assert_int_equal(test_run_tool(tool, ok, &r), 0);
     assert_non_null(strstr(r.err, "group size 4"));
     test_run_free(&r);
     assert_same_file(out, model_path("stories260K_q80_gs4.bin"));
@@ -477,7 +465,7 @@ static void test_quantize_tool(void **state) {
         {in, out, "--group-size", "0", NULL}, {in, out, "--group-size", "-4", NULL}, {in, out, "--frobnicate", NULL},
     };
     for (size_t i = 0; i < sizeof usage / sizeof usage[0]; i++) {
-        assert_int_equal(run_tool(tool, usage[i], &r), 2);
+        assert_int_equal(test_run_tool(tool, usage[i], &r), 2);
         assert_int_equal(r.out_len, 0);
         assert_non_null(strstr(r.err, "llama2-quantize: "));
         assert_non_null(strchr(r.err, '\n'));
@@ -485,18 +473,18 @@ static void test_quantize_tool(void **state) {
         test_run_free(&r);
     }
     const char *bad_gs[] = {in, out, "--group-size", "64", NULL};
-    assert_int_equal(run_tool(tool, bad_gs, &r), 1);
+    assert_int_equal(test_run_tool(tool, bad_gs, &r), 1);
     assert_true(strncmp(r.err, "llama2-quantize: ", 17) == 0);
     assert_non_null(strstr(r.err, in));
     test_run_free(&r);
     char missing[4200];
     snprintf(missing, sizeof missing, "%s/missing.bin", tmp_dir);
     const char *no_input[] = {missing, out, NULL};
-    assert_int_equal(run_tool(tool, no_input, &r), 1);
+    assert_int_equal(test_run_tool(tool, no_input, &r), 1);
     assert_non_null(strstr(r.err, missing));
     test_run_free(&r);
     const char *help[] = {"--help", NULL};
-    assert_int_equal(run_tool(tool, help, &r), 0);
+    assert_int_equal(test_run_tool(tool, help, &r), 0);
     assert_non_null(strstr(r.out, "Usage"));
     test_run_free(&r);
 }
@@ -509,7 +497,7 @@ static void test_genmodel_tool(void **state) {
     test_run r;
     const char *ok[] = {out, "--dim", "64", "--hidden", "172", "--layers", "2", "--heads", "8",
                         "--kv-heads", "4", "--vocab", "512", "--seq-len", "64", NULL};
-    assert_int_equal(run_tool(tool, ok, &r), 0);
+    assert_int_equal(test_run_tool(tool, ok, &r), 0);
     test_run_free(&r);
     llama2_config want = shape(64, 172, 2, 8, 4, 512, 64, 1, 0, 0);
     write_model(tmp_path("lib.bin"), &want, 1); /* the default seed is 1 */
@@ -517,7 +505,7 @@ static void test_genmodel_tool(void **state) {
 
     const char *q8[] = {out, "--dim", "64", "--hidden", "172", "--layers", "2", "--heads", "8", "--vocab",
                         "512", "--seq-len", "64", "--format", "2", "--force", NULL};
-    assert_int_equal(run_tool(tool, q8, &r), 0);
+    assert_int_equal(test_run_tool(tool, q8, &r), 0);
     test_run_free(&r);
     llama2_model *m = open_model(out);
     assert_int_equal(llama2_model_config(m)->group_size, 4);
@@ -526,7 +514,7 @@ static void test_genmodel_tool(void **state) {
 
     const char *preset[] = {out, "--preset", "stories15M", "--layers", "1", "--seq-len", "8", "--unshared",
                             "--format", "1", "--seed", "3", "--force", NULL};
-    assert_int_equal(run_tool(tool, preset, &r), 0);
+    assert_int_equal(test_run_tool(tool, preset, &r), 0);
     test_run_free(&r);
     m = open_model(out);
     const llama2_config *c = llama2_model_config(m);
@@ -551,7 +539,7 @@ static void test_genmodel_tool(void **state) {
         {out, "--preset", "stories15M", "--dim", "-3", NULL},
     };
     for (size_t i = 0; i < sizeof usage / sizeof usage[0]; i++) {
-        assert_int_equal(run_tool(tool, usage[i], &r), 2);
+        assert_int_equal(test_run_tool(tool, usage[i], &r), 2);
         assert_true(strncmp(r.err, "llama2-genmodel: ", 17) == 0);
         assert_true(strchr(r.err, '\n') == r.err + r.err_len - 1);
         test_run_free(&r);

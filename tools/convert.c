@@ -97,12 +97,8 @@ int main(int argc, char **argv) {
             tokenizer = value;
         } else if (which == 5) {
             tokenizer_out = value;
-        } else if (a[0] == '-' && a[1] != '\0') {
-            return usage_error("unknown option '%s'", a);
-        } else if (n_paths < 2) {
-            paths[n_paths++] = a;
-        } else {
-            return usage_error("unexpected argument '%s'", a);
+        } else if (tool_file_argument("llama2-convert", a, paths, &n_paths) != 0) {
+            return 2;
         }
     }
     if (n_paths < 2)

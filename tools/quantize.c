@@ -45,12 +45,8 @@ int main(int argc, char **argv) {
             if (!v) return usage_error("%s needs a value", "--group-size");
             if ((group_size = tool_parse_int(v, 1, INT_MAX)) < 0)
                 return usage_error("--group-size: '%s' is not a positive integer", v);
-        } else if (a[0] == '-' && a[1] != '\0') {
-            return usage_error("unknown option '%s'", a);
-        } else if (n_paths < 2) {
-            paths[n_paths++] = a;
-        } else {
-            return usage_error("unexpected argument '%s'", a);
+        } else if (tool_file_argument("llama2-quantize", a, paths, &n_paths) != 0) {
+            return 2;
         }
     }
     if (n_paths < 2)

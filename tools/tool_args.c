@@ -28,6 +28,13 @@ int tool_option_value(int argc, char **argv, int *i, const char *name, const cha
     return 1;
 }
 
+int tool_file_argument(const char *program, const char *a, const char *paths[2], int *n_paths) {
+    if (a[0] == '-' && a[1] != '\0') return tool_usage_error(program, "unknown option '%s'", a);
+    if (*n_paths >= 2) return tool_usage_error(program, "unexpected argument '%s'", a);
+    paths[(*n_paths)++] = a;
+    return 0;
+}
+
 int tool_parse_int(const char *s, int min, int max) {
     if (!s || *s < '0' || *s > '9') return -1;
     errno = 0;

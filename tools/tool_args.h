@@ -13,6 +13,11 @@ int tool_usage_error(const char *program, const char *fmt, const char *arg);
  * the last argument read. 0, with nothing changed, for any other argument. */
 int tool_option_value(int argc, char **argv, int *i, const char *name, const char **value);
 
+/* A file argument of a tool that takes two: argument a, not an option, goes
+ * to paths[*n_paths]. Returns 0, or the usage error's status (2, said) for
+ * an unknown option or a third file. */
+int tool_file_argument(const char *program, const char *a, const char *paths[2], int *n_paths);
+
 /* The whole number s (decimal digits only) when it is within [min, max]
  * (min >= 0); -1 otherwise. */
 int tool_parse_int(const char *s, int min, int max);
