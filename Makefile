@@ -105,13 +105,13 @@ TOOL_PARTS := $(wildcard tools/tool_*.c)
 TOOL_NAMES := $(patsubst tools/%.c,%,$(filter-out $(BENCH_PARTS) $(TOOL_PARTS),$(wildcard tools/*.c)))
 
 TEST_SRC := $(wildcard tests/test_*.c)
+TEST_SUPPORT := $(filter-out $(TEST_SRC),$(wildcard tests/*.c))
 ifneq ($(HAVE_JANSSON),1)
 TOOL_NAMES := $(filter-out convert,$(TOOL_NAMES))
 TEST_SRC := $(filter-out tests/test_convert.c,$(TEST_SRC))
 WITHOUT_JANSSON := jansson is not installed (libjansson-dev; make test installs it)
 endif
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
-TEST_SUPPORT := $(filter-out $(TEST_SRC),$(wildcard tests/*.c))
 TEST_SUPPORT_OBJ := $(TEST_SUPPORT:%.c=$(BUILD)/%.o)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
 
