@@ -88,15 +88,17 @@ int llama2_threadpool_size(const llama2_threadpool *pool);
 
 /* -------------------------------------------------------------- session */
 
-/* A session is the run state of one conversation with a model: the KV cache
- * and the activation buffers, allocated once. */
+/* A session is the run state of a model: a KV cache for each of its
+ * sequences (independent conversations, each with its own positions) and
+ * the activation buffers, allocated once. One thread at a time. */
 typedef struct llama2_session llama2_session;
 
 typedef struct llama2_session_options {
     llama2_threadpool *pool; /* NULL: run on the calling thread only */
-    int batch_size;          /* prompt tokens per block; <= 0: the default */
+    int batch_size;          /* rows (tokens) per block; <= 0: the default */
     const char *backend;     /* "cpu" (NULL: the default), "blas", "cuda" */
-    int context_length;      /* KV positions of the session; 0: the model's seq_len */
+    int context_length;      /* cached positions per sequence; 0 or more than seq_len: seq_len */
+    int n_sequences;         /* sequences (KV-cache regions); 0: 1 */
 } llama2_session_options;
 
 /* The name of the index-th backend compiled into this build ("cpu" first),
@@ -105,21 +107,29 @@ const char *llama2_backend_name(int index);
 
 #define LLAMA2_DEFAULT_BATCH 128
 
-/* A session on `model` (which must outlive it); options NULL: the defaults.
- * Fails with LLAMA2_E_INVALID for a context_length above the model's
- * seq_len, LLAMA2_E_UNSUPPORTED for a backend not built in, LLAMA2_E_NOMEM
- * when the KV cache and buffers do not fit. */
+/* Creates a session of `model` (which must outlive it); `options` may be
+ * NULL for the defaults. Allocates the whole KV cache: n_sequences *
+ * context_length positions. Refuses (LLAMA2_E_NOMEM) a cache larger than the
+ * machine's memory, (LLAMA2_E_UNSUPPORTED) a backend not compiled in or not
+ * usable here, (LLAMA2_E_INVALID) a negative context_length or n_sequences. */
 llama2_status llama2_session_create(const llama2_model *model, const llama2_session_options *options,
                                     llama2_session **out, llama2_error *err);
+/* Frees the session; NULL is a no-op. */
 void llama2_session_destroy(llama2_session *session);
+/* The model the session was created with. */
 const llama2_model *llama2_session_model(const llama2_session *session);
-/* The positions the session holds: options->context_length, or seq_len. */
+/* The positions cached per sequence (context_length as resolved). */
 int llama2_session_context_length(const llama2_session *session);
+/* The number of sequences. */
+int llama2_session_sequences(const llama2_session *session);
 
-/* Runs the model over tokens[0..n_tokens) at positions pos, pos+1, ... and
- * returns in *logits the vocab_size scores that follow the last of them
- * (owned by the session, valid until the next call). Blocks of the prompt are
- * processed together; the KV cache is filled for every position. */
+/* Runs the model over tokens[0..n_tokens) of sequence 0 at positions pos,
+ * pos+1, ... and returns in *logits the vocab_size scores that follow the
+ * last of them (owned by the session, valid until the next call). Blocks of
+ * the prompt are processed together; the KV cache is filled for every
+ * position. As in llama2.c the positions before pos are not checked: they
+ * hold whatever was cached there. Positions past the context are
+ * LLAMA2_E_CONTEXT; token ids outside the vocabulary LLAMA2_E_INVALID. */
 llama2_status llama2_session_eval(llama2_session *session, const int *tokens, int n_tokens, int pos,
                                   float **logits, llama2_error *err);
 
@@ -129,6 +139,45 @@ llama2_status llama2_session_eval(llama2_session *session, const int *tokens, in
 typedef void (*llama2_logits_fn)(void *user, int index, float *logits);
 llama2_status llama2_session_eval_all(llama2_session *session, const int *tokens, int n_tokens, int pos,
                                       llama2_logits_fn on_logits, void *user, llama2_error *err);
+
+/* One row of a batch: `token` at `position` of `sequence`. */
+typedef struct llama2_batch_row {
+    int sequence; /* 0 .. n_sequences - 1 */
+    int position; /* 0 .. context_length - 1 */
+    int token;
+    int logits;   /* non-zero: return the scores that follow this row */
+} llama2_batch_row;
+
+/* Evaluates rows[0..n_rows) of any sequences in one pass over the weights
+ * per block of batch_size rows (continuous batching: every active sequence
+ * advances together). The rows of one sequence continue it: in row order
+ * their positions are p, p + 1, ..., with p at most the positions it has
+ * cached (llama2_session_sequence_length), so a sequence can be extended or
+ * rewound, never left with a gap. For each row that asks, vocab_size scores
+ * are written to `logits` (NULL when none asks), one row after the other in
+ * row order. A row's scores are the same bits whatever else is in the batch
+ * (other sequences, the block size, its place, the thread count) on the cpu
+ * backend. Everything is checked before anything runs: LLAMA2_E_INVALID for
+ * a bad sequence, token or order, LLAMA2_E_CONTEXT for a position past the
+ * context. On an error the sequences of the rows keep only the positions
+ * they had before the call. */
+llama2_status llama2_session_eval_batch(llama2_session *session, const llama2_batch_row *rows, int n_rows,
+                                        float *logits, llama2_error *err);
+
+/* The positions cached for `sequence` (0 for a bad index): the next
+ * position a batch may give it, at most. */
+int llama2_session_sequence_length(const llama2_session *session, int sequence);
+
+/* Forgets every position of `sequence` (nothing is cleared in memory: the
+ * positions are simply no longer cached). */
+llama2_status llama2_session_clear_sequence(llama2_session *session, int sequence, llama2_error *err);
+
+/* Makes the first n_positions cached positions of `src` the cache of `dst`
+ * (a copy: the two then continue independently), so that several sequences
+ * share a prompt evaluated once. dst forgets what it had. n_positions may
+ * not exceed what src has cached (LLAMA2_E_INVALID). */
+llama2_status llama2_session_copy_sequence(llama2_session *session, int dst, int src, int n_positions,
+                                           llama2_error *err);
 
 /* ------------------------------------------------------------ tokenizer */
 

@@ -14,7 +14,6 @@
 #include "checkpoint_format.h"
 #include "internal.h"
 #include "model.h"
-#include "ops.h"
 
 /* ------------------------------------------------------------- layout */
 
@@ -149,43 +148,6 @@ static llama2_status align_scales(llama2_model *m, llama2_error *err) {
     return s;
 }
 
-/* The slot-ordered copy of every Q8_0 product's scales (see tensor). */
-static llama2_status build_slot_scales(llama2_model *m, llama2_error *err) {
-    if (m->config.weight_type != LLAMA2_WEIGHTS_Q8_0) return LLAMA2_OK;
-    tensor **list = malloc(((size_t)m->config.n_layers * 7 + 2) * sizeof *list);
-    if (!list) return l2_fail(err, LLAMA2_E_NOMEM, "out of memory");
-    size_t n = list_matrices(m, list), total = 0;
-    /* The embedding table (first) is a product only as the classifier. */
-    const size_t first = m->config.shared_classifier ? 0 : 1;
-    for (size_t i = first; i < n; i++) {
-        const tensor *t = list[i];
-        total += (size_t)l2_q8_slots(t->rows) * 8 * (size_t)(t->cols / t->group_size);
-    }
-    llama2_status s = LLAMA2_OK;
-    if (total > 0 && !(m->slot_scales = l2_alloc_aligned(total * sizeof(float)))) {
-        s = l2_fail(err, LLAMA2_E_NOMEM, "cannot allocate %zu scales", total);
-    } else {
-        float *dst = m->slot_scales;
-        for (size_t i = first; i < n; i++) {
-            tensor *t = list[i];
-            const int slots = l2_q8_slots(t->rows);
-            const size_t groups = (size_t)(t->cols / t->group_size);
-            if (slots == 0) continue;
-            t->slots = slots;
-            t->slot_scales = dst;
-            for (int k = 0; k < slots; k++)
-                for (int j = 0; j < 8; j++)
-                    for (size_t g = 0; g < groups; g++)
-                        dst[l2_q8_slot_scale(k, (int)g, j, (int)groups)] =
-                            t->scales[((size_t)k + (size_t)j * (size_t)slots) * groups + g];
-            dst += (size_t)slots * 8 * groups;
-        }
-        if (m->config.shared_classifier) m->classifier = m->token_embedding;
-    }
-    free(list);
-    return s;
-}
-
 /* --------------------------------------------------------------- files */
 
 static llama2_status read_whole(int fd, size_t size, void **out, llama2_error *err) {
@@ -278,7 +240,7 @@ llama2_status llama2_model_open(const char *path, const llama2_model_options *op
     if (s == LLAMA2_OK) {
         lay_out(m, data, header_bytes, with_rope);
         s = align_scales(m, err);
-        if (s == LLAMA2_OK) s = build_slot_scales(m, err);
+        if (s == LLAMA2_OK) s = l2_model_attach_kernels(m, err);
     }
     if (s != LLAMA2_OK) {
         llama2_model_close(m);
@@ -293,21 +255,9 @@ void llama2_model_close(llama2_model *m) {
     if (m->mapping) munmap(m->mapping, m->mapping_size);
     l2_free_aligned(m->buffer);
     l2_free_aligned(m->owned_scales);
-    l2_free_aligned(m->slot_scales);
+    l2_model_detach_kernels(m);
     free(m->layers);
     free(m);
 }
 
 const llama2_config *llama2_model_config(const llama2_model *m) { return &m->config; }
-
-void model_embed(const llama2_model *m, int token, float *out) {
-    const tensor *t = &m->token_embedding;
-    const size_t dim = (size_t)t->cols;
-    if (t->type == LLAMA2_WEIGHTS_F32) {
-        memcpy(out, t->f32 + (size_t)token * dim, dim * sizeof(float));
-        return;
-    }
-    const int8_t *q = t->q + (size_t)token * dim;
-    const float *s = t->scales + (size_t)token * dim / (size_t)t->group_size;
-    for (size_t i = 0; i < dim; i++) out[i] = (float)q[i] * s[i / (size_t)t->group_size];
-}

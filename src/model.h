@@ -17,12 +17,10 @@ typedef struct tensor {
     const int8_t *q;      /* LLAMA2_WEIGHTS_Q8_0: rows * cols values */
     const float *scales;  /* LLAMA2_WEIGHTS_Q8_0: rows * cols / group_size */
     int group_size;
-    /* Q8_0 products: the scales again in slot order for one-input products
-     * (l2_q8_slots in ops.h): slot i's 8 rows i + j * slots, j < 8, one
-     * after the other. NULL (slots 0) for the embedding table when it is not
-     * the classifier. */
-    const float *slot_scales;
-    int slots;
+    /* Q8_0: the model's kernel table's repack of this matrix (repack_q8 in
+     * ops.h), or NULL (a table without one, the embedding table when it is
+     * not the classifier). */
+    const void *packed;
 } tensor;
 
 typedef struct layer_weights {
@@ -54,7 +52,10 @@ struct llama2_model {
     size_t mapping_size;
     void *buffer;
     float *owned_scales; /* Q8_0 scales copied where the file leaves them unaligned */
-    float *slot_scales;  /* Q8_0: every product's slot_scales */
+    /* The kernel table for these weights (l2_kernels_for) and its repacked
+     * copies of the int8 matrices (one allocation, NULL when none). */
+    const struct l2_kernels *kernels;
+    void *packed;
 };
 
 /* The values of tensor `kind` (of layer `layer`) of an fp32 model, as the
@@ -62,7 +63,10 @@ struct llama2_model {
  * RoPE tables). */
 const float *l2_model_f32(const llama2_model *model, l2_tensor_kind kind, int layer);
 
-/* Row `token` of the embedding table as fp32 into out[dim]. */
-void model_embed(const llama2_model *model, int token, float *out);
+/* Picks the model's kernel table and makes its repacked copies of the
+ * weights (after the tensors are laid out); l2_model_detach_kernels frees
+ * them. Both live in model_kernels.c. */
+llama2_status l2_model_attach_kernels(llama2_model *m, llama2_error *err);
+void l2_model_detach_kernels(llama2_model *m);
 
 #endif

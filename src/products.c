@@ -7,6 +7,11 @@
 #include "session.h"
 #include "threadpool.h"
 
+/* The most products one parallel section takes (the forward pass shares an
+ * input among three at most); l2_session_products runs more in several
+ * sections. */
+#define MAX_PRODUCTS 8
+
 /* Rows per task: a multiple of 8 (the SIMD kernels take rows in groups),
  * small enough to balance the workers, large enough to amortise a task. */
 static int rows_per_task(int rows, int n_workers, int nb) {
@@ -23,9 +28,9 @@ typedef struct products_job {
     int nb;
     const l2_product *products;
     int n_products;
-    int by_slots;       /* int8, one input: tasks of slots (gemv_q8_slots) */
-    int chunk[8];       /* rows (slots) per task of each product */
-    int first_task[9];  /* prefix sums of each product's task count */
+    int by_slots;                     /* int8, one input: tasks of slots (gemv_q8_slots) */
+    int chunk[MAX_PRODUCTS];          /* rows (slots) per task of each product */
+    int first_task[MAX_PRODUCTS + 1]; /* prefix sums of each product's task count */
 } products_job;
 
 /* Task t of an int8 product by slots: slots [t * chunk, (t + 1) * chunk),
@@ -33,21 +38,22 @@ typedef struct products_job {
 static void run_slot_task(const products_job *job, const l2_product *prod, int chunk, int t) {
     const tensor *w = prod->w;
     const l2_kernels *k = job->s->kernels;
-    const int begin = t * chunk;
-    if (begin < w->slots) {
-        const int end = begin + chunk < w->slots ? begin + chunk : w->slots;
-        k->gemv_q8_slots(prod->out, job->s->xq, job->s->xq_scales, w->q, w->slot_scales, w->cols, w->group_size,
-                         w->slots, begin, end);
+    const int slots = l2_q8_slots(w->rows), begin = t * chunk;
+    if (begin < slots) {
+        const int end = begin + chunk < slots ? begin + chunk : slots;
+        k->gemv_q8_slots(prod->out, job->s->xq, job->s->xq_scales, w->q, w->packed, w->cols, w->group_size, slots,
+                         begin, end);
     } else {
         k->matmul_q8(prod->out, prod->out_stride, job->s->xq, job->s->xq_scales, 1, w->q, w->scales, w->cols,
-                     w->group_size, 8 * w->slots, w->rows);
+                     w->group_size, 8 * slots, w->rows);
     }
 }
 
 /* Tasks of a product by slots: runs of `chunk` slots, plus one for the
  * rows after them if any. */
 static int slot_tasks(const tensor *w, int chunk) {
-    return (w->slots + chunk - 1) / chunk + (8 * w->slots < w->rows);
+    const int slots = l2_q8_slots(w->rows);
+    return (slots + chunk - 1) / chunk + (8 * slots < w->rows);
 }
 
 static void run_product_task(void *ctx, int task, int worker) {
@@ -87,8 +93,21 @@ static void run_quantize_task(void *ctx, int b, int worker) {
                                  job->x + (size_t)b * cols, job->cols, job->gs);
 }
 
-void session_products(llama2_session *s, const float *x, int nb, const l2_product *products, int n_products) {
-    if (s->backend->products && s->backend->products(s->backend_state, s, x, nb, products, n_products)) return;
+void l2_session_products(llama2_session *s, const float *x, int nb, const l2_product *products, int n_products) {
+    if (n_products > MAX_PRODUCTS) {
+        l2_session_products(s, x, nb, products, MAX_PRODUCTS);
+        l2_session_products(s, x, nb, products + MAX_PRODUCTS, n_products - MAX_PRODUCTS);
+        return;
+    }
+    if (s->backend->products) {
+        llama2_error err = {0};
+        l2_backend_result r = s->backend->products(s->backend_state, s, x, nb, products, n_products, &err);
+        if (r == L2_BACKEND_DONE) return;
+        if (r == L2_BACKEND_FAILED) {
+            l2_session_fail(s, &err);
+            return;
+        }
+    }
     products_job job = {.s = s, .x = x, .nb = nb, .products = products, .n_products = n_products};
     const tensor *w0 = products[0].w;
     if (w0->type == LLAMA2_WEIGHTS_Q8_0) {
@@ -104,7 +123,7 @@ void session_products(llama2_session *s, const float *x, int nb, const l2_produc
     }
     job.by_slots = w0->type == LLAMA2_WEIGHTS_Q8_0 && nb == 1 && s->kernels->gemv_q8_slots != NULL;
     for (int p = 0; p < n_products; p++)
-        if (products[p].w->slots == 0) job.by_slots = 0;
+        if (!products[p].w->packed) job.by_slots = 0;
     job.first_task[0] = 0;
     for (int p = 0; p < n_products; p++) {
         int rows = products[p].w->rows;

@@ -1,5 +1,6 @@
-/* The run state of a session, shared by the forward pass and the product
- * dispatcher. */
+/* The run state of a session, shared by the forward pass (transformer.c),
+ * its creation (session.c), the product dispatcher (products.c) and the
+ * backends. */
 #ifndef LLAMA2_SESSION_H
 #define LLAMA2_SESSION_H
 
@@ -9,39 +10,72 @@
 
 struct l2_backend_ops;
 
+/* A block's attention work: runs of consecutive rows of one sequence, cut
+ * into chunks of at most L2_ATTENTION_MAX_QUERIES queries (each row brings
+ * one query per query head of a KV head). */
+typedef struct l2_attention_chunk {
+    int run_row;     /* the first row of its run */
+    int first_query; /* its first query in the run: row in run * group + head in group */
+    int n_queries;
+} l2_attention_chunk;
+
 struct llama2_session {
     const llama2_model *model;
+    const l2_kernels *kernels; /* the model's table */
     const struct l2_backend_ops *backend; /* where products and blocks run */
     void *backend_state;
     llama2_threadpool *pool;
-    const l2_kernels *kernels; /* points at kernel_table */
-    l2_kernels kernel_table;
-    int batch;     /* most positions in one block */
-    int context_length; /* positions this session holds (<= the model's seq_len) */
-    int n_workers; /* threads that may run tasks at once */
+    int n_workers;   /* threads that may run tasks at once */
+    int batch;       /* most rows in one block */
+    int context;     /* cached positions per sequence */
+    int n_sequences;
+    int *lengths;    /* positions cached per sequence [n_sequences] */
 
     /* Activations of one block, [batch][width] row-major. */
     float *x;   /* the residual stream [batch][dim] */
     float *xb;  /* normalised input, then attention output [batch][dim] */
     float *xb2; /* a projection's output [batch][dim] */
     float *q;   /* queries [batch][dim] */
+    float *k;   /* new keys [batch][kv_dim] */
+    float *v;   /* new values [batch][kv_dim] */
     float *hb;  /* feed-forward gate, then its activation [batch][hidden_dim] */
     float *hb2; /* feed-forward up projection [batch][hidden_dim] */
-    float *att; /* attention scores, one row per worker [n_workers][context_length] */
-    float *logits; /* [batch][vocab_size]: rows for the positions that asked */
+    float *att; /* attention scratch, one per worker [n_workers][att_floats] */
+    size_t att_floats;
+    float *logits; /* [batch][vocab_size]: the one-sequence calls' rows */
 
     /* Q8_0 models: the activations quantized before each product. */
     int8_t *xq;       /* [batch][max(dim, hidden_dim)] */
     float *xq_scales; /* [batch][max(dim, hidden_dim) / group_size] */
 
-    /* The KV cache, [n_layers][context_length][kv_dim]. */
+    /* The KV cache, [n_sequences][n_layers][context][kv_dim]. */
     float *key_cache;
     float *value_cache;
 
-    /* Rotary embedding factors for every position, [context_length][head_size / 2]. */
+    /* Rotary embedding factors for every position, [context][head_size / 2]. */
     float *rope_cos;
     float *rope_sin;
+
+    /* Scratch of one call: the one-sequence calls' rows, a block's
+     * attention chunks, and the next position expected of each sequence
+     * while a batch is checked. */
+    llama2_batch_row *rows;       /* [batch] */
+    l2_attention_chunk *chunks;   /* [max_chunks] */
+    int max_chunks, n_chunks;
+    int *expected;                /* [n_sequences] */
+
+    /* The first backend failure of the running call (LLAMA2_OK: none). */
+    llama2_status failure;
+    llama2_error failure_err;
 };
+
+/* Where the cached key (or value) row of (sequence, layer, position)
+ * starts, in floats from the cache's start. */
+static inline size_t l2_cache_row(const llama2_session *s, int sequence, int layer, int position) {
+    const size_t per_layer = (size_t)s->context * (size_t)s->model->kv_dim;
+    return ((size_t)sequence * (size_t)s->model->config.n_layers + (size_t)layer) * per_layer +
+           (size_t)position * (size_t)s->model->kv_dim;
+}
 
 /* One weight product of a parallel section: out[b * out_stride + r] =
  * W[r] . x[b] for all rows r of w. */
@@ -52,7 +86,11 @@ typedef struct l2_product {
 } l2_product;
 
 /* Runs products that share the input x ([nb][cols]) as one parallel
- * section: the rows of all of them are split into tasks for the pool. */
-void session_products(llama2_session *s, const float *x, int nb, const l2_product *products, int n_products);
+ * section: the rows of all of them are split into tasks for the pool.
+ * (products.c) */
+void l2_session_products(llama2_session *s, const float *x, int nb, const l2_product *products, int n_products);
+
+/* Records a backend's failure (the first of a call wins). */
+void l2_session_fail(llama2_session *s, const llama2_error *err);
 
 #endif

@@ -1,21 +1,22 @@
 /*
- * Batched prompt processing against the token-by-token path, and thread
- * counts against each other, on random models larger than the goldens'
- * (grouped-query attention, several row blocks per product, prompts that
- * span many blocks and a partial last block).
- *
- * For each model a 150-token prompt is run token by token (batch 1, one
- * thread: the reference), then through llama2_session_eval_all with other
- * batch sizes and thread counts, and the logits after every position are
- * compared:
- *   fp32 weights: max |ref - got| / max |ref| <= 1e-5 against the reference
- *       (the blocked matrix products and blocked attention sum in another
- *       order; observed about 1e-6; a real bug gives errors of order 1);
- *       bit for bit between thread counts at the same batch size;
- *   int8 weights: bit for bit everywhere (runq.c's arithmetic is evaluated
- *       exactly in every path, see ops.h).
- * Then 20 generated positions (one token at a time) continue each session,
- * checked the same way, so the KV cache written by the blocks is checked too.
+ * A row's logits do not depend on the batch, on random models larger than
+ * the goldens' (grouped-query attention, several row blocks per product,
+ * prompts that span many blocks and a partial last block), fp32 and int8
+ * alike, bit for bit (memcmp):
+ *   prompts: a 150-token prompt run token by token (batch 1, one thread:
+ *       the reference), then through llama2_session_eval_all with other
+ *       batch sizes and thread counts; then 20 generated positions (one
+ *       token at a time) continue each session, so that the KV cache
+ *       written by the blocks is checked too;
+ *   sequences: several sequences of one session advanced together, as a
+ *       server does (each call mixes pieces of prompts with single tokens of
+ *       other sequences, in varying orders, batch sizes and thread counts),
+ *       against each sequence run alone;
+ *   shared prompts: a prompt evaluated once and copied into other sequences
+ *       (llama2_session_copy_sequence), each continued on its own, against
+ *       the whole text run alone; a cleared sequence starts afresh.
+ * And the multi-sequence calls' refusals, each with its exact message, and
+ * with the session left as it was.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -24,7 +25,6 @@
 
 #include <cmocka.h>
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,16 +36,90 @@
 #define PROMPT 150
 #define GENERATED 20
 #define POSITIONS (PROMPT + GENERATED)
-#define F32_BOUND 1e-5
+#define VOCAB 517
+#define SEQ_LEN 192
 
 typedef struct model_case {
     const char *name;
     llama2_config config;
+    llama2_model *model; /* opened by the group setup */
 } model_case;
 
 /* Two layers, 517 tokens, 192 positions. */
 static llama2_config shape(int dim, int hidden, int heads, int kv_heads, int shared, int version, int gs) {
-    return l2_random_model_config(dim, hidden, 2, heads, kv_heads, 517, 192, shared, version, gs);
+    return l2_random_model_config(dim, hidden, 2, heads, kv_heads, VOCAB, SEQ_LEN, shared, version, gs);
+}
+
+static model_case cases[] = {
+    {"fp32, 6 heads / 2 kv heads, own classifier", {0}, NULL},
+    {"fp32 legacy, 4 heads, shared classifier", {0}, NULL},
+    {"int8 gs 32, 6 heads / 2 kv heads", {0}, NULL},
+    {"int8 gs 8, 8 heads / 4 kv heads", {0}, NULL},
+    {"fp32, dim 256, 8 heads / 2 kv heads", {0}, NULL},
+    {"int8 gs 64, dim 256, 8 heads / 2 kv heads", {0}, NULL},
+};
+#define N_CASES (int)(sizeof cases / sizeof cases[0])
+
+static void *xmalloc(size_t n) {
+    void *p = malloc(n);
+    assert_non_null(p);
+    return p;
+}
+
+/* Pseudo-random token ids, the same for a given seed. */
+static void random_tokens(int *tokens, int n, uint32_t seed) {
+    for (int i = 0; i < n; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        tokens[i] = (int)((seed >> 8) % VOCAB);
+    }
+}
+
+static llama2_session *new_session(const llama2_model *m, llama2_threadpool *pool, int batch, int n_sequences) {
+    llama2_error err = {0};
+    llama2_session *s = NULL;
+    llama2_session_options o = {.pool = pool, .batch_size = batch, .n_sequences = n_sequences};
+    if (llama2_session_create(m, &o, &s, &err) != LLAMA2_OK) fail_msg("session: %s", err.message);
+    return s;
+}
+
+static llama2_threadpool *new_pool(int threads) {
+    llama2_threadpool *pool = NULL;
+    if (threads > 0) assert_int_equal(llama2_threadpool_create(threads, &pool, NULL), LLAMA2_OK);
+    return pool;
+}
+
+/* The logits after every one of tokens[0..n), token by token from position
+ * 0 in a session of its own (batch 1, no pool): the reference. */
+static float *alone(const llama2_model *m, const int *tokens, int n) {
+    llama2_session *s = new_session(m, NULL, 1, 1);
+    float *rows = xmalloc((size_t)n * VOCAB * sizeof(float));
+    llama2_error err = {0};
+    for (int pos = 0; pos < n; pos++) {
+        float *logits = NULL;
+        if (llama2_session_eval(s, tokens + pos, 1, pos, &logits, &err) != LLAMA2_OK) fail_msg("eval: %s", err.message);
+        memcpy(rows + (size_t)pos * VOCAB, logits, VOCAB * sizeof(float));
+    }
+    llama2_session_destroy(s);
+    return rows;
+}
+
+static void same_logits(const float *want, const float *got, const char *what, int a, int b, int c) {
+    if (memcmp(want, got, VOCAB * sizeof(float)) != 0) {
+        char message[200];
+        snprintf(message, sizeof message, what, a, b, c);
+        fail_msg("%s", message);
+    }
+}
+
+/* ------------------------------------------------------------- prompts */
+
+typedef struct logits_sink {
+    float *rows; /* POSITIONS x vocab */
+} logits_sink;
+
+static void keep_logits(void *user, int index, float *logits) {
+    logits_sink *s = user;
+    memcpy(s->rows + (size_t)index * VOCAB, logits, VOCAB * sizeof(float));
 }
 
 /* One run: batch size and threads (0 threads: no pool). */
@@ -56,125 +130,287 @@ typedef struct run_config {
 static const run_config runs[] = {{7, 1}, {7, 3}, {128, 1}, {128, 2}, {64, 3}, {1, 2}};
 #define N_RUNS (int)(sizeof runs / sizeof runs[0])
 
-typedef struct logits_sink {
-    float *rows; /* POSITIONS x vocab */
-    int vocab;
-} logits_sink;
-
-static void keep_logits(void *user, int index, float *logits) {
-    logits_sink *s = user;
-    memcpy(s->rows + (size_t)index * (size_t)s->vocab, logits, (size_t)s->vocab * sizeof(float));
+static void test_prompt(void **state) {
+    const model_case *mc = *state;
+    int tokens[POSITIONS];
+    random_tokens(tokens, POSITIONS, 12345);
+    float *ref = alone(mc->model, tokens, POSITIONS);
+    float *got = xmalloc((size_t)POSITIONS * VOCAB * sizeof(float));
+    for (int k = 0; k < N_RUNS; k++) {
+        llama2_threadpool *pool = new_pool(runs[k].threads);
+        llama2_session *s = new_session(mc->model, pool, runs[k].batch, 1);
+        llama2_error err = {0};
+        logits_sink sink = {got};
+        if (llama2_session_eval_all(s, tokens, PROMPT, 0, keep_logits, &sink, &err) != LLAMA2_OK)
+            fail_msg("eval_all: %s", err.message);
+        for (int pos = PROMPT; pos < POSITIONS; pos++) {
+            float *logits = NULL;
+            assert_int_equal(llama2_session_eval(s, tokens + pos, 1, pos, &logits, &err), LLAMA2_OK);
+            memcpy(got + (size_t)pos * VOCAB, logits, VOCAB * sizeof(float));
+        }
+        for (int pos = 0; pos < POSITIONS; pos++)
+            same_logits(ref + (size_t)pos * VOCAB, got + (size_t)pos * VOCAB,
+                        "batch %d, %d threads: the logits at position %d differ from token by token", runs[k].batch,
+                        runs[k].threads, pos);
+        llama2_session_destroy(s);
+        llama2_threadpool_destroy(pool);
+    }
+    free(ref);
+    free(got);
 }
 
-/* All POSITIONS rows of logits of the prompt then the generated tokens,
- * the prompt as one eval_all call (or token by token when by_token). */
-static void run_model(const llama2_model *m, const int *tokens, run_config rc, int by_token, float *rows) {
+/* ----------------------------------------------------------- sequences */
+
+#define N_SEQ 5
+#define SEQ_TOKENS 60
+
+/* N_SEQ sequences of SEQ_TOKENS tokens each, started at different times,
+ * advanced in calls that give each active sequence either its next piece
+ * of prompt (1-12 tokens) or one token, in a rotating order. Every row asks
+ * for logits; each must equal the sequence's alone. */
+static void run_sequences(const model_case *mc, const float *const *ref, int tokens[N_SEQ][SEQ_TOKENS], int batch,
+                          int threads, uint32_t seed) {
+    llama2_threadpool *pool = new_pool(threads);
+    llama2_session *s = new_session(mc->model, pool, batch, N_SEQ);
+    llama2_batch_row rows[N_SEQ * 12];
+    int rows_pos[N_SEQ * 12];
+    float *logits = xmalloc(sizeof rows / sizeof rows[0] * VOCAB * sizeof(float));
+    int done[N_SEQ] = {0};
     llama2_error err = {0};
-    llama2_threadpool *pool = NULL;
-    if (rc.threads > 0) assert_int_equal(llama2_threadpool_create(rc.threads, &pool, &err), LLAMA2_OK);
-    llama2_session *s = NULL;
-    llama2_session_options o = {.pool = pool, .batch_size = rc.batch};
-    assert_int_equal(llama2_session_create(m, &o, &s, &err), LLAMA2_OK);
-    const int vocab = llama2_model_config(m)->vocab_size;
-    logits_sink sink = {rows, vocab};
-    int pos = 0;
-    if (!by_token) {
-        assert_int_equal(llama2_session_eval_all(s, tokens, PROMPT, 0, keep_logits, &sink, &err), LLAMA2_OK);
-        pos = PROMPT;
+    for (int step = 0;; step++) {
+        int n = 0, active = 0;
+        for (int j = 0; j < N_SEQ; j++) {
+            const int q = (j + step) % N_SEQ;
+            seed = seed * 1664525u + 1013904223u;
+            if (done[q] == SEQ_TOKENS || step < 2 * q) continue; /* later sequences start later */
+            active++;
+            int take = done[q] < 20 ? 1 + (int)((seed >> 10) % 12) : 1;
+            if (take > SEQ_TOKENS - done[q]) take = SEQ_TOKENS - done[q];
+            for (int i = 0; i < take; i++) {
+                rows[n] = (llama2_batch_row){q, done[q] + i, tokens[q][done[q] + i], 1};
+                rows_pos[n++] = done[q] + i;
+            }
+            done[q] += take;
+        }
+        if (active == 0 && step > 2 * N_SEQ) break;
+        if (n == 0) continue;
+        if (llama2_session_eval_batch(s, rows, n, logits, &err) != LLAMA2_OK) fail_msg("eval_batch: %s", err.message);
+        for (int i = 0; i < n; i++)
+            same_logits(ref[rows[i].sequence] + (size_t)rows_pos[i] * VOCAB, logits + (size_t)i * VOCAB,
+                        "sequence %d, position %d: batch %d: logits differ from the sequence alone", rows[i].sequence,
+                        rows_pos[i], batch);
+        for (int q = 0; q < N_SEQ; q++) assert_int_equal(llama2_session_sequence_length(s, q), done[q]);
     }
-    for (; pos < POSITIONS; pos++) {
-        float *logits = NULL;
-        assert_int_equal(llama2_session_eval(s, tokens + pos, 1, pos, &logits, &err), LLAMA2_OK);
-        memcpy(rows + (size_t)pos * (size_t)vocab, logits, (size_t)vocab * sizeof(float));
-    }
+    free(logits);
     llama2_session_destroy(s);
     llama2_threadpool_destroy(pool);
 }
 
-/* max |ref - got| / max |ref| over one row; infinite for a NaN. */
-static double relative_error(const float *ref, const float *got, int n) {
-    double max_ref = 0.0, max_diff = 0.0;
-    for (int i = 0; i < n; i++) {
-        double d = fabs((double)ref[i] - (double)got[i]);
-        if (!(d == d)) return INFINITY;
-        if (fabs((double)ref[i]) > max_ref) max_ref = fabs((double)ref[i]);
-        if (d > max_diff) max_diff = d;
+static void test_sequences(void **state) {
+    const model_case *mc = *state;
+    int tokens[N_SEQ][SEQ_TOKENS];
+    float *ref[N_SEQ];
+    for (int q = 0; q < N_SEQ; q++) {
+        random_tokens(tokens[q], SEQ_TOKENS, 777u + (uint32_t)q);
+        ref[q] = alone(mc->model, tokens[q], SEQ_TOKENS);
     }
-    return max_ref > 0.0 ? max_diff / max_ref : max_diff;
+    static const run_config seq_runs[] = {{1, 1}, {4, 2}, {7, 3}, {64, 1}, {64, 2}, {16, 3}};
+    for (size_t k = 0; k < sizeof seq_runs / sizeof seq_runs[0]; k++)
+        run_sequences(mc, (const float *const *)ref, tokens, seq_runs[k].batch, seq_runs[k].threads, 99u + (uint32_t)k);
+    for (int q = 0; q < N_SEQ; q++) free(ref[q]);
 }
 
-static void check_model(const model_case *mc) {
+/* ------------------------------------------------------- shared prompts */
+
+#define SHARED 30
+#define OWN 12
+
+static void test_shared_prompt(void **state) {
+    const model_case *mc = *state;
+    int text[3][SHARED + OWN];
+    float *ref[3];
+    random_tokens(text[0], SHARED + OWN, 4242);
+    for (int c = 1; c < 3; c++) {
+        memcpy(text[c], text[0], SHARED * sizeof(int));
+        random_tokens(text[c] + SHARED, OWN, 5000u + (uint32_t)c);
+    }
+    for (int c = 0; c < 3; c++) ref[c] = alone(mc->model, text[c], SHARED + OWN);
+
+    llama2_threadpool *pool = new_pool(2);
+    llama2_session *s = new_session(mc->model, pool, 16, 4);
+    llama2_error err = {0};
+    float *logits = xmalloc(3 * VOCAB * sizeof(float));
+    /* The prompt once, in sequence 0 (garbage in sequence 3 first, to be
+     * replaced by the copy). */
+    llama2_batch_row rows[SHARED + OWN];
+    for (int i = 0; i < 5; i++) rows[i] = (llama2_batch_row){3, i, (i * 31) % VOCAB, 0};
+    assert_int_equal(llama2_session_eval_batch(s, rows, 5, NULL, &err), LLAMA2_OK);
+    for (int i = 0; i < SHARED; i++) rows[i] = (llama2_batch_row){0, i, text[0][i], i == SHARED - 1};
+    assert_int_equal(llama2_session_eval_batch(s, rows, SHARED, logits, &err), LLAMA2_OK);
+    same_logits(ref[0] + (size_t)(SHARED - 1) * VOCAB, logits, "shared prompt: last position %d%d%d", 0, 0, 0);
+    /* Copied into sequences 1 and 3 (3's own positions go). */
+    assert_int_equal(llama2_session_copy_sequence(s, 1, 0, SHARED, &err), LLAMA2_OK);
+    assert_int_equal(llama2_session_copy_sequence(s, 3, 0, SHARED, &err), LLAMA2_OK);
+    assert_int_equal(llama2_session_sequence_length(s, 3), SHARED);
+    /* The three continue together: 0 with text 0, 1 with text 1, 3 with text 2. */
+    const int seq_of[3] = {0, 1, 3};
+    for (int i = 0; i < OWN; i++) {
+        for (int c = 0; c < 3; c++) rows[c] = (llama2_batch_row){seq_of[c], SHARED + i, text[c][SHARED + i], 1};
+        assert_int_equal(llama2_session_eval_batch(s, rows, 3, logits, &err), LLAMA2_OK);
+        for (int c = 0; c < 3; c++)
+            same_logits(ref[c] + (size_t)(SHARED + i) * VOCAB, logits + (size_t)c * VOCAB,
+                        "choice %d at position %d (sequence %d): logits differ from the text alone", c, SHARED + i,
+                        seq_of[c]);
+    }
+    /* A cleared sequence starts afresh: text 2 from position 0 in 3. */
+    assert_int_equal(llama2_session_clear_sequence(s, 3, &err), LLAMA2_OK);
+    assert_int_equal(llama2_session_sequence_length(s, 3), 0);
+    for (int i = 0; i < SHARED + OWN; i++) rows[i] = (llama2_batch_row){3, i, text[2][i], i == SHARED + OWN - 1};
+    assert_int_equal(llama2_session_eval_batch(s, rows, SHARED + OWN, logits, &err), LLAMA2_OK);
+    same_logits(ref[2] + (size_t)(SHARED + OWN - 1) * VOCAB, logits, "cleared sequence: last position %d%d%d", 0, 0,
+                0);
+    free(logits);
+    for (int c = 0; c < 3; c++) free(ref[c]);
+    llama2_session_destroy(s);
+    llama2_threadpool_destroy(pool);
+}
+
+/* ------------------------------------------------------------ refusals */
+
+static void refused(llama2_status got, llama2_status want, const llama2_error *err, const char *message) {
+    if (got != want || strcmp(err->message, message) != 0)
+        fail_msg("status %d \"%s\", expected %d \"%s\"", (int)got, err->message, (int)want, message);
+}
+
+static void test_refusals(void **state) {
+    const model_case *mc = *state;
+    llama2_error err = {0};
+    llama2_session *s = NULL;
+    llama2_session_options bad = {.context_length = -1};
+    refused(llama2_session_create(mc->model, &bad, &s, &err), LLAMA2_E_INVALID, &err, "context length -1 is negative");
+    bad = (llama2_session_options){.n_sequences = -2};
+    refused(llama2_session_create(mc->model, &bad, &s, &err), LLAMA2_E_INVALID, &err, "sequence count -2 is negative");
+    /* A context of 40 positions, 3 sequences; more than seq_len is seq_len. */
+    llama2_session_options big = {.context_length = SEQ_LEN + 1};
+    assert_int_equal(llama2_session_create(mc->model, &big, &s, &err), LLAMA2_OK);
+    assert_int_equal(llama2_session_context_length(s), SEQ_LEN);
+    assert_int_equal(llama2_session_sequences(s), 1);
+    llama2_session_destroy(s);
+    llama2_session_options o = {.context_length = 40, .n_sequences = 3, .batch_size = 8};
+    assert_int_equal(llama2_session_create(mc->model, &o, &s, &err), LLAMA2_OK);
+    assert_int_equal(llama2_session_context_length(s), 40);
+    assert_int_equal(llama2_session_sequences(s), 3);
+
+    float *logits = xmalloc(4 * VOCAB * sizeof(float));
+    llama2_batch_row rows[4] = {{0, 0, 1, 1}, {0, 1, 2, 1}, {1, 0, 3, 1}, {2, 0, 4, 0}};
+    assert_int_equal(llama2_session_eval_batch(s, rows, 4, logits, &err), LLAMA2_OK);
+    const int before[3] = {2, 1, 1};
+    for (int q = 0; q < 3; q++) assert_int_equal(llama2_session_sequence_length(s, q), before[q]);
+
+    struct {
+        llama2_batch_row rows[2];
+        int n;
+        llama2_status status;
+        const char *message;
+    } cases_[] = {
+        {{{0, 2, 1, 1}}, 0, LLAMA2_E_INVALID, "no rows to evaluate"},
+        {{{3, 0, 1, 1}}, 1, LLAMA2_E_INVALID, "row 0: sequence 3 does not exist (the session has 3)"},
+        {{{0, 2, 1, 1}, {-1, 0, 1, 1}}, 2, LLAMA2_E_INVALID, "row 1: sequence -1 does not exist (the session has 3)"},
+        {{{0, 2, VOCAB, 1}}, 1, LLAMA2_E_INVALID, "row 0: token id 517 is outside the vocabulary (517)"},
+        {{{1, 1, -1, 1}}, 1, LLAMA2_E_INVALID, "row 0: token id -1 is outside the vocabulary (517)"},
+        {{{1, 40, 1, 1}}, 1, LLAMA2_E_CONTEXT, "row 0: position 40 does not fit the context window of 40"},
+        {{{1, -1, 1, 1}}, 1, LLAMA2_E_CONTEXT, "row 0: position -1 does not fit the context window of 40"},
+        {{{0, 3, 1, 1}}, 1, LLAMA2_E_INVALID, "row 0: position 3 of sequence 0 leaves a gap (it has 2 cached)"},
+        {{{0, 2, 1, 1}, {0, 4, 1, 1}}, 2, LLAMA2_E_INVALID,
+         "row 1: position 4 of sequence 0 does not follow its previous row's 2"},
+        {{{2, 1, 1, 1}, {2, 1, 1, 1}}, 2, LLAMA2_E_INVALID,
+         "row 1: position 1 of sequence 2 does not follow its previous row's 1"},
+    };
+    for (size_t i = 0; i < sizeof cases_ / sizeof cases_[0]; i++) {
+        refused(llama2_session_eval_batch(s, cases_[i].rows, cases_[i].n, logits, &err), cases_[i].status, &err,
+                cases_[i].message);
+        for (int q = 0; q < 3; q++) assert_int_equal(llama2_session_sequence_length(s, q), before[q]);
+    }
+    llama2_batch_row asks = {1, 1, 5, 1};
+    refused(llama2_session_eval_batch(s, &asks, 1, NULL, &err), LLAMA2_E_INVALID, &err,
+            "1 rows ask for logits and there is no buffer for them");
+    /* A sequence may be rewound (and forgets what followed). */
+    llama2_batch_row rewind = {0, 1, 7, 0};
+    assert_int_equal(llama2_session_eval_batch(s, &rewind, 1, NULL, &err), LLAMA2_OK);
+    assert_int_equal(llama2_session_sequence_length(s, 0), 2);
+    rewind.position = 0;
+    assert_int_equal(llama2_session_eval_batch(s, &rewind, 1, NULL, &err), LLAMA2_OK);
+    assert_int_equal(llama2_session_sequence_length(s, 0), 1);
+
+    refused(llama2_session_copy_sequence(s, 1, 0, 2, &err), LLAMA2_E_INVALID, &err,
+            "cannot copy 2 positions of sequence 0: it has 1");
+    refused(llama2_session_copy_sequence(s, 1, 0, -1, &err), LLAMA2_E_INVALID, &err,
+            "cannot copy -1 positions of sequence 0: it has 1");
+    refused(llama2_session_copy_sequence(s, 3, 0, 1, &err), LLAMA2_E_INVALID, &err,
+            "sequence 3 does not exist (the session has 3)");
+    refused(llama2_session_clear_sequence(s, -1, &err), LLAMA2_E_INVALID, &err,
+            "sequence -1 does not exist (the session has 3)");
+    assert_int_equal(llama2_session_sequence_length(s, 7), 0);
+    /* The one-sequence calls see the context too. */
+    int tokens[2] = {1, 2};
+    float *out = NULL;
+    refused(llama2_session_eval(s, tokens, 2, 39, &out, &err), LLAMA2_E_CONTEXT, &err,
+            "positions 39..40 do not fit the context window of 40");
+    assert_int_equal(llama2_session_eval(s, tokens, 1, 39, &out, &err), LLAMA2_OK);
+    free(logits);
+    llama2_session_destroy(s);
+}
+
+/* --------------------------------------------------------------- setup */
+
+static int open_models(void **state) {
+    (void)state;
+    cases[0].config = shape(96, 256, 6, 2, 0, 1, 0);
+    cases[1].config = shape(64, 172, 4, 4, 1, 0, 0);
+    cases[2].config = shape(96, 256, 6, 2, 0, 2, 32);
+    cases[3].config = shape(64, 176, 8, 4, 1, 2, 8);
+    cases[4].config = shape(256, 704, 8, 2, 0, 1, 0);
+    cases[5].config = shape(256, 704, 8, 2, 0, 2, 64);
     char path[64];
     snprintf(path, sizeof path, "/tmp/llama2-test-batch-%ld.bin", (long)getpid());
-    llama2_error err = {0};
-    if (l2_write_random_model(path, &mc->config, 11, L2_OUTPUT_FORCE, &err) != LLAMA2_OK)
-        fail_msg("write %s: %s", mc->name, err.message);
-    llama2_model *m = NULL;
-    llama2_status st = llama2_model_open(path, NULL, &m, &err);
-    unlink(path);
-    if (st != LLAMA2_OK) fail_msg("open %s: %s", mc->name, err.message);
-
-    const int vocab = mc->config.vocab_size;
-    const int exact = mc->config.weight_type == LLAMA2_WEIGHTS_Q8_0;
-    int tokens[POSITIONS];
-    uint32_t r = 12345;
-    for (int i = 0; i < POSITIONS; i++) {
-        r = r * 1664525u + 1013904223u;
-        tokens[i] = (int)((r >> 8) % (uint32_t)vocab);
-    }
-    const size_t row_floats = (size_t)POSITIONS * (size_t)vocab;
-    float *ref = malloc(row_floats * sizeof(float));
-    float *got[N_RUNS];
-    assert_non_null(ref);
-    run_model(m, tokens, (run_config){1, 0}, 1, ref);
-
-    double worst = 0.0;
-    for (int k = 0; k < N_RUNS; k++) {
-        got[k] = malloc(row_floats * sizeof(float));
-        assert_non_null(got[k]);
-        run_model(m, tokens, runs[k], 0, got[k]);
-        for (int p = 0; p < POSITIONS; p++) {
-            const float *a = ref + (size_t)p * (size_t)vocab, *b = got[k] + (size_t)p * (size_t)vocab;
-            if (exact) {
-                if (memcmp(a, b, (size_t)vocab * sizeof(float)) != 0)
-                    fail_msg("%s: batch %d, %d threads: logits at position %d differ from token by token", mc->name,
-                             runs[k].batch, runs[k].threads, p);
-                continue;
-            }
-            double e = relative_error(a, b, vocab);
-            if (e > worst) worst = e;
-            if (!(e <= F32_BOUND))
-                fail_msg("%s: batch %d, %d threads: position %d relative error %.3g > %.0e", mc->name, runs[k].batch,
-                         runs[k].threads, p, e, F32_BOUND);
+    for (int i = 0; i < N_CASES; i++) {
+        llama2_error err = {0};
+        if (l2_write_random_model(path, &cases[i].config, 11, L2_OUTPUT_FORCE, &err) != LLAMA2_OK ||
+            llama2_model_open(path, NULL, &cases[i].model, &err) != LLAMA2_OK) {
+            fprintf(stderr, "%s: %s\n", cases[i].name, err.message);
+            unlink(path);
+            return -1;
         }
-        /* The same batch size at another thread count: the same bits. */
-        if (runs[k].batch == 1 && memcmp(ref, got[k], row_floats * sizeof(float)) != 0)
-            fail_msg("%s: batch 1: %d threads differ from token by token", mc->name, runs[k].threads);
-        for (int j = 0; j < k; j++) {
-            if (runs[j].batch == runs[k].batch && memcmp(got[j], got[k], row_floats * sizeof(float)) != 0)
-                fail_msg("%s: batch %d: %d and %d threads give different logits", mc->name, runs[k].batch,
-                         runs[j].threads, runs[k].threads);
-        }
+        unlink(path);
     }
-    print_message("%s: worst relative error against token by token %.3g\n", mc->name, worst);
-    for (int k = 0; k < N_RUNS; k++) free(got[k]);
-    free(ref);
-    llama2_model_close(m);
+    return 0;
 }
 
-/* The models: the test's state is its row. */
-static void test_model(void **state) { check_model(*state); }
+static int close_models(void **state) {
+    (void)state;
+    for (int i = 0; i < N_CASES; i++) llama2_model_close(cases[i].model);
+    return 0;
+}
+
+/* Adds test `fn` on case i, named "what: case name". */
+static int add_test(struct CMUnitTest *tests, int n, char (*names)[96], const char *what, CMUnitTestFunction fn,
+                    int i) {
+    snprintf(names[n], sizeof names[n], "%s: %s", what, cases[i].name);
+    tests[n] = (struct CMUnitTest){names[n], fn, NULL, NULL, &cases[i]};
+    return n + 1;
+}
 
 int main(void) {
-    static model_case cases[6];
-    cases[0] = (model_case){"fp32, 6 heads / 2 kv heads, own classifier", shape(96, 256, 6, 2, 0, 1, 0)};
-    cases[1] = (model_case){"fp32 legacy, 4 heads, shared classifier", shape(64, 172, 4, 4, 1, 0, 0)};
-    cases[2] = (model_case){"int8 gs 32, 6 heads / 2 kv heads", shape(96, 256, 6, 2, 0, 2, 32)};
-    cases[3] = (model_case){"int8 gs 8, 8 heads / 4 kv heads", shape(64, 176, 8, 4, 1, 2, 8)};
-    cases[4] = (model_case){"fp32, dim 256, 8 heads / 2 kv heads", shape(256, 704, 8, 2, 0, 1, 0)};
-    cases[5] = (model_case){"int8 gs 64, dim 256, 8 heads / 2 kv heads", shape(256, 704, 8, 2, 0, 2, 64)};
-    struct CMUnitTest tests[6];
-    for (int i = 0; i < 6; i++)
-        tests[i] = (struct CMUnitTest){cases[i].name, test_model, NULL, NULL, &cases[i]};
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    struct CMUnitTest tests[4 * N_CASES];
+    static char names[4 * N_CASES][96];
+    int n = 0;
+    for (int i = 0; i < N_CASES; i++) {
+        n = add_test(tests, n, names, "prompt", test_prompt, i);
+        n = add_test(tests, n, names, "sequences", test_sequences, i);
+    }
+    /* Shared prompts on a GQA model of each weight type, refusals on one. */
+    n = add_test(tests, n, names, "shared prompt", test_shared_prompt, 0);
+    n = add_test(tests, n, names, "shared prompt", test_shared_prompt, 2);
+    n = add_test(tests, n, names, "refusals", test_refusals, 3);
+    return _cmocka_run_group_tests("test_batch", tests, (size_t)n, open_models, close_models);
 }

@@ -2,14 +2,16 @@
  * The fast kernel tables against the scalar reference (ops_ref.c), and the
  * thread pool.
  *
- * Each kernel level this build carries besides the reference is checked, one
- * test per kernel and level, skipped by name where this CPU cannot run the
- * level; on random inputs over many sizes (odd ones, tails
- * shorter than a vector, unaligned pointers, row ranges that do not start at
- * 0, 1 to 9 inputs). Tolerances:
- *   dot, matmul_f32: |fast - ref| <= 1e-5 * sum |a[i] * b[i]| (both sum
- *       in float, in different orders; for n <= 2100 random terms the
+ * Each kernel level this build carries besides the reference is checked, its
+ * fast table and its exact one, one test per kernel and level, skipped by
+ * name where this CPU cannot run the level; on random inputs over many sizes
+ * (odd ones, tails shorter than a vector, unaligned pointers, row ranges that
+ * do not start at 0, 1 to 9 inputs). Tolerances:
+ *   matmul_f32: |fast - ref| <= 1e-5 * sum |a[i] * b[i]| (both sum in
+ *       float, in different orders; for n <= 2100 random terms the
  *       reference's own rounding error is of the order of 2e-6 of that sum);
+ *       and every output the same bits whatever the other inputs and rows
+ *       computed with it;
  *   rmsnorm: (1e-6 + 3e-9 n) relative per element: the sum of squares is
  *       reordered (the reference's naive sum of n terms is itself off by up to
  *       about 1e-6 at n = 1000), then each element is the reference's two
@@ -19,8 +21,11 @@
  *   swiglu: 1e-6 relative (about 8 ulp: the expf, a division, two products);
  *   softmax and swiglu results that are subnormal or flushed to zero are
  *       allowed 1e-37 absolute;
- *   axpy, add, values: bit-exact (the same operations element by element);
- *   quantize_q8, matmul_q8: bit-exact (memcmp), the contract of ops.h.
+ *   add, and the exact attention parts (scores, values): bit-exact (the same
+ *       operations element by element);
+ *   quantize_q8, matmul_q8, gemv_q8_slots: bit-exact (memcmp), the contract
+ *       of ops.h;
+ *   every entry of an exact table: bit-exact.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -86,16 +91,25 @@ static int first_difference(const float *a, const float *b, int n) {
     return -1;
 }
 
-/* The table of the level a test is registered for (its state): skips the
- * test by name where this CPU cannot run that level. */
+/* The tables of the level a test is registered for (its state): the fast
+ * one and the exact one (the same table for the reference). Skips the test
+ * by name where this CPU cannot run that level. */
 static int fast_tables(void **state, const l2_kernels **out) {
     const char *level = *state;
-    out[0] = l2_kernels_level(level);
+    out[0] = l2_kernels_level(level, LLAMA2_WEIGHTS_F32);
     if (!out[0]) {
         print_message("skipped: this CPU cannot run the %s kernels\n", level);
         skip();
     }
-    return 1;
+    out[1] = l2_kernels_level(level, LLAMA2_WEIGHTS_Q8_0);
+    return out[1] != out[0] ? 2 : 1;
+}
+
+/* The exact table of the level a test is registered for. */
+static const l2_kernels *exact_table(void **state) {
+    const l2_kernels *k[2];
+    fast_tables(state, k);
+    return l2_kernels_level((const char *)*state, LLAMA2_WEIGHTS_Q8_0);
 }
 
 #define CHECK_CLOSE(fast, ref, tol, what, ...)                                                                \
@@ -120,26 +134,27 @@ static const int lengths[] = {1,   2,   3,   4,   5,   6,   7,   8,   9,   10,  
 /* ------------------------------------------------------- the selector */
 
 /* LLAMA2_KERNELS set to `value` (NULL: unset) for one call of
- * l2_kernels_best(). */
-static const l2_kernels *best_with(const char *value) {
+ * l2_kernels_for(type). */
+static const l2_kernels *for_with(const char *value, llama2_weight_type type) {
     char *saved = getenv("LLAMA2_KERNELS") ? strdup(getenv("LLAMA2_KERNELS")) : NULL;
     if (value)
         setenv("LLAMA2_KERNELS", value, 1);
     else
         unsetenv("LLAMA2_KERNELS");
-    const l2_kernels *best = l2_kernels_best();
+    const l2_kernels *k = l2_kernels_for(type);
     if (saved) {
         setenv("LLAMA2_KERNELS", saved, 1);
         free(saved);
     } else {
         unsetenv("LLAMA2_KERNELS");
     }
-    return best;
+    return k;
 }
 
-/* The best table is the fastest level this CPU runs; LLAMA2_KERNELS caps it
- * at the named level (the fastest this CPU runs from there on); a name this
- * build does not know gives the reference. */
+/* A model's table is the fastest level this CPU runs, in its exact form for
+ * int8 weights; LLAMA2_KERNELS caps it at the named level (the fastest this
+ * CPU runs from there on); a name this build does not know gives the
+ * reference. */
 static void test_select(void **state) {
     (void)state;
     int n = 0;
@@ -148,54 +163,33 @@ static void test_select(void **state) {
     assert_string_equal(l2_kernel_level_name(n - 1), "scalar");
     assert_null(l2_kernel_level_name(n));
     assert_null(l2_kernel_level_name(-1));
-    assert_ptr_equal(l2_kernels_level("scalar"), l2_kernels_reference());
-    assert_null(l2_kernels_level("no-such-level"));
-    for (int cap = 0; cap < n; cap++) {
-        const l2_kernels *want = NULL;
-        for (int i = cap; i < n && !want; i++) want = l2_kernels_level(l2_kernel_level_name(i));
-        assert_non_null(want);
-        assert_ptr_equal(best_with(l2_kernel_level_name(cap)), want);
-        if (cap == 0) assert_ptr_equal(best_with(NULL), want);
+    assert_ptr_equal(l2_kernels_level("scalar", LLAMA2_WEIGHTS_F32), l2_kernels_reference());
+    assert_ptr_equal(l2_kernels_level("scalar", LLAMA2_WEIGHTS_Q8_0), l2_kernels_reference());
+    assert_null(l2_kernels_level("no-such-level", LLAMA2_WEIGHTS_F32));
+    static const llama2_weight_type types[] = {LLAMA2_WEIGHTS_F32, LLAMA2_WEIGHTS_Q8_0};
+    for (int t = 0; t < 2; t++) {
+        for (int cap = 0; cap < n; cap++) {
+            const l2_kernels *want = NULL;
+            for (int i = cap; i < n && !want; i++) want = l2_kernels_level(l2_kernel_level_name(i), types[t]);
+            assert_non_null(want);
+            assert_ptr_equal(for_with(l2_kernel_level_name(cap), types[t]), want);
+            if (cap == 0) assert_ptr_equal(for_with(NULL, types[t]), want);
+        }
+        assert_ptr_equal(for_with("no-such-level", types[t]), l2_kernels_reference());
     }
-    assert_ptr_equal(best_with("no-such-level"), l2_kernels_reference());
-    printf("[ info     ] best kernel table: %s\n", best_with(NULL)->name);
+    /* int8 models: an exact table, with the level's own int8 kernels. */
+    const l2_kernels *f32 = for_with(NULL, LLAMA2_WEIGHTS_F32), *q8 = for_with(NULL, LLAMA2_WEIGHTS_Q8_0);
+    assert_ptr_equal(q8->rmsnorm, l2_kernels_reference()->rmsnorm);
+    assert_ptr_equal(q8->softmax, l2_kernels_reference()->softmax);
+    assert_ptr_equal(q8->swiglu, l2_kernels_reference()->swiglu);
+    assert_ptr_equal(q8->matmul_q8, f32->matmul_q8);
+    printf("[ info     ] kernel tables: %s (fp32 models), %s (int8 models)\n", f32->name, q8->name);
 }
 
 /* ------------------------------------------------------ vector kernels */
 
-static void test_dot(void **state) {
-    const l2_kernels *ks[4];
-    int nk = fast_tables(state, ks);
-    const l2_kernels *ref = l2_kernels_reference();
-    float *a = xmalloc(1100 * sizeof(float)), *b = xmalloc(1100 * sizeof(float));
-    rng_seed(1);
-    for (int t = 0; t < nk; t++) {
-        const l2_kernels *k = ks[t];
-        for (int li = 0; li < N_LENGTHS; li++) {
-            for (int off = 0; off < 3; off++) {
-                int n = lengths[li];
-                fill(a, 1100, -1.0f, 1.0f);
-                fill(b, 1100, -2.0f, 2.0f);
-                double mag = 0.0;
-                for (int i = 0; i < n; i++) mag += fabs((double)a[off + i] * b[2 * off + i]);
-                void *ba, *bb;
-                const float *ea = exact_copy(a + off, (size_t)n * sizeof(float), (size_t)off * 4, &ba);
-                const float *eb = exact_copy(b + 2 * off, (size_t)n * sizeof(float), (size_t)off * 4, &bb);
-                float f = k->dot(ea, eb, n);
-                float r = ref->dot(ea, eb, n);
-                free(ba);
-                free(bb);
-                CHECK_CLOSE(f, r, 1e-5 * mag + 1e-30, "dot n=%d off=%d", n, off);
-            }
-        }
-        assert_true(k->dot(a, b, 0) == 0.0f);
-    }
-    free(a);
-    free(b);
-}
-
 static void test_rmsnorm(void **state) {
-    const l2_kernels *ks[4];
+    const l2_kernels *ks[2];
     int nk = fast_tables(state, ks);
     const l2_kernels *ref = l2_kernels_reference();
     float *x = xmalloc(1100 * sizeof(float)), *w = xmalloc(1100 * sizeof(float));
@@ -211,15 +205,16 @@ static void test_rmsnorm(void **state) {
             fill(w, 1100, 0.5f, 1.5f);
             /* A sentinel after the end must survive. */
             of[off + n] = orf[off + n] = 12345.0f;
-            k->rmsnorm(of + off, x + off, w, n);
-            ref->rmsnorm(orf + off, x + off, w, n);
+            const float eps = li % 2 ? 1e-5f : 1e-6f;
+            k->rmsnorm(of + off, x + off, w, n, eps);
+            ref->rmsnorm(orf + off, x + off, w, n, eps);
             for (int i = 0; i < n; i++)
                 CHECK_CLOSE(of[off + i], orf[off + i], (1e-6 + 3e-9 * n) * fabs((double)orf[off + i]) + 1e-37,
                             "rmsnorm n=%d i=%d", n, i);
             assert_true(of[off + n] == 12345.0f);
             /* In place. */
             memcpy(of, x, 1100 * sizeof(float));
-            k->rmsnorm(of + off, of + off, w, n);
+            k->rmsnorm(of + off, of + off, w, n, eps);
             for (int i = 0; i < n; i++)
                 CHECK_CLOSE(of[off + i], orf[off + i], (1e-6 + 3e-9 * n) * fabs((double)orf[off + i]) + 1e-37,
                             "rmsnorm in place n=%d i=%d", n, i);
@@ -232,7 +227,7 @@ static void test_rmsnorm(void **state) {
 }
 
 static void test_softmax(void **state) {
-    const l2_kernels *ks[4];
+    const l2_kernels *ks[2];
     int nk = fast_tables(state, ks);
     const l2_kernels *ref = l2_kernels_reference();
     float *xf = xmalloc(1100 * sizeof(float)), *xr = xmalloc(1100 * sizeof(float));
@@ -272,7 +267,7 @@ static void test_softmax(void **state) {
 }
 
 static void test_swiglu(void **state) {
-    const l2_kernels *ks[4];
+    const l2_kernels *ks[2];
     int nk = fast_tables(state, ks);
     const l2_kernels *ref = l2_kernels_reference();
     float *gf = xmalloc(1100 * sizeof(float)), *gr = xmalloc(1100 * sizeof(float));
@@ -303,8 +298,8 @@ static void test_swiglu(void **state) {
     free(up);
 }
 
-static void test_axpy_add(void **state) {
-    const l2_kernels *ks[4];
+static void test_add(void **state) {
+    const l2_kernels *ks[2];
     int nk = fast_tables(state, ks);
     const l2_kernels *ref = l2_kernels_reference();
     float *yf = xmalloc(1100 * sizeof(float)), *yr = xmalloc(1100 * sizeof(float));
@@ -318,13 +313,6 @@ static void test_axpy_add(void **state) {
             fill(yf, 1100, -1.0f, 1.0f);
             fill(x, 1100, -1.0f, 1.0f);
             memcpy(yr, yf, 1100 * sizeof(float));
-            float a = rng_float(-2.0f, 2.0f);
-            k->axpy(yf + off, a, x + 2, n);
-            ref->axpy(yr + off, a, x + 2, n);
-            if (memcmp(yf, yr, 1100 * sizeof(float)) != 0) {
-                print_error("%s: axpy n=%d differs from the reference\n", k->name, n);
-                fail();
-            }
             k->add(yf + off, x + 1, n);
             ref->add(yr + off, x + 1, n);
             if (memcmp(yf, yr, 1100 * sizeof(float)) != 0) {
@@ -346,7 +334,7 @@ static const int mm_cols[] = {1,  2,  3,   4,   5,   7,   8,   9,   15,  16,  17
 #define N_MM_COLS ((int)(sizeof mm_cols / sizeof mm_cols[0]))
 
 static void test_matmul_f32(void **state) {
-    const l2_kernels *ks[4];
+    const l2_kernels *ks[2];
     int nk = fast_tables(state, ks);
     const l2_kernels *ref = l2_kernels_reference();
     /* Input counts around the AVX2 register tile of 6 (remainders 1 and 2
@@ -401,6 +389,26 @@ static void test_matmul_f32(void **state) {
                                     cols, nb, rb, re, mid);
                         fail();
                     }
+                    /* Each input alone, and one row alone with every input:
+                     * the same bits as in the block. */
+                    for (int b = 0; b < nb; b++) {
+                        k->matmul_f32(osplit, stride, xe + (size_t)b * cols, 1, we, cols, rb, re);
+                        const int i = first_difference(osplit + rb, of + (size_t)b * stride + rb, re - rb);
+                        if (i >= 0) {
+                            print_error("%s: matmul_f32 cols=%d nb=%d rows=[%d,%d): input %d alone differs at row %d\n",
+                                        k->name, cols, nb, rb, re, b, rb + i);
+                            fail();
+                        }
+                    }
+                    const int one = rng_int(rb, re - 1);
+                    k->matmul_f32(osplit, stride, xe, nb, we, cols, one, one + 1);
+                    for (int b = 0; b < nb; b++) {
+                        if (memcmp(&osplit[b * stride + one], &of[b * stride + one], sizeof(float)) != 0) {
+                            print_error("%s: matmul_f32 cols=%d nb=%d: row %d alone differs for input %d\n", k->name,
+                                        cols, nb, one, b);
+                            fail();
+                        }
+                    }
                     free(bw);
                     free(bx);
                     for (int b = 0; b < nb; b++) {
@@ -433,6 +441,49 @@ static void test_matmul_f32(void **state) {
     free(osplit);
 }
 
+/* More inputs than a fast kernel keeps lane sums for at once (AVX2: 128),
+ * with rows long enough to be taken in column blocks: every output the
+ * same bits as its input alone, and within tolerance of the reference. */
+static void test_matmul_f32_many_inputs(void **state) {
+    const l2_kernels *ks[2];
+    int nk = fast_tables(state, ks);
+    const l2_kernels *ref = l2_kernels_reference();
+    const int nb = 133, rows = 11, max_cols = 2051;
+    float *w = xmalloc((size_t)rows * max_cols * sizeof(float)), *x = xmalloc((size_t)nb * max_cols * sizeof(float));
+    float *of = xmalloc((size_t)nb * rows * sizeof(float)), *orf = xmalloc((size_t)nb * rows * sizeof(float));
+    float *alone = xmalloc((size_t)rows * sizeof(float));
+    rng_seed(19);
+    /* A row length with a tail, and one of 2 KiB multiples (the AVX2
+     * kernel's copied blocks and input chunks). */
+    static const int col_counts[] = {2051, 2048};
+    for (int ci = 0; ci < 2; ci++) {
+        const int cols = col_counts[ci];
+        fill(w, (size_t)rows * cols, -1.0f, 1.0f);
+        fill(x, (size_t)nb * cols, -1.0f, 1.0f);
+        ref->matmul_f32(orf, rows, x, nb, w, cols, 0, rows);
+        for (int t = 0; t < nk; t++) {
+            const l2_kernels *k = ks[t];
+            k->matmul_f32(of, rows, x, nb, w, cols, 0, rows);
+            for (int b = 0; b < nb; b++) {
+                k->matmul_f32(alone, rows, x + (size_t)b * cols, 1, w, cols, 0, rows);
+                if (first_difference(alone, of + (size_t)b * rows, rows) >= 0)
+                    fail_msg("%s: matmul_f32 cols=%d with %d inputs: input %d alone differs", k->name, cols, nb, b);
+                for (int r = 0; r < rows; r++) {
+                    double mag = 0.0;
+                    for (int c = 0; c < cols; c++) mag += fabs((double)w[(size_t)r * cols + c] * x[(size_t)b * cols + c]);
+                    CHECK_CLOSE(of[b * rows + r], orf[b * rows + r], 1e-5 * mag, "matmul_f32 cols=%d nb=%d b=%d r=%d",
+                                cols, nb, b, r);
+                }
+            }
+        }
+    }
+    free(w);
+    free(x);
+    free(of);
+    free(orf);
+    free(alone);
+}
+
 /* ----------------------------------------------------------- attention */
 
 /* Every table against the reference over head sizes with and without a
@@ -445,7 +496,7 @@ static void test_matmul_f32(void **state) {
  * call (the forward pass groups queries by block, and must give the same
  * bytes for every grouping of threads). */
 static void test_attention(void **state) {
-    const l2_kernels *ks[4];
+    const l2_kernels *ks[2];
     int nk = fast_tables(state, ks);
     const l2_kernels *ref = l2_kernels_reference();
     static const int head_sizes[] = {2, 6, 8, 16, 24, 48, 64, 72, 128};
@@ -568,7 +619,7 @@ static void fill_activations(float *x, int n, int gs, int kind) {
 }
 
 static void test_quantize_q8(void **state) {
-    const l2_kernels *ks[4];
+    const l2_kernels *ks[2];
     int nk = fast_tables(state, ks);
     const l2_kernels *ref = l2_kernels_reference();
     static const int n_groups[] = {1, 2, 3, 7, 8, 9, 17, 40};
@@ -613,7 +664,7 @@ static void test_quantize_q8(void **state) {
 }
 
 static void test_matmul_q8(void **state) {
-    const l2_kernels *ks[4];
+    const l2_kernels *ks[2];
     int nk = fast_tables(state, ks);
     const l2_kernels *ref = l2_kernels_reference();
     static const int n_groups[] = {1, 2, 3, 7, 8, 9, 15, 16, 17};
@@ -689,16 +740,22 @@ static void test_matmul_q8(void **state) {
     free(orf);
 }
 
-/* gemv_q8_slots (where a table has it, the reference's own included)
- * against the reference matmul_q8 over the same rows, bit for bit: row
- * counts that leave 0-15 rows after the slots, slot ranges anywhere in
- * [0, slots], the scales rearranged in slot order as the model does, and
+/* gemv_q8_slots (where a table has it) against the reference matmul_q8
+ * over the same rows, bit for bit: row counts that leave 0-15 rows after the
+ * slots, slot ranges anywhere in [0, slots], the scales as the table's
+ * repack_q8 lays them out (checked against l2_q8_slot_scale's order), and
  * outputs outside the range left alone. */
 static void test_gemv_q8_slots(void **state) {
-    const l2_kernels *ks[5];
+    const l2_kernels *ks[2];
     int nk = fast_tables(state, ks);
     const l2_kernels *ref = l2_kernels_reference();
-    ks[nk++] = ref;
+    assert_null(ref->repack_q8); /* the reference pays nothing for it */
+    int with_slots = 0;
+    for (int t = 0; t < nk; t++) with_slots += ks[t]->gemv_q8_slots != NULL;
+    if (!with_slots) {
+        print_message("skipped: the %s kernels have no gemv_q8_slots\n", (const char *)*state);
+        skip();
+    }
     static const int n_groups[] = {1, 2, 3, 7, 8, 9, 17};
     const int max_rows = 260, max_cols = 256 * 17;
     int8_t *w = xmalloc((size_t)max_rows * max_cols);
@@ -711,6 +768,7 @@ static void test_gemv_q8_slots(void **state) {
     for (int t = 0; t < nk; t++) {
         const l2_kernels *k = ks[t];
         if (!k->gemv_q8_slots) continue;
+        assert_non_null(k->repack_q8);
         for (int gi = 0; gi < N_Q8_GS; gi++) {
             for (int ni = 0; ni < 7; ni++) {
                 const int gs = q8_gs[gi], groups = n_groups[ni], cols = gs * groups;
@@ -723,11 +781,14 @@ static void test_gemv_q8_slots(void **state) {
                     for (int i = 0; i < rows * cols; i++) w[i] = (int8_t)(rng_u32() & 0xff);
                     for (int i = 0; i < rows * groups; i++)
                         ws[i] = rng_float(-1.0f, 1.0f) * ldexpf(1.0f, rng_int(-12, 4));
+                    const size_t packed_bytes = (size_t)slots * 8 * (size_t)groups * sizeof(float);
+                    assert_true(k->repack_q8(NULL, w, ws, rows, cols, gs) == packed_bytes);
+                    assert_true(k->repack_q8(wss, w, ws, rows, cols, gs) == packed_bytes);
                     for (int i = 0; i < slots; i++)
                         for (int j = 0; j < 8; j++)
                             for (int g = 0; g < groups; g++)
-                                wss[l2_q8_slot_scale(i, g, j, groups)] =
-                                    ws[((size_t)i + (size_t)j * (size_t)slots) * (size_t)groups + (size_t)g];
+                                assert_true(wss[l2_q8_slot_scale(i, g, j, groups)] ==
+                                            ws[((size_t)i + (size_t)j * (size_t)slots) * (size_t)groups + (size_t)g]);
                     if (trial == 2) {
                         /* Raw int8 inputs, -128 included. */
                         for (int i = 0; i < cols; i++) xq[i] = (int8_t)(rng_u32() & 0xff);
@@ -745,7 +806,7 @@ static void test_gemv_q8_slots(void **state) {
                     }
                     void *b1, *b2, *b3, *b4;
                     const int8_t *we = exact_copy(w, (size_t)rows * cols, 1, &b1);
-                    const float *wse = exact_copy(wss, (size_t)slots * 8 * groups * sizeof(float), 0, &b2);
+                    const float *wse = exact_copy(wss, packed_bytes, 0, &b2);
                     const int8_t *xqe = exact_copy(xq, (size_t)cols, 3, &b3);
                     const float *xse = exact_copy(xs, (size_t)groups * sizeof(float), 0, &b4);
                     k->gemv_q8_slots(of, xqe, xse, we, wse, cols, gs, slots, sb, se);
@@ -778,15 +839,41 @@ static void test_gemv_q8_slots(void **state) {
 
 /* -------------------------------------------------------------- scores */
 
-/* The scores entry is bit-exact in every table (int8 models use it): head
- * sizes with and without a tail of 1-3 dimensions, key counts around the
- * groups of 8 and 32 keys, key rows inside a wider cache row, a last key at
- * the very end of its buffer, and values of many magnitudes and both signs
- * (zeros included) so that any change in the order of the sums shows. */
+/* The exact parts of the exact tables' attention, which must give the
+ * reference's bits (int8 models use them). */
+typedef struct attention_part {
+    const char *name;
+    void (*fn)(float *out, const float *a, const float *b, int kv_stride, int n_keys, int hs);
+} attention_part;
+
+/* The level's exact scores and values parts (skipped by name where the
+ * level has none of its own, or where this CPU cannot run it). */
+static attention_part level_part(void **state, int values) {
+    const l2_kernels *k[2];
+    fast_tables(state, k);
+    const char *level = *state;
+    attention_part part = {NULL, NULL};
+#if defined(__x86_64__) || defined(__i386__)
+    if (strcmp(level, "avx2") == 0) part = values ? (attention_part){"avx2", l2_values_avx2} : (attention_part){"avx2", l2_scores_avx2};
+#endif
+#if defined(__aarch64__)
+    if (strcmp(level, "neon") == 0 && values) part = (attention_part){"neon", l2_values_neon};
+#endif
+    if (!part.fn) {
+        print_message("skipped: the %s kernels have no %s of their own\n", level, values ? "values sum" : "scores");
+        skip();
+    }
+    return part;
+}
+
+/* The fast scores are bit-exact: head sizes with and without a tail of 1-3
+ * dimensions, key counts around the groups of 8 and 32 keys, key rows
+ * inside a wider cache row, a last key at the very end of its buffer, and
+ * values of many magnitudes and both signs (zeros included) so that any
+ * change in the order of the sums shows. */
 static void test_scores(void **state) {
-    const l2_kernels *ks[4];
-    int nk = fast_tables(state, ks);
-    const l2_kernels *ref = l2_kernels_reference();
+    attention_part ks[1] = {level_part(state, 0)};
+    const int nk = 1;
     static const int head_sizes[] = {1, 2, 3, 4, 5, 7, 8, 12, 16, 24, 48, 64, 72, 128};
     const int max_hs = 128, max_n = 300;
     float *q = xmalloc((size_t)max_hs * sizeof(float));
@@ -794,7 +881,7 @@ static void test_scores(void **state) {
     rng_seed(12);
     long checked = 0;
     for (int t = 0; t < nk; t++) {
-        const l2_kernels *k = ks[t];
+        const attention_part *k = &ks[t];
         for (size_t hi = 0; hi < sizeof head_sizes / sizeof head_sizes[0]; hi++) {
             const int hs = head_sizes[hi], stride = 3 * hs + rng_int(0, 5);
             for (int n = 1; n <= max_n; n += n < 72 ? 1 : 37) {
@@ -806,8 +893,8 @@ static void test_scores(void **state) {
                 void *base;
                 const float *ke = exact_copy(kb, size, 4, &base);
                 for (int i = 0; i < max_n + 8; i++) af[i] = ar[i] = -999.0f;
-                k->scores(af, q, ke, stride, n, hs);
-                ref->scores(ar, q, ke, stride, n, hs);
+                k->fn(af, q, ke, stride, n, hs);
+                l2_scores_ref(ar, q, ke, stride, n, hs);
                 free(base);
                 free(kb);
                 const int i = first_difference(af, ar, max_n + 8);
@@ -820,7 +907,7 @@ static void test_scores(void **state) {
             }
         }
     }
-    assert_true(checked > 0);
+    assert_true(nk == 0 || checked > 0);
     free(q);
     free(af);
     free(ar);
@@ -828,16 +915,15 @@ static void test_scores(void **state) {
 
 /* -------------------------------------------------------------- values */
 
-/* The values entry is bit-exact in every table (int8 models use it): head
- * sizes around the vector widths and the 64-column chunks, key counts from 1
- * to a few hundred, value rows inside a wider cache row with the last one at
- * the very end of its buffer, weights of many magnitudes with zeros, values
- * of both signs (zeros included), and sums that start from zero or continue
- * from earlier ones, so that any reordering or fused operation shows. */
+/* The fast values sums are bit-exact: head sizes around the vector widths
+ * and the 64-column chunks, key counts from 1 to a few hundred, value rows
+ * inside a wider cache row with the last one at the very end of its buffer,
+ * weights of many magnitudes with zeros, values of both signs (zeros
+ * included), and sums that start from zero or continue from earlier ones,
+ * so that any reordering or fused operation shows. */
 static void test_values(void **state) {
-    const l2_kernels *ks[4];
-    int nk = fast_tables(state, ks);
-    const l2_kernels *ref = l2_kernels_reference();
+    attention_part ks[1] = {level_part(state, 1)};
+    const int nk = 1;
     static const int head_sizes[] = {1, 3, 4, 5, 8, 12, 16, 20, 48, 63, 64, 65, 72, 96, 128, 136};
     const int max_hs = 136, max_n = 300;
     float *att = xmalloc((size_t)max_n * sizeof(float));
@@ -845,7 +931,7 @@ static void test_values(void **state) {
     rng_seed(13);
     long checked = 0;
     for (int t = 0; t < nk; t++) {
-        const l2_kernels *k = ks[t];
+        const attention_part *k = &ks[t];
         for (size_t hi = 0; hi < sizeof head_sizes / sizeof head_sizes[0]; hi++) {
             const int hs = head_sizes[hi], stride = hs + rng_int(0, 2 * hs);
             for (int n = 1; n <= max_n; n += n < 40 ? 1 : 53) {
@@ -859,8 +945,8 @@ static void test_values(void **state) {
                 const float *ve = exact_copy(vb, size, 4, &base);
                 for (int i = 0; i < max_hs + 8; i++)
                     of[i] = orf[i] = i < hs && n % 3 == 0 ? rng_float(-1.0f, 1.0f) : i < hs ? 0.0f : -999.0f;
-                k->values(of, att, ve, stride, n, hs);
-                ref->values(orf, att, ve, stride, n, hs);
+                k->fn(of, att, ve, stride, n, hs);
+                l2_values_ref(orf, att, ve, stride, n, hs);
                 free(base);
                 free(vb);
                 const int i = first_difference(of, orf, max_hs + 8);
@@ -873,10 +959,102 @@ static void test_values(void **state) {
             }
         }
     }
-    assert_true(checked > 0);
+    assert_true(nk == 0 || checked > 0);
     free(att);
     free(of);
     free(orf);
+}
+
+/* ------------------------------------------------------ exact tables */
+
+/* Every float entry of the level's exact table (the one int8 models use) against
+ * the reference, bit for bit, on random inputs: the vectors over every
+ * length, products over several shapes and input counts, attention over
+ * head sizes with and without vector tails. (The int8 entries are checked
+ * in every table above.) */
+static void test_exact_tables(void **state) {
+    const l2_kernels *ks[1] = {exact_table(state)};
+    const int nk = 1;
+    const l2_kernels *ref = l2_kernels_reference();
+    const int max_n = 1100, max_rows = 40, max_nb = 9, max_q = L2_ATTENTION_MAX_QUERIES, max_keys = 70;
+    float *a = xmalloc((size_t)max_n * sizeof(float)), *b = xmalloc((size_t)max_n * sizeof(float));
+    float *ra = xmalloc((size_t)max_n * sizeof(float)), *up = xmalloc((size_t)max_n * sizeof(float));
+    float *w = xmalloc((size_t)max_rows * max_n * sizeof(float)), *x = xmalloc((size_t)max_nb * max_n * sizeof(float));
+    float *of = xmalloc((size_t)max_nb * max_rows * sizeof(float)), *orf = xmalloc((size_t)max_nb * max_rows * sizeof(float));
+    const int hs_max = 72, kv_stride = 2 * hs_max + 3;
+    float *keys = xmalloc((size_t)max_keys * kv_stride * sizeof(float)), *vals = xmalloc((size_t)max_keys * kv_stride * sizeof(float));
+    float *qs = xmalloc((size_t)max_q * hs_max * sizeof(float));
+    float *af = xmalloc((size_t)max_q * hs_max * sizeof(float)), *ar = xmalloc((size_t)max_q * hs_max * sizeof(float));
+    float *scratch = xmalloc(L2_ATTENTION_SCRATCH(max_keys, hs_max) * sizeof(float));
+    rng_seed(21);
+    for (int t = 0; t < nk; t++) {
+        const l2_kernels *k = ks[t];
+        for (int li = 0; li < N_LENGTHS; li++) {
+            const int n = lengths[li];
+            fill(a, (size_t)max_n, -3.0f, 3.0f);
+            fill(up, (size_t)max_n, -2.0f, 2.0f);
+            fill(w, (size_t)max_n, 0.5f, 1.5f);
+            k->rmsnorm(b, a, w, n, 1e-5f);
+            ref->rmsnorm(ra, a, w, n, 1e-5f);
+            if (first_difference(b, ra, n) >= 0) fail_msg("%s: rmsnorm n=%d is not the reference's", k->name, n);
+            memcpy(b, a, (size_t)n * sizeof(float));
+            memcpy(ra, a, (size_t)n * sizeof(float));
+            k->softmax(b, n);
+            ref->softmax(ra, n);
+            if (first_difference(b, ra, n) >= 0) fail_msg("%s: softmax n=%d is not the reference's", k->name, n);
+            memcpy(b, a, (size_t)n * sizeof(float));
+            memcpy(ra, a, (size_t)n * sizeof(float));
+            k->swiglu(b, up, n);
+            ref->swiglu(ra, up, n);
+            if (first_difference(b, ra, n) >= 0) fail_msg("%s: swiglu n=%d is not the reference's", k->name, n);
+        }
+        for (int trial = 0; trial < 40; trial++) {
+            const int cols = rng_int(1, max_n), rows = rng_int(1, max_rows), nb = rng_int(1, max_nb);
+            fill(w, (size_t)rows * cols, -1.0f, 1.0f);
+            fill(x, (size_t)nb * cols, -1.0f, 1.0f);
+            k->matmul_f32(of, rows, x, nb, w, cols, 0, rows);
+            ref->matmul_f32(orf, rows, x, nb, w, cols, 0, rows);
+            if (first_difference(of, orf, nb * rows) >= 0)
+                fail_msg("%s: matmul_f32 cols=%d rows=%d nb=%d is not the reference's", k->name, cols, rows, nb);
+        }
+        static const int head_sizes[] = {6, 8, 16, 48, 64, 72};
+        for (size_t hi = 0; hi < sizeof head_sizes / sizeof head_sizes[0]; hi++) {
+            const int hs = head_sizes[hi];
+            for (int nq = 1; nq <= max_q; nq += 3) {
+                fill(keys, (size_t)max_keys * kv_stride, -2.0f, 2.0f);
+                fill(vals, (size_t)max_keys * kv_stride, -1.0f, 1.0f);
+                fill(qs, (size_t)max_q * hs_max, -1.0f, 1.0f);
+                const float *q[L2_ATTENTION_MAX_QUERIES];
+                float *outf[L2_ATTENTION_MAX_QUERIES], *outr[L2_ATTENTION_MAX_QUERIES];
+                int n_keys[L2_ATTENTION_MAX_QUERIES];
+                for (int i = 0; i < nq; i++) {
+                    q[i] = qs + (size_t)i * hs_max;
+                    outf[i] = af + (size_t)i * hs_max;
+                    outr[i] = ar + (size_t)i * hs_max;
+                    n_keys[i] = rng_int(1, max_keys);
+                }
+                k->attention(outf, q, n_keys, nq, keys + hs, vals + hs, kv_stride, hs, scratch);
+                ref->attention(outr, q, n_keys, nq, keys + hs, vals + hs, kv_stride, hs, scratch);
+                for (int i = 0; i < nq; i++)
+                    if (first_difference(outf[i], outr[i], hs) >= 0)
+                        fail_msg("%s: attention hs=%d nq=%d query %d is not the reference's", k->name, hs, nq, i);
+            }
+        }
+    }
+    free(a);
+    free(b);
+    free(ra);
+    free(up);
+    free(w);
+    free(x);
+    free(of);
+    free(orf);
+    free(keys);
+    free(vals);
+    free(qs);
+    free(af);
+    free(ar);
+    free(scratch);
 }
 
 /* ------------------------------------------------------------ the pool */
@@ -1090,22 +1268,23 @@ static void test_pool_create_destroy(void **state) {
 int main(void) {
     /* Each kernel test once per level besides the reference. */
     static const struct { const char *name; CMUnitTestFunction fn; } kernel_tests[] = {
-        {"dot", test_dot},
         {"rmsnorm", test_rmsnorm},
         {"softmax", test_softmax},
         {"swiglu", test_swiglu},
-        {"axpy_add", test_axpy_add},
+        {"add", test_add},
         {"matmul_f32", test_matmul_f32},
+        {"matmul_f32_many_inputs", test_matmul_f32_many_inputs},
         {"attention", test_attention},
         {"quantize_q8", test_quantize_q8},
         {"matmul_q8", test_matmul_q8},
         {"gemv_q8_slots", test_gemv_q8_slots},
         {"scores", test_scores},
         {"values", test_values},
+        {"exact_table", test_exact_tables},
     };
     const int n_kernels = (int)(sizeof kernel_tests / sizeof kernel_tests[0]);
-    static struct CMUnitTest tests[8 + 12 * 8];
-    static char names[12 * 8][64];
+    static struct CMUnitTest tests[8 + 13 * 8];
+    static char names[13 * 8][64];
     int n = 0, n_names = 0;
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_select);
     for (int level = 0; l2_kernel_level_name(level) && level < 8; level++) {

@@ -1,28 +1,23 @@
 /*
- * The AVX2 + FMA kernel table (x86-64 CPUs from Haswell and Zen on).
+ * The AVX2 + FMA kernel tables (x86-64 CPUs from Haswell and Zen on).
  *
  * Every function carries target("avx2,fma") so that the file builds without
  * -march=native (PORTABLE=1) and on any compiler that knows the attribute;
- * select.c hands this table out only when the CPU has both extensions.
+ * select.c hands these tables out only when the CPU has both extensions.
  *
- * Accuracy against ops_ref.c:
- *   dot, rmsnorm, matmul_f32 for one input: fused multiply-adds in several
- *       accumulators, so the sums are reordered (differences of the order of
- *       n * 2^-24 * sum |a[i] * b[i]|);
- *   matmul_f32 for several inputs: one chain of fused multiply-adds per
- *       output in column order (the reference's order, with fused roundings);
+ * The fast table against ops_ref.c:
+ *   rmsnorm: the sum of squares in several accumulators (reordered);
  *   softmax, swiglu: a vectorised expf within 1.3 ulp (measured over the
- *       whole range);
- *   attention: the reference's sums in its order, with fused roundings and
- *       the vectorised expf;
- *   axpy, add, values: the reference's arithmetic element by element (same
- *       bits);
- *   quantize_q8, matmul_q8: in ops_avx2_q8.c, the reference's bits exactly.
- *
- * For one input (generation) matmul_f32 streams whole rows and leaves the
- * prefetching to the hardware (software prefetching did not help on Zen 3).
- * For several inputs it is a packed, blocked product with its own
- * prefetching: see gemm_f32.
+ *       whole range); softmax sums in index order;
+ *   matmul_f32: every dot product one fixed arithmetic, whatever the inputs
+ *       and rows computed with it (dot8 below);
+ *   attention: per query, the reference's sums in its order with fused
+ *       roundings and the vectorised expf, the same bits for a query alone
+ *       or in a block;
+ *   add, and quantize_q8, matmul_q8 (ops_avx2_q8.c): the reference's bits.
+ * The exact table keeps the reference's rmsnorm, softmax, swiglu and
+ * matmul_f32, and an attention made of exact parts (l2_scores_avx2,
+ * l2_values_avx2): every entry gives the reference's bits.
  */
 #if defined(__x86_64__) || defined(__i386__)
 
@@ -35,7 +30,6 @@
 #include "ops.h"
 #include "ops_avx2_util.h"
 #include "ops_isa.h"
-
 
 /* ------------------------------------------------------------ helpers */
 
@@ -93,30 +87,41 @@ AVX2_INLINE __m256 exp8(__m256 x) {
     return _mm256_mul_ps(_mm256_mul_ps(p, f1), f2);
 }
 
+
+/* [p[0..3], q[0..3]] */
+AVX2_INLINE __m256 load_2x4(const float *p, const float *q) {
+    return _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(p)), _mm_loadu_ps(q), 1);
+}
+
 /* ----------------------------------------------------------- vectors */
 
-AVX2_FN static float dot_avx2(const float *a, const float *b, int n) {
+AVX2_FN static float sum_of_squares(const float *x, int n) {
     __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
     __m256 s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
     int i = 0;
     for (; i + 32 <= n; i += 32) {
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
-        s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), s2);
-        s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), s3);
+        __m256 a = _mm256_loadu_ps(x + i), b = _mm256_loadu_ps(x + i + 8);
+        __m256 c = _mm256_loadu_ps(x + i + 16), d = _mm256_loadu_ps(x + i + 24);
+        s0 = _mm256_fmadd_ps(a, a, s0);
+        s1 = _mm256_fmadd_ps(b, b, s1);
+        s2 = _mm256_fmadd_ps(c, c, s2);
+        s3 = _mm256_fmadd_ps(d, d, s3);
     }
-    for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+    for (; i + 8 <= n; i += 8) {
+        __m256 a = _mm256_loadu_ps(x + i);
+        s0 = _mm256_fmadd_ps(a, a, s0);
+    }
     if (i < n) {
-        __m256i m = tail_mask(n - i);
-        s1 = _mm256_fmadd_ps(_mm256_maskload_ps(a + i, m), _mm256_maskload_ps(b + i, m), s1);
+        __m256 a = _mm256_maskload_ps(x + i, tail_mask(n - i));
+        s1 = _mm256_fmadd_ps(a, a, s1);
     }
     return hsum8(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
 }
 
-AVX2_FN static void rmsnorm_avx2(float *out, const float *x, const float *weight, int n) {
-    float ss = dot_avx2(x, x, n);
+AVX2_FN static void rmsnorm_avx2(float *out, const float *x, const float *weight, int n, float eps) {
+    float ss = sum_of_squares(x, n);
     ss /= (float)n;
-    ss += 1e-5f;
+    ss += eps;
     ss = 1.0f / sqrtf(ss);
     const __m256 s = _mm256_set1_ps(ss);
     int i = 0;
@@ -129,6 +134,9 @@ AVX2_FN static void rmsnorm_avx2(float *out, const float *x, const float *weight
     }
 }
 
+/* The exponentials are vectorised; their sum runs in index order, as each
+ * query's does in the blocked attention (attn_softmax), so that a query
+ * alone and in a block get the same bits. */
 AVX2_FN static void softmax_avx2(float *x, int n) {
     if (n <= 0) return;
     const __m256 ninf = _mm256_set1_ps(-INFINITY);
@@ -141,36 +149,27 @@ AVX2_FN static void softmax_avx2(float *x, int n) {
         mv = _mm256_max_ps(v, mv);
     }
     const __m256 max = _mm256_set1_ps(hmax8(mv));
-
-    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    float sum = 0.0f;
     i = 0;
-    for (; i + 16 <= n; i += 16) {
-        __m256 e0 = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), max));
-        __m256 e1 = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8), max));
-        _mm256_storeu_ps(x + i, e0);
-        _mm256_storeu_ps(x + i + 8, e1);
-        s0 = _mm256_add_ps(s0, e0);
-        s1 = _mm256_add_ps(s1, e1);
-    }
     for (; i + 8 <= n; i += 8) {
-        __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), max));
-        _mm256_storeu_ps(x + i, e);
-        s0 = _mm256_add_ps(s0, e);
+        _Alignas(32) float e[8];
+        _mm256_store_ps(e, exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), max)));
+        _mm256_storeu_ps(x + i, _mm256_load_ps(e));
+        for (int j = 0; j < 8; j++) sum += e[j];
     }
     if (i < n) {
         __m256i m = tail_mask(n - i);
-        __m256 e = exp8(_mm256_sub_ps(_mm256_maskload_ps(x + i, m), max));
-        e = _mm256_and_ps(e, _mm256_castsi256_ps(m));
-        _mm256_maskstore_ps(x + i, m, e);
-        s1 = _mm256_add_ps(s1, e);
+        _Alignas(32) float e[8];
+        _mm256_store_ps(e, exp8(_mm256_sub_ps(_mm256_maskload_ps(x + i, m), max)));
+        _mm256_maskstore_ps(x + i, m, _mm256_load_ps(e));
+        for (int j = 0; j < n - i; j++) sum += e[j];
     }
-    const __m256 sum = _mm256_set1_ps(hsum8(_mm256_add_ps(s0, s1)));
-
+    const __m256 sv = _mm256_set1_ps(sum);
     i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_div_ps(_mm256_loadu_ps(x + i), sum));
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_div_ps(_mm256_loadu_ps(x + i), sv));
     if (i < n) {
         __m256i m = tail_mask(n - i);
-        _mm256_maskstore_ps(x + i, m, _mm256_div_ps(_mm256_maskload_ps(x + i, m), sum));
+        _mm256_maskstore_ps(x + i, m, _mm256_div_ps(_mm256_maskload_ps(x + i, m), sv));
     }
 }
 
@@ -190,29 +189,29 @@ AVX2_FN static void swiglu_avx2(float *gate, const float *up, int n) {
     }
 }
 
-/* y += a * x, multiply then add as the reference does (same bits). */
-AVX2_FN static void axpy_avx2(float *y, float a, const float *x, int n) {
-    const __m256 av = _mm256_set1_ps(a);
+AVX2_FN static void add_avx2(float *y, const float *x, int n) {
     int i = 0;
-    for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(y + i, _mm256_add_ps(_mm256_loadu_ps(y + i), _mm256_mul_ps(av, _mm256_loadu_ps(x + i))));
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_add_ps(_mm256_loadu_ps(y + i), _mm256_loadu_ps(x + i)));
     if (i < n) {
         __m256i m = tail_mask(n - i);
-        _mm256_maskstore_ps(y + i, m,
-                            _mm256_add_ps(_mm256_maskload_ps(y + i, m), _mm256_mul_ps(av, _mm256_maskload_ps(x + i, m))));
+        _mm256_maskstore_ps(y + i, m, _mm256_add_ps(_mm256_maskload_ps(y + i, m), _mm256_maskload_ps(x + i, m)));
     }
 }
 
-/* values (see ops.h): nv vectors of columns, and a last vector of tail
- * columns when tail > 0, held in registers across every position, so that
- * out is read and written once and each element's chain is the reference's
- * (product rounded, then added, in t order). Value rows kv_stride apart are
- * no stream the hardware prefetchers follow, so rows a few positions ahead
- * are prefetched. */
+/* ------------------------------------------------------------ values */
+
+/* The weighted sum of one query's values onto out (ops.h: l2_values_ref's
+ * loop when !FUSED, every product rounded before it is added; with FUSED,
+ * one fused multiply-add per product, as the blocked attention's value
+ * tiles do): nv vectors of columns, and a last vector of tail columns when
+ * tail > 0, held in registers across every position, so that out is read
+ * and written once and each element's chain runs in t order. Value rows
+ * kv_stride apart are no stream the hardware prefetchers follow, so rows a
+ * few positions ahead are prefetched. */
 #define VALUES_AHEAD 8
 
 AVX2_INLINE void values_cols(float *out, const float *att, const float *v, size_t stride, int n_keys, int nv,
-                             int tail) {
+                             int tail, int FUSED) {
     __m256 acc[9];
     const __m256i m = tail_mask(tail > 0 ? tail : 1);
     const int nacc = nv + (tail > 0);
@@ -226,91 +225,93 @@ AVX2_INLINE void values_cols(float *out, const float *att, const float *v, size_
                 _mm_prefetch((const char *)(vt + VALUES_AHEAD * stride + (size_t)c), _MM_HINT_T0);
         const __m256 a = _mm256_broadcast_ss(att + t);
 #pragma GCC unroll 8
-        for (int j = 0; j < nv; j++) acc[j] = _mm256_add_ps(acc[j], _mm256_mul_ps(a, _mm256_loadu_ps(vt + 8 * j)));
-        if (tail > 0) acc[nv] = _mm256_add_ps(acc[nv], _mm256_mul_ps(a, _mm256_maskload_ps(vt + 8 * nv, m)));
+        for (int j = 0; j < nv; j++)
+            acc[j] = FUSED ? _mm256_fmadd_ps(a, _mm256_loadu_ps(vt + 8 * j), acc[j])
+                           : _mm256_add_ps(acc[j], _mm256_mul_ps(a, _mm256_loadu_ps(vt + 8 * j)));
+        if (tail > 0)
+            acc[nv] = FUSED ? _mm256_fmadd_ps(a, _mm256_maskload_ps(vt + 8 * nv, m), acc[nv])
+                            : _mm256_add_ps(acc[nv], _mm256_mul_ps(a, _mm256_maskload_ps(vt + 8 * nv, m)));
     }
 #pragma GCC unroll 8
     for (int j = 0; j < nv; j++) _mm256_storeu_ps(out + 8 * j, acc[j]);
     if (tail > 0) _mm256_maskstore_ps(out + 8 * nv, m, acc[nv]);
 }
 
-AVX2_FN static void values_avx2(float *out, const float *att, const float *v, int kv_stride, int n_keys, int hs) {
+AVX2_INLINE void values_any(float *out, const float *att, const float *v, int kv_stride, int n_keys, int hs,
+                            int FUSED) {
     const size_t stride = (size_t)kv_stride;
     int i = 0;
-    for (; i + 64 < hs; i += 64) values_cols(out + i, att, v + i, stride, n_keys, 8, 0);
+    for (; i + 64 < hs; i += 64) values_cols(out + i, att, v + i, stride, n_keys, 8, 0, FUSED);
     const int left = hs - i, tail = left % 8;
     out += i;
     v += i;
     /* The vector count as a constant, for registers that stay registers. */
     switch (left / 8) {
-    case 0: values_cols(out, att, v, stride, n_keys, 0, tail); break;
-    case 1: values_cols(out, att, v, stride, n_keys, 1, tail); break;
-    case 2: values_cols(out, att, v, stride, n_keys, 2, tail); break;
-    case 3: values_cols(out, att, v, stride, n_keys, 3, tail); break;
-    case 4: values_cols(out, att, v, stride, n_keys, 4, tail); break;
-    case 5: values_cols(out, att, v, stride, n_keys, 5, tail); break;
-    case 6: values_cols(out, att, v, stride, n_keys, 6, tail); break;
-    case 7: values_cols(out, att, v, stride, n_keys, 7, tail); break;
-    default: values_cols(out, att, v, stride, n_keys, 8, 0); break;
+    case 0: values_cols(out, att, v, stride, n_keys, 0, tail, FUSED); break;
+    case 1: values_cols(out, att, v, stride, n_keys, 1, tail, FUSED); break;
+    case 2: values_cols(out, att, v, stride, n_keys, 2, tail, FUSED); break;
+    case 3: values_cols(out, att, v, stride, n_keys, 3, tail, FUSED); break;
+    case 4: values_cols(out, att, v, stride, n_keys, 4, tail, FUSED); break;
+    case 5: values_cols(out, att, v, stride, n_keys, 5, tail, FUSED); break;
+    case 6: values_cols(out, att, v, stride, n_keys, 6, tail, FUSED); break;
+    case 7: values_cols(out, att, v, stride, n_keys, 7, tail, FUSED); break;
+    default: values_cols(out, att, v, stride, n_keys, 8, 0, FUSED); break;
     }
 }
 
-AVX2_FN static void add_avx2(float *y, const float *x, int n) {
-    int i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_add_ps(_mm256_loadu_ps(y + i), _mm256_loadu_ps(x + i)));
-    if (i < n) {
-        __m256i m = tail_mask(n - i);
-        _mm256_maskstore_ps(y + i, m, _mm256_add_ps(_mm256_maskload_ps(y + i, m), _mm256_maskload_ps(x + i, m)));
-    }
+AVX2_FN void l2_values_avx2(float *out, const float *att, const float *v, int kv_stride, int n_keys, int hs) {
+    values_any(out, att, v, kv_stride, n_keys, hs, 0);
+}
+
+AVX2_FN static void values_fused(float *out, const float *att, const float *v, int kv_stride, int n_keys, int hs) {
+    values_any(out, att, v, kv_stride, n_keys, hs, 1);
 }
 
 /* -------------------------------------------------------- matmul_f32 */
 
-/* One input, four rows (any four: w0..w3): the bandwidth-bound
- * matrix-vector product. Two accumulators per row hide the FMA latency; the
- * four row streams and x are read once. Each row's sum depends on that row
- * alone (hsum4x8 adds each vector on its own). */
+/* Every dot product of W[r] and x[b] is summed as dot8: lane j (0..7) of
+ * one accumulator takes the columns k = j, j + 8, j + 16, ... in order, one
+ * fused multiply-add each, from +0 (the columns past the last multiple of 8
+ * are a masked load: their lanes add exact zeros), and the 8 lanes are
+ * added as ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)) (hsum4x8, which
+ * reduces each of its vectors on its own). So a row's result does not
+ * depend on the number of inputs, the rows around it or the split into
+ * tasks: an input's logits are the same alone and in a batch.
+ *
+ * One input (generation) is bound by memory bandwidth: rows are read four
+ * at a time, one accumulator each. Several inputs (prompt blocks, batches of
+ * sequences) are bound by the multiply-adds: a register tile of 4 rows x 3
+ * inputs, 12 accumulators, loads 7 vectors per 12 multiply-adds. */
+
+/* One input, four rows (any four: w0..w3). */
 AVX2_INLINE __m128 gemv4_f32(const float *x, const float *w0, const float *w1, const float *w2, const float *w3,
                              size_t cols) {
     __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
-    __m256 b0 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps(), b2 = _mm256_setzero_ps(), b3 = _mm256_setzero_ps();
     size_t k = 0;
-    for (; k + 16 <= cols; k += 16) {
-        __m256 x0 = _mm256_loadu_ps(x + k), x1 = _mm256_loadu_ps(x + k + 8);
-        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w0 + k), x0, a0);
-        b0 = _mm256_fmadd_ps(_mm256_loadu_ps(w0 + k + 8), x1, b0);
-        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w1 + k), x0, a1);
-        b1 = _mm256_fmadd_ps(_mm256_loadu_ps(w1 + k + 8), x1, b1);
-        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(w2 + k), x0, a2);
-        b2 = _mm256_fmadd_ps(_mm256_loadu_ps(w2 + k + 8), x1, b2);
-        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(w3 + k), x0, a3);
-        b3 = _mm256_fmadd_ps(_mm256_loadu_ps(w3 + k + 8), x1, b3);
-    }
-    if (k + 8 <= cols) {
-        __m256 x0 = _mm256_loadu_ps(x + k);
-        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w0 + k), x0, a0);
-        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w1 + k), x0, a1);
-        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(w2 + k), x0, a2);
-        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(w3 + k), x0, a3);
-        k += 8;
+    for (; k + 8 <= cols; k += 8) {
+        __m256 xv = _mm256_loadu_ps(x + k);
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w0 + k), xv, a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w1 + k), xv, a1);
+        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(w2 + k), xv, a2);
+        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(w3 + k), xv, a3);
     }
     if (k < cols) {
         __m256i m = tail_mask((int)(cols - k));
-        __m256 x1 = _mm256_maskload_ps(x + k, m);
-        b0 = _mm256_fmadd_ps(_mm256_maskload_ps(w0 + k, m), x1, b0);
-        b1 = _mm256_fmadd_ps(_mm256_maskload_ps(w1 + k, m), x1, b1);
-        b2 = _mm256_fmadd_ps(_mm256_maskload_ps(w2 + k, m), x1, b2);
-        b3 = _mm256_fmadd_ps(_mm256_maskload_ps(w3 + k, m), x1, b3);
+        __m256 xv = _mm256_maskload_ps(x + k, m);
+        a0 = _mm256_fmadd_ps(_mm256_maskload_ps(w0 + k, m), xv, a0);
+        a1 = _mm256_fmadd_ps(_mm256_maskload_ps(w1 + k, m), xv, a1);
+        a2 = _mm256_fmadd_ps(_mm256_maskload_ps(w2 + k, m), xv, a2);
+        a3 = _mm256_fmadd_ps(_mm256_maskload_ps(w3 + k, m), xv, a3);
     }
-    return hsum4x8(_mm256_add_ps(a0, b0), _mm256_add_ps(a1, b1), _mm256_add_ps(a2, b2), _mm256_add_ps(a3, b3));
+    return hsum4x8(a0, a1, a2, a3);
 }
 
 /* One input: the rows [row_begin, row_end) as four quarters, each row of a
  * group of four taken from its own quarter, so that the weights are read as
  * four long sequential streams (rows of a few KiB read four at a time, side
- * by side, are short streams that the hardware prefetcher follows poorly:
- * about 2/3 of the bandwidth on Zen 3). The rows left over are run through
- * the same code (the same bits) with their row repeated. */
+ * by side, are short streams that the hardware prefetcher follows poorly).
+ * The rows left over are run through the same code with their row
+ * repeated. */
 AVX2_FN static void gemv_f32(float *out, const float *x, const float *w, size_t cols, int row_begin, int row_end) {
     const int q = (row_end - row_begin) / 4;
     const size_t qc = (size_t)q * cols;
@@ -329,289 +330,108 @@ AVX2_FN static void gemv_f32(float *out, const float *x, const float *w, size_t 
     }
 }
 
-/* Several inputs: a blocked matrix product. The rows are taken in panels of
- * MM_NR = 16 and the columns in blocks of MM_KC (up to MM_KC_MAX for the
- * last); each panel block is packed (transposed) into wp[k][16], so that one
- * column k of 16 rows is two aligned vectors. The register tile is up to 6
- * inputs x 16 rows: per column two weight vectors, one broadcast value of
- * each input, 12 fused multiply-adds into 12 accumulators that hold the
- * outputs themselves (no horizontal sums). The packed block (16 KiB) stays
- * in L1 while every input passes over it, and each weight is read from
- * memory once per call.
- *
- * The outputs of a column block are added onto those of the previous block
- * by starting the accumulators from them, so every output is one chain of
- * multiply-adds in column order, whatever the row range, the inputs or the
- * blocking. */
-#define MM_NR 16
-#define MM_MR 6
-#define MM_KC 256
-#define MM_KC_MAX (MM_KC + MM_KC / 2)
+/* Several inputs: tiles of R <= 4 rows (w, stride cols) x B <= 3 inputs (x,
+ * stride cols), out[b * os + r]. The empty asm statements keep each loaded
+ * vector in a register: without them the compiler folds the loads into the
+ * multiply-adds and loads every vector three or four times. */
+#define MM_R 4
+#define MM_B 3
 
-/* Columns of the block at k0: MM_KC, or all that are left when that is at
- * most MM_KC_MAX (no short last block). The split does not change any sum:
- * each output's chain continues from block to block. */
-static int gemm_block_cols(size_t k0, size_t cols) {
-    size_t left = cols - k0;
-    return left <= MM_KC_MAX ? (int)left : MM_KC;
-}
-
-/* Loads the 8 floats at p and q + 0..3 into the low lane and p + 4.. and so
- * on: [p[0..3], q[0..3]]. */
-AVX2_INLINE __m256 load_2x4(const float *p, const float *q) {
-    return _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(p)), _mm_loadu_ps(q), 1);
-}
-
-/* dst[k * 16 + r] = w[r * cols + k] for r < nr (nr <= 16), k < kc; the rows
- * from nr to 15 are zero. */
-AVX2_INLINE void transpose8(float *d, const float *p, size_t c) {
-    __m256 r0 = load_2x4(p, p + 4 * c), r1 = load_2x4(p + c, p + 5 * c);
-    __m256 r2 = load_2x4(p + 2 * c, p + 6 * c), r3 = load_2x4(p + 3 * c, p + 7 * c);
-    __m256 r4 = load_2x4(p + 4, p + 4 * c + 4), r5 = load_2x4(p + c + 4, p + 5 * c + 4);
-    __m256 r6 = load_2x4(p + 2 * c + 4, p + 6 * c + 4), r7 = load_2x4(p + 3 * c + 4, p + 7 * c + 4);
-    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
-    __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
-    __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
-    __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
-    _mm256_store_ps(d + 0 * MM_NR, _mm256_shuffle_ps(t0, t2, 0x44));
-    _mm256_store_ps(d + 1 * MM_NR, _mm256_shuffle_ps(t0, t2, 0xee));
-    _mm256_store_ps(d + 2 * MM_NR, _mm256_shuffle_ps(t1, t3, 0x44));
-    _mm256_store_ps(d + 3 * MM_NR, _mm256_shuffle_ps(t1, t3, 0xee));
-    _mm256_store_ps(d + 4 * MM_NR, _mm256_shuffle_ps(t4, t6, 0x44));
-    _mm256_store_ps(d + 5 * MM_NR, _mm256_shuffle_ps(t4, t6, 0xee));
-    _mm256_store_ps(d + 6 * MM_NR, _mm256_shuffle_ps(t5, t7, 0x44));
-    _mm256_store_ps(d + 7 * MM_NR, _mm256_shuffle_ps(t5, t7, 0xee));
-}
-
-/* dst[k * 16 + r] = w[r * cols + k] for r < nr (nr <= 16), k < kc; the rows
- * from nr to 15 are zero. Each row is read 16 columns (a cache line) at a
- * time. */
-AVX2_FN static void pack_panel(float *dst, const float *w, size_t cols, int nr, int kc) {
-    int k = 0;
-    if (nr == MM_NR) {
-        for (; k + 16 <= kc; k += 16) {
-            float *d = dst + (size_t)k * MM_NR;
-            const float *p = w + (size_t)k;
-            transpose8(d, p, cols);
-            transpose8(d + 8 * MM_NR, p + 8, cols);
-            transpose8(d + 8, p + 8 * cols, cols);
-            transpose8(d + 8 * MM_NR + 8, p + 8 * cols + 8, cols);
-        }
-        for (; k + 8 <= kc; k += 8) {
-            transpose8(dst + (size_t)k * MM_NR, w + (size_t)k, cols);
-            transpose8(dst + (size_t)k * MM_NR + 8, w + 8 * cols + (size_t)k, cols);
+AVX2_INLINE void dot_tile_step(__m256 acc[MM_R][MM_B], const float *w, const float *x, size_t cols, size_t k,
+                               __m256i m, int masked, int R, int B) {
+    __m256 xv[MM_B];
+#pragma GCC unroll 3
+    for (int b = 0; b < MM_B; b++) {
+        if (b >= B) continue;
+        xv[b] = masked ? _mm256_maskload_ps(x + (size_t)b * cols + k, m) : _mm256_loadu_ps(x + (size_t)b * cols + k);
+        __asm__("" : "+x"(xv[b]));
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < MM_R; r++) {
+        if (r >= R) continue;
+        __m256 wv = masked ? _mm256_maskload_ps(w + (size_t)r * cols + k, m) : _mm256_loadu_ps(w + (size_t)r * cols + k);
+        __asm__("" : "+x"(wv));
+#pragma GCC unroll 3
+        for (int b = 0; b < MM_B; b++) {
+            if (b >= B) continue;
+            acc[r][b] = _mm256_fmadd_ps(wv, xv[b], acc[r][b]);
         }
     }
-    for (; k < kc; k++)
-        for (int r = 0; r < MM_NR; r++) dst[(size_t)k * MM_NR + (size_t)r] = r < nr ? w[(size_t)r * cols + (size_t)k] : 0.0f;
 }
 
-/* The cache lines of the next block to pack (rows of lpr lines), requested
- * one at a time from inside the tiles' column loops, so that they arrive
- * while this block is multiplied: the hardware prefetcher follows 16 row
- * streams poorly, and a burst of requests stalls on the miss buffers. */
-typedef struct gemm_prefetch {
-    const float *base;
-    size_t stride;
-    int lpr, rows; /* lines per row, rows */
-    int r, c;      /* the next line: row r, line c */
-    int every;     /* one line per `every` columns of a tile */
-} gemm_prefetch;
-
-AVX2_INLINE void prefetch_line(gemm_prefetch *pf) {
-    if (pf->r >= pf->rows) return;
-    _mm_prefetch((const char *)(pf->base + (size_t)pf->r * pf->stride + (size_t)pf->c * 16), _MM_HINT_T0);
-    if (++pf->c == pf->lpr) {
-        pf->c = 0;
-        pf->r++;
-    }
-}
-
-/* out[i * os + r] (+)= sum_k wp[k * 16 + r] * x[i * xs + k] for i < MR,
- * r < nr (nr is 16 when FULL); accumulate: start from the outputs already
- * there. The masks of a partial panel are made outside the column loop's
- * reach: the loop needs all 16 vector registers. */
-AVX2_INLINE void gemm_tile(float *out, size_t os, const float *x, size_t xs, const float *wp, int kc, int nr,
-                           int accumulate, gemm_prefetch *pf, int MR, int FULL) {
-    __m256 acc[MM_MR][2];
-#pragma GCC unroll 6
-    for (int i = 0; i < MM_MR; i++) {
-        if (i >= MR) continue;
-        acc[i][0] = _mm256_setzero_ps();
-        acc[i][1] = _mm256_setzero_ps();
-    }
-    if (accumulate) {
-        if (FULL) {
-#pragma GCC unroll 6
-            for (int i = 0; i < MM_MR; i++) {
-                if (i >= MR) continue;
-                acc[i][0] = _mm256_loadu_ps(out + (size_t)i * os);
-                acc[i][1] = _mm256_loadu_ps(out + (size_t)i * os + 8);
-            }
+AVX2_INLINE void dot_tile(float *out, size_t os, const float *x, const float *w, size_t cols, int R, int B) {
+    __m256 acc[MM_R][MM_B];
+#pragma GCC unroll 4
+    for (int r = 0; r < MM_R; r++)
+#pragma GCC unroll 3
+        for (int b = 0; b < MM_B; b++) acc[r][b] = _mm256_setzero_ps();
+    size_t k = 0;
+    for (; k + 8 <= cols; k += 8) dot_tile_step(acc, w, x, cols, k, _mm256_setzero_si256(), 0, R, B);
+    if (k < cols) dot_tile_step(acc, w, x, cols, k, tail_mask((int)(cols - k)), 1, R, B);
+#pragma GCC unroll 3
+    for (int b = 0; b < MM_B; b++) {
+        if (b >= B) continue;
+        const __m256 z = _mm256_setzero_ps();
+        __m128 s = hsum4x8(acc[0][b], R > 1 ? acc[1][b] : z, R > 2 ? acc[2][b] : z, R > 3 ? acc[3][b] : z);
+        float *o = out + (size_t)b * os;
+        if (R == 4) {
+            _mm_storeu_ps(o, s);
         } else {
-            const __m256i m0 = tail_mask(nr >= 8 ? 8 : nr), m1 = tail_mask(nr > 8 ? nr - 8 : 0);
-#pragma GCC unroll 6
-            for (int i = 0; i < MM_MR; i++) {
-                if (i >= MR) continue;
-                acc[i][0] = _mm256_maskload_ps(out + (size_t)i * os, m0);
-                acc[i][1] = _mm256_maskload_ps(out + (size_t)i * os + 8, m1);
-            }
-        }
-    }
-    for (int k0 = 0; k0 < kc; k0 += pf->every) {
-        const int kend = kc - k0 < pf->every ? kc : k0 + pf->every;
-        prefetch_line(pf);
-#pragma GCC unroll 2
-        for (int k = k0; k < kend; k++) {
-            __m256 w0 = _mm256_load_ps(wp + (size_t)k * MM_NR), w1 = _mm256_load_ps(wp + (size_t)k * MM_NR + 8);
-#pragma GCC unroll 6
-            for (int i = 0; i < MM_MR; i++) {
-                if (i >= MR) continue;
-                __m256 xb = _mm256_broadcast_ss(x + (size_t)i * xs + (size_t)k);
-                acc[i][0] = _mm256_fmadd_ps(w0, xb, acc[i][0]);
-                acc[i][1] = _mm256_fmadd_ps(w1, xb, acc[i][1]);
-            }
-        }
-    }
-    if (FULL) {
-#pragma GCC unroll 6
-        for (int i = 0; i < MM_MR; i++) {
-            if (i >= MR) continue;
-            _mm256_storeu_ps(out + (size_t)i * os, acc[i][0]);
-            _mm256_storeu_ps(out + (size_t)i * os + 8, acc[i][1]);
-        }
-    } else {
-        const __m256i m0 = tail_mask(nr >= 8 ? 8 : nr), m1 = tail_mask(nr > 8 ? nr - 8 : 0);
-#pragma GCC unroll 6
-        for (int i = 0; i < MM_MR; i++) {
-            if (i >= MR) continue;
-            _mm256_maskstore_ps(out + (size_t)i * os, m0, acc[i][0]);
-            _mm256_maskstore_ps(out + (size_t)i * os + 8, m1, acc[i][1]);
+            _Alignas(16) float v[4];
+            _mm_store_ps(v, s);
+            for (int r = 0; r < R; r++) o[r] = v[r];
         }
     }
 }
 
-typedef void (*gemm_tile_fn)(float *out, size_t os, const float *x, size_t xs, const float *wp, int kc, int nr,
-                             int accumulate, gemm_prefetch *pf);
-#define GEMM_TILE(MR)                                                                                           \
-    AVX2_FN static void gemm_tile_##MR(float *out, size_t os, const float *x, size_t xs, const float *wp, int kc, \
-                                       int nr, int accumulate, gemm_prefetch *pf) {                             \
-        gemm_tile(out, os, x, xs, wp, kc, nr, accumulate, pf, MR, 1);                                           \
-    }                                                                                                           \
-    AVX2_FN static void gemm_tile_##MR##_part(float *out, size_t os, const float *x, size_t xs, const float *wp, \
-                                              int kc, int nr, int accumulate, gemm_prefetch *pf) {              \
-        gemm_tile(out, os, x, xs, wp, kc, nr, accumulate, pf, MR, 0);                                           \
+typedef void (*dot_tile_fn)(float *out, size_t os, const float *x, const float *w, size_t cols);
+/* Not inlined: each tile keeps its 16 vector registers to itself. */
+#define DOT_TILE(R, B)                                                                                         \
+    __attribute__((noinline)) AVX2_FN static void dot_tile_##R##_##B(float *out, size_t os, const float *x,     \
+                                                                     const float *w, size_t cols) {             \
+        dot_tile(out, os, x, w, cols, R, B);                                                                   \
     }
-GEMM_TILE(1)
-GEMM_TILE(2)
-GEMM_TILE(3)
-GEMM_TILE(4)
-GEMM_TILE(5)
-GEMM_TILE(6)
-/* [partial][MR] */
-static const gemm_tile_fn gemm_tiles[2][MM_MR + 1] = {
-    {NULL, gemm_tile_1, gemm_tile_2, gemm_tile_3, gemm_tile_4, gemm_tile_5, gemm_tile_6},
-    {NULL, gemm_tile_1_part, gemm_tile_2_part, gemm_tile_3_part, gemm_tile_4_part, gemm_tile_5_part,
-     gemm_tile_6_part}};
+DOT_TILE(1, 1)
+DOT_TILE(2, 1)
+DOT_TILE(3, 1)
+DOT_TILE(4, 1)
+DOT_TILE(1, 2)
+DOT_TILE(2, 2)
+DOT_TILE(3, 2)
+DOT_TILE(4, 2)
+DOT_TILE(1, 3)
+DOT_TILE(2, 3)
+DOT_TILE(3, 3)
+DOT_TILE(4, 3)
+/* [B][R] */
+static const dot_tile_fn dot_tiles[MM_B + 1][MM_R + 1] = {
+    {NULL, NULL, NULL, NULL, NULL},
+    {NULL, dot_tile_1_1, dot_tile_2_1, dot_tile_3_1, dot_tile_4_1},
+    {NULL, dot_tile_1_2, dot_tile_2_2, dot_tile_3_2, dot_tile_4_2},
+    {NULL, dot_tile_1_3, dot_tile_2_3, dot_tile_3_3, dot_tile_4_3}};
 
-/* The register tiles of nb inputs: tiles of 6; a remainder of 1 or 2 is
- * merged with the last full tile and split as 4 + 3 or 4 + 4 (a tile of
- * fewer than 4 inputs has too few accumulators to hide the FMA latency).
- * Returns the number of tiles. */
-static int gemm_input_tiles(int nb, int *sizes) {
-    int n = 0;
-    for (int b = 0; b < nb;) {
-        int left = nb - b, mr = left < MM_MR ? left : MM_MR;
-        if (left == MM_MR + 1 || left == MM_MR + 2) mr = 4;
-        sizes[n++] = mr;
-        b += mr;
-    }
-    return n;
-}
-
-/* The blocks are visited group of panels by group (MM_GROUP panels), and
- * within a group column block by column block, so that a column block of
- * the inputs (nb x MM_KC) stays in L2 while it meets every panel of the
- * group, and the group's outputs (nb x 64) stay in cache between column
- * blocks. */
-#define MM_GROUP 4
-
-typedef struct gemm_block {
-    int r, nr;  /* panel rows */
-    size_t k0;  /* first column */
-    int kc;     /* columns */
-} gemm_block;
-
-/* The block after b in the visiting order; nr == 0 past the last. */
-static gemm_block gemm_next_block(gemm_block b, int row_begin, int row_end, size_t cols) {
-    const int group_first = row_begin + (b.r - row_begin) / (MM_NR * MM_GROUP) * (MM_NR * MM_GROUP);
-    int group_end = group_first + MM_NR * MM_GROUP;
-    if (group_end > row_end) group_end = row_end;
-    gemm_block n = b;
-    if (b.r + MM_NR < group_end) {
-        n.r = b.r + MM_NR; /* the group's next panel, same columns */
-    } else if (b.k0 + (size_t)b.kc < cols) {
-        n.r = group_first; /* the group's first panel, next columns */
-        n.k0 = b.k0 + (size_t)b.kc;
-    } else if (group_end < row_end) {
-        n.r = group_end; /* the next group */
-        n.k0 = 0;
-    } else {
-        n.nr = 0;
-        return n;
-    }
-    n.nr = row_end - n.r < MM_NR ? row_end - n.r : MM_NR;
-    n.kc = gemm_block_cols(n.k0, cols);
-    return n;
-}
-
+/* Four rows at a time, each against every input while they are in L1 (the
+ * inputs stay in L2); a remainder of one input joins the last full tile as
+ * 2 + 2. */
 AVX2_FN static void gemm_f32(float *out, size_t os, const float *x, int nb, const float *w, size_t cols,
                              int row_begin, int row_end) {
-    enum { MAX_TILES = 64 };
-    if (nb > MM_MR * MAX_TILES) {
-        /* More inputs than the tile list holds: run them in parts. */
-        for (int b = 0; b < nb; b += MM_MR * (MAX_TILES - 4)) {
-            int part = nb - b < MM_MR * (MAX_TILES - 4) ? nb - b : MM_MR * (MAX_TILES - 4);
-            gemm_f32(out + (size_t)b * os, os, x + (size_t)b * cols, part, w, cols, row_begin, row_end);
+    for (int r = row_begin; r < row_end; r += MM_R) {
+        const int nr = row_end - r < MM_R ? row_end - r : MM_R;
+        for (int b = 0; b < nb;) {
+            int bn = nb - b < MM_B ? nb - b : MM_B;
+            if (nb - b == MM_B + 1) bn = 2;
+            dot_tiles[bn][nr](out + (size_t)b * os + (size_t)r, os, x + (size_t)b * cols, w + (size_t)r * cols, cols);
+            b += bn;
         }
-        return;
-    }
-    _Alignas(64) float wp[MM_KC_MAX * MM_NR];
-    int tiles[MAX_TILES];
-    const int n_tiles = gemm_input_tiles(nb, tiles);
-    if (row_begin >= row_end || cols == 0) return;
-    gemm_block blk = {row_begin, row_end - row_begin < MM_NR ? row_end - row_begin : MM_NR, 0,
-                      gemm_block_cols(0, cols)};
-    while (blk.nr > 0) {
-        pack_panel(wp, w + (size_t)blk.r * cols + blk.k0, cols, blk.nr, blk.kc);
-        const gemm_block next = gemm_next_block(blk, row_begin, row_end, cols);
-        gemm_prefetch pf = {NULL, cols, 1, 0, 0, 0, blk.kc};
-        if (next.nr > 0) {
-            /* Lines of a row (the block may start mid-line: one more),
-             * spread evenly over all the tiles' columns. */
-            pf.base = w + (size_t)next.r * cols + next.k0;
-            pf.rows = next.nr;
-            pf.lpr = (next.kc + 15) / 16 + 1;
-            pf.every = n_tiles * blk.kc / (pf.lpr * pf.rows);
-            if (pf.every < 1) pf.every = 1;
-        }
-        const gemm_tile_fn *fns = gemm_tiles[blk.nr < MM_NR];
-        for (int t = 0, b = 0; t < n_tiles; b += tiles[t], t++)
-            fns[tiles[t]](out + (size_t)b * os + (size_t)blk.r, os, x + (size_t)b * cols + blk.k0, cols, wp, blk.kc,
-                          blk.nr, blk.k0 > 0, &pf);
-        while (pf.r < pf.rows) prefetch_line(&pf);
-        blk = next;
     }
 }
 
 AVX2_FN static void matmul_f32_avx2(float *out, int out_stride, const float *x, int nb, const float *w, int cols,
                                     int row_begin, int row_end) {
-    const size_t c = (size_t)cols;
-    if (nb == 1) {
-        gemv_f32(out, x, w, c, row_begin, row_end);
-        return;
-    }
-    gemm_f32(out, (size_t)out_stride, x, nb, w, c, row_begin, row_end);
+    if (nb == 1)
+        gemv_f32(out, x, w, (size_t)cols, row_begin, row_end);
+    else
+        gemm_f32(out, (size_t)out_stride, x, nb, w, (size_t)cols, row_begin, row_end);
 }
 
 /* --------------------------------------------------------- attention */
@@ -776,6 +596,78 @@ AVX2_FN static void attn_softmax(float *s, int n, const int *n_keys, int nq) {
     }
 }
 
+/* kt[i] lane j = dimension d + i of the key at p[j], i < 4. */
+AVX2_INLINE void keys_transposed(__m256 kt[4], const float *const p[8], size_t d) {
+    __m256 m0 = load_2x4(p[0] + d, p[4] + d), m1 = load_2x4(p[1] + d, p[5] + d);
+    __m256 m2 = load_2x4(p[2] + d, p[6] + d), m3 = load_2x4(p[3] + d, p[7] + d);
+    __m256 t0 = _mm256_unpacklo_ps(m0, m1), t1 = _mm256_unpackhi_ps(m0, m1); /* k0d0 k1d0 k0d1 k1d1 */
+    __m256 t2 = _mm256_unpacklo_ps(m2, m3), t3 = _mm256_unpackhi_ps(m2, m3);
+    kt[0] = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
+    kt[1] = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+    kt[2] = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
+    kt[3] = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+}
+
+/* att[8 g + j] for ng groups of 8 keys (group g's key j at p[g][j]): the
+ * attention tiles' arithmetic for one query, a fused multiply-add per
+ * dimension in order, then the division by the scale. hs % 4 == 0. */
+AVX2_INLINE void scores_groups_fused(float *att, const float *q, const float *const p[4][8], int ng, int hs,
+                                     __m256 scale) {
+    __m256 acc[4];
+    for (int g = 0; g < ng; g++) acc[g] = _mm256_setzero_ps();
+    for (size_t d = 0; d < (size_t)hs; d += 4) {
+        for (int g = 0; g < ng; g++) {
+            __m256 kt[4];
+            keys_transposed(kt, p[g], d);
+            acc[g] = _mm256_fmadd_ps(_mm256_broadcast_ss(q + d), kt[0], acc[g]);
+            acc[g] = _mm256_fmadd_ps(_mm256_broadcast_ss(q + d + 1), kt[1], acc[g]);
+            acc[g] = _mm256_fmadd_ps(_mm256_broadcast_ss(q + d + 2), kt[2], acc[g]);
+            acc[g] = _mm256_fmadd_ps(_mm256_broadcast_ss(q + d + 3), kt[3], acc[g]);
+        }
+    }
+    for (int g = 0; g < ng; g++) _mm256_storeu_ps(att + 8 * g, _mm256_div_ps(acc[g], scale));
+}
+
+/* The scores of one query over n_keys keys: groups of 8 keys, up to four
+ * groups at once to hide the latency of their sequential sums; the last 1-7
+ * keys as a group whose lanes past the end repeat the last key (never
+ * reading past it) and are not stored. Keys kv_stride apart are no stream
+ * the hardware prefetchers follow: each block of 32 keys prefetches the
+ * next block's rows. */
+AVX2_FN static void scores_fused(float *att, const float *q, const float *k, size_t stride, int n_keys, int hs) {
+    const __m256 scale = _mm256_set1_ps(sqrtf((float)hs));
+    const float *p[4][8];
+    int t = 0;
+    while (t < n_keys) {
+        const int left = n_keys - t, ng = left >= 32 ? 4 : (left + 7) / 8;
+        if (left >= 64)
+            for (int u = t + 32; u < t + 64; u++)
+                for (int d = 0; d < hs; d += 16) _mm_prefetch((const char *)(k + (size_t)u * stride + (size_t)d), _MM_HINT_T0);
+        for (int g = 0; g < ng; g++)
+            for (int j = 0; j < 8; j++) {
+                const int u = t + 8 * g + j < n_keys ? t + 8 * g + j : n_keys - 1;
+                p[g][j] = k + (size_t)u * stride;
+            }
+        if (left >= 8 * ng) {
+            scores_groups_fused(att + t, q, p, ng, hs, scale);
+        } else {
+            _Alignas(32) float v[32];
+            scores_groups_fused(v, q, p, ng, hs, scale);
+            memcpy(att + t, v, (size_t)left * sizeof(float));
+        }
+        t += 8 * ng;
+    }
+}
+
+/* One query (hs % 8 == 0): the same bits as in a block of queries. */
+AVX2_FN static void attend_one(float *out, const float *q, int n_keys, const float *k, const float *v, size_t kvs,
+                               int hs, float *att) {
+    scores_fused(att, q, k, kvs, n_keys, hs);
+    softmax_avx2(att, n_keys);
+    memset(out, 0, (size_t)hs * sizeof(float));
+    values_fused(out, att, v, (int)kvs, n_keys, hs);
+}
+
 AVX2_FN static void attention_avx2(float *const *out, const float *const *q, const int *n_keys, int nq,
                                    const float *k, const float *v, int kv_stride, int hs, float *scratch) {
     if (nq <= 0) return;
@@ -784,6 +676,10 @@ AVX2_FN static void attention_avx2(float *const *out, const float *const *q, con
         return;
     }
     const size_t kvs = (size_t)kv_stride;
+    if (nq < 4) {
+        for (int i = 0; i < nq; i++) attend_one(out[i], q[i], n_keys[i], k, v, kvs, hs, scratch);
+        return;
+    }
     int n = 0;
     for (int i = 0; i < nq; i++) n = n_keys[i] > n ? n_keys[i] : n;
     float *qt = scratch, *s = scratch + (size_t)hs * AT_Q;
@@ -800,7 +696,7 @@ AVX2_FN static void attention_avx2(float *const *out, const float *const *q, con
     }
     attn_softmax(s, n, n_keys, nq);
 
-    /* Query tiles as in gemm_f32 (a remainder of 1 or 2 joins the last
+    /* Query tiles of up to 6 (a remainder of 1 or 2 joins the last
      * full tile as 4 + 3 or 4 + 4), each over the keys its queries see. */
     for (int i = 0; i < nq;) {
         int left = nq - i, qn = left < AT_QT ? left : AT_QT;
@@ -821,26 +717,50 @@ AVX2_FN static void attention_avx2(float *const *out, const float *const *q, con
     }
 }
 
-/* ------------------------------------------------------------- table */
+/* The exact table's attention: the reference's arithmetic, query by query,
+ * from exact parts. */
+AVX2_FN static void attention_exact_avx2(float *const *out, const float *const *q, const int *n_keys, int nq,
+                                         const float *k, const float *v, int kv_stride, int hs, float *scratch) {
+    for (int i = 0; i < nq; i++) {
+        l2_scores_avx2(scratch, q[i], k, kv_stride, n_keys[i], hs);
+        l2_softmax_ref(scratch, n_keys[i]);
+        memset(out[i], 0, (size_t)hs * sizeof(float));
+        l2_values_avx2(out[i], scratch, v, kv_stride, n_keys[i], hs);
+    }
+}
+
+/* ------------------------------------------------------------- tables */
 
 static const l2_kernels avx2_table = {
     .name = "avx2",
-    .dot = dot_avx2,
     .rmsnorm = rmsnorm_avx2,
     .softmax = softmax_avx2,
     .swiglu = swiglu_avx2,
-    .axpy = axpy_avx2,
     .add = add_avx2,
     .matmul_f32 = matmul_f32_avx2,
     .quantize_q8 = l2_quantize_q8_avx2,
     .matmul_q8 = l2_matmul_q8_avx2,
+    .repack_q8 = l2_repack_q8_slot_scales,
     .gemv_q8_slots = l2_gemv_q8_slots_avx2,
     .attention = attention_avx2,
-    .scores = l2_scores_avx2,
-    .values = values_avx2,
+};
+
+static const l2_kernels avx2_exact_table = {
+    .name = "avx2-exact",
+    .rmsnorm = l2_rmsnorm_ref,
+    .softmax = l2_softmax_ref,
+    .swiglu = l2_swiglu_ref,
+    .add = add_avx2,
+    .matmul_f32 = l2_matmul_f32_ref,
+    .quantize_q8 = l2_quantize_q8_avx2,
+    .matmul_q8 = l2_matmul_q8_avx2,
+    .repack_q8 = l2_repack_q8_slot_scales,
+    .gemv_q8_slots = l2_gemv_q8_slots_avx2,
+    .attention = attention_exact_avx2,
 };
 
 const l2_kernels *l2_kernels_avx2(void) { return &avx2_table; }
+const l2_kernels *l2_kernels_avx2_exact(void) { return &avx2_exact_table; }
 
 #else
 

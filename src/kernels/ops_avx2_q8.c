@@ -677,9 +677,9 @@ AVX2_FN static void q8_slots(float *out, const int8_t *xq, const float *xs, cons
     }
 }
 
-AVX2_FN void l2_gemv_q8_slots_avx2(float *out, const int8_t *xq, const float *xs, const int8_t *w,
-                                   const float *slot_scales, int cols, int gs, int slots, int slot_begin,
-                                   int slot_end) {
+AVX2_FN void l2_gemv_q8_slots_avx2(float *out, const int8_t *xq, const float *xs, const int8_t *w, const void *packed,
+                                   int cols, int gs, int slots, int slot_begin, int slot_end) {
+    const float *slot_scales = packed; /* l2_repack_q8_slot_scales */
     const int groups = cols / gs;
     const size_t c = (size_t)cols;
     if (gs % 8 != 0) {
@@ -715,8 +715,8 @@ AVX2_FN void l2_matmul_q8_avx2(float *out, int out_stride, const int8_t *xq, con
     }
     if (nb == 1) {
         /* The range's rows as slots (the scales in row order, so 8 scale
-         * streams: products use gemv_q8_slots and the model's slot-ordered
-         * copy instead), the rows left over as one block. */
+         * streams: products use gemv_q8_slots and the slot-ordered copy of
+         * repack_q8 instead), the rows left over as one block. */
         const int slots = l2_q8_slots(rows);
         const size_t r0 = (size_t)row_begin;
         q8_slots(out + r0, xq, xs, w + r0 * c, ws + r0 * ng, NULL, c, gs, groups, mode, slots, 0, slots);

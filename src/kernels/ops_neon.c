@@ -1,16 +1,20 @@
 /*
- * The aarch64 Advanced SIMD (NEON) kernel table. NEON is part of every
+ * The aarch64 Advanced SIMD (NEON) kernel tables. NEON is part of every
  * aarch64 CPU, so no run-time check is needed.
  *
- * Accuracy against ops_ref.c, as for the AVX2 table:
- *   dot, rmsnorm, matmul_f32: fused multiply-adds in several accumulators
- *       (reordered sums);
+ * The fast table against ops_ref.c, as for the AVX2 table:
+ *   rmsnorm: fused multiply-adds in several accumulators (a reordered sum);
+ *   matmul_f32: every dot product one fixed arithmetic (dot4 below),
+ *       whatever the inputs and rows computed with it;
  *   softmax, swiglu: a vectorised expf within about 2 ulp;
- *   axpy, add, values: the same bits (multiply, then add);
+ *   attention: the reference's (one query at a time);
+ *   add: the same bits;
  *   quantize_q8, matmul_q8: the reference's bits exactly. The integer dot of
  *       a group is formed with widening multiplies (exact); the float
  *       accumulation is plain scalar C in the reference's order. This file is
  *       compiled with -ffp-contract=off, so nothing is fused there.
+ * The exact table keeps the reference's rmsnorm, softmax, swiglu and
+ * matmul_f32, and an attention whose values sum (l2_values_neon) is exact.
  */
 #if defined(__aarch64__)
 
@@ -53,25 +57,29 @@ static inline float32x4_t exp4(float32x4_t x) {
 
 /* ----------------------------------------------------------- vectors */
 
-static float dot_neon(const float *a, const float *b, int n) {
+static float sum_of_squares(const float *x, int n) {
     float32x4_t s0 = vdupq_n_f32(0.0f), s1 = s0, s2 = s0, s3 = s0;
     int i = 0;
     for (; i + 16 <= n; i += 16) {
-        s0 = vfmaq_f32(s0, vld1q_f32(a + i), vld1q_f32(b + i));
-        s1 = vfmaq_f32(s1, vld1q_f32(a + i + 4), vld1q_f32(b + i + 4));
-        s2 = vfmaq_f32(s2, vld1q_f32(a + i + 8), vld1q_f32(b + i + 8));
-        s3 = vfmaq_f32(s3, vld1q_f32(a + i + 12), vld1q_f32(b + i + 12));
+        float32x4_t a = vld1q_f32(x + i), b = vld1q_f32(x + i + 4), c = vld1q_f32(x + i + 8), d = vld1q_f32(x + i + 12);
+        s0 = vfmaq_f32(s0, a, a);
+        s1 = vfmaq_f32(s1, b, b);
+        s2 = vfmaq_f32(s2, c, c);
+        s3 = vfmaq_f32(s3, d, d);
     }
-    for (; i + 4 <= n; i += 4) s0 = vfmaq_f32(s0, vld1q_f32(a + i), vld1q_f32(b + i));
+    for (; i + 4 <= n; i += 4) {
+        float32x4_t a = vld1q_f32(x + i);
+        s0 = vfmaq_f32(s0, a, a);
+    }
     float sum = vaddvq_f32(vaddq_f32(vaddq_f32(s0, s1), vaddq_f32(s2, s3)));
-    for (; i < n; i++) sum += a[i] * b[i];
+    for (; i < n; i++) sum += x[i] * x[i];
     return sum;
 }
 
-static void rmsnorm_neon(float *out, const float *x, const float *weight, int n) {
-    float ss = dot_neon(x, x, n);
+static void rmsnorm_neon(float *out, const float *x, const float *weight, int n, float eps) {
+    float ss = sum_of_squares(x, n);
     ss /= (float)n;
-    ss += 1e-5f;
+    ss += eps;
     ss = 1.0f / sqrtf(ss);
     const float32x4_t s = vdupq_n_f32(ss);
     int i = 0;
@@ -130,13 +138,6 @@ static void swiglu_neon(float *gate, const float *up, int n) {
     for (; i < n; i++) gate[i] = vgetq_lane_f32(swiglu4(vdupq_n_f32(gate[i]), vdupq_n_f32(up[i])), 0);
 }
 
-static void axpy_neon(float *y, float a, const float *x, int n) {
-    const float32x4_t av = vdupq_n_f32(a);
-    int i = 0;
-    for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vaddq_f32(vld1q_f32(y + i), vmulq_f32(av, vld1q_f32(x + i))));
-    for (; i < n; i++) y[i] += a * x[i];
-}
-
 /* values: columns in chunks of up to 64 (16 vectors), held in registers
  * across every position, so that out is read and written once; each
  * element's sum is the reference's (multiply, then add, in t order). */
@@ -151,7 +152,7 @@ static inline void values_cols_neon(float *out, const float *att, const float *v
     for (int j = 0; j < nv; j++) vst1q_f32(out + 4 * j, acc[j]);
 }
 
-static void values_neon(float *out, const float *att, const float *v, int kv_stride, int n_keys, int hs) {
+void l2_values_neon(float *out, const float *att, const float *v, int kv_stride, int n_keys, int hs) {
     const size_t stride = (size_t)kv_stride;
     int i = 0;
     for (; i + 64 <= hs; i += 64) values_cols_neon(out + i, att, v + i, stride, n_keys, 16);
@@ -175,90 +176,60 @@ static void add_neon(float *y, const float *x, int n) {
 
 /* -------------------------------------------------------- matmul_f32 */
 
-/* Four rows against one input, two accumulators per row. */
-static void gemv4_f32(float *out, const float *x, const float *w, size_t cols) {
-    const float *w0 = w, *w1 = w + cols, *w2 = w + 2 * cols, *w3 = w + 3 * cols;
-    float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, a2 = a0, a3 = a0;
-    float32x4_t b0 = a0, b1 = a0, b2 = a0, b3 = a0;
-    size_t k = 0;
-    for (; k + 8 <= cols; k += 8) {
-        float32x4_t x0 = vld1q_f32(x + k), x1 = vld1q_f32(x + k + 4);
-        a0 = vfmaq_f32(a0, vld1q_f32(w0 + k), x0);
-        b0 = vfmaq_f32(b0, vld1q_f32(w0 + k + 4), x1);
-        a1 = vfmaq_f32(a1, vld1q_f32(w1 + k), x0);
-        b1 = vfmaq_f32(b1, vld1q_f32(w1 + k + 4), x1);
-        a2 = vfmaq_f32(a2, vld1q_f32(w2 + k), x0);
-        b2 = vfmaq_f32(b2, vld1q_f32(w2 + k + 4), x1);
-        a3 = vfmaq_f32(a3, vld1q_f32(w3 + k), x0);
-        b3 = vfmaq_f32(b3, vld1q_f32(w3 + k + 4), x1);
-    }
-    if (k + 4 <= cols) {
-        float32x4_t x0 = vld1q_f32(x + k);
-        a0 = vfmaq_f32(a0, vld1q_f32(w0 + k), x0);
-        a1 = vfmaq_f32(a1, vld1q_f32(w1 + k), x0);
-        a2 = vfmaq_f32(a2, vld1q_f32(w2 + k), x0);
-        a3 = vfmaq_f32(a3, vld1q_f32(w3 + k), x0);
-        k += 4;
-    }
-    float s0 = vaddvq_f32(vaddq_f32(a0, b0)), s1 = vaddvq_f32(vaddq_f32(a1, b1));
-    float s2 = vaddvq_f32(vaddq_f32(a2, b2)), s3 = vaddvq_f32(vaddq_f32(a3, b3));
-    for (; k < cols; k++) {
-        s0 += w0[k] * x[k];
-        s1 += w1[k] * x[k];
-        s2 += w2[k] * x[k];
-        s3 += w3[k] * x[k];
-    }
-    out[0] = s0;
-    out[1] = s1;
-    out[2] = s2;
-    out[3] = s3;
-}
-
-/* Four rows against two inputs: each weight vector feeds two products. */
-static void gemm4x2_f32(float *out, size_t os, const float *x, const float *w, size_t cols) {
-    const float *x0p = x, *x1p = x + cols;
+/* Every dot product of W[r] and x[b] is summed as dot4: lane j (0..3) of
+ * one accumulator takes the columns k = j, j + 4, ... below the last
+ * multiple of 4, one fused multiply-add each, from +0; the lanes are added
+ * by vaddvq_f32; then the last 1-3 columns one by one, multiplied then
+ * added. So a row's result does not depend on the number of inputs, the
+ * rows around it or the split into tasks. R rows (w, stride cols) x B
+ * inputs (x, stride cols) at a time, out[b * os + r]. */
+static inline void dot4_tile(float *out, size_t os, const float *x, const float *w, size_t cols, int R, int B) {
     float32x4_t acc[4][2];
-    for (int r = 0; r < 4; r++) acc[r][0] = acc[r][1] = vdupq_n_f32(0.0f);
+    for (int r = 0; r < R; r++)
+        for (int b = 0; b < B; b++) acc[r][b] = vdupq_n_f32(0.0f);
     size_t k = 0;
     for (; k + 4 <= cols; k += 4) {
-        float32x4_t x0 = vld1q_f32(x0p + k), x1 = vld1q_f32(x1p + k);
-        for (int r = 0; r < 4; r++) {
-            float32x4_t wv = vld1q_f32(w + (size_t)r * cols + k);
-            acc[r][0] = vfmaq_f32(acc[r][0], wv, x0);
-            acc[r][1] = vfmaq_f32(acc[r][1], wv, x1);
+        float32x4_t xv[2];
+        for (int b = 0; b < B; b++) xv[b] = vld1q_f32(x + (size_t)b * cols + k);
+        for (int r = 0; r < R; r++) {
+            const float32x4_t wv = vld1q_f32(w + (size_t)r * cols + k);
+            for (int b = 0; b < B; b++) acc[r][b] = vfmaq_f32(acc[r][b], wv, xv[b]);
         }
     }
-    for (int r = 0; r < 4; r++) {
+    for (int r = 0; r < R; r++) {
         const float *wr = w + (size_t)r * cols;
-        float s0 = vaddvq_f32(acc[r][0]), s1 = vaddvq_f32(acc[r][1]);
-        for (size_t kk = k; kk < cols; kk++) {
-            s0 += wr[kk] * x0p[kk];
-            s1 += wr[kk] * x1p[kk];
+        for (int b = 0; b < B; b++) {
+            const float *xb = x + (size_t)b * cols;
+            float sum = vaddvq_f32(acc[r][b]);
+            for (size_t kk = k; kk < cols; kk++) sum += wr[kk] * xb[kk];
+            out[(size_t)b * os + (size_t)r] = sum;
         }
-        out[r] = s0;
-        out[os + (size_t)r] = s1;
     }
+}
+
+static void dot4_4x2(float *out, size_t os, const float *x, const float *w, size_t cols) {
+    dot4_tile(out, os, x, w, cols, 4, 2);
+}
+static void dot4_4x1(float *out, size_t os, const float *x, const float *w, size_t cols) {
+    dot4_tile(out, os, x, w, cols, 4, 1);
+}
+static void dot4_1x2(float *out, size_t os, const float *x, const float *w, size_t cols) {
+    dot4_tile(out, os, x, w, cols, 1, 2);
+}
+static void dot4_1x1(float *out, size_t os, const float *x, const float *w, size_t cols) {
+    dot4_tile(out, os, x, w, cols, 1, 1);
 }
 
 static void matmul_f32_neon(float *out, int out_stride, const float *x, int nb, const float *w, int cols,
                             int row_begin, int row_end) {
     const size_t c = (size_t)cols, os = (size_t)out_stride;
-    int b = 0;
-    for (; b + 2 <= nb; b += 2) {
-        int r = row_begin;
-        for (; r + 4 <= row_end; r += 4) gemm4x2_f32(out + (size_t)b * os + (size_t)r, os, x + (size_t)b * c, w + (size_t)r * c, c);
-        for (; r < row_end; r++) {
-            const float *wr = w + (size_t)r * c;
-            out[(size_t)b * os + (size_t)r] = dot_neon(wr, x + (size_t)b * c, cols);
-            out[(size_t)(b + 1) * os + (size_t)r] = dot_neon(wr, x + (size_t)(b + 1) * c, cols);
-        }
-    }
-    for (; b < nb; b++) {
+    for (int b = 0; b < nb; b += 2) {
+        const int two = b + 2 <= nb;
         const float *xb = x + (size_t)b * c;
         float *ob = out + (size_t)b * os;
         int r = row_begin;
-        for (; r + 4 <= row_end; r += 4) gemv4_f32(ob + r, xb, w + (size_t)r * c, c);
-        for (; r < row_end; r++) ob[r] = dot_neon(w + (size_t)r * c, xb, cols);
+        for (; r + 4 <= row_end; r += 4) (two ? dot4_4x2 : dot4_4x1)(ob + r, os, xb, w + (size_t)r * c, c);
+        for (; r < row_end; r++) (two ? dot4_1x2 : dot4_1x1)(ob + r, os, xb, w + (size_t)r * c, c);
     }
 }
 
@@ -345,25 +316,48 @@ static void matmul_q8_neon(float *out, int out_stride, const int8_t *xq, const f
     }
 }
 
-/* ------------------------------------------------------------- table */
+/* --------------------------------------------------------- attention */
+
+/* The exact table's attention: the reference's arithmetic, query by query,
+ * with the vectorised (exact) values sum. */
+static void attention_exact_neon(float *const *out, const float *const *q, const int *n_keys, int nq, const float *k,
+                                 const float *v, int kv_stride, int hs, float *scratch) {
+    for (int i = 0; i < nq; i++) {
+        l2_scores_ref(scratch, q[i], k, kv_stride, n_keys[i], hs);
+        l2_softmax_ref(scratch, n_keys[i]);
+        memset(out[i], 0, (size_t)hs * sizeof(float));
+        l2_values_neon(out[i], scratch, v, kv_stride, n_keys[i], hs);
+    }
+}
+
+/* ------------------------------------------------------------- tables */
 
 static const l2_kernels neon_table = {
     .name = "neon",
-    .dot = dot_neon,
     .rmsnorm = rmsnorm_neon,
     .softmax = softmax_neon,
     .swiglu = swiglu_neon,
-    .axpy = axpy_neon,
     .add = add_neon,
     .matmul_f32 = matmul_f32_neon,
     .quantize_q8 = quantize_q8_neon,
     .matmul_q8 = matmul_q8_neon,
     .attention = l2_attention_ref,
-    .scores = l2_scores_ref,
-    .values = values_neon,
+};
+
+static const l2_kernels neon_exact_table = {
+    .name = "neon-exact",
+    .rmsnorm = l2_rmsnorm_ref,
+    .softmax = l2_softmax_ref,
+    .swiglu = l2_swiglu_ref,
+    .add = add_neon,
+    .matmul_f32 = l2_matmul_f32_ref,
+    .quantize_q8 = quantize_q8_neon,
+    .matmul_q8 = matmul_q8_neon,
+    .attention = attention_exact_neon,
 };
 
 const l2_kernels *l2_kernels_neon(void) { return &neon_table; }
+const l2_kernels *l2_kernels_neon_exact(void) { return &neon_exact_table; }
 
 #else
 

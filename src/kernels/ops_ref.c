@@ -13,16 +13,16 @@ static float dot_ref(const float *a, const float *b, int n) {
     return sum;
 }
 
-static void rmsnorm_ref(float *out, const float *x, const float *weight, int n) {
+void l2_rmsnorm_ref(float *out, const float *x, const float *weight, int n, float eps) {
     float ss = 0.0f;
     for (int i = 0; i < n; i++) ss += x[i] * x[i];
     ss /= (float)n;
-    ss += 1e-5f;
+    ss += eps;
     ss = 1.0f / sqrtf(ss);
     for (int i = 0; i < n; i++) out[i] = weight[i] * (ss * x[i]);
 }
 
-static void softmax_ref(float *x, int n) {
+void l2_softmax_ref(float *x, int n) {
     float max = x[0];
     for (int i = 1; i < n; i++)
         if (x[i] > max) max = x[i];
@@ -34,7 +34,7 @@ static void softmax_ref(float *x, int n) {
     for (int i = 0; i < n; i++) x[i] /= sum;
 }
 
-static void swiglu_ref(float *gate, const float *up, int n) {
+void l2_swiglu_ref(float *gate, const float *up, int n) {
     for (int i = 0; i < n; i++) {
         float v = gate[i];
         v *= 1.0f / (1.0f + expf(-v));
@@ -42,16 +42,12 @@ static void swiglu_ref(float *gate, const float *up, int n) {
     }
 }
 
-static void axpy_ref(float *y, float a, const float *x, int n) {
-    for (int i = 0; i < n; i++) y[i] += a * x[i];
-}
-
 static void add_ref(float *y, const float *x, int n) {
     for (int i = 0; i < n; i++) y[i] += x[i];
 }
 
-static void matmul_f32_ref(float *out, int out_stride, const float *x, int nb, const float *w, int cols,
-                           int row_begin, int row_end) {
+void l2_matmul_f32_ref(float *out, int out_stride, const float *x, int nb, const float *w, int cols, int row_begin,
+                       int row_end) {
     for (int b = 0; b < nb; b++)
         for (int r = row_begin; r < row_end; r++)
             out[(size_t)b * (size_t)out_stride + (size_t)r] =
@@ -77,15 +73,13 @@ static void quantize_q8_ref(int8_t *q, float *scales, const float *x, int n, int
 }
 
 /* One row: the integer dot of each group, scaled by the row's then the
- * input's scale, summed in group order (runq.c's matmul). Group g's row
- * scale is wsr[g * ws_stride]. */
-static float q8_row_ref(const int8_t *xb, const float *xsb, const int8_t *wr, const float *wsr, size_t ws_stride,
-                        int gs, int groups) {
+ * input's scale, summed in group order (runq.c's matmul). */
+static float q8_row_ref(const int8_t *xb, const float *xsb, const int8_t *wr, const float *wsr, int gs, int groups) {
     float val = 0.0f;
     for (int g = 0; g < groups; g++) {
         int32_t ival = 0;
         for (int k = 0; k < gs; k++) ival += (int32_t)xb[g * gs + k] * (int32_t)wr[g * gs + k];
-        val += ((float)ival) * wsr[(size_t)g * ws_stride] * xsb[g];
+        val += ((float)ival) * wsr[g] * xsb[g];
     }
     return val;
 }
@@ -97,22 +91,26 @@ static void matmul_q8_ref(float *out, int out_stride, const int8_t *xq, const fl
         for (int r = row_begin; r < row_end; r++)
             out[(size_t)b * (size_t)out_stride + (size_t)r] =
                 q8_row_ref(xq + (size_t)b * (size_t)cols, xs + (size_t)b * (size_t)groups, w + (size_t)r * (size_t)cols,
-                           ws + (size_t)r * (size_t)groups, 1, gs, groups);
+                           ws + (size_t)r * (size_t)groups, gs, groups);
 }
 
-static void gemv_q8_slots_ref(float *out, const int8_t *xq, const float *xs, const int8_t *w, const float *slot_scales,
-                              int cols, int gs, int slots, int slot_begin, int slot_end) {
-    const int groups = cols / gs;
-    for (int i = slot_begin; i < slot_end; i++)
-        for (int j = 0; j < 8; j++) {
-            const size_t r = (size_t)i + (size_t)j * (size_t)slots;
-            out[r] = q8_row_ref(xq, xs, w + r * (size_t)cols, slot_scales + l2_q8_slot_scale(i, 0, j, groups), 8, gs,
-                                groups);
-        }
+size_t l2_repack_q8_slot_scales(void *dst, const int8_t *w, const float *ws, int rows, int cols, int gs) {
+    (void)w;
+    const int slots = l2_q8_slots(rows), groups = cols / gs;
+    if (dst)
+        for (int i = 0; i < slots; i++)
+            for (int j = 0; j < 8; j++)
+                for (int g = 0; g < groups; g++)
+                    ((float *)dst)[l2_q8_slot_scale(i, g, j, groups)] =
+                        ws[((size_t)i + (size_t)j * (size_t)slots) * (size_t)groups + (size_t)g];
+    return (size_t)slots * 8 * (size_t)groups * sizeof(float);
 }
 
-static void values_ref(float *out, const float *att, const float *v, int kv_stride, int n_keys, int hs) {
-    for (int t = 0; t < n_keys; t++) axpy_ref(out, att[t], v + (size_t)t * (size_t)kv_stride, hs);
+void l2_values_ref(float *out, const float *att, const float *v, int kv_stride, int n_keys, int hs) {
+    for (int t = 0; t < n_keys; t++) {
+        const float *vt = v + (size_t)t * (size_t)kv_stride;
+        for (int i = 0; i < hs; i++) out[i] += att[t] * vt[i];
+    }
 }
 
 /* llama2.c's attention loop, one query after the other. */
@@ -122,9 +120,9 @@ void l2_attention_ref(float *const *out, const float *const *q, const int *n_key
     for (int i = 0; i < nq; i++) {
         const int n = n_keys[i];
         for (int t = 0; t < n; t++) scratch[t] = dot_ref(q[i], k + (size_t)t * (size_t)kv_stride, hs) / scale;
-        softmax_ref(scratch, n);
+        l2_softmax_ref(scratch, n);
         memset(out[i], 0, (size_t)hs * sizeof(float));
-        values_ref(out[i], scratch, v, kv_stride, n, hs);
+        l2_values_ref(out[i], scratch, v, kv_stride, n, hs);
     }
 }
 
@@ -135,19 +133,14 @@ void l2_scores_ref(float *att, const float *q, const float *k, int kv_stride, in
 
 static const l2_kernels reference = {
     .name = "scalar",
-    .dot = dot_ref,
-    .rmsnorm = rmsnorm_ref,
-    .softmax = softmax_ref,
-    .swiglu = swiglu_ref,
-    .axpy = axpy_ref,
+    .rmsnorm = l2_rmsnorm_ref,
+    .softmax = l2_softmax_ref,
+    .swiglu = l2_swiglu_ref,
     .add = add_ref,
-    .matmul_f32 = matmul_f32_ref,
+    .matmul_f32 = l2_matmul_f32_ref,
     .quantize_q8 = quantize_q8_ref,
     .matmul_q8 = matmul_q8_ref,
-    .gemv_q8_slots = gemv_q8_slots_ref,
     .attention = l2_attention_ref,
-    .scores = l2_scores_ref,
-    .values = values_ref,
 };
 
 const l2_kernels *l2_kernels_reference(void) { return &reference; }

@@ -1,0 +1,66 @@
+/*
+ * A model's kernel table and the copies of its weights repacked for it:
+ * chosen and made once when the model is opened, freed when it is closed,
+ * shared by every session of the model.
+ */
+
+#include "internal.h"
+#include "model.h"
+#include "ops.h"
+
+/* Calls fn on every int8 matrix that a product reads (the embedding table
+ * only when it is also the classifier: otherwise only rows are looked up). */
+static void for_each_product_matrix(llama2_model *m, void (*fn)(void *ctx, tensor *t), void *ctx) {
+    for (int l = 0; l < m->config.n_layers; l++) {
+        layer_weights *w = &m->layers[l];
+        tensor *ts[7] = {&w->attention_query, &w->attention_key, &w->attention_value, &w->attention_output,
+                         &w->ffn_gate,        &w->ffn_down,      &w->ffn_up};
+        for (int i = 0; i < 7; i++) fn(ctx, ts[i]);
+    }
+    fn(ctx, m->config.shared_classifier ? &m->token_embedding : &m->classifier);
+}
+
+typedef struct repack_pass {
+    const l2_kernels *k;
+    unsigned char *dst; /* NULL while measuring */
+    size_t total;
+    int overflow;
+} repack_pass;
+
+/* Each copy starts on a 64-byte boundary. */
+static size_t round_up_64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+static void repack_one(void *ctx, tensor *t) {
+    repack_pass *pass = ctx;
+    const size_t need = pass->k->repack_q8(NULL, t->q, t->scales, t->rows, t->cols, t->group_size);
+    if (need == 0) return;
+    if (pass->dst) {
+        pass->k->repack_q8(pass->dst + pass->total, t->q, t->scales, t->rows, t->cols, t->group_size);
+        t->packed = pass->dst + pass->total;
+    }
+    if (!l2_add_size(pass->total, round_up_64(need), &pass->total)) pass->overflow = 1;
+}
+
+llama2_status l2_model_attach_kernels(llama2_model *m, llama2_error *err) {
+    m->kernels = l2_kernels_for(m->config.weight_type);
+    if (m->config.weight_type != LLAMA2_WEIGHTS_Q8_0 || !m->kernels->repack_q8) return LLAMA2_OK;
+    repack_pass pass = {m->kernels, NULL, 0, 0};
+    for_each_product_matrix(m, repack_one, &pass);
+    if (pass.overflow) return l2_fail(err, LLAMA2_E_NOMEM, "the repacked weights' size overflows");
+    if (pass.total == 0) return LLAMA2_OK;
+    m->packed = l2_alloc_aligned(pass.total);
+    if (!m->packed)
+        return l2_fail(err, LLAMA2_E_NOMEM, "cannot allocate %.1f MiB for the repacked weights",
+                       (double)pass.total / (1 << 20));
+    pass.dst = m->packed;
+    pass.total = 0;
+    for_each_product_matrix(m, repack_one, &pass);
+    /* A shared classifier is a copy of the embedding table's view. */
+    if (m->config.shared_classifier) m->classifier = m->token_embedding;
+    return LLAMA2_OK;
+}
+
+void l2_model_detach_kernels(llama2_model *m) {
+    l2_free_aligned(m->packed);
+    m->packed = NULL;
+}

@@ -1,0 +1,240 @@
+/*
+ * Sessions: the run state of a model, sized and allocated once. A session
+ * holds a KV-cache region per sequence ([n_layers][context][kv_dim] keys,
+ * the same of values), the activations of one block of rows, the rotary
+ * embedding tables, and how many positions each sequence has cached.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "internal.h"
+#include "session.h"
+
+static size_t physical_memory(void) {
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || page <= 0) return SIZE_MAX;
+    size_t total;
+    return l2_mul_size((size_t)pages, (size_t)page, &total) ? total : SIZE_MAX;
+}
+
+/* Attention scratch of one worker, in floats: the kernels' (context and
+ * head_size are bounded by the loader, so this cannot overflow). */
+static size_t att_scratch_floats(const llama2_model *m, int context) {
+    return L2_ATTENTION_SCRATCH(context, m->head_size);
+}
+
+/* Attention chunks of a block of `batch` rows at most: a run of r rows
+ * brings r * group queries in chunks of at most L2_ATTENTION_MAX_QUERIES,
+ * one more chunk per run at worst. */
+static int max_attention_chunks(const llama2_model *m, int batch) {
+    const int group = m->config.n_heads / m->config.n_kv_heads;
+    return batch + (int)(((long long)batch * group) / L2_ATTENTION_MAX_QUERIES) + 1;
+}
+
+/* Sizes of every buffer, in elements, checked for overflow. */
+typedef struct session_sizes {
+    size_t x, kv, hidden, att, logits, xq, xq_scales, cache, rope;
+    size_t total_bytes;
+} session_sizes;
+
+static int plan_sizes(const llama2_model *m, int batch, int context, int n_sequences, int n_workers,
+                      session_sizes *z) {
+    const llama2_config *c = &m->config;
+    const size_t B = (size_t)batch;
+    size_t widest = (size_t)(c->hidden_dim > c->dim ? c->hidden_dim : c->dim);
+    size_t t, u, total = 0;
+    int ok = l2_mul_size(B, (size_t)c->dim, &z->x) && l2_mul_size(B, (size_t)m->kv_dim, &z->kv) &&
+             l2_mul_size(B, (size_t)c->hidden_dim, &z->hidden) &&
+             l2_mul_size((size_t)n_workers, att_scratch_floats(m, context), &z->att) &&
+             l2_mul_size(B, (size_t)c->vocab_size, &z->logits) &&
+             l2_mul_size((size_t)n_sequences, (size_t)c->n_layers, &t) && l2_mul_size(t, (size_t)context, &u) &&
+             l2_mul_size(u, (size_t)m->kv_dim, &z->cache) &&
+             l2_mul_size((size_t)context, (size_t)(m->head_size / 2), &z->rope);
+    if (!ok) return 0;
+    z->xq = 0;
+    z->xq_scales = 0;
+    if (c->weight_type == LLAMA2_WEIGHTS_Q8_0) {
+        if (!l2_mul_size(B, widest, &z->xq)) return 0;
+        z->xq_scales = z->xq / (size_t)c->group_size;
+    }
+    /* Everything in bytes: 4 of x, 2 of kv, 2 hidden, att, logits, 2
+     * caches, 2 rope, the scales; then xq and the small tables. */
+    size_t floats[] = {z->x, z->x, z->x, z->x, z->kv, z->kv, z->hidden, z->hidden, z->att, z->logits,
+                       z->cache, z->cache, z->rope, z->rope, z->xq_scales};
+    for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++) {
+        size_t bytes;
+        if (!l2_mul_size(floats[i], sizeof(float), &bytes) || !l2_add_size(total, bytes, &total)) return 0;
+    }
+    size_t small = B * sizeof(llama2_batch_row) + (size_t)max_attention_chunks(m, batch) * sizeof(l2_attention_chunk) +
+                   2 * (size_t)n_sequences * sizeof(int);
+    if (!l2_add_size(total, z->xq, &total) || !l2_add_size(total, small, &total)) return 0;
+    z->total_bytes = total;
+    return 1;
+}
+
+/* cos and sin of pos * theta^(-2j / head_size): computed once with the same
+ * float expressions llama2.c evaluates at every step (theta 10000). */
+static void fill_rope_tables(llama2_session *s) {
+    const int head_size = s->model->head_size, half = head_size / 2;
+    const float theta = s->model->config.rope_theta;
+    for (int pos = 0; pos < s->context; pos++) {
+        for (int j = 0; j < half; j++) {
+            float freq = 1.0f / powf(theta, (float)(2 * j) / (float)head_size);
+            float val = (float)pos * freq;
+            s->rope_cos[(size_t)pos * (size_t)half + (size_t)j] = cosf(val);
+            s->rope_sin[(size_t)pos * (size_t)half + (size_t)j] = sinf(val);
+        }
+    }
+}
+
+llama2_status llama2_session_create(const llama2_model *m, const llama2_session_options *options,
+                                    llama2_session **out, llama2_error *err) {
+    *out = NULL;
+    const llama2_config *c = &m->config;
+    const llama2_session_options none = {0};
+    if (!options) options = &none;
+    if (options->context_length < 0)
+        return l2_fail(err, LLAMA2_E_INVALID, "context length %d is negative", options->context_length);
+    if (options->n_sequences < 0)
+        return l2_fail(err, LLAMA2_E_INVALID, "sequence count %d is negative", options->n_sequences);
+    const l2_backend_ops *backend = l2_backend_find(options->backend);
+    if (!backend)
+        return l2_fail(err, LLAMA2_E_UNSUPPORTED, "backend '%s' is not compiled into this build", options->backend);
+    int context = options->context_length == 0 || options->context_length > c->seq_len ? c->seq_len
+                                                                                          : options->context_length;
+    int n_sequences = options->n_sequences == 0 ? 1 : options->n_sequences;
+    int batch = options->batch_size > 0 ? options->batch_size : LLAMA2_DEFAULT_BATCH;
+    /* A block never needs more rows than all the sequences' positions. */
+    if ((long long)batch > (long long)context * n_sequences) batch = (int)((long long)context * n_sequences);
+    llama2_threadpool *pool = options->pool;
+    int n_workers = llama2_threadpool_size(pool);
+
+    session_sizes z;
+    if (!plan_sizes(m, batch, context, n_sequences, n_workers, &z))
+        return l2_fail(err, LLAMA2_E_NOMEM, "the run state's size overflows (%d sequences of %d positions, %d layers)",
+                       n_sequences, context, c->n_layers);
+    size_t memory = physical_memory();
+    if (z.total_bytes > memory)
+        return l2_fail(err, LLAMA2_E_NOMEM, "the KV cache and buffers need %.1f GiB, this machine has %.1f GiB",
+                       (double)z.total_bytes / (1 << 30), (double)memory / (1 << 30));
+
+    llama2_session *s = calloc(1, sizeof *s);
+    if (!s) return l2_fail(err, LLAMA2_E_NOMEM, "out of memory");
+    s->model = m;
+    s->kernels = m->kernels;
+    s->backend = backend;
+    s->pool = pool;
+    s->n_workers = n_workers;
+    s->batch = batch;
+    s->context = context;
+    s->n_sequences = n_sequences;
+    s->att_floats = att_scratch_floats(m, context);
+    s->max_chunks = max_attention_chunks(m, batch);
+    float **f32_buffers[] = {&s->x,   &s->xb,     &s->xb2,       &s->q,           &s->k,
+                             &s->v,   &s->hb,     &s->hb2,       &s->att,         &s->logits,
+                             &s->key_cache, &s->value_cache, &s->rope_cos, &s->rope_sin, &s->xq_scales};
+    size_t f32_sizes[] = {z.x, z.x, z.x, z.x, z.kv, z.kv, z.hidden, z.hidden, z.att, z.logits,
+                          z.cache, z.cache, z.rope, z.rope, z.xq_scales};
+    int ok = 1;
+    for (size_t i = 0; i < sizeof f32_sizes / sizeof f32_sizes[0]; i++)
+        ok = ok && (*f32_buffers[i] = l2_alloc_aligned(f32_sizes[i] * sizeof(float))) != NULL;
+    ok = ok && (s->xq = l2_alloc_aligned(z.xq)) != NULL;
+    ok = ok && (s->rows = calloc((size_t)batch, sizeof *s->rows)) != NULL;
+    ok = ok && (s->chunks = calloc((size_t)s->max_chunks, sizeof *s->chunks)) != NULL;
+    ok = ok && (s->lengths = calloc((size_t)n_sequences, sizeof *s->lengths)) != NULL;
+    ok = ok && (s->expected = calloc((size_t)n_sequences, sizeof *s->expected)) != NULL;
+    if (!ok) {
+        llama2_session_destroy(s);
+        return l2_fail(err, LLAMA2_E_NOMEM, "cannot allocate the run state (%.1f MiB)",
+                       (double)z.total_bytes / (1 << 20));
+    }
+    for (int i = 0; i < n_sequences; i++) s->expected[i] = -1;
+    fill_rope_tables(s);
+    if (backend->create) {
+        llama2_status st = backend->create(s, &s->backend_state, err);
+        if (st != LLAMA2_OK) {
+            llama2_session_destroy(s);
+            return st;
+        }
+    }
+    *out = s;
+    return LLAMA2_OK;
+}
+
+void llama2_session_destroy(llama2_session *s) {
+    if (!s) return;
+    if (s->backend && s->backend->destroy && s->backend_state) s->backend->destroy(s->backend_state);
+    void *buffers[] = {s->x,      s->xb,        s->xb2,         s->q,        s->k,        s->v,
+                       s->hb,     s->hb2,       s->att,         s->logits,   s->key_cache, s->value_cache,
+                       s->rope_cos, s->rope_sin, s->xq_scales,  s->xq};
+    for (size_t i = 0; i < sizeof buffers / sizeof buffers[0]; i++) l2_free_aligned(buffers[i]);
+    free(s->rows);
+    free(s->chunks);
+    free(s->lengths);
+    free(s->expected);
+    free(s);
+}
+
+const llama2_model *llama2_session_model(const llama2_session *s) { return s->model; }
+
+int llama2_session_context_length(const llama2_session *s) { return s->context; }
+
+int llama2_session_sequences(const llama2_session *s) { return s->n_sequences; }
+
+void l2_session_fail(llama2_session *s, const llama2_error *err) {
+    if (s->failure != LLAMA2_OK) return;
+    s->failure = err->status != LLAMA2_OK ? err->status : LLAMA2_E_UNSUPPORTED;
+    s->failure_err = *err;
+    s->failure_err.status = s->failure;
+}
+
+/* ------------------------------------------------------------ sequences */
+
+static llama2_status check_sequence(const llama2_session *s, int sequence, llama2_error *err) {
+    if (sequence < 0 || sequence >= s->n_sequences)
+        return l2_fail(err, LLAMA2_E_INVALID, "sequence %d does not exist (the session has %d)", sequence,
+                       s->n_sequences);
+    return LLAMA2_OK;
+}
+
+int llama2_session_sequence_length(const llama2_session *s, int sequence) {
+    return sequence >= 0 && sequence < s->n_sequences ? s->lengths[sequence] : 0;
+}
+
+llama2_status llama2_session_clear_sequence(llama2_session *s, int sequence, llama2_error *err) {
+    llama2_status st = check_sequence(s, sequence, err);
+    if (st != LLAMA2_OK) return st;
+    s->lengths[sequence] = 0;
+    return LLAMA2_OK;
+}
+
+llama2_status llama2_session_copy_sequence(llama2_session *s, int dst, int src, int n_positions, llama2_error *err) {
+    llama2_status st = check_sequence(s, dst, err);
+    if (st == LLAMA2_OK) st = check_sequence(s, src, err);
+    if (st != LLAMA2_OK) return st;
+    if (n_positions < 0 || n_positions > s->lengths[src])
+        return l2_fail(err, LLAMA2_E_INVALID, "cannot copy %d positions of sequence %d: it has %d", n_positions, src,
+                       s->lengths[src]);
+    if (dst == src) {
+        s->lengths[dst] = n_positions;
+        return LLAMA2_OK;
+    }
+    if (s->backend->copy_sequence) {
+        llama2_error berr = {0};
+        if (s->backend->copy_sequence(s->backend_state, s, dst, src, n_positions, &berr) == L2_BACKEND_FAILED) {
+            s->lengths[dst] = 0;
+            if (err) *err = berr;
+            return berr.status != LLAMA2_OK ? berr.status : LLAMA2_E_UNSUPPORTED;
+        }
+    }
+    const size_t bytes = (size_t)n_positions * (size_t)s->model->kv_dim * sizeof(float);
+    for (int l = 0; l < s->model->config.n_layers; l++) {
+        memcpy(s->key_cache + l2_cache_row(s, dst, l, 0), s->key_cache + l2_cache_row(s, src, l, 0), bytes);
+        memcpy(s->value_cache + l2_cache_row(s, dst, l, 0), s->value_cache + l2_cache_row(s, src, l, 0), bytes);
+    }
+    s->lengths[dst] = n_positions;
+    return LLAMA2_OK;
+}
