@@ -1,13 +1,17 @@
 /*
- * The CUDA backend: the whole forward pass of a block on one NVIDIA GPU.
+ * The CUDA backend: the whole forward pass of a block on one NVIDIA GPU, in
+ * the same steps as transformer.c (embed; per layer rmsnorm, products, rope,
+ * store_kv, attention, product, residual_add, then rmsnorm, products,
+ * swiglu, product, residual_add; the final norm and the classifier).
  *
  * create() uploads every weight once (fp32 tensors as they are; Q8_0 tensors
  * as int8 values plus their fp32 group scales), allocates the device KV
- * cache, the activations of a block of s->batch positions, the RoPE tables
- * (copied from the session, so the angles are the CPU's bits) and a logits
- * buffer. forward_block() then runs embedding to logits on the device and
- * copies back only the logits that were asked for, plus the block's new rows
- * of the KV cache (see "Failures" below for why).
+ * cache (the session's layout: [sequence][layer][position][kv_dim]), the
+ * activations of a block of s->batch rows, the RoPE tables (copied from the
+ * session, so the angles are the CPU's bits) and a logits buffer.
+ * forward_block() then runs embedding to logits on the device and copies
+ * back only the logits that were asked for, plus the block's new rows of
+ * the KV cache (see "Failures" below for why).
  *
  * Products: fp32 weights go to cuBLAS (sgemv for one position, sgemm for a
  * prompt block, plain fp32 math: no TF32, whose 10-bit inputs would break
@@ -16,28 +20,28 @@
  * half away from zero), each group's dot product is exact integer
  * arithmetic, scaled by the weight scale then the activation scale and
  * summed in fp32 (in a warp's tree order rather than runq.c's sequential
- * order). The residual adds are fused into the output projections (beta = 1
- * in cuBLAS, `accumulate` in the int8 kernel): x + W.xb either way.
+ * order). cuBLAS picks its own order of summation for sgemv and sgemm, so
+ * unlike the CPU's an fp32 row's logits may differ in the last bits between
+ * batches.
  *
- * Generation (blocks of one position) replays a CUDA graph captured once per
- * shape (with and without logits): every kernel reads the position and the
- * token from a small device buffer (`params`) that is refreshed by one
- * cudaMemcpyAsync before each launch, and every pointer in the graph is
- * fixed for the session, so the graph never needs updating. cuBLAS gets a
+ * Generation (blocks of one row) replays a CUDA graph captured once per
+ * shape (with and without logits): every kernel reads the rows (position,
+ * sequence, token) from a small device buffer (`params`) that is refreshed
+ * by one cudaMemcpyAsync before each launch, and every pointer in the graph
+ * is fixed for the session, so the graph never needs updating. cuBLAS gets a
  * workspace of our own so that it allocates nothing while being captured.
  *
- * Failures. The backend interface has no error channel inside a block: a
- * block the backend does not handle (returns 0) is computed by the CPU path.
- * That path reads the session's host KV cache, so after every successful
- * block the backend mirrors the block's new K and V rows into the host cache
- * (one strided copy each, into pinned memory when the host cache could be
- * registered). On the first failed CUDA or cuBLAS call the backend records
- * the message in its state, disables itself for the rest of the session and
- * returns 0: the CPU recomputes the failed block over a host cache that holds
- * every earlier position, and all later blocks run on the CPU too. The device
- * is not retried, since many CUDA errors leave the context unusable. Output
- * stays correct; only speed is lost. (The mirror costs two small copies per
- * block: n_layers * n * kv_dim floats each.)
+ * Failures. A block the backend declines (more rows than its buffers, after
+ * a failure) is computed by the CPU path, which reads the session's host KV
+ * cache, so after every successful block the backend mirrors the block's
+ * new K and V rows into the host cache (one strided copy per run of
+ * consecutive positions, into pinned memory when the host cache could be
+ * registered). On the first failed CUDA or cuBLAS call the backend disables
+ * itself for the rest of the session and reports the failure: the call
+ * returns it, the rows' sequences keep only what they had cached before,
+ * and later calls run on the CPU over a host cache that holds every earlier
+ * position. The device is not retried, since many CUDA errors leave the
+ * context unusable.
  */
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
@@ -87,12 +91,19 @@ static __device__ float block_reduce(float v, bool take_max) {
     return partial[0];
 }
 
-/* Row tokens[b] of the embedding table into x[b] (blockIdx.x = b). A Q8_0
- * table is dequantized: value times its group's scale. */
+/* The rows of a block in `params`: row b's position, sequence and token at
+ * params[3 b], [3 b + 1], [3 b + 2]; after the batch's rows, the rows whose
+ * logits are asked for, in order. */
+#define ROW_POSITION(params, b) ((params)[3 * (b)])
+#define ROW_SEQUENCE(params, b) ((params)[3 * (b) + 1])
+#define ROW_TOKEN(params, b) ((params)[3 * (b) + 2])
+
+/* Token embedding: row b's token's row of the table into x[b] (blockIdx.x =
+ * b). A Q8_0 table is dequantized: value times its group's scale. */
 static __global__ void embed_kernel(float *x, const float *table_f32, const int8_t *table_q, const float *table_scales,
-                                    int group_size, const int *tokens, int dim) {
+                                    int group_size, const int *params, int dim) {
     const int b = blockIdx.x;
-    const size_t row = (size_t)tokens[b] * (size_t)dim;
+    const size_t row = (size_t)ROW_TOKEN(params, b) * (size_t)dim;
     float *out = x + (size_t)b * (size_t)dim;
     for (int i = threadIdx.x; i < dim; i += blockDim.x) {
         const size_t at = row + (size_t)i;
@@ -101,15 +112,18 @@ static __global__ void embed_kernel(float *x, const float *table_f32, const int8
 }
 
 /* RMSNorm (https://arxiv.org/abs/1910.07467): out = weight * x / sqrt(mean(x^2)
- * + 1e-5), one row per thread block. */
-static __global__ void rmsnorm_kernel(float *out, const float *x, const float *weight, int n) {
-    const float *xr = x + (size_t)blockIdx.x * (size_t)n;
+ * + eps), one row per thread block; x's row is `rows[blockIdx.x]` when rows
+ * is not NULL (the classifier's rows), else blockIdx.x. */
+static __global__ void rmsnorm_kernel(float *out, const float *x, const float *weight, int n, float eps,
+                                      const int *rows) {
+    const int src = rows ? rows[blockIdx.x] : (int)blockIdx.x;
+    const float *xr = x + (size_t)src * (size_t)n;
     float *o = out + (size_t)blockIdx.x * (size_t)n;
     float ss = 0.0f;
     for (int i = threadIdx.x; i < n; i += blockDim.x) ss += xr[i] * xr[i];
     ss = block_reduce(ss, false);
     ss /= (float)n;
-    ss += 1e-5f;
+    ss += eps;
     const float inv = 1.0f / sqrtf(ss);
     for (int i = threadIdx.x; i < n; i += blockDim.x) o[i] = __fmul_rn(weight[i], __fmul_rn(inv, xr[i]));
 }
@@ -157,11 +171,11 @@ static __device__ int group_dot(const int8_t *a, const int8_t *b, int group_size
 }
 
 /* Q8_0 product, one warp per weight row r: for each of the nb quantized
- * inputs, out[b * out_stride + r] (+)= sum over groups of
- * (int dot) * w_scale * x_scale. The lanes take the groups in turn. */
+ * inputs, out[b * out_stride + r] = sum over groups of (int dot) * w_scale *
+ * x_scale. The lanes take the groups in turn. */
 static __global__ void __launch_bounds__(THREADS)
     matmul_q8_kernel(float *out, int out_stride, const int8_t *xq, const float *xs, int nb, const int8_t *w,
-                     const float *ws, int rows, int cols, int group_size, int accumulate) {
+                     const float *ws, int rows, int cols, int group_size) {
     const int r = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
     if (r >= rows) return;
     const int groups = cols / group_size;
@@ -177,10 +191,7 @@ static __global__ void __launch_bounds__(THREADS)
             val = __fadd_rn(val, __fmul_rn(__fmul_rn((float)ival, wsr[g]), xsb[g]));
         }
         val = warp_sum(val);
-        if (lane == 0) {
-            float *o = out + (size_t)b * (size_t)out_stride + r;
-            *o = accumulate ? *o + val : val;
-        }
+        if (lane == 0) out[(size_t)b * (size_t)out_stride + r] = val;
     }
 }
 
@@ -192,11 +203,11 @@ static __device__ void rotate_pair(float *v, float fcr, float fci) {
 
 /* Rotary position embedding (https://arxiv.org/abs/2104.09864): rotates each
  * adjacent pair (v[2j], v[2j+1]) of every head of q and k by the angle of
- * (pos, j), from the session's tables; blockIdx.x = b, pos = params[0] + b. */
+ * (position, j), from the session's tables; blockIdx.x = b. */
 static __global__ void rope_kernel(float *q, float *k, const float *cos_table, const float *sin_table,
                                    const int *params, int dim, int kv_dim, int head_size) {
     const int b = blockIdx.x, half = head_size / 2;
-    const size_t pos = (size_t)(params[0] + b);
+    const size_t pos = (size_t)ROW_POSITION(params, b);
     const float *c = cos_table + pos * (size_t)half, *sn = sin_table + pos * (size_t)half;
     float *qb = q + (size_t)b * (size_t)dim, *kb = k + (size_t)b * (size_t)kv_dim;
     for (int i = 2 * threadIdx.x; i < dim; i += 2 * blockDim.x) {
@@ -209,32 +220,44 @@ static __global__ void rope_kernel(float *q, float *k, const float *cos_table, c
     }
 }
 
-/* The block's keys and values into their rows (pos = params[0] + b) of one
- * layer's cache. */
-static __global__ void store_kv_kernel(float *key_layer, float *value_layer, const float *k, const float *v,
-                                       const int *params, int kv_dim) {
+/* Where the cached row of (sequence, layer, position) starts (the session's
+ * l2_cache_row). */
+static __device__ size_t cache_row(int sequence, int layer, int position, int n_layers, int context, int kv_dim) {
+    return (((size_t)sequence * (size_t)n_layers + (size_t)layer) * (size_t)context + (size_t)position) *
+           (size_t)kv_dim;
+}
+
+/* Each row's new key and value into its sequence's cache at its position
+ * (blockIdx.x = b). */
+static __global__ void store_kv_kernel(float *key_cache, float *value_cache, const float *k, const float *v,
+                                       const int *params, int layer, int n_layers, int context, int kv_dim) {
     const int b = blockIdx.x;
-    const size_t row = (size_t)(params[0] + b) * (size_t)kv_dim, src = (size_t)b * (size_t)kv_dim;
+    const size_t row = cache_row(ROW_SEQUENCE(params, b), layer, ROW_POSITION(params, b), n_layers, context, kv_dim);
+    const size_t src = (size_t)b * (size_t)kv_dim;
     for (int i = threadIdx.x; i < kv_dim; i += blockDim.x) {
-        key_layer[row + i] = k[src + i];
-        value_layer[row + i] = v[src + i];
+        key_cache[row + i] = k[src + i];
+        value_cache[row + i] = v[src + i];
     }
 }
 
 /* Grouped-query attention (https://arxiv.org/abs/2305.13245), one thread
- * block per (head h = blockIdx.x, position b = blockIdx.y): causal softmax
- * (with max subtraction) of q.k / sqrt(head_size) over the cached positions
- * 0..pos, then the weighted sum of their values. The n_heads / n_kv_heads
- * query heads of a group share one KV head. scores: [n][n_heads][seq_len]. */
+ * block per (head h = blockIdx.x, row b = blockIdx.y): causal softmax (with
+ * max subtraction) of q.k / sqrt(head_size) over the row's sequence's
+ * cached positions 0..pos, then the weighted sum of their values. The
+ * n_heads / n_kv_heads query heads of a group share one KV head. scores:
+ * [n][n_heads][context]. */
 static __global__ void __launch_bounds__(ATT_THREADS)
-    attention_kernel(float *out, const float *q, const float *key_layer, const float *value_layer, float *scores,
-                     const int *params, int dim, int kv_dim, int head_size, int kv_mul, int seq_len) {
+    attention_kernel(float *out, const float *q, const float *key_cache, const float *value_cache, float *scores,
+                     const int *params, int layer, int n_layers, int dim, int kv_dim, int head_size, int kv_mul,
+                     int context) {
     __shared__ float partial[ATT_THREADS];
     const int h = blockIdx.x, b = blockIdx.y, n_heads = gridDim.x;
-    const int pos = params[0] + b;
+    const int pos = ROW_POSITION(params, b);
+    const size_t layer_start = cache_row(ROW_SEQUENCE(params, b), layer, 0, n_layers, context, kv_dim);
+    const float *key_layer = key_cache + layer_start, *value_layer = value_cache + layer_start;
     const float *qh = q + (size_t)b * (size_t)dim + (size_t)h * (size_t)head_size;
     const size_t kv_offset = (size_t)(h / kv_mul) * (size_t)head_size;
-    float *att = scores + ((size_t)b * (size_t)n_heads + (size_t)h) * (size_t)seq_len;
+    float *att = scores + ((size_t)b * (size_t)n_heads + (size_t)h) * (size_t)context;
     const float scale = sqrtf((float)head_size);
 
     /* Scores: one thread per cached position (q is read by the whole warp at
@@ -282,6 +305,12 @@ static __global__ void __launch_bounds__(ATT_THREADS)
     }
 }
 
+/* The residual connection: x += delta, element by element. */
+static __global__ void residual_add_kernel(float *x, const float *delta, int count) {
+    const int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < count) x[i] = __fadd_rn(x[i], delta[i]);
+}
+
 /* SwiGLU (https://arxiv.org/abs/2002.05202): gate = silu(gate) * up, with
  * silu(v) = v / (1 + exp(-v)), element by element. */
 static __global__ void swiglu_kernel(float *gate, const float *up, int count) {
@@ -314,28 +343,30 @@ typedef struct cuda_state {
     int have_stream, have_blas;
     int out_of_memory; /* the failure was an allocation */
     int disabled;      /* a failure: every later block runs on the CPU */
-    char error[200];   /* what failed, for a debugger or a future error channel */
+    char error[200];   /* what failed */
 
     void **allocs; /* every cudaMalloc, freed by destroy */
     int n_allocs, cap_allocs;
 
-    int dim, hidden_dim, n_layers, n_heads, n_kv_heads, head_size, kv_dim, vocab, seq_len, batch;
+    int dim, hidden_dim, n_layers, n_heads, n_kv_heads, head_size, kv_dim, vocab, context, batch;
+    float norm_eps;
     dev_tensor embedding, classifier;
     dev_layer *layers;
     float *final_norm;
-    float *key_cache, *value_cache; /* [n_layers][seq_len][kv_dim] */
-    float *rope_cos, *rope_sin;     /* [seq_len][head_size / 2] */
-    float *x, *xb, *q, *k, *v;      /* [batch][dim or kv_dim] */
+    float *key_cache, *value_cache; /* [n_sequences][n_layers][context][kv_dim] */
+    size_t cache_floats;
+    float *rope_cos, *rope_sin;     /* [context][head_size / 2] */
+    float *x, *xb, *xb2, *q, *k, *v; /* [batch][dim or kv_dim] */
     float *hb, *hb2;                /* [batch][hidden_dim] */
-    float *att;                     /* [batch][n_heads][seq_len] */
+    float *att;                     /* [batch][n_heads][context] */
     float *logits;                  /* [batch][vocab] */
     int8_t *xq;                     /* [batch][max(dim, hidden_dim)] */
     float *xs;                      /* its group scales */
     void *workspace;                /* cuBLAS's */
-    int *params;                    /* device [1 + batch]: pos0, then the tokens */
+    int *params;                    /* device [4 * batch]: the rows, then the logits rows (ROW_POSITION) */
     int *host_params;               /* pinned staging for params */
 
-    cudaGraphExec_t graph[2]; /* one position, without / with logits */
+    cudaGraphExec_t graph[2]; /* one row, without / with logits */
     int graph_state[2];       /* 0: not captured yet, 1: ready, -1: capture failed (run eagerly) */
 
     float *host_keys, *host_values; /* the session's cache, mirrored after each block */
@@ -443,7 +474,8 @@ static int setup(cuda_state *st, llama2_session *s) {
     st->head_size = m->head_size;
     st->kv_dim = m->kv_dim;
     st->vocab = c->vocab_size;
-    st->seq_len = s->context_length;
+    st->context = s->context;
+    st->norm_eps = c->norm_eps;
     st->batch = s->batch;
     if (st->batch > 65535) { /* attention's grid has one row of blocks per position */
         snprintf(st->error, sizeof st->error, "a batch of %d positions is more than 65535", st->batch);
@@ -494,8 +526,9 @@ static int setup(cuda_state *st, llama2_session *s) {
     }
 
     /* The KV cache, the activations of one block and the RoPE tables. */
-    const size_t B = (size_t)st->batch, seq = (size_t)st->seq_len;
-    const size_t cache = (size_t)st->n_layers * seq * (size_t)st->kv_dim;
+    const size_t B = (size_t)st->batch, seq = (size_t)st->context;
+    const size_t cache = (size_t)s->n_sequences * (size_t)st->n_layers * seq * (size_t)st->kv_dim;
+    st->cache_floats = cache;
     const size_t widest = (size_t)(st->hidden_dim > st->dim ? st->hidden_dim : st->dim);
     const size_t gs = c->weight_type == LLAMA2_WEIGHTS_Q8_0 ? (size_t)c->group_size : 0;
     size_t att;
@@ -506,17 +539,18 @@ static int setup(cuda_state *st, llama2_session *s) {
     }
     if (!dev_zeros(st, &st->key_cache, cache) || !dev_zeros(st, &st->value_cache, cache) ||
         !dev_zeros(st, &st->x, B * (size_t)st->dim) || !dev_zeros(st, &st->xb, B * (size_t)st->dim) ||
+        !dev_zeros(st, &st->xb2, B * (size_t)st->dim) ||
         !dev_zeros(st, &st->q, B * (size_t)st->dim) || !dev_zeros(st, &st->k, B * (size_t)st->kv_dim) ||
         !dev_zeros(st, &st->v, B * (size_t)st->kv_dim) || !dev_zeros(st, &st->hb, B * (size_t)st->hidden_dim) ||
         !dev_zeros(st, &st->hb2, B * (size_t)st->hidden_dim) || !dev_zeros(st, &st->att, att) ||
-        !dev_zeros(st, &st->logits, B * (size_t)st->vocab) || !dev_zeros(st, &st->params, B + 1))
+        !dev_zeros(st, &st->logits, B * (size_t)st->vocab) || !dev_zeros(st, &st->params, 4 * B))
         return 0;
     if (gs && (!dev_zeros(st, &st->xq, B * widest) || !dev_zeros(st, &st->xs, B * widest / gs))) return 0;
     const size_t rope = seq * (size_t)(st->head_size / 2);
     if (!dev_upload(st, &st->rope_cos, (const float *)s->rope_cos, rope) ||
         !dev_upload(st, &st->rope_sin, (const float *)s->rope_sin, rope))
         return 0;
-    CUDA_TRY(st, cudaMallocHost((void **)&st->host_params, (B + 1) * sizeof(int)));
+    CUDA_TRY(st, cudaMallocHost((void **)&st->host_params, 4 * B * sizeof(int)));
 
     /* Page-lock the session's cache so that the mirror copies are DMA; an
      * unregistered cache works too, a little slower. */
@@ -543,25 +577,24 @@ static int quantize(cuda_state *st, const float *x, int nb, int cols, int group_
     return launched(st, "quantize_q8_kernel");
 }
 
-/* out[b * out_stride + r] = W[r] . x[b] (plus out's value when accumulate)
- * for the nb rows of x. For Q8_0 weights, x must already be in xq / xs. */
-static int product(cuda_state *st, const dev_tensor *w, const float *x, int nb, float *out, int out_stride,
-                   int accumulate) {
+/* out[b * out_stride + r] = W[r] . x[b] for the nb rows of x. For Q8_0
+ * weights, x must already be in xq / xs. */
+static int product(cuda_state *st, const dev_tensor *w, const float *x, int nb, float *out, int out_stride) {
     if (w->type == LLAMA2_WEIGHTS_F32) {
-        const float one = 1.0f, beta = accumulate ? 1.0f : 0.0f;
+        const float one = 1.0f, zero = 0.0f;
         /* W is row-major [rows][cols]: column-major, it is W^T with ld cols. */
         if (nb == 1)
-            BLAS_TRY(st, cublasSgemv(st->blas, CUBLAS_OP_T, w->cols, w->rows, &one, w->f32, w->cols, x, 1, &beta,
+            BLAS_TRY(st, cublasSgemv(st->blas, CUBLAS_OP_T, w->cols, w->rows, &one, w->f32, w->cols, x, 1, &zero,
                                      out, 1));
         else
             BLAS_TRY(st, cublasSgemm(st->blas, CUBLAS_OP_T, CUBLAS_OP_N, w->rows, nb, w->cols, &one, w->f32,
-                                     w->cols, x, w->cols, &beta, out, out_stride));
+                                     w->cols, x, w->cols, &zero, out, out_stride));
         return 1;
     }
     const int rows_per_block = THREADS / 32;
     const unsigned grid = (unsigned)((w->rows + rows_per_block - 1) / rows_per_block);
     matmul_q8_kernel<<<grid, THREADS, 0, st->stream>>>(out, out_stride, st->xq, st->xs, nb, w->q, w->scales,
-                                                        w->rows, w->cols, w->group_size, accumulate);
+                                                        w->rows, w->cols, w->group_size);
     return launched(st, "matmul_q8_kernel");
 }
 
@@ -570,61 +603,66 @@ static int prepare_input(cuda_state *st, const dev_tensor *w, const float *x, in
     return w->type == LLAMA2_WEIGHTS_Q8_0 ? quantize(st, x, nb, w->cols, w->group_size) : 1;
 }
 
-static int attention_layer(cuda_state *st, int l, int n) {
-    const dev_layer *w = &st->layers[l];
-    const size_t layer_offset = (size_t)l * (size_t)st->seq_len * (size_t)st->kv_dim;
-    float *keys = st->key_cache + layer_offset, *values = st->value_cache + layer_offset;
+static int rmsnorm(cuda_state *st, float *out, const float *x, const float *weight, int n, const int *rows) {
+    rmsnorm_kernel<<<n, THREADS, 0, st->stream>>>(out, x, weight, st->dim, st->norm_eps, rows);
+    return launched(st, "rmsnorm_kernel");
+}
 
-    rmsnorm_kernel<<<n, THREADS, 0, st->stream>>>(st->xb, st->x, w->attention_norm, st->dim);
-    if (!launched(st, "rmsnorm_kernel") || !prepare_input(st, &w->wq, st->xb, n) ||
-        !product(st, &w->wq, st->xb, n, st->q, st->dim, 0) || !product(st, &w->wk, st->xb, n, st->k, st->kv_dim, 0) ||
-        !product(st, &w->wv, st->xb, n, st->v, st->kv_dim, 0))
+static int residual_add(cuda_state *st, float *x, const float *delta, int n) {
+    const int count = n * st->dim;
+    residual_add_kernel<<<blocks_for((size_t)count), THREADS, 0, st->stream>>>(x, delta, count);
+    return launched(st, "residual_add_kernel");
+}
+
+static int attention_block(cuda_state *st, int l, int n) {
+    const dev_layer *w = &st->layers[l];
+    if (!rmsnorm(st, st->xb, st->x, w->attention_norm, n, NULL) || !prepare_input(st, &w->wq, st->xb, n) ||
+        !product(st, &w->wq, st->xb, n, st->q, st->dim) || !product(st, &w->wk, st->xb, n, st->k, st->kv_dim) ||
+        !product(st, &w->wv, st->xb, n, st->v, st->kv_dim))
         return 0;
     rope_kernel<<<n, THREADS, 0, st->stream>>>(st->q, st->k, st->rope_cos, st->rope_sin, st->params, st->dim,
                                                 st->kv_dim, st->head_size);
     if (!launched(st, "rope_kernel")) return 0;
-    store_kv_kernel<<<n, THREADS, 0, st->stream>>>(keys, values, st->k, st->v, st->params, st->kv_dim);
+    store_kv_kernel<<<n, THREADS, 0, st->stream>>>(st->key_cache, st->value_cache, st->k, st->v, st->params, l,
+                                                    st->n_layers, st->context, st->kv_dim);
     if (!launched(st, "store_kv_kernel")) return 0;
     attention_kernel<<<dim3((unsigned)st->n_heads, (unsigned)n), ATT_THREADS, 0, st->stream>>>(
-        st->xb, st->q, keys, values, st->att, st->params, st->dim, st->kv_dim, st->head_size,
-        st->n_heads / st->n_kv_heads, st->seq_len);
+        st->xb, st->q, st->key_cache, st->value_cache, st->att, st->params, l, st->n_layers, st->dim, st->kv_dim,
+        st->head_size, st->n_heads / st->n_kv_heads, st->context);
     if (!launched(st, "attention_kernel")) return 0;
-    /* x += Wo . attention (the residual add fused into the product). */
-    return prepare_input(st, &w->wo, st->xb, n) && product(st, &w->wo, st->xb, n, st->x, st->dim, 1);
+    return prepare_input(st, &w->wo, st->xb, n) && product(st, &w->wo, st->xb, n, st->xb2, st->dim) &&
+           residual_add(st, st->x, st->xb2, n);
 }
 
-static int feed_forward_layer(cuda_state *st, int l, int n) {
+static int feed_forward_block(cuda_state *st, int l, int n) {
     const dev_layer *w = &st->layers[l];
-    rmsnorm_kernel<<<n, THREADS, 0, st->stream>>>(st->xb, st->x, w->ffn_norm, st->dim);
-    if (!launched(st, "rmsnorm_kernel") || !prepare_input(st, &w->w1, st->xb, n) ||
-        !product(st, &w->w1, st->xb, n, st->hb, st->hidden_dim, 0) ||
-        !product(st, &w->w3, st->xb, n, st->hb2, st->hidden_dim, 0))
+    if (!rmsnorm(st, st->xb, st->x, w->ffn_norm, n, NULL) || !prepare_input(st, &w->w1, st->xb, n) ||
+        !product(st, &w->w1, st->xb, n, st->hb, st->hidden_dim) ||
+        !product(st, &w->w3, st->xb, n, st->hb2, st->hidden_dim))
         return 0;
     const int count = n * st->hidden_dim;
     swiglu_kernel<<<blocks_for((size_t)count), THREADS, 0, st->stream>>>(st->hb, st->hb2, count);
     if (!launched(st, "swiglu_kernel")) return 0;
-    /* x += W2 . swiglu (the residual add fused into the product). */
-    return prepare_input(st, &w->w2, st->hb, n) && product(st, &w->w2, st->hb, n, st->x, st->dim, 1);
+    return prepare_input(st, &w->w2, st->hb, n) && product(st, &w->w2, st->hb, n, st->xb2, st->dim) &&
+           residual_add(st, st->x, st->xb2, n);
 }
 
-/* Enqueues the whole block on the stream: n positions from params (pos0,
- * tokens), logits of the last n_logits into st->logits. */
+/* Enqueues the whole block on the stream: the n rows of params, the logits
+ * of the n_logits rows listed after them into st->logits. */
 static int enqueue_forward(cuda_state *st, int n, int n_logits) {
     const dev_tensor *e = &st->embedding;
-    embed_kernel<<<n, THREADS, 0, st->stream>>>(st->x, e->f32, e->q, e->scales, e->group_size, st->params + 1,
-                                                 st->dim);
+    embed_kernel<<<n, THREADS, 0, st->stream>>>(st->x, e->f32, e->q, e->scales, e->group_size, st->params, st->dim);
     if (!launched(st, "embed_kernel")) return 0;
     for (int l = 0; l < st->n_layers; l++)
-        if (!attention_layer(st, l, n) || !feed_forward_layer(st, l, n)) return 0;
+        if (!attention_block(st, l, n) || !feed_forward_block(st, l, n)) return 0;
     if (n_logits == 0) return 1;
-    const float *last = st->x + (size_t)(n - n_logits) * (size_t)st->dim;
-    rmsnorm_kernel<<<n_logits, THREADS, 0, st->stream>>>(st->xb, last, st->final_norm, st->dim);
-    return launched(st, "rmsnorm_kernel") && prepare_input(st, &st->classifier, st->xb, n_logits) &&
-           product(st, &st->classifier, st->xb, n_logits, st->logits, st->vocab, 0);
+    return rmsnorm(st, st->xb, st->x, st->final_norm, n_logits, st->params + 3 * st->batch) &&
+           prepare_input(st, &st->classifier, st->xb, n_logits) &&
+           product(st, &st->classifier, st->xb, n_logits, st->logits, st->vocab);
 }
 
-/* The graph of one position (with or without logits), captured on first
- * use. Returns 0 when it cannot be had: the caller then runs eagerly. */
+/* The graph of one row (with or without logits), captured on first use.
+ * Returns 0 when it cannot be had: the caller then runs eagerly. */
 static int graph_ready(cuda_state *st, int with_logits) {
     if (st->graph_state[with_logits] != 0) return st->graph_state[with_logits] == 1;
     st->graph_state[with_logits] = -1;
@@ -647,27 +685,50 @@ static int graph_ready(cuda_state *st, int with_logits) {
     return 1;
 }
 
-static int run_block(cuda_state *st, llama2_session *s, const int *tokens, int n, int pos0, int n_logits) {
+/* The cached rows of positions [pos, pos + count) of a sequence, every
+ * layer, from `from` to `to` (device or host caches of the same layout). */
+static int copy_cache_rows(cuda_state *st, float *to, const float *from, int sequence, int pos, int count,
+                           cudaMemcpyKind kind) {
+    const size_t row = (size_t)st->kv_dim * sizeof(float), pitch = (size_t)st->context * row;
+    const size_t first = ((size_t)sequence * (size_t)st->n_layers * (size_t)st->context + (size_t)pos) *
+                         (size_t)st->kv_dim;
+    CUDA_TRY(st, cudaMemcpy2DAsync(to + first, pitch, from + first, pitch, (size_t)count * row,
+                                   (size_t)st->n_layers, kind, st->stream));
+    return 1;
+}
+
+static int run_block(cuda_state *st, const llama2_batch_row *rows, int n, float *logits) {
     CUDA_TRY(st, cudaSetDevice(st->device));
+    int n_logits = 0;
+    for (int b = 0; b < n; b++) {
+        st->host_params[3 * b] = rows[b].position;
+        st->host_params[3 * b + 1] = rows[b].sequence;
+        st->host_params[3 * b + 2] = rows[b].token;
+        if (rows[b].logits) st->host_params[3 * st->batch + n_logits++] = b;
+    }
     const int use_graph = n == 1 && graph_ready(st, n_logits);
-    st->host_params[0] = pos0;
-    memcpy(st->host_params + 1, tokens, (size_t)n * sizeof(int));
-    CUDA_TRY(st, cudaMemcpyAsync(st->params, st->host_params, (size_t)(n + 1) * sizeof(int), cudaMemcpyHostToDevice,
-                                 st->stream));
+    CUDA_TRY(st, cudaMemcpyAsync(st->params, st->host_params, 4 * (size_t)st->batch * sizeof(int),
+                                 cudaMemcpyHostToDevice, st->stream));
     if (use_graph)
         CUDA_TRY(st, cudaGraphLaunch(st->graph[n_logits], st->stream));
     else if (!enqueue_forward(st, n, n_logits))
         return 0;
 
-    /* The block's K and V rows of every layer into the session's cache. */
-    const size_t row = (size_t)st->kv_dim * sizeof(float), pitch = (size_t)st->seq_len * row;
-    const size_t first = (size_t)pos0 * (size_t)st->kv_dim;
-    CUDA_TRY(st, cudaMemcpy2DAsync(st->host_keys + first, pitch, st->key_cache + first, pitch, (size_t)n * row,
-                                   (size_t)st->n_layers, cudaMemcpyDeviceToHost, st->stream));
-    CUDA_TRY(st, cudaMemcpy2DAsync(st->host_values + first, pitch, st->value_cache + first, pitch, (size_t)n * row,
-                                   (size_t)st->n_layers, cudaMemcpyDeviceToHost, st->stream));
+    /* The block's K and V rows of every layer into the session's cache:
+     * one copy per run of consecutive positions of a sequence. */
+    for (int b0 = 0; b0 < n;) {
+        int b1 = b0 + 1;
+        while (b1 < n && rows[b1].sequence == rows[b0].sequence && rows[b1].position == rows[b1 - 1].position + 1)
+            b1++;
+        if (!copy_cache_rows(st, st->host_keys, st->key_cache, rows[b0].sequence, rows[b0].position, b1 - b0,
+                             cudaMemcpyDeviceToHost) ||
+            !copy_cache_rows(st, st->host_values, st->value_cache, rows[b0].sequence, rows[b0].position, b1 - b0,
+                             cudaMemcpyDeviceToHost))
+            return 0;
+        b0 = b1;
+    }
     if (n_logits > 0)
-        CUDA_TRY(st, cudaMemcpyAsync(s->logits, st->logits, (size_t)n_logits * (size_t)st->vocab * sizeof(float),
+        CUDA_TRY(st, cudaMemcpyAsync(logits, st->logits, (size_t)n_logits * (size_t)st->vocab * sizeof(float),
                                      cudaMemcpyDeviceToHost, st->stream));
     CUDA_TRY(st, cudaStreamSynchronize(st->stream));
     return 1;
@@ -718,21 +779,44 @@ static llama2_status cuda_create(llama2_session *s, void **state, llama2_error *
     return LLAMA2_OK;
 }
 
-/* Every product of a session runs inside forward_block. */
-static int cuda_products(void *state, llama2_session *s, const float *x, int nb, const l2_product *products,
-                         int n_products) {
-    return 0;
+/* After a failure: the device is not used again (see "Failures"). */
+static l2_backend_result failed(cuda_state *st, llama2_error *err) {
+    st->disabled = 1;
+    l2_fail(err, st->out_of_memory ? LLAMA2_E_NOMEM : LLAMA2_E_UNSUPPORTED,
+            "CUDA backend: %s (later calls run on the CPU)", st->error);
+    return L2_BACKEND_FAILED;
 }
 
-static int cuda_forward_block(void *state, llama2_session *s, const int *tokens, int n, int pos0, int n_logits) {
+static l2_backend_result cuda_forward_block(void *state, llama2_session *s, const llama2_batch_row *rows, int n,
+                                            float *logits, llama2_error *err) {
     cuda_state *st = (cuda_state *)state;
-    if (!st || st->disabled || n < 1 || n > st->batch || n_logits < 0 || n_logits > n) return 0;
-    if (run_block(st, s, tokens, n, pos0, n_logits)) return 1;
-    /* See "Failures" at the top: the CPU computes this block and the rest. */
-    st->disabled = 1;
-    return 0;
+    (void)s;
+    if (!st || st->disabled || n < 1 || n > st->batch) return L2_BACKEND_DECLINED;
+    return run_block(st, rows, n, logits) ? L2_BACKEND_DONE : failed(st, err);
+}
+
+static int copy_sequence(cuda_state *st, int dst, int src, int n) {
+    CUDA_TRY(st, cudaSetDevice(st->device));
+    const size_t row = (size_t)st->kv_dim * sizeof(float), pitch = (size_t)st->context * row;
+    const size_t layer_rows = (size_t)st->n_layers * (size_t)st->context * (size_t)st->kv_dim;
+    const size_t to = (size_t)dst * layer_rows, from = (size_t)src * layer_rows;
+    CUDA_TRY(st, cudaMemcpy2DAsync(st->key_cache + to, pitch, st->key_cache + from, pitch, (size_t)n * row,
+                                   (size_t)st->n_layers, cudaMemcpyDeviceToDevice, st->stream));
+    CUDA_TRY(st, cudaMemcpy2DAsync(st->value_cache + to, pitch, st->value_cache + from, pitch, (size_t)n * row,
+                                   (size_t)st->n_layers, cudaMemcpyDeviceToDevice, st->stream));
+    CUDA_TRY(st, cudaStreamSynchronize(st->stream));
+    return 1;
+}
+
+static l2_backend_result cuda_copy_sequence(void *state, llama2_session *s, int dst, int src, int n,
+                                            llama2_error *err) {
+    cuda_state *st = (cuda_state *)state;
+    (void)s;
+    if (!st || st->disabled) return L2_BACKEND_DECLINED;
+    if (n == 0) return L2_BACKEND_DONE;
+    return copy_sequence(st, dst, src, n) ? L2_BACKEND_DONE : failed(st, err);
 }
 
 extern "C" const l2_backend_ops l2_backend_cuda = {
-    "cuda", cuda_create, cuda_destroy, cuda_products, cuda_forward_block,
+    "cuda", cuda_create, cuda_destroy, NULL, cuda_forward_block, cuda_copy_sequence,
 };
