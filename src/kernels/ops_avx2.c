@@ -404,26 +404,40 @@ AVX2_INLINE void dot_tile(float *out, size_t os, const float *x, const float *co
 /* R rows (row r's column k0 at w + r * ws) against nb inputs (x, stride
  * cols) over one block: tiles of 3 inputs, a remainder as tiles of 2 and 1
  * (4 as 2 + 2). One call per row tile keeps the row pointers in registers
- * across the inputs. */
+ * across the inputs. The rows' blocks are short streams that the hardware
+ * prefetcher follows poorly: each tile also prefetches a few lines of the
+ * next row tile's block (at address `next`, 4 rows of kc floats, ns floats
+ * apart; 0: none), so that it arrives while this one is multiplied.
+ * Addresses are kept as integers: the last lines may lie past the matrix,
+ * where a pointer may not point. */
 AVX2_INLINE void dot_rows(float *out, size_t os, const float *x, int nb, const float *w, size_t ws, size_t cols,
-                          size_t k0, size_t k1, int R) {
+                          size_t k0, size_t k1, uintptr_t next, size_t ns, int R) {
     const float *wr[MM_R];
     for (int r = 0; r < MM_R; r++) wr[r] = w + (size_t)(r < R ? r : 0) * ws;
+    const size_t lines = (k1 - k0 + 15) / 16 + 1, n_tiles = (size_t)(nb + MM_B - 1) / MM_B;
+    const size_t per_tile = (MM_R * lines + n_tiles - 1) / n_tiles;
+    size_t line = 0;
     int b = 0;
-    for (; nb - b >= MM_B && nb - b != MM_B + 1; b += MM_B)
+    for (; nb - b >= MM_B && nb - b != MM_B + 1; b += MM_B) {
+        if (next)
+            for (size_t end = line + per_tile; line < end && line < MM_R * lines; line++)
+                _mm_prefetch((const char *)(next + ((line / lines) * ns + (line % lines) * 16) * sizeof(float)),
+                             _MM_HINT_T0);
         dot_tile(out + (size_t)b * os, os, x + (size_t)b * cols, wr, cols, k0, k1, R, 3);
+    }
     for (; nb - b >= 2; b += 2) dot_tile(out + (size_t)b * os, os, x + (size_t)b * cols, wr, cols, k0, k1, R, 2);
     if (b < nb) dot_tile(out + (size_t)b * os, os, x + (size_t)b * cols, wr, cols, k0, k1, R, 1);
 }
 
 typedef void (*dot_rows_fn)(float *out, size_t os, const float *x, int nb, const float *w, size_t ws, size_t cols,
-                            size_t k0, size_t k1);
+                            size_t k0, size_t k1, uintptr_t next, size_t ns);
 /* Not inlined: each keeps its 16 vector registers to itself. */
 #define DOT_ROWS(R)                                                                                             \
     __attribute__((noinline)) AVX2_FN static void dot_rows_##R(float *out, size_t os, const float *x, int nb,  \
                                                                const float *w, size_t ws, size_t cols,         \
-                                                               size_t k0, size_t k1) {                         \
-        dot_rows(out, os, x, nb, w, ws, cols, k0, k1, R);                                                      \
+                                                               size_t k0, size_t k1, uintptr_t next,           \
+                                                               size_t ns) {                                    \
+        dot_rows(out, os, x, nb, w, ws, cols, k0, k1, next, ns, R);                                            \
     }
 DOT_ROWS(1)
 DOT_ROWS(2)
@@ -459,7 +473,9 @@ AVX2_FN static void gemm_f32(float *out, size_t os, const float *x, int nb, cons
                     wt = tile;
                     ws = MM_BLOCK;
                 }
-                dot_rows_of[nr](out + (size_t)b * os + r, os, x + (size_t)b * cols, bn, wt, ws, cols, k0, k1);
+                const uintptr_t next = r + 2 * MM_R <= row_end ? (uintptr_t)(w + (size_t)(r + MM_R) * cols + k0) : 0;
+                dot_rows_of[nr](out + (size_t)b * os + r, os, x + (size_t)b * cols, bn, wt, ws, cols, k0, k1, next,
+                                cols);
             }
         }
     }
