@@ -147,7 +147,9 @@ static void swiglu(llama2_session *s, int n) {
     for_each_row(&job, n);
 }
 
-/* The residual connection: x += delta. */
+/* The residual connection: x += delta. (Folding it into the next step's
+ * RMSNorm, one pass over x instead of two, made no difference measurable
+ * above the noise of A/B runs on the stories15M and 110M shapes.) */
 static void residual_add_row(const rows_job *job, int b) {
     const int dim = job->s->model->config.dim;
     job->s->kernels->add(job->out + (size_t)b * (size_t)dim, job->in + (size_t)b * (size_t)dim, dim);
