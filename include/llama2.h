@@ -159,8 +159,9 @@ typedef struct llama2_batch_row {
  * (other sequences, the block size, its place, the thread count) on the cpu
  * backend. Everything is checked before anything runs: LLAMA2_E_INVALID for
  * a bad sequence, token or order, LLAMA2_E_CONTEXT for a position past the
- * context. On an error the sequences of the rows keep only the positions
- * they had before the call. */
+ * context, and then nothing has changed; on a failure while running (a
+ * backend's), each sequence of the rows keeps only the positions before its
+ * first row. */
 llama2_status llama2_session_eval_batch(llama2_session *session, const llama2_batch_row *rows, int n_rows,
                                         float *logits, llama2_error *err);
 
