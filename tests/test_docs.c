@@ -4,7 +4,11 @@
  *   - every file under src/ is named in the README's layout table (by its
  *     path, a pattern such as `src/backend*.c`, or, for a header, through
  *     the .c file of the same name), and every path the table names exists;
- *   - every program of tools/ is in the README's tools table.
+ *   - every program of tools/ is in the README's tools table;
+ *   - every program of that table, and llama2, has a man page in man/ (and
+ *     every page a program), which groff renders without a warning, whose
+ *     version is the library's, and whose options are those of the
+ *     program's --help.
  * The repository is $LLAMA2_SOURCE (default: the working directory).
  */
 #include <setjmp.h>
@@ -21,6 +25,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "llama2.h"
 #include "support.h"
 
 /* ------------------------------------------------------------ helpers */
@@ -192,11 +197,171 @@ static void test_tools_table_names_every_tool(void **state) {
     assert_int_equal(missing, 0);
 }
 
+/* ---------------------------------------------------------------- man pages */
+
+/* The programs: llama2 and those of the README's tools table. */
+static int programs(char names[][256], int max) {
+    char *readme = read_readme();
+    char *tools = section(readme, "Tools");
+    snprintf(names[0], 256, "llama2");
+    int n = 1 + first_column_names(tools, names + 1, max - 1);
+    free(tools);
+    free(readme);
+    return n;
+}
+
+static void test_every_program_has_a_man_page(void **state) {
+    (void)state;
+    static char names[64][256], pages[64][256];
+    int n_names = programs(names, 64);
+    int n_pages = list_files("man", pages, 0, 64);
+    int wrong = 0;
+    for (int i = 0; i < n_names; i++) {
+        char page[300];
+        snprintf(page, sizeof page, "man/%.200s.1", names[i]);
+        struct stat st;
+        if (stat(test_source_path(page), &st) == 0) continue;
+        print_message("%s has no man page %s\n", names[i], page);
+        wrong++;
+    }
+    for (int i = 0; i < n_pages; i++) {
+        int found = 0;
+        for (int j = 0; j < n_names && !found; j++) {
+            char page[300];
+            snprintf(page, sizeof page, "man/%.200s.1", names[j]);
+            found = strcmp(page, pages[i]) == 0;
+        }
+        if (found) continue;
+        print_message("%s is not the page of a program of the README's tools table\n", pages[i]);
+        wrong++;
+    }
+    assert_int_equal(wrong, 0);
+}
+
+/* The option names at the start of `line` ("-t, --temperature <float>",
+ * "--to hf"), each appended to list as " name"; separators are spaces and
+ * commas, and the first word that is not an option ends them. */
+static void line_options(const char *line, char *list, size_t size) {
+    for (const char *p = line;;) {
+        while (*p == ' ' || *p == ',') p++;
+        if (*p != '-') return;
+        size_t len = strspn(p, "-abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789");
+        size_t used = strlen(list);
+        snprintf(list + used, size - used, " %.*s", (int)len, p);
+        p += len;
+    }
+}
+
+/* The options --help lists: those that begin its indented lines. */
+static void help_options(const char *help, char *list, size_t size) {
+    list[0] = '\0';
+    for (const char *line = help; *line; line += strcspn(line, "\n") + (line[strcspn(line, "\n")] != '\0')) {
+        size_t indent = strspn(line, " ");
+        if (indent == 0 || line[indent] != '-') continue;
+        char copy[512];
+        snprintf(copy, sizeof copy, "%.*s", (int)strcspn(line, "\n"), line);
+        line_options(copy, list, size);
+    }
+}
+
+/* The options a man page lists: the tags of its .TP paragraphs, with the
+ * font changes, quotes and escaped hyphens taken out. */
+static void man_options(const char *page, char *list, size_t size) {
+    list[0] = '\0';
+    for (const char *tp = strstr(page, "\n.TP\n"); tp; tp = strstr(tp + 1, "\n.TP\n")) {
+        const char *tag = tp + 5;
+        if (strncmp(tag, ".BR ", 4) == 0) tag += 4;
+        else if (strncmp(tag, ".B ", 3) == 0) tag += 3;
+        else continue;
+        char plain[512];
+        size_t n = 0;
+        for (const char *p = tag; *p && *p != '\n' && n + 1 < sizeof plain; p++) {
+            if (p[0] == '\\' && p[1] == 'f' && p[2]) {
+                p += 2;
+            } else if (p[0] == '\\' && p[1] == '-') {
+                plain[n++] = '-';
+                p++;
+            } else if (*p != '"') {
+                plain[n++] = *p;
+            }
+        }
+        plain[n] = '\0';
+        line_options(plain, list, size);
+    }
+}
+
+/* The words of a list, sorted, each once, one a line. */
+static char *sorted_words(const char *list) {
+    char copy[4096], *words[256];
+    int n = 0;
+    snprintf(copy, sizeof copy, "%s", list);
+    for (char *w = strtok(copy, " "); w && n < 256; w = strtok(NULL, " ")) words[n++] = w;
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && strcmp(words[j - 1], words[j]) > 0; j--) {
+            char *t = words[j];
+            words[j] = words[j - 1];
+            words[j - 1] = t;
+        }
+    char *out = calloc(1, 4096 + 256);
+    assert_non_null(out);
+    for (int i = 0; i < n; i++) {
+        if (i > 0 && strcmp(words[i], words[i - 1]) == 0) continue;
+        strcat(out, words[i]);
+        strcat(out, "\n");
+    }
+    return out;
+}
+
+/* One man page: rendered without warnings, the library's version, and the
+ * program's options (the program is skipped by name when it is not built). */
+static void test_man_page(void **state) {
+    const char *name = *state;
+    char page_path[300];
+    snprintf(page_path, sizeof page_path, "man/%s.1", name);
+    char *page = test_read_file(test_source_path(page_path), NULL);
+    if (!page) fail_msg("cannot read %s", test_source_path(page_path));
+
+    char command[4400];
+    snprintf(command, sizeof command, "groff -man -Tutf8 -ww -z '%s'", test_source_path(page_path));
+    char *groff[] = {"/bin/sh", "-c", command, NULL};
+    test_run r;
+    assert_int_equal(test_run_program(groff, NULL, NULL, 0, &r), 0);
+    if (r.err_len > 0) fail_msg("groff warns about %s:\n%s", page_path, r.err);
+    test_run_free(&r);
+
+    if (!strstr(page, "\"llama2 " LLAMA2_VERSION "\""))
+        fail_msg("%s: its .TH line does not name version %s", page_path, LLAMA2_VERSION);
+
+    const char *program = strcmp(name, "llama2") == 0 ? test_llama2_bin() : test_require_tool(name);
+    char *help[] = {(char *)program, "--help", NULL};
+    assert_int_equal(test_run_program(help, NULL, NULL, 0, &r), 0);
+    static char from_help[4096], from_page[4096];
+    help_options(r.out, from_help, sizeof from_help);
+    man_options(page, from_page, sizeof from_page);
+    test_run_free(&r);
+    char *a = sorted_words(from_help), *b = sorted_words(from_page);
+    assert_true(strlen(a) > 0);
+    if (strcmp(a, b) != 0) fail_msg("%s --help lists the options\n%sand %s\n%s", name, a, page_path, b);
+    free(a);
+    free(b);
+    free(page);
+}
+
 int main(void) {
-    const struct CMUnitTest tests[] = {
+    static struct CMUnitTest tests[3 + 1 + 64] = {
         cmocka_unit_test(test_readme_usage_is_help),
         cmocka_unit_test(test_layout_names_every_source_file),
         cmocka_unit_test(test_tools_table_names_every_tool),
+        cmocka_unit_test(test_every_program_has_a_man_page),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    /* One test a man page, named after it. */
+    static char names[64][256], test_names[64][300];
+    char *readme = test_read_file(test_source_path("README.md"), NULL);
+    int n_tests = 4, n_names = readme && strstr(readme, "\n## Tools\n") ? programs(names, 64) : 0;
+    free(readme);
+    for (int i = 0; i < n_names; i++) {
+        snprintf(test_names[i], sizeof test_names[i], "test_man_page(%.200s)", names[i]);
+        tests[n_tests++] = (struct CMUnitTest){test_names[i], test_man_page, NULL, NULL, names[i]};
+    }
+    return _cmocka_run_group_tests("test_docs", tests, (size_t)n_tests, NULL, NULL);
 }
