@@ -259,8 +259,11 @@ static chain_result run_chain(llama2_sampler *s, float *logits, int *token, int 
     if (!top_k && !top_p && !min_p) return CHAIN_WHOLE;
 
     /* Gather the candidates: the k best; or, as llama2.c, the tokens that can
-     * be in the nucleus (below (1 - top_p) / (n - 1) a token cannot); or those
-     * min-p keeps. */
+     * be in the nucleus: below (1 - top_p) / (n - 1) a token cannot, since
+     * it and the tokens after it, at most n - 1 and none likelier, would
+     * have to hold the 1 - top_p the nucleus leaves out (llama2.c's pull
+     * request 276, https://github.com/karpathy/llama2.c/pull/276); or the
+     * tokens min-p keeps. */
     l2_candidate *c = s->candidates;
     int m;
     float mass = 1.0f; /* a softmax sums to 1 */

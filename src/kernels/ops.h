@@ -132,9 +132,8 @@ static inline int8_t l2_q8_round(float v) {
  * the table's repack_q8 keeps a copy of the scales in slot order so that
  * they are one stream too. The slot count is odd: streams whose distance is
  * a multiple of a large power of two contend for the same cache sets and
- * memory banks (measured on Zen 3: 128-row parts of 5632 columns read at 2/3
- * the speed of 127-row ones). Rows 8 * slots .. rows-1 are left to
- * matmul_q8. 0 for fewer than 8 rows. */
+ * memory banks (bench/RESULTS.md has the figures). Rows 8 * slots .. rows-1
+ * are left to matmul_q8. 0 for fewer than 8 rows. */
 static inline int l2_q8_slots(int rows) {
     int q = rows / 8;
     return q > 1 && !(q & 1) ? q - 1 : q;

@@ -307,8 +307,8 @@ enum {
  * as many bytes as it reads, in plain address order, one block of 8 rows
  * ahead: a single sequential stream, which the hardware then follows as
  * well. Lines past the caller's rows are only prefetched, never read
- * (usually they are the next task's). Measured on a 2-core Zen 3: one block
- * ahead beat 3, 4 and 12 KiB, and T0 the other hints.
+ * (usually they are the next task's). One block ahead, with the T0 hint, is
+ * what measured best (bench/RESULTS.md).
  * Slots (one input) read 8 long streams, which the hardware follows, but
  * not far enough ahead: a group of 8 rows takes about 100 vector
  * instructions, so the core itself has only a group or two of loads in
@@ -327,9 +327,10 @@ typedef struct q8_prefetch {
 
 enum { Q8_PF_OFF, Q8_PF_BLOCK, Q8_PF_SLOTS };
 
-/* Measured on this project's 2-core Zen 3, alternating runs: 256-384 bytes
- * ahead gave 1.1B int8 generation at 2 threads about +30% and 110M +10%;
- * 128 gave nothing, 512 and more less than 256. */
+/* Far enough ahead to cover the memory latency of the loads a group step
+ * cannot keep in flight itself, near enough that the lines are still in
+ * cache when read: the middle of the range that measured best
+ * (bench/RESULTS.md). */
 #define Q8_SLOT_AHEAD 320
 
 /* Block mode for the 8 rows at w. */
