@@ -24,7 +24,10 @@ OPT ?= -O2
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
 # -ffp-contract=off: no fused multiply-add unless a kernel asks for one, so
 # that scalar float code evaluates exactly as llama2.c's plain C does.
-BASE_CFLAGS := -std=c11 $(OPT) -g -gdwarf-4 $(WARN) -ffp-contract=off -D_DEFAULT_SOURCE -Iinclude -Isrc -Isrc/kernels -pthread
+# -fvisibility=hidden: a library built from these objects exports only what
+# include/llama2.h marks LLAMA2_API.
+BASE_CFLAGS := -std=c11 $(OPT) -g -gdwarf-4 $(WARN) -ffp-contract=off -fvisibility=hidden -D_DEFAULT_SOURCE \
+	-Iinclude -Isrc -Isrc/kernels -pthread
 LDLIBS = $(BACKEND_LIBS) -lm -pthread
 
 # Each compiler and option set builds into its own folder.

@@ -19,6 +19,19 @@ extern "C" {
 
 #define LLAMA2_VERSION "0.1.0"
 
+/* What the library exports: the functions below, and nothing else. It is
+ * built with hidden visibility by default; LLAMA2_API marks each public
+ * function visible (a program that includes this header is unaffected). A
+ * build may define LLAMA2_API itself (empty, or a platform's own
+ * attribute) before including this header. */
+#ifndef LLAMA2_API
+#if defined(__GNUC__)
+#define LLAMA2_API __attribute__((visibility("default")))
+#else
+#define LLAMA2_API
+#endif
+#endif
+
 /* ---------------------------------------------------------------- errors */
 
 typedef enum llama2_status {
@@ -37,7 +50,7 @@ typedef struct llama2_error {
 } llama2_error;
 
 /* A short fixed description of a status code ("bad file format", ...). */
-const char *llama2_status_string(llama2_status status);
+LLAMA2_API const char *llama2_status_string(llama2_status status);
 
 /* ---------------------------------------------------------------- model */
 
@@ -70,10 +83,11 @@ typedef struct llama2_model_options {
 
 /* Opens and validates a checkpoint; the format is read from the file itself.
  * `options` may be NULL for the defaults (mmap). */
-llama2_status llama2_model_open(const char *path, const llama2_model_options *options,
-                                llama2_model **out, llama2_error *err);
-void llama2_model_close(llama2_model *model);
-const llama2_config *llama2_model_config(const llama2_model *model);
+LLAMA2_API llama2_status llama2_model_open(const char *path, const llama2_model_options *options,
+                                           llama2_model **out, llama2_error *err);
+/* Unmaps or frees the model; NULL is a no-op. */
+LLAMA2_API void llama2_model_close(llama2_model *model);
+LLAMA2_API const llama2_config *llama2_model_config(const llama2_model *model);
 
 /* ---------------------------------------------------------- thread pool */
 
@@ -82,9 +96,10 @@ typedef struct llama2_threadpool llama2_threadpool;
 /* A pool of n_threads workers (the caller's thread counts as one of them):
  * created once, reused for every product. n_threads <= 0 means the number of
  * online processors. */
-llama2_status llama2_threadpool_create(int n_threads, llama2_threadpool **out, llama2_error *err);
-void llama2_threadpool_destroy(llama2_threadpool *pool);
-int llama2_threadpool_size(const llama2_threadpool *pool);
+LLAMA2_API llama2_status llama2_threadpool_create(int n_threads, llama2_threadpool **out, llama2_error *err);
+/* Stops the workers and frees the pool; NULL is a no-op. */
+LLAMA2_API void llama2_threadpool_destroy(llama2_threadpool *pool);
+LLAMA2_API int llama2_threadpool_size(const llama2_threadpool *pool);
 
 /* -------------------------------------------------------------- session */
 
@@ -103,7 +118,7 @@ typedef struct llama2_session_options {
 
 /* The name of the index-th backend compiled into this build ("cpu" first),
  * NULL past the last. */
-const char *llama2_backend_name(int index);
+LLAMA2_API const char *llama2_backend_name(int index);
 
 #define LLAMA2_DEFAULT_BATCH 128
 
@@ -112,16 +127,16 @@ const char *llama2_backend_name(int index);
  * context_length positions. Refuses (LLAMA2_E_NOMEM) a cache larger than the
  * machine's memory, (LLAMA2_E_UNSUPPORTED) a backend not compiled in or not
  * usable here, (LLAMA2_E_INVALID) a negative context_length or n_sequences. */
-llama2_status llama2_session_create(const llama2_model *model, const llama2_session_options *options,
-                                    llama2_session **out, llama2_error *err);
+LLAMA2_API llama2_status llama2_session_create(const llama2_model *model, const llama2_session_options *options,
+                                               llama2_session **out, llama2_error *err);
 /* Frees the session; NULL is a no-op. */
-void llama2_session_destroy(llama2_session *session);
+LLAMA2_API void llama2_session_destroy(llama2_session *session);
 /* The model the session was created with. */
-const llama2_model *llama2_session_model(const llama2_session *session);
+LLAMA2_API const llama2_model *llama2_session_model(const llama2_session *session);
 /* The positions cached per sequence (context_length as resolved). */
-int llama2_session_context_length(const llama2_session *session);
+LLAMA2_API int llama2_session_context_length(const llama2_session *session);
 /* The number of sequences. */
-int llama2_session_sequences(const llama2_session *session);
+LLAMA2_API int llama2_session_sequences(const llama2_session *session);
 
 /* Runs the model over tokens[0..n_tokens) of sequence 0 at positions pos,
  * pos+1, ... and returns in *logits the vocab_size scores that follow the
@@ -130,15 +145,15 @@ int llama2_session_sequences(const llama2_session *session);
  * position. As in llama2.c the positions before pos are not checked: they
  * hold whatever was cached there. Positions past the context are
  * LLAMA2_E_CONTEXT; token ids outside the vocabulary LLAMA2_E_INVALID. */
-llama2_status llama2_session_eval(llama2_session *session, const int *tokens, int n_tokens, int pos,
-                                  float **logits, llama2_error *err);
+LLAMA2_API llama2_status llama2_session_eval(llama2_session *session, const int *tokens, int n_tokens, int pos,
+                                             float **logits, llama2_error *err);
 
 /* As llama2_session_eval, but with the logits after every position: calls
  * on_logits(user, i, logits) for i = 0..n_tokens-1 in order (the logits may be
  * modified; they are valid during the call). */
 typedef void (*llama2_logits_fn)(void *user, int index, float *logits);
-llama2_status llama2_session_eval_all(llama2_session *session, const int *tokens, int n_tokens, int pos,
-                                      llama2_logits_fn on_logits, void *user, llama2_error *err);
+LLAMA2_API llama2_status llama2_session_eval_all(llama2_session *session, const int *tokens, int n_tokens, int pos,
+                                                 llama2_logits_fn on_logits, void *user, llama2_error *err);
 
 /* One row of a batch: `token` at `position` of `sequence`. */
 typedef struct llama2_batch_row {
@@ -162,23 +177,23 @@ typedef struct llama2_batch_row {
  * context, and then nothing has changed; on a failure while running (a
  * backend's), each sequence of the rows keeps only the positions before its
  * first row. */
-llama2_status llama2_session_eval_batch(llama2_session *session, const llama2_batch_row *rows, int n_rows,
-                                        float *logits, llama2_error *err);
+LLAMA2_API llama2_status llama2_session_eval_batch(llama2_session *session, const llama2_batch_row *rows, int n_rows,
+                                                   float *logits, llama2_error *err);
 
 /* The positions cached for `sequence` (0 for a bad index): the next
  * position a batch may give it, at most. */
-int llama2_session_sequence_length(const llama2_session *session, int sequence);
+LLAMA2_API int llama2_session_sequence_length(const llama2_session *session, int sequence);
 
 /* Forgets every position of `sequence` (nothing is cleared in memory: the
  * positions are simply no longer cached). */
-llama2_status llama2_session_clear_sequence(llama2_session *session, int sequence, llama2_error *err);
+LLAMA2_API llama2_status llama2_session_clear_sequence(llama2_session *session, int sequence, llama2_error *err);
 
 /* Makes the first n_positions cached positions of `src` the cache of `dst`
  * (a copy: the two then continue independently), so that several sequences
  * share a prompt evaluated once. dst forgets what it had. n_positions may
  * not exceed what src has cached (LLAMA2_E_INVALID). */
-llama2_status llama2_session_copy_sequence(llama2_session *session, int dst, int src, int n_positions,
-                                           llama2_error *err);
+LLAMA2_API llama2_status llama2_session_copy_sequence(llama2_session *session, int dst, int src, int n_positions,
+                                                      llama2_error *err);
 
 /* ------------------------------------------------------------ tokenizer */
 
@@ -189,29 +204,30 @@ typedef struct llama2_tokenizer llama2_tokenizer;
 
 /* Loads a llama2.c tokenizer.bin with vocab_size entries (a file with fewer is
  * refused). vocab_size 0 reads every entry the file holds. */
-llama2_status llama2_tokenizer_open(const char *path, int vocab_size, llama2_tokenizer **out,
-                                    llama2_error *err);
+LLAMA2_API llama2_status llama2_tokenizer_open(const char *path, int vocab_size, llama2_tokenizer **out,
+                                               llama2_error *err);
 /* The same, from bytes in memory (copied). */
-llama2_status llama2_tokenizer_from_memory(const void *data, size_t size, int vocab_size,
-                                           llama2_tokenizer **out, llama2_error *err);
-void llama2_tokenizer_close(llama2_tokenizer *tokenizer);
-int llama2_tokenizer_vocab_size(const llama2_tokenizer *tokenizer);
+LLAMA2_API llama2_status llama2_tokenizer_from_memory(const void *data, size_t size, int vocab_size,
+                                                      llama2_tokenizer **out, llama2_error *err);
+/* Frees the tokenizer; NULL is a no-op. */
+LLAMA2_API void llama2_tokenizer_close(llama2_tokenizer *tokenizer);
+LLAMA2_API int llama2_tokenizer_vocab_size(const llama2_tokenizer *tokenizer);
 
 /* The most ids that encoding text_len bytes can give (BOS, EOS included). */
-size_t llama2_tokenize_capacity(size_t text_len);
+LLAMA2_API size_t llama2_tokenize_capacity(size_t text_len);
 
 /* Encodes NUL-terminated text exactly as llama2.c does: optional BOS, a
  * dummy-prefix space for non-empty text, UTF-8 characters looked up whole or
  * spelled as byte tokens (id = byte + 3), then greedy merges by score.
  * `ids` must hold llama2_tokenize_capacity(strlen(text)) entries. */
-llama2_status llama2_tokenize(const llama2_tokenizer *tokenizer, const char *text, int add_bos,
-                              int add_eos, int *ids, int *n_ids, llama2_error *err);
+LLAMA2_API llama2_status llama2_tokenize(const llama2_tokenizer *tokenizer, const char *text, int add_bos,
+                                         int add_eos, int *ids, int *n_ids, llama2_error *err);
 
 /* The bytes of `token` as llama2.c decodes them after `prev_token`: the
  * leading space is dropped after BOS, and "<0xHH>" pieces are the byte HH.
  * Returns a pointer into the tokenizer and the length in *len. An id outside
  * the vocabulary gives an empty piece. */
-const char *llama2_token_piece(const llama2_tokenizer *tokenizer, int prev_token, int token, size_t *len);
+LLAMA2_API const char *llama2_token_piece(const llama2_tokenizer *tokenizer, int prev_token, int token, size_t *len);
 
 /* ---------------------------------------------------------- text filter */
 
@@ -225,10 +241,10 @@ typedef struct llama2_text_filter {
 } llama2_text_filter;
 
 /* Starts a filter with nothing pending. */
-void llama2_text_filter_init(llama2_text_filter *filter);
+LLAMA2_API void llama2_text_filter_init(llama2_text_filter *filter);
 /* Filters n bytes into out, which must hold n + 4 bytes; returns how many
  * were written. An unfinished character waits for the next push. */
-size_t llama2_text_filter_push(llama2_text_filter *filter, const char *in, size_t n, char *out);
+LLAMA2_API size_t llama2_text_filter_push(llama2_text_filter *filter, const char *in, size_t n, char *out);
 
 /* ---------------------------------------------------------- text stream */
 
@@ -249,11 +265,11 @@ typedef struct llama2_text_stream_options {
 
 /* A stream over `tokenizer` (which must outlive it). options NULL: no stop
  * strings, special tokens hidden. Fails on an empty stop string. */
-llama2_status llama2_text_stream_create(const llama2_tokenizer *tokenizer,
-                                        const llama2_text_stream_options *options,
-                                        llama2_text_stream **out, llama2_error *err);
+LLAMA2_API llama2_status llama2_text_stream_create(const llama2_tokenizer *tokenizer,
+                                                   const llama2_text_stream_options *options,
+                                                   llama2_text_stream **out, llama2_error *err);
 /* Frees a stream; NULL is allowed. */
-void llama2_text_stream_destroy(llama2_text_stream *stream);
+LLAMA2_API void llama2_text_stream_destroy(llama2_text_stream *stream);
 
 /* Adds the piece of `token` decoded after `prev_token` (the token before it,
  * or LLAMA2_TOKEN_BOS at the start). Sets *text / *len to the text decided by
@@ -262,18 +278,18 @@ void llama2_text_stream_destroy(llama2_text_stream *stream);
  * one that starts first, of those complete): *text is then everything before
  * it, and the stream gives no more text until llama2_text_stream_finish.
  * Returns 0 otherwise. */
-int llama2_text_stream_push(llama2_text_stream *stream, int prev_token, int token, const char **text,
-                            size_t *len);
+LLAMA2_API int llama2_text_stream_push(llama2_text_stream *stream, int prev_token, int token, const char **text,
+                                       size_t *len);
 
 /* As llama2_text_stream_push, but the piece is not searched for stop strings
  * and nothing is held back (a prompt being echoed). Returns 0. */
-int llama2_text_stream_echo(llama2_text_stream *stream, int prev_token, int token, const char **text,
-                            size_t *len);
+LLAMA2_API int llama2_text_stream_echo(llama2_text_stream *stream, int prev_token, int token, const char **text,
+                                       size_t *len);
 
 /* Ends a text: sets *text / *len to what was held back (the start of a stop
  * string that never completed), drops an unfinished UTF-8 character, and
  * makes the stream ready for a new text. */
-void llama2_text_stream_finish(llama2_text_stream *stream, const char **text, size_t *len);
+LLAMA2_API void llama2_text_stream_finish(llama2_text_stream *stream, const char **text, size_t *len);
 
 /* -------------------------------------------------------------- sampler */
 
@@ -310,27 +326,27 @@ typedef struct llama2_sampler_options {
 
 /* llama2.c's defaults: temperature 1, top-p 0.9, repeat_last_n 64 (with the
  * penalties off), seed 0. A zeroed struct is greedy decoding. */
-llama2_sampler_options llama2_sampler_defaults(void);
+LLAMA2_API llama2_sampler_options llama2_sampler_defaults(void);
 
 /* A chain for a vocabulary of vocab_size tokens. options NULL: the defaults.
  * Fails (LLAMA2_E_INVALID) on a value outside the ranges above. */
-llama2_status llama2_sampler_create(int vocab_size, const llama2_sampler_options *options,
-                                    llama2_sampler **out, llama2_error *err);
+LLAMA2_API llama2_status llama2_sampler_create(int vocab_size, const llama2_sampler_options *options,
+                                               llama2_sampler **out, llama2_error *err);
 /* Frees a sampler; NULL is allowed. */
-void llama2_sampler_destroy(llama2_sampler *sampler);
+LLAMA2_API void llama2_sampler_destroy(llama2_sampler *sampler);
 
 /* Records a token that entered the context (each prompt token, then each
  * token fed back), for the penalties. Ids outside the vocabulary are ignored. */
-void llama2_sampler_accept(llama2_sampler *sampler, int token);
+LLAMA2_API void llama2_sampler_accept(llama2_sampler *sampler, int token);
 
 /* Picks the next token. Overwrites logits (with the probabilities, at a
  * temperature above 0). Does not accept the token. */
-int llama2_sampler_sample(llama2_sampler *sampler, float *logits);
+LLAMA2_API int llama2_sampler_sample(llama2_sampler *sampler, float *logits);
 
 /* Runs the chain without drawing: probs[i] (vocab_size of them) is the
  * probability that llama2_sampler_sample would now pick token i, 0 for the
  * tokens a stage removed. Overwrites logits; the generator does not move. */
-void llama2_sampler_distribution(llama2_sampler *sampler, float *logits, float *probs);
+LLAMA2_API void llama2_sampler_distribution(llama2_sampler *sampler, float *logits, float *probs);
 
 /* ---------------------------------------------------------- chat format */
 
@@ -353,12 +369,12 @@ typedef enum llama2_chat_template {
 
 /* The template called `name` ("llama2", "chatml", "zephyr", "none");
  * returns 0 for an unknown name. */
-int llama2_chat_template_from_name(const char *name, llama2_chat_template *out);
+LLAMA2_API int llama2_chat_template_from_name(const char *name, llama2_chat_template *out);
 /* The name of a template ("llama2", ...), or NULL for a value outside the enum. */
-const char *llama2_chat_template_name(llama2_chat_template tmpl);
+LLAMA2_API const char *llama2_chat_template_name(llama2_chat_template tmpl);
 /* The stop strings a template's replies end with (ChatML: "<|im_end|>"), as
  * a NULL-terminated list of static strings. */
-const char *const *llama2_chat_template_stops(llama2_chat_template tmpl);
+LLAMA2_API const char *const *llama2_chat_template_stops(llama2_chat_template tmpl);
 
 /* One message of a conversation: role "system", "user" or "assistant". */
 typedef struct llama2_chat_message {
@@ -372,9 +388,9 @@ typedef struct llama2_chat_message {
  * system message is allowed first only (an empty one counts as none).
  * *ids is allocated with malloc (the caller frees it); *n_ids is its count.
  * Fails (LLAMA2_E_INVALID) on an unknown role or a misplaced system message. */
-llama2_status llama2_chat_encode(const llama2_tokenizer *tokenizer, llama2_chat_template tmpl,
-                                 const llama2_chat_message *messages, int n_messages, int add_assistant,
-                                 int **ids, int *n_ids, llama2_error *err);
+LLAMA2_API llama2_status llama2_chat_encode(const llama2_tokenizer *tokenizer, llama2_chat_template tmpl,
+                                            const llama2_chat_message *messages, int n_messages, int add_assistant,
+                                            int **ids, int *n_ids, llama2_error *err);
 
 /* ------------------------------------------------- generation and chat */
 
@@ -423,10 +439,10 @@ typedef struct llama2_generate_options {
  * that returns non-zero; then a newline. The prompt runs through the model in
  * blocks; every prompt token and fed-back token is accepted by the sampler.
  * options NULL: 256 steps, no stop strings. */
-llama2_status llama2_generate(llama2_session *session, const llama2_tokenizer *tokenizer,
-                              llama2_sampler *sampler, const char *prompt,
-                              const llama2_generate_options *options, const llama2_io *io,
-                              llama2_stats *stats, llama2_error *err);
+LLAMA2_API llama2_status llama2_generate(llama2_session *session, const llama2_tokenizer *tokenizer,
+                                         llama2_sampler *sampler, const char *prompt,
+                                         const llama2_generate_options *options, const llama2_io *io,
+                                         llama2_stats *stats, llama2_error *err);
 
 typedef struct llama2_chat_options {
     const char *system_prompt; /* NULL: asked for through io->read_line */
@@ -447,16 +463,16 @@ typedef struct llama2_chat_options {
  * position (a sampled EOS there writes a newline), the token sampled after
  * EOS is shown, and special tokens are shown. Other templates sample only
  * replies and hide special tokens. */
-llama2_status llama2_chat(llama2_session *session, const llama2_tokenizer *tokenizer,
-                          llama2_sampler *sampler, const llama2_chat_options *options,
-                          const llama2_io *io, llama2_stats *stats, llama2_error *err);
+LLAMA2_API llama2_status llama2_chat(llama2_session *session, const llama2_tokenizer *tokenizer,
+                                     llama2_sampler *sampler, const llama2_chat_options *options,
+                                     const llama2_io *io, llama2_stats *stats, llama2_error *err);
 
 /* A monotonic clock, in seconds. */
-double llama2_time_seconds(void);
+LLAMA2_API double llama2_time_seconds(void);
 
 /* The name of the kernel set the CPU backend uses on this CPU ("avx2",
  * "neon", "scalar"; LLAMA2_KERNELS=scalar in the environment forces the last). */
-const char *llama2_kernels_name(void);
+LLAMA2_API const char *llama2_kernels_name(void);
 
 #ifdef __cplusplus
 }
