@@ -9,6 +9,9 @@
 #                        packages they need first (tests/packages.txt)
 #   make run             a story from the default model (stories260K)
 #   make bench           tokens per second on random-weight models
+#   make install         the header, libraries, llama2.pc, programs and man
+#                        pages under $(DESTDIR)$(PREFIX) (default /usr/local);
+#                        make uninstall removes them
 #
 # Builds go to build/<variant>/; the programs are linked at the top level.
 
@@ -115,6 +118,8 @@ TEST_SRC := $(filter-out tests/test_convert.c,$(TEST_SRC))
 WITHOUT_JANSSON := jansson is not installed (libjansson-dev; make test installs it)
 endif
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+# test_install checks an installed tree (make test-install), not this build.
+INSTALL_TEST := $(BUILD)/tests/test_install
 TEST_SUPPORT_OBJ := $(TEST_SUPPORT:%.c=$(BUILD)/%.o)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
 
@@ -134,7 +139,8 @@ MODELS_ENV = SHARED_MODELS=$(abspath $(SHARED_MODELS)) LLAMA2_TOOLS=$(abspath $(
 TEST_ENV = $(MODELS_ENV) LLAMA2_BIN=$(abspath $(BUILD)/llama2) LLAMA2_MODELS=$(abspath $(MODELS_DIR)) \
 	LLAMA2_SOURCE=$(CURDIR) SHARED=$(abspath $(SHARED))
 
-.PHONY: all clean test test-unit test-san test-valgrind test-aarch64 test-packages test-models run bench models FORCE
+.PHONY: all clean test test-unit test-san test-valgrind test-aarch64 test-packages test-models run bench models FORCE \
+	libraries install uninstall test-install
 # Objects that pattern rules make on the way are kept, not deleted.
 .SECONDARY: $(TEST_BIN:=.o) $(TEST_SUPPORT_OBJ) $(TOOL_NAMES:%=$(BUILD)/tools/%.o) $(TOOL_PARTS:%.c=$(BUILD)/%.o) $(TOOL_NAMES:%=$(BUILD)/llama2-%)
 all: llama2 $(TOOL_NAMES:%=llama2-%)
@@ -169,6 +175,53 @@ $(BUILD)/llama2-bench: $(BENCH_PARTS:%.c=$(BUILD)/%.o)
 $(BUILD)/llama2-convert: $(BUILD)/tools/convert.o $(TOOL_PARTS:%.c=$(BUILD)/%.o) $(CONVERT_LIB) $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(JANSSON_LIBS) $(LDLIBS)
 
+# ------------------------------------------------------ shared library
+# The library as it is installed, in $(BUILD)/dist: a shared library with a
+# soname (ELF), a static archive and llama2.pc. Both libraries export the
+# LLAMA2_API functions of include/llama2.h and nothing else: the objects
+# are compiled with hidden visibility (and position-independent), and the
+# installed archive is one relocatable object with its hidden symbols made
+# local, so that a program linking it statically can have its own l2_ names.
+# The programs and tests link $(LIB), the archive of the separate objects,
+# which keeps the internal functions they use.
+VERSION := $(shell sed -n 's/^\#define LLAMA2_VERSION "\(.*\)"$$/\1/p' include/llama2.h)
+SOVERSION := $(firstword $(subst ., ,$(VERSION)))
+DIST := $(BUILD)/dist
+SHARED_LIB := $(DIST)/libllama2.so.$(VERSION)
+SONAME := libllama2.so.$(SOVERSION)
+DIST_LIB := $(DIST)/libllama2.a
+PC_FILE := $(DIST)/llama2.pc
+OBJCOPY ?= objcopy
+
+# -fno-semantic-interposition: calls inside the library to its own public
+# functions may be inlined as in a program (nobody replaces them at load
+# time), so that the objects compile as they would without -fPIC.
+$(LIB_OBJ): ALL_CFLAGS += -fPIC -fno-semantic-interposition
+NVCC_FLAGS += -Xcompiler -fPIC,-fvisibility=hidden
+
+$(SHARED_LIB): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -shared -Wl,-soname,$(SONAME) -Wl,--no-undefined -o $@ $^ $(LDLIBS)
+
+$(DIST_LIB): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	@rm -f $@ $(DIST)/llama2.o
+	$(CC) -r -nostdlib -o $(DIST)/llama2.o $^
+	$(OBJCOPY) --localize-hidden $(DIST)/llama2.o
+	ar rcs $@ $(DIST)/llama2.o
+
+# What a program needs to link the library, for pkg-config; remade whenever
+# asked for, since it names the install's folders (relative to ${prefix}
+# where they are under it, so that pkg-config --define-prefix can move them).
+pc_dir = $(patsubst $(PREFIX)/%,$${prefix}/%,$(1))
+$(PC_FILE): llama2.pc.in FORCE
+	@mkdir -p $(dir $@)
+	@sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(call pc_dir,$(LIBDIR))|' \
+		-e 's|@INCLUDEDIR@|$(call pc_dir,$(INCLUDEDIR))|' \
+		-e 's|@VERSION@|$(VERSION)|' -e 's|@LIBS_PRIVATE@|$(strip $(BACKEND_LIBS) -lm -pthread)|' $< >$@
+
+libraries: $(SHARED_LIB) $(DIST_LIB) $(PC_FILE)
+
 # The programs at the top level are copies of the last build's.
 llama2: $(BUILD)/llama2 FORCE
 	@cp $< $@
@@ -202,8 +255,8 @@ test-models: $(TOOL_NAMES:%=$(BUILD)/llama2-%)
 
 # Unit and end-to-end tests of this build variant (the tools too: their
 # tests run them from the program's folder).
-test-unit: $(BUILD)/llama2 $(TOOL_NAMES:%=$(BUILD)/llama2-%) $(TEST_BIN) test-models
-	@$(TEST_ENV) sh tests/run.sh $(TEST_BIN) $(if $(WITHOUT_JANSSON),"--skipped=test_convert:$(WITHOUT_JANSSON)")
+test-unit: $(BUILD)/llama2 $(TOOL_NAMES:%=$(BUILD)/llama2-%) $(filter-out $(INSTALL_TEST),$(TEST_BIN)) test-models
+	@$(TEST_ENV) sh tests/run.sh $(filter-out $(INSTALL_TEST),$(TEST_BIN)) $(if $(WITHOUT_JANSSON),"--skipped=test_convert:$(WITHOUT_JANSSON)")
 
 # The same suite under AddressSanitizer and UndefinedBehaviorSanitizer.
 test-san:
@@ -237,6 +290,50 @@ test-aarch64: $(BUILD)/tests/test_golden test-models
 
 bench: all
 	./llama2-bench
+
+# ------------------------------------------------------ install, uninstall
+# make install PREFIX=/usr DESTDIR=/tmp/pkg: the header, the static and
+# shared libraries (libllama2.so -> libllama2.so.$(SOVERSION) ->
+# libllama2.so.$(VERSION)), llama2.pc, the programs and their man pages.
+# The programs are linked with the static library and need none of it at run
+# time. INSTALL_PROGRAMS lists the programs: one built elsewhere in this
+# Makefile adds itself to it, with a man page man/<name>.1.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR ?= $(PREFIX)/share/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+INSTALL ?= install
+INSTALL_PROGRAMS += llama2 $(TOOL_NAMES:%=llama2-%)
+
+install: $(INSTALL_PROGRAMS:%=$(BUILD)/%) libraries
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) \
+		$(DESTDIR)$(MANDIR)/man1
+	$(INSTALL) -m 755 $(INSTALL_PROGRAMS:%=$(BUILD)/%) $(DESTDIR)$(BINDIR)
+	$(INSTALL) -m 644 include/llama2.h $(DESTDIR)$(INCLUDEDIR)
+	$(INSTALL) -m 644 $(DIST_LIB) $(DESTDIR)$(LIBDIR)
+	$(INSTALL) -m 755 $(SHARED_LIB) $(DESTDIR)$(LIBDIR)
+	ln -sf $(notdir $(SHARED_LIB)) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libllama2.so
+	$(INSTALL) -m 644 $(PC_FILE) $(DESTDIR)$(PKGCONFIGDIR)
+	$(INSTALL) -m 644 $(INSTALL_PROGRAMS:%=man/%.1) $(DESTDIR)$(MANDIR)/man1
+
+# Removes what install put in place (folders stay: others may use them).
+uninstall:
+	rm -f $(INSTALL_PROGRAMS:%=$(DESTDIR)$(BINDIR)/%) $(DESTDIR)$(INCLUDEDIR)/llama2.h \
+		$(DESTDIR)$(LIBDIR)/libllama2.a $(DESTDIR)$(LIBDIR)/libllama2.so $(DESTDIR)$(LIBDIR)/$(SONAME) \
+		$(DESTDIR)$(LIBDIR)/$(notdir $(SHARED_LIB)) $(DESTDIR)$(PKGCONFIGDIR)/llama2.pc \
+		$(INSTALL_PROGRAMS:%=$(DESTDIR)$(MANDIR)/man1/%.1)
+
+# The install as an embedder gets it (tests/test_install.c): staged in
+# $(BUILD)/stage, the examples built from there through pkg-config alone.
+STAGE := $(BUILD)/stage
+test-install: $(INSTALL_TEST) $(BUILD)/llama2 test-models
+	@rm -rf $(STAGE)
+	@$(MAKE) --no-print-directory install DESTDIR=$(abspath $(STAGE)) >/dev/null
+	@$(TEST_ENV) LLAMA2_STAGE=$(abspath $(STAGE)) LLAMA2_PREFIX=$(PREFIX) LLAMA2_CC="$(CC)" MAKE="$(MAKE)" \
+		sh tests/run.sh $(INSTALL_TEST)
 
 clean:
 	rm -rf build llama2 llama2-*

@@ -1,7 +1,7 @@
 #!/bin/sh
 # `make test`: the whole suite, optimised and then under AddressSanitizer +
-# UndefinedBehaviorSanitizer, plus one generation end to end under valgrind
-# memcheck. Ends with one line, "all tests: N passed, N failed, N skipped",
+# UndefinedBehaviorSanitizer, the install with the examples built on it
+# (optimised build), plus one generation end to end under valgrind memcheck. Ends with one line, "all tests: N passed, N failed, N skipped",
 # then one line per skipped test naming it and why.
 MAKE=${MAKE:-make}
 passed=0
@@ -28,6 +28,11 @@ for variant in "" "SAN=1 OPT=-O1"; do
     printf '%s\n' "$out" | grep -v '^\(cc\|gcc\|clang\|ar\) '
     count "${variant:-optimised}" "$out"
 done
+
+echo "=== make test-install"
+out=$($MAKE --no-print-directory test-install 2>&1)
+printf '%s\n' "$out" | grep -v '^\(cc\|gcc\|clang\|ar\|objcopy\) '
+count install "$out"
 
 echo "=== make test-valgrind"
 out=$($MAKE --no-print-directory test-valgrind 2>&1)
