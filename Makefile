@@ -191,7 +191,8 @@ SHARED_LIB := $(DIST)/libllama2.so.$(VERSION)
 SONAME := libllama2.so.$(SOVERSION)
 DIST_LIB := $(DIST)/libllama2.a
 PC_FILE := $(DIST)/llama2.pc
-OBJCOPY ?= objcopy
+# The objcopy of the compiler's own toolchain (a cross compiler's, for its objects).
+OBJCOPY ?= $(shell $(CC) -print-prog-name=objcopy)
 
 # -fno-semantic-interposition: calls inside the library to its own public
 # functions may be inlined as in a program (nobody replaces them at load
