@@ -298,7 +298,8 @@ bench: all
 # libllama2.so.$(VERSION)), llama2.pc, the programs and their man pages.
 # The programs are linked with the static library and need none of it at run
 # time. INSTALL_PROGRAMS lists the programs: one built elsewhere in this
-# Makefile adds itself to it, with a man page man/<name>.1.
+# Makefile adds itself to it (anywhere: the list is read when install runs,
+# hence .SECONDEXPANSION), with a man page man/<name>.1.
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 LIBDIR ?= $(PREFIX)/lib
@@ -308,7 +309,8 @@ PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 INSTALL ?= install
 INSTALL_PROGRAMS += llama2 $(TOOL_NAMES:%=llama2-%)
 
-install: $(INSTALL_PROGRAMS:%=$(BUILD)/%) libraries
+.SECONDEXPANSION:
+install: $$(addprefix $(BUILD)/,$$(INSTALL_PROGRAMS)) libraries
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) \
 		$(DESTDIR)$(MANDIR)/man1
 	$(INSTALL) -m 755 $(INSTALL_PROGRAMS:%=$(BUILD)/%) $(DESTDIR)$(BINDIR)
