@@ -5,6 +5,8 @@
 #   make SAN=1           AddressSanitizer + UndefinedBehaviorSanitizer build
 #   make BLAS=1          with the CBLAS backend (OpenBLAS; Accelerate on macOS)
 #   make CUDA=1          with the CUDA backend (nvcc, cuBLAS)
+#   make WINDOWS=1       llama2.exe and the tools for Windows, cross-built with
+#                        MinGW-w64 (as make CC=x86_64-w64-mingw32-gcc does)
 #   make test            every test (unit, golden, hostile input), installing the
 #                        packages they need first (tests/packages.txt)
 #   make run             a story from the default model (stories260K)
@@ -12,6 +14,7 @@
 #   make install         the header, libraries, llama2.pc, programs and man
 #                        pages under $(DESTDIR)$(PREFIX) (default /usr/local);
 #                        make uninstall removes them
+#   make test-windows    the Windows build's tests under Wine
 #
 # Builds go to build/<variant>/; the programs are linked at the top level.
 
@@ -19,6 +22,16 @@ CC ?= cc
 ifeq ($(origin CC),default)
 CC := cc
 endif
+WINDOWS ?= 0
+MINGW_CC ?= x86_64-w64-mingw32-gcc
+ifeq ($(WINDOWS),1)
+ifneq ($(origin CC),command line)
+CC := $(MINGW_CC)
+endif
+endif
+# A compiler for Windows (MinGW-w64, or clang targeting it): .exe programs,
+# platform_win32.c, no -pthread.
+TARGET_WINDOWS := $(if $(filter %mingw32 %windows-gnu,$(shell $(CC) -dumpmachine 2>/dev/null)),1)
 
 PORTABLE ?= 0
 SAN ?= 0
@@ -30,8 +43,21 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes 
 # -fvisibility=hidden: a library built from these objects exports only what
 # include/llama2.h marks LLAMA2_API.
 BASE_CFLAGS := -std=c11 $(OPT) -g -gdwarf-4 $(WARN) -ffp-contract=off -fvisibility=hidden -D_DEFAULT_SOURCE \
-	-Iinclude -Isrc -Isrc/kernels -pthread
+	-Iinclude -Isrc -Isrc/kernels
+ifeq ($(TARGET_WINDOWS),1)
+# The C99 printf of MinGW-w64 (%zu, %lld) rather than msvcrt's.
+BASE_CFLAGS += -D__USE_MINGW_ANSI_STDIO=1
+LDLIBS = $(BACKEND_LIBS) -lm -lshell32
+EXE := .exe
+PLATFORM := win32
+# The kernels are chosen at run time, on whatever CPU runs the program.
+PORTABLE := 1
+else
+BASE_CFLAGS += -pthread
 LDLIBS = $(BACKEND_LIBS) -lm -pthread
+EXE :=
+PLATFORM := posix
+endif
 
 # Each compiler and option set builds into its own folder.
 CC_NAME := $(notdir $(firstword $(CC)))
@@ -84,7 +110,9 @@ ALL_LDFLAGS := $(SAN_FLAGS) $(LDFLAGS)
 BUILD := build/$(VARIANT)
 LIB := $(BUILD)/libllama2.a
 
-LIB_SRC := $(wildcard src/*.c) $(wildcard src/kernels/*.c)
+# One platform file: platform_posix.c or platform_win32.c (platform.h).
+LIB_SRC := $(filter-out $(filter-out src/platform_$(PLATFORM).c,$(wildcard src/platform_*.c)),$(wildcard src/*.c)) \
+	$(wildcard src/kernels/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 ifeq ($(CUDA),1)
 LIB_OBJ += $(BUILD)/src/backend_cuda.o
@@ -95,7 +123,11 @@ endif
 # Where jansson is not installed, llama2-convert and its test are left out
 # (and said so): plain `make` works on a fresh machine; `make test` installs
 # jansson first (tests/packages.txt), so the converter is built and tested.
+ifeq ($(TARGET_WINDOWS),1)
+HAVE_JANSSON := $(shell echo '\#include <jansson.h>' | $(CC) -E - >/dev/null 2>&1 && echo 1)
+else
 HAVE_JANSSON := $(shell pkg-config --exists jansson 2>/dev/null && echo 1)
+endif
 JANSSON_CFLAGS := $(shell pkg-config --cflags jansson 2>/dev/null)
 JANSSON_LIBS := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
 CONVERT_SRC := $(wildcard src/convert/*.c)
@@ -111,17 +143,38 @@ TOOL_PARTS := $(wildcard tools/tool_*.c)
 TOOL_NAMES := $(patsubst tools/%.c,%,$(filter-out $(BENCH_PARTS) $(TOOL_PARTS),$(wildcard tools/*.c)))
 
 TEST_SRC := $(wildcard tests/test_*.c)
-TEST_SUPPORT := $(filter-out $(TEST_SRC),$(wildcard tests/*.c))
+# The support files, with one of support_posix.c and support_win32.c.
+TEST_SUPPORT := $(filter-out $(TEST_SRC) $(filter-out tests/support_$(PLATFORM).c,$(wildcard tests/support_*.c)),\
+	$(wildcard tests/*.c))
 ifneq ($(HAVE_JANSSON),1)
 TOOL_NAMES := $(filter-out convert,$(TOOL_NAMES))
 TEST_SRC := $(filter-out tests/test_convert.c,$(TEST_SRC))
+ifeq ($(TARGET_WINDOWS),1)
+WITHOUT_JANSSON := no jansson for MinGW-w64 (Debian has none)
+else
 WITHOUT_JANSSON := jansson is not installed (libjansson-dev; make test installs it)
 endif
-TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+endif
+# Tests of what Windows does not have: they are skipped there, by name.
+POSIX_TESTS := tests/test_chat_pty.c:needs a pseudo-terminal (POSIX) \
+	tests/test_setup.c:tests the POSIX shell scripts setup.sh and models.sh
+ifeq ($(TARGET_WINDOWS),1)
+TEST_SRC := $(filter-out $(foreach t,$(POSIX_TESTS),$(firstword $(subst :, ,$(t)))),$(TEST_SRC))
+NOT_BUILT_TESTS := $(foreach t,$(POSIX_TESTS),"--skipped=$(subst tests/,,$(subst .c:,:,$(t)))")
+endif
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%$(EXE))
 # test_install checks an installed tree (make test-install), not this build.
-INSTALL_TEST := $(BUILD)/tests/test_install
+INSTALL_TEST := $(BUILD)/tests/test_install$(EXE)
 TEST_SUPPORT_OBJ := $(TEST_SUPPORT:%.c=$(BUILD)/%.o)
+ifeq ($(TARGET_WINDOWS),1)
+# cmocka cross-built from Debian's source package (tests/cmocka_windows.sh).
+CMOCKA_DIR := $(BUILD)/cmocka
+CMOCKA_LIB := $(CMOCKA_DIR)/libcmocka.a
+CMOCKA_LIBS := $(CMOCKA_LIB)
+BASE_CFLAGS += -I$(CMOCKA_DIR)/include
+else
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
+endif
 
 # Model files go to models/ (tools/models.sh): copied from $(SHARED)/models
 # when it has them, else downloaded (from $$TINYLLAMAS_URL and $$LLAMA2C_URL
@@ -139,11 +192,12 @@ MODELS_ENV = SHARED_MODELS=$(abspath $(SHARED_MODELS)) LLAMA2_TOOLS=$(abspath $(
 TEST_ENV = $(MODELS_ENV) LLAMA2_BIN=$(abspath $(BUILD)/llama2) LLAMA2_MODELS=$(abspath $(MODELS_DIR)) \
 	LLAMA2_SOURCE=$(CURDIR) SHARED=$(abspath $(SHARED))
 
-.PHONY: all clean test test-unit test-san test-valgrind test-aarch64 test-packages test-models run bench models FORCE \
-	libraries install uninstall test-install
+.PHONY: all clean test test-unit test-san test-valgrind test-aarch64 test-windows test-packages test-models run bench \
+	models FORCE libraries install uninstall test-install
 # Objects that pattern rules make on the way are kept, not deleted.
-.SECONDARY: $(TEST_BIN:=.o) $(TEST_SUPPORT_OBJ) $(TOOL_NAMES:%=$(BUILD)/tools/%.o) $(TOOL_PARTS:%.c=$(BUILD)/%.o) $(TOOL_NAMES:%=$(BUILD)/llama2-%)
-all: llama2 $(TOOL_NAMES:%=llama2-%)
+.SECONDARY: $(TEST_SRC:tests/%.c=$(BUILD)/tests/%.o) $(TEST_SUPPORT_OBJ) $(TOOL_NAMES:%=$(BUILD)/tools/%.o) \
+	$(TOOL_PARTS:%.c=$(BUILD)/%.o) $(TOOL_NAMES:%=$(BUILD)/llama2-%$(EXE))
+all: llama2$(EXE) $(TOOL_NAMES:%=llama2-%$(EXE))
 ifneq ($(HAVE_JANSSON),1)
 	@echo "llama2-convert: not built: $(WITHOUT_JANSSON)"
 endif
@@ -165,14 +219,14 @@ $(CONVERT_LIB): $(CONVERT_OBJ)
 	ar rcs $@ $^
 $(CONVERT_OBJ) $(BUILD)/tools/convert.o $(BUILD)/tests/test_convert.o: ALL_CFLAGS += -Isrc/convert $(JANSSON_CFLAGS)
 
-$(BUILD)/llama2: $(BUILD)/cli/main.o $(BUILD)/cli/args.o $(LIB)
+$(BUILD)/llama2$(EXE): $(BUILD)/cli/main.o $(BUILD)/cli/args.o $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # The objects before the library, whatever order the prerequisites come in.
-$(BUILD)/llama2-%: $(BUILD)/tools/%.o $(TOOL_PARTS:%.c=$(BUILD)/%.o) $(LIB)
+$(BUILD)/llama2-%$(EXE): $(BUILD)/tools/%.o $(TOOL_PARTS:%.c=$(BUILD)/%.o) $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(LDLIBS)
-$(BUILD)/llama2-bench: $(BENCH_PARTS:%.c=$(BUILD)/%.o)
-$(BUILD)/llama2-convert: $(BUILD)/tools/convert.o $(TOOL_PARTS:%.c=$(BUILD)/%.o) $(CONVERT_LIB) $(LIB)
+$(BUILD)/llama2-bench$(EXE): $(BENCH_PARTS:%.c=$(BUILD)/%.o)
+$(BUILD)/llama2-convert$(EXE): $(BUILD)/tools/convert.o $(TOOL_PARTS:%.c=$(BUILD)/%.o) $(CONVERT_LIB) $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(JANSSON_LIBS) $(LDLIBS)
 
 # ------------------------------------------------------ shared library
@@ -224,22 +278,29 @@ $(PC_FILE): llama2.pc.in FORCE
 libraries: $(SHARED_LIB) $(DIST_LIB) $(PC_FILE)
 
 # The programs at the top level are copies of the last build's.
-llama2: $(BUILD)/llama2 FORCE
+llama2$(EXE): $(BUILD)/llama2$(EXE) FORCE
 	@cp $< $@
-llama2-%: $(BUILD)/llama2-% FORCE
+llama2-%$(EXE): $(BUILD)/llama2-%$(EXE) FORCE
 	@cp $< $@
 FORCE:
 
-$(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_SUPPORT_OBJ) $(BUILD)/cli/args.o $(LIB)
+$(BUILD)/tests/%$(EXE): $(BUILD)/tests/%.o $(TEST_SUPPORT_OBJ) $(BUILD)/cli/args.o $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LDLIBS)
-$(BUILD)/tests/test_convert: $(BUILD)/tests/test_convert.o $(TEST_SUPPORT_OBJ) $(CONVERT_LIB) $(LIB)
+$(BUILD)/tests/test_convert$(EXE): $(BUILD)/tests/test_convert.o $(TEST_SUPPORT_OBJ) $(CONVERT_LIB) $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(JANSSON_LIBS) $(LDLIBS)
 
+ifeq ($(TARGET_WINDOWS),1)
+# cmocka for MinGW-w64, built once from Debian's source package.
+$(CMOCKA_LIB):
+	@CC="$(CC)" AR="$(patsubst %gcc,%ar,$(CC))" sh tests/cmocka_windows.sh $(CMOCKA_DIR)
+$(TEST_SRC:tests/%.c=$(BUILD)/tests/%.o) $(TEST_SUPPORT_OBJ): | $(CMOCKA_LIB)
+else
 # The packages the tests need (cmocka, valgrind, curl...), installed before
 # any test compiles.
 test-packages:
 	@sh tests/setup.sh build download test
-$(TEST_BIN:=.o) $(TEST_SUPPORT_OBJ): | test-packages
+$(TEST_SRC:tests/%.c=$(BUILD)/tests/%.o) $(TEST_SUPPORT_OBJ): | test-packages
+endif
 
 $(MODELS_DIR)/%:
 	@$(MODELS_ENV) sh tools/models.sh $(MODELS_DIR) $*
@@ -251,13 +312,31 @@ run: llama2 models
 
 # The tests' model files, as far as they can be had (made with this build's
 # tools); what is missing is said, and its tests skip.
+ifeq ($(TARGET_WINDOWS),1)
+# This machine's tools make them (the Windows ones run under Wine only).
+test-models:
+	@$(MAKE) --no-print-directory WINDOWS=0 CC=cc test-models
+else
 test-models: $(TOOL_NAMES:%=$(BUILD)/llama2-%)
 	@$(MODELS_ENV) sh tools/models.sh $(MODELS_DIR) $(TEST_MODELS) || true
+endif
 
 # Unit and end-to-end tests of this build variant (the tools too: their
 # tests run them from the program's folder).
-test-unit: $(BUILD)/llama2 $(TOOL_NAMES:%=$(BUILD)/llama2-%) $(filter-out $(INSTALL_TEST),$(TEST_BIN)) test-models
+test-unit: $(BUILD)/llama2$(EXE) $(TOOL_NAMES:%=$(BUILD)/llama2-%$(EXE)) $(filter-out $(INSTALL_TEST),$(TEST_BIN)) test-models
 	@$(TEST_ENV) sh tests/run.sh $(filter-out $(INSTALL_TEST),$(TEST_BIN)) $(if $(WITHOUT_JANSSON),"--skipped=test_convert:$(WITHOUT_JANSSON)")
+
+# The Windows build (MinGW-w64) and its tests under Wine (tests/windows.sh):
+# every test program, the golden cases and the hostile inputs through the
+# .exe programs; skipped by name where Wine cannot start.
+ifeq ($(TARGET_WINDOWS),1)
+test-windows: $(BUILD)/llama2$(EXE) $(TOOL_NAMES:%=$(BUILD)/llama2-%$(EXE)) $(TEST_BIN) test-models
+	@$(TEST_ENV) sh tests/windows.sh $(BUILD) $(TEST_BIN) $(NOT_BUILT_TESTS) \
+		$(if $(WITHOUT_JANSSON),"--skipped=test_convert:$(WITHOUT_JANSSON)")
+else
+test-windows:
+	@$(MAKE) --no-print-directory WINDOWS=1 test-windows
+endif
 
 # The same suite under AddressSanitizer and UndefinedBehaviorSanitizer.
 test-san:
@@ -339,7 +418,7 @@ test-install: $(INSTALL_TEST) $(BUILD)/llama2 test-models
 		sh tests/run.sh $(INSTALL_TEST)
 
 clean:
-	rm -rf build llama2 llama2-*
+	rm -rf build llama2 llama2-* llama2.exe
 
 -include $(shell find build -name '*.d' 2>/dev/null)
 

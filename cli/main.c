@@ -2,86 +2,32 @@
  * run generation or chat, and turn every error into one line on stderr.
  * Exit status: 0 success, 1 a bad file or a failure, 2 bad usage. */
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/stat.h>
-#include <sys/types.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "args.h"
 #include "llama2.h"
+#include "platform.h"
 
-/* Chat and Ctrl-C. The process's SIGINT may be delivered to any of its
- * threads that does not hold it back: ours, the pool's, or those a BLAS
- * library starts when it is loaded, before main, which this program cannot
- * reach. So the handler, wherever it runs, only records the signal and
- * writes a byte to a pipe: a write in main takes a recorded one and says
- * stop (the reply ends), and a read at the prompt waits for input or that
- * byte, so a Ctrl-C that comes just before the wait still ends it. */
-static atomic_int sigint_seen;
-static volatile sig_atomic_t sigint_pipe_in = -1; /* the pipe's write end */
-
-static void on_sigint(int sig) {
-    (void)sig;
-    const int saved = errno;
-    atomic_store(&sigint_seen, 1);
-    ssize_t n = write(sigint_pipe_in, "", 1); /* a full pipe: a byte is already waiting */
-    (void)n;
-    errno = saved;
-}
+/* Chat and Ctrl-C: while a chat runs, Ctrl-C does not end the program
+ * (l2_interrupt_catch): a write in main takes one that came and says stop
+ * (the reply ends), and a read at the prompt waits for input or Ctrl-C, so
+ * that a Ctrl-C that comes just before the wait still ends it. */
 
 /* What the callbacks share with main. */
 typedef struct terminal {
     const char *warning;       /* printed on stderr before the first output, unless an error comes first */
-    int chat;                  /* SIGINT is handled here */
-    int sigint_out;            /* the pipe's read end */
+    int chat;                  /* Ctrl-C is caught here */
     int interrupted_at_prompt; /* the chat ended by Ctrl-C at the prompt */
-    int sigint_at_last_write;  /* the last write took a SIGINT: if a read follows, it came at the prompt */
+    int sigint_at_last_write;  /* the last write took a Ctrl-C: if a read follows, it came at the prompt */
     char *in;                  /* input read but not yet returned as lines */
     size_t in_len, in_cap;
     int in_eof;
 } terminal;
 
-/* 0, or -1 when the pipe cannot be had (Ctrl-C then ends the program). */
-static int catch_sigint(terminal *t) {
-    int fds[2];
-    if (pipe(fds) != 0) return -1;
-    for (int i = 0; i < 2; i++) {
-        fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK);
-        fcntl(fds[i], F_SETFD, FD_CLOEXEC);
-    }
-    t->sigint_out = fds[0];
-    sigint_pipe_in = fds[1];
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigint;
-    sa.sa_flags = SA_RESTART;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    t->chat = 1;
-    return 0;
-}
-
-static void drain_sigint_pipe(const terminal *t) {
-    char bytes[64];
-    while (read(t->sigint_out, bytes, sizeof bytes) > 0) {
-    }
-}
-
-/* Takes a SIGINT that came, if one did. The handler records it before it
- * writes its byte: a byte seen with nothing recorded is of one taken. */
-static int take_sigint(const terminal *t) {
-    if (!t->chat || !atomic_exchange(&sigint_seen, 0)) return 0;
-    drain_sigint_pipe(t);
-    return 1;
-}
+/* Takes a Ctrl-C that came, if one did. */
+static int take_sigint(const terminal *t) { return t->chat && l2_interrupt_take(); }
 
 static void print_warning(terminal *t) {
     if (!t->warning) return;
@@ -89,17 +35,11 @@ static void print_warning(terminal *t) {
     t->warning = NULL;
 }
 
-/* Straight to the file descriptor, retrying after a signal. */
+/* Straight to standard output, unbuffered. */
 static int write_stdout(void *user, const char *text, size_t len) {
     terminal *t = user;
     print_warning(t);
-    while (len > 0) {
-        ssize_t n = write(STDOUT_FILENO, text, len);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        text += n;
-        len -= (size_t)n;
-    }
+    l2_stdout_write(text, len);
     /* The library stops a reply at a non-zero return, and ignores it for
      * the prompt's label ("User: "), which is always written last before a
      * read: a Ctrl-C taken there belongs to the prompt. */
@@ -108,8 +48,8 @@ static int write_stdout(void *user, const char *text, size_t len) {
 }
 
 /* The next line of standard input, without its newline; 0 at the end of
- * input or at Ctrl-C. Read with read(2), not stdio, so that the wait can
- * be a pselect that SIGINT interrupts. */
+ * input or at Ctrl-C. Read with l2_stdin_read, not stdio, so that Ctrl-C
+ * ends the wait. */
 static int read_stdin_line(void *user, char **line) {
     terminal *t = user;
     if (t->sigint_at_last_write) {
@@ -137,28 +77,17 @@ static int read_stdin_line(void *user, char **line) {
             t->in = bigger;
             t->in_cap = cap;
         }
-        if (t->chat) {
-            if (take_sigint(t)) {
-                t->interrupted_at_prompt = 1;
-                return 0;
-            }
-            struct pollfd wait[2] = {{STDIN_FILENO, POLLIN, 0}, {t->sigint_out, POLLIN, 0}};
-            if (poll(wait, 2, -1) < 0 && errno != EINTR) return 0;
-            if (wait[1].revents) drain_sigint_pipe(t); /* its SIGINT is taken above, next time round */
-            if (!wait[0].revents) continue;
+        if (take_sigint(t)) {
+            t->interrupted_at_prompt = 1;
+            return 0;
         }
-        ssize_t n = read(STDIN_FILENO, t->in + t->in_len, t->in_cap - t->in_len);
-        if (n < 0 && errno == EINTR) continue;
+        long n = l2_stdin_read(t->in + t->in_len, t->in_cap - t->in_len);
+        if (n == L2_READ_INTERRUPTED) continue; /* taken above, next time round */
         if (n <= 0)
             t->in_eof = 1;
         else
             t->in_len += (size_t)n;
     }
-}
-
-static long peak_rss_kib(void) {
-    struct rusage ru;
-    return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss : -1;
 }
 
 static void print_stats(const cli_args *a, const llama2_stats *st, int threads) {
@@ -170,7 +99,7 @@ static void print_stats(const cli_args *a, const llama2_stats *st, int threads) 
                 "threads=%d peak_rss_kib=%ld\n",
                 st->prompt_tokens, st->prompt_seconds > 0 ? st->prompt_tokens / st->prompt_seconds : 0.0,
                 st->generated_tokens, st->generate_seconds > 0 ? st->generated_tokens / st->generate_seconds : 0.0,
-                threads, peak_rss_kib());
+                threads, l2_peak_rss_kib());
 }
 
 /* One line on stderr: control bytes in a file name or message become '?'. */
@@ -203,10 +132,8 @@ static int default_threads(const cli_args *a, const llama2_config *c) {
  * started at once: the nanosecond clock and the process id, mixed by
  * splitmix64's finaliser so that nearby inputs give unrelated seeds. */
 static uint64_t fresh_seed(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    uint64_t z = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-    z ^= (uint64_t)getpid() << 40;
+    uint64_t z = (uint64_t)l2_wall_clock_ns();
+    z ^= (uint64_t)l2_process_id() << 40;
     z += 0x9E3779B97F4A7C15ull;
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
@@ -222,20 +149,20 @@ static void print_version(void) {
 
 static void print_model(const char *path, const llama2_config *c, int context_length) {
     static const char *const formats[] = {"v0 fp32", "v1 fp32", "v2 int8 (Q8_0)"};
-    struct stat sb;
-    long long bytes = stat(path, &sb) == 0 ? (long long)sb.st_size : -1;
+    int64_t bytes = -1;
+    l2_path_lookup(path, NULL, &bytes);
     fprintf(stderr,
             "llama2-model format=\"%s\" dim=%d hidden_dim=%d layers=%d heads=%d kv_heads=%d vocab=%d context=%d "
             "seq_len=%d group_size=%d parameters=%.0f file_bytes=%lld\n",
             formats[c->file_version < 0 || c->file_version > 2 ? 0 : c->file_version], c->dim, c->hidden_dim,
             c->n_layers, c->n_heads, c->n_kv_heads, c->vocab_size, context_length, c->seq_len, c->group_size,
-            parameter_count(c), bytes);
+            parameter_count(c), (long long)bytes);
 }
 
 /* The whole of a prompt file ("-": standard input), without one final
  * newline, into *text; 0 with a message in msg on failure. */
 static int read_prompt_file(const char *path, char **text, char *msg, size_t msg_size) {
-    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    FILE *f = strcmp(path, "-") == 0 ? stdin : l2_fopen(path, "rb");
     if (!f) {
         snprintf(msg, msg_size, "cannot open: %s", strerror(errno));
         return 0;
@@ -317,6 +244,7 @@ static void print_chat_end(const llama2_stats *st, const terminal *t, int steps,
 }
 
 int main(int argc, char **argv) {
+    l2_program_start(&argc, &argv);
     cli_args a;
     char msg[512];
     if (cli_parse(argc, argv, &a, msg, sizeof msg) != 0) {
@@ -394,7 +322,10 @@ int main(int argc, char **argv) {
     llama2_status s;
     int steps = a.mode == CLI_CHAT && !a.steps_given ? 0 : a.steps;
     if (a.mode == CLI_CHAT) {
-        if (catch_sigint(&term) != 0) fprintf(stderr, "llama2: warning: no pipe for Ctrl-C: it ends the program\n");
+        if (l2_interrupt_catch() == 0)
+            term.chat = 1;
+        else
+            fprintf(stderr, "llama2: warning: Ctrl-C cannot be caught: it ends the program\n");
         llama2_chat_options copts = {.system_prompt = a.system_prompt, .user_prompt = prompt, .steps = steps,
                                      .reply_tokens = a.reply_tokens, .chat_template = a.chat_template,
                                      .stop = a.stops, .n_stop = a.n_stops};

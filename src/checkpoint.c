@@ -3,17 +3,13 @@
  * and the table of tensors in checkpoint_format.c, docs/FORMAT.md), checked
  * to be exactly as long as its header implies, then viewed in place.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "checkpoint_format.h"
 #include "internal.h"
 #include "model.h"
+#include "platform.h"
 
 /* ------------------------------------------------------------- layout */
 
@@ -150,19 +146,13 @@ static llama2_status align_scales(llama2_model *m, llama2_error *err) {
 
 /* --------------------------------------------------------------- files */
 
-static llama2_status read_whole(int fd, size_t size, void **out, llama2_error *err) {
+static llama2_status read_whole(l2_file *f, size_t size, void **out, llama2_error *err) {
     unsigned char *buf = l2_alloc_aligned(size);
     if (!buf) return l2_fail(err, LLAMA2_E_NOMEM, "cannot allocate %zu bytes to read the file", size);
-    size_t done = 0;
-    while (done < size) {
-        ssize_t got = read(fd, buf + done, size - done);
-        if (got < 0 && errno == EINTR) continue;
-        if (got <= 0) {
-            l2_free_aligned(buf);
-            return l2_fail(err, LLAMA2_E_IO, "read failed after %zu bytes: %s", done,
-                           got < 0 ? strerror(errno) : "unexpected end of file");
-        }
-        done += (size_t)got;
+    llama2_status s = l2_file_read(f, buf, size, err);
+    if (s != LLAMA2_OK) {
+        l2_free_aligned(buf);
+        return s;
     }
     *out = buf;
     return LLAMA2_OK;
@@ -174,52 +164,39 @@ llama2_status llama2_model_open(const char *path, const llama2_model_options *op
     *out = NULL;
     if (!path) return l2_fail(err, LLAMA2_E_INVALID, "model_open: no path");
     int no_mmap = options && options->no_mmap;
-    /* O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused
-     * below as not a regular file); reads of regular files ignore it. */
-    int fd = open(path, O_RDONLY | O_NONBLOCK);
-    if (fd < 0) return l2_fail(err, LLAMA2_E_IO, "cannot open: %s", strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        close(fd);
-        return l2_fail(err, LLAMA2_E_IO, "cannot stat: %s", strerror(e));
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return l2_fail(err, LLAMA2_E_IO, "not a regular file");
-    }
-    if (st.st_size == 0) {
-        close(fd);
+    l2_file *f = NULL;
+    uint64_t file_size = 0;
+    llama2_status s = l2_file_open(path, &f, &file_size, err);
+    if (s != LLAMA2_OK) return s;
+    if (file_size == 0) {
+        l2_file_close(f);
         return l2_fail(err, LLAMA2_E_FORMAT, "empty file");
     }
-    if ((uintmax_t)st.st_size > SIZE_MAX) {
-        close(fd);
+    if (file_size > SIZE_MAX) {
+        l2_file_close(f);
         return l2_fail(err, LLAMA2_E_NOMEM, "file too large for this machine's address space");
     }
-    size_t size = (size_t)st.st_size;
+    size_t size = (size_t)file_size;
 
     llama2_model *m = calloc(1, sizeof *m);
     if (!m) {
-        close(fd);
+        l2_file_close(f);
         return l2_fail(err, LLAMA2_E_NOMEM, "out of memory");
     }
-    llama2_status s;
     const unsigned char *data;
     if (no_mmap) {
-        s = read_whole(fd, size, &m->buffer, err);
+        s = read_whole(f, size, &m->buffer, err);
         data = m->buffer;
     } else {
-        void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (map == MAP_FAILED) {
-            s = l2_fail(err, LLAMA2_E_IO, "cannot map: %s", strerror(errno));
-        } else {
+        void *map = NULL;
+        s = l2_file_map(f, size, &map, err);
+        if (s == LLAMA2_OK) {
             m->mapping = map;
             m->mapping_size = size;
-            s = LLAMA2_OK;
         }
         data = m->mapping;
     }
-    close(fd);
+    l2_file_close(f);
     if (s != LLAMA2_OK) {
         llama2_model_close(m);
         return s;
@@ -252,7 +229,7 @@ llama2_status llama2_model_open(const char *path, const llama2_model_options *op
 
 void llama2_model_close(llama2_model *m) {
     if (!m) return;
-    if (m->mapping) munmap(m->mapping, m->mapping_size);
+    l2_unmap(m->mapping, m->mapping_size);
     l2_free_aligned(m->buffer);
     l2_free_aligned(m->owned_scales);
     l2_model_detach_kernels(m);

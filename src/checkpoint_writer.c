@@ -5,7 +5,7 @@
  * way, as llama2.c's export.py does. Rewriting a file to another version
  * is one such source.
  *
- * Output goes through fixed-size buffers written with pwrite to a file that
+ * Output goes through fixed-size buffers written at their offsets to a file that
  * gets the destination's name only once every byte is written
  * (output_file.h: never over an input, over an existing file only when
  * asked), so that a failure never leaves a partial file behind.
@@ -14,14 +14,11 @@
  * at its own place in the file. Memory use is a few buffers, whatever the
  * size of the model.
  */
-#define _FILE_OFFSET_BITS 64
-
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "checkpoint_writer.h"
 #include "internal.h"
@@ -37,7 +34,7 @@
 typedef struct stream {
     unsigned char *buf;
     size_t len;
-    off_t pos;
+    uint64_t pos;
 } stream;
 
 typedef struct writer {
@@ -50,16 +47,9 @@ typedef struct writer {
 } writer;
 
 static void stream_flush(writer *w, stream *s) {
-    size_t done = 0;
     if (!w->io_errno && l2_output_interrupted(&w->out)) w->io_errno = EINTR;
-    while (done < s->len && !w->io_errno) {
-        ssize_t n = pwrite(w->out.fd, s->buf + done, s->len - done, s->pos + (off_t)done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) w->io_errno = errno;
-        else if (n == 0) w->io_errno = ENOSPC;
-        else done += (size_t)n;
-    }
-    s->pos += (off_t)s->len;
+    if (!w->io_errno && s->len > 0) w->io_errno = l2_temp_write_at(w->out.file, s->buf, s->len, s->pos);
+    s->pos += s->len;
     s->len = 0;
 }
 
@@ -80,7 +70,7 @@ static void stream_put(writer *w, stream *s, const void *data, size_t n) {
     }
 }
 
-static off_t stream_end(const stream *s) { return s->pos + (off_t)s->len; }
+static uint64_t stream_end(const stream *s) { return s->pos + s->len; }
 
 static void writer_free(writer *w) {
     free(w->main.buf);
@@ -171,7 +161,7 @@ static int quantize_values(writer *w, const float *v, size_t n, int group_size) 
 
 /* Points the side stream at the end of a matrix of n values starting here. */
 static void q8_begin(writer *w, size_t n) {
-    w->side.pos = stream_end(&w->main) + (off_t)n;
+    w->side.pos = stream_end(&w->main) + (uint64_t)n;
     w->side.len = 0;
 }
 
@@ -179,7 +169,7 @@ static void q8_begin(writer *w, size_t n) {
 static void q8_end(writer *w, size_t n, int group_size) {
     stream_flush(w, &w->main);
     stream_flush(w, &w->side);
-    w->main.pos += (off_t)(n / (size_t)group_size * sizeof(float));
+    w->main.pos += (uint64_t)(n / (size_t)group_size * sizeof(float));
 }
 
 /* --------------------------------------------------------- RoPE tables */

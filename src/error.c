@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "platform.h"
 
 llama2_status l2_fail(llama2_error *err, llama2_status status, const char *fmt, ...) {
     if (err) {
@@ -31,13 +32,12 @@ const char *llama2_status_string(llama2_status status) {
 }
 
 void *l2_alloc_aligned(size_t size) {
-    void *p = NULL;
     size_t rounded = (size + 63) & ~(size_t)63;
     if (rounded < size) return NULL;
     if (rounded == 0) rounded = 64;
-    if (posix_memalign(&p, 64, rounded) != 0) return NULL;
-    memset(p, 0, rounded);
+    void *p = l2_aligned_malloc(64, rounded);
+    if (p) memset(p, 0, rounded);
     return p;
 }
 
-void l2_free_aligned(void *p) { free(p); }
+void l2_free_aligned(void *p) { l2_aligned_free(p); }

@@ -7,7 +7,11 @@
 
 #include "llama2.h"
 
-#if defined(__GNUC__)
+#if defined(__MINGW32__)
+/* MinGW-w64: the C99 printf the build uses (__USE_MINGW_ANSI_STDIO), not
+ * msvcrt's, which lacks %zu. */
+#define L2_PRINTF(fmt, args) __attribute__((format(gnu_printf, fmt, args)))
+#elif defined(__GNUC__)
 #define L2_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
 #else
 #define L2_PRINTF(fmt, args)

@@ -1,26 +1,30 @@
 /* Writing a file without ever destroying one: for every program that writes
  * a model or a tokenizer. Not part of the public API.
  *
- * The output is refused when it is one of the inputs (the same device and
- * inode, so also through links and other spellings of the path), and when it
- * exists, unless L2_OUTPUT_FORCE. The bytes go to a file in the output's
- * folder that gets the output's name only once complete (l2_output_commit),
- * so a failure, a full disk or a signal leaves no partial file behind:
+ * The output is refused when it is one of the inputs (the same file, so also
+ * through links and other spellings of the path: the same device and inode,
+ * or on Windows volume serial number and file index), and when it exists,
+ * unless L2_OUTPUT_FORCE. The bytes go to a file in the output's folder that
+ * gets the output's name only once complete (l2_output_commit), so a
+ * failure, a full disk or a signal leaves no partial file behind
+ * (l2_temp_create in platform.h):
  *   - on Linux, an unnamed O_TMPFILE file, linked into place at the end:
  *     nothing is named before then, even if the process is killed;
  *   - elsewhere (or on a file system without O_TMPFILE), a hidden temporary
- *     file renamed into place; while it exists the calling thread holds
- *     SIGINT, SIGTERM, SIGHUP, SIGQUIT and SIGXFSZ back, and one that arrives
- *     ends the output (see l2_output_interrupted): the file is removed, then
- *     the signal is let through and does what it would have done.
+ *     file renamed into place; while it exists the signals that end a
+ *     program (SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGXFSZ; Ctrl-C on Windows)
+ *     are held back, and one that arrives ends the output (see
+ *     l2_output_interrupted): the file is removed, then the signal is let
+ *     through and does what it would have done.
  * An open output must be ended by exactly one of commit and abort. */
 #ifndef LLAMA2_OUTPUT_FILE_H
 #define LLAMA2_OUTPUT_FILE_H
 
-#include <signal.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "llama2.h"
+#include "platform.h"
 
 enum {
     L2_OUTPUT_FORCE = 1,      /* an existing output may be replaced (an input never is) */
@@ -28,12 +32,9 @@ enum {
 };
 
 typedef struct l2_output {
-    int fd;             /* the file to write (write, pwrite), -1 once ended */
+    l2_temp_file *file; /* the file being written; NULL once ended */
     unsigned flags;
     char *path;         /* the output's name */
-    char *temp_path;    /* the named temporary file; NULL for an O_TMPFILE one */
-    int holds_signals;  /* 1: saved_mask is to be restored */
-    sigset_t saved_mask;
 } l2_output;
 
 /* Opens the output `path` for writing. `inputs` is a NULL-terminated list of
@@ -52,6 +53,10 @@ int l2_output_interrupted(const l2_output *out);
  * ("write failed: ...") or when a held signal is waiting ("interrupted by a
  * signal"): for writers that produce their output in large pieces. */
 llama2_status l2_output_write(l2_output *out, const void *data, size_t n, llama2_error *err);
+
+/* The same at a given offset of the file, which may be past its end
+ * (the gap reads as zeros). */
+llama2_status l2_output_write_at(l2_output *out, const void *data, size_t n, uint64_t offset, llama2_error *err);
 
 /* Writes everything out (fsync), closes the file and gives it the output's
  * name. On any failure, or a waiting signal, nothing is left behind and the

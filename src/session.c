@@ -7,18 +7,11 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "backend.h"
 #include "internal.h"
+#include "platform.h"
 #include "session.h"
-
-static size_t physical_memory(void) {
-    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-    if (pages <= 0 || page <= 0) return SIZE_MAX;
-    size_t total;
-    return l2_mul_size((size_t)pages, (size_t)page, &total) ? total : SIZE_MAX;
-}
 
 /* Attention scratch of one worker, in floats: the kernels' (context and
  * head_size are bounded by the loader, so this cannot overflow). */
@@ -116,7 +109,7 @@ llama2_status llama2_session_create(const llama2_model *m, const llama2_session_
     if (!plan_sizes(m, batch, context, n_sequences, n_workers, &z))
         return l2_fail(err, LLAMA2_E_NOMEM, "the run state's size overflows (%d sequences of %d positions, %d layers)",
                        n_sequences, context, c->n_layers);
-    size_t memory = physical_memory();
+    size_t memory = l2_physical_memory();
     if (z.total_bytes > memory)
         return l2_fail(err, LLAMA2_E_NOMEM, "the KV cache and buffers need %.1f GiB, this machine has %.1f GiB",
                        (double)z.total_bytes / (1 << 30), (double)memory / (1 << 30));

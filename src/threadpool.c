@@ -30,19 +30,16 @@
  * l2_pool_run must not be called from two threads at once on one pool.
  */
 #include <errno.h>
-#include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <time.h>
-#include <unistd.h>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #endif
 
 #include "internal.h"
+#include "platform.h"
 #include "threadpool.h"
 
 /* How long an idle worker keeps polling before it sleeps. Long enough to
@@ -69,7 +66,7 @@ struct llama2_threadpool;
 typedef struct l2_worker {
     struct llama2_threadpool *pool;
     int id;
-    pthread_t thread;
+    l2_thread *thread;
 } l2_worker;
 
 struct llama2_threadpool {
@@ -93,8 +90,7 @@ struct llama2_threadpool {
 
     /* Sleepers: workers that gave up spinning. */
     _Alignas(L2_CACHE_LINE) _Atomic int n_sleeping;
-    pthread_mutex_t mutex;
-    pthread_cond_t cond;
+    l2_monitor *sleep;
 };
 
 static inline void cpu_relax(void) {
@@ -103,12 +99,6 @@ static inline void cpu_relax(void) {
 #elif defined(__aarch64__) || defined(__arm__)
     __asm__ __volatile__("yield" ::: "memory");
 #endif
-}
-
-static int64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + (int64_t)ts.tv_nsec;
 }
 
 /* Claims and runs tasks until the current generation has none left; returns
@@ -143,7 +133,7 @@ static uint64_t run_tasks(llama2_threadpool *pool, int worker) {
     return t;
 }
 
-static void *worker_main(void *arg) {
+static void worker_main(void *arg) {
     l2_worker *self = arg;
     llama2_threadpool *pool = self->pool;
     /* The ticket's initial value: if the caller has published a job before
@@ -157,15 +147,15 @@ static void *worker_main(void *arg) {
                !atomic_load_explicit(&pool->stop, memory_order_relaxed)) {
             cpu_relax();
             if ((++spins & 63) == 0) {
-                int64_t t = now_ns();
+                int64_t t = l2_monotonic_ns();
                 if (spin_start == 0) {
                     spin_start = t;
                 } else if (t - spin_start > L2_POOL_SPIN_NS) {
                     atomic_fetch_add(&pool->n_sleeping, 1);
-                    pthread_mutex_lock(&pool->mutex);
+                    l2_monitor_lock(pool->sleep);
                     while (atomic_load(&pool->ticket) == last && !atomic_load(&pool->stop))
-                        pthread_cond_wait(&pool->cond, &pool->mutex);
-                    pthread_mutex_unlock(&pool->mutex);
+                        l2_monitor_wait(pool->sleep);
+                    l2_monitor_unlock(pool->sleep);
                     atomic_fetch_sub(&pool->n_sleeping, 1);
                     break;
                 }
@@ -174,19 +164,18 @@ static void *worker_main(void *arg) {
         if (atomic_load(&pool->stop)) break;
         last = run_tasks(pool, self->id);
     }
-    return NULL;
 }
 
 static void wake_sleepers(llama2_threadpool *pool) {
-    pthread_mutex_lock(&pool->mutex);
-    pthread_cond_broadcast(&pool->cond);
-    pthread_mutex_unlock(&pool->mutex);
+    l2_monitor_lock(pool->sleep);
+    l2_monitor_wake_all(pool->sleep);
+    l2_monitor_unlock(pool->sleep);
 }
 
 static void stop_workers(llama2_threadpool *pool) {
     atomic_store(&pool->stop, 1);
     wake_sleepers(pool);
-    for (int i = 1; i <= pool->n_started; i++) pthread_join(pool->workers[i].thread, NULL);
+    for (int i = 1; i <= pool->n_started; i++) l2_thread_join(pool->workers[i].thread);
     pool->n_started = 0;
 }
 
@@ -194,23 +183,22 @@ llama2_status llama2_threadpool_create(int n_threads, llama2_threadpool **out, l
     if (!out) return l2_fail(err, LLAMA2_E_INVALID, "no place to return the thread pool");
     *out = NULL;
     if (n_threads <= 0) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        n_threads = n > 0 ? (int)(n < L2_POOL_MAX_THREADS ? n : L2_POOL_MAX_THREADS) : 1;
+        int n = l2_processor_count();
+        n_threads = n < L2_POOL_MAX_THREADS ? n : L2_POOL_MAX_THREADS;
     }
     if (n_threads > L2_POOL_MAX_THREADS)
         return l2_fail(err, LLAMA2_E_INVALID, "%d threads is more than the %d a pool takes", n_threads,
                        L2_POOL_MAX_THREADS);
 
-    llama2_threadpool *pool = NULL;
-    if (posix_memalign((void **)&pool, L2_CACHE_LINE, sizeof *pool) != 0 || !pool)
-        return l2_fail(err, LLAMA2_E_NOMEM, "out of memory for the thread pool");
+    llama2_threadpool *pool = l2_aligned_malloc(L2_CACHE_LINE, sizeof *pool);
+    if (!pool) return l2_fail(err, LLAMA2_E_NOMEM, "out of memory for the thread pool");
     pool->n_threads = n_threads;
     pool->n_started = 0;
     pool->claim_divisor = (uint32_t)n_threads * L2_POOL_CLAIM_SHARE;
     pool->gen = 0;
     pool->workers = calloc((size_t)n_threads, sizeof *pool->workers);
     if (!pool->workers) {
-        free(pool);
+        l2_aligned_free(pool);
         return l2_fail(err, LLAMA2_E_NOMEM, "out of memory for the thread pool");
     }
     atomic_init(&pool->ticket, TICKET(0, TICKET_CLOSED));
@@ -220,29 +208,22 @@ llama2_status llama2_threadpool_create(int n_threads, llama2_threadpool **out, l
     atomic_init(&pool->stop, 0);
     atomic_init(&pool->done, 0);
     atomic_init(&pool->n_sleeping, 0);
-    if (pthread_mutex_init(&pool->mutex, NULL) != 0) {
+    if (!(pool->sleep = l2_monitor_create())) {
         free(pool->workers);
-        free(pool);
-        return l2_fail(err, LLAMA2_E_NOMEM, "cannot create the thread pool's mutex");
-    }
-    if (pthread_cond_init(&pool->cond, NULL) != 0) {
-        pthread_mutex_destroy(&pool->mutex);
-        free(pool->workers);
-        free(pool);
-        return l2_fail(err, LLAMA2_E_NOMEM, "cannot create the thread pool's condition variable");
+        l2_aligned_free(pool);
+        return l2_fail(err, LLAMA2_E_NOMEM, "cannot create the thread pool's lock");
     }
 
     for (int i = 1; i < n_threads; i++) {
         l2_worker *w = &pool->workers[i];
         w->pool = pool;
         w->id = i;
-        int rc = pthread_create(&w->thread, NULL, worker_main, w);
+        int rc = l2_thread_start(&w->thread, worker_main, w);
         if (rc != 0) {
             stop_workers(pool);
-            pthread_cond_destroy(&pool->cond);
-            pthread_mutex_destroy(&pool->mutex);
+            l2_monitor_destroy(pool->sleep);
             free(pool->workers);
-            free(pool);
+            l2_aligned_free(pool);
             return l2_fail(err, rc == EAGAIN ? LLAMA2_E_NOMEM : LLAMA2_E_INVALID,
                            "cannot start thread %d of %d", i + 1, n_threads);
         }
@@ -255,10 +236,9 @@ llama2_status llama2_threadpool_create(int n_threads, llama2_threadpool **out, l
 void llama2_threadpool_destroy(llama2_threadpool *pool) {
     if (!pool) return;
     stop_workers(pool);
-    pthread_cond_destroy(&pool->cond);
-    pthread_mutex_destroy(&pool->mutex);
+    l2_monitor_destroy(pool->sleep);
     free(pool->workers);
-    free(pool);
+    l2_aligned_free(pool);
 }
 
 int llama2_threadpool_size(const llama2_threadpool *pool) { return pool ? pool->n_threads : 1; }
@@ -290,7 +270,7 @@ void l2_pool_run(llama2_threadpool *pool, int n_tasks, l2_task_fn fn, void *ctx)
         cpu_relax();
         if (++spins >= 4096) {
             spins = 0;
-            sched_yield();
+            l2_thread_yield();
         }
     }
 }

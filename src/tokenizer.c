@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "platform.h"
 #include "tokenizer_internal.h"
 
 #define HEADER_BYTES 4       /* int32 max_token_length */
@@ -189,7 +190,7 @@ static llama2_status parse(const unsigned char *data, size_t size, int vocab_siz
 
 /* The whole file in a malloc'd buffer; read in chunks so that pipes work too. */
 static llama2_status read_file(const char *path, unsigned char **data, size_t *size, llama2_error *err) {
-    FILE *f = fopen(path, "rb");
+    FILE *f = l2_fopen(path, "rb");
     if (!f) return l2_fail(err, LLAMA2_E_IO, "cannot open: %s", strerror(errno));
     size_t cap = 1 << 16, n = 0;
     unsigned char *buf = malloc(cap);
@@ -339,11 +340,11 @@ static int heap_reserve(merge_heap *h, size_t capacity) {
     size_t bytes;
     void *block;
     if (!l2_add_size(capacity, HEAP_ARITY, &bytes) || !l2_mul_size(bytes, sizeof(uint64_t), &bytes) ||
-        posix_memalign(&block, HEAP_ALIGN, bytes) != 0)
+        !(block = l2_aligned_malloc(HEAP_ALIGN, bytes)))
         return 0;
     uint64_t *items = (uint64_t *)block + (HEAP_ARITY - 1);
     if (h->count) memcpy(items, h->items, h->count * sizeof *items);
-    free(h->block);
+    l2_aligned_free(h->block);
     h->block = block;
     h->items = items;
     h->capacity = capacity;
@@ -471,7 +472,7 @@ int l2_tokenizer_merge_fast(const llama2_tokenizer *t, int *ids, int n) {
     int count = 0;
     if (ok)
         for (int i = 0; i >= 0; i = sym[i].next) ids[count++] = sym[i].id; /* symbol 0 is never merged away */
-    free(queue.heap.block);
+    l2_aligned_free(queue.heap.block);
     free(queue.initial);
     free(sym);
     return ok ? count : -1;
