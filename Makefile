@@ -124,7 +124,7 @@ endif
 # (and said so): plain `make` works on a fresh machine; `make test` installs
 # jansson first (tests/packages.txt), so the converter is built and tested.
 ifeq ($(TARGET_WINDOWS),1)
-HAVE_JANSSON := $(shell echo '\#include <jansson.h>' | $(CC) -E - >/dev/null 2>&1 && echo 1)
+HAVE_JANSSON := $(shell $(CC) -E -include jansson.h -x c /dev/null >/dev/null 2>&1 && echo 1)
 else
 HAVE_JANSSON := $(shell pkg-config --exists jansson 2>/dev/null && echo 1)
 endif

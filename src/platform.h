@@ -91,6 +91,9 @@ typedef struct l2_file_id {
  * (either may be NULL). */
 l2_path_kind l2_path_lookup(const char *path, l2_file_id *id, int64_t *size);
 
+/* Creates the folder path; 0, or an errno value (EEXIST: it exists). */
+int l2_make_folder(const char *path);
+
 /* A regular file open for reading, to be read whole or mapped. */
 typedef struct l2_file l2_file;
 /* Opens path and checks that it is a regular file, without waiting (a FIFO
@@ -164,5 +167,37 @@ int l2_interrupt_take(void);
  * Windows, CR LF becomes LF, as the C library's text mode reads it, and a
  * console gives its characters as UTF-8. */
 long l2_stdin_read(char *buf, size_t n);
+
+/* The path of the running program, to start it again (argv0: its argv[0],
+ * the answer where the system gives none); in a static buffer. */
+const char *l2_program_path(const char *argv0);
+
+/* --------------------------------------------------- child processes */
+
+/* For the programs and the tests: the library itself starts none. */
+typedef struct l2_child l2_child;
+enum {
+    L2_CHILD_CAPTURE = 1,       /* collect its output and error (else thrown away) */
+    L2_CHILD_INTERRUPTIBLE = 2, /* Windows: a console of its own (no window), for l2_child_interrupt */
+};
+/* Starts the program argv[0] (a path) with the arguments argv (UTF-8,
+ * NULL-terminated) in the folder cwd (NULL: this one), with the default
+ * actions of the signals that end a program. Its standard input gets
+ * input[0, input_len) and then its end (NULL: at once). 0 or an errno
+ * value. */
+int l2_child_start(char *const argv[], const char *cwd, const void *input, size_t input_len, unsigned flags,
+                   l2_child **out);
+/* The child's process id. */
+long l2_child_id(const l2_child *c);
+/* 1 while it runs. */
+int l2_child_running(l2_child *c);
+/* Ctrl-C: SIGINT; on Windows the Ctrl-C event of its console (it must have
+ * been started L2_CHILD_INTERRUPTIBLE). 0 or an errno value. */
+int l2_child_interrupt(l2_child *c);
+/* Waits for its end and frees it. Returns the exit status, or 128 + the
+ * signal that ended it (on Windows an end by Ctrl-C, STATUS_CONTROL_C_EXIT,
+ * is SIGINT's 130), or -1. With L2_CHILD_CAPTURE, out and err (either may
+ * be NULL) get what it wrote, malloc'd and NUL-terminated. */
+int l2_child_wait(l2_child *c, char **out, size_t *out_len, char **err, size_t *err_len);
 
 #endif

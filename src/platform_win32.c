@@ -256,6 +256,14 @@ l2_path_kind l2_path_lookup(const char *path, l2_file_id *id, int64_t *size) {
     return attrs & FILE_ATTRIBUTE_DIRECTORY ? L2_PATH_FOLDER : L2_PATH_FILE;
 }
 
+int l2_make_folder(const char *path) {
+    wchar_t *w = wide(path);
+    if (!w) return errno;
+    int e = CreateDirectoryW(w, NULL) ? 0 : last_errno();
+    free(w);
+    return e;
+}
+
 struct l2_file {
     HANDLE h;
 };
@@ -602,20 +610,20 @@ int l2_interrupt_take(void) { return interrupt.catching && InterlockedExchange(&
 static struct {
     int cr;             /* a CR ended the last read: LF may follow */
     wchar_t surrogate;  /* a console's high surrogate, waiting for its pair */
-} input;
+} stdin_state;
 
 /* Up to n bytes from a console, as UTF-8: n / 3 characters at most. */
 static int console_read(HANDLE h, char *buf, size_t n, DWORD *got) {
     wchar_t wbuf[1024];
     DWORD want = (DWORD)(n / 3 < 1024 ? n / 3 : 1024), count = 0, start = 0;
-    if (input.surrogate) {
-        wbuf[start++] = input.surrogate;
-        input.surrogate = 0;
+    if (stdin_state.surrogate) {
+        wbuf[start++] = stdin_state.surrogate;
+        stdin_state.surrogate = 0;
         want = want > 1 ? want - 1 : 1;
     }
     if (!ReadConsoleW(h, wbuf + start, want, &count, NULL)) return 0;
     count += start;
-    if (count > 0 && wbuf[count - 1] >= 0xD800 && wbuf[count - 1] < 0xDC00) input.surrogate = wbuf[--count];
+    if (count > 0 && wbuf[count - 1] >= 0xD800 && wbuf[count - 1] < 0xDC00) stdin_state.surrogate = wbuf[--count];
     /* Ctrl-Z at the start of a line: the end of input, as in text mode. */
     if (count > 0 && wbuf[0] == 0x1A) count = 0;
     int bytes = count ? WideCharToMultiByte(CP_UTF8, 0, wbuf, (int)count, buf, (int)n, NULL, NULL) : 0;
@@ -631,17 +639,17 @@ static size_t drop_cr_before_lf(char *out, const char *in, size_t n, int at_end)
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
         char c = in[i];
-        if (input.cr) {
-            input.cr = 0;
+        if (stdin_state.cr) {
+            stdin_state.cr = 0;
             if (c != '\n') out[o++] = '\r';
         }
         if (c == '\r')
-            input.cr = 1;
+            stdin_state.cr = 1;
         else
             out[o++] = c;
     }
-    if (at_end && input.cr) {
-        input.cr = 0;
+    if (at_end && stdin_state.cr) {
+        stdin_state.cr = 0;
         out[o++] = '\r';
     }
     return o;
@@ -672,4 +680,235 @@ long l2_stdin_read(char *buf, size_t n) {
         if (kept > 0 || at_end) return (long)kept;
         /* Only a CR, kept back: read on for what follows it. */
     }
+}
+
+const char *l2_program_path(const char *argv0) {
+    static char path[4 * MAX_PATH * 4];
+    wchar_t w[32768];
+    DWORD n = GetModuleFileNameW(NULL, w, 32768);
+    if (n == 0 || n >= 32768) return argv0;
+    char *s = narrow(w);
+    if (!s || strlen(s) >= sizeof path) {
+        free(s);
+        return argv0;
+    }
+    strcpy(path, s);
+    free(s);
+    return path;
+}
+
+/* --------------------------------------------------- child processes */
+
+/* What a child's pipes carry, each moved by a thread of the parent's, so
+ * that a child blocked on a full pipe never waits for l2_child_wait. */
+typedef struct stream {
+    HANDLE pipe;        /* the parent's end; NULL when none */
+    char *data;         /* collected (output) or to send (input) */
+    size_t len;
+    l2_thread *thread;
+} stream;
+
+struct l2_child {
+    HANDLE process;
+    DWORD id;
+    stream in, out, err;
+};
+
+static void send_input(void *arg) {
+    stream *s = arg;
+    size_t done = 0;
+    while (done < s->len) {
+        DWORD piece = s->len - done < IO_PIECE ? (DWORD)(s->len - done) : IO_PIECE, n = 0;
+        if (!WriteFile(s->pipe, s->data + done, piece, &n, NULL) || n == 0) break;
+        done += n;
+    }
+    CloseHandle(s->pipe);
+    s->pipe = NULL;
+}
+
+static void collect(void *arg) {
+    stream *s = arg;
+    size_t cap = 0;
+    for (;;) {
+        char buf[65536];
+        DWORD n = 0;
+        if (!ReadFile(s->pipe, buf, sizeof buf, &n, NULL) || n == 0) break;
+        if (s->len + n + 1 > cap) {
+            size_t bigger = cap ? cap : 4096;
+            while (s->len + n + 1 > bigger) bigger *= 2;
+            char *p = realloc(s->data, bigger);
+            if (!p) break;
+            s->data = p;
+            cap = bigger;
+        }
+        memcpy(s->data + s->len, buf, n);
+        s->len += n;
+        s->data[s->len] = '\0';
+    }
+}
+
+/* argv as one command line, each argument quoted as the C library's parser
+ * reads it back: backslashes doubled before a quote, quotes escaped. */
+static wchar_t *command_line(char *const argv[]) {
+    size_t size = 1;
+    for (int i = 0; argv[i]; i++) size += 2 * strlen(argv[i]) + 3;
+    char *line = malloc(size), *o = line;
+    if (!line) return NULL;
+    for (int i = 0; argv[i]; i++) {
+        if (i) *o++ = ' ';
+        *o++ = '"';
+        size_t slashes = 0;
+        for (const char *p = argv[i];; p++) {
+            if (*p == '\\') {
+                slashes++;
+                continue;
+            }
+            /* Before a quote or the closing quote, each backslash doubled. */
+            size_t copies = *p == '"' || *p == '\0' ? 2 * slashes : slashes;
+            for (size_t k = 0; k < copies; k++) *o++ = '\\';
+            slashes = 0;
+            if (*p == '\0') break;
+            if (*p == '"') *o++ = '\\';
+            *o++ = *p;
+        }
+        *o++ = '"';
+    }
+    *o = '\0';
+    wchar_t *w = wide(line);
+    free(line);
+    return w;
+}
+
+static void free_child(l2_child *c) {
+    stream *all[] = {&c->in, &c->out, &c->err};
+    for (int i = 0; i < 3; i++) {
+        l2_thread_join(all[i]->thread);
+        if (all[i]->pipe) CloseHandle(all[i]->pipe);
+        free(all[i]->data);
+    }
+    if (c->process) CloseHandle(c->process);
+    free(c);
+}
+
+/* A pipe whose child end (read for input, write for output) is inherited. */
+static int child_pipe(HANDLE *parent, HANDLE *child, int input) {
+    SECURITY_ATTRIBUTES sa = {sizeof sa, NULL, TRUE};
+    HANDLE r, w;
+    if (!CreatePipe(&r, &w, &sa, 0)) return last_errno();
+    *parent = input ? w : r;
+    *child = input ? r : w;
+    SetHandleInformation(*parent, HANDLE_FLAG_INHERIT, 0);
+    return 0;
+}
+
+int l2_child_start(char *const argv[], const char *cwd, const void *input, size_t input_len, unsigned flags,
+                   l2_child **out) {
+    l2_child *c = calloc(1, sizeof *c);
+    if (!c) return ENOMEM;
+    HANDLE ends[3] = {NULL, NULL, NULL}; /* the child's */
+    int capture = (flags & L2_CHILD_CAPTURE) != 0;
+    int e = child_pipe(&c->in.pipe, &ends[0], 1);
+    if (e == 0 && capture) e = child_pipe(&c->out.pipe, &ends[1], 0);
+    if (e == 0 && capture) e = child_pipe(&c->err.pipe, &ends[2], 0);
+    if (e == 0 && !capture) {
+        SECURITY_ATTRIBUTES sa = {sizeof sa, NULL, TRUE};
+        ends[1] = CreateFileW(L"NUL", GENERIC_WRITE, SHARE_ALL, &sa, OPEN_EXISTING, 0, NULL);
+        if (ends[1] == INVALID_HANDLE_VALUE || !DuplicateHandle(GetCurrentProcess(), ends[1], GetCurrentProcess(),
+                                                                &ends[2], 0, TRUE, DUPLICATE_SAME_ACCESS))
+            e = last_errno();
+    }
+    wchar_t *line = e == 0 ? command_line(argv) : NULL;
+    wchar_t *program = e == 0 ? wide(argv[0]) : NULL, *folder = e == 0 && cwd ? wide(cwd) : NULL;
+    if (e == 0 && (!line || !program || (cwd && !folder))) e = errno ? errno : ENOMEM;
+    if (e == 0) {
+        STARTUPINFOW si;
+        memset(&si, 0, sizeof si);
+        si.cb = sizeof si;
+        si.dwFlags = STARTF_USESTDHANDLES;
+        si.hStdInput = ends[0];
+        si.hStdOutput = ends[1];
+        si.hStdError = ends[2];
+        PROCESS_INFORMATION pi;
+        DWORD how = flags & L2_CHILD_INTERRUPTIBLE ? CREATE_NO_WINDOW : 0;
+        if (CreateProcessW(program, line, NULL, NULL, TRUE, how, NULL, folder, &si, &pi)) {
+            CloseHandle(pi.hThread);
+            c->process = pi.hProcess;
+            c->id = pi.dwProcessId;
+        } else {
+            e = last_errno();
+        }
+    }
+    free(line);
+    free(program);
+    free(folder);
+    for (int i = 0; i < 3; i++)
+        if (ends[i] && ends[i] != INVALID_HANDLE_VALUE) CloseHandle(ends[i]);
+    if (e == 0 && input_len > 0) {
+        if (!(c->in.data = malloc(input_len))) e = ENOMEM;
+        else memcpy(c->in.data, input, input_len);
+        c->in.len = input_len;
+    }
+    if (e == 0 && input_len > 0) e = l2_thread_start(&c->in.thread, send_input, &c->in);
+    if (e == 0 && input_len == 0) {
+        CloseHandle(c->in.pipe);
+        c->in.pipe = NULL;
+    }
+    if (e == 0 && capture) e = l2_thread_start(&c->out.thread, collect, &c->out);
+    if (e == 0 && capture) e = l2_thread_start(&c->err.thread, collect, &c->err);
+    if (e != 0) {
+        if (c->process) TerminateProcess(c->process, 1);
+        free_child(c);
+        return e;
+    }
+    *out = c;
+    return 0;
+}
+
+long l2_child_id(const l2_child *c) { return (long)c->id; }
+
+int l2_child_running(l2_child *c) { return WaitForSingleObject(c->process, 0) == WAIT_TIMEOUT; }
+
+/* The sender takes part in the child's console while it sends: the event
+ * reaches it too, and is let pass for a while. */
+static volatile LONG64 own_ctrl_c_until;
+
+static BOOL WINAPI ignore_own_ctrl_c(DWORD type) {
+    return type == CTRL_C_EVENT && (LONG64)GetTickCount64() < own_ctrl_c_until;
+}
+
+int l2_child_interrupt(l2_child *c) {
+    static INIT_ONCE once = INIT_ONCE_STATIC_INIT;
+    BOOL pending;
+    if (InitOnceBeginInitialize(&once, 0, &pending, NULL) && pending) {
+        SetConsoleCtrlHandler(ignore_own_ctrl_c, TRUE);
+        InitOnceComplete(&once, 0, NULL);
+    }
+    InterlockedExchange64(&own_ctrl_c_until, (LONG64)GetTickCount64() + 5000);
+    int had_console = GetConsoleWindow() != NULL || is_console(GetStdHandle(STD_ERROR_HANDLE));
+    FreeConsole();
+    int e = 0;
+    if (!AttachConsole(c->id) || !GenerateConsoleCtrlEvent(CTRL_C_EVENT, 0)) e = last_errno();
+    FreeConsole();
+    if (had_console) AttachConsole(ATTACH_PARENT_PROCESS);
+    return e;
+}
+
+int l2_child_wait(l2_child *c, char **out, size_t *out_len, char **err, size_t *err_len) {
+    WaitForSingleObject(c->process, INFINITE);
+    DWORD code = 0;
+    int status = GetExitCodeProcess(c->process, &code) ? (int)code : -1;
+    if (code == (DWORD)STATUS_CONTROL_C_EXIT) status = 128 + 2; /* as SIGINT on POSIX */
+    stream *got[2] = {&c->out, &c->err};
+    char **data[2] = {out, err};
+    size_t *len[2] = {out_len, err_len};
+    for (int i = 0; i < 2; i++) {
+        l2_thread_join(got[i]->thread);
+        got[i]->thread = NULL;
+        if (!data[i]) continue;
+        *data[i] = got[i]->data ? got[i]->data : calloc(1, 1);
+        if (len[i]) *len[i] = got[i]->len;
+        got[i]->data = NULL;
+    }
+    free_child(c);
+    return status;
 }

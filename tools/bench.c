@@ -10,14 +10,13 @@
  * generation cannot beat: every weight is read once per generated token.
  *
  * Models are written once by l2_write_random_model into a cache folder and
- * reused. Each row runs in a child process, so that its peak resident memory
- * is its own.
+ * reused. Each row runs in a child process (this program started again), so
+ * that its peak resident memory is its own.
  *
  * This file: the options and main, which runs the steps in order. The steps
  * are in bench_models.c, bench_bandwidth.c, bench_run.c and bench_report.c.
  */
 #include <errno.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +28,7 @@
 #include "bench_report.h"
 #include "bench_run.h"
 #include "llama2.h"
+#include "platform.h"
 
 #define DEFAULT_MAX_TIME 60 /* seconds */
 #define STR2(x) #x
@@ -198,9 +198,11 @@ static void parse_options(int argc, char **argv, options *o) {
 /* --------------------------------------------------------------- main */
 
 int main(int argc, char **argv) {
+    l2_program_start(&argc, &argv);
+    if (argc > 1 && strcmp(argv[1], "--child") == 0) return child_main(argc, argv);
+    const char *program = l2_program_path(argv[0]);
     options o;
     parse_options(argc, argv, &o);
-    signal(SIGPIPE, SIG_IGN);
 
     /* The models first, so that writing them does not overlap a timing. */
     model_set models;
@@ -225,7 +227,7 @@ int main(int argc, char **argv) {
         memset(&rq, 0, sizeof rq);
         rq.n_threads = o.n_threads;
         memcpy(rq.threads, o.threads, sizeof rq.threads);
-        run_in_child(measure_bandwidth, &rq, &bw, sizeof bw, "bandwidth probe");
+        run_in_child(program, JOB_BANDWIDTH, &rq, &bw, "bandwidth probe");
         report_bandwidth(&o, bw.gbs);
         bw_best_up_to(o.threads, o.n_threads, bw.gbs);
     }
@@ -263,7 +265,7 @@ int main(int argc, char **argv) {
                 snprintf(rq->backend, sizeof rq->backend, "%s", backends[bi]);
                 char what[128];
                 snprintf(what, sizeof what, "%s %s %d threads", SHAPES[s].name, TYPE_NAMES[t], o.threads[k]);
-                run_in_child(run_row, rq, &w->result, sizeof w->result, what);
+                run_in_child(program, JOB_ROW, rq, &w->result, what);
                 if (w->result.status == ROW_OPEN_FAILED && t == TYPE_Q8) {
                     fprintf(stderr, PROGRAM ": skipping q8 rows of %s: %s\n", SHAPES[s].name, w->result.message);
                     break;

@@ -5,16 +5,15 @@
  */
 #include "bench_bandwidth.h"
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #if defined(__AVX2__)
 #include <immintrin.h>
 #endif
 
 #include "llama2.h"
+#include "platform.h"
 
 #define BW_BYTES ((size_t)1 << 30) /* the probe's buffer */
 
@@ -65,10 +64,30 @@ static uint64_t read_bytes(const unsigned char *p, size_t bytes) {
  * other work on its core does not hold up the pass. */
 #define BW_CHUNK ((size_t)4 << 20)
 
+/* Where the threads of a pass wait for each other. */
+typedef struct barrier {
+    l2_monitor *monitor;
+    int n, waiting;
+    unsigned round;
+} barrier;
+
+static void barrier_wait(barrier *b) {
+    l2_monitor_lock(b->monitor);
+    unsigned round = b->round;
+    if (++b->waiting == b->n) {
+        b->waiting = 0;
+        b->round++;
+        l2_monitor_wake_all(b->monitor);
+    } else {
+        while (round == b->round) l2_monitor_wait(b->monitor);
+    }
+    l2_monitor_unlock(b->monitor);
+}
+
 typedef struct bw_pass {
     const unsigned char *buf;
     atomic_size_t next; /* the next chunk to read */
-    pthread_barrier_t start, end;
+    barrier start, end;
 } bw_pass;
 
 typedef struct bw_worker {
@@ -85,14 +104,13 @@ static void bw_read_chunks(bw_worker *w) {
     }
 }
 
-static void *bw_thread(void *arg) {
+static void bw_thread(void *arg) {
     bw_worker *w = arg;
     for (int p = 0; p < BW_PASSES; p++) {
-        pthread_barrier_wait(&w->pass->start);
+        barrier_wait(&w->pass->start);
         bw_read_chunks(w);
-        pthread_barrier_wait(&w->pass->end);
+        barrier_wait(&w->pass->end);
     }
-    return NULL;
 }
 
 /* The best of BW_PASSES reads of a 1 GiB buffer by n threads (the calling
@@ -101,22 +119,21 @@ void measure_bandwidth(const void *arg, void *out) {
     const bw_request *rq = arg;
     bw_result *r = out;
     memset(r, 0, sizeof *r);
-    unsigned char *buf = mmap(NULL, BW_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (buf == MAP_FAILED) return;
-    /* Real pages, not the shared zero page. */
-    for (size_t i = 0; i < BW_BYTES; i += 4096) memset(buf + i, (int)(i >> 12) & 0xff, 4096);
+    unsigned char *buf = l2_aligned_malloc(4096, BW_BYTES);
     static bw_pass pass;
+    if (!buf || !(pass.start.monitor = l2_monitor_create()) || !(pass.end.monitor = l2_monitor_create())) return;
+    /* Real pages, each written. */
+    for (size_t i = 0; i < BW_BYTES; i += 4096) memset(buf + i, (int)(i >> 12) & 0xff, 4096);
     pass.buf = buf;
     for (int t = 0; t < rq->n_threads; t++) {
         int n = rq->threads[t];
-        pthread_barrier_init(&pass.start, NULL, (unsigned)n);
-        pthread_barrier_init(&pass.end, NULL, (unsigned)n);
+        pass.start.n = pass.end.n = n;
         static bw_worker workers[MAX_THREADS];
-        static pthread_t ids[MAX_THREADS];
+        static l2_thread *ids[MAX_THREADS];
         int started = 1;
         for (int k = 0; k < n; k++) workers[k] = (bw_worker){&pass, 0};
         for (int k = 1; k < n; k++) {
-            if (pthread_create(&ids[k], NULL, bw_thread, &workers[k]) != 0) break;
+            if (l2_thread_start(&ids[k], bw_thread, &workers[k]) != 0) break;
             started++;
         }
         if (started != n) {
@@ -127,21 +144,19 @@ void measure_bandwidth(const void *arg, void *out) {
         double best = 0;
         for (int p = 0; p < BW_PASSES; p++) {
             atomic_store(&pass.next, 0);
-            pthread_barrier_wait(&pass.start);
+            barrier_wait(&pass.start);
             double t0 = llama2_time_seconds();
             bw_read_chunks(&workers[0]);
-            pthread_barrier_wait(&pass.end);
+            barrier_wait(&pass.end);
             double dt = llama2_time_seconds() - t0;
             double gbs = dt > 0 ? (double)BW_BYTES / dt / 1e9 : 0;
             if (gbs > best) best = gbs;
         }
-        for (int k = 1; k < n; k++) pthread_join(ids[k], NULL);
+        for (int k = 1; k < n; k++) l2_thread_join(ids[k]);
         for (int k = 0; k < n; k++) r->sink += workers[k].sink;
-        pthread_barrier_destroy(&pass.start);
-        pthread_barrier_destroy(&pass.end);
         r->gbs[t] = best;
     }
-    munmap(buf, BW_BYTES);
+    l2_aligned_free(buf);
 }
 
 void bw_best_up_to(const int *threads, int n_threads, double *gbs) {

@@ -8,10 +8,9 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "checkpoint_writer.h"
+#include "platform.h"
 
 #define VOCAB 32000
 
@@ -70,8 +69,8 @@ static void model_path(char *buf, size_t size, const options *o, const shape *s,
 }
 
 static int file_has_size(const char *path, uint64_t size) {
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size == size;
+    int64_t bytes = -1;
+    return l2_path_lookup(path, NULL, &bytes) == L2_PATH_FILE && (uint64_t)bytes == size;
 }
 
 /* Writes the model unless a file of the right size is there. Returns 0 when
@@ -96,19 +95,15 @@ static int ensure_model(const char *path, const llama2_config *c, uint64_t seed,
     if (!file_has_size(path, want))
         die("%s: the writer produced a file of another size than the expected %llu bytes", path,
             (unsigned long long)want);
-    /* Flush it now, so that writeback does not run during the timings. */
-    FILE *f = fopen(path, "rb");
-    if (f) {
-        fsync(fileno(f));
-        fclose(f);
-    }
+    /* Its bytes are on the disk already (the writer syncs before it names
+     * the file): no writeback runs during the timings. */
     return 1;
 }
 
 void prepare_models(const options *o, model_set *m) {
     memset(m->usable, 0, sizeof m->usable);
-    if (mkdir(o->models_dir, 0777) != 0 && errno != EEXIST)
-        die("cannot create %s: %s", o->models_dir, strerror(errno));
+    int e = l2_make_folder(o->models_dir);
+    if (e != 0 && e != EEXIST) die("cannot create %s: %s", o->models_dir, strerror(e));
     for (int s = 0; s < MAX_SHAPES; s++) {
         if (!o->shape_on[s]) continue;
         for (int t = 0; t < N_TYPES; t++) {

@@ -9,10 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "bench_bandwidth.h"
 #include "bench_models.h"
+#include "platform.h"
 
 /* ------------------------------------------------------- statistics */
 
@@ -116,7 +116,7 @@ static const char *build_isa(void) {
 
 void read_host_info(host_info *h) {
     cpu_info(h->cpu, sizeof h->cpu, h->features, sizeof h->features);
-    h->n_cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    h->n_cpus = l2_processor_count();
 }
 
 /* ------------------------------------------------------ the table */

@@ -6,70 +6,91 @@
  */
 #include "bench_run.h"
 
-#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/types.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
+#include "bench_bandwidth.h"
 #include "llama2.h"
+#include "platform.h"
 
-void run_in_child(void (*fn)(const void *, void *), const void *arg, void *result, size_t size, const char *what) {
-    int fds[2];
-    if (pipe(fds) != 0) die("%s: cannot create a pipe: %s", what, strerror(errno));
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    if (pid < 0) die("%s: cannot fork: %s", what, strerror(errno));
-    if (pid == 0) {
-        close(fds[0]);
-        fn(arg, result);
-        const unsigned char *p = result;
-        size_t done = 0;
-        while (done < size) {
-            ssize_t n = write(fds[1], p + done, size - done);
-            if (n < 0 && errno == EINTR) continue;
-            if (n <= 0) _exit(2);
-            done += (size_t)n;
-        }
-        _exit(0);
+static const struct {
+    const char *name;
+    void (*fn)(const void *arg, void *result);
+    size_t arg_size, result_size;
+} jobs[N_JOBS] = {
+    [JOB_ROW] = {"row", run_row, sizeof(row_request), sizeof(row_result)},
+    [JOB_BANDWIDTH] = {"bandwidth", measure_bandwidth, sizeof(bw_request), sizeof(bw_result)},
+};
+
+/* The argument travels on the command line as hex: the same program reads
+ * it back into the same struct. */
+static char *to_hex(const void *data, size_t n) {
+    static const char digits[] = "0123456789abcdef";
+    char *hex = malloc(2 * n + 1);
+    if (!hex) die("out of memory");
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) {
+        hex[2 * i] = digits[p[i] >> 4];
+        hex[2 * i + 1] = digits[p[i] & 15];
     }
-    close(fds[1]);
-    unsigned char *p = result;
-    size_t done = 0;
-    while (done < size) {
-        ssize_t n = read(fds[0], p + done, size - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        done += (size_t)n;
-    }
-    close(fds[0]);
-    int status;
-    while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR) die("%s: waitpid failed: %s", what, strerror(errno));
-    if (WIFSIGNALED(status)) die("%s: the benchmark process was killed by signal %d", what, WTERMSIG(status));
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || done != size)
-        die("%s: the benchmark process failed (exit status %d)", what, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    hex[2 * n] = '\0';
+    return hex;
 }
 
-/* VmHWM of this process, in MiB (ru_maxrss where /proc is missing). */
-static double peak_rss_mib(void) {
-    FILE *f = fopen("/proc/self/status", "r");
-    if (f) {
-        char line[256];
-        long kib = -1;
-        while (fgets(line, sizeof line, f))
-            if (sscanf(line, "VmHWM: %ld kB", &kib) == 1) break;
-        fclose(f);
-        if (kib >= 0) return (double)kib / 1024.0;
+static int from_hex(const char *hex, void *data, size_t n) {
+    unsigned char *p = data;
+    if (strlen(hex) != 2 * n) return 0;
+    for (size_t i = 0; i < 2 * n; i++) {
+        char c = hex[i];
+        int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (v < 0) return 0;
+        p[i / 2] = (unsigned char)(i % 2 ? (p[i / 2] << 4) | v : v);
     }
-    struct rusage ru;
-    if (getrusage(RUSAGE_SELF, &ru) == 0) return (double)ru.ru_maxrss / 1024.0;
-    return 0;
+    return 1;
+}
+
+void run_in_child(const char *program, child_job job, const void *arg, void *result, const char *what) {
+    char *hex = to_hex(arg, jobs[job].arg_size);
+    char *argv[] = {(char *)program, "--child", (char *)jobs[job].name, hex, NULL};
+    fflush(stdout);
+    fflush(stderr);
+    l2_child *c = NULL;
+    int e = l2_child_start(argv, NULL, NULL, 0, L2_CHILD_CAPTURE, &c);
+    if (e != 0) die("%s: cannot start %s: %s", what, program, strerror(e));
+    char *out = NULL, *err = NULL;
+    size_t out_len = 0;
+    int status = l2_child_wait(c, &out, &out_len, &err, NULL);
+    free(hex);
+    if (err && *err) fputs(err, stderr);
+    free(err);
+    if (status > 128 && status < 160) die("%s: the benchmark process was killed by signal %d", what, status - 128);
+    if (status != 0 || out_len != jobs[job].result_size)
+        die("%s: the benchmark process failed (exit status %d)", what, status);
+    memcpy(result, out, out_len);
+    free(out);
+}
+
+int child_main(int argc, char **argv) {
+    for (int j = 0; j < N_JOBS; j++) {
+        if (argc != 4 || strcmp(argv[2], jobs[j].name) != 0) continue;
+        void *arg = calloc(1, jobs[j].arg_size), *result = calloc(1, jobs[j].result_size);
+        if (!arg || !result) die("out of memory");
+        if (!from_hex(argv[3], arg, jobs[j].arg_size)) die("--child %s: a bad argument", jobs[j].name);
+        jobs[j].fn(arg, result);
+        int ok = l2_stdout_write(result, jobs[j].result_size) == 0;
+        free(arg);
+        free(result);
+        return ok ? 0 : 1;
+    }
+    die("--child: no such job");
+}
+
+/* The peak resident memory of this process, in MiB. */
+static double peak_rss_mib(void) {
+    long kib = l2_peak_rss_kib();
+    return kib > 0 ? (double)kib / 1024.0 : 0;
 }
 
 static int argmax(const float *v, int n) {

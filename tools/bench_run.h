@@ -1,6 +1,7 @@
 /*
- * llama2-bench: the measurements proper. Each runs in a child process, so
- * that a row's peak resident memory is its own.
+ * llama2-bench: the measurements proper. Each runs in a child process (the
+ * program started again, `llama2-bench --child JOB ARGUMENT`), so that a
+ * row's peak resident memory is its own.
  */
 #ifndef LLAMA2_BENCH_RUN_H
 #define LLAMA2_BENCH_RUN_H
@@ -9,9 +10,18 @@
 
 #include "bench.h"
 
-/* Runs fn(arg, result) in a child process and copies `size` bytes of
- * result back. Fails with a message when the child dies. */
-void run_in_child(void (*fn)(const void *, void *), const void *arg, void *result, size_t size, const char *what);
+/* The jobs a child runs. */
+typedef enum child_job { JOB_ROW, JOB_BANDWIDTH, N_JOBS } child_job;
+
+/* Runs the job on arg (a row_request or a bw_request) in a child process:
+ * this program, `program`, started again. The child's result (a row_result
+ * or a bw_result) comes back in result. Fails with a message when the
+ * child fails. */
+void run_in_child(const char *program, child_job job, const void *arg, void *result, const char *what);
+
+/* main of a child: argv holds "--child", the job's name and its argument.
+ * Writes the result to standard output; returns the exit status. */
+int child_main(int argc, char **argv);
 
 /* One row of the table: a model, a backend and a thread count. */
 typedef struct row_request {

@@ -17,6 +17,7 @@
 
 #include "convert.h"
 #include "llama2.h"
+#include "platform.h"
 #include "tool_args.h"
 
 static const char usage_text[] =
@@ -62,6 +63,7 @@ static int looks_like_sentencepiece(const char *path) {
 }
 
 int main(int argc, char **argv) {
+    l2_program_start(&argc, &argv);
     const char *paths[2] = {NULL, NULL};
     const char *to = NULL, *dtype_name = NULL, *tokenizer = NULL, *tokenizer_out = NULL;
     int n_paths = 0, version = -1, group_size = -1;

@@ -20,6 +20,7 @@
 
 #include "checkpoint_writer.h"
 #include "llama2.h"
+#include "platform.h"
 #include "tool_args.h"
 
 static const char usage_text[] =
@@ -74,6 +75,7 @@ static int parse_u64(const char *s, uint64_t *out) {
 }
 
 int main(int argc, char **argv) {
+    l2_program_start(&argc, &argv);
     const char *path = NULL;
     /* -1: not given. */
     int dim = -1, hidden = -1, layers = -1, heads = -1, kv_heads = -1, vocab = -1, seq_len = -1;

@@ -14,6 +14,7 @@
 
 #include "checkpoint_writer.h"
 #include "llama2.h"
+#include "platform.h"
 #include "tool_args.h"
 
 static const char usage_text[] =
@@ -31,6 +32,7 @@ static const char usage_text[] =
 static int usage_error(const char *fmt, const char *arg) { return tool_usage_error("llama2-quantize", fmt, arg); }
 
 int main(int argc, char **argv) {
+    l2_program_start(&argc, &argv);
     const char *paths[2] = {NULL, NULL};
     int n_paths = 0, group_size = 0;
     unsigned output_flags = 0;

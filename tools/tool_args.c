@@ -5,7 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
+
+#include "platform.h"
 
 int tool_usage_error(const char *program, const char *fmt, const char *arg) {
     fprintf(stderr, "%s: ", program);
@@ -45,6 +46,7 @@ int tool_parse_int(const char *s, int min, int max) {
 }
 
 long long tool_file_size(const char *path) {
-    struct stat st;
-    return stat(path, &st) == 0 ? (long long)st.st_size : -1;
+    int64_t size = -1;
+    l2_path_lookup(path, NULL, &size);
+    return size;
 }
