@@ -171,7 +171,6 @@ ifeq ($(TARGET_WINDOWS),1)
 CMOCKA_DIR := $(BUILD)/cmocka
 CMOCKA_LIB := $(CMOCKA_DIR)/libcmocka.a
 CMOCKA_LIBS := $(CMOCKA_LIB)
-BASE_CFLAGS += -I$(CMOCKA_DIR)/include
 else
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
 endif
@@ -293,6 +292,7 @@ ifeq ($(TARGET_WINDOWS),1)
 # cmocka for MinGW-w64, built once from Debian's source package.
 $(CMOCKA_LIB):
 	@CC="$(CC)" AR="$(patsubst %gcc,%ar,$(CC))" sh tests/cmocka_windows.sh $(CMOCKA_DIR)
+$(TEST_SRC:tests/%.c=$(BUILD)/tests/%.o) $(TEST_SUPPORT_OBJ): ALL_CFLAGS += -I$(CMOCKA_DIR)/include
 $(TEST_SRC:tests/%.c=$(BUILD)/tests/%.o) $(TEST_SUPPORT_OBJ): | $(CMOCKA_LIB)
 else
 # The packages the tests need (cmocka, valgrind, curl...), installed before

@@ -120,7 +120,8 @@ typedef struct l2_temp_file l2_temp_file;
  * file exists, the signals that end a program (SIGINT, SIGTERM, SIGHUP,
  * SIGQUIT, SIGXFSZ; Ctrl-C and Ctrl-Break of a Windows console) are held
  * back: l2_temp_interrupted says one came, and l2_temp_close lets it
- * through once the file is gone. 0 or an errno value. */
+ * through once the file is gone (on Windows: ends the process as the
+ * console's default handler does). 0 or an errno value. */
 int l2_temp_create(const char *path, int named, l2_temp_file **out);
 /* Appends n bytes, all of them; 0 or an errno value. */
 int l2_temp_write(l2_temp_file *f, const void *data, size_t n);

@@ -62,12 +62,14 @@ static int errno_of(DWORD e) {
 
 static int last_errno(void) { return errno_of(GetLastError()); }
 
-/* A UTF-8 string as UTF-16, malloc'd; NULL (errno set) when it is not
- * valid UTF-8 or memory runs out. */
-static wchar_t *wide(const char *s) {
-    int n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, NULL, 0);
+/* A UTF-8 string as UTF-16, malloc'd; NULL (errno set) when memory runs
+ * out or, with `strict`, when it is not valid UTF-8 (a file name: no file
+ * can have it); else bytes that are not UTF-8 become U+FFFD. */
+static wchar_t *to_wide(const char *s, int strict) {
+    DWORD flags = strict ? MB_ERR_INVALID_CHARS : 0;
+    int n = MultiByteToWideChar(CP_UTF8, flags, s, -1, NULL, 0);
     if (n <= 0) {
-        errno = ENOENT; /* a name no file can have */
+        errno = ENOENT;
         return NULL;
     }
     wchar_t *w = malloc((size_t)n * sizeof *w);
@@ -75,9 +77,11 @@ static wchar_t *wide(const char *s) {
         errno = ENOMEM;
         return NULL;
     }
-    MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, w, n);
+    MultiByteToWideChar(CP_UTF8, flags, s, -1, w, n);
     return w;
 }
+
+static wchar_t *wide(const char *s) { return to_wide(s, 1); }
 
 /* A UTF-16 string as UTF-8, malloc'd; NULL when memory runs out. */
 static char *narrow(const wchar_t *w) {
@@ -343,9 +347,9 @@ void l2_unmap(void *data, size_t size) {
  * named temporary file exists. A console control handler takes no context
  * and runs on a thread of its own, for the whole process: so this state is
  * the process's, as a POSIX signal mask is. The handler, while any file is
- * held, records the event and waits until the last one is gone, then
- * returns FALSE: the next handler, by default the one that ends the
- * process, does what it would have done. */
+ * held, records the event and waits; the thread that removes the last file
+ * then ends the process as the console's default handler would
+ * (STATUS_CONTROL_C_EXIT), at once, as an unblocked POSIX signal does. */
 static struct {
     INIT_ONCE once;
     SRWLOCK lock;
@@ -360,8 +364,9 @@ static BOOL WINAPI hold_ctrl(DWORD type) {
     int holding = hold.holders > 0;
     if (holding) InterlockedExchange(&hold.pending, 1);
     ReleaseSRWLockExclusive(&hold.lock);
-    if (holding) WaitForSingleObject(hold.released, INFINITE);
-    return FALSE;
+    if (!holding) return FALSE;
+    WaitForSingleObject(hold.released, INFINITE);
+    return TRUE; /* the releasing thread ends the process */
 }
 
 static BOOL CALLBACK hold_setup(PINIT_ONCE once, void *param, void **context) {
@@ -382,8 +387,11 @@ static int hold_signals(void) {
 
 static void release_signals(void) {
     AcquireSRWLockExclusive(&hold.lock);
-    if (--hold.holders == 0) SetEvent(hold.released);
+    int last = --hold.holders == 0;
     ReleaseSRWLockExclusive(&hold.lock);
+    if (!last) return;
+    if (InterlockedCompareExchange(&hold.pending, 0, 0)) ExitProcess((UINT)STATUS_CONTROL_C_EXIT);
+    SetEvent(hold.released);
 }
 
 struct l2_temp_file {
@@ -774,7 +782,8 @@ static wchar_t *command_line(char *const argv[]) {
         *o++ = '"';
     }
     *o = '\0';
-    wchar_t *w = wide(line);
+    /* Arguments travel as UTF-16: bytes that are not UTF-8 cannot. */
+    wchar_t *w = to_wide(line, 0);
     free(line);
     return w;
 }

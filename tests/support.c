@@ -1,5 +1,6 @@
 /* Test helpers: data paths, files, a small JSON string-array reader, child
- * processes. */
+ * processes. What differs between systems is in support_posix.c and
+ * support_win32.c, or the library's platform.h. */
 #include "support.h"
 
 #include <setjmp.h>
@@ -8,18 +9,13 @@
 
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
+
+#include "platform.h"
 
 /* One of a few static buffers, so that a call's result survives the next
  * few calls (two paths in one argument list). */
@@ -45,16 +41,15 @@ static const char *source_root(void) {
     if (root[0]) return root;
     snprintf(root, sizeof root, ".");
     char exe[4096], probe[4200];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0) return root;
-    exe[n] = '\0';
+    snprintf(exe, sizeof exe, "%s", l2_program_path(""));
     for (int up = 0; up < 4; up++) {
-        char *slash = strrchr(exe, '/');
+        char *slash = strrchr(exe, '/'), *backslash = strrchr(exe, '\\');
+        if (backslash > slash) slash = backslash;
         if (!slash) return root;
         *slash = '\0';
     }
     snprintf(probe, sizeof probe, "%s/tests/support.h", exe);
-    if (access(probe, R_OK) == 0) snprintf(root, sizeof root, "%s", exe);
+    if (l2_path_lookup(probe, NULL, NULL) == L2_PATH_FILE) snprintf(root, sizeof root, "%s", exe);
     return root;
 }
 
@@ -66,6 +61,10 @@ const char *test_source_path(const char *name) {
 
 const char *test_golden_path(const char *name) {
     char *buf = path_buffer();
+    if (test_golden_overlay[0]) {
+        snprintf(buf, 4096, "%s/tests/golden/%s/%s", source_root(), test_golden_overlay, name);
+        if (l2_path_lookup(buf, NULL, NULL) == L2_PATH_FILE) return buf;
+    }
     snprintf(buf, 4096, "%s/tests/golden/%s", source_root(), name);
     return buf;
 }
@@ -80,7 +79,7 @@ const char *test_models_dir(void) {
     static char dir[4096];
     const char *d = env_or("LLAMA2_MODELS", "models");
     /* Absolute, so that it holds in a child run in another folder. */
-    if (!realpath(d, dir)) snprintf(dir, sizeof dir, "%s", d);
+    if (test_absolute_path(d, dir, sizeof dir) != 0) snprintf(dir, sizeof dir, "%s", d);
     return dir;
 }
 
@@ -90,7 +89,7 @@ const char *test_model_path(const char *name) {
     return buf;
 }
 
-int test_have_model(const char *name) { return access(test_model_path(name), R_OK) == 0; }
+int test_have_model(const char *name) { return l2_path_lookup(test_model_path(name), NULL, NULL) == L2_PATH_FILE; }
 
 const char *test_require_model(const char *name) {
     if (!test_have_model(name)) {
@@ -103,7 +102,7 @@ const char *test_require_model(const char *name) {
 const char *test_reference_path(const char *name) {
     char *buf = path_buffer();
     snprintf(buf, 4096, "%s/models/%s", env_or("SHARED", "../shared"), name);
-    return access(buf, R_OK) == 0 ? buf : NULL;
+    return l2_path_lookup(buf, NULL, NULL) == L2_PATH_FILE ? buf : NULL;
 }
 
 const char *test_require_reference(const char *name) {
@@ -123,14 +122,16 @@ const char *test_require_original(const char *name) {
 }
 
 const char *test_llama2_bin(void) {
+    static char fallback[32];
     const char *s = getenv("LLAMA2_BIN");
-    return s && *s ? s : "./llama2";
+    snprintf(fallback, sizeof fallback, "./llama2%s", test_exe_suffix);
+    return s && *s ? s : fallback;
 }
 
 const char *test_require_tool(const char *name) {
     char *buf = path_buffer();
     snprintf(buf, 4096, "%s", test_tool_path(name));
-    if (access(buf, X_OK) != 0) {
+    if (l2_path_lookup(buf, NULL, NULL) != L2_PATH_FILE) {
         print_message("skipped: %s is not built\n", buf);
         skip();
     }
@@ -145,7 +146,7 @@ uint32_t test_rng_next(uint64_t *state) {
 }
 
 char *test_read_file(const char *path, size_t *size) {
-    FILE *f = fopen(path, "rb");
+    FILE *f = l2_fopen(path, "rb");
     if (!f) return NULL;
     size_t cap = 4096, len = 0;
     char *buf = malloc(cap + 1);
@@ -170,48 +171,36 @@ char *test_read_file(const char *path, size_t *size) {
     return buf;
 }
 
-int test_tmp_dir_create(char *dir, size_t size, const char *tag) {
-    const char *base = getenv("TMPDIR");
-    snprintf(dir, size, "%s/llama2-%s-XXXXXX", base && *base ? base : "/tmp", tag);
-    if (mkdtemp(dir)) return 0;
-    fprintf(stderr, "mkdtemp %s: %s\n", dir, strerror(errno));
-    return -1;
-}
-
 int test_dir_entries(const char *dir, int remove) {
-    DIR *d = opendir(dir);
-    if (!d) return -1;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-        n++;
-        if (!remove) continue;
+    char **names = NULL;
+    int n = test_dir_names(dir, &names);
+    for (int i = 0; remove && i < n; i++) {
         char path[8192];
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        struct stat st;
-        if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        /* A link to a folder is removed, not followed. */
+        if (l2_path_lookup(path, NULL, NULL) == L2_PATH_FOLDER && test_remove(path) != 0) {
             test_dir_entries(path, 1);
-            rmdir(path);
+            test_remove(path);
         } else {
-            unlink(path);
+            test_remove(path);
         }
     }
-    closedir(d);
+    test_free_strings(names);
     return n;
 }
 
 void test_tmp_dir_remove(const char *dir) {
     test_dir_entries(dir, 1);
-    rmdir(dir);
+    test_remove(dir);
 }
 
 const char *test_tool_path(const char *name) {
     static char buf[4096];
     const char *bin = test_llama2_bin();
-    const char *slash = strrchr(bin, '/');
+    const char *slash = strrchr(bin, '/'), *backslash = strrchr(bin, '\\');
+    if (backslash > slash) slash = backslash;
     int dir_len = slash ? (int)(slash - bin) : 1;
-    snprintf(buf, sizeof buf, "%.*s/%s", dir_len, slash ? bin : ".", name);
+    snprintf(buf, sizeof buf, "%.*s/%s%s", dir_len, slash ? bin : ".", name, test_exe_suffix);
     return buf;
 }
 
@@ -232,32 +221,27 @@ int test_same_file(const char *a, const char *b) {
 }
 
 void test_write_file(const char *path, const void *data, size_t size, unsigned mode) {
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, (mode_t)mode);
-    assert_true(fd >= 0);
-    assert_int_equal(write(fd, data, size), (ssize_t)size);
-    assert_int_equal(close(fd), 0);
-    assert_int_equal(chmod(path, (mode_t)mode), 0);
+    FILE *f = l2_fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, size, f), size);
+    assert_int_equal(fclose(f), 0);
+    test_set_mode(path, mode);
 }
 
 static int compare_names(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 const char *test_dir_listing(const char *dir) {
     static char out[8192];
-    char *names[256];
-    int n = 0;
-    DIR *d = opendir(dir);
-    assert_non_null(d);
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL && n < 256)
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) names[n++] = strdup(e->d_name);
-    closedir(d);
+    char **names = NULL;
+    int n = test_dir_names(dir, &names);
+    assert_true(n >= 0);
     qsort(names, (size_t)n, sizeof names[0], compare_names);
     out[0] = '\0';
     for (int i = 0; i < n; i++) {
         if (i) strncat(out, " ", sizeof out - strlen(out) - 1);
         strncat(out, names[i], sizeof out - strlen(out) - 1);
-        free(names[i]);
     }
+    test_free_strings(names);
     return out;
 }
 
@@ -351,80 +335,16 @@ void test_free_strings(char **strings) {
     free(strings);
 }
 
-static void append(char **buf, size_t *len, size_t *cap, const char *data, size_t n) {
-    if (*len + n + 1 > *cap) {
-        while (*len + n + 1 > *cap) *cap = *cap ? *cap * 2 : 4096;
-        *buf = realloc(*buf, *cap);
-    }
-    memcpy(*buf + *len, data, n);
-    *len += n;
-    (*buf)[*len] = '\0';
-}
-
-void test_default_signals(void) {
-    const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGXFSZ};
-    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) signal(sigs[i], SIG_DFL);
-}
-
 int test_run_program(char *const argv[], const char *cwd, const char *stdin_data, size_t stdin_len, test_run *r) {
     memset(r, 0, sizeof *r);
-    int in[2], out[2], err[2];
-    if (pipe(in) || pipe(out) || pipe(err)) return -1;
-    pid_t pid = fork();
-    if (pid < 0) return -1;
-    if (pid == 0) {
-        dup2(in[0], 0);
-        dup2(out[1], 1);
-        dup2(err[1], 2);
-        close(in[0]); close(in[1]); close(out[0]); close(out[1]); close(err[0]); close(err[1]);
-        if (cwd && chdir(cwd) != 0) _exit(126);
-        test_default_signals();
-        execv(argv[0], argv);
-        _exit(127);
+    l2_child *c = NULL;
+    if (l2_child_start(argv, cwd, stdin_data, stdin_data ? stdin_len : 0, L2_CHILD_CAPTURE, &c) != 0) {
+        r->status = -1;
+        r->out = calloc(1, 1);
+        r->err = calloc(1, 1);
+        return -1;
     }
-    close(in[0]);
-    close(out[1]);
-    close(err[1]);
-    signal(SIGPIPE, SIG_IGN);
-    size_t written = 0, out_cap = 0, err_cap = 0;
-    if (!stdin_data || stdin_len == 0) { close(in[1]); in[1] = -1; }
-    struct pollfd fds[3] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}, {in[1], POLLOUT, 0}};
-    int open_fds = 2;
-    append(&r->out, &r->out_len, &out_cap, "", 0);
-    append(&r->err, &r->err_len, &err_cap, "", 0);
-    while (open_fds > 0) {
-        fds[2].fd = in[1];
-        if (poll(fds, 3, -1) < 0) {
-            if (errno == EINTR) continue;
-            break;
-        }
-        char buf[65536];
-        for (int i = 0; i < 2; i++) {
-            if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-            ssize_t n = read(fds[i].fd, buf, sizeof buf);
-            if (n <= 0) {
-                close(fds[i].fd);
-                fds[i].fd = -1;
-                open_fds--;
-            } else if (i == 0) {
-                append(&r->out, &r->out_len, &out_cap, buf, (size_t)n);
-            } else {
-                append(&r->err, &r->err_len, &err_cap, buf, (size_t)n);
-            }
-        }
-        if (in[1] >= 0 && (fds[2].revents & (POLLOUT | POLLERR | POLLHUP))) {
-            ssize_t n = write(in[1], stdin_data + written, stdin_len - written);
-            if (n > 0) written += (size_t)n;
-            if (n <= 0 || written == stdin_len) {
-                close(in[1]);
-                in[1] = -1;
-            }
-        }
-    }
-    if (in[1] >= 0) close(in[1]);
-    int status;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
-    r->status = WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : -1;
+    r->status = l2_child_wait(c, &r->out, &r->out_len, &r->err, &r->err_len);
     return r->status;
 }
 

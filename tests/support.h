@@ -79,16 +79,11 @@ int test_same_file(const char *a, const char *b);
 int test_parse_json_strings(const char *json, char ***out);
 void test_free_strings(char **strings);
 
-/* Puts SIGINT, SIGTERM, SIGHUP, SIGQUIT and SIGXFSZ back to their default
- * actions (a job a shell starts in the background inherits SIGINT and
- * SIGQUIT ignored): for a child process. */
-void test_default_signals(void);
-
 /* Runs argv[0] with argv in directory cwd (NULL: here), feeding stdin_data
  * (NULL: empty), and captures its standard output and error; the program
- * starts with the default signal actions above. Returns the exit status, or
- * 128 + signal number when killed by a signal, -1 when it could not be
- * run. */
+ * starts with the default signal actions (l2_child_start). Returns the exit
+ * status, or 128 + signal number when killed by a signal (a Windows
+ * program ended by Ctrl-C: 130), -1 when it could not be run. */
 typedef struct test_run {
     int status;
     char *out;
@@ -109,5 +104,77 @@ typedef struct golden_case {
 /* All rows; returns the count, or -1 if the manifest cannot be read. */
 int test_read_manifest(golden_case **cases);
 void test_free_manifest(golden_case *cases, int n);
+
+/* ------------------------------- what differs between systems (support_posix.c, support_win32.c) */
+
+/* The folder of tests/golden whose files replace the recording's where this
+ * system's C library rounds float functions otherwise ("windows"; "" for
+ * none: tests/golden/README.md). */
+extern const char test_golden_overlay[];
+/* 1 where program arguments travel as UTF-16 (Windows): bytes that are
+ * not UTF-8 reach the program as U+FFFD. */
+extern const int test_utf16_arguments;
+/* The suffix of programs: "" or ".exe". */
+extern const char test_exe_suffix[];
+/* The file that reads as empty and takes any write: /dev/null, NUL. */
+extern const char test_null_device[];
+/* Skips the running test on Windows, saying what it needs that Windows has
+ * not (or Wine has not). */
+void test_require_posix(const char *why);
+/* The absolute form of path into out (size bytes); 0, or -1. */
+int test_absolute_path(const char *path, char *out, size_t size);
+/* The names in a folder (UTF-8, "." and ".." left out), a malloc'd
+ * NULL-terminated array (test_free_strings); -1 when it cannot be read. */
+int test_dir_names(const char *dir, char ***names);
+/* Removes a file, a link or an empty folder; 0, or -1. */
+int test_remove(const char *path);
+/* A link at path to target: a hard link, or a symbolic one. 0, or -1 when
+ * the system or the file system cannot (Windows may refuse symbolic links
+ * to users without the right). */
+int test_make_link(const char *target, const char *path, int symbolic);
+/* A symbolic link at path to target: 1. On POSIX a failure fails the
+ * test; Windows may refuse (no right to make one, or Wine): 0, said. */
+int test_symlink(const char *target, const char *path);
+/* Waits until the child holds a non-empty file of folder dir (other than
+ * `except`) open for writing: its output, named or not, being written. 0
+ * when it ends first, or after 30 s. */
+struct l2_child;
+int test_child_writing(struct l2_child *c, const char *dir, const char *except);
+/* A FIFO at path; 0, or -1 where there are none (Windows). */
+int test_make_fifo(const char *path);
+/* Runs fn in a child process where the system has fork, so that a
+ * sanitizer stopping the library fails the running test alone rather than
+ * the whole program (the child leaves through exit(): the leak checker runs
+ * there too); elsewhere here. fn returns NULL, or what went wrong: the test
+ * fails with it. */
+void test_in_child(const char *(*fn)(void));
+/* Sets (value NULL: removes) an environment variable. */
+void test_set_env(const char *name, const char *value);
+void test_sleep_ms(int ms);
+/* At least `us` microseconds (Windows: a busy wait below a millisecond, its
+ * sleeps being coarser). */
+void test_sleep_us(int us);
+/* The CPU time this process has used, in seconds. */
+double test_cpu_seconds(void);
+/* The file's permission bits (POSIX; nothing on Windows). */
+void test_set_mode(const char *path, unsigned mode);
+/* Limits the size of the files this process writes (RLIMIT_FSIZE, with
+ * SIGXFSZ ignored: a write past it fails with EFBIG, as on a full disk);
+ * 0: as it was before. Skips the running test where there is no such limit
+ * (Windows). */
+void test_limit_file_size(uint64_t bytes);
+/* A file of `size` bytes, all zero but for the n_parts parts given, written
+ * sparse (the zeros take no disk space): 0, or -1. */
+typedef struct test_file_part {
+    uint64_t offset;
+    const void *data;
+    size_t len;
+} test_file_part;
+int test_write_sparse(const char *path, uint64_t size, const test_file_part *parts, int n_parts);
+
+/* Puts SIGINT, SIGTERM, SIGHUP, SIGQUIT and SIGXFSZ back to their default
+ * actions (a job a shell starts in the background inherits SIGINT and
+ * SIGQUIT ignored): for a child process (POSIX only). */
+void test_default_signals(void);
 
 #endif

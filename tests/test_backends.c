@@ -36,7 +36,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <unistd.h>
 
 #include "checkpoint_writer.h"
 #include "llama2.h"
@@ -135,16 +134,14 @@ static void test_backend_list(void **state) {
     }
 
     /* A small random model: this needs no model file. */
-    char path[] = "/tmp/llama2-test-backends-XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    close(fd);
+    char dir[4096], path[4200];
+    assert_int_equal(test_tmp_dir_create(dir, sizeof dir, "test-backends"), 0);
+    snprintf(path, sizeof path, "%s", test_path_in(dir, "m.bin"));
     llama2_config shape = l2_random_model_config(16, 32, 1, 2, 2, 8, 8, 1, 0, 0);
     llama2_error err = {0};
     assert_int_equal(l2_write_random_model(path, &shape, 1, L2_OUTPUT_FORCE, &err), LLAMA2_OK);
     llama2_model *m = NULL;
     llama2_status opened = llama2_model_open(path, NULL, &m, &err);
-    unlink(path);
     assert_int_equal(opened, LLAMA2_OK);
 
     /* An unknown backend is refused, with a message and no session. */
@@ -169,6 +166,7 @@ static void test_backend_list(void **state) {
         llama2_session_destroy(s);
     }
     llama2_model_close(m);
+    test_tmp_dir_remove(dir);
 }
 
 /* ------------------------------------------------ logits against the CPU */
@@ -325,8 +323,8 @@ static void test_golden_with_backend(void **state) {
     int n_cases = test_read_manifest(&cases);
     assert_true(n_cases > 0);
     /* The program runs in the models folder: its path must not be relative. */
-    char program[PATH_MAX];
-    assert_non_null(realpath(test_llama2_bin(), program));
+    char program[4096];
+    assert_int_equal(test_absolute_path(test_llama2_bin(), program, sizeof program), 0);
     char models[4096];
     snprintf(models, sizeof models, "%s", test_models_dir());
 

@@ -28,10 +28,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "checkpoint_writer.h"
 #include "llama2.h"
+#include "support.h"
 
 #define PROMPT 150
 #define GENERATED 20
@@ -363,6 +363,8 @@ static void test_refusals(void **state) {
 
 /* --------------------------------------------------------------- setup */
 
+static char models_dir[4096]; /* the models' files */
+
 static int open_models(void **state) {
     (void)state;
     cases[0].config = shape(96, 256, 6, 2, 0, 1, 0);
@@ -371,24 +373,30 @@ static int open_models(void **state) {
     cases[3].config = shape(64, 176, 8, 4, 1, 2, 8);
     cases[4].config = shape(256, 704, 8, 2, 0, 1, 0);
     cases[5].config = shape(256, 704, 8, 2, 0, 2, 64);
-    char path[64];
-    snprintf(path, sizeof path, "/tmp/llama2-test-batch-%ld.bin", (long)getpid());
-    for (int i = 0; i < N_CASES; i++) {
+    char dir[4096];
+    if (test_tmp_dir_create(dir, sizeof dir, "test-batch") != 0) return -1;
+    int ok = 1;
+    for (int i = 0; i < N_CASES && ok; i++) {
+        /* A file of its own: Windows keeps the name of an open file. */
+        char name[32];
+        snprintf(name, sizeof name, "m%d.bin", i);
+        const char *path = test_path_in(dir, name);
         llama2_error err = {0};
         if (l2_write_random_model(path, &cases[i].config, 11, L2_OUTPUT_FORCE, &err) != LLAMA2_OK ||
             llama2_model_open(path, NULL, &cases[i].model, &err) != LLAMA2_OK) {
             fprintf(stderr, "%s: %s\n", cases[i].name, err.message);
-            unlink(path);
-            return -1;
+            ok = 0;
         }
-        unlink(path);
     }
-    return 0;
+    /* Mapped: the files go once the models are closed (close_models). */
+    snprintf(models_dir, sizeof models_dir, "%s", dir);
+    return ok ? 0 : -1;
 }
 
 static int close_models(void **state) {
     (void)state;
     for (int i = 0; i < N_CASES; i++) llama2_model_close(cases[i].model);
+    if (models_dir[0]) test_tmp_dir_remove(models_dir);
     return 0;
 }
 

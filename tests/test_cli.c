@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "checkpoint_writer.h"
 #include "llama2.h"
@@ -27,18 +26,13 @@ static char model[4200], tokenizer[4200], tokenizer32k[4200];
 
 static int setup(void **state) {
     (void)state;
-    snprintf(tmp_dir, sizeof tmp_dir, "%s/llama2-cli-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    if (!mkdtemp(tmp_dir)) return -1;
+    if (test_tmp_dir_create(tmp_dir, sizeof tmp_dir, "cli") != 0) return -1;
     snprintf(prompt_file, sizeof prompt_file, "%s/prompt.txt", tmp_dir);
     snprintf(empty_file, sizeof empty_file, "%s/empty.txt", tmp_dir);
     snprintf(long_model, sizeof long_model, "%s/long.bin", tmp_dir);
-    FILE *f = fopen(prompt_file, "wb");
-    if (!f) return -1;
-    fputs("Tom had a cat.\nThe cat was black.\n", f);
-    fclose(f);
-    f = fopen(empty_file, "wb");
-    if (!f) return -1;
-    fclose(f);
+    const char *prompt = "Tom had a cat.\nThe cat was black.\n";
+    test_write_file(prompt_file, prompt, strlen(prompt), 0644);
+    test_write_file(empty_file, "", 0, 0644);
     /* A context of 65536 positions: its KV cache alone is 128 MiB. */
     llama2_config c = l2_random_model_config(64, 128, 4, 4, 4, 512, 65536, 1, 1, 0);
     llama2_error err;
@@ -57,10 +51,7 @@ static void need_model(void) {
 
 static int teardown(void **state) {
     (void)state;
-    unlink(prompt_file);
-    unlink(empty_file);
-    unlink(long_model);
-    rmdir(tmp_dir);
+    test_tmp_dir_remove(tmp_dir);
     return 0;
 }
 

@@ -18,14 +18,12 @@
 
 #include <cmocka.h>
 
-#include <dirent.h>
-#include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "llama2.h"
+#include "platform.h"
 #include "support.h"
 
 /* ------------------------------------------------------------ helpers */
@@ -76,28 +74,43 @@ static int first_column_names(const char *table, char names[][256], int max) {
 /* Every file below the folder `rel` of the repository, as paths from its
  * root. */
 static int list_files(const char *rel, char files[][256], int n, int max) {
-    DIR *d = opendir(test_source_path(rel));
-    if (!d) fail_msg("cannot read %s", test_source_path(rel));
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.') continue;
+    char **names = NULL;
+    int count = test_dir_names(test_source_path(rel), &names);
+    if (count < 0) fail_msg("cannot read %s", test_source_path(rel));
+    for (int i = 0; i < count; i++) {
+        if (names[i][0] == '.') continue;
         char path[512];
-        snprintf(path, sizeof path, "%s/%s", rel, e->d_name);
-        struct stat st;
-        assert_int_equal(stat(test_source_path(path), &st), 0);
-        if (S_ISDIR(st.st_mode)) {
+        snprintf(path, sizeof path, "%s/%s", rel, names[i]);
+        l2_path_kind kind = l2_path_lookup(test_source_path(path), NULL, NULL);
+        assert_true(kind != L2_PATH_NONE);
+        if (kind == L2_PATH_FOLDER) {
             n = list_files(path, files, n, max);
         } else if (n < max) {
             snprintf(files[n++], 256, "%.255s", path);
         }
     }
-    closedir(d);
+    test_free_strings(names);
     return n;
+}
+
+/* fnmatch(pattern, path, FNM_PATHNAME) for the patterns of the tables: '*'
+ * (any run of characters but '/') and '?' (one). Windows has no fnmatch. */
+static int glob_match(const char *pattern, const char *path) {
+    for (; *pattern; pattern++, path++) {
+        if (*pattern == '*') {
+            for (const char *p = path;; p++) {
+                if (glob_match(pattern + 1, p)) return 1;
+                if (*p == '\0' || *p == '/') return 0;
+            }
+        }
+        if (*path == '\0' || *path == '/' ? *pattern != *path : *pattern != '?' && *pattern != *path) return 0;
+    }
+    return *path == '\0';
 }
 
 static int matches_any(const char *file, char names[][256], int n) {
     for (int i = 0; i < n; i++)
-        if (fnmatch(names[i], file, FNM_PATHNAME) == 0) return 1;
+        if (glob_match(names[i], file)) return 1;
     return 0;
 }
 
@@ -148,8 +161,9 @@ static void test_layout_names_every_source_file(void **state) {
         if (len > 2 && strcmp(files[i] + len - 2, ".h") == 0) {
             char c_file[256];
             snprintf(c_file, sizeof c_file, "%.*s.c", (int)(len - 2), files[i]);
-            struct stat st;
-            if (stat(test_source_path(c_file), &st) == 0 && matches_any(c_file, names, n_names)) continue;
+            if (l2_path_lookup(test_source_path(c_file), NULL, NULL) != L2_PATH_NONE &&
+                matches_any(c_file, names, n_names))
+                continue;
         }
         print_message("the README's layout table does not name %s\n", files[i]);
         missing++;
@@ -157,9 +171,8 @@ static void test_layout_names_every_source_file(void **state) {
     /* And every path it names is there. */
     for (int i = 0; i < n_names; i++) {
         int found = 0;
-        for (int f = 0; f < n_files && !found; f++) found = fnmatch(names[i], files[f], FNM_PATHNAME) == 0;
-        struct stat st;
-        if (!found && stat(test_source_path(names[i]), &st) != 0) {
+        for (int f = 0; f < n_files && !found; f++) found = glob_match(names[i], files[f]);
+        if (!found && l2_path_lookup(test_source_path(names[i]), NULL, NULL) == L2_PATH_NONE) {
             print_message("the README's layout table names %s, which is not there\n", names[i]);
             missing++;
         }
@@ -219,8 +232,7 @@ static void test_every_program_has_a_man_page(void **state) {
     for (int i = 0; i < n_names; i++) {
         char page[300];
         snprintf(page, sizeof page, "man/%.200s.1", names[i]);
-        struct stat st;
-        if (stat(test_source_path(page), &st) == 0) continue;
+        if (l2_path_lookup(test_source_path(page), NULL, NULL) == L2_PATH_FILE) continue;
         print_message("%s has no man page %s\n", names[i], page);
         wrong++;
     }
@@ -312,22 +324,29 @@ static char *sorted_words(const char *list) {
     return out;
 }
 
-/* One man page: rendered without warnings, the library's version, and the
- * program's options (the program is skipped by name when it is not built). */
-static void test_man_page(void **state) {
+/* One man page rendered by groff, without warnings. */
+static void test_man_page_renders(void **state) {
     const char *name = *state;
-    char page_path[300];
+    test_require_posix("groff, through /bin/sh");
+    char page_path[300], command[4400];
     snprintf(page_path, sizeof page_path, "man/%s.1", name);
-    char *page = test_read_file(test_source_path(page_path), NULL);
-    if (!page) fail_msg("cannot read %s", test_source_path(page_path));
-
-    char command[4400];
     snprintf(command, sizeof command, "groff -man -Tutf8 -ww -z '%s'", test_source_path(page_path));
     char *groff[] = {"/bin/sh", "-c", command, NULL};
     test_run r;
     assert_int_equal(test_run_program(groff, NULL, NULL, 0, &r), 0);
     if (r.err_len > 0) fail_msg("groff warns about %s:\n%s", page_path, r.err);
     test_run_free(&r);
+}
+
+/* One man page: the library's version, and the program's options (the
+ * program is skipped by name when it is not built). */
+static void test_man_page(void **state) {
+    const char *name = *state;
+    char page_path[300];
+    snprintf(page_path, sizeof page_path, "man/%s.1", name);
+    char *page = test_read_file(test_source_path(page_path), NULL);
+    if (!page) fail_msg("cannot read %s", test_source_path(page_path));
+    test_run r;
 
     if (!strstr(page, "\"llama2 " LLAMA2_VERSION "\""))
         fail_msg("%s: its .TH line does not name version %s", page_path, LLAMA2_VERSION);
@@ -348,20 +367,22 @@ static void test_man_page(void **state) {
 }
 
 int main(void) {
-    static struct CMUnitTest tests[3 + 1 + 64] = {
+    static struct CMUnitTest tests[3 + 1 + 2 * 64] = {
         cmocka_unit_test(test_readme_usage_is_help),
         cmocka_unit_test(test_layout_names_every_source_file),
         cmocka_unit_test(test_tools_table_names_every_tool),
         cmocka_unit_test(test_every_program_has_a_man_page),
     };
-    /* One test a man page, named after it. */
-    static char names[64][256], test_names[64][300];
+    /* Two tests a man page, named after it. */
+    static char names[64][256], test_names[2 * 64][300];
     char *readme = test_read_file(test_source_path("README.md"), NULL);
     int n_tests = 4, n_names = readme && strstr(readme, "\n## Tools\n") ? programs(names, 64) : 0;
     free(readme);
     for (int i = 0; i < n_names; i++) {
-        snprintf(test_names[i], sizeof test_names[i], "test_man_page(%.200s)", names[i]);
-        tests[n_tests++] = (struct CMUnitTest){test_names[i], test_man_page, NULL, NULL, names[i]};
+        snprintf(test_names[2 * i], sizeof test_names[0], "test_man_page(%.200s)", names[i]);
+        tests[n_tests++] = (struct CMUnitTest){test_names[2 * i], test_man_page, NULL, NULL, names[i]};
+        snprintf(test_names[2 * i + 1], sizeof test_names[0], "test_man_page_renders(%.200s)", names[i]);
+        tests[n_tests++] = (struct CMUnitTest){test_names[2 * i + 1], test_man_page_renders, NULL, NULL, names[i]};
     }
     return _cmocka_run_group_tests("test_docs", tests, (size_t)n_tests, NULL, NULL);
 }

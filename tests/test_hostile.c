@@ -9,7 +9,7 @@
  * must return an error with a one-line message and leave nothing allocated
  * (the SAN build's leak checker sees to that).
  *
- * The bad files are built in a fresh mkdtemp directory: from the model files
+ * The bad files are built in a fresh temporary folder: from the model files
  * and tokenizers of the models folder ($LLAMA2_MODELS, default models) cut,
  * lengthened or patched, from small models written by l2_write_random_model,
  * and from scratch. Random files come from a fixed seed. A case whose model
@@ -28,14 +28,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "../cli/args.h"
 #include "checkpoint_format.h"
 #include "checkpoint_writer.h"
 #include "llama2.h"
+#include "platform.h"
 #include "support.h"
 
 /* ------------------------------------------------------------ the cases */
@@ -63,6 +61,7 @@ typedef struct hostile_case {
     const char *stdin_text;     /* RUNS: standard input (NULL: closed at once) */
     int lib_opens;              /* the library opens it (BAD_MODEL) or cli_parse takes it (BAD_USAGE); a
                                    later step refuses it */
+    const char *posix_only;     /* what this system could not make (a FIFO on Windows): skipped */
 } hostile_case;
 
 #define MAX_CASES 256
@@ -157,7 +156,7 @@ static char *tmp_path(const char *name) {
 static char *outside_path(const char *path) { return remember(strdup(path)); }
 
 static void write_to(const char *path, const void *data, size_t size) {
-    FILE *f = fopen(path, "wb");
+    FILE *f = l2_fopen(path, "wb");
     if (!f || (size > 0 && fwrite(data, 1, size, f) != size) || fclose(f) != 0)
         die("%s: %s", path, strerror(errno));
 }
@@ -297,15 +296,16 @@ static void model_header(const char *tag, int version, const int32_t f[7], int s
 static void file_cases(void) {
     bad_model(tmp_path("missing.bin"), "cannot open", "a file that does not exist");
     bad_model(tmp_path("dir"), "not a regular file", "a directory");
-    if (mkdir(cases[n_cases - 1].path, 0700) != 0) die("mkdir: %s", strerror(errno));
+    int e = l2_make_folder(cases[n_cases - 1].path);
+    if (e != 0) die("mkdir: %s", strerror(e));
     bad_model(write_tmp("empty.bin", "", 0), "empty file", "an empty file");
     char *fifo = tmp_path("fifo.bin");
-    if (mkfifo(fifo, 0600) != 0) die("mkfifo: %s", strerror(errno));
-    bad_model(fifo, "not a regular file", "a FIFO with no writer (must not block)");
-    bad_model(outside_path("/dev/null"), "not a regular file", "/dev/null");
+    int made = test_make_fifo(fifo) == 0;
+    bad_model(fifo, "not a regular file", "a FIFO with no writer (must not block)")->posix_only = made ? NULL : "a FIFO";
+    bad_model(outside_path(test_null_device), "not a regular file", "/dev/null");
     char *link = tmp_path("dangling.bin");
-    if (symlink("nowhere/at/all.bin", link) != 0) die("symlink: %s", strerror(errno));
-    bad_model(link, "cannot open", "a dangling symbolic link");
+    made = test_make_link("nowhere/at/all.bin", link, 1) == 0;
+    bad_model(link, "cannot open", "a dangling symbolic link")->posix_only = made ? NULL : "a symbolic link";
     bad_model(write_tmp("one-byte.bin", "\x40", 1), "too short", "a single byte");
     uint32_t magic = CHECKPOINT_MAGIC;
     bad_model(write_tmp("magic-only.bin", &magic, 4), "too short for a version 1/2 header", "the magic alone");
@@ -460,14 +460,15 @@ static void tokenizer_patched(const char *what, size_t offset, int32_t value, co
 static void tokenizer_cases(void) {
     bad_tokenizer(tmp_path("missing.tok"), "cannot open", "a file that does not exist");
     bad_tokenizer(tmp_path("tokdir"), NULL, "a directory");
-    if (mkdir(cases[n_cases - 1].path, 0700) != 0) die("mkdir: %s", strerror(errno));
+    int e = l2_make_folder(cases[n_cases - 1].path);
+    if (e != 0) die("mkdir: %s", strerror(e));
     bad_tokenizer(write_tmp("empty.tok", "", 0), "too short", "an empty file");
     bad_tokenizer(outside_path(test_model_path("stories260K.bin")), NULL, "a checkpoint given as the tokenizer")
         ->source = "stories260K.bin";
     bad_tokenizer(outside_path(test_model_path("stories260K_q80_gs4.bin")), NULL,
                   "a v2 checkpoint given as the tokenizer")
         ->source = "stories260K_q80_gs4.bin";
-    bad_tokenizer(outside_path("/dev/null"), "too short", "/dev/null");
+    bad_tokenizer(outside_path(test_null_device), "too short", "/dev/null");
     tokenizer_cut("tok512", tok512, tok512_size, 2, "too short", "inside max_token_length");
     tokenizer_cut("tok512", tok512, tok512_size, 4, "has 0 tokens, the model needs 512", "the header alone");
     tokenizer_cut("tok512", tok512, tok512_size, 4 + 3, "truncated", "inside the first entry's score");
@@ -653,7 +654,7 @@ static void run_cases(void) {
     cases[n_cases - 1].source = "tokenizer.bin";
     runs(NULL, "--ctx 1: one position", "@M", STD, "--ctx", "1", NULL);
     runs(NULL, "--ctx 512: the model's context", "@M", STD, "--ctx", "512", NULL);
-    runs(NULL, "-f an empty file", "@M", STD, "-f", "/dev/null", NULL);
+    runs(NULL, "-f an empty file", "@M", STD, "-f", test_null_device, NULL);
     runs(NULL, "every sampler stage at its edge", "@M", STD, "-t", "1e-30", "--top-k", "2147483647", "--min-p", "1",
          "--repeat-penalty", "1e30", "--repeat-last-n", "-1", "--presence-penalty", "-1e30", "--frequency-penalty",
          "1e30", "-p", "1e-30", NULL);
@@ -719,7 +720,8 @@ static void pair_cases(void) {
     bad_pair(vocab3, "dummy prefix", "a model of 3 tokens: no \" \" piece or byte token for it", "@P", STD, "-i", "a",
              NULL);
     char *vocab200 = small_model("vocab200.bin", 0, 200);
-    bad_pair(vocab200, "byte 0xFF", "a model of 200 tokens: no byte token for 0xFF", "@P", STD, "-i", "\xff", NULL);
+    bad_pair(vocab200, "byte 0xFF", "a model of 200 tokens: no byte token for 0xFF", "@P", STD, "-i", "\xff", NULL)
+        ->posix_only = test_utf16_arguments ? "a byte 0xFF in an argument (Windows passes UTF-16)" : NULL;
 }
 
 /* Inputs the fuzzers found, kept as bytes (see fuzz/). */
@@ -889,7 +891,7 @@ static void check_case_message(const hostile_case *c, const char *msg, size_t si
 /* What is wrong with one run of the program, written into problem; 0 if
  * nothing is. */
 static int judge_run(const hostile_case *c, int status, const test_run *r, char *problem, size_t size) {
-    if (status < 0) return snprintf(problem, size, "the program could not be run");
+    if (status < 0) return snprintf(problem, size, "the program could not be run, or crashed (status %d)", status);
     if (status >= 128) return snprintf(problem, size, "killed by signal %d; stderr: %s", status - 128, r->err);
     if (c->kind == RUNS) {
         if (status != 0) return snprintf(problem, size, "exit status %d, expected 0; stderr: %s", status, r->err);
@@ -927,6 +929,7 @@ static int run_case(const hostile_case *c, test_run *r) {
  * and tokenizer of its command line, unless the line is refused before they
  * are opened. */
 static void require_inputs(const hostile_case *c, int program) {
+    if (c->posix_only) test_require_posix(c->posix_only);
     if (c->source) test_require_model(c->source);
     if (!program || (c->kind == BAD_USAGE && !c->lib_opens)) return;
     if (!c->args[0]) {
@@ -999,8 +1002,7 @@ static void test_tokenizer_open(void **state) {
     }
     assert_null(t);
     check_one_line(c->name, err.message, sizeof err.message);
-    struct stat st;
-    if (stat(c->path, &st) != 0 || !S_ISREG(st.st_mode)) return;
+    if (l2_path_lookup(c->path, NULL, NULL) != L2_PATH_FILE) return;
     size_t size = 0;
     char *data = test_read_file(c->path, &size);
     assert_non_null(data);
@@ -1094,26 +1096,6 @@ static void test_sampler_and_pool_arguments(void **state) {
     check_one_line("threadpool_create", err.message, sizeof err.message);
 }
 
-/* Runs fn in a child process, so that a sanitizer stopping the library
- * fails this test alone rather than the whole program. fn returns NULL, or
- * what went wrong. The child leaves through exit(), so the leak checker
- * runs there too. */
-static void in_child(const char *(*fn)(void)) {
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) fail_msg("fork: %s", strerror(errno));
-    if (pid == 0) {
-        const char *problem = fn();
-        if (problem) fprintf(stderr, "%s\n", problem);
-        exit(problem ? 1 : 0);
-    }
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    if (WIFSIGNALED(status)) fail_msg("the child was killed by signal %d", WTERMSIG(status));
-    if (WEXITSTATUS(status) != 0) fail_msg("the child exited with status %d (see above)", WEXITSTATUS(status));
-}
-
 static int one_line(const llama2_error *err) {
     size_t len = strnlen(err->message, sizeof err->message);
     return len > 0 && len < sizeof err->message && !strchr(err->message, '\n');
@@ -1158,25 +1140,22 @@ static const char *session_arguments(void) {
 static void test_session_arguments(void **state) {
     (void)state;
     test_require_model(MODEL_FILE);
-    in_child(session_arguments);
+    test_in_child(session_arguments);
 }
 
 /* --------------------------------------------------------------- main */
 
 static void remove_tmp(void) {
     for (int i = n_created - 1; i >= 0; i--) {
-        if (strncmp(created[i], tmp_dir, strlen(tmp_dir)) == 0 && (unlink(created[i]) != 0 && errno != ENOENT))
-            rmdir(created[i]);
+        if (strncmp(created[i], tmp_dir, strlen(tmp_dir)) == 0) test_remove(created[i]);
         free(created[i]);
     }
     n_created = 0;
-    rmdir(tmp_dir);
+    test_remove(tmp_dir);
 }
 
 static void load_inputs(void) {
-    const char *base = getenv("TMPDIR");
-    snprintf(tmp_dir, sizeof tmp_dir, "%s/llama2-hostile-XXXXXX", base && *base ? base : "/tmp");
-    if (!mkdtemp(tmp_dir)) die("mkdtemp: %s", strerror(errno));
+    if (test_tmp_dir_create(tmp_dir, sizeof tmp_dir, "hostile") != 0) die("no temporary folder");
     model_path = strdup(test_model_path(MODEL_FILE));
     tokenizer_path = strdup(test_model_path(TOKENIZER_FILE));
     v0 = read_model(MODEL_FILE, &v0_size);

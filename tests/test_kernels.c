@@ -40,6 +40,7 @@
 
 #include "ops.h"
 #include "ops_isa.h"
+#include "support.h"
 
 /* ------------------------------------------------------------ helpers */
 
@@ -132,17 +133,10 @@ static const int lengths[] = {1,   2,   3,   4,   5,   6,   7,   8,   9,   10,  
  * l2_kernels_for(type). */
 static const l2_kernels *for_with(const char *value, llama2_weight_type type) {
     char *saved = getenv("LLAMA2_KERNELS") ? strdup(getenv("LLAMA2_KERNELS")) : NULL;
-    if (value)
-        setenv("LLAMA2_KERNELS", value, 1);
-    else
-        unsetenv("LLAMA2_KERNELS");
+    test_set_env("LLAMA2_KERNELS", value);
     const l2_kernels *k = l2_kernels_for(type);
-    if (saved) {
-        setenv("LLAMA2_KERNELS", saved, 1);
-        free(saved);
-    } else {
-        unsetenv("LLAMA2_KERNELS");
-    }
+    test_set_env("LLAMA2_KERNELS", saved);
+    free(saved);
     return k;
 }
 

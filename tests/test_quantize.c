@@ -12,12 +12,9 @@
 #include <cmocka.h>
 
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <unistd.h>
 
 #include "checkpoint_writer.h"
 #include "llama2.h"
@@ -120,7 +117,7 @@ static void test_quantize_matches_export_py(void **state) {
         for (int gs = 0; gs <= 4; gs += 4) {
             quantize(in, tmp_path("q.bin"), gs);
             assert_same_file(tmp_path("q.bin"), expected);
-            unlink(tmp_path("q.bin"));
+            test_remove(tmp_path("q.bin"));
         }
     }
     assert_int_equal(count_tmp_files(), 0);
@@ -218,7 +215,7 @@ static void test_random_models_load(void **state) {
                     int want_gs = version != 2 ? 0 : gs ? gs : l2_default_group_size(c.dim, c.hidden_dim);
                     assert_int_equal(got->group_size, want_gs);
                     llama2_model_close(m);
-                    assert_int_equal(unlink(tmp_path("r.bin")), 0);
+                    assert_int_equal(test_remove(tmp_path("r.bin")), 0);
                 }
             }
     assert_int_equal(count_tmp_files(), 0);
@@ -365,21 +362,14 @@ static void test_unwritable_path(void **state) {
 static void test_write_failure_cleans_up(void **state) {
     char model[4096];
     snprintf(model, sizeof model, "%s", model_path("stories260K.bin")); /* skips before the limit is set */
-    struct rlimit old;
-    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
-    void (*old_handler)(int) = signal(SIGXFSZ, SIG_IGN);
-    struct rlimit small = old;
-    small.rlim_cur = 100000;
-    if (old.rlim_max != RLIM_INFINITY && old.rlim_max < small.rlim_cur) small.rlim_cur = old.rlim_max;
-    assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+    test_limit_file_size(100000);
 
     llama2_config c = shape_n(0, 0, 0, 0); /* about 630 KB */
     llama2_error err1 = {0}, err2 = {0};
     llama2_status s1 = l2_write_random_model(tmp_path("big.bin"), &c, 1, L2_OUTPUT_FORCE, &err1);
     llama2_status s2 = l2_quantize_file(model, tmp_path("q.bin"), 0, L2_OUTPUT_FORCE, &err2);
 
-    setrlimit(RLIMIT_FSIZE, &old);
-    signal(SIGXFSZ, old_handler);
+    test_limit_file_size(0);
     assert_int_equal(s1, LLAMA2_E_IO);
     assert_non_null(strstr(err1.message, "write failed"));
     assert_int_equal(s2, LLAMA2_E_IO);

@@ -15,10 +15,10 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "llama2.h"
+#include "platform.h"
+#include "support.h"
 #include "threadpool.h"
 
 static void *xmalloc(size_t n) {
@@ -126,11 +126,7 @@ typedef struct meet_ctx {
     _Atomic int timed_out;
 } meet_ctx;
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+static double now_s(void) { return 1e-9 * (double)l2_monotonic_ns(); }
 
 static void meet_task(void *p, int task, int worker) {
     (void)task;
@@ -152,7 +148,7 @@ static void test_pool_concurrent_and_wakes(void **state) {
         llama2_threadpool *pool = NULL;
         assert_int_equal(llama2_threadpool_create(size, &pool, NULL), LLAMA2_OK);
         for (int rep = 0; rep < 3; rep++) {
-            usleep(rep == 0 ? 1000 : 50000); /* long enough for the workers to sleep */
+            test_sleep_us(rep == 0 ? 1000 : 50000); /* long enough for the workers to sleep */
             meet_ctx m;
             atomic_init(&m.arrived, 0);
             atomic_init(&m.timed_out, 0);
@@ -175,7 +171,7 @@ typedef struct slow_ctx {
 
 static void slow_task(void *p, int task, int worker) {
     slow_ctx *c = p;
-    usleep(worker != 0 ? 300 : 20); /* the caller's are short, not instant: the workers get some */
+    test_sleep_us(worker != 0 ? 300 : 20); /* the caller's are short, not instant: the workers get some */
     c->data[task] = c->round + task;
     count_task(&c->counts, task, worker);
 }
@@ -223,8 +219,7 @@ static void test_pool_create_destroy(void **state) {
     /* n <= 0: one thread per online processor. */
     llama2_threadpool *pool = NULL;
     assert_int_equal(llama2_threadpool_create(0, &pool, NULL), LLAMA2_OK);
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    assert_int_equal(llama2_threadpool_size(pool), ncpu > 0 ? (int)ncpu : 1);
+    assert_int_equal(llama2_threadpool_size(pool), l2_processor_count());
     c.n_workers = llama2_threadpool_size(pool);
     l2_pool_run(pool, 50, count_task, &c);
     check_counts(&c, 50);

@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "llama2.h"
 #include "support.h"
@@ -50,12 +49,6 @@ static uint64_t rng_state = 0x9E3779B97F4A7C15u;
 
 static uint32_t rng_below(uint32_t n) { return test_rng_next(&rng_state) % n; }
 
-/* CPU time, so that other programs running on the machine do not count. */
-static double cpu_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* A tokenizer file assembled in memory. */
 typedef struct file_builder {
@@ -312,15 +305,15 @@ static int split_tabs(char *line, char **fields, int max) {
 static void test_golden_rows(void **state) {
     fixture *f = need(state, 1, 1);
     const char *path = test_golden_path("tokens.tsv");
-    FILE *file = fopen(path, "r");
-    if (!file) fail_msg("cannot open %s", path);
-    char *line = NULL;
-    size_t cap = 0;
+    char *table = test_read_file(path, NULL);
+    if (!table) fail_msg("cannot open %s", path);
     int rows = 0;
-    ssize_t got = getline(&line, &cap, file); /* the column names */
-    assert_true(got > 0);
-    while ((got = getline(&line, &cap, file)) > 0) {
-        if (line[got - 1] == '\n') line[--got] = '\0';
+    char *line = strchr(table, '\n'); /* after the column names */
+    assert_non_null(line);
+    for (char *next; *++line; line = next) {
+        next = line + strcspn(line, "\n");
+        if (*next) *next = '\0';
+        else next--; /* the last line, without its newline */
         char *col[7];
         if (split_tabs(line, col, 7) != 7) fail_msg("tokens.tsv row %d has too few columns", rows + 1);
         const llama2_tokenizer *t = strcmp(col[0], "tok512.bin") == 0 ? f->tok512 : f->tok32k;
@@ -346,8 +339,7 @@ static void test_golden_rows(void **state) {
         free(text);
         rows++;
     }
-    free(line);
-    fclose(file);
+    free(table);
     assert_true(rows >= 80);
 }
 
@@ -663,9 +655,9 @@ static void test_large_input(void **state) {
         noise[size] = '\0';
         const char *inputs[] = {text, noise};
         for (int i = 0; i < 2; i++) {
-            double start = cpu_seconds();
+            double start = test_cpu_seconds(); /* CPU time: other programs do not count */
             int n = encode(toks[k], inputs[i], 1, 1, ids);
-            double seconds = cpu_seconds() - start;
+            double seconds = test_cpu_seconds() - start;
             assert_true(n > 2 && (size_t)n <= llama2_tokenize_capacity(strlen(inputs[i])));
             print_message("1 MB (%s) with %d tokens: %d ids in %.3f s\n", i ? "random bytes" : "pieces",
                           llama2_tokenizer_vocab_size(toks[k]), n, seconds);
