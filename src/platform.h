@@ -180,6 +180,7 @@ typedef struct l2_child l2_child;
 enum {
     L2_CHILD_CAPTURE = 1,       /* collect its output and error (else thrown away) */
     L2_CHILD_INTERRUPTIBLE = 2, /* Windows: a console of its own (no window), for l2_child_interrupt */
+    L2_CHILD_KEEP_INPUT = 4,    /* its input stays open for l2_child_send, until l2_child_end_input */
 };
 /* Starts the program argv[0] (a path) with the arguments argv (UTF-8,
  * NULL-terminated) in the folder cwd (NULL: this one), with the default
@@ -188,6 +189,13 @@ enum {
  * value. */
 int l2_child_start(char *const argv[], const char *cwd, const void *input, size_t input_len, unsigned flags,
                    l2_child **out);
+/* With L2_CHILD_KEEP_INPUT: sends n bytes to its standard input, all of
+ * them (0, or an errno value), and ends that input. */
+int l2_child_send(l2_child *c, const void *data, size_t n);
+void l2_child_end_input(l2_child *c);
+/* With L2_CHILD_CAPTURE: a copy of what it has written to its standard
+ * output so far, malloc'd and NUL-terminated (for a test watching it). */
+char *l2_child_output(l2_child *c, size_t *len);
 /* The child's process id. */
 long l2_child_id(const l2_child *c);
 /* 1 while it runs. */

@@ -497,9 +497,11 @@ struct l2_child {
     pid_t pid;
     int reaped, status;
     int in, out, err;   /* the parent's ends, -1 when none or closed */
+    int keep_input;     /* the input is l2_child_send's, not the pump's */
     unsigned char *input;
     size_t input_len, written;
     buffer got[2];      /* output, error */
+    l2_monitor *lock;   /* over got, which the pump fills */
     l2_thread *pump;
 };
 
@@ -532,7 +534,7 @@ static void pump(void *arg) {
     sigaddset(&pipe_signal, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &pipe_signal, NULL);
     for (;;) {
-        struct pollfd fds[3] = {{c->out, POLLIN, 0}, {c->err, POLLIN, 0}, {c->in, POLLOUT, 0}};
+        struct pollfd fds[3] = {{c->out, POLLIN, 0}, {c->err, POLLIN, 0}, {c->keep_input ? -1 : c->in, POLLOUT, 0}};
         if (fds[0].fd < 0 && fds[1].fd < 0 && fds[2].fd < 0) break;
         if (poll(fds, 3, -1) < 0) {
             if (errno == EINTR) continue;
@@ -543,9 +545,12 @@ static void pump(void *arg) {
             if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
             ssize_t n = read(fds[i].fd, buf, sizeof buf);
             if (n < 0 && errno == EINTR) continue;
-            if (n <= 0 || append(&c->got[i], buf, (size_t)n) != 0) close_fd(i == 0 ? &c->out : &c->err);
+            l2_monitor_lock(c->lock);
+            int kept = n > 0 && append(&c->got[i], buf, (size_t)n) == 0;
+            l2_monitor_unlock(c->lock);
+            if (!kept) close_fd(i == 0 ? &c->out : &c->err);
         }
-        if (c->in >= 0 && (fds[2].revents & (POLLOUT | POLLERR | POLLHUP))) {
+        if (fds[2].fd >= 0 && (fds[2].revents & (POLLOUT | POLLERR | POLLHUP))) {
             ssize_t n = write(c->in, c->input + c->written, c->input_len - c->written);
             if (n > 0) c->written += (size_t)n;
             if ((n < 0 && errno != EINTR && errno != EAGAIN) || c->written == c->input_len) close_fd(&c->in);
@@ -560,6 +565,7 @@ static void free_child(l2_child *c) {
     free(c->input);
     free(c->got[0].data);
     free(c->got[1].data);
+    l2_monitor_destroy(c->lock);
     free(c);
 }
 
@@ -576,9 +582,10 @@ int l2_child_start(char *const argv[], const char *cwd, const void *input, size_
     l2_child *c = calloc(1, sizeof *c);
     if (!c) return ENOMEM;
     c->in = c->out = c->err = -1;
+    c->keep_input = (flags & L2_CHILD_KEEP_INPUT) != 0;
     int in[2] = {-1, -1}, outp[2] = {-1, -1}, errp[2] = {-1, -1};
     int capture = (flags & L2_CHILD_CAPTURE) != 0;
-    if (input_len > 0 && !(c->input = malloc(input_len))) {
+    if (!(c->lock = l2_monitor_create()) || (input_len > 0 && !(c->input = malloc(input_len)))) {
         free_child(c);
         return ENOMEM;
     }
@@ -622,8 +629,9 @@ int l2_child_start(char *const argv[], const char *cwd, const void *input, size_
     c->in = in[1];
     c->out = outp[0];
     c->err = errp[0];
-    if (input_len == 0) close_fd(&c->in);
-    if (e == 0 && (c->in >= 0 || capture)) e = l2_thread_start(&c->pump, pump, c);
+    if (input_len == 0 && !c->keep_input) close_fd(&c->in);
+    if (e == 0 && ((c->in >= 0 && !c->keep_input) || capture)) e = l2_thread_start(&c->pump, pump, c);
+    if (e == 0 && c->keep_input && input_len > 0) e = l2_child_send(c, input, input_len);
     if (e != 0) {
         if (c->pid > 0) {
             kill(c->pid, SIGKILL);
@@ -634,6 +642,47 @@ int l2_child_start(char *const argv[], const char *cwd, const void *input, size_
     }
     *out = c;
     return 0;
+}
+
+int l2_child_send(l2_child *c, const void *data, size_t n) {
+    /* A child that is gone gives EPIPE, not a SIGPIPE that ends this
+     * process: the signal is held back and taken here. */
+    sigset_t pipe_signal, saved;
+    sigemptyset(&pipe_signal);
+    sigaddset(&pipe_signal, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_signal, &saved);
+    const unsigned char *p = data;
+    int e = c->in < 0 ? EPIPE : 0;
+    while (e == 0 && n > 0) {
+        ssize_t k = write(c->in, p, n);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) {
+            e = k < 0 ? errno : EPIPE;
+            break;
+        }
+        p += k;
+        n -= (size_t)k;
+    }
+    sigset_t pending;
+    int sig;
+    if (e == EPIPE && sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1) sigwait(&pipe_signal, &sig);
+    pthread_sigmask(SIG_SETMASK, &saved, NULL);
+    return e;
+}
+
+void l2_child_end_input(l2_child *c) { close_fd(&c->in); }
+
+char *l2_child_output(l2_child *c, size_t *len) {
+    l2_monitor_lock(c->lock);
+    size_t n = c->got[0].len;
+    char *copy = malloc(n + 1);
+    if (copy) {
+        if (n) memcpy(copy, c->got[0].data, n);
+        copy[n] = '\0';
+        if (len) *len = n;
+    }
+    l2_monitor_unlock(c->lock);
+    return copy;
 }
 
 long l2_child_id(const l2_child *c) { return (long)c->pid; }

@@ -713,6 +713,7 @@ typedef struct stream {
     HANDLE pipe;        /* the parent's end; NULL when none */
     char *data;         /* collected (output) or to send (input) */
     size_t len;
+    SRWLOCK lock;       /* over data and len, which a collecting thread fills */
     l2_thread *thread;
 } stream;
 
@@ -741,17 +742,25 @@ static void collect(void *arg) {
         char buf[65536];
         DWORD n = 0;
         if (!ReadFile(s->pipe, buf, sizeof buf, &n, NULL) || n == 0) break;
+        AcquireSRWLockExclusive(&s->lock);
+        int kept = 1;
         if (s->len + n + 1 > cap) {
             size_t bigger = cap ? cap : 4096;
             while (s->len + n + 1 > bigger) bigger *= 2;
             char *p = realloc(s->data, bigger);
-            if (!p) break;
-            s->data = p;
-            cap = bigger;
+            if (p) {
+                s->data = p;
+                cap = bigger;
+            }
+            kept = p != NULL;
         }
-        memcpy(s->data + s->len, buf, n);
-        s->len += n;
-        s->data[s->len] = '\0';
+        if (kept) {
+            memcpy(s->data + s->len, buf, n);
+            s->len += n;
+            s->data[s->len] = '\0';
+        }
+        ReleaseSRWLockExclusive(&s->lock);
+        if (!kept) break;
     }
 }
 
@@ -814,7 +823,10 @@ int l2_child_start(char *const argv[], const char *cwd, const void *input, size_
                    l2_child **out) {
     l2_child *c = calloc(1, sizeof *c);
     if (!c) return ENOMEM;
+    InitializeSRWLock(&c->out.lock);
+    InitializeSRWLock(&c->err.lock);
     HANDLE ends[3] = {NULL, NULL, NULL}; /* the child's */
+    int keep_input = (flags & L2_CHILD_KEEP_INPUT) != 0;
     int capture = (flags & L2_CHILD_CAPTURE) != 0;
     int e = child_pipe(&c->in.pipe, &ends[0], 1);
     if (e == 0 && capture) e = child_pipe(&c->out.pipe, &ends[1], 0);
@@ -852,18 +864,19 @@ int l2_child_start(char *const argv[], const char *cwd, const void *input, size_
     free(folder);
     for (int i = 0; i < 3; i++)
         if (ends[i] && ends[i] != INVALID_HANDLE_VALUE) CloseHandle(ends[i]);
-    if (e == 0 && input_len > 0) {
+    if (e == 0 && input_len > 0 && !keep_input) {
         if (!(c->in.data = malloc(input_len))) e = ENOMEM;
         else memcpy(c->in.data, input, input_len);
         c->in.len = input_len;
     }
-    if (e == 0 && input_len > 0) e = l2_thread_start(&c->in.thread, send_input, &c->in);
-    if (e == 0 && input_len == 0) {
+    if (e == 0 && input_len > 0 && !keep_input) e = l2_thread_start(&c->in.thread, send_input, &c->in);
+    if (e == 0 && input_len == 0 && !keep_input) {
         CloseHandle(c->in.pipe);
         c->in.pipe = NULL;
     }
     if (e == 0 && capture) e = l2_thread_start(&c->out.thread, collect, &c->out);
     if (e == 0 && capture) e = l2_thread_start(&c->err.thread, collect, &c->err);
+    if (e == 0 && keep_input && input_len > 0) e = l2_child_send(c, input, input_len);
     if (e != 0) {
         if (c->process) TerminateProcess(c->process, 1);
         free_child(c);
@@ -871,6 +884,35 @@ int l2_child_start(char *const argv[], const char *cwd, const void *input, size_
     }
     *out = c;
     return 0;
+}
+
+int l2_child_send(l2_child *c, const void *data, size_t n) {
+    const char *p = data;
+    while (n > 0) {
+        DWORD piece = n < IO_PIECE ? (DWORD)n : IO_PIECE, done = 0;
+        if (!c->in.pipe || !WriteFile(c->in.pipe, p, piece, &done, NULL) || done == 0)
+            return c->in.pipe ? last_errno() : EPIPE;
+        p += done;
+        n -= done;
+    }
+    return 0;
+}
+
+void l2_child_end_input(l2_child *c) {
+    if (c->in.pipe) CloseHandle(c->in.pipe);
+    c->in.pipe = NULL;
+}
+
+char *l2_child_output(l2_child *c, size_t *len) {
+    AcquireSRWLockShared(&c->out.lock);
+    char *copy = malloc(c->out.len + 1);
+    if (copy) {
+        if (c->out.len) memcpy(copy, c->out.data, c->out.len);
+        copy[c->out.len] = '\0';
+        if (len) *len = c->out.len;
+    }
+    ReleaseSRWLockShared(&c->out.lock);
+    return copy;
 }
 
 long l2_child_id(const l2_child *c) { return (long)c->id; }

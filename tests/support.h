@@ -114,6 +114,9 @@ extern const char test_golden_overlay[];
 /* 1 where program arguments travel as UTF-16 (Windows): bytes that are
  * not UTF-8 reach the program as U+FFFD. */
 extern const int test_utf16_arguments;
+/* 1 where programs read CR LF on standard input as a line end, as the C
+ * library's text mode does (Windows). */
+extern const int test_crlf_is_newline;
 /* The suffix of programs: "" or ".exe". */
 extern const char test_exe_suffix[];
 /* The file that reads as empty and takes any write: /dev/null, NUL. */

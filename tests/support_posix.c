@@ -27,6 +27,7 @@
 const char test_golden_overlay[] = "";
 const char test_exe_suffix[] = "";
 const int test_utf16_arguments = 0;
+const int test_crlf_is_newline = 0;
 const char test_null_device[] = "/dev/null";
 
 void test_require_posix(const char *why) { (void)why; }

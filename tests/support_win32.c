@@ -25,6 +25,7 @@
 const char test_golden_overlay[] = "windows";
 const char test_exe_suffix[] = ".exe";
 const int test_utf16_arguments = 1;
+const int test_crlf_is_newline = 1;
 const char test_null_device[] = "NUL";
 
 void test_require_posix(const char *why) {
