@@ -155,12 +155,13 @@ else
 WITHOUT_JANSSON := jansson is not installed (libjansson-dev; make test installs it)
 endif
 endif
-# Tests of what Windows does not have: they are skipped there, by name.
-POSIX_TESTS := tests/test_chat_pty.c:needs a pseudo-terminal (POSIX) \
-	tests/test_setup.c:tests the POSIX shell scripts setup.sh and models.sh
+# Tests of what Windows does not have: skipped there, by name, saying why.
+POSIX_TESTS := test_chat_pty test_setup
+WHY_test_chat_pty := chat on a pseudo-terminal (POSIX)
+WHY_test_setup := the POSIX shell scripts setup.sh and models.sh
 ifeq ($(TARGET_WINDOWS),1)
-TEST_SRC := $(filter-out $(foreach t,$(POSIX_TESTS),$(firstword $(subst :, ,$(t)))),$(TEST_SRC))
-NOT_BUILT_TESTS := $(foreach t,$(POSIX_TESTS),"--skipped=$(subst tests/,,$(subst .c:,:,$(t)))")
+TEST_SRC := $(filter-out $(POSIX_TESTS:%=tests/%.c),$(TEST_SRC))
+NOT_BUILT_TESTS := $(foreach t,$(POSIX_TESTS),"--skipped=$(t):$(WHY_$(t))")
 endif
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%$(EXE))
 # test_install checks an installed tree (make test-install), not this build.

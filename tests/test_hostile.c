@@ -721,7 +721,7 @@ static void pair_cases(void) {
              NULL);
     char *vocab200 = small_model("vocab200.bin", 0, 200);
     bad_pair(vocab200, "byte 0xFF", "a model of 200 tokens: no byte token for 0xFF", "@P", STD, "-i", "\xff", NULL)
-        ->posix_only = test_utf16_arguments ? "a byte 0xFF in an argument (Windows passes UTF-16)" : NULL;
+        ->posix_only = test_utf16_arguments ? "a byte 0xFF in an argument, which Windows passes as UTF-16" : NULL;
 }
 
 /* Inputs the fuzzers found, kept as bytes (see fuzz/). */

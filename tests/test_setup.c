@@ -225,7 +225,7 @@ static void test_package_list_groups(void **state) {
     test_run r;
     char path[4200];
     snprintf(path, sizeof path, "PATH=%s/bin", dir);
-    const char *groups[] = {"build", "download", "test", "ci"};
+    const char *groups[] = {"build", "download", "test", "ci", "windows"};
     for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++) {
         assert_int_equal(run_script(&r, path, test_source_path("tests/setup.sh"), groups[i], NULL), 0);
         char want[64];
