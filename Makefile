@@ -156,9 +156,10 @@ WITHOUT_JANSSON := jansson is not installed (libjansson-dev; make test installs 
 endif
 endif
 # Tests of what Windows does not have: skipped there, by name, saying why.
-POSIX_TESTS := test_chat_pty test_setup
+POSIX_TESTS := test_chat_pty test_setup test_install
 WHY_test_chat_pty := chat on a pseudo-terminal (POSIX)
 WHY_test_setup := the POSIX shell scripts setup.sh and models.sh
+WHY_test_install := make install, with its shared library and pkg-config (POSIX)
 ifeq ($(TARGET_WINDOWS),1)
 TEST_SRC := $(filter-out $(POSIX_TESTS:%=tests/%.c),$(TEST_SRC))
 NOT_BUILT_TESTS := $(foreach t,$(POSIX_TESTS),"--skipped=$(t):$(WHY_$(t))")
@@ -275,7 +276,9 @@ $(PC_FILE): llama2.pc.in FORCE
 		-e 's|@INCLUDEDIR@|$(call pc_dir,$(INCLUDEDIR))|' \
 		-e 's|@VERSION@|$(VERSION)|' -e 's|@LIBS_PRIVATE@|$(strip $(BACKEND_LIBS) -lm -pthread)|' $< >$@
 
+ifneq ($(TARGET_WINDOWS),1)
 libraries: $(SHARED_LIB) $(DIST_LIB) $(PC_FILE)
+endif
 
 # The programs at the top level are copies of the last build's.
 llama2$(EXE): $(BUILD)/llama2$(EXE) FORCE
@@ -380,6 +383,13 @@ bench: all
 # time. INSTALL_PROGRAMS lists the programs: one built elsewhere in this
 # Makefile adds itself to it (anywhere: the list is read when install runs,
 # hence .SECONDEXPANSION), with a man page man/<name>.1.
+ifeq ($(TARGET_WINDOWS),1)
+# A Windows build gives the programs and the static archive $(LIB); the
+# installed tree (shared library, pkg-config, man pages) is POSIX's.
+libraries install uninstall test-install:
+	@echo "make $@: not for a Windows build (it gives the .exe programs and $(LIB))" >&2
+	@exit 2
+else
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 LIBDIR ?= $(PREFIX)/lib
@@ -417,6 +427,7 @@ test-install: $(INSTALL_TEST) $(BUILD)/llama2 test-models
 	@$(MAKE) --no-print-directory install DESTDIR=$(abspath $(STAGE)) >/dev/null
 	@$(TEST_ENV) LLAMA2_STAGE=$(abspath $(STAGE)) LLAMA2_PREFIX=$(PREFIX) LLAMA2_CC="$(CC)" MAKE="$(MAKE)" \
 		sh tests/run.sh $(INSTALL_TEST)
+endif
 
 clean:
 	rm -rf build llama2 llama2-* llama2.exe
