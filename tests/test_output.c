@@ -303,30 +303,35 @@ static void test_convert_bad_input_leaves_nothing(void **state) {
     assert_string_equal(test_dir_listing(dir), "bad.bin m.bin");
 }
 
-/* Starts a program with its output thrown away, where Ctrl-C reaches it. */
-static l2_child *start(char *const argv[]) {
+/* Starts argv (its output thrown away, where Ctrl-C reaches it), waits
+ * until it is seen writing a file of the folder, then stops it with `stop`;
+ * returns how it ended. Fails the test when it was never seen writing. */
+static int stop_mid_write(char *const argv[], void (*stop)(l2_child *c)) {
     l2_child *c = NULL;
     assert_int_equal(l2_child_start(argv, NULL, NULL, 0, L2_CHILD_INTERRUPTIBLE, &c), 0);
-    return c;
+    int writing = test_child_writing(c, dir, "m.bin");
+    stop(c);
+    int status = l2_child_wait(c, NULL, NULL, NULL, NULL);
+    if (!writing) fail_msg("%s was never seen writing", argv[0]);
+    return status;
 }
 
-/* Ctrl-C (SIGINT; on Windows the console's Ctrl-C) while llama2-genmodel
- * writes a large model: the program ends as Ctrl-C ends it, and leaves
- * nothing. */
-static void test_sigint_mid_write_leaves_nothing(void **state) {
+/* llama2-genmodel stopped while it writes a large model (about 420 MB: far
+ * more than is written by then): it ends with `status`, leaving nothing. */
+static void genmodel_stopped_mid_write(void (*stop)(l2_child *c), int status) {
     const char *tool = test_require_tool("llama2-genmodel");
     char out[4200];
     snprintf(out, sizeof out, "%s", in_dir("big.bin"));
-    /* About 420 MB: far more than is written before Ctrl-C comes. */
     char *argv[] = {(char *)tool, out, "--preset", "stories110M", NULL};
-    l2_child *c = start(argv);
-    int writing = test_child_writing(c, dir, "m.bin");
-    l2_child_interrupt(c);
-    int status = l2_child_wait(c, NULL, NULL, NULL, NULL);
-    if (!writing) fail_msg("llama2-genmodel was never seen writing");
-    assert_int_equal(status, 128 + 2); /* SIGINT's */
+    assert_int_equal(stop_mid_write(argv, stop), status);
     assert_string_equal(test_dir_listing(dir), "m.bin");
 }
+
+static void ctrl_c(l2_child *c) { l2_child_interrupt(c); }
+
+/* Ctrl-C (SIGINT; on Windows the console's Ctrl-C) mid-write: the program
+ * ends as Ctrl-C ends it. */
+static void test_sigint_mid_write_leaves_nothing(void **state) { genmodel_stopped_mid_write(ctrl_c, 128 + 2); }
 
 /* Ctrl-C while llama2-convert writes a Hugging Face folder (from a model
  * of about 60 MB): it ends by it, and the folder it made holds nothing. */
@@ -339,12 +344,7 @@ static void test_convert_sigint_mid_write_leaves_nothing(void **state) {
     llama2_error err = {0};
     assert_int_equal(l2_write_random_model(in, &c, 2, L2_OUTPUT_FORCE, &err), LLAMA2_OK);
     char *argv[] = {(char *)tool, in, hf, "--to", "hf", NULL};
-    l2_child *child = start(argv);
-    int writing = test_child_writing(child, dir, "m.bin");
-    l2_child_interrupt(child);
-    int status = l2_child_wait(child, NULL, NULL, NULL, NULL);
-    if (!writing) fail_msg("llama2-convert was never seen writing");
-    assert_int_equal(status, 128 + 2);
+    assert_int_equal(stop_mid_write(argv, ctrl_c), 128 + 2);
     assert_int_equal(test_dir_entries(hf, 0), 0);
     assert_string_equal(test_dir_listing(dir), "hf m.bin");
 }
@@ -532,20 +532,14 @@ static void test_convert_full_disk_leaves_nothing(void **state) {
     }
 }
 
-/* A signal other than Ctrl-C while llama2-genmodel writes a large model:
- * the program ends by that signal and leaves nothing. */
+static int signal_to_send;
+
+static void send_signal(l2_child *c) { kill((pid_t)l2_child_id(c), signal_to_send); }
+
+/* A signal other than Ctrl-C mid-write: the program ends by that signal. */
 static void signal_mid_write(int sig) {
-    const char *tool = test_require_tool("llama2-genmodel");
-    char out[4200];
-    snprintf(out, sizeof out, "%s", in_dir("big.bin"));
-    char *argv[] = {(char *)tool, out, "--preset", "stories110M", NULL};
-    l2_child *c = start(argv);
-    int writing = test_child_writing(c, dir, "m.bin");
-    kill((pid_t)l2_child_id(c), writing ? sig : SIGKILL);
-    int status = l2_child_wait(c, NULL, NULL, NULL, NULL);
-    if (!writing) fail_msg("llama2-genmodel was never seen writing");
-    assert_int_equal(status, 128 + sig);
-    assert_string_equal(test_dir_listing(dir), "m.bin");
+    signal_to_send = sig;
+    genmodel_stopped_mid_write(send_signal, 128 + sig);
 }
 
 static void test_sigterm_mid_write_leaves_nothing(void **state) { signal_mid_write(SIGTERM); }
