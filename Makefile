@@ -168,6 +168,25 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%$(EXE))
 # test_install checks an installed tree (make test-install), not this build.
 INSTALL_TEST := $(BUILD)/tests/test_install$(EXE)
 TEST_SUPPORT_OBJ := $(TEST_SUPPORT:%.c=$(BUILD)/%.o)
+# x86-64: the tests also link an emulated library, whose x86 kernel files
+# are compiled against SIMDe (libsimde-dev, installed by make test) and
+# tests/emulate_x86.h: every level (AVX-512, VNNI, AMX) then runs on any
+# x86-64 CPU, and its kernels, goldens and batches are tested against the
+# reference here too (test_*_emulated), beside the levels this CPU runs.
+# (Not under Wine: the native run covers them.)
+TARGET_ARCH_NAME := $(firstword $(subst -, ,$(shell $(CC) -dumpmachine 2>/dev/null)))
+ifneq ($(filter x86_64 i386 i486 i586 i686,$(TARGET_ARCH_NAME)),)
+ifneq ($(TARGET_WINDOWS),1)
+EMULATED_SRC := $(wildcard src/kernels/ops_avx*.c src/kernels/ops_amx.c src/kernels/x86_features.c)
+EMULATED_OBJ := $(EMULATED_SRC:%.c=$(BUILD)/emulated/%.o)
+EMULATED_LIB := $(BUILD)/emulated/libllama2.a
+EMULATED_TESTS := test_kernels test_golden test_batch
+EMULATED_TEST_BIN := $(EMULATED_TESTS:%=$(BUILD)/tests/%_emulated)
+EMULATED_FLAGS := -DL2_EMULATED_X86 -DSIMDE_NO_NATIVE -Wno-psabi \
+	$(if $(filter clang,$(CC_NAME)),,-Wno-maybe-uninitialized)
+TEST_BIN += $(EMULATED_TEST_BIN)
+endif
+endif
 ifeq ($(TARGET_WINDOWS),1)
 # cmocka cross-built from Debian's source package (tests/cmocka_windows.sh).
 CMOCKA_DIR := $(BUILD)/cmocka
@@ -288,6 +307,17 @@ llama2-%$(EXE): $(BUILD)/llama2-%$(EXE) FORCE
 FORCE:
 
 $(BUILD)/tests/%$(EXE): $(BUILD)/tests/%.o $(TEST_SUPPORT_OBJ) $(BUILD)/cli/args.o $(LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LDLIBS)
+$(BUILD)/emulated/%.o: %.c | test-packages
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(EMULATED_FLAGS) -include tests/emulate_x86.h -MMD -MP -c $< -o $@
+$(EMULATED_LIB): $(filter-out $(EMULATED_SRC:%.c=$(BUILD)/%.o),$(LIB_OBJ)) $(EMULATED_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+$(BUILD)/tests/%_emulated.o: tests/%.c | test-packages
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(EMULATED_FLAGS) -MMD -MP -c $< -o $@
+$(BUILD)/tests/%_emulated: $(BUILD)/tests/%_emulated.o $(TEST_SUPPORT_OBJ) $(BUILD)/cli/args.o $(EMULATED_LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LDLIBS)
 $(BUILD)/tests/test_convert$(EXE): $(BUILD)/tests/test_convert.o $(TEST_SUPPORT_OBJ) $(CONVERT_LIB) $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(JANSSON_LIBS) $(LDLIBS)

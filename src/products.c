@@ -12,14 +12,15 @@
  * sections. */
 #define MAX_PRODUCTS 8
 
-/* Rows per task: a multiple of 8 (the SIMD kernels take rows in groups),
- * small enough to balance the workers, large enough to amortise a task. */
+/* Rows per task: a multiple of 8 (the SIMD kernels take rows in groups;
+ * of 16 for blocks, the AMX tiles' rows), small enough to balance the
+ * workers, large enough to amortise a task. */
 static int rows_per_task(int rows, int n_workers, int nb) {
     if (n_workers <= 1) return rows;
     int target = rows / (n_workers * 8); /* about 8 tasks per worker */
     int min_rows = nb > 1 ? 32 : 16;
     if (target < min_rows) target = min_rows;
-    return (target + 7) & ~7;
+    return nb > 1 ? (target + 15) & ~15 : (target + 7) & ~7;
 }
 
 typedef struct products_job {
@@ -72,6 +73,9 @@ static void run_product_task(void *ctx, int task, int worker) {
     const l2_kernels *k = job->s->kernels;
     if (w->type == LLAMA2_WEIGHTS_F32) {
         k->matmul_f32(prod->out, prod->out_stride, job->x, job->nb, w->f32, w->cols, begin, end);
+    } else if (k->matmul_q8_packed && w->packed) {
+        k->matmul_q8_packed(prod->out, prod->out_stride, job->s->xq, job->s->xq_scales, job->nb, w->q, w->scales,
+                            w->packed, w->rows, w->cols, w->group_size, begin, end);
     } else {
         k->matmul_q8(prod->out, prod->out_stride, job->s->xq, job->s->xq_scales, job->nb, w->q, w->scales, w->cols,
                      w->group_size, begin, end);

@@ -748,7 +748,7 @@ static void test_gemv_q8_slots(void **state) {
     static const int n_groups[] = {1, 2, 3, 7, 8, 9, 17};
     const int max_rows = 260, max_cols = 256 * 17;
     int8_t *w = xmalloc((size_t)max_rows * max_cols);
-    float *ws = xmalloc((size_t)max_rows * 17 * sizeof(float)), *wss = xmalloc((size_t)max_rows * 17 * sizeof(float));
+    float *ws = xmalloc((size_t)max_rows * 17 * sizeof(float));
     int8_t *xq = xmalloc((size_t)max_cols);
     float *xs = xmalloc((size_t)max_cols * sizeof(float)), *xf = xmalloc((size_t)max_cols * sizeof(float));
     float *of = xmalloc((size_t)max_rows * sizeof(float)), *orf = xmalloc((size_t)max_rows * sizeof(float));
@@ -770,8 +770,12 @@ static void test_gemv_q8_slots(void **state) {
                     for (int i = 0; i < rows * cols; i++) w[i] = (int8_t)(rng_u32() & 0xff);
                     for (int i = 0; i < rows * groups; i++)
                         ws[i] = rng_float(-1.0f, 1.0f) * ldexpf(1.0f, rng_int(-12, 4));
-                    const size_t packed_bytes = (size_t)slots * 8 * (size_t)groups * sizeof(float);
-                    assert_true(k->repack_q8(NULL, w, ws, rows, cols, gs) == packed_bytes);
+                    /* The slot-ordered scales first; a level may keep
+                     * more after them (AMX: the weights in tile order). */
+                    const size_t slot_bytes = (size_t)slots * 8 * (size_t)groups * sizeof(float);
+                    const size_t packed_bytes = k->repack_q8(NULL, w, ws, rows, cols, gs);
+                    assert_true(packed_bytes >= slot_bytes);
+                    float *wss = xmalloc(packed_bytes);
                     assert_true(k->repack_q8(wss, w, ws, rows, cols, gs) == packed_bytes);
                     for (int i = 0; i < slots; i++)
                         for (int j = 0; j < 8; j++)
@@ -803,6 +807,7 @@ static void test_gemv_q8_slots(void **state) {
                     free(b2);
                     free(b3);
                     free(b4);
+                    free(wss);
                     const int i = first_difference(of, orf, rows);
                     if (i >= 0) {
                         print_error("%s: gemv_q8_slots gs=%d cols=%d rows=%d slots=%d [%d,%d) differs at row %d: "
@@ -818,7 +823,87 @@ static void test_gemv_q8_slots(void **state) {
     assert_true(checked > 0);
     free(w);
     free(ws);
-    free(wss);
+    free(xq);
+    free(xs);
+    free(xf);
+    free(of);
+    free(orf);
+}
+
+/* matmul_q8_packed (where a table has it) over the table's repack_q8 of the
+ * matrix against the reference matmul_q8, bit for bit: group sizes the
+ * AMX tiles take (32 and up, steps of 64, 48 and 32 bytes) and one they
+ * leave to the VNNI products, input counts around the tiles' 16 rows
+ * (pairs of tiles, a last partial tile, fewer than the tiles take), row
+ * counts that are and are not multiples of 16 and row ranges that start
+ * and end inside a block of 16, inputs with and without -128, and outputs
+ * outside the range left alone. */
+static void test_matmul_q8_packed(void **state) {
+    const l2_kernels *ks[2];
+    int nk = fast_tables(state, ks);
+    const l2_kernels *ref = l2_kernels_reference();
+    static const int gss[] = {8, 32, 48, 64, 96, 128};
+    static const int nbs[] = {1, 7, 8, 15, 16, 17, 32, 33, 47};
+    const int max_rows = 80, max_cols = 128 * 5, max_nb = 47, stride = max_rows + 3;
+    int8_t *w = xmalloc((size_t)max_rows * max_cols);
+    float *ws = xmalloc((size_t)max_rows * max_cols * sizeof(float));
+    int8_t *xq = xmalloc((size_t)max_nb * max_cols);
+    float *xs = xmalloc((size_t)max_nb * max_cols * sizeof(float)), *xf = xmalloc((size_t)max_nb * max_cols * sizeof(float));
+    float *of = xmalloc((size_t)max_nb * stride * sizeof(float)), *orf = xmalloc((size_t)max_nb * stride * sizeof(float));
+    rng_seed(17);
+    long checked = 0;
+    for (int t = 0; t < nk; t++) {
+        const l2_kernels *k = ks[t];
+        assert_non_null(k->matmul_q8_packed);
+        assert_non_null(k->repack_q8);
+        for (size_t gi = 0; gi < sizeof gss / sizeof gss[0]; gi++) {
+            for (size_t ni = 0; ni < sizeof nbs / sizeof nbs[0]; ni++) {
+                const int gs = gss[gi], groups = rng_int(1, max_cols / gs), cols = gs * groups, nb = nbs[ni];
+                const int rows = ni % 3 == 0 ? 16 * rng_int(1, max_rows / 16) : rng_int(1, max_rows);
+                const int rb = ni % 2 ? rng_int(0, rows - 1) : 0, re = ni % 4 < 2 ? rows : rng_int(rb + 1, rows);
+                for (int i = 0; i < rows * cols; i++) w[i] = (int8_t)(rng_u32() & 0xff);
+                for (int i = 0; i < rows * groups; i++) ws[i] = rng_float(-1.0f, 1.0f) * ldexpf(1.0f, rng_int(-12, 4));
+                if (ni % 3 == 1) {
+                    /* Raw int8 inputs, -128 included. */
+                    for (int i = 0; i < nb * cols; i++) xq[i] = (int8_t)(rng_u32() & 0xff);
+                    for (int i = 0; i < nb * groups; i++) xs[i] = rng_float(-1.0f, 1.0f);
+                } else {
+                    fill_activations(xf, nb * cols, gs, (int)ni % 2);
+                    ref->quantize_q8(xq, xs, xf, nb * cols, gs);
+                }
+                const size_t bytes = k->repack_q8(NULL, w, ws, rows, cols, gs);
+                void *packed = xmalloc(bytes);
+                assert_true(k->repack_q8(packed, w, ws, rows, cols, gs) == bytes);
+                for (int i = 0; i < nb * stride; i++) of[i] = orf[i] = -999.0f;
+                void *b1, *b2, *b3, *b4, *b5;
+                const int8_t *we = exact_copy(w, (size_t)rows * cols, 1, &b1);
+                const float *wse = exact_copy(ws, (size_t)rows * groups * sizeof(float), 0, &b2);
+                const int8_t *xqe = exact_copy(xq, (size_t)nb * cols, 3, &b3);
+                const float *xse = exact_copy(xs, (size_t)nb * groups * sizeof(float), 0, &b4);
+                const void *pe = exact_copy(packed, bytes, 0, &b5);
+                k->matmul_q8_packed(of, stride, xqe, xse, nb, we, wse, pe, rows, cols, gs, rb, re);
+                ref->matmul_q8(orf, stride, xqe, xse, nb, we, wse, cols, gs, rb, re);
+                free(b1);
+                free(b2);
+                free(b3);
+                free(b4);
+                free(b5);
+                free(packed);
+                const int i = first_difference(of, orf, nb * stride);
+                if (i >= 0) {
+                    print_error("%s: matmul_q8_packed gs=%d cols=%d nb=%d rows=%d [%d,%d) differs at b=%d r=%d: "
+                                "%.9g vs %.9g\n",
+                                k->name, gs, cols, nb, rows, rb, re, i / stride, i % stride, (double)of[i],
+                                (double)orf[i]);
+                    fail();
+                }
+                checked += (long)nb * (re - rb);
+            }
+        }
+    }
+    assert_true(checked > 0);
+    free(w);
+    free(ws);
     free(xq);
     free(xs);
     free(xf);
@@ -835,12 +920,9 @@ typedef struct attention_part {
     void (*fn)(float *out, const float *a, const float *b, int kv_stride, int n_keys, int hs);
 } attention_part;
 
-/* The level's exact scores and values parts (skipped by name where the
- * level has none of its own, or where this CPU cannot run it). */
-static attention_part level_part(void **state, int values) {
-    const l2_kernels *k[2];
-    fast_tables(state, k);
-    const char *level = *state;
+/* The level's own exact scores or values part, if it has one (the levels
+ * built on AVX2 use AVX2's, tested at that level). */
+static attention_part own_part(const char *level, int values) {
     attention_part part = {NULL, NULL};
 #if defined(__x86_64__) || defined(__i386__)
     if (strcmp(level, "avx2") == 0) part = values ? (attention_part){"avx2", l2_values_avx2} : (attention_part){"avx2", l2_scores_avx2};
@@ -848,10 +930,16 @@ static attention_part level_part(void **state, int values) {
 #if defined(__aarch64__)
     if (strcmp(level, "neon") == 0 && values) part = (attention_part){"neon", l2_values_neon};
 #endif
-    if (!part.fn) {
-        print_message("skipped: the %s kernels have no %s of their own\n", level, values ? "values sum" : "scores");
-        skip();
-    }
+    return part;
+}
+
+/* The part of the level a test is registered for (only levels that have
+ * it: see main), skipped by name where this CPU cannot run the level. */
+static attention_part level_part(void **state, int values) {
+    const l2_kernels *k[2];
+    fast_tables(state, k);
+    attention_part part = own_part((const char *)*state, values);
+    assert_non_null(part.fn);
     return part;
 }
 
@@ -1059,20 +1147,29 @@ int main(void) {
         {"quantize_q8", test_quantize_q8},
         {"matmul_q8", test_matmul_q8},
         {"gemv_q8_slots", test_gemv_q8_slots},
+        {"matmul_q8_packed", test_matmul_q8_packed},
         {"scores", test_scores},
         {"values", test_values},
         {"exact_table", test_exact_tables},
     };
     const int n_kernels = (int)(sizeof kernel_tests / sizeof kernel_tests[0]);
-    static struct CMUnitTest tests[8 + 13 * 8];
-    static char names[13 * 8][64];
+    enum { MAX_LEVELS = 8, MAX_KERNEL_TESTS = 16 };
+    static struct CMUnitTest tests[8 + MAX_KERNEL_TESTS * MAX_LEVELS];
+    static char names[MAX_KERNEL_TESTS * MAX_LEVELS][64];
+    assert_true(n_kernels <= MAX_KERNEL_TESTS);
     int n = 0, n_names = 0;
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_select);
-    for (int level = 0; l2_kernel_level_name(level) && level < 8; level++) {
+    for (int level = 0; l2_kernel_level_name(level) && level < MAX_LEVELS; level++) {
         const char *name = l2_kernel_level_name(level);
-        if (strcmp(name, "scalar") == 0) continue;
+        if (!tested_here(name)) continue;
         for (int k = 0; k < n_kernels; k++) {
-            snprintf(names[n_names], sizeof names[n_names], "%s [%s]", kernel_tests[k].name, name);
+            /* Entries a level does not have are not its tests. */
+            const l2_kernels *table = l2_kernels_level_any(name, LLAMA2_WEIGHTS_F32);
+            if (kernel_tests[k].fn == test_gemv_q8_slots && !table->gemv_q8_slots) continue;
+            if (kernel_tests[k].fn == test_matmul_q8_packed && !table->matmul_q8_packed) continue;
+            if (kernel_tests[k].fn == test_scores && !own_part(name, 0).fn) continue;
+            if (kernel_tests[k].fn == test_values && !own_part(name, 1).fn) continue;
+            snprintf(names[n_names], sizeof names[n_names], "%s [%s%s]", kernel_tests[k].name, name, EMULATED);
             tests[n++] = (struct CMUnitTest){names[n_names++], kernel_tests[k].fn, NULL, NULL, (void *)name};
         }
     }

@@ -1,6 +1,7 @@
 /*
  * The kernels of the forward pass, as a table so that a build can carry
- * several (scalar reference, AVX2, NEON) and pick one at run time.
+ * several (scalar reference; AVX2, AVX-512, VNNI and AMX on x86-64; NEON)
+ * and pick one at run time.
  *
  * ops_ref.c holds the plain scalar reference of every entry: it is the test
  * oracle and the fallback. A fast table may differ from it only by float
@@ -61,14 +62,14 @@ typedef struct l2_kernels {
     void (*matmul_q8)(float *out, int out_stride, const int8_t *xq, const float *xs, int nb, const int8_t *w,
                       const float *ws, int cols, int gs, int row_begin, int row_end);
 
-    /* Optional, with gemv_q8_slots: a rearranged copy of an int8 weight
-     * matrix (rows x cols values, a scale per group of gs) for this table's
-     * products, made once when the model is opened and owned by the model
+    /* Optional: a rearranged copy of an int8 weight matrix (rows x cols
+     * values, a scale per group of gs) for this table's products, made once
+     * when the model is opened and owned by the model
      * (l2_model_attach_kernels). Returns the bytes the copy needs (0: none
      * for this matrix) and, unless dst is NULL, writes it there (64-byte
-     * aligned). A table without it pays nothing. Today it is the scales in
-     * slot order (l2_q8_slot_scale); a level with its own weight layout
-     * (tiles for AMX) repacks whole matrices the same way. */
+     * aligned). A table without it pays nothing. The copy starts with the
+     * scales in slot order (l2_q8_slot_scale) that gemv_q8_slots reads; the
+     * AMX table adds whole matrices in tile order for matmul_q8_packed. */
     size_t (*repack_q8)(void *dst, const int8_t *w, const float *ws, int rows, int cols, int gs);
 
     /* One quantized input against the rows of w taken in slots (see
@@ -79,6 +80,14 @@ typedef struct l2_kernels {
      * matmul_q8). */
     void (*gemv_q8_slots)(float *out, const int8_t *xq, const float *xs, const int8_t *w, const void *packed,
                           int cols, int gs, int slots, int slot_begin, int slot_end);
+
+    /* Optional: matmul_q8 (the same arguments, the same bits) for a matrix
+     * of `rows` rows of which `packed` is this table's repack_q8 copy, which
+     * it may read instead of w and ws. NULL in a table that has no such
+     * kernel (products then use matmul_q8). */
+    void (*matmul_q8_packed)(float *out, int out_stride, const int8_t *xq, const float *xs, int nb, const int8_t *w,
+                             const float *ws, const void *packed, int rows, int cols, int gs, int row_begin,
+                             int row_end);
 
     /* Causal attention of nq <= L2_ATTENTION_MAX_QUERIES queries over the
      * cached keys and values of one head (grouped-query attention: the
@@ -166,5 +175,10 @@ const char *l2_kernel_level_name(int index);
 /* The named level's table for these weights (its fast or its exact form);
  * NULL when this build lacks the level or this CPU cannot run it. */
 const l2_kernels *l2_kernels_level(const char *name, llama2_weight_type type);
+
+/* The same whether or not this CPU runs the level (for looking at which
+ * entries it has: calling them there may fault); NULL when this build lacks
+ * the level. */
+const l2_kernels *l2_kernels_level_any(const char *name, llama2_weight_type type);
 
 #endif

@@ -1,9 +1,7 @@
 /*
- * The AVX2 + FMA kernel tables (x86-64 CPUs from Haswell and Zen on).
- *
- * Every function carries target("avx2,fma") so that the file builds without
- * -march=native (PORTABLE=1) and on any compiler that knows the attribute;
- * select.c hands these tables out only when the CPU has both extensions.
+ * The AVX2 + FMA kernel tables (x86-64 CPUs from Haswell and Zen on), and
+ * the avx2-vnni level's, which differ only in their int8 dot products
+ * (ops_avx2_vnni_q8.c).
  *
  * The fast table against ops_ref.c:
  *   rmsnorm: the sum of squares in several accumulators (reordered);
@@ -21,7 +19,6 @@
  */
 #if defined(__x86_64__) || defined(__i386__)
 
-#include <immintrin.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -44,49 +41,6 @@ AVX2_INLINE float hsum8(__m256 v) {
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
 }
-
-/* [sum a, sum b, sum c, sum d] */
-AVX2_INLINE __m128 hsum4x8(__m256 a, __m256 b, __m256 c, __m256 d) {
-    __m256 ab = _mm256_hadd_ps(a, b);
-    __m256 cd = _mm256_hadd_ps(c, d);
-    __m256 abcd = _mm256_hadd_ps(ab, cd);
-    return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
-}
-
-/* e^x within about 1-2 ulp over the whole float range: 0 below about -104,
- * +inf above 88.72, subnormal results rounded once, NaN kept.
- * x = n ln2 + r with |r| <= ln2 / 2 (Cody and Waite's two-part ln2), e^r by
- * a degree-7 minimax-style polynomial 1 + r + r^2 P(r) (the classic Cephes
- * expf coefficients), and 2^n applied as two exact power-of-two factors so
- * that n down to -150 and up to 128 stays in the exponent range. */
-AVX2_INLINE __m256 exp8(__m256 x) {
-    const __m256 lo = _mm256_set1_ps(-104.0f);
-    const __m256 hi = _mm256_set1_ps(88.8f);
-    /* max/min return their second operand for a NaN: keep x second. */
-    x = _mm256_max_ps(lo, x);
-    x = _mm256_min_ps(hi, x);
-    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-    __m256 r2 = _mm256_mul_ps(r, r);
-    p = _mm256_fmadd_ps(p, r2, _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-    /* 2^n = 2^n1 * 2^n2 with n1 = floor(n / 2): both factors normal. */
-    __m256i ni = _mm256_cvtps_epi32(n);
-    __m256i n1 = _mm256_srai_epi32(ni, 1);
-    __m256i n2 = _mm256_sub_epi32(ni, n1);
-    const __m256i bias = _mm256_set1_epi32(127);
-    __m256 f1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, bias), 23));
-    __m256 f2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, bias), 23));
-    return _mm256_mul_ps(_mm256_mul_ps(p, f1), f2);
-}
-
 
 /* [p[0..3], q[0..3]] */
 AVX2_INLINE __m256 load_2x4(const float *p, const float *q) {
@@ -358,13 +312,13 @@ AVX2_INLINE void dot_tile_step(__m256 acc[MM_R][MM_B], const float *const w[MM_R
     for (int b = 0; b < MM_B; b++) {
         if (b >= B) continue;
         xv[b] = masked ? _mm256_maskload_ps(x + (size_t)b * cols + k, m) : _mm256_loadu_ps(x + (size_t)b * cols + k);
-        __asm__("" : "+x"(xv[b]));
+        L2_KEEP_IN_REGISTER(xv[b]);
     }
 #pragma GCC unroll 4
     for (int r = 0; r < MM_R; r++) {
         if (r >= R) continue;
         __m256 wv = masked ? _mm256_maskload_ps(w[r] + kw, m) : _mm256_loadu_ps(w[r] + kw);
-        __asm__("" : "+x"(wv));
+        L2_KEEP_IN_REGISTER(wv);
 #pragma GCC unroll 3
         for (int b = 0; b < MM_B; b++) {
             if (b >= B) continue;
@@ -487,6 +441,109 @@ AVX2_FN static void matmul_f32_avx2(float *out, int out_stride, const float *x, 
         gemv_f32(out, x, w, (size_t)cols, row_begin, row_end);
     else
         gemm_f32(out, (size_t)out_stride, x, nb, w, (size_t)cols, row_begin, row_end);
+}
+
+/* ------------------------------------------------------------ scores */
+
+/* att[t] = dot(q, key t) / sqrtf(hs) with every dot summed like the
+ * reference's: sum = 0, then sum += q[d] * key[d] for d = 0, 1, ... (each
+ * product rounded, then added; no fused operations). Eight keys at once,
+ * one per lane: keys j and j + 4 are loaded four dimensions at a time into
+ * the two halves of a vector, multiplied by the query (a product's bits do
+ * not depend on the order of its operands), and transposed in-lane so that
+ * each add takes one dimension's products of all eight keys, in order.
+ * Up to four such groups of eight keys run together to hide the latency of
+ * those sequential sums. */
+
+/* The sums of the keys at r + j * stride (j < 8) over dimensions [d, d + 4),
+ * in order; qv holds q[d..d+3] in both halves. */
+AVX2_INLINE __m256 scores_step4(__m256 acc, const float *r, size_t stride, size_t d, __m256 qv) {
+    const float *p = r + d;
+    __m256 m0 = _mm256_mul_ps(qv, load_2x4(p, p + 4 * stride));
+    __m256 m1 = _mm256_mul_ps(qv, load_2x4(p + stride, p + 5 * stride));
+    __m256 m2 = _mm256_mul_ps(qv, load_2x4(p + 2 * stride, p + 6 * stride));
+    __m256 m3 = _mm256_mul_ps(qv, load_2x4(p + 3 * stride, p + 7 * stride));
+    __m256 t0 = _mm256_unpacklo_ps(m0, m1), t1 = _mm256_unpackhi_ps(m0, m1); /* m0_0 m1_0 m0_1 m1_1 */
+    __m256 t2 = _mm256_unpacklo_ps(m2, m3), t3 = _mm256_unpackhi_ps(m2, m3);
+    acc = _mm256_add_ps(acc, _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0))); /* dimension d */
+    acc = _mm256_add_ps(acc, _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2)));
+    acc = _mm256_add_ps(acc, _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0)));
+    return _mm256_add_ps(acc, _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2)));
+}
+
+/* scores_step4 for the keys p[j]. */
+AVX2_INLINE __m256 scores_step4p(__m256 acc, const float *const p[8], size_t d, __m256 qv) {
+    __m256 m0 = _mm256_mul_ps(qv, load_2x4(p[0] + d, p[4] + d));
+    __m256 m1 = _mm256_mul_ps(qv, load_2x4(p[1] + d, p[5] + d));
+    __m256 m2 = _mm256_mul_ps(qv, load_2x4(p[2] + d, p[6] + d));
+    __m256 m3 = _mm256_mul_ps(qv, load_2x4(p[3] + d, p[7] + d));
+    __m256 t0 = _mm256_unpacklo_ps(m0, m1), t1 = _mm256_unpackhi_ps(m0, m1);
+    __m256 t2 = _mm256_unpacklo_ps(m2, m3), t3 = _mm256_unpackhi_ps(m2, m3);
+    acc = _mm256_add_ps(acc, _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0)));
+    acc = _mm256_add_ps(acc, _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2)));
+    acc = _mm256_add_ps(acc, _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0)));
+    return _mm256_add_ps(acc, _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2)));
+}
+
+/* One dimension d of the eight keys p[j], for a head size that is not a
+ * multiple of 4. */
+AVX2_INLINE __m256 scores_step1(__m256 acc, const float *const p[8], size_t d, const float *q) {
+    __m256 k = _mm256_set_ps(p[7][d], p[6][d], p[5][d], p[4][d], p[3][d], p[2][d], p[1][d], p[0][d]);
+    return _mm256_add_ps(acc, _mm256_mul_ps(_mm256_set1_ps(q[d]), k));
+}
+
+/* ng groups of eight consecutive keys from r (group i at r + 8 i stride). */
+AVX2_INLINE void scores_groups(float *att, const float *q, const float *r, size_t stride, int hs, __m256 scale,
+                               int ng) {
+    __m256 acc[4];
+    for (int i = 0; i < ng; i++) acc[i] = _mm256_setzero_ps();
+    size_t d = 0;
+    for (; d + 4 <= (size_t)hs; d += 4) {
+        const __m256 qv = _mm256_broadcast_ps((const __m128 *)(q + d));
+        for (int i = 0; i < ng; i++) acc[i] = scores_step4(acc[i], r + (size_t)i * 8 * stride, stride, d, qv);
+    }
+    for (; d < (size_t)hs; d++) {
+        for (int i = 0; i < ng; i++) {
+            const float *g = r + (size_t)i * 8 * stride;
+            const float *p[8] = {g, g + stride, g + 2 * stride, g + 3 * stride,
+                                 g + 4 * stride, g + 5 * stride, g + 6 * stride, g + 7 * stride};
+            acc[i] = scores_step1(acc[i], p, d, q);
+        }
+    }
+    for (int i = 0; i < ng; i++) _mm256_storeu_ps(att + 8 * i, _mm256_div_ps(acc[i], scale));
+}
+
+/* Keys kv_stride apart are no stream the hardware prefetchers follow:
+ * each block of 32 keys prefetches the next block's rows. */
+AVX2_INLINE void scores_prefetch(const float *k, size_t stride, int t0, int t1, int hs) {
+    for (int t = t0; t < t1; t++)
+        for (int d = 0; d < hs; d += 16) _mm_prefetch((const char *)(k + (size_t)t * stride + (size_t)d), _MM_HINT_T0);
+}
+
+AVX2_FN void l2_scores_avx2(float *att, const float *q, const float *k, int kv_stride, int n_keys, int hs) {
+    const size_t stride = (size_t)kv_stride;
+    const __m256 scale = _mm256_set1_ps(sqrtf((float)hs));
+    int t = 0;
+    for (; t + 32 <= n_keys; t += 32) {
+        scores_prefetch(k, stride, t + 32, t + 64 < n_keys ? t + 64 : n_keys, hs);
+        scores_groups(att + t, q, k + (size_t)t * stride, stride, hs, scale, 4);
+    }
+    for (; t + 8 <= n_keys; t += 8) scores_groups(att + t, q, k + (size_t)t * stride, stride, hs, scale, 1);
+    if (t < n_keys) {
+        /* The last 1-7 keys: lanes past the end repeat the last key (never
+         * reading past it) and are not stored. */
+        const int left = n_keys - t;
+        const float *p[8];
+        for (int j = 0; j < 8; j++) p[j] = k + (size_t)(t + (j < left ? j : left - 1)) * stride;
+        __m256 acc = _mm256_setzero_ps();
+        size_t d = 0;
+        for (; d + 4 <= (size_t)hs; d += 4)
+            acc = scores_step4p(acc, p, d, _mm256_broadcast_ps((const __m128 *)(q + d)));
+        for (; d < (size_t)hs; d++) acc = scores_step1(acc, p, d, q);
+        _Alignas(32) float v[8];
+        _mm256_store_ps(v, _mm256_div_ps(acc, scale));
+        memcpy(att + t, v, (size_t)left * sizeof(float));
+    }
 }
 
 /* --------------------------------------------------------- attention */
@@ -723,7 +780,7 @@ AVX2_FN static void attend_one(float *out, const float *q, int n_keys, const flo
     values_fused(out, att, v, (int)kvs, n_keys, hs);
 }
 
-AVX2_FN static void attention_avx2(float *const *out, const float *const *q, const int *n_keys, int nq,
+AVX2_FN void l2_attention_avx2(float *const *out, const float *const *q, const int *n_keys, int nq,
                                    const float *k, const float *v, int kv_stride, int hs, float *scratch) {
     if (nq <= 0) return;
     if (hs % 8 != 0) {
@@ -774,7 +831,7 @@ AVX2_FN static void attention_avx2(float *const *out, const float *const *q, con
 
 /* The exact table's attention: the reference's arithmetic, query by query,
  * from exact parts. */
-AVX2_FN static void attention_exact_avx2(float *const *out, const float *const *q, const int *n_keys, int nq,
+AVX2_FN void l2_attention_exact_avx2(float *const *out, const float *const *q, const int *n_keys, int nq,
                                          const float *k, const float *v, int kv_stride, int hs, float *scratch) {
     for (int i = 0; i < nq; i++) {
         l2_scores_avx2(scratch, q[i], k, kv_stride, n_keys[i], hs);
@@ -797,7 +854,7 @@ static const l2_kernels avx2_table = {
     .matmul_q8 = l2_matmul_q8_avx2,
     .repack_q8 = l2_repack_q8_slot_scales,
     .gemv_q8_slots = l2_gemv_q8_slots_avx2,
-    .attention = attention_avx2,
+    .attention = l2_attention_avx2,
 };
 
 static const l2_kernels avx2_exact_table = {
@@ -811,11 +868,42 @@ static const l2_kernels avx2_exact_table = {
     .matmul_q8 = l2_matmul_q8_avx2,
     .repack_q8 = l2_repack_q8_slot_scales,
     .gemv_q8_slots = l2_gemv_q8_slots_avx2,
-    .attention = attention_exact_avx2,
+    .attention = l2_attention_exact_avx2,
+};
+
+/* AVX2 with AVX-VNNI's int8 dot products: the same tables otherwise. */
+static const l2_kernels avx2_vnni_table = {
+    .name = "avx2-vnni",
+    .rmsnorm = rmsnorm_avx2,
+    .softmax = softmax_avx2,
+    .swiglu = swiglu_avx2,
+    .add = add_avx2,
+    .matmul_f32 = matmul_f32_avx2,
+    .quantize_q8 = l2_quantize_q8_avx2,
+    .matmul_q8 = l2_matmul_q8_avxvnni,
+    .repack_q8 = l2_repack_q8_slot_scales,
+    .gemv_q8_slots = l2_gemv_q8_slots_avxvnni,
+    .attention = l2_attention_avx2,
+};
+
+static const l2_kernels avx2_vnni_exact_table = {
+    .name = "avx2-vnni-exact",
+    .rmsnorm = l2_rmsnorm_ref,
+    .softmax = l2_softmax_ref,
+    .swiglu = l2_swiglu_ref,
+    .add = add_avx2,
+    .matmul_f32 = l2_matmul_f32_ref,
+    .quantize_q8 = l2_quantize_q8_avx2,
+    .matmul_q8 = l2_matmul_q8_avxvnni,
+    .repack_q8 = l2_repack_q8_slot_scales,
+    .gemv_q8_slots = l2_gemv_q8_slots_avxvnni,
+    .attention = l2_attention_exact_avx2,
 };
 
 const l2_kernels *l2_kernels_avx2(void) { return &avx2_table; }
 const l2_kernels *l2_kernels_avx2_exact(void) { return &avx2_exact_table; }
+const l2_kernels *l2_kernels_avx2_vnni(void) { return &avx2_vnni_table; }
+const l2_kernels *l2_kernels_avx2_vnni_exact(void) { return &avx2_vnni_exact_table; }
 
 #else
 

@@ -1,21 +1,27 @@
 /*
- * The AVX2 int8 (Q8_0) kernels: quantizing activations, the int8 weight
- * products and the attention scores of int8 models, bit for bit the
- * reference's results (ops_ref.c, llama2.c's runq.c). quantize_q8 divides by
- * the scale and rounds half away from zero like roundf. In matmul_q8 the
- * integer dot of a group is exact in any order; the float accumulation runs
- * across 8 rows at once, one row per lane, in the reference's order (val +=
- * ((float)ival * ws) * xs, group by group, no fused operations):
+ * The x86 int8 (Q8_0) kernels on 256-bit vectors: quantizing activations
+ * and the int8 weight products, bit for bit the reference's results
+ * (ops_ref.c, llama2.c's runq.c). quantize_q8 divides by the scale and
+ * rounds half away from zero like roundf. In matmul_q8 the integer dot of a
+ * group is exact in any order; the float accumulation runs across 8 rows at
+ * once, one row per lane, in the reference's order (val += ((float)ival *
+ * ws) * xs, group by group, no fused operations):
  *   one input (generation): 8 rows read group by group, the group's integer
  *       sums reduced across lanes; the 8 rows come from 8 equal parts of the
  *       row range, so that the weights are read as 8 long streams;
  *   several inputs (prompt blocks): 8 rows transposed 4 bytes at a time so
  *       that each lane is a row from the start (no reduction), every
  *       transposed vector serving up to 8 inputs.
+ *
+ * The file is built three times (ops_isa.h): as it stands, with AVX2's
+ * multiply-adds; with Q8_DOT_AVX_VNNI (ops_avx2_vnni_q8.c), with AVX-VNNI's
+ * dot instructions; with Q8_DOT_AVX512_VNNI (ops_avx512_vnni_q8.c), with
+ * AVX512-VNNI's on 256-bit vectors. Only the integer dot steps (q8_dot_u,
+ * q8_dot16) differ; integer sums are exact, so all three give the same
+ * bits.
  */
 #if defined(__x86_64__) || defined(__i386__)
 
-#include <immintrin.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -25,12 +31,52 @@
 #include "ops_avx2_util.h"
 #include "ops_isa.h"
 
+#if defined(Q8_DOT_AVX_VNNI)
+#define Q8_TARGET L2_AVX_VNNI
+#define Q8_NAME(f) f##_avxvnni
+#elif defined(Q8_DOT_AVX512_VNNI)
+#define Q8_TARGET L2_AVX512_VNNI
+#define Q8_NAME(f) f##_avx512vnni
+#else
+#define Q8_TARGET L2_AVX2
+#define Q8_NAME(f) f##_avx2
+#endif
+#define Q8_FN L2_TARGET(Q8_TARGET)
+#define Q8_INLINE L2_INLINE(Q8_TARGET)
+
+/* acc + the sums of 4 products u[i] * s[i] of unsigned u and signed s
+ * bytes (lane i: bytes 4i..4i+3). Exact where every pair of products fits
+ * int16 (maddubs saturates its pair sums; the VNNI instruction does not):
+ * the callers' u are |w| <= 128 and their s within [-127, 127]. */
+Q8_INLINE __m256i q8_dot_u(__m256i acc, __m256i u, __m256i s) {
+#if defined(Q8_DOT_AVX_VNNI)
+    return _mm256_dpbusd_avx_epi32(acc, u, s);
+#elif defined(Q8_DOT_AVX512_VNNI)
+    return _mm256_dpbusd_epi32(acc, u, s);
+#else
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
+#endif
+}
+
+/* acc + the sums of pairs of int16 products a[i] * b[i] (exact). */
+Q8_INLINE __m256i q8_dot16(__m256i acc, __m256i a, __m256i b) {
+#if defined(Q8_DOT_AVX_VNNI)
+    return _mm256_dpwssd_avx_epi32(acc, a, b);
+#elif defined(Q8_DOT_AVX512_VNNI)
+    return _mm256_dpwssd_epi32(acc, a, b);
+#else
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(a, b));
+#endif
+}
 
 /* ------------------------------------------------------- quantize_q8 */
 
+/* The same in every build: only the first exports it. */
+#if !defined(Q8_DOT_AVX_VNNI) && !defined(Q8_DOT_AVX512_VNNI)
+
 /* roundf (half away from zero) on 8 lanes, exactly: truncate, then step
  * away from zero when the dropped fraction (exact) is at least one half. */
-AVX2_INLINE __m256 round_half_away(__m256 v) {
+Q8_INLINE __m256 round_half_away(__m256 v) {
     const __m256 sign = _mm256_set1_ps(-0.0f);
     __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
     __m256 frac = _mm256_andnot_ps(sign, _mm256_sub_ps(v, t));
@@ -41,14 +87,14 @@ AVX2_INLINE __m256 round_half_away(__m256 v) {
 
 /* 8 int32 to 8 int8 keeping the low byte of each, as the reference's
  * (int8_t) conversion does on this architecture. */
-AVX2_INLINE void store_low_bytes(int8_t *q, __m256i v) {
+Q8_INLINE void store_low_bytes(int8_t *q, __m256i v) {
     v = _mm256_and_si256(v, _mm256_set1_epi32(0xff));
     __m128i p = _mm_packus_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
     p = _mm_packus_epi16(p, p);
     _mm_storel_epi64((__m128i *)q, p);
 }
 
-AVX2_FN void l2_quantize_q8_avx2(int8_t *q, float *scales, const float *x, int n, int gs) {
+Q8_FN void l2_quantize_q8_avx2(int8_t *q, float *scales, const float *x, int n, int gs) {
     const float q_max = 127.0f;
     const int groups = n / gs;
     const __m256 sign = _mm256_set1_ps(-0.0f);
@@ -93,11 +139,13 @@ AVX2_FN void l2_quantize_q8_avx2(int8_t *q, float *scales, const float *x, int n
     }
 }
 
+#endif
+
 /* --------------------------------------------------------- matmul_q8 */
 
 /* Eight int32 vectors a0..a7 (one per row) to two: lo[j] = sum of lanes 0-3
  * of aj, hi[j] = sum of lanes 4-7 of aj. */
-AVX2_INLINE void reduce8x8(__m256i a0, __m256i a1, __m256i a2, __m256i a3, __m256i a4, __m256i a5, __m256i a6,
+Q8_INLINE void reduce8x8(__m256i a0, __m256i a1, __m256i a2, __m256i a3, __m256i a4, __m256i a5, __m256i a6,
                            __m256i a7, __m256i *lo, __m256i *hi) {
     __m256i h01 = _mm256_hadd_epi32(a0, a1);
     __m256i h23 = _mm256_hadd_epi32(a2, a3);
@@ -112,31 +160,31 @@ AVX2_INLINE void reduce8x8(__m256i a0, __m256i a1, __m256i a2, __m256i a3, __m25
 /* Two int32 vectors to one holding a's pair sums in the even lanes and b's
  * in the odd ones: blends (any vector pipe) and one in-lane shuffle, where
  * hadd costs several shuffles. */
-AVX2_INLINE __m256i fold32(__m256i a, __m256i b) {
+Q8_INLINE __m256i fold32(__m256i a, __m256i b) {
     __m256i x = _mm256_blend_epi32(a, b, 0xaa), y = _mm256_blend_epi32(b, a, 0xaa);
     return _mm256_add_epi32(x, _mm256_shuffle_epi32(y, _MM_SHUFFLE(2, 3, 0, 1)));
 }
 
 /* The same at 64-bit granularity: lanes 0-1 and 4-5 from a, 2-3, 6-7 from b. */
-AVX2_INLINE __m256i fold64(__m256i a, __m256i b) {
+Q8_INLINE __m256i fold64(__m256i a, __m256i b) {
     __m256i x = _mm256_blend_epi32(a, b, 0xcc), y = _mm256_blend_epi32(b, a, 0xcc);
     return _mm256_add_epi32(x, _mm256_shuffle_epi32(y, _MM_SHUFFLE(1, 0, 3, 2)));
 }
 
 /* Eight int32 vectors a0..a7 to one: lane j = the sum of aj's lanes. */
-AVX2_INLINE __m256i reduce8(__m256i a0, __m256i a1, __m256i a2, __m256i a3, __m256i a4, __m256i a5, __m256i a6,
+Q8_INLINE __m256i reduce8(__m256i a0, __m256i a1, __m256i a2, __m256i a3, __m256i a4, __m256i a5, __m256i a6,
                             __m256i a7) {
     __m256i b0123 = fold64(fold32(a0, a1), fold32(a2, a3)); /* a0..a3 | a0..a3 (half sums) */
     __m256i b4567 = fold64(fold32(a4, a5), fold32(a6, a7));
     return _mm256_add_epi32(_mm256_blend_epi32(b0123, b4567, 0xf0), _mm256_permute2x128_si256(b0123, b4567, 0x21));
 }
 
-AVX2_INLINE __m256i load16_i8_as_i16(const int8_t *p) {
+Q8_INLINE __m256i load16_i8_as_i16(const int8_t *p) {
     return _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)p));
 }
 
 /* Two runs of 8 int8 (a, and b when has_b) as 16 int16: a in lanes 0-7. */
-AVX2_INLINE __m256i load8x2_i8_as_i16(const int8_t *a, const int8_t *b, int has_b) {
+Q8_INLINE __m256i load8x2_i8_as_i16(const int8_t *a, const int8_t *b, int has_b) {
     __m128i lo = _mm_loadl_epi64((const __m128i *)a);
     __m128i v = has_b ? _mm_unpacklo_epi64(lo, _mm_loadl_epi64((const __m128i *)b)) : lo;
     return _mm256_cvtepi8_epi16(v);
@@ -146,7 +194,7 @@ AVX2_INLINE __m256i load8x2_i8_as_i16(const int8_t *a, const int8_t *b, int has_
 
 /* The integer dot of one group for 8 rows (row j at w + j * cols), gs a
  * multiple of 16: lane j of the result is row j's sum. */
-AVX2_INLINE __m256i q8_dots_g16(const int8_t *w, size_t cols, const int8_t *xg, int gs) {
+Q8_INLINE __m256i q8_dots_g16(const int8_t *w, size_t cols, const int8_t *xg, int gs) {
 #define Q8_ZERO(j) __m256i a##j = _mm256_setzero_si256();
     Q8_FOR8(Q8_ZERO)
 #undef Q8_ZERO
@@ -156,9 +204,7 @@ AVX2_INLINE __m256i q8_dots_g16(const int8_t *w, size_t cols, const int8_t *xg, 
 #define Q8_ROW32(j)                                                                                  \
     {                                                                                                \
         const int8_t *p = w + (size_t)(j) * cols + k;                                                \
-        __m256i d = _mm256_add_epi32(_mm256_madd_epi16(load16_i8_as_i16(p), xl),                     \
-                                     _mm256_madd_epi16(load16_i8_as_i16(p + 16), xh));               \
-        a##j = _mm256_add_epi32(a##j, d);                                                            \
+        a##j = q8_dot16(q8_dot16(a##j, load16_i8_as_i16(p), xl), load16_i8_as_i16(p + 16), xh);      \
     }
         Q8_FOR8(Q8_ROW32)
 #undef Q8_ROW32
@@ -166,7 +212,7 @@ AVX2_INLINE __m256i q8_dots_g16(const int8_t *w, size_t cols, const int8_t *xg, 
     if (k < gs) {
         __m256i xl = load16_i8_as_i16(xg + k);
 #define Q8_ROW16(j)                                                                                  \
-    a##j = _mm256_add_epi32(a##j, _mm256_madd_epi16(load16_i8_as_i16(w + (size_t)(j) * cols + k), xl));
+    a##j = q8_dot16(a##j, load16_i8_as_i16(w + (size_t)(j) * cols + k), xl);
         Q8_FOR8(Q8_ROW16)
 #undef Q8_ROW16
     }
@@ -175,7 +221,7 @@ AVX2_INLINE __m256i q8_dots_g16(const int8_t *w, size_t cols, const int8_t *xg, 
 
 /* The integer dots of two consecutive groups (the second only when has_b)
  * for 8 rows, gs a multiple of 8: *ga for the first group, *gb the second. */
-AVX2_INLINE void q8_dots_pair8(const int8_t *w, size_t cols, const int8_t *xg, int gs, int has_b, __m256i *ga,
+Q8_INLINE void q8_dots_pair8(const int8_t *w, size_t cols, const int8_t *xg, int gs, int has_b, __m256i *ga,
                                __m256i *gb) {
 #define Q8_ZERO(j) __m256i a##j = _mm256_setzero_si256();
     Q8_FOR8(Q8_ZERO)
@@ -185,7 +231,7 @@ AVX2_INLINE void q8_dots_pair8(const int8_t *w, size_t cols, const int8_t *xg, i
 #define Q8_ROW8(j)                                                                                   \
     {                                                                                                \
         const int8_t *p = w + (size_t)(j) * cols + k;                                                \
-        a##j = _mm256_add_epi32(a##j, _mm256_madd_epi16(load8x2_i8_as_i16(p, p + gs, has_b), xv));   \
+        a##j = q8_dot16(a##j, load8x2_i8_as_i16(p, p + gs, has_b), xv);                              \
     }
         Q8_FOR8(Q8_ROW8)
 #undef Q8_ROW8
@@ -195,7 +241,7 @@ AVX2_INLINE void q8_dots_pair8(const int8_t *w, size_t cols, const int8_t *xg, i
 
 /* Scales of 8 rows x 8 groups (row j at ws + j * groups), transposed so
  * that t[i] holds the 8 rows' scales of group i. */
-AVX2_INLINE void transpose_scales8(float t[8][8], const float *ws, size_t groups) {
+Q8_INLINE void transpose_scales8(float t[8][8], const float *ws, size_t groups) {
     __m256 r0 = _mm256_loadu_ps(ws), r1 = _mm256_loadu_ps(ws + groups);
     __m256 r2 = _mm256_loadu_ps(ws + 2 * groups), r3 = _mm256_loadu_ps(ws + 3 * groups);
     __m256 r4 = _mm256_loadu_ps(ws + 4 * groups), r5 = _mm256_loadu_ps(ws + 5 * groups);
@@ -219,32 +265,29 @@ AVX2_INLINE void transpose_scales8(float t[8][8], const float *ws, size_t groups
 }
 
 /* val += ((float)ival * ws) * xs, lane by lane: the reference's rounding. */
-AVX2_INLINE __m256 q8_accumulate(__m256 val, __m256i ival, const float *wsv, float xs) {
+Q8_INLINE __m256 q8_accumulate(__m256 val, __m256i ival, const float *wsv, float xs) {
     __m256 t = _mm256_mul_ps(_mm256_cvtepi32_ps(ival), _mm256_loadu_ps(wsv));
     return _mm256_add_ps(val, _mm256_mul_ps(t, _mm256_set1_ps(xs)));
 }
 
-/* 32 products w[i] * x[i] summed in pairs, then pairs of pairs, into 8
- * int32 (lane i: bytes 4i..4i+3). maddubs multiplies unsigned by signed
- * bytes, so it is fed |w| and x with w's sign: exact for any w provided
- * x != -128 (-x must exist); the int16 pair sums stay within
- * 2 * 128 * 127 < 32768, so nothing saturates. */
-AVX2_INLINE __m256i q8_mul32(__m256i w, __m256i x) {
-    __m256i p16 = _mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(x, w));
-    return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
+/* acc + the 8 sums of 4 products w[i] * x[i] (lane i: bytes 4i..4i+3).
+ * The dot steps multiply unsigned by signed bytes, so they are fed |w| and
+ * x with w's sign: exact for any w provided x != -128 (-x must exist). */
+Q8_INLINE __m256i q8_dot(__m256i acc, __m256i w, __m256i x) {
+    return q8_dot_u(acc, _mm256_abs_epi8(w), _mm256_sign_epi8(x, w));
 }
 
-AVX2_INLINE __m256i load32_i8(const int8_t *p) { return _mm256_loadu_si256((const __m256i *)p); }
+Q8_INLINE __m256i load32_i8(const int8_t *p) { return _mm256_loadu_si256((const __m256i *)p); }
 
 /* One group of gs (a multiple of 32) for 8 rows, x without -128. */
-AVX2_INLINE __m256i q8_dots_g32(const int8_t *w, size_t cols, const int8_t *xg, int gs) {
+Q8_INLINE __m256i q8_dots_g32(const int8_t *w, size_t cols, const int8_t *xg, int gs) {
     __m256i xv = load32_i8(xg);
-#define Q8_FIRST(j) __m256i a##j = q8_mul32(load32_i8(w + (size_t)(j) * cols), xv);
+#define Q8_FIRST(j) __m256i a##j = q8_dot(_mm256_setzero_si256(), load32_i8(w + (size_t)(j) * cols), xv);
     Q8_FOR8(Q8_FIRST)
 #undef Q8_FIRST
     for (int k = 32; k < gs; k += 32) {
         xv = load32_i8(xg + k);
-#define Q8_NEXT(j) a##j = _mm256_add_epi32(a##j, q8_mul32(load32_i8(w + (size_t)(j) * cols + k), xv));
+#define Q8_NEXT(j) a##j = q8_dot(a##j, load32_i8(w + (size_t)(j) * cols + k), xv);
         Q8_FOR8(Q8_NEXT)
 #undef Q8_NEXT
     }
@@ -254,11 +297,11 @@ AVX2_INLINE __m256i q8_dots_g32(const int8_t *w, size_t cols, const int8_t *xg, 
 /* Two groups of 16 (one 32-byte load per row) for 8 rows, x without -128:
  * the first group fills lanes 0-3 of each row's sums, the second 4-7. With
  * only one group (has_b 0) the upper half is zero. */
-AVX2_INLINE void q8_dots_pair16(const int8_t *w, size_t cols, const int8_t *xg, int has_b, __m256i *ga, __m256i *gb) {
+Q8_INLINE void q8_dots_pair16(const int8_t *w, size_t cols, const int8_t *xg, int has_b, __m256i *ga, __m256i *gb) {
 #define Q8_LOAD16X2(p)                                                                               \
     (has_b ? load32_i8(p) : _mm256_set_m128i(_mm_setzero_si128(), _mm_loadu_si128((const __m128i *)(p))))
     __m256i xv = Q8_LOAD16X2(xg);
-#define Q8_ROW(j) __m256i a##j = q8_mul32(Q8_LOAD16X2(w + (size_t)(j) * cols), xv);
+#define Q8_ROW(j) __m256i a##j = q8_dot(_mm256_setzero_si256(), Q8_LOAD16X2(w + (size_t)(j) * cols), xv);
     Q8_FOR8(Q8_ROW)
 #undef Q8_ROW
 #undef Q8_LOAD16X2
@@ -267,9 +310,9 @@ AVX2_INLINE void q8_dots_pair16(const int8_t *w, size_t cols, const int8_t *xg, 
 
 /* Four groups of 8 (one 32-byte load per row) for 8 rows, x without -128:
  * g[i] gets group i's 8 row sums. */
-AVX2_INLINE void q8_dots_quad8(const int8_t *w, size_t cols, const int8_t *xg, __m256i g[4]) {
+Q8_INLINE void q8_dots_quad8(const int8_t *w, size_t cols, const int8_t *xg, __m256i g[4]) {
     __m256i xv = load32_i8(xg);
-#define Q8_ROW(j) __m256i a##j = q8_mul32(load32_i8(w + (size_t)(j) * cols), xv);
+#define Q8_ROW(j) __m256i a##j = q8_dot(_mm256_setzero_si256(), load32_i8(w + (size_t)(j) * cols), xv);
     Q8_FOR8(Q8_ROW)
 #undef Q8_ROW
     /* Lanes of aj: group i in 2i, 2i+1 (128-bit halves: groups 0-1, 2-3).
@@ -293,9 +336,9 @@ AVX2_INLINE void q8_dots_quad8(const int8_t *w, size_t cols, const int8_t *xg, _
 /* How q8_rows8 forms the integer dots. The sign-trick modes need inputs
  * without -128; the widening modes are exact for any bytes. */
 enum {
-    Q8_G32,    /* gs % 32 == 0, maddubs */
-    Q8_G16,    /* gs == 16, maddubs, two groups per load */
-    Q8_G8,     /* gs == 8, maddubs, four groups per load */
+    Q8_G32,    /* gs % 32 == 0, unsigned x signed bytes */
+    Q8_G16,    /* gs == 16, the same, two groups per load */
+    Q8_G8,     /* gs == 8, the same, four groups per load */
     Q8_WIDE16, /* gs % 16 == 0, widening to int16 */
     Q8_WIDE8,  /* gs % 8 == 0, widening, two groups at a time */
 };
@@ -334,14 +377,14 @@ enum { Q8_PF_OFF, Q8_PF_BLOCK, Q8_PF_SLOTS };
 #define Q8_SLOT_AHEAD 320
 
 /* Block mode for the 8 rows at w. */
-AVX2_INLINE void q8_prefetch_block(q8_prefetch *p, const int8_t *w, size_t cols, int gs) {
+Q8_INLINE void q8_prefetch_block(q8_prefetch *p, const int8_t *w, size_t cols, int gs) {
     p->mode = Q8_PF_BLOCK;
     p->next = (uintptr_t)w + 8 * cols;
     p->step = 8 * (size_t)gs;
 }
 
 /* Slots mode for 8 streams from w, stride bytes apart. */
-AVX2_INLINE void q8_prefetch_slots(q8_prefetch *p, const int8_t *w, size_t stride, int gs) {
+Q8_INLINE void q8_prefetch_slots(q8_prefetch *p, const int8_t *w, size_t stride, int gs) {
     p->mode = Q8_PF_SLOTS;
     p->end = (uintptr_t)w;
     p->next = p->end + Q8_SLOT_AHEAD;
@@ -350,7 +393,7 @@ AVX2_INLINE void q8_prefetch_slots(q8_prefetch *p, const int8_t *w, size_t strid
 }
 
 /* Prefetches for n group steps. */
-AVX2_INLINE void q8_prefetch_groups(q8_prefetch *p, int n) {
+Q8_INLINE void q8_prefetch_groups(q8_prefetch *p, int n) {
     if (p->mode == Q8_PF_BLOCK) {
         const uintptr_t end = p->next + (size_t)n * p->step;
         for (uintptr_t a = p->next; a < end; a += 64) _mm_prefetch((const char *)a, _MM_HINT_T0);
@@ -366,7 +409,7 @@ AVX2_INLINE void q8_prefetch_groups(q8_prefetch *p, int n) {
  * ostride]. Their scales are either row j's at ws + j * sstride (ws8 NULL)
  * or already side by side, group g's 8 at ws8 + 8 * g. pf (any mode) is
  * positioned at w's first group. */
-AVX2_FN static void q8_rows8(float *out, size_t ostride, const int8_t *xb, const float *xsb, const int8_t *w,
+Q8_FN static void q8_rows8(float *out, size_t ostride, const int8_t *xb, const float *xsb, const int8_t *w,
                              size_t wstride, const float *ws, size_t sstride, const float *ws8, int gs, int groups,
                              int mode, q8_prefetch *pf) {
     _Alignas(32) float wsbuf[8][8];
@@ -479,7 +522,7 @@ AVX2_FN static void q8_rows8(float *out, size_t ostride, const int8_t *xb, const
 
 /* 8 rows (w, stride cols) x 32 bytes to 8 vectors: t[s] lane i = bytes
  * 4s..4s+3 of row i. */
-AVX2_INLINE void transpose8x32(__m256i *t, const int8_t *w, size_t cols) {
+Q8_INLINE void transpose8x32(__m256i *t, const int8_t *w, size_t cols) {
     __m256i r0 = load32_i8(w), r1 = load32_i8(w + cols), r2 = load32_i8(w + 2 * cols);
     __m256i r3 = load32_i8(w + 3 * cols), r4 = load32_i8(w + 4 * cols), r5 = load32_i8(w + 5 * cols);
     __m256i r6 = load32_i8(w + 6 * cols), r7 = load32_i8(w + 7 * cols);
@@ -504,7 +547,7 @@ AVX2_INLINE void transpose8x32(__m256i *t, const int8_t *w, size_t cols) {
 }
 
 /* 4 bytes of x, broadcast. */
-AVX2_INLINE __m256i bcast4_i8(const int8_t *x) {
+Q8_INLINE __m256i bcast4_i8(const int8_t *x) {
     int32_t v;
     memcpy(&v, x, sizeof v);
     return _mm256_set1_epi32(v);
@@ -513,10 +556,9 @@ AVX2_INLINE __m256i bcast4_i8(const int8_t *x) {
 /* nbt inputs (x, xs at the first; strides cols and groups) against the
  * panel's transposed rows wt (gs / 4 vectors per group) and their scales
  * wst ([group][8]) for groups g0..g0+npg-1: val[b] accumulates input b's 8
- * row sums. Inputs without -128 (see q8_mul32). */
-AVX2_INLINE void q8_panel_inputs(__m256 *val, const __m256i *wt, const float *wst, const int8_t *x,
+ * row sums. Inputs without -128 (see q8_dot). */
+Q8_INLINE void q8_panel_inputs(__m256 *val, const __m256i *wt, const float *wst, const int8_t *x,
                                  const float *xs, size_t cols, size_t groups, int g0, int npg, int gs, int nbt) {
-    const __m256i ones = _mm256_set1_epi16(1);
     for (int gi = 0; gi < npg; gi++) {
         const size_t g = (size_t)(g0 + gi);
         const __m256i *wg = wt + (size_t)gi * (size_t)(gs / 4);
@@ -528,8 +570,7 @@ AVX2_INLINE void q8_panel_inputs(__m256 *val, const __m256i *wt, const float *ws
             const __m256i v = _mm256_load_si256(wg + k), u = _mm256_abs_epi8(v);
 #pragma GCC unroll 8
             for (int b = 0; b < nbt; b++) {
-                __m256i p = _mm256_maddubs_epi16(u, _mm256_sign_epi8(bcast4_i8(xg + (size_t)b * cols + 4 * (size_t)k), v));
-                acc[b] = _mm256_add_epi32(acc[b], _mm256_madd_epi16(p, ones));
+                acc[b] = q8_dot_u(acc[b], u, _mm256_sign_epi8(bcast4_i8(xg + (size_t)b * cols + 4 * (size_t)k), v));
             }
         }
         const __m256 wsv = _mm256_load_ps(wst + 8 * (size_t)gi);
@@ -542,7 +583,7 @@ AVX2_INLINE void q8_panel_inputs(__m256 *val, const __m256i *wt, const float *ws
 }
 
 /* The input tile sizes, with constants for the compiler. */
-__attribute__((noinline)) AVX2_FN static void q8_panel_all(__m256 *val, const __m256i *wt, const float *wst,
+__attribute__((noinline)) Q8_FN static void q8_panel_all(__m256 *val, const __m256i *wt, const float *wst,
                                                            const int8_t *x, const float *xs, size_t cols,
                                                            size_t groups, int g0, int npg, int gs, int nb) {
     int b = 0;
@@ -567,7 +608,7 @@ __attribute__((noinline)) AVX2_FN static void q8_panel_all(__m256 *val, const __
 /* Rows [row_begin, row_end) (at least 8) against nb inputs, gs % 32 == 0,
  * gs <= Q8_XT_PANEL, inputs without -128; a last partial block of rows is
  * the range's last 8 rows (the same bits again for a few rows). */
-AVX2_FN static void q8_rows_transposed(float *out, size_t os, const int8_t *xq, const float *xs, int nb,
+Q8_FN static void q8_rows_transposed(float *out, size_t os, const int8_t *xq, const float *xs, int nb,
                                        const int8_t *w, const float *ws, size_t c, int gs, int groups, int row_begin,
                                        int row_end) {
     const int pg = Q8_XT_PANEL / gs; /* groups per panel */
@@ -601,7 +642,7 @@ AVX2_FN static void q8_rows_transposed(float *out, size_t os, const int8_t *xq, 
 
 /* Whether n int8 hold a -128 (which quantize_q8 never produces, but a
  * caller may pass). */
-AVX2_FN static int has_int8_min(const int8_t *x, size_t n) {
+Q8_FN static int has_int8_min(const int8_t *x, size_t n) {
     const __m256i m = _mm256_set1_epi8(-128);
     __m256i any = _mm256_setzero_si256();
     size_t i = 0;
@@ -630,7 +671,7 @@ static float q8_row_scalar(const int8_t *xb, const float *xsb, const int8_t *wr,
  * at a time, each block against every input while it is in cache; a last
  * partial block is the range's last 8 rows, which recomputes a few rows to
  * the same bits. */
-AVX2_FN static void q8_rows_blocks(float *out, size_t os, const int8_t *xq, const float *xs, int b0, int b1,
+Q8_FN static void q8_rows_blocks(float *out, size_t os, const int8_t *xq, const float *xs, int b0, int b1,
                                    const int8_t *w, const float *ws, size_t c, int gs, int groups, int mode,
                                    int row_begin, int row_end) {
     const size_t ng = (size_t)groups;
@@ -649,7 +690,7 @@ AVX2_FN static void q8_rows_blocks(float *out, size_t os, const int8_t *xq, cons
 
 /* The integer-dot form for group size gs and inputs xq (n values): the
  * sign-trick modes need inputs without -128. */
-AVX2_FN static int q8_mode(int gs, const int8_t *xq, size_t n) {
+Q8_FN static int q8_mode(int gs, const int8_t *xq, size_t n) {
     int mode;
     if (gs % 32 == 0) mode = Q8_G32;
     else if (gs == 16) mode = Q8_G16;
@@ -663,7 +704,7 @@ AVX2_FN static int q8_mode(int gs, const int8_t *xq, size_t n) {
  * (row r at w + r * c), 8 long streams (see l2_q8_slots). The scales are
  * either in slot order (slot_scales, see l2_q8_slot_scale) or, when that is
  * NULL, in row order at ws. */
-AVX2_FN static void q8_slots(float *out, const int8_t *xq, const float *xs, const int8_t *w, const float *ws,
+Q8_FN static void q8_slots(float *out, const int8_t *xq, const float *xs, const int8_t *w, const float *ws,
                              const float *slot_scales, size_t c, int gs, int groups, int mode, int slots,
                              int slot_begin, int slot_end) {
     const size_t q = (size_t)slots, ng = (size_t)groups;
@@ -678,7 +719,7 @@ AVX2_FN static void q8_slots(float *out, const int8_t *xq, const float *xs, cons
     }
 }
 
-AVX2_FN void l2_gemv_q8_slots_avx2(float *out, const int8_t *xq, const float *xs, const int8_t *w, const void *packed,
+Q8_FN void Q8_NAME(l2_gemv_q8_slots)(float *out, const int8_t *xq, const float *xs, const int8_t *w, const void *packed,
                                    int cols, int gs, int slots, int slot_begin, int slot_end) {
     const float *slot_scales = packed; /* l2_repack_q8_slot_scales */
     const int groups = cols / gs;
@@ -695,7 +736,7 @@ AVX2_FN void l2_gemv_q8_slots_avx2(float *out, const int8_t *xq, const float *xs
     q8_slots(out, xq, xs, w, NULL, slot_scales, c, gs, groups, q8_mode(gs, xq, c), slots, slot_begin, slot_end);
 }
 
-AVX2_FN void l2_matmul_q8_avx2(float *out, int out_stride, const int8_t *xq, const float *xs, int nb,
+Q8_FN void Q8_NAME(l2_matmul_q8)(float *out, int out_stride, const int8_t *xq, const float *xs, int nb,
                                const int8_t *w, const float *ws, int cols, int gs, int row_begin, int row_end) {
     const int groups = cols / gs;
     const size_t c = (size_t)cols, ng = (size_t)groups, os = (size_t)out_stride;
@@ -728,113 +769,6 @@ AVX2_FN void l2_matmul_q8_avx2(float *out, int out_stride, const int8_t *xq, con
         return;
     }
     q8_rows_blocks(out, os, xq, xs, 0, nb, w, ws, c, gs, groups, mode, row_begin, row_end);
-}
-
-/* ------------------------------------------------------------ scores */
-
-/* att[t] = dot(q, key t) / sqrtf(hs) with every dot summed like the
- * reference's: sum = 0, then sum += q[d] * key[d] for d = 0, 1, ... (each
- * product rounded, then added; no fused operations). Eight keys at once,
- * one per lane: keys j and j + 4 are loaded four dimensions at a time into
- * the two halves of a vector, multiplied by the query (a product's bits do
- * not depend on the order of its operands), and transposed in-lane so that
- * each add takes one dimension's products of all eight keys, in order.
- * Up to four such groups of eight keys run together to hide the latency of
- * those sequential sums. */
-
-AVX2_INLINE __m256 load4x2(const float *lo, const float *hi) {
-    return _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(lo)), _mm_loadu_ps(hi), 1);
-}
-
-/* The sums of the keys at r + j * stride (j < 8) over dimensions [d, d + 4),
- * in order; qv holds q[d..d+3] in both halves. */
-AVX2_INLINE __m256 scores_step4(__m256 acc, const float *r, size_t stride, size_t d, __m256 qv) {
-    const float *p = r + d;
-    __m256 m0 = _mm256_mul_ps(qv, load4x2(p, p + 4 * stride));
-    __m256 m1 = _mm256_mul_ps(qv, load4x2(p + stride, p + 5 * stride));
-    __m256 m2 = _mm256_mul_ps(qv, load4x2(p + 2 * stride, p + 6 * stride));
-    __m256 m3 = _mm256_mul_ps(qv, load4x2(p + 3 * stride, p + 7 * stride));
-    __m256 t0 = _mm256_unpacklo_ps(m0, m1), t1 = _mm256_unpackhi_ps(m0, m1); /* m0_0 m1_0 m0_1 m1_1 */
-    __m256 t2 = _mm256_unpacklo_ps(m2, m3), t3 = _mm256_unpackhi_ps(m2, m3);
-    acc = _mm256_add_ps(acc, _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0))); /* dimension d */
-    acc = _mm256_add_ps(acc, _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2)));
-    acc = _mm256_add_ps(acc, _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0)));
-    return _mm256_add_ps(acc, _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2)));
-}
-
-/* scores_step4 for the keys p[j]. */
-AVX2_INLINE __m256 scores_step4p(__m256 acc, const float *const p[8], size_t d, __m256 qv) {
-    __m256 m0 = _mm256_mul_ps(qv, load4x2(p[0] + d, p[4] + d));
-    __m256 m1 = _mm256_mul_ps(qv, load4x2(p[1] + d, p[5] + d));
-    __m256 m2 = _mm256_mul_ps(qv, load4x2(p[2] + d, p[6] + d));
-    __m256 m3 = _mm256_mul_ps(qv, load4x2(p[3] + d, p[7] + d));
-    __m256 t0 = _mm256_unpacklo_ps(m0, m1), t1 = _mm256_unpackhi_ps(m0, m1);
-    __m256 t2 = _mm256_unpacklo_ps(m2, m3), t3 = _mm256_unpackhi_ps(m2, m3);
-    acc = _mm256_add_ps(acc, _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0)));
-    acc = _mm256_add_ps(acc, _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2)));
-    acc = _mm256_add_ps(acc, _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0)));
-    return _mm256_add_ps(acc, _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2)));
-}
-
-/* One dimension d of the eight keys p[j], for a head size that is not a
- * multiple of 4. */
-AVX2_INLINE __m256 scores_step1(__m256 acc, const float *const p[8], size_t d, const float *q) {
-    __m256 k = _mm256_set_ps(p[7][d], p[6][d], p[5][d], p[4][d], p[3][d], p[2][d], p[1][d], p[0][d]);
-    return _mm256_add_ps(acc, _mm256_mul_ps(_mm256_set1_ps(q[d]), k));
-}
-
-/* ng groups of eight consecutive keys from r (group i at r + 8 i stride). */
-AVX2_INLINE void scores_groups(float *att, const float *q, const float *r, size_t stride, int hs, __m256 scale,
-                               int ng) {
-    __m256 acc[4];
-    for (int i = 0; i < ng; i++) acc[i] = _mm256_setzero_ps();
-    size_t d = 0;
-    for (; d + 4 <= (size_t)hs; d += 4) {
-        const __m256 qv = _mm256_broadcast_ps((const __m128 *)(q + d));
-        for (int i = 0; i < ng; i++) acc[i] = scores_step4(acc[i], r + (size_t)i * 8 * stride, stride, d, qv);
-    }
-    for (; d < (size_t)hs; d++) {
-        for (int i = 0; i < ng; i++) {
-            const float *g = r + (size_t)i * 8 * stride;
-            const float *p[8] = {g, g + stride, g + 2 * stride, g + 3 * stride,
-                                 g + 4 * stride, g + 5 * stride, g + 6 * stride, g + 7 * stride};
-            acc[i] = scores_step1(acc[i], p, d, q);
-        }
-    }
-    for (int i = 0; i < ng; i++) _mm256_storeu_ps(att + 8 * i, _mm256_div_ps(acc[i], scale));
-}
-
-/* Keys kv_stride apart are no stream the hardware prefetchers follow:
- * each block of 32 keys prefetches the next block's rows. */
-AVX2_INLINE void scores_prefetch(const float *k, size_t stride, int t0, int t1, int hs) {
-    for (int t = t0; t < t1; t++)
-        for (int d = 0; d < hs; d += 16) _mm_prefetch((const char *)(k + (size_t)t * stride + (size_t)d), _MM_HINT_T0);
-}
-
-AVX2_FN void l2_scores_avx2(float *att, const float *q, const float *k, int kv_stride, int n_keys, int hs) {
-    const size_t stride = (size_t)kv_stride;
-    const __m256 scale = _mm256_set1_ps(sqrtf((float)hs));
-    int t = 0;
-    for (; t + 32 <= n_keys; t += 32) {
-        scores_prefetch(k, stride, t + 32, t + 64 < n_keys ? t + 64 : n_keys, hs);
-        scores_groups(att + t, q, k + (size_t)t * stride, stride, hs, scale, 4);
-    }
-    for (; t + 8 <= n_keys; t += 8) scores_groups(att + t, q, k + (size_t)t * stride, stride, hs, scale, 1);
-    if (t < n_keys) {
-        /* The last 1-7 keys: lanes past the end repeat the last key (never
-         * reading past it) and are not stored. */
-        const int left = n_keys - t;
-        const float *p[8];
-        for (int j = 0; j < 8; j++) p[j] = k + (size_t)(t + (j < left ? j : left - 1)) * stride;
-        __m256 acc = _mm256_setzero_ps();
-        size_t d = 0;
-        for (; d + 4 <= (size_t)hs; d += 4)
-            acc = scores_step4p(acc, p, d, _mm256_broadcast_ps((const __m128 *)(q + d)));
-        for (; d < (size_t)hs; d++) acc = scores_step1(acc, p, d, q);
-        _Alignas(32) float v[8];
-        _mm256_store_ps(v, _mm256_div_ps(acc, scale));
-        memcpy(att + t, v, (size_t)left * sizeof(float));
-    }
 }
 
 #else

@@ -1,13 +1,12 @@
-/* Pieces shared by the AVX2 kernel files (ops_avx2.c, ops_avx2_q8.c). */
+/* Pieces shared by the AVX2 kernel files (ops_avx2.c, ops_avx2_q8.c) and
+ * the AVX-512 ones, which run on CPUs that have AVX2 too. */
 #ifndef LLAMA2_OPS_AVX2_UTIL_H
 #define LLAMA2_OPS_AVX2_UTIL_H
 
-#include <immintrin.h>
+#include "ops_x86.h"
 
-/* Every function carries its own target, so the files build without
- * -march=native; select.c calls them only on CPUs with AVX2 and FMA. */
-#define AVX2_FN __attribute__((target("avx2,fma")))
-#define AVX2_INLINE static inline __attribute__((target("avx2,fma"), always_inline))
+#define AVX2_FN L2_TARGET(L2_AVX2)
+#define AVX2_INLINE L2_INLINE(L2_AVX2)
 
 /* The largest of 8 lanes. */
 AVX2_INLINE float hmax8(__m256 v) {
@@ -15,6 +14,50 @@ AVX2_INLINE float hmax8(__m256 v) {
     m = _mm_max_ps(m, _mm_movehl_ps(m, m));
     m = _mm_max_ss(m, _mm_movehdup_ps(m));
     return _mm_cvtss_f32(m);
+}
+
+/* [sum a, sum b, sum c, sum d], each of its 8 lanes as
+ * ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)). */
+AVX2_INLINE __m128 hsum4x8(__m256 a, __m256 b, __m256 c, __m256 d) {
+    __m256 ab = _mm256_hadd_ps(a, b);
+    __m256 cd = _mm256_hadd_ps(c, d);
+    __m256 abcd = _mm256_hadd_ps(ab, cd);
+    return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
+}
+
+/* e^x within about 1-2 ulp over the whole float range: 0 below about -104,
+ * +inf above 88.72, subnormal results rounded once, NaN kept.
+ * x = n ln2 + r with |r| <= ln2 / 2 (Cody and Waite's two-part ln2), e^r by
+ * a degree-7 minimax-style polynomial 1 + r + r^2 P(r) (the classic Cephes
+ * expf coefficients), and 2^n applied as two exact power-of-two factors so
+ * that n down to -150 and up to 128 stays in the exponent range. The
+ * AVX-512 kernels take it on each half of their vectors: the same bits. */
+AVX2_INLINE __m256 exp8(__m256 x) {
+    const __m256 lo = _mm256_set1_ps(-104.0f);
+    const __m256 hi = _mm256_set1_ps(88.8f);
+    /* max/min return their second operand for a NaN: keep x second. */
+    x = _mm256_max_ps(lo, x);
+    x = _mm256_min_ps(hi, x);
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    __m256 r2 = _mm256_mul_ps(r, r);
+    p = _mm256_fmadd_ps(p, r2, _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    /* 2^n = 2^n1 * 2^n2 with n1 = floor(n / 2): both factors normal. */
+    __m256i ni = _mm256_cvtps_epi32(n);
+    __m256i n1 = _mm256_srai_epi32(ni, 1);
+    __m256i n2 = _mm256_sub_epi32(ni, n1);
+    const __m256i bias = _mm256_set1_epi32(127);
+    __m256 f1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, bias), 23));
+    __m256 f2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, bias), 23));
+    return _mm256_mul_ps(_mm256_mul_ps(p, f1), f2);
 }
 
 #endif

@@ -1,10 +1,13 @@
 /* Kernel policy: which table a model uses. The levels this build carries,
- * fastest first (avx2 or neon, then the scalar reference), each with the CPU
- * check it needs and two tables: its fastest, and its exact form (every
- * entry the reference's bits). LLAMA2_KERNELS=<level> in the environment
- * caps the choice at that level ("scalar": the reference; "avx2": nothing
- * faster than AVX2, for valgrind, which cannot decode AVX-512); it is read
- * on every call, nothing is cached. */
+ * fastest first (amx, avx512-vnni, avx512, avx2-vnni, avx2 on x86-64; neon
+ * on aarch64; then the scalar reference), each with the CPU check it needs
+ * and two tables: its fastest, and its exact form (every entry the
+ * reference's bits). The x86 levels are all in every x86 build (their
+ * functions carry their own target attributes); the check reads cpuid and
+ * the OS's saved register state (x86_features.c). LLAMA2_KERNELS=<level> in
+ * the environment caps the choice at that level ("scalar": the reference;
+ * "avx2": nothing faster than AVX2, for valgrind, which cannot decode
+ * AVX-512); it is read on every call, nothing is cached. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,15 +25,23 @@ typedef struct level {
 static int always(void) { return 1; }
 
 #if defined(__x86_64__) || defined(__i386__)
-/* libgcc / compiler-rt fill the CPU model in a constructor; the check covers
- * the OS's saving of the YMM registers too. */
-static int cpu_has_avx2(void) { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
+static int cpu_runs_avx2(void) { return l2_x86_features_read().avx2; }
+static int cpu_runs_avx2_vnni(void) { return l2_x86_features_read().avx_vnni; }
+static int cpu_runs_avx512(void) { return l2_x86_features_read().avx512; }
+static int cpu_runs_avx512_vnni(void) { return l2_x86_features_read().avx512_vnni; }
+/* The tiles also need the OS's consent, asked once the CPU has them: where
+ * it is refused, the next level down is used. */
+static int cpu_runs_amx(void) { return l2_x86_features_read().amx_int8 && l2_x86_request_tiles(); }
 #endif
 
 /* Fastest first; the scalar reference last. */
 static const level levels[] = {
 #if defined(__x86_64__) || defined(__i386__)
-    {"avx2", l2_kernels_avx2, l2_kernels_avx2_exact, cpu_has_avx2},
+    {"amx", l2_kernels_amx, l2_kernels_amx_exact, cpu_runs_amx},
+    {"avx512-vnni", l2_kernels_avx512_vnni, l2_kernels_avx512_vnni_exact, cpu_runs_avx512_vnni},
+    {"avx512", l2_kernels_avx512, l2_kernels_avx512_exact, cpu_runs_avx512},
+    {"avx2-vnni", l2_kernels_avx2_vnni, l2_kernels_avx2_vnni_exact, cpu_runs_avx2_vnni},
+    {"avx2", l2_kernels_avx2, l2_kernels_avx2_exact, cpu_runs_avx2},
 #elif defined(__aarch64__)
     {"neon", l2_kernels_neon, l2_kernels_neon_exact, always},
 #endif
@@ -53,6 +64,12 @@ const char *l2_kernel_level_name(int index) { return index >= 0 && index < N_LEV
 const l2_kernels *l2_kernels_level(const char *name, llama2_weight_type type) {
     for (int i = 0; name && i < N_LEVELS; i++)
         if (strcmp(levels[i].name, name) == 0) return levels[i].cpu_runs() ? table_of(&levels[i], type) : NULL;
+    return NULL;
+}
+
+const l2_kernels *l2_kernels_level_any(const char *name, llama2_weight_type type) {
+    for (int i = 0; name && i < N_LEVELS; i++)
+        if (strcmp(levels[i].name, name) == 0) return table_of(&levels[i], type);
     return NULL;
 }
 
