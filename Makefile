@@ -181,6 +181,14 @@ EMULATED_SRC := $(wildcard src/kernels/ops_avx*.c src/kernels/ops_amx.c src/kern
 EMULATED_OBJ := $(EMULATED_SRC:%.c=$(BUILD)/emulated/%.o)
 EMULATED_LIB := $(BUILD)/emulated/libllama2.a
 EMULATED_TESTS := test_kernels test_golden test_batch
+ifeq ($(SAN),1)
+# Under the sanitizers the emulated goldens and batches take minutes: only
+# the kernels' own tests run (their memory accesses are what the sanitizers
+# check); the optimised build runs the others.
+EMULATED_TESTS := test_kernels
+EMULATED_SKIPPED := "--skipped=test_golden_emulated:the sanitized build runs only test_kernels_emulated" \
+	"--skipped=test_batch_emulated:the sanitized build runs only test_kernels_emulated"
+endif
 EMULATED_TEST_BIN := $(EMULATED_TESTS:%=$(BUILD)/tests/%_emulated)
 EMULATED_FLAGS := -DL2_EMULATED_X86 -DSIMDE_NO_NATIVE -Wno-psabi \
 	$(if $(filter clang,$(CC_NAME)),,-Wno-maybe-uninitialized)
@@ -358,7 +366,8 @@ endif
 # Unit and end-to-end tests of this build variant (the tools too: their
 # tests run them from the program's folder).
 test-unit: $(BUILD)/llama2$(EXE) $(TOOL_NAMES:%=$(BUILD)/llama2-%$(EXE)) $(filter-out $(INSTALL_TEST),$(TEST_BIN)) test-models
-	@$(TEST_ENV) sh tests/run.sh $(filter-out $(INSTALL_TEST),$(TEST_BIN)) $(if $(WITHOUT_JANSSON),"--skipped=test_convert:$(WITHOUT_JANSSON)")
+	@$(TEST_ENV) sh tests/run.sh $(filter-out $(INSTALL_TEST),$(TEST_BIN)) $(if $(WITHOUT_JANSSON),"--skipped=test_convert:$(WITHOUT_JANSSON)") \
+		$(EMULATED_SKIPPED)
 
 # The Windows build (MinGW-w64) and its tests under Wine (tests/windows.sh):
 # every test program, the golden cases and the hostile inputs through the

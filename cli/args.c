@@ -44,7 +44,7 @@ const char *cli_usage(void) {
            "      --backend <name>             cpu | blas | cuda, among those built in (default cpu)\n"
            "      --no-mmap                    read the checkpoint into memory instead of mapping it\n"
            "      --no-timer                   do not print the tok/s line on standard error\n"
-           "      --verbose                    print the seed, the model and statistics on standard error\n"
+           "      --verbose                    print the seed, the model, the kernels and statistics on standard error\n"
            "  -h, --help                       this text\n"
            "      --version                    the version, the backends built in and the kernels this CPU runs\n"
            "Checkpoints: llama2.c legacy (v0) and version 1 fp32, version 2 int8 (Q8_0).\n"

@@ -314,6 +314,7 @@ int main(int argc, char **argv) {
     }
     if (a.verbose) {
         print_model(a.checkpoint, config, context);
+        fprintf(stderr, "llama2-kernels level=%s table=%s\n", llama2_kernels_name(), llama2_model_kernels_name(model));
         fprintf(stderr, "llama2-seed seed=%llu\n", (unsigned long long)a.seed);
     }
 

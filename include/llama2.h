@@ -88,6 +88,10 @@ LLAMA2_API llama2_status llama2_model_open(const char *path, const llama2_model_
 /* Unmaps or frees the model; NULL is a no-op. */
 LLAMA2_API void llama2_model_close(llama2_model *model);
 LLAMA2_API const llama2_config *llama2_model_config(const llama2_model *model);
+/* The kernel table the CPU backend runs this model with, chosen when it was
+ * opened: the level's name (llama2_kernels_name), with "-exact" for int8
+ * models, whose float steps keep llama2.c's order. */
+LLAMA2_API const char *llama2_model_kernels_name(const llama2_model *model);
 
 /* ---------------------------------------------------------- thread pool */
 
@@ -470,8 +474,11 @@ LLAMA2_API llama2_status llama2_chat(llama2_session *session, const llama2_token
 /* A monotonic clock, in seconds. */
 LLAMA2_API double llama2_time_seconds(void);
 
-/* The name of the kernel set the CPU backend uses on this CPU ("avx2",
- * "neon", "scalar"; LLAMA2_KERNELS=scalar in the environment forces the last). */
+/* The kernel level the CPU backend uses on this CPU, the fastest it runs:
+ * "amx", "avx512-vnni", "avx512", "avx2-vnni", "avx2" (x86-64), "neon"
+ * (aarch64) or "scalar" (the reference). LLAMA2_KERNELS=<level> in the
+ * environment caps the choice at that level (read whenever a model is
+ * opened and by this call). */
 LLAMA2_API const char *llama2_kernels_name(void);
 
 #ifdef __cplusplus

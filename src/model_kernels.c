@@ -60,6 +60,8 @@ llama2_status l2_model_attach_kernels(llama2_model *m, llama2_error *err) {
     return LLAMA2_OK;
 }
 
+const char *llama2_model_kernels_name(const llama2_model *m) { return m->kernels->name; }
+
 void l2_model_detach_kernels(llama2_model *m) {
     l2_free_aligned(m->packed);
     m->packed = NULL;

@@ -49,6 +49,31 @@ static inline __m512 l2_emu_mask_loadu_ps(__m512 src, __mmask16 k, const void *p
 #define _mm512_mask_loadu_ps(src, k, p) l2_emu_mask_loadu_ps((src), (k), (p))
 #define _mm512_maskz_loadu_ps(k, p) l2_emu_mask_loadu_ps(_mm512_setzero_ps(), (k), (p))
 
+/* AVX's vmaskmovps: lane i when the top bit of mask lane i is set; the
+ * others read as 0, and are not touched by the store. */
+static inline __m256 l2_emu_maskload256(const float *p, __m256i mask) {
+    int32_t m[8];
+    float v[8] = {0};
+    memcpy(m, &mask, sizeof m);
+    for (int i = 0; i < 8; i++)
+        if (m[i] < 0) memcpy(&v[i], p + i, sizeof(float));
+    __m256 r;
+    memcpy(&r, v, sizeof r);
+    return r;
+}
+static inline void l2_emu_maskstore256(float *p, __m256i mask, __m256 a) {
+    int32_t m[8];
+    float v[8];
+    memcpy(m, &mask, sizeof m);
+    memcpy(v, &a, sizeof v);
+    for (int i = 0; i < 8; i++)
+        if (m[i] < 0) memcpy(p + i, &v[i], sizeof(float));
+}
+#undef _mm256_maskload_ps
+#undef _mm256_maskstore_ps
+#define _mm256_maskload_ps(p, mask) l2_emu_maskload256((p), (mask))
+#define _mm256_maskstore_ps(p, mask, a) l2_emu_maskstore256((p), (mask), (a))
+
 static inline void l2_emu_mask_storeu_ps(void *p, __mmask16 k, __m512 a) {
     float v[16];
     memcpy(v, &a, sizeof v);
@@ -69,6 +94,27 @@ static inline __m512 l2_emu_cvtepi32_ps(__m512i a) {
 }
 #undef _mm512_cvtepi32_ps
 #define _mm512_cvtepi32_ps(a) l2_emu_cvtepi32_ps(a)
+
+/* float to int32, rounded to nearest (cvtps) or toward zero (cvttps); a
+ * NaN or a value out of range gives INT32_MIN, the "integer indefinite"
+ * the instructions return (SIMDe's C casts are undefined there). */
+static inline int32_t l2_emu_f2i(float v, int truncate) {
+    float r = truncate ? truncf(v) : nearbyintf(v);
+    return r >= -2147483648.0f && r < 2147483648.0f ? (int32_t)r : INT32_MIN;
+}
+static inline __m256i l2_emu_cvtps256(__m256 a, int truncate) {
+    float v[8];
+    int32_t r[8];
+    memcpy(v, &a, sizeof v);
+    for (int i = 0; i < 8; i++) r[i] = l2_emu_f2i(v[i], truncate);
+    __m256i out;
+    memcpy(&out, r, sizeof out);
+    return out;
+}
+#undef _mm256_cvtps_epi32
+#undef _mm256_cvttps_epi32
+#define _mm256_cvtps_epi32(a) l2_emu_cvtps256((a), 0)
+#define _mm256_cvttps_epi32(a) l2_emu_cvtps256((a), 1)
 
 /* vpdpbusd on 8 lanes: src + the sums of 4 products of an unsigned byte
  * of a and a signed byte of b, wrapping; vpdpwssd: src + the sums of 2

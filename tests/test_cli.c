@@ -199,6 +199,9 @@ static void test_verbose_and_seed(void **state) {
     assert_non_null(strstr(a.err, "llama2-model format=\"v0 fp32\" dim=64 hidden_dim=172 layers=5 heads=8 kv_heads=4 "
                                   "vocab=512 context=512 seq_len=512 group_size=0 parameters=260032 "
                                   "file_bytes=1056540\n"));
+    char kernels[128];
+    snprintf(kernels, sizeof kernels, "llama2-kernels level=%s table=%s\n", llama2_kernels_name(), llama2_kernels_name());
+    assert_non_null(strstr(a.err, kernels));
     const char *sa = strstr(a.err, "llama2-seed seed="), *sb = strstr(b.err, "llama2-seed seed=");
     assert_non_null(sa);
     assert_non_null(sb);
@@ -222,6 +225,9 @@ static void test_verbose_and_seed(void **state) {
         "--verbose", "-s", "1", NULL);
     assert_non_null(strstr(q.err, "format=\"v2 int8 (Q8_0)\""));
     assert_non_null(strstr(q.err, "group_size=4"));
+    snprintf(kernels, sizeof kernels, "llama2-kernels level=%s table=%s%s\n", llama2_kernels_name(),
+             llama2_kernels_name(), strcmp(llama2_kernels_name(), "scalar") ? "-exact" : "");
+    assert_non_null(strstr(q.err, kernels));
     assert_non_null(strstr(q.err, "llama2-seed seed=1\n"));
     test_run_free(&q);
 }

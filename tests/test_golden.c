@@ -4,6 +4,10 @@
  * several thread counts, batch sizes and with --no-mmap; and the library,
  * driven token by token, must pick exactly the recorded token ids. One test
  * per case and check, skipped by name when its model or tokenizer is absent.
+ * Then the library's ids again at every other kernel level (LLAMA2_KERNELS),
+ * one test per level, skipped by name where this CPU lacks the level; built
+ * as test_golden_emulated (with the emulated x86 kernels, see
+ * tests/emulate_x86.h), only that, for the levels beyond AVX2.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,20 +22,11 @@
 
 #include "../cli/args.h"
 #include "llama2.h"
+#include "ops.h"
 #include "support.h"
 
 static golden_case *cases;
 static int n_cases;
-
-/* Extra flags for each run of the whole manifest. */
-static const char *const variants[][5] = {
-    {NULL},
-    {"--threads", "1", "--batch", "1", NULL},
-    {"--threads", "2", "--batch", "7", NULL},
-    {"--threads", "3", NULL},
-    {"--no-mmap", "--threads", "2", NULL},
-};
-#define N_VARIANTS (int)(sizeof variants / sizeof variants[0])
 
 /* The tokenizer a case's arguments name (-z, --tokenizer; llama2.c's
  * default tokenizer.bin). */
@@ -53,6 +48,20 @@ static void require_files(const golden_case *c) {
     test_require_model(c->model);
     test_require_model(tokenizer);
 }
+
+/* The program runs: in test_golden only (the emulated kernels are the
+ * library's, tested through it). */
+#ifndef L2_EMULATED_X86
+
+/* Extra flags for each run of the whole manifest. */
+static const char *const variants[][5] = {
+    {NULL},
+    {"--threads", "1", "--batch", "1", NULL},
+    {"--threads", "2", "--batch", "7", NULL},
+    {"--threads", "3", NULL},
+    {"--no-mmap", "--threads", "2", NULL},
+};
+#define N_VARIANTS (int)(sizeof variants / sizeof variants[0])
 
 static int run_case(const golden_case *c, const char *const *extra, char *why, size_t why_size) {
     char **args = NULL;
@@ -117,6 +126,8 @@ static void test_case_program(void **state) {
     assert_int_equal(failures, 0);
 }
 
+#endif
+
 /* llama2.c's generate() loop written against the library, one position at
  * a time, recording the ids it prints. */
 static int library_ids(const golden_case *c, int *ids, int max_ids, char *why, size_t why_size) {
@@ -180,12 +191,14 @@ static int library_ids(const golden_case *c, int *ids, int max_ids, char *why, s
     return n;
 }
 
-/* One case's recorded ids against the library's. */
-static void test_case_library_ids(void **state) {
-    const golden_case *c = *state;
-    require_files(c);
+/* Whether the library picks exactly the case's recorded ids; if not, why
+ * in message. */
+static int same_ids(const golden_case *c, char *message, size_t size) {
     char *text = test_read_file(test_golden_path(c->ids), NULL);
-    assert_non_null(text);
+    if (!text) {
+        snprintf(message, size, "%s: cannot read %s", c->id, c->ids);
+        return 0;
+    }
     int expected[4096], n_expected = 0;
     for (char *p = text; *p && n_expected < 4096;) {
         char *end;
@@ -201,9 +214,80 @@ static void test_case_library_ids(void **state) {
     if (n < 0 || n != n_expected || memcmp(got, expected, (size_t)n_expected * sizeof(int)) != 0) {
         int first = 0;
         while (first < n && first < n_expected && got[first] == expected[first]) first++;
-        fail_msg("%s: %d ids, expected %d; first difference at %d %s", c->id, n, n_expected, first, why);
+        snprintf(message, size, "%s: %d ids, expected %d; first difference at %d %s", c->id, n, n_expected, first,
+                 why);
+        return 0;
     }
+    return 1;
 }
+
+/* One case's recorded ids against the library's. */
+static void test_case_library_ids(void **state) {
+    const golden_case *c = *state;
+    require_files(c);
+    char message[1024];
+    if (!same_ids(c, message, sizeof message)) fail_msg("%s", message);
+}
+
+/* Whether the case's model and tokenizer are there. */
+static int have_files(const golden_case *c) {
+    char **args = NULL;
+    int n_args = test_parse_json_strings(c->argv_json, &args);
+    if (n_args < 0) return 0;
+    char tokenizer[256];
+    snprintf(tokenizer, sizeof tokenizer, "%s", case_tokenizer(args, n_args));
+    test_free_strings(args);
+    return test_have_model(c->model) && test_have_model(tokenizer);
+}
+
+/* Every case's recorded ids against the library's with the kernels of one
+ * level (LLAMA2_KERNELS caps the choice at it: the level itself where this
+ * CPU runs it). */
+static void test_level_library_ids(void **state) {
+    const char *level = *state;
+    if (!l2_kernels_level(level, LLAMA2_WEIGHTS_F32)) {
+        print_message("skipped: this CPU cannot run the %s kernels\n", level);
+        skip();
+    }
+    char *saved = getenv("LLAMA2_KERNELS") ? strdup(getenv("LLAMA2_KERNELS")) : NULL;
+    setenv("LLAMA2_KERNELS", level, 1);
+    assert_string_equal(llama2_kernels_name(), level);
+    int ran = 0, failures = 0;
+    for (int i = 0; i < n_cases; i++) {
+        if (!cases[i].ids[0] || !have_files(&cases[i])) continue;
+        char message[1024] = "";
+        if (!same_ids(&cases[i], message, sizeof message)) {
+            print_message("FAIL [%s] %s\n", level, message);
+            failures++;
+        }
+        ran++;
+    }
+    if (saved) {
+        setenv("LLAMA2_KERNELS", saved, 1);
+        free(saved);
+    } else {
+        unsetenv("LLAMA2_KERNELS");
+    }
+    if (ran == 0) {
+        print_message("skipped: no case's model files are in %s\n", test_models_dir());
+        skip();
+    }
+    assert_int_equal(failures, 0);
+}
+
+#ifdef L2_EMULATED_X86
+/* Emulated, the x86 levels beyond AVX2 (the others run natively in
+ * test_golden): each case at the fastest, then every case at each other. */
+#define EMULATED ", emulated"
+static int level_tested_here(const char *level, int fastest) {
+    return !fastest && strcmp(level, "scalar") != 0 && strcmp(level, "avx2") != 0;
+}
+#else
+/* Each case at the fastest level this CPU runs, then every case at each
+ * other level. */
+#define EMULATED ""
+static int level_tested_here(const char *level, int fastest) { return !fastest; }
+#endif
 
 int main(void) {
     n_cases = test_read_manifest(&cases);
@@ -211,17 +295,30 @@ int main(void) {
         fprintf(stderr, "cannot read %s\n", test_golden_path("MANIFEST.tsv"));
         return 1;
     }
-    struct CMUnitTest *tests = calloc(2 * (size_t)n_cases, sizeof *tests);
-    char (*names)[160] = calloc(2 * (size_t)n_cases, sizeof *names);
+    enum { MAX_LEVELS = 8 };
+    struct CMUnitTest *tests = calloc(2 * (size_t)n_cases + MAX_LEVELS, sizeof *tests);
+    char (*names)[160] = calloc(2 * (size_t)n_cases + MAX_LEVELS, sizeof *names);
     if (!tests || !names) return 1;
     int n = 0;
+    /* The level the cases run at: the fastest this CPU runs. */
+    const char *fastest = llama2_kernels_name();
     for (int i = 0; i < n_cases; i++) {
+#ifndef L2_EMULATED_X86
         snprintf(names[n], sizeof names[n], "program %.120s", cases[i].id);
         tests[n] = (struct CMUnitTest){names[n], test_case_program, NULL, NULL, &cases[i]};
         n++;
+#endif
         if (!cases[i].ids[0]) continue; /* chat cases have no ids */
-        snprintf(names[n], sizeof names[n], "library ids %.120s", cases[i].id);
+        snprintf(names[n], sizeof names[n], "library ids %.120s%s%s%s", cases[i].id, EMULATED[0] ? " [" : "",
+                 EMULATED[0] ? fastest : "", EMULATED[0] ? EMULATED "]" : "");
         tests[n] = (struct CMUnitTest){names[n], test_case_library_ids, NULL, NULL, &cases[i]};
+        n++;
+    }
+    for (int level = 0; l2_kernel_level_name(level) && level < MAX_LEVELS; level++) {
+        const char *name = l2_kernel_level_name(level);
+        if (!level_tested_here(name, strcmp(name, fastest) == 0)) continue;
+        snprintf(names[n], sizeof names[n], "library ids, every case [%s%s]", name, EMULATED);
+        tests[n] = (struct CMUnitTest){names[n], test_level_library_ids, NULL, NULL, (void *)name};
         n++;
     }
     int rc = _cmocka_run_group_tests("golden", tests, (size_t)n, NULL, NULL);

@@ -29,6 +29,7 @@
 #include "bench_run.h"
 #include "llama2.h"
 #include "platform.h"
+#include "ops.h"
 
 #define DEFAULT_MAX_TIME 60 /* seconds */
 #define STR2(x) #x
@@ -61,6 +62,8 @@ static void usage(FILE *f) {
             "  --models-only     write the models of the selection, then stop\n"
             "  --json FILE       also write the rows as a JSON array\n"
             "  --backend NAME    the session backend (default: the library's, cpu)\n"
+            "  --kernels LIST    CPU kernel levels, one row each, for A/B (default: the fastest\n"
+            "                    this CPU runs; see llama2 --version)\n"
             "  --no-bandwidth    skip the memory bandwidth probe (no bound column)\n"
             "  --quick           1 rep of stories15M and stories110M (flags given override)\n"
             "  -h, --help        this text\n");
@@ -104,6 +107,22 @@ static void parse_name_list(const char *s, const char *const *names, int n_names
         any = 1;
     }
     if (!any) die("empty %s list", what);
+}
+
+/* --kernels: levels this build has and this CPU runs, in the order given. */
+static void parse_levels(const char *s, options *o) {
+    static char buf[256];
+    if (strlen(s) >= sizeof buf) die("kernel level list too long");
+    strcpy(buf, s);
+    o->n_kernels = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (o->n_kernels == MAX_LEVELS) die("too many kernel levels (at most %d)", MAX_LEVELS);
+        if (!l2_kernels_level_any(tok, LLAMA2_WEIGHTS_F32)) die("unknown kernel level '%s'", tok);
+        if (!l2_kernels_level(tok, LLAMA2_WEIGHTS_F32)) die("this CPU cannot run the %s kernels", tok);
+        o->kernels[o->n_kernels++] = tok;
+    }
+    if (o->n_kernels == 0) die("empty kernel level list");
 }
 
 static void parse_options(int argc, char **argv, options *o) {
@@ -170,6 +189,9 @@ static void parse_options(int argc, char **argv, options *o) {
         } else if (!strcmp(a, "--max-time")) {
             NEED_ARG();
             o->max_time = parse_int(next, 0, 1000000, "time limit");
+        } else if (!strcmp(a, "--kernels")) {
+            NEED_ARG();
+            parse_levels(next, o);
         } else if (!strcmp(a, "--backend")) {
             NEED_ARG();
             if (strlen(next) >= 32) die("backend name too long");
@@ -218,7 +240,7 @@ int main(int argc, char **argv) {
         backends[n_backends++] = o.backend;
     else
         for (int i = 0; llama2_backend_name(i) && n_backends < 8; i++) backends[n_backends++] = llama2_backend_name(i);
-    report_header(&host, backends, n_backends);
+    report_header(&o, &host, backends, n_backends);
 
     bw_result bw;
     memset(&bw, 0, sizeof bw);
@@ -233,7 +255,12 @@ int main(int argc, char **argv) {
     }
     report_table_header(&o);
 
-    size_t max_rows = (size_t)MAX_SHAPES * N_TYPES * (size_t)n_backends * (size_t)o.n_threads, n_rows = 0;
+    /* The library's choice, unless --kernels lists levels to compare. */
+    const char *no_level[1] = {""};
+    const char *const *levels = o.n_kernels ? o.kernels : no_level;
+    const int n_levels = o.n_kernels ? o.n_kernels : 1;
+    size_t max_rows = (size_t)MAX_SHAPES * N_TYPES * (size_t)n_backends * (size_t)n_levels * (size_t)o.n_threads;
+    size_t n_rows = 0;
     row *rows = calloc(max_rows, sizeof *rows);
     row_request *rq = calloc(1, sizeof *rq);
     if (!rows || !rq) die("out of memory");
@@ -243,6 +270,7 @@ int main(int argc, char **argv) {
         for (int t = 0; t < N_TYPES; t++) {
             if (!o.type_on[t] || !models.usable[s][t]) continue;
             for (int bi = 0; bi < n_backends; bi++)
+            for (int li = 0; li < n_levels; li++)
             for (int k = 0; k < o.n_threads; k++) {
                 row *w = &rows[n_rows];
                 w->backend = backends[bi];
@@ -263,6 +291,7 @@ int main(int argc, char **argv) {
                 rq->tg = o.tg;
                 rq->max_time = o.max_time;
                 snprintf(rq->backend, sizeof rq->backend, "%s", backends[bi]);
+                snprintf(rq->kernels, sizeof rq->kernels, "%s", levels[li]);
                 char what[128];
                 snprintf(what, sizeof what, "%s %s %d threads", SHAPES[s].name, TYPE_NAMES[t], o.threads[k]);
                 run_in_child(program, JOB_ROW, rq, &w->result, what);

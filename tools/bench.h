@@ -16,6 +16,7 @@
 #define MAX_THREADS 256 /* threads in one row */
 #define MAX_THREAD_COUNTS 16 /* entries of --threads */
 #define MAX_SHAPES 4
+#define MAX_LEVELS 8 /* entries of --kernels */
 
 enum { TYPE_F32 = 0, TYPE_Q8 = 1, N_TYPES = 2 };
 
@@ -31,6 +32,8 @@ typedef struct options {
     const char *models_dir;
     const char *json_path;
     const char *backend;
+    const char *kernels[MAX_LEVELS]; /* --kernels: the levels, one row each; none: the library's choice */
+    int n_kernels;
     double max_time;
     int quick;
     int models_only;

@@ -121,14 +121,20 @@ void read_host_info(host_info *h) {
 
 /* ------------------------------------------------------ the table */
 
-void report_header(const host_info *h, const char *const *backends, int n_backends) {
+void report_header(const options *o, const host_info *h, const char *const *backends, int n_backends) {
     printf("llama2-bench %s | cpu: %s, %ld logical CPUs [%s] | build: %s,%s\n", LLAMA2_VERSION, h->cpu, h->n_cpus,
            h->features, compiler_name(), build_isa());
     printf("backends:");
     for (int b = 0; b < n_backends; b++) printf(" %s", backends[b]);
     printf(" (compiled:");
     for (int i = 0; llama2_backend_name(i); i++) printf(" %s", llama2_backend_name(i));
-    printf(")\n");
+    printf(")\nkernels: ");
+    if (o->n_kernels) {
+        for (int k = 0; k < o->n_kernels; k++) printf("%s%s", k ? ", " : "", o->kernels[k]);
+        printf(" (one row each; this CPU's fastest: %s)\n", llama2_kernels_name());
+    } else {
+        printf("%s (chosen on this CPU)\n", llama2_kernels_name());
+    }
 }
 
 void report_bandwidth(const options *o, const double *gbs) {
@@ -146,7 +152,7 @@ void report_table_header(const options *o) {
            LLAMA2_DEFAULT_BATCH);
 
     char label[32];
-    printf("%-14s %-6s %-5s %3s %8s", "shape", "type", "back", "thr", "MiB");
+    printf("%-14s %-6s %-5s %-11s %3s %8s", "shape", "type", "back", "kernels", "thr", "MiB");
     for (int p = 0; p < o->n_pp; p++) {
         snprintf(label, sizeof label, "pp%d t/s", o->pp[p]);
         printf(" %16s", label);
@@ -161,8 +167,8 @@ void report_row(const options *o, const row *w) {
         snprintf(type_label, sizeof type_label, "q8/%d", w->config.group_size);
     else
         snprintf(type_label, sizeof type_label, "f32");
-    printf("%-14s %-6s %-5s %3d %8.1f", SHAPES[w->shape].name, type_label, w->backend, w->threads,
-           (double)w->file_bytes / (1 << 20));
+    printf("%-14s %-6s %-5s %-11s %3d %8.1f", SHAPES[w->shape].name, type_label, w->backend, w->result.level,
+           w->threads, (double)w->file_bytes / (1 << 20));
     for (int p = 0; p < o->n_pp; p++) {
         format_stat(cell, sizeof cell, summarize(w->result.pp[p], w->result.n_pp[p]), w->result.n_pp[p]);
         printf(" %16s", cell);
@@ -214,6 +220,8 @@ void write_json(const options *o, const host_info *h, const row *rows, size_t n_
         json_string(f, SHAPES[w->shape].name);
         fprintf(f, ", \"backend\": ");
         json_string(f, w->backend);
+        fprintf(f, ", \"kernels\": ");
+        json_string(f, w->result.level);
         fprintf(f, ", \"type\": \"%s\", \"group_size\": %d, \"threads\": %d, \"reps_requested\": %d",
                 TYPE_NAMES[w->type], w->config.group_size, w->threads, o->reps);
         fprintf(f, ", \"dim\": %d, \"hidden_dim\": %d, \"n_layers\": %d, \"n_heads\": %d, \"n_kv_heads\": %d",

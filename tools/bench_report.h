@@ -32,7 +32,7 @@ typedef struct row {
 void read_host_info(host_info *h);
 
 /* The first lines: version, machine, build, and the backends measured. */
-void report_header(const host_info *h, const char *const *backends, int n_backends);
+void report_header(const options *o, const host_info *h, const char *const *backends, int n_backends);
 
 /* The measured rate of each thread count of o->threads. */
 void report_bandwidth(const options *o, const double *gbs);

@@ -124,10 +124,14 @@ void run_row(const void *arg, void *out) {
     llama2_threadpool *pool = NULL;
     llama2_session *session = NULL;
     int *tokens = NULL;
+    /* The level is chosen when the model is opened (this is the row's own
+     * process). */
+    if (rq->kernels[0]) setenv("LLAMA2_KERNELS", rq->kernels, 1);
     if (llama2_model_open(rq->path, NULL, &model, &err) != LLAMA2_OK) {
         row_fail(r, ROW_OPEN_FAILED, "cannot open the model", &err);
         return;
     }
+    snprintf(r->level, sizeof r->level, "%s", llama2_kernels_name());
     const int vocab = llama2_model_config(model)->vocab_size;
     if (llama2_threadpool_create(rq->threads, &pool, &err) != LLAMA2_OK) {
         row_fail(r, ROW_FAILED, "cannot create the thread pool", &err);

@@ -32,6 +32,7 @@ typedef struct row_request {
     int n_pp;
     int tg;
     char backend[32]; /* empty: the default */
+    char kernels[32]; /* LLAMA2_KERNELS for the row; empty: the library's choice */
     double max_time;  /* seconds one test may take before its reps are cut; 0: no limit */
 } row_request;
 
@@ -46,6 +47,7 @@ typedef struct row_result {
     int n_tg;
     double peak_rss_mib;
     unsigned checksum;
+    char level[32]; /* the CPU kernel level the row ran at */
 } row_result;
 
 /* Opens the model of the row_request `arg`, then times the prompt and
