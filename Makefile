@@ -1,7 +1,8 @@
 # llama2: a C11 inference engine for llama2.c checkpoints.
 #
-#   make                 the library and programs, optimised for this machine
-#   make PORTABLE=1      no -march=native: runs on any CPU of the architecture
+#   make                 the library and programs: one binary for every CPU of the
+#                        architecture, the kernels choosing their level at run time
+#   make NATIVE=1        with -march=native (for this machine's CPU only)
 #   make SAN=1           AddressSanitizer + UndefinedBehaviorSanitizer build
 #   make BLAS=1          with the CBLAS backend (OpenBLAS; Accelerate on macOS)
 #   make CUDA=1          with the CUDA backend (nvcc, cuBLAS)
@@ -33,7 +34,7 @@ endif
 # platform_win32.c, no -pthread.
 TARGET_WINDOWS := $(if $(filter %mingw32 %windows-gnu,$(shell $(CC) -dumpmachine 2>/dev/null)),1)
 
-PORTABLE ?= 0
+NATIVE ?= 0
 SAN ?= 0
 OPT ?= -O2
 
@@ -62,12 +63,12 @@ endif
 # Each compiler and option set builds into its own folder.
 CC_NAME := $(notdir $(firstword $(CC)))
 CC_TAG := $(if $(filter cc gcc,$(CC_NAME)),,$(CC_NAME)-)
-ifeq ($(PORTABLE),1)
-ARCH_FLAGS :=
-VARIANT := $(CC_TAG)portable
-else
+ifeq ($(NATIVE),1)
 ARCH_FLAGS := -march=native
 VARIANT := $(CC_TAG)native
+else
+ARCH_FLAGS :=
+VARIANT := $(CC_TAG)portable
 endif
 ifeq ($(SAN),1)
 SAN_FLAGS := -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=all -fno-omit-frame-pointer
@@ -385,14 +386,14 @@ endif
 test-san:
 	$(MAKE) SAN=1 OPT=-O1 test-unit
 
-# One generation end to end under valgrind memcheck, from the portable build:
-# valgrind cannot decode every instruction -march=native may emit (AVX-512).
-ifeq ($(PORTABLE)$(SAN),10)
+# One generation end to end under valgrind memcheck, from the portable build
+# (valgrind cannot decode every instruction -march=native may emit).
+ifeq ($(NATIVE)$(SAN),00)
 test-valgrind: $(BUILD)/llama2
 	@$(TEST_ENV) sh tests/valgrind.sh $(BUILD)/llama2
 else
 test-valgrind:
-	@$(MAKE) --no-print-directory PORTABLE=1 SAN=0 test-valgrind
+	@$(MAKE) --no-print-directory NATIVE=0 SAN=0 test-valgrind
 endif
 
 # Everything: optimised, sanitized, and a valgrind run (tests/all.sh).
@@ -406,8 +407,8 @@ AARCH64_BUILD := build/$(notdir $(AARCH64_CC))-portable
 # The program is linked statically: qemu 7.2 runs a dynamically linked one
 # that starts threads but never starts them (no clone call).
 test-aarch64: $(BUILD)/tests/test_golden test-models
-	@$(MAKE) --no-print-directory CC=$(AARCH64_CC) PORTABLE=1 SAN=0 BLAS=0 CUDA=0 $(AARCH64_BUILD)/tests/test_kernels
-	@$(MAKE) --no-print-directory CC=$(AARCH64_CC) PORTABLE=1 SAN=0 BLAS=0 CUDA=0 LDFLAGS=-static \
+	@$(MAKE) --no-print-directory CC=$(AARCH64_CC) NATIVE=0 SAN=0 BLAS=0 CUDA=0 $(AARCH64_BUILD)/tests/test_kernels
+	@$(MAKE) --no-print-directory CC=$(AARCH64_CC) NATIVE=0 SAN=0 BLAS=0 CUDA=0 LDFLAGS=-static \
 		BUILD=$(AARCH64_BUILD)-static $(AARCH64_BUILD)-static/llama2
 	@$(TEST_ENV) sh tests/aarch64.sh $(AARCH64_BUILD) $(BUILD)
 

@@ -62,7 +62,7 @@ static void cpu_info(char *model, size_t size, char *features, size_t fsize) {
             have_model = 1;
         } else if (!have_flags && (!strncmp(line, "flags", 5) || !strncmp(line, "Features", 8))) {
             static const char *const wanted[] = {"avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx512bw",
-                                                 "avx_vnni", "asimd", "asimddp", "sve", "i8mm"};
+                                                 "avx_vnni", "amx_int8", "asimd", "asimddp", "sve", "i8mm"};
             size_t used = 0;
             for (size_t i = 0; i < sizeof wanted / sizeof wanted[0]; i++) {
                 /* Whole words of the flag list. */

@@ -559,8 +559,8 @@ AVX512_FN static void attention_avx512(float *const *out, const float *const *q,
 
 /* ------------------------------------------------------------- tables */
 
-/* The fp32 entries of every AVX-512 level's fast table, and of its exact
- * one; INT8 names the level's int8 kernels. */
+/* The entries every AVX-512 level's fast table, or its exact one, has:
+ * only the name and the int8 products differ between the levels. */
 #define AVX512_FAST(NAME, MATMUL_Q8, GEMV_Q8_SLOTS)                                                           \
     .name = NAME, .rmsnorm = rmsnorm_avx512, .softmax = softmax_avx512, .swiglu = swiglu_avx512,               \
     .add = add_avx512, .matmul_f32 = matmul_f32_avx512, .quantize_q8 = l2_quantize_q8_avx2,                    \

@@ -60,9 +60,12 @@ l2_x86_features l2_x86_features_read(void) {
     if ((os & (XCR0_SSE | XCR0_YMM)) != (XCR0_SSE | XCR0_YMM)) return f;
     if (__get_cpuid_max(0, NULL) < 7) return f;
     __cpuid_count(7, 0, a, b, c, d);
-    const unsigned ebx7 = b, ecx7 = c, edx7 = d;
-    __cpuid_count(7, 1, a, b, c, d);
-    const unsigned eax7_1 = a;
+    const unsigned ebx7 = b, ecx7 = c, edx7 = d, max_subleaf7 = a;
+    unsigned eax7_1 = 0;
+    if (max_subleaf7 >= 1) {
+        __cpuid_count(7, 1, a, b, c, d);
+        eax7_1 = a;
+    }
 
     f.avx2 = (ebx7 & EBX7_AVX2) && (ecx1 & ECX1_FMA);
     f.avx_vnni = f.avx2 && (eax7_1 & EAX7_1_AVX_VNNI);
