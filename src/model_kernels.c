@@ -42,6 +42,8 @@ static void repack_one(void *ctx, tensor *t) {
 }
 
 llama2_status l2_model_attach_kernels(llama2_model *m, llama2_error *err) {
+    char message[256];
+    if (!l2_kernels_check_cap(message, sizeof message)) return l2_fail(err, LLAMA2_E_INVALID, "%s", message);
     m->kernels = l2_kernels_for(m->config.weight_type);
     if (m->config.weight_type != LLAMA2_WEIGHTS_Q8_0 || !m->kernels->repack_q8) return LLAMA2_OK;
     repack_pass pass = {m->kernels, NULL, 0, 0};

@@ -143,7 +143,7 @@ static const l2_kernels *for_with(const char *value, llama2_weight_type type) {
 /* A model's table is the fastest level this CPU runs, in its exact form for
  * int8 weights; LLAMA2_KERNELS caps it at the named level (the fastest this
  * CPU runs from there on); a name this build does not know gives the
- * reference. */
+ * reference, and is refused at model open. */
 static void test_select(void **state) {
     (void)state;
     int n = 0;
@@ -166,6 +166,19 @@ static void test_select(void **state) {
         }
         assert_ptr_equal(for_with("no-such-level", types[t]), l2_kernels_reference());
     }
+    /* ... and is refused when a model is opened, naming the levels. */
+    char message[256], want[256];
+    int w = snprintf(want, sizeof want, "LLAMA2_KERNELS: unknown kernel level 'avx-512' (this build has");
+    for (int i = 0; i < n; i++) w += snprintf(want + w, sizeof want - (size_t)w, "%s %s", i ? "," : "", l2_kernel_level_name(i));
+    snprintf(want + w, sizeof want - (size_t)w, ")");
+    char *saved = getenv("LLAMA2_KERNELS") ? strdup(getenv("LLAMA2_KERNELS")) : NULL;
+    test_set_env("LLAMA2_KERNELS", "avx-512");
+    assert_int_equal(l2_kernels_check_cap(message, sizeof message), 0);
+    assert_string_equal(message, want);
+    test_set_env("LLAMA2_KERNELS", "scalar");
+    assert_int_equal(l2_kernels_check_cap(message, sizeof message), 1);
+    test_set_env("LLAMA2_KERNELS", saved);
+    free(saved);
     /* int8 models: an exact table, with the level's own int8 kernels. */
     const l2_kernels *f32 = for_with(NULL, LLAMA2_WEIGHTS_F32), *q8 = for_with(NULL, LLAMA2_WEIGHTS_Q8_0);
     assert_ptr_equal(q8->rmsnorm, l2_kernels_reference()->rmsnorm);
@@ -1133,6 +1146,19 @@ static void test_exact_tables(void **state) {
     free(ar);
     free(scratch);
 }
+
+#ifdef L2_EMULATED_X86
+/* This program (test_kernels_emulated) links the x86 kernels built against
+ * tests/emulate_x86.h, so every level runs here whatever the CPU: it tests
+ * the levels beyond AVX2, which test_kernels runs only where the CPU has
+ * them (AVX2 and the reference run natively on every x86-64 machine that
+ * tests this project). */
+#define EMULATED ", emulated"
+static int tested_here(const char *level) { return strcmp(level, "scalar") != 0 && strcmp(level, "avx2") != 0; }
+#else
+#define EMULATED ""
+static int tested_here(const char *level) { return strcmp(level, "scalar") != 0; }
+#endif
 
 int main(void) {
     /* Each kernel test once per level besides the reference. */

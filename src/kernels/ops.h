@@ -167,6 +167,9 @@ const l2_kernels *l2_kernels_reference(void);
  * $LLAMA2_KERNELS if set, in its exact form for int8 weights (select.c says
  * why). */
 const l2_kernels *l2_kernels_for(llama2_weight_type type);
+/* 0, with the message, when LLAMA2_KERNELS names a level this build does
+ * not have; 1 when it is unset or known. */
+int l2_kernels_check_cap(char *message, size_t size);
 
 /* The index-th kernel level this build carries, fastest first ("scalar",
  * the reference, last); NULL past the last. */

@@ -7,7 +7,9 @@
  * the OS's saved register state (x86_features.c). LLAMA2_KERNELS=<level> in
  * the environment caps the choice at that level ("scalar": the reference;
  * "avx2": nothing faster than AVX2, for valgrind, which cannot decode
- * AVX-512); it is read on every call, nothing is cached. */
+ * AVX-512); it is read on every call, nothing is cached. A name this build
+ * does not know is refused when a model is opened (l2_kernels_check_cap). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -77,7 +79,8 @@ const l2_kernels *l2_kernels_for(llama2_weight_type type) {
     const char *cap = getenv("LLAMA2_KERNELS");
     int first = 0;
     if (cap && *cap) {
-        /* A level this build does not know: the reference. */
+        /* A level this build does not know (refused at model open): the
+         * reference. */
         first = N_LEVELS - 1;
         for (int i = 0; i < N_LEVELS; i++)
             if (strcmp(levels[i].name, cap) == 0) first = i;
@@ -85,6 +88,18 @@ const l2_kernels *l2_kernels_for(llama2_weight_type type) {
     for (int i = first; i < N_LEVELS; i++)
         if (levels[i].cpu_runs()) return table_of(&levels[i], type);
     return l2_kernels_reference();
+}
+
+int l2_kernels_check_cap(char *message, size_t size) {
+    const char *cap = getenv("LLAMA2_KERNELS");
+    if (!cap || !*cap) return 1;
+    for (int i = 0; i < N_LEVELS; i++)
+        if (strcmp(levels[i].name, cap) == 0) return 1;
+    int n = snprintf(message, size, "LLAMA2_KERNELS: unknown kernel level '%.40s' (this build has", cap);
+    for (int i = 0; i < N_LEVELS && n >= 0 && (size_t)n < size; i++)
+        n += snprintf(message + n, size - (size_t)n, "%s %s", i ? "," : "", levels[i].name);
+    if (n >= 0 && (size_t)n < size) snprintf(message + n, size - (size_t)n, ")");
+    return 0;
 }
 
 /* The level: its fp32 table (an int8 model uses its exact form). */

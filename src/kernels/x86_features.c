@@ -78,12 +78,15 @@ l2_x86_features l2_x86_features_read(void) {
 
 /* Linux 5.16 and later hand out the tile data state (8 KiB of registers
  * per thread) only on request; the permission covers every thread of the
- * process, and asking again once it is given is harmless. Elsewhere the
- * tiles are not used. */
+ * process, and asking again once it is given is harmless. Windows gives
+ * the state to any thread on its first tile instruction once XCR0 has the
+ * tile bits. Elsewhere the tiles are not used. */
 int l2_x86_request_tiles(void) {
 #if defined(__linux__) && defined(SYS_arch_prctl)
     const long arch_req_xcomp_perm = 0x1023, xfeature_xtiledata = 18;
     return syscall(SYS_arch_prctl, arch_req_xcomp_perm, xfeature_xtiledata) == 0;
+#elif defined(_WIN32)
+    return 1;
 #else
     return 0;
 #endif
