@@ -174,10 +174,14 @@ TEST_SUPPORT_OBJ := $(TEST_SUPPORT:%.c=$(BUILD)/%.o)
 # tests/emulate_x86.h: every level (AVX-512, VNNI, AMX) then runs on any
 # x86-64 CPU, and its kernels, goldens and batches are tested against the
 # reference here too (test_*_emulated), beside the levels this CPU runs.
-# (Not under Wine: the native run covers them.)
 TARGET_ARCH_NAME := $(firstword $(subst -, ,$(shell $(CC) -dumpmachine 2>/dev/null)))
+# (Not under Wine, nor beside the BLAS or CUDA backends: the kernels are the
+# same there, and the default build tests them.)
 ifneq ($(filter x86_64 i386 i486 i586 i686,$(TARGET_ARCH_NAME)),)
 ifneq ($(TARGET_WINDOWS),1)
+ifneq ($(BLAS)$(CUDA),00)
+EMULATED_SKIPPED := "--skipped=test_*_emulated:the emulated kernel levels are tested in the build without BLAS and CUDA"
+else
 EMULATED_SRC := $(wildcard src/kernels/ops_avx*.c src/kernels/ops_amx.c src/kernels/x86_features.c)
 EMULATED_OBJ := $(EMULATED_SRC:%.c=$(BUILD)/emulated/%.o)
 EMULATED_LIB := $(BUILD)/emulated/libllama2.a
@@ -194,6 +198,7 @@ EMULATED_TEST_BIN := $(EMULATED_TESTS:%=$(BUILD)/tests/%_emulated)
 EMULATED_FLAGS := -DL2_EMULATED_X86 -DSIMDE_NO_NATIVE -Wno-psabi \
 	$(if $(filter clang,$(CC_NAME)),,-Wno-maybe-uninitialized)
 TEST_BIN += $(EMULATED_TEST_BIN)
+endif
 endif
 endif
 ifeq ($(TARGET_WINDOWS),1)
