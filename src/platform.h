@@ -26,6 +26,9 @@ int64_t l2_monotonic_ns(void);
 int64_t l2_wall_clock_ns(void);
 /* This process's id. */
 long l2_process_id(void);
+/* Sets (value NULL: removes) a variable of this process's environment;
+ * 0 on success. */
+int l2_set_env(const char *name, const char *value);
 
 /* --------------------------------------------------------- the machine */
 

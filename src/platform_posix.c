@@ -36,6 +36,8 @@ int64_t l2_wall_clock_ns(void) { return clock_ns(CLOCK_REALTIME); }
 
 long l2_process_id(void) { return (long)getpid(); }
 
+int l2_set_env(const char *name, const char *value) { return value ? setenv(name, value, 1) : unsetenv(name); }
+
 /* --------------------------------------------------------- the machine */
 
 int l2_processor_count(void) {

@@ -127,6 +127,9 @@ int64_t l2_wall_clock_ns(void) {
 
 long l2_process_id(void) { return (long)GetCurrentProcessId(); }
 
+/* An empty value removes the variable on Windows. */
+int l2_set_env(const char *name, const char *value) { return _putenv_s(name, value ? value : ""); }
+
 /* --------------------------------------------------------- the machine */
 
 int l2_processor_count(void) {

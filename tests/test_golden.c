@@ -250,7 +250,7 @@ static void test_level_library_ids(void **state) {
         skip();
     }
     char *saved = getenv("LLAMA2_KERNELS") ? strdup(getenv("LLAMA2_KERNELS")) : NULL;
-    setenv("LLAMA2_KERNELS", level, 1);
+    test_set_env("LLAMA2_KERNELS", level);
     assert_string_equal(llama2_kernels_name(), level);
     int ran = 0, failures = 0;
     for (int i = 0; i < n_cases; i++) {
@@ -262,12 +262,8 @@ static void test_level_library_ids(void **state) {
         }
         ran++;
     }
-    if (saved) {
-        setenv("LLAMA2_KERNELS", saved, 1);
-        free(saved);
-    } else {
-        unsetenv("LLAMA2_KERNELS");
-    }
+    test_set_env("LLAMA2_KERNELS", saved);
+    free(saved);
     if (ran == 0) {
         print_message("skipped: no case's model files are in %s\n", test_models_dir());
         skip();

@@ -126,7 +126,7 @@ void run_row(const void *arg, void *out) {
     int *tokens = NULL;
     /* The level is chosen when the model is opened (this is the row's own
      * process). */
-    if (rq->kernels[0]) setenv("LLAMA2_KERNELS", rq->kernels, 1);
+    if (rq->kernels[0]) l2_set_env("LLAMA2_KERNELS", rq->kernels);
     if (llama2_model_open(rq->path, NULL, &model, &err) != LLAMA2_OK) {
         row_fail(r, ROW_OPEN_FAILED, "cannot open the model", &err);
         return;

@@ -50,6 +50,25 @@
 #define B0 6
 #define B1 7
 
+/* GCC's _tile_loadd and _tile_stored pass the stride as a long, which is 32
+ * bits on Windows (LLP64): the assembler then rejects the address. There the
+ * stride goes as a 64-bit integer. */
+#if defined(_WIN32) && !defined(L2_EMULATED_X86)
+#undef _tile_loadd
+#undef _tile_stored
+#define _tile_loadd(dst, base, stride) l2_tile_loadd(dst, base, stride)
+#define l2_tile_loadd(dst, base, stride)                                                                 \
+    __asm__ volatile("{tileloadd\t(%0,%1,1), %%tmm" #dst "|tileloadd\t%%tmm" #dst ", [%0+%1*1]}" ::"r"( \
+        (const void *)(base)),                                                                           \
+                     "r"((long long)(stride)))
+#define _tile_stored(src, base, stride) l2_tile_stored(src, base, stride)
+#define l2_tile_stored(src, base, stride)                                                                  \
+    __asm__ volatile("{tilestored\t%%tmm" #src ", (%0,%1,1)|tilestored\t[%0+%1*1], %%tmm" #src "}" ::"r"( \
+        (void *)(base)),                                                                                   \
+                     "r"((long long)(stride))                                                              \
+                     : "memory")
+#endif
+
 /* ldtilecfg's 64 bytes: palette 1; bytes per row and rows of each tile. */
 typedef struct amx_config {
     uint8_t palette, start_row, reserved[14];
