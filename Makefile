@@ -165,6 +165,28 @@ ifeq ($(TARGET_WINDOWS),1)
 TEST_SRC := $(filter-out $(POSIX_TESTS:%=tests/%.c),$(TEST_SRC))
 NOT_BUILT_TESTS := $(foreach t,$(POSIX_TESTS),"--skipped=$(t):$(WHY_$(t))")
 endif
+# llama2-server (server/) speaks HTTP with libmicrohttpd and JSON with
+# jansson: built, and tested, only where both are installed (make test
+# installs them); plain `make` says so otherwise. It is a POSIX program
+# (sockets, signals): a Windows build leaves it out, and says so.
+HAVE_MHD := $(shell pkg-config --exists libmicrohttpd 2>/dev/null && echo 1)
+MHD_CFLAGS := $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
+MHD_LIBS := $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
+SERVER_SRC := $(wildcard server/*.c)
+SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/%.o)
+# What the server's test links besides the program: the request parser.
+SERVER_TEST_OBJ := $(BUILD)/server/request.o
+ifeq ($(TARGET_WINDOWS),1)
+WITHOUT_SERVER_LIBS := a POSIX program (sockets and signals), not built for Windows
+else ifneq ($(HAVE_MHD)$(HAVE_JANSSON),11)
+WITHOUT_SERVER_LIBS := libmicrohttpd or jansson is not installed (libmicrohttpd-dev, libjansson-dev; make test installs them)
+endif
+ifeq ($(WITHOUT_SERVER_LIBS),)
+SERVER_PROGRAMS := llama2-server
+else
+SERVER_PROGRAMS :=
+TEST_SRC := $(filter-out tests/test_server.c,$(TEST_SRC))
+endif
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%$(EXE))
 # test_install checks an installed tree (make test-install), not this build.
 INSTALL_TEST := $(BUILD)/tests/test_install$(EXE)
@@ -230,10 +252,13 @@ TEST_ENV = $(MODELS_ENV) LLAMA2_BIN=$(abspath $(BUILD)/llama2) LLAMA2_MODELS=$(a
 	models FORCE libraries install uninstall test-install
 # Objects that pattern rules make on the way are kept, not deleted.
 .SECONDARY: $(TEST_SRC:tests/%.c=$(BUILD)/tests/%.o) $(TEST_SUPPORT_OBJ) $(TOOL_NAMES:%=$(BUILD)/tools/%.o) \
-	$(TOOL_PARTS:%.c=$(BUILD)/%.o) $(TOOL_NAMES:%=$(BUILD)/llama2-%$(EXE))
-all: llama2$(EXE) $(TOOL_NAMES:%=llama2-%$(EXE))
+	$(TOOL_PARTS:%.c=$(BUILD)/%.o) $(TOOL_NAMES:%=$(BUILD)/llama2-%$(EXE)) $(SERVER_OBJ) $(SERVER_PROGRAMS:%=$(BUILD)/%)
+all: llama2$(EXE) $(TOOL_NAMES:%=llama2-%$(EXE)) $(SERVER_PROGRAMS)
 ifneq ($(HAVE_JANSSON),1)
 	@echo "llama2-convert: not built: $(WITHOUT_JANSSON)"
+endif
+ifneq ($(WITHOUT_SERVER_LIBS),)
+	@echo "llama2-server: not built: $(WITHOUT_SERVER_LIBS)"
 endif
 
 $(BUILD)/%.o: %.c
@@ -313,6 +338,10 @@ ifneq ($(TARGET_WINDOWS),1)
 libraries: $(SHARED_LIB) $(DIST_LIB) $(PC_FILE)
 endif
 
+$(SERVER_OBJ) $(BUILD)/tests/test_server.o: ALL_CFLAGS += -Iserver $(MHD_CFLAGS) $(JANSSON_CFLAGS)
+$(BUILD)/llama2-server: $(SERVER_OBJ) $(LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(MHD_LIBS) $(JANSSON_LIBS) $(LDLIBS)
+
 # The programs at the top level are copies of the last build's.
 llama2$(EXE): $(BUILD)/llama2$(EXE) FORCE
 	@cp $< $@
@@ -334,6 +363,8 @@ $(BUILD)/tests/%_emulated.o: tests/%.c | test-packages
 $(BUILD)/tests/%_emulated: $(BUILD)/tests/%_emulated.o $(TEST_SUPPORT_OBJ) $(BUILD)/cli/args.o $(EMULATED_LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LDLIBS)
 $(BUILD)/tests/test_convert$(EXE): $(BUILD)/tests/test_convert.o $(TEST_SUPPORT_OBJ) $(CONVERT_LIB) $(LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(JANSSON_LIBS) $(LDLIBS)
+$(BUILD)/tests/test_server$(EXE): $(BUILD)/tests/test_server.o $(TEST_SUPPORT_OBJ) $(SERVER_TEST_OBJ) $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(JANSSON_LIBS) $(LDLIBS)
 
 ifeq ($(TARGET_WINDOWS),1)
@@ -371,8 +402,10 @@ endif
 
 # Unit and end-to-end tests of this build variant (the tools too: their
 # tests run them from the program's folder).
-test-unit: $(BUILD)/llama2$(EXE) $(TOOL_NAMES:%=$(BUILD)/llama2-%$(EXE)) $(filter-out $(INSTALL_TEST),$(TEST_BIN)) test-models
+test-unit: $(BUILD)/llama2$(EXE) $(TOOL_NAMES:%=$(BUILD)/llama2-%$(EXE)) $(SERVER_PROGRAMS:%=$(BUILD)/%) \
+		$(filter-out $(INSTALL_TEST),$(TEST_BIN)) test-models
 	@$(TEST_ENV) sh tests/run.sh $(filter-out $(INSTALL_TEST),$(TEST_BIN)) $(if $(WITHOUT_JANSSON),"--skipped=test_convert:$(WITHOUT_JANSSON)") \
+		$(if $(WITHOUT_SERVER_LIBS),"--skipped=test_server:$(WITHOUT_SERVER_LIBS)") \
 		$(EMULATED_SKIPPED)
 
 # The Windows build (MinGW-w64) and its tests under Wine (tests/windows.sh):
@@ -381,7 +414,8 @@ test-unit: $(BUILD)/llama2$(EXE) $(TOOL_NAMES:%=$(BUILD)/llama2-%$(EXE)) $(filte
 ifeq ($(TARGET_WINDOWS),1)
 test-windows: $(BUILD)/llama2$(EXE) $(TOOL_NAMES:%=$(BUILD)/llama2-%$(EXE)) $(TEST_BIN) test-models
 	@$(TEST_ENV) sh tests/windows.sh $(BUILD) $(TEST_BIN) $(NOT_BUILT_TESTS) \
-		$(if $(WITHOUT_JANSSON),"--skipped=test_convert:$(WITHOUT_JANSSON)")
+		$(if $(WITHOUT_JANSSON),"--skipped=test_convert:$(WITHOUT_JANSSON)") \
+		$(if $(WITHOUT_SERVER_LIBS),"--skipped=test_server:$(WITHOUT_SERVER_LIBS)")
 else
 test-windows:
 	@$(MAKE) --no-print-directory WINDOWS=1 test-windows

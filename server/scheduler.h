@@ -1,0 +1,94 @@
+/* The scheduler of slots: continuous batching over one session.
+ *
+ * One thread owns the session. Each step it admits waiting requests into
+ * free slots (a slot is a sequence of the session: its own KV cache), then
+ * evaluates ONE batch holding the next token of every generating slot and a
+ * block of each new prompt (at most prompt_batch prompt tokens a step, so
+ * that the generating slots are not held up by a long prompt), samples the
+ * next token of each slot that has logits, and hands the text to the
+ * request. A slot is freed as soon as its request finishes or its client goes
+ * away. Every row's logits are the same bits whatever else is in the batch
+ * (llama2_session_eval_batch), so a request's text does not depend on the
+ * others. A request for n choices is one prompt evaluated once, its cache
+ * copied into the n slots.
+ *
+ * The HTTP threads submit jobs and wait for their news; everything they
+ * share with the scheduler is under one lock. */
+#ifndef LLAMA2_SERVER_SCHEDULER_H
+#define LLAMA2_SERVER_SCHEDULER_H
+
+#include <stddef.h>
+
+#include "llama2.h"
+#include "metrics.h"
+#include "request.h"
+
+typedef struct server_scheduler server_scheduler;
+typedef struct server_job server_job;
+
+typedef struct server_scheduler_options {
+    int queue_capacity; /* jobs waiting for slots, at most */
+    int prompt_batch;   /* prompt tokens evaluated per step, at most */
+} server_scheduler_options;
+
+/* Starts the scheduler's thread over `session` (one slot per sequence),
+ * which it then owns until server_scheduler_destroy. */
+llama2_status server_scheduler_create(llama2_session *session, const llama2_tokenizer *tokenizer,
+                                      const server_scheduler_options *options, server_metrics *metrics,
+                                      server_scheduler **out, llama2_error *err);
+/* Cuts the jobs left, stops the thread and frees the scheduler. Every job
+ * must have been released. */
+void server_scheduler_destroy(server_scheduler *s);
+
+typedef enum server_submit_result {
+    SERVER_SUBMITTED,
+    SERVER_QUEUE_FULL, /* 503: every slot busy and the queue full */
+    SERVER_CLOSED,     /* 503: the server is shutting down */
+    SERVER_NO_MEMORY,  /* 500 */
+} server_submit_result;
+
+/* Queues a request: params (its seed chosen) move into the job, and *params
+ * is left empty whatever the result. */
+server_submit_result server_scheduler_submit(server_scheduler *s, server_params *params, server_job **job);
+
+/* What a job has produced, collected by server_job_wait into buffers the
+ * caller owns (server_news_create) and empties as it sends them. */
+typedef struct server_choice_news {
+    char *text;                /* new text, text[0..len) */
+    size_t len, cap;
+    const char *finish_reason; /* "stop" or "length" once the choice has ended, else NULL */
+    int completion_tokens;     /* tokens sampled so far */
+} server_choice_news;
+
+typedef struct server_news {
+    int n_choices;
+    server_choice_news *choices;
+    int prompt_tokens;
+    int done;           /* every choice ended, or the job failed */
+    int failed;         /* cut by a failure or the shutdown: failure says why */
+    char failure[256];
+} server_news;
+
+server_news *server_news_create(int n_choices);
+void server_news_free(server_news *news);
+
+/* Waits at most timeout_ms for news of the job, then appends it to *news.
+ * Returns 1 when there was news, 0 when none came in time. */
+int server_job_wait(server_scheduler *s, server_job *job, int timeout_ms, server_news *news);
+
+/* The caller is done with the job: if it is still running (the client went
+ * away) its slots are freed at the next step. */
+void server_job_release(server_scheduler *s, server_job *job);
+
+/* Shutdown: refuses new jobs (SERVER_CLOSED) from now on. */
+void server_scheduler_close(server_scheduler *s);
+/* Waits until no job is queued or running, at most `seconds`; returns 1
+ * when idle. */
+int server_scheduler_drain(server_scheduler *s, double seconds);
+/* Fails every job queued or running (why: their failure), at once. */
+void server_scheduler_cut(server_scheduler *s, const char *why);
+
+/* Slots busy and the queue, for /metrics. */
+server_load server_scheduler_load(server_scheduler *s);
+
+#endif

@@ -1,0 +1,1097 @@
+/*
+ * llama2-server, driven as its users drive it: started on a free loopback
+ * port (--port 0, the port read from its ready line), called with curl and
+ * with the official `openai` npm package (tests/openai_client.mjs, installed
+ * at test time into build/npm; skipped by name without node, npm or the
+ * registry). Checked: the completions match the llama2 program's text; a
+ * stream is the same text as the whole answer; 16 concurrent streams each
+ * get the text they get alone (fp32 and int8); n choices; stop strings;
+ * a client that hangs up frees its slot; a full queue gives 503; the
+ * bad-input table (docs/HOSTILE.md, printed by LLAMA2_SERVER_TABLE=1);
+ * /tokenize, /detokenize, /v1/models, /health, /metrics; SIGTERM finishes
+ * the requests in flight and exits 0. The request parser (server/request.c)
+ * is also called directly.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "checkpoint_writer.h"
+#include "llama2.h"
+#include "request.h"
+#include "support.h"
+
+static char tmp_dir[4096];
+static char slow_model[4200]; /* a random model slow enough to hang up on */
+static char int8_model[4200]; /* a random int8 model of stories260K's size */
+
+/* ------------------------------------------------------------ processes */
+
+typedef struct server_proc {
+    pid_t pid;
+    int port;
+    char err_path[4200];
+} server_proc;
+
+static const char *server_bin(void) { return test_require_tool("llama2-server"); }
+
+/* Starts llama2-server on model (tok512.bin as its tokenizer) with the
+ * NULL-terminated extra arguments; waits for its ready line. */
+static void server_start(server_proc *sp, const char *model, const char *const *extra) {
+    static int count;
+    const char *bin = server_bin();
+    const char *tokenizer = test_require_model("tok512.bin");
+    char *argv[40];
+    int n = 0;
+    argv[n++] = (char *)bin;
+    argv[n++] = (char *)model;
+    argv[n++] = "-z";
+    argv[n++] = (char *)tokenizer;
+    argv[n++] = "--port";
+    argv[n++] = "0";
+    for (int i = 0; extra && extra[i] && n < 38; i++) argv[n++] = (char *)extra[i];
+    argv[n] = NULL;
+    snprintf(sp->err_path, sizeof sp->err_path, "%s/server-%d.err", tmp_dir, count++);
+    int out[2];
+    assert_int_equal(pipe(out), 0);
+    sp->pid = fork();
+    assert_true(sp->pid >= 0);
+    if (sp->pid == 0) {
+        int err = open(sp->err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(out[1], 1);
+        dup2(err, 2);
+        close(out[0]);
+        close(out[1]);
+        close(err);
+        test_default_signals();
+        execv(bin, argv);
+        _exit(127);
+    }
+    close(out[1]);
+    /* The ready line, within a minute (sanitized builds start slowly). */
+    char line[256];
+    size_t len = 0;
+    while (len < sizeof line - 1 && !memchr(line, '\n', len)) {
+        struct pollfd p = {out[0], POLLIN, 0};
+        if (poll(&p, 1, 60000) <= 0) break;
+        ssize_t got = read(out[0], line + len, sizeof line - 1 - len);
+        if (got <= 0) break;
+        len += (size_t)got;
+    }
+    line[len] = '\0';
+    close(out[0]);
+    const char *prefix = "llama2-server: listening on http://127.0.0.1:";
+    if (strncmp(line, prefix, strlen(prefix)) != 0) {
+        char *err = test_read_file(sp->err_path, NULL);
+        kill(sp->pid, SIGKILL);
+        waitpid(sp->pid, NULL, 0);
+        fail_msg("llama2-server did not start: stdout '%s', stderr '%s'", line, err ? err : "");
+    }
+    sp->port = atoi(line + strlen(prefix));
+}
+
+/* Sends sig and waits for the exit; returns the exit status (128 + the
+ * signal when killed). */
+static int server_stop_with(server_proc *sp, int sig) {
+    kill(sp->pid, sig);
+    int status = 0;
+    waitpid(sp->pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static void server_stop(server_proc *sp) { assert_int_equal(server_stop_with(sp, SIGTERM), 0); }
+
+/* ----------------------------------------------------------------- HTTP */
+
+typedef struct reply {
+    int status;
+    char *head; /* the status line and headers */
+    char *body;
+} reply;
+
+static void reply_free(reply *r) {
+    free(r->head);
+    free(r->body);
+    memset(r, 0, sizeof *r);
+}
+
+/* The curl command for a request: -i so that the headers come first; no
+ * "Expect: 100-continue". headers is NULL-terminated. */
+static int curl_argv(char **argv, const server_proc *sp, const char *method, const char *path,
+                     const char *const *headers, const char *body_source, char *url, size_t url_size) {
+    int n = 0;
+    snprintf(url, url_size, "http://127.0.0.1:%d%s", sp->port, path);
+    argv[n++] = "/usr/bin/curl";
+    argv[n++] = "-sS";
+    argv[n++] = "-i";
+    argv[n++] = "--max-time";
+    argv[n++] = "300";
+    argv[n++] = "-H";
+    argv[n++] = "Expect:";
+    argv[n++] = "-X";
+    argv[n++] = (char *)method;
+    for (int i = 0; headers && headers[i] && n < 28; i++) {
+        argv[n++] = "-H";
+        argv[n++] = (char *)headers[i];
+    }
+    if (body_source) {
+        argv[n++] = "--data-binary";
+        argv[n++] = (char *)body_source;
+    }
+    argv[n++] = url;
+    argv[n] = NULL;
+    return n;
+}
+
+/* Splits curl -i output into status, head and body. */
+static void parse_reply(const char *out, size_t len, reply *r) {
+    memset(r, 0, sizeof *r);
+    const char *end = strstr(out, "\r\n\r\n");
+    if (!end || sscanf(out, "HTTP/%*s %d", &r->status) != 1) fail_msg("not an HTTP answer: '%.300s'", out);
+    r->head = strndup(out, (size_t)(end - out));
+    r->body = strndup(end + 4, len - (size_t)(end + 4 - out));
+}
+
+static void http(const server_proc *sp, const char *method, const char *path, const char *const *headers,
+                 const char *body, reply *r) {
+    if (access("/usr/bin/curl", X_OK) != 0) skip();
+    char *argv[40], url[256];
+    curl_argv(argv, sp, method, path, headers, body ? "@-" : NULL, url, sizeof url);
+    test_run run;
+    assert_int_equal(test_run_program(argv, NULL, body, body ? strlen(body) : 0, &run), 0);
+    parse_reply(run.out, run.out_len, r);
+    test_run_free(&run);
+}
+
+static void post(const server_proc *sp, const char *path, const char *body, reply *r) {
+    http(sp, "POST", path, NULL, body, r);
+}
+
+static json_t *parse_json(const char *text) {
+    json_error_t e;
+    json_t *v = json_loads(text, 0, &e);
+    if (!v) fail_msg("not JSON (%s): '%.300s'", e.text, text);
+    return v;
+}
+
+/* POSTs and returns the JSON answer, asserting the status. */
+static json_t *post_json(const server_proc *sp, const char *path, const char *body, int status) {
+    reply r;
+    post(sp, path, body, &r);
+    if (r.status != status) fail_msg("%s answered %d, not %d: %s", path, r.status, status, r.body);
+    json_t *v = parse_json(r.body);
+    reply_free(&r);
+    return v;
+}
+
+static const char *str_at(json_t *root, const char *path) {
+    json_t *v = root;
+    char key[64];
+    for (const char *p = path; *p && v;) {
+        size_t n = strcspn(p, ".");
+        snprintf(key, sizeof key, "%.*s", (int)n, p);
+        v = key[0] >= '0' && key[0] <= '9' ? json_array_get(v, (size_t)atoi(key)) : json_object_get(v, key);
+        p += n + (p[n] == '.');
+    }
+    if (!json_is_string(v)) fail_msg("no string at %s", path);
+    return json_string_value(v);
+}
+
+static long long int_at(json_t *root, const char *a, const char *b) {
+    json_t *v = json_object_get(json_object_get(root, a), b);
+    if (!json_is_integer(v)) fail_msg("no integer at %s.%s", a, b);
+    return json_integer_value(v);
+}
+
+/* The value of one metric in /metrics. */
+static double metric(const server_proc *sp, const char *name, const char *const *headers) {
+    reply r;
+    http(sp, "GET", "/metrics", headers, NULL, &r);
+    assert_int_equal(r.status, 200);
+    char key[128];
+    snprintf(key, sizeof key, "\n%s ", name);
+    const char *at = strstr(r.body, key);
+    if (!at) fail_msg("/metrics has no %s", name);
+    double v = atof(at + strlen(key));
+    reply_free(&r);
+    return v;
+}
+
+/* ------------------------------------------------------------- streams */
+
+/* The text of a stream: every event is "data: {...}" and the last
+ * "data: [DONE]"; the chunks' text (choice `index`) joined. Returns the
+ * finish reason in *finish and the usage chunk's completion_tokens (-1:
+ * none). */
+static char *stream_text(const char *body, int chat, int index, char *finish, size_t finish_size, int *usage) {
+    size_t cap = strlen(body) + 1, len = 0;
+    char *text = malloc(cap);
+    assert_non_null(text);
+    text[0] = '\0';
+    finish[0] = '\0';
+    *usage = -1;
+    int done = 0;
+    for (const char *p = body; *p;) {
+        const char *end = strstr(p, "\n\n");
+        if (!end) fail_msg("an event does not end with a blank line: '%.200s'", p);
+        if (strncmp(p, "data: ", 6) != 0) fail_msg("an event is not 'data: ...': '%.200s'", p);
+        if (done) fail_msg("an event after [DONE]");
+        char *data = strndup(p + 6, (size_t)(end - p - 6));
+        if (strcmp(data, "[DONE]") == 0) {
+            done = 1;
+        } else {
+            json_t *chunk = parse_json(data);
+            assert_string_equal(str_at(chunk, "object"), chat ? "chat.completion.chunk" : "text_completion");
+            json_t *choices = json_object_get(chunk, "choices");
+            if (json_array_size(choices) == 0) {
+                *usage = (int)int_at(chunk, "usage", "completion_tokens");
+            }
+            for (size_t i = 0; i < json_array_size(choices); i++) {
+                json_t *c = json_array_get(choices, i);
+                if (json_integer_value(json_object_get(c, "index")) != index) continue;
+                json_t *t = chat ? json_object_get(json_object_get(c, "delta"), "content") : json_object_get(c, "text");
+                if (json_is_string(t)) {
+                    memcpy(text + len, json_string_value(t), json_string_length(t));
+                    len += json_string_length(t);
+                    text[len] = '\0';
+                }
+                json_t *f = json_object_get(c, "finish_reason");
+                if (json_is_string(f)) snprintf(finish, finish_size, "%s", json_string_value(f));
+            }
+            json_decref(chunk);
+        }
+        free(data);
+        p = end + 2;
+    }
+    if (!done) fail_msg("the stream does not end with data: [DONE]");
+    return text;
+}
+
+/* ------------------------------------------------------------- fixtures */
+
+static int setup(void **state) {
+    (void)state;
+    snprintf(tmp_dir, sizeof tmp_dir, "%s/llama2-server-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    if (!mkdtemp(tmp_dir)) return -1;
+    /* Slow enough (a few ms a token) that a hang-up or a SIGTERM comes
+     * while it generates. */
+    snprintf(slow_model, sizeof slow_model, "%s/slow.bin", tmp_dir);
+    llama2_config c = l2_random_model_config(256, 768, 6, 8, 8, 512, 2048, 1, 0, 0);
+    llama2_error err;
+    if (l2_write_random_model(slow_model, &c, 7, 0, &err) != LLAMA2_OK) return -1;
+    /* Group size 64, grouped-query attention: faster than
+     * stories260K_q80_gs4.bin (group size 4), which matters under the
+     * sanitizers. */
+    snprintf(int8_model, sizeof int8_model, "%s/int8.bin", tmp_dir);
+    c = l2_random_model_config(64, 192, 5, 8, 4, 512, 512, 1, 2, 64);
+    return l2_write_random_model(int8_model, &c, 8, 0, &err) == LLAMA2_OK ? 0 : -1;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    test_tmp_dir_remove(tmp_dir);
+    return 0;
+}
+
+/* ------------------------------------------------------------- the tests */
+
+/* The greedy completion is the llama2 program's text after the prompt. */
+static void test_completion_matches_cli(void **state) {
+    (void)state;
+    const char *model = test_require_model("stories260K.bin");
+    server_proc sp;
+    server_start(&sp, model, NULL);
+    json_t *v = post_json(&sp, "/v1/completions",
+                          "{\"model\":\"x\",\"prompt\":\"Once upon a time\",\"max_tokens\":60,\"temperature\":0}", 200);
+    assert_string_equal(str_at(v, "object"), "text_completion");
+    assert_string_equal(str_at(v, "model"), "stories260K.bin");
+    assert_string_equal(str_at(v, "choices.0.finish_reason"), "length");
+    assert_int_equal(int_at(v, "usage", "prompt_tokens"), 5);
+    assert_int_equal(int_at(v, "usage", "completion_tokens"), 60);
+    assert_int_equal(int_at(v, "usage", "total_tokens"), 65);
+    assert_true(strncmp(str_at(v, "id"), "cmpl-", 5) == 0);
+
+    const char *args[] = {model, "-z", test_model_path("tok512.bin"), "-t", "0", "-n", "64", "-i", "Once upon a time",
+                          "--no-timer", NULL};
+    test_run run;
+    assert_int_equal(test_run_tool(test_llama2_bin(), args, &run), 0);
+    char expected[8192];
+    snprintf(expected, sizeof expected, "Once upon a time%s\n", str_at(v, "choices.0.text"));
+    assert_string_equal(run.out, expected);
+    test_run_free(&run);
+    json_decref(v);
+    server_stop(&sp);
+}
+
+/* A stream is the whole answer's text in chunks, and ends as OpenAI's. */
+static void test_stream_equals_whole_answer(void **state) {
+    (void)state;
+    server_proc sp;
+    server_start(&sp, test_require_model("stories260K.bin"), NULL);
+    for (int chat = 0; chat < 2; chat++) {
+        const char *path = chat ? "/v1/chat/completions" : "/v1/completions";
+        const char *input = chat ? "\"messages\":[{\"role\":\"system\",\"content\":\"Tell a story.\"},"
+                                   "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"A cat\"}]}]"
+                                 : "\"prompt\":\"The dog\"";
+        char body[512];
+        snprintf(body, sizeof body, "{%s,\"max_tokens\":80,\"seed\":42,\"temperature\":0.9,\"top_k\":40}", input);
+        json_t *whole = post_json(&sp, path, body, 200);
+        snprintf(body, sizeof body,
+                 "{%s,\"max_tokens\":80,\"seed\":42,\"temperature\":0.9,\"top_k\":40,\"stream\":true,"
+                 "\"stream_options\":{\"include_usage\":true}}",
+                 input);
+        reply r;
+        post(&sp, path, body, &r);
+        assert_int_equal(r.status, 200);
+        assert_non_null(strstr(r.head, "Content-Type: text/event-stream"));
+        char finish[32];
+        int usage;
+        char *text = stream_text(r.body, chat, 0, finish, sizeof finish, &usage);
+        assert_string_equal(text, str_at(whole, chat ? "choices.0.message.content" : "choices.0.text"));
+        assert_string_equal(finish, str_at(whole, "choices.0.finish_reason"));
+        assert_int_equal(usage, int_at(whole, "usage", "completion_tokens"));
+        if (chat) {
+            assert_string_equal(str_at(whole, "object"), "chat.completion");
+            assert_string_equal(str_at(whole, "choices.0.message.role"), "assistant");
+            assert_non_null(strstr(r.body, "\"delta\":{\"role\":\"assistant\",\"content\":\"\"}"));
+        }
+        free(text);
+        reply_free(&r);
+        json_decref(whole);
+    }
+    server_stop(&sp);
+}
+
+/* A connection with an HTTP/1.0 request written but for its last byte
+ * (HTTP/1.0: the answer is not chunked, and ends when the server closes). */
+static int start_request(const server_proc *sp, const char *path, const char *body) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)sp->port)};
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof addr), 0);
+    char request[4096];
+    int n = snprintf(request, sizeof request,
+                     "POST %s HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s", path,
+                     strlen(body), body);
+    assert_int_equal(write(fd, request, (size_t)n - 1), n - 1);
+    return fd;
+}
+
+/* 16 prompts, each alone, then all 16 at once as streams (their last bytes
+ * sent together, so that they arrive within moments and run side by side):
+ * every client gets its solo text, complete; and they shared the steps. */
+static void sixteen_clients(const char *model) {
+    server_proc sp;
+    const char *args[] = {"--parallel", "16", "--batch", "32", NULL};
+    server_start(&sp, model, args);
+    enum { N = 16 };
+    static const char *const starts[N] = {"Once", "The cat", "Tom", "A big dog", "Lily", "The sun", "One day",
+                                          "Sam and Sue", "The bird", "In the park", "Ben", "A little boy",
+                                          "The tree", "Mia", "The red ball", "Max"};
+    char *solo[N], streamed[N][256];
+    for (int i = 0; i < N; i++) {
+        char body[256];
+        snprintf(body, sizeof body, "{\"prompt\":\"%s\",\"max_tokens\":64,\"temperature\":0,\"ignore_eos\":%s}",
+                 starts[i], i % 2 ? "true" : "false");
+        json_t *v = post_json(&sp, "/v1/completions", body, 200);
+        solo[i] = strdup(str_at(v, "choices.0.text"));
+        json_decref(v);
+        snprintf(streamed[i], sizeof streamed[i],
+                 "{\"prompt\":\"%s\",\"max_tokens\":64,\"temperature\":0,\"ignore_eos\":%s,\"stream\":true}",
+                 starts[i], i % 2 ? "true" : "false");
+    }
+    const double steps_before = metric(&sp, "llama2_steps_total", NULL);
+    const double tokens_before = metric(&sp, "llama2_generated_tokens_total", NULL);
+    int fds[N];
+    for (int i = 0; i < N; i++) fds[i] = start_request(&sp, "/v1/completions", streamed[i]);
+    for (int i = 0; i < N; i++) assert_int_equal(write(fds[i], streamed[i] + strlen(streamed[i]) - 1, 1), 1);
+    for (int i = 0; i < N; i++) {
+        size_t len = 0, cap = 65536;
+        char *out = malloc(cap);
+        for (ssize_t n; (n = read(fds[i], out + len, cap - len - 1)) > 0;) {
+            len += (size_t)n;
+            if (len + 4096 > cap) out = realloc(out, cap *= 2);
+        }
+        out[len] = '\0';
+        close(fds[i]);
+        reply r;
+        parse_reply(out, len, &r);
+        assert_int_equal(r.status, 200);
+        char finish[32];
+        int usage;
+        char *text = stream_text(r.body, 0, 0, finish, sizeof finish, &usage);
+        if (strcmp(text, solo[i]) != 0)
+            fail_msg("client %d ('%s'): alone '%s', with 15 others '%s'", i, starts[i], solo[i], text);
+        free(text);
+        reply_free(&r);
+        free(out);
+        free(solo[i]);
+    }
+    /* Batched: far fewer steps than tokens (one step a token each, alone). */
+    const double steps = metric(&sp, "llama2_steps_total", NULL) - steps_before;
+    const double tokens = metric(&sp, "llama2_generated_tokens_total", NULL) - tokens_before;
+    if (!(steps < tokens / 4)) fail_msg("%.0f steps for %.0f tokens: the streams were not batched", steps, tokens);
+    assert_int_equal((int)metric(&sp, "llama2_slots_busy", NULL), 0);
+    server_stop(&sp);
+}
+
+static void test_sixteen_streams_f32(void **state) {
+    (void)state;
+    sixteen_clients(test_require_model("stories260K.bin"));
+}
+
+static void test_sixteen_streams_int8(void **state) {
+    (void)state;
+    sixteen_clients(int8_model);
+}
+
+/* n choices: the prompt once, each choice the text of a request with that
+ * choice's seed (the seed + its index) alone. */
+static void test_n_choices(void **state) {
+    (void)state;
+    server_proc sp;
+    const char *args[] = {"--parallel", "3", NULL};
+    server_start(&sp, test_require_model("stories260K.bin"), args);
+    json_t *v = post_json(&sp, "/v1/completions",
+                          "{\"prompt\":\"Once upon a time\",\"max_tokens\":50,\"n\":3,\"seed\":100,\"temperature\":1}",
+                          200);
+    json_t *choices = json_object_get(v, "choices");
+    assert_int_equal(json_array_size(choices), 3);
+    assert_int_equal(int_at(v, "usage", "prompt_tokens"), 5);
+    for (int i = 0; i < 3; i++) {
+        char body[256], key[64];
+        snprintf(body, sizeof body, "{\"prompt\":\"Once upon a time\",\"max_tokens\":50,\"seed\":%d,\"temperature\":1}",
+                 100 + i);
+        json_t *one = post_json(&sp, "/v1/completions", body, 200);
+        snprintf(key, sizeof key, "choices.%d.text", i);
+        assert_string_equal(str_at(v, key), str_at(one, "choices.0.text"));
+        json_decref(one);
+    }
+    assert_string_not_equal(str_at(v, "choices.0.text"), str_at(v, "choices.1.text"));
+    json_decref(v);
+    server_stop(&sp);
+}
+
+/* A stop string ends the text before it, also in a stream, where no byte
+ * of it is sent. */
+static void test_stop_strings(void **state) {
+    (void)state;
+    server_proc sp;
+    server_start(&sp, test_require_model("stories260K.bin"), NULL);
+    json_t *full = post_json(&sp, "/v1/completions",
+                             "{\"prompt\":\"Once upon a time\",\"max_tokens\":60,\"temperature\":0}", 200);
+    const char *text = str_at(full, "choices.0.text");
+    const char *at = strstr(text, " park");
+    assert_non_null(at);
+    for (int stream = 0; stream < 2; stream++) {
+        char body[256];
+        snprintf(body, sizeof body,
+                 "{\"prompt\":\"Once upon a time\",\"max_tokens\":60,\"temperature\":0,\"stop\":[\"zzz\",\" park\"],"
+                 "\"stream\":%s}",
+                 stream ? "true" : "false");
+        reply r;
+        post(&sp, "/v1/completions", body, &r);
+        assert_int_equal(r.status, 200);
+        char finish[32];
+        int usage;
+        char *got;
+        if (stream) {
+            got = stream_text(r.body, 0, 0, finish, sizeof finish, &usage);
+            assert_null(strstr(r.body, " park"));
+            assert_null(strstr(r.body, "\" p\""));
+        } else {
+            json_t *v = parse_json(r.body);
+            got = strdup(str_at(v, "choices.0.text"));
+            snprintf(finish, sizeof finish, "%s", str_at(v, "choices.0.finish_reason"));
+            json_decref(v);
+        }
+        assert_int_equal(strlen(got), (size_t)(at - text));
+        assert_memory_equal(got, text, strlen(got));
+        assert_string_equal(finish, "stop");
+        free(got);
+        reply_free(&r);
+    }
+    json_decref(full);
+    server_stop(&sp);
+}
+
+/* A client that hangs up mid-stream frees its slot at once; with the slot
+ * and the queue taken, the next request is a 503. */
+static void test_disconnect_frees_slot(void **state) {
+    (void)state;
+    server_proc sp;
+    const char *args[] = {"--parallel", "1", "--queue", "1", NULL};
+    server_start(&sp, slow_model, args);
+    /* A stream read to its first text, then the socket closed. */
+    const char *body = "{\"prompt\":\"Once\",\"max_tokens\":2000,\"ignore_eos\":true,\"stream\":true}";
+    int fd = start_request(&sp, "/v1/completions", body);
+    assert_int_equal(write(fd, body + strlen(body) - 1, 1), 1);
+    char seen[65536];
+    size_t len = 0;
+    while (len < sizeof seen - 1) {
+        ssize_t n = read(fd, seen + len, sizeof seen - 1 - len);
+        assert_true(n > 0);
+        len += (size_t)n;
+        seen[len] = '\0';
+        if (strstr(seen, "\"text\":\"")) break;
+    }
+    assert_int_equal((int)metric(&sp, "llama2_slots_busy", NULL), 1);
+
+    /* While it runs: one more waits in the queue, the next is turned away. */
+    char queued_out[4200];
+    snprintf(queued_out, sizeof queued_out, "%s/queued.txt", tmp_dir);
+    reply r;
+    pid_t queued = fork();
+    if (queued == 0) {
+        int out = open(queued_out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(out, 1);
+        char *argv[40], url[256];
+        curl_argv(argv, &sp, "POST", "/v1/completions", NULL, "{\"prompt\":\"Once\",\"max_tokens\":5}", url, sizeof url);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    for (int i = 0; i < 200 && metric(&sp, "llama2_queue_length", NULL) < 1; i++) usleep(10000);
+    assert_int_equal((int)metric(&sp, "llama2_queue_length", NULL), 1);
+    post(&sp, "/v1/completions", "{\"prompt\":\"Once\",\"max_tokens\":5}", &r);
+    assert_int_equal(r.status, 503);
+    assert_non_null(strstr(r.head, "Retry-After: 1"));
+    json_t *e = parse_json(r.body);
+    assert_string_equal(str_at(e, "error.type"), "server_error");
+    assert_string_equal(str_at(e, "error.code"), "overloaded");
+    json_decref(e);
+    reply_free(&r);
+    assert_int_equal((int)metric(&sp, "llama2_requests_rejected_total", NULL), 1);
+
+    /* The hang-up: the slot goes to the queued request within moments. */
+    const double hung_up = llama2_time_seconds();
+    close(fd);
+    int status;
+    waitpid(queued, &status, 0);
+    const double waited = llama2_time_seconds() - hung_up;
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    if (waited > 5.0) fail_msg("the queued request waited %.1f s after the hang-up", waited);
+    for (int i = 0; i < 100 && metric(&sp, "llama2_slots_busy", NULL) > 0; i++) usleep(10000);
+    assert_int_equal((int)metric(&sp, "llama2_slots_busy", NULL), 0);
+    assert_int_equal((int)metric(&sp, "llama2_requests_cancelled_total", NULL), 1);
+    assert_int_equal((int)metric(&sp, "llama2_requests_finished_total", NULL), 1);
+    /* The hung-up stream stopped far short of its 2000 tokens. */
+    assert_true(metric(&sp, "llama2_generated_tokens_total", NULL) < 1500);
+    server_stop(&sp);
+}
+
+/* ------------------------------------------------------- the bad inputs */
+
+typedef struct bad_case {
+    const char *what;
+    const char *method, *path;
+    const char *headers[3];
+    const char *body;      /* NULL: none; "@big": larger than --max-body */
+    int status;
+    const char *code;      /* the error object's code, NULL for null */
+    const char *param;     /* NULL for null */
+    const char *message;   /* a part of the message */
+} bad_case;
+
+#define KEY "Authorization: Bearer sesame"
+static const bad_case bad_cases[] = {
+    {"malformed JSON", "POST", "/v1/chat/completions", {KEY}, "{\"messages\": [", 400, "invalid_json", NULL,
+     "the body is not valid JSON"},
+    {"not an object", "POST", "/v1/completions", {KEY}, "[1, 2]", 400, "invalid_json", NULL,
+     "the body must be a JSON object"},
+    {"empty body", "POST", "/v1/completions", {KEY}, NULL, 400, "invalid_json", NULL, "the body is not valid JSON"},
+    {"invalid UTF-8", "POST", "/v1/completions", {KEY}, "{\"prompt\": \"\xff\xfe\"}", 400, "invalid_json", NULL,
+     "the body is not valid JSON"},
+    {"missing prompt", "POST", "/v1/completions", {KEY}, "{\"max_tokens\": 5}", 400, "missing_required_parameter",
+     "prompt", "'prompt' is required"},
+    {"missing messages", "POST", "/v1/chat/completions", {KEY}, "{\"prompt\": \"hi\"}", 400,
+     "missing_required_parameter", "messages", "'messages' is required"},
+    {"prompt of the wrong type", "POST", "/v1/completions", {KEY}, "{\"prompt\": 5}", 400, "invalid_type", "prompt",
+     "'prompt' must be a string or an array of token ids, got an integer"},
+    {"several prompts", "POST", "/v1/completions", {KEY}, "{\"prompt\": [\"a\", \"b\"]}", 400, "invalid_value",
+     "prompt", "one prompt per request"},
+    {"a token id outside the vocabulary", "POST", "/v1/completions", {KEY}, "{\"prompt\": [1, 512]}", 400,
+     "invalid_value", "prompt", "token ids from 0 to 511 (item 1 is not one)"},
+    {"messages not an array", "POST", "/v1/chat/completions", {KEY}, "{\"messages\": \"hi\"}", 400, "invalid_type",
+     "messages", "'messages' must be an array, got a string"},
+    {"empty messages", "POST", "/v1/chat/completions", {KEY}, "{\"messages\": []}", 400, "invalid_value", "messages",
+     "'messages' is empty"},
+    {"an unknown role", "POST", "/v1/chat/completions", {KEY}, "{\"messages\": [{\"role\": \"tool\", \"content\": \"x\"}]}",
+     400, "invalid_value", "messages", "role 'tool' is not one of system, developer, user, assistant"},
+    {"a message without content", "POST", "/v1/chat/completions", {KEY}, "{\"messages\": [{\"role\": \"user\"}]}", 400,
+     "missing_required_parameter", "messages", "a 'user' message needs a 'content'"},
+    {"an image part", "POST", "/v1/chat/completions", {KEY},
+     "{\"messages\": [{\"role\": \"user\", \"content\": [{\"type\": \"image_url\", \"image_url\": {}}]}]}", 400,
+     "invalid_value", "messages", "this model reads text only"},
+    {"a system message after a user's", "POST", "/v1/chat/completions", {KEY},
+     "{\"messages\": [{\"role\": \"user\", \"content\": \"a\"}, {\"role\": \"system\", \"content\": \"b\"}]}", 400,
+     "invalid_value", "messages", "system"},
+    {"max_tokens a string", "POST", "/v1/completions", {KEY}, "{\"prompt\": \"a\", \"max_tokens\": \"5\"}", 400,
+     "invalid_type", "max_tokens", "'max_tokens' must be an integer, got a string"},
+    {"max_tokens 0", "POST", "/v1/completions", {KEY}, "{\"prompt\": \"a\", \"max_tokens\": 0}", 400, "invalid_value",
+     "max_tokens", "'max_tokens' must be an integer from 1 to 2147483647, got 0"},
+    {"temperature a string", "POST", "/v1/completions", {KEY}, "{\"prompt\": \"a\", \"temperature\": \"hot\"}", 400,
+     "invalid_type", "temperature", "'temperature' must be a number, got a string"},
+    {"temperature 3", "POST", "/v1/completions", {KEY}, "{\"prompt\": \"a\", \"temperature\": 3}", 400, "invalid_value",
+     "temperature", "'temperature' must be a number from 0 to 2, got 3"},
+    {"top_p 1.5", "POST", "/v1/completions", {KEY}, "{\"prompt\": \"a\", \"top_p\": 1.5}", 400, "invalid_value",
+     "top_p", "'top_p' must be a number from 0 to 1, got 1.5"},
+    {"top_k -1", "POST", "/v1/completions", {KEY}, "{\"prompt\": \"a\", \"top_k\": -1}", 400, "invalid_value", "top_k",
+     "'top_k' must be an integer from 0"},
+    {"presence_penalty 5", "POST", "/v1/completions", {KEY}, "{\"prompt\": \"a\", \"presence_penalty\": 5}", 400,
+     "invalid_value", "presence_penalty", "from -2 to 2, got 5"},
+    {"seed a float", "POST", "/v1/completions", {KEY}, "{\"prompt\": \"a\", \"seed\": 1.5}", 400, "invalid_type", "seed",
+     "'seed' must be an integer, got a number"},
+    {"stream a string", "POST", "/v1/completions", {KEY}, "{\"prompt\": \"a\", \"stream\": \"yes\"}", 400,
+     "invalid_type", "stream", "'stream' must be a boolean, got a string"},
+    {"stream_options not an object", "POST", "/v1/completions", {KEY},
+     "{\"prompt\": \"a\", \"stream\": true, \"stream_options\": 1}", 400, "invalid_type", "stream_options",
+     "'stream_options' must be an object, got an integer"},
+    {"stop a number", "POST", "/v1/completions", {KEY}, "{\"prompt\": \"a\", \"stop\": 3}", 400, "invalid_type", "stop",
+     "'stop' must be a string or an array of strings, got an integer"},
+    {"n more than --parallel", "POST", "/v1/completions", {KEY}, "{\"prompt\": \"a\", \"n\": 3}", 400, "invalid_value",
+     "n", "'n' is 3, this server generates at most 2 choices at once (--parallel)"},
+    {"n 0", "POST", "/v1/completions", {KEY}, "{\"prompt\": \"a\", \"n\": 0}", 400, "invalid_value", "n",
+     "'n' must be an integer from 1"},
+    {"a prompt longer than the context", "POST", "/v1/completions", {KEY}, "@long", 400, "context_length_exceeded",
+     "prompt", "the context window holds 64"},
+    {"a conversation longer than the context", "POST", "/v1/chat/completions", {KEY}, "@longchat", 400,
+     "context_length_exceeded", "messages", "the context window holds 64"},
+    {"a body over --max-body", "POST", "/v1/completions", {KEY}, "@big", 413, "request_too_large", NULL,
+     "larger than 4096 bytes"},
+    {"a body over --max-body, chunked", "POST", "/v1/completions", {KEY, "Transfer-Encoding: chunked"}, "@big", 413,
+     "request_too_large", NULL, "larger than 4096 bytes"},
+    {"no API key", "POST", "/v1/completions", {NULL}, "{\"prompt\": \"a\"}", 401, "invalid_api_key", NULL,
+     "no API key"},
+    {"a wrong API key", "GET", "/v1/models", {"Authorization: Bearer sesame2"}, NULL, 401, "invalid_api_key", NULL,
+     "incorrect API key"},
+    {"a key without Bearer", "GET", "/metrics", {"Authorization: sesame"}, NULL, 401, "invalid_api_key", NULL,
+     "incorrect API key"},
+    {"an unknown endpoint", "GET", "/v1/engines", {KEY}, NULL, 404, "not_found", NULL, "no such endpoint"},
+    {"the wrong method", "GET", "/v1/chat/completions", {KEY}, NULL, 405, "method_not_allowed", NULL, "use POST"},
+    {"/tokenize without content", "POST", "/tokenize", {KEY}, "{\"text\": \"a\"}", 400, "missing_required_parameter",
+     "content", "'content' is required"},
+    {"/detokenize with a bad id", "POST", "/detokenize", {KEY}, "{\"tokens\": [5, -1]}", 400, "invalid_value",
+     "tokens", "item 1 is not one"},
+};
+
+/* The body of a case, in a malloc'd string. */
+static char *case_body(const bad_case *c) {
+    if (!c->body) return NULL;
+    if (strcmp(c->body, "@big") == 0) {
+        char *big = malloc(8001);
+        memset(big, 'a', 8000);
+        big[8000] = '\0';
+        memcpy(big, "{\"prompt\":\"", 11);
+        return big;
+    }
+    if (strcmp(c->body, "@long") == 0 || strcmp(c->body, "@longchat") == 0) {
+        char *s = malloc(2048);
+        int n = sprintf(s, strcmp(c->body, "@long") == 0 ? "{\"prompt\":\"" : "{\"messages\":[{\"role\":\"user\",\"content\":\"");
+        for (int i = 0; i < 70; i++) n += sprintf(s + n, "cat ");
+        sprintf(s + n, strcmp(c->body, "@long") == 0 ? "\"}" : "\"}]}");
+        return s;
+    }
+    return strdup(c->body);
+}
+
+/* Every bad request: its status and error object; the server carries on. */
+static void test_bad_requests(void **state) {
+    (void)state;
+    server_proc sp;
+    const char *args[] = {"--parallel", "2", "--ctx", "64", "--max-body", "4096", "--api-key", "sesame", NULL};
+    server_start(&sp, test_require_model("stories260K.bin"), args);
+    const int table = getenv("LLAMA2_SERVER_TABLE") != NULL;
+    if (table) printf("| request | status | error (code, param): message |\n| --- | --- | --- |\n");
+    for (size_t i = 0; i < sizeof bad_cases / sizeof bad_cases[0]; i++) {
+        const bad_case *c = &bad_cases[i];
+        char *body = case_body(c);
+        reply r;
+        http(&sp, c->method, c->path, c->headers, body, &r);
+        if (r.status != c->status) fail_msg("%s: status %d, not %d: %s", c->what, r.status, c->status, r.body);
+        json_t *e = parse_json(r.body);
+        json_t *err = json_object_get(e, "error");
+        if (!json_is_object(err) || json_object_size(err) != 4) fail_msg("%s: not an error object: %s", c->what, r.body);
+        const char *type = str_at(e, "error.type");
+        assert_string_equal(type, c->status == 503 ? "server_error" : "invalid_request_error");
+        json_t *code = json_object_get(err, "code"), *param = json_object_get(err, "param");
+        if (c->code ? !json_is_string(code) || strcmp(json_string_value(code), c->code) != 0 : !json_is_null(code))
+            fail_msg("%s: code %s, not %s", c->what, r.body, c->code ? c->code : "null");
+        if (c->param ? !json_is_string(param) || strcmp(json_string_value(param), c->param) != 0 : !json_is_null(param))
+            fail_msg("%s: param %s, not %s", c->what, r.body, c->param ? c->param : "null");
+        const char *message = str_at(e, "error.message");
+        if (!strstr(message, c->message)) fail_msg("%s: message '%s' lacks '%s'", c->what, message, c->message);
+        if (c->status == 401) assert_non_null(strstr(r.head, "WWW-Authenticate: Bearer"));
+        if (table)
+            printf("| %s | %d | `%s`, `%s`: %s |\n", c->what, r.status, c->code ? c->code : "null",
+                   c->param ? c->param : "null", message);
+        json_decref(e);
+        reply_free(&r);
+        free(body);
+    }
+    /* /health needs no key; the server still answers, and a request fits
+     * the 64-position context. */
+    reply r;
+    http(&sp, "GET", "/health", NULL, NULL, &r);
+    assert_int_equal(r.status, 200);
+    reply_free(&r);
+    const char *key[] = {KEY, NULL};
+    http(&sp, "POST", "/v1/completions", key, "{\"prompt\":\"Once\",\"max_tokens\":100,\"temperature\":0}", &r);
+    assert_int_equal(r.status, 200);
+    json_t *v = parse_json(r.body);
+    assert_string_equal(str_at(v, "choices.0.finish_reason"), "length");
+    /* Every position holds a token, and one more is sampled after the last. */
+    assert_int_equal(int_at(v, "usage", "prompt_tokens") + int_at(v, "usage", "completion_tokens"), 65);
+    json_decref(v);
+    reply_free(&r);
+    server_stop(&sp);
+    /* Not one line of the server's on stderr but its shutdown note. */
+    char *err = test_read_file(sp.err_path, NULL);
+    assert_non_null(err);
+    assert_non_null(strstr(err, "llama2-server: SIGTERM: "));
+    assert_null(strchr(strchr(err, '\n') + 1, '\n'));
+    free(err);
+}
+
+/* The command line: usage errors are status 2, a bad file 1, one line. */
+static void test_command_line(void **state) {
+    (void)state;
+    const char *bin = server_bin();
+    const char *model = test_require_model("stories260K.bin");
+    const char *tok = test_require_model("tok512.bin");
+    struct {
+        const char *args[8];
+        int status;
+        const char *line;
+    } cases[] = {
+        {{NULL}, 2, "llama2-server: no checkpoint given"},
+        {{model, "--port", "70000"}, 2, "llama2-server: --port: the port must be an integer from 0 to 65535, got '70000'"},
+        {{model, "--parallel", "0"}, 2, "llama2-server: --parallel: slots must be an integer from 1 to 256, got '0'"},
+        {{model, "--chat-template", "x"}, 2, "llama2-server: --chat-template: unknown chat template 'x'"},
+        {{model, "--bogus"}, 2, "llama2-server: --bogus: unknown option"},
+        {{model, "-z", tok, "--ctx", "100000"}, 2, "llama2-server: --ctx: the model's context is 512 positions"},
+        {{"/nonexistent.bin", "-z", tok}, 1, "llama2-server: /nonexistent.bin: cannot open"},
+        {{model, "-z", "/nonexistent.tok"}, 1, "llama2-server: /nonexistent.tok: cannot open"},
+        {{model, "-z", tok, "--host", "no.such.host.invalid"}, 1, "llama2-server: --host: cannot resolve"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        test_run r;
+        assert_int_equal(test_run_tool(bin, cases[i].args, &r), cases[i].status);
+        if (strncmp(r.err, cases[i].line, strlen(cases[i].line)) != 0 || strchr(r.err, '\n') != r.err + r.err_len - 1)
+            fail_msg("case %zu: stderr '%s', expected one line starting '%s'", i, r.err, cases[i].line);
+        assert_int_equal(r.out_len, 0);
+        test_run_free(&r);
+    }
+    /* A port in use. */
+    server_proc sp;
+    server_start(&sp, model, NULL);
+    char port[16];
+    snprintf(port, sizeof port, "%d", sp.port);
+    const char *args[] = {model, "-z", tok, "--port", port, NULL};
+    test_run r;
+    assert_int_equal(test_run_tool(bin, args, &r), 1);
+    assert_non_null(strstr(r.err, "llama2-server: --port: cannot listen on 127.0.0.1 port"));
+    assert_non_null(strstr(r.err, "Address already in use"));
+    test_run_free(&r);
+    server_stop(&sp);
+    /* --help names every option. */
+    const char *help[] = {"--help", NULL};
+    assert_int_equal(test_run_tool(bin, help, &r), 0);
+    assert_non_null(strstr(r.out, "--api-key"));
+    test_run_free(&r);
+}
+
+/* /tokenize, /detokenize, /v1/models, /health and /metrics. */
+static void test_other_endpoints(void **state) {
+    (void)state;
+    server_proc sp;
+    const char *args[] = {"--alias", "storyteller", "--parallel", "2", NULL};
+    server_start(&sp, test_require_model("stories260K.bin"), args);
+    json_t *v = post_json(&sp, "/tokenize", "{\"content\":\"Once upon a time\"}", 200);
+    char *tokens = json_dumps(json_object_get(v, "tokens"), JSON_COMPACT);
+    assert_string_equal(tokens, "[403,407,261,378]");
+    free(tokens);
+    json_decref(v);
+    v = post_json(&sp, "/tokenize", "{\"content\":\"Hi\",\"add_special\":true}", 200);
+    assert_int_equal(json_integer_value(json_array_get(json_object_get(v, "tokens"), 0)), 1);
+    json_decref(v);
+    v = post_json(&sp, "/detokenize", "{\"tokens\":[1,403,407,261,378,2]}", 200);
+    assert_string_equal(str_at(v, "content"), "Once upon a time");
+    json_decref(v);
+
+    reply r;
+    http(&sp, "GET", "/v1/models", NULL, NULL, &r);
+    assert_int_equal(r.status, 200);
+    v = parse_json(r.body);
+    assert_string_equal(str_at(v, "object"), "list");
+    assert_string_equal(str_at(v, "data.0.id"), "storyteller");
+    assert_string_equal(str_at(v, "data.0.object"), "model");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(json_array_get(json_object_get(v, "data"), 0),
+                                                                         "meta"),
+                                                        "context_length")),
+                     512);
+    json_decref(v);
+    reply_free(&r);
+    http(&sp, "GET", "/health", NULL, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "{\"status\":\"ok\"}");
+    reply_free(&r);
+
+    static const char *const names[] = {
+        "llama2_requests_total", "llama2_requests_rejected_total", "llama2_requests_finished_total",
+        "llama2_requests_cancelled_total", "llama2_requests_failed_total", "llama2_prompt_tokens_total",
+        "llama2_generated_tokens_total", "llama2_steps_total", "llama2_busy_seconds_total",
+        "llama2_prompt_tokens_per_second", "llama2_generated_tokens_per_second", "llama2_slots_busy",
+        "llama2_slots_total", "llama2_queue_length", "llama2_queue_capacity"};
+    http(&sp, "GET", "/metrics", NULL, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.head, "Content-Type: text/plain; version=0.0.4"));
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char help[128], type[128];
+        snprintf(help, sizeof help, "# HELP %s ", names[i]);
+        snprintf(type, sizeof type, "# TYPE %s ", names[i]);
+        if (!strstr(r.body, help) || !strstr(r.body, type)) fail_msg("/metrics lacks %s", names[i]);
+    }
+    reply_free(&r);
+    assert_int_equal((int)metric(&sp, "llama2_slots_total", NULL), 2);
+    assert_int_equal((int)metric(&sp, "llama2_queue_capacity", NULL), 64);
+    assert_int_equal((int)metric(&sp, "llama2_requests_total", NULL), 0);
+    v = post_json(&sp, "/v1/completions", "{\"prompt\":\"Once upon a time\",\"max_tokens\":7,\"n\":2,\"ignore_eos\":true}", 200);
+    json_decref(v);
+    assert_int_equal((int)metric(&sp, "llama2_requests_total", NULL), 1);
+    assert_int_equal((int)metric(&sp, "llama2_requests_finished_total", NULL), 1);
+    assert_int_equal((int)metric(&sp, "llama2_prompt_tokens_total", NULL), 5); /* once for both choices */
+    assert_int_equal((int)metric(&sp, "llama2_generated_tokens_total", NULL), 14);
+    assert_true(metric(&sp, "llama2_generated_tokens_per_second", NULL) > 0);
+    server_stop(&sp);
+}
+
+/* SIGTERM: the request in flight gets its whole answer, new connections
+ * are refused, the server exits 0; past --shutdown-timeout the requests
+ * left are cut with an error. */
+static void test_graceful_shutdown(void **state) {
+    (void)state;
+    for (int cut = 0; cut < 2; cut++) {
+        server_proc sp;
+        const char *args[] = {"--shutdown-timeout", cut ? "0" : "60", NULL};
+        server_start(&sp, slow_model, args);
+        char out_path[4200];
+        snprintf(out_path, sizeof out_path, "%s/shutdown-%d.txt", tmp_dir, cut);
+        pid_t client = fork();
+        if (client == 0) {
+            int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            dup2(out, 1);
+            char *argv[40], url[256];
+            curl_argv(argv, &sp, "POST", "/v1/completions", NULL,
+                      "{\"prompt\":\"Once\",\"max_tokens\":150,\"ignore_eos\":true}", url, sizeof url);
+            execv(argv[0], argv);
+            _exit(127);
+        }
+        for (int i = 0; i < 500 && metric(&sp, "llama2_slots_busy", NULL) < 1; i++) usleep(10000);
+        const double t0 = llama2_time_seconds();
+        kill(sp.pid, SIGTERM);
+        int status;
+        waitpid(sp.pid, &status, 0);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+        waitpid(client, &status, 0);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        size_t len;
+        char *out = test_read_file(out_path, &len);
+        reply r;
+        parse_reply(out, len, &r);
+        json_t *v = parse_json(r.body);
+        if (cut) {
+            assert_int_equal(r.status, 500);
+            assert_string_equal(str_at(v, "error.message"), "the server is shutting down");
+            assert_true(llama2_time_seconds() - t0 < 5.0);
+        } else {
+            assert_int_equal(r.status, 200);
+            assert_int_equal(int_at(v, "usage", "completion_tokens"), 150);
+        }
+        json_decref(v);
+        reply_free(&r);
+        free(out);
+        /* Nobody listens there any more. */
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)sp.port)};
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        assert_int_not_equal(connect(fd, (struct sockaddr *)&addr, sizeof addr), 0);
+        close(fd);
+    }
+}
+
+/* The official openai npm package against the server
+ * (tests/openai_client.mjs): chat, a chat stream, a completion, the model
+ * list, a wrong key. Skipped by name without node, npm or the package. */
+static void test_openai_client(void **state) {
+    (void)state;
+    const char *model = test_require_model("stories260K.bin");
+    if (system("node --version >/dev/null 2>&1") != 0) {
+        printf("skipped: needs node (the openai client)\n");
+        skip();
+    }
+    const char *npm_dir = test_source_path("build/npm");
+    char check[4400], command[8800];
+    snprintf(check, sizeof check, "%s/node_modules/openai/package.json", npm_dir);
+    if (access(check, R_OK) != 0) {
+        snprintf(command, sizeof command,
+                 "mkdir -p '%s' && timeout 120 npm install --prefix '%s' --no-audit --no-fund --loglevel=error "
+                 "--no-save openai@4 >'%s/npm.log' 2>&1",
+                 npm_dir, npm_dir, tmp_dir);
+        if (system(command) != 0 || access(check, R_OK) != 0) {
+            printf("skipped: npm install openai failed (no registry?), see npm's log\n");
+            skip();
+        }
+    }
+    server_proc sp;
+    const char *args[] = {"--api-key", "sesame", "--alias", "storyteller", NULL};
+    server_start(&sp, model, args);
+    char url[64], port[16];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1", sp.port);
+    snprintf(port, sizeof port, "%d", sp.port);
+    char *argv[] = {"/usr/bin/env", "node", (char *)test_source_path("tests/openai_client.mjs"), url, "sesame",
+                    (char *)npm_dir, NULL};
+    test_run run;
+    assert_int_equal(test_run_program(argv, NULL, NULL, 0, &run), 0);
+    if (run.status != 0) fail_msg("the openai client failed (%d): %s%s", run.status, run.out, run.err);
+    /* Its lines: what the client saw, checked against curl's answers. */
+    json_t *seen = parse_json(run.out);
+    assert_string_equal(str_at(seen, "models"), "storyteller");
+    assert_string_equal(str_at(seen, "wrong_key"), "401 invalid_api_key");
+    assert_string_equal(str_at(seen, "chat_stream"), str_at(seen, "chat"));
+    const char *key[] = {KEY, NULL};
+    reply r;
+    http(&sp, "POST", "/v1/chat/completions", key,
+         "{\"model\":\"storyteller\",\"messages\":[{\"role\":\"user\",\"content\":\"Tell me a story.\"}],"
+         "\"max_tokens\":40,\"temperature\":0}",
+         &r);
+    assert_int_equal(r.status, 200);
+    json_t *v = parse_json(r.body);
+    assert_string_equal(str_at(seen, "chat"), str_at(v, "choices.0.message.content"));
+    json_decref(v);
+    reply_free(&r);
+    http(&sp, "POST", "/v1/completions", key,
+         "{\"model\":\"storyteller\",\"prompt\":\"Once upon a time\",\"max_tokens\":30,\"temperature\":0}", &r);
+    v = parse_json(r.body);
+    assert_string_equal(str_at(seen, "completion"), str_at(v, "choices.0.text"));
+    assert_string_equal(str_at(seen, "choices"), "2");
+    json_decref(v);
+    reply_free(&r);
+    json_decref(seen);
+    test_run_free(&run);
+    server_stop(&sp);
+}
+
+/* -------------------------------------------------- the parser directly */
+
+static llama2_tokenizer *parser_tokenizer;
+
+static server_limits parser_limits(void) {
+    if (!parser_tokenizer) {
+        llama2_error err;
+        assert_int_equal(llama2_tokenizer_open(test_require_model("tok512.bin"), 512, &parser_tokenizer, &err),
+                         LLAMA2_OK);
+    }
+    return (server_limits){.tokenizer = parser_tokenizer, .chat_template = LLAMA2_TEMPLATE_CHATML,
+                           .context_length = 100, .max_choices = 4, .vocab_size = 512};
+}
+
+static void test_parser_fields(void **state) {
+    (void)state;
+    server_limits lim = parser_limits();
+    server_params p;
+    server_error e;
+    const char *body = "{\"messages\":[{\"role\":\"developer\",\"content\":\"Be brief.\"},{\"role\":\"user\","
+                       "\"content\":\"Hi\"}],\"temperature\":0.5,\"top_p\":0.9,\"top_k\":40,\"min_p\":0.05,"
+                       "\"presence_penalty\":0.5,\"frequency_penalty\":-0.25,\"seed\":-1,\"n\":2,\"stop\":\"END\","
+                       "\"max_completion_tokens\":9,\"max_tokens\":100,\"stream\":true,"
+                       "\"stream_options\":{\"include_usage\":true},\"logit_bias\":{\"5\":1},\"user\":\"me\"}";
+    assert_int_equal(server_parse_completion(&lim, 1, body, strlen(body), &p, &e), 0);
+    assert_int_equal(p.chat, 1);
+    assert_true(p.sampling.temperature == 0.5f && p.sampling.top_p == 0.9f && p.sampling.min_p == 0.05f);
+    assert_int_equal(p.sampling.top_k, 40);
+    assert_true(p.sampling.presence_penalty == 0.5f && p.sampling.frequency_penalty == -0.25f);
+    assert_int_equal(p.sampling.repeat_last_n, 100); /* the context: OpenAI's penalties see it all */
+    assert_true(p.seed_given && p.sampling.seed == UINT64_MAX);
+    assert_int_equal(p.n, 2);
+    assert_int_equal(p.max_tokens, 9);
+    assert_true(p.stream && p.include_usage && !p.ignore_eos);
+    /* The request's stop, then ChatML's own. */
+    assert_int_equal(p.n_stop, 2);
+    assert_string_equal(p.stop[0], "END");
+    assert_string_equal(p.stop[1], "<|im_end|>");
+    /* The prompt is the template's encoding, "developer" as the system. */
+    const llama2_chat_message m[] = {{"system", "Be brief."}, {"user", "Hi"}};
+    int *ids, n_ids;
+    llama2_error err;
+    assert_int_equal(llama2_chat_encode(parser_tokenizer, LLAMA2_TEMPLATE_CHATML, m, 2, 1, &ids, &n_ids, &err),
+                     LLAMA2_OK);
+    assert_int_equal(p.n_prompt, n_ids);
+    assert_memory_equal(p.prompt, ids, (size_t)n_ids * sizeof *ids);
+    free(ids);
+    server_params_free(&p);
+
+    /* The defaults: OpenAI's temperature 1 and top_p 1, no seed. */
+    body = "{\"prompt\":[[5,6,7]]}";
+    assert_int_equal(server_parse_completion(&lim, 0, body, strlen(body), &p, &e), 0);
+    assert_true(p.sampling.temperature == 1.0f && p.sampling.top_p == 1.0f && p.sampling.top_k == 0);
+    assert_true(!p.seed_given && p.n == 1 && p.max_tokens == 0 && !p.stream && p.n_stop == 0);
+    assert_int_equal(p.n_prompt, 3);
+    assert_int_equal(p.prompt[2], 7);
+    server_params_free(&p);
+
+    /* null is the default, as OpenAI takes it; an empty stop is dropped. */
+    body = "{\"prompt\":\"\",\"temperature\":null,\"stop\":[\"\",\"x\"],\"n\":null}";
+    assert_int_equal(server_parse_completion(&lim, 0, body, strlen(body), &p, &e), 0);
+    assert_true(p.sampling.temperature == 1.0f && p.n == 1 && p.n_stop == 1);
+    assert_int_equal(p.n_prompt, 1); /* BOS alone */
+    server_params_free(&p);
+
+    /* The limit on stop strings. */
+    body = "{\"prompt\":\"a\",\"stop\":[\"1\",\"2\",\"3\",\"4\",\"5\",\"6\",\"7\",\"8\",\"9\",\"10\",\"11\",\"12\","
+           "\"13\",\"14\",\"15\",\"16\",\"17\"]}";
+    assert_int_equal(server_parse_completion(&lim, 0, body, strlen(body), &p, &e), -1);
+    assert_int_equal(e.status, 400);
+    assert_string_equal(e.message, "'stop' holds more than 16 strings");
+    llama2_tokenizer_close(parser_tokenizer);
+    parser_tokenizer = NULL;
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parser_fields),
+        cmocka_unit_test(test_command_line),
+        cmocka_unit_test(test_completion_matches_cli),
+        cmocka_unit_test(test_stream_equals_whole_answer),
+        cmocka_unit_test(test_sixteen_streams_f32),
+        cmocka_unit_test(test_sixteen_streams_int8),
+        cmocka_unit_test(test_n_choices),
+        cmocka_unit_test(test_stop_strings),
+        cmocka_unit_test(test_disconnect_frees_slot),
+        cmocka_unit_test(test_bad_requests),
+        cmocka_unit_test(test_other_endpoints),
+        cmocka_unit_test(test_graceful_shutdown),
+        cmocka_unit_test(test_openai_client),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
