@@ -17,6 +17,11 @@ FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_DIR := build/fuzz
 FUZZ_TARGETS := checkpoint tokenizer encode decode args safetensors sentencepiece
+# llama2-server's request parser (server/request.c, with jansson), where the
+# server's libraries are installed.
+ifeq ($(shell pkg-config --exists jansson libmicrohttpd 2>/dev/null && echo 1),1)
+FUZZ_TARGETS += server_request
+endif
 # Targets of the conversion module (src/convert/, with jansson).
 FUZZ_CONVERT_TARGETS := safetensors sentencepiece
 # The tokenizers the encode and decode targets and the corpus need.
@@ -26,7 +31,7 @@ FUZZ_MODELS ?= $(abspath $(MODELS_DIR))
 FUZZ_SAN_EXTRA ?=
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer $(FUZZ_SAN_EXTRA)
 FUZZ_CFLAGS := -std=c11 -O1 -g -Wall -Wextra -Wno-unused-parameter -ffp-contract=off -D_DEFAULT_SOURCE \
-	-Iinclude -Isrc -Isrc/kernels -Isrc/convert -Icli -Ifuzz -pthread $(FUZZ_SAN) \
+	-Iinclude -Isrc -Isrc/kernels -Isrc/convert -Icli -Iserver -Ifuzz -pthread $(FUZZ_SAN) \
 	$(shell pkg-config --cflags jansson 2>/dev/null)
 FUZZ_JANSSON_LIBS := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
 FUZZ_LIB_SRC := $(if $(LIB_SRC),$(LIB_SRC),$(wildcard src/*.c) $(wildcard src/kernels/*.c)) cli/args.c
@@ -43,9 +48,10 @@ FUZZ_OPTS_decode := -max_len=4096 -timeout=10
 FUZZ_OPTS_args := -max_len=1024 -timeout=10
 FUZZ_OPTS_safetensors := -max_len=65536 -timeout=10
 FUZZ_OPTS_sentencepiece := -max_len=65536 -timeout=10
+FUZZ_OPTS_server_request := -max_len=16384 -timeout=10
 
 .PHONY: fuzz fuzz-corpus fuzz-smoke fuzz-run
-.SECONDARY: $(FUZZ_LIB_OBJ) $(FUZZ_CONVERT_OBJ)
+.SECONDARY: $(FUZZ_LIB_OBJ) $(FUZZ_CONVERT_OBJ) $(FUZZ_DIR)/obj/server/request.o $(FUZZ_DIR)/obj/server/response.o
 
 fuzz: $(FUZZ_BINS)
 
@@ -58,6 +64,8 @@ $(FUZZ_DIR)/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz_common.h $(FUZZ_LIB_OBJ)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(filter %.o,$^) -lm -pthread $(FUZZ_EXTRA_LIBS)
 $(FUZZ_CONVERT_TARGETS:%=$(FUZZ_DIR)/fuzz_%): $(FUZZ_CONVERT_OBJ)
 $(FUZZ_CONVERT_TARGETS:%=$(FUZZ_DIR)/fuzz_%): FUZZ_EXTRA_LIBS = $(FUZZ_JANSSON_LIBS)
+$(FUZZ_DIR)/fuzz_server_request: $(FUZZ_DIR)/obj/server/request.o $(FUZZ_DIR)/obj/server/response.o
+$(FUZZ_DIR)/fuzz_server_request: FUZZ_EXTRA_LIBS = $(FUZZ_JANSSON_LIBS)
 
 # The seed models are written by the library's checkpoint writer.
 $(FUZZ_DIR)/make_corpus: fuzz/make_corpus.c $(FUZZ_LIB_OBJ)

@@ -4,8 +4,8 @@
  *
  *   make_corpus <corpus-dir> [<models-dir>]
  *
- * fills <corpus-dir>/{checkpoint,tokenizer,encode,decode,args,safetensors,
- * sentencepiece}/ with small valid inputs: tiny models of every checkpoint
+ * fills <corpus-dir>/{checkpoint,tokenizer,encode,decode,args,server_request,
+ * safetensors,sentencepiece}/ with small valid inputs: tiny models of every checkpoint
  * format (written by the library's checkpoint writer), their headers alone,
  * the shared tokenizers truncated to their first entries, sample prompts,
  * token id sequences, command lines, safetensors files with Llama's tensor
@@ -311,6 +311,41 @@ static void args_seeds(void) {
     }
 }
 
+/* ------------------------------------------------------ server requests */
+
+static void server_request_seeds(void) {
+    /* The first byte as fuzz_server_request reads it: the endpoint (bits
+     * 0-1: completion, chat, tokenize, detokenize), the template (2-3) and
+     * the context (4-7: 1 + 16 * n positions); then the body. */
+    static const struct {
+        unsigned char head;
+        const char *body;
+    } seeds[] = {
+        {0xF0, "{\"prompt\":\"Once upon a time\",\"max_tokens\":16,\"temperature\":0.8,\"top_p\":0.9,"
+               "\"top_k\":40,\"min_p\":0.05,\"seed\":42,\"stop\":[\"The end\",\"\\n\"],\"n\":2}"},
+        {0xF0, "{\"prompt\":[[1,403,407]],\"stream\":true,\"stream_options\":{\"include_usage\":true},"
+               "\"presence_penalty\":0.5,\"frequency_penalty\":-1,\"repeat_penalty\":1.1,\"ignore_eos\":true}"},
+        {0x21, "{\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"},{\"role\":\"user\","
+               "\"content\":\"Hi\"},{\"role\":\"assistant\",\"content\":null},{\"role\":\"user\","
+               "\"content\":[{\"type\":\"text\",\"text\":\"A story\"}]}],\"max_completion_tokens\":8}"},
+        {0xF5, "{\"messages\":[{\"role\":\"developer\",\"content\":\"x\"},{\"role\":\"user\",\"content\":\"y\"}],"
+               "\"stop\":\"<|im_end|>\",\"temperature\":null}"},
+        {0x11, "{\"messages\":[{\"role\":\"tool\",\"content\":\"x\"}],\"n\":9,\"max_tokens\":\"5\"}"},
+        {0xF2, "{\"content\":\"Once upon a time \\u00e9\\ud83d\\ude00\",\"add_special\":true}"},
+        {0xF3, "{\"tokens\":[1,403,407,261,378,2,200,511]}"},
+        {0xF0, "{\"prompt\": ["},
+    };
+    for (size_t i = 0; i < sizeof seeds / sizeof seeds[0]; i++) {
+        bytes b = {0};
+        put(&b, &seeds[i].head, 1);
+        put(&b, seeds[i].body, strlen(seeds[i].body));
+        char name[16];
+        snprintf(name, sizeof name, "%zu", i);
+        write_seed("server_request", name, b.data, b.size);
+        free(b.data);
+    }
+}
+
 /* -------------------------------------------------------- safetensors */
 
 /* A safetensors file: the header's length (8 bytes, little-endian), the
@@ -444,6 +479,7 @@ int main(int argc, char **argv) {
     encode_seeds();
     decode_seeds();
     args_seeds();
+    server_request_seeds();
     safetensors_seeds();
     sentencepiece_seeds(models);
     return 0;

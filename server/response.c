@@ -14,12 +14,20 @@ static char *dump(json_t *v) {
     return s;
 }
 
-/* A string of text[0..len): the scheduler hands out whole UTF-8
- * characters, so this is never invalid; if it were, it would be empty
- * rather than a broken JSON text. */
+/* A string of text[0..len). The scheduler hands out whole UTF-8
+ * characters, but an error message may quote bytes of a request cut
+ * anywhere (a URL, a role): then the bytes that are not ASCII become '?',
+ * so that the answer is always valid JSON. */
 static json_t *text_value(const char *text, size_t len) {
-    json_t *v = json_stringn(text ? text : "", text ? len : 0);
-    return v ? v : json_string("");
+    if (!text) return json_string("");
+    json_t *v = json_stringn(text, len);
+    if (v) return v;
+    char *ascii = malloc(len + 1);
+    if (!ascii) return NULL;
+    for (size_t i = 0; i < len; i++) ascii[i] = (unsigned char)text[i] < 0x80 && text[i] != '\0' ? text[i] : '?';
+    v = json_stringn(ascii, len);
+    free(ascii);
+    return v;
 }
 
 static json_t *reason_value(const char *finish_reason) {
@@ -27,9 +35,9 @@ static json_t *reason_value(const char *finish_reason) {
 }
 
 char *server_error_json(const server_error *e) {
-    return dump(json_pack("{s:{s:s, s:s, s:o, s:o}}", "error", "message", e->message, "type", e->type, "param",
-                          e->param[0] ? json_string(e->param) : json_null(), "code",
-                          e->code ? json_string(e->code) : json_null()));
+    return dump(json_pack("{s:{s:o, s:s, s:o, s:o}}", "error", "message", text_value(e->message, strlen(e->message)),
+                          "type", e->type, "param", e->param[0] ? text_value(e->param, strlen(e->param)) : json_null(),
+                          "code", e->code ? json_string(e->code) : json_null()));
 }
 
 static json_t *usage(int prompt_tokens, int completion_tokens) {
