@@ -55,6 +55,29 @@ typedef struct server_proc {
 
 static const char *server_bin(void) { return test_require_tool("llama2-server"); }
 
+/* The servers running: a test that fails leaves its servers to the
+ * teardown, which kills them. */
+static pid_t running[8];
+
+static void track(pid_t pid, int add) {
+    for (int i = 0; i < 8; i++)
+        if (add ? running[i] == 0 : running[i] == pid) {
+            running[i] = add ? pid : 0;
+            return;
+        }
+}
+
+static int kill_leftovers(void **state) {
+    (void)state;
+    for (int i = 0; i < 8; i++)
+        if (running[i] > 0) {
+            kill(running[i], SIGKILL);
+            waitpid(running[i], NULL, 0);
+            running[i] = 0;
+        }
+    return 0;
+}
+
 /* Starts llama2-server on model (tok512.bin as its tokenizer) with the
  * NULL-terminated extra arguments; waits for its ready line. */
 static void server_start(server_proc *sp, const char *model, const char *const *extra) {
@@ -88,6 +111,7 @@ static void server_start(server_proc *sp, const char *model, const char *const *
         _exit(127);
     }
     close(out[1]);
+    track(sp->pid, 1);
     /* The ready line, within a minute (sanitized builds start slowly). */
     char line[256];
     size_t len = 0;
@@ -103,8 +127,6 @@ static void server_start(server_proc *sp, const char *model, const char *const *
     const char *prefix = "llama2-server: listening on http://127.0.0.1:";
     if (strncmp(line, prefix, strlen(prefix)) != 0) {
         char *err = test_read_file(sp->err_path, NULL);
-        kill(sp->pid, SIGKILL);
-        waitpid(sp->pid, NULL, 0);
         fail_msg("llama2-server did not start: stdout '%s', stderr '%s'", line, err ? err : "");
     }
     sp->port = atoi(line + strlen(prefix));
@@ -116,6 +138,7 @@ static int server_stop_with(server_proc *sp, int sig) {
     kill(sp->pid, sig);
     int status = 0;
     waitpid(sp->pid, &status, 0);
+    track(sp->pid, 0);
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
@@ -687,6 +710,11 @@ static const bad_case bad_cases[] = {
     {"a key without Bearer", "GET", "/metrics", {"Authorization: sesame"}, NULL, 401, "invalid_api_key", NULL,
      "incorrect API key"},
     {"an unknown endpoint", "GET", "/v1/engines", {KEY}, NULL, 404, "not_found", NULL, "no such endpoint"},
+    {"a path that is not UTF-8", "GET", "/v1/%ff%fe", {KEY}, NULL, 404, "not_found", NULL,
+     "no such endpoint: GET /v1/??"},
+    {"a role cut inside a character", "POST", "/v1/chat/completions", {KEY},
+     "{\"messages\": [{\"role\": \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\u00e9\", \"content\": \"x\"}]}",
+     400, "invalid_value", "messages", "role 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa?'"},
     {"the wrong method", "GET", "/v1/chat/completions", {KEY}, NULL, 405, "method_not_allowed", NULL, "use POST"},
     {"/tokenize without content", "POST", "/tokenize", {KEY}, "{\"text\": \"a\"}", 400, "missing_required_parameter",
      "content", "'content' is required"},
@@ -911,6 +939,7 @@ static void test_graceful_shutdown(void **state) {
         kill(sp.pid, SIGTERM);
         int status;
         waitpid(sp.pid, &status, 0);
+        track(sp.pid, 0);
         assert_true(WIFEXITED(status));
         assert_int_equal(WEXITSTATUS(status), 0);
         waitpid(client, &status, 0);
@@ -1079,19 +1108,19 @@ static void test_parser_fields(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parser_fields),
-        cmocka_unit_test(test_command_line),
-        cmocka_unit_test(test_completion_matches_cli),
-        cmocka_unit_test(test_stream_equals_whole_answer),
-        cmocka_unit_test(test_sixteen_streams_f32),
-        cmocka_unit_test(test_sixteen_streams_int8),
-        cmocka_unit_test(test_n_choices),
-        cmocka_unit_test(test_stop_strings),
-        cmocka_unit_test(test_disconnect_frees_slot),
-        cmocka_unit_test(test_bad_requests),
-        cmocka_unit_test(test_other_endpoints),
-        cmocka_unit_test(test_graceful_shutdown),
-        cmocka_unit_test(test_openai_client),
+        cmocka_unit_test_teardown(test_parser_fields, kill_leftovers),
+        cmocka_unit_test_teardown(test_command_line, kill_leftovers),
+        cmocka_unit_test_teardown(test_completion_matches_cli, kill_leftovers),
+        cmocka_unit_test_teardown(test_stream_equals_whole_answer, kill_leftovers),
+        cmocka_unit_test_teardown(test_sixteen_streams_f32, kill_leftovers),
+        cmocka_unit_test_teardown(test_sixteen_streams_int8, kill_leftovers),
+        cmocka_unit_test_teardown(test_n_choices, kill_leftovers),
+        cmocka_unit_test_teardown(test_stop_strings, kill_leftovers),
+        cmocka_unit_test_teardown(test_disconnect_frees_slot, kill_leftovers),
+        cmocka_unit_test_teardown(test_bad_requests, kill_leftovers),
+        cmocka_unit_test_teardown(test_other_endpoints, kill_leftovers),
+        cmocka_unit_test_teardown(test_graceful_shutdown, kill_leftovers),
+        cmocka_unit_test_teardown(test_openai_client, kill_leftovers),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
