@@ -16,6 +16,7 @@
 #                        pages under $(DESTDIR)$(PREFIX) (default /usr/local);
 #                        make uninstall removes them
 #   make test-windows    the Windows build's tests under Wine
+#   make bench-server    llama2-server's throughput under concurrent clients
 #
 # Builds go to build/<variant>/; the programs are linked at the top level.
 
@@ -248,7 +249,7 @@ MODELS_ENV = SHARED_MODELS=$(abspath $(SHARED_MODELS)) LLAMA2_TOOLS=$(abspath $(
 TEST_ENV = $(MODELS_ENV) LLAMA2_BIN=$(abspath $(BUILD)/llama2) LLAMA2_MODELS=$(abspath $(MODELS_DIR)) \
 	LLAMA2_SOURCE=$(CURDIR) SHARED=$(abspath $(SHARED))
 
-.PHONY: all clean test test-unit test-san test-valgrind test-aarch64 test-windows test-packages test-models run bench \
+.PHONY: all clean test test-unit test-san test-valgrind test-aarch64 test-windows test-packages test-models run bench bench-server \
 	models FORCE libraries install uninstall test-install
 # Objects that pattern rules make on the way are kept, not deleted.
 .SECONDARY: $(TEST_SRC:tests/%.c=$(BUILD)/tests/%.o) $(TEST_SUPPORT_OBJ) $(TOOL_NAMES:%=$(BUILD)/tools/%.o) \
@@ -341,6 +342,7 @@ endif
 $(SERVER_OBJ) $(BUILD)/tests/test_server.o: ALL_CFLAGS += -Iserver $(MHD_CFLAGS) $(JANSSON_CFLAGS)
 $(BUILD)/llama2-server: $(SERVER_OBJ) $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(MHD_LIBS) $(JANSSON_LIBS) $(LDLIBS)
+INSTALL_PROGRAMS += $(SERVER_PROGRAMS)
 
 # The programs at the top level are copies of the last build's.
 llama2$(EXE): $(BUILD)/llama2$(EXE) FORCE
@@ -507,6 +509,14 @@ test-install: $(INSTALL_TEST) $(BUILD)/llama2 test-models
 	@$(TEST_ENV) LLAMA2_STAGE=$(abspath $(STAGE)) LLAMA2_PREFIX=$(PREFIX) LLAMA2_CC="$(CC)" MAKE="$(MAKE)" \
 		sh tests/run.sh $(INSTALL_TEST)
 endif
+
+# llama2-server under 1, 4, 8 and 16 concurrent streaming clients on the
+# stories110M shape, fp32 and int8 (tools/bench_server.mjs, with node).
+bench-server: all $(MODELS_DIR)/tokenizer.bin
+	@command -v node >/dev/null || { echo "bench-server: needs node"; exit 1; }
+	@test -x llama2-server || { echo "llama2-server: not built: $(WITHOUT_SERVER_LIBS)"; exit 1; }
+	./llama2-bench --shapes stories110M --models-only
+	node tools/bench_server.mjs
 
 clean:
 	rm -rf build llama2 llama2-* llama2.exe

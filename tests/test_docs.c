@@ -1,14 +1,17 @@
 /*
  * Documentation that cannot drift from the code:
  *   - the README's usage block is exactly what `llama2 --help` prints;
- *   - every file under src/ is named in the README's layout table (by its
- *     path, a pattern such as `src/backend*.c`, or, for a header, through
- *     the .c file of the same name), and every path the table names exists;
+ *   - every file under src/ and server/ is named in the README's layout
+ *     table (by its path, a pattern such as `src/backend*.c`, or, for a
+ *     header, through the .c file of the same name), and every path the
+ *     table names exists;
  *   - every program of tools/ is in the README's tools table;
  *   - every program of that table, and llama2, has a man page in man/ (and
  *     every page a program), which groff renders without a warning, whose
  *     version is the library's, and whose options are those of the
- *     program's --help.
+ *     program's --help;
+ *   - every option of `llama2-server --help` is in the README's Server
+ *     section (skipped where the server is not built).
  * The repository is $LLAMA2_SOURCE (default: the working directory).
  */
 #include <setjmp.h>
@@ -152,6 +155,7 @@ static void test_layout_names_every_source_file(void **state) {
     static char names[256][256], files[512][256];
     int n_names = first_column_names(layout, names, 256);
     int n_files = list_files("src", files, 0, 512);
+    n_files = list_files("server", files, n_files, 512);
     assert_true(n_names > 0 && n_files > 0);
     int missing = 0;
     for (int i = 0; i < n_files; i++) {
@@ -366,17 +370,44 @@ static void test_man_page(void **state) {
     free(page);
 }
 
+static void test_server_options_in_readme(void **state) {
+    (void)state;
+    const char *server = test_require_tool("llama2-server");
+    char *argv[] = {(char *)server, "--help", NULL};
+    test_run r;
+    assert_int_equal(test_run_program(argv, NULL, NULL, 0, &r), 0);
+    char *readme = read_readme();
+    char *section_text = section(readme, "Server");
+    int missing = 0;
+    for (const char *p = r.out; (p = strstr(p, "--")) != NULL;) {
+        size_t n = 2 + strspn(p + 2, "abcdefghijklmnopqrstuvwxyz-");
+        char option[64];
+        snprintf(option, sizeof option, "%.*s", (int)n, p);
+        p += n;
+        if (n <= 2 || strcmp(option, "--help") == 0 || strcmp(option, "--version") == 0) continue;
+        if (!strstr(section_text, option)) {
+            print_message("the README's Server section does not name %s\n", option);
+            missing++;
+        }
+    }
+    test_run_free(&r);
+    free(section_text);
+    free(readme);
+    assert_int_equal(missing, 0);
+}
+
 int main(void) {
-    static struct CMUnitTest tests[3 + 1 + 2 * 64] = {
+    static struct CMUnitTest tests[3 + 2 + 2 * 64] = {
         cmocka_unit_test(test_readme_usage_is_help),
         cmocka_unit_test(test_layout_names_every_source_file),
         cmocka_unit_test(test_tools_table_names_every_tool),
         cmocka_unit_test(test_every_program_has_a_man_page),
+        cmocka_unit_test(test_server_options_in_readme),
     };
     /* Two tests a man page, named after it. */
     static char names[64][256], test_names[2 * 64][300];
     char *readme = test_read_file(test_source_path("README.md"), NULL);
-    int n_tests = 4, n_names = readme && strstr(readme, "\n## Tools\n") ? programs(names, 64) : 0;
+    int n_tests = 5, n_names = readme && strstr(readme, "\n## Tools\n") ? programs(names, 64) : 0;
     free(readme);
     for (int i = 0; i < n_names; i++) {
         snprintf(test_names[2 * i], sizeof test_names[0], "test_man_page(%.200s)", names[i]);

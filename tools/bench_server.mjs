@@ -1,0 +1,170 @@
+// make bench-server: llama2-server under 1, 4, 8 and 16 concurrent
+// streaming clients, each a prompt of 32 token ids and 64 tokens generated
+// greedily (EOS ignored), on the random stories110M-shaped models that
+// llama2-bench writes (fp32 and int8). For each number of clients, over
+// --reps rounds in which every client starts at once:
+//
+//   gen tok/s   all tokens generated / the round's wall time (first request
+//               sent to last token received): what the clients get;
+//   tg tok/s    the tokens after each client's first / the time from the
+//               earliest first token to the last token: the decoding rate,
+//               prompts left out, as llama-batched-bench's S_TG;
+//   TTFT        time to first token (the first event of a stream), median
+//               and 99th percentile over every request of the rounds.
+//
+// Then a single stream through the server against the llama2 program on
+// the same model, alternating (CLI, server) --pairs times in one sitting:
+// the CLI's "achieved tok/s" with a BOS-only prompt and 64 tokens, and the
+// server's one-client tg tok/s.
+//
+//   node tools/bench_server.mjs [--server ./llama2-server] [--cli ./llama2]
+//        [--tokenizer models/tokenizer.bin] [--models bench-models]
+//        [--types f32,q8] [--clients 1,4,8,16] [--reps 3] [--pairs 3]
+//        [--threads 2] [--shape stories110M]
+import { spawn, spawnSync } from 'node:child_process';
+import http from 'node:http';
+import { existsSync } from 'node:fs';
+
+const options = {
+  server: './llama2-server', cli: './llama2', tokenizer: 'models/tokenizer.bin', models: 'bench-models',
+  types: 'f32,q8', clients: '1,4,8,16', reps: '3', pairs: '3', threads: '2', shape: 'stories110M',
+  prompt: '32', gen: '64',
+};
+for (let i = 2; i < process.argv.length; i += 2) {
+  const name = process.argv[i].replace(/^--/, '');
+  if (!(name in options) || i + 1 >= process.argv.length) {
+    console.error(`bench_server: unknown option or missing value: ${process.argv[i]}`);
+    process.exit(2);
+  }
+  options[name] = process.argv[i + 1];
+}
+const PROMPT = Number(options.prompt);
+const GEN = Number(options.gen);
+const THREADS = options.threads;
+const GROUP = { stories15M: 48, stories42M: 32, stories110M: 64, 'tinyllama1.1B': 64 };
+
+const now = () => Number(process.hrtime.bigint()) / 1e9;
+
+// A fixed pseudo-random prompt per client: ids 3..31999 (no special token).
+function prompt(client) {
+  let x = BigInt(client + 1) * 0x9E3779B97F4A7C15n & 0xFFFFFFFFFFFFFFFFn;
+  const ids = [];
+  for (let i = 0; i < PROMPT; i++) {
+    x ^= x << 13n; x &= 0xFFFFFFFFFFFFFFFFn; x ^= x >> 7n; x ^= x << 17n; x &= 0xFFFFFFFFFFFFFFFFn;
+    ids.push(3 + Number(x % 31997n));
+  }
+  return ids;
+}
+
+function startServer(model) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(options.server, [model, '-z', options.tokenizer, '--port', '0', '--parallel', '16',
+      '--ctx', String(PROMPT + GEN + 8), '--threads', THREADS], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/listening on http:\/\/127\.0\.0\.1:(\d+)/);
+      if (m) resolve({ child, port: Number(m[1]) });
+    });
+    child.on('exit', (code) => reject(new Error(`llama2-server exited (${code}) before it was ready`)));
+  });
+}
+
+// One streaming request; resolves with its timings and token count.
+function one(port, ids) {
+  const body = JSON.stringify({ prompt: ids, max_tokens: GEN, temperature: 0, ignore_eos: true, stream: true,
+    stream_options: { include_usage: true } });
+  return new Promise((resolve, reject) => {
+    const sent = now();
+    let first = 0, last = 0, tokens = 0, buffer = '';
+    const req = http.request({ host: '127.0.0.1', port, path: '/v1/completions', method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) },
+      agent: false }, (res) => {
+      if (res.statusCode !== 200) reject(new Error(`status ${res.statusCode}`));
+      res.setEncoding('utf8');
+      res.on('data', (chunk) => {
+        buffer += chunk;
+        let end;
+        while ((end = buffer.indexOf('\n\n')) >= 0) {
+          const event = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          if (!event.startsWith('data: ') || event === 'data: [DONE]') continue;
+          const data = JSON.parse(event.slice(6));
+          if (data.usage) tokens = data.usage.completion_tokens;
+          if (data.choices.length > 0) {
+            last = now();
+            if (!first) first = last;
+          }
+        }
+      });
+      res.on('end', () => resolve({ sent, first, last, tokens }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+async function round(port, clients) {
+  const start = now();
+  const results = await Promise.all(Array.from({ length: clients }, (_, i) => one(port, prompt(i))));
+  const end = Math.max(...results.map((r) => r.last));
+  const firstToken = Math.min(...results.map((r) => r.first));
+  const tokens = results.reduce((s, r) => s + r.tokens, 0);
+  const after = results.reduce((s, r) => s + r.tokens - 1, 0);
+  for (const r of results) if (r.tokens !== GEN) throw new Error(`a client got ${r.tokens} tokens, not ${GEN}`);
+  return { gen: tokens / (end - start), tg: after / (end - firstToken), ttft: results.map((r) => r.first - r.sent) };
+}
+
+const median = (v) => { const s = [...v].sort((a, b) => a - b); const n = s.length;
+  return n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2; };
+const percentile = (v, p) => { const s = [...v].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]; };
+
+function cliRate(model) {
+  const run = spawnSync(options.cli, [model, '-z', options.tokenizer, '-t', '0', '-n', String(GEN + 1), '-i', '',
+    '--threads', THREADS], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
+  const m = run.stderr.match(/achieved tok\/s: ([0-9.]+)/);
+  if (!m) throw new Error(`llama2 gave no tok/s: ${run.stderr}`);
+  return Number(m[1]);
+}
+
+for (const tool of [options.server, options.cli, options.tokenizer]) {
+  if (!existsSync(tool)) {
+    console.error(`bench_server: ${tool} is missing (make llama2-server llama2-bench test-models)`);
+    process.exit(1);
+  }
+}
+console.log(`llama2-server: ${options.shape}, ${PROMPT}-token prompts, ${GEN} tokens each (greedy, EOS ignored), ` +
+  `${THREADS} threads, --parallel 16, ${options.reps} rounds a row`);
+console.log('| model | clients | gen tok/s (wall) | tg tok/s | TTFT median | TTFT p99 |');
+console.log('| --- | --- | --- | --- | --- | --- |');
+const singles = [];
+for (const type of options.types.split(',')) {
+  const model = `${options.models}/${options.shape}-${type === 'f32' ? 'f32' : `q8g${GROUP[options.shape]}`}.bin`;
+  const { child, port } = await startServer(model);
+  await round(port, 1); // warm: every weight page read once
+  for (const clients of options.clients.split(',').map(Number)) {
+    const rounds = [];
+    for (let r = 0; r < Number(options.reps); r++) rounds.push(await round(port, clients));
+    const ttft = rounds.flatMap((r) => r.ttft);
+    console.log(`| ${type} | ${clients} | ${median(rounds.map((r) => r.gen)).toFixed(1)} | ` +
+      `${median(rounds.map((r) => r.tg)).toFixed(1)} | ${(median(ttft) * 1e3).toFixed(0)} ms | ` +
+      `${(percentile(ttft, 99) * 1e3).toFixed(0)} ms |`);
+  }
+  // One stream: the server and the command line, alternating.
+  const server = [], cli = [];
+  for (let p = 0; p < Number(options.pairs); p++) {
+    cli.push(cliRate(model));
+    server.push((await round(port, 1)).tg);
+  }
+  singles.push({ type, server, cli });
+  child.kill('SIGTERM');
+  await new Promise((resolve) => child.on('exit', resolve));
+}
+console.log('\nOne stream, alternating runs (tok/s: best / median):');
+console.log('| model | llama2 (CLI) | llama2-server | server / CLI (medians) |');
+console.log('| --- | --- | --- | --- |');
+for (const s of singles) {
+  const fmt = (v) => `${Math.max(...v).toFixed(1)} / ${median(v).toFixed(1)}`;
+  console.log(`| ${s.type} | ${fmt(s.cli)} | ${fmt(s.server)} | ${(median(s.server) / median(s.cli)).toFixed(3)} |`);
+}
