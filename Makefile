@@ -279,7 +279,7 @@ $(CONVERT_LIB): $(CONVERT_OBJ)
 	ar rcs $@ $^
 $(CONVERT_OBJ) $(BUILD)/tools/convert.o $(BUILD)/tests/test_convert.o: ALL_CFLAGS += -Isrc/convert $(JANSSON_CFLAGS)
 
-$(BUILD)/llama2$(EXE): $(BUILD)/cli/main.o $(BUILD)/cli/args.o $(LIB)
+$(BUILD)/llama2$(EXE): $(BUILD)/cli/main.o $(BUILD)/cli/args.o $(BUILD)/cli/options.o $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # The objects before the library, whatever order the prerequisites come in.
@@ -339,8 +339,8 @@ ifneq ($(TARGET_WINDOWS),1)
 libraries: $(SHARED_LIB) $(DIST_LIB) $(PC_FILE)
 endif
 
-$(SERVER_OBJ) $(BUILD)/tests/test_server.o: ALL_CFLAGS += -Iserver $(MHD_CFLAGS) $(JANSSON_CFLAGS)
-$(BUILD)/llama2-server: $(SERVER_OBJ) $(LIB)
+$(SERVER_OBJ) $(BUILD)/tests/test_server.o: ALL_CFLAGS += -Iserver -Icli $(MHD_CFLAGS) $(JANSSON_CFLAGS)
+$(BUILD)/llama2-server: $(SERVER_OBJ) $(BUILD)/cli/options.o $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(MHD_LIBS) $(JANSSON_LIBS) $(LDLIBS)
 INSTALL_PROGRAMS += $(SERVER_PROGRAMS)
 
@@ -351,7 +351,7 @@ llama2-%$(EXE): $(BUILD)/llama2-%$(EXE) FORCE
 	@cp $< $@
 FORCE:
 
-$(BUILD)/tests/%$(EXE): $(BUILD)/tests/%.o $(TEST_SUPPORT_OBJ) $(BUILD)/cli/args.o $(LIB)
+$(BUILD)/tests/%$(EXE): $(BUILD)/tests/%.o $(TEST_SUPPORT_OBJ) $(BUILD)/cli/args.o $(BUILD)/cli/options.o $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LDLIBS)
 $(BUILD)/emulated/%.o: %.c | test-packages
 	@mkdir -p $(dir $@)
@@ -362,7 +362,7 @@ $(EMULATED_LIB): $(filter-out $(EMULATED_SRC:%.c=$(BUILD)/%.o),$(LIB_OBJ)) $(EMU
 $(BUILD)/tests/%_emulated.o: tests/%.c | test-packages
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(EMULATED_FLAGS) -MMD -MP -c $< -o $@
-$(BUILD)/tests/%_emulated: $(BUILD)/tests/%_emulated.o $(TEST_SUPPORT_OBJ) $(BUILD)/cli/args.o $(EMULATED_LIB)
+$(BUILD)/tests/%_emulated: $(BUILD)/tests/%_emulated.o $(TEST_SUPPORT_OBJ) $(BUILD)/cli/args.o $(BUILD)/cli/options.o $(EMULATED_LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LDLIBS)
 $(BUILD)/tests/test_convert$(EXE): $(BUILD)/tests/test_convert.o $(TEST_SUPPORT_OBJ) $(CONVERT_LIB) $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(JANSSON_LIBS) $(LDLIBS)

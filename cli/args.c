@@ -3,13 +3,13 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "args.h"
 #include "llama2.h"
+#include "options.h"
 
 /* A macro's value as a string literal: the help states the library's own
  * defaults. */
@@ -67,18 +67,6 @@ llama2_sampler_options cli_sampler_options(const cli_args *a, int context_length
     return o;
 }
 
-/* The message quotes what was typed: control bytes (a newline in a value)
- * become '?' so that it stays one line. */
-static int fail(char *msg, size_t size, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, size, fmt, ap);
-    va_end(ap);
-    for (size_t i = 0; i < size && msg[i] != '\0'; i++)
-        if ((unsigned char)msg[i] < 0x20 || msg[i] == 0x7F) msg[i] = '?';
-    return 2;
-}
-
 static int parse_float(const char *s, float *out) {
     char *end;
     errno = 0;
@@ -114,14 +102,7 @@ typedef enum opt_id {
     OPT_NO_TIMER, OPT_VERBOSE, OPT_HELP, OPT_VERSION
 } opt_id;
 
-typedef struct option_spec {
-    char short_name; /* 0: long form only */
-    const char *long_name;
-    int takes_value;
-    opt_id id;
-} option_spec;
-
-static const option_spec options[] = {
+static const cli_option options[] = {
     {'t', "temperature", 1, OPT_TEMPERATURE}, {'p', "top-p", 1, OPT_TOPP},
     {0, "topp", 1, OPT_TOPP},                 {0, "top-k", 1, OPT_TOP_K},
     {0, "min-p", 1, OPT_MIN_P},               {0, "repeat-penalty", 1, OPT_REPEAT_PENALTY},
@@ -141,97 +122,79 @@ static const option_spec options[] = {
     {0, "version", 0, OPT_VERSION},
 };
 
-static const option_spec *find_option(const char *arg, const char **inline_value, size_t *name_len) {
-    *inline_value = NULL;
-    if (arg[0] == '-' && arg[1] != '-' && arg[1] != '\0' && arg[2] == '\0') {
-        for (size_t i = 0; i < sizeof options / sizeof options[0]; i++)
-            if (options[i].short_name == arg[1]) return &options[i];
-        return NULL;
-    }
-    if (arg[0] != '-' || arg[1] != '-') return NULL;
-    const char *name = arg + 2;
-    const char *eq = strchr(name, '=');
-    *name_len = eq ? (size_t)(eq - name) : strlen(name);
-    for (size_t i = 0; i < sizeof options / sizeof options[0]; i++)
-        if (strlen(options[i].long_name) == *name_len && strncmp(options[i].long_name, name, *name_len) == 0) {
-            if (eq) *inline_value = eq + 1;
-            return &options[i];
-        }
-    return NULL;
-}
-
-static int apply(const option_spec *o, const char *flag, const char *v, cli_args *a, char *msg, size_t size) {
-    switch (o->id) {
+static int apply(void *user, const cli_option *o, const char *flag, const char *v, char *msg, size_t size) {
+    cli_args *a = user;
+    switch ((opt_id)o->id) {
     case OPT_TEMPERATURE:
         if (!parse_float(v, &a->temperature) || a->temperature < 0.0f)
-            return fail(msg, size, "%s: temperature must be a non-negative number, got '%s'", flag, v);
+            return cli_fail(msg, size, "%s: temperature must be a non-negative number, got '%s'", flag, v);
         return 0;
     case OPT_TOPP:
         if (!parse_float(v, &a->topp) || a->topp < 0.0f || a->topp > 1.0f)
-            return fail(msg, size, "%s: top-p must be a number between 0 and 1, got '%s'", flag, v);
+            return cli_fail(msg, size, "%s: top-p must be a number between 0 and 1, got '%s'", flag, v);
         return 0;
     case OPT_TOP_K:
         if (!parse_int(v, 0, 0x7fffffff, &a->top_k))
-            return fail(msg, size, "%s: top-k must be a non-negative integer, got '%s'", flag, v);
+            return cli_fail(msg, size, "%s: top-k must be a non-negative integer, got '%s'", flag, v);
         return 0;
     case OPT_MIN_P:
         if (!parse_float(v, &a->min_p) || a->min_p < 0.0f || a->min_p > 1.0f)
-            return fail(msg, size, "%s: min-p must be a number between 0 and 1, got '%s'", flag, v);
+            return cli_fail(msg, size, "%s: min-p must be a number between 0 and 1, got '%s'", flag, v);
         return 0;
     case OPT_REPEAT_PENALTY:
         if (!parse_float(v, &a->repeat_penalty) || !(a->repeat_penalty > 0.0f))
-            return fail(msg, size, "%s: the repeat penalty must be a positive number, got '%s'", flag, v);
+            return cli_fail(msg, size, "%s: the repeat penalty must be a positive number, got '%s'", flag, v);
         return 0;
     case OPT_REPEAT_LAST_N:
         if (!parse_int(v, -1, 0x7fffffff, &a->repeat_last_n))
-            return fail(msg, size, "%s: must be -1 (the context), 0 (off) or a positive integer, got '%s'", flag, v);
+            return cli_fail(msg, size, "%s: must be -1 (the context), 0 (off) or a positive integer, got '%s'", flag, v);
         return 0;
     case OPT_PRESENCE_PENALTY:
         if (!parse_float(v, &a->presence_penalty))
-            return fail(msg, size, "%s: the presence penalty must be a number, got '%s'", flag, v);
+            return cli_fail(msg, size, "%s: the presence penalty must be a number, got '%s'", flag, v);
         return 0;
     case OPT_FREQUENCY_PENALTY:
         if (!parse_float(v, &a->frequency_penalty))
-            return fail(msg, size, "%s: the frequency penalty must be a number, got '%s'", flag, v);
+            return cli_fail(msg, size, "%s: the frequency penalty must be a number, got '%s'", flag, v);
         return 0;
     case OPT_CTX:
         if (!parse_int(v, 1, 0x7fffffff, &a->context_length))
-            return fail(msg, size, "%s: the context length must be a positive integer, got '%s'", flag, v);
+            return cli_fail(msg, size, "%s: the context length must be a positive integer, got '%s'", flag, v);
         return 0;
     case OPT_REPLY_TOKENS:
         if (!parse_int(v, 0, 0x7fffffff, &a->reply_tokens))
-            return fail(msg, size, "%s: reply tokens must be a non-negative integer, got '%s'", flag, v);
+            return cli_fail(msg, size, "%s: reply tokens must be a non-negative integer, got '%s'", flag, v);
         return 0;
     case OPT_CHAT_TEMPLATE:
         if (!llama2_chat_template_from_name(v, &a->chat_template))
-            return fail(msg, size, "%s: unknown chat template '%s' (expected llama2, chatml, zephyr or none)", flag, v);
+            return cli_fail(msg, size, "%s: unknown chat template '%s' (expected llama2, chatml, zephyr or none)", flag, v);
         return 0;
     case OPT_STOP:
-        if (v[0] == '\0') return fail(msg, size, "%s: a stop string must not be empty", flag);
-        if (a->n_stops == CLI_MAX_STOPS) return fail(msg, size, "%s: more than %d stop strings", flag, CLI_MAX_STOPS);
+        if (v[0] == '\0') return cli_fail(msg, size, "%s: a stop string must not be empty", flag);
+        if (a->n_stops == CLI_MAX_STOPS) return cli_fail(msg, size, "%s: more than %d stop strings", flag, CLI_MAX_STOPS);
         a->stops[a->n_stops++] = v;
         return 0;
     case OPT_FILE: a->prompt_file = v; return 0;
     case OPT_SEED:
         if (!parse_u64(v, &a->seed))
-            return fail(msg, size, "%s: seed must be a non-negative integer, got '%s'", flag, v);
+            return cli_fail(msg, size, "%s: seed must be a non-negative integer, got '%s'", flag, v);
         return 0;
     case OPT_STEPS:
         if (!parse_int(v, 0, 0x7fffffff, &a->steps))
-            return fail(msg, size, "%s: steps must be a non-negative integer, got '%s'", flag, v);
+            return cli_fail(msg, size, "%s: steps must be a non-negative integer, got '%s'", flag, v);
         a->steps_given = 1;
         return 0;
     case OPT_THREADS:
         if (!parse_int(v, 1, 1024, &a->threads))
-            return fail(msg, size, "%s: threads must be an integer from 1 to 1024, got '%s'", flag, v);
+            return cli_fail(msg, size, "%s: threads must be an integer from 1 to 1024, got '%s'", flag, v);
         return 0;
     case OPT_BATCH:
         if (!parse_int(v, 1, 65536, &a->batch))
-            return fail(msg, size, "%s: batch must be an integer from 1 to 65536, got '%s'", flag, v);
+            return cli_fail(msg, size, "%s: batch must be an integer from 1 to 65536, got '%s'", flag, v);
         return 0;
     case OPT_BACKEND:
         if (strcmp(v, "cpu") != 0 && strcmp(v, "blas") != 0 && strcmp(v, "cuda") != 0)
-            return fail(msg, size, "%s: unknown backend '%s' (expected cpu, blas or cuda)", flag, v);
+            return cli_fail(msg, size, "%s: unknown backend '%s' (expected cpu, blas or cuda)", flag, v);
         a->backend = v;
         return 0;
     case OPT_PROMPT: a->prompt = v; return 0;
@@ -246,7 +209,7 @@ static int apply(const option_spec *o, const char *flag, const char *v, cli_args
         else if (strcmp(v, "chat") == 0)
             a->mode = CLI_CHAT;
         else
-            return fail(msg, size, "%s: unknown mode '%s' (expected generate or chat)", flag, v);
+            return cli_fail(msg, size, "%s: unknown mode '%s' (expected generate or chat)", flag, v);
         return 0;
     case OPT_NO_MMAP: a->no_mmap = 1; return 0;
     case OPT_NO_TIMER: a->no_timer = 1; return 0;
@@ -257,39 +220,21 @@ static int apply(const option_spec *o, const char *flag, const char *v, cli_args
     return 0;
 }
 
+static int positional(void *user, const char *arg, char *msg, size_t size) {
+    cli_args *a = user;
+    if (a->checkpoint) return cli_fail(msg, size, "%s: unexpected argument (the checkpoint is %s)", arg, a->checkpoint);
+    a->checkpoint = arg;
+    return 0;
+}
+
 int cli_parse(int argc, char **argv, cli_args *a, char *msg, size_t size) {
     *a = (cli_args){.tokenizer = "tokenizer.bin", .temperature = 1.0f, .topp = 0.9f, .repeat_penalty = 1.0f,
                     .repeat_last_n = 64, .steps = 256, .chat_template = LLAMA2_TEMPLATE_LLAMA2};
     if (size > 0) msg[0] = '\0';
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        if (arg[0] != '-' || arg[1] == '\0') {
-            if (a->checkpoint) return fail(msg, size, "%s: unexpected argument (the checkpoint is %s)", arg, a->checkpoint);
-            a->checkpoint = arg;
-            continue;
-        }
-        const char *inline_value;
-        size_t name_len = 0;
-        const option_spec *o = find_option(arg, &inline_value, &name_len);
-        if (!o) return fail(msg, size, "%s: unknown option (see --help)", arg);
-        char flag[64]; /* as typed: "-t", or "--temperature" without any "=value" */
-        snprintf(flag, sizeof flag, "%.*s", arg[1] != '-' ? 2 : (int)(name_len + 2), arg);
-        const char *value = NULL;
-        if (o->takes_value) {
-            if (inline_value)
-                value = inline_value;
-            else if (i + 1 < argc)
-                value = argv[++i];
-            else
-                return fail(msg, size, "%s: missing value", flag);
-        } else if (inline_value) {
-            return fail(msg, size, "%s: takes no value", flag);
-        }
-        int rc = apply(o, flag, value, a, msg, size);
-        if (rc) return rc;
-    }
+    int rc = cli_parse_options(argc, argv, options, sizeof options / sizeof options[0], apply, positional, a, msg, size);
+    if (rc) return rc;
     if (a->help || a->version) return 0;
-    if (!a->checkpoint) return fail(msg, size, "no checkpoint given (usage: llama2 <checkpoint> [options])");
-    if (a->prompt && a->prompt_file) return fail(msg, size, "-f: -i gives the prompt already (use one of them)");
+    if (!a->checkpoint) return cli_fail(msg, size, "no checkpoint given (usage: llama2 <checkpoint> [options])");
+    if (a->prompt && a->prompt_file) return cli_fail(msg, size, "-f: -i gives the prompt already (use one of them)");
     return 0;
 }

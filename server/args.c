@@ -1,12 +1,12 @@
 /* llama2-server's flags: every value is checked, and a bad one is a usage
  * error that names the flag. */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "args.h"
+#include "options.h"
 
 #define DEFAULT_PORT 8080
 #define DEFAULT_PARALLEL 4
@@ -42,18 +42,6 @@ const char *server_usage(void) {
            "When ready it prints one line, 'llama2-server: listening on http://HOST:PORT'.\n";
 }
 
-/* The message quotes what was typed: control bytes become '?' so that it
- * stays one line. */
-static int fail(char *msg, size_t size, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, size, fmt, ap);
-    va_end(ap);
-    for (size_t i = 0; i < size && msg[i] != '\0'; i++)
-        if ((unsigned char)msg[i] < 0x20 || msg[i] == 0x7F) msg[i] = '?';
-    return 2;
-}
-
 static int parse_long(const char *s, long lo, long hi, long *out) {
     char *end;
     if (s[0] == '\0' || s[0] == ' ') return 0;
@@ -77,14 +65,7 @@ typedef enum opt_id {
     OPT_VERSION
 } opt_id;
 
-typedef struct option_spec {
-    char short_name; /* 0: long form only */
-    const char *long_name;
-    int takes_value;
-    opt_id id;
-} option_spec;
-
-static const option_spec options[] = {
+static const cli_option options[] = {
     {'z', "tokenizer", 1, OPT_TOKENIZER},   {0, "host", 1, OPT_HOST},
     {0, "port", 1, OPT_PORT},               {0, "parallel", 1, OPT_PARALLEL},
     {0, "queue", 1, OPT_QUEUE},             {0, "ctx", 1, OPT_CTX},
@@ -96,75 +77,57 @@ static const option_spec options[] = {
     {'h', "help", 0, OPT_HELP},             {0, "version", 0, OPT_VERSION},
 };
 
-static const option_spec *find_option(const char *arg, const char **inline_value, size_t *name_len) {
-    *inline_value = NULL;
-    if (arg[0] == '-' && arg[1] != '-' && arg[1] != '\0' && arg[2] == '\0') {
-        for (size_t i = 0; i < sizeof options / sizeof options[0]; i++)
-            if (options[i].short_name == arg[1]) return &options[i];
-        return NULL;
-    }
-    if (arg[0] != '-' || arg[1] != '-') return NULL;
-    const char *name = arg + 2;
-    const char *eq = strchr(name, '=');
-    *name_len = eq ? (size_t)(eq - name) : strlen(name);
-    for (size_t i = 0; i < sizeof options / sizeof options[0]; i++)
-        if (strlen(options[i].long_name) == *name_len && strncmp(options[i].long_name, name, *name_len) == 0) {
-            if (eq) *inline_value = eq + 1;
-            return &options[i];
-        }
-    return NULL;
-}
-
-static int apply(const option_spec *o, const char *flag, const char *v, server_args *a, char *msg, size_t size) {
-    switch (o->id) {
+static int apply(void *user, const cli_option *o, const char *flag, const char *v, char *msg, size_t size) {
+    server_args *a = user;
+    switch ((opt_id)o->id) {
     case OPT_TOKENIZER: a->tokenizer = v; return 0;
     case OPT_HOST:
-        if (v[0] == '\0') return fail(msg, size, "%s: the address must not be empty", flag);
+        if (v[0] == '\0') return cli_fail(msg, size, "%s: the address must not be empty", flag);
         a->host = v;
         return 0;
     case OPT_PORT:
         if (!parse_int(v, 0, 65535, &a->port))
-            return fail(msg, size, "%s: the port must be an integer from 0 to 65535, got '%s'", flag, v);
+            return cli_fail(msg, size, "%s: the port must be an integer from 0 to 65535, got '%s'", flag, v);
         return 0;
     case OPT_PARALLEL:
         if (!parse_int(v, 1, 256, &a->parallel))
-            return fail(msg, size, "%s: slots must be an integer from 1 to 256, got '%s'", flag, v);
+            return cli_fail(msg, size, "%s: slots must be an integer from 1 to 256, got '%s'", flag, v);
         return 0;
     case OPT_QUEUE:
         if (!parse_int(v, 0, 65536, &a->queue))
-            return fail(msg, size, "%s: the queue must be an integer from 0 to 65536, got '%s'", flag, v);
+            return cli_fail(msg, size, "%s: the queue must be an integer from 0 to 65536, got '%s'", flag, v);
         return 0;
     case OPT_CTX:
         if (!parse_int(v, 1, 0x7fffffff, &a->context_length))
-            return fail(msg, size, "%s: the context length must be a positive integer, got '%s'", flag, v);
+            return cli_fail(msg, size, "%s: the context length must be a positive integer, got '%s'", flag, v);
         return 0;
     case OPT_THREADS:
         if (!parse_int(v, 1, 1024, &a->threads))
-            return fail(msg, size, "%s: threads must be an integer from 1 to 1024, got '%s'", flag, v);
+            return cli_fail(msg, size, "%s: threads must be an integer from 1 to 1024, got '%s'", flag, v);
         return 0;
     case OPT_BATCH:
         if (!parse_int(v, 1, 65536, &a->batch))
-            return fail(msg, size, "%s: batch must be an integer from 1 to 65536, got '%s'", flag, v);
+            return cli_fail(msg, size, "%s: batch must be an integer from 1 to 65536, got '%s'", flag, v);
         return 0;
     case OPT_API_KEY:
-        if (v[0] == '\0') return fail(msg, size, "%s: the key must not be empty", flag);
+        if (v[0] == '\0') return cli_fail(msg, size, "%s: the key must not be empty", flag);
         a->api_key = v;
         return 0;
     case OPT_CHAT_TEMPLATE:
         if (!llama2_chat_template_from_name(v, &a->chat_template))
-            return fail(msg, size, "%s: unknown chat template '%s' (expected llama2, chatml, zephyr or none)", flag, v);
+            return cli_fail(msg, size, "%s: unknown chat template '%s' (expected llama2, chatml, zephyr or none)", flag, v);
         return 0;
     case OPT_ALIAS:
-        if (v[0] == '\0') return fail(msg, size, "%s: the name must not be empty", flag);
+        if (v[0] == '\0') return cli_fail(msg, size, "%s: the name must not be empty", flag);
         a->alias = v;
         return 0;
     case OPT_MAX_BODY:
         if (!parse_long(v, 1024, 1L << 30, &a->max_body))
-            return fail(msg, size, "%s: the body limit must be an integer from 1024 to 1073741824, got '%s'", flag, v);
+            return cli_fail(msg, size, "%s: the body limit must be an integer from 1024 to 1073741824, got '%s'", flag, v);
         return 0;
     case OPT_SHUTDOWN_TIMEOUT:
         if (!parse_int(v, 0, 86400, &a->shutdown_timeout))
-            return fail(msg, size, "%s: the timeout must be an integer from 0 to 86400 seconds, got '%s'", flag, v);
+            return cli_fail(msg, size, "%s: the timeout must be an integer from 0 to 86400 seconds, got '%s'", flag, v);
         return 0;
     case OPT_NO_MMAP: a->no_mmap = 1; return 0;
     case OPT_VERBOSE: a->verbose = 1; return 0;
@@ -174,40 +137,22 @@ static int apply(const option_spec *o, const char *flag, const char *v, server_a
     return 0;
 }
 
+static int positional(void *user, const char *arg, char *msg, size_t size) {
+    server_args *a = user;
+    if (a->checkpoint) return cli_fail(msg, size, "%s: unexpected argument (the checkpoint is %s)", arg, a->checkpoint);
+    a->checkpoint = arg;
+    return 0;
+}
+
 int server_args_parse(int argc, char **argv, server_args *a, char *msg, size_t size) {
     *a = (server_args){.tokenizer = "tokenizer.bin", .host = "127.0.0.1", .port = DEFAULT_PORT,
                        .parallel = DEFAULT_PARALLEL, .queue = DEFAULT_QUEUE, .batch = DEFAULT_PROMPT_BATCH,
                        .chat_template = LLAMA2_TEMPLATE_LLAMA2, .max_body = DEFAULT_MAX_BODY,
                        .shutdown_timeout = DEFAULT_SHUTDOWN_TIMEOUT};
     if (size > 0) msg[0] = '\0';
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        if (arg[0] != '-' || arg[1] == '\0') {
-            if (a->checkpoint) return fail(msg, size, "%s: unexpected argument (the checkpoint is %s)", arg, a->checkpoint);
-            a->checkpoint = arg;
-            continue;
-        }
-        const char *inline_value;
-        size_t name_len = 0;
-        const option_spec *o = find_option(arg, &inline_value, &name_len);
-        if (!o) return fail(msg, size, "%s: unknown option (see --help)", arg);
-        char flag[64]; /* as typed, without any "=value" */
-        snprintf(flag, sizeof flag, "%.*s", arg[1] != '-' ? 2 : (int)(name_len + 2), arg);
-        const char *value = NULL;
-        if (o->takes_value) {
-            if (inline_value)
-                value = inline_value;
-            else if (i + 1 < argc)
-                value = argv[++i];
-            else
-                return fail(msg, size, "%s: missing value", flag);
-        } else if (inline_value) {
-            return fail(msg, size, "%s: takes no value", flag);
-        }
-        int rc = apply(o, flag, value, a, msg, size);
-        if (rc) return rc;
-    }
+    int rc = cli_parse_options(argc, argv, options, sizeof options / sizeof options[0], apply, positional, a, msg, size);
+    if (rc) return rc;
     if (a->help || a->version) return 0;
-    if (!a->checkpoint) return fail(msg, size, "no checkpoint given (usage: llama2-server <checkpoint> -z <tokenizer>)");
+    if (!a->checkpoint) return cli_fail(msg, size, "no checkpoint given (usage: llama2-server <checkpoint> -z <tokenizer>)");
     return 0;
 }

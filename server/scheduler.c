@@ -442,6 +442,16 @@ static void *run(void *arg) {
 
 /* ------------------------------------------------------------ the API */
 
+/* Frees what create allocated (any of it may be NULL). */
+static void free_buffers(server_scheduler *s) {
+    for (int i = 0; s->slots && i < s->n_slots; i++) free(s->slots[i].out);
+    free(s->slots);
+    free(s->rows);
+    free(s->logits);
+    free(s->shared);
+    free(s);
+}
+
 llama2_status server_scheduler_create(llama2_session *session, const llama2_tokenizer *tokenizer,
                                       const server_scheduler_options *options, server_metrics *metrics,
                                       server_scheduler **out, llama2_error *err) {
@@ -470,11 +480,7 @@ llama2_status server_scheduler_create(llama2_session *session, const llama2_toke
         pthread_mutex_destroy(&s->lock);
         pthread_cond_destroy(&s->work);
         pthread_cond_destroy(&s->idle);
-        free(s->slots);
-        free(s->rows);
-        free(s->logits);
-        free(s->shared);
-        free(s);
+        free_buffers(s);
         err->status = LLAMA2_E_NOMEM;
         snprintf(err->message, sizeof err->message, "cannot start the scheduler's thread: %s", strerror(rc));
         return LLAMA2_E_NOMEM;
@@ -482,13 +488,7 @@ llama2_status server_scheduler_create(llama2_session *session, const llama2_toke
     *out = s;
     return LLAMA2_OK;
 nomem:
-    if (s) {
-        free(s->slots);
-        free(s->rows);
-        free(s->logits);
-        free(s->shared);
-        free(s);
-    }
+    if (s) free_buffers(s);
     err->status = LLAMA2_E_NOMEM;
     snprintf(err->message, sizeof err->message, "out of memory for the scheduler");
     return LLAMA2_E_NOMEM;
@@ -502,15 +502,10 @@ void server_scheduler_destroy(server_scheduler *s) {
     pthread_cond_signal(&s->work);
     pthread_mutex_unlock(&s->lock);
     pthread_join(s->thread, NULL);
-    for (int i = 0; i < s->n_slots; i++) free(s->slots[i].out);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->work);
     pthread_cond_destroy(&s->idle);
-    free(s->slots);
-    free(s->rows);
-    free(s->logits);
-    free(s->shared);
-    free(s);
+    free_buffers(s);
 }
 
 server_submit_result server_scheduler_submit(server_scheduler *s, server_params *params, server_job **out) {

@@ -56,10 +56,15 @@ function prompt(client) {
   return ids;
 }
 
+// The server running, killed if this program ends early.
+let running = null;
+process.on('exit', () => { if (running) running.kill('SIGKILL'); });
+
 function startServer(model) {
   return new Promise((resolve, reject) => {
     const child = spawn(options.server, [model, '-z', options.tokenizer, '--port', '0', '--parallel', '16',
-      '--ctx', String(PROMPT + GEN + 8), '--threads', THREADS], { stdio: ['ignore', 'pipe', 'inherit'] });
+      '--ctx', String(PROMPT + GEN + 8), '--threads', THREADS], { stdio: ['ignore', 'pipe', 'ignore'] });
+    running = child;
     let out = '';
     child.stdout.on('data', (d) => {
       out += d;
@@ -160,6 +165,7 @@ for (const type of options.types.split(',')) {
   singles.push({ type, server, cli });
   child.kill('SIGTERM');
   await new Promise((resolve) => child.on('exit', resolve));
+  running = null;
 }
 console.log('\nOne stream, alternating runs (tok/s: best / median):');
 console.log('| model | llama2 (CLI) | llama2-server | server / CLI (medians) |');

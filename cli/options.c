@@ -1,0 +1,68 @@
+/* The table-driven command-line parser (options.h). */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "options.h"
+
+int cli_fail(char *msg, size_t size, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, size, fmt, ap);
+    va_end(ap);
+    for (size_t i = 0; i < size && msg[i] != '\0'; i++)
+        if ((unsigned char)msg[i] < 0x20 || msg[i] == 0x7F) msg[i] = '?';
+    return 2;
+}
+
+static const cli_option *find_option(const cli_option *table, size_t n, const char *arg, const char **inline_value,
+                                     size_t *name_len) {
+    *inline_value = NULL;
+    if (arg[0] == '-' && arg[1] != '-' && arg[1] != '\0' && arg[2] == '\0') {
+        for (size_t i = 0; i < n; i++)
+            if (table[i].short_name == arg[1]) return &table[i];
+        return NULL;
+    }
+    if (arg[0] != '-' || arg[1] != '-') return NULL;
+    const char *name = arg + 2;
+    const char *eq = strchr(name, '=');
+    *name_len = eq ? (size_t)(eq - name) : strlen(name);
+    for (size_t i = 0; i < n; i++)
+        if (strlen(table[i].long_name) == *name_len && strncmp(table[i].long_name, name, *name_len) == 0) {
+            if (eq) *inline_value = eq + 1;
+            return &table[i];
+        }
+    return NULL;
+}
+
+int cli_parse_options(int argc, char **argv, const cli_option *table, size_t n_options, cli_apply_fn apply,
+                      cli_positional_fn positional, void *user, char *msg, size_t size) {
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (arg[0] != '-' || arg[1] == '\0') {
+            int rc = positional(user, arg, msg, size);
+            if (rc) return rc;
+            continue;
+        }
+        const char *inline_value;
+        size_t name_len = 0;
+        const cli_option *o = find_option(table, n_options, arg, &inline_value, &name_len);
+        if (!o) return cli_fail(msg, size, "%s: unknown option (see --help)", arg);
+        char flag[64]; /* as typed, without any "=value" */
+        snprintf(flag, sizeof flag, "%.*s", arg[1] != '-' ? 2 : (int)(name_len + 2), arg);
+        const char *value = NULL;
+        if (o->takes_value) {
+            if (inline_value)
+                value = inline_value;
+            else if (i + 1 < argc)
+                value = argv[++i];
+            else
+                return cli_fail(msg, size, "%s: missing value", flag);
+        } else if (inline_value) {
+            return cli_fail(msg, size, "%s: takes no value", flag);
+        }
+        int rc = apply(user, o, flag, value, msg, size);
+        if (rc) return rc;
+    }
+    return 0;
+}

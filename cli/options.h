@@ -1,0 +1,40 @@
+/* A table-driven command-line parser shared by the programs' argument
+ * parsers (cli/args.c for llama2, server/args.c for llama2-server): short
+ * (-t) and long (--temperature, --temperature=VALUE) options, each looked up
+ * in a table and handed with its value to the caller's apply function;
+ * other arguments go to a positional function. */
+#ifndef LLAMA2_CLI_OPTIONS_H
+#define LLAMA2_CLI_OPTIONS_H
+
+#include <stddef.h>
+
+typedef struct cli_option {
+    char short_name; /* 0: long form only */
+    const char *long_name;
+    int takes_value;
+    int id;          /* the caller's */
+} cli_option;
+
+/* Called for each option found: flag is the option as typed ("-t", or
+ * "--temperature" without any "=value"), value its value (NULL for an
+ * option without one). Returns 0, or an exit status with msg filled. */
+typedef int (*cli_apply_fn)(void *user, const cli_option *option, const char *flag, const char *value, char *msg,
+                            size_t msg_size);
+/* Called for each argument that is not an option ("-" is one of these). */
+typedef int (*cli_positional_fn)(void *user, const char *arg, char *msg, size_t msg_size);
+
+/* Walks argv[1..argc) through the table. Returns 0, or the first non-zero
+ * status of a callback, or 2 with a one-line message for an unknown
+ * option, a missing value or a value given to an option without one. */
+int cli_parse_options(int argc, char **argv, const cli_option *table, size_t n_options, cli_apply_fn apply,
+                      cli_positional_fn positional, void *user, char *msg, size_t msg_size);
+
+/* Formats a usage error into msg (control bytes of what was typed become
+ * '?', so that it stays one line) and returns 2. */
+int cli_fail(char *msg, size_t size, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+#endif
