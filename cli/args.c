@@ -220,18 +220,11 @@ static int apply(void *user, const cli_option *o, const char *flag, const char *
     return 0;
 }
 
-static int positional(void *user, const char *arg, char *msg, size_t size) {
-    cli_args *a = user;
-    if (a->checkpoint) return cli_fail(msg, size, "%s: unexpected argument (the checkpoint is %s)", arg, a->checkpoint);
-    a->checkpoint = arg;
-    return 0;
-}
-
 int cli_parse(int argc, char **argv, cli_args *a, char *msg, size_t size) {
     *a = (cli_args){.tokenizer = "tokenizer.bin", .temperature = 1.0f, .topp = 0.9f, .repeat_penalty = 1.0f,
                     .repeat_last_n = 64, .steps = 256, .chat_template = LLAMA2_TEMPLATE_LLAMA2};
     if (size > 0) msg[0] = '\0';
-    int rc = cli_parse_options(argc, argv, options, sizeof options / sizeof options[0], apply, positional, a, msg, size);
+    int rc = cli_parse_options(argc, argv, options, sizeof options / sizeof options[0], apply, a, &a->checkpoint, msg, size);
     if (rc) return rc;
     if (a->help || a->version) return 0;
     if (!a->checkpoint) return cli_fail(msg, size, "no checkpoint given (usage: llama2 <checkpoint> [options])");

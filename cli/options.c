@@ -36,12 +36,12 @@ static const cli_option *find_option(const cli_option *table, size_t n, const ch
 }
 
 int cli_parse_options(int argc, char **argv, const cli_option *table, size_t n_options, cli_apply_fn apply,
-                      cli_positional_fn positional, void *user, char *msg, size_t size) {
+                      void *user, const char **checkpoint, char *msg, size_t size) {
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
         if (arg[0] != '-' || arg[1] == '\0') {
-            int rc = positional(user, arg, msg, size);
-            if (rc) return rc;
+            if (*checkpoint) return cli_fail(msg, size, "%s: unexpected argument (the checkpoint is %s)", arg, *checkpoint);
+            *checkpoint = arg;
             continue;
         }
         const char *inline_value;

@@ -2,7 +2,7 @@
  * parsers (cli/args.c for llama2, server/args.c for llama2-server): short
  * (-t) and long (--temperature, --temperature=VALUE) options, each looked up
  * in a table and handed with its value to the caller's apply function;
- * other arguments go to a positional function. */
+ * the one other argument is the checkpoint. */
 #ifndef LLAMA2_CLI_OPTIONS_H
 #define LLAMA2_CLI_OPTIONS_H
 
@@ -20,14 +20,13 @@ typedef struct cli_option {
  * option without one). Returns 0, or an exit status with msg filled. */
 typedef int (*cli_apply_fn)(void *user, const cli_option *option, const char *flag, const char *value, char *msg,
                             size_t msg_size);
-/* Called for each argument that is not an option ("-" is one of these). */
-typedef int (*cli_positional_fn)(void *user, const char *arg, char *msg, size_t msg_size);
-
-/* Walks argv[1..argc) through the table. Returns 0, or the first non-zero
- * status of a callback, or 2 with a one-line message for an unknown
- * option, a missing value or a value given to an option without one. */
+/* Walks argv[1..argc) through the table; the argument that is not an
+ * option ("-" is one of these) goes to *checkpoint. Returns 0, or the first
+ * non-zero status of apply, or 2 with a one-line message for an unknown
+ * option, a missing value, a value given to an option without one, or a
+ * second argument that is not an option. */
 int cli_parse_options(int argc, char **argv, const cli_option *table, size_t n_options, cli_apply_fn apply,
-                      cli_positional_fn positional, void *user, char *msg, size_t msg_size);
+                      void *user, const char **checkpoint, char *msg, size_t msg_size);
 
 /* Formats a usage error into msg (control bytes of what was typed become
  * '?', so that it stays one line) and returns 2. */

@@ -137,20 +137,13 @@ static int apply(void *user, const cli_option *o, const char *flag, const char *
     return 0;
 }
 
-static int positional(void *user, const char *arg, char *msg, size_t size) {
-    server_args *a = user;
-    if (a->checkpoint) return cli_fail(msg, size, "%s: unexpected argument (the checkpoint is %s)", arg, a->checkpoint);
-    a->checkpoint = arg;
-    return 0;
-}
-
 int server_args_parse(int argc, char **argv, server_args *a, char *msg, size_t size) {
     *a = (server_args){.tokenizer = "tokenizer.bin", .host = "127.0.0.1", .port = DEFAULT_PORT,
                        .parallel = DEFAULT_PARALLEL, .queue = DEFAULT_QUEUE, .batch = DEFAULT_PROMPT_BATCH,
                        .chat_template = LLAMA2_TEMPLATE_LLAMA2, .max_body = DEFAULT_MAX_BODY,
                        .shutdown_timeout = DEFAULT_SHUTDOWN_TIMEOUT};
     if (size > 0) msg[0] = '\0';
-    int rc = cli_parse_options(argc, argv, options, sizeof options / sizeof options[0], apply, positional, a, msg, size);
+    int rc = cli_parse_options(argc, argv, options, sizeof options / sizeof options[0], apply, a, &a->checkpoint, msg, size);
     if (rc) return rc;
     if (a->help || a->version) return 0;
     if (!a->checkpoint) return cli_fail(msg, size, "no checkpoint given (usage: llama2-server <checkpoint> -z <tokenizer>)");
