@@ -76,15 +76,6 @@ static int parse_float(const char *s, float *out) {
     return 1;
 }
 
-static int parse_int(const char *s, int lo, int hi, int *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (end == s || *end != '\0' || errno == ERANGE || v < lo || v > hi) return 0;
-    *out = (int)v;
-    return 1;
-}
-
 static int parse_u64(const char *s, uint64_t *out) {
     char *end;
     if (s[0] == '-' || s[0] == '\0') return 0;
@@ -134,7 +125,7 @@ static int apply(void *user, const cli_option *o, const char *flag, const char *
             return cli_fail(msg, size, "%s: top-p must be a number between 0 and 1, got '%s'", flag, v);
         return 0;
     case OPT_TOP_K:
-        if (!parse_int(v, 0, 0x7fffffff, &a->top_k))
+        if (!cli_parse_int(v, 0, 0x7fffffff, &a->top_k))
             return cli_fail(msg, size, "%s: top-k must be a non-negative integer, got '%s'", flag, v);
         return 0;
     case OPT_MIN_P:
@@ -146,7 +137,7 @@ static int apply(void *user, const cli_option *o, const char *flag, const char *
             return cli_fail(msg, size, "%s: the repeat penalty must be a positive number, got '%s'", flag, v);
         return 0;
     case OPT_REPEAT_LAST_N:
-        if (!parse_int(v, -1, 0x7fffffff, &a->repeat_last_n))
+        if (!cli_parse_int(v, -1, 0x7fffffff, &a->repeat_last_n))
             return cli_fail(msg, size, "%s: must be -1 (the context), 0 (off) or a positive integer, got '%s'", flag, v);
         return 0;
     case OPT_PRESENCE_PENALTY:
@@ -158,11 +149,11 @@ static int apply(void *user, const cli_option *o, const char *flag, const char *
             return cli_fail(msg, size, "%s: the frequency penalty must be a number, got '%s'", flag, v);
         return 0;
     case OPT_CTX:
-        if (!parse_int(v, 1, 0x7fffffff, &a->context_length))
+        if (!cli_parse_int(v, 1, 0x7fffffff, &a->context_length))
             return cli_fail(msg, size, "%s: the context length must be a positive integer, got '%s'", flag, v);
         return 0;
     case OPT_REPLY_TOKENS:
-        if (!parse_int(v, 0, 0x7fffffff, &a->reply_tokens))
+        if (!cli_parse_int(v, 0, 0x7fffffff, &a->reply_tokens))
             return cli_fail(msg, size, "%s: reply tokens must be a non-negative integer, got '%s'", flag, v);
         return 0;
     case OPT_CHAT_TEMPLATE:
@@ -180,16 +171,16 @@ static int apply(void *user, const cli_option *o, const char *flag, const char *
             return cli_fail(msg, size, "%s: seed must be a non-negative integer, got '%s'", flag, v);
         return 0;
     case OPT_STEPS:
-        if (!parse_int(v, 0, 0x7fffffff, &a->steps))
+        if (!cli_parse_int(v, 0, 0x7fffffff, &a->steps))
             return cli_fail(msg, size, "%s: steps must be a non-negative integer, got '%s'", flag, v);
         a->steps_given = 1;
         return 0;
     case OPT_THREADS:
-        if (!parse_int(v, 1, 1024, &a->threads))
+        if (!cli_parse_int(v, 1, 1024, &a->threads))
             return cli_fail(msg, size, "%s: threads must be an integer from 1 to 1024, got '%s'", flag, v);
         return 0;
     case OPT_BATCH:
-        if (!parse_int(v, 1, 65536, &a->batch))
+        if (!cli_parse_int(v, 1, 65536, &a->batch))
             return cli_fail(msg, size, "%s: batch must be an integer from 1 to 65536, got '%s'", flag, v);
         return 0;
     case OPT_BACKEND:

@@ -1,6 +1,8 @@
 /* The table-driven command-line parser (options.h). */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "options.h"
@@ -13,6 +15,22 @@ int cli_fail(char *msg, size_t size, const char *fmt, ...) {
     for (size_t i = 0; i < size && msg[i] != '\0'; i++)
         if ((unsigned char)msg[i] < 0x20 || msg[i] == 0x7F) msg[i] = '?';
     return 2;
+}
+
+int cli_parse_long(const char *s, long lo, long hi, long *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end != '\0' || errno == ERANGE || v < lo || v > hi) return 0;
+    *out = v;
+    return 1;
+}
+
+int cli_parse_int(const char *s, int lo, int hi, int *out) {
+    long v;
+    if (!cli_parse_long(s, lo, hi, &v)) return 0;
+    *out = (int)v;
+    return 1;
 }
 
 static const cli_option *find_option(const cli_option *table, size_t n, const char *arg, const char **inline_value,

@@ -28,6 +28,11 @@ typedef int (*cli_apply_fn)(void *user, const cli_option *option, const char *fl
 int cli_parse_options(int argc, char **argv, const cli_option *table, size_t n_options, cli_apply_fn apply,
                       void *user, const char **checkpoint, char *msg, size_t msg_size);
 
+/* A number option's value: all of s a decimal integer from lo to hi (after
+ * any leading blanks, as strtol reads it). Returns 1 with *out set, else 0. */
+int cli_parse_long(const char *s, long lo, long hi, long *out);
+int cli_parse_int(const char *s, int lo, int hi, int *out);
+
 /* Formats a usage error into msg (control bytes of what was typed become
  * '?', so that it stays one line) and returns 2. */
 int cli_fail(char *msg, size_t size, const char *fmt, ...)

@@ -1,6 +1,5 @@
 /* llama2-server's flags: every value is checked, and a bad one is a usage
  * error that names the flag. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,23 +41,6 @@ const char *server_usage(void) {
            "When ready it prints one line, 'llama2-server: listening on http://HOST:PORT'.\n";
 }
 
-static int parse_long(const char *s, long lo, long hi, long *out) {
-    char *end;
-    if (s[0] == '\0' || s[0] == ' ') return 0;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (*end != '\0' || errno == ERANGE || v < lo || v > hi) return 0;
-    *out = v;
-    return 1;
-}
-
-static int parse_int(const char *s, int lo, int hi, int *out) {
-    long v;
-    if (!parse_long(s, lo, hi, &v)) return 0;
-    *out = (int)v;
-    return 1;
-}
-
 typedef enum opt_id {
     OPT_TOKENIZER, OPT_HOST, OPT_PORT, OPT_PARALLEL, OPT_QUEUE, OPT_CTX, OPT_THREADS, OPT_BATCH, OPT_API_KEY,
     OPT_CHAT_TEMPLATE, OPT_ALIAS, OPT_MAX_BODY, OPT_SHUTDOWN_TIMEOUT, OPT_NO_MMAP, OPT_VERBOSE, OPT_HELP,
@@ -86,27 +68,27 @@ static int apply(void *user, const cli_option *o, const char *flag, const char *
         a->host = v;
         return 0;
     case OPT_PORT:
-        if (!parse_int(v, 0, 65535, &a->port))
+        if (!cli_parse_int(v, 0, 65535, &a->port))
             return cli_fail(msg, size, "%s: the port must be an integer from 0 to 65535, got '%s'", flag, v);
         return 0;
     case OPT_PARALLEL:
-        if (!parse_int(v, 1, 256, &a->parallel))
+        if (!cli_parse_int(v, 1, 256, &a->parallel))
             return cli_fail(msg, size, "%s: slots must be an integer from 1 to 256, got '%s'", flag, v);
         return 0;
     case OPT_QUEUE:
-        if (!parse_int(v, 0, 65536, &a->queue))
+        if (!cli_parse_int(v, 0, 65536, &a->queue))
             return cli_fail(msg, size, "%s: the queue must be an integer from 0 to 65536, got '%s'", flag, v);
         return 0;
     case OPT_CTX:
-        if (!parse_int(v, 1, 0x7fffffff, &a->context_length))
+        if (!cli_parse_int(v, 1, 0x7fffffff, &a->context_length))
             return cli_fail(msg, size, "%s: the context length must be a positive integer, got '%s'", flag, v);
         return 0;
     case OPT_THREADS:
-        if (!parse_int(v, 1, 1024, &a->threads))
+        if (!cli_parse_int(v, 1, 1024, &a->threads))
             return cli_fail(msg, size, "%s: threads must be an integer from 1 to 1024, got '%s'", flag, v);
         return 0;
     case OPT_BATCH:
-        if (!parse_int(v, 1, 65536, &a->batch))
+        if (!cli_parse_int(v, 1, 65536, &a->batch))
             return cli_fail(msg, size, "%s: batch must be an integer from 1 to 65536, got '%s'", flag, v);
         return 0;
     case OPT_API_KEY:
@@ -122,11 +104,11 @@ static int apply(void *user, const cli_option *o, const char *flag, const char *
         a->alias = v;
         return 0;
     case OPT_MAX_BODY:
-        if (!parse_long(v, 1024, 1L << 30, &a->max_body))
+        if (!cli_parse_long(v, 1024, 1L << 30, &a->max_body))
             return cli_fail(msg, size, "%s: the body limit must be an integer from 1024 to 1073741824, got '%s'", flag, v);
         return 0;
     case OPT_SHUTDOWN_TIMEOUT:
-        if (!parse_int(v, 0, 86400, &a->shutdown_timeout))
+        if (!cli_parse_int(v, 0, 86400, &a->shutdown_timeout))
             return cli_fail(msg, size, "%s: the timeout must be an integer from 0 to 86400 seconds, got '%s'", flag, v);
         return 0;
     case OPT_NO_MMAP: a->no_mmap = 1; return 0;
