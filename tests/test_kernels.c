@@ -345,7 +345,7 @@ static void test_matmul_f32(void **state) {
      * shorter rows) more than one group of 4 panels. Each product is also
      * run split in two at a multiple of 8 rows, as the thread pool splits
      * it: the outputs must be the same bits. */
-    static const int nbs[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13, 14, 32};
+    static const int nbs[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13, 14, 16, 17, 32};
     const int max_rows = 160, max_nb = 32, max_cols = 2049;
     float *w = xmalloc((size_t)max_rows * max_cols * sizeof(float) + 64);
     float *x = xmalloc((size_t)max_nb * max_cols * sizeof(float) + 64);
