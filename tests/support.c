@@ -338,7 +338,16 @@ void test_free_strings(char **strings) {
 int test_run_program(char *const argv[], const char *cwd, const char *stdin_data, size_t stdin_len, test_run *r) {
     memset(r, 0, sizeof *r);
     l2_child *c = NULL;
-    if (l2_child_start(argv, cwd, stdin_data, stdin_data ? stdin_len : 0, L2_CHILD_CAPTURE, &c) != 0) {
+    int started = l2_child_start(argv, cwd, stdin_data, stdin_data ? stdin_len : 0, L2_CHILD_CAPTURE, &c) == 0;
+#ifdef _WIN32
+    /* Wine on a loaded machine has been seen to fail a process start now
+     * and then: one more try, a moment later. */
+    if (!started) {
+        test_sleep_ms(200);
+        started = l2_child_start(argv, cwd, stdin_data, stdin_data ? stdin_len : 0, L2_CHILD_CAPTURE, &c) == 0;
+    }
+#endif
+    if (!started) {
         r->status = -1;
         r->out = calloc(1, 1);
         r->err = calloc(1, 1);
