@@ -3,6 +3,9 @@
 #ifndef LLAMA2_OPS_AVX2_UTIL_H
 #define LLAMA2_OPS_AVX2_UTIL_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include "ops_x86.h"
 
 #define AVX2_FN L2_TARGET(L2_AVX2)
@@ -58,6 +61,31 @@ AVX2_INLINE __m256 exp8(__m256 x) {
     __m256 f1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, bias), 23));
     __m256 f2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, bias), 23));
     return _mm256_mul_ps(_mm256_mul_ps(p, f1), f2);
+}
+
+/* The matmuls' prefetch of the next row tile's block while one row tile is
+ * multiplied: rows of `floats` floats ns floats apart from the address at
+ * (0: none), a share of their cache lines before each of the row tile's
+ * n_tiles input tiles, so that they arrive while it runs (such short
+ * streams, side by side, the hardware prefetcher follows poorly). The
+ * address is an integer: the last lines may lie past the matrix, where a
+ * pointer may not point. */
+typedef struct next_block {
+    uintptr_t at;
+    size_t ns, lines, total, share, line;
+} next_block;
+
+AVX2_INLINE next_block next_block_of(uintptr_t at, size_t ns, size_t rows, size_t floats, size_t n_tiles) {
+    const size_t lines = (floats + 15) / 16 + 1;
+    const next_block p = {at, ns, lines, rows * lines, (rows * lines + n_tiles - 1) / n_tiles, 0};
+    return p;
+}
+
+AVX2_INLINE void next_block_share(next_block *p) {
+    if (p->at)
+        for (size_t end = p->line + p->share; p->line < end && p->line < p->total; p->line++)
+            _mm_prefetch((const char *)(p->at + ((p->line / p->lines) * p->ns + (p->line % p->lines) * 16) * sizeof(float)),
+                         _MM_HINT_T0);
 }
 
 #endif

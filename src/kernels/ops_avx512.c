@@ -302,26 +302,15 @@ AVX512_INLINE void dot_tile_any(float *out, size_t os, const float *x, const flo
     }
 }
 
-/* R rows (row r's column k0 at w + r * ws) against nb inputs (x, stride
- * cols) over one block: tiles of 6 inputs and one of the remainder. Each
- * tile also prefetches a few lines of the next row tile's block (at address
- * `next`, 4 rows of the block's floats, ns floats apart; 0: none), which the
- * hardware prefetcher, seeing four short streams, follows poorly. Addresses
- * are kept as integers: the last lines may lie past the matrix, where a
- * pointer may not point. */
+/* R rows against nb inputs over one block (ops_x86_matmul_f32.h): tiles of
+ * 6 inputs and one of the remainder. */
 AVX512_INLINE void dot_rows(float *out, size_t os, const float *x, int nb, const float *w, size_t ws, size_t cols,
                             size_t k0, size_t k1, uintptr_t next, size_t ns, int R) {
     const float *wr[MM_R];
     for (int r = 0; r < MM_R; r++) wr[r] = w + (size_t)(r < R ? r : 0) * ws;
-    const size_t lines = (k1 - k0 + 15) / 16 + 1, n_tiles = (size_t)(nb + MM_B - 1) / MM_B;
-    const size_t per_tile = (MM_R * lines + n_tiles - 1) / n_tiles;
-    size_t line = 0;
-    int b = 0;
-    for (; b < nb; b += MM_B) {
-        if (next)
-            for (size_t end = line + per_tile; line < end && line < MM_R * lines; line++)
-                _mm_prefetch((const char *)(next + ((line / lines) * ns + (line % lines) * 16) * sizeof(float)),
-                             _MM_HINT_T0);
+    next_block ahead = next_block_of(next, ns, MM_R, k1 - k0, (size_t)(nb + MM_B - 1) / MM_B);
+    for (int b = 0; b < nb; b += MM_B) {
+        next_block_share(&ahead);
         if (nb - b >= MM_B)
             dot_tile(out + (size_t)b * os, os, x + (size_t)b * cols, wr, cols, k0, k1, R, MM_B);
         else
@@ -329,55 +318,8 @@ AVX512_INLINE void dot_rows(float *out, size_t os, const float *x, int nb, const
     }
 }
 
-typedef void (*dot_rows_fn)(float *out, size_t os, const float *x, int nb, const float *w, size_t ws, size_t cols,
-                            size_t k0, size_t k1, uintptr_t next, size_t ns);
-/* Not inlined: each keeps its 32 vector registers to itself. */
-#define DOT_ROWS(R)                                                                                             \
-    __attribute__((noinline)) AVX512_FN static void dot_rows_##R(float *out, size_t os, const float *x, int nb, \
-                                                                 const float *w, size_t ws, size_t cols,       \
-                                                                 size_t k0, size_t k1, uintptr_t next,         \
-                                                                 size_t ns) {                                  \
-        dot_rows(out, os, x, nb, w, ws, cols, k0, k1, next, ns, R);                                            \
-    }
-DOT_ROWS(1)
-DOT_ROWS(2)
-DOT_ROWS(3)
-DOT_ROWS(4)
-static const dot_rows_fn dot_rows_of[MM_R + 1] = {NULL, dot_rows_1, dot_rows_2, dot_rows_3, dot_rows_4};
-
-/* Block by block, and in a block four rows at a time against every input
- * while the rows' columns are in L1. Rows whose length is a multiple of 2
- * KiB alias in the caches (see ops_avx2.c's gemm_f32): their block of four
- * rows is first copied side by side, and the inputs are taken 64 at a
- * time. */
-#define MM_ALIASED_INPUTS 64
-
-AVX512_FN static void gemm_f32(float *out, size_t os, const float *x, int nb, const float *w, size_t cols,
-                               int row_begin, int row_end) {
-    _Alignas(64) float tile[MM_R * MM_BLOCK];
-    const int aliased = cols % 512 == 0;
-    const int chunk = aliased ? MM_ALIASED_INPUTS : nb;
-    for (int b = 0; b < nb; b += chunk) {
-        const int bn = nb - b < chunk ? nb - b : chunk;
-        for (size_t k0 = 0; k0 < cols; k0 += MM_BLOCK) {
-            const size_t k1 = cols - k0 < MM_BLOCK ? cols : k0 + MM_BLOCK, kc = k1 - k0;
-            for (int r = row_begin; r < row_end; r += MM_R) {
-                const int nr = row_end - r < MM_R ? row_end - r : MM_R;
-                const float *wt = w + (size_t)r * cols + k0;
-                size_t ws = cols;
-                if (aliased) {
-                    for (int i = 0; i < nr; i++)
-                        memcpy(tile + (size_t)i * MM_BLOCK, wt + (size_t)i * cols, kc * sizeof(float));
-                    wt = tile;
-                    ws = MM_BLOCK;
-                }
-                const uintptr_t next = r + 2 * MM_R <= row_end ? (uintptr_t)(w + (size_t)(r + MM_R) * cols + k0) : 0;
-                dot_rows_of[nr](out + (size_t)b * os + r, os, x + (size_t)b * cols, bn, wt, ws, cols, k0, k1, next,
-                                cols);
-            }
-        }
-    }
-}
+#define MM_FN AVX512_FN
+#include "ops_x86_matmul_f32.h"
 
 AVX512_FN static void matmul_f32_avx512(float *out, int out_stride, const float *x, int nb, const float *w, int cols,
                                         int row_begin, int row_end) {

@@ -1,0 +1,72 @@
+/* The fp32 product of several inputs at the x86 levels (ops_avx2.c,
+ * ops_avx512.c) around each level's own kernels: the blocks of columns, the
+ * rows that alias in the caches and the calls of the row tiles are the same
+ * at every level; the vector width, the target and the kernels that
+ * multiply are the level's.
+ *
+ * A level's file includes this once, after defining
+ *   MM_FN       its target attribute (AVX2_FN, AVX512_FN);
+ *   MM_BLOCK    the columns of a block, MM_R the rows of a row tile;
+ *   dot_rows(out, os, x, nb, w, ws, cols, k0, k1, next, ns, R)
+ *               R (1..MM_R) rows, row r's column k0 at w + r * ws, against
+ *               nb inputs (x, cols floats apart) over the block [k0, k1),
+ *               into out[b * os + r] (the block's dot, or after the first
+ *               block the sum so far plus it), prefetching the next row
+ *               tile's block at `next` (MM_R rows ns floats apart; 0: none)
+ *               as it goes (an inline function, R a constant in each use);
+ * and gets dot_rows_1..4 (dot_rows_of[R]) and gemm_f32, which its
+ * matmul_f32 entry calls. Every function here is compiled for the
+ * includer's level. */
+
+typedef void (*dot_rows_fn)(float *out, size_t os, const float *x, int nb, const float *w, size_t ws, size_t cols,
+                            size_t k0, size_t k1, uintptr_t next, size_t ns);
+/* Not inlined: each keeps all the vector registers to itself. */
+#define DOT_ROWS(R)                                                                                             \
+    __attribute__((noinline)) MM_FN static void dot_rows_##R(float *out, size_t os, const float *x, int nb,    \
+                                                             const float *w, size_t ws, size_t cols, size_t k0, \
+                                                             size_t k1, uintptr_t next, size_t ns) {           \
+        dot_rows(out, os, x, nb, w, ws, cols, k0, k1, next, ns, R);                                            \
+    }
+DOT_ROWS(1)
+DOT_ROWS(2)
+DOT_ROWS(3)
+DOT_ROWS(4)
+#undef DOT_ROWS
+_Static_assert(MM_R == 4, "dot_rows_of has a function for 1 to 4 rows");
+static const dot_rows_fn dot_rows_of[MM_R + 1] = {NULL, dot_rows_1, dot_rows_2, dot_rows_3, dot_rows_4};
+
+/* Block by block, and in a block MM_R rows at a time against every input
+ * while the rows' columns are in L1. Rows whose length is a multiple of 2
+ * KiB map the same columns of every row and input to the same few cache
+ * sets, which then hold neither a tile's streams in L1 nor a block of many
+ * inputs in L2: for them the block of the tile's rows is first copied side
+ * by side, and the inputs are taken 64 at a time (with AVX2, a down
+ * projection of 2048 columns ran at 0.8 of the speed without). */
+#define MM_ALIASED_INPUTS 64
+
+MM_FN static void gemm_f32(float *out, size_t os, const float *x, int nb, const float *w, size_t cols, int row_begin,
+                           int row_end) {
+    _Alignas(64) float tile[MM_R * MM_BLOCK];
+    const int aliased = cols % 512 == 0;
+    const int chunk = aliased ? MM_ALIASED_INPUTS : nb;
+    for (int b = 0; b < nb; b += chunk) {
+        const int bn = nb - b < chunk ? nb - b : chunk;
+        for (size_t k0 = 0; k0 < cols; k0 += MM_BLOCK) {
+            const size_t k1 = cols - k0 < MM_BLOCK ? cols : k0 + MM_BLOCK, kc = k1 - k0;
+            for (int r = row_begin; r < row_end; r += MM_R) {
+                const int nr = row_end - r < MM_R ? row_end - r : MM_R;
+                const float *wt = w + (size_t)r * cols + k0;
+                size_t ws = cols;
+                if (aliased) {
+                    for (int i = 0; i < nr; i++)
+                        memcpy(tile + (size_t)i * MM_BLOCK, wt + (size_t)i * cols, kc * sizeof(float));
+                    wt = tile;
+                    ws = MM_BLOCK;
+                }
+                const uintptr_t next = r + 2 * MM_R <= row_end ? (uintptr_t)(w + (size_t)(r + MM_R) * cols + k0) : 0;
+                dot_rows_of[nr](out + (size_t)b * os + r, os, x + (size_t)b * cols, bn, wt, ws, cols, k0, k1, next,
+                                cols);
+            }
+        }
+    }
+}
