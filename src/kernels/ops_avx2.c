@@ -342,16 +342,7 @@ AVX2_INLINE void dot_tile(float *out, size_t os, const float *x, const float *co
 #pragma GCC unroll 3
     for (int b = 0; b < MM_B; b++) {
         if (b >= B) continue;
-        const __m256 z = _mm256_setzero_ps();
-        __m128 s = hsum4x8(acc[0][b], R > 1 ? acc[1][b] : z, R > 2 ? acc[2][b] : z, R > 3 ? acc[3][b] : z);
-        float *o = out + (size_t)b * os;
-        if (R == 4) {
-            _mm_storeu_ps(o, k0 == 0 ? s : _mm_add_ps(_mm_loadu_ps(o), s));
-        } else {
-            _Alignas(16) float v[4];
-            _mm_store_ps(v, s);
-            for (int r = 0; r < R; r++) o[r] = k0 == 0 ? v[r] : o[r] + v[r];
-        }
+        store_row_dots(out + (size_t)b * os, acc[0][b], acc[1][b], acc[2][b], acc[3][b], k0, R);
     }
 }
 
@@ -776,13 +767,9 @@ AVX2_FN void l2_attention_avx2(float *const *out, const float *const *q, const i
         for (int i = 0; i < nq; i++) attend_one(out[i], q[i], n_keys[i], k, v, kvs, hs, scratch);
         return;
     }
-    int n = 0;
-    for (int i = 0; i < nq; i++) n = n_keys[i] > n ? n_keys[i] : n;
+    const int n = most_keys(n_keys, nq);
     float *qt = scratch, *s = scratch + (size_t)hs * AT_Q;
-
-    /* The queries, transposed; lanes past nq are 0. */
-    for (int d = 0; d < hs; d++)
-        for (int i = 0; i < AT_Q; i++) qt[(size_t)d * AT_Q + (size_t)i] = i < nq ? q[i][d] : 0.0f;
+    queries_as_lanes(qt, q, nq, hs);
 
     const __m256 scale = _mm256_set1_ps(sqrtf((float)hs));
     const attn_scores_fn *scores = attn_scores[nq > 8];
@@ -797,8 +784,7 @@ AVX2_FN void l2_attention_avx2(float *const *out, const float *const *q, const i
     for (int i = 0; i < nq;) {
         int left = nq - i, qn = left < AT_QT ? left : AT_QT;
         if (left == AT_QT + 1 || left == AT_QT + 2) qn = 4;
-        int tn = 0;
-        for (int j = i; j < i + qn; j++) tn = n_keys[j] > tn ? n_keys[j] : tn;
+        const int tn = most_keys(n_keys + i, qn);
         int d = 0;
         float *o[AT_QT];
         for (; d + 16 <= hs; d += 16) {

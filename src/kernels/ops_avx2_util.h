@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ops.h"
 #include "ops_x86.h"
 
 #define AVX2_FN L2_TARGET(L2_AVX2)
@@ -61,6 +62,37 @@ AVX2_INLINE __m256 exp8(__m256 x) {
     __m256 f1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, bias), 23));
     __m256 f2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, bias), 23));
     return _mm256_mul_ps(_mm256_mul_ps(p, f1), f2);
+}
+
+/* The blocked attentions (ops_avx2.c, ops_avx512.c) take the queries as
+ * the vector lanes: qt[d][L2_ATTENTION_MAX_QUERIES] holds dimension d of
+ * every query, 0 in the lanes past nq. */
+AVX2_INLINE void queries_as_lanes(float *qt, const float *const *q, int nq, int hs) {
+    for (int d = 0; d < hs; d++)
+        for (int i = 0; i < L2_ATTENTION_MAX_QUERIES; i++)
+            qt[(size_t)d * L2_ATTENTION_MAX_QUERIES + (size_t)i] = i < nq ? q[i][d] : 0.0f;
+}
+
+/* The most keys any of n queries sees. */
+AVX2_INLINE int most_keys(const int *n_keys, int n) {
+    int most = 0;
+    for (int i = 0; i < n; i++) most = n_keys[i] > most ? n_keys[i] : most;
+    return most;
+}
+
+/* A matmul tile's results for one input, a0..a3 the accumulators of its
+ * rows (8 lanes each, R of them in use): o[r] = row r's dot over a block,
+ * or after the first block (k0 > 0) the sum so far plus it, for r < R. */
+AVX2_INLINE void store_row_dots(float *o, __m256 a0, __m256 a1, __m256 a2, __m256 a3, size_t k0, int R) {
+    const __m256 z = _mm256_setzero_ps();
+    const __m128 s = hsum4x8(a0, R > 1 ? a1 : z, R > 2 ? a2 : z, R > 3 ? a3 : z);
+    if (R == 4) {
+        _mm_storeu_ps(o, k0 == 0 ? s : _mm_add_ps(_mm_loadu_ps(o), s));
+    } else {
+        _Alignas(16) float v[4];
+        _mm_store_ps(v, s);
+        for (int r = 0; r < R; r++) o[r] = k0 == 0 ? v[r] : o[r] + v[r];
+    }
 }
 
 /* The matmuls' prefetch of the next row tile's block while one row tile is

@@ -274,17 +274,8 @@ AVX512_INLINE void dot_tile(float *out, size_t os, const float *x, const float *
 #pragma GCC unroll 6
     for (int b = 0; b < MM_B; b++) {
         if (b >= B) continue;
-        const __m256 z = _mm256_setzero_ps();
-        __m128 s = hsum4x8(fold16(acc[0][b]), R > 1 ? fold16(acc[1][b]) : z, R > 2 ? fold16(acc[2][b]) : z,
-                           R > 3 ? fold16(acc[3][b]) : z);
-        float *o = out + (size_t)b * os;
-        if (R == 4) {
-            _mm_storeu_ps(o, k0 == 0 ? s : _mm_add_ps(_mm_loadu_ps(o), s));
-        } else {
-            _Alignas(16) float v[4];
-            _mm_store_ps(v, s);
-            for (int r = 0; r < R; r++) o[r] = k0 == 0 ? v[r] : o[r] + v[r];
-        }
+        store_row_dots(out + (size_t)b * os, fold16(acc[0][b]), fold16(acc[1][b]), fold16(acc[2][b]),
+                       fold16(acc[3][b]), k0, R);
     }
 }
 
@@ -468,13 +459,9 @@ AVX512_FN static void attention_avx512(float *const *out, const float *const *q,
         return;
     }
     const size_t kvs = (size_t)kv_stride;
-    int n = 0;
-    for (int i = 0; i < nq; i++) n = n_keys[i] > n ? n_keys[i] : n;
+    const int n = most_keys(n_keys, nq);
     float *qt = scratch, *s = scratch + (size_t)hs * AT_Q;
-
-    /* The queries, transposed; lanes past nq are 0. */
-    for (int d = 0; d < hs; d++)
-        for (int i = 0; i < AT_Q; i++) qt[(size_t)d * AT_Q + (size_t)i] = i < nq ? q[i][d] : 0.0f;
+    queries_as_lanes(qt, q, nq, hs);
 
     const __m512 scale = _mm512_set1_ps(sqrtf((float)hs));
     for (int t = 0; t < n; t += AT_KT)
@@ -484,8 +471,7 @@ AVX512_FN static void attention_avx512(float *const *out, const float *const *q,
     /* Query tiles of up to 8, each over the keys its queries see. */
     for (int i = 0; i < nq; i += AT_QT) {
         const int qn = nq - i < AT_QT ? nq - i : AT_QT;
-        int tn = 0;
-        for (int j = i; j < i + qn; j++) tn = n_keys[j] > tn ? n_keys[j] : tn;
+        const int tn = most_keys(n_keys + i, qn);
         float *o[AT_QT];
         int d = 0;
         for (; d + 32 <= hs; d += 32) {
