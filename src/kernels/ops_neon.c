@@ -30,7 +30,7 @@
 /* ------------------------------------------------------------ helpers */
 
 /* e^x within about 1-2 ulp: 0 below about -104, +inf above 88.72,
- * subnormal results rounded once, NaN kept. See ops_avx2.c's exp8. */
+ * subnormal results rounded once, NaN kept. See ops_avx2_util.h's exp8. */
 static inline float32x4_t exp4(float32x4_t x) {
     /* vmaxq/vminq propagate NaN. */
     x = vmaxq_f32(x, vdupq_n_f32(-104.0f));
