@@ -108,6 +108,8 @@ typedef struct next_block {
 } next_block;
 
 AVX2_INLINE next_block next_block_of(uintptr_t at, size_t ns, size_t rows, size_t floats, size_t n_tiles) {
+    /* One line more than the floats fill: a row's block need not start at a
+     * line's start. */
     const size_t lines = (floats + 15) / 16 + 1;
     const next_block p = {at, ns, lines, rows * lines, (rows * lines + n_tiles - 1) / n_tiles, 0};
     return p;
@@ -115,9 +117,10 @@ AVX2_INLINE next_block next_block_of(uintptr_t at, size_t ns, size_t rows, size_
 
 AVX2_INLINE void next_block_share(next_block *p) {
     if (p->at)
-        for (size_t end = p->line + p->share; p->line < end && p->line < p->total; p->line++)
-            _mm_prefetch((const char *)(p->at + ((p->line / p->lines) * p->ns + (p->line % p->lines) * 16) * sizeof(float)),
-                         _MM_HINT_T0);
+        for (size_t end = p->line + p->share; p->line < end && p->line < p->total; p->line++) {
+            const size_t row = p->line / p->lines, line = p->line % p->lines;
+            _mm_prefetch((const char *)(p->at + (row * p->ns + line * 16) * sizeof(float)), _MM_HINT_T0);
+        }
 }
 
 #endif
