@@ -224,6 +224,12 @@ TEST_BIN += $(EMULATED_TEST_BIN)
 endif
 endif
 endif
+# make test-unit TESTS="test_backends test_golden": only those programs
+# (CI's runs of the BLAS and CUDA builds, whose other tests repeat the CPU
+# build's).
+ifneq ($(TESTS),)
+TEST_BIN := $(filter $(TESTS:%=$(BUILD)/tests/%$(EXE)),$(TEST_BIN))
+endif
 ifeq ($(TARGET_WINDOWS),1)
 # cmocka cross-built from Debian's source package (tests/cmocka_windows.sh).
 CMOCKA_DIR := $(BUILD)/cmocka
