@@ -259,7 +259,8 @@ TEST_ENV = $(MODELS_ENV) LLAMA2_BIN=$(abspath $(BUILD)/llama2) LLAMA2_MODELS=$(a
 	models FORCE libraries install uninstall test-install
 # Objects that pattern rules make on the way are kept, not deleted.
 .SECONDARY: $(TEST_SRC:tests/%.c=$(BUILD)/tests/%.o) $(TEST_SUPPORT_OBJ) $(TOOL_NAMES:%=$(BUILD)/tools/%.o) \
-	$(TOOL_PARTS:%.c=$(BUILD)/%.o) $(TOOL_NAMES:%=$(BUILD)/llama2-%$(EXE)) $(SERVER_OBJ) $(SERVER_PROGRAMS:%=$(BUILD)/%)
+	$(TOOL_PARTS:%.c=$(BUILD)/%.o) $(TOOL_NAMES:%=$(BUILD)/llama2-%$(EXE)) $(SERVER_OBJ) $(SERVER_PROGRAMS:%=$(BUILD)/%) \
+	$(EMULATED_TEST_BIN:%=%.o)
 all: llama2$(EXE) $(TOOL_NAMES:%=llama2-%$(EXE)) $(SERVER_PROGRAMS)
 ifneq ($(HAVE_JANSSON),1)
 	@echo "llama2-convert: not built: $(WITHOUT_JANSSON)"
