@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "args.h"
+#include "options.h"
 #include "llama2.h"
 #include "platform.h"
 
@@ -103,15 +104,7 @@ static void print_stats(const cli_args *a, const llama2_stats *st, int threads) 
 }
 
 /* One line on stderr: control bytes in a file name or message become '?'. */
-static void print_error(const char *culprit, const char *message) {
-    char line[1024];
-    int n = culprit ? snprintf(line, sizeof line, "llama2: %s: %s", culprit, message)
-                    : snprintf(line, sizeof line, "llama2: %s", message);
-    if (n < 0) return;
-    for (char *p = line; *p; p++)
-        if ((unsigned char)*p < 0x20 || *p == 0x7F) *p = '?';
-    fprintf(stderr, "%s\n", line);
-}
+static void print_error(const char *culprit, const char *message) { cli_print_error("llama2", culprit, message); }
 
 /* The weights a configuration holds (the classifier when not shared). */
 static double parameter_count(const llama2_config *c) {
@@ -278,19 +271,10 @@ int main(int argc, char **argv) {
     }
     const char *prompt = a.prompt_file ? file_prompt : a.prompt;
 
-    llama2_model_options mopts = {.no_mmap = a.no_mmap};
-    if (llama2_model_open(a.checkpoint, &mopts, &model, &err) != LLAMA2_OK) {
-        culprit = a.checkpoint;
-        goto done;
-    }
+    rc = cli_open_model(a.checkpoint, a.no_mmap, a.context_length, &model, &culprit, &err);
+    if (rc != 0) goto done;
+    rc = 1;
     const llama2_config *config = llama2_model_config(model);
-    if (a.context_length > config->seq_len) {
-        snprintf(err.message, sizeof err.message, "the model's context is %d positions, got %d", config->seq_len,
-                 a.context_length);
-        culprit = "--ctx";
-        rc = 2;
-        goto done;
-    }
     if (open_tokenizer(&a, config->vocab_size, &tokenizer, warning, sizeof warning, &err) != LLAMA2_OK) {
         culprit = a.tokenizer;
         goto done;

@@ -17,6 +17,34 @@ int cli_fail(char *msg, size_t size, const char *fmt, ...) {
     return 2;
 }
 
+void cli_print_error(const char *program, const char *culprit, const char *message) {
+    char line[1024];
+    if (culprit)
+        cli_fail(line, sizeof line, "%s: %s: %s", program, culprit, message);
+    else
+        cli_fail(line, sizeof line, "%s: %s", program, message);
+    fprintf(stderr, "%s\n", line);
+}
+
+int cli_open_model(const char *checkpoint, int no_mmap, int context_length, llama2_model **model, const char **culprit,
+                   llama2_error *err) {
+    llama2_model_options options = {.no_mmap = no_mmap};
+    if (llama2_model_open(checkpoint, &options, model, err) != LLAMA2_OK) {
+        *culprit = checkpoint;
+        return 1;
+    }
+    const int seq_len = llama2_model_config(*model)->seq_len;
+    if (context_length > seq_len) {
+        snprintf(err->message, sizeof err->message, "the model's context is %d positions, got %d", seq_len,
+                 context_length);
+        llama2_model_close(*model);
+        *model = NULL;
+        *culprit = "--ctx";
+        return 2;
+    }
+    return 0;
+}
+
 int cli_parse_long(const char *s, long lo, long hi, long *out) {
     char *end;
     errno = 0;

@@ -8,6 +8,8 @@
 
 #include <stddef.h>
 
+#include "llama2.h"
+
 typedef struct cli_option {
     char short_name; /* 0: long form only */
     const char *long_name;
@@ -40,5 +42,18 @@ int cli_fail(char *msg, size_t size, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
+
+/* Shared by the programs' main functions. */
+
+/* One line on standard error, "program: culprit: message" (culprit NULL:
+ * "program: message"), control bytes shown as '?'. */
+void cli_print_error(const char *program, const char *culprit, const char *message);
+
+/* Opens the checkpoint (no_mmap: read into memory) and checks --ctx against
+ * the model's context (context_length 0: not given). Returns 0; or the exit
+ * status, 1 for the file (*culprit = checkpoint) or 2 for --ctx (*culprit =
+ * "--ctx"), with the message in err and nothing left open. */
+int cli_open_model(const char *checkpoint, int no_mmap, int context_length, llama2_model **model, const char **culprit,
+                   llama2_error *err);
 
 #endif

@@ -11,19 +11,14 @@
 #include <unistd.h>
 
 #include "args.h"
+#include "options.h"
 #include "endpoints.h"
 #include "http.h"
 #include "llama2.h"
 #include "metrics.h"
 #include "scheduler.h"
 
-static void print_error(const char *culprit, const char *message) {
-    char line[1024];
-    snprintf(line, sizeof line, "llama2-server: %s%s%s", culprit ? culprit : "", culprit ? ": " : "", message);
-    for (char *p = line; *p; p++)
-        if ((unsigned char)*p < 0x20 || *p == 0x7F) *p = '?';
-    fprintf(stderr, "%s\n", line);
-}
+static void print_error(const char *culprit, const char *message) { cli_print_error("llama2-server", culprit, message); }
 
 /* The file's name without its folders: the model's id by default. */
 static const char *base_name(const char *path) {
@@ -105,19 +100,10 @@ int main(int argc, char **argv) {
     const char *culprit = NULL;
     int rc = 1;
 
-    llama2_model_options mopts = {.no_mmap = a.no_mmap};
-    if (llama2_model_open(a.checkpoint, &mopts, &model, &err) != LLAMA2_OK) {
-        culprit = a.checkpoint;
-        goto done;
-    }
+    rc = cli_open_model(a.checkpoint, a.no_mmap, a.context_length, &model, &culprit, &err);
+    if (rc != 0) goto done;
+    rc = 1;
     const llama2_config *config = llama2_model_config(model);
-    if (a.context_length > config->seq_len) {
-        snprintf(err.message, sizeof err.message, "the model's context is %d positions, got %d", config->seq_len,
-                 a.context_length);
-        culprit = "--ctx";
-        rc = 2;
-        goto done;
-    }
     if (llama2_tokenizer_open(a.tokenizer, config->vocab_size, &tokenizer, &err) != LLAMA2_OK) {
         culprit = a.tokenizer;
         goto done;
