@@ -366,48 +366,6 @@ AVX2_INLINE void dot_rows(float *out, size_t os, const float *x, int nb, const f
 #define MM_FN AVX2_FN
 #include "ops_x86_matmul_f32.h"
 
-/* A few inputs (the next tokens of a batch of sequences) are bound, like one,
- * by reading the weights: the rows are read as gemv_f32 reads them, as four
- * quarters of the range, row i of each quarter side by side and each from its
- * first column to its last (four long streams that the prefetcher follows),
- * and every block of the four rows is multiplied by all the inputs while it
- * is in L1. The inputs stay in L2 (16 rows of 2048 floats are 128 KiB). Each
- * dot is the same dot_tile arithmetic, block by block in order, as in
- * gemm_f32: the same bits. */
-#define MM_FEW_INPUTS 16
-
-AVX2_FN static void gemm_few_f32(float *out, size_t os, const float *x, int nb, const float *w, size_t cols,
-                                 int row_begin, int row_end) {
-    _Alignas(64) float tile[MM_R * MM_BLOCK];
-    _Alignas(16) float sums[MM_FEW_INPUTS * MM_R];
-    const int aliased = cols % 512 == 0;
-    const int q = (row_end - row_begin) / MM_R;
-    const size_t qc = (size_t)q * cols;
-    for (int i = 0; i < q; i++) {
-        const int r = row_begin + i;
-        for (size_t k0 = 0; k0 < cols; k0 += MM_BLOCK) {
-            const size_t k1 = cols - k0 < MM_BLOCK ? cols : k0 + MM_BLOCK, kc = k1 - k0;
-            const float *wt = w + (size_t)r * cols + k0;
-            size_t ws = qc;
-            if (aliased) {
-                for (int j = 0; j < MM_R; j++) memcpy(tile + (size_t)j * MM_BLOCK, wt + (size_t)j * qc, kc * sizeof(float));
-                wt = tile;
-                ws = MM_BLOCK;
-            }
-            dot_rows_4(sums, MM_R, x, nb, wt, ws, cols, k0, k1, 0, 0);
-        }
-        for (int b = 0; b < nb; b++)
-            for (int j = 0; j < MM_R; j++) out[(size_t)b * os + (size_t)(r + j * q)] = sums[b * MM_R + j];
-    }
-    /* The rows left over, side by side. */
-    const int r = row_begin + MM_R * q, nr = row_end - r;
-    if (nr > 0)
-        for (size_t k0 = 0; k0 < cols; k0 += MM_BLOCK) {
-            const size_t k1 = cols - k0 < MM_BLOCK ? cols : k0 + MM_BLOCK;
-            dot_rows_of[nr](out + r, os, x, nb, w + (size_t)r * cols + k0, cols, cols, k0, k1, 0, 0);
-        }
-}
-
 AVX2_FN static void matmul_f32_avx2(float *out, int out_stride, const float *x, int nb, const float *w, int cols,
                                     int row_begin, int row_end) {
     if (nb == 1)

@@ -316,6 +316,8 @@ AVX512_FN static void matmul_f32_avx512(float *out, int out_stride, const float 
                                         int row_begin, int row_end) {
     if (nb == 1)
         gemv_f32(out, x, w, (size_t)cols, row_begin, row_end);
+    else if (nb <= MM_FEW_INPUTS)
+        gemm_few_f32(out, (size_t)out_stride, x, nb, w, (size_t)cols, row_begin, row_end);
     else
         gemm_f32(out, (size_t)out_stride, x, nb, w, (size_t)cols, row_begin, row_end);
 }

@@ -14,8 +14,8 @@
  *               block the sum so far plus it), prefetching the next row
  *               tile's block at `next` (MM_R rows ns floats apart; 0: none)
  *               as it goes (an inline function, R a constant in each use);
- * and gets dot_rows_1..4 (dot_rows_of[R]) and gemm_f32, which its
- * matmul_f32 entry calls. Every function here is compiled for the
+ * and gets dot_rows_1..4 (dot_rows_of[R]), gemm_f32 and gemm_few_f32 (2 to
+ * MM_FEW_INPUTS inputs), which its matmul_f32 entry calls. Every function here is compiled for the
  * includer's level. */
 
 typedef void (*dot_rows_fn)(float *out, size_t os, const float *x, int nb, const float *w, size_t ws, size_t cols,
@@ -69,4 +69,46 @@ MM_FN static void gemm_f32(float *out, size_t os, const float *x, int nb, const 
             }
         }
     }
+}
+
+/* A few inputs (the next tokens of a batch of sequences) are bound, like one,
+ * by reading the weights: the rows are read as gemv_f32 reads them, as four
+ * quarters of the range, row i of each quarter side by side and each from its
+ * first column to its last (four long streams that the prefetcher follows),
+ * and every block of the four rows is multiplied by all the inputs while it
+ * is in L1. The inputs stay in L2 (16 rows of 2048 floats are 128 KiB). Each
+ * dot is the same dot_tile arithmetic, block by block in order, as in
+ * gemm_f32: the same bits. */
+#define MM_FEW_INPUTS 16
+
+MM_FN static void gemm_few_f32(float *out, size_t os, const float *x, int nb, const float *w, size_t cols,
+                               int row_begin, int row_end) {
+    _Alignas(64) float tile[MM_R * MM_BLOCK];
+    _Alignas(16) float sums[MM_FEW_INPUTS * MM_R];
+    const int aliased = cols % 512 == 0;
+    const int q = (row_end - row_begin) / MM_R;
+    const size_t qc = (size_t)q * cols;
+    for (int i = 0; i < q; i++) {
+        const int r = row_begin + i;
+        for (size_t k0 = 0; k0 < cols; k0 += MM_BLOCK) {
+            const size_t k1 = cols - k0 < MM_BLOCK ? cols : k0 + MM_BLOCK, kc = k1 - k0;
+            const float *wt = w + (size_t)r * cols + k0;
+            size_t ws = qc;
+            if (aliased) {
+                for (int j = 0; j < MM_R; j++) memcpy(tile + (size_t)j * MM_BLOCK, wt + (size_t)j * qc, kc * sizeof(float));
+                wt = tile;
+                ws = MM_BLOCK;
+            }
+            dot_rows_4(sums, MM_R, x, nb, wt, ws, cols, k0, k1, 0, 0);
+        }
+        for (int b = 0; b < nb; b++)
+            for (int j = 0; j < MM_R; j++) out[(size_t)b * os + (size_t)(r + j * q)] = sums[b * MM_R + j];
+    }
+    /* The rows left over, side by side. */
+    const int r = row_begin + MM_R * q, nr = row_end - r;
+    if (nr > 0)
+        for (size_t k0 = 0; k0 < cols; k0 += MM_BLOCK) {
+            const size_t k1 = cols - k0 < MM_BLOCK ? cols : k0 + MM_BLOCK;
+            dot_rows_of[nr](out + r, os, x, nb, w + (size_t)r * cols + k0, cols, cols, k0, k1, 0, 0);
+        }
 }
