@@ -45,7 +45,7 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes 
 # -fvisibility=hidden: a library built from these objects exports only what
 # include/llama2.h marks LLAMA2_API.
 BASE_CFLAGS := -std=c11 $(OPT) -g -gdwarf-4 $(WARN) -ffp-contract=off -fvisibility=hidden -D_DEFAULT_SOURCE \
-	-Iinclude -Isrc -Isrc/kernels
+	-Iinclude -Isrc
 ifeq ($(TARGET_WINDOWS),1)
 # The C99 printf of MinGW-w64 (%zu, %lld) rather than msvcrt's.
 BASE_CFLAGS += -D__USE_MINGW_ANSI_STDIO=1
@@ -97,7 +97,7 @@ NVCC ?= nvcc
 CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(shell command -v $(NVCC) 2>/dev/null))
 # Hopper machine code plus PTX that later GPUs can compile at load time.
 CUDA_ARCH ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
-NVCC_FLAGS := -O3 -std=c++17 $(CUDA_ARCH) -Xcompiler -Wall,-Wextra,-Werror,-Wno-unused-parameter -Werror all-warnings -Iinclude -Isrc -Isrc/kernels
+NVCC_FLAGS := -O3 -std=c++17 $(CUDA_ARCH) -Xcompiler -Wall,-Wextra,-Werror,-Wno-unused-parameter -Werror all-warnings -Iinclude -Isrc
 ifeq ($(CUDA),1)
 VARIANT := $(VARIANT)-cuda
 BACKEND_CFLAGS += -DLLAMA2_WITH_CUDA
@@ -112,12 +112,14 @@ ALL_LDFLAGS := $(SAN_FLAGS) $(LDFLAGS)
 BUILD := build/$(VARIANT)
 LIB := $(BUILD)/libllama2.a
 
-# One platform file: platform_posix.c or platform_win32.c (platform.h).
-LIB_SRC := $(filter-out $(filter-out src/platform_$(PLATFORM).c,$(wildcard src/platform_*.c)),$(wildcard src/*.c)) \
-	$(wildcard src/kernels/*.c)
+# The library: src/ but for the converter (a library of its own, below),
+# with one platform file: platform_posix.c or platform_win32.c (platform.h).
+LIB_FOLDERS := platform model run text write kernels
+LIB_SRC := $(filter-out $(filter-out src/platform/platform_$(PLATFORM).c,$(wildcard src/platform/platform_*.c)),\
+	$(foreach f,$(LIB_FOLDERS),$(wildcard src/$(f)/*.c)))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 ifeq ($(CUDA),1)
-LIB_OBJ += $(BUILD)/src/backend_cuda.o
+LIB_OBJ += $(BUILD)/src/run/backend_cuda.o
 endif
 
 # Conversion (src/convert/, llama2-convert) reads JSON with jansson: a

@@ -9,7 +9,7 @@
 #include "args.h"
 #include "options.h"
 #include "llama2.h"
-#include "platform.h"
+#include "platform/platform.h"
 
 /* Chat and Ctrl-C: while a chat runs, Ctrl-C does not end the program
  * (l2_interrupt_catch): a write in main takes one that came and says stop

@@ -21,7 +21,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "checkpoint_writer.h"
+#include "write/checkpoint_writer.h"
 
 /* ------------------------------------------------------------- output */
 

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "platform.h"
+#include "platform/platform.h"
 
 /* One of a few static buffers, so that a call's result survives the next
  * few calls (two paths in one argument list). */

@@ -22,7 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "platform.h"
+#include "platform/platform.h"
 
 const char test_golden_overlay[] = "";
 const char test_exe_suffix[] = "";

@@ -20,7 +20,7 @@
 
 #include <winioctl.h>
 
-#include "platform.h"
+#include "platform/platform.h"
 
 const char test_golden_overlay[] = "windows";
 const char test_exe_suffix[] = ".exe";

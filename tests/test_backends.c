@@ -37,9 +37,9 @@
 #include <string.h>
 
 
-#include "checkpoint_writer.h"
+#include "write/checkpoint_writer.h"
 #include "llama2.h"
-#include "output_file.h"
+#include "write/output_file.h"
 #include "support.h"
 
 #define PROMPT_TOKENS 40

@@ -35,7 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "checkpoint_writer.h"
+#include "write/checkpoint_writer.h"
 #include "llama2.h"
 #include "support.h"
 

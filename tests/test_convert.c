@@ -28,7 +28,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "checkpoint_writer.h"
+#include "write/checkpoint_writer.h"
 #include "convert.h"
 #include "float16.h"
 #include "hf_config.h"

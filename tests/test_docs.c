@@ -1,10 +1,11 @@
 /*
  * Documentation that cannot drift from the code:
  *   - the README's usage block is exactly what `llama2 --help` prints;
- *   - every file under src/ and server/ is named in the README's layout
- *     table (by its path, a pattern such as `src/backend*.c`, or, for a
- *     header, through the .c file of the same name), and every path the
- *     table names exists;
+ *   - every folder (and every folder of src/) is named in the README's
+ *     layout table, and every path the table names exists;
+ *   - every folder of src/ and server/ has a README.md whose table names
+ *     each of its files (by name, a pattern such as `backend*.c`, or, for a
+ *     header, through the .c file of the same name), and nothing else;
  *   - every program of tools/ is in the README's tools table;
  *   - every program of that table, and llama2, has a man page in man/ (and
  *     every page a program), which groff renders without a warning, whose
@@ -26,7 +27,7 @@
 #include <string.h>
 
 #include "llama2.h"
-#include "platform.h"
+#include "platform/platform.h"
 #include "support.h"
 
 /* ------------------------------------------------------------ helpers */
@@ -148,41 +149,112 @@ static void test_readme_usage_is_help(void **state) {
     free(readme);
 }
 
-static void test_layout_names_every_source_file(void **state) {
-    (void)state;
-    char *readme = read_readme();
-    char *layout = section(readme, "Layout");
+/* The files of folder `rel` that a table (first column) does not name and
+ * the names it gives that are not there, each printed; returns their count.
+ * A header goes with the .c file of its name, when there is one. */
+static int table_misses(const char *what, const char *table, const char *rel, int recurse) {
     static char names[256][256], files[512][256];
-    int n_names = first_column_names(layout, names, 256);
-    int n_files = list_files("src", files, 0, 512);
-    n_files = list_files("server", files, n_files, 512);
-    assert_true(n_names > 0 && n_files > 0);
+    int n_names = first_column_names(table, names, 256);
+    int n_files = list_files(rel, files, 0, 512);
     int missing = 0;
     for (int i = 0; i < n_files; i++) {
-        if (matches_any(files[i], names, n_names)) continue;
-        /* A header goes with the .c file of its name, when there is one. */
-        size_t len = strlen(files[i]);
-        if (len > 2 && strcmp(files[i] + len - 2, ".h") == 0) {
+        const char *name = files[i] + strlen(rel) + 1;
+        if (!recurse && strchr(name, '/')) continue;
+        if (strcmp(name, "README.md") == 0 || matches_any(name, names, n_names)) continue;
+        size_t len = strlen(name);
+        if (len > 2 && strcmp(name + len - 2, ".h") == 0) {
             char c_file[256];
-            snprintf(c_file, sizeof c_file, "%.*s.c", (int)(len - 2), files[i]);
-            if (l2_path_lookup(test_source_path(c_file), NULL, NULL) != L2_PATH_NONE &&
-                matches_any(c_file, names, n_names))
-                continue;
+            snprintf(c_file, sizeof c_file, "%.*s.c", (int)(len - 2), name);
+            if (matches_any(c_file, names, n_names)) continue;
         }
-        print_message("the README's layout table does not name %s\n", files[i]);
+        print_message("%s does not name %s\n", what, files[i]);
         missing++;
     }
-    /* And every path it names is there. */
     for (int i = 0; i < n_names; i++) {
         int found = 0;
-        for (int f = 0; f < n_files && !found; f++) found = glob_match(names[i], files[f]);
-        if (!found && l2_path_lookup(test_source_path(names[i]), NULL, NULL) == L2_PATH_NONE) {
-            print_message("the README's layout table names %s, which is not there\n", names[i]);
+        for (int f = 0; f < n_files && !found; f++) found = glob_match(names[i], files[f] + strlen(rel) + 1);
+        if (!found) {
+            print_message("%s names %s, which is not in %s\n", what, names[i], rel);
             missing++;
         }
     }
+    return missing;
+}
+
+/* The README's layout table names every folder of the repository and of
+ * src/ (and nothing that is not there). */
+static void test_layout_names_every_folder(void **state) {
+    (void)state;
+    char *readme = read_readme();
+    char *layout = section(readme, "Layout");
+    static char names[64][256];
+    int n_names = first_column_names(layout, names, 64);
+    assert_true(n_names > 0);
+    int missing = 0;
+    const char *tops[] = {"", "src/"};
+    for (int t = 0; t < 2; t++) {
+        char **entries = NULL;
+        int count = test_dir_names(test_source_path(t == 0 ? "." : "src"), &entries);
+        assert_true(count > 0);
+        for (int i = 0; i < count; i++) {
+            char folder[256];
+            snprintf(folder, sizeof folder, "%s%s", tops[t], entries[i]);
+            if (entries[i][0] == '.' || strcmp(folder, "src") == 0 || strcmp(folder, "build") == 0 ||
+                strcmp(folder, "models") == 0 || strcmp(folder, "node_modules") == 0 ||
+                strcmp(folder, "bench-models") == 0 || strcmp(folder, "fuzz-corpus") == 0 ||
+                l2_path_lookup(test_source_path(folder), NULL, NULL) != L2_PATH_FOLDER)
+                continue;
+            char named[260];
+            snprintf(named, sizeof named, "%s/", folder);
+            int found = 0;
+            for (int n = 0; n < n_names && !found; n++) found = strcmp(names[n], named) == 0;
+            if (!found) {
+                print_message("the README's layout table does not name %s\n", named);
+                missing++;
+            }
+        }
+        test_free_strings(entries);
+    }
+    for (int n = 0; n < n_names; n++)
+        if (l2_path_lookup(test_source_path(names[n]), NULL, NULL) == L2_PATH_NONE) {
+            print_message("the README's layout table names %s, which is not there\n", names[n]);
+            missing++;
+        }
     free(layout);
     free(readme);
+    assert_int_equal(missing, 0);
+}
+
+/* Every folder of src/ and server/ opens with a README.md whose table
+ * names each of its files (by name, a pattern such as `backend*.c`, or,
+ * for a header, through the .c file of the same name). */
+static void test_folder_readmes_name_every_file(void **state) {
+    (void)state;
+    char **entries = NULL;
+    int count = test_dir_names(test_source_path("src"), &entries);
+    assert_true(count > 0);
+    int missing = 0, folders = 0;
+    for (int i = 0; i <= count; i++) {
+        char folder[256], readme_path[300];
+        if (i == count) snprintf(folder, sizeof folder, "server");
+        else if (entries[i][0] == '.') continue;
+        else snprintf(folder, sizeof folder, "src/%s", entries[i]);
+        if (l2_path_lookup(test_source_path(folder), NULL, NULL) != L2_PATH_FOLDER) continue;
+        snprintf(readme_path, sizeof readme_path, "%s/README.md", folder);
+        char *text = test_read_file(test_source_path(readme_path), NULL);
+        if (!text) {
+            print_message("%s has no README.md\n", folder);
+            missing++;
+            continue;
+        }
+        char what[320];
+        snprintf(what, sizeof what, "%s's table", readme_path);
+        missing += table_misses(what, text, folder, 0);
+        free(text);
+        folders++;
+    }
+    test_free_strings(entries);
+    assert_true(folders >= 7);
     assert_int_equal(missing, 0);
 }
 
@@ -399,7 +471,8 @@ static void test_server_options_in_readme(void **state) {
 int main(void) {
     static struct CMUnitTest tests[3 + 2 + 2 * 64] = {
         cmocka_unit_test(test_readme_usage_is_help),
-        cmocka_unit_test(test_layout_names_every_source_file),
+        cmocka_unit_test(test_layout_names_every_folder),
+        cmocka_unit_test(test_folder_readmes_name_every_file),
         cmocka_unit_test(test_tools_table_names_every_tool),
         cmocka_unit_test(test_every_program_has_a_man_page),
         cmocka_unit_test(test_server_options_in_readme),

@@ -16,10 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "checkpoint_format.h"
-#include "checkpoint_writer.h"
+#include "model/checkpoint_format.h"
+#include "write/checkpoint_writer.h"
 #include "llama2.h"
-#include "platform.h"
+#include "platform/platform.h"
 #include "support.h"
 
 /* ------------------------------------------------------------ helpers */

@@ -22,7 +22,7 @@
 
 #include "../cli/args.h"
 #include "llama2.h"
-#include "ops.h"
+#include "kernels/ops.h"
 #include "support.h"
 
 static golden_case *cases;

@@ -30,10 +30,10 @@
 #include <string.h>
 
 #include "../cli/args.h"
-#include "checkpoint_format.h"
-#include "checkpoint_writer.h"
+#include "model/checkpoint_format.h"
+#include "write/checkpoint_writer.h"
 #include "llama2.h"
-#include "platform.h"
+#include "platform/platform.h"
 #include "support.h"
 
 /* ------------------------------------------------------------ the cases */

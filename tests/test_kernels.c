@@ -38,8 +38,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ops.h"
-#include "ops_isa.h"
+#include "kernels/ops.h"
+#include "kernels/ops_isa.h"
 #include "support.h"
 
 /* ------------------------------------------------------------ helpers */

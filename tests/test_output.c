@@ -1,5 +1,5 @@
 /*
- * No program destroys a file (src/output_file.h): an output that is the
+ * No program destroys a file (src/write/output_file.h): an output that is the
  * input (the same path, a hard link, a symbolic link, another spelling) is
  * refused; an existing output is replaced only with --force; and a failure
  * (a bad input, a full disk, a signal) leaves neither a partial output nor
@@ -30,10 +30,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "checkpoint_writer.h"
+#include "write/checkpoint_writer.h"
 #include "llama2.h"
-#include "output_file.h"
-#include "platform.h"
+#include "write/output_file.h"
+#include "platform/platform.h"
 #include "support.h"
 
 #ifndef _WIN32

@@ -1,5 +1,5 @@
 /*
- * What every operating system must give alike (src/platform.h), through the
+ * What every operating system must give alike (src/platform/platform.h), through the
  * library and the real programs ($LLAMA2_BIN and the tools beside it):
  *   - file names with spaces and letters beyond ASCII, in arguments, for
  *     models, tokenizers, prompt files and outputs, and in messages;
@@ -25,11 +25,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "checkpoint_format.h"
-#include "checkpoint_writer.h"
+#include "model/checkpoint_format.h"
+#include "write/checkpoint_writer.h"
 #include "llama2.h"
-#include "model.h"
-#include "platform.h"
+#include "model/model.h"
+#include "platform/platform.h"
 #include "support.h"
 
 static char dir[4096];

@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "checkpoint_writer.h"
+#include "write/checkpoint_writer.h"
 #include "llama2.h"
 #include "support.h"
 

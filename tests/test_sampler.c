@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "llama2.h"
-#include "sampler_stages.h"
+#include "text/sampler_stages.h"
 #include "support.h"
 
 /* ------------------------------------------------------------ helpers */

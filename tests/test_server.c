@@ -36,7 +36,7 @@
 
 #include <jansson.h>
 
-#include "checkpoint_writer.h"
+#include "write/checkpoint_writer.h"
 #include "llama2.h"
 #include "request.h"
 #include "support.h"

@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "chat_template.h"
+#include "text/chat_template.h"
 #include "llama2.h"
 #include "support.h"
 

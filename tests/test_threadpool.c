@@ -17,9 +17,9 @@
 #include <stdlib.h>
 
 #include "llama2.h"
-#include "platform.h"
+#include "platform/platform.h"
 #include "support.h"
-#include "threadpool.h"
+#include "platform/threadpool.h"
 
 static void *xmalloc(size_t n) {
     void *p = malloc(n ? n : 1);

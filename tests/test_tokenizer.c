@@ -20,7 +20,7 @@
 
 #include "llama2.h"
 #include "support.h"
-#include "tokenizer_internal.h"
+#include "text/tokenizer_internal.h"
 
 /* ------------------------------------------------------------ helpers */
 

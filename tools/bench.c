@@ -28,8 +28,8 @@
 #include "bench_report.h"
 #include "bench_run.h"
 #include "llama2.h"
-#include "platform.h"
-#include "ops.h"
+#include "platform/platform.h"
+#include "kernels/ops.h"
 
 #define DEFAULT_MAX_TIME 60 /* seconds */
 #define STR2(x) #x

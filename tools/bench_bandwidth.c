@@ -13,7 +13,7 @@
 #endif
 
 #include "llama2.h"
-#include "platform.h"
+#include "platform/platform.h"
 
 #define BW_BYTES ((size_t)1 << 30) /* the probe's buffer */
 

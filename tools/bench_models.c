@@ -9,8 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "checkpoint_writer.h"
-#include "platform.h"
+#include "write/checkpoint_writer.h"
+#include "platform/platform.h"
 
 #define VOCAB 32000
 

@@ -12,7 +12,7 @@
 
 #include "bench_bandwidth.h"
 #include "bench_models.h"
-#include "platform.h"
+#include "platform/platform.h"
 
 /* ------------------------------------------------------- statistics */
 

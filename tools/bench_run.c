@@ -13,7 +13,7 @@
 
 #include "bench_bandwidth.h"
 #include "llama2.h"
-#include "platform.h"
+#include "platform/platform.h"
 
 static const struct {
     const char *name;

@@ -17,7 +17,7 @@
 
 #include "convert.h"
 #include "llama2.h"
-#include "platform.h"
+#include "platform/platform.h"
 #include "tool_args.h"
 
 static const char usage_text[] =

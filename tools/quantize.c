@@ -12,9 +12,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "checkpoint_writer.h"
+#include "write/checkpoint_writer.h"
 #include "llama2.h"
-#include "platform.h"
+#include "platform/platform.h"
 #include "tool_args.h"
 
 static const char usage_text[] =

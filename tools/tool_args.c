@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "platform.h"
+#include "platform/platform.h"
 
 int tool_usage_error(const char *program, const char *fmt, const char *arg) {
     fprintf(stderr, "%s: ", program);

@@ -14,7 +14,7 @@
 #define LLAMA2_CONVERT_H
 
 #include "llama2.h"
-#include "output_file.h"
+#include "write/output_file.h"
 #include "safetensors.h"
 
 typedef struct l2_convert_options {

@@ -12,8 +12,8 @@
 #include <string.h>
 
 #include "hf_config.h"
-#include "internal.h"
-#include "model.h"
+#include "platform/checks.h"
+#include "model/model.h"
 #include "printable.h"
 #include "small_file.h"
 

@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 
 #include "hf_model.h"
-#include "internal.h"
+#include "platform/checks.h"
 #include "printable.h"
 #include "qk_order.h"
 

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "checkpoint_format.h"
+#include "model/checkpoint_format.h"
 #include "llama2.h"
 
 /* The kinds a Hugging Face model holds: every kind up to the classifier

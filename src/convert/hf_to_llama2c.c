@@ -6,11 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "checkpoint_writer.h"
+#include "write/checkpoint_writer.h"
 #include "convert.h"
 #include "hf_model.h"
-#include "internal.h"
-#include "output_file.h"
+#include "platform/checks.h"
+#include "write/output_file.h"
 #include "printable.h"
 #include "sentencepiece.h"
 #include "small_file.h"

@@ -14,13 +14,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "checkpoint_format.h"
+#include "model/checkpoint_format.h"
 #include "convert.h"
 #include "hf_names.h"
-#include "internal.h"
+#include "platform/checks.h"
 #include "mapped_pages.h"
-#include "model.h"
-#include "output_file.h"
+#include "model/model.h"
+#include "write/output_file.h"
 #include "printable.h"
 #include "qk_order.h"
 #include "safetensors_writer.h"

@@ -1,6 +1,6 @@
 /* A llama2.c checkpoint rewritten as another version of the format, by
  * the format's own rewrite (checkpoint_writer.h). */
-#include "checkpoint_writer.h"
+#include "write/checkpoint_writer.h"
 #include "convert.h"
 #include "printable.h"
 

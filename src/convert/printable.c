@@ -3,8 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "internal.h"
-#include "output_file.h"
+#include "platform/checks.h"
+#include "write/output_file.h"
 #include "printable.h"
 
 const char *l2_printable_n(const char *s, size_t n, char *buf, size_t cap) {

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "float16.h"
-#include "internal.h"
+#include "platform/checks.h"
 #include "mapped_pages.h"
 #include "printable.h"
 #include "safetensors.h"

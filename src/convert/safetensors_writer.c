@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "float16.h"
-#include "internal.h"
+#include "platform/checks.h"
 #include "safetensors_writer.h"
 
 void l2_values_from_f32(l2_dtype dtype, const float *src, size_t n, void *out) {

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "platform/checks.h"
 #include "printable.h"
 #include "protobuf.h"
 #include "sentencepiece.h"

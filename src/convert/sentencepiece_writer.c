@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "platform/checks.h"
 #include "printable.h"
 #include "protobuf.h"
 #include "sentencepiece.h"

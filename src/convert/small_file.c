@@ -5,7 +5,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "internal.h"
+#include "platform/checks.h"
 #include "small_file.h"
 
 llama2_status l2_read_small_file(const char *path, size_t limit, char **data, size_t *size, llama2_error *err) {

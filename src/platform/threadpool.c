@@ -38,7 +38,7 @@
 #include <immintrin.h>
 #endif
 
-#include "internal.h"
+#include "checks.h"
 #include "platform.h"
 #include "threadpool.h"
 

@@ -22,7 +22,7 @@
 #include <psapi.h>
 #include <shellapi.h>
 
-#include "internal.h"
+#include "checks.h"
 
 /* ------------------------------------------------------------- helpers */
 

@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "chat_template.h"
-#include "internal.h"
+#include "platform/checks.h"
 
 typedef struct chat {
     llama2_session *session;

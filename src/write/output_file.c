@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "platform/checks.h"
 
 static const char already_exists[] = "already exists (--force replaces it)";
 

@@ -18,7 +18,7 @@
 #include <string.h>
 
 #include "chat_template.h"
-#include "internal.h"
+#include "platform/checks.h"
 
 static const char *const template_names[] = {"llama2", "chatml", "zephyr", "none"};
 #define N_TEMPLATES (int)(sizeof template_names / sizeof template_names[0])

@@ -4,9 +4,9 @@
  * shared by every session of the model.
  */
 
-#include "internal.h"
+#include "platform/checks.h"
 #include "model.h"
-#include "ops.h"
+#include "kernels/ops.h"
 
 /* Calls fn on every int8 matrix that a product reads (the embedding table
  * only when it is also the classifier: otherwise only rows are looked up). */

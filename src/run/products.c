@@ -3,9 +3,9 @@
  * whole by one task, so the result does not depend on the thread count.
  */
 #include "backend.h"
-#include "internal.h"
+#include "platform/checks.h"
 #include "session.h"
-#include "threadpool.h"
+#include "platform/threadpool.h"
 
 /* The most products one parallel section takes (the forward pass shares an
  * input among three at most); l2_session_products runs more in several

@@ -14,7 +14,7 @@
 #endif
 
 #include "backend.h"
-#include "threadpool.h"
+#include "platform/threadpool.h"
 
 static llama2_status blas_create(llama2_session *s, void **state, llama2_error *err) {
     (void)err;

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "checkpoint_format.h"
-#include "internal.h"
+#include "platform/checks.h"
 
 /* ------------------------------------------------------------- tensors */
 

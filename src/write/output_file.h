@@ -24,7 +24,7 @@
 #include <stdint.h>
 
 #include "llama2.h"
-#include "platform.h"
+#include "platform/platform.h"
 
 enum {
     L2_OUTPUT_FORCE = 1,      /* an existing output may be replaced (an input never is) */

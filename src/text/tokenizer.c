@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
-#include "platform.h"
+#include "platform/checks.h"
+#include "platform/platform.h"
 #include "tokenizer_internal.h"
 
 #define HEADER_BYTES 4       /* int32 max_token_length */

@@ -54,7 +54,7 @@
 
 extern "C" {
 #include "backend.h"
-#include "internal.h"
+#include "platform/checks.h"
 }
 
 #define THREADS 256     /* threads per block of every kernel */

@@ -5,7 +5,7 @@
 #include <math.h>
 
 #include "checkpoint_writer.h"
-#include "internal.h"
+#include "platform/checks.h"
 
 /* SplitMix64 (Steele, Lea, Flood): a 64-bit counter through a mixer. */
 static uint64_t mix64(uint64_t z) {

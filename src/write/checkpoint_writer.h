@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "checkpoint_format.h"
+#include "model/checkpoint_format.h"
 #include "llama2.h"
 #include "output_file.h"
 

@@ -7,9 +7,9 @@
 #include <string.h>
 
 #include "checkpoint_format.h"
-#include "internal.h"
+#include "platform/checks.h"
 #include "model.h"
-#include "platform.h"
+#include "platform/platform.h"
 
 /* ------------------------------------------------------------- layout */
 

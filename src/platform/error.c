@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "checks.h"
 #include "platform.h"
 
 llama2_status l2_fail(llama2_error *err, llama2_status status, const char *fmt, ...) {

@@ -9,8 +9,8 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "internal.h"
-#include "ops.h"
+#include "platform/checks.h"
+#include "kernels/ops.h"
 #include "sampler_stages.h"
 
 struct llama2_sampler {

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "platform/checks.h"
 
 struct llama2_text_stream {
     const llama2_tokenizer *tokenizer;

@@ -9,8 +9,8 @@
 #include <string.h>
 
 #include "backend.h"
-#include "internal.h"
-#include "platform.h"
+#include "platform/checks.h"
+#include "platform/platform.h"
 #include "session.h"
 
 /* Attention scratch of one worker, in floats: the kernels' (context and

@@ -5,8 +5,8 @@
 #define LLAMA2_SESSION_H
 
 #include "llama2.h"
-#include "model.h"
-#include "ops.h"
+#include "model/model.h"
+#include "kernels/ops.h"
 
 struct l2_backend_ops;
 

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "platform/checks.h"
 
 /* Hands text to the caller; returns non-zero when the caller says stop. */
 static int put(const llama2_io *io, const char *text, size_t len) {

@@ -21,8 +21,8 @@
 #include <string.h>
 
 #include "checkpoint_writer.h"
-#include "internal.h"
-#include "model.h"
+#include "platform/checks.h"
+#include "model/model.h"
 
 #define STREAM_BYTES ((size_t)4 << 20)  /* each output buffer */
 #define SCRATCH_FLOATS ((size_t)1 << 18) /* values asked of the source at a time */

@@ -16,9 +16,9 @@
 #include <string.h>
 
 #include "backend.h"
-#include "internal.h"
+#include "platform/checks.h"
 #include "session.h"
-#include "threadpool.h"
+#include "platform/threadpool.h"
 
 /* ------------------------------------------------------ row-wise steps */
 
