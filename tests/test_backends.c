@@ -21,7 +21,8 @@
  * A backend whose session cannot be created with LLAMA2_E_UNSUPPORTED (the
  * CUDA backend on a machine without a GPU or driver) is skipped, not failed.
  * With only the cpu backend built, the backend list and the refusal of an
- * unknown backend are tested.
+ * unknown backend are tested, and so is a failing backend (a test double
+ * put in a cpu session's place): the call stops at its first failure.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -37,8 +38,11 @@
 #include <string.h>
 
 
-#include "write/checkpoint_writer.h"
 #include "llama2.h"
+#include "platform/checks.h"
+#include "run/backend.h"
+#include "run/session.h"
+#include "write/checkpoint_writer.h"
 #include "write/output_file.h"
 #include "support.h"
 
@@ -165,6 +169,100 @@ static void test_backend_list(void **state) {
         assert_true(isfinite(logits[0]));
         llama2_session_destroy(s);
     }
+    llama2_model_close(m);
+    test_tmp_dir_remove(dir);
+}
+
+/* ------------------------------------------------- a backend that fails */
+
+/* A test double: its products fail at call `fail_at` (counted from 1), or
+ * its blocks fail at once when fail_block is set; it counts its calls. */
+typedef struct failing_backend {
+    int fail_at, fail_block;
+    int product_calls, block_calls;
+} failing_backend;
+
+static l2_backend_result failing_products(void *state, llama2_session *s, const float *x, int nb,
+                                          const l2_product *products, int n_products, llama2_error *err) {
+    (void)s, (void)x, (void)nb, (void)products, (void)n_products;
+    failing_backend *f = state;
+    if (++f->product_calls < f->fail_at) return L2_BACKEND_DECLINED;
+    l2_fail(err, LLAMA2_E_NOMEM, "test backend: product %d failed", f->product_calls);
+    return L2_BACKEND_FAILED;
+}
+
+static l2_backend_result failing_block(void *state, llama2_session *s, const llama2_batch_row *rows, int n,
+                                       float *logits, llama2_error *err) {
+    (void)s, (void)rows, (void)n, (void)logits;
+    failing_backend *f = state;
+    f->block_calls++;
+    if (!f->fail_block) return L2_BACKEND_DECLINED;
+    l2_fail(err, LLAMA2_OK, "test backend: the block failed"); /* no status: the session picks one */
+    return L2_BACKEND_FAILED;
+}
+
+static const l2_backend_ops failing_ops = {
+    .name = "failing", .products = failing_products, .forward_block = failing_block};
+
+/* A failed product ends the call at once: no later product runs (before,
+ * the CPU ran every remaining layer), the caller gets the backend's error,
+ * the sequence keeps nothing of the rows, and the session works on. */
+static void test_failure_stops_the_pass(void **state) {
+    (void)state;
+    char dir[4096], path[4200];
+    assert_int_equal(test_tmp_dir_create(dir, sizeof dir, "test-backends"), 0);
+    snprintf(path, sizeof path, "%s", test_path_in(dir, "m.bin"));
+    llama2_config shape = l2_random_model_config(16, 32, 3, 2, 2, 8, 8, 1, 0, 0);
+    llama2_error err = {0};
+    assert_int_equal(l2_write_random_model(path, &shape, 1, L2_OUTPUT_FORCE, &err), LLAMA2_OK);
+    llama2_model *m = NULL;
+    assert_int_equal(llama2_model_open(path, NULL, &m, &err), LLAMA2_OK);
+    llama2_session *s = NULL;
+    assert_int_equal(llama2_session_create(m, NULL, &s, &err), LLAMA2_OK);
+    const int tokens[3] = {1, 5, 6};
+    float *logits = NULL, want[8];
+    assert_int_equal(llama2_session_eval(s, tokens, 3, 0, &logits, &err), LLAMA2_OK);
+    memcpy(want, logits, sizeof want);
+    assert_int_equal(llama2_session_clear_sequence(s, 0, &err), LLAMA2_OK);
+
+    /* Products per block: 4 a layer (query-key-value, output, gate-up,
+     * down) and the classifier's. Failing the 2nd (layer 0's output):
+     * none runs after it. */
+    failing_backend f = {.fail_at = 2};
+    const l2_backend_ops *cpu = s->backend;
+    s->backend = &failing_ops;
+    s->backend_state = &f;
+    assert_int_equal(llama2_session_eval(s, tokens, 3, 0, &logits, &err), LLAMA2_E_NOMEM);
+    assert_int_equal(err.status, LLAMA2_E_NOMEM);
+    assert_string_equal(err.message, "test backend: product 2 failed");
+    assert_int_equal(f.product_calls, 2);
+    assert_int_equal(f.block_calls, 1);
+    assert_int_equal(llama2_session_sequence_length(s, 0), 0);
+
+    /* The last product of the block (the classifier's) fails: every layer
+     * ran, and still the call fails. */
+    f = (failing_backend){.fail_at = 4 * 3 + 1};
+    assert_int_equal(llama2_session_eval(s, tokens, 3, 0, &logits, &err), LLAMA2_E_NOMEM);
+    assert_string_equal(err.message, "test backend: product 13 failed");
+    assert_int_equal(f.product_calls, 13);
+
+    /* A failed block without a status: LLAMA2_E_UNSUPPORTED, and no
+     * product runs on the CPU after it. */
+    f = (failing_backend){.fail_block = 1};
+    assert_int_equal(llama2_session_eval(s, tokens, 3, 0, &logits, &err), LLAMA2_E_UNSUPPORTED);
+    assert_int_equal(err.status, LLAMA2_E_UNSUPPORTED);
+    assert_string_equal(err.message, "test backend: the block failed");
+    assert_int_equal(f.block_calls, 1);
+    assert_int_equal(f.product_calls, 0);
+    assert_int_equal(llama2_session_sequence_length(s, 0), 0);
+
+    /* Back on the CPU: the same logits as before the failures. */
+    s->backend = cpu;
+    s->backend_state = NULL;
+    assert_int_equal(llama2_session_eval(s, tokens, 3, 0, &logits, &err), LLAMA2_OK);
+    assert_memory_equal(logits, want, sizeof want);
+    assert_int_equal(llama2_session_sequence_length(s, 0), 3);
+    llama2_session_destroy(s);
     llama2_model_close(m);
     test_tmp_dir_remove(dir);
 }
@@ -392,11 +490,13 @@ int main(void) {
     static logits_case logits_cases[8 * (N_MODELS + N_FP32)];
     static char names[8 * (N_MODELS + N_FP32)][160];
     static char backends[8][32];
-    struct CMUnitTest tests[1 + 8 * (N_MODELS + N_FP32)];
+    struct CMUnitTest tests[2 + 8 * (N_MODELS + N_FP32)];
     int n_tests = 0, n_names = 0, n_logits = 0;
 
     tests[n_tests++] = (struct CMUnitTest){"cpu is listed first; an unknown backend is refused", test_backend_list,
                                            NULL, NULL, NULL};
+    tests[n_tests++] = (struct CMUnitTest){"a failing backend stops the call at its first failure",
+                                           test_failure_stops_the_pass, NULL, NULL, NULL};
     for (int i = 1; llama2_backend_name(i) && i <= 8; i++) {
         snprintf(backends[i - 1], sizeof backends[i - 1], "%s", llama2_backend_name(i));
         const char *backend = backends[i - 1];

@@ -26,3 +26,12 @@ const char *llama2_backend_name(int index) {
     if (index < 0 || (size_t)index >= sizeof backends / sizeof backends[0]) return NULL;
     return backends[index]->name;
 }
+
+llama2_status l2_backend_failure(const llama2_error *from, llama2_error *err) {
+    const llama2_status status = from->status != LLAMA2_OK ? from->status : LLAMA2_E_UNSUPPORTED;
+    if (err) {
+        *err = *from;
+        err->status = status;
+    }
+    return status;
+}

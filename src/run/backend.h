@@ -43,6 +43,10 @@ typedef struct l2_backend_ops {
 /* The compiled-in backend with this name, or NULL. */
 const l2_backend_ops *l2_backend_find(const char *name);
 
+/* A backend's failure (its error in from) as the call's: copied into err,
+ * with a status that is never LLAMA2_OK; returns that status. */
+llama2_status l2_backend_failure(const llama2_error *from, llama2_error *err);
+
 #ifdef LLAMA2_WITH_BLAS
 extern const l2_backend_ops l2_backend_blas;
 #endif

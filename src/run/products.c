@@ -97,20 +97,18 @@ static void run_quantize_task(void *ctx, int b, int worker) {
                                  job->x + (size_t)b * cols, job->cols, job->gs);
 }
 
-void l2_session_products(llama2_session *s, const float *x, int nb, const l2_product *products, int n_products) {
+llama2_status l2_session_products(llama2_session *s, const float *x, int nb, const l2_product *products,
+                                  int n_products, llama2_error *err) {
     if (n_products > MAX_PRODUCTS) {
-        l2_session_products(s, x, nb, products, MAX_PRODUCTS);
-        l2_session_products(s, x, nb, products + MAX_PRODUCTS, n_products - MAX_PRODUCTS);
-        return;
+        llama2_status st = l2_session_products(s, x, nb, products, MAX_PRODUCTS, err);
+        if (st != LLAMA2_OK) return st;
+        return l2_session_products(s, x, nb, products + MAX_PRODUCTS, n_products - MAX_PRODUCTS, err);
     }
     if (s->backend->products) {
-        llama2_error err = {0};
-        l2_backend_result r = s->backend->products(s->backend_state, s, x, nb, products, n_products, &err);
-        if (r == L2_BACKEND_DONE) return;
-        if (r == L2_BACKEND_FAILED) {
-            l2_session_fail(s, &err);
-            return;
-        }
+        llama2_error berr = {0};
+        l2_backend_result r = s->backend->products(s->backend_state, s, x, nb, products, n_products, &berr);
+        if (r == L2_BACKEND_DONE) return LLAMA2_OK;
+        if (r == L2_BACKEND_FAILED) return l2_backend_failure(&berr, err);
     }
     products_job job = {.s = s, .x = x, .nb = nb, .products = products, .n_products = n_products};
     const tensor *w0 = products[0].w;
@@ -140,4 +138,5 @@ void l2_session_products(llama2_session *s, const float *x, int nb, const l2_pro
         }
     }
     l2_pool_run(s->pool, job.first_task[n_products], run_product_task, &job);
+    return LLAMA2_OK;
 }

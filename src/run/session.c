@@ -3,6 +3,8 @@
  * holds a KV-cache region per sequence ([n_layers][context][kv_dim] keys,
  * the same of values), the activations of one block of rows, the rotary
  * embedding tables, and how many positions each sequence has cached.
+ * The evaluation calls check their rows, cut them into blocks and run each
+ * through the forward pass (transformer.c).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -177,13 +179,6 @@ int llama2_session_context_length(const llama2_session *s) { return s->context; 
 
 int llama2_session_sequences(const llama2_session *s) { return s->n_sequences; }
 
-void l2_session_fail(llama2_session *s, const llama2_error *err) {
-    if (s->failure != LLAMA2_OK) return;
-    s->failure = err->status != LLAMA2_OK ? err->status : LLAMA2_E_UNSUPPORTED;
-    s->failure_err = *err;
-    s->failure_err.status = s->failure;
-}
-
 /* ------------------------------------------------------------ sequences */
 
 static llama2_status check_sequence(const llama2_session *s, int sequence, llama2_error *err) {
@@ -219,8 +214,7 @@ llama2_status llama2_session_copy_sequence(llama2_session *s, int dst, int src, 
         llama2_error berr = {0};
         if (s->backend->copy_sequence(s->backend_state, s, dst, src, n_positions, &berr) == L2_BACKEND_FAILED) {
             s->lengths[dst] = 0;
-            if (err) *err = berr;
-            return berr.status != LLAMA2_OK ? berr.status : LLAMA2_E_UNSUPPORTED;
+            return l2_backend_failure(&berr, err);
         }
     }
     const size_t bytes = (size_t)n_positions * (size_t)s->model->kv_dim * sizeof(float);
@@ -230,4 +224,123 @@ llama2_status llama2_session_copy_sequence(llama2_session *s, int dst, int src, 
     }
     s->lengths[dst] = n_positions;
     return LLAMA2_OK;
+}
+
+/* ----------------------------------------------------------- evaluation */
+
+/* Runs rows[0..n_rows) (checked) in blocks; on success each sequence has
+ * cached up to its last row, on a failure only up to its first. */
+static llama2_status run_rows(llama2_session *s, const llama2_batch_row *rows, int n_rows, float *logits,
+                              llama2_error *err) {
+    const size_t vocab = (size_t)s->model->config.vocab_size;
+    for (int done = 0; done < n_rows;) {
+        const int n = n_rows - done < s->batch ? n_rows - done : s->batch;
+        llama2_status st = l2_forward_block(s, rows + done, n, logits, err);
+        if (st != LLAMA2_OK) {
+            for (int i = 0; i < n_rows; i++)
+                if (s->lengths[rows[i].sequence] > rows[i].position) s->lengths[rows[i].sequence] = rows[i].position;
+            return st;
+        }
+        for (int b = 0; b < n; b++) {
+            s->lengths[rows[done + b].sequence] = rows[done + b].position + 1;
+            if (rows[done + b].logits) logits += vocab;
+        }
+        done += n;
+    }
+    return LLAMA2_OK;
+}
+
+static llama2_status check_tokens(const llama2_session *s, const int *tokens, int n_tokens, int pos,
+                                  llama2_error *err) {
+    const llama2_config *c = &s->model->config;
+    if (n_tokens <= 0) return l2_fail(err, LLAMA2_E_INVALID, "no tokens to evaluate");
+    if (pos < 0 || pos > s->context - n_tokens)
+        return l2_fail(err, LLAMA2_E_CONTEXT, "positions %d..%lld do not fit the context window of %d", pos,
+                       (long long)pos + n_tokens - 1, s->context);
+    for (int i = 0; i < n_tokens; i++)
+        if (tokens[i] < 0 || tokens[i] >= c->vocab_size)
+            return l2_fail(err, LLAMA2_E_INVALID, "token id %d is outside the vocabulary (%d)", tokens[i],
+                           c->vocab_size);
+    return LLAMA2_OK;
+}
+
+/* The rows of tokens[0..n) of sequence 0 from pos, logits for the last
+ * `with_logits` of them, into s->rows. */
+static void sequence0_rows(llama2_session *s, const int *tokens, int n, int pos, int with_logits) {
+    for (int b = 0; b < n; b++) s->rows[b] = (llama2_batch_row){0, pos + b, tokens[b], b >= n - with_logits};
+}
+
+llama2_status llama2_session_eval(llama2_session *s, const int *tokens, int n_tokens, int pos, float **logits,
+                                  llama2_error *err) {
+    llama2_status st = check_tokens(s, tokens, n_tokens, pos, err);
+    if (st != LLAMA2_OK) return st;
+    for (int done = 0; done < n_tokens;) {
+        const int n = n_tokens - done < s->batch ? n_tokens - done : s->batch;
+        sequence0_rows(s, tokens + done, n, pos + done, done + n == n_tokens ? 1 : 0);
+        st = run_rows(s, s->rows, n, s->logits, err);
+        if (st != LLAMA2_OK) return st;
+        done += n;
+    }
+    if (logits) *logits = s->logits;
+    return LLAMA2_OK;
+}
+
+llama2_status llama2_session_eval_all(llama2_session *s, const int *tokens, int n_tokens, int pos,
+                                      llama2_logits_fn on_logits, void *user, llama2_error *err) {
+    llama2_status st = check_tokens(s, tokens, n_tokens, pos, err);
+    if (st != LLAMA2_OK) return st;
+    const size_t vocab = (size_t)s->model->config.vocab_size;
+    for (int done = 0; done < n_tokens;) {
+        const int n = n_tokens - done < s->batch ? n_tokens - done : s->batch;
+        sequence0_rows(s, tokens + done, n, pos + done, n);
+        st = run_rows(s, s->rows, n, s->logits, err);
+        if (st != LLAMA2_OK) return st;
+        for (int b = 0; b < n; b++) on_logits(user, done + b, s->logits + (size_t)b * vocab);
+        done += n;
+    }
+    return LLAMA2_OK;
+}
+
+/* Every row valid, and every sequence continued without a gap (see
+ * llama2.h); s->expected holds -1 for every sequence before and after. */
+static llama2_status check_rows(llama2_session *s, const llama2_batch_row *rows, int n_rows, const float *logits,
+                                llama2_error *err) {
+    const llama2_config *c = &s->model->config;
+    if (!rows || n_rows <= 0) return l2_fail(err, LLAMA2_E_INVALID, "no rows to evaluate");
+    llama2_status st = LLAMA2_OK;
+    int i = 0, wanted = 0;
+    for (; i < n_rows && st == LLAMA2_OK; i++) {
+        const llama2_batch_row *r = &rows[i];
+        if (r->sequence < 0 || r->sequence >= s->n_sequences) {
+            st = l2_fail(err, LLAMA2_E_INVALID, "row %d: sequence %d does not exist (the session has %d)", i,
+                         r->sequence, s->n_sequences);
+            break;
+        }
+        if (r->token < 0 || r->token >= c->vocab_size)
+            st = l2_fail(err, LLAMA2_E_INVALID, "row %d: token id %d is outside the vocabulary (%d)", i, r->token,
+                         c->vocab_size);
+        else if (r->position < 0 || r->position >= s->context)
+            st = l2_fail(err, LLAMA2_E_CONTEXT, "row %d: position %d does not fit the context window of %d", i,
+                         r->position, s->context);
+        else if (s->expected[r->sequence] < 0 && r->position > s->lengths[r->sequence])
+            st = l2_fail(err, LLAMA2_E_INVALID, "row %d: position %d of sequence %d leaves a gap (it has %d cached)",
+                         i, r->position, r->sequence, s->lengths[r->sequence]);
+        else if (s->expected[r->sequence] >= 0 && r->position != s->expected[r->sequence])
+            st = l2_fail(err, LLAMA2_E_INVALID, "row %d: position %d of sequence %d does not follow its previous row's %d",
+                         i, r->position, r->sequence, s->expected[r->sequence] - 1);
+        s->expected[r->sequence] = r->position + 1;
+        wanted += r->logits != 0;
+    }
+    for (int j = 0; j < i && j < n_rows; j++)
+        if (rows[j].sequence >= 0 && rows[j].sequence < s->n_sequences) s->expected[rows[j].sequence] = -1;
+    if (st == LLAMA2_OK && wanted > 0 && !logits)
+        st = l2_fail(err, LLAMA2_E_INVALID, "%d rows ask for logits and there is no buffer for them", wanted);
+    return st;
+}
+
+llama2_status llama2_session_eval_batch(llama2_session *s, const llama2_batch_row *rows, int n_rows, float *logits,
+                                        llama2_error *err) {
+    llama2_status st = check_rows(s, rows, n_rows, logits, err);
+    if (st != LLAMA2_OK) return st;
+    return run_rows(s, rows, n_rows, logits, err);
 }

@@ -1,6 +1,6 @@
-/* The run state of a session, shared by the forward pass (transformer.c),
- * its creation (session.c), the product dispatcher (products.c) and the
- * backends. */
+/* The run state of a session, shared by its creation and evaluation
+ * calls (session.c), the forward pass (transformer.c), the product
+ * dispatcher (products.c) and the backends. */
 #ifndef LLAMA2_SESSION_H
 #define LLAMA2_SESSION_H
 
@@ -63,10 +63,6 @@ struct llama2_session {
     l2_attention_chunk *chunks;   /* [max_chunks] */
     int max_chunks, n_chunks;
     int *expected;                /* [n_sequences] */
-
-    /* The first backend failure of the running call (LLAMA2_OK: none). */
-    llama2_status failure;
-    llama2_error failure_err;
 };
 
 /* Where the cached key (or value) row of (sequence, layer, position)
@@ -87,10 +83,14 @@ typedef struct l2_product {
 
 /* Runs products that share the input x ([nb][cols]) as one parallel
  * section: the rows of all of them are split into tasks for the pool.
- * (products.c) */
-void l2_session_products(llama2_session *s, const float *x, int nb, const l2_product *products, int n_products);
+ * Fails only where a backend fails them. (products.c) */
+llama2_status l2_session_products(llama2_session *s, const float *x, int nb, const l2_product *products,
+                                  int n_products, llama2_error *err);
 
-/* Records a backend's failure (the first of a call wins). */
-void l2_session_fail(llama2_session *s, const llama2_error *err);
+/* The forward pass of one block of n <= batch checked rows: the logits of
+ * the rows that ask into `logits`, vocab_size floats each in row order.
+ * Stops at the first failure. (transformer.c) */
+llama2_status l2_forward_block(llama2_session *s, const llama2_batch_row *rows, int n, float *logits,
+                               llama2_error *err);
 
 #endif

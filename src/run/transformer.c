@@ -228,7 +228,10 @@ static void attention(llama2_session *s, int layer, const llama2_batch_row *rows
 
 /* --------------------------------------------------------------- layer */
 
-static void attention_block(llama2_session *s, int l, const llama2_batch_row *rows, int n) {
+/* Each block returns at the first failed product (a backend's): the rest
+ * of the pass would only compute on garbage. */
+static llama2_status attention_block(llama2_session *s, int l, const llama2_batch_row *rows, int n,
+                                     llama2_error *err) {
     const llama2_model *m = s->model;
     const layer_weights *w = &m->layers[l];
     const int dim = m->config.dim, kv_dim = m->kv_dim;
@@ -237,184 +240,66 @@ static void attention_block(llama2_session *s, int l, const llama2_batch_row *ro
     l2_product qkv[3] = {{s->q, dim, &w->attention_query},
                          {s->k, kv_dim, &w->attention_key},
                          {s->v, kv_dim, &w->attention_value}};
-    l2_session_products(s, s->xb, n, qkv, 3);
+    llama2_status st = l2_session_products(s, s->xb, n, qkv, 3, err);
+    if (st != LLAMA2_OK) return st;
     rope(s, rows, n);
     store_kv(s, l, rows, n);
     attention(s, l, rows);
     l2_product out[1] = {{s->xb2, dim, &w->attention_output}};
-    l2_session_products(s, s->xb, n, out, 1);
+    st = l2_session_products(s, s->xb, n, out, 1, err);
+    if (st != LLAMA2_OK) return st;
     residual_add(s, s->x, s->xb2, n);
+    return LLAMA2_OK;
 }
 
-static void feed_forward_block(llama2_session *s, int l, int n) {
+static llama2_status feed_forward_block(llama2_session *s, int l, int n, llama2_error *err) {
     const llama2_model *m = s->model;
     const layer_weights *w = &m->layers[l];
     const int dim = m->config.dim, hidden = m->config.hidden_dim;
 
     rmsnorm(s, s->xb, s->x, w->ffn_norm, n);
     l2_product gate_up[2] = {{s->hb, hidden, &w->ffn_gate}, {s->hb2, hidden, &w->ffn_up}};
-    l2_session_products(s, s->xb, n, gate_up, 2);
+    llama2_status st = l2_session_products(s, s->xb, n, gate_up, 2, err);
+    if (st != LLAMA2_OK) return st;
     swiglu(s, n);
     l2_product down[1] = {{s->xb2, dim, &w->ffn_down}};
-    l2_session_products(s, s->hb, n, down, 1);
+    st = l2_session_products(s, s->hb, n, down, 1, err);
+    if (st != LLAMA2_OK) return st;
     residual_add(s, s->x, s->xb2, n);
+    return LLAMA2_OK;
 }
 
 /* The final norm and the classifier for the rows that ask, into logits
  * (vocab_size floats a row, in row order). */
-static void classifier(llama2_session *s, const llama2_batch_row *rows, int n, float *logits) {
+static llama2_status classifier(llama2_session *s, const llama2_batch_row *rows, int n, float *logits,
+                                llama2_error *err) {
     const llama2_model *m = s->model;
     const size_t dim = (size_t)m->config.dim;
     int n_logits = 0;
     for (int b = 0; b < n; b++)
         if (rows[b].logits) memcpy(s->xb + (size_t)n_logits++ * dim, s->x + (size_t)b * dim, dim * sizeof(float));
-    if (n_logits == 0) return;
+    if (n_logits == 0) return LLAMA2_OK;
     rmsnorm(s, s->xb, s->xb, m->final_norm, n_logits);
     l2_product out[1] = {{logits, m->config.vocab_size, &m->classifier}};
-    l2_session_products(s, s->xb, n_logits, out, 1);
+    return l2_session_products(s, s->xb, n_logits, out, 1, err);
 }
 
-/* One block of n <= batch checked rows. */
-static llama2_status forward_block(llama2_session *s, const llama2_batch_row *rows, int n, float *logits,
-                                   llama2_error *err) {
-    s->failure = LLAMA2_OK;
+/* ------------------------------------------------------------ a block */
+
+llama2_status l2_forward_block(llama2_session *s, const llama2_batch_row *rows, int n, float *logits,
+                               llama2_error *err) {
     if (s->backend->forward_block) {
         llama2_error berr = {0};
         l2_backend_result r = s->backend->forward_block(s->backend_state, s, rows, n, logits, &berr);
         if (r == L2_BACKEND_DONE) return LLAMA2_OK;
-        if (r == L2_BACKEND_FAILED) l2_session_fail(s, &berr);
+        if (r == L2_BACKEND_FAILED) return l2_backend_failure(&berr, err);
     }
-    if (s->failure == LLAMA2_OK) {
-        plan_attention(s, rows, n);
-        embed(s, rows, n);
-        for (int l = 0; l < s->model->config.n_layers; l++) {
-            attention_block(s, l, rows, n);
-            feed_forward_block(s, l, n);
-        }
-        classifier(s, rows, n, logits);
-    }
-    if (s->failure != LLAMA2_OK) {
-        if (err) *err = s->failure_err;
-        return s->failure;
-    }
-    return LLAMA2_OK;
-}
-
-/* ------------------------------------------------------------ the calls */
-
-/* Runs rows[0..n_rows) (checked) in blocks; on success each sequence has
- * cached up to its last row, on a failure only up to its first. */
-static llama2_status run_rows(llama2_session *s, const llama2_batch_row *rows, int n_rows, float *logits,
-                              llama2_error *err) {
-    const size_t vocab = (size_t)s->model->config.vocab_size;
-    for (int done = 0; done < n_rows;) {
-        const int n = n_rows - done < s->batch ? n_rows - done : s->batch;
-        llama2_status st = forward_block(s, rows + done, n, logits, err);
-        if (st != LLAMA2_OK) {
-            for (int i = 0; i < n_rows; i++)
-                if (s->lengths[rows[i].sequence] > rows[i].position) s->lengths[rows[i].sequence] = rows[i].position;
-            return st;
-        }
-        for (int b = 0; b < n; b++) {
-            s->lengths[rows[done + b].sequence] = rows[done + b].position + 1;
-            if (rows[done + b].logits) logits += vocab;
-        }
-        done += n;
-    }
-    return LLAMA2_OK;
-}
-
-static llama2_status check_tokens(const llama2_session *s, const int *tokens, int n_tokens, int pos,
-                                  llama2_error *err) {
-    const llama2_config *c = &s->model->config;
-    if (n_tokens <= 0) return l2_fail(err, LLAMA2_E_INVALID, "no tokens to evaluate");
-    if (pos < 0 || pos > s->context - n_tokens)
-        return l2_fail(err, LLAMA2_E_CONTEXT, "positions %d..%lld do not fit the context window of %d", pos,
-                       (long long)pos + n_tokens - 1, s->context);
-    for (int i = 0; i < n_tokens; i++)
-        if (tokens[i] < 0 || tokens[i] >= c->vocab_size)
-            return l2_fail(err, LLAMA2_E_INVALID, "token id %d is outside the vocabulary (%d)", tokens[i],
-                           c->vocab_size);
-    return LLAMA2_OK;
-}
-
-/* The rows of tokens[0..n) of sequence 0 from pos, logits for the last
- * `with_logits` of them, into s->rows. */
-static void sequence0_rows(llama2_session *s, const int *tokens, int n, int pos, int with_logits) {
-    for (int b = 0; b < n; b++) s->rows[b] = (llama2_batch_row){0, pos + b, tokens[b], b >= n - with_logits};
-}
-
-llama2_status llama2_session_eval(llama2_session *s, const int *tokens, int n_tokens, int pos, float **logits,
-                                  llama2_error *err) {
-    llama2_status st = check_tokens(s, tokens, n_tokens, pos, err);
-    if (st != LLAMA2_OK) return st;
-    for (int done = 0; done < n_tokens;) {
-        const int n = n_tokens - done < s->batch ? n_tokens - done : s->batch;
-        sequence0_rows(s, tokens + done, n, pos + done, done + n == n_tokens ? 1 : 0);
-        st = run_rows(s, s->rows, n, s->logits, err);
+    plan_attention(s, rows, n);
+    embed(s, rows, n);
+    for (int l = 0; l < s->model->config.n_layers; l++) {
+        llama2_status st = attention_block(s, l, rows, n, err);
+        if (st == LLAMA2_OK) st = feed_forward_block(s, l, n, err);
         if (st != LLAMA2_OK) return st;
-        done += n;
     }
-    if (logits) *logits = s->logits;
-    return LLAMA2_OK;
-}
-
-llama2_status llama2_session_eval_all(llama2_session *s, const int *tokens, int n_tokens, int pos,
-                                      llama2_logits_fn on_logits, void *user, llama2_error *err) {
-    llama2_status st = check_tokens(s, tokens, n_tokens, pos, err);
-    if (st != LLAMA2_OK) return st;
-    const size_t vocab = (size_t)s->model->config.vocab_size;
-    for (int done = 0; done < n_tokens;) {
-        const int n = n_tokens - done < s->batch ? n_tokens - done : s->batch;
-        sequence0_rows(s, tokens + done, n, pos + done, n);
-        st = run_rows(s, s->rows, n, s->logits, err);
-        if (st != LLAMA2_OK) return st;
-        for (int b = 0; b < n; b++) on_logits(user, done + b, s->logits + (size_t)b * vocab);
-        done += n;
-    }
-    return LLAMA2_OK;
-}
-
-/* Every row valid, and every sequence continued without a gap (see
- * llama2.h); s->expected holds -1 for every sequence before and after. */
-static llama2_status check_rows(llama2_session *s, const llama2_batch_row *rows, int n_rows, const float *logits,
-                                llama2_error *err) {
-    const llama2_config *c = &s->model->config;
-    if (!rows || n_rows <= 0) return l2_fail(err, LLAMA2_E_INVALID, "no rows to evaluate");
-    llama2_status st = LLAMA2_OK;
-    int i = 0, wanted = 0;
-    for (; i < n_rows && st == LLAMA2_OK; i++) {
-        const llama2_batch_row *r = &rows[i];
-        if (r->sequence < 0 || r->sequence >= s->n_sequences) {
-            st = l2_fail(err, LLAMA2_E_INVALID, "row %d: sequence %d does not exist (the session has %d)", i,
-                         r->sequence, s->n_sequences);
-            break;
-        }
-        if (r->token < 0 || r->token >= c->vocab_size)
-            st = l2_fail(err, LLAMA2_E_INVALID, "row %d: token id %d is outside the vocabulary (%d)", i, r->token,
-                         c->vocab_size);
-        else if (r->position < 0 || r->position >= s->context)
-            st = l2_fail(err, LLAMA2_E_CONTEXT, "row %d: position %d does not fit the context window of %d", i,
-                         r->position, s->context);
-        else if (s->expected[r->sequence] < 0 && r->position > s->lengths[r->sequence])
-            st = l2_fail(err, LLAMA2_E_INVALID, "row %d: position %d of sequence %d leaves a gap (it has %d cached)",
-                         i, r->position, r->sequence, s->lengths[r->sequence]);
-        else if (s->expected[r->sequence] >= 0 && r->position != s->expected[r->sequence])
-            st = l2_fail(err, LLAMA2_E_INVALID, "row %d: position %d of sequence %d does not follow its previous row's %d",
-                         i, r->position, r->sequence, s->expected[r->sequence] - 1);
-        s->expected[r->sequence] = r->position + 1;
-        wanted += r->logits != 0;
-    }
-    for (int j = 0; j < i && j < n_rows; j++)
-        if (rows[j].sequence >= 0 && rows[j].sequence < s->n_sequences) s->expected[rows[j].sequence] = -1;
-    if (st == LLAMA2_OK && wanted > 0 && !logits)
-        st = l2_fail(err, LLAMA2_E_INVALID, "%d rows ask for logits and there is no buffer for them", wanted);
-    return st;
-}
-
-llama2_status llama2_session_eval_batch(llama2_session *s, const llama2_batch_row *rows, int n_rows, float *logits,
-                                        llama2_error *err) {
-    llama2_status st = check_rows(s, rows, n_rows, logits, err);
-    if (st != LLAMA2_OK) return st;
-    return run_rows(s, rows, n_rows, logits, err);
+    return classifier(s, rows, n, logits, err);
 }

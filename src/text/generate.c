@@ -53,27 +53,24 @@ llama2_status llama2_generate(llama2_session *session, const llama2_tokenizer *t
     st.stop = steps == context ? LLAMA2_STOP_CONTEXT : LLAMA2_STOP_LENGTH;
     int stopped = 0;
 
-    /* The prompt: positions 0..n_feed-1 in blocks, echoing each token that
-     * follows a position as llama2.c prints it. */
+    /* The prompt: positions 0..n_feed-1 in one call (the session cuts it
+     * into blocks), then each token that follows a position echoed as
+     * llama2.c prints it. */
     int n_feed = n_prompt < steps ? n_prompt : steps;
     for (int i = 0; i < n_feed; i++) llama2_sampler_accept(sampler, ids[i]);
-    for (int pos = 0; pos < n_feed && !stopped;) {
-        int n = n_feed - pos;
-        s = llama2_session_eval(session, ids + pos, n, pos, &logits, err);
-        if (s != LLAMA2_OK) break;
-        for (int i = pos; i < pos + n && i + 1 < n_prompt && !stopped; i++) {
-            if (ids[i + 1] == LLAMA2_TOKEN_BOS) {
-                st.stop = LLAMA2_STOP_TOKEN;
-                stopped = 1;
-                break;
-            }
-            llama2_text_stream_echo(stream, ids[i], ids[i + 1], &text, &len);
-            if (put(io, text, len)) {
-                st.stop = LLAMA2_STOP_CALLER;
-                stopped = 1;
-            }
+    if (n_feed > 0) s = llama2_session_eval(session, ids, n_feed, 0, &logits, err);
+    for (int i = 0; s == LLAMA2_OK && i < n_feed && i + 1 < n_prompt; i++) {
+        if (ids[i + 1] == LLAMA2_TOKEN_BOS) {
+            st.stop = LLAMA2_STOP_TOKEN;
+            stopped = 1;
+            break;
         }
-        pos += n;
+        llama2_text_stream_echo(stream, ids[i], ids[i + 1], &text, &len);
+        if (put(io, text, len)) {
+            st.stop = LLAMA2_STOP_CALLER;
+            stopped = 1;
+            break;
+        }
     }
     st.prompt_tokens = n_feed;
     st.positions = n_feed;
