@@ -11,7 +11,6 @@
 #include "hf_model.h"
 #include "platform/checks.h"
 #include "write/output_file.h"
-#include "printable.h"
 #include "sentencepiece.h"
 #include "small_file.h"
 
@@ -41,7 +40,7 @@ static llama2_status write_aside(l2_output *out, const char *path, const char *c
                                  const void *bytes, size_t len, llama2_error *err) {
     llama2_status s = l2_output_open(out, path, inputs, flags, err);
     if (s == LLAMA2_OK && (s = l2_output_write(out, bytes, len, err)) != LLAMA2_OK) l2_output_abort(out);
-    return l2_name_the_file(s, NULL, path, err);
+    return l2_error_prefix_path(s, NULL, path, err);
 }
 
 llama2_status l2_convert_sentencepiece(const char *in_path, const char *out_path, unsigned output_flags,
@@ -52,7 +51,7 @@ llama2_status l2_convert_sentencepiece(const char *in_path, const char *out_path
     llama2_status s = tokenizer_bytes(in_path, &bytes, &len, err);
     l2_output out;
     if (s == LLAMA2_OK) s = write_aside(&out, out_path, inputs, output_flags, bytes, len, err);
-    if (s == LLAMA2_OK) s = l2_name_the_file(l2_output_commit(&out, err), NULL, out_path, err);
+    if (s == LLAMA2_OK) s = l2_error_prefix_path(l2_output_commit(&out, err), NULL, out_path, err);
     free(bytes);
     return s;
 }
@@ -142,11 +141,11 @@ llama2_status l2_convert_hf_to_llama2c(const char *dir, const char *out_path, co
     }
     if (s == LLAMA2_OK) {
         const l2_tensor_source source = {&m, hf_rows, 0, inputs};
-        s = l2_name_the_file(l2_checkpoint_write(out_path, &c, &source, options->output_flags, err), dir, out_path,
+        s = l2_error_prefix_path(l2_checkpoint_write(out_path, &c, &source, options->output_flags, err), dir, out_path,
                              err);
     }
     if (tok_aside && s == LLAMA2_OK)
-        s = l2_name_the_file(l2_output_commit(&tok, err), NULL, options->tokenizer, err);
+        s = l2_error_prefix_path(l2_output_commit(&tok, err), NULL, options->tokenizer, err);
     else if (tok_aside)
         l2_output_abort(&tok);
     free(inputs);

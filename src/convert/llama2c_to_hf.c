@@ -21,7 +21,6 @@
 #include "mapped_pages.h"
 #include "model/model.h"
 #include "write/output_file.h"
-#include "printable.h"
 #include "qk_order.h"
 #include "safetensors_writer.h"
 #include "sentencepiece.h"
@@ -208,7 +207,7 @@ llama2_status l2_convert_llama2c_to_hf(const char *in_path, const char *out_dir,
     char *tok_bin = NULL;
     unsigned char *tok_model = NULL;
     size_t tok_bin_len = 0, tok_model_len = 0;
-    llama2_status s = l2_name_the_file(llama2_model_open(in_path, NULL, &m, err), in_path, NULL, err);
+    llama2_status s = l2_error_prefix_path(llama2_model_open(in_path, NULL, &m, err), in_path, NULL, err);
     if (s == LLAMA2_OK && m->config.weight_type != LLAMA2_WEIGHTS_F32)
         s = l2_fail(err, LLAMA2_E_UNSUPPORTED,
                     "%s: an int8 (version %d) file cannot be converted: its weights were rounded; convert the fp32 "
@@ -227,7 +226,7 @@ llama2_status l2_convert_llama2c_to_hf(const char *in_path, const char *out_dir,
         if (!(paths[i] = join_path(out_dir, file_names[i]))) s = l2_fail(err, LLAMA2_E_NOMEM, "out of memory");
         if (s == LLAMA2_OK && (s = l2_output_open(&outputs[i], paths[i], inputs, flags, err)) == LLAMA2_OK) n_open++;
         if (s == LLAMA2_OK) s = write_file(i, &outputs[i], m, dtype, config, tok_model, tok_model_len, err);
-        s = l2_name_the_file(s, NULL, paths[i], err);
+        s = l2_error_prefix_path(s, NULL, paths[i], err);
     }
     /* Named last opened first: an output that holds signals back (a named
      * temporary file) lets them through only once none opened before it
@@ -235,7 +234,7 @@ llama2_status l2_convert_llama2c_to_hf(const char *in_path, const char *out_dir,
     int open = n_open, named_from = n_open; /* [0, open) still open, [named_from, n_open) named */
     while (s == LLAMA2_OK && open > 0) {
         open--;
-        s = l2_name_the_file(l2_output_commit(&outputs[open], err), NULL, paths[open], err);
+        s = l2_error_prefix_path(l2_output_commit(&outputs[open], err), NULL, paths[open], err);
         named_from = s == LLAMA2_OK ? open : open + 1;
     }
     while (s != LLAMA2_OK && open > 0) l2_output_abort(&outputs[--open]);

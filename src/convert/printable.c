@@ -1,10 +1,7 @@
-/* Names in one-line messages: from files, made safe to print; of files,
- * put in front of the message about them. */
+/* Names from files in one-line messages, made safe to print. */
 #include <stdio.h>
 #include <string.h>
 
-#include "platform/checks.h"
-#include "write/output_file.h"
 #include "printable.h"
 
 const char *l2_printable_n(const char *s, size_t n, char *buf, size_t cap) {
@@ -29,12 +26,3 @@ const char *l2_printable_n(const char *s, size_t n, char *buf, size_t cap) {
 }
 
 const char *l2_printable(const char *s, char *buf, size_t cap) { return l2_printable_n(s, strlen(s), buf, cap); }
-
-llama2_status l2_name_the_file(llama2_status s, const char *in_path, const char *out_path, llama2_error *err) {
-    if (s == LLAMA2_OK || !err) return s;
-    const char *culprit = l2_output_failure(err->message) ? out_path : in_path;
-    if (!culprit) return s;
-    char why[sizeof err->message];
-    snprintf(why, sizeof why, "%s", err->message);
-    return l2_fail(err, s, "%s: %s", culprit, why);
-}

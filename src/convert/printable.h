@@ -1,6 +1,6 @@
 /* Names in error messages: names read from files (tensor names, JSON
  * strings, pieces) made printable and short, so that a message stays one
- * line; and the file a message is about, put in front of it. */
+ * line. */
 #ifndef LLAMA2_CONVERT_PRINTABLE_H
 #define LLAMA2_CONVERT_PRINTABLE_H
 
@@ -15,10 +15,5 @@ const char *l2_printable_n(const char *s, size_t n, char *buf, size_t cap);
 
 /* The same for a NUL-terminated string. */
 const char *l2_printable(const char *s, char *buf, size_t cap);
-
-/* Puts the file err's message is about in front of it, when s is a failure:
- * out_path when the message is about the output (l2_output_failure), else
- * in_path (NULL: the input's messages name their file already). Returns s. */
-llama2_status l2_name_the_file(llama2_status s, const char *in_path, const char *out_path, llama2_error *err);
 
 #endif

@@ -127,7 +127,7 @@ static llama2_status align_scales(llama2_model *m, llama2_error *err) {
     for (size_t i = 0; i < n; i++)
         if (scales_misaligned(list[i])) total += (size_t)list[i]->rows * (size_t)list[i]->cols / (size_t)list[i]->group_size;
     llama2_status s = LLAMA2_OK;
-    if (total > 0 && !(m->owned_scales = l2_alloc_aligned(total * sizeof(float)))) {
+    if (total > 0 && !(m->owned_scales = l2_aligned_zeroed(total * sizeof(float)))) {
         s = l2_fail(err, LLAMA2_E_NOMEM, "cannot allocate %zu scales", total);
     } else if (total > 0) {
         float *dst = m->owned_scales;
@@ -147,11 +147,11 @@ static llama2_status align_scales(llama2_model *m, llama2_error *err) {
 /* --------------------------------------------------------------- files */
 
 static llama2_status read_whole(l2_file *f, size_t size, void **out, llama2_error *err) {
-    unsigned char *buf = l2_alloc_aligned(size);
+    unsigned char *buf = l2_aligned_zeroed(size);
     if (!buf) return l2_fail(err, LLAMA2_E_NOMEM, "cannot allocate %zu bytes to read the file", size);
     llama2_status s = l2_file_read(f, buf, size, err);
     if (s != LLAMA2_OK) {
-        l2_free_aligned(buf);
+        l2_aligned_free(buf);
         return s;
     }
     *out = buf;
@@ -230,8 +230,8 @@ llama2_status llama2_model_open(const char *path, const llama2_model_options *op
 void llama2_model_close(llama2_model *m) {
     if (!m) return;
     l2_unmap(m->mapping, m->mapping_size);
-    l2_free_aligned(m->buffer);
-    l2_free_aligned(m->owned_scales);
+    l2_aligned_free(m->buffer);
+    l2_aligned_free(m->owned_scales);
     l2_model_detach_kernels(m);
     free(m->layers);
     free(m);

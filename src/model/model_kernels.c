@@ -5,6 +5,7 @@
  */
 
 #include "platform/checks.h"
+#include "platform/platform.h"
 #include "model.h"
 #include "kernels/ops.h"
 
@@ -50,7 +51,7 @@ llama2_status l2_model_attach_kernels(llama2_model *m, llama2_error *err) {
     for_each_product_matrix(m, repack_one, &pass);
     if (pass.overflow) return l2_fail(err, LLAMA2_E_NOMEM, "the repacked weights' size overflows");
     if (pass.total == 0) return LLAMA2_OK;
-    m->packed = l2_alloc_aligned(pass.total);
+    m->packed = l2_aligned_zeroed(pass.total);
     if (!m->packed)
         return l2_fail(err, LLAMA2_E_NOMEM, "cannot allocate %.1f MiB for the repacked weights",
                        (double)pass.total / (1 << 20));
@@ -65,6 +66,6 @@ llama2_status l2_model_attach_kernels(llama2_model *m, llama2_error *err) {
 const char *llama2_model_kernels_name(const llama2_model *m) { return m->kernels->name; }
 
 void l2_model_detach_kernels(llama2_model *m) {
-    l2_free_aligned(m->packed);
+    l2_aligned_free(m->packed);
     m->packed = NULL;
 }

@@ -44,9 +44,4 @@ static inline int l2_clamp_steps(int steps, int seq_len) { return steps <= 0 || 
 int l2_text_stream_push_bytes(llama2_text_stream *stream, const char *bytes, size_t n, int search,
                               const char **text, size_t *len);
 
-/* An allocation aligned for SIMD loads (64 bytes), zero-filled; NULL on
- * failure. Free with l2_free_aligned. */
-void *l2_alloc_aligned(size_t size);
-void l2_free_aligned(void *p);
-
 #endif

@@ -30,14 +30,3 @@ const char *llama2_status_string(llama2_status status) {
     }
     return "unknown error";
 }
-
-void *l2_alloc_aligned(size_t size) {
-    size_t rounded = (size + 63) & ~(size_t)63;
-    if (rounded < size) return NULL;
-    if (rounded == 0) rounded = 64;
-    void *p = l2_aligned_malloc(64, rounded);
-    if (p) memset(p, 0, rounded);
-    return p;
-}
-
-void l2_free_aligned(void *p) { l2_aligned_free(p); }

@@ -43,6 +43,10 @@ long l2_peak_rss_kib(void);
  * only (Windows keeps such blocks apart from malloc's). */
 void *l2_aligned_malloc(size_t alignment, size_t size);
 void l2_aligned_free(void *p);
+/* size bytes, rounded up to a multiple of 64, aligned for SIMD loads (64
+ * bytes) and zero-filled; NULL on failure. Freed by l2_aligned_free.
+ * (aligned_zeroed.c: the same on every system) */
+void *l2_aligned_zeroed(size_t size);
 
 /* ------------------------------------------------------------- threads */
 

@@ -135,8 +135,8 @@ llama2_status llama2_session_create(const llama2_model *m, const llama2_session_
                           z.cache, z.cache, z.rope, z.rope, z.xq_scales};
     int ok = 1;
     for (size_t i = 0; i < sizeof f32_sizes / sizeof f32_sizes[0]; i++)
-        ok = ok && (*f32_buffers[i] = l2_alloc_aligned(f32_sizes[i] * sizeof(float))) != NULL;
-    ok = ok && (s->xq = l2_alloc_aligned(z.xq)) != NULL;
+        ok = ok && (*f32_buffers[i] = l2_aligned_zeroed(f32_sizes[i] * sizeof(float))) != NULL;
+    ok = ok && (s->xq = l2_aligned_zeroed(z.xq)) != NULL;
     ok = ok && (s->rows = calloc((size_t)batch, sizeof *s->rows)) != NULL;
     ok = ok && (s->chunks = calloc((size_t)s->max_chunks, sizeof *s->chunks)) != NULL;
     ok = ok && (s->lengths = calloc((size_t)n_sequences, sizeof *s->lengths)) != NULL;
@@ -165,7 +165,7 @@ void llama2_session_destroy(llama2_session *s) {
     void *buffers[] = {s->x,      s->xb,        s->xb2,         s->q,        s->k,        s->v,
                        s->hb,     s->hb2,       s->att,         s->logits,   s->key_cache, s->value_cache,
                        s->rope_cos, s->rope_sin, s->xq_scales,  s->xq};
-    for (size_t i = 0; i < sizeof buffers / sizeof buffers[0]; i++) l2_free_aligned(buffers[i]);
+    for (size_t i = 0; i < sizeof buffers / sizeof buffers[0]; i++) l2_aligned_free(buffers[i]);
     free(s->rows);
     free(s->chunks);
     free(s->lengths);

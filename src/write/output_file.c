@@ -4,6 +4,7 @@
 #include "output_file.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -96,4 +97,13 @@ int l2_output_failure(const char *message) {
     for (size_t i = 0; message && i < sizeof prefixes / sizeof prefixes[0]; i++)
         if (strncmp(message, prefixes[i], strlen(prefixes[i])) == 0) return 1;
     return 0;
+}
+
+llama2_status l2_error_prefix_path(llama2_status s, const char *in_path, const char *out_path, llama2_error *err) {
+    if (s == LLAMA2_OK || !err) return s;
+    const char *culprit = l2_output_failure(err->message) ? out_path : in_path;
+    if (!culprit) return s;
+    char why[sizeof err->message];
+    snprintf(why, sizeof why, "%s", err->message);
+    return l2_fail(err, s, "%s: %s", culprit, why);
 }

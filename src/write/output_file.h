@@ -71,4 +71,10 @@ void l2_output_abort(l2_output *out);
  * name the file an error is about. */
 int l2_output_failure(const char *message);
 
+/* Puts the path of the file err's message is about in front of it, when s
+ * is a failure: out_path when the message is about the output
+ * (l2_output_failure), else in_path (NULL: the input's messages name their
+ * file already). Returns s. */
+llama2_status l2_error_prefix_path(llama2_status s, const char *in_path, const char *out_path, llama2_error *err);
+
 #endif
