@@ -55,61 +55,42 @@ static uint64_t mix(uint64_t z) {
 struct server_stream {
     server_app *app;
     server_job *job;
-    server_news *news;
+    server_job_delta *delta;
     server_reply reply;
     char id[48];
     int include_usage;
     unsigned char *finish_sent; /* per choice */
-    char *pending;              /* events formatted and not yet read */
-    size_t len, off, cap;
+    server_events pending;      /* events written and not yet read */
+    size_t off;                 /* pending's bytes read */
     int ended;                  /* the last event is in pending */
     server_client client;
     double last_probe;
 };
 
-/* Appends one event, "data: <json>\n\n", and frees json. */
-static int put_event(server_stream *st, char *json) {
-    if (!json) return 0;
-    const size_t n = strlen(json), need = st->len + n + 8;
-    if (need > st->cap) {
-        size_t cap = st->cap ? st->cap : 1024;
-        while (cap < need) cap *= 2;
-        char *p = realloc(st->pending, cap);
-        if (!p) {
-            free(json);
-            return 0;
-        }
-        st->pending = p;
-        st->cap = cap;
-    }
-    st->len += (size_t)sprintf(st->pending + st->len, "data: %s\n\n", json);
-    free(json);
-    return 1;
-}
-
-/* Turns the job's news into events: a chunk per choice with new text or a
- * finish, then at the end the usage (when asked) and [DONE], or the error
- * that cut the job. */
-static int format_news(server_stream *st) {
-    server_news *news = st->news;
+/* Takes the job's delta and turns it into events: a chunk per choice with
+ * new text or a finish, then at the end the usage (when asked) and
+ * [DONE], or the error that cut the job. */
+static int put_delta(server_stream *st) {
+    server_job_delta *delta = st->delta;
+    server_job_take(st->app->scheduler, st->job, delta);
     int ok = 1, completion_tokens = 0;
-    for (int i = 0; i < news->n_choices; i++) {
-        server_choice_news *c = &news->choices[i];
+    for (int i = 0; i < delta->n_choices; i++) {
+        server_text_delta *c = &delta->choices[i];
         const char *finish = c->finish_reason && !st->finish_sent[i] ? c->finish_reason : NULL;
-        if (c->len > 0 || finish) ok = ok && put_event(st, server_chunk_json(&st->reply, i, c->text, c->len, 0, finish));
+        if (c->len > 0 || finish) ok = ok && server_chunk_event(&st->pending, &st->reply, i, c->text, c->len, 0, finish);
         if (finish) st->finish_sent[i] = 1;
         c->len = 0;
         completion_tokens += c->completion_tokens;
     }
-    if (news->failed) {
+    if (delta->failed) {
         server_error e;
-        server_fail(&e, 500, "server_error", NULL, NULL, "%s", news->failure);
-        ok = ok && put_event(st, server_error_json(&e));
+        server_fail(&e, 500, "server_error", NULL, NULL, "%s", delta->failure);
+        ok = ok && server_error_event(&st->pending, &e);
         st->ended = 1;
-    } else if (news->done) {
+    } else if (delta->done) {
         if (st->include_usage)
-            ok = ok && put_event(st, server_usage_chunk_json(&st->reply, news->prompt_tokens, completion_tokens));
-        ok = ok && put_event(st, strdup("[DONE]"));
+            ok = ok && server_usage_event(&st->pending, &st->reply, delta->prompt_tokens, completion_tokens);
+        ok = ok && server_done_event(&st->pending);
         st->ended = 1;
     }
     return ok;
@@ -124,27 +105,31 @@ static int time_to_probe(double *last) {
 
 ssize_t server_stream_read(server_stream *st, char *buf, size_t max) {
     for (;;) {
-        if (st->off < st->len) {
-            size_t n = st->len - st->off < max ? st->len - st->off : max;
-            memcpy(buf, st->pending + st->off, n);
+        if (st->off < st->pending.len) {
+            size_t n = st->pending.len - st->off < max ? st->pending.len - st->off : max;
+            memcpy(buf, st->pending.data + st->off, n);
             st->off += n;
             return (ssize_t)n;
         }
-        st->off = st->len = 0;
+        st->off = st->pending.len = 0;
         if (st->ended) return -1;
-        if (server_job_wait(st->app->scheduler, st->job, CLIENT_PROBE_MS, st->news) && !format_news(st))
+        if (server_job_wait(st->app->scheduler, st->job, CLIENT_PROBE_MS, 0) && !put_delta(st))
             return -2; /* out of memory: cut the stream */
         if (time_to_probe(&st->last_probe) && st->client.gone(st->client.user)) return -2;
     }
 }
 
+static void stream_free(server_stream *st) {
+    server_job_delta_free(st->delta);
+    free(st->finish_sent);
+    free(st->pending.data);
+    free(st);
+}
+
 void server_stream_free(server_stream *st) {
     if (!st) return;
     server_job_release(st->app->scheduler, st->job);
-    server_news_free(st->news);
-    free(st->finish_sent);
-    free(st->pending);
-    free(st);
+    stream_free(st);
 }
 
 /* A stream for the job: the chat's first chunks, which name the assistant,
@@ -161,15 +146,12 @@ static server_stream *stream_create(server_app *app, server_job *job, const serv
     st->include_usage = include_usage;
     st->client = *client;
     st->last_probe = llama2_time_seconds();
-    st->news = server_news_create(n);
+    st->delta = server_job_delta_create(n);
     st->finish_sent = calloc((size_t)n, 1);
-    int ok = st->news && st->finish_sent;
-    for (int i = 0; ok && reply->chat && i < n; i++) ok = put_event(st, server_chunk_json(&st->reply, i, "", 0, 1, NULL));
+    int ok = st->delta && st->finish_sent;
+    for (int i = 0; ok && reply->chat && i < n; i++) ok = server_chunk_event(&st->pending, &st->reply, i, "", 0, 1, NULL);
     if (!ok) {
-        server_news_free(st->news);
-        free(st->finish_sent);
-        free(st->pending);
-        free(st);
+        stream_free(st);
         return NULL;
     }
     return st;
@@ -206,25 +188,26 @@ static void handle_generation(server_app *app, int chat, const char *body, size_
         *out = (server_answer){.status = 200, .content_type = "text/event-stream", .stream = st};
         return;
     }
-    server_news *news = server_news_create(n);
+    /* The whole answer: the text is taken once, when the job has ended. */
+    server_job_delta *delta = server_job_delta_create(n);
     double last_probe = llama2_time_seconds();
-    while (news && !news->done) {
-        server_job_wait(app->scheduler, job, CLIENT_PROBE_MS, news);
-        if (!news->done && time_to_probe(&last_probe) && client->gone(client->user)) {
+    while (delta && !server_job_wait(app->scheduler, job, CLIENT_PROBE_MS, 1)) {
+        if (time_to_probe(&last_probe) && client->gone(client->user)) {
             server_job_release(app->scheduler, job);
-            server_news_free(news);
+            server_job_delta_free(delta);
             *out = (server_answer){.status = 0};
             return;
         }
     }
+    if (delta) server_job_take(app->scheduler, job, delta);
     server_job_release(app->scheduler, job);
-    if (!news)
+    if (!delta)
         fail_with(500, "server_error", NULL, "out of memory", out);
-    else if (news->failed)
-        fail_with(500, "server_error", NULL, news->failure, out);
+    else if (delta->failed)
+        fail_with(500, "server_error", NULL, delta->failure, out);
     else
-        answer_json(200, server_completion_json(&reply, news), out);
-    server_news_free(news);
+        answer_json(200, server_completion_json(&reply, delta), out);
+    server_job_delta_free(delta);
 }
 
 static void handle_chat(server_app *app, const char *body, size_t len, const server_client *client,

@@ -14,6 +14,34 @@ static char *dump(json_t *v) {
     return s;
 }
 
+/* Appends n bytes to the events' buffer; 0 when memory ran out. */
+static int events_append(server_events *ev, const char *bytes, size_t n) {
+    if (ev->len + n > ev->cap) {
+        size_t cap = ev->cap ? ev->cap : 1024;
+        while (cap < ev->len + n) cap *= 2;
+        char *p = realloc(ev->data, cap);
+        if (!p) return 0;
+        ev->data = p;
+        ev->cap = cap;
+    }
+    memcpy(ev->data + ev->len, bytes, n);
+    ev->len += n;
+    return 1;
+}
+
+static int dump_piece(const char *bytes, size_t n, void *ev) { return events_append(ev, bytes, n) ? 0 : -1; }
+
+/* Appends "data: <v as JSON>\n\n" (the serialiser writes straight into
+ * the buffer) and frees v; on failure the buffer is left as it was. */
+static int put_event(server_events *ev, json_t *v) {
+    const size_t start = ev->len;
+    const int ok = v && events_append(ev, "data: ", 6) && json_dump_callback(v, dump_piece, ev, JSON_COMPACT) == 0 &&
+                   events_append(ev, "\n\n", 2);
+    json_decref(v);
+    if (!ok) ev->len = start;
+    return ok;
+}
+
 /* A string of text[0..len). The scheduler hands out whole UTF-8
  * characters, but an error message may quote bytes of a request cut
  * anywhere (a URL, a role): then the bytes that are not ASCII become '?',
@@ -34,10 +62,19 @@ static json_t *reason_value(const char *finish_reason) {
     return finish_reason ? json_string(finish_reason) : json_null();
 }
 
-char *server_error_json(const server_error *e) {
-    return dump(json_pack("{s:{s:o, s:s, s:o, s:o}}", "error", "message", text_value(e->message, strlen(e->message)),
-                          "type", e->type, "param", e->param[0] ? text_value(e->param, strlen(e->param)) : json_null(),
-                          "code", e->code ? json_string(e->code) : json_null()));
+static json_t *error_value(const server_error *e) {
+    return json_pack("{s:{s:o, s:s, s:o, s:o}}", "error", "message", text_value(e->message, strlen(e->message)),
+                     "type", e->type, "param", e->param[0] ? text_value(e->param, strlen(e->param)) : json_null(),
+                     "code", e->code ? json_string(e->code) : json_null());
+}
+
+char *server_error_json(const server_error *e) { return dump(error_value(e)); }
+
+int server_error_event(server_events *ev, const server_error *e) { return put_event(ev, error_value(e)); }
+
+int server_done_event(server_events *ev) {
+    static const char done[] = "data: [DONE]\n\n";
+    return events_append(ev, done, sizeof done - 1);
 }
 
 static json_t *usage(int prompt_tokens, int completion_tokens) {
@@ -50,12 +87,12 @@ static json_t *head(const server_reply *r, const char *object) {
                      "model", r->model);
 }
 
-char *server_completion_json(const server_reply *r, const server_news *news) {
+char *server_completion_json(const server_reply *r, const server_job_delta *delta) {
     json_t *root = head(r, r->chat ? "chat.completion" : "text_completion");
     json_t *choices = json_array();
     int completion_tokens = 0;
-    for (int i = 0; i < news->n_choices; i++) {
-        const server_choice_news *c = &news->choices[i];
+    for (int i = 0; i < delta->n_choices; i++) {
+        const server_text_delta *c = &delta->choices[i];
         json_t *text = text_value(c->text, c->len);
         json_t *choice = r->chat ? json_pack("{s:i, s:{s:s, s:o}, s:n, s:o}", "index", i, "message", "role",
                                              "assistant", "content", text, "logprobs", "finish_reason",
@@ -66,12 +103,12 @@ char *server_completion_json(const server_reply *r, const server_news *news) {
         completion_tokens += c->completion_tokens;
     }
     json_object_set_new(root, "choices", choices);
-    json_object_set_new(root, "usage", usage(news->prompt_tokens, completion_tokens));
+    json_object_set_new(root, "usage", usage(delta->prompt_tokens, completion_tokens));
     return dump(root);
 }
 
-char *server_chunk_json(const server_reply *r, int index, const char *text, size_t len, int role,
-                        const char *finish_reason) {
+int server_chunk_event(server_events *ev, const server_reply *r, int index, const char *text, size_t len, int role,
+                       const char *finish_reason) {
     json_t *root = head(r, r->chat ? "chat.completion.chunk" : "text_completion");
     json_t *choice;
     if (r->chat) {
@@ -85,14 +122,14 @@ char *server_chunk_json(const server_reply *r, int index, const char *text, size
                            "finish_reason", reason_value(finish_reason));
     }
     json_object_set_new(root, "choices", json_pack("[o]", choice));
-    return dump(root);
+    return put_event(ev, root);
 }
 
-char *server_usage_chunk_json(const server_reply *r, int prompt_tokens, int completion_tokens) {
+int server_usage_event(server_events *ev, const server_reply *r, int prompt_tokens, int completion_tokens) {
     json_t *root = head(r, r->chat ? "chat.completion.chunk" : "text_completion");
     json_object_set_new(root, "choices", json_array());
     json_object_set_new(root, "usage", usage(prompt_tokens, completion_tokens));
-    return dump(root);
+    return put_event(ev, root);
 }
 
 char *server_models_json(const char *model, long long created, const llama2_config *c, int context_length) {

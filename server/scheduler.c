@@ -11,14 +11,6 @@
 
 /* ----------------------------------------------------------------- jobs */
 
-/* One choice's output, from the scheduler to the HTTP thread. */
-typedef struct job_choice {
-    char *text; /* produced and not yet collected */
-    size_t len, cap;
-    const char *finish_reason;
-    int completion_tokens;
-} job_choice;
-
 struct server_job {
     server_params params;
     int refs;         /* the HTTP thread's, and the scheduler's until it lets go */
@@ -26,9 +18,9 @@ struct server_job {
     int done;         /* every choice ended, or the job failed */
     int failed;
     char failure[256];
-    int news;         /* something new since the last wait */
+    int news;         /* something new since the last take */
     pthread_cond_t cond;
-    job_choice *choices;
+    server_text_delta *choices; /* produced and not yet taken */
     int choices_left; /* choices not ended */
     int slots_held;   /* slots this job holds */
     unsigned long long ticket; /* order of arrival */
@@ -58,6 +50,28 @@ static int append(char **text, size_t *len, size_t *cap, const char *more, size_
     return 1;
 }
 
+/* Hands from's text over to `to`, after what `to` holds, with the choice's
+ * state: when `to` is empty the two buffers trade places (no copy), else
+ * the text is appended. from's text is left empty; 0 when memory ran out
+ * (then nothing moved). */
+static int delta_move(server_text_delta *to, server_text_delta *from) {
+    if (to->len == 0) {
+        char *text = to->text;
+        const size_t cap = to->cap;
+        to->text = from->text;
+        to->len = from->len;
+        to->cap = from->cap;
+        from->text = text;
+        from->cap = cap;
+    } else if (!append(&to->text, &to->len, &to->cap, from->text, from->len)) {
+        return 0;
+    }
+    from->len = 0;
+    to->finish_reason = from->finish_reason;
+    to->completion_tokens = from->completion_tokens;
+    return 1;
+}
+
 /* ---------------------------------------------------------------- slots */
 
 typedef enum slot_state {
@@ -75,14 +89,13 @@ typedef struct slot {
     int choice;
     int n_past;     /* positions cached */
     int token;      /* the last token: fed at n_past next step (GENERATE) */
-    int generated;  /* tokens sampled */
     int block;      /* prompt tokens in this step's batch */
     int logits_row; /* this step's row of logits, -1: none */
-    const char *finish_reason; /* set when it ends, until it is published */
     llama2_sampler *sampler;
     llama2_text_stream *stream;
-    char *out;      /* text of this step, published under the lock */
-    size_t out_len, out_cap;
+    /* This step's text and the choice's state (the tokens sampled, its
+     * finish_reason once it ends), published to the job under the lock. */
+    server_text_delta out;
     int out_failed; /* an allocation for that text failed */
 } slot;
 
@@ -115,9 +128,8 @@ static void slot_release(server_scheduler *s, slot *sl) {
     llama2_session_clear_sequence(s->session, (int)(sl - s->slots), &err);
     llama2_sampler_destroy(sl->sampler);
     llama2_text_stream_destroy(sl->stream);
-    char *out = sl->out;
-    size_t out_cap = sl->out_cap;
-    *sl = (slot){.state = SLOT_FREE, .logits_row = -1, .out = out, .out_cap = out_cap};
+    const server_text_delta kept = {.text = sl->out.text, .cap = sl->out.cap}; /* its buffer, for the next job */
+    *sl = (slot){.state = SLOT_FREE, .logits_row = -1, .out = kept};
 }
 
 /* Under the lock: the scheduler lets go of a job that holds no slot. */
@@ -292,7 +304,7 @@ static int build_batch(server_scheduler *s, int *order, int *n_prompt_rows) {
 }
 
 static void slot_out(slot *sl, const char *text, size_t len) {
-    if (!append(&sl->out, &sl->out_len, &sl->out_cap, text, len)) sl->out_failed = 1;
+    if (!append(&sl->out.text, &sl->out.len, &sl->out.cap, text, len)) sl->out_failed = 1;
 }
 
 static void slot_end(slot *sl, const char *reason) {
@@ -300,7 +312,7 @@ static void slot_end(slot *sl, const char *reason) {
     size_t len;
     llama2_text_stream_finish(sl->stream, &text, &len); /* what a stop string's start held back */
     slot_out(sl, text, len);
-    sl->finish_reason = reason;
+    sl->out.finish_reason = reason;
 }
 
 /* Samples the slot's next token from logits and decides whether it ends. */
@@ -308,7 +320,7 @@ static void sample(server_scheduler *s, slot *sl, float *logits) {
     const server_params *p = &sl->job->params;
     if (p->ignore_eos) logits[LLAMA2_TOKEN_EOS] = logits[LLAMA2_TOKEN_BOS] = -INFINITY;
     const int next = llama2_sampler_sample(sl->sampler, logits);
-    sl->generated++;
+    sl->out.completion_tokens++;
     /* llama2.c's stories end with BOS, chat replies with EOS. */
     if (next == LLAMA2_TOKEN_EOS || next == LLAMA2_TOKEN_BOS) return slot_end(sl, "stop");
     const char *text;
@@ -316,7 +328,7 @@ static void sample(server_scheduler *s, slot *sl, float *logits) {
     const int stop = llama2_text_stream_push(sl->stream, sl->token, next, &text, &len);
     slot_out(sl, text, len);
     if (stop) return slot_end(sl, "stop");
-    if ((p->max_tokens > 0 && sl->generated >= p->max_tokens) || sl->n_past >= s->context)
+    if ((p->max_tokens > 0 && sl->out.completion_tokens >= p->max_tokens) || sl->n_past >= s->context)
         return slot_end(sl, "length");
     llama2_sampler_accept(sl->sampler, next);
     sl->token = next;
@@ -355,16 +367,13 @@ static void publish(server_scheduler *s) {
         slot *sl = &s->slots[i];
         if (sl->state == SLOT_FREE || sl->job->failed) continue;
         server_job *job = sl->job;
-        job_choice *c = &job->choices[sl->choice];
-        if (sl->out_len > 0 || sl->generated != c->completion_tokens || sl->finish_reason) job->news = 1;
-        if (sl->out_failed || !append(&c->text, &c->len, &c->cap, sl->out, sl->out_len)) {
+        server_text_delta *c = &job->choices[sl->choice];
+        if (sl->out.len > 0 || sl->out.completion_tokens != c->completion_tokens || sl->out.finish_reason) job->news = 1;
+        if (sl->out_failed || !delta_move(c, &sl->out)) {
             job_fail(s, job, "out of memory for the text");
             continue;
         }
-        sl->out_len = 0;
-        c->completion_tokens = sl->generated;
-        if (sl->finish_reason) {
-            c->finish_reason = sl->finish_reason;
+        if (c->finish_reason) {
             if (--job->choices_left == 0) {
                 job->done = 1;
                 if (!job->cancelled) server_metrics_add(s->metrics, &s->metrics->finished, 1);
@@ -444,7 +453,7 @@ static void *run(void *arg) {
 
 /* Frees what create allocated (any of it may be NULL). */
 static void free_buffers(server_scheduler *s) {
-    for (int i = 0; s->slots && i < s->n_slots; i++) free(s->slots[i].out);
+    for (int i = 0; s->slots && i < s->n_slots; i++) free(s->slots[i].out.text);
     free(s->slots);
     free(s->rows);
     free(s->logits);
@@ -511,7 +520,7 @@ void server_scheduler_destroy(server_scheduler *s) {
 server_submit_result server_scheduler_submit(server_scheduler *s, server_params *params, server_job **out) {
     *out = NULL;
     server_job *job = calloc(1, sizeof *job);
-    job_choice *choices = calloc((size_t)params->n, sizeof *choices);
+    server_text_delta *choices = calloc((size_t)params->n, sizeof *choices);
     if (!job || !choices) {
         free(job);
         free(choices);
@@ -553,23 +562,23 @@ server_submit_result server_scheduler_submit(server_scheduler *s, server_params 
     return SERVER_SUBMITTED;
 }
 
-server_news *server_news_create(int n_choices) {
-    server_news *news = calloc(1, sizeof *news);
-    if (!news) return NULL;
-    news->n_choices = n_choices;
-    news->choices = calloc((size_t)n_choices, sizeof *news->choices);
-    if (!news->choices) {
-        free(news);
+server_job_delta *server_job_delta_create(int n_choices) {
+    server_job_delta *delta = calloc(1, sizeof *delta);
+    if (!delta) return NULL;
+    delta->n_choices = n_choices;
+    delta->choices = calloc((size_t)n_choices, sizeof *delta->choices);
+    if (!delta->choices) {
+        free(delta);
         return NULL;
     }
-    return news;
+    return delta;
 }
 
-void server_news_free(server_news *news) {
-    if (!news) return;
-    for (int i = 0; i < news->n_choices; i++) free(news->choices[i].text);
-    free(news->choices);
-    free(news);
+void server_job_delta_free(server_job_delta *delta) {
+    if (!delta) return;
+    for (int i = 0; i < delta->n_choices; i++) free(delta->choices[i].text);
+    free(delta->choices);
+    free(delta);
 }
 
 static struct timespec deadline_after(double seconds) {
@@ -581,35 +590,37 @@ static struct timespec deadline_after(double seconds) {
     return t;
 }
 
-int server_job_wait(server_scheduler *s, server_job *job, int timeout_ms, server_news *news) {
+/* Under the lock: whether a waiter for the job has what it waits for. */
+static int job_ready(const server_job *job, int until_done) { return job->done || (!until_done && job->news); }
+
+int server_job_wait(server_scheduler *s, server_job *job, int timeout_ms, int until_done) {
     pthread_mutex_lock(&s->lock);
-    if (!job->news && !job->done) {
+    if (!job_ready(job, until_done)) {
         struct timespec until = deadline_after(timeout_ms / 1000.0);
-        while (!job->news && !job->done)
+        while (!job_ready(job, until_done))
             if (pthread_cond_timedwait(&job->cond, &s->lock, &until) == ETIMEDOUT) break;
     }
-    const int had_news = job->news || job->done;
+    const int ready = job_ready(job, until_done);
+    pthread_mutex_unlock(&s->lock);
+    return ready;
+}
+
+void server_job_take(server_scheduler *s, server_job *job, server_job_delta *delta) {
+    pthread_mutex_lock(&s->lock);
     int ok = 1;
-    for (int i = 0; i < job->params.n && i < news->n_choices; i++) {
-        job_choice *c = &job->choices[i];
-        server_choice_news *n = &news->choices[i];
-        ok = ok && append(&n->text, &n->len, &n->cap, c->text, c->len);
-        c->len = 0;
-        n->finish_reason = c->finish_reason;
-        n->completion_tokens = c->completion_tokens;
-    }
-    news->prompt_tokens = job->params.n_prompt;
-    news->done = job->done;
-    news->failed = job->failed;
-    if (!ok && !news->failed) {
-        news->done = news->failed = 1;
-        snprintf(news->failure, sizeof news->failure, "out of memory for the text");
+    for (int i = 0; ok && i < job->params.n && i < delta->n_choices; i++)
+        ok = delta_move(&delta->choices[i], &job->choices[i]);
+    delta->prompt_tokens = job->params.n_prompt;
+    delta->done = job->done;
+    delta->failed = job->failed;
+    if (!ok && !delta->failed) {
+        delta->done = delta->failed = 1;
+        snprintf(delta->failure, sizeof delta->failure, "out of memory for the text");
     } else if (job->failed) {
-        snprintf(news->failure, sizeof news->failure, "%s", job->failure);
+        snprintf(delta->failure, sizeof delta->failure, "%s", job->failure);
     }
     job->news = 0;
     pthread_mutex_unlock(&s->lock);
-    return had_news;
 }
 
 void server_job_release(server_scheduler *s, server_job *job) {

@@ -12,8 +12,8 @@
  * others. A request for n choices is one prompt evaluated once, its cache
  * copied into the n slots.
  *
- * The HTTP threads submit jobs and wait for their news; everything they
- * share with the scheduler is under one lock. */
+ * The HTTP threads submit jobs, wait for their news and take their text
+ * deltas; everything they share with the scheduler is under one lock. */
 #ifndef LLAMA2_SERVER_SCHEDULER_H
 #define LLAMA2_SERVER_SCHEDULER_H
 
@@ -51,30 +51,40 @@ typedef enum server_submit_result {
  * is left empty whatever the result. */
 server_submit_result server_scheduler_submit(server_scheduler *s, server_params *params, server_job **job);
 
-/* What a job has produced, collected by server_job_wait into buffers the
- * caller owns (server_news_create) and empties as it sends them. */
-typedef struct server_choice_news {
+/* A choice's text delta: the text produced since it was last taken, and
+ * where the choice stands. The same struct carries it from a slot to its
+ * job, and from the job to the HTTP thread; each hand-over moves the buffer
+ * (no copy) when the receiver has taken everything it had. */
+typedef struct server_text_delta {
     char *text;                /* new text, text[0..len) */
     size_t len, cap;
     const char *finish_reason; /* "stop" or "length" once the choice has ended, else NULL */
     int completion_tokens;     /* tokens sampled so far */
-} server_choice_news;
+} server_text_delta;
 
-typedef struct server_news {
+/* A job's delta: each choice's, and the job's state. Collected by
+ * server_job_take into buffers the caller owns (server_job_delta_create)
+ * and empties as it sends them. */
+typedef struct server_job_delta {
     int n_choices;
-    server_choice_news *choices;
+    server_text_delta *choices;
     int prompt_tokens;
     int done;           /* every choice ended, or the job failed */
     int failed;         /* cut by a failure or the shutdown: failure says why */
     char failure[256];
-} server_news;
+} server_job_delta;
 
-server_news *server_news_create(int n_choices);
-void server_news_free(server_news *news);
+server_job_delta *server_job_delta_create(int n_choices);
+void server_job_delta_free(server_job_delta *delta);
 
-/* Waits at most timeout_ms for news of the job, then appends it to *news.
- * Returns 1 when there was news, 0 when none came in time. */
-int server_job_wait(server_scheduler *s, server_job *job, int timeout_ms, server_news *news);
+/* Waits at most timeout_ms for news of the job (until_done: for its end).
+ * Returns 1 when there is news (or the job has ended), 0 when none came in
+ * time. */
+int server_job_wait(server_scheduler *s, server_job *job, int timeout_ms, int until_done);
+
+/* Moves what the job has produced since the last take into *delta: each
+ * choice's text after what delta holds, and the job's state. */
+void server_job_take(server_scheduler *s, server_job *job, server_job_delta *delta);
 
 /* The caller is done with the job: if it is still running (the client went
  * away) its slots are freed at the next step. */
