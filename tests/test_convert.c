@@ -1313,6 +1313,51 @@ static void assert_one_line(const test_run *r, const char *line) {
     if (strcmp(r->err, want) != 0) fail_msg("standard error\n  '%s'\nwanted\n  '%s'", r->err, want);
 }
 
+/* A tokenizer.bin of three pieces: max_token_length, then (score, length,
+ * bytes) each. */
+static void write_tiny_tokenizer_bin(const char *path) {
+    unsigned char bytes[64];
+    size_t n = 0;
+    const int32_t max_len = 2;
+    memcpy(bytes + n, &max_len, 4), n += 4;
+    const char *pieces[] = {"a", "b", "ab"};
+    for (int i = 0; i < 3; i++) {
+        const float score = -(float)i;
+        const int32_t len = (int32_t)strlen(pieces[i]);
+        memcpy(bytes + n, &score, 4), n += 4;
+        memcpy(bytes + n, &len, 4), n += 4;
+        memcpy(bytes + n, pieces[i], (size_t)len), n += (size_t)len;
+    }
+    write_bytes(path, bytes, n);
+}
+
+/* Every kind of source by its first bytes; a legacy checkpoint (no mark)
+ * by elimination, whatever its first byte. */
+static void test_source_kinds(void **state) {
+    fixture f = small_fixture(L2_DTYPE_F32, 2, 8, 2, 1);
+    write_fixture(tmp_path("hf"), &f);
+    assert_int_equal(l2_convert_source_kind(tmp_path("hf")), L2_SOURCE_HF_FOLDER);
+    char shard[8192];
+    snprintf(shard, sizeof shard, "%s/model-00001-of-00002.safetensors", tmp_path("hf"));
+    assert_int_equal(l2_convert_source_kind(shard), L2_SOURCE_SAFETENSORS);
+    write_tiny_tokenizer_bin(tmp_path("tok.bin"));
+    assert_int_equal(l2_convert_source_kind(tmp_path("tok.bin")), L2_SOURCE_TOKENIZER_BIN);
+    llama2_error err = {0};
+    for (int version = 0; version <= 2; version++) {
+        /* dim 10 and 266: a first byte of 0x0a, the tag SentencePiece starts with */
+        const int dims[] = {16, 10, 266};
+        for (int d = 0; d < 3; d++) {
+            llama2_config c = l2_random_model_config(dims[d], 32, 1, 1, 1, 8, 8, 1, version, version == 2 ? 2 : 0);
+            assert_int_equal(l2_write_random_model(tmp_path("m.bin"), &c, 1, L2_OUTPUT_FORCE, &err), LLAMA2_OK);
+            assert_int_equal(l2_convert_source_kind(tmp_path("m.bin")), L2_SOURCE_LLAMA2C);
+        }
+    }
+    assert_int_equal(l2_convert_source_kind(tmp_path("none")), L2_SOURCE_LLAMA2C);
+    const char *model = test_require_original("tokenizer.model");
+    assert_int_equal(l2_convert_source_kind(model), L2_SOURCE_SENTENCEPIECE);
+    assert_int_equal(l2_convert_source_kind(test_require_original("tokenizer.bin")), L2_SOURCE_TOKENIZER_BIN);
+}
+
 static void test_program_usage(void **state) {
     test_require_tool("llama2-convert");
     fixture f = small_fixture(L2_DTYPE_F32, 0, 8, 2, 1);
@@ -1408,6 +1453,31 @@ static void test_program_converts(void **state) {
     assert_int_equal(llama2_model_config(m)->group_size, 8);
     llama2_model_close(m);
 
+    /* A source is told by its first bytes: one safetensors file, or a
+     * tokenizer.bin, is refused by name, exit 1, no output. */
+    char shard_path[8192];
+    snprintf(shard_path, sizeof shard_path, "%s/model-00001-of-00002.safetensors", hf);
+    const char *one_shard[] = {shard_path, tmp_path("x.bin"), "--version", "1", NULL};
+    snprintf(line, sizeof line,
+             "llama2-convert: %s: is one safetensors file: convert the Hugging Face folder that holds it and its "
+             "config.json",
+             shard_path);
+    assert_int_equal(run_convert(one_shard, &r), 1);
+    assert_one_line(&r, line);
+    test_run_free(&r);
+    char tok_bin[4096];
+    snprintf(tok_bin, sizeof tok_bin, "%s", tmp_path("tok.bin"));
+    write_tiny_tokenizer_bin(tok_bin);
+    const char *from_tok[] = {tok_bin, tmp_path("x.bin"), NULL};
+    snprintf(line, sizeof line,
+             "llama2-convert: %s: is a llama2.c tokenizer.bin already: convert the SentencePiece tokenizer.model it "
+             "came from",
+             tok_bin);
+    assert_int_equal(run_convert(from_tok, &r), 1);
+    assert_one_line(&r, line);
+    test_run_free(&r);
+    assert_false(have_file(tmp_path("x.bin")));
+
     /* Bad input: one line naming the file and tensor, exit 1, no output. */
     char missing[4096];
     snprintf(missing, sizeof missing, "%s/none", tmp_dir);
@@ -1493,6 +1563,7 @@ int main(void) {
         cmocka_unit_test(test_safetensors_bad_headers),
         cmocka_unit_test(test_config_reads_llama),
         cmocka_unit_test(test_config_refusals),
+        cmocka_unit_test_setup(test_source_kinds, test_setup),
         cmocka_unit_test_setup(test_hf_fixtures_convert, test_setup),
         cmocka_unit_test_setup(test_hf_fixtures_match_reference, test_setup),
         cmocka_unit_test_setup(test_round_trip_fp32, test_setup),

@@ -2,8 +2,9 @@
  * llama2-convert: Hugging Face Llama models to llama2.c checkpoints and
  * back, SentencePiece tokenizers to tokenizer.bin, and llama2.c files from
  * one version of the format to another. What the source is comes from the
- * source itself: a folder is a Hugging Face model; a file is a llama2.c
- * checkpoint or a SentencePiece model.
+ * source itself (its first bytes, l2_convert_source_kind): a folder is a
+ * Hugging Face model; a file is a llama2.c checkpoint or a SentencePiece
+ * model.
  *
  * Exit status: 0 done, 1 an input could not be converted or an output
  * written, 2 usage.
@@ -45,22 +46,6 @@ static const char usage_text[] =
     "  -h, --help           this text\n";
 
 static int usage_error(const char *fmt, const char *arg) { return tool_usage_error("llama2-convert", fmt, arg); }
-
-/* What a file source is: a llama2.c checkpoint when it loads as one or
- * starts with the version 1/2 magic; else a SentencePiece model when its
- * first byte is the tag of ModelProto's pieces field. */
-static int looks_like_sentencepiece(const char *path) {
-    llama2_model *m = NULL;
-    if (llama2_model_open(path, NULL, &m, NULL) == LLAMA2_OK) {
-        llama2_model_close(m);
-        return 0;
-    }
-    FILE *f = fopen(path, "rb");
-    unsigned char head[4] = {0};
-    size_t n = f ? fread(head, 1, sizeof head, f) : 0;
-    if (f) fclose(f);
-    return n == 4 && head[0] == 0x0a;
-}
 
 int main(int argc, char **argv) {
     l2_program_start(&argc, &argv);
@@ -111,8 +96,18 @@ int main(int argc, char **argv) {
         fprintf(stderr, "llama2-convert: %s: cannot open: %s\n", paths[0], strerror(errno));
         return 1;
     }
-    const int from_hf = S_ISDIR(st.st_mode);
-    const int from_sentencepiece = !from_hf && !to && looks_like_sentencepiece(paths[0]);
+    /* What the source is, from its first bytes: it is opened once, by the
+     * conversion. */
+    const l2_source_kind kind = S_ISDIR(st.st_mode) ? L2_SOURCE_HF_FOLDER : l2_convert_source_kind(paths[0]);
+    if (kind == L2_SOURCE_SAFETENSORS || kind == L2_SOURCE_TOKENIZER_BIN) {
+        fprintf(stderr, "llama2-convert: %s: %s\n", paths[0],
+                kind == L2_SOURCE_SAFETENSORS
+                    ? "is one safetensors file: convert the Hugging Face folder that holds it and its config.json"
+                    : "is a llama2.c tokenizer.bin already: convert the SentencePiece tokenizer.model it came from");
+        return 1;
+    }
+    const int from_hf = kind == L2_SOURCE_HF_FOLDER;
+    const int from_sentencepiece = kind == L2_SOURCE_SENTENCEPIECE && !to;
     if ((to || tokenizer || dtype_name) && from_hf)
         return usage_error("%s", "--to, --tokenizer and --dtype are for a llama2.c source");
     if ((tokenizer || dtype_name) && !to) return usage_error("%s", "--tokenizer and --dtype go with --to hf");

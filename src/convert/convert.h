@@ -26,6 +26,19 @@ typedef struct l2_convert_options {
     l2_dtype dtype;           /* llama2.c -> HF: F32, F16 or BF16 */
 } l2_convert_options;
 
+/* What a source is, told by its first bytes (source_kind.c). */
+typedef enum l2_source_kind {
+    L2_SOURCE_HF_FOLDER,     /* a folder: a Hugging Face model */
+    L2_SOURCE_LLAMA2C,       /* "ak42" and a version; or, having no mark, what is left: version 0 */
+    L2_SOURCE_SAFETENSORS,   /* one safetensors file (its folder is the model) */
+    L2_SOURCE_SENTENCEPIECE, /* a SentencePiece tokenizer.model */
+    L2_SOURCE_TOKENIZER_BIN, /* llama2.c's tokenizer.bin */
+} l2_source_kind;
+
+/* The kind of the file or folder at path. A path that cannot be read is
+ * L2_SOURCE_LLAMA2C: opening it then says why. */
+l2_source_kind l2_convert_source_kind(const char *path);
+
 /* A Hugging Face folder (config.json, safetensors weights) to a llama2.c
  * checkpoint of options->version, and, when options->tokenizer is set, the
  * folder's tokenizer.model to that tokenizer.bin. Everything is checked
