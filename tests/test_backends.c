@@ -120,6 +120,22 @@ static llama2_status backend_available(const char *backend, char *why, size_t wh
         assert_int_equal(st_, LLAMA2_OK);                                              \
     } while (0)
 
+/* A random model of n_layers tiny layers (vocabulary 8, context 8) in a new
+ * temporary folder dir, opened; no model file is needed. */
+static llama2_model *random_model(char *dir, size_t dir_size, int n_layers) {
+    char path[4200];
+    assert_int_equal(test_tmp_dir_create(dir, dir_size, "test-backends"), 0);
+    snprintf(path, sizeof path, "%s", test_path_in(dir, "m.bin"));
+    llama2_config shape = l2_random_model_config(16, 32, n_layers, 2, 2, 8, 8, 1, 0, 0);
+    llama2_error err = {0};
+    assert_int_equal(l2_write_random_model(path, &shape, 1, L2_OUTPUT_FORCE, &err), LLAMA2_OK);
+    llama2_model *m = NULL;
+    llama2_status opened = llama2_model_open(path, NULL, &m, &err);
+    if (opened != LLAMA2_OK) print_message("%s\n", err.message);
+    assert_int_equal(opened, LLAMA2_OK);
+    return m;
+}
+
 /* --------------------------------------------- the backend list (always) */
 
 static void test_backend_list(void **state) {
@@ -138,15 +154,9 @@ static void test_backend_list(void **state) {
     }
 
     /* A small random model: this needs no model file. */
-    char dir[4096], path[4200];
-    assert_int_equal(test_tmp_dir_create(dir, sizeof dir, "test-backends"), 0);
-    snprintf(path, sizeof path, "%s", test_path_in(dir, "m.bin"));
-    llama2_config shape = l2_random_model_config(16, 32, 1, 2, 2, 8, 8, 1, 0, 0);
+    char dir[4096];
+    llama2_model *m = random_model(dir, sizeof dir, 1);
     llama2_error err = {0};
-    assert_int_equal(l2_write_random_model(path, &shape, 1, L2_OUTPUT_FORCE, &err), LLAMA2_OK);
-    llama2_model *m = NULL;
-    llama2_status opened = llama2_model_open(path, NULL, &m, &err);
-    assert_int_equal(opened, LLAMA2_OK);
 
     /* An unknown backend is refused, with a message and no session. */
     static char not_a_session;
@@ -209,14 +219,9 @@ static const l2_backend_ops failing_ops = {
  * the sequence keeps nothing of the rows, and the session works on. */
 static void test_failure_stops_the_pass(void **state) {
     (void)state;
-    char dir[4096], path[4200];
-    assert_int_equal(test_tmp_dir_create(dir, sizeof dir, "test-backends"), 0);
-    snprintf(path, sizeof path, "%s", test_path_in(dir, "m.bin"));
-    llama2_config shape = l2_random_model_config(16, 32, 3, 2, 2, 8, 8, 1, 0, 0);
+    char dir[4096];
+    llama2_model *m = random_model(dir, sizeof dir, 3);
     llama2_error err = {0};
-    assert_int_equal(l2_write_random_model(path, &shape, 1, L2_OUTPUT_FORCE, &err), LLAMA2_OK);
-    llama2_model *m = NULL;
-    assert_int_equal(llama2_model_open(path, NULL, &m, &err), LLAMA2_OK);
     llama2_session *s = NULL;
     assert_int_equal(llama2_session_create(m, NULL, &s, &err), LLAMA2_OK);
     const int tokens[3] = {1, 5, 6};
@@ -226,35 +231,33 @@ static void test_failure_stops_the_pass(void **state) {
     assert_int_equal(llama2_session_clear_sequence(s, 0, &err), LLAMA2_OK);
 
     /* Products per block: 4 a layer (query-key-value, output, gate-up,
-     * down) and the classifier's. Failing the 2nd (layer 0's output):
-     * none runs after it. */
-    failing_backend f = {.fail_at = 2};
+     * down), then the classifier's. */
+    const struct {
+        failing_backend f;
+        llama2_status status;
+        const char *message;
+        int product_calls;
+    } cases[] = {
+        /* the 2nd (layer 0's output): none runs after it */
+        {{.fail_at = 2}, LLAMA2_E_NOMEM, "test backend: product 2 failed", 2},
+        /* the classifier's, the block's last: every layer ran, and still the call fails */
+        {{.fail_at = 4 * 3 + 1}, LLAMA2_E_NOMEM, "test backend: product 13 failed", 13},
+        /* the whole block, without a status: LLAMA2_E_UNSUPPORTED, and no product runs on the CPU after it */
+        {{.fail_block = 1}, LLAMA2_E_UNSUPPORTED, "test backend: the block failed", 0},
+    };
     const l2_backend_ops *cpu = s->backend;
     s->backend = &failing_ops;
-    s->backend_state = &f;
-    assert_int_equal(llama2_session_eval(s, tokens, 3, 0, &logits, &err), LLAMA2_E_NOMEM);
-    assert_int_equal(err.status, LLAMA2_E_NOMEM);
-    assert_string_equal(err.message, "test backend: product 2 failed");
-    assert_int_equal(f.product_calls, 2);
-    assert_int_equal(f.block_calls, 1);
-    assert_int_equal(llama2_session_sequence_length(s, 0), 0);
-
-    /* The last product of the block (the classifier's) fails: every layer
-     * ran, and still the call fails. */
-    f = (failing_backend){.fail_at = 4 * 3 + 1};
-    assert_int_equal(llama2_session_eval(s, tokens, 3, 0, &logits, &err), LLAMA2_E_NOMEM);
-    assert_string_equal(err.message, "test backend: product 13 failed");
-    assert_int_equal(f.product_calls, 13);
-
-    /* A failed block without a status: LLAMA2_E_UNSUPPORTED, and no
-     * product runs on the CPU after it. */
-    f = (failing_backend){.fail_block = 1};
-    assert_int_equal(llama2_session_eval(s, tokens, 3, 0, &logits, &err), LLAMA2_E_UNSUPPORTED);
-    assert_int_equal(err.status, LLAMA2_E_UNSUPPORTED);
-    assert_string_equal(err.message, "test backend: the block failed");
-    assert_int_equal(f.block_calls, 1);
-    assert_int_equal(f.product_calls, 0);
-    assert_int_equal(llama2_session_sequence_length(s, 0), 0);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        failing_backend f = cases[i].f;
+        s->backend_state = &f;
+        err = (llama2_error){0};
+        assert_int_equal(llama2_session_eval(s, tokens, 3, 0, &logits, &err), cases[i].status);
+        assert_int_equal(err.status, cases[i].status);
+        assert_string_equal(err.message, cases[i].message);
+        assert_int_equal(f.product_calls, cases[i].product_calls);
+        assert_int_equal(f.block_calls, 1);
+        assert_int_equal(llama2_session_sequence_length(s, 0), 0);
+    }
 
     /* Back on the CPU: the same logits as before the failures. */
     s->backend = cpu;

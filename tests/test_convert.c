@@ -1455,28 +1455,27 @@ static void test_program_converts(void **state) {
 
     /* A source is told by its first bytes: one safetensors file, or a
      * tokenizer.bin, is refused by name, exit 1, no output. */
-    char shard_path[8192];
+    char shard_path[8192], tok_bin[4096], x_bin[4096];
     snprintf(shard_path, sizeof shard_path, "%s/model-00001-of-00002.safetensors", hf);
-    const char *one_shard[] = {shard_path, tmp_path("x.bin"), "--version", "1", NULL};
-    snprintf(line, sizeof line,
-             "llama2-convert: %s: is one safetensors file: convert the Hugging Face folder that holds it and its "
-             "config.json",
-             shard_path);
-    assert_int_equal(run_convert(one_shard, &r), 1);
-    assert_one_line(&r, line);
-    test_run_free(&r);
-    char tok_bin[4096];
     snprintf(tok_bin, sizeof tok_bin, "%s", tmp_path("tok.bin"));
+    snprintf(x_bin, sizeof x_bin, "%s", tmp_path("x.bin"));
     write_tiny_tokenizer_bin(tok_bin);
-    const char *from_tok[] = {tok_bin, tmp_path("x.bin"), NULL};
-    snprintf(line, sizeof line,
-             "llama2-convert: %s: is a llama2.c tokenizer.bin already: convert the SentencePiece tokenizer.model it "
-             "came from",
-             tok_bin);
-    assert_int_equal(run_convert(from_tok, &r), 1);
-    assert_one_line(&r, line);
-    test_run_free(&r);
-    assert_false(have_file(tmp_path("x.bin")));
+    const struct {
+        const char *args[5];
+        const char *why;
+    } refused[] = {
+        {{shard_path, x_bin, "--version", "1", NULL},
+         "is one safetensors file: convert the Hugging Face folder that holds it and its config.json"},
+        {{tok_bin, x_bin, NULL},
+         "is a llama2.c tokenizer.bin already: convert the SentencePiece tokenizer.model it came from"},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        snprintf(line, sizeof line, "llama2-convert: %s: %s", refused[i].args[0], refused[i].why);
+        assert_int_equal(run_convert(refused[i].args, &r), 1);
+        assert_one_line(&r, line);
+        test_run_free(&r);
+    }
+    assert_false(have_file(x_bin));
 
     /* Bad input: one line naming the file and tensor, exit 1, no output. */
     char missing[4096];
