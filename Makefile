@@ -395,7 +395,10 @@ endif
 $(MODELS_DIR)/%:
 	@$(MODELS_ENV) sh tools/models.sh $(MODELS_DIR) $*
 
-models: $(DEFAULT_MODEL) $(DEFAULT_TOKENIZER)
+# Both at once, so that what is missing is said in one go, with how to
+# supply it.
+models:
+	@$(MODELS_ENV) sh tools/models.sh $(MODELS_DIR) $(notdir $(DEFAULT_MODEL) $(DEFAULT_TOKENIZER))
 
 run: llama2 models
 	./llama2 $(DEFAULT_MODEL) -z $(DEFAULT_TOKENIZER) -i "Once upon a time"
