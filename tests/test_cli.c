@@ -272,12 +272,70 @@ static void test_tokenizer_messages(void **state) {
     test_run_free(&r);
 }
 
+/* A file of another kind given as the model or as the tokenizer: the
+ * message says what the file is and what to do. */
+static void test_wrong_file_kinds(void **state) {
+    (void)state;
+    need_model();
+    const char *sentencepiece = test_require_model("tokenizer.model");
+    char gguf[4200], expected[8192];
+    snprintf(gguf, sizeof gguf, "%s/model.gguf", tmp_dir);
+    unsigned char head[64] = {'G', 'G', 'U', 'F', 3};
+    test_write_file(gguf, head, sizeof head, 0644);
+    test_run r;
+    run(&r, NULL, gguf, "-z", tokenizer, NULL);
+    assert_int_equal(r.status, 1);
+    snprintf(expected, sizeof expected,
+             "llama2: %s: a GGUF file, which this build does not read: it reads llama2.c checkpoints "
+             "(llama2-convert makes one of a Hugging Face model folder)\n",
+             gguf);
+    assert_string_equal(r.err, expected);
+    test_run_free(&r);
+
+    run(&r, NULL, tokenizer, "-z", tokenizer, NULL);
+    assert_int_equal(r.status, 1);
+    snprintf(expected, sizeof expected,
+             "llama2: %s: a llama2.c tokenizer (tokenizer.bin), not a model: give the model's checkpoint, and this "
+             "file as the tokenizer (-z)\n",
+             tokenizer);
+    assert_string_equal(r.err, expected);
+    test_run_free(&r);
+
+    run(&r, NULL, sentencepiece, NULL);
+    assert_int_equal(r.status, 1);
+    snprintf(expected, sizeof expected,
+             "llama2: %s: a SentencePiece tokenizer.model, not a model: give the model's checkpoint, and as the "
+             "tokenizer (-z) the tokenizer.bin that `llama2-convert tokenizer.model tokenizer.bin` makes of this "
+             "file\n",
+             sentencepiece);
+    assert_string_equal(r.err, expected);
+    test_run_free(&r);
+
+    run(&r, NULL, model, "-z", sentencepiece, NULL);
+    assert_int_equal(r.status, 1);
+    snprintf(expected, sizeof expected,
+             "llama2: %s: a SentencePiece tokenizer.model, not a llama2.c tokenizer: `llama2-convert tokenizer.model "
+             "tokenizer.bin` makes one of it\n",
+             sentencepiece);
+    assert_string_equal(r.err, expected);
+    test_run_free(&r);
+
+    run(&r, NULL, model, "-z", model, NULL);
+    assert_int_equal(r.status, 1);
+    snprintf(expected, sizeof expected,
+             "llama2: %s: a llama2.c checkpoint (version 0), not a tokenizer: the tokenizer is the model's "
+             "tokenizer.bin\n",
+             model);
+    assert_string_equal(r.err, expected);
+    test_run_free(&r);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_prompt_file),      cmocka_unit_test(test_context),
         cmocka_unit_test(test_stop),             cmocka_unit_test(test_sampler_flags),
         cmocka_unit_test(test_verbose_and_seed), cmocka_unit_test(test_version),
-        cmocka_unit_test(test_tokenizer_messages),
+        cmocka_unit_test(test_tokenizer_messages), cmocka_unit_test(test_wrong_file_kinds),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
