@@ -668,6 +668,11 @@ static const bad_case bad_cases[] = {
     {"a system message after a user's", "POST", "/v1/chat/completions", {KEY},
      "{\"messages\": [{\"role\": \"user\", \"content\": \"a\"}, {\"role\": \"system\", \"content\": \"b\"}]}", 400,
      "invalid_value", "messages", "system"},
+    {"an unimplemented field", "POST", "/v1/chat/completions", {KEY},
+     "{\"messages\": [{\"role\": \"user\", \"content\": \"a\"}], \"response_format\": {\"type\": \"json_object\"}}", 400,
+     "unsupported_parameter", "response_format", "'response_format' is not implemented by this server"},
+    {"an unknown field", "POST", "/v1/completions", {KEY}, "{\"prompt\": \"a\", \"max_token\": 5}", 400,
+     "unknown_parameter", "max_token", "'max_token' is not a parameter of /v1/completions"},
     {"max_tokens a string", "POST", "/v1/completions", {KEY}, "{\"prompt\": \"a\", \"max_tokens\": \"5\"}", 400,
      "invalid_type", "max_tokens", "'max_tokens' must be an integer, got a string"},
     {"max_tokens 0", "POST", "/v1/completions", {KEY}, "{\"prompt\": \"a\", \"max_tokens\": 0}", 400, "invalid_value",
@@ -1060,7 +1065,9 @@ static void test_parser_fields(void **state) {
                        "\"content\":\"Hi\"}],\"temperature\":0.5,\"top_p\":0.9,\"top_k\":40,\"min_p\":0.05,"
                        "\"presence_penalty\":0.5,\"frequency_penalty\":-0.25,\"seed\":-1,\"n\":2,\"stop\":\"END\","
                        "\"max_completion_tokens\":9,\"max_tokens\":100,\"stream\":true,"
-                       "\"stream_options\":{\"include_usage\":true},\"logit_bias\":{\"5\":1},\"user\":\"me\"}";
+                       "\"stream_options\":{\"include_usage\":true},\"user\":\"me\",\"model\":\"x\",\"store\":true,"
+                       "\"metadata\":{\"k\":\"v\"},\"logprobs\":false,\"tools\":[],\"logit_bias\":{},"
+                       "\"response_format\":{\"type\":\"text\"},\"tool_choice\":\"none\",\"top_logprobs\":0}";
     assert_int_equal(server_parse_completion(&lim, 1, body, strlen(body), &p, &e), 0);
     assert_int_equal(p.chat, 1);
     assert_true(p.sampling.temperature == 0.5f && p.sampling.top_p == 0.9f && p.sampling.min_p == 0.05f);
@@ -1108,6 +1115,40 @@ static void test_parser_fields(void **state) {
     assert_int_equal(server_parse_completion(&lim, 0, body, strlen(body), &p, &e), -1);
     assert_int_equal(e.status, 400);
     assert_string_equal(e.message, "'stop' holds more than 16 strings");
+
+    /* A field that would change the answer and is not implemented, and an
+     * unknown one: 400 naming the field. */
+    static const struct { int chat; const char *body, *param, *code, *message; } refused[] = {
+        {1, "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"tools\":[{\"type\":\"function\"}]}", "tools",
+         "unsupported_parameter", "'tools' is not implemented by this server (docs/SERVING.md lists the fields it reads)"},
+        {1, "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"response_format\":{\"type\":\"json_object\"}}",
+         "response_format", "unsupported_parameter",
+         "'response_format' is not implemented by this server (docs/SERVING.md lists the fields it reads)"},
+        {1, "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"logprobs\":true}", "logprobs",
+         "unsupported_parameter", "'logprobs' is not implemented by this server (docs/SERVING.md lists the fields it reads)"},
+        {0, "{\"prompt\":\"a\",\"echo\":true}", "echo", "unsupported_parameter",
+         "'echo' is not implemented by this server (docs/SERVING.md lists the fields it reads)"},
+        {0, "{\"prompt\":\"a\",\"logprobs\":2}", "logprobs", "unsupported_parameter",
+         "'logprobs' is not implemented by this server (docs/SERVING.md lists the fields it reads)"},
+        {0, "{\"prompt\":\"a\",\"suffix\":\"end\"}", "suffix", "unsupported_parameter",
+         "'suffix' is not implemented by this server (docs/SERVING.md lists the fields it reads)"},
+        {0, "{\"prompt\":\"a\",\"best_of\":3}", "best_of", "unsupported_parameter",
+         "'best_of' is not implemented by this server (docs/SERVING.md lists the fields it reads)"},
+        {0, "{\"prompt\":\"a\",\"logit_bias\":{\"5\":1}}", "logit_bias", "unsupported_parameter",
+         "'logit_bias' is not implemented by this server (docs/SERVING.md lists the fields it reads)"},
+        {0, "{\"prompt\":\"a\",\"temprature\":0}", "temprature", "unknown_parameter",
+         "'temprature' is not a parameter of /v1/completions (docs/SERVING.md lists the fields it reads)"},
+        {1, "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"prompt\":\"a\"}", "prompt",
+         "unknown_parameter", "'prompt' is not a parameter of /v1/chat/completions (docs/SERVING.md lists the fields it reads)"},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        body = refused[i].body;
+        assert_int_equal(server_parse_completion(&lim, refused[i].chat, body, strlen(body), &p, &e), -1);
+        assert_int_equal(e.status, 400);
+        assert_string_equal(e.param, refused[i].param);
+        assert_string_equal(e.code, refused[i].code);
+        assert_string_equal(e.message, refused[i].message);
+    }
     llama2_tokenizer_close(parser_tokenizer);
     parser_tokenizer = NULL;
 }
