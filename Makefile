@@ -168,8 +168,9 @@ WITHOUT_JANSSON := jansson is not installed (libjansson-dev; make test installs 
 endif
 endif
 # Tests of what Windows does not have: skipped there, by name, saying why.
-POSIX_TESTS := test_chat_pty test_setup test_install
+POSIX_TESTS := test_chat_pty test_setup test_install test_bench
 WHY_test_chat_pty := chat on a pseudo-terminal (POSIX)
+WHY_test_bench := llama2-bench run with /usr/bin/env's environment (POSIX)
 WHY_test_setup := the POSIX shell scripts setup.sh and models.sh
 WHY_test_install := make install, with its shared library and pkg-config (POSIX)
 ifeq ($(TARGET_WINDOWS),1)
@@ -536,8 +537,8 @@ endif
 bench-server: all $(MODELS_DIR)/tokenizer.bin
 	@command -v node >/dev/null || { echo "bench-server: needs node"; exit 1; }
 	@test -x llama2-server || { echo "llama2-server: not built: $(WITHOUT_SERVER_LIBS)"; exit 1; }
-	./llama2-bench --shapes stories110M --models-only
-	node tools/bench_server.mjs
+	./llama2-bench --shapes stories110M --models-only --models bench-models
+	node tools/bench_server.mjs --models bench-models
 
 clean:
 	rm -rf build llama2 llama2-* llama2.exe
