@@ -10,7 +10,7 @@
 #   tokenizer.model               $LLAMA2C_URL/NAME (Llama 2's tokenizer, as
 #                                 llama2.c publishes it)
 #   stories260K_q80_gs4.bin       llama2-quantize stories260K.bin NAME --group-size 4
-#   stories260K_v1.bin            llama2-convert stories260K.bin NAME --version 1
+#   stories260K_v1.bin            llama2-convert stories260K.bin NAME --format-version 1
 #                                 where that tool is built, else $SHARED_MODELS/NAME
 #   stories260K_q80.bin           $SHARED_MODELS/NAME only: llama2.c's export at
 #                                 group size 64, which llama2-quantize refuses
@@ -120,7 +120,7 @@ make_file() {
     stories260K_v1.bin)
         if [ -x "$LLAMA2_TOOLS/llama2-convert" ]; then
             needs stories260K.bin || return 1
-            tool llama2-convert "$dir/stories260K.bin" "$dir/$1" --version 1
+            tool llama2-convert "$dir/stories260K.bin" "$dir/$1" --format-version 1
         else
             from_shared "$1" || { why="llama2-convert is not built, and it is $why"; return 1; }
         fi ;;
