@@ -91,6 +91,7 @@ cli_line_editor *cli_line_editor_open(const char *program) {
     el_set(e->el, EL_HIST, history, e->history);
     el_set(e->el, EL_GETCFN, get_char);
     el_source(e->el, NULL); /* the user's ~/.editrc, as other libedit programs */
+    el_set(e->el, EL_PREP_TERM, 1);
     return e;
 }
 
@@ -99,6 +100,12 @@ int cli_line_editor_read(cli_line_editor *e, const char *prompt, char **line) {
     e->interrupted = 0;
     int count = 0;
     const char *got = el_gets(e->el, &count);
+    /* The terminal stays in the editor's mode between lines too (el_gets
+     * leaves it in the usual one): a key typed while a reply is written
+     * waits for the next line as the editor reads it, where the usual mode
+     * would have taken Ctrl-D as its own end of input. Ctrl-C still sends
+     * SIGINT. */
+    el_set(e->el, EL_PREP_TERM, 1);
     if (!got || count <= 0) return e->interrupted ? -1 : 0;
     size_t len = strlen(got);
     if (len > 0 && got[len - 1] == '\n') len--;
@@ -114,7 +121,10 @@ int cli_line_editor_read(cli_line_editor *e, const char *prompt, char **line) {
 
 void cli_line_editor_close(cli_line_editor *e) {
     if (!e) return;
-    if (e->el) el_end(e->el);
+    if (e->el) {
+        el_set(e->el, EL_PREP_TERM, 0);
+        el_end(e->el);
+    }
     if (e->history) history_end(e->history);
     free(e);
 }
