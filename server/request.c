@@ -424,6 +424,18 @@ static int read_completion(const server_limits *limits, json_t *obj, server_para
     json_t *options = field(obj, "stream_options");
     if (options && !json_is_object(options)) return bad_type(e, "stream_options", "an object", options);
     if (options && read_bool(options, "include_usage", &include_usage, e) < 0) return -1;
+    if (options) {
+        const char *key;
+        json_t *value;
+        json_object_foreach(options, key, value) {
+            /* include_obfuscation pads chunks against a side channel of
+             * OpenAI's: the answer is the same without it. */
+            if (strcmp(key, "include_usage") != 0 && strcmp(key, "include_obfuscation") != 0)
+                return server_fail(e, 400, INVALID, "unknown_parameter", "stream_options",
+                                   "'stream_options.%.64s' is not a parameter of stream_options (include_usage is)",
+                                   key);
+        }
+    }
     p->max_tokens = (int)max_tokens;
     p->n = (int)n;
     p->stream = stream;

@@ -1234,6 +1234,8 @@ static void test_parser_fields(void **state) {
          "'logit_bias' is not implemented by this server (docs/SERVING.md lists the fields it reads)"},
         {0, "{\"prompt\":\"a\",\"temprature\":0}", "temprature", "unknown_parameter",
          "'temprature' is not a parameter of /v1/completions (docs/SERVING.md lists the fields it reads)"},
+        {0, "{\"prompt\":\"a\",\"stream_options\":{\"include_usage\":true,\"chunk_size\":2}}", "stream_options",
+         "unknown_parameter", "'stream_options.chunk_size' is not a parameter of stream_options (include_usage is)"},
         {1, "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"prompt\":\"a\"}", "prompt",
          "unknown_parameter", "'prompt' is not a parameter of /v1/chat/completions (docs/SERVING.md lists the fields it reads)"},
     };
