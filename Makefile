@@ -134,6 +134,14 @@ HAVE_JANSSON := $(shell pkg-config --exists jansson 2>/dev/null && echo 1)
 endif
 JANSSON_CFLAGS := $(shell pkg-config --cflags jansson 2>/dev/null)
 JANSSON_LIBS := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
+# Chat line editing (cli/line_edit.c) with libedit where it is installed
+# (libedit-dev; make test installs it), found as jansson is; elsewhere, and
+# with LIBEDIT=0 (the static aarch64 build), chat reads plain lines.
+LIBEDIT ?= $(if $(TARGET_WINDOWS),0,$(shell pkg-config --exists libedit 2>/dev/null && echo 1))
+ifeq ($(LIBEDIT),1)
+LIBEDIT_CFLAGS := -DLLAMA2_WITH_LIBEDIT $(shell pkg-config --cflags libedit 2>/dev/null)
+LIBEDIT_LIBS := $(shell pkg-config --libs libedit 2>/dev/null || echo -ledit)
+endif
 CONVERT_SRC := $(wildcard src/convert/*.c)
 CONVERT_OBJ := $(CONVERT_SRC:%.c=$(BUILD)/%.o)
 CONVERT_LIB := $(BUILD)/libllama2-convert.a
@@ -160,8 +168,9 @@ WITHOUT_JANSSON := jansson is not installed (libjansson-dev; make test installs 
 endif
 endif
 # Tests of what Windows does not have: skipped there, by name, saying why.
-POSIX_TESTS := test_chat_pty test_setup test_install
+POSIX_TESTS := test_chat_pty test_setup test_install test_bench
 WHY_test_chat_pty := chat on a pseudo-terminal (POSIX)
+WHY_test_bench := llama2-bench run with /usr/bin/env's environment (POSIX)
 WHY_test_setup := the POSIX shell scripts setup.sh and models.sh
 WHY_test_install := make install, with its shared library and pkg-config (POSIX)
 ifeq ($(TARGET_WINDOWS),1)
@@ -288,8 +297,9 @@ $(CONVERT_LIB): $(CONVERT_OBJ)
 	ar rcs $@ $^
 $(CONVERT_OBJ) $(BUILD)/tools/convert.o $(BUILD)/tests/test_convert.o: ALL_CFLAGS += -Isrc/convert $(JANSSON_CFLAGS)
 
-$(BUILD)/llama2$(EXE): $(BUILD)/cli/main.o $(BUILD)/cli/args.o $(BUILD)/cli/options.o $(LIB)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/cli/line_edit.o $(BUILD)/tests/test_chat_pty.o: ALL_CFLAGS += $(LIBEDIT_CFLAGS)
+$(BUILD)/llama2$(EXE): $(BUILD)/cli/main.o $(BUILD)/cli/args.o $(BUILD)/cli/options.o $(BUILD)/cli/line_edit.o $(LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBEDIT_LIBS) $(LDLIBS)
 
 # The objects before the library, whatever order the prerequisites come in.
 $(BUILD)/llama2-%$(EXE): $(BUILD)/tools/%.o $(TOOL_PARTS:%.c=$(BUILD)/%.o) $(LIB)
@@ -395,7 +405,10 @@ endif
 $(MODELS_DIR)/%:
 	@$(MODELS_ENV) sh tools/models.sh $(MODELS_DIR) $*
 
-models: $(DEFAULT_MODEL) $(DEFAULT_TOKENIZER)
+# Both at once, so that what is missing is said in one go, with how to
+# supply it.
+models:
+	@$(MODELS_ENV) sh tools/models.sh $(MODELS_DIR) $(notdir $(DEFAULT_MODEL) $(DEFAULT_TOKENIZER))
 
 run: llama2 models
 	./llama2 $(DEFAULT_MODEL) -z $(DEFAULT_TOKENIZER) -i "Once upon a time"
@@ -458,7 +471,7 @@ AARCH64_BUILD := build/$(notdir $(AARCH64_CC))-portable
 # that starts threads but never starts them (no clone call).
 test-aarch64: $(BUILD)/tests/test_golden test-models
 	@$(MAKE) --no-print-directory CC=$(AARCH64_CC) NATIVE=0 SAN=0 BLAS=0 CUDA=0 $(AARCH64_BUILD)/tests/test_kernels
-	@$(MAKE) --no-print-directory CC=$(AARCH64_CC) NATIVE=0 SAN=0 BLAS=0 CUDA=0 LDFLAGS=-static \
+	@$(MAKE) --no-print-directory CC=$(AARCH64_CC) NATIVE=0 SAN=0 BLAS=0 CUDA=0 LIBEDIT=0 LDFLAGS=-static \
 		BUILD=$(AARCH64_BUILD)-static $(AARCH64_BUILD)-static/llama2
 	@$(TEST_ENV) sh tests/aarch64.sh $(AARCH64_BUILD) $(BUILD)
 
@@ -524,8 +537,8 @@ endif
 bench-server: all $(MODELS_DIR)/tokenizer.bin
 	@command -v node >/dev/null || { echo "bench-server: needs node"; exit 1; }
 	@test -x llama2-server || { echo "llama2-server: not built: $(WITHOUT_SERVER_LIBS)"; exit 1; }
-	./llama2-bench --shapes stories110M --models-only
-	node tools/bench_server.mjs
+	./llama2-bench --shapes stories110M --models-only --models bench-models
+	node tools/bench_server.mjs --models bench-models
 
 clean:
 	rm -rf build llama2 llama2-* llama2.exe

@@ -38,7 +38,7 @@ const char *cli_usage(void) {
            "  -m, --mode <mode>                generate | chat (default generate)\n"
            "  -y, --system <string>            system prompt in chat mode\n"
            "      --chat-template <name>       llama2 | chatml | zephyr | none (default llama2)\n"
-           "      --reply-tokens <int>         most tokens in one chat reply, 0 = no cap (default 0)\n"
+           "      --reply-tokens <int>         most tokens in one chat reply, 0 = no cap (default 256)\n"
            "      --threads <int>              worker threads (default: the online processors; 1 below 1M parameters)\n"
            "      --batch <int>                prompt tokens per block (default " STRINGIFY(LLAMA2_DEFAULT_BATCH) ")\n"
            "      --backend <name>             cpu | blas | cuda, among those built in (default cpu)\n"
@@ -213,7 +213,8 @@ static int apply(void *user, const cli_option *o, const char *flag, const char *
 
 int cli_parse(int argc, char **argv, cli_args *a, char *msg, size_t size) {
     *a = (cli_args){.tokenizer = "tokenizer.bin", .temperature = 1.0f, .topp = 0.9f, .repeat_penalty = 1.0f,
-                    .repeat_last_n = 64, .steps = 256, .chat_template = LLAMA2_TEMPLATE_LLAMA2};
+                    .repeat_last_n = 64, .steps = 256, .chat_template = LLAMA2_TEMPLATE_LLAMA2,
+                    .reply_tokens = CLI_DEFAULT_REPLY_TOKENS};
     if (size > 0) msg[0] = '\0';
     int rc = cli_parse_options(argc, argv, options, sizeof options / sizeof options[0], apply, a, &a->checkpoint, msg, size);
     if (rc) return rc;

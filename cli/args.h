@@ -12,6 +12,11 @@ typedef enum cli_mode { CLI_GENERATE, CLI_CHAT } cli_mode;
 
 #define CLI_MAX_STOPS 32
 
+/* A chat reply's cap unless --reply-tokens says otherwise: a few paragraphs,
+ * so that a model that never writes EOS does not fill the context in one
+ * reply. */
+#define CLI_DEFAULT_REPLY_TOKENS 256
+
 typedef struct cli_args {
     const char *checkpoint;
     const char *tokenizer;     /* -z, default "tokenizer.bin" */

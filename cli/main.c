@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "args.h"
+#include "line_edit.h"
 #include "options.h"
 #include "llama2.h"
 #include "platform/platform.h"
@@ -25,7 +26,13 @@ typedef struct terminal {
     char *in;                  /* input read but not yet returned as lines */
     size_t in_len, in_cap;
     int in_eof;
+    int in_reply;              /* the text written is a reply's ("Assistant: " came last) */
+    cli_line_editor *editor;   /* libedit at a terminal, or NULL */
+    char label[256];           /* what was written since the last newline: the prompt an editor shows again */
+    size_t label_len;
 } terminal;
+
+#define REPLY_LABEL "Assistant: "
 
 /* Takes a Ctrl-C that came, if one did. */
 static int take_sigint(const terminal *t) { return t->chat && l2_interrupt_take(); }
@@ -36,16 +43,49 @@ static void print_warning(terminal *t) {
     t->warning = NULL;
 }
 
-/* Straight to standard output, unbuffered. */
+/* Keeps the text of the line being written, for an editor to show again as
+ * its prompt. */
+static void keep_label(terminal *t, const char *text, size_t len) {
+    for (size_t i = len; i > 0; i--)
+        if (text[i - 1] == '\n') {
+            t->label_len = 0;
+            text += i;
+            len -= i;
+            break;
+        }
+    if (len > sizeof t->label - 1 - t->label_len) len = sizeof t->label - 1 - t->label_len;
+    memcpy(t->label + t->label_len, text, len);
+    t->label_len += len;
+    t->label[t->label_len] = '\0';
+}
+
+/* Straight to standard output, unbuffered. The library stops a reply at a
+ * non-zero return, and ignores it for the prompt's label ("User: "), which
+ * is always written last before a read: a Ctrl-C taken there belongs to the
+ * prompt. A Ctrl-C taken in a reply ends it before the text of the token
+ * sampled after it is shown. */
 static int write_stdout(void *user, const char *text, size_t len) {
     terminal *t = user;
     print_warning(t);
-    l2_stdout_write(text, len);
-    /* The library stops a reply at a non-zero return, and ignores it for
-     * the prompt's label ("User: "), which is always written last before a
-     * read: a Ctrl-C taken there belongs to the prompt. */
     t->sigint_at_last_write = take_sigint(t);
+    if (t->sigint_at_last_write && t->in_reply) {
+        t->in_reply = 0;
+        return 1;
+    }
+    l2_stdout_write(text, len);
+    keep_label(t, text, len);
+    if (len == strlen(REPLY_LABEL) && memcmp(text, REPLY_LABEL, len) == 0) t->in_reply = 1;
     return t->sigint_at_last_write;
+}
+
+/* A line from the editor, which shows the label written before it again
+ * (from the start of the line) with the text being edited. */
+static int read_edited_line(terminal *t, char **line) {
+    l2_stdout_write("\r", 1);
+    int r = cli_line_editor_read(t->editor, t->label, line);
+    if (r < 0) t->interrupted_at_prompt = 1;
+    if (r > 0) t->label_len = 0; /* the newline typed ended the line */
+    return r > 0;
 }
 
 /* The next line of standard input, without its newline; 0 at the end of
@@ -53,10 +93,12 @@ static int write_stdout(void *user, const char *text, size_t len) {
  * ends the wait. */
 static int read_stdin_line(void *user, char **line) {
     terminal *t = user;
+    t->in_reply = 0;
     if (t->sigint_at_last_write) {
         t->interrupted_at_prompt = 1;
         return 0;
     }
+    if (t->editor) return read_edited_line(t, line);
     for (;;) {
         char *newline = t->in ? memchr(t->in, '\n', t->in_len) : NULL;
         if (newline || (t->in_eof && t->in_len > 0)) {
@@ -307,10 +349,14 @@ int main(int argc, char **argv) {
     llama2_status s;
     int steps = a.mode == CLI_CHAT && !a.steps_given ? 0 : a.steps;
     if (a.mode == CLI_CHAT) {
-        if (l2_interrupt_catch() == 0)
+        if (l2_interrupt_catch() == 0) {
             term.chat = 1;
-        else
+            /* Editing needs the Ctrl-C caught: it must not end the program
+             * with the terminal in the editor's mode. */
+            term.editor = cli_line_editor_open("llama2");
+        } else {
             fprintf(stderr, "llama2: warning: Ctrl-C cannot be caught: it ends the program\n");
+        }
         llama2_chat_options copts = {.system_prompt = a.system_prompt, .user_prompt = prompt, .steps = steps,
                                      .reply_tokens = a.reply_tokens, .chat_template = a.chat_template,
                                      .stop = a.stops, .n_stop = a.n_stops};
@@ -335,6 +381,7 @@ done:
     if (culprit) print_error(culprit, err.message);
     free(file_prompt);
     free(term.in);
+    cli_line_editor_close(term.editor);
     llama2_session_destroy(session);
     llama2_threadpool_destroy(pool);
     llama2_sampler_destroy(sampler);

@@ -62,7 +62,10 @@ static const cli_option options[] = {
 static int apply(void *user, const cli_option *o, const char *flag, const char *v, char *msg, size_t size) {
     server_args *a = user;
     switch ((opt_id)o->id) {
-    case OPT_TOKENIZER: a->tokenizer = v; return 0;
+    case OPT_TOKENIZER:
+        a->tokenizer = v;
+        a->tokenizer_given = 1;
+        return 0;
     case OPT_HOST:
         if (v[0] == '\0') return cli_fail(msg, size, "%s: the address must not be empty", flag);
         a->host = v;

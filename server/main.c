@@ -12,6 +12,7 @@
 
 #include "args.h"
 #include "options.h"
+#include "platform/platform.h"
 #include "endpoints.h"
 #include "http.h"
 #include "llama2.h"
@@ -62,6 +63,62 @@ static void serve_until_signal(const sigset_t *signals, server_app *app, server_
     }
 }
 
+/* The KV cache of every slot: keys and values, fp32, per layer, position
+ * and slot. */
+static double kv_cache_bytes(const llama2_config *c, int context, int slots) {
+    const double kv_dim = (double)c->dim * c->n_kv_heads / c->n_heads;
+    return 2.0 * c->n_layers * (double)context * slots * kv_dim * sizeof(float);
+}
+
+#define GIB (1024.0 * 1024.0 * 1024.0)
+#define MIB (1024.0 * 1024.0)
+
+/* Bytes in words: MiB below a GiB. */
+static const char *size_text(double bytes, char *buf, size_t size) {
+    if (bytes >= GIB)
+        snprintf(buf, size, "%.1f GiB", bytes / GIB);
+    else
+        snprintf(buf, size, "%.1f MiB", bytes / MIB);
+    return buf;
+}
+
+/* Refuses (2, with a message) slots whose KV cache, with the weights, does
+ * not fit in this machine's memory: the allocation would take the machine's
+ * swap, or be killed, long after start. */
+static int check_memory(const server_args *a, const llama2_config *c, int context, double weights, char *msg,
+                        size_t size) {
+    const size_t memory = l2_physical_memory();
+    const double kv = kv_cache_bytes(c, context, a->parallel);
+    if (memory == SIZE_MAX || kv + weights <= (double)memory) return 0;
+    char kv_text[32], weights_text[32], memory_text[32];
+    snprintf(msg, size,
+             "%d slots of %d positions need a KV cache of %s, which with the weights (%s) is more than this "
+             "machine's memory (%s): lower --parallel or --ctx",
+             a->parallel, context, size_text(kv, kv_text, sizeof kv_text),
+             size_text(weights, weights_text, sizeof weights_text),
+             size_text((double)memory, memory_text, sizeof memory_text));
+    return 2;
+}
+
+/* One line on stderr at start: what is served, and the memory it takes. */
+static void print_start(const server_args *a, const llama2_model *model, const llama2_session *session,
+                        double weights) {
+    const llama2_config *c = llama2_model_config(model);
+    const int context = llama2_session_context_length(session);
+    char kv_text[32], weights_text[32];
+    fprintf(stderr,
+            "llama2-server: model %s (%s weights, %s), kernels %s, %d slots of %d positions, KV cache %s\n",
+            a->checkpoint, c->weight_type == LLAMA2_WEIGHTS_Q8_0 ? "int8" : "fp32",
+            size_text(weights, weights_text, sizeof weights_text), llama2_model_kernels_name(model), a->parallel,
+            context, size_text(kv_cache_bytes(c, context, a->parallel), kv_text, sizeof kv_text));
+}
+
+/* While the model loads, SIGTERM and SIGINT end the program at once (there
+ * is nothing to finish): they are let through on the main thread, and held
+ * back again before a thread starts (threads inherit the mask), so that
+ * afterwards only sigwait takes them. */
+static void loading(const sigset_t *signals, int on) { pthread_sigmask(on ? SIG_UNBLOCK : SIG_BLOCK, signals, NULL); }
+
 int main(int argc, char **argv) {
     /* Before any thread starts: the signals that stop the server are taken
      * by sigwait alone, and a client that hangs up is an error code on a
@@ -100,18 +157,34 @@ int main(int argc, char **argv) {
     const char *culprit = NULL;
     int rc = 1;
 
+    loading(&signals, 1);
     rc = cli_open_model(a.checkpoint, a.no_mmap, a.context_length, &model, &culprit, &err);
     if (rc != 0) goto done;
     rc = 1;
     const llama2_config *config = llama2_model_config(model);
     if (llama2_tokenizer_open(a.tokenizer, config->vocab_size, &tokenizer, &err) != LLAMA2_OK) {
         culprit = a.tokenizer;
+        if (err.status == LLAMA2_E_IO && !a.tokenizer_given) {
+            size_t len = strlen(err.message);
+            snprintf(err.message + len, sizeof err.message - len, " (pass the model's tokenizer with -z)");
+        }
         goto done;
     }
+    int64_t file_bytes = 0;
+    l2_path_lookup(a.checkpoint, NULL, &file_bytes);
+    const double weights = (double)file_bytes;
+    const int context = a.context_length ? a.context_length : config->seq_len;
+    if ((rc = check_memory(&a, config, context, weights, err.message, sizeof err.message)) != 0) {
+        culprit = "--parallel";
+        goto done;
+    }
+    rc = 1;
+    loading(&signals, 0);
     if (llama2_threadpool_create(a.threads, &pool, &err) != LLAMA2_OK) {
         culprit = "--threads";
         goto done;
     }
+    loading(&signals, 1);
     /* One block holds every slot's next token and a prompt block: one pass
      * over the weights a step. */
     llama2_session_options sopts = {.pool = pool, .batch_size = a.parallel + a.batch,
@@ -120,6 +193,7 @@ int main(int argc, char **argv) {
         culprit = a.checkpoint;
         goto done;
     }
+    loading(&signals, 0);
     server_scheduler_options schedule = {.queue_capacity = a.queue, .prompt_batch = a.batch};
     if (server_scheduler_create(session, tokenizer, &schedule, &metrics, &scheduler, &err) != LLAMA2_OK) {
         culprit = "scheduler";
@@ -145,6 +219,7 @@ int main(int argc, char **argv) {
         print_error(NULL, msg);
         goto done;
     }
+    print_start(&a, model, session, weights);
     printf("llama2-server: listening on %s\n", address);
     fflush(stdout);
     serve_until_signal(&signals, &app, http, a.shutdown_timeout);

@@ -314,11 +314,97 @@ static int read_messages(const server_limits *limits, json_t *obj, server_params
     return rc;
 }
 
+/* -------------------------------------------------------- which fields */
+
+/* The fields this server reads, on both endpoints (the prompt's own field is
+ * the endpoint's). */
+static const char *const read_fields[] = {
+    "max_tokens", "max_completion_tokens", "n",    "stream",           "stream_options",    "temperature",
+    "top_p",      "top_k",                 "min_p", "presence_penalty", "frequency_penalty", "repeat_penalty",
+    "seed",       "stop",                  "ignore_eos",
+};
+
+/* OpenAI's fields that cannot change this server's answer: accepted, and
+ * otherwise left alone (docs/SERVING.md lists them). parallel_tool_calls
+ * only matters with tools, which are refused. */
+static const char *const harmless_fields[] = {
+    "model",          "user",        "store", "metadata", "service_tier", "prompt_cache_key", "safety_identifier",
+    "parallel_tool_calls",
+};
+
+/* OpenAI's fields that would change the answer and that this server does not
+ * implement: a 400 naming the field, unless the value is the one that asks
+ * for nothing (null, false, an empty array, object or string, 0, or as
+ * noted). */
+static const char *const unimplemented_fields[] = {
+    "tools",      "tool_choice",     "functions", "function_call", "logprobs",   "top_logprobs",
+    "logit_bias", "response_format", "echo",      "suffix",        "best_of",    "audio",
+    "modalities", "prediction",      "reasoning_effort", "verbosity", "web_search_options",
+};
+
+static int listed(const char *name, const char *const *list, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(name, list[i]) == 0) return 1;
+    return 0;
+}
+
+#define LISTED(name, list) listed(name, list, sizeof list / sizeof list[0])
+
+/* A value of an unimplemented field that asks for nothing it would do. */
+static int asks_nothing(const char *name, json_t *v) {
+    switch (json_typeof(v)) {
+    case JSON_NULL:
+    case JSON_FALSE: return 1;
+    case JSON_ARRAY:
+        if (strcmp(name, "modalities") == 0) /* text is what it answers in */
+            return json_array_size(v) == 0 ||
+                   (json_array_size(v) == 1 && json_is_string(json_array_get(v, 0)) &&
+                    strcmp(json_string_value(json_array_get(v, 0)), "text") == 0);
+        return json_array_size(v) == 0;
+    case JSON_OBJECT: {
+        if (json_object_size(v) == 0) return 1;
+        json_t *type = json_object_get(v, "type");
+        return strcmp(name, "response_format") == 0 && json_object_size(v) == 1 && json_is_string(type) &&
+               strcmp(json_string_value(type), "text") == 0;
+    }
+    case JSON_STRING:
+        return json_string_length(v) == 0 || (strcmp(name, "tool_choice") == 0 && strcmp(json_string_value(v), "none") == 0);
+    case JSON_INTEGER:
+        return (strcmp(name, "top_logprobs") == 0 && json_integer_value(v) == 0) ||
+               (strcmp(name, "best_of") == 0 && json_integer_value(v) == 1);
+    default: return 0;
+    }
+}
+
+/* Every field of the body is one this server reads, one that cannot change
+ * the answer, or an unimplemented one that asks for nothing; any other is a
+ * 400 naming it (as OpenAI answers a parameter it does not know). */
+static int check_fields(json_t *obj, int chat, server_error *e) {
+    const char *name;
+    json_t *v;
+    json_object_foreach(obj, name, v) {
+        if (strcmp(name, chat ? "messages" : "prompt") == 0 || LISTED(name, read_fields) ||
+            LISTED(name, harmless_fields))
+            continue;
+        if (LISTED(name, unimplemented_fields)) {
+            if (asks_nothing(name, v)) continue;
+            return server_fail(e, 400, INVALID, "unsupported_parameter", name,
+                               "'%s' is not implemented by this server (docs/SERVING.md lists the fields it reads)",
+                               name);
+        }
+        return server_fail(e, 400, INVALID, "unknown_parameter", name,
+                           "'%.64s' is not a parameter of %s (docs/SERVING.md lists the fields it reads)", name,
+                           chat ? "/v1/chat/completions" : "/v1/completions");
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------- the body */
 
 static int read_completion(const server_limits *limits, json_t *obj, server_params *p, server_error *e) {
     const char *prompt_field = p->chat ? "messages" : "prompt";
     if ((p->chat ? read_messages(limits, obj, p, e) : read_prompt(limits, obj, p, e)) < 0) return -1;
+    if (check_fields(obj, p->chat, e) < 0) return -1;
     if (p->n_prompt > limits->context_length)
         return server_fail(e, 400, INVALID, "context_length_exceeded", prompt_field,
                            "the prompt is %d tokens, the context window holds %d", p->n_prompt,
@@ -338,6 +424,18 @@ static int read_completion(const server_limits *limits, json_t *obj, server_para
     json_t *options = field(obj, "stream_options");
     if (options && !json_is_object(options)) return bad_type(e, "stream_options", "an object", options);
     if (options && read_bool(options, "include_usage", &include_usage, e) < 0) return -1;
+    if (options) {
+        const char *key;
+        json_t *value;
+        json_object_foreach(options, key, value) {
+            /* include_obfuscation pads chunks against a side channel of
+             * OpenAI's: the answer is the same without it. */
+            if (strcmp(key, "include_usage") != 0 && strcmp(key, "include_obfuscation") != 0)
+                return server_fail(e, 400, INVALID, "unknown_parameter", "stream_options",
+                                   "'stream_options.%.64s' is not a parameter of stream_options (include_usage is)",
+                                   key);
+        }
+    }
     p->max_tokens = (int)max_tokens;
     p->n = (int)n;
     p->stream = stream;

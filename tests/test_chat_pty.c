@@ -327,6 +327,100 @@ static void test_conversation(void **state) {
     assert_null(strstr(t.out, "</s>"));
 }
 
+/* The text of a run's replies, one after another, each from "Assistant: "
+ * to the next "User: " (the terminal's CRs left out). */
+static void replies_of(const char *out, char *text, size_t size) {
+    size_t n = 0;
+    for (const char *p = strstr(out, "Assistant: "); p; p = strstr(p, "Assistant: ")) {
+        p += strlen("Assistant: ");
+        const char *end = strstr(p, "User: ");
+        if (!end) end = p + strlen(p);
+        for (; p < end && n + 1 < size; p++)
+            if (*p != '\r') text[n++] = *p;
+    }
+    text[n] = '\0';
+}
+
+/* The same chat with standard input from a pipe (no terminal, no editor). */
+static void piped_replies(const char *const *args, const char *input, char *text, size_t size) {
+    char *argv[32];
+    int n = 0;
+    argv[n++] = (char *)test_llama2_bin();
+    for (int i = 0; args[i] && n < 31; i++) argv[n++] = (char *)args[i];
+    argv[n] = NULL;
+    test_run r;
+    assert_int_equal(test_run_program(argv, NULL, input, strlen(input), &r), 0);
+    replies_of(r.out, text, size);
+    test_run_free(&r);
+}
+
+/* With libedit: the left arrow moves the cursor within the line ("Tm",
+ * left, "o" is "Tom"), and the up arrow brings the last line back. */
+static void test_line_editing(void **state) {
+    (void)state;
+    need(1);
+#ifndef LLAMA2_WITH_LIBEDIT
+    print_message("skipped: llama2 is built without libedit (libedit-dev)\n");
+    skip();
+#endif
+    const char *args[] = {model, "-z", tokenizer, "-m", "chat", "--no-timer", "--reply-tokens", "16",
+                          "--chat-template", "none", "-t", "0", NULL};
+    terminal t;
+    size_t at = start_chat(&t, args, "");
+    type(&t, "Tm\x1b[Do\r");
+    at = expect(&t, "Assistant: ", at, 30);
+    at = expect(&t, "User: ", at, 30);
+    type(&t, "\x1b[A\r");
+    at = expect(&t, "Assistant: ", at, 30);
+    at = expect(&t, "User: ", at, 30);
+    type(&t, "\x04");
+    assert_int_equal(finish(&t, 30), 0);
+    assert_string_equal(t.err, "llama2: chat ended: end of input\n");
+    char edited[4096], typed[4096], wrong[4096];
+    replies_of(t.out, edited, sizeof edited);
+    piped_replies(args, "\nTom\nTom\n", typed, sizeof typed);
+    piped_replies(args, "\nTmo\nTmo\n", wrong, sizeof wrong);
+    assert_string_not_equal(typed, wrong); /* the replies tell the lines apart */
+    assert_string_equal(edited, typed);
+}
+
+/* Ctrl-C in a reply: not one more token is shown. The program is stopped,
+ * what it wrote read, then it gets SIGINT and goes on: the token it was
+ * computing is not shown. With --verbose it says how many tokens it
+ * sampled (G); the reply shown is that of --reply-tokens G - 1. */
+static void test_no_token_after_ctrl_c(void **state) {
+    (void)state;
+    need(0);
+    const char *args[] = {slow_model, "-z", tokenizer, "-m", "chat", "--no-timer", "-t", "0", "--threads", "1",
+                          "--chat-template", "none", "--verbose", NULL};
+    terminal t;
+    size_t at = start_chat(&t, args, "");
+    type(&t, "hi\r");
+    at = expect(&t, "Assistant: ", at, 30);
+    expect_bytes(&t, at, 20, 30);
+    kill(t.pid, SIGSTOP);
+    while (pump(&t, 0.3) && t.master >= 0) {
+        struct pollfd p = {t.master, POLLIN, 0};
+        if (poll(&p, 1, 300) == 0) break;
+    }
+    kill(t.pid, SIGINT);
+    kill(t.pid, SIGCONT);
+    at = expect(&t, "User: ", t.n_out, 10);
+    type(&t, "\x04");
+    assert_int_equal(finish(&t, 30), 0);
+    const char *stats = strstr(t.err, "generated_tokens=");
+    assert_non_null(stats);
+    int generated = atoi(stats + strlen("generated_tokens="));
+    assert_true(generated > 1);
+    char shown[16384], capped[16384], cap[32];
+    replies_of(t.out, shown, sizeof shown);
+    snprintf(cap, sizeof cap, "%d", generated - 1);
+    const char *capped_args[] = {slow_model, "-z", tokenizer, "-m", "chat", "--no-timer", "-t", "0",
+                                 "--chat-template", "none", "--reply-tokens", cap, NULL};
+    piped_replies(capped_args, "\nhi\n", capped, sizeof capped);
+    assert_string_equal(shown, capped);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ctrl_d_at_prompt),
@@ -334,6 +428,8 @@ int main(void) {
         cmocka_unit_test(test_ctrl_c_mid_reply),
         cmocka_unit_test(test_ctrl_c_on_another_thread),
         cmocka_unit_test(test_conversation),
+        cmocka_unit_test(test_line_editing),
+        cmocka_unit_test(test_no_token_after_ctrl_c),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

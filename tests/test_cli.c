@@ -272,12 +272,105 @@ static void test_tokenizer_messages(void **state) {
     test_run_free(&r);
 }
 
+/* A file of another kind given as the model or as the tokenizer: the
+ * message says what the file is and what to do. */
+static void test_wrong_file_kinds(void **state) {
+    (void)state;
+    need_model();
+    const char *sentencepiece = test_require_model("tokenizer.model");
+    char gguf[4200], expected[8192];
+    snprintf(gguf, sizeof gguf, "%s/model.gguf", tmp_dir);
+    unsigned char head[64] = {'G', 'G', 'U', 'F', 3};
+    test_write_file(gguf, head, sizeof head, 0644);
+    test_run r;
+    run(&r, NULL, gguf, "-z", tokenizer, NULL);
+    assert_int_equal(r.status, 1);
+    snprintf(expected, sizeof expected,
+             "llama2: %s: a GGUF file, which this build does not read: it reads llama2.c checkpoints "
+             "(llama2-convert makes one of a Hugging Face model folder)\n",
+             gguf);
+    assert_string_equal(r.err, expected);
+    test_run_free(&r);
+
+    run(&r, NULL, tokenizer, "-z", tokenizer, NULL);
+    assert_int_equal(r.status, 1);
+    snprintf(expected, sizeof expected,
+             "llama2: %s: a llama2.c tokenizer (tokenizer.bin), not a model: give the model's checkpoint, and this "
+             "file as the tokenizer (-z)\n",
+             tokenizer);
+    assert_string_equal(r.err, expected);
+    test_run_free(&r);
+
+    run(&r, NULL, sentencepiece, NULL);
+    assert_int_equal(r.status, 1);
+    snprintf(expected, sizeof expected,
+             "llama2: %s: a SentencePiece tokenizer.model, not a model: give the model's checkpoint, and as the "
+             "tokenizer (-z) the tokenizer.bin that `llama2-convert tokenizer.model tokenizer.bin` makes of this "
+             "file\n",
+             sentencepiece);
+    assert_string_equal(r.err, expected);
+    test_run_free(&r);
+
+    run(&r, NULL, model, "-z", sentencepiece, NULL);
+    assert_int_equal(r.status, 1);
+    snprintf(expected, sizeof expected,
+             "llama2: %s: a SentencePiece tokenizer.model, not a llama2.c tokenizer: `llama2-convert tokenizer.model "
+             "tokenizer.bin` makes one of it\n",
+             sentencepiece);
+    assert_string_equal(r.err, expected);
+    test_run_free(&r);
+
+    run(&r, NULL, model, "-z", model, NULL);
+    assert_int_equal(r.status, 1);
+    snprintf(expected, sizeof expected,
+             "llama2: %s: a llama2.c checkpoint (version 0), not a tokenizer: the tokenizer is the model's "
+             "tokenizer.bin\n",
+             model);
+    assert_string_equal(r.err, expected);
+    test_run_free(&r);
+}
+
+/* Chat replies end at BOS as in llama2-server (here with the template
+ * "none": the model ends its story with BOS, the reply ends there), and a
+ * reply without an end is capped at 256 tokens unless --reply-tokens says
+ * otherwise. */
+static void test_chat_reply_ends(void **state) {
+    (void)state;
+    need_model();
+    test_run r;
+    run(&r, "Once upon a time\n", model, GREEDY, "-m", "chat", "--chat-template", "none", "-y", "", NULL);
+    assert_int_equal(r.status, 0);
+    assert_string_equal(r.out,
+                        "User: Assistant: One day, a little girl named Lily went to the park with her mom. She saw a "
+                        "big, red ball and wanted to play with it. She asked her mom, \"Can I play with it?\" Her mom "
+                        "said, \"Yes, it is.\"\nLily was very excited to see the ball. She put the ball in the ball and "
+                        "put it in the ball. But then, she saw a big ball. The ball was not scared. It was a big ball. "
+                        "The ball was not scared.\nLily wanted to help the ball. She said, \"I want to play with the "
+                        "ball. I will help you.\" The ball was happy and said, \"Yes, I will help you.\" The ball was "
+                        "happy and they played together. They played together every day.\nUser: \n");
+    test_run_free(&r);
+
+    const char *turns = "You are a storyteller.\nTell me a story about a cat.\n";
+    test_run capped, by_default, uncapped;
+    run(&by_default, turns, model, GREEDY, "-m", "chat", NULL);
+    run(&capped, turns, model, GREEDY, "-m", "chat", "--reply-tokens", "256", NULL);
+    run(&uncapped, turns, model, GREEDY, "-m", "chat", "--reply-tokens", "0", NULL);
+    expect_same("the default cap and --reply-tokens 256", &by_default, &capped);
+    assert_int_equal(uncapped.status, 0);
+    assert_true(uncapped.out_len > capped.out_len);
+    assert_memory_equal(uncapped.out, capped.out, capped.out_len - strlen("\nUser: \n"));
+    test_run_free(&by_default);
+    test_run_free(&capped);
+    test_run_free(&uncapped);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_prompt_file),      cmocka_unit_test(test_context),
         cmocka_unit_test(test_stop),             cmocka_unit_test(test_sampler_flags),
         cmocka_unit_test(test_verbose_and_seed), cmocka_unit_test(test_version),
-        cmocka_unit_test(test_tokenizer_messages),
+        cmocka_unit_test(test_tokenizer_messages), cmocka_unit_test(test_wrong_file_kinds),
+        cmocka_unit_test(test_chat_reply_ends),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1050,7 +1050,7 @@ static void test_rope_theta_and_eps_carried(void **state) {
     char message[8192];
     snprintf(message, sizeof message,
              "%s/config.json: rope_theta 500000 and rms_norm_eps 1e-06 differ from llama2.c's 10000 and 1e-05: a "
-             "version 0 file cannot record them (use --version 1 or 2)",
+             "version 0 file cannot record them (use --format-version 1 or 2)",
              tmp_path("hf"));
     assert_status_message(convert_hf(tmp_path("hf"), tmp_path("m.bin"), 0, &err), LLAMA2_E_UNSUPPORTED, &err, message);
     l2_convert_options o = {0};
@@ -1131,7 +1131,7 @@ static void test_hf_bad_tensors(void **state) {
     g.config_value = "500000.0";
     assert_refused(&g, 0, LLAMA2_E_UNSUPPORTED,
                    "%s/config.json: rope_theta 500000 and rms_norm_eps 1e-05 differ from llama2.c's 10000 and 1e-05: a "
-                   "version 0 file cannot record them (use --version 1 or 2)");
+                   "version 0 file cannot record them (use --format-version 1 or 2)");
     /* An old checkpoint's RoPE frequencies are not weights: ignored. */
     g = f;
     g.extra = "model.layers.1.self_attn.rotary_emb.inv_freq";
@@ -1376,10 +1376,13 @@ static void test_program_usage(void **state) {
         {{NULL}, "llama2-convert: missing the source and the output (try --help)"},
         {{hf, NULL}, "llama2-convert: missing the output (try --help)"},
         {{hf, out, "--version", "3", NULL}, "llama2-convert: --version: '3' is not 0, 1 or 2 (try --help)"},
-        {{hf, out, "--version", NULL}, "llama2-convert: --version needs a value (try --help)"},
+        {{hf, out, "--format-version", "3", NULL},
+         "llama2-convert: --format-version: '3' is not 0, 1 or 2 (try --help)"},
+        {{hf, out, "--format-version", NULL}, "llama2-convert: --format-version needs a value (try --help)"},
+        {{hf, out, "--version", "-1", NULL}, "llama2-convert: --version: '-1' is not 0, 1 or 2 (try --help)"},
         {{hf, out, "--group-size", "0", NULL},
          "llama2-convert: --group-size: '0' is not a positive integer (try --help)"},
-        {{hf, out, "--group-size", "8", NULL}, "llama2-convert: --group-size goes with --version 2 (try --help)"},
+        {{hf, out, "--group-size", "8", NULL}, "llama2-convert: --group-size goes with --format-version 2 (try --help)"},
         {{model, out, "--to", "gguf", NULL}, "llama2-convert: --to: 'gguf' is not a known target (hf) (try --help)"},
         {{model, out, "--to", "hf", "--dtype", "f64", NULL},
          "llama2-convert: --dtype: 'f64' is not f32, bf16 or f16 (try --help)"},
@@ -1389,8 +1392,10 @@ static void test_program_usage(void **state) {
         {{model, out, "--tokenizer-out", "t.bin", "--version", "1", NULL},
          "llama2-convert: --tokenizer-out is for a Hugging Face folder source (try --help)"},
         {{model, out, "--to", "hf", "--version", "1", NULL},
-         "llama2-convert: --version and --group-size are for llama2.c outputs, not --to hf (try --help)"},
-        {{model, out, NULL}, "llama2-convert: a llama2.c source needs --to hf or --version (try --help)"},
+         "llama2-convert: --format-version and --group-size are for llama2.c outputs, not --to hf (try --help)"},
+        {{model, out, "--to", "hf", "--format-version", "1", NULL},
+         "llama2-convert: --format-version and --group-size are for llama2.c outputs, not --to hf (try --help)"},
+        {{model, out, NULL}, "llama2-convert: a llama2.c source needs --to hf or --format-version (try --help)"},
         {{hf, out, "--frobnicate", NULL}, "llama2-convert: unknown option '--frobnicate' (try --help)"},
         {{hf, out, "extra", NULL}, "llama2-convert: unexpected argument 'extra' (try --help)"},
     };
@@ -1407,6 +1412,16 @@ static void test_program_usage(void **state) {
     assert_int_equal(run_convert(help, &r), 0);
     assert_non_null(strstr(r.out, "Usage: llama2-convert"));
     test_run_free(&r);
+    /* --version not followed by a number: the program's version, as every
+     * program says it; nothing is written. */
+    const char *version[][4] = {{"--version", NULL}, {hf, out, "--version", NULL}};
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(run_convert(version[i], &r), 0);
+        assert_string_equal(r.out, "llama2-convert " LLAMA2_VERSION "\n");
+        assert_string_equal(r.err, "");
+        test_run_free(&r);
+    }
+    assert_false(have_file(out));
 }
 
 static void test_program_converts(void **state) {
@@ -1446,7 +1461,7 @@ static void test_program_converts(void **state) {
     assert_int_equal(run_convert(again, &r), 0);
     test_run_free(&r);
     assert_same_file(out, back);
-    const char *rewrite[] = {out, v2, "--version", "2", "--group-size", "8", NULL};
+    const char *rewrite[] = {out, v2, "--format-version", "2", "--group-size", "8", NULL};
     assert_int_equal(run_convert(rewrite, &r), 0);
     test_run_free(&r);
     llama2_model *m = open_model(v2);

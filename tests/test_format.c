@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "model/checkpoint_format.h"
+#include "model/file_kind.h"
 #include "write/checkpoint_writer.h"
 #include "llama2.h"
 #include "platform/platform.h"
@@ -344,7 +345,9 @@ static void test_rewrite_refusals(void **state) {
         {"stories260K.bin", -1, 0, LLAMA2_E_INVALID, "version -1, must be 0, 1 or 2"},
         {"stories260K.bin", 1, 4, LLAMA2_E_INVALID, "group size 4 given for version 1: only version 2 has groups"},
         {"stories260K.bin", 2, 64, LLAMA2_E_INVALID, "group size 64 does not divide dim 64 and hidden_dim 172"},
-        {"tok512.bin", 1, 0, LLAMA2_E_FORMAT, "bad header: hidden_dim is 0, must be positive"},
+        {"tok512.bin", 1, 0, LLAMA2_E_FORMAT,
+         "a llama2.c tokenizer (tokenizer.bin), not a model: give the model's checkpoint, and this file as the "
+         "tokenizer (-z)"},
     };
     /* Any such files will do: the models folder's. */
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) test_require_model(bad[i].in);
@@ -470,6 +473,41 @@ static void test_source_failure(void **state) {
     assert_int_equal(scan_tmp_dir(0), 1);
 }
 
+/* Each kind of file from its first bytes; a checkpoint's header of each
+ * version, and starts that are none of the kinds. */
+static void test_file_kinds(void **state) {
+    static const struct { const char *bytes; size_t size; l2_file_kind kind; } cases[] = {
+        {"GGUF\3\0\0\0", 8, L2_FILE_GGUF},
+        {"PK\3\4\24\0\0\0", 8, L2_FILE_ZIP},
+        {"\x10\0\0\0\0\0\0\0{\"a\":\"b\"}", 17, L2_FILE_SAFETENSORS},
+        {"  \n{\"architectures\": []}", 25, L2_FILE_JSON},
+        {"\x0a\x0e\x0a\x05<unk>\x15\0\0\0\0\x18\x02", 16, L2_FILE_SENTENCEPIECE},
+        /* max_token_length 7; "<unk>" score 0; "a" score -1 */
+        {"\7\0\0\0\0\0\0\0\5\0\0\0<unk>\0\0\x80\xbf\1\0\0\0a", 26, L2_FILE_TOKENIZER_BIN},
+        /* a score that is not a plausible one (a subnormal float) */
+        {"\7\0\0\0\xac\0\0\0\5\0\0\0<unk>", 17, L2_FILE_UNKNOWN},
+        /* a NUL inside a token */
+        {"\7\0\0\0\0\0\0\0\2\0\0\0a\0", 14, L2_FILE_UNKNOWN},
+        {"24ka\7\0\0\0", 8, L2_FILE_CHECKPOINT_VERSION},
+        {"", 0, L2_FILE_UNKNOWN},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        l2_file_kind got = l2_file_kind_of((const unsigned char *)cases[i].bytes, cases[i].size);
+        if (got != cases[i].kind) fail_msg("case %zu: kind %d, expected %d", i, (int)got, (int)cases[i].kind);
+    }
+    llama2_config c = l2_random_model_config(64, 172, 2, 8, 4, 512, 64, 1, 0, 0);
+    unsigned char header[L2_V1_HEADER_BYTES];
+    const l2_file_kind expected[3] = {L2_FILE_CHECKPOINT_V0, L2_FILE_CHECKPOINT_V1, L2_FILE_CHECKPOINT_V2};
+    for (int version = 0; version <= 2; version++) {
+        c.file_version = version;
+        c.group_size = version == 2 ? 4 : 0;
+        size_t n = l2_header_encode(&c, header);
+        assert_int_equal(l2_file_kind_of(header, n), expected[version]);
+    }
+    assert_string_equal(l2_file_kind_name(L2_FILE_GGUF), "a GGUF file");
+    assert_string_equal(l2_file_kind_name(L2_FILE_UNKNOWN), "a file of unknown kind");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_order_per_version, test_setup),
@@ -484,6 +522,7 @@ int main(void) {
         cmocka_unit_test_setup(test_rewrite_refusals, test_setup),
         cmocka_unit_test_setup(test_source_contract, test_setup),
         cmocka_unit_test_setup(test_source_failure, test_setup),
+        cmocka_unit_test_setup(test_file_kinds, test_setup),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -12,7 +12,9 @@
  *     reuses the cached positions of the first turn), and its first is the
  *     llama2 program's;
  *   - every installed program has its man page, and `make uninstall`
- *     removes all that was installed and nothing else.
+ *     removes all that was installed and nothing else;
+ *   - docs/API.md's two recipes, an install in $HOME/.local and a staged
+ *     one, run as written give the llama2 program's text.
  * The compiler is $LLAMA2_CC (default cc); the models come from
  * $LLAMA2_MODELS, and a test without them is skipped by name.
  */
@@ -407,6 +409,116 @@ static void test_uninstall(void **state) {
     free(left);
 }
 
+/* ------------------------------------------------------ docs/API.md's recipes */
+
+/* Replaces every `from` in *text (malloc'd) with `to`. */
+static void replace_all(char **text, const char *from, const char *to) {
+    size_t n = 0;
+    for (const char *p = strstr(*text, from); p; p = strstr(p + strlen(from), from)) n++;
+    char *out = malloc(strlen(*text) + n * strlen(to) + 1);
+    assert_non_null(out);
+    char *o = out;
+    const char *p = *text;
+    for (const char *hit; (hit = strstr(p, from)) != NULL; p = hit + strlen(from)) {
+        memcpy(o, p, (size_t)(hit - p));
+        o += hit - p;
+        memcpy(o, to, strlen(to));
+        o += strlen(to);
+    }
+    strcpy(o, p);
+    free(*text);
+    *text = out;
+}
+
+/* The lines of the first ```sh block after the line of docs/API.md that
+ * holds `after` (malloc'd). */
+static char *api_recipe(const char *after) {
+    char *doc = test_read_file(test_source_path("docs/API.md"), NULL);
+    assert_non_null(doc);
+    const char *at = strstr(doc, after);
+    assert_non_null(at);
+    const char *start = strstr(at, "```sh\n");
+    assert_non_null(start);
+    start += strlen("```sh\n");
+    const char *end = strstr(start, "```");
+    assert_non_null(end);
+    char *block = malloc((size_t)(end - start) + 1);
+    assert_non_null(block);
+    memcpy(block, start, (size_t)(end - start));
+    block[end - start] = '\0';
+    free(doc);
+    return block;
+}
+
+/* Runs a recipe as written, from the source folder, with HOME in a folder
+ * of its own and these changes only: /tmp/stage is a folder of the test's,
+ * the program is written there too, make's lines print nothing, cc is the
+ * compiler of this build and models/ the test's models. Its output must be
+ * the llama2 program's greedy text. */
+static void run_recipe(const char *after, const char *folder) {
+    test_require_model("stories260K.bin");
+    test_require_model("tok512.bin");
+    char dir[4400], home[4500], program[4500], models[4400], cc[300], make[300];
+    snprintf(dir, sizeof dir, "%s/%s", tmp_dir, folder);
+    free(sh_ok("mkdir -p '%s/home' '%s/stage'", dir, dir));
+    snprintf(home, sizeof home, "%s/home", dir);
+    snprintf(program, sizeof program, "%s/generate", dir);
+    snprintf(models, sizeof models, "%s/", getenv("LLAMA2_MODELS") ? getenv("LLAMA2_MODELS") : "models");
+    snprintf(cc, sizeof cc, "\n%s ", compiler());
+    snprintf(make, sizeof make, "\n%s -s ", getenv("MAKE") ? getenv("MAKE") : "make");
+    char *script = api_recipe(after);
+    char stage_dir[4500];
+    snprintf(stage_dir, sizeof stage_dir, "%s/stage", dir);
+    char *lines = malloc(strlen(script) + 2);
+    assert_non_null(lines);
+    lines[0] = '\n';
+    strcpy(lines + 1, script);
+    free(script);
+    replace_all(&lines, "/tmp/stage", stage_dir);
+    replace_all(&lines, "\nmake ", make);
+    replace_all(&lines, "\ncc ", cc);
+    replace_all(&lines, "-o generate", "-o \"$RECIPE_PROGRAM\"");
+    replace_all(&lines, "./generate", "\"$RECIPE_PROGRAM\"");
+    replace_all(&lines, " models/", " \"$RECIPE_MODELS\"");
+    /* make's own lines go to /dev/null: the output is the program's. */
+    for (char *p = strstr(lines, make); p; p = strstr(p + 1, make)) {
+        char *eol = strchr(p + 1, '\n');
+        assert_non_null(eol);
+        size_t at = (size_t)(eol - lines);
+        char *longer = malloc(strlen(lines) + 16);
+        assert_non_null(longer);
+        memcpy(longer, lines, at);
+        strcpy(longer + at, " >/dev/null");
+        strcat(longer, lines + at);
+        free(lines);
+        lines = longer;
+        p = lines + at;
+    }
+    char command[16384];
+    snprintf(command, sizeof command,
+             "cd '%s' && env -u PKG_CONFIG_LIBDIR -u PKG_CONFIG_SYSROOT_DIR -u PKG_CONFIG_PATH -u LD_LIBRARY_PATH "
+             "HOME='%s' RECIPE_PROGRAM='%s' RECIPE_MODELS='%s' /bin/sh -e -c '%s'",
+             test_source_path("."), home, program, models, lines);
+    assert_null(strchr(lines, '\''));
+    free(lines);
+    char *out = sh_ok("%s", command);
+    char *expected = sh_ok("'%s' '%sstories260K.bin' -z '%stok512.bin' -t 0 -n 32 -i 'Once upon a time' --no-timer",
+                           test_llama2_bin(), models, models);
+    assert_string_equal(out, expected);
+    free(out);
+    free(expected);
+}
+
+static void test_recipe_home(void **state) {
+    (void)state;
+    run_recipe("In your home folder", "recipe-home");
+}
+
+static void test_recipe_staged(void **state) {
+    (void)state;
+    run_recipe("Staged under a `DESTDIR`", "recipe-staged");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shared_library_exports_only_the_api),
@@ -420,6 +532,8 @@ int main(void) {
         cmocka_unit_test(test_chat_example_is_the_program),
         cmocka_unit_test(test_programs_and_man_pages),
         cmocka_unit_test(test_uninstall),
+        cmocka_unit_test(test_recipe_home),
+        cmocka_unit_test(test_recipe_staged),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -277,6 +277,33 @@ static void test_ctrl_c_mid_reply(void **state) {
     finish(c, "llama2: chat ended: end of input\n");
 }
 
+/* The level 3 cache: on Linux, every instance of cpu0's size (sysfs), at
+ * least one; where the machine says nothing of it, 0. */
+static void test_l3_cache_bytes(void **state) {
+    (void)state;
+    const size_t total = l2_l3_cache_bytes();
+#if defined(__linux__)
+    FILE *f = fopen("/sys/devices/system/cpu/cpu0/cache/index3/size", "r");
+    char text[64] = "";
+    if (!f || !fgets(text, sizeof text, f)) {
+        if (f) fclose(f);
+        print_message("skipped: this machine's sysfs describes no level 3 cache\n");
+        skip();
+    }
+    fclose(f);
+    char *end;
+    size_t one = (size_t)strtoull(text, &end, 10);
+    if (*end == 'K') one <<= 10;
+    if (*end == 'M') one <<= 20;
+    assert_true(one > 0);
+    assert_true(total >= one);
+    assert_int_equal(total % one, 0);
+#else
+    print_message("skipped: the level 3 cache is checked against Linux's sysfs (got %zu bytes here)\n", total);
+    skip();
+#endif
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_names_beyond_ascii, test_setup),
@@ -284,6 +311,7 @@ int main(void) {
         cmocka_unit_test_setup(test_crlf_chat_input, test_setup),
         cmocka_unit_test_setup(test_ctrl_c_at_the_prompt, test_setup),
         cmocka_unit_test_setup(test_ctrl_c_mid_reply, test_setup),
+        cmocka_unit_test_setup(test_l3_cache_bytes, test_setup),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -435,6 +435,12 @@ static void test_convert_v1_matches_export_py(void **state) {
     assert_same_file(out, expected);
 }
 
+static long long file_size(const char *path) {
+    int64_t size = -1;
+    l2_path_lookup(path, NULL, &size);
+    return size;
+}
+
 static void test_quantize_tool(void **state) {
     char tool[4096];
     snprintf(tool, sizeof tool, "%s", test_require_tool("llama2-quantize"));
@@ -446,9 +452,38 @@ static void test_quantize_tool(void **state) {
     test_run r;
     const char *ok[] = {in, out, "--group-size", "4", NULL};
     assert_int_equal(test_run_tool(tool, ok, &r), 0);
-    assert_non_null(strstr(r.err, "group size 4"));
+    char expected[16384];
+    snprintf(expected, sizeof expected,
+             "llama2-quantize: %s (%lld bytes) -> %s (%lld bytes), group size 4\n"
+             "llama2-quantize: group size 4: as --group-size asked\n"
+             "llama2-quantize: warning: group size 4 is below 32: with its scale each weight takes 2.00 bytes (fp32: "
+             "4, group size 64: 1.06), and the int8 products may run slower than fp32's (llama2-bench measures both)\n",
+             in, file_size(in), out, file_size(out));
+    assert_string_equal(r.err, expected);
     test_run_free(&r);
     assert_same_file(out, model_path("stories260K_q80_gs4.bin"));
+
+    /* The automatic size says why; 32 and more, no warning. */
+    const char *automatic[] = {in, out, "--force", NULL};
+    assert_int_equal(test_run_tool(tool, automatic, &r), 0);
+    assert_non_null(strstr(r.err, "llama2-quantize: group size 4: the largest size up to 64 that divides dim 64 and "
+                                  "hidden_dim 172\nllama2-quantize: warning: group size 4 is below 32"));
+    test_run_free(&r);
+    char wide_in[4200], wide_out[4200];
+    snprintf(wide_in, sizeof wide_in, "%s", tmp_path("wide.bin"));
+    snprintf(wide_out, sizeof wide_out, "%s", tmp_path("wide_q80.bin"));
+    llama2_config wide = l2_random_model_config(64, 192, 1, 4, 4, 512, 32, 1, 0, 0);
+    llama2_error lerr;
+    assert_int_equal(l2_write_random_model(wide_in, &wide, 1, 0, &lerr), LLAMA2_OK);
+    const char *wide_args[] = {wide_in, wide_out, NULL};
+    assert_int_equal(test_run_tool(tool, wide_args, &r), 0);
+    snprintf(expected, sizeof expected,
+             "llama2-quantize: group size 64: the largest size up to 64 that divides dim 64 and hidden_dim 192\n");
+    assert_non_null(strstr(r.err, expected));
+    assert_string_equal(strstr(r.err, expected) + strlen(expected), "");
+    test_run_free(&r);
+    remove(wide_in);
+    remove(wide_out);
 
     const char *usage[][5] = {
         {in, NULL}, {NULL}, {in, out, "--group-size", NULL}, {in, out, "--group-size", "x", NULL},

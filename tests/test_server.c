@@ -38,6 +38,7 @@
 
 #include "write/checkpoint_writer.h"
 #include "llama2.h"
+#include "platform/platform.h"
 #include "request.h"
 #include "support.h"
 
@@ -668,6 +669,11 @@ static const bad_case bad_cases[] = {
     {"a system message after a user's", "POST", "/v1/chat/completions", {KEY},
      "{\"messages\": [{\"role\": \"user\", \"content\": \"a\"}, {\"role\": \"system\", \"content\": \"b\"}]}", 400,
      "invalid_value", "messages", "system"},
+    {"an unimplemented field", "POST", "/v1/chat/completions", {KEY},
+     "{\"messages\": [{\"role\": \"user\", \"content\": \"a\"}], \"response_format\": {\"type\": \"json_object\"}}", 400,
+     "unsupported_parameter", "response_format", "'response_format' is not implemented by this server"},
+    {"an unknown field", "POST", "/v1/completions", {KEY}, "{\"prompt\": \"a\", \"max_token\": 5}", 400,
+     "unknown_parameter", "max_token", "'max_token' is not a parameter of /v1/completions"},
     {"max_tokens a string", "POST", "/v1/completions", {KEY}, "{\"prompt\": \"a\", \"max_tokens\": \"5\"}", 400,
      "invalid_type", "max_tokens", "'max_tokens' must be an integer, got a string"},
     {"max_tokens 0", "POST", "/v1/completions", {KEY}, "{\"prompt\": \"a\", \"max_tokens\": 0}", 400, "invalid_value",
@@ -792,11 +798,24 @@ static void test_bad_requests(void **state) {
     json_decref(v);
     reply_free(&r);
     server_stop(&sp);
-    /* Not one line of the server's on stderr but its shutdown note. */
+    /* Not one line of the server's on stderr but the one at start (the
+     * model, its weights, the kernels, the slots and the KV cache: 2 slots
+     * of 64 positions, 5 layers of 32 key/value floats) and its shutdown
+     * note. */
     char *err = test_read_file(sp.err_path, NULL);
     assert_non_null(err);
-    assert_non_null(strstr(err, "llama2-server: SIGTERM: "));
-    assert_null(strchr(strchr(err, '\n') + 1, '\n'));
+    llama2_model *m = NULL;
+    llama2_error lerr;
+    assert_int_equal(llama2_model_open(test_require_model("stories260K.bin"), NULL, &m, &lerr), LLAMA2_OK);
+    char start[8192];
+    snprintf(start, sizeof start,
+             "llama2-server: model %s (fp32 weights, 1.0 MiB), kernels %s, 2 slots of 64 positions, KV cache 0.2 MiB\n"
+             "llama2-server: SIGTERM: ",
+             test_require_model("stories260K.bin"), llama2_model_kernels_name(m));
+    llama2_model_close(m);
+    if (strncmp(err, start, strlen(start)) != 0) fail_msg("stderr '%s', expected it to start '%s'", err, start);
+    const char *rest = err + strlen(start);
+    assert_true(strchr(rest, '\n') == err + strlen(err) - 1); /* the shutdown note is the last line */
     free(err);
 }
 
@@ -841,11 +860,93 @@ static void test_command_line(void **state) {
     assert_non_null(strstr(r.err, "Address already in use"));
     test_run_free(&r);
     server_stop(&sp);
+    /* Without -z, where the folder has no tokenizer.bin: the CLI's hint. */
+    char *no_z[] = {(char *)bin, (char *)model, NULL};
+    test_run_program(no_z, tmp_dir, NULL, 0, &r);
+    assert_int_equal(r.status, 1);
+    assert_string_equal(r.err,
+                        "llama2-server: tokenizer.bin: cannot open: No such file or directory (pass the model's "
+                        "tokenizer with -z)\n");
+    test_run_free(&r);
     /* --help names every option. */
     const char *help[] = {"--help", NULL};
     assert_int_equal(test_run_tool(bin, help, &r), 0);
     assert_non_null(strstr(r.out, "--api-key"));
     test_run_free(&r);
+}
+
+/* Slots whose KV cache does not fit in memory are refused at once, with
+ * the numbers: a model of 65536 positions and 32 key/value floats a layer
+ * (16 MiB of cache a layer and slot), with layers enough that 256 slots
+ * need twice this machine's memory. */
+static void test_memory_refused(void **state) {
+    (void)state;
+    const char *bin = server_bin();
+    const char *tok = test_require_model("tok512.bin");
+    const size_t memory = l2_physical_memory();
+    if (memory == SIZE_MAX) {
+        print_message("skipped: the machine's memory cannot be known here\n");
+        skip();
+    }
+    const double per_layer = 256.0 * 65536 * 32 * 2 * sizeof(float);
+    const int layers = (int)(2.0 * (double)memory / per_layer) + 1;
+    char model[4200];
+    snprintf(model, sizeof model, "%s/long.bin", tmp_dir);
+    llama2_config c = l2_random_model_config(64, 64, layers, 8, 4, 512, 65536, 1, 1, 0);
+    llama2_error err;
+    assert_int_equal(l2_write_random_model(model, &c, 5, 0, &err), LLAMA2_OK);
+    const char *args[] = {model, "-z", tok, "--parallel", "256", NULL};
+    test_run r;
+    assert_int_equal(test_run_tool(bin, args, &r), 2);
+    int64_t file_bytes = 0;
+    l2_path_lookup(model, NULL, &file_bytes);
+    char expected[1024];
+    const double gib = 1024.0 * 1024.0 * 1024.0;
+    snprintf(expected, sizeof expected,
+             "llama2-server: --parallel: 256 slots of 65536 positions need a KV cache of %.1f GiB, which with the "
+             "weights (%.1f MiB) is more than this machine's memory (%.1f GiB): lower --parallel or --ctx\n",
+             per_layer * layers / gib, (double)file_bytes / (1024.0 * 1024.0), (double)memory / gib);
+    assert_string_equal(r.err, expected);
+    assert_int_equal(r.out_len, 0);
+    test_run_free(&r);
+    unlink(model);
+}
+
+/* SIGTERM while the model loads ends the server at once: here the tokenizer
+ * is a FIFO that nobody writes, so the load waits. */
+static void test_sigterm_while_loading(void **state) {
+    (void)state;
+    const char *bin = server_bin();
+    const char *model = test_require_model("stories260K.bin");
+    char fifo[4200];
+    snprintf(fifo, sizeof fifo, "%s/tokenizer.fifo", tmp_dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, 1);
+        dup2(null, 2);
+        test_default_signals();
+        execl(bin, bin, model, "-z", fifo, "--port", "0", (char *)NULL);
+        _exit(127);
+    }
+    struct timespec pause = {0, 300000000};
+    nanosleep(&pause, NULL);
+    assert_int_equal(kill(pid, SIGTERM), 0);
+    int status = 0;
+    pid_t done = 0;
+    for (int i = 0; i < 100 && (done = waitpid(pid, &status, WNOHANG)) == 0; i++) nanosleep(&(struct timespec){0, 50000000}, NULL);
+    if (done != pid) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        unlink(fifo);
+        fail_msg("the server did not end within 5 s of SIGTERM while loading");
+    }
+    unlink(fifo);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGTERM);
 }
 
 /* /tokenize, /detokenize, /v1/models, /health and /metrics. */
@@ -1060,7 +1161,9 @@ static void test_parser_fields(void **state) {
                        "\"content\":\"Hi\"}],\"temperature\":0.5,\"top_p\":0.9,\"top_k\":40,\"min_p\":0.05,"
                        "\"presence_penalty\":0.5,\"frequency_penalty\":-0.25,\"seed\":-1,\"n\":2,\"stop\":\"END\","
                        "\"max_completion_tokens\":9,\"max_tokens\":100,\"stream\":true,"
-                       "\"stream_options\":{\"include_usage\":true},\"logit_bias\":{\"5\":1},\"user\":\"me\"}";
+                       "\"stream_options\":{\"include_usage\":true},\"user\":\"me\",\"model\":\"x\",\"store\":true,"
+                       "\"metadata\":{\"k\":\"v\"},\"logprobs\":false,\"tools\":[],\"logit_bias\":{},"
+                       "\"response_format\":{\"type\":\"text\"},\"tool_choice\":\"none\",\"top_logprobs\":0}";
     assert_int_equal(server_parse_completion(&lim, 1, body, strlen(body), &p, &e), 0);
     assert_int_equal(p.chat, 1);
     assert_true(p.sampling.temperature == 0.5f && p.sampling.top_p == 0.9f && p.sampling.min_p == 0.05f);
@@ -1108,6 +1211,42 @@ static void test_parser_fields(void **state) {
     assert_int_equal(server_parse_completion(&lim, 0, body, strlen(body), &p, &e), -1);
     assert_int_equal(e.status, 400);
     assert_string_equal(e.message, "'stop' holds more than 16 strings");
+
+    /* A field that would change the answer and is not implemented, and an
+     * unknown one: 400 naming the field. */
+    static const struct { int chat; const char *body, *param, *code, *message; } refused[] = {
+        {1, "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"tools\":[{\"type\":\"function\"}]}", "tools",
+         "unsupported_parameter", "'tools' is not implemented by this server (docs/SERVING.md lists the fields it reads)"},
+        {1, "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"response_format\":{\"type\":\"json_object\"}}",
+         "response_format", "unsupported_parameter",
+         "'response_format' is not implemented by this server (docs/SERVING.md lists the fields it reads)"},
+        {1, "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"logprobs\":true}", "logprobs",
+         "unsupported_parameter", "'logprobs' is not implemented by this server (docs/SERVING.md lists the fields it reads)"},
+        {0, "{\"prompt\":\"a\",\"echo\":true}", "echo", "unsupported_parameter",
+         "'echo' is not implemented by this server (docs/SERVING.md lists the fields it reads)"},
+        {0, "{\"prompt\":\"a\",\"logprobs\":2}", "logprobs", "unsupported_parameter",
+         "'logprobs' is not implemented by this server (docs/SERVING.md lists the fields it reads)"},
+        {0, "{\"prompt\":\"a\",\"suffix\":\"end\"}", "suffix", "unsupported_parameter",
+         "'suffix' is not implemented by this server (docs/SERVING.md lists the fields it reads)"},
+        {0, "{\"prompt\":\"a\",\"best_of\":3}", "best_of", "unsupported_parameter",
+         "'best_of' is not implemented by this server (docs/SERVING.md lists the fields it reads)"},
+        {0, "{\"prompt\":\"a\",\"logit_bias\":{\"5\":1}}", "logit_bias", "unsupported_parameter",
+         "'logit_bias' is not implemented by this server (docs/SERVING.md lists the fields it reads)"},
+        {0, "{\"prompt\":\"a\",\"temprature\":0}", "temprature", "unknown_parameter",
+         "'temprature' is not a parameter of /v1/completions (docs/SERVING.md lists the fields it reads)"},
+        {0, "{\"prompt\":\"a\",\"stream_options\":{\"include_usage\":true,\"chunk_size\":2}}", "stream_options",
+         "unknown_parameter", "'stream_options.chunk_size' is not a parameter of stream_options (include_usage is)"},
+        {1, "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"prompt\":\"a\"}", "prompt",
+         "unknown_parameter", "'prompt' is not a parameter of /v1/chat/completions (docs/SERVING.md lists the fields it reads)"},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        body = refused[i].body;
+        assert_int_equal(server_parse_completion(&lim, refused[i].chat, body, strlen(body), &p, &e), -1);
+        assert_int_equal(e.status, 400);
+        assert_string_equal(e.param, refused[i].param);
+        assert_string_equal(e.code, refused[i].code);
+        assert_string_equal(e.message, refused[i].message);
+    }
     llama2_tokenizer_close(parser_tokenizer);
     parser_tokenizer = NULL;
 }
@@ -1116,6 +1255,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_parser_fields, kill_leftovers),
         cmocka_unit_test_teardown(test_command_line, kill_leftovers),
+        cmocka_unit_test_teardown(test_memory_refused, kill_leftovers),
+        cmocka_unit_test_teardown(test_sigterm_while_loading, kill_leftovers),
         cmocka_unit_test_teardown(test_completion_matches_cli, kill_leftovers),
         cmocka_unit_test_teardown(test_stream_equals_whole_answer, kill_leftovers),
         cmocka_unit_test_teardown(test_sixteen_streams_f32, kill_leftovers),

@@ -385,13 +385,55 @@ static void test_models_bad_download(void **state) {
     stop(server);
     assert_int_equal(status, 1);
     /* curl's own words for the 404 vary with its version. */
-    const char *first = "models: stories260K.bin: not available (the download's SHA-256 is "
-                        "%s, expected b0a507e7ad0f626624f17112325e66691f9076d622e1d3274d103d00299f2696)\n"
-                        "models: tok512.bin: not available (download failed: curl: (22) ";
-    char want[512];
-    snprintf(want, sizeof want, first, "aa3461f05d5697062bc2e96ee0a04bc0fee9295d30c1dc5f3db46e9b848d70ee");
+    const char *first = "models: stories260K.bin: not available (not in %s, and the download from "
+                        "http://127.0.0.1:%d/tinyllamas/stories260K/stories260K.bin has the SHA-256 "
+                        "aa3461f05d5697062bc2e96ee0a04bc0fee9295d30c1dc5f3db46e9b848d70ee, expected "
+                        "b0a507e7ad0f626624f17112325e66691f9076d622e1d3274d103d00299f2696)\n"
+                        "models: tok512.bin: not available (not in %s, and the download from "
+                        "http://127.0.0.1:%d/tinyllamas/stories260K/tok512.bin failed: curl: (22) ";
+    char want[4096];
+    snprintf(want, sizeof want, first, in_dir("no-shared"), port, in_dir("no-shared"), port);
     assert_true(strncmp(r.err, want, strlen(want)) == 0);
     assert_non_null(strstr(r.err + strlen(want), "404"));
+    char hint[4096];
+    snprintf(hint, sizeof hint,
+             ")\nmodels: to supply stories260K.bin tok512.bin: copy them into %s, or set TINYLLAMAS_URL to a "
+             "server holding stories260K/NAME (now http://127.0.0.1:%d/tinyllamas)\n",
+             in_dir("models"), port);
+    assert_non_null(strstr(r.err, hint));
+    assert_string_equal(strstr(r.err, hint) + strlen(hint), "");
+    test_run_free(&r);
+    assert_string_equal(test_dir_listing(in_dir("models")), "");
+}
+
+/* No shared folder and no network (nothing listens on the port): each line
+ * says where it looked, and the closing lines how to supply the files. */
+static void test_models_offline(void **state) {
+    int port;
+    pid_t server = serve(in_dir("nothing"), &port);
+    stop(server); /* the port now refuses connections */
+    test_run r;
+    int status = run_models(&r, in_dir("no-shared"), port, in_dir("no-tools"), "stories260K.bin tokenizer.model");
+    assert_int_equal(status, 1);
+    char want[8192];
+    snprintf(want, sizeof want,
+             "models: stories260K.bin: not available (not in %s, and the download from "
+             "http://127.0.0.1:%d/tinyllamas/stories260K/stories260K.bin failed: curl: (7) ",
+             in_dir("no-shared"), port);
+    assert_true(strncmp(r.err, want, strlen(want)) == 0);
+    snprintf(want, sizeof want,
+             "models: tokenizer.model: not available (not in %s, and the download from "
+             "http://127.0.0.1:%d/llama2.c/tokenizer.model failed: curl: (7) ",
+             in_dir("no-shared"), port);
+    assert_non_null(strstr(r.err, want));
+    snprintf(want, sizeof want,
+             "models: to supply stories260K.bin: copy them into %s, or set TINYLLAMAS_URL to a server holding "
+             "stories260K/NAME (now http://127.0.0.1:%d/tinyllamas)\n"
+             "models: to supply tokenizer.model: copy them into %s, or set LLAMA2C_URL to a server holding NAME "
+             "(now http://127.0.0.1:%d/llama2.c)\n",
+             in_dir("models"), port, in_dir("models"), port);
+    assert_non_null(strstr(r.err, want));
+    assert_string_equal(strstr(r.err, want) + strlen(want), "");
     test_run_free(&r);
     assert_string_equal(test_dir_listing(in_dir("models")), "");
 }
@@ -438,6 +480,7 @@ int main(void) {
         cmocka_unit_test_setup(test_models_from_shared, test_setup),
         cmocka_unit_test_setup(test_models_downloaded, test_setup),
         cmocka_unit_test_setup(test_models_bad_download, test_setup),
+        cmocka_unit_test_setup(test_models_offline, test_setup),
         cmocka_unit_test_setup(test_models_made_by_tools, test_setup),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -58,7 +58,8 @@ static void usage(FILE *f) {
             "  --tg N            generated tokens (default: 128)\n"
             "  --max-time S      seconds per test after which its repetitions stop early\n"
             "                    (at least one always runs; 0: no limit; default: " STR(DEFAULT_MAX_TIME) ")\n"
-            "  --models DIR      cache folder of the generated models (default: ./bench-models)\n"
+            "  --models DIR      cache folder of the generated models (default:\n"
+            "                    $XDG_CACHE_HOME/llama2, else ~/.cache/llama2)\n"
             "  --models-only     write the models of the selection, then stop\n"
             "  --json FILE       also write the rows as a JSON array\n"
             "  --backend NAME    the session backend (default: the library's, cpu)\n"
@@ -139,7 +140,7 @@ static void parse_options(int argc, char **argv, options *o) {
     o->max_time = DEFAULT_MAX_TIME;
     for (int i = 0; i < MAX_SHAPES; i++) o->shape_on[i] = 1;
     for (int i = 0; i < N_TYPES; i++) o->type_on[i] = 1;
-    o->models_dir = "./bench-models";
+    o->models_dir = NULL; /* the cache folder (default_models_dir) */
     const char *shape_names[MAX_SHAPES];
     for (int i = 0; i < MAX_SHAPES; i++) shape_names[i] = SHAPES[i].name;
 
@@ -226,6 +227,8 @@ int main(int argc, char **argv) {
     options o;
     parse_options(argc, argv, &o);
 
+    char cache[4096];
+    if (!o.models_dir) o.models_dir = default_models_dir(cache, sizeof cache);
     /* The models first, so that writing them does not overlap a timing. */
     model_set models;
     prepare_models(&o, &models);
@@ -244,14 +247,17 @@ int main(int argc, char **argv) {
 
     bw_result bw;
     memset(&bw, 0, sizeof bw);
+    uint64_t l3_bytes = 0;
     if (!o.no_bandwidth) {
         bw_request rq;
         memset(&rq, 0, sizeof rq);
         rq.n_threads = o.n_threads;
         memcpy(rq.threads, o.threads, sizeof rq.threads);
+        rq.l3_bytes = l3_bytes = l2_l3_cache_bytes();
         run_in_child(program, JOB_BANDWIDTH, &rq, &bw, "bandwidth probe");
-        report_bandwidth(&o, bw.gbs);
+        report_bandwidth(&o, &bw, rq.l3_bytes);
         bw_best_up_to(o.threads, o.n_threads, bw.gbs);
+        bw_best_up_to(o.threads, o.n_threads, bw.l3_gbs);
     }
     report_table_header(&o);
 
@@ -280,7 +286,9 @@ int main(int argc, char **argv) {
                 w->config = shape_config(&SHAPES[s], t);
                 w->file_bytes = file_bytes(&w->config);
                 w->bytes_per_token = bytes_per_token(&w->config);
-                w->bandwidth_gbs = bw.gbs[k];
+                /* The bound of the level the weights a token reads fit in. */
+                w->in_l3 = bw.l3_gbs[k] > 0 && w->bytes_per_token <= l3_bytes;
+                w->bandwidth_gbs = w->in_l3 ? bw.l3_gbs[k] : bw.gbs[k];
 
                 memset(rq, 0, sizeof *rq);
                 snprintf(rq->path, sizeof rq->path, "%s", models.paths[s][t]);

@@ -86,7 +86,9 @@ static void barrier_wait(barrier *b) {
 
 typedef struct bw_pass {
     const unsigned char *buf;
-    atomic_size_t next; /* the next chunk to read */
+    size_t chunk, n_chunks; /* the buffer: n_chunks of chunk bytes */
+    size_t reads;           /* chunks read in a pass: the buffer, once or over and over */
+    atomic_size_t next;     /* the next chunk to read */
     barrier start, end;
 } bw_pass;
 
@@ -96,11 +98,11 @@ typedef struct bw_worker {
 } bw_worker;
 
 static void bw_read_chunks(bw_worker *w) {
-    const size_t n_chunks = BW_BYTES / BW_CHUNK;
+    const bw_pass *p = w->pass;
     for (;;) {
         size_t c = atomic_fetch_add_explicit(&w->pass->next, 1, memory_order_relaxed);
-        if (c >= n_chunks) break;
-        w->sink += read_bytes(w->pass->buf + c * BW_CHUNK, BW_CHUNK);
+        if (c >= p->reads) break;
+        w->sink += read_bytes(p->buf + c % p->n_chunks * p->chunk, p->chunk);
     }
 }
 
@@ -113,25 +115,19 @@ static void bw_thread(void *arg) {
     }
 }
 
-/* The best of BW_PASSES reads of a 1 GiB buffer by n threads (the calling
- * one included). Runs in a child. */
-void measure_bandwidth(const void *arg, void *out) {
-    const bw_request *rq = arg;
-    bw_result *r = out;
-    memset(r, 0, sizeof *r);
-    unsigned char *buf = l2_aligned_malloc(4096, BW_BYTES);
-    static bw_pass pass;
-    if (!buf || !(pass.start.monitor = l2_monitor_create()) || !(pass.end.monitor = l2_monitor_create())) return;
-    /* Real pages, each written. */
-    for (size_t i = 0; i < BW_BYTES; i += 4096) memset(buf + i, (int)(i >> 12) & 0xff, 4096);
-    pass.buf = buf;
+/* The best of BW_PASSES passes by each thread count of the request (the
+ * calling thread included) over `pass`, into gbs. 0 when threads could not
+ * all be started: those that were wait for ever, and nothing more can be
+ * measured. */
+static int measure_passes(const bw_request *rq, bw_pass *pass, double *gbs, uint64_t *sink) {
+    bw_pass *p = pass;
     for (int t = 0; t < rq->n_threads; t++) {
         int n = rq->threads[t];
-        pass.start.n = pass.end.n = n;
+        p->start.n = p->end.n = n;
         static bw_worker workers[MAX_THREADS];
         static l2_thread *ids[MAX_THREADS];
         int started = 1;
-        for (int k = 0; k < n; k++) workers[k] = (bw_worker){&pass, 0};
+        for (int k = 0; k < n; k++) workers[k] = (bw_worker){p, 0};
         for (int k = 1; k < n; k++) {
             if (l2_thread_start(&ids[k], bw_thread, &workers[k]) != 0) break;
             started++;
@@ -139,23 +135,59 @@ void measure_bandwidth(const void *arg, void *out) {
         if (started != n) {
             /* Leave this count unmeasured; the started threads would block
              * on the barrier forever, so the child just exits after this. */
-            break;
+            return 0;
         }
         double best = 0;
-        for (int p = 0; p < BW_PASSES; p++) {
-            atomic_store(&pass.next, 0);
-            barrier_wait(&pass.start);
+        const double bytes = (double)p->reads * (double)p->chunk;
+        for (int i = 0; i < BW_PASSES; i++) {
+            atomic_store(&p->next, 0);
+            barrier_wait(&p->start);
             double t0 = llama2_time_seconds();
             bw_read_chunks(&workers[0]);
-            barrier_wait(&pass.end);
+            barrier_wait(&p->end);
             double dt = llama2_time_seconds() - t0;
-            double gbs = dt > 0 ? (double)BW_BYTES / dt / 1e9 : 0;
-            if (gbs > best) best = gbs;
+            double rate = dt > 0 ? bytes / dt / 1e9 : 0;
+            if (rate > best) best = rate;
         }
         for (int k = 1; k < n; k++) l2_thread_join(ids[k]);
-        for (int k = 0; k < n; k++) r->sink += workers[k].sink;
-        r->gbs[t] = best;
+        for (int k = 0; k < n; k++) *sink += workers[k].sink;
+        gbs[t] = best;
     }
+    return 1;
+}
+
+/* The buffer's pages, each written: real pages, not the shared zero page. */
+static unsigned char *written_buffer(size_t bytes) {
+    unsigned char *buf = l2_aligned_malloc(4096, bytes);
+    for (size_t i = 0; buf && i < bytes; i += 4096) memset(buf + i, (int)(i >> 12) & 0xff, 4096);
+    return buf;
+}
+
+/* Memory: a 1 GiB buffer read once a pass. The level 3 cache: a buffer of
+ * half its size, in 64 chunks, read over and over (1 GiB a pass), so that
+ * after the first time it is read from the cache. Runs in a child. */
+void measure_bandwidth(const void *arg, void *out) {
+    const bw_request *rq = arg;
+    bw_result *r = out;
+    memset(r, 0, sizeof *r);
+    static bw_pass pass;
+    if (!(pass.start.monitor = l2_monitor_create()) || !(pass.end.monitor = l2_monitor_create())) return;
+    unsigned char *buf = written_buffer(BW_BYTES);
+    if (!buf) return;
+    pass.buf = buf;
+    pass.chunk = BW_CHUNK;
+    pass.n_chunks = pass.reads = BW_BYTES / BW_CHUNK;
+    const int all_started = measure_passes(rq, &pass, r->gbs, &r->sink);
+    l2_aligned_free(buf);
+
+    const size_t chunk = (size_t)(rq->l3_bytes / 2 / 64) / 4096 * 4096;
+    if (!all_started || chunk == 0) return;
+    if (!(buf = written_buffer(chunk * 64))) return;
+    pass.buf = buf;
+    pass.chunk = chunk;
+    pass.n_chunks = 64;
+    pass.reads = BW_BYTES / chunk;
+    measure_passes(rq, &pass, r->l3_gbs, &r->sink);
     l2_aligned_free(buf);
 }
 

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "write/checkpoint_writer.h"
@@ -100,10 +101,39 @@ static int ensure_model(const char *path, const llama2_config *c, uint64_t seed,
     return 1;
 }
 
+const char *default_models_dir(char *buf, size_t size) {
+    const char *cache = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    int n;
+    if (cache && cache[0] == '/') /* the XDG spec: a relative path is to be ignored */
+        n = snprintf(buf, size, "%s/llama2", cache);
+    else if (home && home[0])
+        n = snprintf(buf, size, "%s/.cache/llama2", home);
+    else
+        n = snprintf(buf, size, "bench-models");
+    if (n < 0 || (size_t)n >= size) die("model folder path too long");
+    return buf;
+}
+
+/* Creates the folder and those above it that are missing. */
+static void make_folders(const char *path) {
+    char partial[4096];
+    if (snprintf(partial, sizeof partial, "%s", path) >= (int)sizeof partial) die("model folder path too long");
+    for (char *p = partial + 1;; p++) {
+        if (*p != '/' && *p != '\0') continue;
+        const char was = *p;
+        *p = '\0';
+        int e = l2_make_folder(partial);
+        if (e != 0 && e != EEXIST) die("cannot create %s: %s", partial, strerror(e));
+        if (was == '\0') break;
+        *p = was;
+    }
+}
+
 void prepare_models(const options *o, model_set *m) {
     memset(m->usable, 0, sizeof m->usable);
-    int e = l2_make_folder(o->models_dir);
-    if (e != 0 && e != EEXIST) die("cannot create %s: %s", o->models_dir, strerror(e));
+    fprintf(stderr, PROGRAM ": models in %s (written once, then reused; --models DIR picks another folder)\n",
+            o->models_dir);
+    make_folders(o->models_dir);
     for (int s = 0; s < MAX_SHAPES; s++) {
         if (!o->shape_on[s]) continue;
         for (int t = 0; t < N_TYPES; t++) {

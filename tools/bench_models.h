@@ -5,6 +5,7 @@
 #ifndef LLAMA2_BENCH_MODELS_H
 #define LLAMA2_BENCH_MODELS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "bench.h"
@@ -33,7 +34,11 @@ typedef struct model_set {
     int usable[MAX_SHAPES][N_TYPES];
 } model_set;
 
-/* Creates o->models_dir and writes every model of the selection that is not
+/* The cache folder of the models unless --models says otherwise:
+ * $XDG_CACHE_HOME/llama2, else ~/.cache/llama2, into buf. */
+const char *default_models_dir(char *buf, size_t size);
+
+/* Says where the models are, creates o->models_dir and writes every model of the selection that is not
  * there yet. */
 void prepare_models(const options *o, model_set *m);
 

@@ -137,11 +137,24 @@ void report_header(const options *o, const host_info *h, const char *const *back
     }
 }
 
-void report_bandwidth(const options *o, const double *gbs) {
-    printf("memory read bandwidth (1 GiB read as 4 streams a thread, best of %d):", BW_PASSES);
+static void print_rates(const options *o, const double *gbs) {
     for (int t = 0; t < o->n_threads; t++)
         printf("%s %d thread%s %.1f GB/s", t ? "," : "", o->threads[t], o->threads[t] == 1 ? "" : "s", gbs[t]);
     printf("\n");
+}
+
+void report_bandwidth(const options *o, const bw_result *bw, uint64_t l3_bytes) {
+    printf("memory read bandwidth (1 GiB read as 4 streams a thread, best of %d):", BW_PASSES);
+    print_rates(o, bw->gbs);
+    if (l3_bytes > 0 && bw->l3_gbs[0] > 0) {
+        printf("L3 cache (%.0f MiB) read bandwidth (%.0f MiB read over and over):", (double)l3_bytes / (1 << 20),
+               (double)(l3_bytes / 2 / 64 / 4096 * 4096 * 64) / (1 << 20));
+        print_rates(o, bw->l3_gbs);
+        printf("bound: the rate of the level the weights a token reads fit in (L3 or DRAM), over those bytes\n");
+    } else {
+        printf("L3 cache: %s; bound: the memory rate over the weights a token reads\n",
+               l3_bytes > 0 ? "not measured" : "none known");
+    }
 }
 
 void report_table_header(const options *o) {
@@ -158,7 +171,7 @@ void report_table_header(const options *o) {
         printf(" %16s", label);
     }
     snprintf(label, sizeof label, "tg%d t/s", o->tg);
-    printf(" %16s %9s %5s %8s\n", label, "bound t/s", "%bnd", "peak MiB");
+    printf(" %16s %9s %5s %-4s %8s\n", label, "bound t/s", "%bnd", "lvl", "peak MiB");
 }
 
 void report_row(const options *o, const row *w) {
@@ -178,9 +191,9 @@ void report_row(const options *o, const row *w) {
     printf(" %16s", cell);
     if (w->bandwidth_gbs > 0) {
         double bound = w->bandwidth_gbs * 1e9 / (double)w->bytes_per_token;
-        printf(" %9.1f %4.0f%%", bound, tg.median / bound * 100);
+        printf(" %9.1f %4.0f%% %-4s", bound, tg.median / bound * 100, w->in_l3 ? "L3" : "DRAM");
     } else {
-        printf(" %9s %5s", "-", "-");
+        printf(" %9s %5s %-4s", "-", "-", "-");
     }
     printf(" %8.1f\n", w->result.peak_rss_mib);
     fflush(stdout);
@@ -238,10 +251,12 @@ void write_json(const options *o, const host_info *h, const row *rows, size_t n_
         json_stat(f, label, w->result.tg, w->result.n_tg);
         if (w->bandwidth_gbs > 0) {
             double bound = w->bandwidth_gbs * 1e9 / (double)w->bytes_per_token;
-            fprintf(f, ", \"bandwidth_gbs\": %.3f, \"tg_bound\": %.3f, \"tg_fraction_of_bound\": %.4f",
-                    w->bandwidth_gbs, bound, summarize(w->result.tg, w->result.n_tg).median / bound);
+            fprintf(f, ", \"bandwidth_gbs\": %.3f, \"bound_level\": \"%s\", \"tg_bound\": %.3f, \"tg_fraction_of_bound\": %.4f",
+                    w->bandwidth_gbs, w->in_l3 ? "L3" : "DRAM", bound,
+                    summarize(w->result.tg, w->result.n_tg).median / bound);
         } else {
-            fprintf(f, ", \"bandwidth_gbs\": null, \"tg_bound\": null, \"tg_fraction_of_bound\": null");
+            fprintf(f, ", \"bandwidth_gbs\": null, \"bound_level\": null, \"tg_bound\": null, "
+                       "\"tg_fraction_of_bound\": null");
         }
         fprintf(f, ", \"peak_rss_mib\": %.1f, \"cpu\": ", w->result.peak_rss_mib);
         json_string(f, h->cpu);

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "bench.h"
+#include "bench_bandwidth.h"
 #include "bench_run.h"
 #include "llama2.h"
 
@@ -25,7 +26,8 @@ typedef struct row {
     const char *backend;
     llama2_config config;
     uint64_t file_bytes, bytes_per_token;
-    double bandwidth_gbs; /* 0: not measured */
+    double bandwidth_gbs; /* of the level below: 0, not measured */
+    int in_l3;            /* the weights a token reads fit in the level 3 cache: its rate is the bound */
     row_result result;
 } row;
 
@@ -34,8 +36,9 @@ void read_host_info(host_info *h);
 /* The first lines: version, machine, build, and the backends measured. */
 void report_header(const options *o, const host_info *h, const char *const *backends, int n_backends);
 
-/* The measured rate of each thread count of o->threads. */
-void report_bandwidth(const options *o, const double *gbs);
+/* The measured rates of each thread count of o->threads: from memory, and
+ * from the level 3 cache of l3_bytes (0: none known). */
+void report_bandwidth(const options *o, const bw_result *bw, uint64_t l3_bytes);
 
 /* What the cells mean, then the column names. */
 void report_table_header(const options *o);

@@ -22,12 +22,13 @@
 #include "tool_args.h"
 
 static const char usage_text[] =
-    "Usage: llama2-convert <hf-folder> <out.bin> [--version 0|1|2] [--group-size N]\n"
+    "Usage: llama2-convert <hf-folder> <out.bin> [--format-version 0|1|2] [--group-size N]\n"
     "                      [--tokenizer-out tokenizer.bin] [--force]\n"
     "       llama2-convert <tokenizer.model> <tokenizer.bin> [--force]\n"
     "       llama2-convert <model.bin> <out-folder> --to hf [--tokenizer tokenizer.bin]\n"
     "                      [--dtype f32|bf16|f16] [--force]\n"
-    "       llama2-convert <model.bin> <out.bin> --version 0|1|2 [--group-size N] [--force]\n"
+    "       llama2-convert <model.bin> <out.bin> --format-version 0|1|2 [--group-size N] [--force]\n"
+    "       llama2-convert --version\n"
     "\n"
     "Converts a Hugging Face Llama model (config.json and safetensors weights in\n"
     "F32, F16 or BF16) to a llama2.c checkpoint; a SentencePiece tokenizer.model to\n"
@@ -35,17 +36,26 @@ static const char usage_text[] =
     "llama2.c checkpoint to another version of the format. Memory use stays far\n"
     "below the model's size.\n"
     "\n"
-    "  --version V          llama2.c output: 0 legacy fp32 (default), 1 fp32, 2 int8\n"
-    "  --group-size N       values per scale for --version 2 (default: the largest\n"
-    "                       size up to 64 dividing dim and hidden_dim)\n"
+    "  --format-version V   llama2.c output: 0 legacy fp32 (default), 1 fp32, 2 int8\n"
+    "                       (--version V, its former spelling, still works)\n"
+    "  --group-size N       values per scale for --format-version 2 (default: the\n"
+    "                       largest size up to 64 dividing dim and hidden_dim)\n"
     "  --tokenizer-out F    also write the folder's tokenizer.model as tokenizer.bin F\n"
     "  --to hf              write a Hugging Face folder (config.json, model.safetensors)\n"
     "  --tokenizer F        with --to hf: tokenizer.bin F becomes tokenizer.model\n"
     "  --dtype T            with --to hf: f32 (default), bf16 or f16 weights\n"
     "  --force              replace outputs that exist (never an input)\n"
-    "  -h, --help           this text\n";
+    "  -h, --help           this text\n"
+    "  --version            the program's version\n";
 
 static int usage_error(const char *fmt, const char *arg) { return tool_usage_error("llama2-convert", fmt, arg); }
+
+/* A value that reads as a number, for --version's former meaning: digits,
+ * with a sign. */
+static int looks_like_number(const char *s) {
+    if (*s == '-' || *s == '+') s++;
+    return *s >= '0' && *s <= '9';
+}
 
 int main(int argc, char **argv) {
     l2_program_start(&argc, &argv);
@@ -53,23 +63,38 @@ int main(int argc, char **argv) {
     const char *to = NULL, *dtype_name = NULL, *tokenizer = NULL, *tokenizer_out = NULL;
     int n_paths = 0, version = -1, group_size = -1;
     unsigned output_flags = 0;
+    const char *version_flag = "--format-version"; /* as typed: the former spelling is --version */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        static const char *const valued[] = {"--version", "--group-size", "--to", "--dtype", "--tokenizer",
-                                             "--tokenizer-out"};
+        /* --version alone is the program's version, as for every program;
+         * followed by a number it is --format-version's former spelling. */
+        if (strcmp(a, "--version") == 0 && !(i + 1 < argc && looks_like_number(argv[i + 1]))) {
+            printf("llama2-convert %s\n", LLAMA2_VERSION);
+            return 0;
+        }
+        static const char *const valued[] = {"--format-version", "--version", "--group-size", "--to",
+                                             "--dtype",          "--tokenizer", "--tokenizer-out"};
         const char *value = NULL;
         int which = -1;
-        for (int k = 0; k < 6 && which < 0; k++)
+        for (int k = 0; k < 7 && which < 0; k++)
             if (tool_option_value(argc, argv, &i, valued[k], &value)) which = k;
         if (which >= 0 && !value) return usage_error("%s needs a value", valued[which]);
+        if (which == 0 || which == 1) {
+            version_flag = valued[which];
+            which = 0;
+        } else if (which > 1) {
+            which--;
+        }
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             fputs(usage_text, stdout);
             return 0;
         } else if (strcmp(a, "--force") == 0) {
             output_flags |= L2_OUTPUT_FORCE;
         } else if (which == 0) {
-            if ((version = tool_parse_int(value, 0, 2)) < 0)
-                return usage_error("--version: '%s' is not 0, 1 or 2", value);
+            if ((version = tool_parse_int(value, 0, 2)) < 0) {
+                fprintf(stderr, "llama2-convert: %s: '%s' is not 0, 1 or 2 (try --help)\n", version_flag, value);
+                return 2;
+            }
         } else if (which == 1) {
             if ((group_size = tool_parse_int(value, 1, INT_MAX)) < 0)
                 return usage_error("--group-size: '%s' is not a positive integer", value);
@@ -113,12 +138,12 @@ int main(int argc, char **argv) {
     if ((tokenizer || dtype_name) && !to) return usage_error("%s", "--tokenizer and --dtype go with --to hf");
     if (tokenizer_out && !from_hf) return usage_error("%s", "--tokenizer-out is for a Hugging Face folder source");
     if (to && (version >= 0 || group_size >= 0))
-        return usage_error("%s", "--version and --group-size are for llama2.c outputs, not --to hf");
+        return usage_error("%s", "--format-version and --group-size are for llama2.c outputs, not --to hf");
     if (from_sentencepiece && (version >= 0 || group_size >= 0))
-        return usage_error("%s", "--version and --group-size are for checkpoints, not tokenizers");
+        return usage_error("%s", "--format-version and --group-size are for checkpoints, not tokenizers");
     if (!from_hf && !from_sentencepiece && !to && version < 0)
-        return usage_error("%s", "a llama2.c source needs --to hf or --version");
-    if (group_size > 0 && version != 2) return usage_error("%s", "--group-size goes with --version 2");
+        return usage_error("%s", "a llama2.c source needs --to hf or --format-version");
+    if (group_size > 0 && version != 2) return usage_error("%s", "--group-size goes with --format-version 2");
 
     l2_convert_options options = {0};
     options.version = version < 0 ? 0 : version;

@@ -10,14 +10,16 @@
 #   tokenizer.model               $LLAMA2C_URL/NAME (Llama 2's tokenizer, as
 #                                 llama2.c publishes it)
 #   stories260K_q80_gs4.bin       llama2-quantize stories260K.bin NAME --group-size 4
-#   stories260K_v1.bin            llama2-convert stories260K.bin NAME --version 1
+#   stories260K_v1.bin            llama2-convert stories260K.bin NAME --format-version 1
 #                                 where that tool is built, else $SHARED_MODELS/NAME
 #   stories260K_q80.bin           $SHARED_MODELS/NAME only: llama2.c's export at
 #                                 group size 64, which llama2-quantize refuses
 # The tools are taken from $LLAMA2_TOOLS (default: the current folder). A
 # download must have the SHA-256 listed below, and a file appears in DIR only
 # once whole. Ends with status 0 when every NAME is there; otherwise 1, after
-# one line per missing file: "models: NAME: not available (WHY)".
+# one line per missing file, "models: NAME: not available (WHY)", WHY naming
+# where it looked, and one line per download source on how to supply the
+# files it could not give.
 set -u
 TINYLLAMAS_URL=${TINYLLAMAS_URL:-https://huggingface.co/karpathy/tinyllamas/resolve/main}
 LLAMA2C_URL=${LLAMA2C_URL:-https://raw.githubusercontent.com/karpathy/llama2.c/master}
@@ -54,18 +56,18 @@ trap 'rm -f "$partial"; trap - TERM; kill -TERM $$' TERM
 why=
 download() { # NAME URL
     if ! command -v curl >/dev/null 2>&1; then
-        sh "$root/tests/setup.sh" download >&2 || { why="curl is not installed"; return 1; }
+        sh "$root/tests/setup.sh" download >&2 || { why="not in $SHARED_MODELS, and curl is not installed"; return 1; }
     fi
     echo "models: downloading $1 from $2"
     partial=$(mktemp "$dir/.$1.XXXXXX") || { why="cannot create a file in $dir"; return 1; }
     if ! curl_err=$(curl -fsSL --connect-timeout 10 --max-time 600 --retry 2 -o "$partial" "$2" 2>&1); then
-        why="download failed: $(printf '%s\n' "$curl_err" | tail -1)"
+        why="not in $SHARED_MODELS, and the download from $2 failed: $(printf '%s\n' "$curl_err" | tail -1)"
         rm -f "$partial"
         return 1
     fi
     sum=$(sha256sum "$partial" | cut -d' ' -f1)
     if [ "$sum" != "$(sha256_of "$1")" ]; then
-        why="the download's SHA-256 is $sum, expected $(sha256_of "$1")"
+        why="not in $SHARED_MODELS, and the download from $2 has the SHA-256 $sum, expected $(sha256_of "$1")"
         rm -f "$partial"
         return 1
     fi
@@ -118,7 +120,7 @@ make_file() {
     stories260K_v1.bin)
         if [ -x "$LLAMA2_TOOLS/llama2-convert" ]; then
             needs stories260K.bin || return 1
-            tool llama2-convert "$dir/stories260K.bin" "$dir/$1" --version 1
+            tool llama2-convert "$dir/stories260K.bin" "$dir/$1" --format-version 1
         else
             from_shared "$1" || { why="llama2-convert is not built, and it is $why"; return 1; }
         fi ;;
@@ -131,10 +133,25 @@ make_file() {
 }
 
 missing=0
+tinyllamas_missing=
+llama2c_missing=
 for name in "$@"; do
     if ! make_ready "$name"; then
         echo "models: $name: not available ($why)" >&2
         missing=$((missing + 1))
     fi
 done
+# What to do about the files that only a copy or a download gives.
+for name in $failed; do
+    case $name in
+    stories260K.bin | tok512.bin) tinyllamas_missing="$tinyllamas_missing $name" ;;
+    tokenizer.bin | tokenizer.model) llama2c_missing="$llama2c_missing $name" ;;
+    esac
+done
+if [ -n "$tinyllamas_missing" ]; then
+    echo "models: to supply$tinyllamas_missing: copy them into $dir, or set TINYLLAMAS_URL to a server holding stories260K/NAME (now $TINYLLAMAS_URL)" >&2
+fi
+if [ -n "$llama2c_missing" ]; then
+    echo "models: to supply$llama2c_missing: copy them into $dir, or set LLAMA2C_URL to a server holding NAME (now $LLAMA2C_URL)" >&2
+fi
 [ "$missing" -eq 0 ]

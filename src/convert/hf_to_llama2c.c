@@ -115,7 +115,7 @@ llama2_status l2_convert_hf_to_llama2c(const char *dir, const char *out_path, co
     if (version == 0 && (c.rope_theta != L2_DEFAULT_ROPE_THETA || c.norm_eps != L2_DEFAULT_NORM_EPS))
         s = l2_fail(err, LLAMA2_E_UNSUPPORTED,
                     "%s/config.json: rope_theta %g and rms_norm_eps %g differ from llama2.c's 10000 and 1e-05: a "
-                    "version 0 file cannot record them (use --version 1 or 2)",
+                    "version 0 file cannot record them (use --format-version 1 or 2)",
                     dir, (double)c.rope_theta, (double)c.norm_eps);
     char *model_path = NULL;
     const char **inputs = NULL;

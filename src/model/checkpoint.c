@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "checkpoint_format.h"
+#include "file_kind.h"
 #include "platform/checks.h"
 #include "model.h"
 #include "platform/platform.h"
@@ -144,6 +145,38 @@ static llama2_status align_scales(llama2_model *m, llama2_error *err) {
     return s;
 }
 
+/* A file whose header does not decode: when it is a file of another kind,
+ * says which, and what to do with it, instead of the header's complaint. */
+static llama2_status not_a_checkpoint(const unsigned char *data, size_t size, llama2_status s, llama2_error *err) {
+    const l2_file_kind kind = l2_file_kind_of(data, size);
+    const char *name = l2_file_kind_name(kind);
+    switch (kind) {
+    case L2_FILE_GGUF:
+        return l2_fail(err, LLAMA2_E_UNSUPPORTED,
+                       "%s, which this build does not read: it reads llama2.c checkpoints (llama2-convert makes one "
+                       "of a Hugging Face model folder)",
+                       name);
+    case L2_FILE_TOKENIZER_BIN:
+        return l2_fail(err, LLAMA2_E_FORMAT,
+                       "%s, not a model: give the model's checkpoint, and this file as the tokenizer (-z)", name);
+    case L2_FILE_SENTENCEPIECE:
+        return l2_fail(err, LLAMA2_E_FORMAT,
+                       "%s, not a model: give the model's checkpoint, and as the tokenizer (-z) the tokenizer.bin "
+                       "that `llama2-convert tokenizer.model tokenizer.bin` makes of this file",
+                       name);
+    case L2_FILE_SAFETENSORS:
+    case L2_FILE_JSON:
+        return l2_fail(err, LLAMA2_E_FORMAT,
+                       "%s, not a llama2.c checkpoint: `llama2-convert FOLDER model.bin` makes one of the Hugging "
+                       "Face model folder holding it",
+                       name);
+    case L2_FILE_ZIP:
+        return l2_fail(err, LLAMA2_E_FORMAT,
+                       "%s, not a llama2.c checkpoint: llama2.c's export.py makes one of a PyTorch checkpoint", name);
+    default: return s;
+    }
+}
+
 /* --------------------------------------------------------------- files */
 
 static llama2_status read_whole(l2_file *f, size_t size, void **out, llama2_error *err) {
@@ -205,6 +238,7 @@ llama2_status llama2_model_open(const char *path, const llama2_model_options *op
     size_t header_bytes = 0;
     int with_rope = 1;
     s = l2_header_decode(data, size, &m->config, &header_bytes, err);
+    if (s != LLAMA2_OK) s = not_a_checkpoint(data, size, s, err);
     if (s == LLAMA2_OK) {
         m->head_size = m->config.dim / m->config.n_heads;
         m->kv_dim = m->head_size * m->config.n_kv_heads;

@@ -36,6 +36,10 @@ int l2_set_env(const char *name, const char *value);
 int l2_processor_count(void);
 /* Bytes of physical memory; SIZE_MAX when it cannot be known. */
 size_t l2_physical_memory(void);
+/* Bytes of level 3 cache, every instance counted once (a model smaller than
+ * this can be read from the caches rather than from memory); 0 when the
+ * machine has none or it cannot be known. */
+size_t l2_l3_cache_bytes(void);
 /* The peak resident memory of this process so far, in KiB; -1 unknown. */
 long l2_peak_rss_kib(void);
 /* size bytes aligned to `alignment` (a power of two, at least

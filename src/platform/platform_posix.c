@@ -11,6 +11,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -50,6 +51,53 @@ size_t l2_physical_memory(void) {
     if (pages <= 0 || page <= 0) return SIZE_MAX;
     size_t total;
     return l2_mul_size((size_t)pages, (size_t)page, &total) ? total : SIZE_MAX;
+}
+
+/* The first line of a small text file into buf; 0 when it cannot be read. */
+static int read_line_of(const char *path, char *buf, size_t size) {
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    int ok = fgets(buf, (int)size, f) != NULL;
+    fclose(f);
+    if (ok) buf[strcspn(buf, "\n")] = '\0';
+    return ok;
+}
+
+/* Linux: the level 3 caches in sysfs, each known by the processors that
+ * share it; elsewhere (or without sysfs) the C library's figure for one. */
+size_t l2_l3_cache_bytes(void) {
+    enum { MAX_CACHES = 64 };
+    char seen[MAX_CACHES][128]; /* the processor lists of the caches counted */
+    int n_seen = 0;
+    size_t total = 0;
+    const int cpus = l2_processor_count();
+    for (int cpu = 0; cpu < cpus && n_seen < MAX_CACHES; cpu++)
+        for (int index = 0; index < 8; index++) {
+            char path[128], value[128];
+            snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%d/cache/index%d/level", cpu, index);
+            if (!read_line_of(path, value, sizeof value)) break;
+            if (strcmp(value, "3") != 0) continue;
+            snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%d/cache/index%d/shared_cpu_list", cpu, index);
+            char shared[128];
+            if (!read_line_of(path, shared, sizeof shared)) continue;
+            int known = 0;
+            for (int i = 0; i < n_seen && !known; i++) known = strcmp(seen[i], shared) == 0;
+            snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%d/cache/index%d/size", cpu, index);
+            if (known || !read_line_of(path, value, sizeof value)) continue;
+            char *end;
+            unsigned long long size = strtoull(value, &end, 10);
+            if (*end == 'K') size <<= 10;
+            if (*end == 'M') size <<= 20;
+            snprintf(seen[n_seen++], sizeof seen[0], "%s", shared);
+            total += (size_t)size;
+        }
+#if defined(_SC_LEVEL3_CACHE_SIZE)
+    if (total == 0) {
+        long one = sysconf(_SC_LEVEL3_CACHE_SIZE);
+        if (one > 0) total = (size_t)one;
+    }
+#endif
+    return total;
 }
 
 long l2_peak_rss_kib(void) {

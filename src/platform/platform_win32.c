@@ -144,6 +144,20 @@ size_t l2_physical_memory(void) {
     return ms.ullTotalPhys > SIZE_MAX ? SIZE_MAX : (size_t)ms.ullTotalPhys;
 }
 
+/* Each level 3 cache the system describes is one instance. */
+size_t l2_l3_cache_bytes(void) {
+    DWORD bytes = 0;
+    GetLogicalProcessorInformation(NULL, &bytes);
+    SYSTEM_LOGICAL_PROCESSOR_INFORMATION *info = bytes ? malloc(bytes) : NULL;
+    size_t total = 0;
+    if (info && GetLogicalProcessorInformation(info, &bytes)) {
+        for (DWORD i = 0; i < bytes / sizeof *info; i++)
+            if (info[i].Relationship == RelationCache && info[i].Cache.Level == 3) total += info[i].Cache.Size;
+    }
+    free(info);
+    return total;
+}
+
 long l2_peak_rss_kib(void) {
     PROCESS_MEMORY_COUNTERS pmc;
     if (!GetProcessMemoryInfo(GetCurrentProcess(), &pmc, sizeof pmc)) return -1;

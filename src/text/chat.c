@@ -9,8 +9,10 @@
  * a random number, and a sampled EOS prints a newline. It ends a reply by
  * feeding EOS back and showing the token sampled after it. All of this is
  * kept, so a seed gives llama2.c's text; prompt blocks therefore ask the
- * model for the logits of every position. The other templates sample only
- * replies, end a reply at EOS, and hide special tokens.
+ * model for the logits of every position (a sampled BOS is shown and the
+ * reply goes on, as in llama2.c). The other templates sample only replies,
+ * end a reply at EOS, BOS or the template's end of message, as
+ * llama2-server does, and hide special tokens.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -173,10 +175,17 @@ static reply_end reply_llama2c(chat *c) {
 }
 
 /* A reply until EOS, which is left for the next turn to feed (in the
- * templates whose messages end with it). */
+ * templates whose messages end with it), or BOS, which is not fed; the
+ * template's own end of message is a stop string. These are the tokens that
+ * end a reply in llama2-server too. */
 static reply_end reply_clean(chat *c) {
     const llama2_chat_template t = c->options->chat_template;
     for (int n = 1;; n++) {
+        if (c->next == LLAMA2_TOKEN_BOS) { /* a new text begins: the reply is over, as in the server */
+            c->pending = -1;
+            c->reply_ended = 0; /* the next turn writes the template's end of message */
+            return REPLY_DONE;
+        }
         if (c->next == LLAMA2_TOKEN_EOS) {
             int eos_ends = t == LLAMA2_TEMPLATE_LLAMA2 || t == LLAMA2_TEMPLATE_ZEPHYR;
             c->pending = eos_ends ? LLAMA2_TOKEN_EOS : -1;

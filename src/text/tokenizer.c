@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/file_kind.h"
 #include "platform/checks.h"
 #include "platform/platform.h"
 #include "tokenizer_internal.h"
@@ -160,8 +161,40 @@ static void build_index(llama2_tokenizer *t) {
     }
 }
 
+/* A file that does not parse as a tokenizer: when it is a file of another
+ * kind, says which, and what to do with it, instead of the parser's
+ * complaint. */
+static llama2_status not_a_tokenizer(const unsigned char *data, size_t size, llama2_status s, llama2_error *err) {
+    const l2_file_kind kind = l2_file_kind_of(data, size);
+    const char *name = l2_file_kind_name(kind);
+    switch (kind) {
+    case L2_FILE_SENTENCEPIECE:
+        return l2_fail(err, LLAMA2_E_FORMAT,
+                       "%s, not a llama2.c tokenizer: `llama2-convert tokenizer.model tokenizer.bin` makes one of it",
+                       name);
+    case L2_FILE_CHECKPOINT_V0:
+    case L2_FILE_CHECKPOINT_V1:
+    case L2_FILE_CHECKPOINT_V2:
+    case L2_FILE_CHECKPOINT_VERSION:
+    case L2_FILE_GGUF:
+    case L2_FILE_SAFETENSORS:
+    case L2_FILE_ZIP:
+        return l2_fail(err, LLAMA2_E_FORMAT, "%s, not a tokenizer: the tokenizer is the model's tokenizer.bin", name);
+    default: return s;
+    }
+}
+
+static llama2_status parse_tokenizer(const unsigned char *data, size_t size, int vocab_size,
+                                     llama2_tokenizer **out, llama2_error *err);
+
 static llama2_status parse(const unsigned char *data, size_t size, int vocab_size, llama2_tokenizer **out,
                            llama2_error *err) {
+    llama2_status st = parse_tokenizer(data, size, vocab_size, out, err);
+    return st == LLAMA2_E_FORMAT ? not_a_tokenizer(data, size, st, err) : st;
+}
+
+static llama2_status parse_tokenizer(const unsigned char *data, size_t size, int vocab_size,
+                                     llama2_tokenizer **out, llama2_error *err) {
     if (size < HEADER_BYTES)
         return l2_fail(err, LLAMA2_E_FORMAT, "tokenizer too short: %zu bytes, the header alone needs %d", size,
                        HEADER_BYTES);
