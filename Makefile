@@ -138,13 +138,21 @@ CONVERT_SRC := $(wildcard src/convert/*.c)
 CONVERT_OBJ := $(CONVERT_SRC:%.c=$(BUILD)/%.o)
 CONVERT_LIB := $(BUILD)/libllama2-convert.a
 
+# The programs' helper library (common/), which every program links and
+# none of them owns: the option parser, the number readers, the one error
+# printer, the start-up from the usual flags, and child processes (one of
+# child_posix.c and child_win32.c).
+COMMON_SRC := $(filter-out $(filter-out common/child_$(PLATFORM).c,$(wildcard common/child_*.c)),$(wildcard common/*.c))
+COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o)
+COMMON_LIB := $(BUILD)/libllama2-common.a
+# What includes its headers.
+$(BUILD)/common/%.o $(BUILD)/cli/%.o $(BUILD)/server/%.o $(BUILD)/tools/%.o $(BUILD)/tests/%.o: ALL_CFLAGS += -Icommon
+
 PROGRAMS := llama2
 # tools/NAME.c is the program llama2-NAME; tools/bench_*.c are the parts of
-# llama2-bench, and tools/tool_*.c parts of every tool, linked into them
-# rather than programs of their own.
+# llama2-bench, linked into it rather than programs of their own.
 BENCH_PARTS := $(wildcard tools/bench_*.c)
-TOOL_PARTS := $(wildcard tools/tool_*.c)
-TOOL_NAMES := $(patsubst tools/%.c,%,$(filter-out $(BENCH_PARTS) $(TOOL_PARTS),$(wildcard tools/*.c)))
+TOOL_NAMES := $(patsubst tools/%.c,%,$(filter-out $(BENCH_PARTS),$(wildcard tools/*.c)))
 
 TEST_SRC := $(wildcard tests/test_*.c)
 # The support files, with one of support_posix.c and support_win32.c.
@@ -261,7 +269,7 @@ TEST_ENV = $(MODELS_ENV) LLAMA2_BIN=$(abspath $(BUILD)/llama2) LLAMA2_MODELS=$(a
 	models FORCE libraries install uninstall test-install
 # Objects that pattern rules make on the way are kept, not deleted.
 .SECONDARY: $(TEST_SRC:tests/%.c=$(BUILD)/tests/%.o) $(TEST_SUPPORT_OBJ) $(TOOL_NAMES:%=$(BUILD)/tools/%.o) \
-	$(TOOL_PARTS:%.c=$(BUILD)/%.o) $(TOOL_NAMES:%=$(BUILD)/llama2-%$(EXE)) $(SERVER_OBJ) $(SERVER_PROGRAMS:%=$(BUILD)/%) \
+	$(COMMON_OBJ) $(TOOL_NAMES:%=$(BUILD)/llama2-%$(EXE)) $(SERVER_OBJ) $(SERVER_PROGRAMS:%=$(BUILD)/%) \
 	$(EMULATED_TEST_BIN:%=%.o)
 all: llama2$(EXE) $(TOOL_NAMES:%=llama2-%$(EXE)) $(SERVER_PROGRAMS)
 ifneq ($(HAVE_JANSSON),1)
@@ -286,16 +294,20 @@ $(LIB): $(LIB_OBJ)
 $(CONVERT_LIB): $(CONVERT_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
+
+$(COMMON_LIB): $(COMMON_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
 $(CONVERT_OBJ) $(BUILD)/tools/convert.o $(BUILD)/tests/test_convert.o: ALL_CFLAGS += -Isrc/convert $(JANSSON_CFLAGS)
 
-$(BUILD)/llama2$(EXE): $(BUILD)/cli/main.o $(BUILD)/cli/args.o $(BUILD)/cli/options.o $(LIB)
+$(BUILD)/llama2$(EXE): $(BUILD)/cli/main.o $(BUILD)/cli/args.o $(COMMON_LIB) $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
-# The objects before the library, whatever order the prerequisites come in.
-$(BUILD)/llama2-%$(EXE): $(BUILD)/tools/%.o $(TOOL_PARTS:%.c=$(BUILD)/%.o) $(LIB)
+# The objects before the libraries, whatever order the prerequisites come in.
+$(BUILD)/llama2-%$(EXE): $(BUILD)/tools/%.o $(COMMON_LIB) $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(LDLIBS)
 $(BUILD)/llama2-bench$(EXE): $(BENCH_PARTS:%.c=$(BUILD)/%.o)
-$(BUILD)/llama2-convert$(EXE): $(BUILD)/tools/convert.o $(TOOL_PARTS:%.c=$(BUILD)/%.o) $(CONVERT_LIB) $(LIB)
+$(BUILD)/llama2-convert$(EXE): $(BUILD)/tools/convert.o $(COMMON_LIB) $(CONVERT_LIB) $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(JANSSON_LIBS) $(LDLIBS)
 
 # ------------------------------------------------------ shared library
@@ -348,8 +360,8 @@ ifneq ($(TARGET_WINDOWS),1)
 libraries: $(SHARED_LIB) $(DIST_LIB) $(PC_FILE)
 endif
 
-$(SERVER_OBJ) $(BUILD)/tests/test_server.o: ALL_CFLAGS += -Iserver -Icli $(MHD_CFLAGS) $(JANSSON_CFLAGS)
-$(BUILD)/llama2-server: $(SERVER_OBJ) $(BUILD)/cli/options.o $(LIB)
+$(SERVER_OBJ) $(BUILD)/tests/test_server.o: ALL_CFLAGS += -Iserver $(MHD_CFLAGS) $(JANSSON_CFLAGS)
+$(BUILD)/llama2-server: $(SERVER_OBJ) $(COMMON_LIB) $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(MHD_LIBS) $(JANSSON_LIBS) $(LDLIBS)
 INSTALL_PROGRAMS += $(SERVER_PROGRAMS)
 
@@ -360,7 +372,9 @@ llama2-%$(EXE): $(BUILD)/llama2-%$(EXE) FORCE
 	@cp $< $@
 FORCE:
 
-$(BUILD)/tests/%$(EXE): $(BUILD)/tests/%.o $(TEST_SUPPORT_OBJ) $(BUILD)/cli/args.o $(BUILD)/cli/options.o $(LIB)
+# The tests link llama2's command-line parser (test_golden and test_hostile
+# drive it) and the programs' helper library (child processes).
+$(BUILD)/tests/%$(EXE): $(BUILD)/tests/%.o $(TEST_SUPPORT_OBJ) $(BUILD)/cli/args.o $(COMMON_LIB) $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LDLIBS)
 $(BUILD)/emulated/%.o: %.c | test-packages
 	@mkdir -p $(dir $@)
@@ -371,11 +385,11 @@ $(EMULATED_LIB): $(filter-out $(EMULATED_SRC:%.c=$(BUILD)/%.o),$(LIB_OBJ)) $(EMU
 $(BUILD)/tests/%_emulated.o: tests/%.c | test-packages
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(EMULATED_FLAGS) -MMD -MP -c $< -o $@
-$(BUILD)/tests/%_emulated: $(BUILD)/tests/%_emulated.o $(TEST_SUPPORT_OBJ) $(BUILD)/cli/args.o $(BUILD)/cli/options.o $(EMULATED_LIB)
+$(BUILD)/tests/%_emulated: $(BUILD)/tests/%_emulated.o $(TEST_SUPPORT_OBJ) $(BUILD)/cli/args.o $(COMMON_LIB) $(EMULATED_LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LDLIBS)
-$(BUILD)/tests/test_convert$(EXE): $(BUILD)/tests/test_convert.o $(TEST_SUPPORT_OBJ) $(CONVERT_LIB) $(LIB)
+$(BUILD)/tests/test_convert$(EXE): $(BUILD)/tests/test_convert.o $(TEST_SUPPORT_OBJ) $(COMMON_LIB) $(CONVERT_LIB) $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(JANSSON_LIBS) $(LDLIBS)
-$(BUILD)/tests/test_server$(EXE): $(BUILD)/tests/test_server.o $(TEST_SUPPORT_OBJ) $(SERVER_TEST_OBJ) $(LIB)
+$(BUILD)/tests/test_server$(EXE): $(BUILD)/tests/test_server.o $(TEST_SUPPORT_OBJ) $(SERVER_TEST_OBJ) $(COMMON_LIB) $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(JANSSON_LIBS) $(LDLIBS)
 
 ifeq ($(TARGET_WINDOWS),1)

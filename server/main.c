@@ -11,11 +11,12 @@
 #include <unistd.h>
 
 #include "args.h"
-#include "options.h"
 #include "endpoints.h"
 #include "http.h"
 #include "llama2.h"
+#include "messages.h"
 #include "metrics.h"
+#include "open.h"
 #include "scheduler.h"
 
 static void print_error(const char *culprit, const char *message) { cli_print_error("llama2-server", culprit, message); }
@@ -89,10 +90,7 @@ int main(int argc, char **argv) {
     }
 
     llama2_error err = {0};
-    llama2_model *model = NULL;
-    llama2_tokenizer *tokenizer = NULL;
-    llama2_threadpool *pool = NULL;
-    llama2_session *session = NULL;
+    cli_opened run = {0};
     server_scheduler *scheduler = NULL;
     server_http *http = NULL;
     server_metrics metrics;
@@ -100,26 +98,18 @@ int main(int argc, char **argv) {
     const char *culprit = NULL;
     int rc = 1;
 
-    rc = cli_open_model(a.checkpoint, a.no_mmap, a.context_length, &model, &culprit, &err);
-    if (rc != 0) goto done;
-    rc = 1;
-    const llama2_config *config = llama2_model_config(model);
-    if (llama2_tokenizer_open(a.tokenizer, config->vocab_size, &tokenizer, &err) != LLAMA2_OK) {
-        culprit = a.tokenizer;
-        goto done;
-    }
-    if (llama2_threadpool_create(a.threads, &pool, &err) != LLAMA2_OK) {
-        culprit = "--threads";
-        goto done;
-    }
     /* One block holds every slot's next token and a prompt block: one pass
      * over the weights a step. */
-    llama2_session_options sopts = {.pool = pool, .batch_size = a.parallel + a.batch,
-                                    .context_length = a.context_length, .n_sequences = a.parallel};
-    if (llama2_session_create(model, &sopts, &session, &err) != LLAMA2_OK) {
-        culprit = a.checkpoint;
-        goto done;
-    }
+    cli_open_options open = {.program = "llama2-server", .checkpoint = a.checkpoint, .tokenizer = a.tokenizer,
+                             .tokenizer_given = 1, .no_mmap = a.no_mmap, .context_length = a.context_length,
+                             .threads = a.threads, .threads_culprit = "--threads", .batch = a.parallel + a.batch,
+                             .n_sequences = a.parallel};
+    rc = cli_open(&open, &run, &culprit, &err);
+    if (rc != 0) goto done;
+    rc = 1;
+    llama2_session *session = run.session;
+    llama2_tokenizer *tokenizer = run.tokenizer;
+    const llama2_config *config = llama2_model_config(run.model);
     server_scheduler_options schedule = {.queue_capacity = a.queue, .prompt_batch = a.batch};
     if (server_scheduler_create(session, tokenizer, &schedule, &metrics, &scheduler, &err) != LLAMA2_OK) {
         culprit = "scheduler";
@@ -156,10 +146,7 @@ done:
     if (culprit) print_error(culprit, err.message);
     server_http_stop(http);
     server_scheduler_destroy(scheduler);
-    llama2_session_destroy(session);
-    llama2_threadpool_destroy(pool);
-    llama2_tokenizer_close(tokenizer);
-    llama2_model_close(model);
+    cli_close(&run);
     server_metrics_destroy(&metrics);
     return rc;
 }

@@ -462,6 +462,24 @@ static void test_quantize_tool(void **state) {
         assert_true(strchr(r.err, '\n') == r.err + r.err_len - 1); /* one line */
         test_run_free(&r);
     }
+    /* Numbers in numbers.h's words, as every program says them. */
+    const struct {
+        const char *args[5];
+        const char *line;
+    } numbers[] = {
+        {{in, out, "--group-size", "99999999999", NULL},
+         "llama2-quantize: --group-size: 99999999999 is out of range: must be an integer from 1 to 2147483647 "
+         "(try --help)\n"},
+        {{in, out, "--group-size", "-4", NULL},
+         "llama2-quantize: --group-size: -4 is out of range: must be an integer from 1 to 2147483647 (try --help)\n"},
+        {{in, out, "--group-size", "x", NULL},
+         "llama2-quantize: --group-size: the group size must be a positive integer, got 'x' (try --help)\n"},
+    };
+    for (size_t i = 0; i < sizeof numbers / sizeof numbers[0]; i++) {
+        assert_int_equal(test_run_tool(tool, numbers[i].args, &r), 2);
+        assert_string_equal(r.err, numbers[i].line);
+        test_run_free(&r);
+    }
     const char *bad_gs[] = {in, out, "--group-size", "64", NULL};
     assert_int_equal(test_run_tool(tool, bad_gs, &r), 1);
     assert_true(strncmp(r.err, "llama2-quantize: ", 17) == 0);
@@ -532,6 +550,26 @@ static void test_genmodel_tool(void **state) {
         assert_int_equal(test_run_tool(tool, usage[i], &r), 2);
         assert_true(strncmp(r.err, "llama2-genmodel: ", 17) == 0);
         assert_true(strchr(r.err, '\n') == r.err + r.err_len - 1);
+        test_run_free(&r);
+    }
+    const struct {
+        const char *args[6];
+        const char *line;
+    } numbers[] = {
+        {{out, "--preset", "stories15M", "--dim", "99999999999", NULL},
+         "llama2-genmodel: --dim: 99999999999 is out of range: must be an integer from 1 to 2147483647 "
+         "(try --help)\n"},
+        {{out, "--preset", "stories15M", "--format", "5", NULL},
+         "llama2-genmodel: --format: 5 is out of range: must be an integer from 0 to 2 (try --help)\n"},
+        {{out, "--preset", "stories15M", "--format", "x", NULL},
+         "llama2-genmodel: --format: the format must be 0, 1 or 2, got 'x' (try --help)\n"},
+        {{out, "--preset", "stories15M", "--seed", "-1", NULL},
+         "llama2-genmodel: --seed: -1 is out of range: must be an integer from 0 to 18446744073709551615 "
+         "(try --help)\n"},
+    };
+    for (size_t i = 0; i < sizeof numbers / sizeof numbers[0]; i++) {
+        assert_int_equal(test_run_tool(tool, numbers[i].args, &r), 2);
+        assert_string_equal(r.err, numbers[i].line);
         test_run_free(&r);
     }
 }

@@ -18,6 +18,7 @@
 #include "convert.h"
 #include "llama2.h"
 #include "platform/platform.h"
+#include "messages.h"
 #include "tool_args.h"
 
 static const char usage_text[] =
@@ -44,7 +45,7 @@ static const char usage_text[] =
     "  --force              replace outputs that exist (never an input)\n"
     "  -h, --help           this text\n";
 
-static int usage_error(const char *fmt, const char *arg) { return tool_usage_error("llama2-convert", fmt, arg); }
+static int usage_error(const char *fmt, const char *arg) { return cli_usage_error("llama2-convert", fmt, arg); }
 
 /* What a file source is: a llama2.c checkpoint when it loads as one or
  * starts with the version 1/2 magic; else a SentencePiece model when its
@@ -83,11 +84,13 @@ int main(int argc, char **argv) {
         } else if (strcmp(a, "--force") == 0) {
             output_flags |= L2_OUTPUT_FORCE;
         } else if (which == 0) {
-            if ((version = tool_parse_int(value, 0, 2)) < 0)
-                return usage_error("--version: '%s' is not 0, 1 or 2", value);
+            if (tool_int_value("llama2-convert", "--version", value, 0, 2, "the format version must be 0, 1 or 2",
+                               &version) != 0)
+                return 2;
         } else if (which == 1) {
-            if ((group_size = tool_parse_int(value, 1, INT_MAX)) < 0)
-                return usage_error("--group-size: '%s' is not a positive integer", value);
+            if (tool_int_value("llama2-convert", "--group-size", value, 1, INT_MAX,
+                               "the group size must be a positive integer", &group_size) != 0)
+                return 2;
         } else if (which == 2) {
             if (strcmp(value, "hf") != 0) return usage_error("--to: '%s' is not a known target (hf)", value);
             to = value;

@@ -11,7 +11,6 @@
  * once complete (output_file.h).
  * Exit status: 0 done, 1 the file could not be written, 2 usage.
  */
-#include <errno.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -21,6 +20,8 @@
 #include "write/checkpoint_writer.h"
 #include "llama2.h"
 #include "platform/platform.h"
+#include "messages.h"
+#include "numbers.h"
 #include "tool_args.h"
 
 static const char usage_text[] =
@@ -61,18 +62,7 @@ static const preset presets[] = {
 };
 #define N_PRESETS (int)(sizeof presets / sizeof presets[0])
 
-static int usage_error(const char *fmt, const char *arg) { return tool_usage_error("llama2-genmodel", fmt, arg); }
-
-/* All digits; 0 when not a number in range. */
-static int parse_u64(const char *s, uint64_t *out) {
-    if (!s || *s < '0' || *s > '9') return 0;
-    errno = 0;
-    char *end;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (*end || errno) return 0;
-    *out = (uint64_t)v;
-    return 1;
-}
+static int usage_error(const char *fmt, const char *arg) { return cli_usage_error("llama2-genmodel", fmt, arg); }
 
 int main(int argc, char **argv) {
     l2_program_start(&argc, &argv);
@@ -83,12 +73,15 @@ int main(int argc, char **argv) {
     unsigned output_flags = 0;
     uint64_t seed = 1;
     const preset *chosen = NULL;
-    struct { const char *flag; int *value; int min, max; } ints[] = {
-        {"--dim", &dim, 1, INT_MAX},       {"--hidden", &hidden, 1, INT_MAX}, {"--layers", &layers, 1, INT_MAX},
-        {"--heads", &heads, 1, INT_MAX},   {"--kv-heads", &kv_heads, 1, INT_MAX},
-        {"--vocab", &vocab, 1, INT_MAX},   {"--seq-len", &seq_len, 1, INT_MAX},
-        {"--format", &format, 0, 2},       {"--group-size", &group_size, 1, INT_MAX},
+#define SIZE "must be a positive integer"
+    struct { const char *flag; int *value; int min, max; const char *what; } ints[] = {
+        {"--dim", &dim, 1, INT_MAX, SIZE},         {"--hidden", &hidden, 1, INT_MAX, SIZE},
+        {"--layers", &layers, 1, INT_MAX, SIZE},   {"--heads", &heads, 1, INT_MAX, SIZE},
+        {"--kv-heads", &kv_heads, 1, INT_MAX, SIZE}, {"--vocab", &vocab, 1, INT_MAX, SIZE},
+        {"--seq-len", &seq_len, 1, INT_MAX, SIZE}, {"--format", &format, 0, 2, "the format must be 0, 1 or 2"},
+        {"--group-size", &group_size, 1, INT_MAX, SIZE},
     };
+#undef SIZE
     const int n_ints = (int)(sizeof ints / sizeof ints[0]);
 
     for (int i = 1; i < argc; i++) {
@@ -122,7 +115,9 @@ int main(int argc, char **argv) {
             if (!value && i + 1 < argc) value = argv[++i];
             if (!value) return usage_error("%s needs a value", flag);
             if (k == n_ints) {
-                if (!parse_u64(value, &seed)) return usage_error("--seed: '%s' is not a non-negative integer", value);
+                char msg[512];
+                if (cli_u64_value("--seed", value, "the seed must be a non-negative integer", &seed, msg, sizeof msg))
+                    return usage_error("%s", msg);
             } else if (k == n_ints + 1) {
                 chosen = NULL;
                 for (int p = 0; p < N_PRESETS; p++)
@@ -131,13 +126,9 @@ int main(int argc, char **argv) {
                     return usage_error("--preset: unknown preset '%s' (stories15M, stories42M, stories110M, "
                                        "tinyllama1.1B)", value);
             } else {
-                uint64_t v;
-                if (!parse_u64(value, &v) || v < (uint64_t)ints[k].min || v > (uint64_t)ints[k].max) {
-                    fprintf(stderr, "llama2-genmodel: %s: '%s' is not an integer from %d to %d (try --help)\n",
-                            flag, value, ints[k].min, ints[k].max);
+                if (tool_int_value("llama2-genmodel", flag, value, ints[k].min, ints[k].max, ints[k].what,
+                                   ints[k].value) != 0)
                     return 2;
-                }
-                *ints[k].value = (int)v;
             }
         }
         if (!known) return usage_error("unknown option '%s'", a);
