@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "child.h"
 #include "platform/platform.h"
 
 /* One of a few static buffers, so that a call's result survives the next

@@ -13,6 +13,7 @@
 
 #include "bench_bandwidth.h"
 #include "llama2.h"
+#include "child.h"
 #include "platform/platform.h"
 
 static const struct {
