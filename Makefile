@@ -89,8 +89,26 @@ ifeq ($(UNAME_S),Darwin)
 BACKEND_CFLAGS += -DLLAMA2_WITH_BLAS -DACCELERATE_NEW_LAPACK
 BACKEND_LIBS += -framework Accelerate
 else
-BACKEND_CFLAGS += -DLLAMA2_WITH_BLAS $(shell pkg-config --cflags openblas 2>/dev/null)
-BACKEND_LIBS += $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
+# (OPENBLAS_CFLAGS and OPENBLAS_LIBS on the command line: another place.)
+ifeq ($(origin OPENBLAS_CFLAGS),undefined)
+OPENBLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null)
+endif
+ifeq ($(origin OPENBLAS_LIBS),undefined)
+OPENBLAS_LIBS := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
+endif
+BACKEND_CFLAGS += -DLLAMA2_WITH_BLAS $(OPENBLAS_CFLAGS)
+BACKEND_LIBS += $(OPENBLAS_LIBS)
+# Without OpenBLAS the build would end in a compiler or linker error: BLAS=1
+# says which package gives it and stops (building without BLAS instead
+# would not be what was asked for). Not for make clean.
+ifneq ($(filter-out clean,$(or $(MAKECMDGOALS),all)),)
+HAVE_OPENBLAS := $(shell $(CC) $(OPENBLAS_CFLAGS) -E -include cblas.h -x c /dev/null >/dev/null 2>&1 && \
+	echo 'char cblas_sgemm(void); int main(void) { return cblas_sgemm(); }' | \
+	$(CC) -x c - -o /dev/null $(OPENBLAS_LIBS) >/dev/null 2>&1 && echo 1)
+ifneq ($(HAVE_OPENBLAS),1)
+$(error BLAS=1: OpenBLAS is not installed, or $(CC) cannot find cblas.h or link $(OPENBLAS_LIBS) (Debian and Ubuntu: apt-get install libopenblas-dev; plain make builds without BLAS))
+endif
+endif
 endif
 endif
 NVCC ?= nvcc
