@@ -7,7 +7,7 @@
 
 #include <stdint.h>
 
-#include "bench.h"
+#include "bench_options.h"
 #include "llama2.h"
 
 typedef struct shape {
@@ -33,8 +33,8 @@ typedef struct model_set {
     int usable[MAX_SHAPES][N_TYPES];
 } model_set;
 
-/* Creates o->models_dir and writes every model of the selection that is not
- * there yet. */
-void prepare_models(const options *o, model_set *m);
+/* Creates the options' models_dir and writes every model of the selection
+ * that is not there yet. */
+void prepare_models(const bench_context *ctx, model_set *m);
 
 #endif

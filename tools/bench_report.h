@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "bench.h"
+#include "bench_options.h"
 #include "bench_run.h"
 #include "llama2.h"
 
@@ -32,18 +32,18 @@ typedef struct row {
 void read_host_info(host_info *h);
 
 /* The first lines: version, machine, build, and the backends measured. */
-void report_header(const options *o, const host_info *h, const char *const *backends, int n_backends);
+void report_header(const bench_context *ctx, const host_info *h, const char *const *backends, int n_backends);
 
-/* The measured rate of each thread count of o->threads. */
-void report_bandwidth(const options *o, const double *gbs);
+/* The measured rate of each thread count of --threads. */
+void report_bandwidth(const bench_context *ctx, const double *gbs);
 
 /* What the cells mean, then the column names. */
-void report_table_header(const options *o);
+void report_table_header(const bench_context *ctx);
 
 /* One line of the table, flushed so that it shows as soon as it is done. */
-void report_row(const options *o, const row *w);
+void report_row(const bench_context *ctx, const row *w);
 
-/* The rows as a JSON array in o->json_path. */
-void write_json(const options *o, const host_info *h, const row *rows, size_t n_rows);
+/* The rows as a JSON array in the file of --json. */
+void write_json(const bench_context *ctx, const host_info *h, const row *rows, size_t n_rows);
 
 #endif
