@@ -10,6 +10,7 @@
 #include "llama2.h"
 #include "messages.h"
 #include "open.h"
+#include "options.h"
 #include "platform/platform.h"
 
 /* Chat and Ctrl-C: while a chat runs, Ctrl-C does not end the program
@@ -126,7 +127,10 @@ static void print_version(void) {
     printf("\nkernels: %s (chosen on this CPU)\n", llama2_kernels_name());
 }
 
-static void print_model(const char *path, const llama2_config *c, int context_length) {
+/* --verbose: the model, the kernels and the seed, one line each. */
+static void print_verbose(const cli_args *a, const llama2_model *model, int context_length) {
+    const llama2_config *c = llama2_model_config(model);
+    const char *path = a->checkpoint;
     static const char *const formats[] = {"v0 fp32", "v1 fp32", "v2 int8 (Q8_0)"};
     int64_t bytes = -1;
     l2_path_lookup(path, NULL, &bytes);
@@ -136,6 +140,8 @@ static void print_model(const char *path, const llama2_config *c, int context_le
             formats[c->file_version < 0 || c->file_version > 2 ? 0 : c->file_version], c->dim, c->hidden_dim,
             c->n_layers, c->n_heads, c->n_kv_heads, c->vocab_size, context_length, c->seq_len, c->group_size,
             cli_parameter_count(c), (long long)bytes);
+    fprintf(stderr, "llama2-kernels level=%s table=%s\n", llama2_kernels_name(), llama2_model_kernels_name(model));
+    fprintf(stderr, "llama2-seed seed=%llu\n", (unsigned long long)a->seed);
 }
 
 /* The whole of a prompt file ("-": standard input), without one final
@@ -192,22 +198,30 @@ static void print_chat_end(const llama2_stats *st, const terminal *t, int steps,
     }
 }
 
+/* Generation, or chat, with its output and input on the terminal. */
+static llama2_status run_mode(const cli_args *a, const cli_opened *run, llama2_sampler *sampler, const char *prompt,
+                              int steps, terminal *term, llama2_stats *st, llama2_error *err) {
+    llama2_io io = {.user = term, .write = write_stdout, .read_line = read_stdin_line};
+    if (a->mode != CLI_CHAT) {
+        llama2_generate_options gopts = {.steps = steps, .stop = a->stops, .n_stop = a->n_stops};
+        return llama2_generate(run->session, run->tokenizer, sampler, prompt, &gopts, &io, st, err);
+    }
+    if (l2_interrupt_catch() == 0)
+        term->chat = 1;
+    else
+        fprintf(stderr, "llama2: warning: Ctrl-C cannot be caught: it ends the program\n");
+    llama2_chat_options copts = {.system_prompt = a->system_prompt, .user_prompt = prompt, .steps = steps,
+                                 .reply_tokens = a->reply_tokens, .chat_template = a->chat_template,
+                                 .stop = a->stops, .n_stop = a->n_stops};
+    return llama2_chat(run->session, run->tokenizer, sampler, &copts, &io, st, err);
+}
+
 int main(int argc, char **argv) {
     l2_program_start(&argc, &argv);
     cli_args a;
     char msg[512];
-    if (cli_parse(argc, argv, &a, msg, sizeof msg) != 0) {
-        print_error(NULL, msg);
-        return 2;
-    }
-    if (a.help) {
-        fputs(cli_usage(), stdout);
-        return 0;
-    }
-    if (a.version) {
-        print_version();
-        return 0;
-    }
+    int parsed = cli_parse(argc, argv, &a, msg, sizeof msg);
+    if ((parsed = cli_parsed("llama2", parsed, msg, a.help, cli_usage(), a.version, print_version)) >= 0) return parsed;
 
     llama2_error err = {0};
     cli_opened run = {0};
@@ -230,9 +244,7 @@ int main(int argc, char **argv) {
     rc = cli_open(&open, &run, &culprit, &err);
     if (rc != 0) goto done;
     rc = 1;
-    llama2_model *model = run.model;
-    llama2_session *session = run.session;
-    const llama2_config *config = llama2_model_config(model);
+    const llama2_config *config = llama2_model_config(run.model);
     term.warning = run.tokenizer_warning[0] ? run.tokenizer_warning : NULL;
     const int context = a.context_length ? a.context_length : config->seq_len;
     if (a.seed == 0) a.seed = fresh_seed();
@@ -241,29 +253,11 @@ int main(int argc, char **argv) {
         culprit = "setup";
         goto done;
     }
-    if (a.verbose) {
-        print_model(a.checkpoint, config, context);
-        fprintf(stderr, "llama2-kernels level=%s table=%s\n", llama2_kernels_name(), llama2_model_kernels_name(model));
-        fprintf(stderr, "llama2-seed seed=%llu\n", (unsigned long long)a.seed);
-    }
+    if (a.verbose) print_verbose(&a, run.model, context);
 
-    llama2_io io = {.user = &term, .write = write_stdout, .read_line = read_stdin_line};
     llama2_stats st;
-    llama2_status s;
-    int steps = a.mode == CLI_CHAT && !a.steps_given ? 0 : a.steps;
-    if (a.mode == CLI_CHAT) {
-        if (l2_interrupt_catch() == 0)
-            term.chat = 1;
-        else
-            fprintf(stderr, "llama2: warning: Ctrl-C cannot be caught: it ends the program\n");
-        llama2_chat_options copts = {.system_prompt = a.system_prompt, .user_prompt = prompt, .steps = steps,
-                                     .reply_tokens = a.reply_tokens, .chat_template = a.chat_template,
-                                     .stop = a.stops, .n_stop = a.n_stops};
-        s = llama2_chat(session, run.tokenizer, sampler, &copts, &io, &st, &err);
-    } else {
-        llama2_generate_options gopts = {.steps = steps, .stop = a.stops, .n_stop = a.n_stops};
-        s = llama2_generate(session, run.tokenizer, sampler, prompt, &gopts, &io, &st, &err);
-    }
+    const int steps = a.mode == CLI_CHAT && !a.steps_given ? 0 : a.steps;
+    llama2_status s = run_mode(&a, &run, sampler, prompt, steps, &term, &st, &err);
     if (s != LLAMA2_OK) {
         /* A bad file format found while running is the tokenizer's: it
          * lacks BOS, the " " piece or the byte tokens the text needs. */

@@ -55,3 +55,20 @@ int cli_parse_options(int argc, char **argv, const cli_option *table, size_t n_o
     }
     return 0;
 }
+
+int cli_parsed(const char *program, int status, const char *msg, int help, const char *usage, int version,
+               void (*print_version)(void)) {
+    if (status != 0) {
+        cli_print_error(program, NULL, msg);
+        return status;
+    }
+    if (help) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    if (version) {
+        print_version();
+        return 0;
+    }
+    return -1;
+}

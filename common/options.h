@@ -32,4 +32,11 @@ typedef int (*cli_apply_fn)(void *user, const cli_option *option, const char *fl
 int cli_parse_options(int argc, char **argv, const cli_option *table, size_t n_options, cli_apply_fn apply,
                       void *user, const char **checkpoint, char *msg, size_t msg_size);
 
+/* What a program does with its parsed command line before anything else:
+ * a usage error said ("program: msg", status 2), --help's usage text
+ * printed, or --version's (print_version). Returns that exit status, or -1
+ * when the program goes on. */
+int cli_parsed(const char *program, int status, const char *msg, int help, const char *usage, int version,
+               void (*print_version)(void));
+
 #endif

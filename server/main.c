@@ -17,9 +17,12 @@
 #include "messages.h"
 #include "metrics.h"
 #include "open.h"
+#include "options.h"
 #include "scheduler.h"
 
 static void print_error(const char *culprit, const char *message) { cli_print_error("llama2-server", culprit, message); }
+
+static void print_version(void) { printf("llama2-server %s\n", LLAMA2_VERSION); }
 
 /* The file's name without its folders: the model's id by default. */
 static const char *base_name(const char *path) {
@@ -63,31 +66,26 @@ static void serve_until_signal(const sigset_t *signals, server_app *app, server_
     }
 }
 
-int main(int argc, char **argv) {
-    /* Before any thread starts: the signals that stop the server are taken
-     * by sigwait alone, and a client that hangs up is an error code on a
-     * write, not a SIGPIPE. */
-    sigset_t signals;
-    sigemptyset(&signals);
-    sigaddset(&signals, SIGTERM);
-    sigaddset(&signals, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &signals, NULL);
+/* Before any thread starts: the signals that stop the server are taken
+ * by sigwait alone, and a client that hangs up is an error code on a
+ * write, not a SIGPIPE. */
+static void hold_stop_signals(sigset_t *signals) {
+    sigemptyset(signals);
+    sigaddset(signals, SIGTERM);
+    sigaddset(signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, signals, NULL);
     signal(SIGPIPE, SIG_IGN);
+}
+
+int main(int argc, char **argv) {
+    sigset_t signals;
+    hold_stop_signals(&signals);
 
     server_args a;
     char msg[512];
-    if (server_args_parse(argc, argv, &a, msg, sizeof msg) != 0) {
-        print_error(NULL, msg);
-        return 2;
-    }
-    if (a.help) {
-        fputs(server_usage(), stdout);
-        return 0;
-    }
-    if (a.version) {
-        printf("llama2-server %s\n", LLAMA2_VERSION);
-        return 0;
-    }
+    int parsed = server_args_parse(argc, argv, &a, msg, sizeof msg);
+    parsed = cli_parsed("llama2-server", parsed, msg, a.help, server_usage(), a.version, print_version);
+    if (parsed >= 0) return parsed;
 
     llama2_error err = {0};
     cli_opened run = {0};

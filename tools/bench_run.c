@@ -66,7 +66,8 @@ void run_in_child(const bench_context *ctx, child_job job, const void *arg, void
     free(hex);
     if (err && *err) fputs(err, stderr);
     free(err);
-    if (status > 128 && status < 160) bench_fail(ctx, "%s: the benchmark process was killed by signal %d", what, status - 128);
+    if (status > 128 && status < 160)
+        bench_fail(ctx, "%s: the benchmark process was killed by signal %d", what, status - 128);
     if (status != 0 || out_len != jobs[job].result_size)
         bench_fail(ctx, "%s: the benchmark process failed (exit status %d)", what, status);
     memcpy(result, out, out_len);

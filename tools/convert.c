@@ -63,12 +63,19 @@ static int looks_like_sentencepiece(const char *path) {
     return n == 4 && head[0] == 0x0a;
 }
 
-int main(int argc, char **argv) {
-    l2_program_start(&argc, &argv);
-    const char *paths[2] = {NULL, NULL};
-    const char *to = NULL, *dtype_name = NULL, *tokenizer = NULL, *tokenizer_out = NULL;
-    int n_paths = 0, version = -1, group_size = -1;
-    unsigned output_flags = 0;
+/* The command line. */
+typedef struct convert_args {
+    const char *paths[2];
+    int n_paths;
+    const char *to, *dtype_name, *tokenizer, *tokenizer_out;
+    int version, group_size; /* -1: not given */
+    unsigned output_flags;
+} convert_args;
+
+/* Parses argv into *c. Returns -1 to go on, or the exit status (--help: 0,
+ * a usage error: 2, said). */
+static int parse_args(int argc, char **argv, convert_args *c) {
+    *c = (convert_args){.version = -1, .group_size = -1};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         static const char *const valued[] = {"--version", "--group-size", "--to", "--dtype", "--tokenizer",
@@ -82,67 +89,82 @@ int main(int argc, char **argv) {
             fputs(usage_text, stdout);
             return 0;
         } else if (strcmp(a, "--force") == 0) {
-            output_flags |= L2_OUTPUT_FORCE;
+            c->output_flags |= L2_OUTPUT_FORCE;
         } else if (which == 0) {
             if (tool_int_value("llama2-convert", "--version", value, 0, 2, "the format version must be 0, 1 or 2",
-                               &version) != 0)
+                               &c->version) != 0)
                 return 2;
         } else if (which == 1) {
             if (tool_int_value("llama2-convert", "--group-size", value, 1, INT_MAX,
-                               "the group size must be a positive integer", &group_size) != 0)
+                               "the group size must be a positive integer", &c->group_size) != 0)
                 return 2;
         } else if (which == 2) {
             if (strcmp(value, "hf") != 0) return usage_error("--to: '%s' is not a known target (hf)", value);
-            to = value;
+            c->to = value;
         } else if (which == 3) {
-            dtype_name = value;
+            c->dtype_name = value;
             if (strcmp(value, "f32") != 0 && strcmp(value, "bf16") != 0 && strcmp(value, "f16") != 0)
                 return usage_error("--dtype: '%s' is not f32, bf16 or f16", value);
         } else if (which == 4) {
-            tokenizer = value;
+            c->tokenizer = value;
         } else if (which == 5) {
-            tokenizer_out = value;
-        } else if (tool_file_argument("llama2-convert", a, paths, &n_paths) != 0) {
+            c->tokenizer_out = value;
+        } else if (tool_file_argument("llama2-convert", a, c->paths, &c->n_paths) != 0) {
             return 2;
         }
     }
-    if (n_paths < 2)
-        return usage_error("%s", n_paths == 0 ? "missing the source and the output" : "missing the output");
+    if (c->n_paths < 2)
+        return usage_error("%s", c->n_paths == 0 ? "missing the source and the output" : "missing the output");
+    return -1;
+}
 
+/* The options that go together with what the source is. Returns -1, or a
+ * usage error's status (said). */
+static int check_combination(const convert_args *c, int from_hf, int from_sentencepiece) {
+    if ((c->to || c->tokenizer || c->dtype_name) && from_hf)
+        return usage_error("%s", "--to, --tokenizer and --dtype are for a llama2.c source");
+    if ((c->tokenizer || c->dtype_name) && !c->to) return usage_error("%s", "--tokenizer and --dtype go with --to hf");
+    if (c->tokenizer_out && !from_hf) return usage_error("%s", "--tokenizer-out is for a Hugging Face folder source");
+    if (c->to && (c->version >= 0 || c->group_size >= 0))
+        return usage_error("%s", "--version and --group-size are for llama2.c outputs, not --to hf");
+    if (from_sentencepiece && (c->version >= 0 || c->group_size >= 0))
+        return usage_error("%s", "--version and --group-size are for checkpoints, not tokenizers");
+    if (!from_hf && !from_sentencepiece && !c->to && c->version < 0)
+        return usage_error("%s", "a llama2.c source needs --to hf or --version");
+    if (c->group_size > 0 && c->version != 2) return usage_error("%s", "--group-size goes with --version 2");
+    return -1;
+}
+
+int main(int argc, char **argv) {
+    l2_program_start(&argc, &argv);
+    convert_args c;
+    int rc = parse_args(argc, argv, &c);
+    if (rc >= 0) return rc;
+    const char *const *paths = c.paths;
     struct stat st;
     if (stat(paths[0], &st) != 0) {
         fprintf(stderr, "llama2-convert: %s: cannot open: %s\n", paths[0], strerror(errno));
         return 1;
     }
     const int from_hf = S_ISDIR(st.st_mode);
-    const int from_sentencepiece = !from_hf && !to && looks_like_sentencepiece(paths[0]);
-    if ((to || tokenizer || dtype_name) && from_hf)
-        return usage_error("%s", "--to, --tokenizer and --dtype are for a llama2.c source");
-    if ((tokenizer || dtype_name) && !to) return usage_error("%s", "--tokenizer and --dtype go with --to hf");
-    if (tokenizer_out && !from_hf) return usage_error("%s", "--tokenizer-out is for a Hugging Face folder source");
-    if (to && (version >= 0 || group_size >= 0))
-        return usage_error("%s", "--version and --group-size are for llama2.c outputs, not --to hf");
-    if (from_sentencepiece && (version >= 0 || group_size >= 0))
-        return usage_error("%s", "--version and --group-size are for checkpoints, not tokenizers");
-    if (!from_hf && !from_sentencepiece && !to && version < 0)
-        return usage_error("%s", "a llama2.c source needs --to hf or --version");
-    if (group_size > 0 && version != 2) return usage_error("%s", "--group-size goes with --version 2");
+    const int from_sentencepiece = !from_hf && !c.to && looks_like_sentencepiece(paths[0]);
+    if ((rc = check_combination(&c, from_hf, from_sentencepiece)) >= 0) return rc;
 
     l2_convert_options options = {0};
-    options.version = version < 0 ? 0 : version;
-    options.group_size = group_size < 0 ? 0 : group_size;
-    options.output_flags = output_flags;
-    options.tokenizer = from_hf ? tokenizer_out : tokenizer;
-    options.dtype = !dtype_name || strcmp(dtype_name, "f32") == 0 ? L2_DTYPE_F32
-                    : strcmp(dtype_name, "bf16") == 0             ? L2_DTYPE_BF16
-                                                                  : L2_DTYPE_F16;
+    options.version = c.version < 0 ? 0 : c.version;
+    options.group_size = c.group_size < 0 ? 0 : c.group_size;
+    options.output_flags = c.output_flags;
+    options.tokenizer = from_hf ? c.tokenizer_out : c.tokenizer;
+    options.dtype = !c.dtype_name || strcmp(c.dtype_name, "f32") == 0 ? L2_DTYPE_F32
+                    : strcmp(c.dtype_name, "bf16") == 0               ? L2_DTYPE_BF16
+                                                                      : L2_DTYPE_F16;
     llama2_error err = {0};
     llama2_status s;
     if (from_hf)
         s = l2_convert_hf_to_llama2c(paths[0], paths[1], &options, &err);
     else if (from_sentencepiece)
-        s = l2_convert_sentencepiece(paths[0], paths[1], output_flags, &err);
-    else if (to)
+        s = l2_convert_sentencepiece(paths[0], paths[1], c.output_flags, &err);
+    else if (c.to)
         s = l2_convert_llama2c_to_hf(paths[0], paths[1], &options, &err);
     else
         s = l2_convert_llama2c_version(paths[0], paths[1], &options, &err);
@@ -150,9 +172,9 @@ int main(int argc, char **argv) {
         fprintf(stderr, "llama2-convert: %s\n", err.message);
         return 1;
     }
-    if (to)
+    if (c.to)
         fprintf(stderr, "llama2-convert: %s -> %s/ (Hugging Face, %s)\n", paths[0], paths[1],
-                dtype_name ? dtype_name : "f32");
+                c.dtype_name ? c.dtype_name : "f32");
     else
         fprintf(stderr, "llama2-convert: %s -> %s (%lld bytes)\n", paths[0], paths[1], tool_file_size(paths[1]));
     return 0;
