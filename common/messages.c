@@ -29,15 +29,22 @@ void cli_print_error(const char *program, const char *culprit, const char *messa
     fprintf(stderr, "%s\n", line);
 }
 
+/* "program: <fmt ...><suffix>", one line on standard error. */
+static void print_formatted(const char *program, const char *suffix, const char *fmt, va_list ap) CLI_PRINTF(3, 0);
+static void print_formatted(const char *program, const char *suffix, const char *fmt, va_list ap) {
+    char message[768], line[1024];
+    vsnprintf(message, sizeof message, fmt, ap);
+    cli_fail(line, sizeof line, "%s: %s%s", program, message, suffix);
+    fprintf(stderr, "%s\n", line);
+}
+
+void cli_vprint_error(const char *program, const char *fmt, va_list ap) { print_formatted(program, "", fmt, ap); }
+
 int cli_usage_error(const char *program, const char *fmt, ...) {
-    char message[768];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(message, sizeof message, fmt, ap);
+    print_formatted(program, " (try --help)", fmt, ap);
     va_end(ap);
-    char line[1024];
-    cli_fail(line, sizeof line, "%s: %s (try --help)", program, message);
-    fprintf(stderr, "%s\n", line);
     return 2;
 }
 

@@ -4,6 +4,7 @@
 #ifndef LLAMA2_COMMON_MESSAGES_H
 #define LLAMA2_COMMON_MESSAGES_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 #if defined(__GNUC__)
@@ -19,6 +20,9 @@ int cli_fail(char *msg, size_t size, const char *fmt, ...) CLI_PRINTF(3, 4);
 /* "program: culprit: message" (culprit NULL: "program: message") on
  * standard error. */
 void cli_print_error(const char *program, const char *culprit, const char *message);
+
+/* "program: <fmt ...>" on standard error (a vprintf format). */
+void cli_vprint_error(const char *program, const char *fmt, va_list ap) CLI_PRINTF(2, 0);
 
 /* "program: <fmt ...> (try --help)" on standard error; returns 2. */
 int cli_usage_error(const char *program, const char *fmt, ...) CLI_PRINTF(2, 3);

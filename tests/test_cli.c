@@ -19,6 +19,7 @@
 
 #include "write/checkpoint_writer.h"
 #include "llama2.h"
+#include "numbers.h"
 #include "platform/platform.h"
 #include "support.h"
 
@@ -274,6 +275,44 @@ static void test_tokenizer_messages(void **state) {
     test_run_free(&r);
 }
 
+/* The number reader at its edges: what is a number, what is out of range. */
+static void test_number_reader(void **state) {
+    (void)state;
+    long l = 7;
+    assert_int_equal(cli_read_long("+5", 0, 10, &l), CLI_NUMBER_OK);
+    assert_int_equal(l, 5);
+    assert_int_equal(cli_read_long("-0", 0, 10, &l), CLI_NUMBER_OK);
+    assert_int_equal(l, 0);
+    const char *not_numbers[] = {"", " 5", "5 ", "0x10", "1e3", "-", "+", "5k", "--5"};
+    for (size_t i = 0; i < sizeof not_numbers / sizeof not_numbers[0]; i++)
+        assert_int_equal(cli_read_long(not_numbers[i], 0, 10, &l), CLI_NUMBER_NOT_A_NUMBER);
+    assert_int_equal(cli_read_long("11", 0, 10, &l), CLI_NUMBER_OUT_OF_RANGE);
+    assert_int_equal(cli_read_long("-1", 0, 10, &l), CLI_NUMBER_OUT_OF_RANGE);
+    assert_int_equal(cli_read_long("99999999999999999999", 0, 10, &l), CLI_NUMBER_OUT_OF_RANGE);
+    assert_int_equal(l, 0); /* unchanged by a failure */
+    int i = 0;
+    assert_int_equal(cli_read_int("2147483647", 0, 0x7fffffff, &i), CLI_NUMBER_OK);
+    assert_int_equal(i, 0x7fffffff);
+    assert_int_equal(cli_read_int("2147483648", 0, 0x7fffffff, &i), CLI_NUMBER_OUT_OF_RANGE);
+    uint64_t u = 0;
+    assert_int_equal(cli_read_u64("18446744073709551615", &u), CLI_NUMBER_OK);
+    assert_true(u == UINT64_MAX);
+    assert_int_equal(cli_read_u64("18446744073709551616", &u), CLI_NUMBER_OUT_OF_RANGE);
+    assert_int_equal(cli_read_u64("-1", &u), CLI_NUMBER_OUT_OF_RANGE);
+    assert_int_equal(cli_read_u64("-0", &u), CLI_NUMBER_OK);
+    assert_true(u == 0);
+    float f = 0;
+    assert_int_equal(cli_read_float("0.5", 0, 1, &f), CLI_NUMBER_OK);
+    assert_true(f == 0.5f);
+    assert_int_equal(cli_read_float("1e-50", 0, 1, &f), CLI_NUMBER_OK); /* too small to tell from 0 */
+    assert_true(f < 1e-37f);
+    assert_int_equal(cli_read_float("nan", 0, 1, &f), CLI_NUMBER_NOT_A_NUMBER);
+    assert_int_equal(cli_read_float(" 1", 0, 1, &f), CLI_NUMBER_NOT_A_NUMBER);
+    assert_int_equal(cli_read_float("inf", 0, 1, &f), CLI_NUMBER_OUT_OF_RANGE);
+    assert_int_equal(cli_read_float("1e39", -3.4e38f, 3.4e38f, &f), CLI_NUMBER_OUT_OF_RANGE);
+    assert_int_equal(cli_read_float("1.5", 0, 1, &f), CLI_NUMBER_OUT_OF_RANGE);
+}
+
 /* A number out of its option's range says the range, in the same words for
  * every option (numbers.h); one that is not a number says what is wanted. */
 static void test_range_messages(void **state) {
@@ -305,7 +344,7 @@ static void test_range_messages(void **state) {
 
 /* More threads than processors: one warning before the text, which is the
  * same as with one thread. */
-static void test_threads_warning(void **state) {
+static void test_threads_above_processors(void **state) {
     (void)state;
     need_model();
     const int online = l2_processor_count();
@@ -320,10 +359,7 @@ static void test_threads_warning(void **state) {
     run(&one, NULL, model, GREEDY, "-n", "16", "--threads", "1", NULL);
     expect_same("--threads above the processors and --threads 1", &r, &one);
     char expected[512];
-    snprintf(expected, sizeof expected,
-             "llama2: warning: --threads %d is more than the %d processor%s online; the extra threads wait for a "
-             "processor and make every step slower\n",
-             online + 1, online, online == 1 ? "" : "s");
+    test_threads_warning(expected, sizeof expected, "llama2", online + 1);
     assert_string_equal(r.err, expected);
     assert_string_equal(one.err, "");
     test_run_free(&r);
@@ -336,7 +372,8 @@ int main(void) {
         cmocka_unit_test(test_stop),             cmocka_unit_test(test_sampler_flags),
         cmocka_unit_test(test_verbose_and_seed), cmocka_unit_test(test_version),
         cmocka_unit_test(test_tokenizer_messages), cmocka_unit_test(test_range_messages),
-        cmocka_unit_test(test_threads_warning),
+        cmocka_unit_test(test_number_reader),
+        cmocka_unit_test(test_threads_above_processors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -20,12 +20,10 @@
 #define STR(x) STR2(x)
 
 void bench_fail(const bench_context *ctx, const char *fmt, ...) {
-    char message[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(message, sizeof message, fmt, ap);
+    cli_vprint_error(ctx->program, fmt, ap);
     va_end(ap);
-    cli_print_error(ctx->program, NULL, message);
     exit(1);
 }
 
