@@ -390,10 +390,13 @@ llama2-%$(EXE): $(BUILD)/llama2-%$(EXE) FORCE
 	@cp $< $@
 FORCE:
 
-# The tests link llama2's command-line parser (test_golden and test_hostile
-# drive it) and the programs' helper library (child processes).
-$(BUILD)/tests/%$(EXE): $(BUILD)/tests/%.o $(TEST_SUPPORT_OBJ) $(BUILD)/cli/args.o $(COMMON_LIB) $(LIB)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LDLIBS)
+# The tests link the programs' helper library (child processes, the number
+# reader); test_golden and test_hostile also llama2's command-line parser,
+# which they drive. The objects before the libraries.
+$(BUILD)/tests/%$(EXE): $(BUILD)/tests/%.o $(TEST_SUPPORT_OBJ) $(COMMON_LIB) $(LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(CMOCKA_LIBS) $(LDLIBS)
+CLI_PARSER_TESTS := test_golden test_hostile
+$(CLI_PARSER_TESTS:%=$(BUILD)/tests/%$(EXE)) $(CLI_PARSER_TESTS:%=$(BUILD)/tests/%_emulated): $(BUILD)/cli/args.o
 $(BUILD)/emulated/%.o: %.c | test-packages
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(EMULATED_FLAGS) -include tests/emulate_x86.h -MMD -MP -c $< -o $@
@@ -403,8 +406,8 @@ $(EMULATED_LIB): $(filter-out $(EMULATED_SRC:%.c=$(BUILD)/%.o),$(LIB_OBJ)) $(EMU
 $(BUILD)/tests/%_emulated.o: tests/%.c | test-packages
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(EMULATED_FLAGS) -MMD -MP -c $< -o $@
-$(BUILD)/tests/%_emulated: $(BUILD)/tests/%_emulated.o $(TEST_SUPPORT_OBJ) $(BUILD)/cli/args.o $(COMMON_LIB) $(EMULATED_LIB)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LDLIBS)
+$(BUILD)/tests/%_emulated: $(BUILD)/tests/%_emulated.o $(TEST_SUPPORT_OBJ) $(COMMON_LIB) $(EMULATED_LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(CMOCKA_LIBS) $(LDLIBS)
 $(BUILD)/tests/test_convert$(EXE): $(BUILD)/tests/test_convert.o $(TEST_SUPPORT_OBJ) $(COMMON_LIB) $(CONVERT_LIB) $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(JANSSON_LIBS) $(LDLIBS)
 $(BUILD)/tests/test_server$(EXE): $(BUILD)/tests/test_server.o $(TEST_SUPPORT_OBJ) $(SERVER_TEST_OBJ) $(COMMON_LIB) $(LIB)
