@@ -89,8 +89,26 @@ ifeq ($(UNAME_S),Darwin)
 BACKEND_CFLAGS += -DLLAMA2_WITH_BLAS -DACCELERATE_NEW_LAPACK
 BACKEND_LIBS += -framework Accelerate
 else
-BACKEND_CFLAGS += -DLLAMA2_WITH_BLAS $(shell pkg-config --cflags openblas 2>/dev/null)
-BACKEND_LIBS += $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
+# (OPENBLAS_CFLAGS and OPENBLAS_LIBS on the command line: another place.)
+ifeq ($(origin OPENBLAS_CFLAGS),undefined)
+OPENBLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null)
+endif
+ifeq ($(origin OPENBLAS_LIBS),undefined)
+OPENBLAS_LIBS := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
+endif
+BACKEND_CFLAGS += -DLLAMA2_WITH_BLAS $(OPENBLAS_CFLAGS)
+BACKEND_LIBS += $(OPENBLAS_LIBS)
+# Without OpenBLAS the build would end in a compiler or linker error: BLAS=1
+# says which package gives it and stops (building without BLAS instead
+# would not be what was asked for). Not for make clean.
+ifneq ($(filter-out clean,$(or $(MAKECMDGOALS),all)),)
+HAVE_OPENBLAS := $(shell $(CC) $(OPENBLAS_CFLAGS) -E -include cblas.h -x c /dev/null >/dev/null 2>&1 && \
+	echo 'char cblas_sgemm(void); int main(void) { return cblas_sgemm(); }' | \
+	$(CC) -x c - -o /dev/null $(OPENBLAS_LIBS) >/dev/null 2>&1 && echo 1)
+ifneq ($(HAVE_OPENBLAS),1)
+$(error BLAS=1: OpenBLAS is not installed, or $(CC) cannot find cblas.h or link $(OPENBLAS_LIBS) (Debian and Ubuntu: apt-get install libopenblas-dev; plain make builds without BLAS))
+endif
+endif
 endif
 endif
 NVCC ?= nvcc
@@ -146,13 +164,21 @@ CONVERT_SRC := $(wildcard src/convert/*.c)
 CONVERT_OBJ := $(CONVERT_SRC:%.c=$(BUILD)/%.o)
 CONVERT_LIB := $(BUILD)/libllama2-convert.a
 
+# The programs' helper library (common/), which every program links and
+# none of them owns: the option parser, the number readers, the one error
+# printer, the start-up from the usual flags, and child processes (one of
+# child_posix.c and child_win32.c).
+COMMON_SRC := $(filter-out $(filter-out common/child_$(PLATFORM).c,$(wildcard common/child_*.c)),$(wildcard common/*.c))
+COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o)
+COMMON_LIB := $(BUILD)/libllama2-common.a
+# What includes its headers.
+$(BUILD)/common/%.o $(BUILD)/cli/%.o $(BUILD)/server/%.o $(BUILD)/tools/%.o $(BUILD)/tests/%.o: ALL_CFLAGS += -Icommon
+
 PROGRAMS := llama2
 # tools/NAME.c is the program llama2-NAME; tools/bench_*.c are the parts of
-# llama2-bench, and tools/tool_*.c parts of every tool, linked into them
-# rather than programs of their own.
+# llama2-bench, linked into it rather than programs of their own.
 BENCH_PARTS := $(wildcard tools/bench_*.c)
-TOOL_PARTS := $(wildcard tools/tool_*.c)
-TOOL_NAMES := $(patsubst tools/%.c,%,$(filter-out $(BENCH_PARTS) $(TOOL_PARTS),$(wildcard tools/*.c)))
+TOOL_NAMES := $(patsubst tools/%.c,%,$(filter-out $(BENCH_PARTS),$(wildcard tools/*.c)))
 
 TEST_SRC := $(wildcard tests/test_*.c)
 # The support files, with one of support_posix.c and support_win32.c.
@@ -270,7 +296,7 @@ TEST_ENV = $(MODELS_ENV) LLAMA2_BIN=$(abspath $(BUILD)/llama2) LLAMA2_MODELS=$(a
 	models FORCE libraries install uninstall test-install
 # Objects that pattern rules make on the way are kept, not deleted.
 .SECONDARY: $(TEST_SRC:tests/%.c=$(BUILD)/tests/%.o) $(TEST_SUPPORT_OBJ) $(TOOL_NAMES:%=$(BUILD)/tools/%.o) \
-	$(TOOL_PARTS:%.c=$(BUILD)/%.o) $(TOOL_NAMES:%=$(BUILD)/llama2-%$(EXE)) $(SERVER_OBJ) $(SERVER_PROGRAMS:%=$(BUILD)/%) \
+	$(COMMON_OBJ) $(TOOL_NAMES:%=$(BUILD)/llama2-%$(EXE)) $(SERVER_OBJ) $(SERVER_PROGRAMS:%=$(BUILD)/%) \
 	$(EMULATED_TEST_BIN:%=%.o)
 all: llama2$(EXE) $(TOOL_NAMES:%=llama2-%$(EXE)) $(SERVER_PROGRAMS)
 ifneq ($(HAVE_JANSSON),1)
@@ -295,17 +321,21 @@ $(LIB): $(LIB_OBJ)
 $(CONVERT_LIB): $(CONVERT_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
+
+$(COMMON_LIB): $(COMMON_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
 $(CONVERT_OBJ) $(BUILD)/tools/convert.o $(BUILD)/tests/test_convert.o: ALL_CFLAGS += -Isrc/convert $(JANSSON_CFLAGS)
 
 $(BUILD)/cli/line_edit.o $(BUILD)/tests/test_chat_pty.o: ALL_CFLAGS += $(LIBEDIT_CFLAGS)
-$(BUILD)/llama2$(EXE): $(BUILD)/cli/main.o $(BUILD)/cli/args.o $(BUILD)/cli/options.o $(BUILD)/cli/line_edit.o $(LIB)
+$(BUILD)/llama2$(EXE): $(BUILD)/cli/main.o $(BUILD)/cli/args.o $(BUILD)/cli/line_edit.o $(COMMON_LIB) $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBEDIT_LIBS) $(LDLIBS)
 
-# The objects before the library, whatever order the prerequisites come in.
-$(BUILD)/llama2-%$(EXE): $(BUILD)/tools/%.o $(TOOL_PARTS:%.c=$(BUILD)/%.o) $(LIB)
+# The objects before the libraries, whatever order the prerequisites come in.
+$(BUILD)/llama2-%$(EXE): $(BUILD)/tools/%.o $(COMMON_LIB) $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(LDLIBS)
 $(BUILD)/llama2-bench$(EXE): $(BENCH_PARTS:%.c=$(BUILD)/%.o)
-$(BUILD)/llama2-convert$(EXE): $(BUILD)/tools/convert.o $(TOOL_PARTS:%.c=$(BUILD)/%.o) $(CONVERT_LIB) $(LIB)
+$(BUILD)/llama2-convert$(EXE): $(BUILD)/tools/convert.o $(COMMON_LIB) $(CONVERT_LIB) $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(JANSSON_LIBS) $(LDLIBS)
 
 # ------------------------------------------------------ shared library
@@ -358,8 +388,8 @@ ifneq ($(TARGET_WINDOWS),1)
 libraries: $(SHARED_LIB) $(DIST_LIB) $(PC_FILE)
 endif
 
-$(SERVER_OBJ) $(BUILD)/tests/test_server.o: ALL_CFLAGS += -Iserver -Icli $(MHD_CFLAGS) $(JANSSON_CFLAGS)
-$(BUILD)/llama2-server: $(SERVER_OBJ) $(BUILD)/cli/options.o $(LIB)
+$(SERVER_OBJ) $(BUILD)/tests/test_server.o: ALL_CFLAGS += -Iserver $(MHD_CFLAGS) $(JANSSON_CFLAGS)
+$(BUILD)/llama2-server: $(SERVER_OBJ) $(COMMON_LIB) $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(MHD_LIBS) $(JANSSON_LIBS) $(LDLIBS)
 INSTALL_PROGRAMS += $(SERVER_PROGRAMS)
 
@@ -370,8 +400,13 @@ llama2-%$(EXE): $(BUILD)/llama2-%$(EXE) FORCE
 	@cp $< $@
 FORCE:
 
-$(BUILD)/tests/%$(EXE): $(BUILD)/tests/%.o $(TEST_SUPPORT_OBJ) $(BUILD)/cli/args.o $(BUILD)/cli/options.o $(LIB)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LDLIBS)
+# The tests link the programs' helper library (child processes, the number
+# reader); test_golden and test_hostile also llama2's command-line parser,
+# which they drive. The objects before the libraries.
+$(BUILD)/tests/%$(EXE): $(BUILD)/tests/%.o $(TEST_SUPPORT_OBJ) $(COMMON_LIB) $(LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(CMOCKA_LIBS) $(LDLIBS)
+CLI_PARSER_TESTS := test_golden test_hostile
+$(CLI_PARSER_TESTS:%=$(BUILD)/tests/%$(EXE)) $(CLI_PARSER_TESTS:%=$(BUILD)/tests/%_emulated): $(BUILD)/cli/args.o
 $(BUILD)/emulated/%.o: %.c | test-packages
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(EMULATED_FLAGS) -include tests/emulate_x86.h -MMD -MP -c $< -o $@
@@ -381,11 +416,11 @@ $(EMULATED_LIB): $(filter-out $(EMULATED_SRC:%.c=$(BUILD)/%.o),$(LIB_OBJ)) $(EMU
 $(BUILD)/tests/%_emulated.o: tests/%.c | test-packages
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(EMULATED_FLAGS) -MMD -MP -c $< -o $@
-$(BUILD)/tests/%_emulated: $(BUILD)/tests/%_emulated.o $(TEST_SUPPORT_OBJ) $(BUILD)/cli/args.o $(BUILD)/cli/options.o $(EMULATED_LIB)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LDLIBS)
-$(BUILD)/tests/test_convert$(EXE): $(BUILD)/tests/test_convert.o $(TEST_SUPPORT_OBJ) $(CONVERT_LIB) $(LIB)
+$(BUILD)/tests/%_emulated: $(BUILD)/tests/%_emulated.o $(TEST_SUPPORT_OBJ) $(COMMON_LIB) $(EMULATED_LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(CMOCKA_LIBS) $(LDLIBS)
+$(BUILD)/tests/test_convert$(EXE): $(BUILD)/tests/test_convert.o $(TEST_SUPPORT_OBJ) $(COMMON_LIB) $(CONVERT_LIB) $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(JANSSON_LIBS) $(LDLIBS)
-$(BUILD)/tests/test_server$(EXE): $(BUILD)/tests/test_server.o $(TEST_SUPPORT_OBJ) $(SERVER_TEST_OBJ) $(LIB)
+$(BUILD)/tests/test_server$(EXE): $(BUILD)/tests/test_server.o $(TEST_SUPPORT_OBJ) $(SERVER_TEST_OBJ) $(COMMON_LIB) $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(JANSSON_LIBS) $(LDLIBS)
 
 ifeq ($(TARGET_WINDOWS),1)

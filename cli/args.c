@@ -1,7 +1,8 @@
 /* llama2.c's flags (-t -p -s -n -i -z -m -y) with long forms, plus this
  * engine's own; every value is checked instead of silently replaced. */
-#include <errno.h>
+#include <float.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,25 +68,6 @@ llama2_sampler_options cli_sampler_options(const cli_args *a, int context_length
     return o;
 }
 
-static int parse_float(const char *s, float *out) {
-    char *end;
-    errno = 0;
-    float v = strtof(s, &end);
-    if (end == s || *end != '\0' || errno == ERANGE || !isfinite(v)) return 0;
-    *out = v;
-    return 1;
-}
-
-static int parse_u64(const char *s, uint64_t *out) {
-    char *end;
-    if (s[0] == '-' || s[0] == '\0') return 0;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (end == s || *end != '\0' || errno == ERANGE) return 0;
-    *out = (uint64_t)v;
-    return 1;
-}
-
 typedef enum opt_id {
     OPT_TEMPERATURE, OPT_TOPP, OPT_TOP_K, OPT_MIN_P, OPT_REPEAT_PENALTY, OPT_REPEAT_LAST_N, OPT_PRESENCE_PENALTY,
     OPT_FREQUENCY_PENALTY, OPT_SEED, OPT_STEPS, OPT_PROMPT, OPT_FILE, OPT_STOP, OPT_CTX, OPT_TOKENIZER, OPT_MODE,
@@ -117,45 +99,36 @@ static int apply(void *user, const cli_option *o, const char *flag, const char *
     cli_args *a = user;
     switch ((opt_id)o->id) {
     case OPT_TEMPERATURE:
-        if (!parse_float(v, &a->temperature) || a->temperature < 0.0f)
-            return cli_fail(msg, size, "%s: temperature must be a non-negative number, got '%s'", flag, v);
-        return 0;
+        return cli_float_value(flag, v, 0.0f, FLT_MAX, "temperature must be a non-negative number", &a->temperature,
+                               msg, size);
     case OPT_TOPP:
-        if (!parse_float(v, &a->topp) || a->topp < 0.0f || a->topp > 1.0f)
-            return cli_fail(msg, size, "%s: top-p must be a number between 0 and 1, got '%s'", flag, v);
-        return 0;
+        return cli_float_value(flag, v, 0.0f, 1.0f, "top-p must be a number between 0 and 1", &a->topp, msg, size);
     case OPT_TOP_K:
-        if (!cli_parse_int(v, 0, 0x7fffffff, &a->top_k))
-            return cli_fail(msg, size, "%s: top-k must be a non-negative integer, got '%s'", flag, v);
-        return 0;
+        return cli_int_value(flag, v, 0, INT_MAX, "top-k must be a non-negative integer", &a->top_k, msg, size);
     case OPT_MIN_P:
-        if (!parse_float(v, &a->min_p) || a->min_p < 0.0f || a->min_p > 1.0f)
-            return cli_fail(msg, size, "%s: min-p must be a number between 0 and 1, got '%s'", flag, v);
-        return 0;
+        return cli_float_value(flag, v, 0.0f, 1.0f, "min-p must be a number between 0 and 1", &a->min_p, msg, size);
     case OPT_REPEAT_PENALTY:
-        if (!parse_float(v, &a->repeat_penalty) || !(a->repeat_penalty > 0.0f))
+        if (cli_float_value(flag, v, -FLT_MAX, FLT_MAX, "the repeat penalty must be a positive number",
+                            &a->repeat_penalty, msg, size) != 0)
+            return 2;
+        if (!(a->repeat_penalty > 0.0f))
             return cli_fail(msg, size, "%s: the repeat penalty must be a positive number, got '%s'", flag, v);
         return 0;
     case OPT_REPEAT_LAST_N:
-        if (!cli_parse_int(v, -1, 0x7fffffff, &a->repeat_last_n))
-            return cli_fail(msg, size, "%s: must be -1 (the context), 0 (off) or a positive integer, got '%s'", flag, v);
-        return 0;
+        return cli_int_value(flag, v, -1, INT_MAX, "must be -1 (the context), 0 (off) or a positive integer",
+                             &a->repeat_last_n, msg, size);
     case OPT_PRESENCE_PENALTY:
-        if (!parse_float(v, &a->presence_penalty))
-            return cli_fail(msg, size, "%s: the presence penalty must be a number, got '%s'", flag, v);
-        return 0;
+        return cli_float_value(flag, v, -FLT_MAX, FLT_MAX, "the presence penalty must be a number",
+                               &a->presence_penalty, msg, size);
     case OPT_FREQUENCY_PENALTY:
-        if (!parse_float(v, &a->frequency_penalty))
-            return cli_fail(msg, size, "%s: the frequency penalty must be a number, got '%s'", flag, v);
-        return 0;
+        return cli_float_value(flag, v, -FLT_MAX, FLT_MAX, "the frequency penalty must be a number",
+                               &a->frequency_penalty, msg, size);
     case OPT_CTX:
-        if (!cli_parse_int(v, 1, 0x7fffffff, &a->context_length))
-            return cli_fail(msg, size, "%s: the context length must be a positive integer, got '%s'", flag, v);
-        return 0;
+        return cli_int_value(flag, v, 1, INT_MAX, "the context length must be a positive integer", &a->context_length,
+                             msg, size);
     case OPT_REPLY_TOKENS:
-        if (!cli_parse_int(v, 0, 0x7fffffff, &a->reply_tokens))
-            return cli_fail(msg, size, "%s: reply tokens must be a non-negative integer, got '%s'", flag, v);
-        return 0;
+        return cli_int_value(flag, v, 0, INT_MAX, "reply tokens must be a non-negative integer", &a->reply_tokens, msg,
+                             size);
     case OPT_CHAT_TEMPLATE:
         if (!llama2_chat_template_from_name(v, &a->chat_template))
             return cli_fail(msg, size, "%s: unknown chat template '%s' (expected llama2, chatml, zephyr or none)", flag, v);
@@ -167,22 +140,14 @@ static int apply(void *user, const cli_option *o, const char *flag, const char *
         return 0;
     case OPT_FILE: a->prompt_file = v; return 0;
     case OPT_SEED:
-        if (!parse_u64(v, &a->seed))
-            return cli_fail(msg, size, "%s: seed must be a non-negative integer, got '%s'", flag, v);
-        return 0;
+        return cli_u64_value(flag, v, "seed must be a non-negative integer", &a->seed, msg, size);
     case OPT_STEPS:
-        if (!cli_parse_int(v, 0, 0x7fffffff, &a->steps))
-            return cli_fail(msg, size, "%s: steps must be a non-negative integer, got '%s'", flag, v);
         a->steps_given = 1;
-        return 0;
+        return cli_int_value(flag, v, 0, INT_MAX, "steps must be a non-negative integer", &a->steps, msg, size);
     case OPT_THREADS:
-        if (!cli_parse_int(v, 1, 1024, &a->threads))
-            return cli_fail(msg, size, "%s: threads must be an integer from 1 to 1024, got '%s'", flag, v);
-        return 0;
+        return cli_int_value(flag, v, 1, 1024, "threads must be an integer from 1 to 1024", &a->threads, msg, size);
     case OPT_BATCH:
-        if (!cli_parse_int(v, 1, 65536, &a->batch))
-            return cli_fail(msg, size, "%s: batch must be an integer from 1 to 65536, got '%s'", flag, v);
-        return 0;
+        return cli_int_value(flag, v, 1, 65536, "batch must be an integer from 1 to 65536", &a->batch, msg, size);
     case OPT_BACKEND:
         if (strcmp(v, "cpu") != 0 && strcmp(v, "blas") != 0 && strcmp(v, "cuda") != 0)
             return cli_fail(msg, size, "%s: unknown backend '%s' (expected cpu, blas or cuda)", flag, v);

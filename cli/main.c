@@ -8,8 +8,10 @@
 
 #include "args.h"
 #include "line_edit.h"
-#include "options.h"
 #include "llama2.h"
+#include "messages.h"
+#include "open.h"
+#include "options.h"
 #include "platform/platform.h"
 
 /* Chat and Ctrl-C: while a chat runs, Ctrl-C does not end the program
@@ -148,21 +150,6 @@ static void print_stats(const cli_args *a, const llama2_stats *st, int threads) 
 /* One line on stderr: control bytes in a file name or message become '?'. */
 static void print_error(const char *culprit, const char *message) { cli_print_error("llama2", culprit, message); }
 
-/* The weights a configuration holds (the classifier when not shared). */
-static double parameter_count(const llama2_config *c) {
-    const double dim = c->dim, kv_dim = (double)c->dim * c->n_kv_heads / c->n_heads;
-    const double per_layer = 2.0 * dim * dim + 2.0 * dim * kv_dim + 3.0 * dim * c->hidden_dim + 2.0 * dim;
-    return c->n_layers * per_layer + (double)c->vocab_size * dim * (c->shared_classifier ? 1 : 2) + dim;
-}
-
-/* --threads, or by default every online processor, except for models so
- * small (stories260K) that handing work to a second thread costs more than
- * it saves. */
-static int default_threads(const cli_args *a, const llama2_config *c) {
-    if (a->threads > 0) return a->threads;
-    return parameter_count(c) < 1e6 ? 1 : 0;
-}
-
 /* A seed that differs between runs in the same second and between processes
  * started at once: the nanosecond clock and the process id, mixed by
  * splitmix64's finaliser so that nearby inputs give unrelated seeds. */
@@ -182,7 +169,10 @@ static void print_version(void) {
     printf("\nkernels: %s (chosen on this CPU)\n", llama2_kernels_name());
 }
 
-static void print_model(const char *path, const llama2_config *c, int context_length) {
+/* --verbose: the model, the kernels and the seed, one line each. */
+static void print_verbose(const cli_args *a, const llama2_model *model, int context_length) {
+    const llama2_config *c = llama2_model_config(model);
+    const char *path = a->checkpoint;
     static const char *const formats[] = {"v0 fp32", "v1 fp32", "v2 int8 (Q8_0)"};
     int64_t bytes = -1;
     l2_path_lookup(path, NULL, &bytes);
@@ -191,7 +181,9 @@ static void print_model(const char *path, const llama2_config *c, int context_le
             "seq_len=%d group_size=%d parameters=%.0f file_bytes=%lld\n",
             formats[c->file_version < 0 || c->file_version > 2 ? 0 : c->file_version], c->dim, c->hidden_dim,
             c->n_layers, c->n_heads, c->n_kv_heads, c->vocab_size, context_length, c->seq_len, c->group_size,
-            parameter_count(c), (long long)bytes);
+            cli_parameter_count(c), (long long)bytes);
+    fprintf(stderr, "llama2-kernels level=%s table=%s\n", llama2_kernels_name(), llama2_model_kernels_name(model));
+    fprintf(stderr, "llama2-seed seed=%llu\n", (unsigned long long)a->seed);
 }
 
 /* The whole of a prompt file ("-": standard input), without one final
@@ -234,36 +226,6 @@ static int read_prompt_file(const char *path, char **text, char *msg, size_t msg
     return 1;
 }
 
-/* Opens the tokenizer for the model's vocabulary. A file with more entries
- * works, as in llama2.c (only the first vocab_size are read), but usually
- * means the wrong file: *warning says so. */
-static llama2_status open_tokenizer(const cli_args *a, int vocab_size, llama2_tokenizer **out, char *warning,
-                                    size_t warning_size, llama2_error *err) {
-    llama2_status s = llama2_tokenizer_open(a->tokenizer, vocab_size, out, err);
-    if (s != LLAMA2_OK) {
-        if (s == LLAMA2_E_IO && !a->tokenizer_given) {
-            size_t len = strlen(err->message);
-            snprintf(err->message + len, sizeof err->message - len, " (pass the model's tokenizer with -z)");
-        }
-        return s;
-    }
-    llama2_tokenizer *whole = NULL;
-    llama2_error ignored;
-    if (llama2_tokenizer_open(a->tokenizer, 0, &whole, &ignored) == LLAMA2_OK &&
-        llama2_tokenizer_vocab_size(whole) > vocab_size) {
-        char line[768];
-        snprintf(line, sizeof line,
-                 "llama2: %s: warning: the tokenizer has %d tokens, the model %d; using the first %d "
-                 "(is it this model's tokenizer?)",
-                 a->tokenizer, llama2_tokenizer_vocab_size(whole), vocab_size, vocab_size);
-        for (char *p = line; *p; p++)
-            if ((unsigned char)*p < 0x20 || *p == 0x7F) *p = '?';
-        snprintf(warning, warning_size, "%s", line);
-    }
-    llama2_tokenizer_close(whole);
-    return LLAMA2_OK;
-}
-
 static void print_chat_end(const llama2_stats *st, const terminal *t, int steps, int context) {
     switch (st->stop) {
     case LLAMA2_STOP_INPUT:
@@ -278,31 +240,39 @@ static void print_chat_end(const llama2_stats *st, const terminal *t, int steps,
     }
 }
 
+/* Generation, or chat, with its output and input on the terminal. */
+static llama2_status run_mode(const cli_args *a, const cli_opened *run, llama2_sampler *sampler, const char *prompt,
+                              int steps, terminal *term, llama2_stats *st, llama2_error *err) {
+    llama2_io io = {.user = term, .write = write_stdout, .read_line = read_stdin_line};
+    if (a->mode != CLI_CHAT) {
+        llama2_generate_options gopts = {.steps = steps, .stop = a->stops, .n_stop = a->n_stops};
+        return llama2_generate(run->session, run->tokenizer, sampler, prompt, &gopts, &io, st, err);
+    }
+    if (l2_interrupt_catch() == 0) {
+        term->chat = 1;
+        /* Editing needs the Ctrl-C caught: it must not end the program
+         * with the terminal in the editor's mode. */
+        term->editor = cli_line_editor_open("llama2");
+    } else {
+        fprintf(stderr, "llama2: warning: Ctrl-C cannot be caught: it ends the program\n");
+    }
+    llama2_chat_options copts = {.system_prompt = a->system_prompt, .user_prompt = prompt, .steps = steps,
+                                 .reply_tokens = a->reply_tokens, .chat_template = a->chat_template,
+                                 .stop = a->stops, .n_stop = a->n_stops};
+    return llama2_chat(run->session, run->tokenizer, sampler, &copts, &io, st, err);
+}
+
 int main(int argc, char **argv) {
     l2_program_start(&argc, &argv);
     cli_args a;
     char msg[512];
-    if (cli_parse(argc, argv, &a, msg, sizeof msg) != 0) {
-        print_error(NULL, msg);
-        return 2;
-    }
-    if (a.help) {
-        fputs(cli_usage(), stdout);
-        return 0;
-    }
-    if (a.version) {
-        print_version();
-        return 0;
-    }
+    int parsed = cli_parse(argc, argv, &a, msg, sizeof msg);
+    if ((parsed = cli_parsed("llama2", parsed, msg, a.help, cli_usage(), a.version, print_version)) >= 0) return parsed;
 
     llama2_error err = {0};
-    llama2_model *model = NULL;
-    llama2_tokenizer *tokenizer = NULL;
+    cli_opened run = {0};
     llama2_sampler *sampler = NULL;
-    llama2_threadpool *pool = NULL;
-    llama2_session *session = NULL;
     char *file_prompt = NULL;
-    char warning[768] = "";
     terminal term = {0};
     int rc = 1;
     const char *culprit = NULL; /* what an error is about: a file or a flag */
@@ -313,58 +283,27 @@ int main(int argc, char **argv) {
     }
     const char *prompt = a.prompt_file ? file_prompt : a.prompt;
 
-    rc = cli_open_model(a.checkpoint, a.no_mmap, a.context_length, &model, &culprit, &err);
+    cli_open_options open = {.program = "llama2", .checkpoint = a.checkpoint, .tokenizer = a.tokenizer,
+                             .tokenizer_given = a.tokenizer_given, .no_mmap = a.no_mmap,
+                             .context_length = a.context_length, .threads = a.threads, .small_model_threads = 1,
+                             .threads_culprit = "setup", .batch = a.batch, .backend = a.backend};
+    rc = cli_open(&open, &run, &culprit, &err);
     if (rc != 0) goto done;
     rc = 1;
-    const llama2_config *config = llama2_model_config(model);
-    if (open_tokenizer(&a, config->vocab_size, &tokenizer, warning, sizeof warning, &err) != LLAMA2_OK) {
-        culprit = a.tokenizer;
-        goto done;
-    }
-    term.warning = warning[0] ? warning : NULL;
+    const llama2_config *config = llama2_model_config(run.model);
+    term.warning = run.tokenizer_warning[0] ? run.tokenizer_warning : NULL;
     const int context = a.context_length ? a.context_length : config->seq_len;
     if (a.seed == 0) a.seed = fresh_seed();
     llama2_sampler_options sampler_options = cli_sampler_options(&a, context);
-    if (llama2_sampler_create(config->vocab_size, &sampler_options, &sampler, &err) != LLAMA2_OK ||
-        llama2_threadpool_create(default_threads(&a, config), &pool, &err) != LLAMA2_OK) {
+    if (llama2_sampler_create(config->vocab_size, &sampler_options, &sampler, &err) != LLAMA2_OK) {
         culprit = "setup";
         goto done;
     }
-    llama2_session_options sopts = {
-        .pool = pool, .batch_size = a.batch, .backend = a.backend, .context_length = a.context_length};
-    llama2_status created = llama2_session_create(model, &sopts, &session, &err);
-    if (created != LLAMA2_OK) {
-        culprit = created == LLAMA2_E_UNSUPPORTED ? "--backend" : a.checkpoint;
-        rc = created == LLAMA2_E_UNSUPPORTED ? 2 : 1;
-        goto done;
-    }
-    if (a.verbose) {
-        print_model(a.checkpoint, config, context);
-        fprintf(stderr, "llama2-kernels level=%s table=%s\n", llama2_kernels_name(), llama2_model_kernels_name(model));
-        fprintf(stderr, "llama2-seed seed=%llu\n", (unsigned long long)a.seed);
-    }
+    if (a.verbose) print_verbose(&a, run.model, context);
 
-    llama2_io io = {.user = &term, .write = write_stdout, .read_line = read_stdin_line};
     llama2_stats st;
-    llama2_status s;
-    int steps = a.mode == CLI_CHAT && !a.steps_given ? 0 : a.steps;
-    if (a.mode == CLI_CHAT) {
-        if (l2_interrupt_catch() == 0) {
-            term.chat = 1;
-            /* Editing needs the Ctrl-C caught: it must not end the program
-             * with the terminal in the editor's mode. */
-            term.editor = cli_line_editor_open("llama2");
-        } else {
-            fprintf(stderr, "llama2: warning: Ctrl-C cannot be caught: it ends the program\n");
-        }
-        llama2_chat_options copts = {.system_prompt = a.system_prompt, .user_prompt = prompt, .steps = steps,
-                                     .reply_tokens = a.reply_tokens, .chat_template = a.chat_template,
-                                     .stop = a.stops, .n_stop = a.n_stops};
-        s = llama2_chat(session, tokenizer, sampler, &copts, &io, &st, &err);
-    } else {
-        llama2_generate_options gopts = {.steps = steps, .stop = a.stops, .n_stop = a.n_stops};
-        s = llama2_generate(session, tokenizer, sampler, prompt, &gopts, &io, &st, &err);
-    }
+    const int steps = a.mode == CLI_CHAT && !a.steps_given ? 0 : a.steps;
+    llama2_status s = run_mode(&a, &run, sampler, prompt, steps, &term, &st, &err);
     if (s != LLAMA2_OK) {
         /* A bad file format found while running is the tokenizer's: it
          * lacks BOS, the " " piece or the byte tokens the text needs. */
@@ -374,7 +313,7 @@ int main(int argc, char **argv) {
     }
     print_warning(&term);
     if (a.mode == CLI_CHAT) print_chat_end(&st, &term, steps, context);
-    print_stats(&a, &st, llama2_threadpool_size(pool));
+    print_stats(&a, &st, llama2_threadpool_size(run.pool));
     rc = 0;
 
 done:
@@ -382,10 +321,7 @@ done:
     free(file_prompt);
     free(term.in);
     cli_line_editor_close(term.editor);
-    llama2_session_destroy(session);
-    llama2_threadpool_destroy(pool);
     llama2_sampler_destroy(sampler);
-    llama2_tokenizer_close(tokenizer);
-    llama2_model_close(model);
+    cli_close(&run);
     return rc;
 }

@@ -31,10 +31,10 @@ FUZZ_MODELS ?= $(abspath $(MODELS_DIR))
 FUZZ_SAN_EXTRA ?=
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer $(FUZZ_SAN_EXTRA)
 FUZZ_CFLAGS := -std=c11 -O1 -g -Wall -Wextra -Wno-unused-parameter -ffp-contract=off -D_DEFAULT_SOURCE \
-	-Iinclude -Isrc -Isrc/convert -Icli -Iserver -Ifuzz -pthread $(FUZZ_SAN) \
+	-Iinclude -Isrc -Isrc/convert -Icli -Icommon -Iserver -Ifuzz -pthread $(FUZZ_SAN) \
 	$(shell pkg-config --cflags jansson 2>/dev/null)
 FUZZ_JANSSON_LIBS := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
-FUZZ_LIB_SRC := $(LIB_SRC) cli/args.c cli/options.c
+FUZZ_LIB_SRC := $(LIB_SRC) cli/args.c $(COMMON_SRC)
 FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=$(FUZZ_DIR)/obj/%.o)
 FUZZ_CONVERT_OBJ := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(wildcard src/convert/*.c))
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)

@@ -1,5 +1,6 @@
 /* llama2-server's flags: every value is checked, and a bad one is a usage
  * error that names the flag. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,29 +72,19 @@ static int apply(void *user, const cli_option *o, const char *flag, const char *
         a->host = v;
         return 0;
     case OPT_PORT:
-        if (!cli_parse_int(v, 0, 65535, &a->port))
-            return cli_fail(msg, size, "%s: the port must be an integer from 0 to 65535, got '%s'", flag, v);
-        return 0;
+        return cli_int_value(flag, v, 0, 65535, "the port must be an integer from 0 to 65535", &a->port, msg, size);
     case OPT_PARALLEL:
-        if (!cli_parse_int(v, 1, 256, &a->parallel))
-            return cli_fail(msg, size, "%s: slots must be an integer from 1 to 256, got '%s'", flag, v);
-        return 0;
+        return cli_int_value(flag, v, 1, 256, "slots must be an integer from 1 to 256", &a->parallel, msg, size);
     case OPT_QUEUE:
-        if (!cli_parse_int(v, 0, 65536, &a->queue))
-            return cli_fail(msg, size, "%s: the queue must be an integer from 0 to 65536, got '%s'", flag, v);
-        return 0;
+        return cli_int_value(flag, v, 0, 65536, "the queue must be an integer from 0 to 65536", &a->queue, msg,
+                             size);
     case OPT_CTX:
-        if (!cli_parse_int(v, 1, 0x7fffffff, &a->context_length))
-            return cli_fail(msg, size, "%s: the context length must be a positive integer, got '%s'", flag, v);
-        return 0;
+        return cli_int_value(flag, v, 1, INT_MAX, "the context length must be a positive integer", &a->context_length,
+                             msg, size);
     case OPT_THREADS:
-        if (!cli_parse_int(v, 1, 1024, &a->threads))
-            return cli_fail(msg, size, "%s: threads must be an integer from 1 to 1024, got '%s'", flag, v);
-        return 0;
+        return cli_int_value(flag, v, 1, 1024, "threads must be an integer from 1 to 1024", &a->threads, msg, size);
     case OPT_BATCH:
-        if (!cli_parse_int(v, 1, 65536, &a->batch))
-            return cli_fail(msg, size, "%s: batch must be an integer from 1 to 65536, got '%s'", flag, v);
-        return 0;
+        return cli_int_value(flag, v, 1, 65536, "batch must be an integer from 1 to 65536", &a->batch, msg, size);
     case OPT_API_KEY:
         if (v[0] == '\0') return cli_fail(msg, size, "%s: the key must not be empty", flag);
         a->api_key = v;
@@ -107,13 +98,11 @@ static int apply(void *user, const cli_option *o, const char *flag, const char *
         a->alias = v;
         return 0;
     case OPT_MAX_BODY:
-        if (!cli_parse_long(v, 1024, 1L << 30, &a->max_body))
-            return cli_fail(msg, size, "%s: the body limit must be an integer from 1024 to 1073741824, got '%s'", flag, v);
-        return 0;
+        return cli_long_value(flag, v, 1024, 1L << 30, "the body limit must be an integer from 1024 to 1073741824",
+                              &a->max_body, msg, size);
     case OPT_SHUTDOWN_TIMEOUT:
-        if (!cli_parse_int(v, 0, 86400, &a->shutdown_timeout))
-            return cli_fail(msg, size, "%s: the timeout must be an integer from 0 to 86400 seconds, got '%s'", flag, v);
-        return 0;
+        return cli_int_value(flag, v, 0, 86400, "the timeout must be an integer from 0 to 86400 seconds",
+                             &a->shutdown_timeout, msg, size);
     case OPT_NO_MMAP: a->no_mmap = 1; return 0;
     case OPT_VERBOSE: a->verbose = 1; return 0;
     case OPT_HELP: a->help = 1; return 0;

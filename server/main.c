@@ -11,15 +11,19 @@
 #include <unistd.h>
 
 #include "args.h"
-#include "options.h"
 #include "platform/platform.h"
 #include "endpoints.h"
 #include "http.h"
 #include "llama2.h"
+#include "messages.h"
 #include "metrics.h"
+#include "open.h"
+#include "options.h"
 #include "scheduler.h"
 
 static void print_error(const char *culprit, const char *message) { cli_print_error("llama2-server", culprit, message); }
+
+static void print_version(void) { printf("llama2-server %s\n", LLAMA2_VERSION); }
 
 /* The file's name without its folders: the model's id by default. */
 static const char *base_name(const char *path) {
@@ -82,74 +86,77 @@ static const char *size_text(double bytes, char *buf, size_t size) {
     return buf;
 }
 
-/* Refuses (2, with a message) slots whose KV cache, with the weights, does
- * not fit in this machine's memory: the allocation would take the machine's
- * swap, or be killed, long after start. */
-static int check_memory(const server_args *a, const llama2_config *c, int context, double weights, char *msg,
-                        size_t size) {
+/* The checkpoint's size: the weights' memory, whether mapped or read. */
+static double weights_bytes(const char *checkpoint) {
+    int64_t bytes = 0;
+    l2_path_lookup(checkpoint, NULL, &bytes);
+    return (double)bytes;
+}
+
+/* cli_open's check before the session: refuses (2, with a message) slots
+ * whose KV cache, with the weights, does not fit in this machine's memory:
+ * the allocation would take the machine's swap, or be killed, long after
+ * start. */
+static int check_memory(void *user, const llama2_model *model, const char **culprit, llama2_error *err) {
+    const server_args *a = user;
+    const llama2_config *c = llama2_model_config(model);
+    const int context = a->context_length ? a->context_length : c->seq_len;
     const size_t memory = l2_physical_memory();
-    const double kv = kv_cache_bytes(c, context, a->parallel);
+    const double kv = kv_cache_bytes(c, context, a->parallel), weights = weights_bytes(a->checkpoint);
     if (memory == SIZE_MAX || kv + weights <= (double)memory) return 0;
     char kv_text[32], weights_text[32], memory_text[32];
-    snprintf(msg, size,
+    snprintf(err->message, sizeof err->message,
              "%d slots of %d positions need a KV cache of %s, which with the weights (%s) is more than this "
              "machine's memory (%s): lower --parallel or --ctx",
              a->parallel, context, size_text(kv, kv_text, sizeof kv_text),
              size_text(weights, weights_text, sizeof weights_text),
              size_text((double)memory, memory_text, sizeof memory_text));
+    *culprit = "--parallel";
     return 2;
 }
 
 /* One line on stderr at start: what is served, and the memory it takes. */
-static void print_start(const server_args *a, const llama2_model *model, const llama2_session *session,
-                        double weights) {
+static void print_start(const server_args *a, const llama2_model *model, const llama2_session *session) {
     const llama2_config *c = llama2_model_config(model);
     const int context = llama2_session_context_length(session);
     char kv_text[32], weights_text[32];
     fprintf(stderr,
             "llama2-server: model %s (%s weights, %s), kernels %s, %d slots of %d positions, KV cache %s\n",
             a->checkpoint, c->weight_type == LLAMA2_WEIGHTS_Q8_0 ? "int8" : "fp32",
-            size_text(weights, weights_text, sizeof weights_text), llama2_model_kernels_name(model), a->parallel,
-            context, size_text(kv_cache_bytes(c, context, a->parallel), kv_text, sizeof kv_text));
+            size_text(weights_bytes(a->checkpoint), weights_text, sizeof weights_text),
+            llama2_model_kernels_name(model), a->parallel, context,
+            size_text(kv_cache_bytes(c, context, a->parallel), kv_text, sizeof kv_text));
 }
 
 /* While the model loads, SIGTERM and SIGINT end the program at once (there
- * is nothing to finish): they are let through on the main thread, and held
- * back again before a thread starts (threads inherit the mask), so that
- * afterwards only sigwait takes them. */
+ * is nothing to finish): they are let through on the main thread alone (the
+ * library's threads start with every signal blocked), and held back again
+ * once it has loaded, so that afterwards only sigwait takes them. */
 static void loading(const sigset_t *signals, int on) { pthread_sigmask(on ? SIG_UNBLOCK : SIG_BLOCK, signals, NULL); }
 
-int main(int argc, char **argv) {
-    /* Before any thread starts: the signals that stop the server are taken
-     * by sigwait alone, and a client that hangs up is an error code on a
-     * write, not a SIGPIPE. */
-    sigset_t signals;
-    sigemptyset(&signals);
-    sigaddset(&signals, SIGTERM);
-    sigaddset(&signals, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &signals, NULL);
+/* Before any thread starts: the signals that stop the server are taken
+ * by sigwait alone, and a client that hangs up is an error code on a
+ * write, not a SIGPIPE. */
+static void hold_stop_signals(sigset_t *signals) {
+    sigemptyset(signals);
+    sigaddset(signals, SIGTERM);
+    sigaddset(signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, signals, NULL);
     signal(SIGPIPE, SIG_IGN);
+}
+
+int main(int argc, char **argv) {
+    sigset_t signals;
+    hold_stop_signals(&signals);
 
     server_args a;
     char msg[512];
-    if (server_args_parse(argc, argv, &a, msg, sizeof msg) != 0) {
-        print_error(NULL, msg);
-        return 2;
-    }
-    if (a.help) {
-        fputs(server_usage(), stdout);
-        return 0;
-    }
-    if (a.version) {
-        printf("llama2-server %s\n", LLAMA2_VERSION);
-        return 0;
-    }
+    int parsed = server_args_parse(argc, argv, &a, msg, sizeof msg);
+    parsed = cli_parsed("llama2-server", parsed, msg, a.help, server_usage(), a.version, print_version);
+    if (parsed >= 0) return parsed;
 
     llama2_error err = {0};
-    llama2_model *model = NULL;
-    llama2_tokenizer *tokenizer = NULL;
-    llama2_threadpool *pool = NULL;
-    llama2_session *session = NULL;
+    cli_opened run = {0};
     server_scheduler *scheduler = NULL;
     server_http *http = NULL;
     server_metrics metrics;
@@ -157,43 +164,21 @@ int main(int argc, char **argv) {
     const char *culprit = NULL;
     int rc = 1;
 
-    loading(&signals, 1);
-    rc = cli_open_model(a.checkpoint, a.no_mmap, a.context_length, &model, &culprit, &err);
-    if (rc != 0) goto done;
-    rc = 1;
-    const llama2_config *config = llama2_model_config(model);
-    if (llama2_tokenizer_open(a.tokenizer, config->vocab_size, &tokenizer, &err) != LLAMA2_OK) {
-        culprit = a.tokenizer;
-        if (err.status == LLAMA2_E_IO && !a.tokenizer_given) {
-            size_t len = strlen(err.message);
-            snprintf(err.message + len, sizeof err.message - len, " (pass the model's tokenizer with -z)");
-        }
-        goto done;
-    }
-    int64_t file_bytes = 0;
-    l2_path_lookup(a.checkpoint, NULL, &file_bytes);
-    const double weights = (double)file_bytes;
-    const int context = a.context_length ? a.context_length : config->seq_len;
-    if ((rc = check_memory(&a, config, context, weights, err.message, sizeof err.message)) != 0) {
-        culprit = "--parallel";
-        goto done;
-    }
-    rc = 1;
-    loading(&signals, 0);
-    if (llama2_threadpool_create(a.threads, &pool, &err) != LLAMA2_OK) {
-        culprit = "--threads";
-        goto done;
-    }
-    loading(&signals, 1);
     /* One block holds every slot's next token and a prompt block: one pass
      * over the weights a step. */
-    llama2_session_options sopts = {.pool = pool, .batch_size = a.parallel + a.batch,
-                                    .context_length = a.context_length, .n_sequences = a.parallel};
-    if (llama2_session_create(model, &sopts, &session, &err) != LLAMA2_OK) {
-        culprit = a.checkpoint;
-        goto done;
-    }
+    cli_open_options open = {.program = "llama2-server", .checkpoint = a.checkpoint, .tokenizer = a.tokenizer,
+                             .tokenizer_given = a.tokenizer_given, .no_mmap = a.no_mmap,
+                             .context_length = a.context_length, .threads = a.threads, .threads_culprit = "--threads",
+                             .batch = a.parallel + a.batch, .n_sequences = a.parallel,
+                             .before_session = check_memory, .user = &a};
+    loading(&signals, 1);
+    rc = cli_open(&open, &run, &culprit, &err);
     loading(&signals, 0);
+    if (rc != 0) goto done;
+    rc = 1;
+    llama2_session *session = run.session;
+    llama2_tokenizer *tokenizer = run.tokenizer;
+    const llama2_config *config = llama2_model_config(run.model);
     server_scheduler_options schedule = {.queue_capacity = a.queue, .prompt_batch = a.batch};
     if (server_scheduler_create(session, tokenizer, &schedule, &metrics, &scheduler, &err) != LLAMA2_OK) {
         culprit = "scheduler";
@@ -219,7 +204,7 @@ int main(int argc, char **argv) {
         print_error(NULL, msg);
         goto done;
     }
-    print_start(&a, model, session, weights);
+    print_start(&a, run.model, session);
     printf("llama2-server: listening on %s\n", address);
     fflush(stdout);
     serve_until_signal(&signals, &app, http, a.shutdown_timeout);
@@ -231,10 +216,7 @@ done:
     if (culprit) print_error(culprit, err.message);
     server_http_stop(http);
     server_scheduler_destroy(scheduler);
-    llama2_session_destroy(session);
-    llama2_threadpool_destroy(pool);
-    llama2_tokenizer_close(tokenizer);
-    llama2_model_close(model);
+    cli_close(&run);
     server_metrics_destroy(&metrics);
     return rc;
 }

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "child.h"
 #include "platform/platform.h"
 
 /* One of a few static buffers, so that a call's result survives the next
@@ -407,4 +408,12 @@ int test_run_tool(const char *program, const char *const *args, test_run *r) {
     }
     argv[k] = NULL;
     return test_run_program(argv, NULL, NULL, 0, r);
+}
+
+void test_threads_warning(char *buf, size_t size, const char *program, int threads) {
+    const int online = l2_processor_count();
+    snprintf(buf, size,
+             "%s: warning: --threads %d is more than the %d processor%s online; the extra threads wait for a "
+             "processor and make every step slower\n",
+             program, threads, online, online == 1 ? "" : "s");
 }

@@ -180,4 +180,8 @@ int test_write_sparse(const char *path, uint64_t size, const test_file_part *par
  * SIGQUIT ignored): for a child process (POSIX only). */
 void test_default_signals(void);
 
+/* The warning a program gives for --threads `threads` above the processors
+ * online (common/messages.h's words), with its newline, into buf. */
+void test_threads_warning(char *buf, size_t size, const char *program, int threads);
+
 #endif

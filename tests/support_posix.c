@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "child.h"
 #include "platform/platform.h"
 
 const char test_golden_overlay[] = "";

@@ -20,6 +20,7 @@
 
 #include <winioctl.h>
 
+#include "child.h"
 #include "platform/platform.h"
 
 const char test_golden_overlay[] = "windows";

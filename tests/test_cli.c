@@ -3,8 +3,9 @@
  * ($LLAMA2_BIN, models in $LLAMA2_MODELS: a test whose files are absent is
  * skipped by name): a prompt from a file and from
  * standard input, stop strings, --ctx (the same text in a shorter context,
- * and less memory), the sampler flags, --verbose, --version, the seed, and
- * the messages about the tokenizer.
+ * and less memory), the sampler flags, --verbose, --version, the seed, the
+ * messages about the tokenizer, numbers out of range and --threads above
+ * the processors online.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +19,8 @@
 
 #include "write/checkpoint_writer.h"
 #include "llama2.h"
+#include "numbers.h"
+#include "platform/platform.h"
 #include "support.h"
 
 static char tmp_dir[4096];
@@ -362,6 +365,95 @@ static void test_chat_reply_ends(void **state) {
     test_run_free(&by_default);
     test_run_free(&capped);
     test_run_free(&uncapped);
+/* The number reader at its edges: what is a number, what is out of range. */
+static void test_number_reader(void **state) {
+    (void)state;
+    long l = 7;
+    assert_int_equal(cli_read_long("+5", 0, 10, &l), CLI_NUMBER_OK);
+    assert_int_equal(l, 5);
+    assert_int_equal(cli_read_long("-0", 0, 10, &l), CLI_NUMBER_OK);
+    assert_int_equal(l, 0);
+    const char *not_numbers[] = {"", " 5", "5 ", "0x10", "1e3", "-", "+", "5k", "--5"};
+    for (size_t i = 0; i < sizeof not_numbers / sizeof not_numbers[0]; i++)
+        assert_int_equal(cli_read_long(not_numbers[i], 0, 10, &l), CLI_NUMBER_NOT_A_NUMBER);
+    assert_int_equal(cli_read_long("11", 0, 10, &l), CLI_NUMBER_OUT_OF_RANGE);
+    assert_int_equal(cli_read_long("-1", 0, 10, &l), CLI_NUMBER_OUT_OF_RANGE);
+    assert_int_equal(cli_read_long("99999999999999999999", 0, 10, &l), CLI_NUMBER_OUT_OF_RANGE);
+    assert_int_equal(l, 0); /* unchanged by a failure */
+    int i = 0;
+    assert_int_equal(cli_read_int("2147483647", 0, 0x7fffffff, &i), CLI_NUMBER_OK);
+    assert_int_equal(i, 0x7fffffff);
+    assert_int_equal(cli_read_int("2147483648", 0, 0x7fffffff, &i), CLI_NUMBER_OUT_OF_RANGE);
+    uint64_t u = 0;
+    assert_int_equal(cli_read_u64("18446744073709551615", &u), CLI_NUMBER_OK);
+    assert_true(u == UINT64_MAX);
+    assert_int_equal(cli_read_u64("18446744073709551616", &u), CLI_NUMBER_OUT_OF_RANGE);
+    assert_int_equal(cli_read_u64("-1", &u), CLI_NUMBER_OUT_OF_RANGE);
+    assert_int_equal(cli_read_u64("-0", &u), CLI_NUMBER_OK);
+    assert_true(u == 0);
+    float f = 0;
+    assert_int_equal(cli_read_float("0.5", 0, 1, &f), CLI_NUMBER_OK);
+    assert_true(f == 0.5f);
+    assert_int_equal(cli_read_float("1e-50", 0, 1, &f), CLI_NUMBER_OK); /* too small to tell from 0 */
+    assert_true(f < 1e-37f);
+    assert_int_equal(cli_read_float("nan", 0, 1, &f), CLI_NUMBER_NOT_A_NUMBER);
+    assert_int_equal(cli_read_float(" 1", 0, 1, &f), CLI_NUMBER_NOT_A_NUMBER);
+    assert_int_equal(cli_read_float("inf", 0, 1, &f), CLI_NUMBER_OUT_OF_RANGE);
+    assert_int_equal(cli_read_float("1e39", -3.4e38f, 3.4e38f, &f), CLI_NUMBER_OUT_OF_RANGE);
+    assert_int_equal(cli_read_float("1.5", 0, 1, &f), CLI_NUMBER_OUT_OF_RANGE);
+}
+
+/* A number out of its option's range says the range, in the same words for
+ * every option (numbers.h); one that is not a number says what is wanted. */
+static void test_range_messages(void **state) {
+    (void)state;
+    const struct {
+        const char *flag, *value, *line;
+    } cases[] = {
+        {"-n", "99999999999", "llama2: -n: 99999999999 is out of range: must be an integer from 0 to 2147483647\n"},
+        {"-t", "1e400", "llama2: -t: 1e400 is out of range: must be a number from 0 to 3.40282e+38\n"},
+        {"--top-p", "1.5", "llama2: --top-p: 1.5 is out of range: must be a number from 0 to 1\n"},
+        {"-s", "18446744073709551616",
+         "llama2: -s: 18446744073709551616 is out of range: must be an integer from 0 to 18446744073709551615\n"},
+        {"--threads", "1025", "llama2: --threads: 1025 is out of range: must be an integer from 1 to 1024\n"},
+        {"--presence-penalty", "-1e39",
+         "llama2: --presence-penalty: -1e39 is out of range: must be a number from -3.40282e+38 to 3.40282e+38\n"},
+        {"-n", "ten", "llama2: -n: steps must be a non-negative integer, got 'ten'\n"},
+        {"-n", " 5", "llama2: -n: steps must be a non-negative integer, got ' 5'\n"},
+        {"-t", "nan", "llama2: -t: temperature must be a non-negative number, got 'nan'\n"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        test_run r;
+        run(&r, NULL, "model.bin", cases[i].flag, cases[i].value, NULL);
+        assert_int_equal(r.status, 2);
+        assert_string_equal(r.err, cases[i].line);
+        assert_int_equal(r.out_len, 0);
+        test_run_free(&r);
+    }
+}
+
+/* More threads than processors: one warning before the text, which is the
+ * same as with one thread. */
+static void test_threads_above_processors(void **state) {
+    (void)state;
+    need_model();
+    const int online = l2_processor_count();
+    if (online >= 1024) {
+        print_message("skipped: %d processors online, more than --threads takes\n", online);
+        skip();
+    }
+    char threads[16];
+    snprintf(threads, sizeof threads, "%d", online + 1);
+    test_run r, one;
+    run(&r, NULL, model, GREEDY, "-n", "16", "--threads", threads, NULL);
+    run(&one, NULL, model, GREEDY, "-n", "16", "--threads", "1", NULL);
+    expect_same("--threads above the processors and --threads 1", &r, &one);
+    char expected[512];
+    test_threads_warning(expected, sizeof expected, "llama2", online + 1);
+    assert_string_equal(r.err, expected);
+    assert_string_equal(one.err, "");
+    test_run_free(&r);
+    test_run_free(&one);
 }
 
 int main(void) {
@@ -370,7 +462,9 @@ int main(void) {
         cmocka_unit_test(test_stop),             cmocka_unit_test(test_sampler_flags),
         cmocka_unit_test(test_verbose_and_seed), cmocka_unit_test(test_version),
         cmocka_unit_test(test_tokenizer_messages), cmocka_unit_test(test_wrong_file_kinds),
-        cmocka_unit_test(test_chat_reply_ends),
+        cmocka_unit_test(test_chat_reply_ends),   cmocka_unit_test(test_range_messages),
+        cmocka_unit_test(test_number_reader),
+        cmocka_unit_test(test_threads_above_processors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -3,7 +3,7 @@
  *   - the README's usage block is exactly what `llama2 --help` prints;
  *   - every folder (and every folder of src/) is named in the README's
  *     layout table, and every path the table names exists;
- *   - every folder of src/ and server/ has a README.md whose table names
+ *   - every folder of src/, common/ and server/ has a README.md whose table names
  *     each of its files (by name, a pattern such as `backend*.c`, or, for a
  *     header, through the .c file of the same name), and nothing else;
  *   - every program of tools/ is in the README's tools table;
@@ -225,7 +225,7 @@ static void test_layout_names_every_folder(void **state) {
     assert_int_equal(missing, 0);
 }
 
-/* Every folder of src/ and server/ opens with a README.md whose table
+/* Every folder of src/, common/ and server/ opens with a README.md whose table
  * names each of its files (by name, a pattern such as `backend*.c`, or,
  * for a header, through the .c file of the same name). */
 static void test_folder_readmes_name_every_file(void **state) {
@@ -234,9 +234,10 @@ static void test_folder_readmes_name_every_file(void **state) {
     int count = test_dir_names(test_source_path("src"), &entries);
     assert_true(count > 0);
     int missing = 0, folders = 0;
-    for (int i = 0; i <= count; i++) {
+    for (int i = 0; i <= count + 1; i++) {
         char folder[256], readme_path[300];
         if (i == count) snprintf(folder, sizeof folder, "server");
+        else if (i == count + 1) snprintf(folder, sizeof folder, "common");
         else if (entries[i][0] == '.') continue;
         else snprintf(folder, sizeof folder, "src/%s", entries[i]);
         if (l2_path_lookup(test_source_path(folder), NULL, NULL) != L2_PATH_FOLDER) continue;
@@ -268,12 +269,10 @@ static void test_tools_table_names_every_tool(void **state) {
     int missing = 0;
     for (int i = 0; i < n_files; i++) {
         /* tools/NAME.c is the program llama2-NAME; tools/bench_*.c are parts
-         * of llama2-bench, tools/tool_*.c of every tool (as the Makefile has
-         * it). */
+         * of llama2-bench (as the Makefile has it). */
         const char *name = files[i] + strlen("tools/");
         size_t len = strlen(name);
-        if (len < 3 || strcmp(name + len - 2, ".c") != 0 || strncmp(name, "bench_", 6) == 0 ||
-            strncmp(name, "tool_", 5) == 0)
+        if (len < 3 || strcmp(name + len - 2, ".c") != 0 || strncmp(name, "bench_", 6) == 0)
             continue;
         char program[256];
         snprintf(program, sizeof program, "llama2-%.*s", (int)(len - 2), name);

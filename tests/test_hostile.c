@@ -505,15 +505,15 @@ static void tokenizer_cases(void) {
 /* The sampler chain's, the prompt's and the chat's flags: the whole
  * message, since each is one fixed line. */
 static void sampling_usage_cases(void) {
-    bad_usage("--top-k", "--top-k: top-k must be a non-negative integer, got '-1'\n", "--top-k -1", "@M", STD,
+    bad_usage("--top-k", "--top-k: -1 is out of range: must be an integer from 0 to 2147483647\n", "--top-k -1", "@M", STD,
               "--top-k", "-1", NULL);
     bad_usage("--top-k", "--top-k: top-k must be a non-negative integer, got '1.5'\n", "--top-k 1.5", "@M", STD,
               "--top-k", "1.5", NULL);
     bad_usage("--top-k", "--top-k: top-k must be a non-negative integer, got 'many'\n", "--top-k many", "@M", STD,
               "--top-k", "many", NULL);
-    bad_usage("--min-p", "--min-p: min-p must be a number between 0 and 1, got '1.5'\n", "--min-p 1.5", "@M", STD,
+    bad_usage("--min-p", "--min-p: 1.5 is out of range: must be a number from 0 to 1\n", "--min-p 1.5", "@M", STD,
               "--min-p", "1.5", NULL);
-    bad_usage("--min-p", "--min-p: min-p must be a number between 0 and 1, got '-0.1'\n", "--min-p -0.1", "@M",
+    bad_usage("--min-p", "--min-p: -0.1 is out of range: must be a number from 0 to 1\n", "--min-p -0.1", "@M",
               STD, "--min-p", "-0.1", NULL);
     bad_usage("--min-p", "--min-p: min-p must be a number between 0 and 1, got 'nan'\n", "--min-p nan", "@M", STD,
               "--min-p", "nan", NULL);
@@ -521,10 +521,9 @@ static void sampling_usage_cases(void) {
               "--repeat-penalty 0", "@M", STD, "--repeat-penalty", "0", NULL);
     bad_usage("--repeat-penalty", "--repeat-penalty: the repeat penalty must be a positive number, got '-1.1'\n",
               "--repeat-penalty -1.1", "@M", STD, "--repeat-penalty", "-1.1", NULL);
-    bad_usage("--repeat-penalty", "--repeat-penalty: the repeat penalty must be a positive number, got 'inf'\n",
+    bad_usage("--repeat-penalty", "--repeat-penalty: inf is out of range: must be a number from -3.40282e+38 to 3.40282e+38\n",
               "--repeat-penalty inf", "@M", STD, "--repeat-penalty", "inf", NULL);
-    bad_usage("--repeat-last-n",
-              "--repeat-last-n: must be -1 (the context), 0 (off) or a positive integer, got '-2'\n",
+    bad_usage("--repeat-last-n", "--repeat-last-n: -2 is out of range: must be an integer from -1 to 2147483647\n",
               "--repeat-last-n -2", "@M", STD, "--repeat-last-n", "-2", NULL);
     bad_usage("--repeat-last-n",
               "--repeat-last-n: must be -1 (the context), 0 (off) or a positive integer, got 'all'\n",
@@ -533,20 +532,20 @@ static void sampling_usage_cases(void) {
               "--presence-penalty abc", "@M", STD, "--presence-penalty", "abc", NULL);
     bad_usage("--presence-penalty", "--presence-penalty: the presence penalty must be a number, got 'nan'\n",
               "--presence-penalty nan", "@M", STD, "--presence-penalty", "nan", NULL);
-    bad_usage("--frequency-penalty", "--frequency-penalty: the frequency penalty must be a number, got 'inf'\n",
+    bad_usage("--frequency-penalty", "--frequency-penalty: inf is out of range: must be a number from -3.40282e+38 to 3.40282e+38\n",
               "--frequency-penalty inf", "@M", STD, "--frequency-penalty", "inf", NULL);
     bad_usage("--frequency-penalty", "--frequency-penalty: the frequency penalty must be a number, got ''\n",
               "--frequency-penalty= (empty)", "@M", STD, "--frequency-penalty=", NULL);
-    bad_usage("--ctx", "--ctx: the context length must be a positive integer, got '0'\n", "--ctx 0", "@M", STD,
+    bad_usage("--ctx", "--ctx: 0 is out of range: must be an integer from 1 to 2147483647\n", "--ctx 0", "@M", STD,
               "--ctx", "0", NULL);
-    bad_usage("--ctx", "--ctx: the context length must be a positive integer, got '-5'\n", "--ctx -5", "@M", STD,
+    bad_usage("--ctx", "--ctx: -5 is out of range: must be an integer from 1 to 2147483647\n", "--ctx -5", "@M", STD,
               "--ctx", "-5", NULL);
     bad_usage("--ctx", "--ctx: the context length must be a positive integer, got '1k'\n", "--ctx 1k", "@M", STD,
               "--ctx", "1k", NULL);
     bad_usage("--ctx", "--ctx: the model's context is 512 positions, got 513\n",
               "--ctx 513: longer than the model's context", "@M", STD, "--ctx", "513", NULL)
         ->lib_opens = 1;
-    bad_usage("--reply-tokens", "--reply-tokens: reply tokens must be a non-negative integer, got '-1'\n",
+    bad_usage("--reply-tokens", "--reply-tokens: -1 is out of range: must be an integer from 0 to 2147483647\n",
               "--reply-tokens -1", "@M", STD, "-m", "chat", "--reply-tokens", "-1", NULL);
     bad_usage("--reply-tokens", "--reply-tokens: reply tokens must be a non-negative integer, got 'x'\n",
               "--reply-tokens x", "@M", STD, "--reply-tokens", "x", NULL);
@@ -573,27 +572,27 @@ static void usage_cases(void) {
     bad_usage("-n", "missing value", "-n without its value", "@M", "--no-timer", "-z", "@T", "-n", NULL);
     bad_usage("-z", "missing value", "-z without its value", "@M", "--no-timer", "-n", "8", "-z", NULL);
     bad_usage("-t", "temperature", "-t abc", "@M", STD, "-t", "abc", NULL);
-    bad_usage("-t", "temperature", "-t -1", "@M", STD, "-t", "-1", NULL);
+    bad_usage("-t", "-t: -1 is out of range: must be a number from 0 to 3.40282e+38\n", "-t -1", "@M", STD, "-t", "-1", NULL);
     bad_usage("-t", "temperature", "-t nan", "@M", STD, "-t", "nan", NULL);
-    bad_usage("-t", "temperature", "-t inf", "@M", STD, "-t", "inf", NULL);
-    bad_usage("-t", "temperature", "-t 1e999 (out of range)", "@M", STD, "-t", "1e999", NULL);
+    bad_usage("-t", "-t: inf is out of range: must be a number from 0 to 3.40282e+38\n", "-t inf", "@M", STD, "-t", "inf", NULL);
+    bad_usage("-t", "-t: 1e999 is out of range: must be a number from 0 to 3.40282e+38\n", "-t 1e999 (out of range)", "@M", STD, "-t", "1e999", NULL);
     bad_usage("-t", "'1?2'", "-t with a newline in the value (one line all the same)", "@M", STD, "-t", "1\n2", NULL);
     bad_usage("--temperature", "temperature", "--temperature= (empty)", "@M", STD, "--temperature=", NULL);
     bad_usage("--temperature", "temperature", "--temperature abc (long form)", "@M", STD, "--temperature", "abc", NULL);
     bad_usage("--top-p", "top-p", "--top-p=2", "@M", STD, "--top-p=2", NULL);
-    bad_usage("-p", "top-p", "-p 1.5", "@M", STD, "-p", "1.5", NULL);
-    bad_usage("-p", "top-p", "-p -0.1", "@M", STD, "-p", "-0.1", NULL);
+    bad_usage("-p", "-p: 1.5 is out of range: must be a number from 0 to 1\n", "-p 1.5", "@M", STD, "-p", "1.5", NULL);
+    bad_usage("-p", "-p: -0.1 is out of range: must be a number from 0 to 1\n", "-p -0.1", "@M", STD, "-p", "-0.1", NULL);
     bad_usage("-p", "top-p", "-p 0.5x", "@M", STD, "-p", "0.5x", NULL);
-    bad_usage("-n", "steps", "-n -5", "@M", "--no-timer", "-z", "@T", "-n", "-5", NULL);
+    bad_usage("-n", "-n: -5 is out of range: must be an integer from 0 to 2147483647\n", "-n -5", "@M", "--no-timer", "-z", "@T", "-n", "-5", NULL);
     bad_usage("-n", "steps", "-n abc", "@M", "--no-timer", "-z", "@T", "-n", "abc", NULL);
-    bad_usage("-n", "steps", "-n 99999999999 (beyond int)", "@M", "--no-timer", "-z", "@T", "-n", "99999999999", NULL);
-    bad_usage("-s", "seed", "-s -1", "@M", STD, "-s", "-1", NULL);
+    bad_usage("-n", "-n: 99999999999 is out of range: must be an integer from 0 to 2147483647\n", "-n 99999999999 (beyond int)", "@M", "--no-timer", "-z", "@T", "-n", "99999999999", NULL);
+    bad_usage("-s", "-s: -1 is out of range: must be an integer from 0 to 18446744073709551615\n", "-s -1", "@M", STD, "-s", "-1", NULL);
     bad_usage("-s", "seed", "-s abc", "@M", STD, "-s", "abc", NULL);
-    bad_usage("-s", "seed", "-s 2^70 (beyond 64 bits)", "@M", STD, "-s", "1180591620717411303424", NULL);
+    bad_usage("-s", "-s: 1180591620717411303424 is out of range: must be an integer from 0 to 18446744073709551615\n", "-s 2^70 (beyond 64 bits)", "@M", STD, "-s", "1180591620717411303424", NULL);
     bad_usage("-m", "unknown mode", "-m foo", "@M", STD, "-m", "foo", NULL);
-    bad_usage("--threads", "threads", "--threads 0", "@M", STD, "--threads", "0", NULL);
-    bad_usage("--threads", "threads", "--threads 100000", "@M", STD, "--threads", "100000", NULL);
-    bad_usage("--batch", "batch", "--batch 0", "@M", STD, "--batch", "0", NULL);
+    bad_usage("--threads", "--threads: 0 is out of range: must be an integer from 1 to 1024\n", "--threads 0", "@M", STD, "--threads", "0", NULL);
+    bad_usage("--threads", "--threads: 100000 is out of range: must be an integer from 1 to 1024\n", "--threads 100000", "@M", STD, "--threads", "100000", NULL);
+    bad_usage("--batch", "--batch: 0 is out of range: must be an integer from 1 to 65536\n", "--batch 0", "@M", STD, "--batch", "0", NULL);
     bad_usage("--no-timer", "takes no value", "--no-timer=1", "@M", "--no-timer=1", "-n", "8", "-z", "@T", NULL);
     bad_usage("--backend", "unknown backend", "--backend nosuch", "@M", STD, "--backend", "nosuch", NULL);
     int has_cuda = 0;

@@ -33,6 +33,7 @@
 #include "write/checkpoint_writer.h"
 #include "llama2.h"
 #include "write/output_file.h"
+#include "child.h"
 #include "platform/platform.h"
 #include "support.h"
 

@@ -29,6 +29,7 @@
 #include "write/checkpoint_writer.h"
 #include "llama2.h"
 #include "model/model.h"
+#include "child.h"
 #include "platform/platform.h"
 #include "support.h"
 

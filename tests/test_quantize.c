@@ -2,7 +2,8 @@
  * Checkpoint writing: the int8 (version 2) export must equal llama2.c's
  * export.py byte for byte; random-weight models in every format must load
  * back with their shape and hold the same weights whatever the format; the
- * writers must fail cleanly, leaving no file behind.
+ * writers must fail cleanly, leaving no file behind. The tools' own
+ * messages (llama2-quantize, llama2-genmodel, llama2-bench) word by word.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,6 +19,7 @@
 
 #include "write/checkpoint_writer.h"
 #include "llama2.h"
+#include "platform/platform.h"
 #include "support.h"
 
 /* ------------------------------------------------------------ helpers */
@@ -497,6 +499,24 @@ static void test_quantize_tool(void **state) {
         assert_true(strchr(r.err, '\n') == r.err + r.err_len - 1); /* one line */
         test_run_free(&r);
     }
+    /* Numbers in numbers.h's words, as every program says them. */
+    const struct {
+        const char *args[5];
+        const char *line;
+    } numbers[] = {
+        {{in, out, "--group-size", "99999999999", NULL},
+         "llama2-quantize: --group-size: 99999999999 is out of range: must be an integer from 1 to 2147483647 "
+         "(try --help)\n"},
+        {{in, out, "--group-size", "-4", NULL},
+         "llama2-quantize: --group-size: -4 is out of range: must be an integer from 1 to 2147483647 (try --help)\n"},
+        {{in, out, "--group-size", "x", NULL},
+         "llama2-quantize: --group-size: the group size must be a positive integer, got 'x' (try --help)\n"},
+    };
+    for (size_t i = 0; i < sizeof numbers / sizeof numbers[0]; i++) {
+        assert_int_equal(test_run_tool(tool, numbers[i].args, &r), 2);
+        assert_string_equal(r.err, numbers[i].line);
+        test_run_free(&r);
+    }
     const char *bad_gs[] = {in, out, "--group-size", "64", NULL};
     assert_int_equal(test_run_tool(tool, bad_gs, &r), 1);
     assert_true(strncmp(r.err, "llama2-quantize: ", 17) == 0);
@@ -569,6 +589,60 @@ static void test_genmodel_tool(void **state) {
         assert_true(strchr(r.err, '\n') == r.err + r.err_len - 1);
         test_run_free(&r);
     }
+    const struct {
+        const char *args[6];
+        const char *line;
+    } numbers[] = {
+        {{out, "--preset", "stories15M", "--dim", "99999999999", NULL},
+         "llama2-genmodel: --dim: 99999999999 is out of range: must be an integer from 1 to 2147483647 "
+         "(try --help)\n"},
+        {{out, "--preset", "stories15M", "--format", "5", NULL},
+         "llama2-genmodel: --format: 5 is out of range: must be an integer from 0 to 2 (try --help)\n"},
+        {{out, "--preset", "stories15M", "--format", "x", NULL},
+         "llama2-genmodel: --format: the format must be 0, 1 or 2, got 'x' (try --help)\n"},
+        {{out, "--preset", "stories15M", "--seed", "-1", NULL},
+         "llama2-genmodel: --seed: -1 is out of range: must be an integer from 0 to 18446744073709551615 "
+         "(try --help)\n"},
+    };
+    for (size_t i = 0; i < sizeof numbers / sizeof numbers[0]; i++) {
+        assert_int_equal(test_run_tool(tool, numbers[i].args, &r), 2);
+        assert_string_equal(r.err, numbers[i].line);
+        test_run_free(&r);
+    }
+}
+
+/* llama2-bench's numbers in numbers.h's words, and a warning for more
+ * threads than processors (then it goes on: here, to write its model). */
+static void test_bench_messages(void **state) {
+    char tool[4096];
+    snprintf(tool, sizeof tool, "%s", test_require_tool("llama2-bench"));
+    const struct {
+        const char *args[4];
+        const char *line;
+    } cases[] = {
+        {{"--threads", "1,0", NULL}, "llama2-bench: --threads: 0 is out of range: must be an integer from 1 to 256\n"},
+        {{"--reps", "many", NULL}, "llama2-bench: --reps: the repetition count must be an integer, got 'many'\n"},
+        {{"--tg", "99999999999", NULL},
+         "llama2-bench: --tg: 99999999999 is out of range: must be an integer from 1 to 1048576\n"},
+    };
+    test_run r;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        assert_int_equal(test_run_tool(tool, cases[i].args, &r), 1);
+        assert_string_equal(r.err, cases[i].line);
+        assert_int_equal(r.out_len, 0);
+        test_run_free(&r);
+    }
+    const int online = l2_processor_count();
+    if (online >= 256) return;
+    char threads[16], expected[512];
+    snprintf(threads, sizeof threads, "%d", online + 1);
+    const char *warn[] = {"--shapes", "stories15M", "--types", "f32", "--threads", threads, "--models-only",
+                          "--models", tmp_path("bench-models"), NULL};
+    assert_int_equal(test_run_tool(tool, warn, &r), 0);
+    test_threads_warning(expected, sizeof expected - 32, "llama2-bench", online + 1);
+    strcat(expected, "llama2-bench: writing ");
+    if (strncmp(r.err, expected, strlen(expected)) != 0) fail_msg("stderr '%s', expected '%s...'", r.err, expected);
+    test_run_free(&r);
 }
 
 int main(void) {
@@ -589,6 +663,7 @@ int main(void) {
         cmocka_unit_test_setup(test_failure_keeps_old_output, test_setup),
         cmocka_unit_test_setup(test_non_finite_refused, test_setup),
         cmocka_unit_test_setup(test_quantize_tool, test_setup),
+        cmocka_unit_test_setup(test_bench_messages, test_setup),
         cmocka_unit_test_setup(test_genmodel_tool, test_setup),
         cmocka_unit_test_setup(test_convert_v1_matches_export_py, test_setup),
     };

@@ -831,8 +831,8 @@ static void test_command_line(void **state) {
         const char *line;
     } cases[] = {
         {{NULL}, 2, "llama2-server: no checkpoint given"},
-        {{model, "--port", "70000"}, 2, "llama2-server: --port: the port must be an integer from 0 to 65535, got '70000'"},
-        {{model, "--parallel", "0"}, 2, "llama2-server: --parallel: slots must be an integer from 1 to 256, got '0'"},
+        {{model, "--port", "70000"}, 2, "llama2-server: --port: 70000 is out of range: must be an integer from 0 to 65535"},
+        {{model, "--parallel", "0"}, 2, "llama2-server: --parallel: 0 is out of range: must be an integer from 1 to 256"},
         {{model, "--chat-template", "x"}, 2, "llama2-server: --chat-template: unknown chat template 'x'"},
         {{model, "--bogus"}, 2, "llama2-server: --bogus: unknown option"},
         {{model, "-z", tok, "--ctx", "100000"}, 2, "llama2-server: --ctx: the model's context is 512 positions"},
@@ -846,6 +846,19 @@ static void test_command_line(void **state) {
         if (strncmp(r.err, cases[i].line, strlen(cases[i].line)) != 0 || strchr(r.err, '\n') != r.err + r.err_len - 1)
             fail_msg("case %zu: stderr '%s', expected one line starting '%s'", i, r.err, cases[i].line);
         assert_int_equal(r.out_len, 0);
+        test_run_free(&r);
+    }
+    /* More threads than processors: a warning, then the start goes on. */
+    const int online = l2_processor_count();
+    if (online < 1024) {
+        char threads[16], expected[512];
+        snprintf(threads, sizeof threads, "%d", online + 1);
+        const char *args[] = {model, "-z", tok, "--threads", threads, "--host", "no.such.host.invalid", NULL};
+        test_run r;
+        assert_int_equal(test_run_tool(bin, args, &r), 1);
+        test_threads_warning(expected, sizeof expected - 64, "llama2-server", online + 1);
+        strcat(expected, "llama2-server: --host: cannot resolve");
+        if (strncmp(r.err, expected, strlen(expected)) != 0) fail_msg("stderr '%s', expected '%s...'", r.err, expected);
         test_run_free(&r);
     }
     /* A port in use. */

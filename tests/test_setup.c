@@ -7,7 +7,8 @@
  *     put first on PATH), so nothing is installed;
  *   - tools/models.sh: model files copied from $SHARED_MODELS, downloaded
  *     from a web server (one started here, on 127.0.0.1), checked by SHA-256,
- *     made with llama2-quantize, or reported missing; never a partial file.
+ *     made with llama2-quantize, or reported missing; never a partial file;
+ *   - make BLAS=1 without OpenBLAS: the package to install, and a stop.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -31,6 +32,7 @@
 
 #include "write/checkpoint_writer.h"
 #include "llama2.h"
+#include "platform/platform.h"
 #include "support.h"
 
 /* ------------------------------------------------------------ helpers */
@@ -468,6 +470,29 @@ static void test_models_made_by_tools(void **state) {
     llama2_model_close(m);
 }
 
+/* make BLAS=1 where OpenBLAS cannot be linked (here a library that does
+ * not exist stands for it) stops before building anything, naming the
+ * package; make clean goes on. */
+static void test_blas_missing(void **state) {
+    (void)state;
+    char *make = "/usr/bin/make";
+    if (l2_path_lookup(make, NULL, NULL) != L2_PATH_FILE) {
+        print_message("skipped: no %s\n", make);
+        skip();
+    }
+    char *argv[] = {make, "--no-print-directory", "-n", "BLAS=1", "CC=cc", "OPENBLAS_LIBS=-lllama2_no_such_blas", "llama2", NULL};
+    test_run r;
+    assert_int_equal(test_run_program(argv, test_source_path("."), NULL, 0, &r), 2);
+    const char *want = ": *** BLAS=1: OpenBLAS is not installed, or cc cannot find cblas.h or link -lllama2_no_such_blas "
+                       "(Debian and Ubuntu: apt-get install libopenblas-dev; plain make builds without BLAS).  Stop.\n";
+    if (!strstr(r.err, want)) fail_msg("stderr '%s' lacks '%s'", r.err, want);
+    assert_string_equal(r.out, "");
+    test_run_free(&r);
+    char *clean[] = {make, "--no-print-directory", "-n", "BLAS=1", "CC=cc", "OPENBLAS_LIBS=-lllama2_no_such_blas", "clean", NULL};
+    assert_int_equal(test_run_program(clean, test_source_path("."), NULL, 0, &r), 0);
+    test_run_free(&r);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_setup_nothing_missing, test_setup),
@@ -482,6 +507,7 @@ int main(void) {
         cmocka_unit_test_setup(test_models_bad_download, test_setup),
         cmocka_unit_test_setup(test_models_offline, test_setup),
         cmocka_unit_test_setup(test_models_made_by_tools, test_setup),
+        cmocka_unit_test(test_blas_missing),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

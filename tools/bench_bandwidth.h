@@ -9,7 +9,7 @@
 
 #include <stdint.h>
 
-#include "bench.h"
+#include "bench_options.h"
 
 #define BW_PASSES 8
 

@@ -60,13 +60,15 @@ uint64_t bytes_per_token(const llama2_config *c) {
     return c->shared_classifier ? total : total - embedding_bytes(c);
 }
 
-static void model_path(char *buf, size_t size, const options *o, const shape *s, int type, const llama2_config *c) {
+static void model_path(const bench_context *ctx, char *buf, size_t size, const shape *s, int type,
+                       const llama2_config *c) {
+    const bench_options *o = &ctx->options;
     int n;
     if (type == TYPE_Q8)
         n = snprintf(buf, size, "%s/%s-q8g%d.bin", o->models_dir, s->name, c->group_size);
     else
         n = snprintf(buf, size, "%s/%s-f32.bin", o->models_dir, s->name);
-    if (n < 0 || (size_t)n >= size) die("model folder path too long");
+    if (n < 0 || (size_t)n >= size) bench_fail(ctx, "model folder path too long");
 }
 
 static int file_has_size(const char *path, uint64_t size) {
@@ -76,10 +78,10 @@ static int file_has_size(const char *path, uint64_t size) {
 
 /* Writes the model unless a file of the right size is there. Returns 0 when
  * a q8 model cannot be written (its rows are skipped). */
-static int ensure_model(const char *path, const llama2_config *c, uint64_t seed, int type) {
+static int ensure_model(const bench_context *ctx, const char *path, const llama2_config *c, uint64_t seed, int type) {
     uint64_t want = file_bytes(c);
     if (file_has_size(path, want)) return 1;
-    fprintf(stderr, PROGRAM ": writing %s (%.0f MiB)...", path, (double)want / (1 << 20));
+    fprintf(stderr, "%s: writing %s (%.0f MiB)...", ctx->program, path, (double)want / (1 << 20));
     fflush(stderr);
     double t0 = llama2_time_seconds();
     llama2_error err;
@@ -87,21 +89,21 @@ static int ensure_model(const char *path, const llama2_config *c, uint64_t seed,
     if (l2_write_random_model(path, c, seed, L2_OUTPUT_FORCE, &err) != LLAMA2_OK) {
         fputc('\n', stderr);
         if (type == TYPE_Q8) {
-            fprintf(stderr, PROGRAM ": skipping q8 rows: cannot write %s: %s\n", path, err.message);
+            fprintf(stderr, "%s: skipping q8 rows: cannot write %s: %s\n", ctx->program, path, err.message);
             return 0;
         }
-        die("cannot write %s: %s", path, err.message);
+        bench_fail(ctx, "cannot write %s: %s", path, err.message);
     }
     fprintf(stderr, " %.1f s\n", llama2_time_seconds() - t0);
     if (!file_has_size(path, want))
-        die("%s: the writer produced a file of another size than the expected %llu bytes", path,
+        bench_fail(ctx, "%s: the writer produced a file of another size than the expected %llu bytes", path,
             (unsigned long long)want);
     /* Its bytes are on the disk already (the writer syncs before it names
      * the file): no writeback runs during the timings. */
     return 1;
 }
 
-const char *default_models_dir(char *buf, size_t size) {
+const char *default_models_dir(const bench_context *ctx, char *buf, size_t size) {
     const char *cache = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
     int n;
     if (cache && cache[0] == '/') /* the XDG spec: a relative path is to be ignored */
@@ -110,37 +112,39 @@ const char *default_models_dir(char *buf, size_t size) {
         n = snprintf(buf, size, "%s/.cache/llama2", home);
     else
         n = snprintf(buf, size, "bench-models");
-    if (n < 0 || (size_t)n >= size) die("model folder path too long");
+    if (n < 0 || (size_t)n >= size) bench_fail(ctx, "model folder path too long");
     return buf;
 }
 
 /* Creates the folder and those above it that are missing. */
-static void make_folders(const char *path) {
+static void make_folders(const bench_context *ctx, const char *path) {
     char partial[4096];
-    if (snprintf(partial, sizeof partial, "%s", path) >= (int)sizeof partial) die("model folder path too long");
+    if (snprintf(partial, sizeof partial, "%s", path) >= (int)sizeof partial)
+        bench_fail(ctx, "model folder path too long");
     for (char *p = partial + 1;; p++) {
         if (*p != '/' && *p != '\0') continue;
         const char was = *p;
         *p = '\0';
         int e = l2_make_folder(partial);
-        if (e != 0 && e != EEXIST) die("cannot create %s: %s", partial, strerror(e));
+        if (e != 0 && e != EEXIST) bench_fail(ctx, "cannot create %s: %s", partial, strerror(e));
         if (was == '\0') break;
         *p = was;
     }
 }
 
-void prepare_models(const options *o, model_set *m) {
+void prepare_models(const bench_context *ctx, model_set *m) {
+    const bench_options *o = &ctx->options;
     memset(m->usable, 0, sizeof m->usable);
-    fprintf(stderr, PROGRAM ": models in %s (written once, then reused; --models DIR picks another folder)\n",
+    fprintf(stderr, "%s: models in %s (written once, then reused; --models DIR picks another folder)\n", ctx->program,
             o->models_dir);
-    make_folders(o->models_dir);
+    make_folders(ctx, o->models_dir);
     for (int s = 0; s < MAX_SHAPES; s++) {
         if (!o->shape_on[s]) continue;
         for (int t = 0; t < N_TYPES; t++) {
             if (!o->type_on[t]) continue;
             llama2_config c = shape_config(&SHAPES[s], t);
-            model_path(m->paths[s][t], sizeof m->paths[s][t], o, &SHAPES[s], t, &c);
-            m->usable[s][t] = ensure_model(m->paths[s][t], &c, 1000 + (uint64_t)s * 10 + (uint64_t)t, t);
+            model_path(ctx, m->paths[s][t], sizeof m->paths[s][t], &SHAPES[s], t, &c);
+            m->usable[s][t] = ensure_model(ctx, m->paths[s][t], &c, 1000 + (uint64_t)s * 10 + (uint64_t)t, t);
         }
     }
 }

@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "bench.h"
+#include "bench_options.h"
 #include "llama2.h"
 
 typedef struct shape {
@@ -36,10 +36,11 @@ typedef struct model_set {
 
 /* The cache folder of the models unless --models says otherwise:
  * $XDG_CACHE_HOME/llama2, else ~/.cache/llama2, into buf. */
-const char *default_models_dir(char *buf, size_t size);
+const char *default_models_dir(const bench_context *ctx, char *buf, size_t size);
 
-/* Says where the models are, creates o->models_dir and writes every model of the selection that is not
+/* Says where the models are, creates the options' models_dir (and the
+ * folders above it) and writes every model of the selection that is not
  * there yet. */
-void prepare_models(const options *o, model_set *m);
+void prepare_models(const bench_context *ctx, model_set *m);
 
 #endif

@@ -121,7 +121,8 @@ void read_host_info(host_info *h) {
 
 /* ------------------------------------------------------ the table */
 
-void report_header(const options *o, const host_info *h, const char *const *backends, int n_backends) {
+void report_header(const bench_context *ctx, const host_info *h, const char *const *backends, int n_backends) {
+    const bench_options *o = &ctx->options;
     printf("llama2-bench %s | cpu: %s, %ld logical CPUs [%s] | build: %s,%s\n", LLAMA2_VERSION, h->cpu, h->n_cpus,
            h->features, compiler_name(), build_isa());
     printf("backends:");
@@ -137,13 +138,14 @@ void report_header(const options *o, const host_info *h, const char *const *back
     }
 }
 
-static void print_rates(const options *o, const double *gbs) {
+static void print_rates(const bench_options *o, const double *gbs) {
     for (int t = 0; t < o->n_threads; t++)
         printf("%s %d thread%s %.1f GB/s", t ? "," : "", o->threads[t], o->threads[t] == 1 ? "" : "s", gbs[t]);
     printf("\n");
 }
 
-void report_bandwidth(const options *o, const bw_result *bw, uint64_t l3_bytes) {
+void report_bandwidth(const bench_context *ctx, const bw_result *bw, uint64_t l3_bytes) {
+    const bench_options *o = &ctx->options;
     printf("memory read bandwidth (1 GiB read as 4 streams a thread, best of %d):", BW_PASSES);
     print_rates(o, bw->gbs);
     if (l3_bytes > 0 && bw->l3_gbs[0] > 0) {
@@ -157,7 +159,8 @@ void report_bandwidth(const options *o, const bw_result *bw, uint64_t l3_bytes) 
     }
 }
 
-void report_table_header(const options *o) {
+void report_table_header(const bench_context *ctx) {
+    const bench_options *o = &ctx->options;
     printf("reps: %d", o->reps);
     if (o->max_time > 0) printf(" (fewer once a test has run %.0f s)", o->max_time);
     printf("; cells: median tokens/s ±half the min..max range, n=1 for a single rep\n");
@@ -174,7 +177,8 @@ void report_table_header(const options *o) {
     printf(" %16s %9s %5s %-4s %8s\n", label, "bound t/s", "%bnd", "lvl", "peak MiB");
 }
 
-void report_row(const options *o, const row *w) {
+void report_row(const bench_context *ctx, const row *w) {
+    const bench_options *o = &ctx->options;
     char type_label[16], cell[64];
     if (w->type == TYPE_Q8)
         snprintf(type_label, sizeof type_label, "q8/%d", w->config.group_size);
@@ -222,9 +226,10 @@ static void json_stat(FILE *f, const char *name, const double *v, int n) {
     fprintf(f, "]}");
 }
 
-void write_json(const options *o, const host_info *h, const row *rows, size_t n_rows) {
+void write_json(const bench_context *ctx, const host_info *h, const row *rows, size_t n_rows) {
+    const bench_options *o = &ctx->options;
     FILE *f = fopen(o->json_path, "w");
-    if (!f) die("cannot write %s: %s", o->json_path, strerror(errno));
+    if (!f) bench_fail(ctx, "cannot write %s: %s", o->json_path, strerror(errno));
     char label[32];
     fprintf(f, "[\n");
     for (size_t i = 0; i < n_rows; i++) {
@@ -251,7 +256,9 @@ void write_json(const options *o, const host_info *h, const row *rows, size_t n_
         json_stat(f, label, w->result.tg, w->result.n_tg);
         if (w->bandwidth_gbs > 0) {
             double bound = w->bandwidth_gbs * 1e9 / (double)w->bytes_per_token;
-            fprintf(f, ", \"bandwidth_gbs\": %.3f, \"bound_level\": \"%s\", \"tg_bound\": %.3f, \"tg_fraction_of_bound\": %.4f",
+            fprintf(f,
+                    ", \"bandwidth_gbs\": %.3f, \"bound_level\": \"%s\", \"tg_bound\": %.3f, "
+                    "\"tg_fraction_of_bound\": %.4f",
                     w->bandwidth_gbs, w->in_l3 ? "L3" : "DRAM", bound,
                     summarize(w->result.tg, w->result.n_tg).median / bound);
         } else {
@@ -265,5 +272,5 @@ void write_json(const options *o, const host_info *h, const row *rows, size_t n_
         fprintf(f, ", \"version\": \"%s\"}%s\n", LLAMA2_VERSION, i + 1 < n_rows ? "," : "");
     }
     fprintf(f, "]\n");
-    if (fclose(f) != 0) die("cannot write %s: %s", o->json_path, strerror(errno));
+    if (fclose(f) != 0) bench_fail(ctx, "cannot write %s: %s", o->json_path, strerror(errno));
 }

@@ -8,8 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "bench.h"
 #include "bench_bandwidth.h"
+#include "bench_options.h"
 #include "bench_run.h"
 #include "llama2.h"
 
@@ -34,19 +34,19 @@ typedef struct row {
 void read_host_info(host_info *h);
 
 /* The first lines: version, machine, build, and the backends measured. */
-void report_header(const options *o, const host_info *h, const char *const *backends, int n_backends);
+void report_header(const bench_context *ctx, const host_info *h, const char *const *backends, int n_backends);
 
-/* The measured rates of each thread count of o->threads: from memory, and
+/* The measured rates of each thread count of --threads: from memory, and
  * from the level 3 cache of l3_bytes (0: none known). */
-void report_bandwidth(const options *o, const bw_result *bw, uint64_t l3_bytes);
+void report_bandwidth(const bench_context *ctx, const bw_result *bw, uint64_t l3_bytes);
 
 /* What the cells mean, then the column names. */
-void report_table_header(const options *o);
+void report_table_header(const bench_context *ctx);
 
 /* One line of the table, flushed so that it shows as soon as it is done. */
-void report_row(const options *o, const row *w);
+void report_row(const bench_context *ctx, const row *w);
 
-/* The rows as a JSON array in o->json_path. */
-void write_json(const options *o, const host_info *h, const row *rows, size_t n_rows);
+/* The rows as a JSON array in the file of --json. */
+void write_json(const bench_context *ctx, const host_info *h, const row *rows, size_t n_rows);
 
 #endif

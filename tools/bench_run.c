@@ -13,6 +13,7 @@
 
 #include "bench_bandwidth.h"
 #include "llama2.h"
+#include "child.h"
 #include "platform/platform.h"
 
 static const struct {
@@ -26,10 +27,10 @@ static const struct {
 
 /* The argument travels on the command line as hex: the same program reads
  * it back into the same struct. */
-static char *to_hex(const void *data, size_t n) {
+static char *to_hex(const bench_context *ctx, const void *data, size_t n) {
     static const char digits[] = "0123456789abcdef";
     char *hex = malloc(2 * n + 1);
-    if (!hex) die("out of memory");
+    if (!hex) bench_fail(ctx, "out of memory");
     const unsigned char *p = data;
     for (size_t i = 0; i < n; i++) {
         hex[2 * i] = digits[p[i] >> 4];
@@ -51,40 +52,41 @@ static int from_hex(const char *hex, void *data, size_t n) {
     return 1;
 }
 
-void run_in_child(const char *program, child_job job, const void *arg, void *result, const char *what) {
-    char *hex = to_hex(arg, jobs[job].arg_size);
-    char *argv[] = {(char *)program, "--child", (char *)jobs[job].name, hex, NULL};
+void run_in_child(const bench_context *ctx, child_job job, const void *arg, void *result, const char *what) {
+    char *hex = to_hex(ctx, arg, jobs[job].arg_size);
+    char *argv[] = {(char *)ctx->self, "--child", (char *)jobs[job].name, hex, NULL};
     fflush(stdout);
     fflush(stderr);
     l2_child *c = NULL;
     int e = l2_child_start(argv, NULL, NULL, 0, L2_CHILD_CAPTURE, &c);
-    if (e != 0) die("%s: cannot start %s: %s", what, program, strerror(e));
+    if (e != 0) bench_fail(ctx, "%s: cannot start %s: %s", what, ctx->self, strerror(e));
     char *out = NULL, *err = NULL;
     size_t out_len = 0;
     int status = l2_child_wait(c, &out, &out_len, &err, NULL);
     free(hex);
     if (err && *err) fputs(err, stderr);
     free(err);
-    if (status > 128 && status < 160) die("%s: the benchmark process was killed by signal %d", what, status - 128);
+    if (status > 128 && status < 160)
+        bench_fail(ctx, "%s: the benchmark process was killed by signal %d", what, status - 128);
     if (status != 0 || out_len != jobs[job].result_size)
-        die("%s: the benchmark process failed (exit status %d)", what, status);
+        bench_fail(ctx, "%s: the benchmark process failed (exit status %d)", what, status);
     memcpy(result, out, out_len);
     free(out);
 }
 
-int child_main(int argc, char **argv) {
+int child_main(const bench_context *ctx, int argc, char **argv) {
     for (int j = 0; j < N_JOBS; j++) {
         if (argc != 4 || strcmp(argv[2], jobs[j].name) != 0) continue;
         void *arg = calloc(1, jobs[j].arg_size), *result = calloc(1, jobs[j].result_size);
-        if (!arg || !result) die("out of memory");
-        if (!from_hex(argv[3], arg, jobs[j].arg_size)) die("--child %s: a bad argument", jobs[j].name);
+        if (!arg || !result) bench_fail(ctx, "out of memory");
+        if (!from_hex(argv[3], arg, jobs[j].arg_size)) bench_fail(ctx, "--child %s: a bad argument", jobs[j].name);
         jobs[j].fn(arg, result);
         int ok = l2_stdout_write(result, jobs[j].result_size) == 0;
         free(arg);
         free(result);
         return ok ? 0 : 1;
     }
-    die("--child: no such job");
+    bench_fail(ctx, "--child: no such job");
 }
 
 /* The peak resident memory of this process, in MiB. */

@@ -8,20 +8,20 @@
 
 #include <stddef.h>
 
-#include "bench.h"
+#include "bench_options.h"
 
 /* The jobs a child runs. */
 typedef enum child_job { JOB_ROW, JOB_BANDWIDTH, N_JOBS } child_job;
 
 /* Runs the job on arg (a row_request or a bw_request) in a child process:
- * this program, `program`, started again. The child's result (a row_result
- * or a bw_result) comes back in result. Fails with a message when the
- * child fails. */
-void run_in_child(const char *program, child_job job, const void *arg, void *result, const char *what);
+ * this program, ctx->self, started again. The child's result (a row_result
+ * or a bw_result) comes back in result. Fails (bench_fail) when the child
+ * fails. */
+void run_in_child(const bench_context *ctx, child_job job, const void *arg, void *result, const char *what);
 
 /* main of a child: argv holds "--child", the job's name and its argument.
  * Writes the result to standard output; returns the exit status. */
-int child_main(int argc, char **argv);
+int child_main(const bench_context *ctx, int argc, char **argv);
 
 /* One row of the table: a model, a backend and a thread count. */
 typedef struct row_request {

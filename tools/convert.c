@@ -19,6 +19,7 @@
 #include "convert.h"
 #include "llama2.h"
 #include "platform/platform.h"
+#include "messages.h"
 #include "tool_args.h"
 
 static const char usage_text[] =
@@ -48,7 +49,7 @@ static const char usage_text[] =
     "  -h, --help           this text\n"
     "  --version            the program's version\n";
 
-static int usage_error(const char *fmt, const char *arg) { return tool_usage_error("llama2-convert", fmt, arg); }
+static int usage_error(const char *fmt, const char *arg) { return cli_usage_error("llama2-convert", fmt, arg); }
 
 /* A value that reads as a number, for --version's former meaning: digits,
  * with a sign. */
@@ -57,13 +58,20 @@ static int looks_like_number(const char *s) {
     return *s >= '0' && *s <= '9';
 }
 
-int main(int argc, char **argv) {
-    l2_program_start(&argc, &argv);
-    const char *paths[2] = {NULL, NULL};
-    const char *to = NULL, *dtype_name = NULL, *tokenizer = NULL, *tokenizer_out = NULL;
-    int n_paths = 0, version = -1, group_size = -1;
-    unsigned output_flags = 0;
-    const char *version_flag = "--format-version"; /* as typed: the former spelling is --version */
+/* The command line. */
+typedef struct convert_args {
+    const char *paths[2];
+    int n_paths;
+    const char *to, *dtype_name, *tokenizer, *tokenizer_out;
+    int version, group_size; /* -1: not given */
+    unsigned output_flags;
+    const char *version_flag; /* as typed: the former spelling of --format-version is --version */
+} convert_args;
+
+/* Parses argv into *c. Returns -1 to go on, or the exit status (--help: 0,
+ * a usage error: 2, said). */
+static int parse_args(int argc, char **argv, convert_args *c) {
+    *c = (convert_args){.version = -1, .group_size = -1, .version_flag = "--format-version"};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         /* --version alone is the program's version, as for every program;
@@ -80,7 +88,7 @@ int main(int argc, char **argv) {
             if (tool_option_value(argc, argv, &i, valued[k], &value)) which = k;
         if (which >= 0 && !value) return usage_error("%s needs a value", valued[which]);
         if (which == 0 || which == 1) {
-            version_flag = valued[which];
+            c->version_flag = valued[which];
             which = 0;
         } else if (which > 1) {
             which--;
@@ -89,33 +97,58 @@ int main(int argc, char **argv) {
             fputs(usage_text, stdout);
             return 0;
         } else if (strcmp(a, "--force") == 0) {
-            output_flags |= L2_OUTPUT_FORCE;
+            c->output_flags |= L2_OUTPUT_FORCE;
         } else if (which == 0) {
-            if ((version = tool_parse_int(value, 0, 2)) < 0) {
-                fprintf(stderr, "llama2-convert: %s: '%s' is not 0, 1 or 2 (try --help)\n", version_flag, value);
+            if (tool_int_value("llama2-convert", c->version_flag, value, 0, 2, "the format version must be 0, 1 or 2",
+                               &c->version) != 0)
                 return 2;
-            }
         } else if (which == 1) {
-            if ((group_size = tool_parse_int(value, 1, INT_MAX)) < 0)
-                return usage_error("--group-size: '%s' is not a positive integer", value);
+            if (tool_int_value("llama2-convert", "--group-size", value, 1, INT_MAX,
+                               "the group size must be a positive integer", &c->group_size) != 0)
+                return 2;
         } else if (which == 2) {
             if (strcmp(value, "hf") != 0) return usage_error("--to: '%s' is not a known target (hf)", value);
-            to = value;
+            c->to = value;
         } else if (which == 3) {
-            dtype_name = value;
+            c->dtype_name = value;
             if (strcmp(value, "f32") != 0 && strcmp(value, "bf16") != 0 && strcmp(value, "f16") != 0)
                 return usage_error("--dtype: '%s' is not f32, bf16 or f16", value);
         } else if (which == 4) {
-            tokenizer = value;
+            c->tokenizer = value;
         } else if (which == 5) {
-            tokenizer_out = value;
-        } else if (tool_file_argument("llama2-convert", a, paths, &n_paths) != 0) {
+            c->tokenizer_out = value;
+        } else if (tool_file_argument("llama2-convert", a, c->paths, &c->n_paths) != 0) {
             return 2;
         }
     }
-    if (n_paths < 2)
-        return usage_error("%s", n_paths == 0 ? "missing the source and the output" : "missing the output");
+    if (c->n_paths < 2)
+        return usage_error("%s", c->n_paths == 0 ? "missing the source and the output" : "missing the output");
+    return -1;
+}
 
+/* The options that go together with what the source is. Returns -1, or a
+ * usage error's status (said). */
+static int check_combination(const convert_args *c, int from_hf, int from_sentencepiece) {
+    if ((c->to || c->tokenizer || c->dtype_name) && from_hf)
+        return usage_error("%s", "--to, --tokenizer and --dtype are for a llama2.c source");
+    if ((c->tokenizer || c->dtype_name) && !c->to) return usage_error("%s", "--tokenizer and --dtype go with --to hf");
+    if (c->tokenizer_out && !from_hf) return usage_error("%s", "--tokenizer-out is for a Hugging Face folder source");
+    if (c->to && (c->version >= 0 || c->group_size >= 0))
+        return usage_error("%s", "--format-version and --group-size are for llama2.c outputs, not --to hf");
+    if (from_sentencepiece && (c->version >= 0 || c->group_size >= 0))
+        return usage_error("%s", "--format-version and --group-size are for checkpoints, not tokenizers");
+    if (!from_hf && !from_sentencepiece && !c->to && c->version < 0)
+        return usage_error("%s", "a llama2.c source needs --to hf or --format-version");
+    if (c->group_size > 0 && c->version != 2) return usage_error("%s", "--group-size goes with --format-version 2");
+    return -1;
+}
+
+int main(int argc, char **argv) {
+    l2_program_start(&argc, &argv);
+    convert_args c;
+    int rc = parse_args(argc, argv, &c);
+    if (rc >= 0) return rc;
+    const char *const *paths = c.paths;
     struct stat st;
     if (stat(paths[0], &st) != 0) {
         fprintf(stderr, "llama2-convert: %s: cannot open: %s\n", paths[0], strerror(errno));
@@ -132,34 +165,24 @@ int main(int argc, char **argv) {
         return 1;
     }
     const int from_hf = kind == L2_SOURCE_HF_FOLDER;
-    const int from_sentencepiece = kind == L2_SOURCE_SENTENCEPIECE && !to;
-    if ((to || tokenizer || dtype_name) && from_hf)
-        return usage_error("%s", "--to, --tokenizer and --dtype are for a llama2.c source");
-    if ((tokenizer || dtype_name) && !to) return usage_error("%s", "--tokenizer and --dtype go with --to hf");
-    if (tokenizer_out && !from_hf) return usage_error("%s", "--tokenizer-out is for a Hugging Face folder source");
-    if (to && (version >= 0 || group_size >= 0))
-        return usage_error("%s", "--format-version and --group-size are for llama2.c outputs, not --to hf");
-    if (from_sentencepiece && (version >= 0 || group_size >= 0))
-        return usage_error("%s", "--format-version and --group-size are for checkpoints, not tokenizers");
-    if (!from_hf && !from_sentencepiece && !to && version < 0)
-        return usage_error("%s", "a llama2.c source needs --to hf or --format-version");
-    if (group_size > 0 && version != 2) return usage_error("%s", "--group-size goes with --format-version 2");
+    const int from_sentencepiece = kind == L2_SOURCE_SENTENCEPIECE && !c.to;
+    if ((rc = check_combination(&c, from_hf, from_sentencepiece)) >= 0) return rc;
 
     l2_convert_options options = {0};
-    options.version = version < 0 ? 0 : version;
-    options.group_size = group_size < 0 ? 0 : group_size;
-    options.output_flags = output_flags;
-    options.tokenizer = from_hf ? tokenizer_out : tokenizer;
-    options.dtype = !dtype_name || strcmp(dtype_name, "f32") == 0 ? L2_DTYPE_F32
-                    : strcmp(dtype_name, "bf16") == 0             ? L2_DTYPE_BF16
-                                                                  : L2_DTYPE_F16;
+    options.version = c.version < 0 ? 0 : c.version;
+    options.group_size = c.group_size < 0 ? 0 : c.group_size;
+    options.output_flags = c.output_flags;
+    options.tokenizer = from_hf ? c.tokenizer_out : c.tokenizer;
+    options.dtype = !c.dtype_name || strcmp(c.dtype_name, "f32") == 0 ? L2_DTYPE_F32
+                    : strcmp(c.dtype_name, "bf16") == 0               ? L2_DTYPE_BF16
+                                                                      : L2_DTYPE_F16;
     llama2_error err = {0};
     llama2_status s;
     if (from_hf)
         s = l2_convert_hf_to_llama2c(paths[0], paths[1], &options, &err);
     else if (from_sentencepiece)
-        s = l2_convert_sentencepiece(paths[0], paths[1], output_flags, &err);
-    else if (to)
+        s = l2_convert_sentencepiece(paths[0], paths[1], c.output_flags, &err);
+    else if (c.to)
         s = l2_convert_llama2c_to_hf(paths[0], paths[1], &options, &err);
     else
         s = l2_convert_llama2c_version(paths[0], paths[1], &options, &err);
@@ -167,9 +190,9 @@ int main(int argc, char **argv) {
         fprintf(stderr, "llama2-convert: %s\n", err.message);
         return 1;
     }
-    if (to)
+    if (c.to)
         fprintf(stderr, "llama2-convert: %s -> %s/ (Hugging Face, %s)\n", paths[0], paths[1],
-                dtype_name ? dtype_name : "f32");
+                c.dtype_name ? c.dtype_name : "f32");
     else
         fprintf(stderr, "llama2-convert: %s -> %s (%lld bytes)\n", paths[0], paths[1], tool_file_size(paths[1]));
     return 0;

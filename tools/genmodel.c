@@ -11,7 +11,6 @@
  * once complete (output_file.h).
  * Exit status: 0 done, 1 the file could not be written, 2 usage.
  */
-#include <errno.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -21,6 +20,8 @@
 #include "write/checkpoint_writer.h"
 #include "llama2.h"
 #include "platform/platform.h"
+#include "messages.h"
+#include "numbers.h"
 #include "tool_args.h"
 
 static const char usage_text[] =
@@ -61,36 +62,61 @@ static const preset presets[] = {
 };
 #define N_PRESETS (int)(sizeof presets / sizeof presets[0])
 
-static int usage_error(const char *fmt, const char *arg) { return tool_usage_error("llama2-genmodel", fmt, arg); }
+static int usage_error(const char *fmt, const char *arg) { return cli_usage_error("llama2-genmodel", fmt, arg); }
 
-/* All digits; 0 when not a number in range. */
-static int parse_u64(const char *s, uint64_t *out) {
-    if (!s || *s < '0' || *s > '9') return 0;
-    errno = 0;
-    char *end;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (*end || errno) return 0;
-    *out = (uint64_t)v;
-    return 1;
+/* The command line. */
+typedef struct genmodel_args {
+    const char *path;
+    /* --dim, --hidden, --layers, --heads, --kv-heads, --vocab, --seq-len
+     * (-1: not given), --format and --group-size (-1: not given). */
+    int ints[9];
+    int unshared;
+    unsigned output_flags;
+    uint64_t seed;
+    const preset *chosen;
+} genmodel_args;
+
+enum { DIM, HIDDEN, LAYERS, HEADS, KV_HEADS, VOCAB, SEQ_LEN, N_SHAPE, FORMAT = N_SHAPE, GROUP_SIZE, N_INTS };
+
+#define SIZE "must be a positive integer"
+static const struct {
+    const char *flag;
+    int min, max;
+    const char *what;
+} int_flags[N_INTS] = {
+    {"--dim", 1, INT_MAX, SIZE},      {"--hidden", 1, INT_MAX, SIZE}, {"--layers", 1, INT_MAX, SIZE},
+    {"--heads", 1, INT_MAX, SIZE},    {"--kv-heads", 1, INT_MAX, SIZE}, {"--vocab", 1, INT_MAX, SIZE},
+    {"--seq-len", 1, INT_MAX, SIZE},  {"--format", 0, 2, "the format must be 0, 1 or 2"},
+    {"--group-size", 1, INT_MAX, SIZE},
+};
+#undef SIZE
+
+/* The value of flag k of int_flags (N_INTS: --seed, N_INTS + 1: --preset).
+ * Returns 0, or the usage error's status (said). */
+static int take_value(genmodel_args *g, int k, const char *value) {
+    if (k < N_INTS)
+        return tool_int_value("llama2-genmodel", int_flags[k].flag, value, int_flags[k].min, int_flags[k].max,
+                              int_flags[k].what, &g->ints[k]);
+    if (k == N_INTS) {
+        char msg[512];
+        if (cli_u64_value("--seed", value, "the seed must be a non-negative integer", &g->seed, msg, sizeof msg))
+            return usage_error("%s", msg);
+        return 0;
+    }
+    g->chosen = NULL;
+    for (int p = 0; p < N_PRESETS; p++)
+        if (strcmp(value, presets[p].name) == 0) g->chosen = &presets[p];
+    if (!g->chosen)
+        return usage_error("--preset: unknown preset '%s' (stories15M, stories42M, stories110M, tinyllama1.1B)",
+                           value);
+    return 0;
 }
 
-int main(int argc, char **argv) {
-    l2_program_start(&argc, &argv);
-    const char *path = NULL;
-    /* -1: not given. */
-    int dim = -1, hidden = -1, layers = -1, heads = -1, kv_heads = -1, vocab = -1, seq_len = -1;
-    int format = 0, group_size = -1, unshared = 0;
-    unsigned output_flags = 0;
-    uint64_t seed = 1;
-    const preset *chosen = NULL;
-    struct { const char *flag; int *value; int min, max; } ints[] = {
-        {"--dim", &dim, 1, INT_MAX},       {"--hidden", &hidden, 1, INT_MAX}, {"--layers", &layers, 1, INT_MAX},
-        {"--heads", &heads, 1, INT_MAX},   {"--kv-heads", &kv_heads, 1, INT_MAX},
-        {"--vocab", &vocab, 1, INT_MAX},   {"--seq-len", &seq_len, 1, INT_MAX},
-        {"--format", &format, 0, 2},       {"--group-size", &group_size, 1, INT_MAX},
-    };
-    const int n_ints = (int)(sizeof ints / sizeof ints[0]);
-
+/* Parses argv into *g. Returns -1 to go on, or the exit status (--help: 0,
+ * a usage error: 2, said). */
+static int parse_args(int argc, char **argv, genmodel_args *g) {
+    *g = (genmodel_args){.seed = 1};
+    for (int k = 0; k < N_INTS; k++) g->ints[k] = k == FORMAT ? 0 : -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
@@ -98,90 +124,75 @@ int main(int argc, char **argv) {
             return 0;
         }
         if (strcmp(a, "--unshared") == 0) {
-            unshared = 1;
+            g->unshared = 1;
             continue;
         }
         if (strcmp(a, "--force") == 0) {
-            output_flags |= L2_OUTPUT_FORCE;
+            g->output_flags |= L2_OUTPUT_FORCE;
             continue;
         }
         if (a[0] != '-' || a[1] == '\0') {
-            if (path) return usage_error("unexpected argument '%s'", a);
-            path = a;
+            if (g->path) return usage_error("unexpected argument '%s'", a);
+            g->path = a;
             continue;
         }
         /* Every other flag takes a value, as the next argument or after '='. */
         const char *eq = strchr(a, '=');
         size_t name_len = eq ? (size_t)(eq - a) : strlen(a);
         const char *value = eq ? eq + 1 : NULL;
-        int known = 0;
-        for (int k = 0; k < n_ints + 2 && !known; k++) {
-            const char *flag = k < n_ints ? ints[k].flag : k == n_ints ? "--seed" : "--preset";
-            if (strlen(flag) != name_len || strncmp(a, flag, name_len) != 0) continue;
-            known = 1;
-            if (!value && i + 1 < argc) value = argv[++i];
-            if (!value) return usage_error("%s needs a value", flag);
-            if (k == n_ints) {
-                if (!parse_u64(value, &seed)) return usage_error("--seed: '%s' is not a non-negative integer", value);
-            } else if (k == n_ints + 1) {
-                chosen = NULL;
-                for (int p = 0; p < N_PRESETS; p++)
-                    if (strcmp(value, presets[p].name) == 0) chosen = &presets[p];
-                if (!chosen)
-                    return usage_error("--preset: unknown preset '%s' (stories15M, stories42M, stories110M, "
-                                       "tinyllama1.1B)", value);
-            } else {
-                uint64_t v;
-                if (!parse_u64(value, &v) || v < (uint64_t)ints[k].min || v > (uint64_t)ints[k].max) {
-                    fprintf(stderr, "llama2-genmodel: %s: '%s' is not an integer from %d to %d (try --help)\n",
-                            flag, value, ints[k].min, ints[k].max);
-                    return 2;
-                }
-                *ints[k].value = (int)v;
-            }
+        int k = 0;
+        for (; k < N_INTS + 2; k++) {
+            const char *flag = k < N_INTS ? int_flags[k].flag : k == N_INTS ? "--seed" : "--preset";
+            if (strlen(flag) == name_len && strncmp(a, flag, name_len) == 0) break;
         }
-        if (!known) return usage_error("unknown option '%s'", a);
+        if (k == N_INTS + 2) return usage_error("unknown option '%s'", a);
+        if (!value && i + 1 < argc) value = argv[++i];
+        const char *flag = k < N_INTS ? int_flags[k].flag : k == N_INTS ? "--seed" : "--preset";
+        if (!value) return usage_error("%s needs a value", flag);
+        if (take_value(g, k, value) != 0) return 2;
     }
-    if (!path) return usage_error("%s", "missing the output file");
+    return -1;
+}
 
-    int shared = 1;
-    if (chosen) {
+int main(int argc, char **argv) {
+    l2_program_start(&argc, &argv);
+    genmodel_args g;
+    int parsed = parse_args(argc, argv, &g);
+    if (parsed >= 0) return parsed;
+    if (!g.path) return usage_error("%s", "missing the output file");
+
+    int *v = g.ints, shared = 1;
+    if (g.chosen) {
         /* The preset fills whatever the flags leave out. */
-        const int from_preset[7] = {chosen->dim,   chosen->hidden, chosen->layers, chosen->heads,
-                                    chosen->kv_heads, chosen->vocab, chosen->seq_len};
-        for (int k = 0; k < 7; k++)
-            if (*ints[k].value < 0) *ints[k].value = from_preset[k];
-        shared = chosen->shared;
+        const int from_preset[N_SHAPE] = {g.chosen->dim,      g.chosen->hidden, g.chosen->layers, g.chosen->heads,
+                                          g.chosen->kv_heads, g.chosen->vocab,  g.chosen->seq_len};
+        for (int k = 0; k < N_SHAPE; k++)
+            if (v[k] < 0) v[k] = from_preset[k];
+        shared = g.chosen->shared;
     }
-    if (unshared) shared = 0;
-    for (int k = 0; k < 7; k++)
-        if (*ints[k].value < 0 && !(ints[k].value == &kv_heads))
-            return usage_error("missing %s (or a --preset)", ints[k].flag);
-    if (kv_heads < 0) kv_heads = heads;
-    if (group_size > 0 && format != 2) return usage_error("%s applies to --format 2 only", "--group-size");
+    if (g.unshared) shared = 0;
+    for (int k = 0; k < N_SHAPE; k++)
+        if (v[k] < 0 && k != KV_HEADS) return usage_error("missing %s (or a --preset)", int_flags[k].flag);
+    if (v[KV_HEADS] < 0) v[KV_HEADS] = v[HEADS];
+    if (v[GROUP_SIZE] > 0 && v[FORMAT] != 2) return usage_error("%s applies to --format 2 only", "--group-size");
 
-    llama2_config c = l2_random_model_config(dim, hidden, layers, heads, kv_heads, vocab, seq_len, shared, format,
-                                             group_size > 0 ? group_size : 0);
-
+    llama2_config c = l2_random_model_config(v[DIM], v[HIDDEN], v[LAYERS], v[HEADS], v[KV_HEADS], v[VOCAB],
+                                             v[SEQ_LEN], shared, v[FORMAT], v[GROUP_SIZE] > 0 ? v[GROUP_SIZE] : 0);
     double t0 = llama2_time_seconds();
     llama2_error err = {0};
-    llama2_status s = l2_write_random_model(path, &c, seed, output_flags, &err);
-    if (s == LLAMA2_E_INVALID) {
-        fprintf(stderr, "llama2-genmodel: %s (try --help)\n", err.message);
-        return 2;
-    }
+    llama2_status s = l2_write_random_model(g.path, &c, g.seed, g.output_flags, &err);
+    if (s == LLAMA2_E_INVALID) return usage_error("%s", err.message);
     if (s != LLAMA2_OK) {
-        fprintf(stderr, "llama2-genmodel: %s: %s\n", path, err.message);
+        cli_print_error("llama2-genmodel", g.path, err.message);
         return 1;
     }
     double seconds = llama2_time_seconds() - t0;
-    long long bytes = tool_file_size(path);
     char kind[48] = "";
-    if (format == 2) snprintf(kind, sizeof kind, " (int8, group size %d)", c.group_size);
+    if (v[FORMAT] == 2) snprintf(kind, sizeof kind, " (int8, group size %d)", c.group_size);
     fprintf(stderr,
             "llama2-genmodel: %s: format %d%s, dim %d, hidden %d, %d layers, %d/%d heads, vocab %d, seq_len %d, "
             "%s classifier, %lld bytes in %.2f s\n",
-            path, format, kind, dim, hidden, layers, heads, kv_heads, vocab, seq_len,
-            shared ? "shared" : "separate", bytes, seconds);
+            g.path, v[FORMAT], kind, v[DIM], v[HIDDEN], v[LAYERS], v[HEADS], v[KV_HEADS], v[VOCAB], v[SEQ_LEN],
+            shared ? "shared" : "separate", tool_file_size(g.path), seconds);
     return 0;
 }

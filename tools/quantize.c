@@ -15,6 +15,7 @@
 #include "write/checkpoint_writer.h"
 #include "llama2.h"
 #include "platform/platform.h"
+#include "messages.h"
 #include "tool_args.h"
 
 static const char usage_text[] =
@@ -31,7 +32,7 @@ static const char usage_text[] =
     "  --force          replace <output.bin> if it exists (never the input)\n"
     "  -h, --help       this text\n";
 
-static int usage_error(const char *fmt, const char *arg) { return tool_usage_error("llama2-quantize", fmt, arg); }
+static int usage_error(const char *fmt, const char *arg) { return cli_usage_error("llama2-quantize", fmt, arg); }
 
 /* Below this group size, a scale per group costs a large share of the
  * file, and the int8 products do little work per scale. */
@@ -68,8 +69,9 @@ int main(int argc, char **argv) {
             output_flags |= L2_OUTPUT_FORCE;
         } else if (tool_option_value(argc, argv, &i, "--group-size", &v)) {
             if (!v) return usage_error("%s needs a value", "--group-size");
-            if ((group_size = tool_parse_int(v, 1, INT_MAX)) < 0)
-                return usage_error("--group-size: '%s' is not a positive integer", v);
+            if (tool_int_value("llama2-quantize", "--group-size", v, 1, INT_MAX,
+                               "the group size must be a positive integer", &group_size) != 0)
+                return 2;
         } else if (tool_file_argument("llama2-quantize", a, paths, &n_paths) != 0) {
             return 2;
         }

@@ -1,19 +1,11 @@
 /* The tools' command-line helpers (tool_args.h). */
 #include "tool_args.h"
 
-#include <errno.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
+#include "messages.h"
+#include "numbers.h"
 #include "platform/platform.h"
-
-int tool_usage_error(const char *program, const char *fmt, const char *arg) {
-    fprintf(stderr, "%s: ", program);
-    fprintf(stderr, fmt, arg);
-    fputs(" (try --help)\n", stderr);
-    return 2;
-}
 
 int tool_option_value(int argc, char **argv, int *i, const char *name, const char **value) {
     const char *a = argv[*i];
@@ -30,19 +22,17 @@ int tool_option_value(int argc, char **argv, int *i, const char *name, const cha
 }
 
 int tool_file_argument(const char *program, const char *a, const char *paths[2], int *n_paths) {
-    if (a[0] == '-' && a[1] != '\0') return tool_usage_error(program, "unknown option '%s'", a);
-    if (*n_paths >= 2) return tool_usage_error(program, "unexpected argument '%s'", a);
+    if (a[0] == '-' && a[1] != '\0') return cli_usage_error(program, "unknown option '%s'", a);
+    if (*n_paths >= 2) return cli_usage_error(program, "unexpected argument '%s'", a);
     paths[(*n_paths)++] = a;
     return 0;
 }
 
-int tool_parse_int(const char *s, int min, int max) {
-    if (!s || *s < '0' || *s > '9') return -1;
-    errno = 0;
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (*end || errno || v < min || v > max) return -1;
-    return (int)v;
+int tool_int_value(const char *program, const char *flag, const char *value, int lo, int hi, const char *what,
+                   int *out) {
+    char msg[512];
+    if (cli_int_value(flag, value, lo, hi, what, out, msg, sizeof msg) == 0) return 0;
+    return cli_usage_error(program, "%s", msg);
 }
 
 long long tool_file_size(const char *path) {
