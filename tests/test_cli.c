@@ -365,6 +365,8 @@ static void test_chat_reply_ends(void **state) {
     test_run_free(&by_default);
     test_run_free(&capped);
     test_run_free(&uncapped);
+}
+
 /* The number reader at its edges: what is a number, what is out of range. */
 static void test_number_reader(void **state) {
     (void)state;
