@@ -140,14 +140,14 @@ static void print_version(void) {
     printf("\nkernels: %s (chosen on this CPU)\n", llama2_kernels_name());
 }
 
-static void print_model(const char *path, const llama2_config *c, int context_length) {
-    static const char *const formats[] = {"v0 fp32", "v1 fp32", "v2 int8 (Q8_0)"};
+static void print_model(const char *path, const llama2_model *model, int context_length) {
+    const llama2_config *c = llama2_model_config(model);
     int64_t bytes = -1;
     l2_path_lookup(path, NULL, &bytes);
     fprintf(stderr,
             "llama2-model format=\"%s\" dim=%d hidden_dim=%d layers=%d heads=%d kv_heads=%d vocab=%d context=%d "
             "seq_len=%d group_size=%d parameters=%.0f file_bytes=%lld\n",
-            formats[c->file_version < 0 || c->file_version > 2 ? 0 : c->file_version], c->dim, c->hidden_dim,
+            llama2_model_format(model), c->dim, c->hidden_dim,
             c->n_layers, c->n_heads, c->n_kv_heads, c->vocab_size, context_length, c->seq_len, c->group_size,
             parameter_count(c), (long long)bytes);
 }
@@ -195,9 +195,15 @@ static int read_prompt_file(const char *path, char **text, char *msg, size_t msg
 /* Opens the tokenizer for the model's vocabulary. A file with more entries
  * works, as in llama2.c (only the first vocab_size are read), but usually
  * means the wrong file: *warning says so. */
-static llama2_status open_tokenizer(const cli_args *a, int vocab_size, llama2_tokenizer **out, char *warning,
-                                    size_t warning_size, llama2_error *err) {
-    llama2_status s = llama2_tokenizer_open(a->tokenizer, vocab_size, out, err);
+static llama2_status open_tokenizer(const cli_args *a, const llama2_model *model, int vocab_size,
+                                    llama2_tokenizer **out, const char **source, char *warning, size_t warning_size,
+                                    llama2_error *err) {
+    /* Without -z, the tokenizer the model file carries (GGUF), if any. */
+    llama2_status s = a->tokenizer_given ? LLAMA2_E_UNSUPPORTED : llama2_model_tokenizer(model, out, err);
+    *source = a->checkpoint;
+    if (s != LLAMA2_E_UNSUPPORTED) return s;
+    *source = a->tokenizer;
+    s = llama2_tokenizer_open(a->tokenizer, vocab_size, out, err);
     if (s != LLAMA2_OK) {
         if (s == LLAMA2_E_IO && !a->tokenizer_given) {
             size_t len = strlen(err->message);
@@ -275,8 +281,10 @@ int main(int argc, char **argv) {
     if (rc != 0) goto done;
     rc = 1;
     const llama2_config *config = llama2_model_config(model);
-    if (open_tokenizer(&a, config->vocab_size, &tokenizer, warning, sizeof warning, &err) != LLAMA2_OK) {
-        culprit = a.tokenizer;
+    const char *tokenizer_source = a.tokenizer; /* the file the tokenizer came from */
+    if (open_tokenizer(&a, model, config->vocab_size, &tokenizer, &tokenizer_source, warning, sizeof warning, &err) !=
+        LLAMA2_OK) {
+        culprit = tokenizer_source;
         goto done;
     }
     term.warning = warning[0] ? warning : NULL;
@@ -297,7 +305,7 @@ int main(int argc, char **argv) {
         goto done;
     }
     if (a.verbose) {
-        print_model(a.checkpoint, config, context);
+        print_model(a.checkpoint, model, context);
         fprintf(stderr, "llama2-kernels level=%s table=%s\n", llama2_kernels_name(), llama2_model_kernels_name(model));
         fprintf(stderr, "llama2-seed seed=%llu\n", (unsigned long long)a.seed);
     }
@@ -322,7 +330,7 @@ int main(int argc, char **argv) {
     if (s != LLAMA2_OK) {
         /* A bad file format found while running is the tokenizer's: it
          * lacks BOS, the " " piece or the byte tokens the text needs. */
-        culprit = s == LLAMA2_E_CONTEXT ? (a.prompt_file ? "-f" : "-i") : s == LLAMA2_E_FORMAT ? a.tokenizer : "generation";
+        culprit = s == LLAMA2_E_CONTEXT ? (a.prompt_file ? "-f" : "-i") : s == LLAMA2_E_FORMAT ? tokenizer_source : "generation";
         rc = s == LLAMA2_E_CONTEXT ? 2 : 1;
         goto done;
     }

@@ -20,7 +20,7 @@ const char *server_usage(void) {
            "Serves the OpenAI API (/v1/chat/completions, /v1/completions, /v1/models), /health,\n"
            "/metrics, /tokenize and /detokenize; every slot generates at once, in one batch.\n"
            "Options:\n"
-           "  -z, --tokenizer <path>        tokenizer file (default tokenizer.bin)\n"
+           "  -z, --tokenizer <path>        tokenizer file (default: a GGUF model's own, else tokenizer.bin)\n"
            "      --host <address>          address to listen on (default 127.0.0.1)\n"
            "      --port <int>              port, 0 = any free one (default 8080)\n"
            "      --parallel <int>          slots: requests generated at once (default 4)\n"
@@ -62,7 +62,7 @@ static const cli_option options[] = {
 static int apply(void *user, const cli_option *o, const char *flag, const char *v, char *msg, size_t size) {
     server_args *a = user;
     switch ((opt_id)o->id) {
-    case OPT_TOKENIZER: a->tokenizer = v; return 0;
+    case OPT_TOKENIZER: a->tokenizer = v; a->tokenizer_given = 1; return 0;
     case OPT_HOST:
         if (v[0] == '\0') return cli_fail(msg, size, "%s: the address must not be empty", flag);
         a->host = v;

@@ -10,6 +10,7 @@
 typedef struct server_args {
     const char *checkpoint;
     const char *tokenizer;       /* -z, default "tokenizer.bin" */
+    int tokenizer_given;         /* -z was on the command line */
     const char *host;            /* --host, default 127.0.0.1 */
     int port;                    /* --port, default 8080; 0: a free port */
     int parallel;                /* --parallel: slots, requests generated at once (default 4) */

@@ -104,7 +104,10 @@ int main(int argc, char **argv) {
     if (rc != 0) goto done;
     rc = 1;
     const llama2_config *config = llama2_model_config(model);
-    if (llama2_tokenizer_open(a.tokenizer, config->vocab_size, &tokenizer, &err) != LLAMA2_OK) {
+    /* Without -z, the tokenizer the model file carries (GGUF), if any. */
+    llama2_status tok = a.tokenizer_given ? LLAMA2_E_UNSUPPORTED : llama2_model_tokenizer(model, &tokenizer, &err);
+    if (tok == LLAMA2_E_UNSUPPORTED) tok = llama2_tokenizer_open(a.tokenizer, config->vocab_size, &tokenizer, &err);
+    if (tok != LLAMA2_OK) {
         culprit = a.tokenizer;
         goto done;
     }

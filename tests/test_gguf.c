@@ -1,0 +1,564 @@
+/*
+ * GGUF files: the F32 twin of stories260K (written by llama2-quantize from
+ * stories260K.bin and tok512.bin) prints llama2.c's golden text byte for
+ * byte for every golden case of that model, without -z (its tokenizer comes
+ * from the file); the writer's types load; and hostile GGUF files, built
+ * here from scratch with one thing wrong each, get exit 1 and one line
+ * naming the file from the program, an error from the library, never a
+ * crash. docs/HOSTILE.md lists the hostile cases.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "llama2.h"
+#include "model/gguf.h"
+#include "support.h"
+
+static char tmp_dir[4096];
+
+static int group_setup(void **state) { return test_tmp_dir_create(tmp_dir, sizeof tmp_dir, "test-gguf"); }
+
+static int group_teardown(void **state) {
+    test_tmp_dir_remove(tmp_dir);
+    return 0;
+}
+
+/* ------------------------------------------------------ the F32 twin */
+
+#define GOLDEN_MODEL "stories260K.bin"
+#define GOLDEN_TOKENIZER "tok512.bin"
+
+/* Writes the GGUF twin of the golden model with llama2-quantize (once);
+ * skips when the model, its tokenizer or the tool is absent. */
+static const char *twin_path(const char *type) {
+    static char path[4096];
+    char model[4096], tokenizer[4096], tool[4096];
+    snprintf(model, sizeof model, "%s", test_require_model(GOLDEN_MODEL));
+    snprintf(tokenizer, sizeof tokenizer, "%s", test_require_model(GOLDEN_TOKENIZER));
+    snprintf(tool, sizeof tool, "%s", test_require_tool("llama2-quantize"));
+    char name[64];
+    snprintf(name, sizeof name, "stories260K_%s.gguf", type);
+    snprintf(path, sizeof path, "%s", test_path_in(tmp_dir, name));
+    FILE *f = fopen(path, "rb");
+    if (f) {
+        fclose(f);
+        return path;
+    }
+    const char *args[] = {model, path, "--type", type, "-z", tokenizer, NULL};
+    test_run r;
+    int status = test_run_tool(tool, args, &r);
+    if (status != 0) fail_msg("llama2-quantize --type %s: status %d: %s", type, status, r.err);
+    test_run_free(&r);
+    return path;
+}
+
+/* Every golden case of the fp32 260K model, through the twin, -z dropped. */
+static void test_twin_prints_goldens(void **state) {
+    char twin[4096];
+    snprintf(twin, sizeof twin, "%s", twin_path("f32"));
+    golden_case *cases = NULL;
+    const int n = test_read_manifest(&cases);
+    assert_true(n > 0);
+    int ran = 0, failures = 0;
+    for (int i = 0; i < n; i++) {
+        const golden_case *c = &cases[i];
+        if (strcmp(c->model, GOLDEN_MODEL) != 0) continue;
+        char **args = NULL;
+        const int n_args = test_parse_json_strings(c->argv_json, &args);
+        assert_true(n_args >= 0);
+        char *argv[64];
+        int k = 0;
+        argv[k++] = (char *)test_llama2_bin();
+        argv[k++] = twin;
+        for (int a = 0; a < n_args && k < 60; a++) {
+            if (strcmp(args[a], "-z") == 0 && a + 1 < n_args) {
+                assert_string_equal(args[a + 1], GOLDEN_TOKENIZER);
+                a++;
+                continue;
+            }
+            argv[k++] = args[a];
+        }
+        argv[k++] = "--no-timer";
+        argv[k] = NULL;
+        size_t expected_len = 0, stdin_len = 0;
+        char *expected = test_read_file(test_golden_path(c->expected), &expected_len);
+        char *stdin_data = c->stdin_file[0] ? test_read_file(test_golden_path(c->stdin_file), &stdin_len) : NULL;
+        assert_non_null(expected);
+        test_run r;
+        test_run_program(argv, NULL, stdin_data, stdin_len, &r);
+        if (r.status != 0 || r.out_len != expected_len || memcmp(r.out, expected, expected_len) != 0) {
+            print_message("FAIL %s: status %d, %zu bytes (expected %zu)\n  got:      %.200s\n  stderr: %.200s\n", c->id,
+                          r.status, r.out_len, expected_len, r.out, r.err);
+            failures++;
+        }
+        ran++;
+        test_run_free(&r);
+        free(expected);
+        free(stdin_data);
+        test_free_strings(args);
+    }
+    test_free_manifest(cases, n);
+    assert_true(ran >= 20);
+    assert_int_equal(failures, 0);
+}
+
+/* The twin holds the checkpoint's weights exactly: the same logits, bit for
+ * bit, for a few positions; --verbose names the format. */
+static void test_twin_same_logits(void **state) {
+    char twin[4096], model_path[4096];
+    snprintf(twin, sizeof twin, "%s", twin_path("f32"));
+    snprintf(model_path, sizeof model_path, "%s", test_require_model(GOLDEN_MODEL));
+    llama2_model *a = NULL, *b = NULL;
+    llama2_error err = {0};
+    assert_int_equal(llama2_model_open(model_path, NULL, &a, &err), LLAMA2_OK);
+    assert_int_equal(llama2_model_open(twin, NULL, &b, &err), LLAMA2_OK);
+    assert_string_equal(llama2_model_format(b), "GGUF v3: 47 F32 tensors");
+    assert_string_equal(llama2_model_format(a), "v0 fp32");
+    const llama2_config *ca = llama2_model_config(a), *cb = llama2_model_config(b);
+    assert_int_equal(ca->dim, cb->dim);
+    assert_int_equal(ca->hidden_dim, cb->hidden_dim);
+    assert_int_equal(ca->n_layers, cb->n_layers);
+    assert_int_equal(ca->n_kv_heads, cb->n_kv_heads);
+    assert_int_equal(ca->vocab_size, cb->vocab_size);
+    assert_int_equal(ca->seq_len, cb->seq_len);
+    assert_true(ca->rope_theta == cb->rope_theta && ca->norm_eps == cb->norm_eps);
+    llama2_session *sa = NULL, *sb = NULL;
+    assert_int_equal(llama2_session_create(a, NULL, &sa, &err), LLAMA2_OK);
+    assert_int_equal(llama2_session_create(b, NULL, &sb, &err), LLAMA2_OK);
+    const int tokens[] = {1, 403, 407, 261, 378};
+    for (int pos = 0; pos < 5; pos++) {
+        float *la = NULL, *lb = NULL;
+        assert_int_equal(llama2_session_eval(sa, &tokens[pos], 1, pos, &la, &err), LLAMA2_OK);
+        assert_int_equal(llama2_session_eval(sb, &tokens[pos], 1, pos, &lb, &err), LLAMA2_OK);
+        assert_memory_equal(la, lb, (size_t)ca->vocab_size * sizeof(float));
+    }
+    llama2_session_destroy(sa);
+    llama2_session_destroy(sb);
+    /* The tokenizer the file carries encodes as tok512.bin does. */
+    llama2_tokenizer *ta = NULL, *tb = NULL;
+    char tok_path[4096];
+    snprintf(tok_path, sizeof tok_path, "%s", test_require_model(GOLDEN_TOKENIZER));
+    assert_int_equal(llama2_tokenizer_open(tok_path, ca->vocab_size, &ta, &err), LLAMA2_OK);
+    assert_int_equal(llama2_model_tokenizer(b, &tb, &err), LLAMA2_OK);
+    llama2_tokenizer *none = NULL;
+    assert_int_equal(llama2_model_tokenizer(a, &none, &err), LLAMA2_E_UNSUPPORTED);
+    assert_null(none);
+    const char *text = "Once upon a time, Lily said \"hi\" \xf0\x9f\x98\x8a\n";
+    int ia[128], ib[128], na = 0, nb = 0;
+    assert_int_equal(llama2_tokenize(ta, text, 1, 1, ia, &na, &err), LLAMA2_OK);
+    assert_int_equal(llama2_tokenize(tb, text, 1, 1, ib, &nb, &err), LLAMA2_OK);
+    assert_int_equal(na, nb);
+    assert_memory_equal(ia, ib, (size_t)na * sizeof(int));
+    for (int id = 0; id < ca->vocab_size; id++) {
+        size_t la, lb;
+        const char *pa = llama2_token_piece(ta, 0, id, &la), *pb = llama2_token_piece(tb, 0, id, &lb);
+        assert_int_equal(la, lb);
+        assert_memory_equal(pa, pb, la);
+    }
+    llama2_tokenizer_close(ta);
+    llama2_tokenizer_close(tb);
+    llama2_model_close(a);
+    llama2_model_close(b);
+}
+
+/* ---------------------------------------------- hostile files, built here */
+
+typedef struct bytes {
+    unsigned char *p;
+    size_t len, cap;
+} bytes;
+
+static void put(bytes *b, const void *data, size_t n) {
+    if (b->cap - b->len < n) {
+        size_t cap = b->cap ? b->cap : 1024;
+        while (cap - b->len < n) cap *= 2;
+        b->p = realloc(b->p, cap);
+        assert_non_null(b->p);
+        b->cap = cap;
+    }
+    if (n) memcpy(b->p + b->len, data, n);
+    b->len += n;
+}
+
+static void put_u32(bytes *b, uint32_t v) { put(b, &v, 4); }
+static void put_u64(bytes *b, uint64_t v) { put(b, &v, 8); }
+static void put_str(bytes *b, const char *s) {
+    put_u64(b, strlen(s));
+    put(b, s, strlen(s));
+}
+
+/* What one case changes in the small valid file. */
+typedef struct mutation {
+    const char *magic;              /* NULL: "GGUF" */
+    uint32_t version;               /* 0: 3 */
+    uint64_t n_kv, n_tensors;       /* 0: the true counts */
+    const char *drop_key;           /* a key left out */
+    const char *retype_key;         /* a key whose value becomes `raw` (its type and bytes) */
+    const unsigned char *raw;
+    size_t raw_len;
+    const unsigned char *extra_kv;  /* a whole pair (key included) added at the end */
+    size_t extra_kv_len;
+    int dup_key;                    /* the first key written twice */
+    const char *drop_tensor;
+    const char *dup_tensor;
+    const char *extra_tensor;       /* an [8] F32 tensor of this name */
+    const char *reshape_tensor;     /* gets n_dims and dims */
+    uint32_t n_dims;
+    uint64_t dims[6];
+    const char *retype_tensor;      /* gets type */
+    uint32_t type;
+    const char *move_tensor;        /* gets offset */
+    uint64_t offset;
+    int vocab;                      /* tokens in the vocabulary (0: 8) */
+    int cut;                        /* 1 header, 2 pairs, 3 tensor infos, 4 data: the file ends midway */
+} mutation;
+
+#define DIM 32
+#define HIDDEN 64
+#define VOCAB 8
+#define ALIGNMENT 32
+
+typedef struct tensor_spec {
+    const char *name;
+    uint32_t n_dims;
+    uint64_t dims[2];
+} tensor_spec;
+
+static const tensor_spec tensor_specs[] = {
+    {"token_embd.weight", 2, {DIM, VOCAB}},     {"output_norm.weight", 1, {DIM, 0}},
+    {"blk.0.attn_norm.weight", 1, {DIM, 0}},    {"blk.0.attn_q.weight", 2, {DIM, DIM}},
+    {"blk.0.attn_k.weight", 2, {DIM, DIM}},     {"blk.0.attn_v.weight", 2, {DIM, DIM}},
+    {"blk.0.attn_output.weight", 2, {DIM, DIM}}, {"blk.0.ffn_norm.weight", 1, {DIM, 0}},
+    {"blk.0.ffn_gate.weight", 2, {DIM, HIDDEN}}, {"blk.0.ffn_down.weight", 2, {HIDDEN, DIM}},
+    {"blk.0.ffn_up.weight", 2, {DIM, HIDDEN}},
+};
+#define N_SPECS (sizeof tensor_specs / sizeof tensor_specs[0])
+
+static void key_u32(bytes *b, const mutation *m, const char *key, uint32_t v, int *n) {
+    if (m->drop_key && strcmp(key, m->drop_key) == 0) return;
+    put_str(b, key);
+    if (m->retype_key && strcmp(key, m->retype_key) == 0) {
+        put(b, m->raw, m->raw_len);
+    } else {
+        put_u32(b, L2_GGUF_UINT32);
+        put_u32(b, v);
+    }
+    ++*n;
+}
+
+static void key_f32(bytes *b, const mutation *m, const char *key, float v, int *n) {
+    if (m->drop_key && strcmp(key, m->drop_key) == 0) return;
+    put_str(b, key);
+    if (m->retype_key && strcmp(key, m->retype_key) == 0) {
+        put(b, m->raw, m->raw_len);
+    } else {
+        put_u32(b, L2_GGUF_FLOAT32);
+        put(b, &v, 4);
+    }
+    ++*n;
+}
+
+static void key_str(bytes *b, const mutation *m, const char *key, const char *v, int *n) {
+    if (m->drop_key && strcmp(key, m->drop_key) == 0) return;
+    put_str(b, key);
+    if (m->retype_key && strcmp(key, m->retype_key) == 0) {
+        put(b, m->raw, m->raw_len);
+    } else {
+        put_u32(b, L2_GGUF_STRING);
+        put_str(b, v);
+    }
+    ++*n;
+}
+
+static void put_pairs(bytes *b, const mutation *m, int *n) {
+    key_str(b, m, "general.architecture", "llama", n);
+    if (m->dup_key) key_str(b, m, "general.architecture", "llama", n);
+    key_u32(b, m, "general.alignment", ALIGNMENT, n);
+    key_u32(b, m, "llama.context_length", 16, n);
+    key_u32(b, m, "llama.embedding_length", DIM, n);
+    key_u32(b, m, "llama.block_count", 1, n);
+    key_u32(b, m, "llama.feed_forward_length", HIDDEN, n);
+    key_u32(b, m, "llama.attention.head_count", 2, n);
+    key_u32(b, m, "llama.attention.head_count_kv", 2, n);
+    key_f32(b, m, "llama.attention.layer_norm_rms_epsilon", 1e-5f, n);
+    key_f32(b, m, "llama.rope.freq_base", 10000.0f, n);
+    key_str(b, m, "tokenizer.ggml.model", "llama", n);
+    const int vocab = m->vocab ? m->vocab : VOCAB;
+    static const char *const pieces[] = {"<unk>", "<s>", "</s>", "\xe2\x96\x81" "a", "\xe2\x96\x81", "c", "d", "e", "f", "g"};
+    if (!(m->drop_key && strcmp(m->drop_key, "tokenizer.ggml.tokens") == 0)) {
+        put_str(b, "tokenizer.ggml.tokens");
+        put_u32(b, L2_GGUF_ARRAY);
+        put_u32(b, L2_GGUF_STRING);
+        put_u64(b, (uint64_t)vocab);
+        for (int i = 0; i < vocab; i++) put_str(b, pieces[i]);
+        ++*n;
+    }
+    put_str(b, "tokenizer.ggml.scores");
+    put_u32(b, L2_GGUF_ARRAY);
+    put_u32(b, L2_GGUF_FLOAT32);
+    put_u64(b, (uint64_t)vocab);
+    for (int i = 0; i < vocab; i++) {
+        float s = -(float)i;
+        put(b, &s, 4);
+    }
+    ++*n;
+    key_u32(b, m, "tokenizer.ggml.bos_token_id", 1, n);
+    key_u32(b, m, "tokenizer.ggml.eos_token_id", 2, n);
+    if (m->extra_kv) {
+        put(b, m->extra_kv, m->extra_kv_len);
+        ++*n;
+    }
+}
+
+typedef struct info {
+    const char *name;
+    uint32_t n_dims, type;
+    uint64_t dims[6];
+    uint64_t offset, bytes;
+} info;
+
+/* The small valid model with the mutation's change, into *b. */
+static void build(const mutation *m, bytes *b) {
+    info infos[N_SPECS + 2];
+    int n_infos = 0;
+    uint64_t offset = 0;
+    for (size_t i = 0; i < N_SPECS + 2; i++) {
+        info t = {0};
+        if (i < N_SPECS) {
+            t.name = tensor_specs[i].name;
+            t.n_dims = tensor_specs[i].n_dims;
+            memcpy(t.dims, tensor_specs[i].dims, sizeof tensor_specs[i].dims);
+            if (m->drop_tensor && strcmp(t.name, m->drop_tensor) == 0) continue;
+        } else if (i == N_SPECS && m->dup_tensor) {
+            t = infos[0];
+            t.name = m->dup_tensor;
+            t.n_dims = 1;
+            t.dims[0] = DIM;
+        } else if (i == N_SPECS + 1 && m->extra_tensor) {
+            t.name = m->extra_tensor;
+            t.n_dims = 1;
+            t.dims[0] = DIM;
+        } else {
+            continue;
+        }
+        if (m->reshape_tensor && strcmp(t.name, m->reshape_tensor) == 0) {
+            t.n_dims = m->n_dims;
+            memcpy(t.dims, m->dims, sizeof t.dims);
+        }
+        t.type = m->retype_tensor && strcmp(t.name, m->retype_tensor) == 0 ? m->type : L2_GGML_F32;
+        uint64_t count = 1;
+        for (uint32_t d = 0; d < t.n_dims && d < 6; d++) count *= t.dims[d];
+        t.bytes = count * 4;
+        t.offset = offset;
+        offset += (t.bytes + ALIGNMENT - 1) / ALIGNMENT * ALIGNMENT;
+        if (m->move_tensor && strcmp(t.name, m->move_tensor) == 0) t.offset = m->offset;
+        infos[n_infos++] = t;
+    }
+    bytes pairs = {0};
+    int n_kv = 0;
+    put_pairs(&pairs, m, &n_kv);
+    put(b, m->magic ? m->magic : "GGUF", 4);
+    put_u32(b, m->version ? m->version : 3);
+    put_u64(b, m->n_tensors ? m->n_tensors : (uint64_t)n_infos);
+    put_u64(b, m->n_kv ? m->n_kv : (uint64_t)n_kv);
+    const size_t header_end = b->len;
+    put(b, pairs.p, pairs.len);
+    free(pairs.p);
+    const size_t pairs_end = b->len;
+    for (int i = 0; i < n_infos; i++) {
+        put_str(b, infos[i].name);
+        put_u32(b, infos[i].n_dims);
+        for (uint32_t d = 0; d < infos[i].n_dims && d < 6; d++) put_u64(b, infos[i].dims[d]);
+        put_u32(b, infos[i].type);
+        put_u64(b, infos[i].offset);
+    }
+    const size_t infos_end = b->len;
+    static const unsigned char zeros[ALIGNMENT];
+    put(b, zeros, (ALIGNMENT - b->len % ALIGNMENT) % ALIGNMENT);
+    /* The data: small finite values, one norm gain of 1. */
+    for (uint64_t i = 0; i < offset / 4; i++) {
+        float v = (float)((i * 7919) % 17) / 17.0f - 0.5f;
+        put(b, &v, 4);
+    }
+    if (m->cut == 1) b->len = header_end - 5;
+    if (m->cut == 2) b->len = header_end + (pairs_end - header_end) / 2;
+    if (m->cut == 3) b->len = pairs_end + (infos_end - pairs_end) / 2;
+    if (m->cut == 4) b->len -= 10;
+}
+
+typedef struct hostile {
+    const char *name;
+    mutation m;
+    const char *expect; /* a part of the one-line message */
+} hostile;
+
+static const unsigned char raw_string_as_u32[] = {L2_GGUF_STRING, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, '1'};
+static const unsigned char raw_zero_dim[] = {L2_GGUF_UINT32, 0, 0, 0, 0, 0, 0, 0};
+static const unsigned char raw_huge[] = {L2_GGUF_UINT32, 0, 0, 0, 'l', 'l', 'a', 'm'};
+static const unsigned char raw_u32_7[] = {L2_GGUF_UINT32, 0, 0, 0, 7, 0, 0, 0};
+static const unsigned char raw_u32_5[] = {L2_GGUF_UINT32, 0, 0, 0, 5, 0, 0, 0};
+static const unsigned char raw_nan[] = {L2_GGUF_FLOAT32, 0, 0, 0, 0, 0, 0xc0, 0x7f};
+static const unsigned char raw_arch_gpt2[] = {L2_GGUF_STRING, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 'g', 'p', 't', '2'};
+/* A string value whose length runs far past the end. */
+static const unsigned char raw_long_string[] = {L2_GGUF_STRING, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f};
+/* Pairs added whole: key "x.y", then the value. */
+static const unsigned char kv_unknown_type[] = {3, 0, 0, 0, 0, 0, 0, 0, 'x', '.', 'y', 13, 0, 0, 0, 1, 2, 3, 4};
+static const unsigned char kv_nested[] = {3, 0, 0, 0, 0, 0, 0, 0, 'x', '.', 'y', L2_GGUF_ARRAY, 0, 0, 0,
+                                          L2_GGUF_ARRAY, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0};
+static const unsigned char kv_huge_array[] = {3, 0, 0, 0, 0, 0, 0, 0, 'x', '.', 'y', L2_GGUF_ARRAY, 0, 0, 0,
+                                              L2_GGUF_UINT64, 0, 0, 0, 0xf0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f};
+static const unsigned char kv_huge_key[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 'x'};
+static const unsigned char kv_bad_element[] = {3, 0, 0, 0, 0, 0, 0, 0, 'x', '.', 'y', L2_GGUF_ARRAY, 0, 0, 0,
+                                               99, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0};
+
+#define RAW(a) .raw = a, .raw_len = sizeof a
+#define EXTRA(a) .extra_kv = a, .extra_kv_len = sizeof a
+
+static const hostile hostiles[] = {
+    {"bad magic", {.magic = "GGUX"}, "bad header"},
+    {"version 1", {.version = 1}, "GGUF version 1 (this build reads versions 2 and 3)"},
+    {"version 4", {.version = 4}, "GGUF version 4"},
+    {"big-endian", {.version = 0x03000000u}, "big-endian"},
+    {"truncated header", {.cut = 1}, "GGUF truncated: the header"},
+    {"truncated pairs", {.cut = 2}, "GGUF truncated"},
+    {"truncated tensor infos", {.cut = 3}, "GGUF truncated"},
+    {"truncated data", {.cut = 4}, "runs past the end of the file"},
+    {"pair count near 2^64", {.n_kv = UINT64_MAX - 3}, "key-value pairs, more than the file can hold"},
+    {"tensor count near 2^64", {.n_tensors = 0xfffffffffffffff0u}, "tensors, more than the file can hold"},
+    {"pair count one too many", {.n_kv = 19}, "GGUF"},
+    {"string length past the end", {.retype_key = "general.architecture", RAW(raw_long_string)},
+     "the value of general.architecture runs past the end of the file"},
+    {"key length past the end", {EXTRA(kv_huge_key)}, "the key of pair 15 runs past the end of the file"},
+    {"array length past the end", {EXTRA(kv_huge_array)}, "the array x.y of"},
+    {"unknown value type", {EXTRA(kv_unknown_type)}, "x.y has the unknown value type 13"},
+    {"unknown array element type", {EXTRA(kv_bad_element)}, "unknown element type 99"},
+    {"nested array", {EXTRA(kv_nested)}, "x.y is an array of arrays"},
+    {"duplicate key", {.dup_key = 1}, "the key general.architecture appears twice"},
+    {"missing architecture", {.drop_key = "general.architecture"}, "missing the key general.architecture"},
+    {"other architecture", {.retype_key = "general.architecture", RAW(raw_arch_gpt2)}, "architecture \"gpt2\""},
+    {"missing block count", {.drop_key = "llama.block_count"}, "missing the key llama.block_count"},
+    {"missing embedding length", {.drop_key = "llama.embedding_length"}, "missing the key llama.embedding_length"},
+    {"missing rms epsilon", {.drop_key = "llama.attention.layer_norm_rms_epsilon"},
+     "missing the key llama.attention.layer_norm_rms_epsilon"},
+    {"NaN rms epsilon", {.retype_key = "llama.attention.layer_norm_rms_epsilon", RAW(raw_nan)},
+     "must be a positive finite float"},
+    {"zero head count", {.retype_key = "llama.attention.head_count", RAW(raw_zero_dim)},
+     "llama.attention.head_count must be an integer from 1"},
+    {"head count not dividing", {.retype_key = "llama.attention.head_count", RAW(raw_u32_7)},
+     "dim 32 is not divisible by n_heads 7"},
+    {"wrong key type", {.retype_key = "llama.block_count", RAW(raw_string_as_u32)},
+     "llama.block_count must be an integer from 1"},
+    {"layers past the tensors", {.retype_key = "llama.block_count", RAW(raw_huge)},
+     "llama.block_count is 1835101292, the file holds 11 tensors"},
+    {"alignment not a power of two", {.retype_key = "general.alignment", RAW(raw_u32_7)},
+     "general.alignment must be a uint32 power of two"},
+    {"layers disagreeing with the tensors", {.retype_key = "llama.block_count", RAW(raw_u32_5)},
+     "llama.block_count is 5, the file holds 11 tensors"},
+    {"missing tensor", {.drop_tensor = "blk.0.ffn_up.weight"}, "missing the tensor blk.0.ffn_up.weight"},
+    {"missing embedding", {.drop_tensor = "token_embd.weight"}, "missing the tensor token_embd.weight"},
+    {"duplicate tensor", {.dup_tensor = "output_norm.weight"}, "the tensor output_norm.weight appears twice"},
+    {"unexpected tensor", {.extra_tensor = "rope_freqs.weight"}, "unexpected tensor rope_freqs.weight"},
+    {"shape disagreeing", {.reshape_tensor = "blk.0.attn_q.weight", .n_dims = 2, .dims = {DIM, 4}},
+     "tensor blk.0.attn_q.weight has the shape [32, 4], the metadata implies [32, 32]"},
+    {"five dimensions", {.reshape_tensor = "blk.0.attn_q.weight", .n_dims = 5, .dims = {DIM, DIM, 1, 1, 1}},
+     "has 5 dimensions"},
+    {"zero dimension", {.reshape_tensor = "blk.0.attn_q.weight", .n_dims = 2, .dims = {DIM, 0}},
+     "tensor blk.0.attn_q.weight has a zero dimension"},
+    {"size overflowing", {.reshape_tensor = "blk.0.attn_q.weight", .n_dims = 4,
+                          .dims = {1u << 20, 1u << 20, 1u << 20, 1u << 20}}, "overflows"},
+    {"misaligned offset", {.move_tensor = "blk.0.attn_q.weight", .offset = 4}, "is not aligned to 32 bytes"},
+    {"overlapping tensors", {.move_tensor = "blk.0.attn_q.weight", .offset = 0}, "overlap"},
+    {"offset past the end", {.move_tensor = "blk.0.attn_q.weight", .offset = 1u << 30}, "runs past the end"},
+    {"offset near 2^64", {.move_tensor = "blk.0.attn_q.weight", .offset = 0xffffffffffffffe0u}, "past the end"},
+    {"unknown tensor type", {.retype_tensor = "blk.0.attn_q.weight", .type = 99},
+     "tensor blk.0.attn_q.weight has type 99, which this build does not know"},
+    {"unsupported tensor type", {.retype_tensor = "blk.0.attn_q.weight", .type = L2_GGML_Q4_1},
+     "tensor blk.0.attn_q.weight has type Q4_1"},
+    {"vocabulary smaller than the embedding", {.vocab = 6}, "tokenizer.ggml.tokens has 6 entries, the vocabulary 8"},
+    {"vocabulary larger than the embedding", {.vocab = 10}, "tokenizer.ggml.tokens has 10 entries, the vocabulary 8"},
+    {"BOS id not 1", {.retype_key = "tokenizer.ggml.bos_token_id", RAW(raw_u32_5)},
+     "tokenizer.ggml.bos_token_id is 5"},
+    {"missing tokens", {.drop_key = "tokenizer.ggml.tokens"}, "missing the key tokenizer.ggml.tokens"},
+};
+#define N_HOSTILE (int)(sizeof hostiles / sizeof hostiles[0])
+
+static const char *write_case(const char *name, const mutation *m) {
+    bytes b = {0};
+    build(m, &b);
+    char file[160];
+    size_t k = 0;
+    for (const char *p = name; *p && k < sizeof file - 6; p++) file[k++] = *p == ' ' || *p == '^' ? '_' : *p;
+    memcpy(file + k, ".gguf", 6);
+    const char *path = test_path_in(tmp_dir, file);
+    test_write_file(path, b.p, b.len, 0644);
+    free(b.p);
+    return path;
+}
+
+/* The valid file the cases change runs, with the tokenizer it carries. */
+static void test_small_file_runs(void **state) {
+    static const mutation none;
+    char path[4096];
+    snprintf(path, sizeof path, "%s", write_case("valid", &none));
+    char *argv[] = {(char *)test_llama2_bin(), path, "-n", "4", "-t", "0", "-i", "c", "--no-timer", NULL};
+    test_run r;
+    test_run_program(argv, NULL, NULL, 0, &r);
+    if (r.status != 0) fail_msg("status %d: %s", r.status, r.err);
+    assert_int_equal(r.err_len, 0);
+    test_run_free(&r);
+    llama2_model *m = NULL;
+    llama2_error err = {0};
+    assert_int_equal(llama2_model_open(path, NULL, &m, &err), LLAMA2_OK);
+    assert_int_equal(llama2_model_config(m)->vocab_size, VOCAB);
+    assert_int_equal(llama2_model_config(m)->shared_classifier, 1);
+    llama2_model_close(m);
+}
+
+static void test_hostile_files(void **state) {
+    int failures = 0;
+    for (int i = 0; i < N_HOSTILE; i++) {
+        const hostile *h = &hostiles[i];
+        char path[4096];
+        snprintf(path, sizeof path, "%s", write_case(h->name, &h->m));
+        char *argv[] = {(char *)test_llama2_bin(), path, "-n", "4", "--no-timer", NULL};
+        test_run r;
+        test_run_program(argv, NULL, NULL, 0, &r);
+        char prefix[4200];
+        snprintf(prefix, sizeof prefix, "llama2: %s: ", path);
+        const char *nl = r.err ? strchr(r.err, '\n') : NULL;
+        const int ok = r.status == 1 && r.out_len == 0 && r.err && strncmp(r.err, prefix, strlen(prefix)) == 0 &&
+                       nl == r.err + r.err_len - 1 && strstr(r.err, h->expect) != NULL;
+        llama2_model *m = NULL;
+        llama2_error err = {0};
+        const llama2_status s = llama2_model_open(path, NULL, &m, &err);
+        const int lib_ok = s != LLAMA2_OK && m == NULL && strstr(err.message, h->expect) != NULL &&
+                           strchr(err.message, '\n') == NULL;
+        if (!ok || !lib_ok) {
+            print_message("FAIL %s: status %d, stdout %zu bytes, stderr: %s  library: %d %s (expected \"%s\")\n",
+                          h->name, r.status, r.out_len, r.err ? r.err : "", (int)s, err.message, h->expect);
+            failures++;
+        }
+        llama2_model_close(m);
+        test_run_free(&r);
+    }
+    assert_int_equal(failures, 0);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_twin_prints_goldens),
+        cmocka_unit_test(test_twin_same_logits),
+        cmocka_unit_test(test_small_file_runs),
+        cmocka_unit_test(test_hostile_files),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
