@@ -20,8 +20,12 @@
 #include <string.h>
 
 #include "llama2.h"
+#include "model/float16.h"
 #include "model/gguf.h"
+#include "model/model.h"
 #include "support.h"
+#include "write/checkpoint_writer.h"
+#include "write/gguf_writer.h"
 
 static char tmp_dir[4096];
 
@@ -168,6 +172,143 @@ static void test_twin_same_logits(void **state) {
     llama2_tokenizer_close(tb);
     llama2_model_close(a);
     llama2_model_close(b);
+}
+
+/* ------------------------------------------------- F16, BF16 and Q8_0 */
+
+/* The largest difference of the logits of two models over a few tokens. */
+static float logits_gap(const llama2_model *a, const llama2_model *b, const int *tokens, int n) {
+    llama2_session *sa = NULL, *sb = NULL;
+    llama2_error err = {0};
+    assert_int_equal(llama2_session_create(a, NULL, &sa, &err), LLAMA2_OK);
+    assert_int_equal(llama2_session_create(b, NULL, &sb, &err), LLAMA2_OK);
+    const int vocab = llama2_model_config(a)->vocab_size;
+    float gap = 0.0f;
+    for (int pos = 0; pos < n; pos++) {
+        float *la = NULL, *lb = NULL;
+        assert_int_equal(llama2_session_eval(sa, &tokens[pos], 1, pos, &la, &err), LLAMA2_OK);
+        assert_int_equal(llama2_session_eval(sb, &tokens[pos], 1, pos, &lb, &err), LLAMA2_OK);
+        for (int i = 0; i < vocab; i++) {
+            assert_true(isfinite(lb[i]));
+            if (fabsf(la[i] - lb[i]) > gap) gap = fabsf(la[i] - lb[i]);
+        }
+    }
+    llama2_session_destroy(sa);
+    llama2_session_destroy(sb);
+    return gap;
+}
+
+/* The F16 and Q8_0 twins of stories260K load (its ffn_down rows, 172
+ * values, are not whole Q8_0 blocks: they stay F32, so that file is held
+ * in fp32) and give logits close to the checkpoint's. */
+static void test_twin_types(void **state) {
+    char model_path[4096], f16[4096], q8[4096];
+    snprintf(model_path, sizeof model_path, "%s", test_require_model(GOLDEN_MODEL));
+    snprintf(f16, sizeof f16, "%s", twin_path("f16"));
+    snprintf(q8, sizeof q8, "%s", twin_path("q8_0"));
+    llama2_model *ref = NULL, *a = NULL, *b = NULL;
+    llama2_error err = {0};
+    assert_int_equal(llama2_model_open(model_path, NULL, &ref, &err), LLAMA2_OK);
+    assert_int_equal(llama2_model_open(f16, NULL, &a, &err), LLAMA2_OK);
+    assert_int_equal(llama2_model_open(q8, NULL, &b, &err), LLAMA2_OK);
+    assert_string_equal(llama2_model_format(a), "GGUF v3: 11 F32, 36 F16 tensors");
+    assert_string_equal(llama2_model_format(b), "GGUF v3: 16 F32, 31 Q8_0 tensors");
+    assert_int_equal(llama2_model_config(a)->weight_type, LLAMA2_WEIGHTS_F32);
+    assert_int_equal(llama2_model_config(b)->weight_type, LLAMA2_WEIGHTS_F32);
+    const int tokens[] = {1, 403, 407, 261, 378, 300, 290};
+    const float gap16 = logits_gap(ref, a, tokens, 7), gap8 = logits_gap(ref, b, tokens, 7);
+    print_message("logits gap: F16 %g, Q8_0 %g\n", (double)gap16, (double)gap8);
+    assert_true(gap16 > 0.0f && gap16 < 0.05f);
+    assert_true(gap8 > 0.0f && gap8 < 0.5f);
+    llama2_model_close(ref);
+    llama2_model_close(a);
+    llama2_model_close(b);
+}
+
+/* A source of weights: small random values, norms of 1, and in layer 0's
+ * wq three extreme rows: zeros, values near fp16's largest, values whose
+ * scale is below fp16's smallest (it rounds to 0, as in ggml). */
+static llama2_status extreme_rows(void *user, l2_tensor_kind kind, int layer, size_t row, size_t n_rows, float *out,
+                                  llama2_error *err) {
+    const llama2_config *c = user;
+    size_t rows, cols;
+    l2_tensor_shape(c, kind, &rows, &cols);
+    for (size_t r = 0; r < n_rows; r++) {
+        uint64_t rng = 0x9e3779b97f4a7c15ull ^ ((uint64_t)kind << 40) ^ ((uint64_t)layer << 32) ^ (row + r);
+        for (size_t j = 0; j < cols; j++) {
+            float v = l2_tensor_table[kind].matrix ? ((float)(test_rng_next(&rng) % 2001) - 1000.0f) / 8000.0f : 1.0f;
+            if (kind == L2_TENSOR_ATTENTION_QUERY && layer == 0) {
+                if (row + r == 0) v = 0.0f;
+                if (row + r == 1) v *= 500000.0f;
+                if (row + r == 2) v *= 1e-7f;
+            }
+            out[r * cols + j] = v;
+        }
+    }
+    return LLAMA2_OK;
+}
+
+/* ggml's reference Q8_0 of one block: q and the scale as stored (fp16). */
+static void reference_q8_0(const float *x, int8_t *q, float *scale) {
+    float amax = 0.0f;
+    for (int j = 0; j < 32; j++) amax = fabsf(x[j]) > amax ? fabsf(x[j]) : amax;
+    const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+    for (int j = 0; j < 32; j++) q[j] = (int8_t)roundf(x[j] * id);
+    *scale = l2_f16_to_f32(l2_f32_to_f16(d));
+}
+
+/* A model whose every matrix is whole Q8_0 blocks is held as int8 with a
+ * scale per 32 values, exactly the file's blocks; they match ggml's
+ * reference quantization of the fp32 weights, extreme rows included. */
+static void test_q8_0_held_exactly(void **state) {
+    char tok_path[4096];
+    snprintf(tok_path, sizeof tok_path, "%s", test_require_model(GOLDEN_TOKENIZER));
+    llama2_config c = l2_random_model_config(64, 128, 2, 4, 2, 512, 32, 0, 1, 0);
+    const char *bin = test_path_in(tmp_dir, "extreme.bin");
+    char bin_path[4096], gguf_path[4096];
+    snprintf(bin_path, sizeof bin_path, "%s", bin);
+    snprintf(gguf_path, sizeof gguf_path, "%s", test_path_in(tmp_dir, "extreme_q8_0.gguf"));
+    const l2_tensor_source source = {&c, extreme_rows, 0, NULL};
+    llama2_error err = {0};
+    assert_int_equal(l2_checkpoint_write(bin_path, &c, &source, L2_OUTPUT_FORCE, &err), LLAMA2_OK);
+    llama2_model *fp = NULL, *q = NULL;
+    llama2_tokenizer *tok = NULL;
+    assert_int_equal(llama2_model_open(bin_path, NULL, &fp, &err), LLAMA2_OK);
+    assert_int_equal(llama2_tokenizer_open(tok_path, 512, &tok, &err), LLAMA2_OK);
+    int fallbacks = -1;
+    assert_int_equal(l2_gguf_write_model(gguf_path, fp, tok, L2_GGML_Q8_0, NULL, L2_OUTPUT_FORCE, &fallbacks, &err),
+                     LLAMA2_OK);
+    assert_int_equal(fallbacks, 0);
+    assert_int_equal(llama2_model_open(gguf_path, NULL, &q, &err), LLAMA2_OK);
+    assert_int_equal(q->config.weight_type, LLAMA2_WEIGHTS_Q8_0);
+    assert_int_equal(q->config.group_size, 32);
+    assert_string_equal(llama2_model_format(q), "GGUF v3: 5 F32, 16 Q8_0 tensors");
+    const tensor *pairs[][2] = {
+        {&fp->layers[0].attention_query, &q->layers[0].attention_query},
+        {&fp->layers[1].ffn_down, &q->layers[1].ffn_down},
+        {&fp->classifier, &q->classifier},
+        {&fp->token_embedding, &q->token_embedding},
+    };
+    for (size_t p = 0; p < sizeof pairs / sizeof pairs[0]; p++) {
+        const tensor *src = pairs[p][0], *held = pairs[p][1];
+        assert_int_equal(held->type, LLAMA2_WEIGHTS_Q8_0);
+        assert_int_equal(held->rows, src->rows);
+        assert_int_equal(held->cols, src->cols);
+        for (size_t b = 0; b < (size_t)src->rows * (size_t)src->cols / 32; b++) {
+            int8_t want[32];
+            float scale;
+            reference_q8_0(src->f32 + b * 32, want, &scale);
+            assert_memory_equal(held->q + b * 32, want, 32);
+            assert_true(held->scales[b] == scale);
+        }
+    }
+    /* The extreme rows: all zeros, scale 0; the tiny one's scale rounds to 0. */
+    assert_true(q->layers[0].attention_query.scales[0] == 0.0f);
+    assert_true(q->layers[0].attention_query.scales[2 * 64 / 32] == 0.0f);
+    assert_true(q->layers[0].attention_query.scales[64 / 32] > 100.0f);
+    llama2_tokenizer_close(tok);
+    llama2_model_close(fp);
+    llama2_model_close(q);
 }
 
 /* ---------------------------------------------- hostile files, built here */
@@ -520,7 +661,28 @@ static void test_small_file_runs(void **state) {
     assert_int_equal(llama2_model_open(path, NULL, &m, &err), LLAMA2_OK);
     assert_int_equal(llama2_model_config(m)->vocab_size, VOCAB);
     assert_int_equal(llama2_model_config(m)->shared_classifier, 1);
+    assert_string_equal(llama2_model_format(m), "GGUF v3: 11 F32 tensors");
     llama2_model_close(m);
+    /* An F16 and a BF16 matrix among F32 ones: all held in fp32, and run. */
+    mutation mixed = {.retype_tensor = "blk.0.attn_q.weight", .type = L2_GGML_F16};
+    snprintf(path, sizeof path, "%s", write_case("mixed f16", &mixed));
+    assert_int_equal(llama2_model_open(path, NULL, &m, &err), LLAMA2_OK);
+    assert_string_equal(llama2_model_format(m), "GGUF v3: 10 F32, 1 F16 tensors");
+    assert_int_equal(llama2_model_config(m)->weight_type, LLAMA2_WEIGHTS_F32);
+    llama2_model_close(m);
+    mixed.type = L2_GGML_BF16;
+    snprintf(path, sizeof path, "%s", write_case("mixed bf16", &mixed));
+    test_run_program(argv, NULL, NULL, 0, &r);
+    if (r.status != 0) fail_msg("status %d: %s", r.status, r.err);
+    test_run_free(&r);
+    assert_int_equal(llama2_model_open(path, NULL, &m, &err), LLAMA2_OK);
+    assert_string_equal(llama2_model_format(m), "GGUF v3: 10 F32, 1 BF16 tensors");
+    llama2_model_close(m);
+    /* A norm must be F32. */
+    mutation norm = {.retype_tensor = "blk.0.ffn_norm.weight", .type = L2_GGML_F16};
+    snprintf(path, sizeof path, "%s", write_case("f16 norm", &norm));
+    assert_int_equal(llama2_model_open(path, NULL, &m, &err), LLAMA2_E_UNSUPPORTED);
+    assert_string_equal(err.message, "GGUF: tensor blk.0.ffn_norm.weight has type F16 (this build reads F32 for a norm)");
 }
 
 static void test_hostile_files(void **state) {
@@ -557,6 +719,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_twin_prints_goldens),
         cmocka_unit_test(test_twin_same_logits),
+        cmocka_unit_test(test_twin_types),
+        cmocka_unit_test(test_q8_0_held_exactly),
         cmocka_unit_test(test_small_file_runs),
         cmocka_unit_test(test_hostile_files),
     };

@@ -1,8 +1,8 @@
 /*
  * A GGUF file (gguf.c parses it) as a model: the llama hyperparameters from
  * the metadata, every tensor llama.cpp names found, typed and shaped as the
- * metadata implies, viewed in place (F32), and the tokenizer the file
- * carries. docs/FORMAT.md says what is read and what is refused.
+ * metadata implies, viewed in place (F32) or converted at load (F16,
+ * BF16, Q8_0: see choose_holding), and the tokenizer the file carries. docs/FORMAT.md says what is read and what is refused.
  *
  * Q and K rows: llama.cpp's converter stores them in Meta's order (the two
  * values a rotation turns are neighbours), undoing the permutation of
@@ -106,7 +106,7 @@ static llama2_status read_config(const l2_gguf *g, llama2_config *c, llama2_erro
 /* ------------------------------------------------------------- tensors */
 
 static int matrix_type_supported(uint32_t type) {
-    return type == L2_GGML_F32;
+    return type == L2_GGML_F32 || type == L2_GGML_F16 || type == L2_GGML_BF16 || type == L2_GGML_Q8_0;
 }
 
 static llama2_status check_tensor(const l2_gguf_tensor *t, const char *name, const l2_file_tensor *f,
