@@ -257,17 +257,35 @@ static void reference_q8_0(const float *x, int8_t *q, float *scale) {
     *scale = l2_f16_to_f32(l2_f32_to_f16(d));
 }
 
-/* A model whose every matrix is whole Q8_0 blocks is held as int8 with a
- * scale per 32 values, exactly the file's blocks; they match ggml's
- * reference quantization of the fp32 weights, extreme rows included. */
-static void test_q8_0_held_exactly(void **state) {
+/* ggml's reference Q4_0 of one block, as int8 values in [-8, 7]: the
+ * value of largest magnitude maps to -8. */
+static void reference_q4_0(const float *x, int8_t *q, float *scale) {
+    float amax = 0.0f, max = 0.0f;
+    for (int j = 0; j < 32; j++)
+        if (fabsf(x[j]) > amax) {
+            amax = fabsf(x[j]);
+            max = x[j];
+        }
+    const float d = max / -8.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+    for (int j = 0; j < 32; j++) {
+        const int v = (int)(int8_t)(x[j] * id + 8.5f);
+        q[j] = (int8_t)((v < 15 ? v : 15) - 8);
+    }
+    *scale = l2_f16_to_f32(l2_f32_to_f16(d));
+}
+
+/* A model whose every matrix is whole Q8_0 (or Q4_0) blocks is held as
+ * int8 with a scale per 32 values, exactly the file's blocks; they match
+ * ggml's reference quantization of the fp32 weights, extreme rows
+ * included. */
+static void held_exactly(uint32_t type) {
     char tok_path[4096];
     snprintf(tok_path, sizeof tok_path, "%s", test_require_model(GOLDEN_TOKENIZER));
     llama2_config c = l2_random_model_config(64, 128, 2, 4, 2, 512, 32, 0, 1, 0);
     const char *bin = test_path_in(tmp_dir, "extreme.bin");
     char bin_path[4096], gguf_path[4096];
     snprintf(bin_path, sizeof bin_path, "%s", bin);
-    snprintf(gguf_path, sizeof gguf_path, "%s", test_path_in(tmp_dir, "extreme_q8_0.gguf"));
+    snprintf(gguf_path, sizeof gguf_path, "%s", test_path_in(tmp_dir, type == L2_GGML_Q4_0 ? "extreme_q4_0.gguf" : "extreme_q8_0.gguf"));
     const l2_tensor_source source = {&c, extreme_rows, 0, NULL};
     llama2_error err = {0};
     assert_int_equal(l2_checkpoint_write(bin_path, &c, &source, L2_OUTPUT_FORCE, &err), LLAMA2_OK);
@@ -276,13 +294,14 @@ static void test_q8_0_held_exactly(void **state) {
     assert_int_equal(llama2_model_open(bin_path, NULL, &fp, &err), LLAMA2_OK);
     assert_int_equal(llama2_tokenizer_open(tok_path, 512, &tok, &err), LLAMA2_OK);
     int fallbacks = -1;
-    assert_int_equal(l2_gguf_write_model(gguf_path, fp, tok, L2_GGML_Q8_0, NULL, L2_OUTPUT_FORCE, &fallbacks, &err),
+    assert_int_equal(l2_gguf_write_model(gguf_path, fp, tok, type, NULL, L2_OUTPUT_FORCE, &fallbacks, &err),
                      LLAMA2_OK);
     assert_int_equal(fallbacks, 0);
     assert_int_equal(llama2_model_open(gguf_path, NULL, &q, &err), LLAMA2_OK);
     assert_int_equal(q->config.weight_type, LLAMA2_WEIGHTS_Q8_0);
     assert_int_equal(q->config.group_size, 32);
-    assert_string_equal(llama2_model_format(q), "GGUF v3: 5 F32, 16 Q8_0 tensors");
+    assert_string_equal(llama2_model_format(q), type == L2_GGML_Q4_0 ? "GGUF v3: 5 F32, 16 Q4_0 tensors"
+                                                                      : "GGUF v3: 5 F32, 16 Q8_0 tensors");
     const tensor *pairs[][2] = {
         {&fp->layers[0].attention_query, &q->layers[0].attention_query},
         {&fp->layers[1].ffn_down, &q->layers[1].ffn_down},
@@ -297,7 +316,10 @@ static void test_q8_0_held_exactly(void **state) {
         for (size_t b = 0; b < (size_t)src->rows * (size_t)src->cols / 32; b++) {
             int8_t want[32];
             float scale;
-            reference_q8_0(src->f32 + b * 32, want, &scale);
+            if (type == L2_GGML_Q4_0)
+                reference_q4_0(src->f32 + b * 32, want, &scale);
+            else
+                reference_q8_0(src->f32 + b * 32, want, &scale);
             assert_memory_equal(held->q + b * 32, want, 32);
             assert_true(held->scales[b] == scale);
         }
@@ -306,10 +328,17 @@ static void test_q8_0_held_exactly(void **state) {
     assert_true(q->layers[0].attention_query.scales[0] == 0.0f);
     assert_true(q->layers[0].attention_query.scales[2 * 64 / 32] == 0.0f);
     assert_true(q->layers[0].attention_query.scales[64 / 32] > 100.0f);
+    const int tokens[] = {1, 5, 300, 77, 411};
+    const float gap = logits_gap(fp, q, tokens, 5);
+    print_message("%s logits gap %g\n", l2_ggml_type_name(type), (double)gap);
+    assert_true(gap < (type == L2_GGML_Q4_0 ? 1.0f : 0.2f));
     llama2_tokenizer_close(tok);
     llama2_model_close(fp);
     llama2_model_close(q);
 }
+
+static void test_q8_0_held_exactly(void **state) { held_exactly(L2_GGML_Q8_0); }
+static void test_q4_0_held_exactly(void **state) { held_exactly(L2_GGML_Q4_0); }
 
 /* ---------------------------------------------- hostile files, built here */
 
@@ -623,7 +652,7 @@ static const hostile hostiles[] = {
     {"unknown tensor type", {.retype_tensor = "blk.0.attn_q.weight", .type = 99},
      "tensor blk.0.attn_q.weight has type 99, which this build does not know"},
     {"unsupported tensor type", {.retype_tensor = "blk.0.attn_q.weight", .type = L2_GGML_Q4_1},
-     "tensor blk.0.attn_q.weight has type Q4_1"},
+     "tensor blk.0.attn_q.weight has type Q4_1 (this build reads F32, F16, BF16, Q8_0 and Q4_0)"},
     {"vocabulary smaller than the embedding", {.vocab = 6}, "tokenizer.ggml.tokens has 6 entries, the vocabulary 8"},
     {"vocabulary larger than the embedding", {.vocab = 10}, "tokenizer.ggml.tokens has 10 entries, the vocabulary 8"},
     {"BOS id not 1", {.retype_key = "tokenizer.ggml.bos_token_id", RAW(raw_u32_5)},
@@ -721,6 +750,7 @@ int main(void) {
         cmocka_unit_test(test_twin_same_logits),
         cmocka_unit_test(test_twin_types),
         cmocka_unit_test(test_q8_0_held_exactly),
+        cmocka_unit_test(test_q4_0_held_exactly),
         cmocka_unit_test(test_small_file_runs),
         cmocka_unit_test(test_hostile_files),
     };

@@ -4,7 +4,7 @@
  * or (--type) any model into a GGUF file with its tokenizer.
  *
  *   llama2-quantize <input.bin> <output.bin> [--group-size N] [--force]
- *   llama2-quantize <input> <output.gguf> --type f32|f16|q8_0 [-z tokenizer.bin] [--force]
+ *   llama2-quantize <input> <output.gguf> --type f32|f16|q8_0|q4_0 [-z tokenizer.bin] [--force]
  *
  * The output is never the input, replaces an existing file only with
  * --force, and appears only once complete (output_file.h).
@@ -30,11 +30,11 @@ static const char usage_text[] =
     "by default it is the largest such size up to 64.\n"
     "With --type, writes any model (llama2.c v0, v1, v2 or GGUF) as a GGUF\n"
     "file holding its tokenizer (from -z, or the input GGUF's own), the\n"
-    "weight matrices in TYPE (f32, f16 or q8_0; a matrix whose rows are not\n"
+    "weight matrices in TYPE (f32, f16, q8_0 or q4_0; a matrix whose rows are not\n"
     "whole blocks of 32 stays f32).\n"
     "\n"
     "  --group-size N   values per scale\n"
-    "  --type TYPE      write GGUF with matrices of this type: f32, f16, q8_0\n"
+    "  --type TYPE      write GGUF with matrices of this type: f32, f16, q8_0, q4_0\n"
     "  -z, --tokenizer PATH  the model's tokenizer.bin (with --type)\n"
     "  --force          replace <output.bin> if it exists (never the input)\n"
     "  -h, --help       this text\n";
@@ -43,7 +43,7 @@ static int usage_error(const char *fmt, const char *arg) { return tool_usage_err
 
 static int parse_type(const char *name, uint32_t *type) {
     static const struct { const char *name; uint32_t type; } types[] = {
-        {"f32", L2_GGML_F32}, {"f16", L2_GGML_F16}, {"q8_0", L2_GGML_Q8_0}};
+        {"f32", L2_GGML_F32}, {"f16", L2_GGML_F16}, {"q8_0", L2_GGML_Q8_0}, {"q4_0", L2_GGML_Q4_0}};
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
         if (strcmp(name, types[i].name) == 0) {
             *type = types[i].type;
@@ -56,7 +56,7 @@ static int parse_type(const char *name, uint32_t *type) {
 static int write_gguf(const char *const paths[2], const char *type_name, const char *tokenizer_path, int group_size,
                       unsigned output_flags) {
     uint32_t type;
-    if (!parse_type(type_name, &type)) return usage_error("--type: '%s' is not one of f32, f16, q8_0", type_name);
+    if (!parse_type(type_name, &type)) return usage_error("--type: '%s' is not one of f32, f16, q8_0, q4_0", type_name);
     if (group_size) return usage_error("%s", "--group-size is for llama2.c version 2 output, not --type");
     llama2_error err = {0};
     llama2_model *m = NULL;

@@ -106,7 +106,8 @@ static llama2_status read_config(const l2_gguf *g, llama2_config *c, llama2_erro
 /* ------------------------------------------------------------- tensors */
 
 static int matrix_type_supported(uint32_t type) {
-    return type == L2_GGML_F32 || type == L2_GGML_F16 || type == L2_GGML_BF16 || type == L2_GGML_Q8_0;
+    return type == L2_GGML_F32 || type == L2_GGML_F16 || type == L2_GGML_BF16 || type == L2_GGML_Q8_0 ||
+           type == L2_GGML_Q4_0;
 }
 
 static llama2_status check_tensor(const l2_gguf_tensor *t, const char *name, const l2_file_tensor *f,
@@ -176,9 +177,9 @@ static llama2_status find_tensors(const llama2_model *m, const l2_gguf *g, found
 }
 
 /* How the matrices are held: int8 with an fp32 scale per 32 values when
- * every one is Q8_0 (exact: a Q8_0 block is 32 int8 and a scale), in place
- * when every one is F32, else all fp32 (F16, BF16 and Q8_0 values are all
- * exact in fp32). */
+ * every one is Q8_0 or Q4_0 (exact: a block is 32 small integers and an
+ * fp16 scale), in place when every one is F32, else all fp32 (F16, BF16,
+ * Q8_0 and Q4_0 values are all exact in fp32). */
 typedef enum holding { HOLD_IN_PLACE, HOLD_Q8, HOLD_F32 } holding;
 
 static holding choose_holding(const found_tensor *list, size_t n) {
@@ -187,7 +188,7 @@ static holding choose_holding(const found_tensor *list, size_t n) {
         if (!l2_tensor_table[list[i].f.kind].matrix) continue;
         matrices++;
         f32 += list[i].t->type == L2_GGML_F32;
-        q8 += list[i].t->type == L2_GGML_Q8_0;
+        q8 += list[i].t->type == L2_GGML_Q8_0 || list[i].t->type == L2_GGML_Q4_0;
     }
     return f32 == matrices ? HOLD_IN_PLACE : q8 == matrices ? HOLD_Q8 : HOLD_F32;
 }
@@ -209,11 +210,22 @@ static float block_scale(const unsigned char *block) {
     return l2_f16_to_f32(h);
 }
 
-/* A Q8_0 matrix into q[n] and scales[n / 32]. */
-static void split_q8(const unsigned char *src, size_t n, int8_t *q, float *scales) {
-    for (size_t b = 0; b < n / 32; b++, src += 34) {
+/* Value j of a Q4_0 block: the low nibbles hold values 0-15, the high
+ * ones 16-31, each stored plus 8. */
+static int q4_0_value(const unsigned char *block, size_t j) {
+    const unsigned char byte = block[2 + j % 16];
+    return (j < 16 ? byte & 0x0F : byte >> 4) - 8;
+}
+
+/* A Q8_0 or Q4_0 matrix into q[n] and scales[n / 32]. */
+static void split_blocks(uint32_t type, const unsigned char *src, size_t n, int8_t *q, float *scales) {
+    const size_t block_bytes = type == L2_GGML_Q4_0 ? 18 : 34;
+    for (size_t b = 0; b < n / 32; b++, src += block_bytes) {
         scales[b] = block_scale(src);
-        memcpy(q + b * 32, src + 2, 32);
+        if (type == L2_GGML_Q4_0)
+            for (size_t j = 0; j < 32; j++) q[b * 32 + j] = (int8_t)q4_0_value(src, j);
+        else
+            memcpy(q + b * 32, src + 2, 32);
     }
 }
 
@@ -227,6 +239,11 @@ static void to_f32(uint32_t type, const unsigned char *src, size_t n, float *out
         case L2_GGML_Q8_0: {
             const unsigned char *block = src + (i / 32) * 34;
             out[i] = (float)(int8_t)block[2 + i % 32] * block_scale(block);
+            break;
+        }
+        case L2_GGML_Q4_0: {
+            const unsigned char *block = src + (i / 32) * 18;
+            out[i] = (float)q4_0_value(block, i % 32) * block_scale(block);
             break;
         }
         default: memcpy(&out[i], src + 4 * i, 4); break;
@@ -273,7 +290,7 @@ static llama2_status lay_out(llama2_model *m, const l2_gguf *g, llama2_error *er
             t->group_size = 32;
             t->q = (const int8_t *)dst;
             t->scales = (const float *)(dst + round_up_64(count));
-            split_q8(ft->t->data, count, (int8_t *)dst, (float *)(dst + round_up_64(count)));
+            split_blocks(ft->t->type, ft->t->data, count, (int8_t *)dst, (float *)(dst + round_up_64(count)));
         } else {
             t->type = LLAMA2_WEIGHTS_F32;
             if (ft->t->type == L2_GGML_F32) {

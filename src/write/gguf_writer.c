@@ -165,6 +165,13 @@ static void read_row(const llama2_model *m, const out_tensor *t, size_t r, float
     }
 }
 
+/* 1 / d, or 0 where d is 0 or so small (subnormal) that 1 / d overflows:
+ * the block's values then all round to 0, as its fp16 scale does. */
+static float inverse(float d) {
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    return isfinite(id) ? id : 0.0f;
+}
+
 /* One row in the tensor's type, as ggml's reference code writes it. */
 static int encode_row(const float *x, size_t n, uint32_t type, unsigned char *out) {
     if (type == L2_GGML_F32) {
@@ -178,6 +185,30 @@ static int encode_row(const float *x, size_t n, uint32_t type, unsigned char *ou
         }
         return 1;
     }
+    if (type == L2_GGML_Q4_0) {
+        for (size_t blk = 0; blk < n / 32; blk++) { /* an fp16 scale, 32 nibbles */
+            const float *v = x + blk * 32;
+            float amax = 0.0f, max = 0.0f;
+            for (int j = 0; j < 32; j++) {
+                if (!isfinite(v[j])) return 0;
+                if (fabsf(v[j]) > amax) {
+                    amax = fabsf(v[j]);
+                    max = v[j];
+                }
+            }
+            /* The largest magnitude maps to -8, the one end of [-8, 7]
+             * reached exactly. */
+            const float d = max / -8.0f, id = inverse(d);
+            unsigned char *o = out + blk * 18;
+            uint16_t h = l2_f32_to_f16(d);
+            memcpy(o, &h, 2);
+            for (int j = 0; j < 16; j++) {
+                const int lo = (int)(int8_t)(v[j] * id + 8.5f), hi = (int)(int8_t)(v[16 + j] * id + 8.5f);
+                o[2 + j] = (unsigned char)((lo < 15 ? lo : 15) | (hi < 15 ? hi : 15) << 4);
+            }
+        }
+        return 1;
+    }
     for (size_t blk = 0; blk < n / 32; blk++) { /* Q8_0: an fp16 scale, 32 int8 */
         const float *v = x + blk * 32;
         float amax = 0.0f;
@@ -185,7 +216,7 @@ static int encode_row(const float *x, size_t n, uint32_t type, unsigned char *ou
             if (!isfinite(v[j])) return 0;
             if (fabsf(v[j]) > amax) amax = fabsf(v[j]);
         }
-        const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        const float d = amax / 127.0f, id = inverse(d);
         unsigned char *o = out + blk * 34;
         uint16_t h = l2_f32_to_f16(d);
         memcpy(o, &h, 2);
@@ -242,8 +273,8 @@ static void put_header(bytes *b, const llama2_model *m, const llama2_tokenizer *
     put_u64(b, n_kv);
     kv_str(b, L2_GGUF_KEY_ARCH, "llama");
     kv_str(b, "general.name", "llama2");
-    /* llama.cpp's file types: all F32, mostly F16, mostly Q8_0. */
-    kv_u32(b, "general.file_type", type == L2_GGML_F32 ? 0 : type == L2_GGML_F16 ? 1 : 7);
+    /* llama.cpp's file types: all F32, mostly F16, mostly Q4_0, mostly Q8_0. */
+    kv_u32(b, "general.file_type", type == L2_GGML_F32 ? 0 : type == L2_GGML_F16 ? 1 : type == L2_GGML_Q4_0 ? 2 : 7);
     kv_u32(b, L2_GGUF_KEY_ALIGNMENT, (uint32_t)ALIGN);
     kv_u32(b, L2_GGUF_KEY_CONTEXT, (uint32_t)c->seq_len);
     kv_u32(b, L2_GGUF_KEY_DIM, (uint32_t)c->dim);
@@ -298,8 +329,8 @@ static llama2_status write_tensors(l2_output *o, const llama2_model *m, const ou
 llama2_status l2_gguf_write_model(const char *path, const llama2_model *m, const llama2_tokenizer *tok, uint32_t type,
                                   const char *const *inputs, unsigned output_flags, int *fallbacks,
                                   llama2_error *err) {
-    if (type != L2_GGML_F32 && type != L2_GGML_F16 && type != L2_GGML_Q8_0)
-        return l2_fail(err, LLAMA2_E_INVALID, "cannot write tensors of type %s (F32, F16 and Q8_0 are written)",
+    if (type != L2_GGML_F32 && type != L2_GGML_F16 && type != L2_GGML_Q8_0 && type != L2_GGML_Q4_0)
+        return l2_fail(err, LLAMA2_E_INVALID, "cannot write tensors of type %s (F32, F16, Q8_0 and Q4_0 are written)",
                        l2_ggml_type_name(type) ? l2_ggml_type_name(type) : "unknown");
     if (llama2_tokenizer_vocab_size(tok) != m->config.vocab_size)
         return l2_fail(err, LLAMA2_E_INVALID, "the tokenizer has %d tokens, the model %d",

@@ -1,6 +1,6 @@
 /* Writing GGUF files (version 3) from a model and a tokenizer: the llama
  * metadata, the tokenizer as llama.cpp's converter stores a SentencePiece
- * one, the weight matrices in F32, F16 or Q8_0 (norms in F32). Used by
+ * one, the weight matrices in F32, F16, Q8_0 or Q4_0 (norms in F32). Used by
  * llama2-quantize; not part of the public API. */
 #ifndef LLAMA2_GGUF_WRITER_H
 #define LLAMA2_GGUF_WRITER_H
@@ -12,8 +12,8 @@
 #include "output_file.h"
 
 /* Writes model m with tokenizer tok (whose vocabulary must be the model's
- * size) to path as GGUF, the matrices in `type` (L2_GGML_F32, _F16 or
- * _Q8_0, quantized as ggml's reference does; a matrix whose rows are not
+ * size) to path as GGUF, the matrices in `type` (L2_GGML_F32, _F16, _Q8_0
+ * or _Q4_0, quantized as ggml's reference does; a matrix whose rows are not
  * whole blocks of the type stays F32). An int8 model's weights are
  * dequantized first. The output is written as output_file.h says, with
  * output_flags, never over one of `inputs` (NULL-terminated), complete or
