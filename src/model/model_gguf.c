@@ -300,7 +300,9 @@ static llama2_status lay_out(llama2_model *m, const l2_gguf *g, llama2_error *er
                 to_f32(ft->t->type, ft->t->data, count, (float *)dst);
             }
         }
-        dst += converted_bytes(h, ft);
+        /* Nothing is allocated (dst NULL) when nothing is converted. */
+        const size_t step = converted_bytes(h, ft);
+        if (step) dst += step;
     }
     if (s == LLAMA2_OK && m->config.shared_classifier) m->classifier = m->token_embedding;
     free(list);
