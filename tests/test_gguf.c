@@ -21,6 +21,7 @@
 
 #include "llama2.h"
 #include "model/float16.h"
+#include "model/ggml_dequant.h"
 #include "model/gguf.h"
 #include "model/model.h"
 #include "support.h"
@@ -340,6 +341,55 @@ static void held_exactly(uint32_t type) {
 static void test_q8_0_held_exactly(void **state) { held_exactly(L2_GGML_Q8_0); }
 static void test_q4_0_held_exactly(void **state) { held_exactly(L2_GGML_Q4_0); }
 
+/* ggml's K-quants, element by element from their definitions (indexing
+ * written independently of the library's block loops): random blocks with
+ * finite scales. */
+static float half_bits(const unsigned char *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return l2_f16_to_f32(h);
+}
+
+static float q4_k_element(const unsigned char *b, int i) {
+    const int s = i / 32, l = i % 32;
+    const unsigned char *sb = b + 4, *qs = b + 16;
+    const int sc = s < 4 ? sb[s] & 63 : (sb[s + 4] & 15) | ((sb[s - 4] >> 6) << 4);
+    const int m = s < 4 ? sb[s + 4] & 63 : (sb[s + 4] >> 4) | ((sb[s] >> 6) << 4);
+    const int byte = qs[(s / 2) * 32 + l], q = s % 2 ? byte >> 4 : byte & 15;
+    return half_bits(b) * (float)sc * (float)q - half_bits(b + 2) * (float)m;
+}
+
+static float q6_k_element(const unsigned char *b, int i) {
+    const int h = i / 128, r = i % 128, k = r / 32, l = r % 32;
+    const int low = b[h * 64 + (k % 2) * 32 + l], high = b[128 + h * 32 + l];
+    const int q = ((k < 2 ? low & 15 : low >> 4) | ((high >> (2 * k)) & 3) << 4) - 32;
+    const signed char sc = (signed char)b[192 + h * 8 + l / 16 + 2 * k];
+    return half_bits(b + 208) * (float)sc * (float)q;
+}
+
+static void test_k_quants_dequantize(void **state) {
+    uint64_t rng = 77;
+    unsigned char blocks[2 * 210];
+    float out[512];
+    for (int trial = 0; trial < 40; trial++) {
+        for (size_t i = 0; i < sizeof blocks; i++) blocks[i] = (unsigned char)test_rng_next(&rng);
+        const uint16_t d = l2_f32_to_f16(((float)(test_rng_next(&rng) % 1000) - 500.0f) / 1e4f);
+        const uint16_t dmin = l2_f32_to_f16((float)(test_rng_next(&rng) % 1000) / 1e4f);
+        /* Q4_K: d and dmin lead each 144-byte block. */
+        for (int b = 0; b < 2; b++) {
+            memcpy(blocks + b * 144, &d, 2);
+            memcpy(blocks + b * 144 + 2, &dmin, 2);
+        }
+        assert_true(l2_ggml_dequantize(L2_GGML_Q4_K, blocks, 512, out));
+        for (int i = 0; i < 512; i++) assert_true(out[i] == q4_k_element(blocks + (i / 256) * 144, i % 256));
+        /* Q6_K: d ends each 210-byte block. */
+        for (int b = 0; b < 2; b++) memcpy(blocks + b * 210 + 208, &d, 2);
+        assert_true(l2_ggml_dequantize(L2_GGML_Q6_K, blocks, 512, out));
+        for (int i = 0; i < 512; i++) assert_true(out[i] == q6_k_element(blocks + (i / 256) * 210, i % 256));
+    }
+    assert_false(l2_ggml_dequantize(L2_GGML_Q4_1, blocks, 32, out));
+}
+
 /* ---------------------------------------------- hostile files, built here */
 
 typedef struct bytes {
@@ -652,7 +702,7 @@ static const hostile hostiles[] = {
     {"unknown tensor type", {.retype_tensor = "blk.0.attn_q.weight", .type = 99},
      "tensor blk.0.attn_q.weight has type 99, which this build does not know"},
     {"unsupported tensor type", {.retype_tensor = "blk.0.attn_q.weight", .type = L2_GGML_Q4_1},
-     "tensor blk.0.attn_q.weight has type Q4_1 (this build reads F32, F16, BF16, Q8_0 and Q4_0)"},
+     "tensor blk.0.attn_q.weight has type Q4_1 (this build reads F32, F16, BF16, Q8_0, Q4_0, Q4_K and Q6_K)"},
     {"vocabulary smaller than the embedding", {.vocab = 6}, "tokenizer.ggml.tokens has 6 entries, the vocabulary 8"},
     {"vocabulary larger than the embedding", {.vocab = 10}, "tokenizer.ggml.tokens has 10 entries, the vocabulary 8"},
     {"BOS id not 1", {.retype_key = "tokenizer.ggml.bos_token_id", RAW(raw_u32_5)},
@@ -751,6 +801,7 @@ int main(void) {
         cmocka_unit_test(test_twin_types),
         cmocka_unit_test(test_q8_0_held_exactly),
         cmocka_unit_test(test_q4_0_held_exactly),
+        cmocka_unit_test(test_k_quants_dequantize),
         cmocka_unit_test(test_small_file_runs),
         cmocka_unit_test(test_hostile_files),
     };

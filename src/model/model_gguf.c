@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "float16.h"
+#include "ggml_dequant.h"
 #include "gguf.h"
 #include "model.h"
 #include "platform/checks.h"
@@ -107,7 +108,7 @@ static llama2_status read_config(const l2_gguf *g, llama2_config *c, llama2_erro
 
 static int matrix_type_supported(uint32_t type) {
     return type == L2_GGML_F32 || type == L2_GGML_F16 || type == L2_GGML_BF16 || type == L2_GGML_Q8_0 ||
-           type == L2_GGML_Q4_0;
+           type == L2_GGML_Q4_0 || type == L2_GGML_Q4_K || type == L2_GGML_Q6_K;
 }
 
 static llama2_status check_tensor(const l2_gguf_tensor *t, const char *name, const l2_file_tensor *f,
@@ -179,7 +180,8 @@ static llama2_status find_tensors(const llama2_model *m, const l2_gguf *g, found
 /* How the matrices are held: int8 with an fp32 scale per 32 values when
  * every one is Q8_0 or Q4_0 (exact: a block is 32 small integers and an
  * fp16 scale), in place when every one is F32, else all fp32 (F16, BF16,
- * Q8_0 and Q4_0 values are all exact in fp32). */
+ * Q8_0 and Q4_0 values are all exact in fp32; Q4_K and Q6_K are held as
+ * ggml's reference dequantization computes them). */
 typedef enum holding { HOLD_IN_PLACE, HOLD_Q8, HOLD_F32 } holding;
 
 static holding choose_holding(const found_tensor *list, size_t n) {
@@ -229,28 +231,6 @@ static void split_blocks(uint32_t type, const unsigned char *src, size_t n, int8
     }
 }
 
-/* Any supported matrix into fp32. */
-static void to_f32(uint32_t type, const unsigned char *src, size_t n, float *out) {
-    for (size_t i = 0; i < n; i++) {
-        uint16_t h;
-        switch (type) {
-        case L2_GGML_F16: memcpy(&h, src + 2 * i, 2); out[i] = l2_f16_to_f32(h); break;
-        case L2_GGML_BF16: memcpy(&h, src + 2 * i, 2); out[i] = l2_bf16_to_f32(h); break;
-        case L2_GGML_Q8_0: {
-            const unsigned char *block = src + (i / 32) * 34;
-            out[i] = (float)(int8_t)block[2 + i % 32] * block_scale(block);
-            break;
-        }
-        case L2_GGML_Q4_0: {
-            const unsigned char *block = src + (i / 32) * 18;
-            out[i] = (float)q4_0_value(block, i % 32) * block_scale(block);
-            break;
-        }
-        default: memcpy(&out[i], src + 4 * i, 4); break;
-        }
-    }
-}
-
 /* Points every tensor of the model at its values: in the file, or in the
  * converted copies (one allocation, m->converted). */
 static llama2_status lay_out(llama2_model *m, const l2_gguf *g, llama2_error *err) {
@@ -297,7 +277,7 @@ static llama2_status lay_out(llama2_model *m, const l2_gguf *g, llama2_error *er
                 t->f32 = (const float *)ft->t->data;
             } else {
                 t->f32 = (const float *)dst;
-                to_f32(ft->t->type, ft->t->data, count, (float *)dst);
+                l2_ggml_dequantize(ft->t->type, ft->t->data, count, (float *)dst);
             }
         }
         /* Nothing is allocated (dst NULL) when nothing is converted. */
