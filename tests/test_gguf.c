@@ -390,6 +390,90 @@ static void test_k_quants_dequantize(void **state) {
     assert_false(l2_ggml_dequantize(L2_GGML_Q4_1, blocks, 32, out));
 }
 
+/* ---------------------------------------------------- llama.cpp parity */
+
+/* Greedy ids after BOS from this engine: the first largest logit. */
+static void our_greedy(const char *path, int n, int *ids) {
+    llama2_model *m = NULL;
+    llama2_session *s = NULL;
+    llama2_error err = {0};
+    if (llama2_model_open(path, NULL, &m, &err) != LLAMA2_OK) fail_msg("%s: %s", path, err.message);
+    assert_int_equal(llama2_session_create(m, NULL, &s, &err), LLAMA2_OK);
+    const int vocab = llama2_model_config(m)->vocab_size;
+    int token = LLAMA2_TOKEN_BOS;
+    for (int pos = 0; pos < n; pos++) {
+        float *logits = NULL;
+        assert_int_equal(llama2_session_eval(s, &token, 1, pos, &logits, &err), LLAMA2_OK);
+        int best = 0;
+        for (int v = 1; v < vocab; v++)
+            if (logits[v] > logits[best]) best = v;
+        ids[pos] = token = best;
+    }
+    llama2_session_destroy(s);
+    llama2_model_close(m);
+}
+
+/* The same from llama.cpp (tests/llama_cpp/greedy.c); 0 when it fails. */
+static int llama_cpp_greedy(const char *greedy, const char *libs, const char *path, int n, int *ids, char *why,
+                            size_t why_size) {
+    char count[16];
+    snprintf(count, sizeof count, "%d", n);
+    char *argv[] = {(char *)greedy, (char *)libs, (char *)path, count, "1", NULL};
+    test_run r;
+    test_run_program(argv, NULL, NULL, 0, &r);
+    int got = 0;
+    const char *p = r.out;
+    while (r.status == 0 && p && got < n) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p) break;
+        ids[got++] = (int)v;
+        p = end;
+    }
+    if (got != n) snprintf(why, why_size, "status %d, %d ids: %.300s", r.status, got, r.err ? r.err : "");
+    test_run_free(&r);
+    return got == n;
+}
+
+/* Where llama.cpp can be had (node-llama-cpp's prebuilt libraries, made
+ * ready by tests/llama_cpp/setup.sh), it continues this engine's GGUF files
+ * greedily with the same 64 tokens as this engine: the F32, F16, Q8_0 and
+ * Q4_0 twins of stories260K. Skipped by name where it cannot be had. */
+static void test_llama_cpp_parity(void **state) {
+    char twins[4][4096];
+    static const char *const types[] = {"f32", "f16", "q8_0", "q4_0"};
+    for (int t = 0; t < 4; t++) snprintf(twins[t], sizeof twins[t], "%s", twin_path(types[t]));
+    char *setup[] = {"/bin/sh", (char *)test_source_path("tests/llama_cpp/setup.sh"), NULL};
+    test_run r;
+    test_run_program(setup, NULL, NULL, 0, &r);
+    if (r.status != 0 || r.out_len < 2) {
+        print_message("skipped: test_llama_cpp_parity: llama.cpp cannot be had (%.200s)\n",
+                      r.err && r.err_len ? r.err : "tests/llama_cpp/setup.sh failed");
+        test_run_free(&r);
+        skip();
+    }
+    char greedy[4096], libs[4200];
+    snprintf(greedy, sizeof greedy, "%.*s", (int)(r.out_len - 1), r.out);
+    test_run_free(&r);
+    snprintf(libs, sizeof libs, "%.*s/package/bins/linux-x64", (int)(strrchr(greedy, '/') - greedy), greedy);
+    int failures = 0;
+    for (int t = 0; t < 4; t++) {
+        int ours[64], theirs[64];
+        char why[512] = "";
+        our_greedy(twins[t], 64, ours);
+        if (!llama_cpp_greedy(greedy, libs, twins[t], 64, theirs, why, sizeof why)) {
+            print_message("FAIL %s: llama.cpp: %s\n", types[t], why);
+            failures++;
+            continue;
+        }
+        int same = 0;
+        while (same < 64 && ours[same] == theirs[same]) same++;
+        print_message("%s: %d of 64 tokens the same as llama.cpp's\n", types[t], same);
+        if (same < 64) failures++;
+    }
+    assert_int_equal(failures, 0);
+}
+
 /* ---------------------------------------------- hostile files, built here */
 
 typedef struct bytes {
@@ -802,6 +886,7 @@ int main(void) {
         cmocka_unit_test(test_q8_0_held_exactly),
         cmocka_unit_test(test_q4_0_held_exactly),
         cmocka_unit_test(test_k_quants_dequantize),
+        cmocka_unit_test(test_llama_cpp_parity),
         cmocka_unit_test(test_small_file_runs),
         cmocka_unit_test(test_hostile_files),
     };
