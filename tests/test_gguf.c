@@ -390,6 +390,33 @@ static void test_k_quants_dequantize(void **state) {
     assert_false(l2_ggml_dequantize(L2_GGML_Q4_1, blocks, 32, out));
 }
 
+/* llama2-quantize takes a GGUF file too, with the tokenizer it carries:
+ * the F32 twin rewritten as Q8_0 is the Q8_0 twin, byte for byte. */
+static void test_quantize_from_gguf(void **state) {
+    char f32[4096], q8[4096], tool[4096];
+    snprintf(f32, sizeof f32, "%s", twin_path("f32"));
+    snprintf(q8, sizeof q8, "%s", twin_path("q8_0"));
+    snprintf(tool, sizeof tool, "%s", test_require_tool("llama2-quantize"));
+    char out[4096];
+    snprintf(out, sizeof out, "%s", test_path_in(tmp_dir, "from_gguf_q8_0.gguf"));
+    const char *args[] = {f32, out, "--type", "q8_0", NULL};
+    test_run r;
+    assert_int_equal(test_run_tool(tool, args, &r), 0);
+    test_run_free(&r);
+    assert_true(test_same_file(out, q8));
+    /* Never over an existing file without --force, never over the input. */
+    assert_int_equal(test_run_tool(tool, args, &r), 1);
+    assert_non_null(strstr(r.err, out));
+    test_run_free(&r);
+    const char *over_input[] = {f32, f32, "--type", "f16", "--force", NULL};
+    assert_int_equal(test_run_tool(tool, over_input, &r), 1);
+    test_run_free(&r);
+    const char *bad_type[] = {f32, out, "--type", "q5_1", NULL};
+    assert_int_equal(test_run_tool(tool, bad_type, &r), 2);
+    assert_non_null(strstr(r.err, "--type: 'q5_1' is not one of f32, f16, q8_0, q4_0"));
+    test_run_free(&r);
+}
+
 /* ---------------------------------------------------- llama.cpp parity */
 
 /* Greedy ids after BOS from this engine: the first largest logit. */
@@ -841,6 +868,16 @@ static void test_small_file_runs(void **state) {
     assert_int_equal(llama2_model_open(path, NULL, &m, &err), LLAMA2_OK);
     assert_string_equal(llama2_model_format(m), "GGUF v3: 10 F32, 1 BF16 tensors");
     llama2_model_close(m);
+    /* Q8_0 and Q4_0 blocks of arbitrary bytes (scales NaN, infinite,
+     * subnormal): held in fp32, and run without a crash. */
+    const uint32_t block_types[] = {L2_GGML_Q8_0, L2_GGML_Q4_0};
+    for (int i = 0; i < 2; i++) {
+        mixed.type = block_types[i];
+        snprintf(path, sizeof path, "%s", write_case(i ? "mixed q4_0" : "mixed q8_0", &mixed));
+        test_run_program(argv, NULL, NULL, 0, &r);
+        if (r.status != 0) fail_msg("status %d: %s", r.status, r.err);
+        test_run_free(&r);
+    }
     /* A norm must be F32. */
     mutation norm = {.retype_tensor = "blk.0.ffn_norm.weight", .type = L2_GGML_F16};
     snprintf(path, sizeof path, "%s", write_case("f16 norm", &norm));
@@ -886,6 +923,7 @@ int main(void) {
         cmocka_unit_test(test_q8_0_held_exactly),
         cmocka_unit_test(test_q4_0_held_exactly),
         cmocka_unit_test(test_k_quants_dequantize),
+        cmocka_unit_test(test_quantize_from_gguf),
         cmocka_unit_test(test_llama_cpp_parity),
         cmocka_unit_test(test_small_file_runs),
         cmocka_unit_test(test_hostile_files),
