@@ -624,7 +624,8 @@ static void put_pairs(bytes *b, const mutation *m, int *n) {
     key_f32(b, m, "llama.rope.freq_base", 10000.0f, n);
     key_str(b, m, "tokenizer.ggml.model", "llama", n);
     const int vocab = m->vocab ? m->vocab : VOCAB;
-    static const char *const pieces[] = {"<unk>", "<s>", "</s>", "\xe2\x96\x81" "a", "\xe2\x96\x81", "c", "d", "e", "f", "g"};
+    /* "\xe2\x96\x81" is U+2581, SentencePiece's space. */
+    static const char *const pieces[] = {"<unk>", "<s>", "</s>", "\xe2\x96\x81\x61", "\xe2\x96\x81", "c", "d", "e", "f", "g"};
     if (!(m->drop_key && strcmp(m->drop_key, "tokenizer.ggml.tokens") == 0)) {
         put_str(b, "tokenizer.ggml.tokens");
         put_u32(b, L2_GGUF_ARRAY);
