@@ -483,19 +483,38 @@ static void test_llama_cpp_parity(void **state) {
     snprintf(greedy, sizeof greedy, "%.*s", (int)(r.out_len - 1), r.out);
     test_run_free(&r);
     snprintf(libs, sizeof libs, "%.*s/package/bins/linux-x64", (int)(strrchr(greedy, '/') - greedy), greedy);
+    /* And a random model of another shape: a separate classifier, 2 key
+     * and value heads for 4 query heads, rope theta 500000, F32. */
+    char random_bin[4096], random_gguf[4096], tok_path[4096];
+    snprintf(tok_path, sizeof tok_path, "%s", test_require_model(GOLDEN_TOKENIZER));
+    snprintf(random_bin, sizeof random_bin, "%s", test_path_in(tmp_dir, "random_gqa.bin"));
+    snprintf(random_gguf, sizeof random_gguf, "%s", test_path_in(tmp_dir, "random_gqa.gguf"));
+    llama2_config c = l2_random_model_config(128, 256, 3, 4, 2, 512, 96, 0, 1, 0);
+    c.rope_theta = 500000.0f;
+    llama2_error err = {0};
+    llama2_model *m = NULL;
+    llama2_tokenizer *tok = NULL;
+    assert_int_equal(l2_write_random_model(random_bin, &c, 7, L2_OUTPUT_FORCE, &err), LLAMA2_OK);
+    assert_int_equal(llama2_model_open(random_bin, NULL, &m, &err), LLAMA2_OK);
+    assert_int_equal(llama2_tokenizer_open(tok_path, 512, &tok, &err), LLAMA2_OK);
+    assert_int_equal(l2_gguf_write_model(random_gguf, m, tok, L2_GGML_F32, NULL, L2_OUTPUT_FORCE, NULL, &err), LLAMA2_OK);
+    llama2_tokenizer_close(tok);
+    llama2_model_close(m);
+    const char *files[5] = {twins[0], twins[1], twins[2], twins[3], random_gguf};
+    const char *names[5] = {"f32", "f16", "q8_0", "q4_0", "random GQA f32"};
     int failures = 0;
-    for (int t = 0; t < 4; t++) {
+    for (int t = 0; t < 5; t++) {
         int ours[64], theirs[64];
         char why[512] = "";
-        our_greedy(twins[t], 64, ours);
-        if (!llama_cpp_greedy(greedy, libs, twins[t], 64, theirs, why, sizeof why)) {
-            print_message("FAIL %s: llama.cpp: %s\n", types[t], why);
+        our_greedy(files[t], 64, ours);
+        if (!llama_cpp_greedy(greedy, libs, files[t], 64, theirs, why, sizeof why)) {
+            print_message("FAIL %s: llama.cpp: %s\n", names[t], why);
             failures++;
             continue;
         }
         int same = 0;
         while (same < 64 && ours[same] == theirs[same]) same++;
-        print_message("%s: %d of 64 tokens the same as llama.cpp's\n", types[t], same);
+        print_message("%s: %d of 64 tokens the same as llama.cpp's\n", names[t], same);
         if (same < 64) failures++;
     }
     assert_int_equal(failures, 0);
