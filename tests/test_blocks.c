@@ -160,12 +160,30 @@ static void test_table_dots(void **state) {
     }
 }
 
+/* Each level's table brings its block table: AVX2 for the x86 levels,
+ * the reference for the others (and under LLAMA2_KERNELS=scalar). */
+static void test_table_for_level(void **state) {
+    assert_ptr_equal(l2_block_kernels_for("scalar"), l2_block_kernels_reference());
+    assert_ptr_equal(l2_block_kernels_for("neon-exact"), l2_block_kernels_reference());
+    assert_ptr_equal(l2_block_kernels_for(NULL), l2_block_kernels_reference());
+    const l2_block_kernels *avx2 = l2_block_kernels_avx2();
+    if (!avx2) {
+        print_message("skipped: this CPU (or build) cannot run the avx2 block kernels\n");
+        skip();
+    }
+    assert_ptr_equal(l2_block_kernels_for("avx2-exact"), avx2);
+    assert_ptr_equal(l2_block_kernels_for("avx512-vnni"), avx2);
+    assert_ptr_equal(l2_block_kernels_for("amx"), avx2);
+    assert_string_equal(avx2->name, "avx2");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reference_quantize),
         cmocka_unit_test(test_reference_dots),
         cmocka_unit_test_prestate(test_table_quantize, "avx2"),
         cmocka_unit_test_prestate(test_table_dots, "avx2"),
+        cmocka_unit_test(test_table_for_level),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

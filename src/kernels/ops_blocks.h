@@ -41,8 +41,11 @@ typedef struct l2_block_kernels {
 const l2_block_kernels *l2_block_kernels_reference(void);
 /* The AVX2 table; NULL where this build or CPU has no AVX2. */
 const l2_block_kernels *l2_block_kernels_avx2(void);
-/* The fastest table this CPU runs. */
-const l2_block_kernels *l2_block_kernels_best(void);
+/* The block table that goes with a kernel table of ops.h (its name: every
+ * x86 level's holds AVX2, so its blocks run AVX2; the others the
+ * reference): the level a model runs, capped by LLAMA2_KERNELS, picks its
+ * block kernels too, with no entry added to the level tables. */
+const l2_block_kernels *l2_block_kernels_for(const char *kernels_name);
 
 /* fp16 bits to fp32 (exact), for the kernels' scales. */
 float l2_block_scale(uint16_t h);

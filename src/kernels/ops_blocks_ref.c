@@ -52,7 +52,8 @@ const l2_block_kernels *l2_block_kernels_reference(void) {
     return &table;
 }
 
-const l2_block_kernels *l2_block_kernels_best(void) {
-    const l2_block_kernels *avx2 = l2_block_kernels_avx2();
+const l2_block_kernels *l2_block_kernels_for(const char *kernels_name) {
+    const int x86 = kernels_name && (strncmp(kernels_name, "avx", 3) == 0 || strncmp(kernels_name, "amx", 3) == 0);
+    const l2_block_kernels *avx2 = x86 ? l2_block_kernels_avx2() : NULL;
     return avx2 ? avx2 : l2_block_kernels_reference();
 }
