@@ -35,7 +35,7 @@ const char *cli_usage(void) {
            "  -f, --file <path>                read the prompt from a file, - for standard input\n"
            "      --stop <string>              end the text before this string (repeatable)\n"
            "      --ctx <int>                  context length, at most the model's (default: the model's)\n"
-           "  -z, --tokenizer <path>           tokenizer file (default tokenizer.bin)\n"
+           "  -z, --tokenizer <path>           tokenizer file (default: a GGUF model's own, else tokenizer.bin)\n"
            "  -m, --mode <mode>                generate | chat (default generate)\n"
            "  -y, --system <string>            system prompt in chat mode\n"
            "      --chat-template <name>       llama2 | chatml | zephyr | none (default llama2)\n"
@@ -48,7 +48,7 @@ const char *cli_usage(void) {
            "      --verbose                    print the seed, the model, the kernels and statistics on standard error\n"
            "  -h, --help                       this text\n"
            "      --version                    the version, the backends built in and the kernels this CPU runs\n"
-           "Checkpoints: llama2.c legacy (v0) and version 1 fp32, version 2 int8 (Q8_0).\n"
+           "Checkpoints: llama2.c legacy (v0) and version 1 fp32, version 2 int8 (Q8_0); GGUF (llama; F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K).\n"
            "In chat, Ctrl-C ends the reply; Ctrl-C or Ctrl-D at an empty prompt ends the chat.\n";
 }
 

@@ -173,13 +173,12 @@ static void print_version(void) {
 static void print_verbose(const cli_args *a, const llama2_model *model, int context_length) {
     const llama2_config *c = llama2_model_config(model);
     const char *path = a->checkpoint;
-    static const char *const formats[] = {"v0 fp32", "v1 fp32", "v2 int8 (Q8_0)"};
     int64_t bytes = -1;
     l2_path_lookup(path, NULL, &bytes);
     fprintf(stderr,
             "llama2-model format=\"%s\" dim=%d hidden_dim=%d layers=%d heads=%d kv_heads=%d vocab=%d context=%d "
             "seq_len=%d group_size=%d parameters=%.0f file_bytes=%lld\n",
-            formats[c->file_version < 0 || c->file_version > 2 ? 0 : c->file_version], c->dim, c->hidden_dim,
+            llama2_model_format(model), c->dim, c->hidden_dim,
             c->n_layers, c->n_heads, c->n_kv_heads, c->vocab_size, context_length, c->seq_len, c->group_size,
             cli_parameter_count(c), (long long)bytes);
     fprintf(stderr, "llama2-kernels level=%s table=%s\n", llama2_kernels_name(), llama2_model_kernels_name(model));
@@ -307,7 +306,9 @@ int main(int argc, char **argv) {
     if (s != LLAMA2_OK) {
         /* A bad file format found while running is the tokenizer's: it
          * lacks BOS, the " " piece or the byte tokens the text needs. */
-        culprit = s == LLAMA2_E_CONTEXT ? (a.prompt_file ? "-f" : "-i") : s == LLAMA2_E_FORMAT ? a.tokenizer : "generation";
+        culprit = s == LLAMA2_E_CONTEXT  ? (a.prompt_file ? "-f" : "-i")
+                  : s == LLAMA2_E_FORMAT ? run.tokenizer_source
+                                         : "generation";
         rc = s == LLAMA2_E_CONTEXT ? 2 : 1;
         goto done;
     }

@@ -32,8 +32,14 @@ static int open_model(const cli_open_options *o, llama2_model **model, const cha
 /* The tokenizer for the model's vocabulary. A file with more entries works,
  * as in llama2.c (only the first vocab_size are read), but usually means the
  * wrong file: the warning says so. */
-static llama2_status open_tokenizer(const cli_open_options *o, int vocab_size, cli_opened *out, llama2_error *err) {
-    llama2_status s = llama2_tokenizer_open(o->tokenizer, vocab_size, &out->tokenizer, err);
+static llama2_status open_tokenizer(const cli_open_options *o, int vocab_size, cli_opened *out, const char **source,
+                                    llama2_error *err) {
+    /* Without -z, the tokenizer the model file carries (GGUF), if any. */
+    llama2_status s = o->tokenizer_given ? LLAMA2_E_UNSUPPORTED : llama2_model_tokenizer(out->model, &out->tokenizer, err);
+    *source = o->checkpoint;
+    if (s != LLAMA2_E_UNSUPPORTED) return s;
+    *source = o->tokenizer;
+    s = llama2_tokenizer_open(o->tokenizer, vocab_size, &out->tokenizer, err);
     if (s != LLAMA2_OK) {
         if (s == LLAMA2_E_IO && !o->tokenizer_given) {
             size_t len = strlen(err->message);
@@ -62,8 +68,8 @@ int cli_open(const cli_open_options *o, cli_opened *out, const char **culprit, l
     if (rc != 0) goto failed;
     rc = 1;
     const llama2_config *config = llama2_model_config(out->model);
-    if (open_tokenizer(o, config->vocab_size, out, err) != LLAMA2_OK) {
-        *culprit = o->tokenizer;
+    if (open_tokenizer(o, config->vocab_size, out, &out->tokenizer_source, err) != LLAMA2_OK) {
+        *culprit = out->tokenizer_source;
         goto failed;
     }
     if (o->before_session && (rc = o->before_session(o->user, out->model, culprit, err)) != 0) goto failed;

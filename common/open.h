@@ -33,6 +33,7 @@ typedef struct cli_opened {
     llama2_tokenizer *tokenizer;
     llama2_threadpool *pool;
     llama2_session *session;
+    const char *tokenizer_source; /* the file the tokenizer came from: -z's, or the model's own (GGUF) */
     /* Not an error: the tokenizer has more tokens than the model (only the
      * first vocab_size are used, as in llama2.c); "" when it has not. */
     char tokenizer_warning[768];

@@ -16,7 +16,7 @@ _fuzz_saved_goal := $(.DEFAULT_GOAL)
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_DIR := build/fuzz
-FUZZ_TARGETS := checkpoint tokenizer encode decode args safetensors sentencepiece
+FUZZ_TARGETS := checkpoint gguf tokenizer encode decode args safetensors sentencepiece
 # llama2-server's request parser (server/request.c, with jansson), where the
 # server's libraries are installed.
 ifeq ($(shell pkg-config --exists jansson libmicrohttpd 2>/dev/null && echo 1),1)
@@ -42,6 +42,7 @@ FUZZ_CORPUS := $(FUZZ_DIR)/corpus
 
 # Per-target options: encode takes long texts; a model may need a moment.
 FUZZ_OPTS_checkpoint := -max_len=65536 -timeout=20
+FUZZ_OPTS_gguf := -max_len=65536 -timeout=20
 FUZZ_OPTS_tokenizer := -max_len=8192 -timeout=10
 FUZZ_OPTS_encode := -max_len=100000 -timeout=10
 FUZZ_OPTS_decode := -max_len=4096 -timeout=10

@@ -4,9 +4,10 @@
  *
  *   make_corpus <corpus-dir> [<models-dir>]
  *
- * fills <corpus-dir>/{checkpoint,tokenizer,encode,decode,args,server_request,
+ * fills <corpus-dir>/{checkpoint,gguf,tokenizer,encode,decode,args,server_request,
  * safetensors,sentencepiece}/ with small valid inputs: tiny models of every checkpoint
  * format (written by the library's checkpoint writer), their headers alone,
+ * tiny GGUF files with a tokenizer (the library's GGUF writer),
  * the shared tokenizers truncated to their first entries, sample prompts,
  * token id sequences, command lines, safetensors files with Llama's tensor
  * names, and SentencePiece models (built here, and the first pieces of
@@ -22,6 +23,7 @@
 #include <sys/stat.h>
 
 #include "write/checkpoint_writer.h"
+#include "write/gguf_writer.h"
 
 /* ------------------------------------------------------------- output */
 
@@ -167,6 +169,68 @@ static void checkpoint_seeds(void) {
         {"v2-gs4-theta", 8, 12, 1, 2, 1, 12, 8, 2, 1, 4, 0, 1e6f, 0},
     };
     for (size_t i = 0; i < sizeof seeds / sizeof seeds[0]; i++) checkpoint_seed(&seeds[i]);
+}
+
+/* ---------------------------------------------------------------- GGUF */
+
+/* A tokenizer.bin image of `vocab` pieces: <unk>, BOS, EOS, a space, then
+ * letters. */
+static llama2_tokenizer *tiny_tokenizer(int vocab) {
+    bytes b = {0};
+    const int32_t max_len = 8;
+    put(&b, &max_len, 4);
+    for (int i = 0; i < vocab; i++) {
+        char piece[8];
+        if (i < 4)
+            snprintf(piece, sizeof piece, "%s", (const char *[]){"<unk>", "\n<s>\n", "\n</s>\n", " "}[i]);
+        else
+            snprintf(piece, sizeof piece, "%c", 'a' + (i - 4) % 26);
+        const float score = -(float)i;
+        const int32_t len = (int32_t)strlen(piece);
+        put(&b, &score, 4);
+        put(&b, &len, 4);
+        put(&b, piece, (size_t)len);
+    }
+    llama2_tokenizer *t = NULL;
+    llama2_error err = {0};
+    if (llama2_tokenizer_from_memory(b.data, b.size, 0, &t, &err) != LLAMA2_OK) abort();
+    free(b.data);
+    return t;
+}
+
+static void gguf_seed(const char *name, const seed_model *m, uint32_t type) {
+    llama2_config c = {0};
+    c.dim = m->dim, c.hidden_dim = m->hidden, c.n_layers = m->layers, c.n_heads = m->heads;
+    c.n_kv_heads = m->kv_heads, c.vocab_size = m->vocab, c.seq_len = m->seq;
+    c.file_version = 1, c.shared_classifier = m->shared;
+    char bin[4096], path[4096];
+    snprintf(path, sizeof path, "%s/gguf", corpus_dir);
+    make_dir(path);
+    snprintf(bin, sizeof bin, "%s/gguf/.source.bin", corpus_dir);
+    snprintf(path, sizeof path, "%s/gguf/seed-%s", corpus_dir, name);
+    const l2_tensor_source source = {&c, read_seed_rows, 0, NULL};
+    llama2_error err = {0};
+    llama2_model *model = NULL;
+    llama2_tokenizer *tok = tiny_tokenizer(m->vocab);
+    if (l2_checkpoint_write(bin, &c, &source, L2_OUTPUT_FORCE, &err) != LLAMA2_OK ||
+        llama2_model_open(bin, NULL, &model, &err) != LLAMA2_OK ||
+        l2_gguf_write_model(path, model, tok, type, NULL, L2_OUTPUT_FORCE, NULL, &err) != LLAMA2_OK) {
+        fprintf(stderr, "make_corpus: %s: %s\n", path, err.message);
+        exit(1);
+    }
+    llama2_model_close(model);
+    llama2_tokenizer_close(tok);
+    remove(bin);
+}
+
+static void gguf_seeds(void) {
+    const seed_model shared = {"", 8, 12, 1, 2, 1, 12, 8, 1, 1, 0, 0, 0, 0};
+    const seed_model separate = {"", 8, 16, 2, 2, 2, 10, 4, 1, 0, 0, 0, 0, 0};
+    const seed_model blocks = {"", 32, 64, 1, 2, 1, 8, 4, 1, 1, 0, 0, 0, 0};
+    gguf_seed("f32-shared", &shared, L2_GGML_F32);
+    gguf_seed("f32-separate", &separate, L2_GGML_F32);
+    gguf_seed("f16-separate", &separate, L2_GGML_F16);
+    gguf_seed("q8_0-blocks", &blocks, L2_GGML_Q8_0);
 }
 
 /* --------------------------------------------------------- tokenizers */
@@ -475,6 +539,7 @@ int main(int argc, char **argv) {
     if (!models || !*models) models = "models";
     make_dir(corpus_dir);
     checkpoint_seeds();
+    gguf_seeds();
     tokenizer_seeds(models);
     encode_seeds();
     decode_seeds();

@@ -88,6 +88,10 @@ LLAMA2_API llama2_status llama2_model_open(const char *path, const llama2_model_
 /* Unmaps or frees the model; NULL is a no-op. */
 LLAMA2_API void llama2_model_close(llama2_model *model);
 LLAMA2_API const llama2_config *llama2_model_config(const llama2_model *model);
+/* What the model file is, for people: "v0 fp32", "v1 fp32", "v2 int8
+ * (Q8_0)", or for GGUF its version and the count of tensors of each type
+ * ("GGUF v3: 9 F32 tensors"). */
+LLAMA2_API const char *llama2_model_format(const llama2_model *model);
 /* The kernel table the CPU backend runs this model with, chosen when it was
  * opened: the level's name (llama2_kernels_name), with "-exact" for int8
  * models, whose float steps keep llama2.c's order. */
@@ -213,6 +217,12 @@ LLAMA2_API llama2_status llama2_tokenizer_open(const char *path, int vocab_size,
 /* The same, from bytes in memory (copied). */
 LLAMA2_API llama2_status llama2_tokenizer_from_memory(const void *data, size_t size, int vocab_size,
                                                       llama2_tokenizer **out, llama2_error *err);
+/* The tokenizer a model file carries (a GGUF file's tokenizer.ggml.*, read
+ * as llama2.c's export of the same SentencePiece model would write it), as
+ * a new tokenizer the caller closes. LLAMA2_E_UNSUPPORTED when the file
+ * carries none (llama2.c checkpoints: open their tokenizer.bin). */
+LLAMA2_API llama2_status llama2_model_tokenizer(const llama2_model *model, llama2_tokenizer **out,
+                                                llama2_error *err);
 /* Frees the tokenizer; NULL is a no-op. */
 LLAMA2_API void llama2_tokenizer_close(llama2_tokenizer *tokenizer);
 LLAMA2_API int llama2_tokenizer_vocab_size(const llama2_tokenizer *tokenizer);

@@ -21,7 +21,7 @@ const char *server_usage(void) {
            "Serves the OpenAI API (/v1/chat/completions, /v1/completions, /v1/models), /health,\n"
            "/metrics, /tokenize and /detokenize; every slot generates at once, in one batch.\n"
            "Options:\n"
-           "  -z, --tokenizer <path>        tokenizer file (default tokenizer.bin)\n"
+           "  -z, --tokenizer <path>        tokenizer file (default: a GGUF model's own, else tokenizer.bin)\n"
            "      --host <address>          address to listen on (default 127.0.0.1)\n"
            "      --port <int>              port, 0 = any free one (default 8080)\n"
            "      --parallel <int>          slots: requests generated at once (default 4)\n"

@@ -30,7 +30,7 @@
 
 #include "write/checkpoint_writer.h"
 #include "convert.h"
-#include "float16.h"
+#include "model/float16.h"
 #include "hf_config.h"
 #include "hf_names.h"
 #include "llama2.h"

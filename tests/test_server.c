@@ -79,18 +79,23 @@ static int kill_leftovers(void **state) {
     return 0;
 }
 
-/* Starts llama2-server on model (tok512.bin as its tokenizer) with the
- * NULL-terminated extra arguments; waits for its ready line. */
+/* Starts llama2-server on model (tok512.bin as its tokenizer, but for a
+ * GGUF file, which carries its own) with the NULL-terminated extra
+ * arguments; waits for its ready line. */
 static void server_start(server_proc *sp, const char *model, const char *const *extra) {
     static int count;
     const char *bin = server_bin();
     const char *tokenizer = test_require_model("tok512.bin");
+    const size_t model_len = strlen(model);
+    const int gguf = model_len > 5 && strcmp(model + model_len - 5, ".gguf") == 0;
     char *argv[40];
     int n = 0;
     argv[n++] = (char *)bin;
     argv[n++] = (char *)model;
-    argv[n++] = "-z";
-    argv[n++] = (char *)tokenizer;
+    if (!gguf) {
+        argv[n++] = "-z";
+        argv[n++] = (char *)tokenizer;
+    }
     argv[n++] = "--port";
     argv[n++] = "0";
     for (int i = 0; extra && extra[i] && n < 38; i++) argv[n++] = (char *)extra[i];
@@ -358,6 +363,35 @@ static void test_completion_matches_cli(void **state) {
     const char *args[] = {model, "-z", test_model_path("tok512.bin"), "-t", "0", "-n", "64", "-i", "Once upon a time",
                           "--no-timer", NULL};
     test_run run;
+    assert_int_equal(test_run_tool(test_llama2_bin(), args, &run), 0);
+    char expected[8192];
+    snprintf(expected, sizeof expected, "Once upon a time%s\n", str_at(v, "choices.0.text"));
+    assert_string_equal(run.out, expected);
+    test_run_free(&run);
+    json_decref(v);
+    server_stop(&sp);
+}
+
+/* A GGUF twin of the model, served with the tokenizer it carries (no -z),
+ * completes as the llama2 program does on the checkpoint. */
+static void test_gguf_completion_matches_cli(void **state) {
+    (void)state;
+    const char *model = test_require_model("stories260K.bin");
+    char bin_path[4096], twin[4200];
+    snprintf(bin_path, sizeof bin_path, "%s", model);
+    snprintf(twin, sizeof twin, "%.4000s/stories260K.gguf", tmp_dir);
+    const char *quantize[] = {bin_path, twin, "--type", "f32", "-z", test_model_path("tok512.bin"), "--force", NULL};
+    test_run run;
+    assert_int_equal(test_run_tool(test_require_tool("llama2-quantize"), quantize, &run), 0);
+    test_run_free(&run);
+    server_proc sp;
+    server_start(&sp, twin, NULL);
+    json_t *v = post_json(&sp, "/v1/completions",
+                          "{\"model\":\"x\",\"prompt\":\"Once upon a time\",\"max_tokens\":60,\"temperature\":0}", 200);
+    assert_string_equal(str_at(v, "model"), "stories260K.gguf");
+    assert_int_equal(int_at(v, "usage", "prompt_tokens"), 5);
+    const char *args[] = {bin_path, "-z", test_model_path("tok512.bin"), "-t", "0", "-n", "64", "-i", "Once upon a time",
+                          "--no-timer", NULL};
     assert_int_equal(test_run_tool(test_llama2_bin(), args, &run), 0);
     char expected[8192];
     snprintf(expected, sizeof expected, "Once upon a time%s\n", str_at(v, "choices.0.text"));
@@ -1271,6 +1305,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_memory_refused, kill_leftovers),
         cmocka_unit_test_teardown(test_sigterm_while_loading, kill_leftovers),
         cmocka_unit_test_teardown(test_completion_matches_cli, kill_leftovers),
+        cmocka_unit_test_teardown(test_gguf_completion_matches_cli, kill_leftovers),
         cmocka_unit_test_teardown(test_stream_equals_whole_answer, kill_leftovers),
         cmocka_unit_test_teardown(test_sixteen_streams_f32, kill_leftovers),
         cmocka_unit_test_teardown(test_sixteen_streams_int8, kill_leftovers),

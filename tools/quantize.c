@@ -1,8 +1,10 @@
 /*
  * llama2-quantize: converts an fp32 llama2.c checkpoint (legacy or version
- * 1) into a version 2 (Q8_0) file, as llama2.c's export.py would write it.
+ * 1) into a version 2 (Q8_0) file, as llama2.c's export.py would write it,
+ * or (--type) any model into a GGUF file with its tokenizer.
  *
  *   llama2-quantize <input.bin> <output.bin> [--group-size N] [--force]
+ *   llama2-quantize <input> <output.gguf> --type f32|f16|q8_0|q4_0 [-z tokenizer.bin] [--force]
  *
  * The output is never the input, replaces an existing file only with
  * --force, and appears only once complete (output_file.h).
@@ -13,6 +15,7 @@
 #include <string.h>
 
 #include "write/checkpoint_writer.h"
+#include "write/gguf_writer.h"
 #include "llama2.h"
 #include "platform/platform.h"
 #include "messages.h"
@@ -20,6 +23,7 @@
 
 static const char usage_text[] =
     "Usage: llama2-quantize <input.bin> <output.bin> [--group-size N] [--force]\n"
+    "       llama2-quantize <input> <output.gguf> --type TYPE [-z tokenizer.bin] [--force]\n"
     "\n"
     "Writes an fp32 llama2.c checkpoint (legacy or version 1) as a version 2\n"
     "file: int8 weights with one fp32 scale per group of N values, byte for\n"
@@ -27,8 +31,14 @@ static const char usage_text[] =
     "by default it is the largest such size up to 64. The group size used, and\n"
     "why, is said on standard error, with a warning below 32 (a scale per few\n"
     "values: a larger file, and int8 products that may be slower than fp32's).\n"
+    "With --type, writes any model (llama2.c v0, v1, v2 or GGUF) as a GGUF\n"
+    "file holding its tokenizer (from -z, or the input GGUF's own), the\n"
+    "weight matrices in TYPE (f32, f16, q8_0 or q4_0; a matrix whose rows are not\n"
+    "whole blocks of 32 stays f32).\n"
     "\n"
     "  --group-size N   values per scale\n"
+    "  --type TYPE      write GGUF with matrices of this type: f32, f16, q8_0, q4_0\n"
+    "  -z, --tokenizer PATH  the model's tokenizer.bin (with --type)\n"
     "  --force          replace <output.bin> if it exists (never the input)\n"
     "  -h, --help       this text\n";
 
@@ -55,10 +65,60 @@ static void print_group_size(int used, int given, int dim, int hidden_dim) {
                 used, SMALL_GROUP, (used + 4.0) / used);
 }
 
+static int parse_type(const char *name, uint32_t *type) {
+    static const struct { const char *name; uint32_t type; } types[] = {
+        {"f32", L2_GGML_F32}, {"f16", L2_GGML_F16}, {"q8_0", L2_GGML_Q8_0}, {"q4_0", L2_GGML_Q4_0}};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+        if (strcmp(name, types[i].name) == 0) {
+            *type = types[i].type;
+            return 1;
+        }
+    return 0;
+}
+
+/* --type: the model and its tokenizer into a GGUF file. */
+static int write_gguf(const char *const paths[2], const char *type_name, const char *tokenizer_path, int group_size,
+                      unsigned output_flags) {
+    uint32_t type;
+    if (!parse_type(type_name, &type)) return usage_error("--type: '%s' is not one of f32, f16, q8_0, q4_0", type_name);
+    if (group_size) return usage_error("%s", "--group-size is for llama2.c version 2 output, not --type");
+    llama2_error err = {0};
+    llama2_model *m = NULL;
+    llama2_tokenizer *tok = NULL;
+    const char *culprit = paths[0];
+    llama2_status s = llama2_model_open(paths[0], NULL, &m, &err);
+    if (s == LLAMA2_OK && tokenizer_path) {
+        culprit = tokenizer_path;
+        s = llama2_tokenizer_open(tokenizer_path, llama2_model_config(m)->vocab_size, &tok, &err);
+    } else if (s == LLAMA2_OK) {
+        s = llama2_model_tokenizer(m, &tok, &err);
+        if (s == LLAMA2_E_UNSUPPORTED) snprintf(err.message, sizeof err.message, "the file carries no tokenizer: pass its tokenizer.bin with -z");
+    }
+    int fallbacks = 0;
+    if (s == LLAMA2_OK) {
+        const char *inputs[3] = {paths[0], tokenizer_path, NULL};
+        culprit = paths[0];
+        s = l2_gguf_write_model(paths[1], m, tok, type, inputs, output_flags, &fallbacks, &err);
+        if (s != LLAMA2_OK && l2_output_failure(err.message)) culprit = paths[1];
+    }
+    llama2_tokenizer_close(tok);
+    llama2_model_close(m);
+    if (s != LLAMA2_OK) {
+        fprintf(stderr, "llama2-quantize: %s: %s\n", culprit, err.message);
+        return 1;
+    }
+    fprintf(stderr, "llama2-quantize: %s (%lld bytes) -> %s (%lld bytes), GGUF %s", paths[0], tool_file_size(paths[0]),
+            paths[1], tool_file_size(paths[1]), type_name);
+    if (fallbacks) fprintf(stderr, ", %d matrices left f32 (rows not whole blocks)", fallbacks);
+    fputc('\n', stderr);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     l2_program_start(&argc, &argv);
     const char *paths[2] = {NULL, NULL};
     int n_paths = 0, group_size = 0;
+    const char *type_name = NULL, *tokenizer = NULL;
     unsigned output_flags = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
@@ -72,12 +132,20 @@ int main(int argc, char **argv) {
             if (tool_int_value("llama2-quantize", "--group-size", v, 1, INT_MAX,
                                "the group size must be a positive integer", &group_size) != 0)
                 return 2;
+        } else if (tool_option_value(argc, argv, &i, "--type", &v)) {
+            if (!v) return usage_error("%s needs a value", "--type");
+            type_name = v;
+        } else if (tool_option_value(argc, argv, &i, "--tokenizer", &v) || tool_option_value(argc, argv, &i, "-z", &v)) {
+            if (!v) return usage_error("%s needs a value", "--tokenizer");
+            tokenizer = v;
         } else if (tool_file_argument("llama2-quantize", a, paths, &n_paths) != 0) {
             return 2;
         }
     }
     if (n_paths < 2)
         return usage_error("%s", n_paths == 0 ? "missing the input and output files" : "missing the output file");
+    if (type_name) return write_gguf(paths, type_name, tokenizer, group_size, output_flags);
+    if (tokenizer) return usage_error("%s", "-z is for --type (GGUF output)");
 
     llama2_error err = {0};
     llama2_status s = l2_quantize_file(paths[0], paths[1], group_size, output_flags, &err);

@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "float16.h"
+#include "model/float16.h"
 #include "platform/checks.h"
 #include "mapped_pages.h"
 #include "printable.h"

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "float16.h"
+#include "model/float16.h"
 #include "platform/checks.h"
 #include "safetensors_writer.h"
 

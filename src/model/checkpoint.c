@@ -3,6 +3,7 @@
  * and the table of tensors in checkpoint_format.c, docs/FORMAT.md), checked
  * to be exactly as long as its header implies, then viewed in place.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,17 +12,12 @@
 #include "platform/checks.h"
 #include "model.h"
 #include "platform/platform.h"
+#include "gguf.h"
+#include "text/tokenizer_internal.h"
 
 /* ------------------------------------------------------------- layout */
 
-/* Where a tensor of the file goes in the model: a matrix, or an fp32
- * vector (the norms and the RoPE tables). */
-typedef struct tensor_place {
-    tensor *matrix;
-    const float **vector;
-} tensor_place;
-
-static tensor_place place_of(llama2_model *m, l2_tensor_kind kind, int layer) {
+tensor_place l2_model_place(llama2_model *m, l2_tensor_kind kind, int layer) {
     layer_weights *w = &m->layers[layer];
     tensor_place p = {NULL, NULL};
     switch (kind) {
@@ -53,7 +49,7 @@ static void lay_out(llama2_model *m, const unsigned char *data, size_t header_by
     l2_file_tensor f;
     while (l2_tensor_walk_next(&walk, &f)) {
         const unsigned char *p = data + offset;
-        tensor_place place = place_of(m, f.kind, f.layer);
+        tensor_place place = l2_model_place(m, f.kind, f.layer);
         if (place.vector) {
             *place.vector = (const float *)p;
         } else {
@@ -76,7 +72,7 @@ static void lay_out(llama2_model *m, const unsigned char *data, size_t header_by
 
 const float *l2_model_f32(const llama2_model *m, l2_tensor_kind kind, int layer) {
     /* place_of only computes addresses: the model is not changed. */
-    tensor_place place = place_of((llama2_model *)m, kind, layer);
+    tensor_place place = l2_model_place((llama2_model *)m, kind, layer);
     return place.vector ? *place.vector : place.matrix->f32;
 }
 
@@ -235,6 +231,16 @@ llama2_status llama2_model_open(const char *path, const llama2_model_options *op
         return s;
     }
 
+    if (l2_gguf_is(data, size)) {
+        s = l2_gguf_model_load(m, data, size, err);
+        if (s == LLAMA2_OK) s = l2_model_attach_kernels(m, err);
+        if (s != LLAMA2_OK) {
+            llama2_model_close(m);
+            return s;
+        }
+        *out = m;
+        return LLAMA2_OK;
+    }
     size_t header_bytes = 0;
     int with_rope = 1;
     s = l2_header_decode(data, size, &m->config, &header_bytes, err);
@@ -249,6 +255,8 @@ llama2_status llama2_model_open(const char *path, const llama2_model_options *op
         if (!m->layers) s = l2_fail(err, LLAMA2_E_NOMEM, "out of memory for %d layers", m->config.n_layers);
     }
     if (s == LLAMA2_OK) {
+        static const char *const formats[] = {"v0 fp32", "v1 fp32", "v2 int8 (Q8_0)"};
+        snprintf(m->format, sizeof m->format, "%s", formats[m->config.file_version]);
         lay_out(m, data, header_bytes, with_rope);
         s = align_scales(m, err);
         if (s == LLAMA2_OK) s = l2_model_attach_kernels(m, err);
@@ -267,8 +275,22 @@ void llama2_model_close(llama2_model *m) {
     l2_aligned_free(m->buffer);
     l2_aligned_free(m->owned_scales);
     l2_model_detach_kernels(m);
+    l2_aligned_free(m->converted);
+    free(m->vocab_text);
+    free(m->vocab_lengths);
+    free(m->vocab_scores);
     free(m->layers);
     free(m);
 }
 
 const llama2_config *llama2_model_config(const llama2_model *m) { return &m->config; }
+
+const char *llama2_model_format(const llama2_model *m) { return m->format; }
+
+llama2_status llama2_model_tokenizer(const llama2_model *m, llama2_tokenizer **out, llama2_error *err) {
+    if (!out) return l2_fail(err, LLAMA2_E_INVALID, "model_tokenizer: no place to return the tokenizer");
+    *out = NULL;
+    if (!m) return l2_fail(err, LLAMA2_E_INVALID, "model_tokenizer: no model");
+    if (m->vocab_count == 0) return l2_fail(err, LLAMA2_E_UNSUPPORTED, "the model file carries no tokenizer");
+    return l2_tokenizer_from_pieces(m->vocab_count, m->vocab_text, m->vocab_lengths, m->vocab_scores, out, err);
+}

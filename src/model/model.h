@@ -56,12 +56,36 @@ struct llama2_model {
      * copies of the int8 matrices (one allocation, NULL when none). */
     const struct l2_kernels *kernels;
     void *packed;
+    /* What the file is, for --verbose ("v1 fp32", "GGUF v3: 12 F32 tensors"). */
+    char format[96];
+    /* GGUF: weights converted at load (owned), and the tokenizer the file
+     * carries, as llama2.c's tokenizer.bin would hold it: vocab_count
+     * pieces back to back in vocab_text, their lengths and scores (NULL
+     * and 0 when the file carries none). */
+    void *converted;
+    char *vocab_text;
+    size_t *vocab_lengths;
+    float *vocab_scores;
+    int vocab_count;
 };
+
+/* Where a tensor of a file goes in the model: a matrix, or an fp32 vector
+ * (the norms and the RoPE tables). */
+typedef struct tensor_place {
+    tensor *matrix;
+    const float **vector;
+} tensor_place;
+
+tensor_place l2_model_place(llama2_model *m, l2_tensor_kind kind, int layer);
 
 /* The values of tensor `kind` (of layer `layer`) of an fp32 model, as the
  * format table describes it; NULL for a tensor the file does not hold (the
  * RoPE tables). */
 const float *l2_model_f32(const llama2_model *model, l2_tensor_kind kind, int layer);
+
+/* Lays out a GGUF file (model_gguf.c) held at data: the config, the tensor
+ * views, the tokenizer; m's storage is set, its other fields zero. */
+llama2_status l2_gguf_model_load(llama2_model *m, const unsigned char *data, size_t size, llama2_error *err);
 
 /* Picks the model's kernel table and makes its repacked copies of the
  * weights (after the tensors are laid out); l2_model_detach_kernels frees

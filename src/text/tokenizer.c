@@ -221,6 +221,38 @@ static llama2_status parse_tokenizer(const unsigned char *data, size_t size, int
     return LLAMA2_OK;
 }
 
+llama2_status l2_tokenizer_from_pieces(int count, const char *text, const size_t *lengths, const float *scores,
+                                      llama2_tokenizer **out, llama2_error *err) {
+    *out = NULL;
+    if (count <= 0) return l2_fail(err, LLAMA2_E_FORMAT, "tokenizer has no tokens");
+    size_t text_bytes = 0;
+    for (int i = 0; i < count; i++)
+        if (!l2_add_size(text_bytes, lengths[i] + 1, &text_bytes))
+            return l2_fail(err, LLAMA2_E_NOMEM, "tokenizer too large: %d tokens", count);
+    llama2_tokenizer *t = calloc(1, sizeof *t);
+    if (!t) return l2_fail(err, LLAMA2_E_NOMEM, "out of memory for a tokenizer");
+    t->vocab_size = count;
+    llama2_status st = allocate_tables(t, count, text_bytes, err);
+    if (st != LLAMA2_OK) {
+        llama2_tokenizer_close(t);
+        return st;
+    }
+    char *dst = t->text;
+    for (int i = 0; i < count; i++) {
+        /* Kept up to a NUL, as a piece read from tokenizer.bin is. */
+        size_t kept = strnlen(text, lengths[i]);
+        memcpy(dst, text, kept);
+        dst[kept] = '\0';
+        t->tokens[i] = (token_entry){dst, (int)kept, scores[i]};
+        dst += kept + 1;
+        text += lengths[i];
+    }
+    build_index(t);
+    for (int b = 0; b < 256; b++) t->byte_pieces[b] = (char)(unsigned char)b;
+    *out = t;
+    return LLAMA2_OK;
+}
+
 /* The whole file in a malloc'd buffer; read in chunks so that pipes work too. */
 static llama2_status read_file(const char *path, unsigned char **data, size_t *size, llama2_error *err) {
     FILE *f = l2_fopen(path, "rb");
@@ -281,6 +313,12 @@ void llama2_tokenizer_close(llama2_tokenizer *tokenizer) {
     free(tokenizer->text);
     free(tokenizer->slots);
     free(tokenizer);
+}
+
+const char *l2_tokenizer_entry(const llama2_tokenizer *t, int id, size_t *len, float *score) {
+    *len = (size_t)t->tokens[id].length;
+    *score = t->tokens[id].score;
+    return t->tokens[id].piece;
 }
 
 int llama2_tokenizer_vocab_size(const llama2_tokenizer *tokenizer) { return tokenizer ? tokenizer->vocab_size : 0; }

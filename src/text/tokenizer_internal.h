@@ -15,4 +15,14 @@ int l2_tokenizer_merge_naive(const llama2_tokenizer *tokenizer, int *ids, int n)
  * O(n log n); returns -1 when out of memory. */
 int l2_tokenizer_merge_fast(const llama2_tokenizer *tokenizer, int *ids, int n);
 
+/* A tokenizer from its pieces, as a model file's metadata holds them
+ * (GGUF): piece i is the next lengths[i] bytes of text (cut at a NUL, as a
+ * piece of tokenizer.bin is), with scores[i]. */
+llama2_status l2_tokenizer_from_pieces(int count, const char *text, const size_t *lengths, const float *scores,
+                                      llama2_tokenizer **out, llama2_error *err);
+
+/* Token id's piece as stored (up to its first NUL) and its score: for
+ * writers that carry a tokenizer into another file. id must be valid. */
+const char *l2_tokenizer_entry(const llama2_tokenizer *tokenizer, int id, size_t *len, float *score);
+
 #endif

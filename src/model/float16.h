@@ -1,7 +1,7 @@
-/* The 16-bit floats of Hugging Face checkpoints (IEEE binary16 "F16" and
+/* The 16-bit floats of Hugging Face checkpoints and GGUF files (IEEE binary16 "F16" and
  * bfloat16 "BF16") to and from fp32. */
-#ifndef LLAMA2_CONVERT_FLOAT16_H
-#define LLAMA2_CONVERT_FLOAT16_H
+#ifndef LLAMA2_FLOAT16_H
+#define LLAMA2_FLOAT16_H
 
 #include <stdint.h>
 

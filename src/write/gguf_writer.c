@@ -1,0 +1,359 @@
+/*
+ * Writing a model as GGUF (gguf_writer.h; the format in src/model/gguf.c
+ * and docs/FORMAT.md). The header (key-value pairs and tensor infos) is
+ * built in memory, then the tensors are streamed row by row, each at an
+ * offset aligned to L2_GGUF_DEFAULT_ALIGNMENT. Q and K rows keep their
+ * order: llama2.c's and GGUF's are the same (model_gguf.c).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gguf_writer.h"
+#include "model/float16.h"
+#include "model/model.h"
+#include "platform/checks.h"
+#include "text/tokenizer_internal.h"
+
+#define ALIGN ((size_t)L2_GGUF_DEFAULT_ALIGNMENT)
+#define SPIECE_SPACE "\xe2\x96\x81"
+
+/* ------------------------------------------------------- header bytes */
+
+typedef struct bytes {
+    unsigned char *p;
+    size_t len, cap;
+    int failed;
+} bytes;
+
+static void put(bytes *b, const void *data, size_t n) {
+    if (b->failed) return;
+    if (b->cap - b->len < n) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap - b->len < n && cap <= SIZE_MAX / 2) cap *= 2;
+        unsigned char *p = cap - b->len >= n ? realloc(b->p, cap) : NULL;
+        if (!p) {
+            b->failed = 1;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, data, n);
+    b->len += n;
+}
+
+static void put_u32(bytes *b, uint32_t v) { put(b, &v, sizeof v); }
+static void put_u64(bytes *b, uint64_t v) { put(b, &v, sizeof v); }
+
+static void put_str(bytes *b, const char *s, size_t n) {
+    put_u64(b, n);
+    put(b, s, n);
+}
+
+static void put_key(bytes *b, const char *key, l2_gguf_value_type type) {
+    put_str(b, key, strlen(key));
+    put_u32(b, (uint32_t)type);
+}
+
+static void kv_u32(bytes *b, const char *key, uint32_t v) {
+    put_key(b, key, L2_GGUF_UINT32);
+    put_u32(b, v);
+}
+
+static void kv_f32(bytes *b, const char *key, float v) {
+    put_key(b, key, L2_GGUF_FLOAT32);
+    put(b, &v, sizeof v);
+}
+
+static void kv_str(bytes *b, const char *key, const char *v) {
+    put_key(b, key, L2_GGUF_STRING);
+    put_str(b, v, strlen(v));
+}
+
+static void kv_array(bytes *b, const char *key, l2_gguf_value_type element, size_t n) {
+    put_key(b, key, L2_GGUF_ARRAY);
+    put_u32(b, (uint32_t)element);
+    put_u64(b, n);
+}
+
+/* "<0xHH>": a byte token. */
+static int is_byte_piece(const char *s, size_t n) {
+    return n == 6 && memcmp(s, "<0x", 3) == 0 && s[5] == '>';
+}
+
+/* A tokenizer.bin piece as llama.cpp's converter stores SentencePiece's:
+ * spaces as U+2581, BOS and EOS without the newlines llama2.c's export
+ * puts around them. */
+static void put_piece(bytes *b, const char *s, size_t n, int id) {
+    if ((id == LLAMA2_TOKEN_BOS || id == LLAMA2_TOKEN_EOS) && n >= 2 && s[0] == '\n' && s[n - 1] == '\n') {
+        s++;
+        n -= 2;
+    }
+    size_t spaces = 0;
+    for (size_t i = 0; i < n; i++) spaces += s[i] == ' ';
+    put_u64(b, n + 2 * spaces);
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == ' ')
+            put(b, SPIECE_SPACE, 3);
+        else
+            put(b, &s[i], 1);
+    }
+}
+
+static void put_tokenizer(bytes *b, const llama2_tokenizer *tok) {
+    const int n = llama2_tokenizer_vocab_size(tok);
+    kv_str(b, L2_GGUF_KEY_TOK_MODEL, "llama");
+    kv_array(b, L2_GGUF_KEY_TOKENS, L2_GGUF_STRING, (size_t)n);
+    for (int i = 0; i < n; i++) {
+        size_t len;
+        float score;
+        const char *piece = l2_tokenizer_entry(tok, i, &len, &score);
+        put_piece(b, piece, len, i);
+    }
+    kv_array(b, L2_GGUF_KEY_SCORES, L2_GGUF_FLOAT32, (size_t)n);
+    for (int i = 0; i < n; i++) {
+        size_t len;
+        float score;
+        l2_tokenizer_entry(tok, i, &len, &score);
+        put(b, &score, sizeof score);
+    }
+    kv_array(b, L2_GGUF_KEY_TOKEN_TYPES, L2_GGUF_INT32, (size_t)n);
+    for (int i = 0; i < n; i++) {
+        size_t len;
+        float score;
+        const char *piece = l2_tokenizer_entry(tok, i, &len, &score);
+        int32_t type = i == 0 ? L2_GGUF_TOKEN_UNKNOWN
+                       : i == LLAMA2_TOKEN_BOS || i == LLAMA2_TOKEN_EOS ? L2_GGUF_TOKEN_CONTROL
+                       : is_byte_piece(piece, len)                      ? L2_GGUF_TOKEN_BYTE
+                                                                        : L2_GGUF_TOKEN_NORMAL;
+        put(b, &type, sizeof type);
+    }
+    kv_u32(b, L2_GGUF_KEY_BOS, LLAMA2_TOKEN_BOS);
+    kv_u32(b, L2_GGUF_KEY_EOS, LLAMA2_TOKEN_EOS);
+    kv_u32(b, L2_GGUF_KEY_UNK, 0);
+}
+
+/* ------------------------------------------------------------- tensors */
+
+typedef struct out_tensor {
+    l2_tensor_kind kind;
+    int layer;
+    size_t rows, cols;
+    uint32_t type;
+    size_t bytes, offset;
+    char name[64];
+} out_tensor;
+
+static size_t round_up(size_t n) { return (n + ALIGN - 1) / ALIGN * ALIGN; }
+
+/* Row r of a tensor as fp32 (an int8 model's dequantized). */
+static void read_row(const llama2_model *m, const out_tensor *t, size_t r, float *out) {
+    tensor_place place = l2_model_place((llama2_model *)m, t->kind, t->layer);
+    if (place.vector) {
+        memcpy(out, *place.vector, t->cols * sizeof *out);
+        return;
+    }
+    const tensor *w = place.matrix;
+    if (w->type == LLAMA2_WEIGHTS_F32) {
+        memcpy(out, w->f32 + r * t->cols, t->cols * sizeof *out);
+        return;
+    }
+    for (size_t j = 0; j < t->cols; j++) {
+        const size_t at = r * t->cols + j;
+        out[j] = (float)w->q[at] * w->scales[at / (size_t)w->group_size];
+    }
+}
+
+/* 1 / d, or 0 where d is 0 or so small (subnormal) that 1 / d overflows:
+ * the block's values then all round to 0, as its fp16 scale does. */
+static float inverse(float d) {
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    return isfinite(id) ? id : 0.0f;
+}
+
+/* One row in the tensor's type, as ggml's reference code writes it. */
+static int encode_row(const float *x, size_t n, uint32_t type, unsigned char *out) {
+    if (type == L2_GGML_F32) {
+        memcpy(out, x, n * sizeof *x);
+        return 1;
+    }
+    if (type == L2_GGML_F16) {
+        for (size_t j = 0; j < n; j++) {
+            uint16_t h = l2_f32_to_f16(x[j]);
+            memcpy(out + 2 * j, &h, 2);
+        }
+        return 1;
+    }
+    if (type == L2_GGML_Q4_0) {
+        for (size_t blk = 0; blk < n / 32; blk++) { /* an fp16 scale, 32 nibbles */
+            const float *v = x + blk * 32;
+            float amax = 0.0f, max = 0.0f;
+            for (int j = 0; j < 32; j++) {
+                if (!isfinite(v[j])) return 0;
+                if (fabsf(v[j]) > amax) {
+                    amax = fabsf(v[j]);
+                    max = v[j];
+                }
+            }
+            /* The largest magnitude maps to -8, the one end of [-8, 7]
+             * reached exactly. */
+            const float d = max / -8.0f, id = inverse(d);
+            unsigned char *o = out + blk * 18;
+            uint16_t h = l2_f32_to_f16(d);
+            memcpy(o, &h, 2);
+            for (int j = 0; j < 16; j++) {
+                const int lo = (int)(int8_t)(v[j] * id + 8.5f), hi = (int)(int8_t)(v[16 + j] * id + 8.5f);
+                o[2 + j] = (unsigned char)((lo < 15 ? lo : 15) | (hi < 15 ? hi : 15) << 4);
+            }
+        }
+        return 1;
+    }
+    for (size_t blk = 0; blk < n / 32; blk++) { /* Q8_0: an fp16 scale, 32 int8 */
+        const float *v = x + blk * 32;
+        float amax = 0.0f;
+        for (int j = 0; j < 32; j++) {
+            if (!isfinite(v[j])) return 0;
+            if (fabsf(v[j]) > amax) amax = fabsf(v[j]);
+        }
+        const float d = amax / 127.0f, id = inverse(d);
+        unsigned char *o = out + blk * 34;
+        uint16_t h = l2_f32_to_f16(d);
+        memcpy(o, &h, 2);
+        for (int j = 0; j < 32; j++) o[2 + j] = (unsigned char)(int8_t)roundf(v[j] * id);
+    }
+    return 1;
+}
+
+static llama2_status list_tensors(const llama2_model *m, uint32_t type, out_tensor **out, size_t *count,
+                                  int *fallbacks, llama2_error *err) {
+    llama2_config c = m->config;
+    c.file_version = 1; /* the tensors of a v1 file: no RoPE tables */
+    size_t n = 0;
+    l2_tensor_walk walk = l2_tensor_walk_start(&c, 0);
+    l2_file_tensor f;
+    while (l2_tensor_walk_next(&walk, &f)) n++;
+    out_tensor *list = calloc(n, sizeof *list);
+    if (!list) return l2_fail(err, LLAMA2_E_NOMEM, "out of memory for %zu tensors", n);
+    walk = l2_tensor_walk_start(&c, 0);
+    size_t offset = 0, i = 0;
+    *fallbacks = 0;
+    while (l2_tensor_walk_next(&walk, &f)) {
+        out_tensor *t = &list[i++];
+        t->kind = f.kind;
+        t->layer = f.layer;
+        t->rows = f.rows;
+        t->cols = f.cols;
+        size_t block_values, block_bytes;
+        t->type = l2_tensor_table[f.kind].matrix ? type : L2_GGML_F32;
+        l2_ggml_type_block(t->type, &block_values, &block_bytes);
+        if (t->cols % block_values != 0) {
+            t->type = L2_GGML_F32;
+            block_values = 1;
+            block_bytes = 4;
+            ++*fallbacks;
+        }
+        t->bytes = t->rows * (t->cols / block_values) * block_bytes;
+        t->offset = offset;
+        offset += round_up(t->bytes);
+        l2_gguf_tensor_name(f.kind, f.layer, t->name, sizeof t->name);
+    }
+    *out = list;
+    *count = n;
+    return LLAMA2_OK;
+}
+
+static void put_header(bytes *b, const llama2_model *m, const llama2_tokenizer *tok, uint32_t type,
+                       const out_tensor *ts, size_t n) {
+    const llama2_config *c = &m->config;
+    const size_t n_kv = 15 + 7;
+    put(b, L2_GGUF_MAGIC, 4);
+    put_u32(b, 3);
+    put_u64(b, n);
+    put_u64(b, n_kv);
+    kv_str(b, L2_GGUF_KEY_ARCH, "llama");
+    kv_str(b, "general.name", "llama2");
+    /* llama.cpp's file types: all F32, mostly F16, mostly Q4_0, mostly Q8_0. */
+    kv_u32(b, "general.file_type", type == L2_GGML_F32 ? 0 : type == L2_GGML_F16 ? 1 : type == L2_GGML_Q4_0 ? 2 : 7);
+    kv_u32(b, L2_GGUF_KEY_ALIGNMENT, (uint32_t)ALIGN);
+    kv_u32(b, L2_GGUF_KEY_CONTEXT, (uint32_t)c->seq_len);
+    kv_u32(b, L2_GGUF_KEY_DIM, (uint32_t)c->dim);
+    kv_u32(b, L2_GGUF_KEY_LAYERS, (uint32_t)c->n_layers);
+    kv_u32(b, L2_GGUF_KEY_HIDDEN, (uint32_t)c->hidden_dim);
+    kv_u32(b, L2_GGUF_KEY_HEADS, (uint32_t)c->n_heads);
+    kv_u32(b, L2_GGUF_KEY_KV_HEADS, (uint32_t)c->n_kv_heads);
+    kv_u32(b, L2_GGUF_KEY_ROPE_DIMS, (uint32_t)(c->dim / c->n_heads));
+    kv_f32(b, L2_GGUF_KEY_NORM_EPS, c->norm_eps);
+    kv_f32(b, L2_GGUF_KEY_ROPE_THETA, c->rope_theta);
+    kv_u32(b, L2_GGUF_KEY_VOCAB_SIZE, (uint32_t)c->vocab_size);
+    kv_u32(b, "llama.attention.key_length", (uint32_t)(c->dim / c->n_heads));
+    put_tokenizer(b, tok); /* 7 pairs */
+    for (size_t i = 0; i < n; i++) {
+        put_str(b, ts[i].name, strlen(ts[i].name));
+        const int vector = !l2_tensor_table[ts[i].kind].matrix;
+        put_u32(b, vector ? 1 : 2);
+        put_u64(b, ts[i].cols);
+        if (!vector) put_u64(b, ts[i].rows);
+        put_u32(b, ts[i].type);
+        put_u64(b, ts[i].offset);
+    }
+    static const unsigned char zeros[ALIGN];
+    put(b, zeros, round_up(b->len) - b->len);
+}
+
+static llama2_status write_tensors(l2_output *o, const llama2_model *m, const out_tensor *ts, size_t n,
+                                   llama2_error *err) {
+    size_t widest = 1;
+    for (size_t i = 0; i < n; i++)
+        if (ts[i].cols > widest) widest = ts[i].cols;
+    float *row = malloc(widest * sizeof *row);
+    unsigned char *encoded = malloc(widest * sizeof(float));
+    llama2_status s = row && encoded ? LLAMA2_OK : l2_fail(err, LLAMA2_E_NOMEM, "out of memory for a row");
+    static const unsigned char zeros[ALIGN];
+    for (size_t i = 0; i < n && s == LLAMA2_OK; i++) {
+        const size_t row_bytes = ts[i].bytes / ts[i].rows;
+        for (size_t r = 0; r < ts[i].rows && s == LLAMA2_OK; r++) {
+            read_row(m, &ts[i], r, row);
+            if (!encode_row(row, ts[i].cols, ts[i].type, encoded))
+                s = l2_fail(err, LLAMA2_E_FORMAT, "%s row %zu holds a value that is not finite", ts[i].name, r);
+            else
+                s = l2_output_write(o, encoded, row_bytes, err);
+        }
+        if (s == LLAMA2_OK) s = l2_output_write(o, zeros, round_up(ts[i].bytes) - ts[i].bytes, err);
+    }
+    free(row);
+    free(encoded);
+    return s;
+}
+
+llama2_status l2_gguf_write_model(const char *path, const llama2_model *m, const llama2_tokenizer *tok, uint32_t type,
+                                  const char *const *inputs, unsigned output_flags, int *fallbacks,
+                                  llama2_error *err) {
+    if (type != L2_GGML_F32 && type != L2_GGML_F16 && type != L2_GGML_Q8_0 && type != L2_GGML_Q4_0)
+        return l2_fail(err, LLAMA2_E_INVALID, "cannot write tensors of type %s (F32, F16, Q8_0 and Q4_0 are written)",
+                       l2_ggml_type_name(type) ? l2_ggml_type_name(type) : "unknown");
+    if (llama2_tokenizer_vocab_size(tok) != m->config.vocab_size)
+        return l2_fail(err, LLAMA2_E_INVALID, "the tokenizer has %d tokens, the model %d",
+                       llama2_tokenizer_vocab_size(tok), m->config.vocab_size);
+    out_tensor *ts = NULL;
+    size_t n = 0;
+    int ignored;
+    llama2_status s = list_tensors(m, type, &ts, &n, fallbacks ? fallbacks : &ignored, err);
+    if (s != LLAMA2_OK) return s;
+    bytes header = {0};
+    put_header(&header, m, tok, type, ts, n);
+    if (header.failed) s = l2_fail(err, LLAMA2_E_NOMEM, "out of memory for the GGUF header");
+    l2_output o;
+    if (s == LLAMA2_OK) s = l2_output_open(&o, path, inputs, output_flags, err);
+    if (s == LLAMA2_OK) {
+        s = l2_output_write(&o, header.p, header.len, err);
+        if (s == LLAMA2_OK) s = write_tensors(&o, m, ts, n, err);
+        if (s == LLAMA2_OK)
+            s = l2_output_commit(&o, err);
+        else
+            l2_output_abort(&o);
+    }
+    free(header.p);
+    free(ts);
+    return s;
+}

@@ -1,0 +1,189 @@
+/*
+ * The block kernels (src/kernels/ops_blocks.h: ggml's Q8_0 and Q4_0 with
+ * Q8_0 activations): the scalar reference against plain double-precision
+ * arithmetic and ggml's definitions, and every other table (AVX2, skipped
+ * by name where the CPU lacks it) against the reference, bit for bit, on
+ * random blocks with extreme scales: zero, subnormal, fp16's largest, and
+ * weights of -128.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/ops_blocks.h"
+#include "model/float16.h"
+#include "support.h"
+
+#define MAX_BLOCKS 64
+
+static uint64_t rng = 0x243F6A8885A308D3ull;
+
+static float uniform(void) { return (float)(test_rng_next(&rng) % 20001) / 10000.0f - 1.0f; }
+
+/* The fp16 scales the cases use: ordinary ones and the extremes. */
+static uint16_t scale_bits(int kind) {
+    switch (kind % 8) {
+    case 0: return 0x0000;                                /* zero */
+    case 1: return 0x0001;                                /* the smallest subnormal */
+    case 2: return 0x7BFF;                                /* 65504, the largest */
+    case 3: return 0x83FF;                                /* a negative subnormal */
+    default: return l2_f32_to_f16(uniform() * 0.05f);     /* ordinary */
+    }
+}
+
+static void random_q8_blocks(l2_block_q8_0 *b, int n, int extreme) {
+    for (int i = 0; i < n; i++) {
+        b[i].d = extreme ? scale_bits((int)(test_rng_next(&rng) % 8)) : l2_f32_to_f16(uniform() * 0.05f);
+        for (int j = 0; j < L2_BLOCK; j++) b[i].qs[j] = (int8_t)(test_rng_next(&rng) % 256 - 128);
+        if (extreme && i % 3 == 0) memset(b[i].qs, 0x80, sizeof b[i].qs); /* -128 everywhere */
+    }
+}
+
+static void random_q4_blocks(l2_block_q4_0 *b, int n, int extreme) {
+    for (int i = 0; i < n; i++) {
+        b[i].d = extreme ? scale_bits((int)(test_rng_next(&rng) % 8)) : l2_f32_to_f16(uniform() * 0.05f);
+        for (int j = 0; j < L2_BLOCK / 2; j++) b[i].qs[j] = (uint8_t)(test_rng_next(&rng) % 256);
+        if (extreme && i % 3 == 0) memset(b[i].qs, i % 2 ? 0x00 : 0xFF, sizeof b[i].qs); /* all -8 or all 7 */
+    }
+}
+
+/* Activations as the quantizer makes them: values in [-127, 127]. */
+static void random_activations(l2_block_q8_0 *b, int n, int extreme) {
+    float x[MAX_BLOCKS * L2_BLOCK];
+    for (int i = 0; i < n * L2_BLOCK; i++) {
+        x[i] = uniform() * (extreme ? 60000.0f : 3.0f);
+        if (extreme && i % 97 == 0) x[i] = 1e-42f;
+    }
+    l2_block_kernels_reference()->quantize_q8_0(b, x, n * L2_BLOCK);
+}
+
+/* --------------------------------------------------- the reference */
+
+static void test_reference_quantize(void **state) {
+    float x[4 * L2_BLOCK];
+    for (int i = 0; i < 4 * L2_BLOCK; i++) x[i] = uniform() * 4.0f;
+    for (int j = 0; j < L2_BLOCK; j++) x[L2_BLOCK + j] = 0.0f;        /* a zero block */
+    for (int j = 0; j < L2_BLOCK; j++) x[2 * L2_BLOCK + j] = 1e-42f;  /* 1 / d overflows */
+    x[3 * L2_BLOCK + 5] = NAN;
+    l2_block_q8_0 b[4];
+    l2_block_kernels_reference()->quantize_q8_0(b, x, 4 * L2_BLOCK);
+    /* ggml's definition, block 0: d = max|x| / 127, q = round(x / d). */
+    float amax = 0.0f;
+    for (int j = 0; j < L2_BLOCK; j++) amax = fmaxf(amax, fabsf(x[j]));
+    assert_int_equal(b[0].d, l2_f32_to_f16(amax / 127.0f));
+    for (int j = 0; j < L2_BLOCK; j++) {
+        assert_true(abs(b[0].qs[j]) <= 127);
+        assert_true(fabsf((float)b[0].qs[j] - x[j] * (127.0f / amax)) <= 0.5001f);
+    }
+    assert_int_equal(b[1].d, 0);
+    assert_int_equal(b[2].d, 0);
+    for (int j = 0; j < L2_BLOCK; j++) assert_int_equal(b[1].qs[j], 0);
+    for (int j = 0; j < L2_BLOCK; j++) assert_int_equal(b[2].qs[j], 0);
+    assert_int_equal(b[3].qs[5], 0); /* the NaN */
+}
+
+/* The reference's dot products against the same sums in double. */
+static void test_reference_dots(void **state) {
+    l2_block_q8_0 w8[MAX_BLOCKS], x[MAX_BLOCKS];
+    l2_block_q4_0 w4[MAX_BLOCKS];
+    const l2_block_kernels *k = l2_block_kernels_reference();
+    for (int trial = 0; trial < 50; trial++) {
+        const int n = 1 + (int)(test_rng_next(&rng) % MAX_BLOCKS);
+        random_q8_blocks(w8, n, 0);
+        random_q4_blocks(w4, n, 0);
+        random_activations(x, n, 0);
+        double want8 = 0.0, want4 = 0.0, mag = 0.0;
+        for (int b = 0; b < n; b++) {
+            const double dx = l2_f16_to_f32(x[b].d);
+            for (int j = 0; j < L2_BLOCK; j++) {
+                const int v4 = j < 16 ? (w4[b].qs[j] & 0x0F) - 8 : (w4[b].qs[j - 16] >> 4) - 8;
+                want8 += (double)l2_f16_to_f32(w8[b].d) * w8[b].qs[j] * dx * x[b].qs[j];
+                want4 += (double)l2_f16_to_f32(w4[b].d) * v4 * dx * x[b].qs[j];
+                mag += fabs((double)l2_f16_to_f32(w8[b].d) * 128 * dx * 127);
+            }
+        }
+        assert_true(fabs(k->dot_q8_0(w8, x, n) - want8) <= 1e-5 * mag);
+        assert_true(fabs(k->dot_q4_0(w4, x, n) - want4) <= 1e-5 * mag);
+    }
+}
+
+/* ------------------------------------------- every table, the same bits */
+
+static const l2_block_kernels *table_or_skip(const char *name) {
+    const l2_block_kernels *k = strcmp(name, "avx2") == 0 ? l2_block_kernels_avx2() : l2_block_kernels_reference();
+    if (!k) {
+        print_message("skipped: this CPU (or build) cannot run the %s block kernels\n", name);
+        skip();
+    }
+    return k;
+}
+
+static int same_float(float a, float b) { return memcmp(&a, &b, sizeof a) == 0 || (isnan(a) && isnan(b)); }
+
+static void test_table_quantize(void **state) {
+    const l2_block_kernels *k = table_or_skip(*state), *ref = l2_block_kernels_reference();
+    float x[MAX_BLOCKS * L2_BLOCK];
+    l2_block_q8_0 a[MAX_BLOCKS], b[MAX_BLOCKS];
+    for (int trial = 0; trial < 200; trial++) {
+        const int n = 1 + (int)(test_rng_next(&rng) % MAX_BLOCKS);
+        const float range = trial % 4 == 0 ? 1e-40f : trial % 4 == 1 ? 60000.0f : 2.0f;
+        for (int i = 0; i < n * L2_BLOCK; i++) x[i] = uniform() * range;
+        /* Exact halves after scaling, NaN and infinity now and then. */
+        if (trial % 5 == 0) x[3] = NAN;
+        if (trial % 7 == 0) x[0] = 0.5f * (float)(trial % 9);
+        if (trial % 11 == 0) x[n * L2_BLOCK - 1] = INFINITY;
+        ref->quantize_q8_0(a, x, n * L2_BLOCK);
+        k->quantize_q8_0(b, x, n * L2_BLOCK);
+        assert_memory_equal(a, b, (size_t)n * sizeof a[0]);
+    }
+}
+
+static void test_table_dots(void **state) {
+    const l2_block_kernels *k = table_or_skip(*state), *ref = l2_block_kernels_reference();
+    l2_block_q8_0 w8[MAX_BLOCKS], x[MAX_BLOCKS];
+    l2_block_q4_0 w4[MAX_BLOCKS];
+    for (int trial = 0; trial < 400; trial++) {
+        const int n = 1 + (int)(test_rng_next(&rng) % MAX_BLOCKS), extreme = trial % 2;
+        random_q8_blocks(w8, n, extreme);
+        random_q4_blocks(w4, n, extreme);
+        random_activations(x, n, extreme);
+        assert_true(same_float(k->dot_q8_0(w8, x, n), ref->dot_q8_0(w8, x, n)));
+        assert_true(same_float(k->dot_q4_0(w4, x, n), ref->dot_q4_0(w4, x, n)));
+    }
+}
+
+/* Each level's table brings its block table: AVX2 for the x86 levels,
+ * the reference for the others (and under LLAMA2_KERNELS=scalar). */
+static void test_table_for_level(void **state) {
+    assert_ptr_equal(l2_block_kernels_for("scalar"), l2_block_kernels_reference());
+    assert_ptr_equal(l2_block_kernels_for("neon-exact"), l2_block_kernels_reference());
+    assert_ptr_equal(l2_block_kernels_for(NULL), l2_block_kernels_reference());
+    const l2_block_kernels *avx2 = l2_block_kernels_avx2();
+    if (!avx2) {
+        print_message("skipped: this CPU (or build) cannot run the avx2 block kernels\n");
+        skip();
+    }
+    assert_ptr_equal(l2_block_kernels_for("avx2-exact"), avx2);
+    assert_ptr_equal(l2_block_kernels_for("avx512-vnni"), avx2);
+    assert_ptr_equal(l2_block_kernels_for("amx"), avx2);
+    assert_string_equal(avx2->name, "avx2");
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_reference_quantize),
+        cmocka_unit_test(test_reference_dots),
+        cmocka_unit_test_prestate(test_table_quantize, "avx2"),
+        cmocka_unit_test_prestate(test_table_dots, "avx2"),
+        cmocka_unit_test(test_table_for_level),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
