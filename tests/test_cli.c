@@ -276,7 +276,8 @@ static void test_tokenizer_messages(void **state) {
 }
 
 /* A file of another kind given as the model or as the tokenizer: the
- * message says what the file is and what to do. */
+ * message says what the file is and what to do (a GGUF file goes to the
+ * GGUF reader, which says what it lacks). */
 static void test_wrong_file_kinds(void **state) {
     (void)state;
     need_model();
@@ -289,9 +290,7 @@ static void test_wrong_file_kinds(void **state) {
     run(&r, NULL, gguf, "-z", tokenizer, NULL);
     assert_int_equal(r.status, 1);
     snprintf(expected, sizeof expected,
-             "llama2: %s: a GGUF file, which this build does not read: it reads llama2.c checkpoints "
-             "(llama2-convert makes one of a Hugging Face model folder)\n",
-             gguf);
+             "llama2: %s: GGUF: missing the key general.architecture\n", gguf);
     assert_string_equal(r.err, expected);
     test_run_free(&r);
 

@@ -147,11 +147,6 @@ static llama2_status not_a_checkpoint(const unsigned char *data, size_t size, ll
     const l2_file_kind kind = l2_file_kind_of(data, size);
     const char *name = l2_file_kind_name(kind);
     switch (kind) {
-    case L2_FILE_GGUF:
-        return l2_fail(err, LLAMA2_E_UNSUPPORTED,
-                       "%s, which this build does not read: it reads llama2.c checkpoints (llama2-convert makes one "
-                       "of a Hugging Face model folder)",
-                       name);
     case L2_FILE_TOKENIZER_BIN:
         return l2_fail(err, LLAMA2_E_FORMAT,
                        "%s, not a model: give the model's checkpoint, and this file as the tokenizer (-z)", name);
@@ -231,7 +226,7 @@ llama2_status llama2_model_open(const char *path, const llama2_model_options *op
         return s;
     }
 
-    if (l2_gguf_is(data, size)) {
+    if (l2_file_kind_of(data, size) == L2_FILE_GGUF) {
         s = l2_gguf_model_load(m, data, size, err);
         if (s == LLAMA2_OK) s = l2_model_attach_kernels(m, err);
         if (s != LLAMA2_OK) {

@@ -270,8 +270,6 @@ static llama2_status check_data(const unsigned char *data, size_t size, l2_gguf 
     return s;
 }
 
-int l2_gguf_is(const unsigned char *data, size_t size) { return size >= 4 && memcmp(data, L2_GGUF_MAGIC, 4) == 0; }
-
 llama2_status l2_gguf_parse(const unsigned char *data, size_t size, l2_gguf *g, llama2_error *err) {
     memset(g, 0, sizeof *g);
     cursor c = {data, size, 0};

@@ -88,9 +88,6 @@ typedef struct l2_gguf {
     size_t data_offset; /* where the data section starts in the file */
 } l2_gguf;
 
-/* 1 when the bytes start with GGUF's magic. */
-int l2_gguf_is(const unsigned char *data, size_t size);
-
 /* Parses and checks a whole file: the header (magic, a version of 2 or 3,
  * counts that the file can hold), every key-value pair (known value types,
  * no nested arrays, no key twice, general.alignment a power of two), every
