@@ -33,6 +33,8 @@ const char *cli_usage(void) {
            "  -i, --prompt <string>            input prompt\n"
            "  -f, --file <path>                read the prompt from a file, - for standard input\n"
            "      --stop <string>              end the text before this string (repeatable)\n"
+           "      --grammar <gbnf>             constrain the generated text to a GBNF grammar (llama.cpp's format)\n"
+           "      --grammar-file <path>        the same, with the grammar read from a file\n"
            "      --ctx <int>                  context length, at most the model's (default: the model's)\n"
            "  -z, --tokenizer <path>           tokenizer file (default tokenizer.bin)\n"
            "  -m, --mode <mode>                generate | chat (default generate)\n"
@@ -90,7 +92,7 @@ typedef enum opt_id {
     OPT_TEMPERATURE, OPT_TOPP, OPT_TOP_K, OPT_MIN_P, OPT_REPEAT_PENALTY, OPT_REPEAT_LAST_N, OPT_PRESENCE_PENALTY,
     OPT_FREQUENCY_PENALTY, OPT_SEED, OPT_STEPS, OPT_PROMPT, OPT_FILE, OPT_STOP, OPT_CTX, OPT_TOKENIZER, OPT_MODE,
     OPT_SYSTEM, OPT_CHAT_TEMPLATE, OPT_REPLY_TOKENS, OPT_THREADS, OPT_BATCH, OPT_BACKEND, OPT_NO_MMAP,
-    OPT_NO_TIMER, OPT_VERBOSE, OPT_HELP, OPT_VERSION
+    OPT_NO_TIMER, OPT_VERBOSE, OPT_HELP, OPT_VERSION, OPT_GRAMMAR, OPT_GRAMMAR_FILE
 } opt_id;
 
 static const cli_option options[] = {
@@ -111,6 +113,7 @@ static const cli_option options[] = {
     {0, "no-mmap", 0, OPT_NO_MMAP},           {0, "no-timer", 0, OPT_NO_TIMER},
     {0, "verbose", 0, OPT_VERBOSE},           {'h', "help", 0, OPT_HELP},
     {0, "version", 0, OPT_VERSION},
+    {0, "grammar", 1, OPT_GRAMMAR},           {0, "grammar-file", 1, OPT_GRAMMAR_FILE},
 };
 
 static int apply(void *user, const cli_option *o, const char *flag, const char *v, char *msg, size_t size) {
@@ -207,6 +210,8 @@ static int apply(void *user, const cli_option *o, const char *flag, const char *
     case OPT_VERBOSE: a->verbose = 1; return 0;
     case OPT_HELP: a->help = 1; return 0;
     case OPT_VERSION: a->version = 1; return 0;
+    case OPT_GRAMMAR: a->grammar = v; return 0;
+    case OPT_GRAMMAR_FILE: a->grammar_file = v; return 0;
     }
     return 0;
 }
@@ -220,5 +225,10 @@ int cli_parse(int argc, char **argv, cli_args *a, char *msg, size_t size) {
     if (a->help || a->version) return 0;
     if (!a->checkpoint) return cli_fail(msg, size, "no checkpoint given (usage: llama2 <checkpoint> [options])");
     if (a->prompt && a->prompt_file) return cli_fail(msg, size, "-f: -i gives the prompt already (use one of them)");
+    if (a->grammar && a->grammar_file)
+        return cli_fail(msg, size, "--grammar-file: --grammar gives the grammar already (use one of them)");
+    if ((a->grammar || a->grammar_file) && a->mode == CLI_CHAT)
+        return cli_fail(msg, size, "%s: a grammar constrains generate mode, not chat",
+                        a->grammar ? "--grammar" : "--grammar-file");
     return 0;
 }

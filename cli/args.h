@@ -39,6 +39,8 @@ typedef struct cli_args {
     int threads;               /* --threads, 0: the online processors */
     int batch;                 /* --batch, 0: the library's default */
     const char *backend;       /* --backend, NULL: cpu */
+    const char *grammar;       /* --grammar, NULL when absent */
+    const char *grammar_file;  /* --grammar-file, NULL when absent */
     int no_mmap, no_timer, verbose;
     int help, version;         /* print and exit 0 */
 } cli_args;

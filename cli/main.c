@@ -153,8 +153,9 @@ static void print_model(const char *path, const llama2_config *c, int context_le
 }
 
 /* The whole of a prompt file ("-": standard input), without one final
- * newline, into *text; 0 with a message in msg on failure. */
-static int read_prompt_file(const char *path, char **text, char *msg, size_t msg_size) {
+ * newline, into *text; 0 with a message in msg on failure. `what` names
+ * the text in that message. */
+static int read_text_file(const char *path, const char *what, char **text, char *msg, size_t msg_size) {
     FILE *f = strcmp(path, "-") == 0 ? stdin : l2_fopen(path, "rb");
     if (!f) {
         snprintf(msg, msg_size, "cannot open: %s", strerror(errno));
@@ -183,7 +184,7 @@ static int read_prompt_file(const char *path, char **text, char *msg, size_t msg
     }
     buf[n] = '\0';
     if (strlen(buf) != n) {
-        snprintf(msg, msg_size, "the prompt holds a NUL byte (at offset %zu)", strlen(buf));
+        snprintf(msg, msg_size, "the %s holds a NUL byte (at offset %zu)", what, strlen(buf));
         free(buf);
         return 0;
     }
@@ -259,17 +260,29 @@ int main(int argc, char **argv) {
     llama2_sampler *sampler = NULL;
     llama2_threadpool *pool = NULL;
     llama2_session *session = NULL;
-    char *file_prompt = NULL;
+    char *file_prompt = NULL, *file_grammar = NULL;
+    llama2_grammar *grammar = NULL;
     char warning[768] = "";
     terminal term = {0};
     int rc = 1;
     const char *culprit = NULL; /* what an error is about: a file or a flag */
 
-    if (a.prompt_file && !read_prompt_file(a.prompt_file, &file_prompt, err.message, sizeof err.message)) {
+    if (a.prompt_file && !read_text_file(a.prompt_file, "prompt", &file_prompt, err.message, sizeof err.message)) {
         culprit = a.prompt_file;
         goto done;
     }
     const char *prompt = a.prompt_file ? file_prompt : a.prompt;
+    /* The grammar before the model: a bad one is a usage error, told at once. */
+    if (a.grammar_file && !read_text_file(a.grammar_file, "grammar", &file_grammar, err.message, sizeof err.message)) {
+        culprit = a.grammar_file;
+        goto done;
+    }
+    const char *grammar_text = a.grammar_file ? file_grammar : a.grammar;
+    if (grammar_text && llama2_grammar_parse(grammar_text, strlen(grammar_text), &grammar, &err) != LLAMA2_OK) {
+        culprit = a.grammar_file ? a.grammar_file : "--grammar";
+        rc = err.status == LLAMA2_E_INVALID ? 2 : 1;
+        goto done;
+    }
 
     rc = cli_open_model(a.checkpoint, a.no_mmap, a.context_length, &model, &culprit, &err);
     if (rc != 0) goto done;
@@ -284,6 +297,7 @@ int main(int argc, char **argv) {
     if (a.seed == 0) a.seed = fresh_seed();
     llama2_sampler_options sampler_options = cli_sampler_options(&a, context);
     if (llama2_sampler_create(config->vocab_size, &sampler_options, &sampler, &err) != LLAMA2_OK ||
+        llama2_sampler_set_grammar(sampler, grammar, tokenizer, &err) != LLAMA2_OK ||
         llama2_threadpool_create(default_threads(&a, config), &pool, &err) != LLAMA2_OK) {
         culprit = "setup";
         goto done;
@@ -334,10 +348,12 @@ int main(int argc, char **argv) {
 done:
     if (culprit) print_error(culprit, err.message);
     free(file_prompt);
+    free(file_grammar);
     free(term.in);
     llama2_session_destroy(session);
     llama2_threadpool_destroy(pool);
     llama2_sampler_destroy(sampler);
+    llama2_grammar_free(grammar);
     llama2_tokenizer_close(tokenizer);
     llama2_model_close(model);
     return rc;
