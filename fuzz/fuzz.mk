@@ -16,7 +16,7 @@ _fuzz_saved_goal := $(.DEFAULT_GOAL)
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_DIR := build/fuzz
-FUZZ_TARGETS := checkpoint tokenizer encode decode args safetensors sentencepiece
+FUZZ_TARGETS := checkpoint tokenizer encode decode args safetensors sentencepiece grammar
 # llama2-server's request parser (server/request.c, with jansson), where the
 # server's libraries are installed.
 ifeq ($(shell pkg-config --exists jansson libmicrohttpd 2>/dev/null && echo 1),1)
@@ -49,6 +49,7 @@ FUZZ_OPTS_args := -max_len=1024 -timeout=10
 FUZZ_OPTS_safetensors := -max_len=65536 -timeout=10
 FUZZ_OPTS_sentencepiece := -max_len=65536 -timeout=10
 FUZZ_OPTS_server_request := -max_len=16384 -timeout=10
+FUZZ_OPTS_grammar := -max_len=8192 -timeout=10
 
 .PHONY: fuzz fuzz-corpus fuzz-smoke fuzz-run
 .SECONDARY: $(FUZZ_LIB_OBJ) $(FUZZ_CONVERT_OBJ) $(FUZZ_DIR)/obj/server/request.o $(FUZZ_DIR)/obj/server/response.o

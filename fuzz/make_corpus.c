@@ -5,11 +5,11 @@
  *   make_corpus <corpus-dir> [<models-dir>]
  *
  * fills <corpus-dir>/{checkpoint,tokenizer,encode,decode,args,server_request,
- * safetensors,sentencepiece}/ with small valid inputs: tiny models of every checkpoint
+ * safetensors,sentencepiece,grammar}/ with small valid inputs: tiny models of every checkpoint
  * format (written by the library's checkpoint writer), their headers alone,
  * the shared tokenizers truncated to their first entries, sample prompts,
  * token id sequences, command lines, safetensors files with Llama's tensor
- * names, and SentencePiece models (built here, and the first pieces of
+ * names, GBNF grammars, and SentencePiece models (built here, and the first pieces of
  * tokenizer.model). <models-dir> (default $LLAMA2_MODELS, else models)
  * supplies tok512.bin, tokenizer.bin and tokenizer.model; without them those
  * seeds are built from scratch only.
@@ -465,6 +465,24 @@ static void sentencepiece_seeds(const char *models) {
     free(data);
 }
 
+static void grammar_seeds(void) {
+    static const char *grammars[] = {
+        "root ::= \"yes\" | \"no\"\n",
+        "root ::= \"-\"? [0-9]+ (\".\" [0-9]+)?\n",
+        "root ::= list\nlist ::= \"[\" (item (\",\" item)*)? \"]\"\nitem ::= [0-9] | list\n",
+        "# json\nroot ::= value\nvalue ::= object | array | string | [0-9]+ | \"true\" | \"null\"\n"
+        "object ::= \"{\" ws (string \":\" ws value (\",\" ws string \":\" ws value)*)? \"}\"\n"
+        "array ::= \"[\" ws (value (\",\" ws value)*)? \"]\"\n"
+        "string ::= \"\\\"\" ([^\"\\\\\\x00-\\x1F] | \"\\\\\" [\"\\\\/bfnrt])* \"\\\"\"\nws ::= [ \\t\\n]{0,4}\n",
+        "root ::= [^a-z\\u00e9] . \"\\U0001F600\" \"a\"{2,5} \"b\"{3} \"c\"{1,}\n",
+    };
+    for (size_t i = 0; i < sizeof grammars / sizeof grammars[0]; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "grammar%zu", i);
+        write_seed("grammar", name, grammars[i], strlen(grammars[i]));
+    }
+}
+
 int main(int argc, char **argv) {
     if (argc < 2 || argc > 3) {
         fprintf(stderr, "usage: make_corpus <corpus-dir> [<models-dir>]\n");
@@ -482,5 +500,6 @@ int main(int argc, char **argv) {
     server_request_seeds();
     safetensors_seeds();
     sentencepiece_seeds(models);
+    grammar_seeds();
     return 0;
 }

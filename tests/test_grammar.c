@@ -159,6 +159,12 @@ static void test_languages(void **state) {
     assert_int_equal(matches(g, "\xc0\x80"), 0);     /* an overlong form neither */
     llama2_grammar_free(g);
 
+    /* an empty class matches nothing */
+    g = parse_ok("root ::= \"a\" []? | [^\\x00-\\U0010FFFF] \"b\"");
+    assert_int_equal(matches(g, "a"), 1);
+    assert_int_equal(matches(g, "b"), 0);
+    llama2_grammar_free(g);
+
     /* an ambiguous grammar stays small: the same parse is kept once */
     g = parse_ok("root ::= (\"a\" | \"a\" | [a])*");
     char text[2001];

@@ -229,7 +229,7 @@ static int compare_ranges(const void *x, const void *y) {
  * rule of byte sequences. Sorts and merges r[0..n) in place; negate: the
  * complement. Surrogates are never matched (they are not valid UTF-8). */
 static int emit_char_class(parser *p, int rule, cp_range *r, size_t n, int negate, size_t pos) {
-    qsort(r, n, sizeof *r, compare_ranges);
+    if (n > 1) qsort(r, n, sizeof *r, compare_ranges);
     size_t m = 0;
     for (size_t i = 0; i < n; i++) {
         if (m > 0 && r[i].lo <= r[m - 1].hi + 1) {
@@ -250,7 +250,7 @@ static int emit_char_class(parser *p, int rule, cp_range *r, size_t n, int negat
         }
         if (next <= 0x10FFFF) out[k++] = (cp_range){next, 0x10FFFF};
     } else {
-        memcpy(out, r, m * sizeof *out);
+        if (m > 0) memcpy(out, r, m * sizeof *out);
         k = m;
     }
     /* Split at the surrogates and at the encoded-length boundaries. */
