@@ -137,6 +137,11 @@ JANSSON_LIBS := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
 CONVERT_SRC := $(wildcard src/convert/*.c)
 CONVERT_OBJ := $(CONVERT_SRC:%.c=$(BUILD)/%.o)
 CONVERT_LIB := $(BUILD)/libllama2-convert.a
+# JSON Schema to grammars (src/schema/, jansson too): linked into llama2 and
+# llama2-server where jansson is installed; llama2 --json-schema says so where not.
+SCHEMA_SRC := $(wildcard src/schema/*.c)
+SCHEMA_OBJ := $(SCHEMA_SRC:%.c=$(BUILD)/%.o)
+SCHEMA_LIB := $(BUILD)/libllama2-schema.a
 
 PROGRAMS := llama2
 # tools/NAME.c is the program llama2-NAME; tools/bench_*.c are the parts of
@@ -288,8 +293,18 @@ $(CONVERT_LIB): $(CONVERT_OBJ)
 	ar rcs $@ $^
 $(CONVERT_OBJ) $(BUILD)/tools/convert.o $(BUILD)/tests/test_convert.o: ALL_CFLAGS += -Isrc/convert $(JANSSON_CFLAGS)
 
-$(BUILD)/llama2$(EXE): $(BUILD)/cli/main.o $(BUILD)/cli/args.o $(BUILD)/cli/options.o $(LIB)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+$(SCHEMA_LIB): $(SCHEMA_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+$(SCHEMA_OBJ): ALL_CFLAGS += $(JANSSON_CFLAGS)
+ifeq ($(HAVE_JANSSON),1)
+CLI_SCHEMA := $(SCHEMA_LIB)
+CLI_SCHEMA_LIBS := $(JANSSON_LIBS)
+$(BUILD)/cli/main.o: ALL_CFLAGS += -DLLAMA2_HAVE_SCHEMA $(JANSSON_CFLAGS)
+endif
+
+$(BUILD)/llama2$(EXE): $(BUILD)/cli/main.o $(BUILD)/cli/args.o $(BUILD)/cli/options.o $(CLI_SCHEMA) $(LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CLI_SCHEMA_LIBS) $(LDLIBS)
 
 # The objects before the library, whatever order the prerequisites come in.
 $(BUILD)/llama2-%$(EXE): $(BUILD)/tools/%.o $(TOOL_PARTS:%.c=$(BUILD)/%.o) $(LIB)

@@ -10,6 +10,9 @@
 #include "options.h"
 #include "llama2.h"
 #include "platform/platform.h"
+#ifdef LLAMA2_HAVE_SCHEMA
+#include "schema/json_schema.h"
+#endif
 
 /* Chat and Ctrl-C: while a chat runs, Ctrl-C does not end the program
  * (l2_interrupt_catch): a write in main takes one that came and says stop
@@ -223,6 +226,44 @@ static llama2_status open_tokenizer(const cli_args *a, int vocab_size, llama2_to
     return LLAMA2_OK;
 }
 
+/* The grammar the options give (none: *grammar stays NULL). Returns 0 with
+ * *culprit, *rc and err set on failure: 2 for a bad grammar or schema. */
+static int load_grammar(const cli_args *a, llama2_grammar **grammar, const char **culprit, int *rc,
+                        llama2_error *err) {
+    if (a->grammar_from == CLI_GRAMMAR_NONE) return 1;
+    const int from_file = a->grammar_from == CLI_GRAMMAR_FILE || a->grammar_from == CLI_GRAMMAR_SCHEMA_FILE;
+    const int schema = a->grammar_from == CLI_GRAMMAR_SCHEMA || a->grammar_from == CLI_GRAMMAR_SCHEMA_FILE;
+    char *text = NULL;
+    *culprit = from_file ? a->grammar : a->grammar_flag;
+    *rc = 1;
+    if (from_file && !read_text_file(a->grammar, schema ? "schema" : "grammar", &text, err->message,
+                                     sizeof err->message))
+        return 0;
+    const char *t = from_file ? text : a->grammar;
+    llama2_status s;
+#ifdef LLAMA2_HAVE_SCHEMA
+    s = schema ? l2_json_schema_grammar(t, strlen(t), grammar, err) : llama2_grammar_parse(t, strlen(t), grammar, err);
+#else
+    if (schema) {
+        free(text);
+        *culprit = a->grammar_flag;
+        *rc = 2;
+        snprintf(err->message, sizeof err->message,
+                 "this llama2 was built without JSON Schema support (jansson, libjansson-dev, was not installed)");
+        return 0;
+    }
+    s = llama2_grammar_parse(t, strlen(t), grammar, err);
+#endif
+    free(text);
+    if (s != LLAMA2_OK) {
+        *rc = s == LLAMA2_E_INVALID ? 2 : 1;
+        return 0;
+    }
+    *culprit = NULL;
+    *rc = 1;
+    return 1;
+}
+
 static void print_chat_end(const llama2_stats *st, const terminal *t, int steps, int context) {
     switch (st->stop) {
     case LLAMA2_STOP_INPUT:
@@ -260,7 +301,7 @@ int main(int argc, char **argv) {
     llama2_sampler *sampler = NULL;
     llama2_threadpool *pool = NULL;
     llama2_session *session = NULL;
-    char *file_prompt = NULL, *file_grammar = NULL;
+    char *file_prompt = NULL;
     llama2_grammar *grammar = NULL;
     char warning[768] = "";
     terminal term = {0};
@@ -273,17 +314,7 @@ int main(int argc, char **argv) {
     }
     const char *prompt = a.prompt_file ? file_prompt : a.prompt;
     /* The grammar before the model: a bad one is a usage error, told at once. */
-    if (a.grammar_file && !read_text_file(a.grammar_file, "grammar", &file_grammar, err.message, sizeof err.message)) {
-        culprit = a.grammar_file;
-        goto done;
-    }
-    const char *grammar_text = a.grammar_file ? file_grammar : a.grammar;
-    if (grammar_text && llama2_grammar_parse(grammar_text, strlen(grammar_text), &grammar, &err) != LLAMA2_OK) {
-        culprit = a.grammar_file ? a.grammar_file : "--grammar";
-        rc = err.status == LLAMA2_E_INVALID ? 2 : 1;
-        goto done;
-    }
-
+    if (!load_grammar(&a, &grammar, &culprit, &rc, &err)) goto done;
     rc = cli_open_model(a.checkpoint, a.no_mmap, a.context_length, &model, &culprit, &err);
     if (rc != 0) goto done;
     rc = 1;
@@ -348,7 +379,6 @@ int main(int argc, char **argv) {
 done:
     if (culprit) print_error(culprit, err.message);
     free(file_prompt);
-    free(file_grammar);
     free(term.in);
     llama2_session_destroy(session);
     llama2_threadpool_destroy(pool);
