@@ -364,7 +364,7 @@ libraries: $(SHARED_LIB) $(DIST_LIB) $(PC_FILE)
 endif
 
 $(SERVER_OBJ) $(BUILD)/tests/test_server.o: ALL_CFLAGS += -Iserver -Icli $(MHD_CFLAGS) $(JANSSON_CFLAGS)
-$(BUILD)/llama2-server: $(SERVER_OBJ) $(BUILD)/cli/options.o $(LIB)
+$(BUILD)/llama2-server: $(SERVER_OBJ) $(BUILD)/cli/options.o $(SCHEMA_LIB) $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(MHD_LIBS) $(JANSSON_LIBS) $(LDLIBS)
 INSTALL_PROGRAMS += $(SERVER_PROGRAMS)
 
@@ -390,7 +390,7 @@ $(BUILD)/tests/%_emulated: $(BUILD)/tests/%_emulated.o $(TEST_SUPPORT_OBJ) $(BUI
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LDLIBS)
 $(BUILD)/tests/test_convert$(EXE): $(BUILD)/tests/test_convert.o $(TEST_SUPPORT_OBJ) $(CONVERT_LIB) $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(JANSSON_LIBS) $(LDLIBS)
-$(BUILD)/tests/test_server$(EXE): $(BUILD)/tests/test_server.o $(TEST_SUPPORT_OBJ) $(SERVER_TEST_OBJ) $(LIB)
+$(BUILD)/tests/test_server$(EXE): $(BUILD)/tests/test_server.o $(TEST_SUPPORT_OBJ) $(SERVER_TEST_OBJ) $(SCHEMA_LIB) $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(JANSSON_LIBS) $(LDLIBS)
 
 ifeq ($(TARGET_WINDOWS),1)

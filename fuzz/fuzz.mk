@@ -52,7 +52,8 @@ FUZZ_OPTS_server_request := -max_len=16384 -timeout=10
 FUZZ_OPTS_grammar := -max_len=8192 -timeout=10
 
 .PHONY: fuzz fuzz-corpus fuzz-smoke fuzz-run
-.SECONDARY: $(FUZZ_LIB_OBJ) $(FUZZ_CONVERT_OBJ) $(FUZZ_DIR)/obj/server/request.o $(FUZZ_DIR)/obj/server/response.o
+.SECONDARY: $(FUZZ_LIB_OBJ) $(FUZZ_CONVERT_OBJ) $(FUZZ_DIR)/obj/server/request.o $(FUZZ_DIR)/obj/server/response.o \
+	$(FUZZ_DIR)/obj/src/schema/json_schema.o
 
 fuzz: $(FUZZ_BINS)
 
@@ -65,7 +66,8 @@ $(FUZZ_DIR)/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz_common.h $(FUZZ_LIB_OBJ)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(filter %.o,$^) -lm -pthread $(FUZZ_EXTRA_LIBS)
 $(FUZZ_CONVERT_TARGETS:%=$(FUZZ_DIR)/fuzz_%): $(FUZZ_CONVERT_OBJ)
 $(FUZZ_CONVERT_TARGETS:%=$(FUZZ_DIR)/fuzz_%): FUZZ_EXTRA_LIBS = $(FUZZ_JANSSON_LIBS)
-$(FUZZ_DIR)/fuzz_server_request: $(FUZZ_DIR)/obj/server/request.o $(FUZZ_DIR)/obj/server/response.o
+$(FUZZ_DIR)/fuzz_server_request: $(FUZZ_DIR)/obj/server/request.o $(FUZZ_DIR)/obj/server/response.o \
+	$(FUZZ_DIR)/obj/src/schema/json_schema.o
 $(FUZZ_DIR)/fuzz_server_request: FUZZ_EXTRA_LIBS = $(FUZZ_JANSSON_LIBS)
 
 # The seed models are written by the library's checkpoint writer.

@@ -844,6 +844,21 @@ const char *l2_json_object_gbnf(void) {
            "j-null ::= \"null\"\n";
 }
 
+/* Compiles gbnf, or the grammar of any JSON object when NULL. */
+static llama2_status compile(char *gbnf, llama2_grammar **out, llama2_error *err) {
+    const char *g = gbnf ? gbnf : l2_json_object_gbnf();
+    llama2_status s = llama2_grammar_parse(g, strlen(g), out, err);
+    if (s == LLAMA2_E_INVALID && err && strstr(err->message, "left recursion")) {
+        snprintf(err->message, sizeof err->message, "#: a '$ref' cycle that never writes a character");
+    } else if (s == LLAMA2_E_INVALID && err) {
+        char inner[sizeof err->message];
+        snprintf(inner, sizeof inner, "%s", err->message);
+        snprintf(err->message, sizeof err->message, "#: the schema's grammar is refused: %.200s", inner);
+    }
+    free(gbnf);
+    return s;
+}
+
 llama2_status l2_json_schema_grammar(const char *text, size_t len, llama2_grammar **out, llama2_error *err) {
     *out = NULL;
     char *gbnf = NULL;
@@ -851,15 +866,15 @@ llama2_status l2_json_schema_grammar(const char *text, size_t len, llama2_gramma
         llama2_status s = l2_json_schema_text_to_gbnf(text, len, &gbnf, err);
         if (s != LLAMA2_OK) return s;
     }
-    const char *g = gbnf ? gbnf : l2_json_object_gbnf();
-    llama2_status s = llama2_grammar_parse(g, strlen(g), out, err);
-    if (s == LLAMA2_E_INVALID && err && strstr(err->message, "left recursion"))
-        snprintf(err->message, sizeof err->message, "#: a '$ref' cycle that never writes a character");
-    else if (s == LLAMA2_E_INVALID && err) {
-        char inner[sizeof err->message];
-        snprintf(inner, sizeof inner, "%s", err->message);
-        snprintf(err->message, sizeof err->message, "#: the schema's grammar is refused: %.200s", inner);
+    return compile(gbnf, out, err);
+}
+
+llama2_status l2_json_schema_value_grammar(const json_t *schema, llama2_grammar **out, llama2_error *err) {
+    *out = NULL;
+    char *gbnf = NULL;
+    if (schema) {
+        llama2_status s = l2_json_schema_to_gbnf(schema, &gbnf, err);
+        if (s != LLAMA2_OK) return s;
     }
-    free(gbnf);
-    return s;
+    return compile(gbnf, out, err);
 }

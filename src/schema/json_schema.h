@@ -31,5 +31,7 @@ const char *l2_json_object_gbnf(void);
 
 /* Schema text (or, with `text` NULL, any JSON object) to a compiled grammar. */
 llama2_status l2_json_schema_grammar(const char *text, size_t len, llama2_grammar **out, llama2_error *err);
+/* The same from a parsed schema (NULL: any JSON object). */
+llama2_status l2_json_schema_value_grammar(const json_t *schema, llama2_grammar **out, llama2_error *err);
 
 #endif
