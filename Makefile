@@ -157,7 +157,7 @@ TEST_SUPPORT := $(filter-out $(TEST_SRC) $(filter-out tests/support_$(PLATFORM).
 	$(wildcard tests/*.c))
 ifneq ($(HAVE_JANSSON),1)
 TOOL_NAMES := $(filter-out convert,$(TOOL_NAMES))
-TEST_SRC := $(filter-out tests/test_convert.c,$(TEST_SRC))
+TEST_SRC := $(filter-out tests/test_convert.c tests/test_json_schema.c,$(TEST_SRC))
 ifeq ($(TARGET_WINDOWS),1)
 WITHOUT_JANSSON := no jansson for MinGW-w64 (Debian has none)
 else
@@ -390,6 +390,8 @@ $(BUILD)/tests/%_emulated: $(BUILD)/tests/%_emulated.o $(TEST_SUPPORT_OBJ) $(BUI
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LDLIBS)
 $(BUILD)/tests/test_convert$(EXE): $(BUILD)/tests/test_convert.o $(TEST_SUPPORT_OBJ) $(CONVERT_LIB) $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(JANSSON_LIBS) $(LDLIBS)
+$(BUILD)/tests/test_json_schema$(EXE): $(BUILD)/tests/test_json_schema.o $(TEST_SUPPORT_OBJ) $(SCHEMA_LIB) $(LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(JANSSON_LIBS) $(LDLIBS)
 $(BUILD)/tests/test_server$(EXE): $(BUILD)/tests/test_server.o $(TEST_SUPPORT_OBJ) $(SERVER_TEST_OBJ) $(SCHEMA_LIB) $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(JANSSON_LIBS) $(LDLIBS)
 
@@ -430,7 +432,7 @@ endif
 # tests run them from the program's folder).
 test-unit: $(BUILD)/llama2$(EXE) $(TOOL_NAMES:%=$(BUILD)/llama2-%$(EXE)) $(SERVER_PROGRAMS:%=$(BUILD)/%) \
 		$(filter-out $(INSTALL_TEST),$(TEST_BIN)) test-models
-	@$(TEST_ENV) sh tests/run.sh $(filter-out $(INSTALL_TEST),$(TEST_BIN)) $(if $(WITHOUT_JANSSON),"--skipped=test_convert:$(WITHOUT_JANSSON)") \
+	@$(TEST_ENV) sh tests/run.sh $(filter-out $(INSTALL_TEST),$(TEST_BIN)) $(if $(WITHOUT_JANSSON),"--skipped=test_convert:$(WITHOUT_JANSSON)" "--skipped=test_json_schema:$(WITHOUT_JANSSON)") \
 		$(if $(WITHOUT_SERVER_LIBS),"--skipped=test_server:$(WITHOUT_SERVER_LIBS)") \
 		$(EMULATED_SKIPPED)
 
@@ -440,7 +442,7 @@ test-unit: $(BUILD)/llama2$(EXE) $(TOOL_NAMES:%=$(BUILD)/llama2-%$(EXE)) $(SERVE
 ifeq ($(TARGET_WINDOWS),1)
 test-windows: $(BUILD)/llama2$(EXE) $(TOOL_NAMES:%=$(BUILD)/llama2-%$(EXE)) $(TEST_BIN) test-models
 	@$(TEST_ENV) sh tests/windows.sh $(BUILD) $(TEST_BIN) $(NOT_BUILT_TESTS) \
-		$(if $(WITHOUT_JANSSON),"--skipped=test_convert:$(WITHOUT_JANSSON)") \
+		$(if $(WITHOUT_JANSSON),"--skipped=test_convert:$(WITHOUT_JANSSON)" "--skipped=test_json_schema:$(WITHOUT_JANSSON)") \
 		$(if $(WITHOUT_SERVER_LIBS),"--skipped=test_server:$(WITHOUT_SERVER_LIBS)")
 else
 test-windows:

@@ -2,7 +2,8 @@
  * JSON Schema to GBNF. Each schema becomes a rule (s1, s2, ...); the JSON
  * building blocks (j-string, j-number, j-ws...) are written once at the
  * end, those used. Whitespace is allowed where JSON allows it, a few
- * characters at most, so that a model cannot pad forever.
+ * characters at most, so that a model cannot pad forever. A u-escape is
+ * never a surrogate: a string's length is then its characters'.
  */
 #include <math.h>
 #include <stdarg.h>
@@ -109,7 +110,11 @@ static int fail(conv *c, const char *fmt, ...) {
     va_end(ap);
     if (c->err) {
         c->err->status = LLAMA2_E_INVALID;
-        snprintf(c->err->message, sizeof c->err->message, "#%.*s: %s", (int)c->path_len, c->path, msg);
+        /* a deep path is shortened to its end, so that the message stays whole */
+        const size_t keep = 80;
+        const char *path = c->path_len > keep ? c->path + c->path_len - keep : c->path;
+        while (path > c->path && *path && *path != '/') path++; /* whole names */
+        snprintf(c->err->message, sizeof c->err->message, "#%s%.80s: %.160s", c->path_len > keep ? "..." : "", path, msg);
     }
     return 0;
 }
@@ -782,7 +787,7 @@ static void put_blocks(conv *c) {
     if (c->used & USE_VALUE) put(o, json_blocks);
     if (u & USE_WS) put(o, "j-ws ::= \" \"? | \"\\n\" [ \\t]{0,20}\n");
     if (u & USE_STRING) put(o, "j-string ::= \"\\\"\" j-char* \"\\\"\"\n");
-    if (u & USE_CHAR) put(o, "j-char ::= [^\"\\\\\\x7F\\x00-\\x1F] | \"\\\\\" ([\"\\\\/bfnrt] | \"u\" [0-9a-fA-F]{4})\n");
+    if (u & USE_CHAR) put(o, "j-char ::= [^\"\\\\\\x7F\\x00-\\x1F] | \"\\\\\" ([\"\\\\/bfnrt] | \"u\" ([0-9a-cA-CefEF] [0-9a-fA-F]{3} | [dD] [0-7] [0-9a-fA-F]{2}))\n");
     if (u & USE_NUMBER)
         put(o, "j-number ::= \"-\"? (\"0\" | [1-9] [0-9]{0,15}) (\".\" [0-9]{1,16})? ([eE] [-+]? [0-9]{1,3})?\n");
     if (u & USE_INTEGER) put(o, "j-integer ::= \"-\"? (\"0\" | [1-9] [0-9]{0,15})\n");
@@ -838,7 +843,7 @@ const char *l2_json_object_gbnf(void) {
            "j-array ::= \"[\" j-ws (j-value j-ws (\",\" j-ws j-value j-ws)*)? \"]\"\n"
            "j-ws ::= \" \"? | \"\\n\" [ \\t]{0,20}\n"
            "j-string ::= \"\\\"\" j-char* \"\\\"\"\n"
-           "j-char ::= [^\"\\\\\\x7F\\x00-\\x1F] | \"\\\\\" ([\"\\\\/bfnrt] | \"u\" [0-9a-fA-F]{4})\n"
+           "j-char ::= [^\"\\\\\\x7F\\x00-\\x1F] | \"\\\\\" ([\"\\\\/bfnrt] | \"u\" ([0-9a-cA-CefEF] [0-9a-fA-F]{3} | [dD] [0-7] [0-9a-fA-F]{2}))\n"
            "j-number ::= \"-\"? (\"0\" | [1-9] [0-9]{0,15}) (\".\" [0-9]{1,16})? ([eE] [-+]? [0-9]{1,3})?\n"
            "j-boolean ::= \"true\" | \"false\"\n"
            "j-null ::= \"null\"\n";
