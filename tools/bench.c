@@ -62,6 +62,10 @@ static void usage(FILE *f) {
             "  --models-only     write the models of the selection, then stop\n"
             "  --json FILE       also write the rows as a JSON array\n"
             "  --backend NAME    the session backend (default: the library's, cpu)\n"
+            "  --tokenizer FILE  tg samples each token (temperature 1, top-p 0.9) and feeds it back,\n"
+            "                    with this tokenizer (the models' 32000 tokens)\n"
+            "  --grammar FILE    tg samples under this GBNF grammar (needs --tokenizer); a text\n"
+            "                    that ends starts again\n"
             "  --kernels LIST    CPU kernel levels, one row each, for A/B (default: the fastest\n"
             "                    this CPU runs; see llama2 --version)\n"
             "  --no-bandwidth    skip the memory bandwidth probe (no bound column)\n"
@@ -192,6 +196,14 @@ static void parse_options(int argc, char **argv, options *o) {
         } else if (!strcmp(a, "--kernels")) {
             NEED_ARG();
             parse_levels(next, o);
+        } else if (!strcmp(a, "--tokenizer")) {
+            NEED_ARG();
+            if (strlen(next) >= 4096) die("--tokenizer: path too long");
+            o->tokenizer = next;
+        } else if (!strcmp(a, "--grammar")) {
+            NEED_ARG();
+            if (strlen(next) >= 4096) die("--grammar: path too long");
+            o->grammar = next;
         } else if (!strcmp(a, "--backend")) {
             NEED_ARG();
             if (strlen(next) >= 32) die("backend name too long");
@@ -201,6 +213,7 @@ static void parse_options(int argc, char **argv, options *o) {
         }
 #undef NEED_ARG
     }
+    if (o->grammar && !o->tokenizer) die("--grammar needs --tokenizer");
     if (o->quick) {
         if (!have_reps) o->reps = 1;
         if (!have_shapes)
@@ -292,6 +305,8 @@ int main(int argc, char **argv) {
                 rq->max_time = o.max_time;
                 snprintf(rq->backend, sizeof rq->backend, "%s", backends[bi]);
                 snprintf(rq->kernels, sizeof rq->kernels, "%s", levels[li]);
+                if (o.tokenizer) snprintf(rq->tokenizer, sizeof rq->tokenizer, "%s", o.tokenizer);
+                if (o.grammar) snprintf(rq->grammar, sizeof rq->grammar, "%s", o.grammar);
                 char what[128];
                 snprintf(what, sizeof what, "%s %s %d threads", SHAPES[s].name, TYPE_NAMES[t], o.threads[k]);
                 run_in_child(program, JOB_ROW, rq, &w->result, what);

@@ -32,6 +32,8 @@ typedef struct options {
     const char *models_dir;
     const char *json_path;
     const char *backend;
+    const char *tokenizer; /* --tokenizer: tg samples its tokens (llama2's default chain) and feeds them back */
+    const char *grammar;   /* --grammar: ... under this GBNF grammar (with --tokenizer) */
     const char *kernels[MAX_LEVELS]; /* --kernels: the levels, one row each; none: the library's choice */
     int n_kernels;
     double max_time;
