@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "write/checkpoint_writer.h"
 #include "llama2.h"
 #include "support.h"
 
@@ -377,6 +378,56 @@ static void test_generate_languages(void **state) {
     }
 }
 
+/* A random model (small, but the 32,000-token vocabulary of tokenizer.bin):
+ * its nearly uniform draws are mostly refused, so the masks do the work. */
+static void test_generate_random_32000(void **state) {
+    (void)state;
+    const char *tok_path = test_require_model("tokenizer.bin");
+    char dir[4096], path[4200];
+    assert_int_equal(test_tmp_dir_create(dir, sizeof dir, "grammar"), 0);
+    snprintf(path, sizeof path, "%s/random32k.bin", dir);
+    llama2_config c = l2_random_model_config(64, 128, 2, 4, 4, 32000, 512, 1, 0, 0);
+    llama2_error err = {0};
+    assert_int_equal(l2_write_random_model(path, &c, 11, 0, &err), LLAMA2_OK);
+    llama2_model *model = NULL;
+    llama2_tokenizer *tok = NULL;
+    llama2_session *session = NULL;
+    assert_int_equal(llama2_model_open(path, NULL, &model, &err), LLAMA2_OK);
+    assert_int_equal(llama2_tokenizer_open(tok_path, 32000, &tok, &err), LLAMA2_OK);
+    assert_int_equal(llama2_session_create(model, NULL, &session, &err), LLAMA2_OK);
+    for (size_t l = 0; l < sizeof languages / sizeof languages[0]; l++) {
+        llama2_grammar *g = parse_ok(languages[l].grammar);
+        int complete = 0;
+        for (int seed = 1; seed <= 10; seed++) {
+            llama2_sampler_options o = llama2_sampler_defaults();
+            o.seed = (uint64_t)seed;
+            o.top_p = 1.0f;
+            llama2_sampler *s = NULL;
+            assert_int_equal(llama2_sampler_create(32000, &o, &s, &err), LLAMA2_OK);
+            assert_int_equal(llama2_sampler_set_grammar(s, g, tok, &err), LLAMA2_OK);
+            buffer b;
+            memset(&b, 0, sizeof b);
+            llama2_io io = {.user = &b, .write = collect};
+            llama2_generate_options go = {.steps = 200};
+            llama2_stats st;
+            assert_int_equal(llama2_generate(session, tok, s, "Data:", &go, &io, &st, &err), LLAMA2_OK);
+            llama2_sampler_destroy(s);
+            assert_true(b.len > 6 && strncmp(b.text, "Data:", 5) == 0 && b.text[b.len - 1] == '\n');
+            b.text[--b.len] = 0;
+            if (st.stop == LLAMA2_STOP_TOKEN) {
+                if (!languages[l].check(b.text + 5)) fail_msg("seed %d: \"%s\"", seed, b.text);
+                complete++;
+            }
+        }
+        if (complete < 5) fail_msg("%s: %d of 10 texts complete", languages[l].grammar, complete);
+        llama2_grammar_free(g);
+    }
+    llama2_session_destroy(session);
+    llama2_tokenizer_close(tok);
+    llama2_model_close(model);
+    test_tmp_dir_remove(dir);
+}
+
 /* A grammar that allows any text changes no draw: the drawn token is always
  * allowed, so the generator is never asked twice. */
 static void test_permissive_grammar_changes_nothing(void **state) {
@@ -439,6 +490,7 @@ int main(void) {
         cmocka_unit_test(test_sampling_512),
         cmocka_unit_test(test_sampling_32000),
         cmocka_unit_test(test_generate_languages),
+        cmocka_unit_test(test_generate_random_32000),
         cmocka_unit_test(test_permissive_grammar_changes_nothing),
         cmocka_unit_test(test_seeded),
         cmocka_unit_test(test_chat_refuses_a_grammar),
