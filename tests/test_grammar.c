@@ -482,6 +482,39 @@ static void test_chat_refuses_a_grammar(void **state) {
     llama2_model_close(model);
 }
 
+/* The distribution under a grammar: only the allowed tokens, renormalised. */
+static void test_distribution(void **state) {
+    (void)state;
+    const char *path = test_require_model("tok512.bin");
+    llama2_tokenizer *tok = NULL;
+    llama2_error err = {0};
+    assert_int_equal(llama2_tokenizer_open(path, 0, &tok, &err), LLAMA2_OK);
+    llama2_grammar *g = parse_ok("root ::= [a-c]");
+    llama2_sampler_options o = {.temperature = 1.0f};
+    llama2_sampler *s = NULL;
+    assert_int_equal(llama2_sampler_create(512, &o, &s, &err), LLAMA2_OK);
+    assert_int_equal(llama2_sampler_set_grammar(s, g, tok, &err), LLAMA2_OK);
+    llama2_sampler_accept(s, 100); /* not BOS: pieces as they are */
+    float logits[512], probs[512];
+    for (int i = 0; i < 512; i++) logits[i] = (float)(i % 7);
+    llama2_sampler_distribution(s, logits, probs);
+    float sum = 0.0f;
+    int allowed = 0;
+    for (int t = 0; t < 512; t++) {
+        size_t n;
+        const char *piece = llama2_token_piece(tok, 100, t, &n);
+        int in = t > 2 && n == 1 && piece[0] >= 'a' && piece[0] <= 'c';
+        if (in) allowed++;
+        if (!in && probs[t] != 0.0f) fail_msg("token %d ('%.*s') has probability %g", t, (int)n, piece, probs[t]);
+        sum += probs[t];
+    }
+    assert_true(allowed >= 3); /* the letters' own tokens and their byte tokens */
+    assert_true(fabsf(sum - 1.0f) < 1e-5f);
+    llama2_sampler_destroy(s);
+    llama2_grammar_free(g);
+    llama2_tokenizer_close(tok);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_errors),
@@ -494,6 +527,7 @@ int main(void) {
         cmocka_unit_test(test_permissive_grammar_changes_nothing),
         cmocka_unit_test(test_seeded),
         cmocka_unit_test(test_chat_refuses_a_grammar),
+        cmocka_unit_test(test_distribution),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
