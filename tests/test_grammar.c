@@ -262,6 +262,17 @@ static int is_list(const char *s) {
     return end && *end == 0;
 }
 
+/* One to five Greek small letters (two UTF-8 bytes each: with tok512 only
+ * byte tokens spell them, a character split across two tokens). */
+static int is_greek(const char *s) {
+    int n = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p += 2, n++) {
+        unsigned c = p[0] == 0xCE ? p[1] : p[0] == 0xCF ? 0x100u + p[1] : 0;
+        if (!((c >= 0xB1 && c <= 0xBF) || (c >= 0x180 && c <= 0x189))) return 0; /* U+03B1..U+03C9 */
+    }
+    return n >= 1 && n <= 5;
+}
+
 typedef struct language {
     const char *grammar;
     int (*check)(const char *);
@@ -273,6 +284,7 @@ static const language languages[] = {
     {"root ::= l1\nl1 ::= \"[\" (i1 (\",\" i1){0,2})? \"]\"\ni1 ::= [0-9] | l2\n"
      "l2 ::= \"[\" (i2 (\",\" i2){0,2})? \"]\"\ni2 ::= [0-9] | l3\nl3 ::= \"[\" ([0-9] (\",\" [0-9]){0,2})? \"]\"\n",
      is_list},
+    {"root ::= [α-ω]{1,5}", is_greek},
 };
 
 static void sample_languages(const char *tokenizer_name, int seeds) {
