@@ -64,6 +64,17 @@ static void test_errors(void **state) {
     expect_error("false", "#: the schema false matches nothing");
     expect_error("[1]", "#: a schema must be an object or a boolean");
     expect_error("{\"type\":", "1:8: unexpected token near end of file");
+    /* an enum too large for a grammar */
+    {
+        char *big = malloc(16 + 12 * 200000);
+        assert_non_null(big);
+        size_t len = (size_t)sprintf(big, "{\"enum\":[");
+        for (int i = 0; i < 200000; i++) len += (size_t)sprintf(big + len, "%s\"v%d\"", i ? "," : "", i);
+        sprintf(big + len, "]}");
+        expect_error(big, "#: the schema makes a grammar that is refused: the grammar is too large (more than 1048576 "
+                          "elements)");
+        free(big);
+    }
     /* nesting past the limit */
     char deep[2000];
     size_t n = 0;

@@ -856,9 +856,11 @@ static llama2_status compile(char *gbnf, llama2_grammar **out, llama2_error *err
     if (s == LLAMA2_E_INVALID && err && strstr(err->message, "left recursion")) {
         snprintf(err->message, sizeof err->message, "#: a '$ref' cycle that never writes a character");
     } else if (s == LLAMA2_E_INVALID && err) {
+        /* the position is in the grammar made, not in the schema: left out */
         char inner[sizeof err->message];
-        snprintf(inner, sizeof inner, "%s", err->message);
-        snprintf(err->message, sizeof err->message, "#: the schema's grammar is refused: %.200s", inner);
+        const char *what = strstr(err->message, ": ");
+        snprintf(inner, sizeof inner, "%s", what ? what + 2 : err->message);
+        snprintf(err->message, sizeof err->message, "#: the schema makes a grammar that is refused: %.200s", inner);
     }
     free(gbnf);
     return s;
