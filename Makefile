@@ -163,6 +163,11 @@ endif
 CONVERT_SRC := $(wildcard src/convert/*.c)
 CONVERT_OBJ := $(CONVERT_SRC:%.c=$(BUILD)/%.o)
 CONVERT_LIB := $(BUILD)/libllama2-convert.a
+# JSON Schema to grammars (src/schema/, jansson too): linked into llama2 and
+# llama2-server where jansson is installed; llama2 --json-schema says so where not.
+SCHEMA_SRC := $(wildcard src/schema/*.c)
+SCHEMA_OBJ := $(SCHEMA_SRC:%.c=$(BUILD)/%.o)
+SCHEMA_LIB := $(BUILD)/libllama2-schema.a
 
 # The programs' helper library (common/), which every program links and
 # none of them owns: the option parser, the number readers, the one error
@@ -186,7 +191,7 @@ TEST_SUPPORT := $(filter-out $(TEST_SRC) $(filter-out tests/support_$(PLATFORM).
 	$(wildcard tests/*.c))
 ifneq ($(HAVE_JANSSON),1)
 TOOL_NAMES := $(filter-out convert,$(TOOL_NAMES))
-TEST_SRC := $(filter-out tests/test_convert.c,$(TEST_SRC))
+TEST_SRC := $(filter-out tests/test_convert.c tests/test_json_schema.c,$(TEST_SRC))
 ifeq ($(TARGET_WINDOWS),1)
 WITHOUT_JANSSON := no jansson for MinGW-w64 (Debian has none)
 else
@@ -327,9 +332,19 @@ $(COMMON_LIB): $(COMMON_OBJ)
 	ar rcs $@ $^
 $(CONVERT_OBJ) $(BUILD)/tools/convert.o $(BUILD)/tests/test_convert.o: ALL_CFLAGS += -Isrc/convert $(JANSSON_CFLAGS)
 
+$(SCHEMA_LIB): $(SCHEMA_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+$(SCHEMA_OBJ): ALL_CFLAGS += $(JANSSON_CFLAGS)
+ifeq ($(HAVE_JANSSON),1)
+CLI_SCHEMA := $(SCHEMA_LIB)
+CLI_SCHEMA_LIBS := $(JANSSON_LIBS)
+$(BUILD)/cli/main.o: ALL_CFLAGS += -DLLAMA2_HAVE_SCHEMA $(JANSSON_CFLAGS)
+endif
+
 $(BUILD)/cli/line_edit.o $(BUILD)/tests/test_chat_pty.o: ALL_CFLAGS += $(LIBEDIT_CFLAGS)
-$(BUILD)/llama2$(EXE): $(BUILD)/cli/main.o $(BUILD)/cli/args.o $(BUILD)/cli/line_edit.o $(COMMON_LIB) $(LIB)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBEDIT_LIBS) $(LDLIBS)
+$(BUILD)/llama2$(EXE): $(BUILD)/cli/main.o $(BUILD)/cli/args.o $(BUILD)/cli/line_edit.o $(CLI_SCHEMA) $(COMMON_LIB) $(LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CLI_SCHEMA_LIBS) $(LIBEDIT_LIBS) $(LDLIBS)
 
 # The objects before the libraries, whatever order the prerequisites come in.
 $(BUILD)/llama2-%$(EXE): $(BUILD)/tools/%.o $(COMMON_LIB) $(LIB)
@@ -389,7 +404,7 @@ libraries: $(SHARED_LIB) $(DIST_LIB) $(PC_FILE)
 endif
 
 $(SERVER_OBJ) $(BUILD)/tests/test_server.o: ALL_CFLAGS += -Iserver $(MHD_CFLAGS) $(JANSSON_CFLAGS)
-$(BUILD)/llama2-server: $(SERVER_OBJ) $(COMMON_LIB) $(LIB)
+$(BUILD)/llama2-server: $(SERVER_OBJ) $(SCHEMA_LIB) $(COMMON_LIB) $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(MHD_LIBS) $(JANSSON_LIBS) $(LDLIBS)
 INSTALL_PROGRAMS += $(SERVER_PROGRAMS)
 
@@ -420,7 +435,9 @@ $(BUILD)/tests/%_emulated: $(BUILD)/tests/%_emulated.o $(TEST_SUPPORT_OBJ) $(COM
 	$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(CMOCKA_LIBS) $(LDLIBS)
 $(BUILD)/tests/test_convert$(EXE): $(BUILD)/tests/test_convert.o $(TEST_SUPPORT_OBJ) $(COMMON_LIB) $(CONVERT_LIB) $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(JANSSON_LIBS) $(LDLIBS)
-$(BUILD)/tests/test_server$(EXE): $(BUILD)/tests/test_server.o $(TEST_SUPPORT_OBJ) $(SERVER_TEST_OBJ) $(COMMON_LIB) $(LIB)
+$(BUILD)/tests/test_json_schema$(EXE): $(BUILD)/tests/test_json_schema.o $(TEST_SUPPORT_OBJ) $(SCHEMA_LIB) $(COMMON_LIB) $(LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(JANSSON_LIBS) $(LDLIBS)
+$(BUILD)/tests/test_server$(EXE): $(BUILD)/tests/test_server.o $(TEST_SUPPORT_OBJ) $(SERVER_TEST_OBJ) $(SCHEMA_LIB) $(COMMON_LIB) $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(JANSSON_LIBS) $(LDLIBS)
 
 ifeq ($(TARGET_WINDOWS),1)
@@ -463,7 +480,7 @@ endif
 # tests run them from the program's folder).
 test-unit: $(BUILD)/llama2$(EXE) $(TOOL_NAMES:%=$(BUILD)/llama2-%$(EXE)) $(SERVER_PROGRAMS:%=$(BUILD)/%) \
 		$(filter-out $(INSTALL_TEST),$(TEST_BIN)) test-models
-	@$(TEST_ENV) sh tests/run.sh $(filter-out $(INSTALL_TEST),$(TEST_BIN)) $(if $(WITHOUT_JANSSON),"--skipped=test_convert:$(WITHOUT_JANSSON)") \
+	@$(TEST_ENV) sh tests/run.sh $(filter-out $(INSTALL_TEST),$(TEST_BIN)) $(if $(WITHOUT_JANSSON),"--skipped=test_convert:$(WITHOUT_JANSSON)" "--skipped=test_json_schema:$(WITHOUT_JANSSON)") \
 		$(if $(WITHOUT_SERVER_LIBS),"--skipped=test_server:$(WITHOUT_SERVER_LIBS)") \
 		$(EMULATED_SKIPPED)
 
@@ -473,7 +490,7 @@ test-unit: $(BUILD)/llama2$(EXE) $(TOOL_NAMES:%=$(BUILD)/llama2-%$(EXE)) $(SERVE
 ifeq ($(TARGET_WINDOWS),1)
 test-windows: $(BUILD)/llama2$(EXE) $(TOOL_NAMES:%=$(BUILD)/llama2-%$(EXE)) $(TEST_BIN) test-models
 	@$(TEST_ENV) sh tests/windows.sh $(BUILD) $(TEST_BIN) $(NOT_BUILT_TESTS) \
-		$(if $(WITHOUT_JANSSON),"--skipped=test_convert:$(WITHOUT_JANSSON)") \
+		$(if $(WITHOUT_JANSSON),"--skipped=test_convert:$(WITHOUT_JANSSON)" "--skipped=test_json_schema:$(WITHOUT_JANSSON)") \
 		$(if $(WITHOUT_SERVER_LIBS),"--skipped=test_server:$(WITHOUT_SERVER_LIBS)")
 else
 test-windows:

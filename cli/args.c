@@ -34,6 +34,10 @@ const char *cli_usage(void) {
            "  -i, --prompt <string>            input prompt\n"
            "  -f, --file <path>                read the prompt from a file, - for standard input\n"
            "      --stop <string>              end the text before this string (repeatable)\n"
+           "      --grammar <gbnf>             constrain the generated text to a GBNF grammar (llama.cpp's format)\n"
+           "      --grammar-file <path>        the same, with the grammar read from a file\n"
+           "      --json-schema <json>         constrain the generated text to JSON valid under this JSON Schema\n"
+           "      --json-schema-file <path>    the same, with the schema read from a file\n"
            "      --ctx <int>                  context length, at most the model's (default: the model's)\n"
            "  -z, --tokenizer <path>           tokenizer file (default: a GGUF model's own, else tokenizer.bin)\n"
            "  -m, --mode <mode>                generate | chat (default generate)\n"
@@ -72,7 +76,8 @@ typedef enum opt_id {
     OPT_TEMPERATURE, OPT_TOPP, OPT_TOP_K, OPT_MIN_P, OPT_REPEAT_PENALTY, OPT_REPEAT_LAST_N, OPT_PRESENCE_PENALTY,
     OPT_FREQUENCY_PENALTY, OPT_SEED, OPT_STEPS, OPT_PROMPT, OPT_FILE, OPT_STOP, OPT_CTX, OPT_TOKENIZER, OPT_MODE,
     OPT_SYSTEM, OPT_CHAT_TEMPLATE, OPT_REPLY_TOKENS, OPT_THREADS, OPT_BATCH, OPT_BACKEND, OPT_NO_MMAP,
-    OPT_NO_TIMER, OPT_VERBOSE, OPT_HELP, OPT_VERSION
+    OPT_NO_TIMER, OPT_VERBOSE, OPT_HELP, OPT_VERSION, OPT_GRAMMAR, OPT_GRAMMAR_FILE, OPT_JSON_SCHEMA,
+    OPT_JSON_SCHEMA_FILE
 } opt_id;
 
 static const cli_option options[] = {
@@ -93,6 +98,8 @@ static const cli_option options[] = {
     {0, "no-mmap", 0, OPT_NO_MMAP},           {0, "no-timer", 0, OPT_NO_TIMER},
     {0, "verbose", 0, OPT_VERBOSE},           {'h', "help", 0, OPT_HELP},
     {0, "version", 0, OPT_VERSION},
+    {0, "grammar", 1, OPT_GRAMMAR},           {0, "grammar-file", 1, OPT_GRAMMAR_FILE},
+    {0, "json-schema", 1, OPT_JSON_SCHEMA},   {0, "json-schema-file", 1, OPT_JSON_SCHEMA_FILE},
 };
 
 static int apply(void *user, const cli_option *o, const char *flag, const char *v, char *msg, size_t size) {
@@ -172,6 +179,17 @@ static int apply(void *user, const cli_option *o, const char *flag, const char *
     case OPT_VERBOSE: a->verbose = 1; return 0;
     case OPT_HELP: a->help = 1; return 0;
     case OPT_VERSION: a->version = 1; return 0;
+    case OPT_GRAMMAR:
+    case OPT_GRAMMAR_FILE:
+    case OPT_JSON_SCHEMA:
+    case OPT_JSON_SCHEMA_FILE:
+        if (a->grammar_flag)
+            return cli_fail(msg, size, "%s: %s gives the grammar already (use one of them)", flag, a->grammar_flag);
+        a->grammar_flag = o->id == OPT_GRAMMAR ? "--grammar" : o->id == OPT_GRAMMAR_FILE ? "--grammar-file"
+                          : o->id == OPT_JSON_SCHEMA ? "--json-schema" : "--json-schema-file";
+        a->grammar_from = (cli_grammar_from)(o->id - OPT_GRAMMAR + CLI_GRAMMAR_TEXT);
+        a->grammar = v;
+        return 0;
     }
     return 0;
 }
@@ -186,5 +204,7 @@ int cli_parse(int argc, char **argv, cli_args *a, char *msg, size_t size) {
     if (a->help || a->version) return 0;
     if (!a->checkpoint) return cli_fail(msg, size, "no checkpoint given (usage: llama2 <checkpoint> [options])");
     if (a->prompt && a->prompt_file) return cli_fail(msg, size, "-f: -i gives the prompt already (use one of them)");
+    if (a->grammar_flag && a->mode == CLI_CHAT)
+        return cli_fail(msg, size, "%s: a grammar constrains generate mode, not chat", a->grammar_flag);
     return 0;
 }

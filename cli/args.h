@@ -10,6 +10,15 @@
 
 typedef enum cli_mode { CLI_GENERATE, CLI_CHAT } cli_mode;
 
+/* Where the grammar comes from (in the order of the options). */
+typedef enum cli_grammar_from {
+    CLI_GRAMMAR_NONE,
+    CLI_GRAMMAR_TEXT,        /* --grammar */
+    CLI_GRAMMAR_FILE,        /* --grammar-file */
+    CLI_GRAMMAR_SCHEMA,      /* --json-schema */
+    CLI_GRAMMAR_SCHEMA_FILE, /* --json-schema-file */
+} cli_grammar_from;
+
 #define CLI_MAX_STOPS 32
 
 /* A chat reply's cap unless --reply-tokens says otherwise: a few paragraphs,
@@ -44,6 +53,9 @@ typedef struct cli_args {
     int threads;               /* --threads, 0: the online processors */
     int batch;                 /* --batch, 0: the library's default */
     const char *backend;       /* --backend, NULL: cpu */
+    cli_grammar_from grammar_from;
+    const char *grammar;       /* the text or path given, NULL when none */
+    const char *grammar_flag;  /* the option that gave it, "--grammar"... */
     int no_mmap, no_timer, verbose;
     int help, version;         /* print and exit 0 */
 } cli_args;

@@ -13,6 +13,9 @@
 #include "open.h"
 #include "options.h"
 #include "platform/platform.h"
+#ifdef LLAMA2_HAVE_SCHEMA
+#include "schema/json_schema.h"
+#endif
 
 /* Chat and Ctrl-C: while a chat runs, Ctrl-C does not end the program
  * (l2_interrupt_catch): a write in main takes one that came and says stop
@@ -186,8 +189,9 @@ static void print_verbose(const cli_args *a, const llama2_model *model, int cont
 }
 
 /* The whole of a prompt file ("-": standard input), without one final
- * newline, into *text; 0 with a message in msg on failure. */
-static int read_prompt_file(const char *path, char **text, char *msg, size_t msg_size) {
+ * newline, into *text; 0 with a message in msg on failure. `what` names
+ * the text in that message. */
+static int read_text_file(const char *path, const char *what, char **text, char *msg, size_t msg_size) {
     FILE *f = strcmp(path, "-") == 0 ? stdin : l2_fopen(path, "rb");
     if (!f) {
         snprintf(msg, msg_size, "cannot open: %s", strerror(errno));
@@ -216,12 +220,50 @@ static int read_prompt_file(const char *path, char **text, char *msg, size_t msg
     }
     buf[n] = '\0';
     if (strlen(buf) != n) {
-        snprintf(msg, msg_size, "the prompt holds a NUL byte (at offset %zu)", strlen(buf));
+        snprintf(msg, msg_size, "the %s holds a NUL byte (at offset %zu)", what, strlen(buf));
         free(buf);
         return 0;
     }
     if (n > 0 && buf[n - 1] == '\n') buf[--n] = '\0';
     *text = buf;
+    return 1;
+}
+
+/* The grammar the options give (none: *grammar stays NULL). Returns 0 with
+ * *culprit, *rc and err set on failure: 2 for a bad grammar or schema. */
+static int load_grammar(const cli_args *a, llama2_grammar **grammar, const char **culprit, int *rc,
+                        llama2_error *err) {
+    if (a->grammar_from == CLI_GRAMMAR_NONE) return 1;
+    const int from_file = a->grammar_from == CLI_GRAMMAR_FILE || a->grammar_from == CLI_GRAMMAR_SCHEMA_FILE;
+    const int schema = a->grammar_from == CLI_GRAMMAR_SCHEMA || a->grammar_from == CLI_GRAMMAR_SCHEMA_FILE;
+    char *text = NULL;
+    *culprit = from_file ? a->grammar : a->grammar_flag;
+    *rc = 1;
+    if (from_file && !read_text_file(a->grammar, schema ? "schema" : "grammar", &text, err->message,
+                                     sizeof err->message))
+        return 0;
+    const char *t = from_file ? text : a->grammar;
+    llama2_status s;
+#ifdef LLAMA2_HAVE_SCHEMA
+    s = schema ? l2_json_schema_grammar(t, strlen(t), grammar, err) : llama2_grammar_parse(t, strlen(t), grammar, err);
+#else
+    if (schema) {
+        free(text);
+        *culprit = a->grammar_flag;
+        *rc = 2;
+        snprintf(err->message, sizeof err->message,
+                 "this llama2 was built without JSON Schema support (jansson, libjansson-dev, was not installed)");
+        return 0;
+    }
+    s = llama2_grammar_parse(t, strlen(t), grammar, err);
+#endif
+    free(text);
+    if (s != LLAMA2_OK) {
+        *rc = s == LLAMA2_E_INVALID ? 2 : 1;
+        return 0;
+    }
+    *culprit = NULL;
+    *rc = 1;
     return 1;
 }
 
@@ -272,16 +314,19 @@ int main(int argc, char **argv) {
     cli_opened run = {0};
     llama2_sampler *sampler = NULL;
     char *file_prompt = NULL;
+    llama2_grammar *grammar = NULL;
     terminal term = {0};
     int rc = 1;
     const char *culprit = NULL; /* what an error is about: a file or a flag */
 
-    if (a.prompt_file && !read_prompt_file(a.prompt_file, &file_prompt, err.message, sizeof err.message)) {
+    if (a.prompt_file && !read_text_file(a.prompt_file, "prompt", &file_prompt, err.message, sizeof err.message)) {
         culprit = a.prompt_file;
         goto done;
     }
     const char *prompt = a.prompt_file ? file_prompt : a.prompt;
 
+    /* The grammar before the model: a bad one is a usage error, told at once. */
+    if (!load_grammar(&a, &grammar, &culprit, &rc, &err)) goto done;
     cli_open_options open = {.program = "llama2", .checkpoint = a.checkpoint, .tokenizer = a.tokenizer,
                              .tokenizer_given = a.tokenizer_given, .no_mmap = a.no_mmap,
                              .context_length = a.context_length, .threads = a.threads, .small_model_threads = 1,
@@ -294,7 +339,8 @@ int main(int argc, char **argv) {
     const int context = a.context_length ? a.context_length : config->seq_len;
     if (a.seed == 0) a.seed = fresh_seed();
     llama2_sampler_options sampler_options = cli_sampler_options(&a, context);
-    if (llama2_sampler_create(config->vocab_size, &sampler_options, &sampler, &err) != LLAMA2_OK) {
+    if (llama2_sampler_create(config->vocab_size, &sampler_options, &sampler, &err) != LLAMA2_OK ||
+        llama2_sampler_set_grammar(sampler, grammar, run.tokenizer, &err) != LLAMA2_OK) {
         culprit = "setup";
         goto done;
     }
@@ -324,5 +370,6 @@ done:
     cli_line_editor_close(term.editor);
     llama2_sampler_destroy(sampler);
     cli_close(&run);
+    llama2_grammar_free(grammar);
     return rc;
 }

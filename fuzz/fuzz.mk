@@ -16,11 +16,15 @@ _fuzz_saved_goal := $(.DEFAULT_GOAL)
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_DIR := build/fuzz
-FUZZ_TARGETS := checkpoint gguf tokenizer encode decode args safetensors sentencepiece
+FUZZ_TARGETS := checkpoint gguf tokenizer encode decode args safetensors sentencepiece grammar
 # llama2-server's request parser (server/request.c, with jansson), where the
 # server's libraries are installed.
 ifeq ($(shell pkg-config --exists jansson libmicrohttpd 2>/dev/null && echo 1),1)
 FUZZ_TARGETS += server_request
+endif
+# The JSON Schema converter (src/schema/, with jansson), where jansson is installed.
+ifeq ($(shell pkg-config --exists jansson 2>/dev/null && echo 1),1)
+FUZZ_TARGETS += json_schema
 endif
 # Targets of the conversion module (src/convert/, with jansson).
 FUZZ_CONVERT_TARGETS := safetensors sentencepiece
@@ -50,9 +54,12 @@ FUZZ_OPTS_args := -max_len=1024 -timeout=10
 FUZZ_OPTS_safetensors := -max_len=65536 -timeout=10
 FUZZ_OPTS_sentencepiece := -max_len=65536 -timeout=10
 FUZZ_OPTS_server_request := -max_len=16384 -timeout=10
+FUZZ_OPTS_grammar := -max_len=8192 -timeout=10
+FUZZ_OPTS_json_schema := -max_len=8192 -timeout=10
 
 .PHONY: fuzz fuzz-corpus fuzz-smoke fuzz-run
-.SECONDARY: $(FUZZ_LIB_OBJ) $(FUZZ_CONVERT_OBJ) $(FUZZ_DIR)/obj/server/request.o $(FUZZ_DIR)/obj/server/response.o
+.SECONDARY: $(FUZZ_LIB_OBJ) $(FUZZ_CONVERT_OBJ) $(FUZZ_DIR)/obj/server/request.o $(FUZZ_DIR)/obj/server/response.o \
+	$(FUZZ_DIR)/obj/src/schema/json_schema.o
 
 fuzz: $(FUZZ_BINS)
 
@@ -65,8 +72,11 @@ $(FUZZ_DIR)/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz_common.h $(FUZZ_LIB_OBJ)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(filter %.o,$^) -lm -pthread $(FUZZ_EXTRA_LIBS)
 $(FUZZ_CONVERT_TARGETS:%=$(FUZZ_DIR)/fuzz_%): $(FUZZ_CONVERT_OBJ)
 $(FUZZ_CONVERT_TARGETS:%=$(FUZZ_DIR)/fuzz_%): FUZZ_EXTRA_LIBS = $(FUZZ_JANSSON_LIBS)
-$(FUZZ_DIR)/fuzz_server_request: $(FUZZ_DIR)/obj/server/request.o $(FUZZ_DIR)/obj/server/response.o
+$(FUZZ_DIR)/fuzz_server_request: $(FUZZ_DIR)/obj/server/request.o $(FUZZ_DIR)/obj/server/response.o \
+	$(FUZZ_DIR)/obj/src/schema/json_schema.o
 $(FUZZ_DIR)/fuzz_server_request: FUZZ_EXTRA_LIBS = $(FUZZ_JANSSON_LIBS)
+$(FUZZ_DIR)/fuzz_json_schema: $(FUZZ_DIR)/obj/src/schema/json_schema.o
+$(FUZZ_DIR)/fuzz_json_schema: FUZZ_EXTRA_LIBS = $(FUZZ_JANSSON_LIBS)
 
 # The seed models are written by the library's checkpoint writer.
 $(FUZZ_DIR)/make_corpus: fuzz/make_corpus.c $(FUZZ_LIB_OBJ)

@@ -5,12 +5,12 @@
  *   make_corpus <corpus-dir> [<models-dir>]
  *
  * fills <corpus-dir>/{checkpoint,gguf,tokenizer,encode,decode,args,server_request,
- * safetensors,sentencepiece}/ with small valid inputs: tiny models of every checkpoint
+ * safetensors,sentencepiece,grammar,json_schema}/ with small valid inputs: tiny models of every checkpoint
  * format (written by the library's checkpoint writer), their headers alone,
  * tiny GGUF files with a tokenizer (the library's GGUF writer),
  * the shared tokenizers truncated to their first entries, sample prompts,
  * token id sequences, command lines, safetensors files with Llama's tensor
- * names, and SentencePiece models (built here, and the first pieces of
+ * names, GBNF grammars, JSON Schemas, and SentencePiece models (built here, and the first pieces of
  * tokenizer.model). <models-dir> (default $LLAMA2_MODELS, else models)
  * supplies tok512.bin, tokenizer.bin and tokenizer.model; without them those
  * seeds are built from scratch only.
@@ -529,6 +529,42 @@ static void sentencepiece_seeds(const char *models) {
     free(data);
 }
 
+static void grammar_seeds(void) {
+    static const char *grammars[] = {
+        "root ::= \"yes\" | \"no\"\n",
+        "root ::= \"-\"? [0-9]+ (\".\" [0-9]+)?\n",
+        "root ::= list\nlist ::= \"[\" (item (\",\" item)*)? \"]\"\nitem ::= [0-9] | list\n",
+        "# json\nroot ::= value\nvalue ::= object | array | string | [0-9]+ | \"true\" | \"null\"\n"
+        "object ::= \"{\" ws (string \":\" ws value (\",\" ws string \":\" ws value)*)? \"}\"\n"
+        "array ::= \"[\" ws (value (\",\" ws value)*)? \"]\"\n"
+        "string ::= \"\\\"\" ([^\"\\\\\\x00-\\x1F] | \"\\\\\" [\"\\\\/bfnrt])* \"\\\"\"\nws ::= [ \\t\\n]{0,4}\n",
+        "root ::= [^a-z\\u00e9] . \"\\U0001F600\" \"a\"{2,5} \"b\"{3} \"c\"{1,}\n",
+    };
+    for (size_t i = 0; i < sizeof grammars / sizeof grammars[0]; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "grammar%zu", i);
+        write_seed("grammar", name, grammars[i], strlen(grammars[i]));
+    }
+}
+
+static void json_schema_seeds(void) {
+    static const char *schemas[] = {
+        "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\",\"maxLength\":8},\"age\":{\"type\":"
+        "\"integer\",\"minimum\":0,\"maximum\":120}},\"required\":[\"name\"]}",
+        "{\"type\":\"array\",\"prefixItems\":[{\"const\":1}],\"items\":{\"enum\":[\"a\",null]},\"minItems\":1,"
+        "\"maxItems\":4}",
+        "{\"$ref\":\"#/$defs/t\",\"$defs\":{\"t\":{\"type\":\"object\",\"properties\":{\"c\":{\"type\":\"array\","
+        "\"items\":{\"$ref\":\"#/$defs/t\"}}}}}}",
+        "{\"anyOf\":[{\"type\":\"string\",\"format\":\"date-time\"},{\"type\":[\"integer\",\"null\"]}]}",
+        "{\"allOf\":[{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"boolean\"}}},{\"required\":[\"a\"]}]}",
+    };
+    for (size_t i = 0; i < sizeof schemas / sizeof schemas[0]; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "schema%zu", i);
+        write_seed("json_schema", name, schemas[i], strlen(schemas[i]));
+    }
+}
+
 int main(int argc, char **argv) {
     if (argc < 2 || argc > 3) {
         fprintf(stderr, "usage: make_corpus <corpus-dir> [<models-dir>]\n");
@@ -547,5 +583,7 @@ int main(int argc, char **argv) {
     server_request_seeds();
     safetensors_seeds();
     sentencepiece_seeds(models);
+    grammar_seeds();
+    json_schema_seeds();
     return 0;
 }

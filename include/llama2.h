@@ -362,6 +362,53 @@ LLAMA2_API int llama2_sampler_sample(llama2_sampler *sampler, float *logits);
  * tokens a stage removed. Overwrites logits; the generator does not move. */
 LLAMA2_API void llama2_sampler_distribution(llama2_sampler *sampler, float *logits, float *probs);
 
+/* -------------------------------------------------------------- grammar */
+
+/* A grammar in GBNF, llama.cpp's format, compiled for the sampler:
+ *   rule-name ::= alternatives       (names: letters, digits, '-', '_')
+ * A newline ends a rule, except inside parentheses and after `::=` or `|`.
+ * Items: "literal" (escapes \n \r \t \\ \" \[ \] \- \^ \xHH \uHHHH
+ * \UHHHHHHHH), [class] with ranges a-z and [^negation], `.` (any
+ * character), a rule name, (group); each may be followed by `*`, `+`, `?`,
+ * `{m}`, `{m,}` or `{m,n}`. `|` separates alternatives, none of which may be
+ * empty (write "" for the empty text). `#` comments to the end of the line.
+ * The text is the rule `root`. Characters are Unicode code points, matched
+ * as their UTF-8 bytes. */
+typedef struct llama2_grammar llama2_grammar;
+
+/* Compiles text[0..len). Fails (LLAMA2_E_INVALID) with a message
+ * "line:column: what", e.g. "2:9: unknown rule 'valu'", on a syntax error,
+ * an unknown rule, a rule defined twice, no `root`, left recursion (a rule
+ * that can reach itself before matching a character, which includes a
+ * repetition of something that can be empty), and on a grammar past the
+ * size limits (more than 2^20 elements once repetitions are written out,
+ * 2^18 rules, groups nested 128 deep, a repetition count above 100000);
+ * LLAMA2_E_NOMEM when out of memory. */
+LLAMA2_API llama2_status llama2_grammar_parse(const char *text, size_t len, llama2_grammar **out, llama2_error *err);
+/* Frees a grammar; NULL is allowed. */
+LLAMA2_API void llama2_grammar_free(llama2_grammar *grammar);
+/* 1 when text[0..len) is a whole text of the grammar, 0 when it is not, -1
+ * when out of memory or past the matcher's limits. */
+LLAMA2_API int llama2_grammar_match(const llama2_grammar *grammar, const char *text, size_t len);
+
+/* Constrains the sampler's output to the grammar (NULL removes it). The
+ * grammar and the tokenizer must outlive the sampler, or the next call. The
+ * constrained text starts at the next llama2_sampler_sample: from then on
+ * each token given to llama2_sampler_accept continues it (the prompt's
+ * tokens, accepted before, are not constrained). The sampler never draws a
+ * token whose piece would leave the grammar (pieces as llama2_token_piece
+ * gives them, byte tokens and characters split across tokens included), and
+ * draws BOS or EOS, which end the text, only where the grammar may end; a
+ * token with an empty piece (<unk>) never. The drawn token is checked first;
+ * only when it leaves the grammar are all tokens checked, and the draw is
+ * made again, from the chain run on the logits of the allowed tokens only
+ * (a second number of the generator). With a grammar, llama2_generate ends
+ * at EOS as at BOS; llama2_chat refuses a sampler with a grammar. Limits:
+ * a step on which more than 4096 parses are alive, or which takes more than
+ * 65536 steps of the matcher, counts as leaving the grammar. */
+LLAMA2_API llama2_status llama2_sampler_set_grammar(llama2_sampler *sampler, const llama2_grammar *grammar,
+                                                    const llama2_tokenizer *tokenizer, llama2_error *err);
+
 /* ---------------------------------------------------------- chat format */
 
 /* How a conversation is written for the model:

@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "request.h"
+#include "schema/json_schema.h"
 
 int server_fail(server_error *e, int status, const char *type, const char *code, const char *param,
                 const char *fmt, ...) {
@@ -129,6 +130,74 @@ static int read_sampling(json_t *obj, const server_limits *limits, server_params
         .frequency_penalty = (float)frequency,
         .seed = (uint64_t)seed,
     };
+    return 0;
+}
+
+/* ------------------------------------------------------------ grammar */
+
+/* The output's grammar: llama-server's `grammar` (GBNF) and `json_schema`,
+ * or OpenAI's `response_format` ({"type": "text"}, {"type": "json_object"},
+ * {"type": "json_schema", "json_schema": {"name", "schema", "strict"}}); at
+ * most one of them. */
+static int read_grammar(json_t *obj, server_params *p, server_error *e) {
+    static const char *const fields[] = {"grammar", "json_schema", "response_format"};
+    const char *given = NULL;
+    for (size_t i = 0; i < 3; i++) {
+        if (!field(obj, fields[i])) continue;
+        if (given)
+            return server_fail(e, 400, INVALID, "invalid_value", fields[i],
+                               "'%s' and '%s' both constrain the output: give one of them", given, fields[i]);
+        given = fields[i];
+    }
+    if (!given) return 0;
+    json_t *v = field(obj, given);
+    llama2_error err = {0};
+    llama2_status st;
+    if (!strcmp(given, "grammar")) {
+        if (!json_is_string(v)) return bad_type(e, "grammar", "a string", v);
+        st = llama2_grammar_parse(json_string_value(v), json_string_length(v), &p->grammar, &err);
+    } else if (!strcmp(given, "json_schema")) {
+        if (!json_is_object(v) && !json_is_boolean(v)) return bad_type(e, "json_schema", "an object", v);
+        st = l2_json_schema_value_grammar(v, &p->grammar, &err);
+    } else {
+        if (!json_is_object(v)) return bad_type(e, "response_format", "an object", v);
+        json_t *type = json_object_get(v, "type");
+        const char *t = json_string_value(type);
+        if (!t)
+            return server_fail(e, 400, INVALID, "invalid_value", "response_format",
+                               "'response_format' needs a 'type': text, json_object or json_schema");
+        if (!strcmp(t, "text")) return 0;
+        if (!strcmp(t, "json_object")) {
+            /* llama-server also takes a schema here */
+            json_t *schema = json_object_get(v, "schema");
+            st = l2_json_schema_value_grammar(json_is_null(schema) ? NULL : schema, &p->grammar, &err);
+        } else if (!strcmp(t, "json_schema")) {
+            json_t *js = json_object_get(v, "json_schema"), *schema = json_object_get(js, "schema");
+            if (!json_is_object(js) || !(json_is_object(schema) || json_is_boolean(schema)))
+                return server_fail(e, 400, INVALID, "invalid_value", "response_format",
+                                   "'response_format' of type json_schema needs 'json_schema': {\"schema\": {...}}");
+            json_t *strict = json_object_get(js, "strict"), *name = json_object_get(js, "name");
+            if (strict && !json_is_boolean(strict) && !json_is_null(strict))
+                return server_fail(e, 400, INVALID, "invalid_type", "response_format",
+                                   "'response_format.json_schema.strict' must be a boolean");
+            if (name && !json_is_string(name) && !json_is_null(name))
+                return server_fail(e, 400, INVALID, "invalid_type", "response_format",
+                                   "'response_format.json_schema.name' must be a string");
+            /* The output always follows the schema, strict or not. */
+            st = l2_json_schema_value_grammar(schema, &p->grammar, &err);
+        } else {
+            return server_fail(e, 400, INVALID, "invalid_value", "response_format",
+                               "unknown 'response_format' type '%.64s' (text, json_object or json_schema)", t);
+        }
+    }
+    if (st == LLAMA2_E_NOMEM) return out_of_memory(e);
+    if (st != LLAMA2_OK) return server_fail(e, 400, INVALID, "invalid_value", given, "'%s': %s", given, err.message);
+    if (p->ignore_eos) {
+        llama2_grammar_free(p->grammar);
+        p->grammar = NULL;
+        return server_fail(e, 400, INVALID, "invalid_value", "ignore_eos",
+                           "'ignore_eos' cannot go with '%s': the output ends where its grammar does", given);
+    }
     return 0;
 }
 
@@ -441,7 +510,7 @@ static int read_completion(const server_limits *limits, json_t *obj, server_para
     p->stream = stream;
     p->include_usage = include_usage;
     p->ignore_eos = ignore_eos;
-    if (read_sampling(obj, limits, p, e) < 0) return -1;
+    if (read_sampling(obj, limits, p, e) < 0 || read_grammar(obj, p, e) < 0) return -1;
     return read_stops(obj, limits, p, e);
 }
 
@@ -461,6 +530,7 @@ void server_params_free(server_params *p) {
     for (int i = 0; p->stop && i < p->n_stop; i++) free(p->stop[i]);
     free(p->stop);
     free(p->prompt);
+    llama2_grammar_free(p->grammar);
     memset(p, 0, sizeof *p);
 }
 

@@ -1,7 +1,8 @@
 /* Request bodies to generation parameters: the JSON of a completion or chat
  * completion request (OpenAI's fields, and llama-server's top_k, min_p,
  * repeat_penalty and ignore_eos), checked and turned into token ids and
- * sampler options. Unknown fields are ignored, as OpenAI does; a field of
+ * sampler options, and the output's grammar (`grammar`, `json_schema`,
+ * `response_format`). Unknown fields are ignored, as OpenAI does; a field of
  * the wrong type or out of range is a 400 that names it. Pure functions of
  * their inputs, safe to call from any thread: the fuzz target drives them. */
 #ifndef LLAMA2_SERVER_REQUEST_H
@@ -54,6 +55,7 @@ typedef struct server_params {
     int n_stop;
     llama2_sampler_options sampling; /* repeat_last_n: the context */
     int seed_given;        /* 0: sampling.seed is to be chosen by the caller */
+    llama2_grammar *grammar; /* the output's grammar (owned); NULL: none */
 } server_params;
 
 /* Parses the body of a completion (chat = 0) or chat completion (chat = 1)

@@ -166,6 +166,7 @@ static int slot_setup(server_scheduler *s, slot *sl, server_job *job, int choice
     o.seed += (uint64_t)choice; /* choices differ, each repeatable from the seed */
     llama2_text_stream_options to = {.stop = (const char *const *)p->stop, .n_stop = p->n_stop, .show_special = 0};
     if (llama2_sampler_create(s->vocab_size, &o, &sl->sampler, err) != LLAMA2_OK ||
+        llama2_sampler_set_grammar(sl->sampler, p->grammar, s->tokenizer, err) != LLAMA2_OK ||
         llama2_text_stream_create(s->tokenizer, &to, &sl->stream, err) != LLAMA2_OK)
         return 0;
     for (int i = 0; i < p->n_prompt; i++) llama2_sampler_accept(sl->sampler, p->prompt[i]);

@@ -455,10 +455,112 @@ static void test_threads_above_processors(void **state) {
     assert_string_equal(one.err, "");
     test_run_free(&r);
     test_run_free(&one);
+/* --grammar and --grammar-file: the text after the prompt is in the
+ * language; a bad grammar is one line with its position, status 2. */
+static void test_grammar(void **state) {
+    (void)state;
+    need_model();
+    test_run r;
+    for (int seed = 1; seed <= 10; seed++) {
+        char s[16];
+        snprintf(s, sizeof s, "%d", seed);
+        run(&r, NULL, model, "-z", tokenizer, "--no-timer", "-s", s, "-i", "Is it? ", "--grammar",
+            "root ::= \"yes\" | \"no\"", NULL);
+        assert_int_equal(r.status, 0);
+        if (strcmp(r.out, "Is it? yes\n") != 0 && strcmp(r.out, "Is it? no\n") != 0) fail_msg("'%s'", r.out);
+        test_run_free(&r);
+    }
+    char gfile[4200];
+    snprintf(gfile, sizeof gfile, "%s/list.gbnf", tmp_dir);
+    const char *list = "# a list of small numbers\nroot ::= \"[\" num (\", \" num){0,3} \"]\"\nnum ::= [0-9]{1,3}\n";
+    test_write_file(gfile, list, strlen(list), 0644);
+    run(&r, NULL, model, "-z", tokenizer, "--no-timer", "-s", "3", "--grammar-file", gfile, NULL);
+    assert_int_equal(r.status, 0);
+    llama2_grammar *g = NULL;
+    assert_int_equal(llama2_grammar_parse(list, strlen(list), &g, NULL), LLAMA2_OK);
+    assert_true(r.out_len > 1 && r.out[r.out_len - 1] == '\n');
+    assert_int_equal(llama2_grammar_match(g, r.out, r.out_len - 1), 1);
+    llama2_grammar_free(g);
+    test_run_free(&r);
+
+    const char *bad = "root ::= num\nnum ::= [0-9\n";
+    test_write_file(gfile, bad, strlen(bad), 0644);
+    run(&r, NULL, model, GREEDY, "--grammar-file", gfile, NULL);
+    assert_int_equal(r.status, 2);
+    char expected[8300];
+    snprintf(expected, sizeof expected, "llama2: %s: 2:9: unbalanced '[' (the class does not end on its line)\n", gfile);
+    assert_string_equal(r.err, expected);
+    assert_string_equal(r.out, "");
+    test_run_free(&r);
+    run(&r, NULL, model, GREEDY, "--grammar", "root ::= foo", NULL);
+    assert_int_equal(r.status, 2);
+    assert_string_equal(r.err, "llama2: --grammar: 1:10: unknown rule 'foo'\n");
+    test_run_free(&r);
+    run(&r, NULL, model, GREEDY, "--grammar", "root ::= \"x\"", "--grammar-file", gfile, NULL);
+    assert_int_equal(r.status, 2);
+    assert_string_equal(r.err, "llama2: --grammar-file: --grammar gives the grammar already (use one of them)\n");
+    test_run_free(&r);
+    run(&r, NULL, model, GREEDY, "-m", "chat", "--grammar", "root ::= \"x\"", NULL);
+    assert_int_equal(r.status, 2);
+    assert_string_equal(r.err, "llama2: --grammar: a grammar constrains generate mode, not chat\n");
+    test_run_free(&r);
+}
+
+/* --json-schema and --json-schema-file (where the program has the
+ * converter: it says so otherwise). */
+static void test_json_schema(void **state) {
+    (void)state;
+    need_model();
+    test_run r;
+    const char *schema = "{\"type\":\"object\",\"properties\":{\"n\":{\"type\":\"integer\",\"minimum\":1,"
+                         "\"maximum\":20},\"ok\":{\"type\":\"boolean\"}},\"required\":[\"n\",\"ok\"],"
+                         "\"additionalProperties\":false}";
+    run(&r, NULL, model, "-z", tokenizer, "--no-timer", "-s", "4", "--json-schema", schema, NULL);
+    if (r.status == 2 && strstr(r.err, "built without JSON Schema support")) {
+        assert_string_equal(r.err, "llama2: --json-schema: this llama2 was built without JSON Schema support (jansson, "
+                                   "libjansson-dev, was not installed)\n");
+        test_run_free(&r);
+        print_message("skipped: llama2 was built without jansson (no --json-schema)\n");
+        skip();
+    }
+    assert_int_equal(r.status, 0);
+    /* {"n": 1..20, "ok": true|false} in that order, JSON whitespace between */
+    int n = -1, ok = -1;
+    char rest[8];
+    char *squeezed = malloc(r.out_len + 1);
+    size_t k = 0;
+    for (size_t i = 0; i < r.out_len; i++)
+        if (!strchr(" \t\n", r.out[i])) squeezed[k++] = r.out[i];
+    squeezed[k] = 0;
+    if (sscanf(squeezed, "{\"n\":%d,\"ok\":%5[a-z]}", &n, rest) == 2) ok = !strcmp(rest, "true") || !strcmp(rest, "false");
+    if (!(n >= 1 && n <= 20 && ok == 1)) fail_msg("'%s'", r.out);
+    free(squeezed);
+    test_run_free(&r);
+
+    char sfile[4200];
+    snprintf(sfile, sizeof sfile, "%s/schema.json", tmp_dir);
+    const char *bad = "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\",\"pattern\":\"x\"}}}\n";
+    test_write_file(sfile, bad, strlen(bad), 0644);
+    run(&r, NULL, model, GREEDY, "--json-schema-file", sfile, NULL);
+    assert_int_equal(r.status, 2);
+    char expected[8300];
+    snprintf(expected, sizeof expected, "llama2: %s: #/properties/a: unsupported keyword 'pattern'\n", sfile);
+    assert_string_equal(r.err, expected);
+    test_run_free(&r);
+    run(&r, NULL, model, GREEDY, "--json-schema", "{\"type\":", NULL);
+    assert_int_equal(r.status, 2);
+    assert_string_equal(r.err, "llama2: --json-schema: 1:8: unexpected token near end of file\n");
+    test_run_free(&r);
+    run(&r, NULL, model, GREEDY, "--json-schema", "{}", "--grammar", "root ::= \"x\"", NULL);
+    assert_int_equal(r.status, 2);
+    assert_string_equal(r.err, "llama2: --grammar: --json-schema gives the grammar already (use one of them)\n");
+    test_run_free(&r);
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_json_schema),
+        cmocka_unit_test(test_grammar),
         cmocka_unit_test(test_prompt_file),      cmocka_unit_test(test_context),
         cmocka_unit_test(test_stop),             cmocka_unit_test(test_sampler_flags),
         cmocka_unit_test(test_verbose_and_seed), cmocka_unit_test(test_version),

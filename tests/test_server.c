@@ -760,6 +760,31 @@ static const bad_case bad_cases[] = {
      "content", "'content' is required"},
     {"/detokenize with a bad id", "POST", "/detokenize", {KEY}, "{\"tokens\": [5, -1]}", 400, "invalid_value",
      "tokens", "item 1 is not one"},
+    {"a bad grammar", "POST", "/v1/completions", {KEY}, "{\"prompt\": \"a\", \"grammar\": \"root ::= foo\"}", 400,
+     "invalid_value", "grammar", "'grammar': 1:10: unknown rule 'foo'"},
+    {"a grammar not a string", "POST", "/v1/completions", {KEY}, "{\"prompt\": \"a\", \"grammar\": 1}", 400,
+     "invalid_type", "grammar", "'grammar' must be a string, got an integer"},
+    {"a JSON Schema keyword not supported", "POST", "/v1/completions", {KEY},
+     "{\"prompt\": \"a\", \"json_schema\": {\"type\": \"object\", \"properties\": {\"a\": {\"type\": \"string\", "
+     "\"pattern\": \"x+\"}}}}",
+     400, "invalid_value", "json_schema", "'json_schema': #/properties/a: unsupported keyword 'pattern'"},
+    {"a response_format of an unknown type", "POST", "/v1/chat/completions", {KEY},
+     "{\"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"response_format\": {\"type\": \"xml\"}}", 400,
+     "invalid_value", "response_format", "unknown 'response_format' type 'xml' (text, json_object or json_schema)"},
+    {"a json_schema response_format without a schema", "POST", "/v1/chat/completions", {KEY},
+     "{\"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"response_format\": {\"type\": \"json_schema\"}}",
+     400, "invalid_value", "response_format", "needs 'json_schema': {\"schema\": {...}}"},
+    {"a $ref cycle in a response_format", "POST", "/v1/chat/completions", {KEY},
+     "{\"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"response_format\": {\"type\": \"json_schema\", "
+     "\"json_schema\": {\"name\": \"a\", \"schema\": {\"$ref\": \"#/$defs/a\", \"$defs\": {\"a\": {\"$ref\": "
+     "\"#/$defs/b\"}, \"b\": {\"$ref\": \"#/$defs/a\"}}}}}}",
+     400, "invalid_value", "response_format", "'response_format': #: a '$ref' cycle that never writes a character"},
+    {"two grammars", "POST", "/v1/completions", {KEY},
+     "{\"prompt\": \"a\", \"grammar\": \"root ::= \\\"x\\\"\", \"response_format\": {\"type\": \"json_object\"}}", 400,
+     "invalid_value", "response_format", "'grammar' and 'response_format' both constrain the output: give one of them"},
+    {"ignore_eos with a grammar", "POST", "/v1/completions", {KEY},
+     "{\"prompt\": \"a\", \"ignore_eos\": true, \"grammar\": \"root ::= \\\"x\\\"\"}", 400, "invalid_value",
+     "ignore_eos", "'ignore_eos' cannot go with 'grammar': the output ends where its grammar does"},
 };
 
 /* The body of a case, in a malloc'd string. */
@@ -1298,8 +1323,59 @@ static void test_parser_fields(void **state) {
     parser_tokenizer = NULL;
 }
 
+/* The output's grammar: GBNF, a JSON Schema, response_format json_object
+ * and json_schema, on both endpoints; what ends complete is in the
+ * language; max_tokens that cut it give finish_reason "length". */
+static void test_structured_output(void **state) {
+    (void)state;
+    server_proc sp;
+    server_start(&sp, test_require_model("stories260K.bin"), NULL);
+    for (int seed = 1; seed <= 4; seed++) {
+        char body[1024];
+        snprintf(body, sizeof body,
+                 "{\"prompt\":\"Is it? \",\"seed\":%d,\"grammar\":\"root ::= \\\"yes\\\" | \\\"no\\\"\"}", seed);
+        json_t *v = post_json(&sp, "/v1/completions", body, 200);
+        const char *text = str_at(v, "choices.0.text");
+        if (strcmp(text, "yes") && strcmp(text, "no")) fail_msg("'%s'", text);
+        assert_string_equal(str_at(v, "choices.0.finish_reason"), "stop");
+        json_decref(v);
+
+        snprintf(body, sizeof body,
+                 "{\"messages\":[{\"role\":\"user\",\"content\":\"A person?\"}],\"seed\":%d,\"max_tokens\":200,"
+                 "\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"person\",\"strict\":true,"
+                 "\"schema\":{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\",\"maxLength\":12},"
+                 "\"age\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":150},\"kind\":{\"enum\":[\"cat\",\"dog\"]}},"
+                 "\"required\":[\"name\",\"age\",\"kind\"],\"additionalProperties\":false}}}}",
+                 seed);
+        v = post_json(&sp, "/v1/chat/completions", body, 200);
+        const char *content = str_at(v, "choices.0.message.content");
+        if (!strcmp(str_at(v, "choices.0.finish_reason"), "stop")) {
+            json_error_t je;
+            json_t *o = json_loads(content, 0, &je);
+            if (!o) fail_msg("not JSON: '%s'", content);
+            json_t *name = json_object_get(o, "name"), *age = json_object_get(o, "age"), *kind = json_object_get(o, "kind");
+            assert_int_equal(json_object_size(o), 3);
+            assert_true(json_is_string(name) && json_string_length(name) <= 12 * 4);
+            assert_true(json_is_integer(age) && json_integer_value(age) >= 0 && json_integer_value(age) <= 150);
+            assert_true(json_is_string(kind) &&
+                        (!strcmp(json_string_value(kind), "cat") || !strcmp(json_string_value(kind), "dog")));
+            json_decref(o);
+        }
+        json_decref(v);
+    }
+    /* json_object on completions; cut by max_tokens: "length", a prefix */
+    json_t *v = post_json(&sp, "/v1/completions",
+                          "{\"prompt\":\"Data:\",\"seed\":3,\"max_tokens\":3,\"response_format\":{\"type\":\"json_object\"}}",
+                          200);
+    assert_string_equal(str_at(v, "choices.0.finish_reason"), "length");
+    assert_int_equal(str_at(v, "choices.0.text")[0], '{');
+    json_decref(v);
+    server_stop(&sp);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_structured_output, kill_leftovers),
         cmocka_unit_test_teardown(test_parser_fields, kill_leftovers),
         cmocka_unit_test_teardown(test_command_line, kill_leftovers),
         cmocka_unit_test_teardown(test_memory_refused, kill_leftovers),

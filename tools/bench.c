@@ -73,6 +73,8 @@ static size_t run_rows(const bench_context *ctx, const model_set *models, const 
                 rq->max_time = o->max_time;
                 snprintf(rq->backend, sizeof rq->backend, "%s", backends[bi]);
                 snprintf(rq->kernels, sizeof rq->kernels, "%s", levels[li]);
+                if (o->tokenizer) snprintf(rq->tokenizer, sizeof rq->tokenizer, "%s", o->tokenizer);
+                if (o->grammar) snprintf(rq->grammar, sizeof rq->grammar, "%s", o->grammar);
                 char what[128];
                 snprintf(what, sizeof what, "%s %s %d threads", SHAPES[s].name, TYPE_NAMES[t], o->threads[k]);
                 run_in_child(ctx, JOB_ROW, rq, &w->result, what);

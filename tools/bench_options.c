@@ -43,6 +43,10 @@ static void usage(FILE *f, const char *program) {
             "  --models-only     write the models of the selection, then stop\n"
             "  --json FILE       also write the rows as a JSON array\n"
             "  --backend NAME    the session backend (default: the library's, cpu)\n"
+            "  --tokenizer FILE  tg samples each token (temperature 1, top-p 0.9) and feeds it back,\n"
+            "                    with this tokenizer (the models' 32000 tokens)\n"
+            "  --grammar FILE    tg samples under this GBNF grammar (needs --tokenizer); a text\n"
+            "                    that ends starts again\n"
             "  --kernels LIST    CPU kernel levels, one row each, for A/B (default: the fastest\n"
             "                    this CPU runs; see llama2 --version)\n"
             "  --no-bandwidth    skip the memory bandwidth probe (no bound column)\n"
@@ -164,7 +168,7 @@ void bench_parse_options(bench_context *ctx, int argc, char **argv) {
             continue;
         }
         static const char *const valued[] = {"--reps",   "--threads", "--pp",   "--tg",      "--shapes", "--types",
-                                             "--models", "--json",    "--max-time", "--kernels", "--backend"};
+                                             "--models", "--json",    "--max-time", "--kernels", "--backend", "--tokenizer", "--grammar"};
         int known = 0;
         for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++) known |= !strcmp(a, valued[k]);
         if (!known) bench_fail(ctx, "unknown option '%s' (try --help)", a);
@@ -193,11 +197,15 @@ void bench_parse_options(bench_context *ctx, int argc, char **argv) {
             o->max_time = parse_int(ctx, a, v, 0, 1000000, "the time limit must be an integer");
         } else if (!strcmp(a, "--kernels")) {
             parse_levels(ctx, v);
+        } else if (!strcmp(a, "--tokenizer") || !strcmp(a, "--grammar")) {
+            if (strlen(v) >= 4096) bench_fail(ctx, "%s: the path is too long", a);
+            *(!strcmp(a, "--tokenizer") ? &o->tokenizer : &o->grammar) = v;
         } else {
             if (strlen(v) >= 32) bench_fail(ctx, "--backend: the name is too long");
             o->backend = v;
         }
     }
+    if (o->grammar && !o->tokenizer) bench_fail(ctx, "--grammar needs --tokenizer");
     if (o->quick) {
         if (!have_reps) o->reps = 1;
         if (!have_shapes)

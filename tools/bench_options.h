@@ -34,6 +34,8 @@ typedef struct bench_options {
     const char *models_dir;
     const char *json_path;
     const char *backend;
+    const char *tokenizer; /* --tokenizer: tg samples its tokens (llama2's default chain) and feeds them back */
+    const char *grammar;   /* --grammar: ... under this GBNF grammar (with --tokenizer) */
     const char *kernels[MAX_LEVELS]; /* --kernels: the levels, one row each; none: the library's choice */
     char kernel_list[256];           /* --kernels' value, which kernels[] point into */
     int n_kernels;

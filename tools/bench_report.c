@@ -164,8 +164,13 @@ void report_table_header(const bench_context *ctx) {
     printf("reps: %d", o->reps);
     if (o->max_time > 0) printf(" (fewer once a test has run %.0f s)", o->max_time);
     printf("; cells: median tokens/s ±half the min..max range, n=1 for a single rep\n");
-    printf("pp: a prompt from position 0 in blocks of %d; tg: one position a step after a 1-token prompt\n\n",
+    printf("pp: a prompt from position 0 in blocks of %d; tg: one position a step after a 1-token prompt",
            LLAMA2_DEFAULT_BATCH);
+    if (o->grammar)
+        printf(", each token sampled under the grammar %s", o->grammar);
+    else if (o->tokenizer)
+        printf(", each token sampled (no grammar)");
+    printf("\n\n");
 
     char label[32];
     printf("%-14s %-6s %-5s %-11s %3s %8s", "shape", "type", "back", "kernels", "thr", "MiB");

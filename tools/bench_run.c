@@ -3,6 +3,8 @@
  * row -- prompt processing (a prompt of N tokens evaluated in blocks from
  * position 0) and generation (one position at a time after a one-token
  * prompt, with the classifier run at every step), several repetitions each.
+ * With a tokenizer, generation samples each token (llama2's default chain,
+ * one seed) and feeds it back; with a grammar too, under it.
  */
 #include "bench_run.h"
 
@@ -108,6 +110,32 @@ static void row_fail(row_result *r, int status, const char *what, const llama2_e
              err->message[0] ? err->message : llama2_status_string(err->status));
 }
 
+/* The tokenizer and (when asked) the grammar of a sampled tg; 0 on failure,
+ * with the row failed. */
+static int open_sampling(const row_request *rq, int vocab, llama2_tokenizer **tok, llama2_grammar **grammar,
+                         row_result *r) {
+    llama2_error err;
+    memset(&err, 0, sizeof err);
+    if (llama2_tokenizer_open(rq->tokenizer, vocab, tok, &err) != LLAMA2_OK) {
+        row_fail(r, ROW_FAILED, "cannot open the tokenizer", &err);
+        return 0;
+    }
+    if (!rq->grammar[0]) return 1;
+    FILE *f = fopen(rq->grammar, "rb");
+    char *text = malloc(1 << 20);
+    size_t n = f && text ? fread(text, 1, (1 << 20) - 1, f) : 0;
+    if (f) fclose(f);
+    llama2_status s = LLAMA2_E_IO;
+    if (n > 0) s = llama2_grammar_parse(text, n, grammar, &err);
+    free(text);
+    if (s != LLAMA2_OK) {
+        if (!err.message[0]) snprintf(err.message, sizeof err.message, "cannot read the file");
+        row_fail(r, ROW_FAILED, "the grammar", &err);
+        return 0;
+    }
+    return 1;
+}
+
 /* Whether another repetition, as long as the average so far, would take a
  * test past its time limit (the first one always runs). */
 static int over_budget(double spent, int done, double limit) {
@@ -126,6 +154,9 @@ void run_row(const void *arg, void *out) {
     llama2_threadpool *pool = NULL;
     llama2_session *session = NULL;
     int *tokens = NULL;
+    llama2_tokenizer *tok = NULL;
+    llama2_grammar *grammar = NULL;
+    llama2_sampler *sampler = NULL;
     /* The level is chosen when the model is opened (this is the row's own
      * process). */
     if (rq->kernels[0]) l2_set_env("LLAMA2_KERNELS", rq->kernels);
@@ -191,13 +222,39 @@ void run_row(const void *arg, void *out) {
             spent += dt;
         }
     }
+    if (rq->tokenizer[0] && !open_sampling(rq, vocab, &tok, &grammar, r)) goto done;
     double spent = 0;
     for (int k = 0; k < rq->reps && !over_budget(spent, k, rq->max_time); k++) {
         EVAL(tokens, 1, 0);
+        llama2_sampler_destroy(sampler);
+        sampler = NULL;
+        if (tok) {
+            llama2_sampler_options so_defaults = llama2_sampler_defaults();
+            so_defaults.seed = 1;
+            if (llama2_sampler_create(vocab, &so_defaults, &sampler, &err) != LLAMA2_OK ||
+                llama2_sampler_set_grammar(sampler, grammar, tok, &err) != LLAMA2_OK) {
+                row_fail(r, ROW_FAILED, "cannot create the sampler", &err);
+                goto done;
+            }
+            llama2_sampler_accept(sampler, tokens[0]);
+        }
         double t0 = llama2_time_seconds();
         for (int i = 0; i < rq->tg; i++) {
-            EVAL(&tokens[i + 1], 1, i + 1);
-            check += (unsigned)argmax(logits, vocab);
+            if (sampler) {
+                int next = llama2_sampler_sample(sampler, logits);
+                /* a text that ends starts again */
+                if (grammar && (next == LLAMA2_TOKEN_BOS || next == LLAMA2_TOKEN_EOS) &&
+                    llama2_sampler_set_grammar(sampler, grammar, tok, &err) != LLAMA2_OK) {
+                    row_fail(r, ROW_FAILED, "cannot reset the grammar", &err);
+                    goto done;
+                }
+                llama2_sampler_accept(sampler, next);
+                check += (unsigned)next;
+                EVAL(&next, 1, i + 1);
+            } else {
+                EVAL(&tokens[i + 1], 1, i + 1);
+                check += (unsigned)argmax(logits, vocab);
+            }
         }
         double dt = llama2_time_seconds() - t0;
         r->tg[k] = dt > 0 ? rq->tg / dt : 0;
@@ -209,6 +266,9 @@ void run_row(const void *arg, void *out) {
     r->peak_rss_mib = peak_rss_mib();
 done:
     free(tokens);
+    llama2_sampler_destroy(sampler);
+    llama2_grammar_free(grammar);
+    llama2_tokenizer_close(tok);
     llama2_session_destroy(session);
     llama2_threadpool_destroy(pool);
     llama2_model_close(model);

@@ -34,6 +34,8 @@ typedef struct row_request {
     char backend[32]; /* empty: the default */
     char kernels[32]; /* LLAMA2_KERNELS for the row; empty: the library's choice */
     double max_time;  /* seconds one test may take before its reps are cut; 0: no limit */
+    char tokenizer[4096]; /* non-empty: tg samples each token and feeds it back */
+    char grammar[4096];   /* non-empty: under this GBNF grammar file */
 } row_request;
 
 enum { ROW_OK = 0, ROW_OPEN_FAILED = 1, ROW_FAILED = 2 };

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "chat_template.h"
+#include "sampler_stages.h"
 #include "platform/checks.h"
 
 typedef struct chat {
@@ -256,6 +257,8 @@ llama2_status llama2_chat(llama2_session *session, const llama2_tokenizer *token
     if (!llama2_chat_template_name(o->chat_template))
         return l2_fail(err, LLAMA2_E_INVALID, "unknown chat template %d", (int)o->chat_template);
     if (o->n_stop < 0 || (o->n_stop > 0 && !o->stop)) return l2_fail(err, LLAMA2_E_INVALID, "%d stop strings", o->n_stop);
+    if (l2_sampler_has_grammar(sampler))
+        return l2_fail(err, LLAMA2_E_INVALID, "a grammar constrains generation, not chat");
 
     chat c = {.session = session, .tokenizer = tokenizer, .sampler = sampler, .io = io, .options = o, .err = err, .pending = -1};
     c.context = llama2_session_context_length(session);

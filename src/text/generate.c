@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "platform/checks.h"
+#include "sampler_stages.h"
 
 /* Hands text to the caller; returns non-zero when the caller says stop. */
 static int put(const llama2_io *io, const char *text, size_t len) {
@@ -80,10 +81,11 @@ llama2_status llama2_generate(llama2_session *session, const llama2_tokenizer *t
     /* Sampling: the last prompt position's logits give the first token. */
     if (s == LLAMA2_OK && !stopped && n_feed == n_prompt) {
         int token = ids[n_prompt - 1];
+        const int eos_ends = l2_sampler_has_grammar(sampler); /* a grammar ends its text with EOS */
         for (int pos = n_prompt;; pos++) {
             int next = llama2_sampler_sample(sampler, logits);
             st.generated_tokens++;
-            if (next == LLAMA2_TOKEN_BOS) {
+            if (next == LLAMA2_TOKEN_BOS || (eos_ends && next == LLAMA2_TOKEN_EOS)) {
                 st.stop = LLAMA2_STOP_TOKEN;
                 break;
             }

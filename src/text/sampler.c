@@ -8,6 +8,7 @@
  */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "platform/checks.h"
 #include "kernels/ops.h"
@@ -23,6 +24,10 @@ struct llama2_sampler {
     int *counts;              /* [vocab_size] zeros between calls (penalties) */
     int *history;             /* [repeat_last_n] a ring of the last accepted tokens */
     int n_history, history_next;
+    int last_token;           /* the last accepted token, for the piece of the next (-1: none) */
+    l2_grammar_stage *grammar;
+    int grammar_started;      /* a sample was drawn since the grammar was set */
+    float *saved;             /* [vocab_size] the logits, for a second draw under the grammar */
 };
 
 /* What the stages before the draw leave. */
@@ -77,6 +82,7 @@ llama2_status llama2_sampler_create(int vocab_size, const llama2_sampler_options
     s->vocab_size = vocab_size;
     s->options = o;
     s->rng_state = o.seed ? o.seed : ZERO_SEED_STANDIN;
+    s->last_token = -1;
     s->penalties_on = o.repeat_last_n > 0 &&
                       (o.repeat_penalty != 1.0f || o.presence_penalty != 0.0f || o.frequency_penalty != 0.0f);
     s->candidates = malloc((size_t)vocab_size * sizeof *s->candidates);
@@ -101,10 +107,30 @@ void llama2_sampler_destroy(llama2_sampler *s) {
     free(s->scratch);
     free(s->counts);
     free(s->history);
+    l2_grammar_stage_destroy(s->grammar);
+    free(s->saved);
     free(s);
 }
 
+llama2_status llama2_sampler_set_grammar(llama2_sampler *s, const llama2_grammar *grammar,
+                                         const llama2_tokenizer *tokenizer, llama2_error *err) {
+    l2_grammar_stage_destroy(s->grammar);
+    s->grammar = NULL;
+    s->grammar_started = 0;
+    if (!grammar) return LLAMA2_OK;
+    if (!tokenizer) return l2_fail(err, LLAMA2_E_INVALID, "a grammar needs the tokenizer");
+    if (!s->saved) {
+        s->saved = malloc((size_t)s->vocab_size * sizeof *s->saved);
+        if (!s->saved) return l2_fail(err, LLAMA2_E_NOMEM, "out of memory for the grammar stage");
+    }
+    return l2_grammar_stage_create(grammar, tokenizer, s->vocab_size, &s->grammar, err);
+}
+
+int l2_sampler_has_grammar(const llama2_sampler *s) { return s->grammar != NULL; }
+
 void llama2_sampler_accept(llama2_sampler *s, int token) {
+    if (s->grammar && s->grammar_started) l2_grammar_stage_accept(s->grammar, s->last_token, token);
+    s->last_token = token;
     if (!s->penalties_on || token < 0 || token >= s->vocab_size) return;
     s->history[s->history_next] = token;
     s->history_next = (s->history_next + 1) % s->options.repeat_last_n;
@@ -287,7 +313,8 @@ static chain_result run_chain(llama2_sampler *s, float *logits, int *token, int 
     return CHAIN_CUT;
 }
 
-int llama2_sampler_sample(llama2_sampler *s, float *logits) {
+/* The chain and one draw, without the grammar. */
+static int sample_chain(llama2_sampler *s, float *logits) {
     int token = 0, n = 0;
     chain_result r = run_chain(s, logits, &token, &n);
     if (s->options.temperature == 0.0f) return token;
@@ -301,8 +328,30 @@ int llama2_sampler_sample(llama2_sampler *s, float *logits) {
     return token;
 }
 
+/* With a grammar: the drawn token if it is allowed; else the chain again on
+ * the allowed tokens' logits only, and a second draw. */
+int llama2_sampler_sample(llama2_sampler *s, float *logits) {
+    if (!s->grammar) return sample_chain(s, logits);
+    s->grammar_started = 1;
+    const size_t bytes = (size_t)s->vocab_size * sizeof *logits;
+    memcpy(s->saved, logits, bytes);
+    int token = sample_chain(s, logits);
+    if (l2_grammar_stage_allows(s->grammar, s->last_token, token)) return token;
+    memcpy(logits, s->saved, bytes);
+    if (!l2_grammar_stage_mask(s->grammar, s->last_token, logits, s->vocab_size)) return LLAMA2_TOKEN_EOS;
+    memcpy(s->saved, logits, bytes);
+    token = sample_chain(s, logits);
+    /* A draw that rounding pushed onto a token of probability 0: the likeliest allowed one. */
+    if (!(s->saved[token] > -INFINITY)) token = l2_argmax(s->saved, s->vocab_size);
+    return token;
+}
+
 void llama2_sampler_distribution(llama2_sampler *s, float *logits, float *probs) {
     int token = 0, n = 0;
+    if (s->grammar && !l2_grammar_stage_mask(s->grammar, s->last_token, logits, s->vocab_size)) {
+        for (int i = 0; i < s->vocab_size; i++) probs[i] = i == LLAMA2_TOKEN_EOS;
+        return;
+    }
     chain_result r = run_chain(s, logits, &token, &n);
     const int vocab = s->vocab_size;
     if (r == CHAIN_WHOLE) {

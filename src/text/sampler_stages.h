@@ -46,4 +46,24 @@ int l2_min_p(const l2_candidate *c, int n, float min_p);
  * running sum exceeds coin * (their sum); the last if rounding leaves none. */
 int l2_draw(const l2_candidate *c, int n, float coin);
 
+/* The grammar stage (grammar_stage.c). BOS and EOS end the text: they are
+ * allowed where the grammar may end (or once the text has left it, which
+ * only a caller's own token can do). */
+typedef struct l2_grammar_stage l2_grammar_stage;
+llama2_status l2_grammar_stage_create(const llama2_grammar *grammar, const llama2_tokenizer *tokenizer, int vocab,
+                                      l2_grammar_stage **out, llama2_error *err);
+void l2_grammar_stage_destroy(l2_grammar_stage *stage);
+/* Whether `token`, after `prev` (for the piece: a leading space is dropped
+ * after BOS), keeps the text in the grammar. */
+int l2_grammar_stage_allows(l2_grammar_stage *stage, int prev, int token);
+/* Sets logits[i] to -INFINITY for every token not allowed; returns 0 when
+ * none is. */
+int l2_grammar_stage_mask(l2_grammar_stage *stage, int prev, float *logits, int n_logits);
+/* Adds the token to the text (a token that leaves the grammar ends it: then
+ * only BOS and EOS are allowed). */
+void l2_grammar_stage_accept(l2_grammar_stage *stage, int prev, int token);
+
+/* Whether a grammar constrains the sampler (generation then ends at EOS too). */
+int l2_sampler_has_grammar(const llama2_sampler *sampler);
+
 #endif
