@@ -390,7 +390,7 @@ static int read_messages(const server_limits *limits, json_t *obj, server_params
 static const char *const read_fields[] = {
     "max_tokens", "max_completion_tokens", "n",    "stream",           "stream_options",    "temperature",
     "top_p",      "top_k",                 "min_p", "presence_penalty", "frequency_penalty", "repeat_penalty",
-    "seed",       "stop",                  "ignore_eos",
+    "seed",       "stop",                  "ignore_eos", "grammar",          "json_schema",       "response_format",
 };
 
 /* OpenAI's fields that cannot change this server's answer: accepted, and
@@ -407,7 +407,7 @@ static const char *const harmless_fields[] = {
  * noted). */
 static const char *const unimplemented_fields[] = {
     "tools",      "tool_choice",     "functions", "function_call", "logprobs",   "top_logprobs",
-    "logit_bias", "response_format", "echo",      "suffix",        "best_of",    "audio",
+    "logit_bias", "echo",            "suffix",    "best_of",       "audio",
     "modalities", "prediction",      "reasoning_effort", "verbosity", "web_search_options",
 };
 
@@ -431,10 +431,7 @@ static int asks_nothing(const char *name, json_t *v) {
                     strcmp(json_string_value(json_array_get(v, 0)), "text") == 0);
         return json_array_size(v) == 0;
     case JSON_OBJECT: {
-        if (json_object_size(v) == 0) return 1;
-        json_t *type = json_object_get(v, "type");
-        return strcmp(name, "response_format") == 0 && json_object_size(v) == 1 && json_is_string(type) &&
-               strcmp(json_string_value(type), "text") == 0;
+        return json_object_size(v) == 0;
     }
     case JSON_STRING:
         return json_string_length(v) == 0 || (strcmp(name, "tool_choice") == 0 && strcmp(json_string_value(v), "none") == 0);

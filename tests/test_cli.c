@@ -455,6 +455,8 @@ static void test_threads_above_processors(void **state) {
     assert_string_equal(one.err, "");
     test_run_free(&r);
     test_run_free(&one);
+}
+
 /* --grammar and --grammar-file: the text after the prompt is in the
  * language; a bad grammar is one line with its position, status 2. */
 static void test_grammar(void **state) {
