@@ -22,7 +22,7 @@
  *       allowed 1e-37 absolute;
  *   add, and the exact attention parts (scores, values): bit-exact (the same
  *       operations element by element);
- *   quantize_q8, matmul_q8, gemv_q8_slots: bit-exact (memcmp), the contract
+ *   quantize_q8, matmul_q8, gemv_q8_stripes: bit-exact (memcmp), the contract
  *       of ops.h;
  *   every entry of an exact table: bit-exact.
  */
@@ -742,20 +742,20 @@ static void test_matmul_q8(void **state) {
     free(orf);
 }
 
-/* gemv_q8_slots (where a table has it) against the reference matmul_q8
+/* gemv_q8_stripes (where a table has it) against the reference matmul_q8
  * over the same rows, bit for bit: row counts that leave 0-15 rows after the
- * slots, slot ranges anywhere in [0, slots], the scales as the table's
- * repack_q8 lays them out (checked against l2_q8_slot_scale's order), and
+ * stripes, stripe ranges anywhere in [0, stripes], the scales as the table's
+ * repack_q8 lays them out (checked against l2_q8_stripe_scale's order), and
  * outputs outside the range left alone. */
-static void test_gemv_q8_slots(void **state) {
+static void test_gemv_q8_stripes(void **state) {
     const l2_kernels *ks[2];
     int nk = fast_tables(state, ks);
     const l2_kernels *ref = l2_kernels_reference();
     assert_null(ref->repack_q8); /* the reference pays nothing for it */
-    int with_slots = 0;
-    for (int t = 0; t < nk; t++) with_slots += ks[t]->gemv_q8_slots != NULL;
-    if (!with_slots) {
-        print_message("skipped: the %s kernels have no gemv_q8_slots\n", (const char *)*state);
+    int with_stripes = 0;
+    for (int t = 0; t < nk; t++) with_stripes += ks[t]->gemv_q8_stripes != NULL;
+    if (!with_stripes) {
+        print_message("skipped: the %s kernels have no gemv_q8_stripes\n", (const char *)*state);
         skip();
     }
     static const int n_groups[] = {1, 2, 3, 7, 8, 9, 17};
@@ -769,32 +769,32 @@ static void test_gemv_q8_slots(void **state) {
     long checked = 0;
     for (int t = 0; t < nk; t++) {
         const l2_kernels *k = ks[t];
-        if (!k->gemv_q8_slots) continue;
+        if (!k->gemv_q8_stripes) continue;
         assert_non_null(k->repack_q8);
         for (int gi = 0; gi < N_Q8_GS; gi++) {
             for (int ni = 0; ni < 7; ni++) {
                 const int gs = q8_gs[gi], groups = n_groups[ni], cols = gs * groups;
                 for (int trial = 0; trial < 3; trial++) {
                     const int rows = trial == 0 ? rng_int(8, 24) : rng_int(8, max_rows);
-                    const int slots = l2_q8_slots(rows);
-                    assert_true(slots >= 1 && 8 * slots <= rows && rows - 8 * slots < 16);
-                    assert_true(slots == 1 || slots % 2 == 1);
-                    const int sb = rng_int(0, slots), se = rng_int(sb, slots);
+                    const int stripes = l2_q8_stripes(rows);
+                    assert_true(stripes >= 1 && 8 * stripes <= rows && rows - 8 * stripes < 16);
+                    assert_true(stripes == 1 || stripes % 2 == 1);
+                    const int sb = rng_int(0, stripes), se = rng_int(sb, stripes);
                     for (int i = 0; i < rows * cols; i++) w[i] = (int8_t)(rng_u32() & 0xff);
                     for (int i = 0; i < rows * groups; i++)
                         ws[i] = rng_float(-1.0f, 1.0f) * ldexpf(1.0f, rng_int(-12, 4));
-                    /* The slot-ordered scales first; a level may keep
+                    /* The stripe-ordered scales first; a level may keep
                      * more after them (AMX: the weights in tile order). */
-                    const size_t slot_bytes = (size_t)slots * 8 * (size_t)groups * sizeof(float);
+                    const size_t stripe_bytes = (size_t)stripes * 8 * (size_t)groups * sizeof(float);
                     const size_t packed_bytes = k->repack_q8(NULL, w, ws, rows, cols, gs);
-                    assert_true(packed_bytes >= slot_bytes);
+                    assert_true(packed_bytes >= stripe_bytes);
                     float *wss = xmalloc(packed_bytes);
                     assert_true(k->repack_q8(wss, w, ws, rows, cols, gs) == packed_bytes);
-                    for (int i = 0; i < slots; i++)
+                    for (int i = 0; i < stripes; i++)
                         for (int j = 0; j < 8; j++)
                             for (int g = 0; g < groups; g++)
-                                assert_true(wss[l2_q8_slot_scale(i, g, j, groups)] ==
-                                            ws[((size_t)i + (size_t)j * (size_t)slots) * (size_t)groups + (size_t)g]);
+                                assert_true(wss[l2_q8_stripe_scale(i, g, j, groups)] ==
+                                            ws[((size_t)i + (size_t)j * (size_t)stripes) * (size_t)groups + (size_t)g]);
                     if (trial == 2) {
                         /* Raw int8 inputs, -128 included. */
                         for (int i = 0; i < cols; i++) xq[i] = (int8_t)(rng_u32() & 0xff);
@@ -806,8 +806,8 @@ static void test_gemv_q8_slots(void **state) {
                     ref->matmul_q8(orf, 0, xq, xs, 1, w, ws, cols, gs, 0, rows);
                     /* Only the range's rows are written. */
                     for (int r = 0; r < rows; r++) {
-                        const int slot = r % slots;
-                        if (r >= 8 * slots || slot < sb || slot >= se) orf[r] = -999.0f;
+                        const int stripe = r % stripes;
+                        if (r >= 8 * stripes || stripe < sb || stripe >= se) orf[r] = -999.0f;
                         of[r] = -999.0f;
                     }
                     void *b1, *b2, *b3, *b4;
@@ -815,7 +815,7 @@ static void test_gemv_q8_slots(void **state) {
                     const float *wse = exact_copy(wss, packed_bytes, 0, &b2);
                     const int8_t *xqe = exact_copy(xq, (size_t)cols, 3, &b3);
                     const float *xse = exact_copy(xs, (size_t)groups * sizeof(float), 0, &b4);
-                    k->gemv_q8_slots(of, xqe, xse, we, wse, cols, gs, slots, sb, se);
+                    k->gemv_q8_stripes(of, xqe, xse, we, wse, cols, gs, stripes, sb, se);
                     free(b1);
                     free(b2);
                     free(b3);
@@ -823,9 +823,9 @@ static void test_gemv_q8_slots(void **state) {
                     free(wss);
                     const int i = first_difference(of, orf, rows);
                     if (i >= 0) {
-                        print_error("%s: gemv_q8_slots gs=%d cols=%d rows=%d slots=%d [%d,%d) differs at row %d: "
+                        print_error("%s: gemv_q8_stripes gs=%d cols=%d rows=%d stripes=%d [%d,%d) differs at row %d: "
                                     "%.9g vs %.9g\n",
-                                    k->name, gs, cols, rows, slots, sb, se, i, (double)of[i], (double)orf[i]);
+                                    k->name, gs, cols, rows, stripes, sb, se, i, (double)of[i], (double)orf[i]);
                         fail();
                     }
                     checked += 8L * (se - sb);
@@ -1172,7 +1172,7 @@ int main(void) {
         {"attention", test_attention},
         {"quantize_q8", test_quantize_q8},
         {"matmul_q8", test_matmul_q8},
-        {"gemv_q8_slots", test_gemv_q8_slots},
+        {"gemv_q8_stripes", test_gemv_q8_stripes},
         {"matmul_q8_packed", test_matmul_q8_packed},
         {"scores", test_scores},
         {"values", test_values},
@@ -1191,7 +1191,7 @@ int main(void) {
         for (int k = 0; k < n_kernels; k++) {
             /* Entries a level does not have are not its tests. */
             const l2_kernels *table = l2_kernels_level_any(name, LLAMA2_WEIGHTS_F32);
-            if (kernel_tests[k].fn == test_gemv_q8_slots && !table->gemv_q8_slots) continue;
+            if (kernel_tests[k].fn == test_gemv_q8_stripes && !table->gemv_q8_stripes) continue;
             if (kernel_tests[k].fn == test_matmul_q8_packed && !table->matmul_q8_packed) continue;
             if (kernel_tests[k].fn == test_scores && !own_part(name, 0).fn) continue;
             if (kernel_tests[k].fn == test_values && !own_part(name, 1).fn) continue;

@@ -774,21 +774,22 @@ AVX2_FN void l2_attention_exact_avx2(float *const *out, const float *const *q, c
 /* The entries of the fast and the exact table of both AVX2 levels: only the
  * name and the int8 products differ between them (AVX-VNNI's int8 dot
  * products for avx2-vnni). */
-#define AVX2_FAST(NAME, MATMUL_Q8, GEMV_Q8_SLOTS)                                                             \
+#define AVX2_FAST(NAME, MATMUL_Q8, GEMV_Q8_STRIPES)                                                             \
     .name = NAME, .rmsnorm = rmsnorm_avx2, .softmax = softmax_avx2, .swiglu = swiglu_avx2, .add = add_avx2,    \
     .matmul_f32 = matmul_f32_avx2, .quantize_q8 = l2_quantize_q8_avx2, .matmul_q8 = MATMUL_Q8,                 \
-    .repack_q8 = l2_repack_q8_slot_scales, .gemv_q8_slots = GEMV_Q8_SLOTS, .attention = l2_attention_avx2
-#define AVX2_EXACT(NAME, MATMUL_Q8, GEMV_Q8_SLOTS)                                                            \
+    .repack_q8 = l2_repack_q8_stripe_scales, .gemv_q8_stripes = GEMV_Q8_STRIPES, .attention = l2_attention_avx2,   \
+    X86_LAYOUT(8)
+#define AVX2_EXACT(NAME, MATMUL_Q8, GEMV_Q8_STRIPES)                                                            \
     .name = NAME, .rmsnorm = l2_rmsnorm_ref, .softmax = l2_softmax_ref, .swiglu = l2_swiglu_ref,               \
     .add = add_avx2, .matmul_f32 = l2_matmul_f32_ref, .quantize_q8 = l2_quantize_q8_avx2,                      \
-    .matmul_q8 = MATMUL_Q8, .repack_q8 = l2_repack_q8_slot_scales, .gemv_q8_slots = GEMV_Q8_SLOTS,             \
-    .attention = l2_attention_exact_avx2
+    .matmul_q8 = MATMUL_Q8, .repack_q8 = l2_repack_q8_stripe_scales, .gemv_q8_stripes = GEMV_Q8_STRIPES,             \
+    .attention = l2_attention_exact_avx2, X86_LAYOUT(8)
 
-static const l2_kernels avx2_table = {AVX2_FAST("avx2", l2_matmul_q8_avx2, l2_gemv_q8_slots_avx2)};
-static const l2_kernels avx2_exact_table = {AVX2_EXACT("avx2-exact", l2_matmul_q8_avx2, l2_gemv_q8_slots_avx2)};
-static const l2_kernels avx2_vnni_table = {AVX2_FAST("avx2-vnni", l2_matmul_q8_avxvnni, l2_gemv_q8_slots_avxvnni)};
+static const l2_kernels avx2_table = {AVX2_FAST("avx2", l2_matmul_q8_avx2, l2_gemv_q8_stripes_avx2)};
+static const l2_kernels avx2_exact_table = {AVX2_EXACT("avx2-exact", l2_matmul_q8_avx2, l2_gemv_q8_stripes_avx2)};
+static const l2_kernels avx2_vnni_table = {AVX2_FAST("avx2-vnni", l2_matmul_q8_avxvnni, l2_gemv_q8_stripes_avxvnni)};
 static const l2_kernels avx2_vnni_exact_table = {
-    AVX2_EXACT("avx2-vnni-exact", l2_matmul_q8_avxvnni, l2_gemv_q8_slots_avxvnni)};
+    AVX2_EXACT("avx2-vnni-exact", l2_matmul_q8_avxvnni, l2_gemv_q8_stripes_avxvnni)};
 
 const l2_kernels *l2_kernels_avx2(void) { return &avx2_table; }
 const l2_kernels *l2_kernels_avx2_exact(void) { return &avx2_exact_table; }

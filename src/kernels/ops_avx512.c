@@ -491,38 +491,38 @@ AVX512_FN static void attention_avx512(float *const *out, const float *const *q,
 
 /* The entries every AVX-512 level's fast table, or its exact one, has:
  * only the name and the int8 products differ between the levels. */
-#define AVX512_FAST(NAME, MATMUL_Q8, GEMV_Q8_SLOTS)                                                           \
+#define AVX512_FAST(NAME, MATMUL_Q8, GEMV_Q8_STRIPES, BLOCK_ROWS)                                                           \
     .name = NAME, .rmsnorm = rmsnorm_avx512, .softmax = softmax_avx512, .swiglu = swiglu_avx512,               \
     .add = add_avx512, .matmul_f32 = matmul_f32_avx512, .quantize_q8 = l2_quantize_q8_avx2,                    \
-    .matmul_q8 = MATMUL_Q8, .gemv_q8_slots = GEMV_Q8_SLOTS, .attention = attention_avx512
-#define AVX512_EXACT(NAME, MATMUL_Q8, GEMV_Q8_SLOTS)                                                          \
+    .matmul_q8 = MATMUL_Q8, .gemv_q8_stripes = GEMV_Q8_STRIPES, .attention = attention_avx512, X86_LAYOUT(BLOCK_ROWS)
+#define AVX512_EXACT(NAME, MATMUL_Q8, GEMV_Q8_STRIPES, BLOCK_ROWS)                                                          \
     .name = NAME, .rmsnorm = l2_rmsnorm_ref, .softmax = l2_softmax_ref, .swiglu = l2_swiglu_ref,               \
     .add = add_avx512, .matmul_f32 = l2_matmul_f32_ref, .quantize_q8 = l2_quantize_q8_avx2,                    \
-    .matmul_q8 = MATMUL_Q8, .gemv_q8_slots = GEMV_Q8_SLOTS, .attention = l2_attention_exact_avx2
+    .matmul_q8 = MATMUL_Q8, .gemv_q8_stripes = GEMV_Q8_STRIPES, .attention = l2_attention_exact_avx2, X86_LAYOUT(BLOCK_ROWS)
 
 static const l2_kernels avx512_table = {
-    AVX512_FAST("avx512", l2_matmul_q8_avx2, l2_gemv_q8_slots_avx2),
-    .repack_q8 = l2_repack_q8_slot_scales,
+    AVX512_FAST("avx512", l2_matmul_q8_avx2, l2_gemv_q8_stripes_avx2, 8),
+    .repack_q8 = l2_repack_q8_stripe_scales,
 };
 static const l2_kernels avx512_exact_table = {
-    AVX512_EXACT("avx512-exact", l2_matmul_q8_avx2, l2_gemv_q8_slots_avx2),
-    .repack_q8 = l2_repack_q8_slot_scales,
+    AVX512_EXACT("avx512-exact", l2_matmul_q8_avx2, l2_gemv_q8_stripes_avx2, 8),
+    .repack_q8 = l2_repack_q8_stripe_scales,
 };
 static const l2_kernels avx512_vnni_table = {
-    AVX512_FAST("avx512-vnni", l2_matmul_q8_avx512vnni, l2_gemv_q8_slots_avx512vnni),
-    .repack_q8 = l2_repack_q8_slot_scales,
+    AVX512_FAST("avx512-vnni", l2_matmul_q8_avx512vnni, l2_gemv_q8_stripes_avx512vnni, 8),
+    .repack_q8 = l2_repack_q8_stripe_scales,
 };
 static const l2_kernels avx512_vnni_exact_table = {
-    AVX512_EXACT("avx512-vnni-exact", l2_matmul_q8_avx512vnni, l2_gemv_q8_slots_avx512vnni),
-    .repack_q8 = l2_repack_q8_slot_scales,
+    AVX512_EXACT("avx512-vnni-exact", l2_matmul_q8_avx512vnni, l2_gemv_q8_stripes_avx512vnni, 8),
+    .repack_q8 = l2_repack_q8_stripe_scales,
 };
 static const l2_kernels amx_table = {
-    AVX512_FAST("amx", l2_matmul_q8_avx512vnni, l2_gemv_q8_slots_avx512vnni),
+    AVX512_FAST("amx", l2_matmul_q8_avx512vnni, l2_gemv_q8_stripes_avx512vnni, 16),
     .repack_q8 = l2_repack_q8_amx,
     .matmul_q8_packed = l2_matmul_q8_packed_amx,
 };
 static const l2_kernels amx_exact_table = {
-    AVX512_EXACT("amx-exact", l2_matmul_q8_avx512vnni, l2_gemv_q8_slots_avx512vnni),
+    AVX512_EXACT("amx-exact", l2_matmul_q8_avx512vnni, l2_gemv_q8_stripes_avx512vnni, 16),
     .repack_q8 = l2_repack_q8_amx,
     .matmul_q8_packed = l2_matmul_q8_packed_amx,
 };

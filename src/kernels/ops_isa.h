@@ -25,6 +25,10 @@ int l2_x86_request_tiles(void);
  * so that they build without -march=native; select.c hands a table out only
  * where the CPU runs its level. */
 
+/* The x86 tables' row layout (ops.h): rows in groups of 8, one input's int8
+ * rows in stripes of 8 (the AMX tables take blocks of 16 rows). */
+#define X86_LAYOUT(BLOCK_ROWS) .task_rows = 8, .block_task_rows = BLOCK_ROWS, .q8_stripes = l2_q8_stripes, .stripe_rows = 8
+
 /* AVX2 + FMA (ops_avx2.c), and the same with AVX-VNNI int8 products. */
 const l2_kernels *l2_kernels_avx2(void);
 const l2_kernels *l2_kernels_avx2_exact(void);
@@ -57,14 +61,14 @@ void l2_quantize_q8_avx2(int8_t *q, float *scales, const float *x, int n, int gs
 #define L2_Q8_X86_ENTRIES(suffix)                                                                                  \
     void l2_matmul_q8_##suffix(float *out, int out_stride, const int8_t *xq, const float *xs, int nb,              \
                                const int8_t *w, const float *ws, int cols, int gs, int row_begin, int row_end);    \
-    void l2_gemv_q8_slots_##suffix(float *out, const int8_t *xq, const float *xs, const int8_t *w,                 \
-                                   const void *packed, int cols, int gs, int slots, int slot_begin, int slot_end);
+    void l2_gemv_q8_stripes_##suffix(float *out, const int8_t *xq, const float *xs, const int8_t *w,                 \
+                                   const void *packed, int cols, int gs, int stripes, int stripe_begin, int stripe_end);
 L2_Q8_X86_ENTRIES(avx2)
 L2_Q8_X86_ENTRIES(avxvnni)
 L2_Q8_X86_ENTRIES(avx512vnni)
 
 /* The AMX entries (ops_amx.c): the repacked copy of an int8 matrix (the
- * slot-ordered scales of the VNNI kernels, then the weights in tile order)
+ * stripe-ordered scales of the VNNI kernels, then the weights in tile order)
  * and the product over it (ops.h, matmul_q8_packed). */
 size_t l2_repack_q8_amx(void *dst, const int8_t *w, const float *ws, int rows, int cols, int gs);
 void l2_matmul_q8_packed_amx(float *out, int out_stride, const int8_t *xq, const float *xs, int nb, const int8_t *w,

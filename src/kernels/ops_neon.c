@@ -342,6 +342,8 @@ static const l2_kernels neon_table = {
     .quantize_q8 = quantize_q8_neon,
     .matmul_q8 = matmul_q8_neon,
     .attention = l2_attention_ref,
+    .task_rows = 8,
+    .block_task_rows = 8,
 };
 
 static const l2_kernels neon_exact_table = {
@@ -354,6 +356,8 @@ static const l2_kernels neon_exact_table = {
     .quantize_q8 = quantize_q8_neon,
     .matmul_q8 = matmul_q8_neon,
     .attention = attention_exact_neon,
+    .task_rows = 8,
+    .block_task_rows = 8,
 };
 
 const l2_kernels *l2_kernels_neon(void) { return &neon_table; }

@@ -94,16 +94,16 @@ static void matmul_q8_ref(float *out, int out_stride, const int8_t *xq, const fl
                            ws + (size_t)r * (size_t)groups, gs, groups);
 }
 
-size_t l2_repack_q8_slot_scales(void *dst, const int8_t *w, const float *ws, int rows, int cols, int gs) {
+size_t l2_repack_q8_stripe_scales(void *dst, const int8_t *w, const float *ws, int rows, int cols, int gs) {
     (void)w;
-    const int slots = l2_q8_slots(rows), groups = cols / gs;
+    const int stripes = l2_q8_stripes(rows), groups = cols / gs;
     if (dst)
-        for (int i = 0; i < slots; i++)
+        for (int i = 0; i < stripes; i++)
             for (int j = 0; j < 8; j++)
                 for (int g = 0; g < groups; g++)
-                    ((float *)dst)[l2_q8_slot_scale(i, g, j, groups)] =
-                        ws[((size_t)i + (size_t)j * (size_t)slots) * (size_t)groups + (size_t)g];
-    return (size_t)slots * 8 * (size_t)groups * sizeof(float);
+                    ((float *)dst)[l2_q8_stripe_scale(i, g, j, groups)] =
+                        ws[((size_t)i + (size_t)j * (size_t)stripes) * (size_t)groups + (size_t)g];
+    return (size_t)stripes * 8 * (size_t)groups * sizeof(float);
 }
 
 void l2_values_ref(float *out, const float *att, const float *v, int kv_stride, int n_keys, int hs) {
@@ -133,6 +133,8 @@ void l2_scores_ref(float *att, const float *q, const float *k, int kv_stride, in
 
 static const l2_kernels reference = {
     .name = "scalar",
+    .task_rows = 1,
+    .block_task_rows = 1,
     .rmsnorm = l2_rmsnorm_ref,
     .softmax = l2_softmax_ref,
     .swiglu = l2_swiglu_ref,
