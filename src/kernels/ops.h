@@ -3,8 +3,8 @@
  * several (scalar reference; AVX2, AVX-512, VNNI and AMX on x86-64; NEON)
  * and pick one at run time.
  *
- * ops_ref.c holds the plain scalar reference of every entry: it is the test
- * oracle and the fallback. A fast table may differ from it only by float
+ * ops_ref.c and ops_ref_matmul.c hold the plain scalar reference of every
+ * entry: it is the test oracle and the fallback. A fast table may differ from it only by float
  * reordering (tests state the tolerance), except where noted. Each
  * instruction-set level gives two tables: its fastest, and an exact one in
  * which every entry gives the reference's bits (l2_kernels_for says which a
@@ -120,12 +120,17 @@ typedef struct l2_kernels {
 #define L2_ATTENTION_MAX_QUERIES 16
 #define L2_ATTENTION_SCRATCH(n_keys, hs) ((size_t)L2_ATTENTION_MAX_QUERIES * ((size_t)(n_keys) + (size_t)(hs)))
 
-/* The reference's entries that other tables reuse (ops_ref.c). */
+/* The reference's entries (ops_ref.c; the products ops_ref_matmul.c), which
+ * the exact tables reuse. */
 void l2_rmsnorm_ref(float *out, const float *x, const float *weight, int n, float eps);
 void l2_softmax_ref(float *x, int n);
 void l2_swiglu_ref(float *gate, const float *up, int n);
+void l2_add_ref(float *y, const float *x, int n);
 void l2_matmul_f32_ref(float *out, int out_stride, const float *x, int nb, const float *w, int cols, int row_begin,
                        int row_end);
+void l2_quantize_q8_ref(int8_t *q, float *scales, const float *x, int n, int gs);
+void l2_matmul_q8_ref(float *out, int out_stride, const int8_t *xq, const float *xs, int nb, const int8_t *w,
+                      const float *ws, int cols, int gs, int row_begin, int row_end);
 void l2_attention_ref(float *const *out, const float *const *q, const int *n_keys, int nq, const float *k,
                       const float *v, int kv_stride, int hs, float *scratch);
 

@@ -1,6 +1,6 @@
-/* The fp32 product of several inputs at the x86 levels (ops_avx2.c,
- * ops_avx512.c) around each level's own kernels: the blocks of columns, the
- * rows that alias in the caches and the calls of the row tiles are the same
+/* The fp32 product of several inputs at the x86 levels (ops_avx2_matmul.c,
+ * ops_avx512_matmul.c) around each level's own kernels: the blocks of
+ * columns, the rows that alias in the caches and the calls of the row tiles are the same
  * at every level; the vector width, the target and the kernels that
  * multiply are the level's.
  *
