@@ -143,6 +143,15 @@ void l2_attention_ref(float *const *out, const float *const *q, const int *n_key
 void l2_scores_ref(float *att, const float *q, const float *k, int kv_stride, int n_keys, int hs);
 void l2_values_ref(float *out, const float *att, const float *v, int kv_stride, int n_keys, int hs);
 
+/* The reference's attention made of a level's exact parts (l2_scores_ref's
+ * and l2_values_ref's bits), query by query: scores, l2_softmax_ref, then
+ * the values summed onto zeros. */
+typedef void (*l2_scores_fn)(float *att, const float *q, const float *k, int kv_stride, int n_keys, int hs);
+typedef void (*l2_values_fn)(float *out, const float *att, const float *v, int kv_stride, int n_keys, int hs);
+void l2_attention_of_parts(float *const *out, const float *const *q, const int *n_keys, int nq, const float *k,
+                           const float *v, int kv_stride, int hs, float *scratch, l2_scores_fn scores,
+                           l2_values_fn values);
+
 /* round(v) half away from zero as an int8, for quantized activations: v is
  * within [-127, 127] for finite input; NaN (from a NaN or infinite
  * activation) becomes 0, as the vector conversions give, instead of

@@ -15,8 +15,16 @@
 #include <string.h>
 
 #include "ops.h"
-#include "ops_avx2_util.h"
 #include "ops_isa.h"
+
+#define X86_W 256
+#include "ops_x86_width.h"
+
+#define AT_KT 6 /* keys per score tile */
+#define AT_QT 6 /* queries per output tile */
+/* Tiles of 6 queries; a remainder of 1 or 2 joins the last full tile as
+ * 4 + 3 or 4 + 4. */
+#define AT_NEXT_QUERIES(left) ((left) == 7 || (left) == 8 ? 4 : (left) < 6 ? (left) : 6)
 
 /* ------------------------------------------------------------ values */
 
@@ -206,14 +214,6 @@ AVX2_FN void l2_scores_avx2(float *att, const float *q, const float *k, int kv_s
  * than the call's largest n_keys get exactly 0 for the positions past
  * theirs, which changes none of their sums: a query's result does not
  * depend on which other queries share its call. */
-#define AT_Q 16 /* L2_ATTENTION_MAX_QUERIES */
-#define AT_KT 6 /* keys per score tile */
-#define AT_QT 6 /* queries per output tile */
-
-#define AT_QV 2 /* vectors of queries */
-#define X86_W 256
-#define V_FN AVX2_FN
-#define V_INLINE AVX2_INLINE
 #define X86_ATTENTION_TILES
 #include "ops_x86_tiles.h"
 
@@ -221,7 +221,7 @@ AVX2_FN void l2_scores_avx2(float *att, const float *q, const float *k, int kv_s
  * rows; the rows past a lane's n_keys become 0. */
 AVX2_FN static void attn_softmax(float *s, int n, const int *n_keys, int nq) {
     int32_t lim[AT_Q];
-    for (int i = 0; i < AT_Q; i++) lim[i] = i < nq ? n_keys[i] : 0;
+    keys_per_lane(lim, n_keys, nq);
     const __m256i lim0 = _mm256_loadu_si256((const __m256i *)lim), lim1 = _mm256_loadu_si256((const __m256i *)(lim + 8));
     const __m256 ninf = _mm256_set1_ps(-INFINITY);
     __m256 m0 = ninf, m1 = ninf;
@@ -331,8 +331,8 @@ AVX2_FN static void attend_one(float *out, const float *q, int n_keys, const flo
     values_fused(out, att, v, (int)kvs, n_keys, hs);
 }
 
-AVX2_FN void l2_attention_avx2(float *const *out, const float *const *q, const int *n_keys, int nq,
-                                   const float *k, const float *v, int kv_stride, int hs, float *scratch) {
+AVX2_FN void l2_attention_avx2(float *const *out, const float *const *q, const int *n_keys, int nq, const float *k,
+                               const float *v, int kv_stride, int hs, float *scratch) {
     if (nq <= 0) return;
     if (hs % 8 != 0) {
         l2_attention_ref(out, q, n_keys, nq, k, v, kv_stride, hs, scratch);
@@ -343,48 +343,15 @@ AVX2_FN void l2_attention_avx2(float *const *out, const float *const *q, const i
         for (int i = 0; i < nq; i++) attend_one(out[i], q[i], n_keys[i], k, v, kvs, hs, scratch);
         return;
     }
-    const int n = most_keys(n_keys, nq);
-    float *qt = scratch, *s = scratch + (size_t)hs * AT_Q;
-    queries_as_lanes(qt, q, nq, hs);
-
-    const __m256 scale = _mm256_set1_ps(sqrtf((float)hs));
-    for (int t = 0; t < n; t += AT_KT)
-        attn_scores(s + (size_t)t * AT_Q, qt, k + (size_t)t * kvs, kvs, hs, scale, n - t < AT_KT ? n - t : AT_KT,
-                    nq > 8 ? 2 : 1);
-    attn_softmax(s, n, n_keys, nq);
-
-    /* Query tiles of up to 6 (a remainder of 1 or 2 joins the last
-     * full tile as 4 + 3 or 4 + 4), each over the keys its queries see. */
-    for (int i = 0; i < nq;) {
-        int left = nq - i, qn = left < AT_QT ? left : AT_QT;
-        if (left == AT_QT + 1 || left == AT_QT + 2) qn = 4;
-        const int tn = most_keys(n_keys + i, qn);
-        int d = 0;
-        float *o[AT_QT];
-        for (; d + 16 <= hs; d += 16) {
-            for (int j = 0; j < qn; j++) o[j] = out[i + j] + d;
-            attn_values(o, s + i, v + d, kvs, tn, qn, 2);
-        }
-        if (d < hs) {
-            for (int j = 0; j < qn; j++) o[j] = out[i + j] + d;
-            attn_values(o, s + i, v + d, kvs, tn, qn, 1);
-        }
-        i += qn;
-    }
+    attention_block(out, q, n_keys, nq, k, v, kvs, hs, scratch);
 }
 
 /* The exact table's attention: the reference's arithmetic, query by query,
  * from exact parts. */
 AVX2_FN void l2_attention_exact_avx2(float *const *out, const float *const *q, const int *n_keys, int nq,
-                                         const float *k, const float *v, int kv_stride, int hs, float *scratch) {
-    for (int i = 0; i < nq; i++) {
-        l2_scores_avx2(scratch, q[i], k, kv_stride, n_keys[i], hs);
-        l2_softmax_ref(scratch, n_keys[i]);
-        memset(out[i], 0, (size_t)hs * sizeof(float));
-        l2_values_avx2(out[i], scratch, v, kv_stride, n_keys[i], hs);
-    }
+                                     const float *k, const float *v, int kv_stride, int hs, float *scratch) {
+    l2_attention_of_parts(out, q, n_keys, nq, k, v, kv_stride, hs, scratch, l2_scores_avx2, l2_values_avx2);
 }
-
 
 #else
 

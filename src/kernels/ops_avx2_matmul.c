@@ -12,8 +12,10 @@
 #include <string.h>
 
 #include "ops.h"
-#include "ops_avx2_util.h"
 #include "ops_isa.h"
+
+#define X86_W 256
+#include "ops_x86_width.h"
 
 /* -------------------------------------------------------- matmul_f32 */
 
@@ -92,44 +94,15 @@ AVX2_FN static void gemv_f32(float *out, const float *x, const float *w, size_t 
     }
 }
 
-/* Several inputs: tiles of MM_R rows x MM_B inputs (ops_x86_tiles.h). */
+/* Several inputs: tiles of 4 rows x 3 inputs (ops_x86_tiles.h), a
+ * remainder as tiles of 2 and 1 (4 as 2 + 2). */
 #define MM_R 4
 #define MM_B 3
-#define X86_W 256
-#define V_FN AVX2_FN
-#define V_INLINE AVX2_INLINE
+#define MM_NEXT_TILE(left) ((left) >= 3 && (left) != 4 ? 3 : (left) >= 2 ? 2 : 1)
 #define X86_DOT_TILE
 #include "ops_x86_tiles.h"
 
-/* R rows against nb inputs over one block (ops_x86_matmul_f32.h): tiles of
- * 3 inputs, a remainder as tiles of 2 and 1 (4 as 2 + 2). One call per row
- * tile keeps the row pointers in registers across the inputs. */
-AVX2_INLINE void dot_rows(float *out, size_t os, const float *x, int nb, const float *w, size_t ws, size_t cols,
-                          size_t k0, size_t k1, uintptr_t next, size_t ns, int R) {
-    const float *wr[MM_R];
-    for (int r = 0; r < MM_R; r++) wr[r] = w + (size_t)(r < R ? r : 0) * ws;
-    next_block ahead = next_block_of(next, ns, MM_R, k1 - k0, (size_t)(nb + MM_B - 1) / MM_B);
-    int b = 0;
-    for (; nb - b >= MM_B && nb - b != MM_B + 1; b += MM_B) {
-        next_block_share(&ahead);
-        dot_tile(out + (size_t)b * os, os, x + (size_t)b * cols, wr, cols, k0, k1, R, 3);
-    }
-    for (; nb - b >= 2; b += 2) dot_tile(out + (size_t)b * os, os, x + (size_t)b * cols, wr, cols, k0, k1, R, 2);
-    if (b < nb) dot_tile(out + (size_t)b * os, os, x + (size_t)b * cols, wr, cols, k0, k1, R, 1);
-}
-
-#define MM_FN AVX2_FN
 #include "ops_x86_matmul_f32.h"
-
-AVX2_FN void l2_matmul_f32_avx2(float *out, int out_stride, const float *x, int nb, const float *w, int cols,
-                                    int row_begin, int row_end) {
-    if (nb == 1)
-        gemv_f32(out, x, w, (size_t)cols, row_begin, row_end);
-    else if (nb <= MM_FEW_INPUTS)
-        gemm_few_f32(out, (size_t)out_stride, x, nb, w, (size_t)cols, row_begin, row_end);
-    else
-        gemm_f32(out, (size_t)out_stride, x, nb, w, (size_t)cols, row_begin, row_end);
-}
 
 #else
 

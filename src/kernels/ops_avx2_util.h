@@ -29,15 +29,6 @@ AVX2_INLINE __m256 load_2x4(const float *p, const float *q) {
     return _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(p)), _mm_loadu_ps(q), 1);
 }
 
-/* The 256-bit width's helpers of ops_x86_tiles.h: the masked load of the
- * first lanes, a broadcast, the 8 lanes as they are. */
-typedef __m256i vmask256;
-AVX2_INLINE __m256i v_tail256(int rem) { return tail_mask(rem); }
-AVX2_INLINE __m256i v_no_mask256(void) { return _mm256_setzero_si256(); }
-AVX2_INLINE __m256 v_maskz_load256(__m256i m, const float *p) { return _mm256_maskload_ps(p, m); }
-AVX2_INLINE __m256 v_bcast256(const float *p) { return _mm256_broadcast_ss(p); }
-AVX2_INLINE __m256 v_fold8256(__m256 v) { return v; }
-
 /* The largest of 8 lanes. */
 AVX2_INLINE float hmax8(__m256 v) {
     __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));

@@ -12,8 +12,14 @@
 #include <string.h>
 
 #include "ops.h"
-#include "ops_avx512_util.h"
 #include "ops_isa.h"
+
+#define X86_W 512
+#include "ops_x86_width.h"
+
+#define AT_KT 8 /* keys per score tile */
+#define AT_QT 8 /* queries per output tile */
+#define AT_NEXT_QUERIES(left) ((left) < 8 ? (left) : 8)
 
 /* --------------------------------------------------------- attention */
 
@@ -27,14 +33,6 @@
  * softmax sums over t, the output over t (fused); queries that see fewer
  * keys than the call's largest n_keys get exactly 0 for the positions past
  * theirs, which changes none of their sums. */
-#define AT_Q 16 /* L2_ATTENTION_MAX_QUERIES */
-#define AT_KT 8 /* keys per score tile */
-#define AT_QT 8 /* queries per output tile */
-
-#define AT_QV 1 /* vectors of queries */
-#define X86_W 512
-#define V_FN AVX512_FN
-#define V_INLINE AVX512_INLINE
 #define X86_ATTENTION_TILES
 #include "ops_x86_tiles.h"
 
@@ -42,7 +40,7 @@
  * rows; the rows past a lane's n_keys become 0. */
 AVX512_FN static void attn_softmax(float *s, int n, const int *n_keys, int nq) {
     int32_t lim[AT_Q];
-    for (int i = 0; i < AT_Q; i++) lim[i] = i < nq ? n_keys[i] : 0;
+    keys_per_lane(lim, n_keys, nq);
     const __m512i limv = _mm512_loadu_si512(lim);
     const __m512 ninf = _mm512_set1_ps(-INFINITY), zero = _mm512_setzero_ps();
     __m512 m = ninf;
@@ -69,38 +67,14 @@ AVX512_FN static void attn_softmax(float *s, int n, const int *n_keys, int nq) {
 }
 
 AVX512_FN void l2_attention_avx512(float *const *out, const float *const *q, const int *n_keys, int nq,
-                                       const float *k, const float *v, int kv_stride, int hs, float *scratch) {
+                                   const float *k, const float *v, int kv_stride, int hs, float *scratch) {
     /* One query at a time, and head sizes that are not a multiple of 16:
      * the AVX2 table's (the same arithmetic). */
     if (nq < 4 || hs % 16 != 0) {
         l2_attention_avx2(out, q, n_keys, nq, k, v, kv_stride, hs, scratch);
         return;
     }
-    const size_t kvs = (size_t)kv_stride;
-    const int n = most_keys(n_keys, nq);
-    float *qt = scratch, *s = scratch + (size_t)hs * AT_Q;
-    queries_as_lanes(qt, q, nq, hs);
-
-    const __m512 scale = _mm512_set1_ps(sqrtf((float)hs));
-    for (int t = 0; t < n; t += AT_KT)
-        attn_scores(s + (size_t)t * AT_Q, qt, k + (size_t)t * kvs, kvs, hs, scale, n - t < AT_KT ? n - t : AT_KT, 1);
-    attn_softmax(s, n, n_keys, nq);
-
-    /* Query tiles of up to 8, each over the keys its queries see. */
-    for (int i = 0; i < nq; i += AT_QT) {
-        const int qn = nq - i < AT_QT ? nq - i : AT_QT;
-        const int tn = most_keys(n_keys + i, qn);
-        float *o[AT_QT];
-        int d = 0;
-        for (; d + 32 <= hs; d += 32) {
-            for (int j = 0; j < qn; j++) o[j] = out[i + j] + d;
-            attn_values(o, s + i, v + d, kvs, tn, qn, 2);
-        }
-        if (d < hs) {
-            for (int j = 0; j < qn; j++) o[j] = out[i + j] + d;
-            attn_values(o, s + i, v + d, kvs, tn, qn, 1);
-        }
-    }
+    attention_block(out, q, n_keys, nq, k, v, (size_t)kv_stride, hs, scratch);
 }
 
 #else

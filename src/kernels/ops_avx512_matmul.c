@@ -13,8 +13,10 @@
 #include <string.h>
 
 #include "ops.h"
-#include "ops_avx512_util.h"
 #include "ops_isa.h"
+
+#define X86_W 512
+#include "ops_x86_width.h"
 
 /* -------------------------------------------------------- matmul_f32 */
 
@@ -93,53 +95,15 @@ AVX512_FN static void gemv_f32(float *out, const float *x, const float *w, size_
     }
 }
 
-/* Several inputs: tiles of MM_R rows x MM_B inputs (ops_x86_tiles.h). */
+/* Several inputs: tiles of 4 rows x 6 inputs (ops_x86_tiles.h) and one of
+ * the remainder. */
 #define MM_R 4
 #define MM_B 6
-#define X86_W 512
-#define V_FN AVX512_FN
-#define V_INLINE AVX512_INLINE
+#define MM_NEXT_TILE(left) ((left) < 6 ? (left) : 6)
 #define X86_DOT_TILE
 #include "ops_x86_tiles.h"
 
-/* The B-input tile for a count known only at run time, its constants for
- * the compiler. */
-AVX512_INLINE void dot_tile_any(float *out, size_t os, const float *x, const float *const w[MM_R], size_t cols,
-                                size_t k0, size_t k1, int R, int B) {
-#define TILE(N) dot_tile(out, os, x, w, cols, k0, k1, R, N)
-    switch (B) { L2_CASES(6, TILE) }
-#undef TILE
-}
-
-
-/* R rows against nb inputs over one block (ops_x86_matmul_f32.h): tiles of
- * 6 inputs and one of the remainder. */
-AVX512_INLINE void dot_rows(float *out, size_t os, const float *x, int nb, const float *w, size_t ws, size_t cols,
-                            size_t k0, size_t k1, uintptr_t next, size_t ns, int R) {
-    const float *wr[MM_R];
-    for (int r = 0; r < MM_R; r++) wr[r] = w + (size_t)(r < R ? r : 0) * ws;
-    next_block ahead = next_block_of(next, ns, MM_R, k1 - k0, (size_t)(nb + MM_B - 1) / MM_B);
-    for (int b = 0; b < nb; b += MM_B) {
-        next_block_share(&ahead);
-        if (nb - b >= MM_B)
-            dot_tile(out + (size_t)b * os, os, x + (size_t)b * cols, wr, cols, k0, k1, R, MM_B);
-        else
-            dot_tile_any(out + (size_t)b * os, os, x + (size_t)b * cols, wr, cols, k0, k1, R, nb - b);
-    }
-}
-
-#define MM_FN AVX512_FN
 #include "ops_x86_matmul_f32.h"
-
-AVX512_FN void l2_matmul_f32_avx512(float *out, int out_stride, const float *x, int nb, const float *w, int cols,
-                                        int row_begin, int row_end) {
-    if (nb == 1)
-        gemv_f32(out, x, w, (size_t)cols, row_begin, row_end);
-    else if (nb <= MM_FEW_INPUTS)
-        gemm_few_f32(out, (size_t)out_stride, x, nb, w, (size_t)cols, row_begin, row_end);
-    else
-        gemm_f32(out, (size_t)out_stride, x, nb, w, (size_t)cols, row_begin, row_end);
-}
 
 #else
 

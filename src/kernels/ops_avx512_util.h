@@ -1,5 +1,5 @@
 /* Pieces shared by the AVX-512 kernel files (ops_avx512_vector.c,
- * ops_avx512_attention.c, ops_avx512_matmul.c): the halves of a 512-bit
+ * ops_avx512_attention.c, ops_avx512_matmul.c, through ops_x86_width.h): the halves of a 512-bit
  * vector, whose 8-lane steps are ops_avx2_util.h's, so that the AVX-512
  * tables give the AVX2 tables' bits where they say so. */
 #ifndef LLAMA2_OPS_AVX512_UTIL_H
@@ -22,19 +22,16 @@ AVX512_INLINE __m512 join8(__m256 lo, __m256 hi) {
 /* Lane j + lane j + 8 of v, j < 8. */
 AVX512_INLINE __m256 fold16(__m512 v) { return _mm256_add_ps(low8(v), high8(v)); }
 
+/* The sum of 16 lanes: fold16, then hsum4x8's order. */
+AVX512_INLINE float hsum16(__m512 v) {
+    const __m256 s = fold16(v);
+    return _mm_cvtss_f32(hsum4x8(s, s, s, s));
+}
+
 /* The largest of 16 lanes. */
 AVX512_INLINE float hmax16(__m512 v) { return hmax8(_mm256_max_ps(low8(v), high8(v))); }
 
 /* e^x: ops_avx2_util.h's exp8 on each half, the AVX2 tables' bits. */
 AVX512_INLINE __m512 exp16(__m512 x) { return join8(exp8(low8(x)), exp8(high8(x))); }
-
-/* The 512-bit width's helpers of ops_x86_tiles.h: a mask of the first
- * lanes, a broadcast, the 16 lanes folded to 8. */
-typedef __mmask16 vmask512;
-AVX512_INLINE __mmask16 v_tail512(int rem) { return tail16(rem); }
-AVX512_INLINE __mmask16 v_no_mask512(void) { return (__mmask16)0; }
-AVX512_INLINE __m512 v_maskz_load512(__mmask16 m, const float *p) { return _mm512_maskz_loadu_ps(m, p); }
-AVX512_INLINE __m512 v_bcast512(const float *p) { return _mm512_set1_ps(*p); }
-AVX512_INLINE __m256 v_fold8512(__m512 v) { return fold16(v); }
 
 #endif

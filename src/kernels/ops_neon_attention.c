@@ -51,13 +51,8 @@ void l2_values_neon(float *out, const float *att, const float *v, int kv_stride,
 /* The exact table's attention: the reference's arithmetic, query by query,
  * with the vectorised (exact) values sum. */
 void l2_attention_exact_neon(float *const *out, const float *const *q, const int *n_keys, int nq, const float *k,
-                               const float *v, int kv_stride, int hs, float *scratch) {
-    for (int i = 0; i < nq; i++) {
-        l2_scores_ref(scratch, q[i], k, kv_stride, n_keys[i], hs);
-        l2_softmax_ref(scratch, n_keys[i]);
-        memset(out[i], 0, (size_t)hs * sizeof(float));
-        l2_values_neon(out[i], scratch, v, kv_stride, n_keys[i], hs);
-    }
+                             const float *v, int kv_stride, int hs, float *scratch) {
+    l2_attention_of_parts(out, q, n_keys, nq, k, v, kv_stride, hs, scratch, l2_scores_ref, l2_values_neon);
 }
 
 #else

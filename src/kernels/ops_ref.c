@@ -57,13 +57,17 @@ void l2_values_ref(float *out, const float *att, const float *v, int kv_stride, 
 /* llama2.c's attention loop, one query after the other. */
 void l2_attention_ref(float *const *out, const float *const *q, const int *n_keys, int nq, const float *k,
                       const float *v, int kv_stride, int hs, float *scratch) {
-    const float scale = sqrtf((float)hs);
+    l2_attention_of_parts(out, q, n_keys, nq, k, v, kv_stride, hs, scratch, l2_scores_ref, l2_values_ref);
+}
+
+void l2_attention_of_parts(float *const *out, const float *const *q, const int *n_keys, int nq, const float *k,
+                           const float *v, int kv_stride, int hs, float *scratch, l2_scores_fn scores,
+                           l2_values_fn values) {
     for (int i = 0; i < nq; i++) {
-        const int n = n_keys[i];
-        for (int t = 0; t < n; t++) scratch[t] = dot_ref(q[i], k + (size_t)t * (size_t)kv_stride, hs) / scale;
-        l2_softmax_ref(scratch, n);
+        scores(scratch, q[i], k, kv_stride, n_keys[i], hs);
+        l2_softmax_ref(scratch, n_keys[i]);
         memset(out[i], 0, (size_t)hs * sizeof(float));
-        l2_values_ref(out[i], scratch, v, kv_stride, n, hs);
+        values(out[i], scratch, v, kv_stride, n_keys[i], hs);
     }
 }
 

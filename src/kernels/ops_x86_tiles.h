@@ -1,34 +1,22 @@
 /* The register tiles that the AVX2 and AVX-512 levels share, written once
- * for both vector widths: the fp32 product's dot tile (ops_avx2_matmul.c,
- * ops_avx512_matmul.c) and the blocked attention's score and value tiles
- * (ops_avx2_attention.c, ops_avx512_attention.c). A level's file includes
- * this after defining
- *   X86_W             its vector width in bits (256 or 512);
- *   V_FN, V_INLINE    its target attributes (AVX2_FN, AVX2_INLINE, ...);
- *   MM_R, MM_B        with X86_DOT_TILE: the dot tile's rows and inputs;
- *   AT_Q, AT_KT, AT_QT, AT_QV
- *                     with X86_ATTENTION_TILES: the queries of a call, the
- *                     keys of a score tile, the queries of a value tile, and
- *                     the vectors the queries fill (16 / lanes);
- * and the width's helpers (ops_avx2_util.h, ops_avx512_util.h: vmaskW,
- * v_tailW, v_no_maskW, v_maskz_loadW, v_bcastW, v_fold8W for W = X86_W).
+ * for both vector widths (ops_x86_width.h): the fp32 product's dot tile
+ * (ops_avx2_matmul.c, ops_avx512_matmul.c) and the blocked attention's
+ * score and value tiles (ops_avx2_attention.c, ops_avx512_attention.c). A
+ * level's file includes this after defining X86_W and
+ *   MM_R, MM_B     with X86_DOT_TILE: the dot tile's rows and inputs (at
+ *                  most), and MM_NEXT_TILE(left), the inputs of the next
+ *                  tile of a row tile's inputs when `left` remain;
+ *   AT_KT, AT_QT   with X86_ATTENTION_TILES: the keys of a score tile and
+ *                  the queries of a value tile (at most), and
+ *                  AT_NEXT_QUERIES(left), the queries of the next value
+ *                  tile when `left` remain; after the include, the level's
+ *                  attn_softmax (declared below).
  * The arithmetic of a tile is the same at both widths: a level's results
  * depend on its width only through its lanes. */
 #ifndef LLAMA2_OPS_X86_TILES_H
 #define LLAMA2_OPS_X86_TILES_H
 
-#define X86_CAT_(a, b) a##b
-#define X86_CAT(a, b) X86_CAT_(a, b)
-/* _mm256_<op> or _mm512_<op> */
-#define V_OP(op) X86_CAT(X86_CAT(_mm, X86_W), X86_CAT(_, op))
-#define VEC X86_CAT(__m, X86_W)
-#define VMASK X86_CAT(vmask, X86_W)
-#define V_LANES (X86_W / 32)
-#define v_tail X86_CAT(v_tail, X86_W)
-#define v_no_mask X86_CAT(v_no_mask, X86_W)
-#define v_maskz_load X86_CAT(v_maskz_load, X86_W)
-#define v_bcast X86_CAT(v_bcast, X86_W)
-#define v_fold8 X86_CAT(v_fold8, X86_W)
+#include "ops_x86_width.h"
 
 #define L2_PRAGMA(x) _Pragma(#x)
 /* Unroll n times (n a macro: expanded first). */
@@ -42,6 +30,7 @@
     case 3: CALL(3); break;                                                                                    \
     case 4: CALL(4); break;                                                                                    \
     case 5: CALL(5); break;
+#define L2_CASES_3(CALL) case 1: CALL(1); break; case 2: CALL(2); break; default: CALL(3); break;
 #define L2_CASES_6(CALL) L2_CASES_TO_5(CALL) default: CALL(6); break;
 #define L2_CASES_8(CALL) L2_CASES_TO_5(CALL) case 6: CALL(6); break; case 7: CALL(7); break; default: CALL(8); break;
 #define L2_CASES_(N, CALL) L2_CASES_##N(CALL)
@@ -99,6 +88,36 @@ V_INLINE void dot_tile(float *out, size_t os, const float *x, const float *const
                        v_fold8(acc[3][b]), k0, R);
     }
 }
+
+/* The B-input tile for a count known only at run time, its constants for
+ * the compiler. */
+V_INLINE void dot_tile_any(float *out, size_t os, const float *x, const float *const w[MM_R], size_t cols, size_t k0,
+                           size_t k1, int R, int B) {
+#define TILE(N) dot_tile(out, os, x, w, cols, k0, k1, R, N)
+    switch (B) { L2_CASES(MM_B, TILE) }
+#undef TILE
+}
+
+/* R rows against nb inputs over one block (ops_x86_matmul_f32.h), in tiles
+ * of MM_NEXT_TILE inputs; a share of the next row tile's block is
+ * prefetched before each full tile. One call per row tile keeps the row
+ * pointers in registers across the inputs. */
+V_INLINE void dot_rows(float *out, size_t os, const float *x, int nb, const float *w, size_t ws, size_t cols, size_t k0,
+                       size_t k1, uintptr_t next, size_t ns, int R) {
+    const float *wr[MM_R];
+    for (int r = 0; r < MM_R; r++) wr[r] = w + (size_t)(r < R ? r : 0) * ws;
+    next_block ahead = next_block_of(next, ns, MM_R, k1 - k0, (size_t)(nb + MM_B - 1) / MM_B);
+    for (int b = 0; b < nb;) {
+        const int bn = MM_NEXT_TILE(nb - b);
+        if (bn == MM_B) {
+            next_block_share(&ahead);
+            dot_tile(out + (size_t)b * os, os, x + (size_t)b * cols, wr, cols, k0, k1, R, MM_B);
+        } else {
+            dot_tile_any(out + (size_t)b * os, os, x + (size_t)b * cols, wr, cols, k0, k1, R, bn);
+        }
+        b += bn;
+    }
+}
 #endif
 
 #ifdef X86_ATTENTION_TILES
@@ -106,6 +125,15 @@ V_INLINE void dot_tile(float *out, size_t os, const float *x, const float *const
 /* The blocked attention takes the queries as the vector lanes: qt[d][AT_Q]
  * holds dimension d of every query (AT_QV vectors), the scores go to
  * s[t][AT_Q]. */
+#define AT_Q L2_ATTENTION_MAX_QUERIES
+#define AT_QV (16 / V_LANES)
+_Static_assert(L2_ATTENTION_MAX_QUERIES == 16, "AT_QV counts vectors of 16 queries");
+
+/* lim[lane] = the keys that query lane sees (0 past nq), for the masks of
+ * the softmax down each lane. */
+V_INLINE void keys_per_lane(int32_t lim[AT_Q], const int *n_keys, int nq) {
+    for (int i = 0; i < AT_Q; i++) lim[i] = i < nq ? n_keys[i] : 0;
+}
 
 /* s[(t + j) * AT_Q + lane] = dot(query lane, key t + j) / scale for
  * j < KT, the dot a fused multiply-add per dimension in order; the first
@@ -194,5 +222,42 @@ V_FN static void attn_values(float *const *out, const float *s, const float *v, 
     switch (qt) { L2_CASES(AT_QT, VALUES_1) }
 #undef VALUES_1
 #undef VALUES_2
+}
+
+/* The softmax of every lane of s[0..n)[AT_Q] over its first n_keys[lane]
+ * rows; the rows past a lane's n_keys become 0 (the level's). */
+V_FN static void attn_softmax(float *s, int n, const int *n_keys, int nq);
+
+/* The attention of 4 to AT_Q queries as lanes (hs a multiple of V_LANES):
+ * each key row is read once for all its queries, each value row once per
+ * value tile. */
+V_FN static void attention_block(float *const *out, const float *const *q, const int *n_keys, int nq, const float *k,
+                                 const float *v, size_t kvs, int hs, float *scratch) {
+    const int n = most_keys(n_keys, nq);
+    float *qt = scratch, *s = scratch + (size_t)hs * AT_Q;
+    queries_as_lanes(qt, q, nq, hs);
+
+    const VEC scale = V_OP(set1_ps)(sqrtf((float)hs));
+    for (int t = 0; t < n; t += AT_KT)
+        attn_scores(s + (size_t)t * AT_Q, qt, k + (size_t)t * kvs, kvs, hs, scale, n - t < AT_KT ? n - t : AT_KT,
+                    nq > V_LANES ? 2 : 1);
+    attn_softmax(s, n, n_keys, nq);
+
+    /* Query tiles, each over the keys its queries see. */
+    for (int i = 0; i < nq;) {
+        const int qn = AT_NEXT_QUERIES(nq - i);
+        const int tn = most_keys(n_keys + i, qn);
+        float *o[AT_QT];
+        int d = 0;
+        for (; d + 2 * V_LANES <= hs; d += 2 * V_LANES) {
+            for (int j = 0; j < qn; j++) o[j] = out[i + j] + d;
+            attn_values(o, s + i, v + d, kvs, tn, qn, 2);
+        }
+        if (d < hs) {
+            for (int j = 0; j < qn; j++) o[j] = out[i + j] + d;
+            attn_values(o, s + i, v + d, kvs, tn, qn, 1);
+        }
+        i += qn;
+    }
 }
 #endif
