@@ -140,6 +140,169 @@ static const l2_kernels *for_with(const char *value, llama2_weight_type type) {
     return k;
 }
 
+/* --------------------------------------------- the documented tables */
+
+/* src/kernels/README.md shows every level's fast table side by side, a cell
+ * naming an entry's function by its suffix (`_avx2` in the rmsnorm row:
+ * l2_rmsnorm_avx2), "stripe scales", "none" (NULL) or the row numbers; the
+ * tables this build carries must be what it says, and each exact table its
+ * level's add and int8 entries with the reference's other steps. */
+typedef void (*any_fn)(void);
+#define KERNEL(f) {#f, (any_fn)f}
+static const struct {
+    const char *name;
+    any_fn fn;
+} documented_kernels[] = {
+    KERNEL(l2_rmsnorm_ref), KERNEL(l2_softmax_ref), KERNEL(l2_swiglu_ref), KERNEL(l2_add_ref),
+    KERNEL(l2_matmul_f32_ref), KERNEL(l2_attention_ref), KERNEL(l2_quantize_q8_ref), KERNEL(l2_matmul_q8_ref),
+    KERNEL(l2_repack_q8_stripe_scales),
+#if defined(__x86_64__) || defined(__i386__)
+    KERNEL(l2_rmsnorm_avx2), KERNEL(l2_softmax_avx2), KERNEL(l2_swiglu_avx2), KERNEL(l2_add_avx2),
+    KERNEL(l2_matmul_f32_avx2), KERNEL(l2_attention_avx2), KERNEL(l2_rmsnorm_avx512), KERNEL(l2_softmax_avx512),
+    KERNEL(l2_swiglu_avx512), KERNEL(l2_add_avx512), KERNEL(l2_matmul_f32_avx512), KERNEL(l2_attention_avx512),
+    KERNEL(l2_quantize_q8_avx2), KERNEL(l2_matmul_q8_avx2), KERNEL(l2_matmul_q8_avxvnni),
+    KERNEL(l2_matmul_q8_avx512vnni), KERNEL(l2_gemv_q8_stripes_avx2), KERNEL(l2_gemv_q8_stripes_avxvnni),
+    KERNEL(l2_gemv_q8_stripes_avx512vnni), KERNEL(l2_repack_q8_amx), KERNEL(l2_matmul_q8_packed_amx),
+#endif
+#if defined(__aarch64__)
+    KERNEL(l2_rmsnorm_neon), KERNEL(l2_softmax_neon), KERNEL(l2_swiglu_neon), KERNEL(l2_add_neon),
+    KERNEL(l2_matmul_f32_neon), KERNEL(l2_quantize_q8_neon), KERNEL(l2_matmul_q8_neon),
+#endif
+};
+#undef KERNEL
+
+/* A table's entry by its name in ops.h; 0 with *value for the row counts. */
+static any_fn table_entry(const l2_kernels *t, const char *entry, int *value) {
+    static const char *const rows[] = {"task_rows", "block_task_rows"};
+    if (strcmp(entry, rows[0]) == 0 || strcmp(entry, rows[1]) == 0) {
+        *value = strcmp(entry, rows[0]) == 0 ? t->task_rows : t->block_task_rows;
+        return NULL;
+    }
+    const struct {
+        const char *name;
+        any_fn fn;
+    } entries[] = {
+        {"rmsnorm", (any_fn)t->rmsnorm},
+        {"softmax", (any_fn)t->softmax},
+        {"swiglu", (any_fn)t->swiglu},
+        {"add", (any_fn)t->add},
+        {"matmul_f32", (any_fn)t->matmul_f32},
+        {"attention", (any_fn)t->attention},
+        {"quantize_q8", (any_fn)t->quantize_q8},
+        {"matmul_q8", (any_fn)t->matmul_q8},
+        {"gemv_q8_stripes", (any_fn)t->gemv_q8_stripes},
+        {"repack_q8", (any_fn)t->repack_q8},
+        {"matmul_q8_packed", (any_fn)t->matmul_q8_packed},
+    };
+    for (size_t i = 0; i < sizeof entries / sizeof entries[0]; i++)
+        if (strcmp(entries[i].name, entry) == 0) return entries[i].fn;
+    fail_msg("README.md names an entry ops.h does not have: %s", entry);
+    return NULL;
+}
+
+/* The function a cell names for an entry; NULL for "none". */
+static any_fn documented_kernel(const char *entry, const char *cell) {
+    char name[96];
+    if (strcmp(cell, "none") == 0) return NULL;
+    if (strcmp(cell, "stripe scales") == 0)
+        snprintf(name, sizeof name, "l2_repack_q8_stripe_scales");
+    else
+        snprintf(name, sizeof name, "l2_%s%.*s", entry, (int)strlen(cell) - 2, cell + 1); /* `_x` */
+    for (size_t i = 0; i < sizeof documented_kernels / sizeof documented_kernels[0]; i++)
+        if (strcmp(documented_kernels[i].name, name) == 0) return documented_kernels[i].fn;
+    fail_msg("README.md names %s, which this test does not know", name);
+    return NULL;
+}
+
+/* The cells of a table row "| a | b | ... |", trimmed, into cells[]. */
+static int row_cells(char *line, char *cells[], int most) {
+    int n = 0;
+    char *p = strchr(line, '|');
+    while (p && n < most) {
+        char *end = strchr(p + 1, '|');
+        if (!end) break;
+        *end = '\0';
+        char *c = p + 1;
+        while (*c == ' ') c++;
+        for (char *e = end - 1; e >= c && *e == ' '; e--) *e = '\0';
+        cells[n++] = c;
+        p = end;
+    }
+    return n;
+}
+
+/* The items of a copy of "a, b, c" (at most `most`) into items[]: the
+ * copy is kept in a static buffer, one per call site's order of use. */
+static int list_items(const char *list, char *items[], int most) {
+    static char buffers[2][128];
+    static int which;
+    char *copy = buffers[which++ & 1];
+    snprintf(copy, sizeof buffers[0], "%s", list);
+    int n = 0;
+    for (char *p = copy; p && n < most;) {
+        items[n++] = p;
+        p = strstr(p, ", ");
+        if (p) {
+            *p = '\0';
+            p += 2;
+        }
+    }
+    return n;
+}
+
+static void test_tables_as_documented(void **state) {
+    (void)state;
+    char *text = test_read_file(test_source_path("src/kernels/README.md"), NULL);
+    assert_non_null(text);
+    char *table = strstr(text, "| entry |");
+    assert_non_null(table);
+    enum { MOST = 10 };
+    char *levels[MOST], *cells[MOST];
+    char *line = table, *next = strchr(line, '\n');
+    *next = '\0';
+    const int n_levels = row_cells(line, levels, MOST);
+    assert_int_equal(n_levels, 8); /* entry, then every level */
+    int rows = 0, checked = 0;
+    for (line = next + 1; *line == '|'; line = next + 1) {
+        next = strchr(line, '\n');
+        assert_non_null(next);
+        *next = '\0';
+        if (strncmp(line, "| ---", 5) == 0) continue;
+        assert_int_equal(row_cells(line, cells, MOST), n_levels);
+        rows++;
+        for (int c = 1; c < n_levels; c++) {
+            const l2_kernels *t = l2_kernels_level_any(levels[c], LLAMA2_WEIGHTS_F32);
+            if (!t) continue; /* a level of another architecture */
+            /* The row's entries, ", " between them; for the row counts, the
+             * cell's numbers likewise. */
+            char *entries[4], *values[4];
+            const int n_entries = list_items(cells[0], entries, 4);
+            const int n_values = list_items(cells[c], values, 4);
+            for (int i = 0; i < n_entries; i++) {
+                int value = 0;
+                const any_fn fn = table_entry(t, entries[i], &value);
+                if (strstr(entries[i], "rows")) {
+                    assert_int_equal(n_values, n_entries);
+                    if (value != atoi(values[i]))
+                        fail_msg("README.md: %s's %s is %d, not %s", levels[c], entries[i], value, values[i]);
+                } else if (fn != documented_kernel(entries[i], cells[c])) {
+                    fail_msg("README.md: %s's %s is not %s", levels[c], entries[i], cells[c]);
+                }
+                checked++;
+            }
+            const l2_kernels *exact = l2_kernels_level_any(levels[c], LLAMA2_WEIGHTS_Q8_0);
+            assert_true(exact->add == t->add && exact->quantize_q8 == t->quantize_q8 &&
+                        exact->matmul_q8 == t->matmul_q8 && exact->gemv_q8_stripes == t->gemv_q8_stripes &&
+                        exact->repack_q8 == t->repack_q8 && exact->matmul_q8_packed == t->matmul_q8_packed);
+            assert_true(exact->rmsnorm == l2_rmsnorm_ref && exact->softmax == l2_softmax_ref &&
+                        exact->swiglu == l2_swiglu_ref && exact->matmul_f32 == l2_matmul_f32_ref);
+        }
+    }
+    assert_true(rows >= 9);
+    assert_true(checked >= 9 * 2);
+    free(text);
+}
+
 /* A model's table is the fastest level this CPU runs, in its exact form for
  * int8 weights; LLAMA2_KERNELS caps it at the named level (the fastest this
  * CPU runs from there on); a name this build does not know gives the
@@ -1185,6 +1348,7 @@ int main(void) {
     assert_true(n_kernels <= MAX_KERNEL_TESTS);
     int n = 0, n_names = 0;
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_select);
+    tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_tables_as_documented);
     for (int level = 0; l2_kernel_level_name(level) && level < MAX_LEVELS; level++) {
         const char *name = l2_kernel_level_name(level);
         if (!tested_here(name)) continue;

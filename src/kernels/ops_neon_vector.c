@@ -126,6 +126,7 @@ void l2_swiglu_neon(float *gate, const float *up, int n) {
     int i = 0;
     for (; i + 4 <= n; i += 4) vst1q_f32(gate + i, swiglu4(vld1q_f32(gate + i), vld1q_f32(up + i)));
     for (; i < n; i++) gate[i] = vgetq_lane_f32(swiglu4(vdupq_n_f32(gate[i]), vdupq_n_f32(up[i])), 0);
+}
 
 void l2_add_neon(float *y, const float *x, int n) {
     int i = 0;
