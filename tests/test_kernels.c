@@ -22,7 +22,7 @@
  *       allowed 1e-37 absolute;
  *   add, and the exact attention parts (scores, values): bit-exact (the same
  *       operations element by element);
- *   quantize_q8, matmul_q8, gemv_q8_slots: bit-exact (memcmp), the contract
+ *   quantize_q8, matmul_q8, gemv_q8_stripes: bit-exact (memcmp), the contract
  *       of ops.h;
  *   every entry of an exact table: bit-exact.
  */
@@ -138,6 +138,169 @@ static const l2_kernels *for_with(const char *value, llama2_weight_type type) {
     test_set_env("LLAMA2_KERNELS", saved);
     free(saved);
     return k;
+}
+
+/* --------------------------------------------- the documented tables */
+
+/* src/kernels/README.md shows every level's fast table side by side, a cell
+ * naming an entry's function by its suffix (`_avx2` in the rmsnorm row:
+ * l2_rmsnorm_avx2), "stripe scales", "none" (NULL) or the row numbers; the
+ * tables this build carries must be what it says, and each exact table its
+ * level's add and int8 entries with the reference's other steps. */
+typedef void (*any_fn)(void);
+#define KERNEL(f) {#f, (any_fn)f}
+static const struct {
+    const char *name;
+    any_fn fn;
+} documented_kernels[] = {
+    KERNEL(l2_rmsnorm_ref), KERNEL(l2_softmax_ref), KERNEL(l2_swiglu_ref), KERNEL(l2_add_ref),
+    KERNEL(l2_matmul_f32_ref), KERNEL(l2_attention_ref), KERNEL(l2_quantize_q8_ref), KERNEL(l2_matmul_q8_ref),
+    KERNEL(l2_repack_q8_stripe_scales),
+#if defined(__x86_64__) || defined(__i386__)
+    KERNEL(l2_rmsnorm_avx2), KERNEL(l2_softmax_avx2), KERNEL(l2_swiglu_avx2), KERNEL(l2_add_avx2),
+    KERNEL(l2_matmul_f32_avx2), KERNEL(l2_attention_avx2), KERNEL(l2_rmsnorm_avx512), KERNEL(l2_softmax_avx512),
+    KERNEL(l2_swiglu_avx512), KERNEL(l2_add_avx512), KERNEL(l2_matmul_f32_avx512), KERNEL(l2_attention_avx512),
+    KERNEL(l2_quantize_q8_avx2), KERNEL(l2_matmul_q8_avx2), KERNEL(l2_matmul_q8_avxvnni),
+    KERNEL(l2_matmul_q8_avx512vnni), KERNEL(l2_gemv_q8_stripes_avx2), KERNEL(l2_gemv_q8_stripes_avxvnni),
+    KERNEL(l2_gemv_q8_stripes_avx512vnni), KERNEL(l2_repack_q8_amx), KERNEL(l2_matmul_q8_packed_amx),
+#endif
+#if defined(__aarch64__)
+    KERNEL(l2_rmsnorm_neon), KERNEL(l2_softmax_neon), KERNEL(l2_swiglu_neon), KERNEL(l2_add_neon),
+    KERNEL(l2_matmul_f32_neon), KERNEL(l2_quantize_q8_neon), KERNEL(l2_matmul_q8_neon),
+#endif
+};
+#undef KERNEL
+
+/* A table's entry by its name in ops.h; 0 with *value for the row counts. */
+static any_fn table_entry(const l2_kernels *t, const char *entry, int *value) {
+    static const char *const rows[] = {"task_rows", "block_task_rows"};
+    if (strcmp(entry, rows[0]) == 0 || strcmp(entry, rows[1]) == 0) {
+        *value = strcmp(entry, rows[0]) == 0 ? t->task_rows : t->block_task_rows;
+        return NULL;
+    }
+    const struct {
+        const char *name;
+        any_fn fn;
+    } entries[] = {
+        {"rmsnorm", (any_fn)t->rmsnorm},
+        {"softmax", (any_fn)t->softmax},
+        {"swiglu", (any_fn)t->swiglu},
+        {"add", (any_fn)t->add},
+        {"matmul_f32", (any_fn)t->matmul_f32},
+        {"attention", (any_fn)t->attention},
+        {"quantize_q8", (any_fn)t->quantize_q8},
+        {"matmul_q8", (any_fn)t->matmul_q8},
+        {"gemv_q8_stripes", (any_fn)t->gemv_q8_stripes},
+        {"repack_q8", (any_fn)t->repack_q8},
+        {"matmul_q8_packed", (any_fn)t->matmul_q8_packed},
+    };
+    for (size_t i = 0; i < sizeof entries / sizeof entries[0]; i++)
+        if (strcmp(entries[i].name, entry) == 0) return entries[i].fn;
+    fail_msg("README.md names an entry ops.h does not have: %s", entry);
+    return NULL;
+}
+
+/* The function a cell names for an entry; NULL for "none". */
+static any_fn documented_kernel(const char *entry, const char *cell) {
+    char name[96];
+    if (strcmp(cell, "none") == 0) return NULL;
+    if (strcmp(cell, "stripe scales") == 0)
+        snprintf(name, sizeof name, "l2_repack_q8_stripe_scales");
+    else
+        snprintf(name, sizeof name, "l2_%s%.*s", entry, (int)strlen(cell) - 2, cell + 1); /* `_x` */
+    for (size_t i = 0; i < sizeof documented_kernels / sizeof documented_kernels[0]; i++)
+        if (strcmp(documented_kernels[i].name, name) == 0) return documented_kernels[i].fn;
+    fail_msg("README.md names %s, which this test does not know", name);
+    return NULL;
+}
+
+/* The cells of a table row "| a | b | ... |", trimmed, into cells[]. */
+static int row_cells(char *line, char *cells[], int most) {
+    int n = 0;
+    char *p = strchr(line, '|');
+    while (p && n < most) {
+        char *end = strchr(p + 1, '|');
+        if (!end) break;
+        *end = '\0';
+        char *c = p + 1;
+        while (*c == ' ') c++;
+        for (char *e = end - 1; e >= c && *e == ' '; e--) *e = '\0';
+        cells[n++] = c;
+        p = end;
+    }
+    return n;
+}
+
+/* The items of a copy of "a, b, c" (at most `most`) into items[]: the
+ * copy is kept in a static buffer, one per call site's order of use. */
+static int list_items(const char *list, char *items[], int most) {
+    static char buffers[2][128];
+    static int which;
+    char *copy = buffers[which++ & 1];
+    snprintf(copy, sizeof buffers[0], "%s", list);
+    int n = 0;
+    for (char *p = copy; p && n < most;) {
+        items[n++] = p;
+        p = strstr(p, ", ");
+        if (p) {
+            *p = '\0';
+            p += 2;
+        }
+    }
+    return n;
+}
+
+static void test_tables_as_documented(void **state) {
+    (void)state;
+    char *text = test_read_file(test_source_path("src/kernels/README.md"), NULL);
+    assert_non_null(text);
+    char *table = strstr(text, "| entry |");
+    assert_non_null(table);
+    enum { MOST = 10 };
+    char *levels[MOST], *cells[MOST];
+    char *line = table, *next = strchr(line, '\n');
+    *next = '\0';
+    const int n_levels = row_cells(line, levels, MOST);
+    assert_int_equal(n_levels, 8); /* entry, then every level */
+    int rows = 0, checked = 0;
+    for (line = next + 1; *line == '|'; line = next + 1) {
+        next = strchr(line, '\n');
+        assert_non_null(next);
+        *next = '\0';
+        if (strncmp(line, "| ---", 5) == 0) continue;
+        assert_int_equal(row_cells(line, cells, MOST), n_levels);
+        rows++;
+        for (int c = 1; c < n_levels; c++) {
+            const l2_kernels *t = l2_kernels_level_any(levels[c], LLAMA2_WEIGHTS_F32);
+            if (!t) continue; /* a level of another architecture */
+            /* The row's entries, ", " between them; for the row counts, the
+             * cell's numbers likewise. */
+            char *entries[4], *values[4];
+            const int n_entries = list_items(cells[0], entries, 4);
+            const int n_values = list_items(cells[c], values, 4);
+            for (int i = 0; i < n_entries; i++) {
+                int value = 0;
+                const any_fn fn = table_entry(t, entries[i], &value);
+                if (strstr(entries[i], "rows")) {
+                    assert_int_equal(n_values, n_entries);
+                    if (value != atoi(values[i]))
+                        fail_msg("README.md: %s's %s is %d, not %s", levels[c], entries[i], value, values[i]);
+                } else if (fn != documented_kernel(entries[i], cells[c])) {
+                    fail_msg("README.md: %s's %s is not %s", levels[c], entries[i], cells[c]);
+                }
+                checked++;
+            }
+            const l2_kernels *exact = l2_kernels_level_any(levels[c], LLAMA2_WEIGHTS_Q8_0);
+            assert_true(exact->add == t->add && exact->quantize_q8 == t->quantize_q8 &&
+                        exact->matmul_q8 == t->matmul_q8 && exact->gemv_q8_stripes == t->gemv_q8_stripes &&
+                        exact->repack_q8 == t->repack_q8 && exact->matmul_q8_packed == t->matmul_q8_packed);
+            assert_true(exact->rmsnorm == l2_rmsnorm_ref && exact->softmax == l2_softmax_ref &&
+                        exact->swiglu == l2_swiglu_ref && exact->matmul_f32 == l2_matmul_f32_ref);
+        }
+    }
+    assert_true(rows >= 9);
+    assert_true(checked >= 9 * 2);
+    free(text);
 }
 
 /* A model's table is the fastest level this CPU runs, in its exact form for
@@ -742,20 +905,20 @@ static void test_matmul_q8(void **state) {
     free(orf);
 }
 
-/* gemv_q8_slots (where a table has it) against the reference matmul_q8
+/* gemv_q8_stripes (where a table has it) against the reference matmul_q8
  * over the same rows, bit for bit: row counts that leave 0-15 rows after the
- * slots, slot ranges anywhere in [0, slots], the scales as the table's
- * repack_q8 lays them out (checked against l2_q8_slot_scale's order), and
+ * stripes, stripe ranges anywhere in [0, stripes], the scales as the table's
+ * repack_q8 lays them out (checked against l2_q8_stripe_scale's order), and
  * outputs outside the range left alone. */
-static void test_gemv_q8_slots(void **state) {
+static void test_gemv_q8_stripes(void **state) {
     const l2_kernels *ks[2];
     int nk = fast_tables(state, ks);
     const l2_kernels *ref = l2_kernels_reference();
     assert_null(ref->repack_q8); /* the reference pays nothing for it */
-    int with_slots = 0;
-    for (int t = 0; t < nk; t++) with_slots += ks[t]->gemv_q8_slots != NULL;
-    if (!with_slots) {
-        print_message("skipped: the %s kernels have no gemv_q8_slots\n", (const char *)*state);
+    int with_stripes = 0;
+    for (int t = 0; t < nk; t++) with_stripes += ks[t]->gemv_q8_stripes != NULL;
+    if (!with_stripes) {
+        print_message("skipped: the %s kernels have no gemv_q8_stripes\n", (const char *)*state);
         skip();
     }
     static const int n_groups[] = {1, 2, 3, 7, 8, 9, 17};
@@ -769,32 +932,32 @@ static void test_gemv_q8_slots(void **state) {
     long checked = 0;
     for (int t = 0; t < nk; t++) {
         const l2_kernels *k = ks[t];
-        if (!k->gemv_q8_slots) continue;
+        if (!k->gemv_q8_stripes) continue;
         assert_non_null(k->repack_q8);
         for (int gi = 0; gi < N_Q8_GS; gi++) {
             for (int ni = 0; ni < 7; ni++) {
                 const int gs = q8_gs[gi], groups = n_groups[ni], cols = gs * groups;
                 for (int trial = 0; trial < 3; trial++) {
                     const int rows = trial == 0 ? rng_int(8, 24) : rng_int(8, max_rows);
-                    const int slots = l2_q8_slots(rows);
-                    assert_true(slots >= 1 && 8 * slots <= rows && rows - 8 * slots < 16);
-                    assert_true(slots == 1 || slots % 2 == 1);
-                    const int sb = rng_int(0, slots), se = rng_int(sb, slots);
+                    const int stripes = l2_q8_stripes(rows);
+                    assert_true(stripes >= 1 && 8 * stripes <= rows && rows - 8 * stripes < 16);
+                    assert_true(stripes == 1 || stripes % 2 == 1);
+                    const int sb = rng_int(0, stripes), se = rng_int(sb, stripes);
                     for (int i = 0; i < rows * cols; i++) w[i] = (int8_t)(rng_u32() & 0xff);
                     for (int i = 0; i < rows * groups; i++)
                         ws[i] = rng_float(-1.0f, 1.0f) * ldexpf(1.0f, rng_int(-12, 4));
-                    /* The slot-ordered scales first; a level may keep
+                    /* The stripe-ordered scales first; a level may keep
                      * more after them (AMX: the weights in tile order). */
-                    const size_t slot_bytes = (size_t)slots * 8 * (size_t)groups * sizeof(float);
+                    const size_t stripe_bytes = (size_t)stripes * 8 * (size_t)groups * sizeof(float);
                     const size_t packed_bytes = k->repack_q8(NULL, w, ws, rows, cols, gs);
-                    assert_true(packed_bytes >= slot_bytes);
+                    assert_true(packed_bytes >= stripe_bytes);
                     float *wss = xmalloc(packed_bytes);
                     assert_true(k->repack_q8(wss, w, ws, rows, cols, gs) == packed_bytes);
-                    for (int i = 0; i < slots; i++)
+                    for (int i = 0; i < stripes; i++)
                         for (int j = 0; j < 8; j++)
                             for (int g = 0; g < groups; g++)
-                                assert_true(wss[l2_q8_slot_scale(i, g, j, groups)] ==
-                                            ws[((size_t)i + (size_t)j * (size_t)slots) * (size_t)groups + (size_t)g]);
+                                assert_true(wss[l2_q8_stripe_scale(i, g, j, groups)] ==
+                                            ws[((size_t)i + (size_t)j * (size_t)stripes) * (size_t)groups + (size_t)g]);
                     if (trial == 2) {
                         /* Raw int8 inputs, -128 included. */
                         for (int i = 0; i < cols; i++) xq[i] = (int8_t)(rng_u32() & 0xff);
@@ -806,8 +969,8 @@ static void test_gemv_q8_slots(void **state) {
                     ref->matmul_q8(orf, 0, xq, xs, 1, w, ws, cols, gs, 0, rows);
                     /* Only the range's rows are written. */
                     for (int r = 0; r < rows; r++) {
-                        const int slot = r % slots;
-                        if (r >= 8 * slots || slot < sb || slot >= se) orf[r] = -999.0f;
+                        const int stripe = r % stripes;
+                        if (r >= 8 * stripes || stripe < sb || stripe >= se) orf[r] = -999.0f;
                         of[r] = -999.0f;
                     }
                     void *b1, *b2, *b3, *b4;
@@ -815,7 +978,7 @@ static void test_gemv_q8_slots(void **state) {
                     const float *wse = exact_copy(wss, packed_bytes, 0, &b2);
                     const int8_t *xqe = exact_copy(xq, (size_t)cols, 3, &b3);
                     const float *xse = exact_copy(xs, (size_t)groups * sizeof(float), 0, &b4);
-                    k->gemv_q8_slots(of, xqe, xse, we, wse, cols, gs, slots, sb, se);
+                    k->gemv_q8_stripes(of, xqe, xse, we, wse, cols, gs, stripes, sb, se);
                     free(b1);
                     free(b2);
                     free(b3);
@@ -823,9 +986,9 @@ static void test_gemv_q8_slots(void **state) {
                     free(wss);
                     const int i = first_difference(of, orf, rows);
                     if (i >= 0) {
-                        print_error("%s: gemv_q8_slots gs=%d cols=%d rows=%d slots=%d [%d,%d) differs at row %d: "
+                        print_error("%s: gemv_q8_stripes gs=%d cols=%d rows=%d stripes=%d [%d,%d) differs at row %d: "
                                     "%.9g vs %.9g\n",
-                                    k->name, gs, cols, rows, slots, sb, se, i, (double)of[i], (double)orf[i]);
+                                    k->name, gs, cols, rows, stripes, sb, se, i, (double)of[i], (double)orf[i]);
                         fail();
                     }
                     checked += 8L * (se - sb);
@@ -1172,7 +1335,7 @@ int main(void) {
         {"attention", test_attention},
         {"quantize_q8", test_quantize_q8},
         {"matmul_q8", test_matmul_q8},
-        {"gemv_q8_slots", test_gemv_q8_slots},
+        {"gemv_q8_stripes", test_gemv_q8_stripes},
         {"matmul_q8_packed", test_matmul_q8_packed},
         {"scores", test_scores},
         {"values", test_values},
@@ -1185,13 +1348,14 @@ int main(void) {
     assert_true(n_kernels <= MAX_KERNEL_TESTS);
     int n = 0, n_names = 0;
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_select);
+    tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_tables_as_documented);
     for (int level = 0; l2_kernel_level_name(level) && level < MAX_LEVELS; level++) {
         const char *name = l2_kernel_level_name(level);
         if (!tested_here(name)) continue;
         for (int k = 0; k < n_kernels; k++) {
             /* Entries a level does not have are not its tests. */
             const l2_kernels *table = l2_kernels_level_any(name, LLAMA2_WEIGHTS_F32);
-            if (kernel_tests[k].fn == test_gemv_q8_slots && !table->gemv_q8_slots) continue;
+            if (kernel_tests[k].fn == test_gemv_q8_stripes && !table->gemv_q8_stripes) continue;
             if (kernel_tests[k].fn == test_matmul_q8_packed && !table->matmul_q8_packed) continue;
             if (kernel_tests[k].fn == test_scores && !own_part(name, 0).fn) continue;
             if (kernel_tests[k].fn == test_values && !own_part(name, 1).fn) continue;

@@ -3,8 +3,8 @@
  * several (scalar reference; AVX2, AVX-512, VNNI and AMX on x86-64; NEON)
  * and pick one at run time.
  *
- * ops_ref.c holds the plain scalar reference of every entry: it is the test
- * oracle and the fallback. A fast table may differ from it only by float
+ * ops_ref.c and ops_ref_matmul.c hold the plain scalar reference of every
+ * entry: it is the test oracle and the fallback. A fast table may differ from it only by float
  * reordering (tests state the tolerance), except where noted. Each
  * instruction-set level gives two tables: its fastest, and an exact one in
  * which every entry gives the reference's bits (l2_kernels_for says which a
@@ -25,6 +25,14 @@
 
 typedef struct l2_kernels {
     const char *name;
+
+    /* The rows this table's products take together, which the callers cut
+     * their tasks by (products.c): a task of one input starts at a multiple
+     * of task_rows, a task of a block of inputs at a multiple of
+     * block_task_rows (the AMX tiles' 16 rows: a task then holds whole
+     * tiles). Any range gives the same bits; these only keep the kernels'
+     * row groups whole. */
+    int task_rows, block_task_rows;
 
     /* out = weight * x / sqrt(mean(x^2) + eps); out may alias x.
      * https://arxiv.org/abs/1910.07467 */
@@ -68,18 +76,23 @@ typedef struct l2_kernels {
      * (l2_model_attach_kernels). Returns the bytes the copy needs (0: none
      * for this matrix) and, unless dst is NULL, writes it there (64-byte
      * aligned). A table without it pays nothing. The copy starts with the
-     * scales in slot order (l2_q8_slot_scale) that gemv_q8_slots reads; the
+     * scales in stripe order (l2_q8_stripe_scale) that gemv_q8_stripes reads; the
      * AMX table adds whole matrices in tile order for matmul_q8_packed. */
     size_t (*repack_q8)(void *dst, const int8_t *w, const float *ws, int rows, int cols, int gs);
 
-    /* One quantized input against the rows of w taken in slots (see
-     * l2_q8_slots): for each slot i in [slot_begin, slot_end) and j < 8,
-     * row r = i + j * slots gives out[r] exactly as matmul_q8 would, the
+    /* One quantized input against the rows of w taken in stripes (see
+     * l2_q8_stripes): for each stripe i in [stripe_begin, stripe_end) and j < 8,
+     * row r = i + j * stripes gives out[r] exactly as matmul_q8 would, the
      * scales read from `packed`, this table's repack_q8 of the matrix.
      * NULL in a table that has no such kernel (products then use
      * matmul_q8). */
-    void (*gemv_q8_slots)(float *out, const int8_t *xq, const float *xs, const int8_t *w, const void *packed,
-                          int cols, int gs, int slots, int slot_begin, int slot_end);
+    void (*gemv_q8_stripes)(float *out, const int8_t *xq, const float *xs, const int8_t *w, const void *packed,
+                            int cols, int gs, int stripes, int stripe_begin, int stripe_end);
+    /* With gemv_q8_stripes: the stripes a matrix of `rows` rows is read as
+     * (l2_q8_stripes), of stripe_rows rows each; the rows from
+     * stripe_rows * stripes on are left to matmul_q8. */
+    int (*q8_stripes)(int rows);
+    int stripe_rows;
 
     /* Optional: matmul_q8 (the same arguments, the same bits) for a matrix
      * of `rows` rows of which `packed` is this table's repack_q8 copy, which
@@ -107,12 +120,17 @@ typedef struct l2_kernels {
 #define L2_ATTENTION_MAX_QUERIES 16
 #define L2_ATTENTION_SCRATCH(n_keys, hs) ((size_t)L2_ATTENTION_MAX_QUERIES * ((size_t)(n_keys) + (size_t)(hs)))
 
-/* The reference's entries that other tables reuse (ops_ref.c). */
+/* The reference's entries (ops_ref.c; the products ops_ref_matmul.c), which
+ * the exact tables reuse. */
 void l2_rmsnorm_ref(float *out, const float *x, const float *weight, int n, float eps);
 void l2_softmax_ref(float *x, int n);
 void l2_swiglu_ref(float *gate, const float *up, int n);
+void l2_add_ref(float *y, const float *x, int n);
 void l2_matmul_f32_ref(float *out, int out_stride, const float *x, int nb, const float *w, int cols, int row_begin,
                        int row_end);
+void l2_quantize_q8_ref(int8_t *q, float *scales, const float *x, int n, int gs);
+void l2_matmul_q8_ref(float *out, int out_stride, const int8_t *xq, const float *xs, int nb, const int8_t *w,
+                      const float *ws, int cols, int gs, int row_begin, int row_end);
 void l2_attention_ref(float *const *out, const float *const *q, const int *n_keys, int nq, const float *k,
                       const float *v, int kv_stride, int hs, float *scratch);
 
@@ -124,6 +142,15 @@ void l2_attention_ref(float *const *out, const float *const *q, const int *n_key
  * before it is added (llama2.c's axpy loop). */
 void l2_scores_ref(float *att, const float *q, const float *k, int kv_stride, int n_keys, int hs);
 void l2_values_ref(float *out, const float *att, const float *v, int kv_stride, int n_keys, int hs);
+
+/* The reference's attention made of a level's exact parts (l2_scores_ref's
+ * and l2_values_ref's bits), query by query: scores, l2_softmax_ref, then
+ * the values summed onto zeros. */
+typedef void (*l2_scores_fn)(float *att, const float *q, const float *k, int kv_stride, int n_keys, int hs);
+typedef void (*l2_values_fn)(float *out, const float *att, const float *v, int kv_stride, int n_keys, int hs);
+void l2_attention_of_parts(float *const *out, const float *const *q, const int *n_keys, int nq, const float *k,
+                           const float *v, int kv_stride, int hs, float *scratch, l2_scores_fn scores,
+                           l2_values_fn values);
 
 /* round(v) half away from zero as an int8, for quantized activations: v is
  * within [-127, 127] for finite input; NaN (from a NaN or infinite
@@ -137,27 +164,27 @@ static inline int8_t l2_q8_round(float v) {
 
 /* Int8 generation reads a product's rows as 8 long streams instead of 8
  * neighbouring rows at a time (short streams that the hardware prefetchers
- * follow poorly): slot i holds rows i, i + slots, ..., i + 7 * slots, and
- * the table's repack_q8 keeps a copy of the scales in slot order so that
- * they are one stream too. The slot count is odd: streams whose distance is
+ * follow poorly): stripe i holds rows i, i + stripes, ..., i + 7 * stripes, and
+ * the table's repack_q8 keeps a copy of the scales in stripe order so that
+ * they are one stream too. The stripe count is odd: streams whose distance is
  * a multiple of a large power of two contend for the same cache sets and
- * memory banks (bench/RESULTS.md has the figures). Rows 8 * slots .. rows-1
+ * memory banks (bench/RESULTS.md has the figures). Rows 8 * stripes .. rows-1
  * are left to matmul_q8. 0 for fewer than 8 rows. */
-static inline int l2_q8_slots(int rows) {
+static inline int l2_q8_stripes(int rows) {
     int q = rows / 8;
     return q > 1 && !(q & 1) ? q - 1 : q;
 }
 
-/* Where the slot-ordered scale copy keeps the scale of group g of row
- * slot + lane * slots: a slot's scales group by group, the 8 rows' scales
+/* Where the stripe-ordered scale copy keeps the scale of group g of row
+ * stripe + lane * stripes: a stripe's scales group by group, the 8 rows' scales
  * of a group side by side, so that a kernel loads them as one vector. */
-static inline size_t l2_q8_slot_scale(int slot, int g, int lane, int groups) {
-    return ((size_t)slot * (size_t)groups + (size_t)g) * 8 + (size_t)lane;
+static inline size_t l2_q8_stripe_scale(int stripe, int g, int lane, int groups) {
+    return ((size_t)stripe * (size_t)groups + (size_t)g) * 8 + (size_t)lane;
 }
 
-/* The slot-ordered scale copy (a repack_q8 for tables with gemv_q8_slots):
- * l2_q8_slots(rows) * 8 * (cols / gs) floats. */
-size_t l2_repack_q8_slot_scales(void *dst, const int8_t *w, const float *ws, int rows, int cols, int gs);
+/* The stripe-ordered scale copy (a repack_q8 for tables with gemv_q8_stripes):
+ * l2_q8_stripes(rows) * 8 * (cols / gs) floats. */
+size_t l2_repack_q8_stripe_scales(void *dst, const int8_t *w, const float *ws, int rows, int cols, int gs);
 
 /* The scalar reference table (exact by definition). */
 const l2_kernels *l2_kernels_reference(void);

@@ -95,7 +95,7 @@ typedef struct amx_layout {
 
 static amx_layout amx_layout_of(int rows, int cols, int gs) {
     amx_layout l = {0};
-    l.tiles = round_up_64(l2_repack_q8_slot_scales(NULL, NULL, NULL, rows, cols, gs));
+    l.tiles = round_up_64(l2_repack_q8_stripe_scales(NULL, NULL, NULL, rows, cols, gs));
     l.total = l.tiles;
     l.k = amx_step(gs);
     l.blocks = rows / 16;
@@ -110,13 +110,13 @@ static amx_layout amx_layout_of(int rows, int cols, int gs) {
     return l;
 }
 
-/* The slot-ordered scales of the VNNI one-input products, then, where the
+/* The stripe-ordered scales of the VNNI one-input products, then, where the
  * tiles apply, the B tiles of every block of 16 rows and their scales. */
 size_t l2_repack_q8_amx(void *dst, const int8_t *w, const float *ws, int rows, int cols, int gs) {
     const amx_layout l = amx_layout_of(rows, cols, gs);
     if (!dst) return l.total;
     unsigned char *p = dst;
-    l2_repack_q8_slot_scales(p, w, ws, rows, cols, gs);
+    l2_repack_q8_stripe_scales(p, w, ws, rows, cols, gs);
     const size_t c = (size_t)cols, tile = 16 * (size_t)l.k;
     for (int b = 0; b < l.blocks; b++) {
         for (int s = 0; s < l.steps; s++) {

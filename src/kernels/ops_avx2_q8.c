@@ -344,7 +344,7 @@ enum {
 };
 
 /* Software prefetch of the weights, in two patterns.
- * Blocks of 8 neighbouring rows (the several-input path, where slots do not
+ * Blocks of 8 neighbouring rows (the several-input path, where stripes do not
  * apply) are read group by group, as eight short interleaved streams, which
  * the hardware prefetchers follow poorly; so each group step also prefetches
  * as many bytes as it reads, in plain address order, one block of 8 rows
@@ -352,20 +352,20 @@ enum {
  * well. Lines past the caller's rows are only prefetched, never read
  * (usually they are the next task's). One block ahead, with the T0 hint, is
  * what measured best (bench/RESULTS.md).
- * Slots (one input) read 8 long streams, which the hardware follows, but
+ * Stripes (one input) read 8 long streams, which the hardware follows, but
  * not far enough ahead: a group of 8 rows takes about 100 vector
  * instructions, so the core itself has only a group or two of loads in
  * flight, and with both cores reading, memory then idles while they compute.
  * So each group step also prefetches, in each stream, the lines
- * Q8_SLOT_AHEAD bytes past what it reads (past a slot's last row comes the
- * next slot's first one). Addresses are kept as integers: they run past the
+ * Q8_STRIPE_AHEAD bytes past what it reads (past a stripe's last row comes the
+ * next stripe's first one). Addresses are kept as integers: they run past the
  * matrix, where a pointer may not point. */
 typedef struct q8_prefetch {
     int mode;       /* Q8_PF_OFF, Q8_PF_BLOCK or Q8_PF_SLOTS */
-    uintptr_t next; /* the next line to prefetch (slots: of stream 0) */
-    uintptr_t end;  /* slots: the end of what has been read, in stream 0 */
-    size_t step;    /* bytes read per group step: 8 rows' (block), 1 row's (slots) */
-    size_t stride;  /* slots: bytes between the streams */
+    uintptr_t next; /* the next line to prefetch (stripes: of stream 0) */
+    uintptr_t end;  /* stripes: the end of what has been read, in stream 0 */
+    size_t step;    /* bytes read per group step: 8 rows' (block), 1 row's (stripes) */
+    size_t stride;  /* stripes: bytes between the streams */
 } q8_prefetch;
 
 enum { Q8_PF_OFF, Q8_PF_BLOCK, Q8_PF_SLOTS };
@@ -374,7 +374,7 @@ enum { Q8_PF_OFF, Q8_PF_BLOCK, Q8_PF_SLOTS };
  * cannot keep in flight itself, near enough that the lines are still in
  * cache when read: the middle of the range that measured best
  * (bench/RESULTS.md). */
-#define Q8_SLOT_AHEAD 320
+#define Q8_STRIPE_AHEAD 320
 
 /* Block mode for the 8 rows at w. */
 Q8_INLINE void q8_prefetch_block(q8_prefetch *p, const int8_t *w, size_t cols, int gs) {
@@ -383,11 +383,11 @@ Q8_INLINE void q8_prefetch_block(q8_prefetch *p, const int8_t *w, size_t cols, i
     p->step = 8 * (size_t)gs;
 }
 
-/* Slots mode for 8 streams from w, stride bytes apart. */
-Q8_INLINE void q8_prefetch_slots(q8_prefetch *p, const int8_t *w, size_t stride, int gs) {
+/* Stripes mode for 8 streams from w, stride bytes apart. */
+Q8_INLINE void q8_prefetch_stripes(q8_prefetch *p, const int8_t *w, size_t stride, int gs) {
     p->mode = Q8_PF_SLOTS;
     p->end = (uintptr_t)w;
-    p->next = p->end + Q8_SLOT_AHEAD;
+    p->next = p->end + Q8_STRIPE_AHEAD;
     p->step = (size_t)gs;
     p->stride = stride;
 }
@@ -400,7 +400,7 @@ Q8_INLINE void q8_prefetch_groups(q8_prefetch *p, int n) {
         p->next = end;
     } else if (p->mode == Q8_PF_SLOTS) {
         p->end += (size_t)n * p->step;
-        for (; p->next < p->end + Q8_SLOT_AHEAD; p->next += 64)
+        for (; p->next < p->end + Q8_STRIPE_AHEAD; p->next += 64)
             for (int j = 0; j < 8; j++) _mm_prefetch((const char *)(p->next + (size_t)j * p->stride), _MM_HINT_T0);
     }
 }
@@ -700,40 +700,40 @@ Q8_FN static int q8_mode(int gs, const int8_t *xq, size_t n) {
     return mode;
 }
 
-/* Slots i in [slot_begin, slot_end) of one input: 8 rows i + j * slots
- * (row r at w + r * c), 8 long streams (see l2_q8_slots). The scales are
- * either in slot order (slot_scales, see l2_q8_slot_scale) or, when that is
+/* Stripes i in [stripe_begin, stripe_end) of one input: 8 rows i + j * stripes
+ * (row r at w + r * c), 8 long streams (see l2_q8_stripes). The scales are
+ * either in stripe order (stripe_scales, see l2_q8_stripe_scale) or, when that is
  * NULL, in row order at ws. */
-Q8_FN static void q8_slots(float *out, const int8_t *xq, const float *xs, const int8_t *w, const float *ws,
-                             const float *slot_scales, size_t c, int gs, int groups, int mode, int slots,
-                             int slot_begin, int slot_end) {
-    const size_t q = (size_t)slots, ng = (size_t)groups;
+Q8_FN static void q8_stripes(float *out, const int8_t *xq, const float *xs, const int8_t *w, const float *ws,
+                             const float *stripe_scales, size_t c, int gs, int groups, int mode, int stripes,
+                             int stripe_begin, int stripe_end) {
+    const size_t q = (size_t)stripes, ng = (size_t)groups;
     q8_prefetch pf;
-    q8_prefetch_slots(&pf, w + (size_t)slot_begin * c, q * c, gs);
-    for (int i = slot_begin; i < slot_end; i++) {
+    q8_prefetch_stripes(&pf, w + (size_t)stripe_begin * c, q * c, gs);
+    for (int i = stripe_begin; i < stripe_end; i++) {
         const int8_t *wi = w + (size_t)i * c;
-        if (slot_scales)
-            q8_rows8(out + i, q, xq, xs, wi, q * c, NULL, 0, slot_scales + (size_t)i * 8 * ng, gs, groups, mode, &pf);
+        if (stripe_scales)
+            q8_rows8(out + i, q, xq, xs, wi, q * c, NULL, 0, stripe_scales + (size_t)i * 8 * ng, gs, groups, mode, &pf);
         else
             q8_rows8(out + i, q, xq, xs, wi, q * c, ws + (size_t)i * ng, q * ng, NULL, gs, groups, mode, &pf);
     }
 }
 
-Q8_FN void Q8_NAME(l2_gemv_q8_slots)(float *out, const int8_t *xq, const float *xs, const int8_t *w, const void *packed,
-                                   int cols, int gs, int slots, int slot_begin, int slot_end) {
-    const float *slot_scales = packed; /* l2_repack_q8_slot_scales */
+Q8_FN void Q8_NAME(l2_gemv_q8_stripes)(float *out, const int8_t *xq, const float *xs, const int8_t *w, const void *packed,
+                                   int cols, int gs, int stripes, int stripe_begin, int stripe_end) {
+    const float *stripe_scales = packed; /* l2_repack_q8_stripe_scales */
     const int groups = cols / gs;
     const size_t c = (size_t)cols;
     if (gs % 8 != 0) {
-        for (int i = slot_begin; i < slot_end; i++)
+        for (int i = stripe_begin; i < stripe_end; i++)
             for (int j = 0; j < 8; j++) {
-                const size_t r = (size_t)i + (size_t)j * (size_t)slots;
-                out[r] = q8_row_scalar(xq, xs, w + r * c, slot_scales + l2_q8_slot_scale(i, 0, j, groups), 8, gs,
+                const size_t r = (size_t)i + (size_t)j * (size_t)stripes;
+                out[r] = q8_row_scalar(xq, xs, w + r * c, stripe_scales + l2_q8_stripe_scale(i, 0, j, groups), 8, gs,
                                        groups);
             }
         return;
     }
-    q8_slots(out, xq, xs, w, NULL, slot_scales, c, gs, groups, q8_mode(gs, xq, c), slots, slot_begin, slot_end);
+    q8_stripes(out, xq, xs, w, NULL, stripe_scales, c, gs, groups, q8_mode(gs, xq, c), stripes, stripe_begin, stripe_end);
 }
 
 Q8_FN void Q8_NAME(l2_matmul_q8)(float *out, int out_stride, const int8_t *xq, const float *xs, int nb,
@@ -756,13 +756,13 @@ Q8_FN void Q8_NAME(l2_matmul_q8)(float *out, int out_stride, const int8_t *xq, c
         return;
     }
     if (nb == 1) {
-        /* The range's rows as slots (the scales in row order, so 8 scale
-         * streams: products use gemv_q8_slots and the slot-ordered copy of
+        /* The range's rows as stripes (the scales in row order, so 8 scale
+         * streams: products use gemv_q8_stripes and the stripe-ordered copy of
          * repack_q8 instead), the rows left over as one block. */
-        const int slots = l2_q8_slots(rows);
+        const int stripes = l2_q8_stripes(rows);
         const size_t r0 = (size_t)row_begin;
-        q8_slots(out + r0, xq, xs, w + r0 * c, ws + r0 * ng, NULL, c, gs, groups, mode, slots, 0, slots);
-        const int left = row_begin + 8 * slots;
+        q8_stripes(out + r0, xq, xs, w + r0 * c, ws + r0 * ng, NULL, c, gs, groups, mode, stripes, 0, stripes);
+        const int left = row_begin + 8 * stripes;
         if (left < row_end)
             q8_rows_blocks(out, 0, xq, xs, 0, 1, w, ws, c, gs, groups, mode, left < row_end - 8 ? left : row_end - 8,
                            row_end);

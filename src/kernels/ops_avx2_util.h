@@ -1,4 +1,4 @@
-/* Pieces shared by the AVX2 kernel files (ops_avx2.c, ops_avx2_q8.c) and
+/* Pieces shared by the AVX2 kernel files (ops_avx2_*.c, ops_avx2_q8.c) and
  * the AVX-512 ones, which run on CPUs that have AVX2 too. */
 #ifndef LLAMA2_OPS_AVX2_UTIL_H
 #define LLAMA2_OPS_AVX2_UTIL_H
@@ -11,6 +11,23 @@
 
 #define AVX2_FN L2_TARGET(L2_AVX2)
 #define AVX2_INLINE L2_INLINE(L2_AVX2)
+
+/* -1 for the first `rem` lanes of the load at mask_bits + 8 - rem. */
+static const int32_t mask_bits[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+
+AVX2_INLINE __m256i tail_mask(int rem) { return _mm256_loadu_si256((const __m256i *)(mask_bits + 8 - rem)); }
+
+AVX2_INLINE float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* [p[0..3], q[0..3]] */
+AVX2_INLINE __m256 load_2x4(const float *p, const float *q) {
+    return _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(p)), _mm_loadu_ps(q), 1);
+}
 
 /* The largest of 8 lanes. */
 AVX2_INLINE float hmax8(__m256 v) {
@@ -64,7 +81,7 @@ AVX2_INLINE __m256 exp8(__m256 x) {
     return _mm256_mul_ps(_mm256_mul_ps(p, f1), f2);
 }
 
-/* The blocked attentions (ops_avx2.c, ops_avx512.c) take the queries as
+/* The blocked attentions (ops_avx2_attention.c, ops_avx512_attention.c) take the queries as
  * the vector lanes: qt[d][L2_ATTENTION_MAX_QUERIES] holds dimension d of
  * every query, 0 in the lanes past nq. */
 AVX2_INLINE void queries_as_lanes(float *qt, const float *const *q, int nq, int hs) {

@@ -1,7 +1,8 @@
-/* The per-instruction-set kernel tables. Each getter exists only where its
- * file is compiled for the architecture (the ops_avx* and ops_amx files on
- * x86, ops_neon.c on aarch64); l2_kernels_for() in select.c picks among them
- * at run time. The _exact tables give the reference's bits in every entry
+/* The per-instruction-set kernels and tables. Each exists only where its
+ * files are compiled for the architecture (the ops_avx*, ops_amx and
+ * table_avx*, table_amx files on x86, the ops_neon* files and table_neon.c
+ * on aarch64); l2_kernels_for() in select.c picks among the tables at run
+ * time. The _exact tables give the reference's bits in every entry
  * (ops.h). */
 #ifndef LLAMA2_OPS_ISA_H
 #define LLAMA2_OPS_ISA_H
@@ -25,13 +26,11 @@ int l2_x86_request_tiles(void);
  * so that they build without -march=native; select.c hands a table out only
  * where the CPU runs its level. */
 
-/* AVX2 + FMA (ops_avx2.c), and the same with AVX-VNNI int8 products. */
+/* Each level's tables (table_<level>.c): its fastest and its exact form. */
 const l2_kernels *l2_kernels_avx2(void);
 const l2_kernels *l2_kernels_avx2_exact(void);
 const l2_kernels *l2_kernels_avx2_vnni(void);
 const l2_kernels *l2_kernels_avx2_vnni_exact(void);
-/* AVX-512 F/BW/VL (ops_avx512.c), with AVX512-VNNI int8 products, and with
- * AMX-INT8 tile products for int8 prompt blocks. */
 const l2_kernels *l2_kernels_avx512(void);
 const l2_kernels *l2_kernels_avx512_exact(void);
 const l2_kernels *l2_kernels_avx512_vnni(void);
@@ -39,11 +38,25 @@ const l2_kernels *l2_kernels_avx512_vnni_exact(void);
 const l2_kernels *l2_kernels_amx(void);
 const l2_kernels *l2_kernels_amx_exact(void);
 
-/* The AVX2 fast attention (the AVX-512 table's for fewer than 4 queries),
- * the exact attention of the x86 exact tables, and its exact parts
- * (l2_scores_ref, l2_values_ref's bits), in ops_avx2.c. */
-void l2_attention_avx2(float *const *out, const float *const *q, const int *n_keys, int nq, const float *k,
-                       const float *v, int kv_stride, int hs, float *scratch);
+/* The element-wise kernels of the 256-bit (ops_avx2_vector.c) and 512-bit
+ * (ops_avx512_vector.c) levels, and their fp32 products (ops_avx2_matmul.c,
+ * ops_avx512_matmul.c). */
+#define L2_X86_FP32_ENTRIES(suffix)                                                                             \
+    void l2_rmsnorm_##suffix(float *out, const float *x, const float *weight, int n, float eps);                \
+    void l2_softmax_##suffix(float *x, int n);                                                                  \
+    void l2_swiglu_##suffix(float *gate, const float *up, int n);                                               \
+    void l2_add_##suffix(float *y, const float *x, int n);                                                      \
+    void l2_matmul_f32_##suffix(float *out, int out_stride, const float *x, int nb, const float *w, int cols,    \
+                                int row_begin, int row_end);                                                    \
+    void l2_attention_##suffix(float *const *out, const float *const *q, const int *n_keys, int nq,             \
+                               const float *k, const float *v, int kv_stride, int hs, float *scratch);
+L2_X86_FP32_ENTRIES(avx2)
+L2_X86_FP32_ENTRIES(avx512)
+
+/* The exact attention of the x86 exact tables, and its exact parts
+ * (l2_scores_ref's, l2_values_ref's bits), in ops_avx2_attention.c; the
+ * AVX2 fast attention (l2_attention_avx2) is also the AVX-512 tables' for
+ * fewer than 4 queries. */
 void l2_attention_exact_avx2(float *const *out, const float *const *q, const int *n_keys, int nq, const float *k,
                              const float *v, int kv_stride, int hs, float *scratch);
 void l2_scores_avx2(float *att, const float *q, const float *k, int kv_stride, int n_keys, int hs);
@@ -57,14 +70,14 @@ void l2_quantize_q8_avx2(int8_t *q, float *scales, const float *x, int n, int gs
 #define L2_Q8_X86_ENTRIES(suffix)                                                                                  \
     void l2_matmul_q8_##suffix(float *out, int out_stride, const int8_t *xq, const float *xs, int nb,              \
                                const int8_t *w, const float *ws, int cols, int gs, int row_begin, int row_end);    \
-    void l2_gemv_q8_slots_##suffix(float *out, const int8_t *xq, const float *xs, const int8_t *w,                 \
-                                   const void *packed, int cols, int gs, int slots, int slot_begin, int slot_end);
+    void l2_gemv_q8_stripes_##suffix(float *out, const int8_t *xq, const float *xs, const int8_t *w,                 \
+                                   const void *packed, int cols, int gs, int stripes, int stripe_begin, int stripe_end);
 L2_Q8_X86_ENTRIES(avx2)
 L2_Q8_X86_ENTRIES(avxvnni)
 L2_Q8_X86_ENTRIES(avx512vnni)
 
 /* The AMX entries (ops_amx.c): the repacked copy of an int8 matrix (the
- * slot-ordered scales of the VNNI kernels, then the weights in tile order)
+ * stripe-ordered scales of the VNNI kernels, then the weights in tile order)
  * and the product over it (ops.h, matmul_q8_packed). */
 size_t l2_repack_q8_amx(void *dst, const int8_t *w, const float *ws, int rows, int cols, int gs);
 void l2_matmul_q8_packed_amx(float *out, int out_stride, const int8_t *xq, const float *xs, int nb, const int8_t *w,
@@ -73,10 +86,23 @@ void l2_matmul_q8_packed_amx(float *out, int out_stride, const int8_t *xq, const
 #endif
 
 #if defined(__aarch64__)
-/* Advanced SIMD (always present on aarch64). */
+/* Advanced SIMD (always present on aarch64): the tables (table_neon.c) and
+ * their kernels (ops_neon_vector.c, ops_neon_attention.c,
+ * ops_neon_matmul.c). */
 const l2_kernels *l2_kernels_neon(void);
 const l2_kernels *l2_kernels_neon_exact(void);
+void l2_rmsnorm_neon(float *out, const float *x, const float *weight, int n, float eps);
+void l2_softmax_neon(float *x, int n);
+void l2_swiglu_neon(float *gate, const float *up, int n);
+void l2_add_neon(float *y, const float *x, int n);
 void l2_values_neon(float *out, const float *att, const float *v, int kv_stride, int n_keys, int hs);
+void l2_attention_exact_neon(float *const *out, const float *const *q, const int *n_keys, int nq, const float *k,
+                             const float *v, int kv_stride, int hs, float *scratch);
+void l2_matmul_f32_neon(float *out, int out_stride, const float *x, int nb, const float *w, int cols, int row_begin,
+                        int row_end);
+void l2_quantize_q8_neon(int8_t *q, float *scales, const float *x, int n, int gs);
+void l2_matmul_q8_neon(float *out, int out_stride, const int8_t *xq, const float *xs, int nb, const int8_t *w,
+                       const float *ws, int cols, int gs, int row_begin, int row_end);
 #endif
 
 #endif

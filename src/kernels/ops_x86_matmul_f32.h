@@ -1,11 +1,11 @@
-/* The fp32 product of several inputs at the x86 levels (ops_avx2.c,
- * ops_avx512.c) around each level's own kernels: the blocks of columns, the
- * rows that alias in the caches and the calls of the row tiles are the same
+/* The fp32 product of several inputs at the x86 levels (ops_avx2_matmul.c,
+ * ops_avx512_matmul.c) around each level's own kernels: the blocks of
+ * columns, the rows that alias in the caches and the calls of the row tiles are the same
  * at every level; the vector width, the target and the kernels that
  * multiply are the level's.
  *
  * A level's file includes this once, after defining
- *   MM_FN       its target attribute (AVX2_FN, AVX512_FN);
+ *   X86_W       its vector width (ops_x86_width.h);
  *   MM_BLOCK    the columns of a block, MM_R the rows of a row tile;
  *   dot_rows(out, os, x, nb, w, ws, cols, k0, k1, next, ns, R)
  *               R (1..MM_R) rows, row r's column k0 at w + r * ws, against
@@ -14,15 +14,18 @@
  *               block the sum so far plus it), prefetching the next row
  *               tile's block at `next` (MM_R rows ns floats apart; 0: none)
  *               as it goes (an inline function, R a constant in each use);
- * and gets dot_rows_1..4 (dot_rows_of[R]), gemm_f32 and gemm_few_f32 (2 to
- * MM_FEW_INPUTS inputs), which its matmul_f32 entry calls. Every function here is compiled for the
- * includer's level. */
+ *   gemv_f32(out, x, w, cols, row_begin, row_end)
+ *               the product of one input;
+ * and gets dot_rows_1..4 (dot_rows_of[R]), gemm_f32, gemm_few_f32 (2 to
+ * MM_FEW_INPUTS inputs) and the level's matmul_f32 entry
+ * (l2_matmul_f32_avx2, l2_matmul_f32_avx512), which picks among them. Every
+ * function here is compiled for the includer's level. */
 
 typedef void (*dot_rows_fn)(float *out, size_t os, const float *x, int nb, const float *w, size_t ws, size_t cols,
                             size_t k0, size_t k1, uintptr_t next, size_t ns);
 /* Not inlined: each keeps all the vector registers to itself. */
 #define DOT_ROWS(R)                                                                                             \
-    __attribute__((noinline)) MM_FN static void dot_rows_##R(float *out, size_t os, const float *x, int nb,    \
+    __attribute__((noinline)) V_FN static void dot_rows_##R(float *out, size_t os, const float *x, int nb,    \
                                                              const float *w, size_t ws, size_t cols, size_t k0, \
                                                              size_t k1, uintptr_t next, size_t ns) {           \
         dot_rows(out, os, x, nb, w, ws, cols, k0, k1, next, ns, R);                                            \
@@ -44,7 +47,7 @@ static const dot_rows_fn dot_rows_of[MM_R + 1] = {NULL, dot_rows_1, dot_rows_2, 
  * projection of 2048 columns ran at 0.8 of the speed without). */
 #define MM_ALIASED_INPUTS 64
 
-MM_FN static void gemm_f32(float *out, size_t os, const float *x, int nb, const float *w, size_t cols, int row_begin,
+V_FN static void gemm_f32(float *out, size_t os, const float *x, int nb, const float *w, size_t cols, int row_begin,
                            int row_end) {
     _Alignas(64) float tile[MM_R * MM_BLOCK];
     const int aliased = cols % 512 == 0;
@@ -81,7 +84,7 @@ MM_FN static void gemm_f32(float *out, size_t os, const float *x, int nb, const 
  * gemm_f32: the same bits. */
 #define MM_FEW_INPUTS 16
 
-MM_FN static void gemm_few_f32(float *out, size_t os, const float *x, int nb, const float *w, size_t cols,
+V_FN static void gemm_few_f32(float *out, size_t os, const float *x, int nb, const float *w, size_t cols,
                                int row_begin, int row_end) {
     _Alignas(64) float tile[MM_R * MM_BLOCK];
     _Alignas(16) float sums[MM_FEW_INPUTS * MM_R];
@@ -111,4 +114,14 @@ MM_FN static void gemm_few_f32(float *out, size_t os, const float *x, int nb, co
             const size_t k1 = cols - k0 < MM_BLOCK ? cols : k0 + MM_BLOCK;
             dot_rows_of[nr](out + r, os, x, nb, w + (size_t)r * cols + k0, cols, cols, k0, k1, 0, 0);
         }
+}
+
+V_FN void X86_CAT(l2_matmul_f32_, V_NAME)(float *out, int out_stride, const float *x, int nb, const float *w, int cols,
+                                          int row_begin, int row_end) {
+    if (nb == 1)
+        gemv_f32(out, x, w, (size_t)cols, row_begin, row_end);
+    else if (nb <= MM_FEW_INPUTS)
+        gemm_few_f32(out, (size_t)out_stride, x, nb, w, (size_t)cols, row_begin, row_end);
+    else
+        gemm_f32(out, (size_t)out_stride, x, nb, w, (size_t)cols, row_begin, row_end);
 }

@@ -12,15 +12,16 @@
  * sections. */
 #define MAX_PRODUCTS 8
 
-/* Rows per task: a multiple of 8 (the SIMD kernels take rows in groups;
- * of 16 for blocks, the AMX tiles' rows), small enough to balance the
- * workers, large enough to amortise a task. */
-static int rows_per_task(int rows, int n_workers, int nb) {
+/* Rows per task: a multiple of the rows the table's kernels take together
+ * (ops.h: task_rows), small enough to balance the workers, large enough to
+ * amortise a task. */
+static int rows_per_task(const l2_kernels *k, int rows, int n_workers, int nb) {
     if (n_workers <= 1) return rows;
     int target = rows / (n_workers * 8); /* about 8 tasks per worker */
     int min_rows = nb > 1 ? 32 : 16;
     if (target < min_rows) target = min_rows;
-    return nb > 1 ? (target + 15) & ~15 : (target + 7) & ~7;
+    const int unit = nb > 1 ? k->block_task_rows : k->task_rows;
+    return unit > 1 ? (target + unit - 1) / unit * unit : target;
 }
 
 typedef struct products_job {
@@ -29,32 +30,32 @@ typedef struct products_job {
     int nb;
     const l2_product *products;
     int n_products;
-    int by_slots;                     /* int8, one input: tasks of slots (gemv_q8_slots) */
-    int chunk[MAX_PRODUCTS];          /* rows (slots) per task of each product */
+    int by_stripes;                   /* int8, one input: tasks of stripes (gemv_q8_stripes) */
+    int chunk[MAX_PRODUCTS];          /* rows (stripes) per task of each product */
     int first_task[MAX_PRODUCTS + 1]; /* prefix sums of each product's task count */
 } products_job;
 
-/* Task t of an int8 product by slots: slots [t * chunk, (t + 1) * chunk),
- * or, as the last task, the rows after the slots. */
-static void run_slot_task(const products_job *job, const l2_product *prod, int chunk, int t) {
+/* Task t of an int8 product by stripes: stripes [t * chunk, (t + 1) * chunk),
+ * or, as the last task, the rows after the stripes. */
+static void run_stripe_task(const products_job *job, const l2_product *prod, int chunk, int t) {
     const tensor *w = prod->w;
     const l2_kernels *k = job->s->kernels;
-    const int slots = l2_q8_slots(w->rows), begin = t * chunk;
-    if (begin < slots) {
-        const int end = begin + chunk < slots ? begin + chunk : slots;
-        k->gemv_q8_slots(prod->out, job->s->xq, job->s->xq_scales, w->q, w->packed, w->cols, w->group_size, slots,
-                         begin, end);
+    const int stripes = k->q8_stripes(w->rows), begin = t * chunk;
+    if (begin < stripes) {
+        const int end = begin + chunk < stripes ? begin + chunk : stripes;
+        k->gemv_q8_stripes(prod->out, job->s->xq, job->s->xq_scales, w->q, w->packed, w->cols, w->group_size,
+                           stripes, begin, end);
     } else {
         k->matmul_q8(prod->out, prod->out_stride, job->s->xq, job->s->xq_scales, 1, w->q, w->scales, w->cols,
-                     w->group_size, 8 * slots, w->rows);
+                     w->group_size, k->stripe_rows * stripes, w->rows);
     }
 }
 
-/* Tasks of a product by slots: runs of `chunk` slots, plus one for the
+/* Tasks of a product by stripes: runs of `chunk` stripes, plus one for the
  * rows after them if any. */
-static int slot_tasks(const tensor *w, int chunk) {
-    const int slots = l2_q8_slots(w->rows);
-    return (slots + chunk - 1) / chunk + (8 * slots < w->rows);
+static int stripe_tasks(const l2_kernels *k, const tensor *w, int chunk) {
+    const int stripes = k->q8_stripes(w->rows);
+    return (stripes + chunk - 1) / chunk + (k->stripe_rows * stripes < w->rows);
 }
 
 static void run_product_task(void *ctx, int task, int worker) {
@@ -63,8 +64,8 @@ static void run_product_task(void *ctx, int task, int worker) {
     int p = 0;
     while (task >= job->first_task[p + 1]) p++;
     const l2_product *prod = &job->products[p];
-    if (job->by_slots) {
-        run_slot_task(job, prod, job->chunk[p], task - job->first_task[p]);
+    if (job->by_stripes) {
+        run_stripe_task(job, prod, job->chunk[p], task - job->first_task[p]);
         return;
     }
     const tensor *w = prod->w;
@@ -123,16 +124,16 @@ llama2_status l2_session_products(llama2_session *s, const float *x, int nb, con
             for (int b = 0; b < nb; b++) run_quantize_task(&qj, b, 0);
         }
     }
-    job.by_slots = w0->type == LLAMA2_WEIGHTS_Q8_0 && nb == 1 && s->kernels->gemv_q8_slots != NULL;
+    job.by_stripes = w0->type == LLAMA2_WEIGHTS_Q8_0 && nb == 1 && s->kernels->gemv_q8_stripes != NULL;
     for (int p = 0; p < n_products; p++)
-        if (!products[p].w->packed) job.by_slots = 0;
+        if (!products[p].w->packed) job.by_stripes = 0;
     job.first_task[0] = 0;
     for (int p = 0; p < n_products; p++) {
         int rows = products[p].w->rows;
-        job.chunk[p] = rows_per_task(rows, s->n_workers, nb);
-        if (job.by_slots) {
-            job.chunk[p] /= 8;
-            job.first_task[p + 1] = job.first_task[p] + slot_tasks(products[p].w, job.chunk[p]);
+        job.chunk[p] = rows_per_task(s->kernels, rows, s->n_workers, nb);
+        if (job.by_stripes) {
+            job.chunk[p] = (job.chunk[p] + s->kernels->stripe_rows - 1) / s->kernels->stripe_rows;
+            job.first_task[p + 1] = job.first_task[p] + stripe_tasks(s->kernels, products[p].w, job.chunk[p]);
         } else {
             job.first_task[p + 1] = job.first_task[p] + (rows + job.chunk[p] - 1) / job.chunk[p];
         }

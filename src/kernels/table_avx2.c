@@ -1,0 +1,14 @@
+/* The avx2 level's tables: AVX2 + FMA (x86-64 CPUs from Haswell and Zen on). table_x86.h says what its
+ * fast and exact tables hold. */
+#if defined(__x86_64__) || defined(__i386__)
+
+#include "table_x86.h"
+
+X86_TABLES(avx2, "avx2", avx2, avx2, 8, l2_repack_q8_stripe_scales, NULL)
+
+#else
+
+/* ISO C forbids an empty translation unit. */
+typedef int l2_table_avx2_unused;
+
+#endif

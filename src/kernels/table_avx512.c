@@ -1,0 +1,15 @@
+/* The avx512 level's tables: AVX-512 F, BW and VL (Skylake-X, Ice Lake,
+ * Sapphire Rapids, Zen 4 and later) with the AVX2 int8 products. table_x86.h says what its
+ * fast and exact tables hold. */
+#if defined(__x86_64__) || defined(__i386__)
+
+#include "table_x86.h"
+
+X86_TABLES(avx512, "avx512", avx512, avx2, 8, l2_repack_q8_stripe_scales, NULL)
+
+#else
+
+/* ISO C forbids an empty translation unit. */
+typedef int l2_table_avx512_unused;
+
+#endif
