@@ -61,10 +61,6 @@ const char *test_source_path(const char *name) {
 
 const char *test_golden_path(const char *name) {
     char *buf = path_buffer();
-    if (test_golden_overlay[0]) {
-        snprintf(buf, 4096, "%s/tests/golden/%s/%s", source_root(), test_golden_overlay, name);
-        if (l2_path_lookup(buf, NULL, NULL) == L2_PATH_FILE) return buf;
-    }
     snprintf(buf, 4096, "%s/tests/golden/%s", source_root(), name);
     return buf;
 }
