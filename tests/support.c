@@ -26,6 +26,14 @@ static char *path_buffer(void) {
     return bufs[next];
 }
 
+/* $LLAMA2_TEST_FILTER (a cmocka pattern, * and ?): only the tests whose
+ * names match run (make test-repeat). Before main, so that every test
+ * program takes it without a line of its own. */
+__attribute__((constructor)) static void filter_from_environment(void) {
+    const char *pattern = getenv("LLAMA2_TEST_FILTER");
+    if (pattern && *pattern) cmocka_set_test_filter(pattern);
+}
+
 static const char *env_or(const char *name, const char *fallback) {
     const char *s = getenv(name);
     return s && *s ? s : fallback;
