@@ -297,7 +297,7 @@ MODELS_ENV = SHARED_MODELS=$(abspath $(SHARED_MODELS)) LLAMA2_TOOLS=$(abspath $(
 TEST_ENV = $(MODELS_ENV) LLAMA2_BIN=$(abspath $(BUILD)/llama2) LLAMA2_MODELS=$(abspath $(MODELS_DIR)) \
 	LLAMA2_SOURCE=$(CURDIR) SHARED=$(abspath $(SHARED))
 
-.PHONY: all clean test test-unit test-san test-valgrind test-aarch64 test-windows test-packages test-models run bench bench-server \
+.PHONY: all clean test test-unit test-repeat soak test-san test-valgrind test-aarch64 test-windows test-packages test-models run bench bench-server \
 	models FORCE libraries install uninstall test-install
 # Objects that pattern rules make on the way are kept, not deleted.
 .SECONDARY: $(TEST_SRC:tests/%.c=$(BUILD)/tests/%.o) $(TEST_SUPPORT_OBJ) $(TOOL_NAMES:%=$(BUILD)/tools/%.o) \
@@ -483,6 +483,38 @@ test-unit: $(BUILD)/llama2$(EXE) $(TOOL_NAMES:%=$(BUILD)/llama2-%$(EXE)) $(SERVE
 	@$(TEST_ENV) sh tests/run.sh $(filter-out $(INSTALL_TEST),$(TEST_BIN)) $(if $(WITHOUT_JANSSON),"--skipped=test_convert:$(WITHOUT_JANSSON)" "--skipped=test_json_schema:$(WITHOUT_JANSSON)") \
 		$(if $(WITHOUT_SERVER_LIBS),"--skipped=test_server:$(WITHOUT_SERVER_LIBS)") \
 		$(EMULATED_SKIPPED)
+
+# make test-repeat TEST=test_server FILTER=graceful N=50: one test program's
+# tests whose names hold FILTER (all without it) run N times in a row
+# (default 10), stopping at the first run that fails or runs none.
+test-repeat: $(BUILD)/llama2$(EXE) $(TOOL_NAMES:%=$(BUILD)/llama2-%$(EXE)) $(SERVER_PROGRAMS:%=$(BUILD)/%) \
+		$(if $(TEST),$(BUILD)/tests/$(TEST)$(EXE)) test-models
+	@test -n "$(TEST)" || { echo "make test-repeat: name the program: TEST=test_server [FILTER=graceful] [N=50]" >&2; exit 2; }
+	@n=$(or $(N),10); i=0; log=$(BUILD)/tests/$(TEST).repeat.log; \
+	while [ $$i -lt $$n ]; do i=$$((i + 1)); \
+		$(TEST_ENV) LLAMA2_TEST_FILTER='$(if $(FILTER),*$(FILTER)*)' $(BUILD)/tests/$(TEST)$(EXE) >$$log 2>&1; rc=$$?; \
+		if [ $$rc -ne 0 ] || ! grep -q '^\[  PASSED  \] [1-9]' $$log || grep -q '^\[  SKIPPED \]' $$log; then \
+			cat $$log; echo "test-repeat: $(TEST) $(FILTER): run $$i of $$n failed, skipped or ran nothing"; exit 1; fi; \
+	done; \
+	echo "test-repeat: $(TEST) $(FILTER): $$(grep -c '^\[       OK \]' $$log) test(s), $$n runs in a row, all passed"
+
+# make soak: llama2-server under 32 loopback clients for SOAK_SECONDS
+# (tests/soak.mjs; make test runs 60 s of it). Ends as tests/run.sh does;
+# skipped by name without node, the server or the model.
+SOAK_SECONDS ?= 600
+ifneq ($(SERVER_PROGRAMS),)
+soak: $(BUILD)/llama2-server test-models
+	@if ! command -v node >/dev/null 2>&1; then echo "tests: 0 passed, 0 failed, 1 skipped"; \
+		echo "skipped: soak (needs node)"; \
+	elif [ ! -f $(MODELS_DIR)/stories260K.bin ] || [ ! -f $(MODELS_DIR)/tok512.bin ]; then \
+		echo "tests: 0 passed, 0 failed, 1 skipped"; echo "skipped: soak (needs $(MODELS_DIR)/stories260K.bin)"; \
+	elif $(if $(filter 1,$(SAN)),ASAN_OPTIONS=quarantine_size_mb=0:thread_local_quarantine_size_kb=0) \
+		node tests/soak.mjs $(BUILD)/llama2-server $(MODELS_DIR)/stories260K.bin $(MODELS_DIR)/tok512.bin $(SOAK_SECONDS); \
+		then echo "tests: 1 passed, 0 failed, 0 skipped"; else echo "tests: 0 passed, 1 failed, 0 skipped"; exit 1; fi
+else
+soak:
+	@echo "tests: 0 passed, 0 failed, 1 skipped"; echo "skipped: soak ($(WITHOUT_SERVER_LIBS))"
+endif
 
 # The Windows build (MinGW-w64) and its tests under Wine (tests/windows.sh):
 # every test program, the golden cases and the hostile inputs through the

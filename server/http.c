@@ -178,6 +178,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         snprintf(st->method, sizeof st->method, "%s", method);
         snprintf(st->path, sizeof st->path, "%s", url);
         server_error e;
+        /* Counted first, then the check: a request that finds the server
+         * open is one the drain waits for (main.c), and one begun after the
+         * signal (on a kept-alive connection) is refused. */
+        if (atomic_load(&h->app->closing)) {
+            server_fail(&e, 503, "server_error", "shutting_down", NULL, "the server is shutting down");
+            return send_error(c, st, &e);
+        }
         if (!(st->route = server_find_route(method, url, &e))) return send_error(c, st, &e);
         if (h->authorization && !server_route_is_open(st->route) && !authorized(h, c)) {
             const int given = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION) != NULL;

@@ -41,7 +41,11 @@ static uint64_t start_seed(void) {
 
 /* Waits for SIGTERM or SIGINT (blocked in every thread, so only this wait
  * takes them); then lets the work in flight finish, at most `timeout`
- * seconds, or until a second signal. */
+ * seconds, or until a second signal. In flight means every request whose
+ * headers came before the signal, wherever it is: one still reading its
+ * body or its prompt reaches the scheduler after the signal and is served
+ * all the same (the HTTP side answers 503 to requests begun after it, so the
+ * scheduler stays open until the drain ends). */
 static void serve_until_signal(const sigset_t *signals, server_app *app, server_http *http, int timeout) {
     int sig = 0;
     sigwait(signals, &sig);
@@ -49,7 +53,6 @@ static void serve_until_signal(const sigset_t *signals, server_app *app, server_
             sig == SIGINT ? "SIGINT" : "SIGTERM", timeout);
     atomic_store(&app->closing, 1);
     server_http_quiesce(http);
-    server_scheduler_close(app->scheduler);
     const double until = llama2_time_seconds() + timeout;
     const struct timespec now = {0, 0};
     /* Idle: no job queued or running, and every answer sent. */
@@ -59,6 +62,7 @@ static void serve_until_signal(const sigset_t *signals, server_app *app, server_
         if (sigtimedwait(signals, NULL, &now) > 0) break;
         if (server_scheduler_drain(app->scheduler, 0)) nanosleep(&(struct timespec){0, 10000000}, NULL);
     }
+    server_scheduler_close(app->scheduler);
     if (!idle) {
         fprintf(stderr, "llama2-server: cutting the requests still in flight\n");
         server_scheduler_cut(app->scheduler, "the server is shutting down");

@@ -29,6 +29,11 @@ for variant in "" "SAN=1 OPT=-O1"; do
     count "${variant:-optimised}" "$out"
 done
 
+echo "=== make soak SOAK_SECONDS=60"
+out=$($MAKE --no-print-directory soak SOAK_SECONDS=60 2>&1)
+printf '%s\n' "$out" | grep -v '^\(cc\|gcc\|clang\|ar\) '
+count soak "$out"
+
 echo "=== make test-install"
 out=$($MAKE --no-print-directory test-install 2>&1)
 printf '%s\n' "$out" | grep -v '^\(cc\|gcc\|clang\|ar\|objcopy\) '

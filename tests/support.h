@@ -107,10 +107,6 @@ void test_free_manifest(golden_case *cases, int n);
 
 /* ------------------------------- what differs between systems (support_posix.c, support_win32.c) */
 
-/* The folder of tests/golden whose files replace the recording's where this
- * system's C library rounds float functions otherwise ("windows"; "" for
- * none: tests/golden/README.md). */
-extern const char test_golden_overlay[];
 /* 1 where program arguments travel as UTF-16 (Windows): bytes that are
  * not UTF-8 reach the program as U+FFFD. */
 extern const int test_utf16_arguments;

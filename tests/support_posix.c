@@ -25,7 +25,6 @@
 #include "child.h"
 #include "platform/platform.h"
 
-const char test_golden_overlay[] = "";
 const char test_exe_suffix[] = "";
 const int test_utf16_arguments = 0;
 const int test_crlf_is_newline = 0;

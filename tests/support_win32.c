@@ -23,7 +23,6 @@
 #include "child.h"
 #include "platform/platform.h"
 
-const char test_golden_overlay[] = "windows";
 const char test_exe_suffix[] = ".exe";
 const int test_utf16_arguments = 1;
 const int test_crlf_is_newline = 1;

@@ -468,18 +468,23 @@ static int folder_has_tmpfile(void) { return 0; }
     static void name(void **state) { test_require_posix(why); }
 POSIX_ONLY(test_full_disk_leaves_nothing, "a file size limit (ulimit -f)")
 POSIX_ONLY(test_convert_full_disk_leaves_nothing, "a file size limit (ulimit -f)")
+POSIX_ONLY(test_genmodel_full_disk_leaves_nothing, "a file size limit (ulimit -f)")
 POSIX_ONLY(test_sigterm_mid_write_leaves_nothing, "SIGTERM")
 POSIX_ONLY(test_sigkill_mid_write_leaves_nothing, "SIGKILL and O_TMPFILE")
 POSIX_ONLY(test_output_mode, "file modes and the umask")
 POSIX_ONLY(test_named_temp_removed_on_signals, "signals held back in a forked child")
 #else
 /* A full disk, as the file size limit gives it (ulimit -f, in 512-byte
- * blocks: 100 of them are well short of the output). */
+ * blocks: 100 of them are well short of the output); the input is left as
+ * it was. */
 static void test_full_disk_leaves_nothing(void **state) {
     const char *tool = test_require_tool("llama2-quantize");
     char in[4200], out[4200], script[12000];
     snprintf(in, sizeof in, "%s", in_dir("m.bin"));
     snprintf(out, sizeof out, "%s", in_dir("q.bin"));
+    size_t in_len, now_len;
+    char *input = test_read_file(in, &in_len);
+    assert_non_null(input);
     for (int force = 0; force <= 1; force++) {
         if (force) write_text(out, "old contents");
         /* SIGXFSZ ignored: the write fails with EFBIG and the program says so. */
@@ -497,6 +502,23 @@ static void test_full_disk_leaves_nothing(void **state) {
     snprintf(script, sizeof script, "ulimit -c 0 && ulimit -f 100 && exec '%s' '%s' '%s'", tool, in, out);
     test_run r;
     assert_int_equal(run(&r, "/bin/sh", "-c", script, NULL), 128 + SIGXFSZ);
+    test_run_free(&r);
+    assert_string_equal(test_dir_listing(dir), "m.bin");
+    char *now = test_read_file(in, &now_len);
+    assert_true(now && now_len == in_len && memcmp(now, input, in_len) == 0);
+    free(now);
+    free(input);
+}
+
+/* llama2-genmodel on a full disk: one line, no file. */
+static void test_genmodel_full_disk_leaves_nothing(void **state) {
+    const char *tool = test_require_tool("llama2-genmodel");
+    char out[4200], script[12000];
+    snprintf(out, sizeof out, "%s", in_dir("big.bin"));
+    snprintf(script, sizeof script, "ulimit -f 100 && trap '' XFSZ && exec '%s' '%s' --preset stories110M", tool, out);
+    test_run r;
+    assert_int_equal(run(&r, "/bin/sh", "-c", script, NULL), 1);
+    assert_err(&r, "llama2-genmodel: %s: write failed: File too large\n", out);
     test_run_free(&r);
     assert_string_equal(test_dir_listing(dir), "m.bin");
 }
@@ -634,6 +656,7 @@ int main(void) {
         cmocka_unit_test_setup(test_convert_bad_input_leaves_nothing, test_setup),
         cmocka_unit_test_setup(test_full_disk_leaves_nothing, test_setup),
         cmocka_unit_test_setup(test_convert_full_disk_leaves_nothing, test_setup),
+        cmocka_unit_test_setup(test_genmodel_full_disk_leaves_nothing, test_setup),
         cmocka_unit_test_setup(test_sigint_mid_write_leaves_nothing, test_setup),
         cmocka_unit_test_setup(test_sigterm_mid_write_leaves_nothing, test_setup),
         cmocka_unit_test_setup(test_convert_sigint_mid_write_leaves_nothing, test_setup),

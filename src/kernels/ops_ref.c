@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "ops.h"
+#include "platform/float_math.h"
 
 static float dot_ref(const float *a, const float *b, int n) {
     float sum = 0.0f;
@@ -29,7 +30,7 @@ void l2_softmax_ref(float *x, int n) {
         if (x[i] > max) max = x[i];
     float sum = 0.0f;
     for (int i = 0; i < n; i++) {
-        x[i] = expf(x[i] - max);
+        x[i] = l2_expf(x[i] - max);
         sum += x[i];
     }
     for (int i = 0; i < n; i++) x[i] /= sum;
@@ -38,7 +39,7 @@ void l2_softmax_ref(float *x, int n) {
 void l2_swiglu_ref(float *gate, const float *up, int n) {
     for (int i = 0; i < n; i++) {
         float v = gate[i];
-        v *= 1.0f / (1.0f + expf(-v));
+        v *= 1.0f / (1.0f + l2_expf(-v));
         gate[i] = v * up[i];
     }
 }

@@ -6,12 +6,12 @@
  * The evaluation calls check their rows, cut them into blocks and run each
  * through the forward pass (transformer.c).
  */
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backend.h"
 #include "platform/checks.h"
+#include "platform/float_math.h"
 #include "platform/platform.h"
 #include "session.h"
 
@@ -71,16 +71,17 @@ static int plan_sizes(const llama2_model *m, int batch, int context, int n_seque
 }
 
 /* cos and sin of pos * theta^(-2j / head_size): computed once with the same
- * float expressions llama2.c evaluates at every step (theta 10000). */
+ * float expressions llama2.c evaluates at every step (theta 10000), and
+ * glibc's powf, cosf and sinf on every C runtime (float_math.h). */
 static void fill_rope_tables(llama2_session *s) {
     const int head_size = s->model->head_size, half = head_size / 2;
     const float theta = s->model->config.rope_theta;
     for (int pos = 0; pos < s->context; pos++) {
         for (int j = 0; j < half; j++) {
-            float freq = 1.0f / powf(theta, (float)(2 * j) / (float)head_size);
+            float freq = 1.0f / l2_powf(theta, (float)(2 * j) / (float)head_size);
             float val = (float)pos * freq;
-            s->rope_cos[(size_t)pos * (size_t)half + (size_t)j] = cosf(val);
-            s->rope_sin[(size_t)pos * (size_t)half + (size_t)j] = sinf(val);
+            s->rope_cos[(size_t)pos * (size_t)half + (size_t)j] = l2_cosf(val);
+            s->rope_sin[(size_t)pos * (size_t)half + (size_t)j] = l2_sinf(val);
         }
     }
 }
