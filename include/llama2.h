@@ -192,6 +192,14 @@ LLAMA2_API int llama2_session_sequence_length(const llama2_session *session, int
  * positions are simply no longer cached). */
 LLAMA2_API llama2_status llama2_session_clear_sequence(llama2_session *session, int sequence, llama2_error *err);
 
+/* Keeps the first n_positions cached positions of `sequence` and forgets
+ * the rest, so that a sequence whose tokens begin as a new request's do can
+ * be continued after that common prefix (a prompt cache) instead of
+ * evaluated again. n_positions may not exceed what it has cached
+ * (LLAMA2_E_INVALID); nothing is cleared in memory. */
+LLAMA2_API llama2_status llama2_session_trim_sequence(llama2_session *session, int sequence, int n_positions,
+                                                      llama2_error *err);
+
 /* Makes the first n_positions cached positions of `src` the cache of `dst`
  * (a copy: the two then continue independently), so that several sequences
  * share a prompt evaluated once. dst forgets what it had. n_positions may

@@ -35,6 +35,8 @@ const char *server_usage(void) {
            "      --shutdown-timeout <s>    on SIGTERM or SIGINT, seconds to finish the requests in\n"
            "                                flight before they are cut (default 30)\n"
            "      --no-mmap                 read the checkpoint into memory instead of mapping it\n"
+           "      --no-prefix-cache         evaluate every prompt whole; by default a slot keeps its\n"
+           "                                positions and a prompt that begins with them goes on from there\n"
            "      --verbose                 one line per request on standard error\n"
            "  -h, --help                    this text\n"
            "      --version                 the version\n"
@@ -43,7 +45,7 @@ const char *server_usage(void) {
 
 typedef enum opt_id {
     OPT_TOKENIZER, OPT_HOST, OPT_PORT, OPT_PARALLEL, OPT_QUEUE, OPT_CTX, OPT_THREADS, OPT_BATCH, OPT_API_KEY,
-    OPT_CHAT_TEMPLATE, OPT_ALIAS, OPT_MAX_BODY, OPT_SHUTDOWN_TIMEOUT, OPT_NO_MMAP, OPT_VERBOSE, OPT_HELP,
+    OPT_CHAT_TEMPLATE, OPT_ALIAS, OPT_MAX_BODY, OPT_SHUTDOWN_TIMEOUT, OPT_NO_MMAP, OPT_NO_PREFIX_CACHE, OPT_VERBOSE, OPT_HELP,
     OPT_VERSION
 } opt_id;
 
@@ -56,6 +58,7 @@ static const cli_option options[] = {
     {0, "alias", 1, OPT_ALIAS},             {0, "max-body", 1, OPT_MAX_BODY},
     {0, "shutdown-timeout", 1, OPT_SHUTDOWN_TIMEOUT},
     {0, "no-mmap", 0, OPT_NO_MMAP},         {0, "verbose", 0, OPT_VERBOSE},
+    {0, "no-prefix-cache", 0, OPT_NO_PREFIX_CACHE},
     {'h', "help", 0, OPT_HELP},             {0, "version", 0, OPT_VERSION},
 };
 
@@ -112,6 +115,7 @@ static int apply(void *user, const cli_option *o, const char *flag, const char *
             return cli_fail(msg, size, "%s: the timeout must be an integer from 0 to 86400 seconds, got '%s'", flag, v);
         return 0;
     case OPT_NO_MMAP: a->no_mmap = 1; return 0;
+    case OPT_NO_PREFIX_CACHE: a->no_prefix_cache = 1; return 0;
     case OPT_VERBOSE: a->verbose = 1; return 0;
     case OPT_HELP: a->help = 1; return 0;
     case OPT_VERSION: a->version = 1; return 0;

@@ -89,7 +89,8 @@ static int put_delta(server_stream *st) {
         st->ended = 1;
     } else if (delta->done) {
         if (st->include_usage)
-            ok = ok && server_usage_event(&st->pending, &st->reply, delta->prompt_tokens, completion_tokens);
+            ok = ok && server_usage_event(&st->pending, &st->reply, delta->prompt_tokens, delta->cached_tokens,
+                                         completion_tokens);
         ok = ok && server_done_event(&st->pending);
         st->ended = 1;
     }

@@ -120,7 +120,8 @@ int main(int argc, char **argv) {
         culprit = a.checkpoint;
         goto done;
     }
-    server_scheduler_options schedule = {.queue_capacity = a.queue, .prompt_batch = a.batch};
+    server_scheduler_options schedule = {.queue_capacity = a.queue, .prompt_batch = a.batch,
+                                         .prefix_cache = !a.no_prefix_cache};
     if (server_scheduler_create(session, tokenizer, &schedule, &metrics, &scheduler, &err) != LLAMA2_OK) {
         culprit = "scheduler";
         goto done;

@@ -77,9 +77,10 @@ int server_done_event(server_events *ev) {
     return events_append(ev, done, sizeof done - 1);
 }
 
-static json_t *usage(int prompt_tokens, int completion_tokens) {
-    return json_pack("{s:i, s:i, s:i}", "prompt_tokens", prompt_tokens, "completion_tokens", completion_tokens,
-                     "total_tokens", prompt_tokens + completion_tokens);
+static json_t *usage(int prompt_tokens, int cached_tokens, int completion_tokens) {
+    return json_pack("{s:i, s:i, s:i, s:{s:i}}", "prompt_tokens", prompt_tokens, "completion_tokens",
+                     completion_tokens, "total_tokens", prompt_tokens + completion_tokens, "prompt_tokens_details",
+                     "cached_tokens", cached_tokens);
 }
 
 static json_t *head(const server_reply *r, const char *object) {
@@ -103,7 +104,7 @@ char *server_completion_json(const server_reply *r, const server_job_delta *delt
         completion_tokens += c->completion_tokens;
     }
     json_object_set_new(root, "choices", choices);
-    json_object_set_new(root, "usage", usage(delta->prompt_tokens, completion_tokens));
+    json_object_set_new(root, "usage", usage(delta->prompt_tokens, delta->cached_tokens, completion_tokens));
     return dump(root);
 }
 
@@ -125,10 +126,11 @@ int server_chunk_event(server_events *ev, const server_reply *r, int index, cons
     return put_event(ev, root);
 }
 
-int server_usage_event(server_events *ev, const server_reply *r, int prompt_tokens, int completion_tokens) {
+int server_usage_event(server_events *ev, const server_reply *r, int prompt_tokens, int cached_tokens,
+                       int completion_tokens) {
     json_t *root = head(r, r->chat ? "chat.completion.chunk" : "text_completion");
     json_object_set_new(root, "choices", json_array());
-    json_object_set_new(root, "usage", usage(prompt_tokens, completion_tokens));
+    json_object_set_new(root, "usage", usage(prompt_tokens, cached_tokens, completion_tokens));
     return put_event(ev, root);
 }
 

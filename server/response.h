@@ -40,8 +40,9 @@ int server_chunk_event(server_events *ev, const server_reply *r, int index, cons
                        const char *finish_reason);
 
 /* The stream's last chunk when stream_options.include_usage is set: no
- * choices, and the usage. */
-int server_usage_event(server_events *ev, const server_reply *r, int prompt_tokens, int completion_tokens);
+ * choices, and the usage (cached_tokens: usage.prompt_tokens_details). */
+int server_usage_event(server_events *ev, const server_reply *r, int prompt_tokens, int cached_tokens,
+                       int completion_tokens);
 
 /* The error that cut the stream, as server_error_json writes it. */
 int server_error_event(server_events *ev, const server_error *e);

@@ -23,6 +23,7 @@ struct server_job {
     server_text_delta *choices; /* produced and not yet taken */
     int choices_left; /* choices not ended */
     int slots_held;   /* slots this job holds */
+    int cached_tokens; /* prompt tokens a slot still held from before (the prefix cache) */
     unsigned long long ticket; /* order of arrival */
     server_job *next; /* in the queue */
 };
@@ -91,6 +92,12 @@ typedef struct slot {
     int token;      /* the last token: fed at n_past next step (GENERATE) */
     int block;      /* prompt tokens in this step's batch */
     int logits_row; /* this step's row of logits, -1: none */
+    /* The tokens whose positions the sequence holds, kept after the job
+     * ends for a later request that begins with them (the prefix cache):
+     * cached[0..n_cached), only positions evaluated in full. */
+    int *cached;
+    int n_cached;
+    unsigned long long used; /* when a job last took the slot: the least recent goes first */
     llama2_sampler *sampler;
     llama2_text_stream *stream;
     /* This step's text and the choice's state (the tokens sampled, its
@@ -104,6 +111,8 @@ struct server_scheduler {
     const llama2_tokenizer *tokenizer;
     server_metrics *metrics;
     int n_slots, vocab_size, context, queue_capacity, prompt_batch;
+    int prefix_cache;        /* keep each slot's positions for the next request */
+    unsigned long long uses; /* slots taken, for their `used` stamps */
     slot *slots;
     llama2_batch_row *rows;
     float *logits;  /* a row of scores per slot */
@@ -123,13 +132,24 @@ struct server_scheduler {
     const char *cut; /* fail every job with this, at the next step */
 };
 
+/* The slot's buffers stay for the next job; with the prefix cache, so do
+ * its positions (at most those the session still holds: a failed step
+ * keeps fewer). */
 static void slot_release(server_scheduler *s, slot *sl) {
+    const int sequence = (int)(sl - s->slots);
     llama2_error err;
-    llama2_session_clear_sequence(s->session, (int)(sl - s->slots), &err);
+    int n_cached = 0;
+    if (s->prefix_cache) {
+        const int held = llama2_session_sequence_length(s->session, sequence);
+        n_cached = sl->n_cached < held ? sl->n_cached : held;
+    } else {
+        llama2_session_clear_sequence(s->session, sequence, &err);
+    }
     llama2_sampler_destroy(sl->sampler);
     llama2_text_stream_destroy(sl->stream);
-    const server_text_delta kept = {.text = sl->out.text, .cap = sl->out.cap}; /* its buffer, for the next job */
-    *sl = (slot){.state = SLOT_FREE, .logits_row = -1, .out = kept};
+    const server_text_delta kept = {.text = sl->out.text, .cap = sl->out.cap};
+    *sl = (slot){.state = SLOT_FREE, .logits_row = -1, .out = kept, .cached = sl->cached, .n_cached = n_cached,
+                 .used = sl->used};
 }
 
 /* Under the lock: the scheduler lets go of a job that holds no slot. */
@@ -172,6 +192,50 @@ static int slot_setup(server_scheduler *s, slot *sl, server_job *job, int choice
     return 1;
 }
 
+/* How many of prompt's first tokens the slot holds. */
+static int common_prefix(const slot *sl, const int *prompt, int n_prompt) {
+    int n = 0;
+    while (n < sl->n_cached && n < n_prompt && sl->cached[n] == prompt[n]) n++;
+    return n;
+}
+
+/* Under the lock: the free slot for a job's prompt: the one holding the
+ * longest prefix of it (the prefix cache), else the least recently used;
+ * *reuse: the positions it keeps (the last prompt token is always
+ * evaluated again: its scores are the first sample's). */
+static int pick_leader(const server_scheduler *s, const server_params *p, int *reuse) {
+    int best = -1, best_common = -1;
+    for (int i = 0; i < s->n_slots; i++) {
+        const slot *sl = &s->slots[i];
+        if (sl->state != SLOT_FREE) continue;
+        const int common = s->prefix_cache ? common_prefix(sl, p->prompt, p->n_prompt) : 0;
+        if (common > best_common || (common == best_common && sl->used < s->slots[best].used)) {
+            best = i;
+            best_common = common;
+        }
+    }
+    *reuse = best_common < p->n_prompt - 1 ? best_common : p->n_prompt - 1;
+    return best;
+}
+
+/* Under the lock: the least recently used free slot. */
+static int pick_oldest(const server_scheduler *s) {
+    int best = -1;
+    for (int i = 0; i < s->n_slots; i++)
+        if (s->slots[i].state == SLOT_FREE && (best < 0 || s->slots[i].used < s->slots[best].used)) best = i;
+    return best;
+}
+
+static void take_slot(server_scheduler *s, int i, server_job *job, int choice, slot_state state) {
+    slot *sl = &s->slots[i];
+    sl->job = job;
+    sl->choice = choice;
+    sl->state = state;
+    sl->used = ++s->uses;
+    s->slots_busy++;
+    job->slots_held++;
+}
+
 /* Under the lock: moves the jobs at the head of the queue into free slots,
  * in order of arrival, while they fit. Returns how many slots it filled. */
 static int admit(server_scheduler *s) {
@@ -181,18 +245,18 @@ static int admit(server_scheduler *s) {
         s->queue_head = job->next;
         if (!s->queue_head) s->queue_tail = NULL;
         s->queue_length--;
-        int leader = -1;
-        for (int i = 0, c = 0; i < s->n_slots && c < job->params.n; i++) {
-            if (s->slots[i].state != SLOT_FREE) continue;
-            slot *sl = &s->slots[i];
-            sl->job = job;
-            sl->choice = c++;
-            sl->state = leader < 0 ? SLOT_PROMPT : SLOT_SHARE;
-            if (leader < 0) leader = i;
-            s->slots_busy++;
-            job->slots_held++;
-            filled++;
+        int reuse;
+        const int leader = pick_leader(s, &job->params, &reuse);
+        take_slot(s, leader, job, 0, SLOT_PROMPT);
+        s->slots[leader].n_past = s->slots[leader].n_cached = reuse; /* trimmed in setup_admitted */
+        job->cached_tokens = reuse;
+        server_metrics_prefix(s->metrics, reuse);
+        for (int c = 1; c < job->params.n; c++) {
+            const int i = pick_oldest(s);
+            take_slot(s, i, job, c, SLOT_SHARE);
+            s->slots[i].n_cached = 0; /* its positions are replaced by the prompt's */
         }
+        filled += job->params.n;
     }
     return filled;
 }
@@ -204,7 +268,8 @@ static void setup_admitted(server_scheduler *s) {
         slot *sl = &s->slots[i];
         if (sl->state == SLOT_FREE || sl->sampler) continue;
         llama2_error err = {0};
-        if (!slot_setup(s, sl, sl->job, sl->choice, &err)) {
+        if ((sl->state == SLOT_PROMPT && llama2_session_trim_sequence(s->session, i, sl->n_past, &err) != LLAMA2_OK) ||
+            !slot_setup(s, sl, sl->job, sl->choice, &err)) {
             pthread_mutex_lock(&s->lock);
             job_fail(s, sl->job, err.message);
             pthread_mutex_unlock(&s->lock);
@@ -350,7 +415,8 @@ static void start_choices(server_scheduler *s, int leader, float *logits) {
             continue;
         }
         sl->state = SLOT_GENERATE;
-        sl->n_past = p->n_prompt;
+        sl->n_past = sl->n_cached = p->n_prompt;
+        memcpy(sl->cached, p->prompt, (size_t)p->n_prompt * sizeof *p->prompt);
         sl->token = p->prompt[p->n_prompt - 1];
         memcpy(s->shared, logits, (size_t)s->vocab_size * sizeof *logits);
         sample(s, sl, s->shared);
@@ -403,11 +469,14 @@ static void step(server_scheduler *s, int *order) {
         slot *sl = &s->slots[i];
         float *logits = sl->logits_row >= 0 ? s->logits + (size_t)sl->logits_row * (size_t)s->vocab_size : NULL;
         if (sl->state == SLOT_GENERATE && logits) {
-            sl->n_past++;
+            sl->cached[sl->n_past++] = sl->token;
+            sl->n_cached = sl->n_past;
             sample(s, sl, logits);
             sampled++;
         } else if (sl->state == SLOT_PROMPT && sl->block > 0) {
+            memcpy(sl->cached + sl->n_past, sl->job->params.prompt + sl->n_past, (size_t)sl->block * sizeof(int));
             sl->n_past += sl->block;
+            sl->n_cached = sl->n_past;
             if (logits) {
                 start_choices(s, i, logits);
                 sampled += sl->job->params.n;
@@ -453,7 +522,10 @@ static void *run(void *arg) {
 
 /* Frees what create allocated (any of it may be NULL). */
 static void free_buffers(server_scheduler *s) {
-    for (int i = 0; s->slots && i < s->n_slots; i++) free(s->slots[i].out.text);
+    for (int i = 0; s->slots && i < s->n_slots; i++) {
+        free(s->slots[i].out.text);
+        free(s->slots[i].cached);
+    }
     free(s->slots);
     free(s->rows);
     free(s->logits);
@@ -475,12 +547,16 @@ llama2_status server_scheduler_create(llama2_session *session, const llama2_toke
     s->context = llama2_session_context_length(session);
     s->queue_capacity = options->queue_capacity;
     s->prompt_batch = options->prompt_batch > 0 ? options->prompt_batch : 1;
+    s->prefix_cache = options->prefix_cache;
     s->slots = calloc((size_t)s->n_slots, sizeof *s->slots);
     s->rows = calloc((size_t)s->n_slots + (size_t)s->prompt_batch, sizeof *s->rows);
     s->logits = malloc((size_t)s->n_slots * (size_t)s->vocab_size * sizeof *s->logits);
     s->shared = malloc((size_t)s->vocab_size * sizeof *s->shared);
     if (!s->slots || !s->rows || !s->logits || !s->shared) goto nomem;
-    for (int i = 0; i < s->n_slots; i++) s->slots[i].logits_row = -1;
+    for (int i = 0; i < s->n_slots; i++) {
+        s->slots[i].logits_row = -1;
+        if (!(s->slots[i].cached = malloc((size_t)s->context * sizeof(int)))) goto nomem;
+    }
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->work, NULL);
     pthread_cond_init(&s->idle, NULL);
@@ -611,6 +687,7 @@ void server_job_take(server_scheduler *s, server_job *job, server_job_delta *del
     for (int i = 0; ok && i < job->params.n && i < delta->n_choices; i++)
         ok = delta_move(&delta->choices[i], &job->choices[i]);
     delta->prompt_tokens = job->params.n_prompt;
+    delta->cached_tokens = job->cached_tokens;
     delta->done = job->done;
     delta->failed = job->failed;
     if (!ok && !delta->failed) {

@@ -12,6 +12,14 @@
  * others. A request for n choices is one prompt evaluated once, its cache
  * copied into the n slots.
  *
+ * The prefix cache: a slot that has finished keeps its positions and the
+ * tokens they hold; a new prompt goes to the free slot holding the longest
+ * prefix of it, which is trimmed to that prefix and continued. The positions
+ * kept are the same bits as evaluated afresh (a row's values do not depend
+ * on the batch), so the text is the same with the cache on or off. Only
+ * positions evaluated in full are kept: a client that hangs up mid-prompt
+ * leaves the prefix read so far, nothing more.
+ *
  * The HTTP threads submit jobs, wait for their news and take their text
  * deltas; everything they share with the scheduler is under one lock. */
 #ifndef LLAMA2_SERVER_SCHEDULER_H
@@ -29,6 +37,7 @@ typedef struct server_job server_job;
 typedef struct server_scheduler_options {
     int queue_capacity; /* jobs waiting for slots, at most */
     int prompt_batch;   /* prompt tokens evaluated per step, at most */
+    int prefix_cache;   /* a slot keeps its positions for a later request that begins with the same tokens */
 } server_scheduler_options;
 
 /* Starts the scheduler's thread over `session` (one slot per sequence),
@@ -69,6 +78,7 @@ typedef struct server_job_delta {
     int n_choices;
     server_text_delta *choices;
     int prompt_tokens;
+    int cached_tokens;  /* of the prompt's tokens, those a slot held from before (not evaluated again) */
     int done;           /* every choice ended, or the job failed */
     int failed;         /* cut by a failure or the shutdown: failure says why */
     char failure[256];

@@ -262,6 +262,14 @@ static void test_shared_prompt(void **state) {
                         "choice %d at position %d (sequence %d): logits differ from the text alone", c, SHARED + i,
                         seq_of[c]);
     }
+    /* A prompt cache: sequence 0 trimmed to the shared prefix continues
+     * with text 2's own tokens as if text 2 had been evaluated whole. */
+    assert_int_equal(llama2_session_trim_sequence(s, 0, SHARED, &err), LLAMA2_OK);
+    assert_int_equal(llama2_session_sequence_length(s, 0), SHARED);
+    for (int i = 0; i < OWN; i++) rows[i] = (llama2_batch_row){0, SHARED + i, text[2][SHARED + i], i == OWN - 1};
+    assert_int_equal(llama2_session_eval_batch(s, rows, OWN, logits, &err), LLAMA2_OK);
+    same_logits(ref[2] + (size_t)(SHARED + OWN - 1) * VOCAB, logits, "trimmed sequence: last position %d%d%d", 0, 0,
+                0);
     /* A cleared sequence starts afresh: text 2 from position 0 in 3. */
     assert_int_equal(llama2_session_clear_sequence(s, 3, &err), LLAMA2_OK);
     assert_int_equal(llama2_session_sequence_length(s, 3), 0);
@@ -348,6 +356,12 @@ static void test_refusals(void **state) {
             "cannot copy -1 positions of sequence 0: it has 1");
     refused(llama2_session_copy_sequence(s, 3, 0, 1, &err), LLAMA2_E_INVALID, &err,
             "sequence 3 does not exist (the session has 3)");
+    refused(llama2_session_trim_sequence(s, 0, 2, &err), LLAMA2_E_INVALID, &err,
+            "cannot keep 2 positions of sequence 0: it has 1");
+    refused(llama2_session_trim_sequence(s, 0, -1, &err), LLAMA2_E_INVALID, &err,
+            "cannot keep -1 positions of sequence 0: it has 1");
+    refused(llama2_session_trim_sequence(s, 5, 0, &err), LLAMA2_E_INVALID, &err,
+            "sequence 5 does not exist (the session has 3)");
     refused(llama2_session_clear_sequence(s, -1, &err), LLAMA2_E_INVALID, &err,
             "sequence -1 does not exist (the session has 3)");
     assert_int_equal(llama2_session_sequence_length(s, 7), 0);

@@ -6,7 +6,9 @@
  * registry). Checked: the completions match the llama2 program's text; a
  * stream is the same text as the whole answer; 16 concurrent streams each
  * get the text they get alone (fp32 and int8); n choices; stop strings;
- * a client that hangs up frees its slot; a full queue gives 503; the
+ * a client that hangs up frees its slot; the prefix cache gives the text a
+ * server without it gives (fp32 and int8, streams, n > 1) and keeps only
+ * what a hung-up prompt evaluated; a full queue gives 503; the
  * bad-input table (docs/HOSTILE.md, printed by LLAMA2_SERVER_TABLE=1);
  * /tokenize, /detokenize, /v1/models, /health, /metrics; SIGTERM finishes
  * the requests in flight and exits 0. The request parser (server/request.c)
@@ -622,6 +624,148 @@ static void test_disconnect_frees_slot(void **state) {
     server_stop(&sp);
 }
 
+/* ---------------------------------------------------- the prefix cache */
+
+/* usage.prompt_tokens_details.cached_tokens of an answer or of a stream's
+ * usage chunk. */
+static int cached_tokens_in(const char *body) {
+    const char *key = "\"prompt_tokens_details\":{\"cached_tokens\":";
+    const char *at = strstr(body, key);
+    if (!at) fail_msg("no prompt_tokens_details.cached_tokens in '%.300s'", body);
+    return atoi(at + strlen(key));
+}
+
+/* One request to a server: choice i's text in texts[i] (malloc'd), the
+ * cached tokens returned. */
+static int ask(const server_proc *sp, const char *path, json_t *body, int n, char **texts) {
+    char *text = json_dumps(body, JSON_COMPACT);
+    reply r;
+    post(sp, path, text, &r);
+    free(text);
+    if (r.status != 200) fail_msg("%s answered %d: %s", path, r.status, r.body);
+    const int chat = strstr(path, "chat") != NULL;
+    if (json_is_true(json_object_get(body, "stream"))) {
+        for (int i = 0; i < n; i++) {
+            char finish[32];
+            int usage;
+            texts[i] = stream_text(r.body, chat, i, finish, sizeof finish, &usage);
+        }
+    } else {
+        json_t *v = parse_json(r.body);
+        for (int i = 0; i < n; i++) {
+            char key[64];
+            snprintf(key, sizeof key, chat ? "choices.%d.message.content" : "choices.%d.text", i);
+            texts[i] = strdup(str_at(v, key));
+        }
+        json_decref(v);
+    }
+    const int cached = cached_tokens_in(r.body);
+    reply_free(&r);
+    return cached;
+}
+
+/* A conversation of four turns (chat: each turn the one before, its reply
+ * and a new message; then completions that continue their own text), asked
+ * of a server with the prefix cache and of one without: the same text, turn
+ * by turn, whole and streamed, one choice and three; the cache reused the
+ * turns before, and /metrics counts it. */
+static void prefix_cache_same_text(const char *model) {
+    server_proc on, off;
+    const char *on_args[] = {"--parallel", "3", NULL};
+    const char *off_args[] = {"--parallel", "3", "--no-prefix-cache", NULL};
+    server_start(&on, model, on_args);
+    server_start(&off, model, off_args);
+    json_t *messages = json_pack("[{s:s, s:s}, {s:s, s:s}]", "role", "system", "content", "You tell short stories.",
+                                 "role", "user", "content", "Tell me a story about a cat.");
+    char prompt[8192] = "Once upon a time, there was a dog";
+    int hits = 0, reused = 0;
+    for (int turn = 0; turn < 8; turn++) {
+        const int chat = turn < 4, n = turn % 4 == 2 ? 3 : 1, stream = turn % 2 == 1;
+        json_t *body = json_pack("{s:i, s:f, s:i, s:i, s:b, s:{s:b}}", "max_tokens", 40, "temperature", 0.8, "seed",
+                                 11 + turn, "n", n, "stream", stream, "stream_options", "include_usage", 1);
+        if (!stream) json_object_del(body, "stream_options");
+        if (chat)
+            json_object_set(body, "messages", messages);
+        else
+            json_object_set_new(body, "prompt", json_string(prompt));
+        char *with[3], *without[3];
+        const char *path = chat ? "/v1/chat/completions" : "/v1/completions";
+        const int cached = ask(&on, path, body, n, with);
+        assert_int_equal(ask(&off, path, body, n, without), 0);
+        for (int i = 0; i < n; i++)
+            if (strcmp(with[i], without[i]) != 0)
+                fail_msg("turn %d choice %d: with the prefix cache '%s', without '%s'", turn, i, with[i], without[i]);
+        /* Each turn after a conversation's first begins with the last. */
+        if (turn % 4 != 0 && cached < 10) fail_msg("turn %d reused %d tokens", turn, cached);
+        if (cached > 0) hits++;
+        reused += cached;
+        if (chat) {
+            json_array_append_new(messages, json_pack("{s:s, s:s}", "role", "assistant", "content", with[0]));
+            json_array_append_new(messages, json_pack("{s:s, s:s}", "role", "user", "content", "And then?"));
+        } else {
+            snprintf(prompt + strlen(prompt), sizeof prompt - strlen(prompt), "%s", with[0]);
+        }
+        for (int i = 0; i < n; i++) {
+            free(with[i]);
+            free(without[i]);
+        }
+        json_decref(body);
+    }
+    json_decref(messages);
+    assert_int_equal((int)metric(&on, "llama2_prefix_cache_hits_total", NULL), hits);
+    assert_int_equal((int)metric(&on, "llama2_prefix_cache_misses_total", NULL), 8 - hits);
+    assert_int_equal((int)metric(&on, "llama2_prefix_cache_tokens_total", NULL), reused);
+    assert_int_equal((int)metric(&off, "llama2_prefix_cache_hits_total", NULL), 0);
+    server_stop(&on);
+    server_stop(&off);
+}
+
+static void test_prefix_cache_f32(void **state) {
+    (void)state;
+    prefix_cache_same_text(test_require_model("stories260K.bin"));
+}
+
+static void test_prefix_cache_int8(void **state) {
+    (void)state;
+    prefix_cache_same_text(test_require_model("stories260K_q80_gs4.bin"));
+}
+
+/* A client that hangs up mid-prompt: the slot keeps only the positions it
+ * evaluated, and the same prompt asked again goes on from there to the
+ * text a server without the cache gives. */
+static void test_prefix_cache_hang_up(void **state) {
+    (void)state;
+    char prompt[6000] = "";
+    for (int i = 0; i < 60; i++) strcat(prompt, "The cat sat on the mat and ");
+    char stream_body[6400], body[6400];
+    snprintf(stream_body, sizeof stream_body, "{\"prompt\":\"%s\",\"max_tokens\":20,\"temperature\":0,\"stream\":true}",
+             prompt);
+    snprintf(body, sizeof body, "{\"prompt\":\"%s\",\"max_tokens\":20,\"temperature\":0}", prompt);
+    server_proc sp;
+    const char *args[] = {"--parallel", "1", "--batch", "2", NULL};
+    server_start(&sp, slow_model, args);
+    int fd = start_request(&sp, "/v1/completions", stream_body);
+    assert_int_equal(write(fd, stream_body + strlen(stream_body) - 1, 1), 1);
+    for (int i = 0; i < 1000 && metric(&sp, "llama2_prompt_tokens_total", NULL) < 20; i++) usleep(2000);
+    close(fd);
+    for (int i = 0; i < 500 && metric(&sp, "llama2_slots_busy", NULL) > 0; i++) usleep(10000);
+    assert_int_equal((int)metric(&sp, "llama2_requests_cancelled_total", NULL), 1);
+    json_t *again = post_json(&sp, "/v1/completions", body, 200);
+    const int n_prompt = (int)int_at(again, "usage", "prompt_tokens");
+    const int cached = (int)json_integer_value(
+        json_object_get(json_object_get(json_object_get(again, "usage"), "prompt_tokens_details"), "cached_tokens"));
+    if (cached <= 0 || cached >= n_prompt - 1)
+        fail_msg("the hung-up prompt left %d of its %d tokens cached: not part of it", cached, n_prompt);
+    server_stop(&sp);
+    const char *off_args[] = {"--parallel", "1", "--no-prefix-cache", NULL};
+    server_start(&sp, slow_model, off_args);
+    json_t *fresh = post_json(&sp, "/v1/completions", body, 200);
+    assert_string_equal(str_at(again, "choices.0.text"), str_at(fresh, "choices.0.text"));
+    json_decref(again);
+    json_decref(fresh);
+    server_stop(&sp);
+}
+
 /* ------------------------------------------------------- the bad inputs */
 
 typedef struct bad_case {
@@ -1123,6 +1267,9 @@ int main(void) {
         cmocka_unit_test_teardown(test_n_choices, kill_leftovers),
         cmocka_unit_test_teardown(test_stop_strings, kill_leftovers),
         cmocka_unit_test_teardown(test_disconnect_frees_slot, kill_leftovers),
+        cmocka_unit_test_teardown(test_prefix_cache_f32, kill_leftovers),
+        cmocka_unit_test_teardown(test_prefix_cache_int8, kill_leftovers),
+        cmocka_unit_test_teardown(test_prefix_cache_hang_up, kill_leftovers),
         cmocka_unit_test_teardown(test_bad_requests, kill_leftovers),
         cmocka_unit_test_teardown(test_other_endpoints, kill_leftovers),
         cmocka_unit_test_teardown(test_graceful_shutdown, kill_leftovers),

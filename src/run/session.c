@@ -199,6 +199,16 @@ llama2_status llama2_session_clear_sequence(llama2_session *s, int sequence, lla
     return LLAMA2_OK;
 }
 
+llama2_status llama2_session_trim_sequence(llama2_session *s, int sequence, int n_positions, llama2_error *err) {
+    llama2_status st = check_sequence(s, sequence, err);
+    if (st != LLAMA2_OK) return st;
+    if (n_positions < 0 || n_positions > s->lengths[sequence])
+        return l2_fail(err, LLAMA2_E_INVALID, "cannot keep %d positions of sequence %d: it has %d", n_positions,
+                       sequence, s->lengths[sequence]);
+    s->lengths[sequence] = n_positions;
+    return LLAMA2_OK;
+}
+
 llama2_status llama2_session_copy_sequence(llama2_session *s, int dst, int src, int n_positions, llama2_error *err) {
     llama2_status st = check_sequence(s, dst, err);
     if (st == LLAMA2_OK) st = check_sequence(s, src, err);
