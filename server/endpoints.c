@@ -77,9 +77,11 @@ static int put_delta(server_stream *st) {
     for (int i = 0; i < delta->n_choices; i++) {
         server_text_delta *c = &delta->choices[i];
         const char *finish = c->finish_reason && !st->finish_sent[i] ? c->finish_reason : NULL;
-        if (c->len > 0 || finish) ok = ok && server_chunk_event(&st->pending, &st->reply, i, c->text, c->len, 0, finish);
+        if (c->len > 0 || c->n_logprobs > 0 || finish)
+            ok = ok && server_chunk_event(&st->pending, &st->reply, i, c, 0, finish);
         if (finish) st->finish_sent[i] = 1;
         c->len = 0;
+        c->n_logprobs = 0;
         completion_tokens += c->completion_tokens;
     }
     if (delta->failed) {
@@ -150,7 +152,8 @@ static server_stream *stream_create(server_app *app, server_job *job, const serv
     st->delta = server_job_delta_create(n);
     st->finish_sent = calloc((size_t)n, 1);
     int ok = st->delta && st->finish_sent;
-    for (int i = 0; ok && reply->chat && i < n; i++) ok = server_chunk_event(&st->pending, &st->reply, i, "", 0, 1, NULL);
+    const server_text_delta empty = {0};
+    for (int i = 0; ok && reply->chat && i < n; i++) ok = server_chunk_event(&st->pending, &st->reply, i, &empty, 1, NULL);
     if (!ok) {
         stream_free(st);
         return NULL;
@@ -165,7 +168,7 @@ static void handle_generation(server_app *app, int chat, const char *body, size_
     if (server_parse_completion(&app->limits, chat, body, len, &p, &e) < 0) return server_answer_error(&e, out);
     const uint64_t number = atomic_fetch_add(&app->counter, 1);
     if (!p.seed_given) p.sampling.seed = mix(app->seed ^ mix(number));
-    const int stream = p.stream, include_usage = p.include_usage, n = p.n;
+    const int stream = p.stream, include_usage = p.include_usage, n = p.n, logprobs = p.logprobs;
     server_job *job;
     switch (server_scheduler_submit(app->scheduler, &p, &job)) {
     case SERVER_SUBMITTED: break;
@@ -178,7 +181,8 @@ static void handle_generation(server_app *app, int chat, const char *body, size_
     }
     char id[48];
     snprintf(id, sizeof id, "%s-%016llx", chat ? "chatcmpl" : "cmpl", (unsigned long long)mix(app->seed + number));
-    const server_reply reply = {.chat = chat, .id = id, .created = (long long)time(NULL), .model = app->model_id};
+    const server_reply reply = {.chat = chat, .id = id, .created = (long long)time(NULL), .model = app->model_id,
+                                .logprobs = logprobs, .tokenizer = app->limits.tokenizer};
 
     if (stream) {
         server_stream *st = stream_create(app, job, &reply, n, include_usage, client);

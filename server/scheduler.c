@@ -29,7 +29,10 @@ struct server_job {
 };
 
 static void job_free(server_job *job) {
-    for (int i = 0; i < job->params.n; i++) free(job->choices[i].text);
+    for (int i = 0; i < job->params.n; i++) {
+        free(job->choices[i].text);
+        free(job->choices[i].logprobs);
+    }
     free(job->choices);
     server_params_free(&job->params);
     pthread_cond_destroy(&job->cond);
@@ -51,6 +54,21 @@ static int append(char **text, size_t *len, size_t *cap, const char *more, size_
     return 1;
 }
 
+static int append_logprobs(server_text_delta *d, const server_logprob *more, size_t n) {
+    if (n == 0) return 1;
+    if (d->n_logprobs + n > d->cap_logprobs) {
+        size_t bigger = d->cap_logprobs ? d->cap_logprobs : 16;
+        while (bigger < d->n_logprobs + n) bigger *= 2;
+        server_logprob *p = realloc(d->logprobs, bigger * sizeof *p);
+        if (!p) return 0;
+        d->logprobs = p;
+        d->cap_logprobs = bigger;
+    }
+    memcpy(d->logprobs + d->n_logprobs, more, n * sizeof *more);
+    d->n_logprobs += n;
+    return 1;
+}
+
 /* Hands from's text over to `to`, after what `to` holds, with the choice's
  * state: when `to` is empty the two buffers trade places (no copy), else
  * the text is appended. from's text is left empty; 0 when memory ran out
@@ -68,6 +86,18 @@ static int delta_move(server_text_delta *to, server_text_delta *from) {
         return 0;
     }
     from->len = 0;
+    if (to->n_logprobs == 0) {
+        server_logprob *lp = to->logprobs;
+        const size_t cap = to->cap_logprobs;
+        to->logprobs = from->logprobs;
+        to->n_logprobs = from->n_logprobs;
+        to->cap_logprobs = from->cap_logprobs;
+        from->logprobs = lp;
+        from->cap_logprobs = cap;
+    } else if (!append_logprobs(to, from->logprobs, from->n_logprobs)) {
+        return 0;
+    }
+    from->n_logprobs = 0;
     to->finish_reason = from->finish_reason;
     to->completion_tokens = from->completion_tokens;
     return 1;
@@ -98,6 +128,7 @@ typedef struct slot {
     int *cached;
     int n_cached;
     unsigned long long used; /* when a job last took the slot: the least recent goes first */
+    int piece_offset;        /* bytes of the pieces sampled so far (logprobs' text_offset) */
     llama2_sampler *sampler;
     llama2_text_stream *stream;
     /* This step's text and the choice's state (the tokens sampled, its
@@ -117,6 +148,7 @@ struct server_scheduler {
     llama2_batch_row *rows;
     float *logits;  /* a row of scores per slot */
     float *shared;  /* the prompt's scores, copied for each other choice */
+    float *raw;     /* a slot's scores as the model gave them (logprobs) */
     pthread_t thread;
 
     /* Shared with the HTTP threads, under lock. */
@@ -147,7 +179,8 @@ static void slot_release(server_scheduler *s, slot *sl) {
     }
     llama2_sampler_destroy(sl->sampler);
     llama2_text_stream_destroy(sl->stream);
-    const server_text_delta kept = {.text = sl->out.text, .cap = sl->out.cap};
+    const server_text_delta kept = {.text = sl->out.text, .cap = sl->out.cap, .logprobs = sl->out.logprobs,
+                                    .cap_logprobs = sl->out.cap_logprobs};
     *sl = (slot){.state = SLOT_FREE, .logits_row = -1, .out = kept, .cached = sl->cached, .n_cached = n_cached,
                  .used = sl->used};
 }
@@ -380,14 +413,45 @@ static void slot_end(slot *sl, const char *reason) {
     sl->out.finish_reason = reason;
 }
 
-/* Samples the slot's next token from logits and decides whether it ends. */
+/* The log-probability of `token` under the model's scores `raw`, and the
+ * top_logprobs likeliest tokens (ties: the lower id first), for the slot's
+ * text delta. */
+static void record_logprob(server_scheduler *s, slot *sl, const float *raw, int token) {
+    const int v = s->vocab_size, k = sl->job->params.top_logprobs;
+    float top = raw[0];
+    for (int i = 1; i < v; i++) top = raw[i] > top ? raw[i] : top;
+    double sum = 0.0;
+    for (int i = 0; i < v; i++) sum += exp((double)raw[i] - (double)top);
+    const double lse = (double)top + log(sum);
+    server_logprob e = {.token = token, .prev = sl->token, .offset = sl->piece_offset,
+                        .logprob = (float)((double)raw[token] - lse), .n_top = k < v ? k : v};
+    for (int i = 0, n = 0; e.n_top > 0 && i < v; i++) {
+        if (n == e.n_top && !(raw[i] > raw[e.top_token[n - 1]])) continue;
+        int at = n < e.n_top ? n++ : n - 1; /* full: the last one goes */
+        for (; at > 0 && raw[i] > raw[e.top_token[at - 1]]; at--) e.top_token[at] = e.top_token[at - 1];
+        e.top_token[at] = i;
+    }
+    for (int j = 0; j < e.n_top; j++) e.top_logprob[j] = (float)((double)raw[e.top_token[j]] - lse);
+    size_t len;
+    llama2_token_piece(s->tokenizer, sl->token, token, &len);
+    sl->piece_offset += (int)len;
+    if (!append_logprobs(&sl->out, &e, 1)) sl->out_failed = 1;
+}
+
+/* Samples the slot's next token from logits and decides whether it ends.
+ * logprobs come from the scores as the model gave them; ignore_eos and
+ * logit_bias then change them, before the sampler's own chain. */
 static void sample(server_scheduler *s, slot *sl, float *logits) {
     const server_params *p = &sl->job->params;
+    if (p->logprobs) memcpy(s->raw, logits, (size_t)s->vocab_size * sizeof *logits);
     if (p->ignore_eos) logits[LLAMA2_TOKEN_EOS] = logits[LLAMA2_TOKEN_BOS] = -INFINITY;
+    for (int i = 0; i < p->n_bias; i++)
+        logits[p->bias_tokens[i]] = p->bias_values[i] <= -100.0f ? -INFINITY : logits[p->bias_tokens[i]] + p->bias_values[i];
     const int next = llama2_sampler_sample(sl->sampler, logits);
     sl->out.completion_tokens++;
     /* llama2.c's stories end with BOS, chat replies with EOS. */
     if (next == LLAMA2_TOKEN_EOS || next == LLAMA2_TOKEN_BOS) return slot_end(sl, "stop");
+    if (p->logprobs) record_logprob(s, sl, s->raw, next);
     const char *text;
     size_t len;
     const int stop = llama2_text_stream_push(sl->stream, sl->token, next, &text, &len);
@@ -434,7 +498,7 @@ static void publish(server_scheduler *s) {
         if (sl->state == SLOT_FREE || sl->job->failed) continue;
         server_job *job = sl->job;
         server_text_delta *c = &job->choices[sl->choice];
-        if (sl->out.len > 0 || sl->out.completion_tokens != c->completion_tokens || sl->out.finish_reason) job->news = 1;
+        if (sl->out.len > 0 || sl->out.n_logprobs > 0 || sl->out.completion_tokens != c->completion_tokens || sl->out.finish_reason) job->news = 1;
         if (sl->out_failed || !delta_move(c, &sl->out)) {
             job_fail(s, job, "out of memory for the text");
             continue;
@@ -524,12 +588,14 @@ static void *run(void *arg) {
 static void free_buffers(server_scheduler *s) {
     for (int i = 0; s->slots && i < s->n_slots; i++) {
         free(s->slots[i].out.text);
+        free(s->slots[i].out.logprobs);
         free(s->slots[i].cached);
     }
     free(s->slots);
     free(s->rows);
     free(s->logits);
     free(s->shared);
+    free(s->raw);
     free(s);
 }
 
@@ -552,7 +618,8 @@ llama2_status server_scheduler_create(llama2_session *session, const llama2_toke
     s->rows = calloc((size_t)s->n_slots + (size_t)s->prompt_batch, sizeof *s->rows);
     s->logits = malloc((size_t)s->n_slots * (size_t)s->vocab_size * sizeof *s->logits);
     s->shared = malloc((size_t)s->vocab_size * sizeof *s->shared);
-    if (!s->slots || !s->rows || !s->logits || !s->shared) goto nomem;
+    s->raw = malloc((size_t)s->vocab_size * sizeof *s->raw);
+    if (!s->slots || !s->rows || !s->logits || !s->shared || !s->raw) goto nomem;
     for (int i = 0; i < s->n_slots; i++) {
         s->slots[i].logits_row = -1;
         if (!(s->slots[i].cached = malloc((size_t)s->context * sizeof(int)))) goto nomem;
@@ -652,7 +719,10 @@ server_job_delta *server_job_delta_create(int n_choices) {
 
 void server_job_delta_free(server_job_delta *delta) {
     if (!delta) return;
-    for (int i = 0; i < delta->n_choices; i++) free(delta->choices[i].text);
+    for (int i = 0; i < delta->n_choices; i++) {
+        free(delta->choices[i].text);
+        free(delta->choices[i].logprobs);
+    }
     free(delta->choices);
     free(delta);
 }

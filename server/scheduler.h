@@ -60,6 +60,18 @@ typedef enum server_submit_result {
  * is left empty whatever the result. */
 server_submit_result server_scheduler_submit(server_scheduler *s, server_params *params, server_job **job);
 
+/* A sampled token's log-probability and its likeliest alternatives: the
+ * log-softmax of the model's scores as they came out of the model, before
+ * ignore_eos, logit_bias, the penalties and the temperature. */
+typedef struct server_logprob {
+    int token, prev; /* prev: the token before it, which decides its piece's text */
+    int offset;      /* bytes of the pieces of the choice's tokens before it */
+    float logprob;
+    int n_top;       /* the top_logprobs asked for */
+    int top_token[SERVER_MAX_TOP_LOGPROBS];
+    float top_logprob[SERVER_MAX_TOP_LOGPROBS];
+} server_logprob;
+
 /* A choice's text delta: the text produced since it was last taken, and
  * where the choice stands. The same struct carries it from a slot to its
  * job, and from the job to the HTTP thread; each hand-over moves the buffer
@@ -69,6 +81,10 @@ typedef struct server_text_delta {
     size_t len, cap;
     const char *finish_reason; /* "stop" or "length" once the choice has ended, else NULL */
     int completion_tokens;     /* tokens sampled so far */
+    /* With logprobs: an entry per token sampled since, but the EOS or BOS
+     * that ends the choice (a stop string's tokens have theirs). */
+    server_logprob *logprobs;
+    size_t n_logprobs, cap_logprobs;
 } server_text_delta;
 
 /* A job's delta: each choice's, and the job's state. Collected by

@@ -8,7 +8,8 @@
  * get the text they get alone (fp32 and int8); n choices; stop strings;
  * a client that hangs up frees its slot; the prefix cache gives the text a
  * server without it gives (fp32 and int8, streams, n > 1) and keeps only
- * what a hung-up prompt evaluated; a full queue gives 503; the
+ * what a hung-up prompt evaluated; logprobs match the library's logits and
+ * logit_bias bans and forces tokens; a full queue gives 503; the
  * bad-input table (docs/HOSTILE.md, printed by LLAMA2_SERVER_TABLE=1);
  * /tokenize, /detokenize, /v1/models, /health, /metrics; SIGTERM finishes
  * the requests in flight and exits 0. The request parser (server/request.c)
@@ -24,6 +25,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -766,6 +768,173 @@ static void test_prefix_cache_hang_up(void **state) {
     server_stop(&sp);
 }
 
+/* ------------------------------------------------ logprobs, logit_bias */
+
+/* The library's view of a greedy completion: the log-softmax of the
+ * logits after each position (llama2_session_eval), in double. */
+typedef struct reference {
+    llama2_model *model;
+    llama2_session *session;
+    llama2_tokenizer *tokenizer;
+    int vocab;
+} reference;
+
+static void reference_open(reference *ref, const char *model) {
+    llama2_error err;
+    assert_int_equal(llama2_model_open(model, NULL, &ref->model, &err), LLAMA2_OK);
+    assert_int_equal(llama2_session_create(ref->model, NULL, &ref->session, &err), LLAMA2_OK);
+    ref->vocab = llama2_model_config(ref->model)->vocab_size;
+    assert_int_equal(llama2_tokenizer_open(test_require_model("tok512.bin"), ref->vocab, &ref->tokenizer, &err),
+                     LLAMA2_OK);
+}
+
+static void reference_close(reference *ref) {
+    llama2_tokenizer_close(ref->tokenizer);
+    llama2_session_destroy(ref->session);
+    llama2_model_close(ref->model);
+}
+
+/* Evaluates tokens at pos and writes the log-probabilities that follow. */
+static void reference_logprobs(reference *ref, const int *tokens, int n, int pos, double *out) {
+    float *logits;
+    llama2_error err;
+    assert_int_equal(llama2_session_eval(ref->session, tokens, n, pos, &logits, &err), LLAMA2_OK);
+    double top = logits[0], sum = 0;
+    for (int i = 1; i < ref->vocab; i++) top = logits[i] > top ? logits[i] : top;
+    for (int i = 0; i < ref->vocab; i++) sum += exp(logits[i] - top);
+    for (int i = 0; i < ref->vocab; i++) out[i] = logits[i] - top - log(sum);
+}
+
+static int argmax(const double *v, int n, int skip) {
+    int best = skip == 0 ? 1 : 0;
+    for (int i = 0; i < n; i++)
+        if (i != skip && v[i] > v[best]) best = i;
+    return best;
+}
+
+static const char *piece_of(const reference *ref, int prev, int token, char *buf, size_t size) {
+    size_t len;
+    const char *p = llama2_token_piece(ref->tokenizer, prev, token, &len);
+    snprintf(buf, size, "%.*s", (int)len, p);
+    return buf;
+}
+
+/* logprobs are the model's own distribution: for a greedy completion, each
+ * token's logprob, its top 5 and text_offset match the library's logits on
+ * the same tokens (legacy shape); a chat stream carries the same entries as
+ * the whole answer (chat shape); logit_bias changes the text and not the
+ * logprobs: -100 bans the likeliest token, +100 forces another. */
+static void test_logprobs_and_bias(void **state) {
+    (void)state;
+    const char *model = test_require_model("stories260K.bin");
+    server_proc sp;
+    server_start(&sp, model, NULL);
+    reference ref;
+    reference_open(&ref, model);
+    double *lp = malloc((size_t)ref.vocab * sizeof *lp);
+    int tokens[64] = {1};
+    int n = 0;
+    assert_int_equal(llama2_tokenize(ref.tokenizer, "Once upon a time", 1, 0, tokens, &n, &(llama2_error){0}), LLAMA2_OK);
+    json_t *v = post_json(&sp, "/v1/completions",
+                          "{\"prompt\":\"Once upon a time\",\"max_tokens\":12,\"temperature\":0,\"logprobs\":5}", 200);
+    json_t *got = json_object_get(json_array_get(json_object_get(v, "choices"), 0), "logprobs");
+    const size_t n_got = json_array_size(json_object_get(got, "tokens"));
+    assert_int_equal(n_got, 12);
+    int pos = 0, offset = 0;
+    for (size_t i = 0; i < n_got; i++) {
+        reference_logprobs(&ref, tokens + pos, n - pos, pos, lp);
+        pos = n;
+        const int next = argmax(lp, ref.vocab, -1);
+        char piece[64], key[64];
+        assert_string_equal(json_string_value(json_array_get(json_object_get(got, "tokens"), i)),
+                            piece_of(&ref, tokens[n - 1], next, piece, sizeof piece));
+        const double server = json_real_value(json_array_get(json_object_get(got, "token_logprobs"), i));
+        if (fabs(server - lp[next]) > 1e-4) fail_msg("token %zu: logprob %g, the library's %g", i, server, lp[next]);
+        assert_int_equal(json_integer_value(json_array_get(json_object_get(got, "text_offset"), i)), offset);
+        json_t *top = json_array_get(json_object_get(got, "top_logprobs"), i);
+        assert_int_equal(json_object_size(top), 5);
+        double rest[512];
+        memcpy(rest, lp, (size_t)ref.vocab * sizeof *lp);
+        for (int k = 0; k < 5; k++) {
+            const int t = argmax(rest, ref.vocab, -1);
+            json_t *x = json_object_get(top, piece_of(&ref, tokens[n - 1], t, key, sizeof key));
+            if (!x || fabs(json_real_value(x) - lp[t]) > 1e-4)
+                fail_msg("token %zu: top %d '%s' (%g) is not in the answer's top_logprobs", i, k, key, lp[t]);
+            rest[t] = -INFINITY;
+        }
+        offset += (int)strlen(piece);
+        tokens[n++] = next;
+    }
+    json_decref(v);
+
+    /* Chat: whole and streamed, the same entries; each token's bytes its text. */
+    const char *chat = "\"messages\":[{\"role\":\"user\",\"content\":\"Tell me a story.\"}],\"max_tokens\":16,"
+                       "\"seed\":3,\"logprobs\":true,\"top_logprobs\":3";
+    char body[512];
+    snprintf(body, sizeof body, "{%s}", chat);
+    v = post_json(&sp, "/v1/chat/completions", body, 200);
+    json_t *whole = json_object_get(json_object_get(json_array_get(json_object_get(v, "choices"), 0), "logprobs"), "content");
+    snprintf(body, sizeof body, "{%s,\"stream\":true}", chat);
+    reply r;
+    post(&sp, "/v1/chat/completions", body, &r);
+    assert_int_equal(r.status, 200);
+    json_t *streamed = json_array();
+    for (const char *p = strstr(r.body, "data: {"); p; p = strstr(p + 1, "data: {")) {
+        const char *end = strstr(p, "\n\n");
+        char *data = strndup(p + 6, (size_t)(end - p - 6));
+        json_t *chunk = parse_json(data);
+        json_t *c = json_object_get(json_object_get(json_array_get(json_object_get(chunk, "choices"), 0), "logprobs"),
+                                    "content");
+        if (c) json_array_extend(streamed, c);
+        json_decref(chunk);
+        free(data);
+    }
+    assert_true(json_array_size(whole) > 0);
+    assert_true(json_equal(whole, streamed));
+    char text[4096] = "";
+    for (size_t i = 0; i < json_array_size(whole); i++) {
+        json_t *e = json_array_get(whole, i);
+        json_t *bytes = json_object_get(e, "bytes");
+        char token[64] = "";
+        for (size_t b = 0; b < json_array_size(bytes); b++) token[b] = (char)json_integer_value(json_array_get(bytes, b));
+        assert_string_equal(token, str_at(e, "token"));
+        strcat(text, token);
+        assert_int_equal(json_array_size(json_object_get(e, "top_logprobs")), 3);
+        assert_true(json_real_value(json_object_get(e, "logprob")) <= 0);
+    }
+    assert_string_equal(text, str_at(v, "choices.0.message.content"));
+    reply_free(&r);
+    json_decref(streamed);
+    json_decref(v);
+
+    /* logit_bias: the greedy first token banned, then another forced. */
+    reference_logprobs(&ref, tokens, 5, 0, lp);
+    const int first = argmax(lp, ref.vocab, -1), second = argmax(lp, ref.vocab, first);
+    char piece[64];
+    snprintf(body, sizeof body,
+             "{\"prompt\":\"Once upon a time\",\"max_tokens\":1,\"temperature\":0,\"logprobs\":0,\"logit_bias\":{\"%d\":-100}}",
+             first);
+    v = post_json(&sp, "/v1/completions", body, 200);
+    assert_string_equal(str_at(v, "choices.0.text"), piece_of(&ref, tokens[4], second, piece, sizeof piece));
+    /* The logprob is the model's, before the bias. */
+    got = json_object_get(json_array_get(json_object_get(v, "choices"), 0), "logprobs");
+    assert_true(fabs(json_real_value(json_array_get(json_object_get(got, "token_logprobs"), 0)) - lp[second]) < 1e-4);
+    json_decref(v);
+    const int forced = 400;
+    snprintf(body, sizeof body,
+             "{\"prompt\":\"Once upon a time\",\"max_tokens\":4,\"temperature\":1,\"seed\":5,\"logit_bias\":{\"%d\":100}}",
+             forced);
+    v = post_json(&sp, "/v1/completions", body, 200);
+    char expected[256];
+    snprintf(expected, sizeof expected, "%s%s%s%s", piece_of(&ref, tokens[4], forced, piece, sizeof piece), piece,
+             piece, piece);
+    assert_string_equal(str_at(v, "choices.0.text"), expected);
+    json_decref(v);
+    free(lp);
+    reference_close(&ref);
+    server_stop(&sp);
+}
+
 /* ------------------------------------------------------- the bad inputs */
 
 typedef struct bad_case {
@@ -839,6 +1008,30 @@ static const bad_case bad_cases[] = {
      "n", "'n' is 3, this server generates at most 2 choices at once (--parallel)"},
     {"n 0", "POST", "/v1/completions", {KEY}, "{\"prompt\": \"a\", \"n\": 0}", 400, "invalid_value", "n",
      "'n' must be an integer from 1"},
+    {"logit_bias: a key not a number", "POST", "/v1/completions", {KEY},
+     "{\"prompt\": \"a\", \"logit_bias\": {\"abc\": 1}}", 400, "invalid_value", "logit_bias",
+     "'logit_bias': the key 'abc' is not a token id (0 to 511)"},
+    {"logit_bias: a token past the vocabulary", "POST", "/v1/completions", {KEY},
+     "{\"prompt\": \"a\", \"logit_bias\": {\"512\": 1}}", 400, "invalid_value", "logit_bias",
+     "'logit_bias': the key '512' is not a token id (0 to 511)"},
+    {"logit_bias: a value over 100", "POST", "/v1/chat/completions", {KEY},
+     "{\"messages\": [{\"role\": \"user\", \"content\": \"a\"}], \"logit_bias\": {\"5\": 101}}", 400,
+     "invalid_value", "logit_bias", "'logit_bias': the value of token 5 must be a number from -100 to 100, got 101"},
+    {"logit_bias: a value not a number", "POST", "/v1/completions", {KEY},
+     "{\"prompt\": \"a\", \"logit_bias\": {\"5\": \"NaN\"}}", 400, "invalid_type", "logit_bias",
+     "'logit_bias': the value of token 5 must be a number"},
+    {"logit_bias: NaN", "POST", "/v1/completions", {KEY}, "{\"prompt\": \"a\", \"logit_bias\": {\"5\": NaN}}", 400,
+     "invalid_json", NULL, "the body is not valid JSON"},
+    {"logit_bias not an object", "POST", "/v1/completions", {KEY}, "{\"prompt\": \"a\", \"logit_bias\": [5]}", 400,
+     "invalid_type", "logit_bias", "'logit_bias' must be an object, got an array"},
+    {"top_logprobs 21", "POST", "/v1/chat/completions", {KEY},
+     "{\"messages\": [{\"role\": \"user\", \"content\": \"a\"}], \"logprobs\": true, \"top_logprobs\": 21}",
+     400, "invalid_value", "top_logprobs", "'top_logprobs' must be an integer from 0 to 20, got 21"},
+    {"top_logprobs without logprobs", "POST", "/v1/chat/completions", {KEY},
+     "{\"messages\": [{\"role\": \"user\", \"content\": \"a\"}], \"top_logprobs\": 2}", 400, "invalid_value",
+     "top_logprobs", "'top_logprobs' needs 'logprobs': true"},
+    {"completions: logprobs true", "POST", "/v1/completions", {KEY}, "{\"prompt\": \"a\", \"logprobs\": true}", 400,
+     "invalid_type", "logprobs", "'logprobs' must be an integer, got true"},
     {"a prompt longer than the context", "POST", "/v1/completions", {KEY}, "@long", 400, "context_length_exceeded",
      "prompt", "the context window holds 64"},
     {"a conversation longer than the context", "POST", "/v1/chat/completions", {KEY}, "@longchat", 400,
@@ -1252,6 +1445,37 @@ static void test_parser_fields(void **state) {
     assert_int_equal(server_parse_completion(&lim, 0, body, strlen(body), &p, &e), -1);
     assert_int_equal(e.status, 400);
     assert_string_equal(e.message, "'stop' holds more than 16 strings");
+
+    /* logprobs and logit_bias as read; 100,000 entries of logit_bias, an
+     * id spelled with a leading zero and banning every token refused. */
+    body = "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"logprobs\":true,\"top_logprobs\":20,"
+           "\"logit_bias\":{\"7\":-100,\"9\":2.5}}";
+    assert_int_equal(server_parse_completion(&lim, 1, body, strlen(body), &p, &e), 0);
+    assert_true(p.logprobs && p.top_logprobs == 20 && p.n_bias == 2);
+    assert_true(p.bias_tokens[0] == 7 && p.bias_values[0] == -100.0f && p.bias_tokens[1] == 9 && p.bias_values[1] == 2.5f);
+    server_params_free(&p);
+    body = "{\"prompt\":\"a\",\"logprobs\":0}";
+    assert_int_equal(server_parse_completion(&lim, 0, body, strlen(body), &p, &e), 0);
+    assert_true(p.logprobs && p.top_logprobs == 0 && p.n_bias == 0);
+    server_params_free(&p);
+    size_t cap = 100000 * 12 + 64, len = 0;
+    char *big = malloc(cap);
+    len += (size_t)snprintf(big, cap, "{\"prompt\":\"a\",\"logit_bias\":{");
+    for (int i = 0; i < 100000; i++) len += (size_t)snprintf(big + len, cap - len, "%s\"%d\":1", i ? "," : "", i);
+    snprintf(big + len, cap - len, "}}");
+    assert_int_equal(server_parse_completion(&lim, 0, big, strlen(big), &p, &e), -1);
+    assert_int_equal(e.status, 400);
+    assert_string_equal(e.param, "logit_bias");
+    assert_string_equal(e.message, "'logit_bias' has 100000 entries, more than the 512 tokens of the vocabulary");
+    len = (size_t)snprintf(big, cap, "{\"prompt\":\"a\",\"logit_bias\":{");
+    for (int i = 0; i < lim.vocab_size; i++) len += (size_t)snprintf(big + len, cap - len, "%s\"%d\":-100", i ? "," : "", i);
+    snprintf(big + len, cap - len, "}}");
+    assert_int_equal(server_parse_completion(&lim, 0, big, strlen(big), &p, &e), -1);
+    assert_string_equal(e.message, "'logit_bias' bans every token");
+    free(big);
+    body = "{\"prompt\":\"a\",\"logit_bias\":{\"7\":1,\"07\":2}}";
+    assert_int_equal(server_parse_completion(&lim, 0, body, strlen(body), &p, &e), -1);
+    assert_string_equal(e.message, "'logit_bias': the key '07' is not a token id (0 to 511)");
     llama2_tokenizer_close(parser_tokenizer);
     parser_tokenizer = NULL;
 }
@@ -1270,6 +1494,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_prefix_cache_f32, kill_leftovers),
         cmocka_unit_test_teardown(test_prefix_cache_int8, kill_leftovers),
         cmocka_unit_test_teardown(test_prefix_cache_hang_up, kill_leftovers),
+        cmocka_unit_test_teardown(test_logprobs_and_bias, kill_leftovers),
         cmocka_unit_test_teardown(test_bad_requests, kill_leftovers),
         cmocka_unit_test_teardown(test_other_endpoints, kill_leftovers),
         cmocka_unit_test_teardown(test_graceful_shutdown, kill_leftovers),
