@@ -8,6 +8,7 @@
 
 #include "endpoints.h"
 #include "response.h"
+#include "webui.h"
 
 /* How long a waiting request goes between looks at its client, in ms: a
  * client that hangs up frees its slot within about this long. */
@@ -265,9 +266,26 @@ static void handle_detokenize(server_app *app, const char *body, size_t len, con
     free(text);
 }
 
+/* The chat page: open, as its API key field is where the key is typed;
+ * the API it calls asks for the key. */
+static void handle_webui(server_app *app, const char *body, size_t len, const server_client *client,
+                         server_answer *out) {
+    if (!app->webui) {
+        server_error e;
+        server_fail(&e, 404, "invalid_request_error", "not_found", NULL, "no such endpoint: GET / (--no-webui)");
+        return server_answer_error(&e, out);
+    }
+    char *page = malloc(server_webui_html_len);
+    if (!page) return fail_with(500, "server_error", NULL, "out of memory", out);
+    memcpy(page, server_webui_html, server_webui_html_len);
+    *out = (server_answer){.status = 200, .content_type = "text/html; charset=utf-8", .body = page,
+                           .body_len = server_webui_html_len};
+}
+
 /* -------------------------------------------------------------- routes */
 
 static const server_route routes[] = {
+    {"GET", "/", 1, handle_webui},
     {"POST", "/v1/chat/completions", 0, handle_chat},
     {"POST", "/v1/completions", 0, handle_completion},
     {"GET", "/v1/models", 0, handle_models},

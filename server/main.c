@@ -136,6 +136,7 @@ int main(int argc, char **argv) {
         .model_id = a.alias ? a.alias : base_name(a.checkpoint),
         .started = (long long)time(NULL),
         .seed = start_seed(),
+        .webui = !a.no_webui,
     };
     /* Room for every slot and queued request, and for health checks and
      * metrics besides. */

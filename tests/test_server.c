@@ -9,7 +9,8 @@
  * a client that hangs up frees its slot; the prefix cache gives the text a
  * server without it gives (fp32 and int8, streams, n > 1) and keeps only
  * what a hung-up prompt evaluated; logprobs match the library's logits and
- * logit_bias bans and forces tokens; a full queue gives 503; the
+ * logit_bias bans and forces tokens; the chat page works in headless
+ * chromium (tests/webui.mjs); a full queue gives 503; the
  * bad-input table (docs/HOSTILE.md, printed by LLAMA2_SERVER_TABLE=1);
  * /tokenize, /detokenize, /v1/models, /health, /metrics; SIGTERM finishes
  * the requests in flight and exits 0. The request parser (server/request.c)
@@ -1374,6 +1375,100 @@ static void test_openai_client(void **state) {
     server_stop(&sp);
 }
 
+/* ------------------------------------------------------- the chat page */
+
+/* GET / is one self-contained page (nothing fetched from elsewhere), open
+ * without the key; --no-webui makes it a 404. Then, in headless chromium
+ * driven by puppeteer-core (tests/webui.mjs; skipped by name without node,
+ * chromium or the package): at phone width a message gets a streamed reply
+ * with its tokens/s and cached tokens, a second turn sends the first and
+ * reuses it, stop ends a long reply, new chat empties the page, and markup
+ * from the user or the model shows as text. A screenshot goes to
+ * build/webui-chat.png. */
+static void test_webui(void **state) {
+    (void)state;
+    server_proc sp;
+    const char *args[] = {"--api-key", "sesame", NULL};
+    server_start(&sp, slow_model, args);
+    reply r;
+    http(&sp, "GET", "/", NULL, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.head, "Content-Type: text/html; charset=utf-8"));
+    assert_true(strncmp(r.body, "<!doctype html>", 15) == 0);
+    assert_null(strstr(r.body, "http://"));
+    assert_null(strstr(r.body, "https://"));
+    assert_null(strstr(r.body, "innerHTML"));
+    assert_non_null(strstr(r.body, "</html>"));
+    reply_free(&r);
+
+    if (system("node --version >/dev/null 2>&1") != 0) {
+        printf("skipped: test_webui's browser part needs node\n");
+        server_stop(&sp);
+        skip();
+    }
+    if (access("/usr/bin/chromium", X_OK) != 0) {
+        printf("skipped: test_webui's browser part needs chromium (Debian's chromium package)\n");
+        server_stop(&sp);
+        skip();
+    }
+    const char *npm_dir = test_source_path("build/npm-browser");
+    char check[4400], command[8800];
+    snprintf(check, sizeof check, "%s/node_modules/puppeteer-core/package.json", npm_dir);
+    if (access(check, R_OK) != 0) {
+        snprintf(command, sizeof command,
+                 "mkdir -p '%s' && PUPPETEER_SKIP_DOWNLOAD=1 timeout 180 npm install --prefix '%s' --no-audit "
+                 "--no-fund --loglevel=error --no-save puppeteer-core@24 >'%s/npm-browser.log' 2>&1",
+                 npm_dir, npm_dir, tmp_dir);
+        if (system(command) != 0 || access(check, R_OK) != 0) {
+            printf("skipped: test_webui's browser part: npm install puppeteer-core failed (see npm's log)\n");
+            server_stop(&sp);
+            skip();
+        }
+    }
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/", sp.port);
+    const char *shot = test_source_path("build/webui-chat.png");
+    unlink(shot);
+    char *argv[] = {"/usr/bin/env", "node", (char *)test_source_path("tests/webui.mjs"), url, "sesame",
+                    (char *)npm_dir, (char *)shot, NULL};
+    test_run run;
+    assert_int_equal(test_run_program(argv, NULL, NULL, 0, &run), 0);
+    if (run.status != 0) fail_msg("the browser test failed (%d): %s%s", run.status, run.out, run.err);
+    json_t *seen = parse_json(run.out);
+    assert_string_equal(str_at(seen, "title"), "llama2 chat");
+    assert_string_equal(str_at(seen, "user_text"), "<b>bold</b><script>window.pwned = 1</script>");
+    assert_true(json_integer_value(json_object_get(seen, "second_cached")) > 0);
+    if (json_integer_value(json_object_get(seen, "width")) > 390)
+        fail_msg("the page is %lld pixels wide at a phone's 390",
+                 (long long)json_integer_value(json_object_get(seen, "width")));
+    assert_string_equal(str_at(seen, "stopped"), "stopped: stopped");
+    assert_true(json_is_true(json_object_get(seen, "send_enabled")));
+    assert_int_equal(json_integer_value(json_object_get(seen, "after_new_chat")), 0);
+    assert_true(json_is_true(json_object_get(seen, "markup_shown")));
+    assert_int_equal(json_integer_value(json_object_get(seen, "elements")), 0);
+    assert_string_equal(str_at(seen, "pwned"), "no");
+    assert_int_equal(json_array_size(json_object_get(seen, "outside")), 0);
+    struct stat st;
+    assert_int_equal(stat(shot, &st), 0);
+    assert_true(st.st_size > 1000);
+    json_decref(seen);
+    test_run_free(&run);
+    /* The stopped reply's slot came free: the client's hang-up was seen. */
+    for (int i = 0; i < 200 && metric(&sp, "llama2_slots_busy", (const char *[]){KEY, NULL}) > 0; i++) usleep(10000);
+    assert_int_equal((int)metric(&sp, "llama2_requests_cancelled_total", (const char *[]){KEY, NULL}), 1);
+    server_stop(&sp);
+
+    const char *off[] = {"--no-webui", NULL};
+    server_start(&sp, slow_model, off);
+    http(&sp, "GET", "/", NULL, NULL, &r);
+    assert_int_equal(r.status, 404);
+    json_t *e = parse_json(r.body);
+    assert_string_equal(str_at(e, "error.message"), "no such endpoint: GET / (--no-webui)");
+    json_decref(e);
+    reply_free(&r);
+    server_stop(&sp);
+}
+
 /* -------------------------------------------------- the parser directly */
 
 static llama2_tokenizer *parser_tokenizer;
@@ -1499,6 +1594,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_other_endpoints, kill_leftovers),
         cmocka_unit_test_teardown(test_graceful_shutdown, kill_leftovers),
         cmocka_unit_test_teardown(test_openai_client, kill_leftovers),
+        cmocka_unit_test_teardown(test_webui, kill_leftovers),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
