@@ -121,7 +121,8 @@ int main(int argc, char **argv) {
         goto done;
     }
     server_scheduler_options schedule = {.queue_capacity = a.queue, .prompt_batch = a.batch,
-                                         .prefix_cache = !a.no_prefix_cache};
+                                         .prefix_cache = !a.no_prefix_cache,
+                                         .cache_ram = (size_t)a.cache_ram << 20};
     if (server_scheduler_create(session, tokenizer, &schedule, &metrics, &scheduler, &err) != LLAMA2_OK) {
         culprit = "scheduler";
         goto done;

@@ -27,6 +27,7 @@ typedef struct server_metrics {
 typedef struct server_load {
     int slots_busy, slots_total;
     int queue_length, queue_capacity;
+    size_t cache_ram_bytes; /* the prefix cache's RAM store */
 } server_load;
 
 void server_metrics_init(server_metrics *m);

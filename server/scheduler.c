@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "prefix_store.h"
 #include "scheduler.h"
 
 /* ----------------------------------------------------------------- jobs */
@@ -143,7 +144,9 @@ struct server_scheduler {
     server_metrics *metrics;
     int n_slots, vocab_size, context, queue_capacity, prompt_batch;
     int prefix_cache;        /* keep each slot's positions for the next request */
+    server_prefix_store *store; /* --cache-ram: positions a slot gave up, NULL: none */
     unsigned long long uses; /* slots taken, for their `used` stamps */
+    size_t store_bytes;      /* what the store holds, for /metrics (under lock) */
     slot *slots;
     llama2_batch_row *rows;
     float *logits;  /* a row of scores per slot */
@@ -259,6 +262,37 @@ static int pick_oldest(const server_scheduler *s) {
     return best;
 }
 
+/* Under the lock: before a slot's positions are given up (mostly: at most
+ * `kept` of them stay), the RAM store keeps them. */
+static void give_up(server_scheduler *s, int i, int kept) {
+    slot *sl = &s->slots[i];
+    const int held = llama2_session_sequence_length(s->session, i);
+    const int n = sl->n_cached < held ? sl->n_cached : held;
+    if (s->store && n > 2 * kept) server_prefix_store_put(s->store, s->session, i, sl->cached, n);
+}
+
+/* Under the lock: a prompt that begins with more positions in the RAM
+ * store than in any slot takes the least recently used slot, given the
+ * stored positions. Returns the slot, or -1 (then nothing changed). */
+static int from_store(server_scheduler *s, const server_params *p, int *reuse) {
+    int entry;
+    int common = s->store ? server_prefix_store_match(s->store, p->prompt, p->n_prompt, &entry) : 0;
+    if ((common < p->n_prompt - 1 ? common : p->n_prompt - 1) <= *reuse) return -1;
+    /* The slot's own positions go to the store first (which may drop the
+     * entry to make room: then it is looked up again). */
+    const int i = pick_oldest(s);
+    give_up(s, i, 0);
+    common = server_prefix_store_match(s->store, p->prompt, p->n_prompt, &entry);
+    const int usable = common < p->n_prompt - 1 ? common : p->n_prompt - 1;
+    if (usable <= *reuse) return -1;
+    llama2_error err;
+    const int n = server_prefix_store_take(s->store, entry, s->session, i, s->slots[i].cached, &err);
+    s->slots[i].n_cached = n;
+    if (n == 0) return -1;
+    *reuse = usable;
+    return i;
+}
+
 static void take_slot(server_scheduler *s, int i, server_job *job, int choice, slot_state state) {
     slot *sl = &s->slots[i];
     sl->job = job;
@@ -279,18 +313,25 @@ static int admit(server_scheduler *s) {
         if (!s->queue_head) s->queue_tail = NULL;
         s->queue_length--;
         int reuse;
-        const int leader = pick_leader(s, &job->params, &reuse);
+        int leader = pick_leader(s, &job->params, &reuse);
+        const int stored = from_store(s, &job->params, &reuse);
+        if (stored >= 0)
+            leader = stored;
+        else
+            give_up(s, leader, reuse);
         take_slot(s, leader, job, 0, SLOT_PROMPT);
         s->slots[leader].n_past = s->slots[leader].n_cached = reuse; /* trimmed in setup_admitted */
         job->cached_tokens = reuse;
         server_metrics_prefix(s->metrics, reuse);
         for (int c = 1; c < job->params.n; c++) {
             const int i = pick_oldest(s);
+            give_up(s, i, 0);
             take_slot(s, i, job, c, SLOT_SHARE);
             s->slots[i].n_cached = 0; /* its positions are replaced by the prompt's */
         }
         filled += job->params.n;
     }
+    s->store_bytes = server_prefix_store_bytes(s->store);
     return filled;
 }
 
@@ -596,6 +637,7 @@ static void free_buffers(server_scheduler *s) {
     free(s->logits);
     free(s->shared);
     free(s->raw);
+    server_prefix_store_destroy(s->store);
     free(s);
 }
 
@@ -614,6 +656,8 @@ llama2_status server_scheduler_create(llama2_session *session, const llama2_toke
     s->queue_capacity = options->queue_capacity;
     s->prompt_batch = options->prompt_batch > 0 ? options->prompt_batch : 1;
     s->prefix_cache = options->prefix_cache;
+    if (s->prefix_cache && options->cache_ram > 0 && !(s->store = server_prefix_store_create(options->cache_ram)))
+        goto nomem;
     s->slots = calloc((size_t)s->n_slots, sizeof *s->slots);
     s->rows = calloc((size_t)s->n_slots + (size_t)s->prompt_batch, sizeof *s->rows);
     s->logits = malloc((size_t)s->n_slots * (size_t)s->vocab_size * sizeof *s->logits);
@@ -808,7 +852,8 @@ server_load server_scheduler_load(server_scheduler *s) {
     server_load load = {.slots_busy = s->slots_busy,
                         .slots_total = s->n_slots,
                         .queue_length = s->queue_length,
-                        .queue_capacity = s->queue_capacity};
+                        .queue_capacity = s->queue_capacity,
+                        .cache_ram_bytes = s->store_bytes};
     pthread_mutex_unlock(&s->lock);
     return load;
 }

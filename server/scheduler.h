@@ -38,6 +38,7 @@ typedef struct server_scheduler_options {
     int queue_capacity; /* jobs waiting for slots, at most */
     int prompt_batch;   /* prompt tokens evaluated per step, at most */
     int prefix_cache;   /* a slot keeps its positions for a later request that begins with the same tokens */
+    size_t cache_ram;   /* with prefix_cache: bytes of positions slots gave up kept in RAM (0: none) */
 } server_scheduler_options;
 
 /* Starts the scheduler's thread over `session` (one slot per sequence),

@@ -733,6 +733,53 @@ static void test_prefix_cache_int8(void **state) {
     prefix_cache_same_text(test_require_model("stories260K_q80_gs4.bin"));
 }
 
+/* --cache-ram: one slot, three conversations of 400 token ids each (half a
+ * MiB of positions each on stories260K) and a store of 1 MiB: the store
+ * never holds more; a conversation that comes back after another took the
+ * slot gets its positions from the store while it holds them (the oldest
+ * goes first), and the text is always that of a server without a cache. */
+static void test_prefix_cache_ram(void **state) {
+    (void)state;
+    const char *model = test_require_model("stories260K.bin");
+    server_proc on, off;
+    const char *on_args[] = {"--parallel", "1", "--cache-ram", "1", NULL};
+    const char *off_args[] = {"--parallel", "1", "--no-prefix-cache", NULL};
+    server_start(&on, model, on_args);
+    server_start(&off, model, off_args);
+    json_t *prompts[3];
+    uint32_t x = 12345;
+    for (int c = 0; c < 3; c++) {
+        prompts[c] = json_array();
+        json_array_append_new(prompts[c], json_integer(1));
+        for (int i = 1; i < 400; i++) {
+            x = x * 1664525u + 1013904223u;
+            json_array_append_new(prompts[c], json_integer(3 + (x >> 8) % 509));
+        }
+    }
+    /* A, B, C (the store: A, B); A: C's positions push A's out (the store:
+     * B, C), so A is evaluated again; C: from the store (A's push B's out);
+     * A: from the store; B: long gone. */
+    static const int order[] = {0, 1, 2, 0, 2, 0, 1};
+    static const int reused_from_store[] = {0, 0, 0, 0, 1, 1, 0};
+    for (size_t k = 0; k < sizeof order / sizeof order[0]; k++) {
+        json_t *body = json_pack("{s:O, s:i, s:i}", "prompt", prompts[order[k]], "max_tokens", 8, "temperature", 0);
+        char *with, *without;
+        const int cached = ask(&on, "/v1/completions", body, 1, &with);
+        ask(&off, "/v1/completions", body, 1, &without);
+        if (strcmp(with, without) != 0) fail_msg("request %zu: with the store '%s', without '%s'", k, with, without);
+        if (reused_from_store[k] ? cached < 390 : cached > 10)
+            fail_msg("request %zu (conversation %d) reused %d tokens", k, order[k], cached);
+        const double held = metric(&on, "llama2_prefix_cache_ram_bytes", NULL);
+        if (held > 1048576) fail_msg("request %zu: the store holds %.0f bytes, over its 1 MiB", k, held);
+        free(with);
+        free(without);
+        json_decref(body);
+    }
+    for (int c = 0; c < 3; c++) json_decref(prompts[c]);
+    server_stop(&on);
+    server_stop(&off);
+}
+
 /* A client that hangs up mid-prompt: the slot keeps only the positions it
  * evaluated, and the same prompt asked again goes on from there to the
  * text a server without the cache gives. */
@@ -1589,6 +1636,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_prefix_cache_f32, kill_leftovers),
         cmocka_unit_test_teardown(test_prefix_cache_int8, kill_leftovers),
         cmocka_unit_test_teardown(test_prefix_cache_hang_up, kill_leftovers),
+        cmocka_unit_test_teardown(test_prefix_cache_ram, kill_leftovers),
         cmocka_unit_test_teardown(test_logprobs_and_bias, kill_leftovers),
         cmocka_unit_test_teardown(test_bad_requests, kill_leftovers),
         cmocka_unit_test_teardown(test_other_endpoints, kill_leftovers),
