@@ -1199,6 +1199,8 @@ static void test_command_line(void **state) {
         {{NULL}, 2, "llama2-server: no checkpoint given"},
         {{model, "--port", "70000"}, 2, "llama2-server: --port: the port must be an integer from 0 to 65535, got '70000'"},
         {{model, "--parallel", "0"}, 2, "llama2-server: --parallel: slots must be an integer from 1 to 256, got '0'"},
+        {{model, "--cache-ram", "-1"}, 2,
+         "llama2-server: --cache-ram: the store must be an integer from 0 to 1048576 MiB, got '-1'"},
         {{model, "--chat-template", "x"}, 2, "llama2-server: --chat-template: unknown chat template 'x'"},
         {{model, "--bogus"}, 2, "llama2-server: --bogus: unknown option"},
         {{model, "-z", tok, "--ctx", "100000"}, 2, "llama2-server: --ctx: the model's context is 512 positions"},
