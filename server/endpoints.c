@@ -154,7 +154,8 @@ static server_stream *stream_create(server_app *app, server_job *job, const serv
     st->finish_sent = calloc((size_t)n, 1);
     int ok = st->delta && st->finish_sent;
     const server_text_delta empty = {0};
-    for (int i = 0; ok && reply->chat && i < n; i++) ok = server_chunk_event(&st->pending, &st->reply, i, &empty, 1, NULL);
+    for (int i = 0; ok && reply->chat && i < n; i++)
+        ok = server_chunk_event(&st->pending, &st->reply, i, &empty, 1, NULL);
     if (!ok) {
         stream_free(st);
         return NULL;

@@ -486,8 +486,10 @@ static void sample(server_scheduler *s, slot *sl, float *logits) {
     const server_params *p = &sl->job->params;
     if (p->logprobs) memcpy(s->raw, logits, (size_t)s->vocab_size * sizeof *logits);
     if (p->ignore_eos) logits[LLAMA2_TOKEN_EOS] = logits[LLAMA2_TOKEN_BOS] = -INFINITY;
-    for (int i = 0; i < p->n_bias; i++)
-        logits[p->bias_tokens[i]] = p->bias_values[i] <= -100.0f ? -INFINITY : logits[p->bias_tokens[i]] + p->bias_values[i];
+    for (int i = 0; i < p->n_bias; i++) {
+        float *logit = &logits[p->bias_tokens[i]];
+        *logit = p->bias_values[i] <= -100.0f ? -INFINITY : *logit + p->bias_values[i];
+    }
     const int next = llama2_sampler_sample(sl->sampler, logits);
     sl->out.completion_tokens++;
     /* llama2.c's stories end with BOS, chat replies with EOS. */
@@ -539,7 +541,9 @@ static void publish(server_scheduler *s) {
         if (sl->state == SLOT_FREE || sl->job->failed) continue;
         server_job *job = sl->job;
         server_text_delta *c = &job->choices[sl->choice];
-        if (sl->out.len > 0 || sl->out.n_logprobs > 0 || sl->out.completion_tokens != c->completion_tokens || sl->out.finish_reason) job->news = 1;
+        if (sl->out.len > 0 || sl->out.n_logprobs > 0 || sl->out.completion_tokens != c->completion_tokens ||
+            sl->out.finish_reason)
+            job->news = 1;
         if (sl->out_failed || !delta_move(c, &sl->out)) {
             job_fail(s, job, "out of memory for the text");
             continue;

@@ -280,8 +280,8 @@ static void test_shared_prompt(void **state) {
     assert_int_equal(llama2_session_sequence_length(s, 2), SHARED);
     for (int i = 0; i < OWN; i++) rows[i] = (llama2_batch_row){2, SHARED + i, text[2][SHARED + i], i == OWN - 1};
     assert_int_equal(llama2_session_eval_batch(s, rows, OWN, logits, &err), LLAMA2_OK);
-    same_logits(ref[2] + (size_t)(SHARED + OWN - 1) * VOCAB, logits, "sequence written from memory: last position %d%d%d",
-                0, 0, 0);
+    same_logits(ref[2] + (size_t)(SHARED + OWN - 1) * VOCAB, logits,
+                "sequence written from memory: last position %d%d%d", 0, 0, 0);
     /* A cleared sequence starts afresh: text 2 from position 0 in 3. */
     assert_int_equal(llama2_session_clear_sequence(s, 3, &err), LLAMA2_OK);
     assert_int_equal(llama2_session_sequence_length(s, 3), 0);

@@ -882,7 +882,8 @@ static void test_logprobs_and_bias(void **state) {
     double *lp = malloc((size_t)ref.vocab * sizeof *lp);
     int tokens[64] = {1};
     int n = 0;
-    assert_int_equal(llama2_tokenize(ref.tokenizer, "Once upon a time", 1, 0, tokens, &n, &(llama2_error){0}), LLAMA2_OK);
+    llama2_error err;
+    assert_int_equal(llama2_tokenize(ref.tokenizer, "Once upon a time", 1, 0, tokens, &n, &err), LLAMA2_OK);
     json_t *v = post_json(&sp, "/v1/completions",
                           "{\"prompt\":\"Once upon a time\",\"max_tokens\":12,\"temperature\":0,\"logprobs\":5}", 200);
     json_t *got = json_object_get(json_array_get(json_object_get(v, "choices"), 0), "logprobs");
@@ -921,7 +922,8 @@ static void test_logprobs_and_bias(void **state) {
     char body[512];
     snprintf(body, sizeof body, "{%s}", chat);
     v = post_json(&sp, "/v1/chat/completions", body, 200);
-    json_t *whole = json_object_get(json_object_get(json_array_get(json_object_get(v, "choices"), 0), "logprobs"), "content");
+    json_t *choice = json_array_get(json_object_get(v, "choices"), 0);
+    json_t *whole = json_object_get(json_object_get(choice, "logprobs"), "content");
     snprintf(body, sizeof body, "{%s,\"stream\":true}", chat);
     reply r;
     post(&sp, "/v1/chat/completions", body, &r);
@@ -944,7 +946,8 @@ static void test_logprobs_and_bias(void **state) {
         json_t *e = json_array_get(whole, i);
         json_t *bytes = json_object_get(e, "bytes");
         char token[64] = "";
-        for (size_t b = 0; b < json_array_size(bytes); b++) token[b] = (char)json_integer_value(json_array_get(bytes, b));
+        for (size_t b = 0; b < json_array_size(bytes); b++)
+            token[b] = (char)json_integer_value(json_array_get(bytes, b));
         assert_string_equal(token, str_at(e, "token"));
         strcat(text, token);
         assert_int_equal(json_array_size(json_object_get(e, "top_logprobs")), 3);
@@ -960,7 +963,8 @@ static void test_logprobs_and_bias(void **state) {
     const int first = argmax(lp, ref.vocab, -1), second = argmax(lp, ref.vocab, first);
     char piece[64];
     snprintf(body, sizeof body,
-             "{\"prompt\":\"Once upon a time\",\"max_tokens\":1,\"temperature\":0,\"logprobs\":0,\"logit_bias\":{\"%d\":-100}}",
+             "{\"prompt\":\"Once upon a time\",\"max_tokens\":1,\"temperature\":0,\"logprobs\":0,"
+             "\"logit_bias\":{\"%d\":-100}}",
              first);
     v = post_json(&sp, "/v1/completions", body, 200);
     assert_string_equal(str_at(v, "choices.0.text"), piece_of(&ref, tokens[4], second, piece, sizeof piece));
@@ -970,7 +974,8 @@ static void test_logprobs_and_bias(void **state) {
     json_decref(v);
     const int forced = 400;
     snprintf(body, sizeof body,
-             "{\"prompt\":\"Once upon a time\",\"max_tokens\":4,\"temperature\":1,\"seed\":5,\"logit_bias\":{\"%d\":100}}",
+             "{\"prompt\":\"Once upon a time\",\"max_tokens\":4,\"temperature\":1,\"seed\":5,"
+             "\"logit_bias\":{\"%d\":100}}",
              forced);
     v = post_json(&sp, "/v1/completions", body, 200);
     char expected[256];
@@ -1596,7 +1601,8 @@ static void test_parser_fields(void **state) {
            "\"logit_bias\":{\"7\":-100,\"9\":2.5}}";
     assert_int_equal(server_parse_completion(&lim, 1, body, strlen(body), &p, &e), 0);
     assert_true(p.logprobs && p.top_logprobs == 20 && p.n_bias == 2);
-    assert_true(p.bias_tokens[0] == 7 && p.bias_values[0] == -100.0f && p.bias_tokens[1] == 9 && p.bias_values[1] == 2.5f);
+    assert_true(p.bias_tokens[0] == 7 && p.bias_values[0] == -100.0f);
+    assert_true(p.bias_tokens[1] == 9 && p.bias_values[1] == 2.5f);
     server_params_free(&p);
     body = "{\"prompt\":\"a\",\"logprobs\":0}";
     assert_int_equal(server_parse_completion(&lim, 0, body, strlen(body), &p, &e), 0);
@@ -1612,7 +1618,8 @@ static void test_parser_fields(void **state) {
     assert_string_equal(e.param, "logit_bias");
     assert_string_equal(e.message, "'logit_bias' has 100000 entries, more than the 512 tokens of the vocabulary");
     len = (size_t)snprintf(big, cap, "{\"prompt\":\"a\",\"logit_bias\":{");
-    for (int i = 0; i < lim.vocab_size; i++) len += (size_t)snprintf(big + len, cap - len, "%s\"%d\":-100", i ? "," : "", i);
+    for (int i = 0; i < lim.vocab_size; i++)
+        len += (size_t)snprintf(big + len, cap - len, "%s\"%d\":-100", i ? "," : "", i);
     snprintf(big + len, cap - len, "}}");
     assert_int_equal(server_parse_completion(&lim, 0, big, strlen(big), &p, &e), -1);
     assert_string_equal(e.message, "'logit_bias' bans every token");
