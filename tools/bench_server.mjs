@@ -17,6 +17,11 @@
 // more), its time to first token with the cache and with --no-prefix-cache
 // (4 slots, room for both turns), median over --reps conversations.
 //
+// And 16 conversations of 4 turns at once (a first turn of 64 ids; each
+// next turn the one before and 48 more; 32 tokens generated a turn, 16
+// slots): tokens generated per second of wall time, with the cache and
+// without.
+//
 // Then a single stream through the server against the llama2 program on
 // the same model, alternating (CLI, server) --pairs times in one sitting:
 // the CLI's "achieved tok/s" with a BOS-only prompt and 64 tokens, and the
@@ -154,6 +159,26 @@ async function secondTurns(model, cache) {
   return { ttft: median(ttft), cached };
 }
 
+// 16 conversations of 4 turns, every conversation's turn sent at once;
+// the tokens generated over the wall time of all the turns.
+async function conversations(model, cache) {
+  const { child, port } = await startServer(model, ['--parallel', '16', '--ctx', '320',
+    ...(cache ? [] : ['--no-prefix-cache'])]);
+  const talks = Array.from({ length: 16 }, (_, c) => prompt(3000 + c, 64));
+  const start = now();
+  let tokens = 0;
+  for (let turn = 0; turn < 4; turn++) {
+    const results = await Promise.all(talks.map((ids) => one(port, ids, 32)));
+    tokens += results.reduce((s, r) => s + r.tokens, 0);
+    talks.forEach((ids, c) => ids.push(...prompt(4000 + 16 * turn + c, 48)));
+  }
+  const rate = tokens / (now() - start);
+  child.kill('SIGTERM');
+  await new Promise((resolve) => child.on('exit', resolve));
+  running = null;
+  return rate;
+}
+
 function cliRate(model) {
   const run = spawnSync(options.cli, [model, '-z', options.tokenizer, '-t', '0', '-n', String(GEN + 1), '-i', '',
     '--threads', THREADS], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
@@ -206,6 +231,15 @@ for (const type of options.types.split(',')) {
   const off = await secondTurns(model, false);
   console.log(`| ${type} | ${(on.ttft * 1e3).toFixed(0)} ms | ${on.cached} | ${(off.ttft * 1e3).toFixed(0)} ms | ` +
     `${(on.ttft / off.ttft).toFixed(3)} |`);
+}
+console.log('\n16 conversations of 4 turns at once (64 ids, then 48 more a turn; 32 tokens a turn), tok/s (wall):');
+console.log('| model | prefix cache | no cache | cache / no cache |');
+console.log('| --- | --- | --- | --- |');
+for (const type of options.types.split(',')) {
+  const model = `${options.models}/${options.shape}-${type === 'f32' ? 'f32' : `q8g${GROUP[options.shape]}`}.bin`;
+  const on = await conversations(model, true);
+  const off = await conversations(model, false);
+  console.log(`| ${type} | ${on.toFixed(1)} | ${off.toFixed(1)} | ${(on / off).toFixed(3)} |`);
 }
 console.log('\nOne stream, alternating runs (tok/s: best / median):');
 console.log('| model | llama2 (CLI) | llama2-server | server / CLI (medians) |');
