@@ -216,7 +216,7 @@ HAVE_MHD := $(shell pkg-config --exists libmicrohttpd 2>/dev/null && echo 1)
 MHD_CFLAGS := $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
 MHD_LIBS := $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
 SERVER_SRC := $(wildcard server/*.c)
-SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/%.o)
+SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/%.o) $(BUILD)/server/webui_html.o
 # What the server's test links besides the program: the request parser.
 SERVER_TEST_OBJ := $(BUILD)/server/request.o
 ifeq ($(TARGET_WINDOWS),1)
@@ -404,6 +404,12 @@ libraries: $(SHARED_LIB) $(DIST_LIB) $(PC_FILE)
 endif
 
 $(SERVER_OBJ) $(BUILD)/tests/test_server.o: ALL_CFLAGS += -Iserver $(MHD_CFLAGS) $(JANSSON_CFLAGS)
+# The chat page, its bytes compiled in (server/embed.sh: od and sed).
+$(BUILD)/server/webui_html.c: server/webui.html server/embed.sh
+	@mkdir -p $(@D)
+	sh server/embed.sh $< server_webui_html > $@.tmp && mv $@.tmp $@
+$(BUILD)/server/webui_html.o: $(BUILD)/server/webui_html.c
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
 $(BUILD)/llama2-server: $(SERVER_OBJ) $(SCHEMA_LIB) $(COMMON_LIB) $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(MHD_LIBS) $(JANSSON_LIBS) $(LDLIBS)
 INSTALL_PROGRAMS += $(SERVER_PROGRAMS)

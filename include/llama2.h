@@ -196,6 +196,32 @@ LLAMA2_API int llama2_session_sequence_length(const llama2_session *session, int
  * positions are simply no longer cached). */
 LLAMA2_API llama2_status llama2_session_clear_sequence(llama2_session *session, int sequence, llama2_error *err);
 
+/* Keeps the first n_positions cached positions of `sequence` and forgets
+ * the rest, so that a sequence whose tokens begin as a new request's do can
+ * be continued after that common prefix (a prompt cache) instead of
+ * evaluated again. n_positions may not exceed what it has cached
+ * (LLAMA2_E_INVALID); nothing is cleared in memory. */
+LLAMA2_API llama2_status llama2_session_trim_sequence(llama2_session *session, int sequence, int n_positions,
+                                                      llama2_error *err);
+
+/* The bytes that n_positions positions of a sequence's cache take outside
+ * the session (llama2_session_read_sequence). */
+LLAMA2_API size_t llama2_session_sequence_bytes(const llama2_session *session, int n_positions);
+/* Copies the first n_positions cached positions of `sequence` into buf
+ * (llama2_session_sequence_bytes(n_positions) bytes), so that a cache can
+ * be kept outside the session and given back later
+ * (llama2_session_write_sequence) to the same session or one of the same
+ * model. n_positions may not exceed what it has cached (LLAMA2_E_INVALID);
+ * a backend that keeps the cache on its device (cuda) is
+ * LLAMA2_E_UNSUPPORTED. */
+LLAMA2_API llama2_status llama2_session_read_sequence(const llama2_session *session, int sequence, int n_positions,
+                                                      void *buf, llama2_error *err);
+/* Makes the n_positions positions in buf (as read_sequence wrote them) the
+ * cache of `sequence`, which forgets what it had. More positions than the
+ * context is LLAMA2_E_INVALID; a device backend LLAMA2_E_UNSUPPORTED. */
+LLAMA2_API llama2_status llama2_session_write_sequence(llama2_session *session, int sequence, int n_positions,
+                                                       const void *buf, llama2_error *err);
+
 /* Makes the first n_positions cached positions of `src` the cache of `dst`
  * (a copy: the two then continue independently), so that several sequences
  * share a prompt evaluated once. dst forgets what it had. n_positions may

@@ -19,7 +19,8 @@ const char *server_usage(void) {
     return "Usage:   llama2-server <checkpoint> -z <tokenizer> [options]\n"
            "Example: llama2-server model.bin -z tokenizer.bin --port 8080 --parallel 4\n"
            "Serves the OpenAI API (/v1/chat/completions, /v1/completions, /v1/models), /health,\n"
-           "/metrics, /tokenize and /detokenize; every slot generates at once, in one batch.\n"
+           "/metrics, /tokenize and /detokenize, and a chat page at /; every slot generates at\n"
+           "once, in one batch.\n"
            "Options:\n"
            "  -z, --tokenizer <path>        tokenizer file (default: a GGUF model's own, else tokenizer.bin)\n"
            "      --host <address>          address to listen on (default 127.0.0.1)\n"
@@ -36,6 +37,11 @@ const char *server_usage(void) {
            "      --shutdown-timeout <s>    on SIGTERM or SIGINT, seconds to finish the requests in\n"
            "                                flight before they are cut (default 30)\n"
            "      --no-mmap                 read the checkpoint into memory instead of mapping it\n"
+           "      --no-prefix-cache         evaluate every prompt whole; by default a slot keeps its\n"
+           "                                positions and a prompt that begins with them goes on from there\n"
+           "      --cache-ram <MiB>         keep the positions a slot gives up to another conversation in\n"
+           "                                RAM, at most this much, for when it comes back (default 0: off)\n"
+           "      --no-webui                no chat page at / (by default GET / is a chat in the browser)\n"
            "      --verbose                 one line per request on standard error\n"
            "  -h, --help                    this text\n"
            "      --version                 the version\n"
@@ -44,7 +50,8 @@ const char *server_usage(void) {
 
 typedef enum opt_id {
     OPT_TOKENIZER, OPT_HOST, OPT_PORT, OPT_PARALLEL, OPT_QUEUE, OPT_CTX, OPT_THREADS, OPT_BATCH, OPT_API_KEY,
-    OPT_CHAT_TEMPLATE, OPT_ALIAS, OPT_MAX_BODY, OPT_SHUTDOWN_TIMEOUT, OPT_NO_MMAP, OPT_VERBOSE, OPT_HELP,
+    OPT_CHAT_TEMPLATE, OPT_ALIAS, OPT_MAX_BODY, OPT_SHUTDOWN_TIMEOUT, OPT_NO_MMAP, OPT_NO_PREFIX_CACHE, OPT_NO_WEBUI,
+    OPT_CACHE_RAM, OPT_VERBOSE, OPT_HELP,
     OPT_VERSION
 } opt_id;
 
@@ -57,6 +64,8 @@ static const cli_option options[] = {
     {0, "alias", 1, OPT_ALIAS},             {0, "max-body", 1, OPT_MAX_BODY},
     {0, "shutdown-timeout", 1, OPT_SHUTDOWN_TIMEOUT},
     {0, "no-mmap", 0, OPT_NO_MMAP},         {0, "verbose", 0, OPT_VERBOSE},
+    {0, "no-prefix-cache", 0, OPT_NO_PREFIX_CACHE}, {0, "no-webui", 0, OPT_NO_WEBUI},
+    {0, "cache-ram", 1, OPT_CACHE_RAM},
     {'h', "help", 0, OPT_HELP},             {0, "version", 0, OPT_VERSION},
 };
 
@@ -104,6 +113,11 @@ static int apply(void *user, const cli_option *o, const char *flag, const char *
         return cli_int_value(flag, v, 0, 86400, "the timeout must be an integer from 0 to 86400 seconds",
                              &a->shutdown_timeout, msg, size);
     case OPT_NO_MMAP: a->no_mmap = 1; return 0;
+    case OPT_NO_PREFIX_CACHE: a->no_prefix_cache = 1; return 0;
+    case OPT_NO_WEBUI: a->no_webui = 1; return 0;
+    case OPT_CACHE_RAM:
+        return cli_int_value(flag, v, 0, 1 << 20, "the store must be an integer from 0 to 1048576 MiB", &a->cache_ram,
+                             msg, size);
     case OPT_VERBOSE: a->verbose = 1; return 0;
     case OPT_HELP: a->help = 1; return 0;
     case OPT_VERSION: a->version = 1; return 0;

@@ -24,6 +24,9 @@ typedef struct server_args {
     long max_body;               /* --max-body: the largest request body, in bytes */
     int shutdown_timeout;        /* --shutdown-timeout: seconds to finish requests after SIGTERM */
     int no_mmap;
+    int no_webui;                /* --no-webui: no chat page at / */
+    int cache_ram;               /* --cache-ram: MiB of prefixes kept in RAM, 0: none (the default) */
+    int no_prefix_cache;         /* --no-prefix-cache: evaluate every prompt from its first token */
     int verbose;                 /* --verbose: one line per request on stderr */
     int help, version;
 } server_args;

@@ -8,6 +8,7 @@
 
 #include "endpoints.h"
 #include "response.h"
+#include "webui.h"
 
 /* How long a waiting request goes between looks at its client, in ms: a
  * client that hangs up frees its slot within about this long. */
@@ -77,9 +78,11 @@ static int put_delta(server_stream *st) {
     for (int i = 0; i < delta->n_choices; i++) {
         server_text_delta *c = &delta->choices[i];
         const char *finish = c->finish_reason && !st->finish_sent[i] ? c->finish_reason : NULL;
-        if (c->len > 0 || finish) ok = ok && server_chunk_event(&st->pending, &st->reply, i, c->text, c->len, 0, finish);
+        if (c->len > 0 || c->n_logprobs > 0 || finish)
+            ok = ok && server_chunk_event(&st->pending, &st->reply, i, c, 0, finish);
         if (finish) st->finish_sent[i] = 1;
         c->len = 0;
+        c->n_logprobs = 0;
         completion_tokens += c->completion_tokens;
     }
     if (delta->failed) {
@@ -89,7 +92,8 @@ static int put_delta(server_stream *st) {
         st->ended = 1;
     } else if (delta->done) {
         if (st->include_usage)
-            ok = ok && server_usage_event(&st->pending, &st->reply, delta->prompt_tokens, completion_tokens);
+            ok = ok && server_usage_event(&st->pending, &st->reply, delta->prompt_tokens, delta->cached_tokens,
+                                         completion_tokens);
         ok = ok && server_done_event(&st->pending);
         st->ended = 1;
     }
@@ -149,7 +153,9 @@ static server_stream *stream_create(server_app *app, server_job *job, const serv
     st->delta = server_job_delta_create(n);
     st->finish_sent = calloc((size_t)n, 1);
     int ok = st->delta && st->finish_sent;
-    for (int i = 0; ok && reply->chat && i < n; i++) ok = server_chunk_event(&st->pending, &st->reply, i, "", 0, 1, NULL);
+    const server_text_delta empty = {0};
+    for (int i = 0; ok && reply->chat && i < n; i++)
+        ok = server_chunk_event(&st->pending, &st->reply, i, &empty, 1, NULL);
     if (!ok) {
         stream_free(st);
         return NULL;
@@ -164,7 +170,7 @@ static void handle_generation(server_app *app, int chat, const char *body, size_
     if (server_parse_completion(&app->limits, chat, body, len, &p, &e) < 0) return server_answer_error(&e, out);
     const uint64_t number = atomic_fetch_add(&app->counter, 1);
     if (!p.seed_given) p.sampling.seed = mix(app->seed ^ mix(number));
-    const int stream = p.stream, include_usage = p.include_usage, n = p.n;
+    const int stream = p.stream, include_usage = p.include_usage, n = p.n, logprobs = p.logprobs;
     server_job *job;
     switch (server_scheduler_submit(app->scheduler, &p, &job)) {
     case SERVER_SUBMITTED: break;
@@ -177,7 +183,8 @@ static void handle_generation(server_app *app, int chat, const char *body, size_
     }
     char id[48];
     snprintf(id, sizeof id, "%s-%016llx", chat ? "chatcmpl" : "cmpl", (unsigned long long)mix(app->seed + number));
-    const server_reply reply = {.chat = chat, .id = id, .created = (long long)time(NULL), .model = app->model_id};
+    const server_reply reply = {.chat = chat, .id = id, .created = (long long)time(NULL), .model = app->model_id,
+                                .logprobs = logprobs, .tokenizer = app->limits.tokenizer};
 
     if (stream) {
         server_stream *st = stream_create(app, job, &reply, n, include_usage, client);
@@ -260,9 +267,26 @@ static void handle_detokenize(server_app *app, const char *body, size_t len, con
     free(text);
 }
 
+/* The chat page: open, as its API key field is where the key is typed;
+ * the API it calls asks for the key. */
+static void handle_webui(server_app *app, const char *body, size_t len, const server_client *client,
+                         server_answer *out) {
+    if (!app->webui) {
+        server_error e;
+        server_fail(&e, 404, "invalid_request_error", "not_found", NULL, "no such endpoint: GET / (--no-webui)");
+        return server_answer_error(&e, out);
+    }
+    char *page = malloc(server_webui_html_len);
+    if (!page) return fail_with(500, "server_error", NULL, "out of memory", out);
+    memcpy(page, server_webui_html, server_webui_html_len);
+    *out = (server_answer){.status = 200, .content_type = "text/html; charset=utf-8", .body = page,
+                           .body_len = server_webui_html_len};
+}
+
 /* -------------------------------------------------------------- routes */
 
 static const server_route routes[] = {
+    {"GET", "/", 1, handle_webui},
     {"POST", "/v1/chat/completions", 0, handle_chat},
     {"POST", "/v1/completions", 0, handle_completion},
     {"GET", "/v1/models", 0, handle_models},

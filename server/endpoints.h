@@ -23,6 +23,7 @@ typedef struct server_app {
     uint64_t seed;         /* where request ids and default seeds start */
     atomic_ullong counter; /* requests numbered, for their ids and seeds */
     atomic_int closing;    /* shutting down: /health says 503 */
+    int webui;             /* GET / answers the chat page (not --no-webui) */
 } server_app;
 
 /* The client of a request: gone(user) says whether it has hung up. */

@@ -183,7 +183,9 @@ int main(int argc, char **argv) {
     llama2_session *session = run.session;
     llama2_tokenizer *tokenizer = run.tokenizer;
     const llama2_config *config = llama2_model_config(run.model);
-    server_scheduler_options schedule = {.queue_capacity = a.queue, .prompt_batch = a.batch};
+    server_scheduler_options schedule = {.queue_capacity = a.queue, .prompt_batch = a.batch,
+                                         .prefix_cache = !a.no_prefix_cache,
+                                         .cache_ram = (size_t)a.cache_ram << 20};
     if (server_scheduler_create(session, tokenizer, &schedule, &metrics, &scheduler, &err) != LLAMA2_OK) {
         culprit = "scheduler";
         goto done;
@@ -198,6 +200,7 @@ int main(int argc, char **argv) {
         .model_id = a.alias ? a.alias : base_name(a.checkpoint),
         .started = (long long)time(NULL),
         .seed = start_seed(),
+        .webui = !a.no_webui,
     };
     /* Room for every slot and queued request, and for health checks and
      * metrics besides. */

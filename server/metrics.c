@@ -28,6 +28,17 @@ void server_metrics_step(server_metrics *m, int prompt_tokens, int generated_tok
     pthread_mutex_unlock(&m->lock);
 }
 
+void server_metrics_prefix(server_metrics *m, int reused) {
+    pthread_mutex_lock(&m->lock);
+    if (reused > 0) {
+        m->prefix_hits++;
+        m->prefix_tokens += (unsigned long long)reused;
+    } else {
+        m->prefix_misses++;
+    }
+    pthread_mutex_unlock(&m->lock);
+}
+
 /* A growing text; on a failed allocation it stays NULL. */
 typedef struct text {
     char *s;
@@ -77,6 +88,12 @@ char *server_metrics_text(server_metrics *m, const server_load *load) {
     metric(&t, "prompt_tokens_total", "counter", "Prompt tokens evaluated.", (double)c.prompt_tokens);
     metric(&t, "generated_tokens_total", "counter", "Tokens sampled.", (double)c.generated_tokens);
     metric(&t, "steps_total", "counter", "Batches evaluated: one pass over the weights each.", (double)c.steps);
+    metric(&t, "prefix_cache_hits_total", "counter", "Requests that began with positions a slot still held.",
+           (double)c.prefix_hits);
+    metric(&t, "prefix_cache_misses_total", "counter", "Requests whose prompt was evaluated from its first token.",
+           (double)c.prefix_misses);
+    metric(&t, "prefix_cache_tokens_total", "counter", "Prompt tokens reused from a slot instead of evaluated.",
+           (double)c.prefix_tokens);
     metric(&t, "busy_seconds_total", "counter", "Seconds spent evaluating batches and sampling.", c.busy_seconds);
     metric(&t, "prompt_tokens_per_second", "gauge", "Prompt tokens evaluated per busy second, since the start.",
            c.busy_seconds > 0 ? (double)c.prompt_tokens / c.busy_seconds : 0.0);
@@ -84,6 +101,8 @@ char *server_metrics_text(server_metrics *m, const server_load *load) {
            c.busy_seconds > 0 ? (double)c.generated_tokens / c.busy_seconds : 0.0);
     metric(&t, "slots_busy", "gauge", "Slots generating or reading a prompt.", load->slots_busy);
     metric(&t, "slots_total", "gauge", "Slots (--parallel).", load->slots_total);
+    metric(&t, "prefix_cache_ram_bytes", "gauge", "Bytes of prefixes kept in RAM (--cache-ram).",
+           (double)load->cache_ram_bytes);
     metric(&t, "queue_length", "gauge", "Requests waiting for a slot.", load->queue_length);
     metric(&t, "queue_capacity", "gauge", "Requests that may wait before 503 (--queue).", load->queue_capacity);
     return t.s;

@@ -391,6 +391,7 @@ static const char *const read_fields[] = {
     "max_tokens", "max_completion_tokens", "n",    "stream",           "stream_options",    "temperature",
     "top_p",      "top_k",                 "min_p", "presence_penalty", "frequency_penalty", "repeat_penalty",
     "seed",       "stop",                  "ignore_eos", "grammar",          "json_schema",       "response_format",
+    "logprobs",   "top_logprobs",          "logit_bias",
 };
 
 /* OpenAI's fields that cannot change this server's answer: accepted, and
@@ -406,8 +407,8 @@ static const char *const harmless_fields[] = {
  * for nothing (null, false, an empty array, object or string, 0, or as
  * noted). */
 static const char *const unimplemented_fields[] = {
-    "tools",      "tool_choice",     "functions", "function_call", "logprobs",   "top_logprobs",
-    "logit_bias", "echo",            "suffix",    "best_of",       "audio",
+    "tools",      "tool_choice",     "functions", "function_call", "echo",      "suffix",
+    "best_of",    "audio",
     "modalities", "prediction",      "reasoning_effort", "verbosity", "web_search_options",
 };
 
@@ -436,8 +437,7 @@ static int asks_nothing(const char *name, json_t *v) {
     case JSON_STRING:
         return json_string_length(v) == 0 || (strcmp(name, "tool_choice") == 0 && strcmp(json_string_value(v), "none") == 0);
     case JSON_INTEGER:
-        return (strcmp(name, "top_logprobs") == 0 && json_integer_value(v) == 0) ||
-               (strcmp(name, "best_of") == 0 && json_integer_value(v) == 1);
+        return strcmp(name, "best_of") == 0 && json_integer_value(v) == 1;
     default: return 0;
     }
 }
@@ -466,6 +466,77 @@ static int check_fields(json_t *obj, int chat, server_error *e) {
 }
 
 /* ------------------------------------------------------------- the body */
+
+/* ------------------------------------------------ logprobs, logit_bias */
+
+/* Chat: logprobs (a boolean) and top_logprobs (0..20, only with logprobs).
+ * Completions: logprobs, the number of alternatives (0..20), as the legacy
+ * API has it. */
+static int read_logprobs(json_t *obj, server_params *p, server_error *e) {
+    long long top = 0;
+    if (p->chat) {
+        int want = 0;
+        if (read_bool(obj, "logprobs", &want, e) < 0) return -1;
+        const int got = read_int(obj, "top_logprobs", 0, SERVER_MAX_TOP_LOGPROBS, &top, e);
+        if (got < 0) return -1;
+        if (got && !want)
+            return server_fail(e, 400, INVALID, "invalid_value", "top_logprobs",
+                               "'top_logprobs' needs 'logprobs': true");
+        p->logprobs = want;
+    } else {
+        const int got = read_int(obj, "logprobs", 0, SERVER_MAX_TOP_LOGPROBS, &top, e);
+        if (got < 0) return -1;
+        p->logprobs = got;
+    }
+    p->top_logprobs = (int)top;
+    return 0;
+}
+
+/* logit_bias: {"token id": value from -100 to 100}, at most one entry per
+ * token of the vocabulary; not every token banned. */
+static int read_logit_bias(json_t *obj, const server_limits *limits, server_params *p, server_error *e) {
+    json_t *bias = field(obj, "logit_bias");
+    if (!bias) return 0;
+    if (!json_is_object(bias)) return bad_type(e, "logit_bias", "an object", bias);
+    const size_t n = json_object_size(bias);
+    if (n > (size_t)limits->vocab_size)
+        return server_fail(e, 400, INVALID, "invalid_value", "logit_bias",
+                           "'logit_bias' has %zu entries, more than the %d tokens of the vocabulary", n,
+                           limits->vocab_size);
+    if (n == 0) return 0;
+    /* The keys are distinct strings (jansson keeps the last of a repeated
+     * key) and written without leading zeros, so the ids are distinct. */
+    p->bias_tokens = malloc(n * sizeof *p->bias_tokens);
+    p->bias_values = malloc(n * sizeof *p->bias_values);
+    if (!p->bias_tokens || !p->bias_values) return out_of_memory(e);
+    const char *key;
+    json_t *v;
+    int bans = 0, rc = 0;
+    json_object_foreach(bias, key, v) {
+        char *end;
+        const long id = strtol(key, &end, 10);
+        if (key[0] < '0' || key[0] > '9' || *end != '\0' || id >= limits->vocab_size || (key[0] == '0' && key[1])) {
+            rc = server_fail(e, 400, INVALID, "invalid_value", "logit_bias",
+                             "'logit_bias': the key '%.40s' is not a token id (0 to %d)", key, limits->vocab_size - 1);
+            break;
+        }
+        if (!json_is_number(v) || !(json_number_value(v) >= -100 && json_number_value(v) <= 100)) {
+            rc = json_is_number(v) ? server_fail(e, 400, INVALID, "invalid_value", "logit_bias",
+                                                 "'logit_bias': the value of token %ld must be a number from -100 "
+                                                 "to 100, got %g",
+                                                 id, json_number_value(v))
+                                   : server_fail(e, 400, INVALID, "invalid_type", "logit_bias",
+                                                 "'logit_bias': the value of token %ld must be a number", id);
+            break;
+        }
+        p->bias_tokens[p->n_bias] = (int)id;
+        p->bias_values[p->n_bias++] = (float)json_number_value(v);
+        bans += json_number_value(v) <= -100;
+    }
+    if (rc == 0 && bans == limits->vocab_size)
+        rc = server_fail(e, 400, INVALID, "invalid_value", "logit_bias", "'logit_bias' bans every token");
+    return rc < 0 ? -1 : 0;
+}
 
 static int read_completion(const server_limits *limits, json_t *obj, server_params *p, server_error *e) {
     const char *prompt_field = p->chat ? "messages" : "prompt";
@@ -507,7 +578,9 @@ static int read_completion(const server_limits *limits, json_t *obj, server_para
     p->stream = stream;
     p->include_usage = include_usage;
     p->ignore_eos = ignore_eos;
-    if (read_sampling(obj, limits, p, e) < 0 || read_grammar(obj, p, e) < 0) return -1;
+    if (read_sampling(obj, limits, p, e) < 0 || read_grammar(obj, p, e) < 0 || read_logprobs(obj, p, e) < 0 ||
+        read_logit_bias(obj, limits, p, e) < 0)
+        return -1;
     return read_stops(obj, limits, p, e);
 }
 
@@ -528,6 +601,8 @@ void server_params_free(server_params *p) {
     free(p->stop);
     free(p->prompt);
     llama2_grammar_free(p->grammar);
+    free(p->bias_tokens);
+    free(p->bias_values);
     memset(p, 0, sizeof *p);
 }
 

@@ -40,6 +40,7 @@ typedef struct server_limits {
 } server_limits;
 
 #define SERVER_MAX_STOPS 16
+#define SERVER_MAX_TOP_LOGPROBS 20
 
 /* A completion request, ready for the scheduler. */
 typedef struct server_params {
@@ -56,6 +57,11 @@ typedef struct server_params {
     llama2_sampler_options sampling; /* repeat_last_n: the context */
     int seed_given;        /* 0: sampling.seed is to be chosen by the caller */
     llama2_grammar *grammar; /* the output's grammar (owned); NULL: none */
+    int logprobs;          /* chat: logprobs true; completions: logprobs given */
+    int top_logprobs;      /* alternatives per token, 0..SERVER_MAX_TOP_LOGPROBS */
+    int n_bias;            /* logit_bias: n_bias distinct token ids (malloc'd) and the values added */
+    int *bias_tokens;
+    float *bias_values;    /* -100..100; -100 bans the token */
 } server_params;
 
 /* Parses the body of a completion (chat = 0) or chat completion (chat = 1)

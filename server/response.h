@@ -17,6 +17,8 @@ typedef struct server_reply {
     const char *id;     /* "chatcmpl-..." or "cmpl-..." */
     long long created;  /* Unix time */
     const char *model;  /* the model's id */
+    int logprobs;       /* the request asked for logprobs */
+    const llama2_tokenizer *tokenizer; /* for the logprobs' token text */
 } server_reply;
 
 /* {"error": {"message", "type", "param", "code"}} */
@@ -33,15 +35,16 @@ typedef struct server_events {
     size_t len, cap;
 } server_events;
 
-/* One chunk: choice `index` with text[0..len) (chat: the delta's content;
- * with `role` the first delta, which names the assistant), and its
- * finish_reason when it has ended (NULL: not yet). */
-int server_chunk_event(server_events *ev, const server_reply *r, int index, const char *text, size_t len, int role,
+/* One chunk: choice `index` with c's text (chat: the delta's content;
+ * with `role` the first delta, which names the assistant), its logprobs
+ * when asked for, and its finish_reason when it has ended (NULL: not yet). */
+int server_chunk_event(server_events *ev, const server_reply *r, int index, const server_text_delta *c, int role,
                        const char *finish_reason);
 
 /* The stream's last chunk when stream_options.include_usage is set: no
- * choices, and the usage. */
-int server_usage_event(server_events *ev, const server_reply *r, int prompt_tokens, int completion_tokens);
+ * choices, and the usage (cached_tokens: usage.prompt_tokens_details). */
+int server_usage_event(server_events *ev, const server_reply *r, int prompt_tokens, int cached_tokens,
+                       int completion_tokens);
 
 /* The error that cut the stream, as server_error_json writes it. */
 int server_error_event(server_events *ev, const server_error *e);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "prefix_store.h"
 #include "scheduler.h"
 
 /* ----------------------------------------------------------------- jobs */
@@ -23,12 +24,16 @@ struct server_job {
     server_text_delta *choices; /* produced and not yet taken */
     int choices_left; /* choices not ended */
     int slots_held;   /* slots this job holds */
+    int cached_tokens; /* prompt tokens a slot still held from before (the prefix cache) */
     unsigned long long ticket; /* order of arrival */
     server_job *next; /* in the queue */
 };
 
 static void job_free(server_job *job) {
-    for (int i = 0; i < job->params.n; i++) free(job->choices[i].text);
+    for (int i = 0; i < job->params.n; i++) {
+        free(job->choices[i].text);
+        free(job->choices[i].logprobs);
+    }
     free(job->choices);
     server_params_free(&job->params);
     pthread_cond_destroy(&job->cond);
@@ -50,6 +55,21 @@ static int append(char **text, size_t *len, size_t *cap, const char *more, size_
     return 1;
 }
 
+static int append_logprobs(server_text_delta *d, const server_logprob *more, size_t n) {
+    if (n == 0) return 1;
+    if (d->n_logprobs + n > d->cap_logprobs) {
+        size_t bigger = d->cap_logprobs ? d->cap_logprobs : 16;
+        while (bigger < d->n_logprobs + n) bigger *= 2;
+        server_logprob *p = realloc(d->logprobs, bigger * sizeof *p);
+        if (!p) return 0;
+        d->logprobs = p;
+        d->cap_logprobs = bigger;
+    }
+    memcpy(d->logprobs + d->n_logprobs, more, n * sizeof *more);
+    d->n_logprobs += n;
+    return 1;
+}
+
 /* Hands from's text over to `to`, after what `to` holds, with the choice's
  * state: when `to` is empty the two buffers trade places (no copy), else
  * the text is appended. from's text is left empty; 0 when memory ran out
@@ -67,6 +87,18 @@ static int delta_move(server_text_delta *to, server_text_delta *from) {
         return 0;
     }
     from->len = 0;
+    if (to->n_logprobs == 0) {
+        server_logprob *lp = to->logprobs;
+        const size_t cap = to->cap_logprobs;
+        to->logprobs = from->logprobs;
+        to->n_logprobs = from->n_logprobs;
+        to->cap_logprobs = from->cap_logprobs;
+        from->logprobs = lp;
+        from->cap_logprobs = cap;
+    } else if (!append_logprobs(to, from->logprobs, from->n_logprobs)) {
+        return 0;
+    }
+    from->n_logprobs = 0;
     to->finish_reason = from->finish_reason;
     to->completion_tokens = from->completion_tokens;
     return 1;
@@ -91,6 +123,13 @@ typedef struct slot {
     int token;      /* the last token: fed at n_past next step (GENERATE) */
     int block;      /* prompt tokens in this step's batch */
     int logits_row; /* this step's row of logits, -1: none */
+    /* The tokens whose positions the sequence holds, kept after the job
+     * ends for a later request that begins with them (the prefix cache):
+     * cached[0..n_cached), only positions evaluated in full. */
+    int *cached;
+    int n_cached;
+    unsigned long long used; /* when a job last took the slot: the least recent goes first */
+    int piece_offset;        /* bytes of the pieces sampled so far (logprobs' text_offset) */
     llama2_sampler *sampler;
     llama2_text_stream *stream;
     /* This step's text and the choice's state (the tokens sampled, its
@@ -104,10 +143,15 @@ struct server_scheduler {
     const llama2_tokenizer *tokenizer;
     server_metrics *metrics;
     int n_slots, vocab_size, context, queue_capacity, prompt_batch;
+    int prefix_cache;        /* keep each slot's positions for the next request */
+    server_prefix_store *store; /* --cache-ram: positions a slot gave up, NULL: none */
+    unsigned long long uses; /* slots taken, for their `used` stamps */
+    size_t store_bytes;      /* what the store holds, for /metrics (under lock) */
     slot *slots;
     llama2_batch_row *rows;
     float *logits;  /* a row of scores per slot */
     float *shared;  /* the prompt's scores, copied for each other choice */
+    float *raw;     /* a slot's scores as the model gave them (logprobs) */
     pthread_t thread;
 
     /* Shared with the HTTP threads, under lock. */
@@ -123,13 +167,25 @@ struct server_scheduler {
     const char *cut; /* fail every job with this, at the next step */
 };
 
+/* The slot's buffers stay for the next job; with the prefix cache, so do
+ * its positions (at most those the session still holds: a failed step
+ * keeps fewer). */
 static void slot_release(server_scheduler *s, slot *sl) {
+    const int sequence = (int)(sl - s->slots);
     llama2_error err;
-    llama2_session_clear_sequence(s->session, (int)(sl - s->slots), &err);
+    int n_cached = 0;
+    if (s->prefix_cache) {
+        const int held = llama2_session_sequence_length(s->session, sequence);
+        n_cached = sl->n_cached < held ? sl->n_cached : held;
+    } else {
+        llama2_session_clear_sequence(s->session, sequence, &err);
+    }
     llama2_sampler_destroy(sl->sampler);
     llama2_text_stream_destroy(sl->stream);
-    const server_text_delta kept = {.text = sl->out.text, .cap = sl->out.cap}; /* its buffer, for the next job */
-    *sl = (slot){.state = SLOT_FREE, .logits_row = -1, .out = kept};
+    const server_text_delta kept = {.text = sl->out.text, .cap = sl->out.cap, .logprobs = sl->out.logprobs,
+                                    .cap_logprobs = sl->out.cap_logprobs};
+    *sl = (slot){.state = SLOT_FREE, .logits_row = -1, .out = kept, .cached = sl->cached, .n_cached = n_cached,
+                 .used = sl->used};
 }
 
 /* Under the lock: the scheduler lets go of a job that holds no slot. */
@@ -173,6 +229,81 @@ static int slot_setup(server_scheduler *s, slot *sl, server_job *job, int choice
     return 1;
 }
 
+/* How many of prompt's first tokens the slot holds. */
+static int common_prefix(const slot *sl, const int *prompt, int n_prompt) {
+    int n = 0;
+    while (n < sl->n_cached && n < n_prompt && sl->cached[n] == prompt[n]) n++;
+    return n;
+}
+
+/* Under the lock: the free slot for a job's prompt: the one holding the
+ * longest prefix of it (the prefix cache), else the least recently used;
+ * *reuse: the positions it keeps (the last prompt token is always
+ * evaluated again: its scores are the first sample's). */
+static int pick_leader(const server_scheduler *s, const server_params *p, int *reuse) {
+    int best = -1, best_common = -1;
+    for (int i = 0; i < s->n_slots; i++) {
+        const slot *sl = &s->slots[i];
+        if (sl->state != SLOT_FREE) continue;
+        const int common = s->prefix_cache ? common_prefix(sl, p->prompt, p->n_prompt) : 0;
+        if (common > best_common || (common == best_common && sl->used < s->slots[best].used)) {
+            best = i;
+            best_common = common;
+        }
+    }
+    *reuse = best_common < p->n_prompt - 1 ? best_common : p->n_prompt - 1;
+    return best;
+}
+
+/* Under the lock: the least recently used free slot. */
+static int pick_oldest(const server_scheduler *s) {
+    int best = -1;
+    for (int i = 0; i < s->n_slots; i++)
+        if (s->slots[i].state == SLOT_FREE && (best < 0 || s->slots[i].used < s->slots[best].used)) best = i;
+    return best;
+}
+
+/* Under the lock: before a slot's positions are given up (mostly: at most
+ * `kept` of them stay), the RAM store keeps them. */
+static void give_up(server_scheduler *s, int i, int kept) {
+    slot *sl = &s->slots[i];
+    const int held = llama2_session_sequence_length(s->session, i);
+    const int n = sl->n_cached < held ? sl->n_cached : held;
+    if (s->store && n > 2 * kept) server_prefix_store_put(s->store, s->session, i, sl->cached, n);
+}
+
+/* Under the lock: a prompt that begins with more positions in the RAM
+ * store than in any slot takes the least recently used slot, given the
+ * stored positions. Returns the slot, or -1 (then nothing changed). */
+static int from_store(server_scheduler *s, const server_params *p, int *reuse) {
+    int entry;
+    int common = s->store ? server_prefix_store_match(s->store, p->prompt, p->n_prompt, &entry) : 0;
+    if ((common < p->n_prompt - 1 ? common : p->n_prompt - 1) <= *reuse) return -1;
+    /* The slot's own positions go to the store first (which may drop the
+     * entry to make room: then it is looked up again). */
+    const int i = pick_oldest(s);
+    give_up(s, i, 0);
+    common = server_prefix_store_match(s->store, p->prompt, p->n_prompt, &entry);
+    const int usable = common < p->n_prompt - 1 ? common : p->n_prompt - 1;
+    if (usable <= *reuse) return -1;
+    llama2_error err;
+    const int n = server_prefix_store_take(s->store, entry, s->session, i, s->slots[i].cached, &err);
+    s->slots[i].n_cached = n;
+    if (n == 0) return -1;
+    *reuse = usable;
+    return i;
+}
+
+static void take_slot(server_scheduler *s, int i, server_job *job, int choice, slot_state state) {
+    slot *sl = &s->slots[i];
+    sl->job = job;
+    sl->choice = choice;
+    sl->state = state;
+    sl->used = ++s->uses;
+    s->slots_busy++;
+    job->slots_held++;
+}
+
 /* Under the lock: moves the jobs at the head of the queue into free slots,
  * in order of arrival, while they fit. Returns how many slots it filled. */
 static int admit(server_scheduler *s) {
@@ -182,19 +313,26 @@ static int admit(server_scheduler *s) {
         s->queue_head = job->next;
         if (!s->queue_head) s->queue_tail = NULL;
         s->queue_length--;
-        int leader = -1;
-        for (int i = 0, c = 0; i < s->n_slots && c < job->params.n; i++) {
-            if (s->slots[i].state != SLOT_FREE) continue;
-            slot *sl = &s->slots[i];
-            sl->job = job;
-            sl->choice = c++;
-            sl->state = leader < 0 ? SLOT_PROMPT : SLOT_SHARE;
-            if (leader < 0) leader = i;
-            s->slots_busy++;
-            job->slots_held++;
-            filled++;
+        int reuse;
+        int leader = pick_leader(s, &job->params, &reuse);
+        const int stored = from_store(s, &job->params, &reuse);
+        if (stored >= 0)
+            leader = stored;
+        else
+            give_up(s, leader, reuse);
+        take_slot(s, leader, job, 0, SLOT_PROMPT);
+        s->slots[leader].n_past = s->slots[leader].n_cached = reuse; /* trimmed in setup_admitted */
+        job->cached_tokens = reuse;
+        server_metrics_prefix(s->metrics, reuse);
+        for (int c = 1; c < job->params.n; c++) {
+            const int i = pick_oldest(s);
+            give_up(s, i, 0);
+            take_slot(s, i, job, c, SLOT_SHARE);
+            s->slots[i].n_cached = 0; /* its positions are replaced by the prompt's */
         }
+        filled += job->params.n;
     }
+    s->store_bytes = server_prefix_store_bytes(s->store);
     return filled;
 }
 
@@ -205,7 +343,8 @@ static void setup_admitted(server_scheduler *s) {
         slot *sl = &s->slots[i];
         if (sl->state == SLOT_FREE || sl->sampler) continue;
         llama2_error err = {0};
-        if (!slot_setup(s, sl, sl->job, sl->choice, &err)) {
+        if ((sl->state == SLOT_PROMPT && llama2_session_trim_sequence(s->session, i, sl->n_past, &err) != LLAMA2_OK) ||
+            !slot_setup(s, sl, sl->job, sl->choice, &err)) {
             pthread_mutex_lock(&s->lock);
             job_fail(s, sl->job, err.message);
             pthread_mutex_unlock(&s->lock);
@@ -316,14 +455,47 @@ static void slot_end(slot *sl, const char *reason) {
     sl->out.finish_reason = reason;
 }
 
-/* Samples the slot's next token from logits and decides whether it ends. */
+/* The log-probability of `token` under the model's scores `raw`, and the
+ * top_logprobs likeliest tokens (ties: the lower id first), for the slot's
+ * text delta. */
+static void record_logprob(server_scheduler *s, slot *sl, const float *raw, int token) {
+    const int v = s->vocab_size, k = sl->job->params.top_logprobs;
+    float top = raw[0];
+    for (int i = 1; i < v; i++) top = raw[i] > top ? raw[i] : top;
+    double sum = 0.0;
+    for (int i = 0; i < v; i++) sum += exp((double)raw[i] - (double)top);
+    const double lse = (double)top + log(sum);
+    server_logprob e = {.token = token, .prev = sl->token, .offset = sl->piece_offset,
+                        .logprob = (float)((double)raw[token] - lse), .n_top = k < v ? k : v};
+    for (int i = 0, n = 0; e.n_top > 0 && i < v; i++) {
+        if (n == e.n_top && !(raw[i] > raw[e.top_token[n - 1]])) continue;
+        int at = n < e.n_top ? n++ : n - 1; /* full: the last one goes */
+        for (; at > 0 && raw[i] > raw[e.top_token[at - 1]]; at--) e.top_token[at] = e.top_token[at - 1];
+        e.top_token[at] = i;
+    }
+    for (int j = 0; j < e.n_top; j++) e.top_logprob[j] = (float)((double)raw[e.top_token[j]] - lse);
+    size_t len;
+    llama2_token_piece(s->tokenizer, sl->token, token, &len);
+    sl->piece_offset += (int)len;
+    if (!append_logprobs(&sl->out, &e, 1)) sl->out_failed = 1;
+}
+
+/* Samples the slot's next token from logits and decides whether it ends.
+ * logprobs come from the scores as the model gave them; ignore_eos and
+ * logit_bias then change them, before the sampler's own chain. */
 static void sample(server_scheduler *s, slot *sl, float *logits) {
     const server_params *p = &sl->job->params;
+    if (p->logprobs) memcpy(s->raw, logits, (size_t)s->vocab_size * sizeof *logits);
     if (p->ignore_eos) logits[LLAMA2_TOKEN_EOS] = logits[LLAMA2_TOKEN_BOS] = -INFINITY;
+    for (int i = 0; i < p->n_bias; i++) {
+        float *logit = &logits[p->bias_tokens[i]];
+        *logit = p->bias_values[i] <= -100.0f ? -INFINITY : *logit + p->bias_values[i];
+    }
     const int next = llama2_sampler_sample(sl->sampler, logits);
     sl->out.completion_tokens++;
     /* llama2.c's stories end with BOS, chat replies with EOS. */
     if (next == LLAMA2_TOKEN_EOS || next == LLAMA2_TOKEN_BOS) return slot_end(sl, "stop");
+    if (p->logprobs) record_logprob(s, sl, s->raw, next);
     const char *text;
     size_t len;
     const int stop = llama2_text_stream_push(sl->stream, sl->token, next, &text, &len);
@@ -351,7 +523,8 @@ static void start_choices(server_scheduler *s, int leader, float *logits) {
             continue;
         }
         sl->state = SLOT_GENERATE;
-        sl->n_past = p->n_prompt;
+        sl->n_past = sl->n_cached = p->n_prompt;
+        memcpy(sl->cached, p->prompt, (size_t)p->n_prompt * sizeof *p->prompt);
         sl->token = p->prompt[p->n_prompt - 1];
         memcpy(s->shared, logits, (size_t)s->vocab_size * sizeof *logits);
         sample(s, sl, s->shared);
@@ -369,7 +542,9 @@ static void publish(server_scheduler *s) {
         if (sl->state == SLOT_FREE || sl->job->failed) continue;
         server_job *job = sl->job;
         server_text_delta *c = &job->choices[sl->choice];
-        if (sl->out.len > 0 || sl->out.completion_tokens != c->completion_tokens || sl->out.finish_reason) job->news = 1;
+        if (sl->out.len > 0 || sl->out.n_logprobs > 0 || sl->out.completion_tokens != c->completion_tokens ||
+            sl->out.finish_reason)
+            job->news = 1;
         if (sl->out_failed || !delta_move(c, &sl->out)) {
             job_fail(s, job, "out of memory for the text");
             continue;
@@ -404,11 +579,14 @@ static void step(server_scheduler *s, int *order) {
         slot *sl = &s->slots[i];
         float *logits = sl->logits_row >= 0 ? s->logits + (size_t)sl->logits_row * (size_t)s->vocab_size : NULL;
         if (sl->state == SLOT_GENERATE && logits) {
-            sl->n_past++;
+            sl->cached[sl->n_past++] = sl->token;
+            sl->n_cached = sl->n_past;
             sample(s, sl, logits);
             sampled++;
         } else if (sl->state == SLOT_PROMPT && sl->block > 0) {
+            memcpy(sl->cached + sl->n_past, sl->job->params.prompt + sl->n_past, (size_t)sl->block * sizeof(int));
             sl->n_past += sl->block;
+            sl->n_cached = sl->n_past;
             if (logits) {
                 start_choices(s, i, logits);
                 sampled += sl->job->params.n;
@@ -454,11 +632,17 @@ static void *run(void *arg) {
 
 /* Frees what create allocated (any of it may be NULL). */
 static void free_buffers(server_scheduler *s) {
-    for (int i = 0; s->slots && i < s->n_slots; i++) free(s->slots[i].out.text);
+    for (int i = 0; s->slots && i < s->n_slots; i++) {
+        free(s->slots[i].out.text);
+        free(s->slots[i].out.logprobs);
+        free(s->slots[i].cached);
+    }
     free(s->slots);
     free(s->rows);
     free(s->logits);
     free(s->shared);
+    free(s->raw);
+    server_prefix_store_destroy(s->store);
     free(s);
 }
 
@@ -476,12 +660,19 @@ llama2_status server_scheduler_create(llama2_session *session, const llama2_toke
     s->context = llama2_session_context_length(session);
     s->queue_capacity = options->queue_capacity;
     s->prompt_batch = options->prompt_batch > 0 ? options->prompt_batch : 1;
+    s->prefix_cache = options->prefix_cache;
+    if (s->prefix_cache && options->cache_ram > 0 && !(s->store = server_prefix_store_create(options->cache_ram)))
+        goto nomem;
     s->slots = calloc((size_t)s->n_slots, sizeof *s->slots);
     s->rows = calloc((size_t)s->n_slots + (size_t)s->prompt_batch, sizeof *s->rows);
     s->logits = malloc((size_t)s->n_slots * (size_t)s->vocab_size * sizeof *s->logits);
     s->shared = malloc((size_t)s->vocab_size * sizeof *s->shared);
-    if (!s->slots || !s->rows || !s->logits || !s->shared) goto nomem;
-    for (int i = 0; i < s->n_slots; i++) s->slots[i].logits_row = -1;
+    s->raw = malloc((size_t)s->vocab_size * sizeof *s->raw);
+    if (!s->slots || !s->rows || !s->logits || !s->shared || !s->raw) goto nomem;
+    for (int i = 0; i < s->n_slots; i++) {
+        s->slots[i].logits_row = -1;
+        if (!(s->slots[i].cached = malloc((size_t)s->context * sizeof(int)))) goto nomem;
+    }
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->work, NULL);
     pthread_cond_init(&s->idle, NULL);
@@ -577,7 +768,10 @@ server_job_delta *server_job_delta_create(int n_choices) {
 
 void server_job_delta_free(server_job_delta *delta) {
     if (!delta) return;
-    for (int i = 0; i < delta->n_choices; i++) free(delta->choices[i].text);
+    for (int i = 0; i < delta->n_choices; i++) {
+        free(delta->choices[i].text);
+        free(delta->choices[i].logprobs);
+    }
     free(delta->choices);
     free(delta);
 }
@@ -612,6 +806,7 @@ void server_job_take(server_scheduler *s, server_job *job, server_job_delta *del
     for (int i = 0; ok && i < job->params.n && i < delta->n_choices; i++)
         ok = delta_move(&delta->choices[i], &job->choices[i]);
     delta->prompt_tokens = job->params.n_prompt;
+    delta->cached_tokens = job->cached_tokens;
     delta->done = job->done;
     delta->failed = job->failed;
     if (!ok && !delta->failed) {
@@ -662,7 +857,8 @@ server_load server_scheduler_load(server_scheduler *s) {
     server_load load = {.slots_busy = s->slots_busy,
                         .slots_total = s->n_slots,
                         .queue_length = s->queue_length,
-                        .queue_capacity = s->queue_capacity};
+                        .queue_capacity = s->queue_capacity,
+                        .cache_ram_bytes = s->store_bytes};
     pthread_mutex_unlock(&s->lock);
     return load;
 }

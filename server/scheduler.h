@@ -12,6 +12,14 @@
  * others. A request for n choices is one prompt evaluated once, its cache
  * copied into the n slots.
  *
+ * The prefix cache: a slot that has finished keeps its positions and the
+ * tokens they hold; a new prompt goes to the free slot holding the longest
+ * prefix of it, which is trimmed to that prefix and continued. The positions
+ * kept are the same bits as evaluated afresh (a row's values do not depend
+ * on the batch), so the text is the same with the cache on or off. Only
+ * positions evaluated in full are kept: a client that hangs up mid-prompt
+ * leaves the prefix read so far, nothing more.
+ *
  * The HTTP threads submit jobs, wait for their news and take their text
  * deltas; everything they share with the scheduler is under one lock. */
 #ifndef LLAMA2_SERVER_SCHEDULER_H
@@ -29,6 +37,8 @@ typedef struct server_job server_job;
 typedef struct server_scheduler_options {
     int queue_capacity; /* jobs waiting for slots, at most */
     int prompt_batch;   /* prompt tokens evaluated per step, at most */
+    int prefix_cache;   /* a slot keeps its positions for a later request that begins with the same tokens */
+    size_t cache_ram;   /* with prefix_cache: bytes of positions slots gave up kept in RAM (0: none) */
 } server_scheduler_options;
 
 /* Starts the scheduler's thread over `session` (one slot per sequence),
@@ -51,6 +61,18 @@ typedef enum server_submit_result {
  * is left empty whatever the result. */
 server_submit_result server_scheduler_submit(server_scheduler *s, server_params *params, server_job **job);
 
+/* A sampled token's log-probability and its likeliest alternatives: the
+ * log-softmax of the model's scores as they came out of the model, before
+ * ignore_eos, logit_bias, the penalties and the temperature. */
+typedef struct server_logprob {
+    int token, prev; /* prev: the token before it, which decides its piece's text */
+    int offset;      /* bytes of the pieces of the choice's tokens before it */
+    float logprob;
+    int n_top;       /* the top_logprobs asked for */
+    int top_token[SERVER_MAX_TOP_LOGPROBS];
+    float top_logprob[SERVER_MAX_TOP_LOGPROBS];
+} server_logprob;
+
 /* A choice's text delta: the text produced since it was last taken, and
  * where the choice stands. The same struct carries it from a slot to its
  * job, and from the job to the HTTP thread; each hand-over moves the buffer
@@ -60,6 +82,10 @@ typedef struct server_text_delta {
     size_t len, cap;
     const char *finish_reason; /* "stop" or "length" once the choice has ended, else NULL */
     int completion_tokens;     /* tokens sampled so far */
+    /* With logprobs: an entry per token sampled since, but the EOS or BOS
+     * that ends the choice (a stop string's tokens have theirs). */
+    server_logprob *logprobs;
+    size_t n_logprobs, cap_logprobs;
 } server_text_delta;
 
 /* A job's delta: each choice's, and the job's state. Collected by
@@ -69,6 +95,7 @@ typedef struct server_job_delta {
     int n_choices;
     server_text_delta *choices;
     int prompt_tokens;
+    int cached_tokens;  /* of the prompt's tokens, those a slot held from before (not evaluated again) */
     int done;           /* every choice ended, or the job failed */
     int failed;         /* cut by a failure or the shutdown: failure says why */
     char failure[256];

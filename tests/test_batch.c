@@ -262,6 +262,26 @@ static void test_shared_prompt(void **state) {
                         "choice %d at position %d (sequence %d): logits differ from the text alone", c, SHARED + i,
                         seq_of[c]);
     }
+    /* A prompt cache: sequence 0 trimmed to the shared prefix continues
+     * with text 2's own tokens as if text 2 had been evaluated whole. */
+    assert_int_equal(llama2_session_trim_sequence(s, 0, SHARED, &err), LLAMA2_OK);
+    assert_int_equal(llama2_session_sequence_length(s, 0), SHARED);
+    for (int i = 0; i < OWN; i++) rows[i] = (llama2_batch_row){0, SHARED + i, text[2][SHARED + i], i == OWN - 1};
+    assert_int_equal(llama2_session_eval_batch(s, rows, OWN, logits, &err), LLAMA2_OK);
+    same_logits(ref[2] + (size_t)(SHARED + OWN - 1) * VOCAB, logits, "trimmed sequence: last position %d%d%d", 0, 0,
+                0);
+    /* A cache kept outside the session: sequence 1's shared prefix read
+     * out, sequence 2 given it, and continued with text 2's own tokens. */
+    const size_t kv_bytes = llama2_session_sequence_bytes(s, SHARED);
+    void *kept = xmalloc(kv_bytes);
+    assert_int_equal(llama2_session_read_sequence(s, 1, SHARED, kept, &err), LLAMA2_OK);
+    assert_int_equal(llama2_session_write_sequence(s, 2, SHARED, kept, &err), LLAMA2_OK);
+    free(kept);
+    assert_int_equal(llama2_session_sequence_length(s, 2), SHARED);
+    for (int i = 0; i < OWN; i++) rows[i] = (llama2_batch_row){2, SHARED + i, text[2][SHARED + i], i == OWN - 1};
+    assert_int_equal(llama2_session_eval_batch(s, rows, OWN, logits, &err), LLAMA2_OK);
+    same_logits(ref[2] + (size_t)(SHARED + OWN - 1) * VOCAB, logits,
+                "sequence written from memory: last position %d%d%d", 0, 0, 0);
     /* A cleared sequence starts afresh: text 2 from position 0 in 3. */
     assert_int_equal(llama2_session_clear_sequence(s, 3, &err), LLAMA2_OK);
     assert_int_equal(llama2_session_sequence_length(s, 3), 0);
@@ -348,6 +368,17 @@ static void test_refusals(void **state) {
             "cannot copy -1 positions of sequence 0: it has 1");
     refused(llama2_session_copy_sequence(s, 3, 0, 1, &err), LLAMA2_E_INVALID, &err,
             "sequence 3 does not exist (the session has 3)");
+    refused(llama2_session_trim_sequence(s, 0, 2, &err), LLAMA2_E_INVALID, &err,
+            "cannot keep 2 positions of sequence 0: it has 1");
+    refused(llama2_session_trim_sequence(s, 0, -1, &err), LLAMA2_E_INVALID, &err,
+            "cannot keep -1 positions of sequence 0: it has 1");
+    refused(llama2_session_trim_sequence(s, 5, 0, &err), LLAMA2_E_INVALID, &err,
+            "sequence 5 does not exist (the session has 3)");
+    float kv[1];
+    refused(llama2_session_read_sequence(s, 0, 2, kv, &err), LLAMA2_E_INVALID, &err,
+            "cannot read 2 positions of sequence 0: it has 1");
+    refused(llama2_session_write_sequence(s, 0, 41, kv, &err), LLAMA2_E_INVALID, &err,
+            "cannot write 41 positions into sequence 0: the context holds 40");
     refused(llama2_session_clear_sequence(s, -1, &err), LLAMA2_E_INVALID, &err,
             "sequence -1 does not exist (the session has 3)");
     assert_int_equal(llama2_session_sequence_length(s, 7), 0);

@@ -6,7 +6,11 @@
  * registry). Checked: the completions match the llama2 program's text; a
  * stream is the same text as the whole answer; 16 concurrent streams each
  * get the text they get alone (fp32 and int8); n choices; stop strings;
- * a client that hangs up frees its slot; a full queue gives 503; the
+ * a client that hangs up frees its slot; the prefix cache gives the text a
+ * server without it gives (fp32 and int8, streams, n > 1) and keeps only
+ * what a hung-up prompt evaluated; logprobs match the library's logits and
+ * logit_bias bans and forces tokens; the chat page works in headless
+ * chromium (tests/webui.mjs); a full queue gives 503; the
  * bad-input table (docs/HOSTILE.md, printed by LLAMA2_SERVER_TABLE=1);
  * /tokenize, /detokenize, /v1/models, /health, /metrics; SIGTERM finishes
  * the requests in flight and exits 0. The request parser (server/request.c)
@@ -22,6 +26,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -657,6 +662,367 @@ static void test_disconnect_frees_slot(void **state) {
     server_stop(&sp);
 }
 
+/* ---------------------------------------------------- the prefix cache */
+
+/* usage.prompt_tokens_details.cached_tokens of an answer or of a stream's
+ * usage chunk. */
+static int cached_tokens_in(const char *body) {
+    const char *key = "\"prompt_tokens_details\":{\"cached_tokens\":";
+    const char *at = strstr(body, key);
+    if (!at) fail_msg("no prompt_tokens_details.cached_tokens in '%.300s'", body);
+    return atoi(at + strlen(key));
+}
+
+/* One request to a server: choice i's text in texts[i] (malloc'd), the
+ * cached tokens returned. */
+static int ask(const server_proc *sp, const char *path, json_t *body, int n, char **texts) {
+    char *text = json_dumps(body, JSON_COMPACT);
+    reply r;
+    post(sp, path, text, &r);
+    free(text);
+    if (r.status != 200) fail_msg("%s answered %d: %s", path, r.status, r.body);
+    const int chat = strstr(path, "chat") != NULL;
+    if (json_is_true(json_object_get(body, "stream"))) {
+        for (int i = 0; i < n; i++) {
+            char finish[32];
+            int usage;
+            texts[i] = stream_text(r.body, chat, i, finish, sizeof finish, &usage);
+        }
+    } else {
+        json_t *v = parse_json(r.body);
+        for (int i = 0; i < n; i++) {
+            char key[64];
+            snprintf(key, sizeof key, chat ? "choices.%d.message.content" : "choices.%d.text", i);
+            texts[i] = strdup(str_at(v, key));
+        }
+        json_decref(v);
+    }
+    const int cached = cached_tokens_in(r.body);
+    reply_free(&r);
+    return cached;
+}
+
+/* A conversation of four turns (chat: each turn the one before, its reply
+ * and a new message; then completions that continue their own text), asked
+ * of a server with the prefix cache and of one without: the same text, turn
+ * by turn, whole and streamed, one choice and three; the cache reused the
+ * turns before, and /metrics counts it. */
+static void prefix_cache_same_text(const char *model) {
+    server_proc on, off;
+    const char *on_args[] = {"--parallel", "3", NULL};
+    const char *off_args[] = {"--parallel", "3", "--no-prefix-cache", NULL};
+    server_start(&on, model, on_args);
+    server_start(&off, model, off_args);
+    json_t *messages = json_pack("[{s:s, s:s}, {s:s, s:s}]", "role", "system", "content", "You tell short stories.",
+                                 "role", "user", "content", "Tell me a story about a cat.");
+    char prompt[8192] = "Once upon a time, there was a dog";
+    int hits = 0, reused = 0;
+    for (int turn = 0; turn < 8; turn++) {
+        const int chat = turn < 4, n = turn % 4 == 2 ? 3 : 1, stream = turn % 2 == 1;
+        json_t *body = json_pack("{s:i, s:f, s:i, s:i, s:b, s:{s:b}}", "max_tokens", 40, "temperature", 0.8, "seed",
+                                 11 + turn, "n", n, "stream", stream, "stream_options", "include_usage", 1);
+        if (!stream) json_object_del(body, "stream_options");
+        if (chat)
+            json_object_set(body, "messages", messages);
+        else
+            json_object_set_new(body, "prompt", json_string(prompt));
+        char *with[3], *without[3];
+        const char *path = chat ? "/v1/chat/completions" : "/v1/completions";
+        const int cached = ask(&on, path, body, n, with);
+        assert_int_equal(ask(&off, path, body, n, without), 0);
+        for (int i = 0; i < n; i++)
+            if (strcmp(with[i], without[i]) != 0)
+                fail_msg("turn %d choice %d: with the prefix cache '%s', without '%s'", turn, i, with[i], without[i]);
+        /* Each turn after a conversation's first begins with the last. */
+        if (turn % 4 != 0 && cached < 10) fail_msg("turn %d reused %d tokens", turn, cached);
+        if (cached > 0) hits++;
+        reused += cached;
+        if (chat) {
+            json_array_append_new(messages, json_pack("{s:s, s:s}", "role", "assistant", "content", with[0]));
+            json_array_append_new(messages, json_pack("{s:s, s:s}", "role", "user", "content", "And then?"));
+        } else {
+            snprintf(prompt + strlen(prompt), sizeof prompt - strlen(prompt), "%s", with[0]);
+        }
+        for (int i = 0; i < n; i++) {
+            free(with[i]);
+            free(without[i]);
+        }
+        json_decref(body);
+    }
+    json_decref(messages);
+    assert_int_equal((int)metric(&on, "llama2_prefix_cache_hits_total", NULL), hits);
+    assert_int_equal((int)metric(&on, "llama2_prefix_cache_misses_total", NULL), 8 - hits);
+    assert_int_equal((int)metric(&on, "llama2_prefix_cache_tokens_total", NULL), reused);
+    assert_int_equal((int)metric(&off, "llama2_prefix_cache_hits_total", NULL), 0);
+    server_stop(&on);
+    server_stop(&off);
+}
+
+static void test_prefix_cache_f32(void **state) {
+    (void)state;
+    prefix_cache_same_text(test_require_model("stories260K.bin"));
+}
+
+static void test_prefix_cache_int8(void **state) {
+    (void)state;
+    prefix_cache_same_text(test_require_model("stories260K_q80_gs4.bin"));
+}
+
+/* --cache-ram: one slot, three conversations of 400 token ids each (half a
+ * MiB of positions each on stories260K) and a store of 1 MiB: the store
+ * never holds more; a conversation that comes back after another took the
+ * slot gets its positions from the store while it holds them (the oldest
+ * goes first), and the text is always that of a server without a cache. */
+static void test_prefix_cache_ram(void **state) {
+    (void)state;
+    const char *model = test_require_model("stories260K.bin");
+    server_proc on, off;
+    const char *on_args[] = {"--parallel", "1", "--cache-ram", "1", NULL};
+    const char *off_args[] = {"--parallel", "1", "--no-prefix-cache", NULL};
+    server_start(&on, model, on_args);
+    server_start(&off, model, off_args);
+    json_t *prompts[3];
+    uint32_t x = 12345;
+    for (int c = 0; c < 3; c++) {
+        prompts[c] = json_array();
+        json_array_append_new(prompts[c], json_integer(1));
+        for (int i = 1; i < 400; i++) {
+            x = x * 1664525u + 1013904223u;
+            json_array_append_new(prompts[c], json_integer(3 + (x >> 8) % 509));
+        }
+    }
+    /* A, B, C (the store: A, B); A: C's positions push A's out (the store:
+     * B, C), so A is evaluated again; C: from the store (A's push B's out);
+     * A: from the store; B: long gone. */
+    static const int order[] = {0, 1, 2, 0, 2, 0, 1};
+    static const int reused_from_store[] = {0, 0, 0, 0, 1, 1, 0};
+    for (size_t k = 0; k < sizeof order / sizeof order[0]; k++) {
+        json_t *body = json_pack("{s:O, s:i, s:i}", "prompt", prompts[order[k]], "max_tokens", 8, "temperature", 0);
+        char *with, *without;
+        const int cached = ask(&on, "/v1/completions", body, 1, &with);
+        ask(&off, "/v1/completions", body, 1, &without);
+        if (strcmp(with, without) != 0) fail_msg("request %zu: with the store '%s', without '%s'", k, with, without);
+        if (reused_from_store[k] ? cached < 390 : cached > 10)
+            fail_msg("request %zu (conversation %d) reused %d tokens", k, order[k], cached);
+        const double held = metric(&on, "llama2_prefix_cache_ram_bytes", NULL);
+        if (held > 1048576) fail_msg("request %zu: the store holds %.0f bytes, over its 1 MiB", k, held);
+        free(with);
+        free(without);
+        json_decref(body);
+    }
+    for (int c = 0; c < 3; c++) json_decref(prompts[c]);
+    server_stop(&on);
+    server_stop(&off);
+}
+
+/* A client that hangs up mid-prompt: the slot keeps only the positions it
+ * evaluated, and the same prompt asked again goes on from there to the
+ * text a server without the cache gives. */
+static void test_prefix_cache_hang_up(void **state) {
+    (void)state;
+    char prompt[6000] = "";
+    for (int i = 0; i < 60; i++) strcat(prompt, "The cat sat on the mat and ");
+    char stream_body[6400], body[6400];
+    snprintf(stream_body, sizeof stream_body, "{\"prompt\":\"%s\",\"max_tokens\":20,\"temperature\":0,\"stream\":true}",
+             prompt);
+    snprintf(body, sizeof body, "{\"prompt\":\"%s\",\"max_tokens\":20,\"temperature\":0}", prompt);
+    server_proc sp;
+    const char *args[] = {"--parallel", "1", "--batch", "2", NULL};
+    server_start(&sp, slow_model, args);
+    int fd = start_request(&sp, "/v1/completions", stream_body);
+    assert_int_equal(write(fd, stream_body + strlen(stream_body) - 1, 1), 1);
+    for (int i = 0; i < 1000 && metric(&sp, "llama2_prompt_tokens_total", NULL) < 20; i++) usleep(2000);
+    close(fd);
+    for (int i = 0; i < 500 && metric(&sp, "llama2_slots_busy", NULL) > 0; i++) usleep(10000);
+    assert_int_equal((int)metric(&sp, "llama2_requests_cancelled_total", NULL), 1);
+    json_t *again = post_json(&sp, "/v1/completions", body, 200);
+    const int n_prompt = (int)int_at(again, "usage", "prompt_tokens");
+    const int cached = (int)json_integer_value(
+        json_object_get(json_object_get(json_object_get(again, "usage"), "prompt_tokens_details"), "cached_tokens"));
+    if (cached <= 0 || cached >= n_prompt - 1)
+        fail_msg("the hung-up prompt left %d of its %d tokens cached: not part of it", cached, n_prompt);
+    server_stop(&sp);
+    const char *off_args[] = {"--parallel", "1", "--no-prefix-cache", NULL};
+    server_start(&sp, slow_model, off_args);
+    json_t *fresh = post_json(&sp, "/v1/completions", body, 200);
+    assert_string_equal(str_at(again, "choices.0.text"), str_at(fresh, "choices.0.text"));
+    json_decref(again);
+    json_decref(fresh);
+    server_stop(&sp);
+}
+
+/* ------------------------------------------------ logprobs, logit_bias */
+
+/* The library's view of a greedy completion: the log-softmax of the
+ * logits after each position (llama2_session_eval), in double. */
+typedef struct reference {
+    llama2_model *model;
+    llama2_session *session;
+    llama2_tokenizer *tokenizer;
+    int vocab;
+} reference;
+
+static void reference_open(reference *ref, const char *model) {
+    llama2_error err;
+    assert_int_equal(llama2_model_open(model, NULL, &ref->model, &err), LLAMA2_OK);
+    assert_int_equal(llama2_session_create(ref->model, NULL, &ref->session, &err), LLAMA2_OK);
+    ref->vocab = llama2_model_config(ref->model)->vocab_size;
+    assert_int_equal(llama2_tokenizer_open(test_require_model("tok512.bin"), ref->vocab, &ref->tokenizer, &err),
+                     LLAMA2_OK);
+}
+
+static void reference_close(reference *ref) {
+    llama2_tokenizer_close(ref->tokenizer);
+    llama2_session_destroy(ref->session);
+    llama2_model_close(ref->model);
+}
+
+/* Evaluates tokens at pos and writes the log-probabilities that follow. */
+static void reference_logprobs(reference *ref, const int *tokens, int n, int pos, double *out) {
+    float *logits;
+    llama2_error err;
+    assert_int_equal(llama2_session_eval(ref->session, tokens, n, pos, &logits, &err), LLAMA2_OK);
+    double top = logits[0], sum = 0;
+    for (int i = 1; i < ref->vocab; i++) top = logits[i] > top ? logits[i] : top;
+    for (int i = 0; i < ref->vocab; i++) sum += exp(logits[i] - top);
+    for (int i = 0; i < ref->vocab; i++) out[i] = logits[i] - top - log(sum);
+}
+
+static int argmax(const double *v, int n, int skip) {
+    int best = skip == 0 ? 1 : 0;
+    for (int i = 0; i < n; i++)
+        if (i != skip && v[i] > v[best]) best = i;
+    return best;
+}
+
+static const char *piece_of(const reference *ref, int prev, int token, char *buf, size_t size) {
+    size_t len;
+    const char *p = llama2_token_piece(ref->tokenizer, prev, token, &len);
+    snprintf(buf, size, "%.*s", (int)len, p);
+    return buf;
+}
+
+/* logprobs are the model's own distribution: for a greedy completion, each
+ * token's logprob, its top 5 and text_offset match the library's logits on
+ * the same tokens (legacy shape); a chat stream carries the same entries as
+ * the whole answer (chat shape); logit_bias changes the text and not the
+ * logprobs: -100 bans the likeliest token, +100 forces another. */
+static void test_logprobs_and_bias(void **state) {
+    (void)state;
+    const char *model = test_require_model("stories260K.bin");
+    server_proc sp;
+    server_start(&sp, model, NULL);
+    reference ref;
+    reference_open(&ref, model);
+    double *lp = malloc((size_t)ref.vocab * sizeof *lp);
+    int tokens[64] = {1};
+    int n = 0;
+    llama2_error err;
+    assert_int_equal(llama2_tokenize(ref.tokenizer, "Once upon a time", 1, 0, tokens, &n, &err), LLAMA2_OK);
+    json_t *v = post_json(&sp, "/v1/completions",
+                          "{\"prompt\":\"Once upon a time\",\"max_tokens\":12,\"temperature\":0,\"logprobs\":5}", 200);
+    json_t *got = json_object_get(json_array_get(json_object_get(v, "choices"), 0), "logprobs");
+    const size_t n_got = json_array_size(json_object_get(got, "tokens"));
+    assert_int_equal(n_got, 12);
+    int pos = 0, offset = 0;
+    for (size_t i = 0; i < n_got; i++) {
+        reference_logprobs(&ref, tokens + pos, n - pos, pos, lp);
+        pos = n;
+        const int next = argmax(lp, ref.vocab, -1);
+        char piece[64], key[64];
+        assert_string_equal(json_string_value(json_array_get(json_object_get(got, "tokens"), i)),
+                            piece_of(&ref, tokens[n - 1], next, piece, sizeof piece));
+        const double server = json_real_value(json_array_get(json_object_get(got, "token_logprobs"), i));
+        if (fabs(server - lp[next]) > 1e-4) fail_msg("token %zu: logprob %g, the library's %g", i, server, lp[next]);
+        assert_int_equal(json_integer_value(json_array_get(json_object_get(got, "text_offset"), i)), offset);
+        json_t *top = json_array_get(json_object_get(got, "top_logprobs"), i);
+        assert_int_equal(json_object_size(top), 5);
+        double rest[512];
+        memcpy(rest, lp, (size_t)ref.vocab * sizeof *lp);
+        for (int k = 0; k < 5; k++) {
+            const int t = argmax(rest, ref.vocab, -1);
+            json_t *x = json_object_get(top, piece_of(&ref, tokens[n - 1], t, key, sizeof key));
+            if (!x || fabs(json_real_value(x) - lp[t]) > 1e-4)
+                fail_msg("token %zu: top %d '%s' (%g) is not in the answer's top_logprobs", i, k, key, lp[t]);
+            rest[t] = -INFINITY;
+        }
+        offset += (int)strlen(piece);
+        tokens[n++] = next;
+    }
+    json_decref(v);
+
+    /* Chat: whole and streamed, the same entries; each token's bytes its text. */
+    const char *chat = "\"messages\":[{\"role\":\"user\",\"content\":\"Tell me a story.\"}],\"max_tokens\":16,"
+                       "\"seed\":3,\"logprobs\":true,\"top_logprobs\":3";
+    char body[512];
+    snprintf(body, sizeof body, "{%s}", chat);
+    v = post_json(&sp, "/v1/chat/completions", body, 200);
+    json_t *choice = json_array_get(json_object_get(v, "choices"), 0);
+    json_t *whole = json_object_get(json_object_get(choice, "logprobs"), "content");
+    snprintf(body, sizeof body, "{%s,\"stream\":true}", chat);
+    reply r;
+    post(&sp, "/v1/chat/completions", body, &r);
+    assert_int_equal(r.status, 200);
+    json_t *streamed = json_array();
+    for (const char *p = strstr(r.body, "data: {"); p; p = strstr(p + 1, "data: {")) {
+        const char *end = strstr(p, "\n\n");
+        char *data = strndup(p + 6, (size_t)(end - p - 6));
+        json_t *chunk = parse_json(data);
+        json_t *c = json_object_get(json_object_get(json_array_get(json_object_get(chunk, "choices"), 0), "logprobs"),
+                                    "content");
+        if (c) json_array_extend(streamed, c);
+        json_decref(chunk);
+        free(data);
+    }
+    assert_true(json_array_size(whole) > 0);
+    assert_true(json_equal(whole, streamed));
+    char text[4096] = "";
+    for (size_t i = 0; i < json_array_size(whole); i++) {
+        json_t *e = json_array_get(whole, i);
+        json_t *bytes = json_object_get(e, "bytes");
+        char token[64] = "";
+        for (size_t b = 0; b < json_array_size(bytes); b++)
+            token[b] = (char)json_integer_value(json_array_get(bytes, b));
+        assert_string_equal(token, str_at(e, "token"));
+        strcat(text, token);
+        assert_int_equal(json_array_size(json_object_get(e, "top_logprobs")), 3);
+        assert_true(json_real_value(json_object_get(e, "logprob")) <= 0);
+    }
+    assert_string_equal(text, str_at(v, "choices.0.message.content"));
+    reply_free(&r);
+    json_decref(streamed);
+    json_decref(v);
+
+    /* logit_bias: the greedy first token banned, then another forced. */
+    reference_logprobs(&ref, tokens, 5, 0, lp);
+    const int first = argmax(lp, ref.vocab, -1), second = argmax(lp, ref.vocab, first);
+    char piece[64];
+    snprintf(body, sizeof body,
+             "{\"prompt\":\"Once upon a time\",\"max_tokens\":1,\"temperature\":0,\"logprobs\":0,"
+             "\"logit_bias\":{\"%d\":-100}}",
+             first);
+    v = post_json(&sp, "/v1/completions", body, 200);
+    assert_string_equal(str_at(v, "choices.0.text"), piece_of(&ref, tokens[4], second, piece, sizeof piece));
+    /* The logprob is the model's, before the bias. */
+    got = json_object_get(json_array_get(json_object_get(v, "choices"), 0), "logprobs");
+    assert_true(fabs(json_real_value(json_array_get(json_object_get(got, "token_logprobs"), 0)) - lp[second]) < 1e-4);
+    json_decref(v);
+    const int forced = 400;
+    snprintf(body, sizeof body,
+             "{\"prompt\":\"Once upon a time\",\"max_tokens\":4,\"temperature\":1,\"seed\":5,"
+             "\"logit_bias\":{\"%d\":100}}",
+             forced);
+    v = post_json(&sp, "/v1/completions", body, 200);
+    char expected[256];
+    snprintf(expected, sizeof expected, "%s%s%s%s", piece_of(&ref, tokens[4], forced, piece, sizeof piece), piece,
+             piece, piece);
+    assert_string_equal(str_at(v, "choices.0.text"), expected);
+    json_decref(v);
+    free(lp);
+    reference_close(&ref);
+    server_stop(&sp);
+}
+
 /* ------------------------------------------------------- the bad inputs */
 
 typedef struct bad_case {
@@ -735,6 +1101,30 @@ static const bad_case bad_cases[] = {
      "n", "'n' is 3, this server generates at most 2 choices at once (--parallel)"},
     {"n 0", "POST", "/v1/completions", {KEY}, "{\"prompt\": \"a\", \"n\": 0}", 400, "invalid_value", "n",
      "'n' must be an integer from 1"},
+    {"logit_bias: a key not a number", "POST", "/v1/completions", {KEY},
+     "{\"prompt\": \"a\", \"logit_bias\": {\"abc\": 1}}", 400, "invalid_value", "logit_bias",
+     "'logit_bias': the key 'abc' is not a token id (0 to 511)"},
+    {"logit_bias: a token past the vocabulary", "POST", "/v1/completions", {KEY},
+     "{\"prompt\": \"a\", \"logit_bias\": {\"512\": 1}}", 400, "invalid_value", "logit_bias",
+     "'logit_bias': the key '512' is not a token id (0 to 511)"},
+    {"logit_bias: a value over 100", "POST", "/v1/chat/completions", {KEY},
+     "{\"messages\": [{\"role\": \"user\", \"content\": \"a\"}], \"logit_bias\": {\"5\": 101}}", 400,
+     "invalid_value", "logit_bias", "'logit_bias': the value of token 5 must be a number from -100 to 100, got 101"},
+    {"logit_bias: a value not a number", "POST", "/v1/completions", {KEY},
+     "{\"prompt\": \"a\", \"logit_bias\": {\"5\": \"NaN\"}}", 400, "invalid_type", "logit_bias",
+     "'logit_bias': the value of token 5 must be a number"},
+    {"logit_bias: NaN", "POST", "/v1/completions", {KEY}, "{\"prompt\": \"a\", \"logit_bias\": {\"5\": NaN}}", 400,
+     "invalid_json", NULL, "the body is not valid JSON"},
+    {"logit_bias not an object", "POST", "/v1/completions", {KEY}, "{\"prompt\": \"a\", \"logit_bias\": [5]}", 400,
+     "invalid_type", "logit_bias", "'logit_bias' must be an object, got an array"},
+    {"top_logprobs 21", "POST", "/v1/chat/completions", {KEY},
+     "{\"messages\": [{\"role\": \"user\", \"content\": \"a\"}], \"logprobs\": true, \"top_logprobs\": 21}",
+     400, "invalid_value", "top_logprobs", "'top_logprobs' must be an integer from 0 to 20, got 21"},
+    {"top_logprobs without logprobs", "POST", "/v1/chat/completions", {KEY},
+     "{\"messages\": [{\"role\": \"user\", \"content\": \"a\"}], \"top_logprobs\": 2}", 400, "invalid_value",
+     "top_logprobs", "'top_logprobs' needs 'logprobs': true"},
+    {"completions: logprobs true", "POST", "/v1/completions", {KEY}, "{\"prompt\": \"a\", \"logprobs\": true}", 400,
+     "invalid_type", "logprobs", "'logprobs' must be an integer, got true"},
     {"a prompt longer than the context", "POST", "/v1/completions", {KEY}, "@long", 400, "context_length_exceeded",
      "prompt", "the context window holds 64"},
     {"a conversation longer than the context", "POST", "/v1/chat/completions", {KEY}, "@longchat", 400,
@@ -892,6 +1282,8 @@ static void test_command_line(void **state) {
         {{NULL}, 2, "llama2-server: no checkpoint given"},
         {{model, "--port", "70000"}, 2, "llama2-server: --port: 70000 is out of range: must be an integer from 0 to 65535"},
         {{model, "--parallel", "0"}, 2, "llama2-server: --parallel: 0 is out of range: must be an integer from 1 to 256"},
+        {{model, "--cache-ram", "-1"}, 2,
+         "llama2-server: --cache-ram: -1 is out of range: must be an integer from 0 to 1048576"},
         {{model, "--chat-template", "x"}, 2, "llama2-server: --chat-template: unknown chat template 'x'"},
         {{model, "--bogus"}, 2, "llama2-server: --bogus: unknown option"},
         {{model, "-z", tok, "--ctx", "100000"}, 2, "llama2-server: --ctx: the model's context is 512 positions"},
@@ -1296,6 +1688,100 @@ static void test_openai_client(void **state) {
     server_stop(&sp);
 }
 
+/* ------------------------------------------------------- the chat page */
+
+/* GET / is one self-contained page (nothing fetched from elsewhere), open
+ * without the key; --no-webui makes it a 404. Then, in headless chromium
+ * driven by puppeteer-core (tests/webui.mjs; skipped by name without node,
+ * chromium or the package): at phone width a message gets a streamed reply
+ * with its tokens/s and cached tokens, a second turn sends the first and
+ * reuses it, stop ends a long reply, new chat empties the page, and markup
+ * from the user or the model shows as text. A screenshot goes to
+ * build/webui-chat.png. */
+static void test_webui(void **state) {
+    (void)state;
+    server_proc sp;
+    const char *args[] = {"--api-key", "sesame", NULL};
+    server_start(&sp, slow_model, args);
+    reply r;
+    http(&sp, "GET", "/", NULL, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.head, "Content-Type: text/html; charset=utf-8"));
+    assert_true(strncmp(r.body, "<!doctype html>", 15) == 0);
+    assert_null(strstr(r.body, "http://"));
+    assert_null(strstr(r.body, "https://"));
+    assert_null(strstr(r.body, "innerHTML"));
+    assert_non_null(strstr(r.body, "</html>"));
+    reply_free(&r);
+
+    if (system("node --version >/dev/null 2>&1") != 0) {
+        printf("skipped: test_webui's browser part needs node\n");
+        server_stop(&sp);
+        skip();
+    }
+    if (access("/usr/bin/chromium", X_OK) != 0) {
+        printf("skipped: test_webui's browser part needs chromium (Debian's chromium package)\n");
+        server_stop(&sp);
+        skip();
+    }
+    const char *npm_dir = test_source_path("build/npm-browser");
+    char check[4400], command[8800];
+    snprintf(check, sizeof check, "%s/node_modules/puppeteer-core/package.json", npm_dir);
+    if (access(check, R_OK) != 0) {
+        snprintf(command, sizeof command,
+                 "mkdir -p '%s' && PUPPETEER_SKIP_DOWNLOAD=1 timeout 180 npm install --prefix '%s' --no-audit "
+                 "--no-fund --loglevel=error --no-save puppeteer-core@24 >'%s/npm-browser.log' 2>&1",
+                 npm_dir, npm_dir, tmp_dir);
+        if (system(command) != 0 || access(check, R_OK) != 0) {
+            printf("skipped: test_webui's browser part: npm install puppeteer-core failed (see npm's log)\n");
+            server_stop(&sp);
+            skip();
+        }
+    }
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/", sp.port);
+    const char *shot = test_source_path("build/webui-chat.png");
+    unlink(shot);
+    char *argv[] = {"/usr/bin/env", "node", (char *)test_source_path("tests/webui.mjs"), url, "sesame",
+                    (char *)npm_dir, (char *)shot, NULL};
+    test_run run;
+    assert_int_equal(test_run_program(argv, NULL, NULL, 0, &run), 0);
+    if (run.status != 0) fail_msg("the browser test failed (%d): %s%s", run.status, run.out, run.err);
+    json_t *seen = parse_json(run.out);
+    assert_string_equal(str_at(seen, "title"), "llama2 chat");
+    assert_string_equal(str_at(seen, "user_text"), "<b>bold</b><script>window.pwned = 1</script>");
+    assert_true(json_integer_value(json_object_get(seen, "second_cached")) > 0);
+    if (json_integer_value(json_object_get(seen, "width")) > 390)
+        fail_msg("the page is %lld pixels wide at a phone's 390",
+                 (long long)json_integer_value(json_object_get(seen, "width")));
+    assert_string_equal(str_at(seen, "stopped"), "stopped: stopped");
+    assert_true(json_is_true(json_object_get(seen, "send_enabled")));
+    assert_int_equal(json_integer_value(json_object_get(seen, "after_new_chat")), 0);
+    assert_true(json_is_true(json_object_get(seen, "markup_shown")));
+    assert_int_equal(json_integer_value(json_object_get(seen, "elements")), 0);
+    assert_string_equal(str_at(seen, "pwned"), "no");
+    assert_int_equal(json_array_size(json_object_get(seen, "outside")), 0);
+    struct stat st;
+    assert_int_equal(stat(shot, &st), 0);
+    assert_true(st.st_size > 1000);
+    json_decref(seen);
+    test_run_free(&run);
+    /* The stopped reply's slot came free: the client's hang-up was seen. */
+    for (int i = 0; i < 200 && metric(&sp, "llama2_slots_busy", (const char *[]){KEY, NULL}) > 0; i++) usleep(10000);
+    assert_int_equal((int)metric(&sp, "llama2_requests_cancelled_total", (const char *[]){KEY, NULL}), 1);
+    server_stop(&sp);
+
+    const char *off[] = {"--no-webui", NULL};
+    server_start(&sp, slow_model, off);
+    http(&sp, "GET", "/", NULL, NULL, &r);
+    assert_int_equal(r.status, 404);
+    json_t *e = parse_json(r.body);
+    assert_string_equal(str_at(e, "error.message"), "no such endpoint: GET / (--no-webui)");
+    json_decref(e);
+    reply_free(&r);
+    server_stop(&sp);
+}
+
 /* -------------------------------------------------- the parser directly */
 
 static llama2_tokenizer *parser_tokenizer;
@@ -1375,18 +1861,12 @@ static void test_parser_fields(void **state) {
     static const struct { int chat; const char *body, *param, *code, *message; } refused[] = {
         {1, "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"tools\":[{\"type\":\"function\"}]}", "tools",
          "unsupported_parameter", "'tools' is not implemented by this server (docs/SERVING.md lists the fields it reads)"},
-        {1, "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"logprobs\":true}", "logprobs",
-         "unsupported_parameter", "'logprobs' is not implemented by this server (docs/SERVING.md lists the fields it reads)"},
         {0, "{\"prompt\":\"a\",\"echo\":true}", "echo", "unsupported_parameter",
          "'echo' is not implemented by this server (docs/SERVING.md lists the fields it reads)"},
-        {0, "{\"prompt\":\"a\",\"logprobs\":2}", "logprobs", "unsupported_parameter",
-         "'logprobs' is not implemented by this server (docs/SERVING.md lists the fields it reads)"},
         {0, "{\"prompt\":\"a\",\"suffix\":\"end\"}", "suffix", "unsupported_parameter",
          "'suffix' is not implemented by this server (docs/SERVING.md lists the fields it reads)"},
         {0, "{\"prompt\":\"a\",\"best_of\":3}", "best_of", "unsupported_parameter",
          "'best_of' is not implemented by this server (docs/SERVING.md lists the fields it reads)"},
-        {0, "{\"prompt\":\"a\",\"logit_bias\":{\"5\":1}}", "logit_bias", "unsupported_parameter",
-         "'logit_bias' is not implemented by this server (docs/SERVING.md lists the fields it reads)"},
         {0, "{\"prompt\":\"a\",\"temprature\":0}", "temprature", "unknown_parameter",
          "'temprature' is not a parameter of /v1/completions (docs/SERVING.md lists the fields it reads)"},
         {0, "{\"prompt\":\"a\",\"stream_options\":{\"include_usage\":true,\"chunk_size\":2}}", "stream_options",
@@ -1402,6 +1882,38 @@ static void test_parser_fields(void **state) {
         assert_string_equal(e.code, refused[i].code);
         assert_string_equal(e.message, refused[i].message);
     }
+    /* logprobs and logit_bias as read; 100,000 entries of logit_bias, an
+     * id spelled with a leading zero and banning every token refused. */
+    body = "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"logprobs\":true,\"top_logprobs\":20,"
+           "\"logit_bias\":{\"7\":-100,\"9\":2.5}}";
+    assert_int_equal(server_parse_completion(&lim, 1, body, strlen(body), &p, &e), 0);
+    assert_true(p.logprobs && p.top_logprobs == 20 && p.n_bias == 2);
+    assert_true(p.bias_tokens[0] == 7 && p.bias_values[0] == -100.0f);
+    assert_true(p.bias_tokens[1] == 9 && p.bias_values[1] == 2.5f);
+    server_params_free(&p);
+    body = "{\"prompt\":\"a\",\"logprobs\":0}";
+    assert_int_equal(server_parse_completion(&lim, 0, body, strlen(body), &p, &e), 0);
+    assert_true(p.logprobs && p.top_logprobs == 0 && p.n_bias == 0);
+    server_params_free(&p);
+    size_t cap = 100000 * 12 + 64, len = 0;
+    char *big = malloc(cap);
+    len += (size_t)snprintf(big, cap, "{\"prompt\":\"a\",\"logit_bias\":{");
+    for (int i = 0; i < 100000; i++) len += (size_t)snprintf(big + len, cap - len, "%s\"%d\":1", i ? "," : "", i);
+    snprintf(big + len, cap - len, "}}");
+    assert_int_equal(server_parse_completion(&lim, 0, big, strlen(big), &p, &e), -1);
+    assert_int_equal(e.status, 400);
+    assert_string_equal(e.param, "logit_bias");
+    assert_string_equal(e.message, "'logit_bias' has 100000 entries, more than the 512 tokens of the vocabulary");
+    len = (size_t)snprintf(big, cap, "{\"prompt\":\"a\",\"logit_bias\":{");
+    for (int i = 0; i < lim.vocab_size; i++)
+        len += (size_t)snprintf(big + len, cap - len, "%s\"%d\":-100", i ? "," : "", i);
+    snprintf(big + len, cap - len, "}}");
+    assert_int_equal(server_parse_completion(&lim, 0, big, strlen(big), &p, &e), -1);
+    assert_string_equal(e.message, "'logit_bias' bans every token");
+    free(big);
+    body = "{\"prompt\":\"a\",\"logit_bias\":{\"7\":1,\"07\":2}}";
+    assert_int_equal(server_parse_completion(&lim, 0, body, strlen(body), &p, &e), -1);
+    assert_string_equal(e.message, "'logit_bias': the key '07' is not a token id (0 to 511)");
     llama2_tokenizer_close(parser_tokenizer);
     parser_tokenizer = NULL;
 }
@@ -1471,10 +1983,16 @@ int main(void) {
         cmocka_unit_test_teardown(test_n_choices, kill_leftovers),
         cmocka_unit_test_teardown(test_stop_strings, kill_leftovers),
         cmocka_unit_test_teardown(test_disconnect_frees_slot, kill_leftovers),
+        cmocka_unit_test_teardown(test_prefix_cache_f32, kill_leftovers),
+        cmocka_unit_test_teardown(test_prefix_cache_int8, kill_leftovers),
+        cmocka_unit_test_teardown(test_prefix_cache_hang_up, kill_leftovers),
+        cmocka_unit_test_teardown(test_prefix_cache_ram, kill_leftovers),
+        cmocka_unit_test_teardown(test_logprobs_and_bias, kill_leftovers),
         cmocka_unit_test_teardown(test_bad_requests, kill_leftovers),
         cmocka_unit_test_teardown(test_other_endpoints, kill_leftovers),
         cmocka_unit_test_teardown(test_graceful_shutdown, kill_leftovers),
         cmocka_unit_test_teardown(test_openai_client, kill_leftovers),
+        cmocka_unit_test_teardown(test_webui, kill_leftovers),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

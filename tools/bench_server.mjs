@@ -12,6 +12,16 @@
 //   TTFT        time to first token (the first event of a stream), median
 //               and 99th percentile over every request of the rounds.
 //
+// Then the prefix cache: the second turn of a conversation (a first turn of
+// --turn token ids, 16 tokens generated; the second: the same ids and 20
+// more), its time to first token with the cache and with --no-prefix-cache
+// (4 slots, room for both turns), median over --reps conversations.
+//
+// And 16 conversations of 4 turns at once (a first turn of 64 ids; each
+// next turn the one before and 48 more; 32 tokens generated a turn, 16
+// slots): tokens generated per second of wall time, with the cache and
+// without.
+//
 // Then a single stream through the server against the llama2 program on
 // the same model, alternating (CLI, server) --pairs times in one sitting:
 // the CLI's "achieved tok/s" with a BOS-only prompt and 64 tokens, and the
@@ -20,7 +30,7 @@
 //   node tools/bench_server.mjs [--server ./llama2-server] [--cli ./llama2]
 //        [--tokenizer models/tokenizer.bin] [--models bench-models]
 //        [--types f32,q8] [--clients 1,4,8,16] [--reps 3] [--pairs 3]
-//        [--threads 2] [--shape stories110M]
+//        [--threads 2] [--shape stories110M] [--turn 880]
 import { spawn, spawnSync } from 'node:child_process';
 import http from 'node:http';
 import { existsSync } from 'node:fs';
@@ -28,7 +38,7 @@ import { existsSync } from 'node:fs';
 const options = {
   server: './llama2-server', cli: './llama2', tokenizer: 'models/tokenizer.bin', models: 'bench-models',
   types: 'f32,q8', clients: '1,4,8,16', reps: '3', pairs: '3', threads: '2', shape: 'stories110M',
-  prompt: '32', gen: '64',
+  prompt: '32', gen: '64', turn: '880',
 };
 for (let i = 2; i < process.argv.length; i += 2) {
   const name = process.argv[i].replace(/^--/, '');
@@ -46,10 +56,10 @@ const GROUP = { stories15M: 48, stories42M: 32, stories110M: 64, 'tinyllama1.1B'
 const now = () => Number(process.hrtime.bigint()) / 1e9;
 
 // A fixed pseudo-random prompt per client: ids 3..31999 (no special token).
-function prompt(client) {
+function prompt(client, length = PROMPT) {
   let x = BigInt(client + 1) * 0x9E3779B97F4A7C15n & 0xFFFFFFFFFFFFFFFFn;
   const ids = [];
-  for (let i = 0; i < PROMPT; i++) {
+  for (let i = 0; i < length; i++) {
     x ^= x << 13n; x &= 0xFFFFFFFFFFFFFFFFn; x ^= x >> 7n; x ^= x << 17n; x &= 0xFFFFFFFFFFFFFFFFn;
     ids.push(3 + Number(x % 31997n));
   }
@@ -60,10 +70,10 @@ function prompt(client) {
 let running = null;
 process.on('exit', () => { if (running) running.kill('SIGKILL'); });
 
-function startServer(model) {
+function startServer(model, extra = ['--parallel', '16', '--ctx', String(PROMPT + GEN + 8)]) {
   return new Promise((resolve, reject) => {
-    const child = spawn(options.server, [model, '-z', options.tokenizer, '--port', '0', '--parallel', '16',
-      '--ctx', String(PROMPT + GEN + 8), '--threads', THREADS], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const child = spawn(options.server, [model, '-z', options.tokenizer, '--port', '0', '--threads', THREADS,
+      ...extra], { stdio: ['ignore', 'pipe', 'ignore'] });
     running = child;
     let out = '';
     child.stdout.on('data', (d) => {
@@ -75,13 +85,14 @@ function startServer(model) {
   });
 }
 
-// One streaming request; resolves with its timings and token count.
-function one(port, ids) {
-  const body = JSON.stringify({ prompt: ids, max_tokens: GEN, temperature: 0, ignore_eos: true, stream: true,
+// One streaming request; resolves with its timings, token count and the
+// prompt tokens the prefix cache reused.
+function one(port, ids, maxTokens = GEN) {
+  const body = JSON.stringify({ prompt: ids, max_tokens: maxTokens, temperature: 0, ignore_eos: true, stream: true,
     stream_options: { include_usage: true } });
   return new Promise((resolve, reject) => {
     const sent = now();
-    let first = 0, last = 0, tokens = 0, buffer = '';
+    let first = 0, last = 0, tokens = 0, cached = 0, buffer = '';
     const req = http.request({ host: '127.0.0.1', port, path: '/v1/completions', method: 'POST',
       headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) },
       agent: false }, (res) => {
@@ -95,14 +106,17 @@ function one(port, ids) {
           buffer = buffer.slice(end + 2);
           if (!event.startsWith('data: ') || event === 'data: [DONE]') continue;
           const data = JSON.parse(event.slice(6));
-          if (data.usage) tokens = data.usage.completion_tokens;
+          if (data.usage) {
+            tokens = data.usage.completion_tokens;
+            cached = data.usage.prompt_tokens_details.cached_tokens;
+          }
           if (data.choices.length > 0) {
             last = now();
             if (!first) first = last;
           }
         }
       });
-      res.on('end', () => resolve({ sent, first, last, tokens }));
+      res.on('end', () => resolve({ sent, first, last, tokens, cached }));
     });
     req.on('error', reject);
     req.end(body);
@@ -124,6 +138,46 @@ const median = (v) => { const s = [...v].sort((a, b) => a - b); const n = s.leng
   return n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2; };
 const percentile = (v, p) => { const s = [...v].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]; };
+
+// The second turn's time to first token, with the prefix cache or without,
+// over --reps conversations; and the tokens it reused.
+async function secondTurns(model, cache) {
+  const { child, port } = await startServer(model, ['--parallel', '4', '--ctx', String(Number(options.turn) + 44),
+    ...(cache ? [] : ['--no-prefix-cache'])]);
+  const ttft = [];
+  let cached = 0;
+  for (let r = 0; r < Number(options.reps); r++) {
+    const first = prompt(1000 + r, Number(options.turn));
+    await one(port, first, 16);
+    const second = await one(port, [...first, ...prompt(2000 + r, 20)], 16);
+    ttft.push(second.first - second.sent);
+    cached = second.cached;
+  }
+  child.kill('SIGTERM');
+  await new Promise((resolve) => child.on('exit', resolve));
+  running = null;
+  return { ttft: median(ttft), cached };
+}
+
+// 16 conversations of 4 turns, every conversation's turn sent at once;
+// the tokens generated over the wall time of all the turns.
+async function conversations(model, cache) {
+  const { child, port } = await startServer(model, ['--parallel', '16', '--ctx', '320',
+    ...(cache ? [] : ['--no-prefix-cache'])]);
+  const talks = Array.from({ length: 16 }, (_, c) => prompt(3000 + c, 64));
+  const start = now();
+  let tokens = 0;
+  for (let turn = 0; turn < 4; turn++) {
+    const results = await Promise.all(talks.map((ids) => one(port, ids, 32)));
+    tokens += results.reduce((s, r) => s + r.tokens, 0);
+    talks.forEach((ids, c) => ids.push(...prompt(4000 + 16 * turn + c, 48)));
+  }
+  const rate = tokens / (now() - start);
+  child.kill('SIGTERM');
+  await new Promise((resolve) => child.on('exit', resolve));
+  running = null;
+  return rate;
+}
 
 function cliRate(model) {
   const run = spawnSync(options.cli, [model, '-z', options.tokenizer, '-t', '0', '-n', String(GEN + 1), '-i', '',
@@ -166,6 +220,26 @@ for (const type of options.types.split(',')) {
   child.kill('SIGTERM');
   await new Promise((resolve) => child.on('exit', resolve));
   running = null;
+}
+console.log(`\nThe second turn of a conversation (${options.turn} ids, then the same and 20 more; 16 tokens each), ` +
+  `time to first token, median of ${options.reps}:`);
+console.log('| model | prefix cache | cached tokens | no cache | cache / no cache |');
+console.log('| --- | --- | --- | --- | --- |');
+for (const type of options.types.split(',')) {
+  const model = `${options.models}/${options.shape}-${type === 'f32' ? 'f32' : `q8g${GROUP[options.shape]}`}.bin`;
+  const on = await secondTurns(model, true);
+  const off = await secondTurns(model, false);
+  console.log(`| ${type} | ${(on.ttft * 1e3).toFixed(0)} ms | ${on.cached} | ${(off.ttft * 1e3).toFixed(0)} ms | ` +
+    `${(on.ttft / off.ttft).toFixed(3)} |`);
+}
+console.log('\n16 conversations of 4 turns at once (64 ids, then 48 more a turn; 32 tokens a turn), tok/s (wall):');
+console.log('| model | prefix cache | no cache | cache / no cache |');
+console.log('| --- | --- | --- | --- |');
+for (const type of options.types.split(',')) {
+  const model = `${options.models}/${options.shape}-${type === 'f32' ? 'f32' : `q8g${GROUP[options.shape]}`}.bin`;
+  const on = await conversations(model, true);
+  const off = await conversations(model, false);
+  console.log(`| ${type} | ${on.toFixed(1)} | ${off.toFixed(1)} | ${(on / off).toFixed(3)} |`);
 }
 console.log('\nOne stream, alternating runs (tok/s: best / median):');
 console.log('| model | llama2 (CLI) | llama2-server | server / CLI (medians) |');

@@ -200,6 +200,69 @@ llama2_status llama2_session_clear_sequence(llama2_session *s, int sequence, lla
     return LLAMA2_OK;
 }
 
+llama2_status llama2_session_trim_sequence(llama2_session *s, int sequence, int n_positions, llama2_error *err) {
+    llama2_status st = check_sequence(s, sequence, err);
+    if (st != LLAMA2_OK) return st;
+    if (n_positions < 0 || n_positions > s->lengths[sequence])
+        return l2_fail(err, LLAMA2_E_INVALID, "cannot keep %d positions of sequence %d: it has %d", n_positions,
+                       sequence, s->lengths[sequence]);
+    s->lengths[sequence] = n_positions;
+    return LLAMA2_OK;
+}
+
+size_t llama2_session_sequence_bytes(const llama2_session *s, int n_positions) {
+    return n_positions <= 0 ? 0
+                            : 2 * (size_t)s->model->config.n_layers * (size_t)n_positions * (size_t)s->model->kv_dim *
+                                  sizeof(float);
+}
+
+/* The host's copy of the cache is the cache only where the backend does
+ * not keep its own (a backend that copies sequences itself does). */
+static llama2_status check_host_cache(const llama2_session *s, llama2_error *err) {
+    if (s->backend->copy_sequence)
+        return l2_fail(err, LLAMA2_E_UNSUPPORTED, "the %s backend keeps the cache on its device: it cannot be "
+                                                   "read or written from memory",
+                       s->backend->name);
+    return LLAMA2_OK;
+}
+
+llama2_status llama2_session_read_sequence(const llama2_session *s, int sequence, int n_positions, void *buf,
+                                           llama2_error *err) {
+    llama2_status st = check_sequence(s, sequence, err);
+    if (st == LLAMA2_OK) st = check_host_cache(s, err);
+    if (st != LLAMA2_OK) return st;
+    if (n_positions < 0 || n_positions > s->lengths[sequence])
+        return l2_fail(err, LLAMA2_E_INVALID, "cannot read %d positions of sequence %d: it has %d", n_positions,
+                       sequence, s->lengths[sequence]);
+    const size_t bytes = (size_t)n_positions * (size_t)s->model->kv_dim * sizeof(float);
+    char *out = buf;
+    for (int l = 0; l < s->model->config.n_layers; l++) {
+        memcpy(out, s->key_cache + l2_cache_row(s, sequence, l, 0), bytes);
+        memcpy(out + bytes, s->value_cache + l2_cache_row(s, sequence, l, 0), bytes);
+        out += 2 * bytes;
+    }
+    return LLAMA2_OK;
+}
+
+llama2_status llama2_session_write_sequence(llama2_session *s, int sequence, int n_positions, const void *buf,
+                                            llama2_error *err) {
+    llama2_status st = check_sequence(s, sequence, err);
+    if (st == LLAMA2_OK) st = check_host_cache(s, err);
+    if (st != LLAMA2_OK) return st;
+    if (n_positions < 0 || n_positions > s->context)
+        return l2_fail(err, LLAMA2_E_INVALID, "cannot write %d positions into sequence %d: the context holds %d",
+                       n_positions, sequence, s->context);
+    const size_t bytes = (size_t)n_positions * (size_t)s->model->kv_dim * sizeof(float);
+    const char *in = buf;
+    for (int l = 0; l < s->model->config.n_layers; l++) {
+        memcpy(s->key_cache + l2_cache_row(s, sequence, l, 0), in, bytes);
+        memcpy(s->value_cache + l2_cache_row(s, sequence, l, 0), in + bytes, bytes);
+        in += 2 * bytes;
+    }
+    s->lengths[sequence] = n_positions;
+    return LLAMA2_OK;
+}
+
 llama2_status llama2_session_copy_sequence(llama2_session *s, int dst, int src, int n_positions, llama2_error *err) {
     llama2_status st = check_sequence(s, dst, err);
     if (st == LLAMA2_OK) st = check_sequence(s, src, err);
