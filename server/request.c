@@ -479,7 +479,7 @@ static int read_logprobs(json_t *obj, server_params *p, server_error *e) {
         if (read_bool(obj, "logprobs", &want, e) < 0) return -1;
         const int got = read_int(obj, "top_logprobs", 0, SERVER_MAX_TOP_LOGPROBS, &top, e);
         if (got < 0) return -1;
-        if (got && !want)
+        if (got && top > 0 && !want) /* 0 asks for nothing */
             return server_fail(e, 400, INVALID, "invalid_value", "top_logprobs",
                                "'top_logprobs' needs 'logprobs': true");
         p->logprobs = want;
