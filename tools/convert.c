@@ -3,7 +3,8 @@
  * back, SentencePiece tokenizers to tokenizer.bin, and llama2.c files from
  * one version of the format to another. What the source is comes from the
  * source itself: a folder is a Hugging Face model; a file is a llama2.c
- * checkpoint or a SentencePiece model.
+ * checkpoint, a SentencePiece model, or (named *.json) a Hugging Face
+ * tokenizer.json.
  *
  * Exit status: 0 done, 1 an input could not be converted or an output
  * written, 2 usage.
@@ -24,15 +25,18 @@ static const char usage_text[] =
     "Usage: llama2-convert <hf-folder> <out.bin> [--version 0|1|2] [--group-size N]\n"
     "                      [--tokenizer-out tokenizer.bin] [--force]\n"
     "       llama2-convert <tokenizer.model> <tokenizer.bin> [--force]\n"
+    "       llama2-convert <tokenizer.json> <tokenizer.bin> [--force]\n"
     "       llama2-convert <model.bin> <out-folder> --to hf [--tokenizer tokenizer.bin]\n"
     "                      [--dtype f32|bf16|f16] [--force]\n"
     "       llama2-convert <model.bin> <out.bin> --version 0|1|2 [--group-size N] [--force]\n"
     "\n"
     "Converts a Hugging Face Llama model (config.json and safetensors weights in\n"
     "F32, F16 or BF16) to a llama2.c checkpoint; a SentencePiece tokenizer.model to\n"
-    "llama2.c's tokenizer.bin; a llama2.c checkpoint to a Hugging Face folder; or a\n"
-    "llama2.c checkpoint to another version of the format. Memory use stays far\n"
-    "below the model's size.\n"
+    "llama2.c's tokenizer.bin; a Hugging Face tokenizer.json (Llama 3's byte-level\n"
+    "BPE, with BOS and EOS from tokenizer_config.json beside it) to the engine's BPE\n"
+    "tokenizer file; a llama2.c checkpoint to a Hugging Face folder; or a llama2.c\n"
+    "checkpoint to another version of the format. Memory use stays far below the\n"
+    "model's size.\n"
     "\n"
     "  --version V          llama2.c output: 0 legacy fp32 (default), 1 fp32, 2 int8\n"
     "  --group-size N       values per scale for --version 2 (default: the largest\n"
@@ -60,6 +64,11 @@ static int looks_like_sentencepiece(const char *path) {
     size_t n = f ? fread(head, 1, sizeof head, f) : 0;
     if (f) fclose(f);
     return n == 4 && head[0] == 0x0a;
+}
+
+static int ends_with(const char *s, const char *tail) {
+    size_t n = strlen(s), t = strlen(tail);
+    return n >= t && strcmp(s + n - t, tail) == 0;
 }
 
 int main(int argc, char **argv) {
@@ -112,16 +121,17 @@ int main(int argc, char **argv) {
         return 1;
     }
     const int from_hf = S_ISDIR(st.st_mode);
-    const int from_sentencepiece = !from_hf && !to && looks_like_sentencepiece(paths[0]);
+    const int from_tokenizer_json = !from_hf && !to && ends_with(paths[0], ".json");
+    const int from_sentencepiece = !from_hf && !to && !from_tokenizer_json && looks_like_sentencepiece(paths[0]);
     if ((to || tokenizer || dtype_name) && from_hf)
         return usage_error("%s", "--to, --tokenizer and --dtype are for a llama2.c source");
     if ((tokenizer || dtype_name) && !to) return usage_error("%s", "--tokenizer and --dtype go with --to hf");
     if (tokenizer_out && !from_hf) return usage_error("%s", "--tokenizer-out is for a Hugging Face folder source");
     if (to && (version >= 0 || group_size >= 0))
         return usage_error("%s", "--version and --group-size are for llama2.c outputs, not --to hf");
-    if (from_sentencepiece && (version >= 0 || group_size >= 0))
+    if ((from_sentencepiece || from_tokenizer_json) && (version >= 0 || group_size >= 0))
         return usage_error("%s", "--version and --group-size are for checkpoints, not tokenizers");
-    if (!from_hf && !from_sentencepiece && !to && version < 0)
+    if (!from_hf && !from_sentencepiece && !from_tokenizer_json && !to && version < 0)
         return usage_error("%s", "a llama2.c source needs --to hf or --version");
     if (group_size > 0 && version != 2) return usage_error("%s", "--group-size goes with --version 2");
 
@@ -139,6 +149,8 @@ int main(int argc, char **argv) {
         s = l2_convert_hf_to_llama2c(paths[0], paths[1], &options, &err);
     else if (from_sentencepiece)
         s = l2_convert_sentencepiece(paths[0], paths[1], output_flags, &err);
+    else if (from_tokenizer_json)
+        s = l2_convert_tokenizer_json(paths[0], paths[1], output_flags, &err);
     else if (to)
         s = l2_convert_llama2c_to_hf(paths[0], paths[1], &options, &err);
     else

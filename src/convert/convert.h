@@ -46,6 +46,14 @@ llama2_status l2_convert_llama2c_to_hf(const char *in_path, const char *out_dir,
 llama2_status l2_convert_sentencepiece(const char *in_path, const char *out_path, unsigned output_flags,
                                        llama2_error *err);
 
+/* Hugging Face's tokenizer.json (and tokenizer_config.json beside it, for
+ * BOS and EOS) as a byte-level BPE tokenizer: loaded, or written as the
+ * engine's BPE tokenizer file (docs/FORMAT.md). Only Llama 3's
+ * pre-tokenizer is accepted. */
+llama2_status l2_load_tokenizer_json(const char *path, llama2_tokenizer **out, llama2_error *err);
+llama2_status l2_convert_tokenizer_json(const char *in_path, const char *out_path, unsigned output_flags,
+                                        llama2_error *err);
+
 /* A llama2.c checkpoint rewritten as another version (options->version,
  * options->group_size). */
 llama2_status l2_convert_llama2c_version(const char *in_path, const char *out_path,
