@@ -73,6 +73,14 @@ typedef struct llama2_config {
     llama2_weight_type weight_type;
     float rope_theta;      /* RoPE base frequency (llama2.c: 10000) */
     float norm_eps;        /* RMSNorm epsilon (llama2.c: 1e-5) */
+    /* RoPE scaling of type llama3 (Llama 3.1, 3.2), as Hugging Face computes
+     * it: each frequency whose wavelength exceeds original_context /
+     * low_freq_factor is divided by factor, those under original_context /
+     * high_freq_factor are kept, those between are blended. factor 0: none. */
+    float rope_scaling_factor;
+    float rope_low_freq_factor;
+    float rope_high_freq_factor;
+    int rope_original_context; /* original_max_position_embeddings */
 } llama2_config;
 
 typedef struct llama2_model llama2_model;

@@ -385,9 +385,15 @@ static void test_config_refusals(void **state) {
         {"model_type", "\"mistral\"", LLAMA2_E_UNSUPPORTED,
          "config.json: model_type mistral is not supported: only llama converts"},
         {"rope_scaling", "{\"type\":\"linear\",\"factor\":2.0}", LLAMA2_E_UNSUPPORTED,
-         "config.json: rope_scaling linear is not supported: llama2.c's RoPE has no scaling"},
-        {"rope_scaling", "{\"rope_type\":\"llama3\",\"factor\":8.0}", LLAMA2_E_UNSUPPORTED,
-         "config.json: rope_scaling llama3 is not supported: llama2.c's RoPE has no scaling"},
+         "config.json: rope_scaling linear is not supported: only llama3 scaling"},
+        {"rope_scaling", "{\"rope_type\":\"llama3\",\"factor\":8.0}", LLAMA2_E_FORMAT,
+         "config.json: rope_scaling.low_freq_factor is missing or not a number"},
+        {"rope_scaling",
+         "{\"rope_type\":\"llama3\",\"factor\":8.0,\"low_freq_factor\":4,\"high_freq_factor\":1,"
+         "\"original_max_position_embeddings\":8192}",
+         LLAMA2_E_FORMAT,
+         "config.json: rope_scaling factor 8, low_freq_factor 4, high_freq_factor 1, original_max_position_embeddings "
+         "8192: need factor >= 1, 0 < low < high, a positive integer"},
         {"attention_bias", "true", LLAMA2_E_UNSUPPORTED,
          "config.json: attention_bias is true: attention biases are not supported"},
         {"mlp_bias", "true", LLAMA2_E_UNSUPPORTED, "config.json: mlp_bias is true: MLP biases are not supported"},
@@ -447,10 +453,12 @@ typedef struct fixture {
     const char *extra;                    /* a tensor added, [dim] */
     const char *reshape;                  /* a tensor given shape [dim + 1, dim] ... */
     const char *retype;                   /* a tensor whose dtype is written as I32 (fp32 only) */
+    double rope_theta;                    /* 0: 10000 */
+    const char *rope_scaling;             /* config.json's rope_scaling, JSON; NULL: none */
 } fixture;
 
 static fixture small_fixture(l2_dtype dtype, int shards, int heads, int kv_heads, int tie) {
-    fixture f = {64, 96, 2, heads, kv_heads, 100, 32, tie, 0, dtype, shards, 7, NULL, NULL, NULL, NULL, NULL, NULL};
+    fixture f = {64, 96, 2, heads, kv_heads, 100, 32, tie, 0, dtype, shards, 7, NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL};
     return f;
 }
 
@@ -565,9 +573,16 @@ static void write_fixture_config(const char *dir, const fixture *f) {
                              "architectures", "LlamaForCausalLM", "model_type", "llama", "hidden_size", f->dim,
                              "intermediate_size", f->hidden, "num_hidden_layers", f->layers, "num_attention_heads",
                              f->heads, "num_key_value_heads", f->kv_heads, "vocab_size", f->vocab,
-                             "max_position_embeddings", f->seq_len, "rms_norm_eps", 1e-5, "rope_theta", 10000.0,
+                             "max_position_embeddings", f->seq_len, "rms_norm_eps", 1e-5, "rope_theta",
+                             f->rope_theta ? f->rope_theta : 10000.0,
                              "tie_word_embeddings", f->tie, "hidden_act", "silu", "torch_dtype", "bfloat16");
     assert_non_null(root);
+    if (f->rope_scaling) {
+        json_error_t jerr;
+        json_t *v = json_loads(f->rope_scaling, 0, &jerr);
+        assert_non_null(v);
+        json_object_set_new(root, "rope_scaling", v);
+    }
     if (f->config_key) {
         if (*f->config_value) {
             json_error_t jerr;
@@ -767,6 +782,58 @@ static void test_hf_fixtures_match_reference(void **state) {
         free(ref);
         clear_tmp_dir();
     }
+}
+
+/* A Llama-3.2-shaped model (grouped-query attention, tied embeddings,
+ * rope_theta 500000, rope_scaling of type llama3 whose frequencies fall in
+ * all three of its bands): the converted model's logits equal the numpy
+ * reference's within 1e-5 of the largest, with the same greedy token at
+ * every position; version 0 is refused; to Hugging Face and back gives the
+ * same file, rope_scaling included. */
+static void test_hf_llama3_fixture(void **state) {
+    fixture f = small_fixture(L2_DTYPE_BF16, 0, 4, 2, 1);
+    f.rope_theta = 500000.0;
+    f.rope_scaling = "{\"factor\":8.0,\"low_freq_factor\":1.0,\"high_freq_factor\":4.0,"
+                     "\"original_max_position_embeddings\":64,\"rope_type\":\"llama3\"}";
+    write_fixture(tmp_path("hf"), &f);
+    convert_hf_ok(tmp_path("hf"), tmp_path("v1.bin"), 1);
+    llama2_model *m = open_model(tmp_path("v1.bin"));
+    const llama2_config *c = llama2_model_config(m);
+    assert_true(c->rope_theta == 500000.0f && c->rope_scaling_factor == 8.0f && c->rope_low_freq_factor == 1.0f &&
+                c->rope_high_freq_factor == 4.0f && c->rope_original_context == 64 && c->shared_classifier == 1);
+    llama2_model_close(m);
+    llama2_error err = {0};
+    char want[4200];
+    snprintf(want, sizeof want, "%s/config.json: rope_scaling: a version 0 file cannot record it (use --version 1 or 2)",
+             tmp_path("hf"));
+    assert_status_message(convert_hf(tmp_path("hf"), tmp_path("v0.bin"), 0, &err), LLAMA2_E_UNSUPPORTED, &err, want);
+    /* Without the scaling the logits differ: the test sees it. */
+    int vocab;
+    float *ours = engine_logits(tmp_path("v1.bin"), sample_tokens, 12, &vocab);
+    if (have_file(test_source_path("tests/hf_reference.py")) && python_has("numpy")) {
+        float *ref = reference_logits(tmp_path("hf"), sample_tokens, 12, vocab);
+        assert_close_logits(ours, ref, 12, vocab, "llama3 fixture");
+        for (int pos = 0; pos < 12; pos++) {
+            int a = 0, b = 0;
+            for (int i = 1; i < vocab; i++) {
+                if (ours[pos * vocab + i] > ours[pos * vocab + a]) a = i;
+                if (ref[pos * vocab + i] > ref[pos * vocab + b]) b = i;
+            }
+            assert_int_equal(a, b);
+        }
+        free(ref);
+    } else {
+        print_message("the reference comparison needs python3 with numpy (python3-numpy)\n");
+    }
+    free(ours);
+    to_hf_ok(tmp_path("v1.bin"), tmp_path("back"), L2_DTYPE_F32, NULL);
+    char *config = test_read_file(tmp_path("back/config.json"), NULL);
+    assert_non_null(config);
+    assert_non_null(strstr(config, "\"rope_type\": \"llama3\""));
+    free(config);
+    convert_hf_ok(tmp_path("back"), tmp_path("again.bin"), 1);
+    assert_same_file(tmp_path("v1.bin"), tmp_path("again.bin"));
+    clear_tmp_dir();
 }
 
 /* ------------------------------------------------------- round trips */
@@ -1495,6 +1562,7 @@ int main(void) {
         cmocka_unit_test(test_config_refusals),
         cmocka_unit_test_setup(test_hf_fixtures_convert, test_setup),
         cmocka_unit_test_setup(test_hf_fixtures_match_reference, test_setup),
+        cmocka_unit_test_setup(test_hf_llama3_fixture, test_setup),
         cmocka_unit_test_setup(test_round_trip_fp32, test_setup),
         cmocka_unit_test_setup(test_round_trip_stories260K, test_setup),
         cmocka_unit_test_setup(test_stories260K_as_llama2c_exports, test_setup),

@@ -822,7 +822,11 @@ static void header_extension_cases(void) {
                      "a byte where version 2 keeps its group size");
     model_with_bytes("v2", v2, v2_size, 41, &one, 1, "byte 41 is 0x01, must be 0", "the first padding byte");
     model_with_bytes("v1", v1, v1_size, 63, &high, 1, "byte 63 is 0x80, must be 0", "the byte before rope theta");
-    model_with_bytes("v2", v2, v2_size, 72, &one, 1, "byte 72 is 0x01, must be 0", "the byte after the epsilon");
+    model_with_bytes("v2", v2, v2_size, 72, &one, 1,
+                     "rope scaling factor 1.4013e-45, low_freq_factor 0, high_freq_factor 0, original context 0: need "
+                     "factor >= 1, 0 < low < high, context > 0",
+                     "a RoPE scaling factor alone");
+    model_with_bytes("v2", v2, v2_size, 88, &one, 1, "byte 88 is 0x01, must be 0", "the byte after the RoPE scaling");
     model_with_bytes("v1", v1, v1_size, 255, &high, 1, "byte 255 is 0x80, must be 0", "the last header byte");
 
     /* Other values than llama2.c's, and its own written out: both run. */

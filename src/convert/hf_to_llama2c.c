@@ -113,7 +113,10 @@ llama2_status l2_convert_hf_to_llama2c(const char *dir, const char *out_path, co
     c.shared_classifier = m.shared_classifier;
     c.rope_theta = m.config.rope_theta;
     c.norm_eps = m.config.norm_eps;
-    if (version == 0 && (c.rope_theta != L2_DEFAULT_ROPE_THETA || c.norm_eps != L2_DEFAULT_NORM_EPS))
+    if (version == 0 && c.rope_scaling_factor != 0.0f)
+        s = l2_fail(err, LLAMA2_E_UNSUPPORTED,
+                    "%s/config.json: rope_scaling: a version 0 file cannot record it (use --version 1 or 2)", dir);
+    else if (version == 0 && (c.rope_theta != L2_DEFAULT_ROPE_THETA || c.norm_eps != L2_DEFAULT_NORM_EPS))
         s = l2_fail(err, LLAMA2_E_UNSUPPORTED,
                     "%s/config.json: rope_theta %g and rms_norm_eps %g differ from llama2.c's 10000 and 1e-05: a "
                     "version 0 file cannot record them (use --version 1 or 2)",
