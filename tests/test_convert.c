@@ -35,6 +35,7 @@
 #include "hf_names.h"
 #include "llama2.h"
 #include "qk_order.h"
+#include "text/bpe.h"
 #include "safetensors.h"
 #include "safetensors_writer.h"
 #include "sentencepiece.h"
@@ -790,13 +791,64 @@ static void test_hf_fixtures_match_reference(void **state) {
  * reference's within 1e-5 of the largest, with the same greedy token at
  * every position; version 0 is refused; to Hugging Face and back gives the
  * same file, rope_scaling included. */
+/* A tokenizer.json of Llama 3's form: the 256 byte tokens, "ab" and
+ * <|eot_id|>, with a tokenizer_config.json beside it. */
+static void write_tokenizer_json(const char *dir) {
+    json_t *vocab = json_object();
+    for (int b = 0; b < 256; b++) {
+        unsigned c = l2_bpe_byte_char((unsigned char)b);
+        char name[4] = {0};
+        if (c < 0x80) name[0] = (char)c;
+        else name[0] = (char)(0xC0 | c >> 6), name[1] = (char)(0x80 | (c & 0x3F));
+        json_object_set_new(vocab, name, json_integer(b));
+    }
+    json_object_set_new(vocab, "ab", json_integer(256));
+    json_error_t jerr;
+    json_t *root = json_loads(
+        "{\"added_tokens\":[{\"id\":257,\"content\":\"<|begin_of_text|>\",\"special\":true},"
+        "{\"id\":258,\"content\":\"<|eot_id|>\",\"special\":true}],\"normalizer\":null,"
+        "\"pre_tokenizer\":{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Split\",\"pattern\":{\"Regex\":"
+        "\"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\\\r\\\\n\\\\p{L}\\\\p{N}]?\\\\p{L}+|\\\\p{N}{1,3}| ?[^\\\\s\\\\p{L}\\\\p{N}]+"
+        "[\\\\r\\\\n]*|\\\\s*[\\\\r\\\\n]+|\\\\s+(?!\\\\S)|\\\\s+\"},\"behavior\":\"Isolated\",\"invert\":false},"
+        "{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"trim_offsets\":true,\"use_regex\":false}]},"
+        "\"model\":{\"type\":\"BPE\",\"ignore_merges\":true,\"merges\":[\"a b\"]}}",
+        0, &jerr);
+    if (!root) fail_msg("tokenizer.json: %s", jerr.text);
+    json_object_set_new(json_object_get(root, "model"), "vocab", vocab);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    assert_int_equal(json_dump_file(root, path, 0), 0);
+    json_decref(root);
+    snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
+    const char *config = "{\"bos_token\":\"<|begin_of_text|>\",\"eos_token\":\"<|eot_id|>\"}";
+    write_bytes(path, config, strlen(config));
+}
+
 static void test_hf_llama3_fixture(void **state) {
     fixture f = small_fixture(L2_DTYPE_BF16, 0, 4, 2, 1);
+    f.vocab = 260; /* the tokenizer's 259 and a padding row */
     f.rope_theta = 500000.0;
     f.rope_scaling = "{\"factor\":8.0,\"low_freq_factor\":1.0,\"high_freq_factor\":4.0,"
                      "\"original_max_position_embeddings\":64,\"rope_type\":\"llama3\"}";
     write_fixture(tmp_path("hf"), &f);
-    convert_hf_ok(tmp_path("hf"), tmp_path("v1.bin"), 1);
+    write_tokenizer_json(tmp_path("hf"));
+    l2_convert_options o = {0};
+    o.version = 1;
+    o.tokenizer = tmp_path("tok.bin");
+    char *tok_path = strdup(o.tokenizer);
+    llama2_error e = {0};
+    if (l2_convert_hf_to_llama2c(tmp_path("hf"), tmp_path("v1.bin"), &o, &e) != LLAMA2_OK) fail_msg("%s", e.message);
+    llama2_tokenizer *tok = NULL;
+    assert_int_equal(llama2_tokenizer_open(tok_path, f.vocab, &tok, &e), LLAMA2_OK);
+    assert_int_equal(llama2_tokenizer_get_kind(tok), LLAMA2_TOKENIZER_BPE);
+    assert_int_equal(llama2_tokenizer_bos(tok), 257);
+    assert_int_equal(llama2_tokenizer_eos(tok), 258);
+    int ids[16], n_ids = 0;
+    assert_int_equal(llama2_tokenize(tok, "abc", 1, 0, ids, &n_ids, &e), LLAMA2_OK);
+    assert_int_equal(n_ids, 3);
+    assert_true(ids[0] == 257 && ids[1] == 256 && ids[2] == 'c');
+    llama2_tokenizer_close(tok);
+    free(tok_path);
     llama2_model *m = open_model(tmp_path("v1.bin"));
     const llama2_config *c = llama2_model_config(m);
     assert_true(c->rope_theta == 500000.0f && c->rope_scaling_factor == 8.0f && c->rope_low_freq_factor == 1.0f &&

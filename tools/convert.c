@@ -42,6 +42,7 @@ static const char usage_text[] =
     "  --group-size N       values per scale for --version 2 (default: the largest\n"
     "                       size up to 64 dividing dim and hidden_dim)\n"
     "  --tokenizer-out F    also write the folder's tokenizer.model as tokenizer.bin F\n"
+    "                       (without one, its tokenizer.json as a BPE tokenizer)\n"
     "  --to hf              write a Hugging Face folder (config.json, model.safetensors)\n"
     "  --tokenizer F        with --to hf: tokenizer.bin F becomes tokenizer.model\n"
     "  --dtype T            with --to hf: f32 (default), bf16 or f16 weights\n"

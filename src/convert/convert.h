@@ -28,7 +28,8 @@ typedef struct l2_convert_options {
 
 /* A Hugging Face folder (config.json, safetensors weights) to a llama2.c
  * checkpoint of options->version, and, when options->tokenizer is set, the
- * folder's tokenizer.model to that tokenizer.bin. Everything is checked
+ * folder's tokenizer.model to that tokenizer.bin (or, without a
+ * tokenizer.model, its tokenizer.json to a BPE tokenizer file). Everything is checked
  * before anything is written; outputs appear whole or not at all. */
 llama2_status l2_convert_hf_to_llama2c(const char *dir, const char *out_path, const l2_convert_options *options,
                                        llama2_error *err);
@@ -53,6 +54,9 @@ llama2_status l2_convert_sentencepiece(const char *in_path, const char *out_path
 llama2_status l2_load_tokenizer_json(const char *path, llama2_tokenizer **out, llama2_error *err);
 llama2_status l2_convert_tokenizer_json(const char *in_path, const char *out_path, unsigned output_flags,
                                         llama2_error *err);
+/* The BPE file's bytes (malloc'd) for a model of vocab_size tokens (0: any). */
+llama2_status l2_tokenizer_json_bytes(const char *path, int vocab_size, unsigned char **data, size_t *size,
+                                      llama2_error *err);
 
 /* A llama2.c checkpoint rewritten as another version (options->version,
  * options->group_size). */

@@ -264,15 +264,24 @@ llama2_status l2_load_tokenizer_json(const char *path, llama2_tokenizer **out, l
     return s;
 }
 
+llama2_status l2_tokenizer_json_bytes(const char *path, int vocab_size, unsigned char **data, size_t *size,
+                                      llama2_error *err) {
+    llama2_tokenizer *t = NULL;
+    llama2_status s = l2_load_tokenizer_json(path, &t, err);
+    if (s != LLAMA2_OK) return s;
+    if (vocab_size > 0 && llama2_tokenizer_vocab_size(t) > vocab_size)
+        s = l2_fail(err, LLAMA2_E_UNSUPPORTED, "%s: %d tokens, the model's vocabulary has %d", path,
+                    llama2_tokenizer_vocab_size(t), vocab_size);
+    if (s == LLAMA2_OK) s = l2_bpe_file_write(l2_tokenizer_bpe(t), data, size, err);
+    llama2_tokenizer_close(t);
+    return s;
+}
+
 llama2_status l2_convert_tokenizer_json(const char *in_path, const char *out_path, unsigned output_flags,
                                         llama2_error *err) {
-    llama2_tokenizer *t = NULL;
-    llama2_status s = l2_load_tokenizer_json(in_path, &t, err);
-    if (s != LLAMA2_OK) return s;
     unsigned char *data = NULL;
     size_t size = 0;
-    s = l2_bpe_file_write(l2_tokenizer_bpe(t), &data, &size, err);
-    llama2_tokenizer_close(t);
+    llama2_status s = l2_tokenizer_json_bytes(in_path, 0, &data, &size, err);
     if (s != LLAMA2_OK) return s;
     l2_output out;
     const char *inputs[] = {in_path, NULL};
