@@ -478,6 +478,43 @@ static void test_generate(void **state) {
     free(tok);
 }
 
+/* llama2-convert --to hf cannot write a tokenizer.json yet: a BPE file
+ * given as --tokenizer is refused in one line, and nothing is written. */
+static void test_to_hf_refuses_bpe(void **state) {
+    (void)state;
+    const char *convert = test_require_tool("llama2-convert");
+    char *genmodel = strdup(test_require_tool("llama2-genmodel"));
+    char *model = strdup(test_path_in(tmp_dir, "to-hf.bin")), *tok = strdup(test_path_in(tmp_dir, "to-hf-tok.bin"));
+    char *out = strdup(test_path_in(tmp_dir, "to-hf"));
+    const char *gen_args[] = {model, "--dim", "16", "--hidden", "32", "--layers", "1", "--heads", "2", "--vocab", "266",
+                              "--seq-len", "8", "--format", "1", "--force", NULL};
+    test_run r;
+    assert_int_equal(test_run_tool(genmodel, gen_args, &r), 0);
+    test_run_free(&r);
+    llama2_tokenizer *t = small_tokenizer();
+    unsigned char *data = NULL;
+    size_t size = 0;
+    llama2_error err = {0};
+    assert_int_equal(l2_bpe_file_write(l2_tokenizer_bpe(t), &data, &size, &err), LLAMA2_OK);
+    test_write_file(tok, data, size, 0644);
+    free(data);
+    llama2_tokenizer_close(t);
+    const char *args[] = {model, out, "--to", "hf", "--tokenizer", tok, NULL};
+    assert_int_equal(test_run_tool(convert, args, &r), 1);
+    char want[4400];
+    snprintf(want, sizeof want,
+             "llama2-convert: %s: a BPE tokenizer (from tokenizer.json): only llama2.c's tokenizer.bin becomes a "
+             "tokenizer.model\n",
+             tok);
+    assert_string_equal(r.err, want);
+    assert_int_not_equal(access(out, F_OK), 0);
+    test_run_free(&r);
+    free(genmodel);
+    free(model);
+    free(tok);
+    free(out);
+}
+
 /* ------------------------------------------------ parity with Llama 3 */
 
 static void put_json_string(FILE *f, const char *s) {
@@ -719,6 +756,7 @@ int main(void) {
         cmocka_unit_test(test_bad_vocabularies),
         cmocka_unit_test(test_tokenizer_json),
         cmocka_unit_test(test_generate),
+        cmocka_unit_test(test_to_hf_refuses_bpe),
         cmocka_unit_test(test_llama3_parity),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
