@@ -42,7 +42,7 @@ const char *cli_usage(void) {
            "  -z, --tokenizer <path>           tokenizer file (default: a GGUF model's own, else tokenizer.bin)\n"
            "  -m, --mode <mode>                generate | chat (default generate)\n"
            "  -y, --system <string>            system prompt in chat mode\n"
-           "      --chat-template <name>       llama2 | chatml | zephyr | none (default llama2)\n"
+           "      --chat-template <name>       llama2 | chatml | zephyr | none | llama3 (default llama2)\n"
            "      --reply-tokens <int>         most tokens in one chat reply, 0 = no cap (default 256)\n"
            "      --threads <int>              worker threads (default: the online processors; 1 below 1M parameters)\n"
            "      --batch <int>                prompt tokens per block (default " STRINGIFY(LLAMA2_DEFAULT_BATCH) ")\n"
@@ -138,7 +138,7 @@ static int apply(void *user, const cli_option *o, const char *flag, const char *
                              size);
     case OPT_CHAT_TEMPLATE:
         if (!llama2_chat_template_from_name(v, &a->chat_template))
-            return cli_fail(msg, size, "%s: unknown chat template '%s' (expected llama2, chatml, zephyr or none)", flag, v);
+            return cli_fail(msg, size, "%s: unknown chat template '%s' (expected llama2, chatml, zephyr, none or llama3)", flag, v);
         return 0;
     case OPT_STOP:
         if (v[0] == '\0') return cli_fail(msg, size, "%s: a stop string must not be empty", flag);

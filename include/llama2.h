@@ -73,6 +73,14 @@ typedef struct llama2_config {
     llama2_weight_type weight_type;
     float rope_theta;      /* RoPE base frequency (llama2.c: 10000) */
     float norm_eps;        /* RMSNorm epsilon (llama2.c: 1e-5) */
+    /* RoPE scaling of type llama3 (Llama 3.1, 3.2), as Hugging Face computes
+     * it: each frequency whose wavelength exceeds original_context /
+     * low_freq_factor is divided by factor, those under original_context /
+     * high_freq_factor are kept, those between are blended. factor 0: none. */
+    float rope_scaling_factor;
+    float rope_low_freq_factor;
+    float rope_high_freq_factor;
+    int rope_original_context; /* original_max_position_embeddings */
 } llama2_config;
 
 typedef struct llama2_model llama2_model;
@@ -253,6 +261,54 @@ LLAMA2_API llama2_status llama2_model_tokenizer(const llama2_model *model, llama
 LLAMA2_API void llama2_tokenizer_close(llama2_tokenizer *tokenizer);
 LLAMA2_API int llama2_tokenizer_vocab_size(const llama2_tokenizer *tokenizer);
 
+/* llama2_tokenizer_open reads both kinds of file: llama2.c's tokenizer.bin
+ * (SentencePiece pieces with scores) and the byte-level BPE file that
+ * llama2-convert makes from a Hugging Face tokenizer.json (Llama 3;
+ * docs/FORMAT.md). A BPE file may have fewer tokens than vocab_size. */
+typedef enum llama2_tokenizer_kind {
+    LLAMA2_TOKENIZER_LLAMA2C = 0,
+    LLAMA2_TOKENIZER_BPE = 1
+} llama2_tokenizer_kind;
+
+LLAMA2_API llama2_tokenizer_kind llama2_tokenizer_get_kind(const llama2_tokenizer *tokenizer);
+/* The BOS and EOS ids (llama2.c: 1 and 2; BPE: the file's, EOS being the
+ * first of its end tokens), -1 when the tokenizer has none. */
+LLAMA2_API int llama2_tokenizer_bos(const llama2_tokenizer *tokenizer);
+LLAMA2_API int llama2_tokenizer_eos(const llama2_tokenizer *tokenizer);
+/* Whether a chat reply ends at `token`: EOS, and for BPE each of its end
+ * tokens (Llama 3: <|end_of_text|>, <|eot_id|>, <|eom_id|>). */
+LLAMA2_API int llama2_tokenizer_is_end(const llama2_tokenizer *tokenizer, int token);
+/* Whether `token` is a control token, hidden in output unless asked for
+ * (llama2.c: ids 0-2; BPE: the special tokens). */
+LLAMA2_API int llama2_tokenizer_is_special(const llama2_tokenizer *tokenizer, int token);
+/* The id of the token whose bytes are `piece` (special tokens included), -1
+ * when there is none. */
+LLAMA2_API int llama2_tokenizer_find(const llama2_tokenizer *tokenizer, const char *piece);
+
+/* A byte-level BPE vocabulary as Hugging Face's tokenizer.json and GGUF
+ * (tokenizer.ggml.model "gpt2") spell it: the GGUF reader builds one from
+ * tokenizer.ggml.tokens, .merges, .token_type, .pre and the BOS/EOS/EOT ids. */
+typedef struct llama2_bpe_vocab {
+    int n_tokens;
+    const char *const *tokens;  /* NUL-terminated: normal tokens in GPT-2's byte-to-unicode
+                                   characters ("\u0120the"), the others as plain text */
+    const int *token_types;     /* GGUF's numbers: 1 normal, 3 control (special: matched in text
+                                   only when asked, hidden in output), 4 user-defined (added text,
+                                   always matched whole); NULL: all normal */
+    int n_merges;
+    const char *const *merges;  /* "left right" in the tokens' characters, by rank (first = merged first) */
+    const char *pre_tokenizer;  /* "llama3" (GGUF: "llama-bpe", the same split) */
+    int bos_id;                 /* -1: none */
+    int n_end;                  /* the tokens that end a reply, EOS first; at most 8 */
+    const int *end_ids;
+} llama2_bpe_vocab;
+
+/* A BPE tokenizer from a vocabulary (copied). A merge naming no token, a
+ * character outside GPT-2's map, an unknown type or pre-tokenizer give
+ * LLAMA2_E_FORMAT with a one-line message. */
+LLAMA2_API llama2_status llama2_tokenizer_from_bpe(const llama2_bpe_vocab *vocab, llama2_tokenizer **out,
+                                                   llama2_error *err);
+
 /* The most ids that encoding text_len bytes can give (BOS, EOS included). */
 LLAMA2_API size_t llama2_tokenize_capacity(size_t text_len);
 
@@ -262,9 +318,17 @@ LLAMA2_API size_t llama2_tokenize_capacity(size_t text_len);
  * `ids` must hold llama2_tokenize_capacity(strlen(text)) entries. */
 LLAMA2_API llama2_status llama2_tokenize(const llama2_tokenizer *tokenizer, const char *text, int add_bos,
                                          int add_eos, int *ids, int *n_ids, llama2_error *err);
+/* For a BPE tokenizer: the pre-tokenizer's split, then merges by rank
+ * (Hugging Face's and tiktoken's encoding); special tokens' text stays text.
+ * llama2_tokenize_special also turns the text of special tokens
+ * ("<|eot_id|>") into those tokens: for templates, never for user text.
+ * For llama2.c tokenizers the two are the same. */
+LLAMA2_API llama2_status llama2_tokenize_special(const llama2_tokenizer *tokenizer, const char *text, int add_bos,
+                                                 int add_eos, int *ids, int *n_ids, llama2_error *err);
 
 /* The bytes of `token` as llama2.c decodes them after `prev_token`: the
  * leading space is dropped after BOS, and "<0xHH>" pieces are the byte HH.
+ * BPE: the token's bytes, whatever came before (a special token's text).
  * Returns a pointer into the tokenizer and the length in *len. An id outside
  * the vocabulary gives an empty piece. */
 LLAMA2_API const char *llama2_token_piece(const llama2_tokenizer *tokenizer, int prev_token, int token, size_t *len);
@@ -446,15 +510,21 @@ LLAMA2_API llama2_status llama2_sampler_set_grammar(llama2_sampler *sampler, con
  *           replies end at the text "<|im_end|>" (a stop string).
  *   ZEPHYR: <s>"<|{role}|>\n{content}"</s>"\n" per message (TinyLlama-chat).
  *   NONE:   <s> and the contents, one after the other, each ending "\n".
+ *   LLAMA3: <|begin_of_text|>, then per message <|start_header_id|>"{role}"
+ *           <|end_header_id|>"\n\n{content}"<|eot_id|>, the content trimmed
+ *           of whitespace as Meta's template does; replies end at any end
+ *           token (<|eot_id|>, <|end_of_text|>). Needs a BPE tokenizer with
+ *           those special tokens.
  * <s> and </s> are the tokens BOS and EOS, never text. */
 typedef enum llama2_chat_template {
     LLAMA2_TEMPLATE_LLAMA2 = 0,
     LLAMA2_TEMPLATE_CHATML,
     LLAMA2_TEMPLATE_ZEPHYR,
     LLAMA2_TEMPLATE_NONE,
+    LLAMA2_TEMPLATE_LLAMA3,
 } llama2_chat_template;
 
-/* The template called `name` ("llama2", "chatml", "zephyr", "none");
+/* The template called `name` ("llama2", "chatml", "zephyr", "none", "llama3");
  * returns 0 for an unknown name. */
 LLAMA2_API int llama2_chat_template_from_name(const char *name, llama2_chat_template *out);
 /* The name of a template ("llama2", ...), or NULL for a value outside the enum. */

@@ -31,7 +31,7 @@ const char *server_usage(void) {
            "      --threads <int>           worker threads (default: the online processors)\n"
            "      --batch <int>             prompt tokens evaluated per step, at most (default 128)\n"
            "      --api-key <key>           require 'Authorization: Bearer <key>' (not on /health)\n"
-           "      --chat-template <name>    llama2 | chatml | zephyr | none (default llama2)\n"
+           "      --chat-template <name>    llama2 | chatml | zephyr | none | llama3 (default llama2)\n"
            "      --alias <name>            the model's id in the API (default: the file's name)\n"
            "      --max-body <bytes>        largest request body; past it, 413 (default 1048576)\n"
            "      --shutdown-timeout <s>    on SIGTERM or SIGINT, seconds to finish the requests in\n"
@@ -100,7 +100,7 @@ static int apply(void *user, const cli_option *o, const char *flag, const char *
         return 0;
     case OPT_CHAT_TEMPLATE:
         if (!llama2_chat_template_from_name(v, &a->chat_template))
-            return cli_fail(msg, size, "%s: unknown chat template '%s' (expected llama2, chatml, zephyr or none)", flag, v);
+            return cli_fail(msg, size, "%s: unknown chat template '%s' (expected llama2, chatml, zephyr, none or llama3)", flag, v);
         return 0;
     case OPT_ALIAS:
         if (v[0] == '\0') return cli_fail(msg, size, "%s: the name must not be empty", flag);

@@ -659,7 +659,9 @@ int server_parse_detokenize(const server_limits *limits, const char *body, size_
             }
             const int token = (int)json_integer_value(t);
             size_t n = 0;
-            const char *piece = token <= LLAMA2_TOKEN_EOS ? "" : llama2_token_piece(limits->tokenizer, prev, token, &n);
+            const char *piece = llama2_tokenizer_is_special(limits->tokenizer, token)
+                                    ? ""
+                                    : llama2_token_piece(limits->tokenizer, prev, token, &n);
             if (used + n + 5 > cap) {
                 while (used + n + 5 > cap) cap *= 2;
                 char *bigger = realloc(out, cap);

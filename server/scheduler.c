@@ -486,15 +486,19 @@ static void record_logprob(server_scheduler *s, slot *sl, const float *raw, int 
 static void sample(server_scheduler *s, slot *sl, float *logits) {
     const server_params *p = &sl->job->params;
     if (p->logprobs) memcpy(s->raw, logits, (size_t)s->vocab_size * sizeof *logits);
-    if (p->ignore_eos) logits[LLAMA2_TOKEN_EOS] = logits[LLAMA2_TOKEN_BOS] = -INFINITY;
+    const int bpe = llama2_tokenizer_get_kind(s->tokenizer) == LLAMA2_TOKENIZER_BPE;
+    if (p->ignore_eos && !bpe) logits[LLAMA2_TOKEN_EOS] = logits[LLAMA2_TOKEN_BOS] = -INFINITY;
+    for (int id = 0; p->ignore_eos && bpe && id < llama2_tokenizer_vocab_size(s->tokenizer); id++)
+        if (llama2_tokenizer_is_end(s->tokenizer, id)) logits[id] = -INFINITY;
     for (int i = 0; i < p->n_bias; i++) {
         float *logit = &logits[p->bias_tokens[i]];
         *logit = p->bias_values[i] <= -100.0f ? -INFINITY : *logit + p->bias_values[i];
     }
     const int next = llama2_sampler_sample(sl->sampler, logits);
     sl->out.completion_tokens++;
-    /* llama2.c's stories end with BOS, chat replies with EOS. */
-    if (next == LLAMA2_TOKEN_EOS || next == LLAMA2_TOKEN_BOS) return slot_end(sl, "stop");
+    /* llama2.c's stories end with BOS, chat replies with EOS; Llama 3's at its end tokens. */
+    if (bpe ? llama2_tokenizer_is_end(s->tokenizer, next) : next == LLAMA2_TOKEN_EOS || next == LLAMA2_TOKEN_BOS)
+        return slot_end(sl, "stop");
     if (p->logprobs) record_logprob(s, sl, s->raw, next);
     const char *text;
     size_t len;

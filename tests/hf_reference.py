@@ -7,7 +7,8 @@ logits after each of the given tokens as float32, one row per position.
     hf_reference.py HF_DIR OUT.f32 TOKEN...
 
 Conventions followed (transformers' modeling_llama): rotate-half RoPE with
-inv_freq = 1 / theta^(2i/head_dim) over [freqs, freqs]; grouped-query attention
+inv_freq = 1 / theta^(2i/head_dim) over [freqs, freqs], with rope_scaling of type
+llama3 applied to inv_freq as transformers' _compute_llama3_parameters does; grouped-query attention
 by repeat_kv (query head h reads key/value head h // (heads / kv_heads));
 RMSNorm x * rsqrt(mean(x^2) + eps) * weight; SwiGLU down(silu(gate(x)) * up(x));
 lm_head, or the embedding table when tie_word_embeddings.
@@ -67,6 +68,20 @@ def rotate_half(x):
     return np.concatenate([-x[..., half:], x[..., :half]], axis=-1)
 
 
+def llama3_inv_freq(inv_freq, s):
+    """RoPE scaling of type llama3, as transformers' _compute_llama3_parameters:
+    wavelengths above original / low_freq_factor are slowed by factor, those
+    under original / high_freq_factor kept, those between blended."""
+    factor, low, high = s["factor"], s["low_freq_factor"], s["high_freq_factor"]
+    old = s["original_max_position_embeddings"]
+    wavelen = 2 * np.pi / inv_freq
+    scaled = np.where(wavelen > old / low, inv_freq / factor, inv_freq)
+    smooth = (old / wavelen - low) / (high - low)
+    blended = (1 - smooth) * scaled / factor + smooth * scaled
+    medium = ~(wavelen < old / high) & ~(wavelen > old / low)
+    return np.where(medium, blended, scaled)
+
+
 def forward(config, w, tokens):
     dim = config["hidden_size"]
     n_heads = config["num_attention_heads"]
@@ -77,6 +92,9 @@ def forward(config, w, tokens):
     T = len(tokens)
 
     inv_freq = 1.0 / (theta ** (np.arange(0, head_dim, 2, dtype=np.float64) / head_dim))
+    scaling = config.get("rope_scaling") or {}
+    if scaling.get("rope_type", scaling.get("type")) == "llama3":
+        inv_freq = llama3_inv_freq(inv_freq, scaling)
     freqs = np.outer(np.arange(T, dtype=np.float64), inv_freq)
     emb = np.concatenate([freqs, freqs], axis=-1)
     cos, sin = np.cos(emb)[:, None, :], np.sin(emb)[:, None, :]

@@ -35,6 +35,7 @@
 #include "hf_names.h"
 #include "llama2.h"
 #include "qk_order.h"
+#include "text/bpe.h"
 #include "safetensors.h"
 #include "safetensors_writer.h"
 #include "sentencepiece.h"
@@ -385,9 +386,15 @@ static void test_config_refusals(void **state) {
         {"model_type", "\"mistral\"", LLAMA2_E_UNSUPPORTED,
          "config.json: model_type mistral is not supported: only llama converts"},
         {"rope_scaling", "{\"type\":\"linear\",\"factor\":2.0}", LLAMA2_E_UNSUPPORTED,
-         "config.json: rope_scaling linear is not supported: llama2.c's RoPE has no scaling"},
-        {"rope_scaling", "{\"rope_type\":\"llama3\",\"factor\":8.0}", LLAMA2_E_UNSUPPORTED,
-         "config.json: rope_scaling llama3 is not supported: llama2.c's RoPE has no scaling"},
+         "config.json: rope_scaling linear is not supported: only llama3 scaling"},
+        {"rope_scaling", "{\"rope_type\":\"llama3\",\"factor\":8.0}", LLAMA2_E_FORMAT,
+         "config.json: rope_scaling.low_freq_factor is missing or not a number"},
+        {"rope_scaling",
+         "{\"rope_type\":\"llama3\",\"factor\":8.0,\"low_freq_factor\":4,\"high_freq_factor\":1,"
+         "\"original_max_position_embeddings\":8192}",
+         LLAMA2_E_FORMAT,
+         "config.json: rope_scaling factor 8, low_freq_factor 4, high_freq_factor 1, original_max_position_embeddings "
+         "8192: need factor >= 1, 0 < low < high, a positive integer"},
         {"attention_bias", "true", LLAMA2_E_UNSUPPORTED,
          "config.json: attention_bias is true: attention biases are not supported"},
         {"mlp_bias", "true", LLAMA2_E_UNSUPPORTED, "config.json: mlp_bias is true: MLP biases are not supported"},
@@ -447,10 +454,12 @@ typedef struct fixture {
     const char *extra;                    /* a tensor added, [dim] */
     const char *reshape;                  /* a tensor given shape [dim + 1, dim] ... */
     const char *retype;                   /* a tensor whose dtype is written as I32 (fp32 only) */
+    double rope_theta;                    /* 0: 10000 */
+    const char *rope_scaling;             /* config.json's rope_scaling, JSON; NULL: none */
 } fixture;
 
 static fixture small_fixture(l2_dtype dtype, int shards, int heads, int kv_heads, int tie) {
-    fixture f = {64, 96, 2, heads, kv_heads, 100, 32, tie, 0, dtype, shards, 7, NULL, NULL, NULL, NULL, NULL, NULL};
+    fixture f = {64, 96, 2, heads, kv_heads, 100, 32, tie, 0, dtype, shards, 7, NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL};
     return f;
 }
 
@@ -565,9 +574,16 @@ static void write_fixture_config(const char *dir, const fixture *f) {
                              "architectures", "LlamaForCausalLM", "model_type", "llama", "hidden_size", f->dim,
                              "intermediate_size", f->hidden, "num_hidden_layers", f->layers, "num_attention_heads",
                              f->heads, "num_key_value_heads", f->kv_heads, "vocab_size", f->vocab,
-                             "max_position_embeddings", f->seq_len, "rms_norm_eps", 1e-5, "rope_theta", 10000.0,
+                             "max_position_embeddings", f->seq_len, "rms_norm_eps", 1e-5, "rope_theta",
+                             f->rope_theta ? f->rope_theta : 10000.0,
                              "tie_word_embeddings", f->tie, "hidden_act", "silu", "torch_dtype", "bfloat16");
     assert_non_null(root);
+    if (f->rope_scaling) {
+        json_error_t jerr;
+        json_t *v = json_loads(f->rope_scaling, 0, &jerr);
+        assert_non_null(v);
+        json_object_set_new(root, "rope_scaling", v);
+    }
     if (f->config_key) {
         if (*f->config_value) {
             json_error_t jerr;
@@ -767,6 +783,109 @@ static void test_hf_fixtures_match_reference(void **state) {
         free(ref);
         clear_tmp_dir();
     }
+}
+
+/* A Llama-3.2-shaped model (grouped-query attention, tied embeddings,
+ * rope_theta 500000, rope_scaling of type llama3 whose frequencies fall in
+ * all three of its bands): the converted model's logits equal the numpy
+ * reference's within 1e-5 of the largest, with the same greedy token at
+ * every position; version 0 is refused; to Hugging Face and back gives the
+ * same file, rope_scaling included. */
+/* A tokenizer.json of Llama 3's form: the 256 byte tokens, "ab" and
+ * <|eot_id|>, with a tokenizer_config.json beside it. */
+static void write_tokenizer_json(const char *dir) {
+    json_t *vocab = json_object();
+    for (int b = 0; b < 256; b++) {
+        unsigned c = l2_bpe_byte_char((unsigned char)b);
+        char name[4] = {0};
+        if (c < 0x80) name[0] = (char)c;
+        else name[0] = (char)(0xC0 | c >> 6), name[1] = (char)(0x80 | (c & 0x3F));
+        json_object_set_new(vocab, name, json_integer(b));
+    }
+    json_object_set_new(vocab, "ab", json_integer(256));
+    json_error_t jerr;
+    json_t *root = json_loads(
+        "{\"added_tokens\":[{\"id\":257,\"content\":\"<|begin_of_text|>\",\"special\":true},"
+        "{\"id\":258,\"content\":\"<|eot_id|>\",\"special\":true}],\"normalizer\":null,"
+        "\"pre_tokenizer\":{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Split\",\"pattern\":{\"Regex\":"
+        "\"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\\\r\\\\n\\\\p{L}\\\\p{N}]?\\\\p{L}+|\\\\p{N}{1,3}| ?[^\\\\s\\\\p{L}\\\\p{N}]+"
+        "[\\\\r\\\\n]*|\\\\s*[\\\\r\\\\n]+|\\\\s+(?!\\\\S)|\\\\s+\"},\"behavior\":\"Isolated\",\"invert\":false},"
+        "{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"trim_offsets\":true,\"use_regex\":false}]},"
+        "\"model\":{\"type\":\"BPE\",\"ignore_merges\":true,\"merges\":[\"a b\"]}}",
+        0, &jerr);
+    if (!root) fail_msg("tokenizer.json: %s", jerr.text);
+    json_object_set_new(json_object_get(root, "model"), "vocab", vocab);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    assert_int_equal(json_dump_file(root, path, 0), 0);
+    json_decref(root);
+    snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
+    const char *config = "{\"bos_token\":\"<|begin_of_text|>\",\"eos_token\":\"<|eot_id|>\"}";
+    write_bytes(path, config, strlen(config));
+}
+
+static void test_hf_llama3_fixture(void **state) {
+    fixture f = small_fixture(L2_DTYPE_BF16, 0, 4, 2, 1);
+    f.vocab = 260; /* the tokenizer's 259 and a padding row */
+    f.rope_theta = 500000.0;
+    f.rope_scaling = "{\"factor\":8.0,\"low_freq_factor\":1.0,\"high_freq_factor\":4.0,"
+                     "\"original_max_position_embeddings\":64,\"rope_type\":\"llama3\"}";
+    write_fixture(tmp_path("hf"), &f);
+    write_tokenizer_json(tmp_path("hf"));
+    l2_convert_options o = {0};
+    o.version = 1;
+    o.tokenizer = tmp_path("tok.bin");
+    char *tok_path = strdup(o.tokenizer);
+    llama2_error e = {0};
+    if (l2_convert_hf_to_llama2c(tmp_path("hf"), tmp_path("v1.bin"), &o, &e) != LLAMA2_OK) fail_msg("%s", e.message);
+    llama2_tokenizer *tok = NULL;
+    assert_int_equal(llama2_tokenizer_open(tok_path, f.vocab, &tok, &e), LLAMA2_OK);
+    assert_int_equal(llama2_tokenizer_get_kind(tok), LLAMA2_TOKENIZER_BPE);
+    assert_int_equal(llama2_tokenizer_bos(tok), 257);
+    assert_int_equal(llama2_tokenizer_eos(tok), 258);
+    int ids[16], n_ids = 0;
+    assert_int_equal(llama2_tokenize(tok, "abc", 1, 0, ids, &n_ids, &e), LLAMA2_OK);
+    assert_int_equal(n_ids, 3);
+    assert_true(ids[0] == 257 && ids[1] == 256 && ids[2] == 'c');
+    llama2_tokenizer_close(tok);
+    free(tok_path);
+    llama2_model *m = open_model(tmp_path("v1.bin"));
+    const llama2_config *c = llama2_model_config(m);
+    assert_true(c->rope_theta == 500000.0f && c->rope_scaling_factor == 8.0f && c->rope_low_freq_factor == 1.0f &&
+                c->rope_high_freq_factor == 4.0f && c->rope_original_context == 64 && c->shared_classifier == 1);
+    llama2_model_close(m);
+    llama2_error err = {0};
+    char want[4200];
+    snprintf(want, sizeof want, "%s/config.json: rope_scaling: a version 0 file cannot record it (use --version 1 or 2)",
+             tmp_path("hf"));
+    assert_status_message(convert_hf(tmp_path("hf"), tmp_path("v0.bin"), 0, &err), LLAMA2_E_UNSUPPORTED, &err, want);
+    /* Without the scaling the logits differ: the test sees it. */
+    int vocab;
+    float *ours = engine_logits(tmp_path("v1.bin"), sample_tokens, 12, &vocab);
+    if (have_file(test_source_path("tests/hf_reference.py")) && python_has("numpy")) {
+        float *ref = reference_logits(tmp_path("hf"), sample_tokens, 12, vocab);
+        assert_close_logits(ours, ref, 12, vocab, "llama3 fixture");
+        for (int pos = 0; pos < 12; pos++) {
+            int a = 0, b = 0;
+            for (int i = 1; i < vocab; i++) {
+                if (ours[pos * vocab + i] > ours[pos * vocab + a]) a = i;
+                if (ref[pos * vocab + i] > ref[pos * vocab + b]) b = i;
+            }
+            assert_int_equal(a, b);
+        }
+        free(ref);
+    } else {
+        print_message("the reference comparison needs python3 with numpy (python3-numpy)\n");
+    }
+    free(ours);
+    to_hf_ok(tmp_path("v1.bin"), tmp_path("back"), L2_DTYPE_F32, NULL);
+    char *config = test_read_file(tmp_path("back/config.json"), NULL);
+    assert_non_null(config);
+    assert_non_null(strstr(config, "\"rope_type\": \"llama3\""));
+    free(config);
+    convert_hf_ok(tmp_path("back"), tmp_path("again.bin"), 1);
+    assert_same_file(tmp_path("v1.bin"), tmp_path("again.bin"));
+    clear_tmp_dir();
 }
 
 /* ------------------------------------------------------- round trips */
@@ -1584,6 +1703,7 @@ int main(void) {
         cmocka_unit_test_setup(test_source_kinds, test_setup),
         cmocka_unit_test_setup(test_hf_fixtures_convert, test_setup),
         cmocka_unit_test_setup(test_hf_fixtures_match_reference, test_setup),
+        cmocka_unit_test_setup(test_hf_llama3_fixture, test_setup),
         cmocka_unit_test_setup(test_round_trip_fp32, test_setup),
         cmocka_unit_test_setup(test_round_trip_stories260K, test_setup),
         cmocka_unit_test_setup(test_stories260K_as_llama2c_exports, test_setup),

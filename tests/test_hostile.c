@@ -550,10 +550,10 @@ static void sampling_usage_cases(void) {
     bad_usage("--reply-tokens", "--reply-tokens: reply tokens must be a non-negative integer, got 'x'\n",
               "--reply-tokens x", "@M", STD, "--reply-tokens", "x", NULL);
     bad_usage("--chat-template",
-              "--chat-template: unknown chat template 'vicuna' (expected llama2, chatml, zephyr or none)\n",
+              "--chat-template: unknown chat template 'vicuna' (expected llama2, chatml, zephyr, none or llama3)\n",
               "--chat-template vicuna", "@M", STD, "-m", "chat", "--chat-template", "vicuna", NULL);
     bad_usage("--chat-template",
-              "--chat-template: unknown chat template '' (expected llama2, chatml, zephyr or none)\n",
+              "--chat-template: unknown chat template '' (expected llama2, chatml, zephyr, none or llama3)\n",
               "--chat-template '' (empty)", "@M", STD, "--chat-template", "", NULL);
     bad_usage("--stop", "--stop: a stop string must not be empty\n", "--stop ''", "@M", STD, "--stop", "", NULL);
     bad_usage("--stop", "--stop: missing value\n", "--stop without its value", "@M", STD, "--stop", NULL);
@@ -821,7 +821,11 @@ static void header_extension_cases(void) {
                      "a byte where version 2 keeps its group size");
     model_with_bytes("v2", v2, v2_size, 41, &one, 1, "byte 41 is 0x01, must be 0", "the first padding byte");
     model_with_bytes("v1", v1, v1_size, 63, &high, 1, "byte 63 is 0x80, must be 0", "the byte before rope theta");
-    model_with_bytes("v2", v2, v2_size, 72, &one, 1, "byte 72 is 0x01, must be 0", "the byte after the epsilon");
+    model_with_bytes("v2", v2, v2_size, 72, &one, 1,
+                     "rope scaling factor 1.4013e-45, low_freq_factor 0, high_freq_factor 0, original context 0: need "
+                     "factor >= 1, 0 < low < high, context > 0",
+                     "a RoPE scaling factor alone");
+    model_with_bytes("v2", v2, v2_size, 88, &one, 1, "byte 88 is 0x01, must be 0", "the byte after the RoPE scaling");
     model_with_bytes("v1", v1, v1_size, 255, &high, 1, "byte 255 is 0x80, must be 0", "the last header byte");
 
     /* Other values than llama2.c's, and its own written out: both run. */

@@ -368,14 +368,14 @@ static void test_templates(void **state) {
     expect_ids(LLAMA2_TEMPLATE_NONE, conversation, 4, 0, none, 1);
 
     /* Names, stop strings, bad input. */
-    for (int t = 0; t < 4; t++) {
+    for (int t = 0; t < 5; t++) {
         llama2_chat_template back;
         assert_true(llama2_chat_template_from_name(llama2_chat_template_name((llama2_chat_template)t), &back));
         assert_int_equal(back, t);
     }
     llama2_chat_template unused;
     assert_false(llama2_chat_template_from_name("vicuna", &unused));
-    assert_null(llama2_chat_template_name((llama2_chat_template)4));
+    assert_null(llama2_chat_template_name((llama2_chat_template)5));
     assert_string_equal(llama2_chat_template_stops(LLAMA2_TEMPLATE_CHATML)[0], "<|im_end|>");
     assert_null(llama2_chat_template_stops(LLAMA2_TEMPLATE_CHATML)[1]);
     assert_null(llama2_chat_template_stops(LLAMA2_TEMPLATE_LLAMA2)[0]);

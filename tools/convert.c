@@ -3,8 +3,8 @@
  * back, SentencePiece tokenizers to tokenizer.bin, and llama2.c files from
  * one version of the format to another. What the source is comes from the
  * source itself (its first bytes, l2_convert_source_kind): a folder is a
- * Hugging Face model; a file is a llama2.c checkpoint or a SentencePiece
- * model.
+ * Hugging Face model; a file is a llama2.c checkpoint, a SentencePiece
+ * model or a Hugging Face tokenizer.json.
  *
  * Exit status: 0 done, 1 an input could not be converted or an output
  * written, 2 usage.
@@ -26,6 +26,7 @@ static const char usage_text[] =
     "Usage: llama2-convert <hf-folder> <out.bin> [--format-version 0|1|2] [--group-size N]\n"
     "                      [--tokenizer-out tokenizer.bin] [--force]\n"
     "       llama2-convert <tokenizer.model> <tokenizer.bin> [--force]\n"
+    "       llama2-convert <tokenizer.json> <tokenizer.bin> [--force]\n"
     "       llama2-convert <model.bin> <out-folder> --to hf [--tokenizer tokenizer.bin]\n"
     "                      [--dtype f32|bf16|f16] [--force]\n"
     "       llama2-convert <model.bin> <out.bin> --format-version 0|1|2 [--group-size N] [--force]\n"
@@ -33,15 +34,18 @@ static const char usage_text[] =
     "\n"
     "Converts a Hugging Face Llama model (config.json and safetensors weights in\n"
     "F32, F16 or BF16) to a llama2.c checkpoint; a SentencePiece tokenizer.model to\n"
-    "llama2.c's tokenizer.bin; a llama2.c checkpoint to a Hugging Face folder; or a\n"
-    "llama2.c checkpoint to another version of the format. Memory use stays far\n"
-    "below the model's size.\n"
+    "llama2.c's tokenizer.bin; a Hugging Face tokenizer.json (Llama 3's byte-level\n"
+    "BPE, with BOS and EOS from tokenizer_config.json beside it) to the engine's BPE\n"
+    "tokenizer file; a llama2.c checkpoint to a Hugging Face folder; or a llama2.c\n"
+    "checkpoint to another version of the format. Memory use stays far below the\n"
+    "model's size.\n"
     "\n"
     "  --format-version V   llama2.c output: 0 legacy fp32 (default), 1 fp32, 2 int8\n"
     "                       (--version V, its former spelling, still works)\n"
     "  --group-size N       values per scale for --format-version 2 (default: the\n"
     "                       largest size up to 64 dividing dim and hidden_dim)\n"
     "  --tokenizer-out F    also write the folder's tokenizer.model as tokenizer.bin F\n"
+    "                       (without one, its tokenizer.json as a BPE tokenizer)\n"
     "  --to hf              write a Hugging Face folder (config.json, model.safetensors)\n"
     "  --tokenizer F        with --to hf: tokenizer.bin F becomes tokenizer.model\n"
     "  --dtype T            with --to hf: f32 (default), bf16 or f16 weights\n"
@@ -128,16 +132,16 @@ static int parse_args(int argc, char **argv, convert_args *c) {
 
 /* The options that go together with what the source is. Returns -1, or a
  * usage error's status (said). */
-static int check_combination(const convert_args *c, int from_hf, int from_sentencepiece) {
+static int check_combination(const convert_args *c, int from_hf, int from_tokenizer) {
     if ((c->to || c->tokenizer || c->dtype_name) && from_hf)
         return usage_error("%s", "--to, --tokenizer and --dtype are for a llama2.c source");
     if ((c->tokenizer || c->dtype_name) && !c->to) return usage_error("%s", "--tokenizer and --dtype go with --to hf");
     if (c->tokenizer_out && !from_hf) return usage_error("%s", "--tokenizer-out is for a Hugging Face folder source");
     if (c->to && (c->version >= 0 || c->group_size >= 0))
         return usage_error("%s", "--format-version and --group-size are for llama2.c outputs, not --to hf");
-    if (from_sentencepiece && (c->version >= 0 || c->group_size >= 0))
+    if (from_tokenizer && (c->version >= 0 || c->group_size >= 0))
         return usage_error("%s", "--format-version and --group-size are for checkpoints, not tokenizers");
-    if (!from_hf && !from_sentencepiece && !c->to && c->version < 0)
+    if (!from_hf && !from_tokenizer && !c->to && c->version < 0)
         return usage_error("%s", "a llama2.c source needs --to hf or --format-version");
     if (c->group_size > 0 && c->version != 2) return usage_error("%s", "--group-size goes with --format-version 2");
     return -1;
@@ -166,7 +170,8 @@ int main(int argc, char **argv) {
     }
     const int from_hf = kind == L2_SOURCE_HF_FOLDER;
     const int from_sentencepiece = kind == L2_SOURCE_SENTENCEPIECE && !c.to;
-    if ((rc = check_combination(&c, from_hf, from_sentencepiece)) >= 0) return rc;
+    const int from_tokenizer_json = kind == L2_SOURCE_TOKENIZER_JSON && !c.to;
+    if ((rc = check_combination(&c, from_hf, from_sentencepiece || from_tokenizer_json)) >= 0) return rc;
 
     l2_convert_options options = {0};
     options.version = c.version < 0 ? 0 : c.version;
@@ -182,6 +187,10 @@ int main(int argc, char **argv) {
         s = l2_convert_hf_to_llama2c(paths[0], paths[1], &options, &err);
     else if (from_sentencepiece)
         s = l2_convert_sentencepiece(paths[0], paths[1], c.output_flags, &err);
+    else if (c.to)
+        s = l2_convert_sentencepiece(paths[0], paths[1], c.output_flags, &err);
+    else if (from_tokenizer_json)
+        s = l2_convert_tokenizer_json(paths[0], paths[1], c.output_flags, &err);
     else if (c.to)
         s = l2_convert_llama2c_to_hf(paths[0], paths[1], &options, &err);
     else

@@ -33,6 +33,7 @@ typedef enum l2_source_kind {
     L2_SOURCE_SAFETENSORS,   /* one safetensors file (its folder is the model) */
     L2_SOURCE_SENTENCEPIECE, /* a SentencePiece tokenizer.model */
     L2_SOURCE_TOKENIZER_BIN, /* llama2.c's tokenizer.bin */
+    L2_SOURCE_TOKENIZER_JSON, /* JSON: a Hugging Face tokenizer.json */
 } l2_source_kind;
 
 /* The kind of the file or folder at path. A path that cannot be read is
@@ -41,7 +42,8 @@ l2_source_kind l2_convert_source_kind(const char *path);
 
 /* A Hugging Face folder (config.json, safetensors weights) to a llama2.c
  * checkpoint of options->version, and, when options->tokenizer is set, the
- * folder's tokenizer.model to that tokenizer.bin. Everything is checked
+ * folder's tokenizer.model to that tokenizer.bin (or, without a
+ * tokenizer.model, its tokenizer.json to a BPE tokenizer file). Everything is checked
  * before anything is written; outputs appear whole or not at all. */
 llama2_status l2_convert_hf_to_llama2c(const char *dir, const char *out_path, const l2_convert_options *options,
                                        llama2_error *err);
@@ -58,6 +60,17 @@ llama2_status l2_convert_llama2c_to_hf(const char *in_path, const char *out_dir,
 /* A SentencePiece tokenizer.model to llama2.c's tokenizer.bin. */
 llama2_status l2_convert_sentencepiece(const char *in_path, const char *out_path, unsigned output_flags,
                                        llama2_error *err);
+
+/* Hugging Face's tokenizer.json (and tokenizer_config.json beside it, for
+ * BOS and EOS) as a byte-level BPE tokenizer: loaded, or written as the
+ * engine's BPE tokenizer file (docs/FORMAT.md). Only Llama 3's
+ * pre-tokenizer is accepted. */
+llama2_status l2_load_tokenizer_json(const char *path, llama2_tokenizer **out, llama2_error *err);
+llama2_status l2_convert_tokenizer_json(const char *in_path, const char *out_path, unsigned output_flags,
+                                        llama2_error *err);
+/* The BPE file's bytes (malloc'd) for a model of vocab_size tokens (0: any). */
+llama2_status l2_tokenizer_json_bytes(const char *path, int vocab_size, unsigned char **data, size_t *size,
+                                      llama2_error *err);
 
 /* A llama2.c checkpoint rewritten as another version (options->version,
  * options->group_size). */

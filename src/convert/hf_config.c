@@ -102,14 +102,41 @@ static llama2_status check_unsupported(const json_t *root, const char *path, lla
     if (scaling && !json_is_null(scaling)) {
         const json_t *kind = json_is_object(scaling) ? json_object_get(scaling, "rope_type") : NULL;
         if (!json_is_string(kind) && json_is_object(scaling)) kind = json_object_get(scaling, "type");
+        if (json_is_string(kind) && strcmp(json_string_value(kind), "llama3") == 0) return LLAMA2_OK;
         return l2_fail(err, LLAMA2_E_UNSUPPORTED,
-                       "%s: rope_scaling%s%s is not supported: llama2.c's RoPE has no scaling", path,
+                       "%s: rope_scaling%s%s is not supported: only llama3 scaling", path,
                        json_is_string(kind) ? " " : "",
                        json_is_string(kind) ? l2_printable(json_string_value(kind), shown, sizeof shown) : "");
     }
     llama2_status s = refuse_true(root, "attention_bias", "attention biases are not supported", path, err);
     if (s == LLAMA2_OK) s = refuse_true(root, "mlp_bias", "MLP biases are not supported", path, err);
     return s;
+}
+
+/* rope_scaling of type llama3: its four numbers, each required. */
+static llama2_status read_rope_scaling(const json_t *root, const char *path, llama2_config *c, llama2_error *err) {
+    const json_t *scaling = json_object_get(root, "rope_scaling");
+    if (!scaling || json_is_null(scaling)) return LLAMA2_OK;
+    static const char *const keys[4] = {"factor", "low_freq_factor", "high_freq_factor",
+                                         "original_max_position_embeddings"};
+    double v[4];
+    for (int k = 0; k < 4; k++) {
+        const json_t *x = json_object_get(scaling, keys[k]);
+        if (!json_is_number(x))
+            return l2_fail(err, LLAMA2_E_FORMAT, "%s: rope_scaling.%s is missing or not a number", path, keys[k]);
+        v[k] = json_number_value(x);
+    }
+    if (!(v[0] >= 1.0 && v[1] > 0.0 && v[2] > v[1] && v[3] >= 1.0 && v[3] <= INT_MAX && isfinite(v[0]) &&
+          isfinite(v[2]) && v[3] == floor(v[3])))
+        return l2_fail(err, LLAMA2_E_FORMAT,
+                       "%s: rope_scaling factor %g, low_freq_factor %g, high_freq_factor %g, "
+                       "original_max_position_embeddings %g: need factor >= 1, 0 < low < high, a positive integer",
+                       path, v[0], v[1], v[2], v[3]);
+    c->rope_scaling_factor = (float)v[0];
+    c->rope_low_freq_factor = (float)v[1];
+    c->rope_high_freq_factor = (float)v[2];
+    c->rope_original_context = (int)v[3];
+    return LLAMA2_OK;
 }
 
 llama2_status l2_hf_config_parse(const char *text, size_t len, const char *path, l2_hf_config *out,
@@ -127,6 +154,7 @@ llama2_status l2_hf_config_parse(const char *text, size_t len, const char *path,
     if (!json_is_object(root)) s = l2_fail(err, LLAMA2_E_FORMAT, "%s: not a JSON object", path);
     if (s == LLAMA2_OK) s = check_architecture(root, path, err);
     if (s == LLAMA2_OK) s = check_unsupported(root, path, err);
+    if (s == LLAMA2_OK) s = read_rope_scaling(root, path, &out->shape, err);
     if (s == LLAMA2_OK) s = int_field(root, "hidden_size", 0, &c->dim, path, err);
     if (s == LLAMA2_OK) s = int_field(root, "intermediate_size", 0, &c->hidden_dim, path, err);
     if (s == LLAMA2_OK) s = int_field(root, "num_hidden_layers", 0, &c->n_layers, path, err);

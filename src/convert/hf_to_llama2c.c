@@ -10,6 +10,7 @@
 #include "convert.h"
 #include "hf_model.h"
 #include "platform/checks.h"
+#include "platform/platform.h"
 #include "write/output_file.h"
 #include "sentencepiece.h"
 #include "small_file.h"
@@ -112,16 +113,26 @@ llama2_status l2_convert_hf_to_llama2c(const char *dir, const char *out_path, co
     c.shared_classifier = m.shared_classifier;
     c.rope_theta = m.config.rope_theta;
     c.norm_eps = m.config.norm_eps;
-    if (version == 0 && (c.rope_theta != L2_DEFAULT_ROPE_THETA || c.norm_eps != L2_DEFAULT_NORM_EPS))
+    if (version == 0 && c.rope_scaling_factor != 0.0f)
+        s = l2_fail(err, LLAMA2_E_UNSUPPORTED,
+                    "%s/config.json: rope_scaling: a version 0 file cannot record it (use --version 1 or 2)", dir);
+    else if (version == 0 && (c.rope_theta != L2_DEFAULT_ROPE_THETA || c.norm_eps != L2_DEFAULT_NORM_EPS))
         s = l2_fail(err, LLAMA2_E_UNSUPPORTED,
                     "%s/config.json: rope_theta %g and rms_norm_eps %g differ from llama2.c's 10000 and 1e-05: a "
                     "version 0 file cannot record them (use --format-version 1 or 2)",
                     dir, (double)c.rope_theta, (double)c.norm_eps);
     char *model_path = NULL;
     const char **inputs = NULL;
+    int from_json = 0; /* Llama 3: tokenizer.json, no tokenizer.model */
     if (s == LLAMA2_OK && options->tokenizer) {
         size_t n = strlen(dir) + 32;
-        if ((model_path = malloc(n)) != NULL) snprintf(model_path, n, "%s/tokenizer.model", dir);
+        if ((model_path = malloc(n)) != NULL) {
+            snprintf(model_path, n, "%s/tokenizer.json", dir);
+            from_json = l2_path_lookup(model_path, NULL, NULL) == L2_PATH_FILE;
+            snprintf(model_path, n, "%s/tokenizer.model", dir);
+            if (from_json && l2_path_lookup(model_path, NULL, NULL) != L2_PATH_NONE) from_json = 0;
+            if (from_json) snprintf(model_path, n, "%s/tokenizer.json", dir);
+        }
     }
     if (s == LLAMA2_OK && ((options->tokenizer && !model_path) || !(inputs = input_files(&m, model_path))))
         s = l2_fail(err, LLAMA2_E_NOMEM, "out of memory");
@@ -133,7 +144,8 @@ llama2_status l2_convert_hf_to_llama2c(const char *dir, const char *out_path, co
     if (s == LLAMA2_OK && options->tokenizer) {
         unsigned char *bytes = NULL;
         size_t len = 0;
-        s = folder_tokenizer(model_path, c.vocab_size, &bytes, &len, err);
+        s = from_json ? l2_tokenizer_json_bytes(model_path, c.vocab_size, &bytes, &len, err)
+                      : folder_tokenizer(model_path, c.vocab_size, &bytes, &len, err);
         if (s == LLAMA2_OK)
             s = write_aside(&tok, options->tokenizer, inputs, options->output_flags, bytes, len, err);
         tok_aside = s == LLAMA2_OK;

@@ -142,6 +142,12 @@ static llama2_status config_json(const llama2_model *m, l2_dtype dtype, float ro
         json_float(norm_eps), "rope_theta", json_float(rope_theta), "rope_scaling", "tie_word_embeddings",
         c->shared_classifier != 0, "hidden_act", "silu", "attention_bias", 0, "mlp_bias", 0, "bos_token_id",
         LLAMA2_TOKEN_BOS, "eos_token_id", LLAMA2_TOKEN_EOS, "torch_dtype", torch_dtype(dtype));
+    if (root && c->rope_scaling_factor != 0.0f)
+        json_object_set_new(root, "rope_scaling",
+                            json_pack("{s:o, s:o, s:o, s:i, s:s}", "factor", json_float(c->rope_scaling_factor),
+                                      "low_freq_factor", json_float(c->rope_low_freq_factor), "high_freq_factor",
+                                      json_float(c->rope_high_freq_factor), "original_max_position_embeddings",
+                                      c->rope_original_context, "rope_type", "llama3"));
     /* Nine significant digits: enough for any float, and 1e-05 stays 1e-05. */
     *out = root ? json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9)) : NULL;
     json_decref(root);

@@ -22,6 +22,7 @@
 #include "printable.h"
 #include "protobuf.h"
 #include "sentencepiece.h"
+#include "text/bpe.h"
 
 #define SP_SPACE "\xe2\x96\x81"
 #define MODEL_TYPE_BPE 2
@@ -39,6 +40,10 @@ static llama2_status read_tokens(const unsigned char *data, size_t size, const c
     *out = NULL;
     *count = 0;
     if (size < 4) return l2_fail(err, LLAMA2_E_FORMAT, "%s: too short for a tokenizer (%zu bytes)", path, size);
+    if (l2_bpe_file_is(data, size))
+        return l2_fail(err, LLAMA2_E_UNSUPPORTED,
+                       "%s: a BPE tokenizer (from tokenizer.json): only llama2.c's tokenizer.bin becomes a tokenizer.model",
+                       path);
     size_t n = 0;
     for (size_t pos = 4; pos < size; n++) {
         uint32_t len;

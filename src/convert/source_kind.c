@@ -18,6 +18,7 @@ l2_source_kind l2_convert_source_kind(const char *path) {
     case L2_FILE_SAFETENSORS: return L2_SOURCE_SAFETENSORS;
     case L2_FILE_SENTENCEPIECE: return L2_SOURCE_SENTENCEPIECE;
     case L2_FILE_TOKENIZER_BIN: return L2_SOURCE_TOKENIZER_BIN;
+    case L2_FILE_JSON: return L2_SOURCE_TOKENIZER_JSON;
     default: return L2_SOURCE_LLAMA2C; /* version 0 has no mark: what is left (the loader names other kinds) */
     }
 }

@@ -178,9 +178,28 @@ static size_t v1_fields_bytes(int version) { return version == 2 ? 41 : 37; }
 /* The extension values: finite and positive; 0 (all bits) is llama2.c's. */
 static int extension_value_ok(float v) { return isfinite(v) && v > 0.0f; }
 
+/* RoPE scaling: all four fields zero (none), or a factor of at least 1, a
+ * high frequency factor above the low one (both positive) and a positive
+ * original context. */
+static llama2_status rope_scaling_check(const llama2_config *c, llama2_status status, const char *prefix,
+                                        llama2_error *err) {
+    if (c->rope_scaling_factor == 0.0f && c->rope_low_freq_factor == 0.0f && c->rope_high_freq_factor == 0.0f &&
+        c->rope_original_context == 0)
+        return LLAMA2_OK;
+    if (!(isfinite(c->rope_scaling_factor) && c->rope_scaling_factor >= 1.0f) ||
+        !extension_value_ok(c->rope_low_freq_factor) || !extension_value_ok(c->rope_high_freq_factor) ||
+        !(c->rope_high_freq_factor > c->rope_low_freq_factor) || c->rope_original_context <= 0)
+        return l2_fail(err, status,
+                       "%srope scaling factor %g, low_freq_factor %g, high_freq_factor %g, original context %d: "
+                       "need factor >= 1, 0 < low < high, context > 0",
+                       prefix, (double)c->rope_scaling_factor, (double)c->rope_low_freq_factor,
+                       (double)c->rope_high_freq_factor, c->rope_original_context);
+    return LLAMA2_OK;
+}
+
 static llama2_status decode_extension(const unsigned char *data, int version, llama2_config *c, llama2_error *err) {
     for (size_t i = v1_fields_bytes(version); i < L2_V1_HEADER_BYTES; i++) {
-        const int in_extension = i >= L2_HEADER_ROPE_THETA_AT && i < L2_HEADER_NORM_EPS_AT + sizeof(float);
+        const int in_extension = i >= L2_HEADER_ROPE_THETA_AT && i < L2_HEADER_ROPE_SCALING_AT + L2_HEADER_ROPE_SCALING_BYTES;
         if (data[i] != 0 && !in_extension)
             return l2_fail(err, LLAMA2_E_FORMAT,
                            "bad header: byte %zu is 0x%02x, must be 0 (padding, or a field this build does not know)",
@@ -204,7 +223,12 @@ static llama2_status decode_extension(const unsigned char *data, int version, ll
                            fields[k].name, (double)v, (double)fields[k].fallback);
         *fields[k].value = v;
     }
-    return LLAMA2_OK;
+    const unsigned char *r = data + L2_HEADER_ROPE_SCALING_AT;
+    memcpy(&c->rope_scaling_factor, r, 4);
+    memcpy(&c->rope_low_freq_factor, r + 4, 4);
+    memcpy(&c->rope_high_freq_factor, r + 8, 4);
+    c->rope_original_context = get_i32(r + 12);
+    return rope_scaling_check(c, LLAMA2_E_FORMAT, "bad header: ", err);
 }
 
 llama2_status l2_header_decode(const unsigned char *data, size_t size, llama2_config *c, size_t *header_bytes,
@@ -269,6 +293,11 @@ size_t l2_header_encode(const llama2_config *c, unsigned char out[L2_V1_HEADER_B
     const float eps = stored_value(c->norm_eps, L2_DEFAULT_NORM_EPS);
     memcpy(out + L2_HEADER_ROPE_THETA_AT, &theta, sizeof theta);
     memcpy(out + L2_HEADER_NORM_EPS_AT, &eps, sizeof eps);
+    unsigned char *r = out + L2_HEADER_ROPE_SCALING_AT;
+    memcpy(r, &c->rope_scaling_factor, 4);
+    memcpy(r + 4, &c->rope_low_freq_factor, 4);
+    memcpy(r + 8, &c->rope_high_freq_factor, 4);
+    set_i32(r + 12, c->rope_original_context);
     return L2_V1_HEADER_BYTES;
 }
 
@@ -289,5 +318,7 @@ llama2_status l2_header_check(const llama2_config *c, llama2_error *err) {
                            "%s %g: version 0 cannot record it (llama2.c assumes %g); write version 1 or 2",
                            fields[k].name, (double)v, (double)fields[k].fallback);
     }
-    return LLAMA2_OK;
+    if (c->file_version == 0 && c->rope_scaling_factor != 0.0f)
+        return l2_fail(err, LLAMA2_E_INVALID, "rope scaling: version 0 cannot record it; write version 1 or 2");
+    return rope_scaling_check(c, LLAMA2_E_INVALID, "", err);
 }

@@ -22,6 +22,10 @@
  * each 0 for llama2.c's hard-coded value. */
 #define L2_HEADER_ROPE_THETA_AT 64
 #define L2_HEADER_NORM_EPS_AT 68
+/* RoPE scaling of type llama3: fp32 factor, low and high frequency factors,
+ * int32 original context; all zero: no scaling. */
+#define L2_HEADER_ROPE_SCALING_AT 72
+#define L2_HEADER_ROPE_SCALING_BYTES 16
 #define L2_DEFAULT_ROPE_THETA 10000.0f
 #define L2_DEFAULT_NORM_EPS 1e-5f
 

@@ -182,14 +182,16 @@ static reply_end reply_llama2c(chat *c) {
 static reply_end reply_clean(chat *c) {
     const llama2_chat_template t = c->options->chat_template;
     for (int n = 1;; n++) {
-        if (c->next == LLAMA2_TOKEN_BOS) { /* a new text begins: the reply is over, as in the server */
+        /* A new text begins (llama2.c's stories start with BOS): the reply is
+         * over, as in the server. */
+        if (llama2_tokenizer_get_kind(c->tokenizer) != LLAMA2_TOKENIZER_BPE && c->next == LLAMA2_TOKEN_BOS) {
             c->pending = -1;
             c->reply_ended = 0; /* the next turn writes the template's end of message */
             return REPLY_DONE;
         }
-        if (c->next == LLAMA2_TOKEN_EOS) {
-            int eos_ends = t == LLAMA2_TEMPLATE_LLAMA2 || t == LLAMA2_TEMPLATE_ZEPHYR;
-            c->pending = eos_ends ? LLAMA2_TOKEN_EOS : -1;
+        if (llama2_tokenizer_is_end(c->tokenizer, c->next)) {
+            int eos_ends = t == LLAMA2_TEMPLATE_LLAMA2 || t == LLAMA2_TEMPLATE_ZEPHYR || t == LLAMA2_TEMPLATE_LLAMA3;
+            c->pending = eos_ends ? c->next : -1;
             c->reply_ended = eos_ends;
             return REPLY_DONE;
         }

@@ -9,6 +9,10 @@
  *           (https://github.com/openai/openai-python/blob/release-v0.28.0/chatml.md).
  *   zephyr  <|{role}|>\n{content}</s>\n per message: TinyLlama-1.1B-Chat's format.
  *   none    the contents alone, each ending with a newline.
+ *   llama3  Llama 3 (its tokenizer_config.json's chat_template):
+ *           <|begin_of_text|> once, then <|start_header_id|>{role}<|end_header_id|>\n\n{content}<|eot_id|>
+ *           per message, the content trimmed; the header tokens are ids, the
+ *           text between them plain text (a user typing "<|eot_id|>" gets text).
  *
  * <s> and </s> are the ids BOS and EOS, never text: llama2.c's tokenizer has
  * no piece that spells them. Text between them is encoded as llama2.c encodes
@@ -20,7 +24,7 @@
 #include "chat_template.h"
 #include "platform/checks.h"
 
-static const char *const template_names[] = {"llama2", "chatml", "zephyr", "none"};
+static const char *const template_names[] = {"llama2", "chatml", "zephyr", "none", "llama3"};
 #define N_TEMPLATES (int)(sizeof template_names / sizeof template_names[0])
 
 int llama2_chat_template_from_name(const char *name, llama2_chat_template *out) {
@@ -120,6 +124,32 @@ static void llama2_user_turn(l2_chat_builder *b, const char *user) {
     encode_text(b, 1);
 }
 
+/* Adds the special token spelled `name` (the llama3 template's). */
+static void add_special(l2_chat_builder *b, const char *name) {
+    if (b->status != LLAMA2_OK) return;
+    int id = llama2_tokenizer_find(b->tokenizer, name);
+    if (id < 0 || !llama2_tokenizer_is_special(b->tokenizer, id)) {
+        b->status = l2_fail(b->err, LLAMA2_E_INVALID, "the llama3 chat template needs the special token %s, which the "
+                                                      "tokenizer lacks", name);
+        return;
+    }
+    l2_chat_add_token(b, id);
+}
+
+/* The content without the whitespace at either end (Jinja's trim). */
+static void add_trimmed(l2_chat_builder *b, const char *content) {
+    const char *end = content + strlen(content);
+    while (*content == ' ' || (*content >= '\t' && *content <= '\r')) content++;
+    while (end > content && (end[-1] == ' ' || (end[-1] >= '\t' && end[-1] <= '\r'))) end--;
+    size_t n = (size_t)(end - content);
+    char *copy = malloc(n + 1);
+    if (!copy) return out_of_memory(b);
+    memcpy(copy, content, n);
+    copy[n] = '\0';
+    add_text(b, copy);
+    free(copy);
+}
+
 static const char *role_name(l2_chat_role role) {
     return role == L2_ROLE_SYSTEM ? "system" : role == L2_ROLE_USER ? "user" : "assistant";
 }
@@ -133,7 +163,7 @@ void l2_chat_add_message(l2_chat_builder *b, l2_chat_role role, const char *cont
             llama2_user_turn(b, content);
         } else {
             add_text(b, content);
-            l2_chat_add_token(b, LLAMA2_TOKEN_EOS);
+            l2_chat_add_token(b, llama2_tokenizer_eos(b->tokenizer));
         }
         return;
     case LLAMA2_TEMPLATE_CHATML:
@@ -148,17 +178,31 @@ void l2_chat_add_message(l2_chat_builder *b, l2_chat_role role, const char *cont
         add_text(b, role_name(role));
         add_text(b, "|>\n");
         add_text(b, content);
-        l2_chat_add_token(b, LLAMA2_TOKEN_EOS);
+        l2_chat_add_token(b, llama2_tokenizer_eos(b->tokenizer));
         add_text(b, "\n");
         return;
     case LLAMA2_TEMPLATE_NONE:
         add_text(b, content);
         add_text(b, "\n");
         return;
+    case LLAMA2_TEMPLATE_LLAMA3:
+        add_special(b, "<|start_header_id|>");
+        add_text(b, role_name(role));
+        add_special(b, "<|end_header_id|>");
+        add_text(b, "\n\n");
+        add_trimmed(b, content);
+        add_special(b, "<|eot_id|>");
+        return;
     }
 }
 
 void l2_chat_add_reply_start(l2_chat_builder *b) {
+    if (b->tmpl == LLAMA2_TEMPLATE_LLAMA3) {
+        add_special(b, "<|start_header_id|>");
+        add_text(b, "assistant");
+        add_special(b, "<|end_header_id|>");
+        add_text(b, "\n\n");
+    }
     if (b->tmpl == LLAMA2_TEMPLATE_CHATML) add_text(b, "<|im_start|>assistant\n");
     if (b->tmpl == LLAMA2_TEMPLATE_ZEPHYR) add_text(b, "<|assistant|>\n");
 }
@@ -166,18 +210,21 @@ void l2_chat_add_reply_start(l2_chat_builder *b) {
 void l2_chat_close_reply(l2_chat_builder *b, int ended) {
     switch (b->tmpl) {
     case LLAMA2_TEMPLATE_LLAMA2:
-        if (!ended) l2_chat_add_token(b, LLAMA2_TOKEN_EOS);
+        if (!ended) l2_chat_add_token(b, llama2_tokenizer_eos(b->tokenizer));
         return;
     case LLAMA2_TEMPLATE_CHATML:
         if (!ended) add_text(b, "<|im_end|>");
         add_text(b, "\n");
         return;
     case LLAMA2_TEMPLATE_ZEPHYR:
-        if (!ended) l2_chat_add_token(b, LLAMA2_TOKEN_EOS);
+        if (!ended) l2_chat_add_token(b, llama2_tokenizer_eos(b->tokenizer));
         add_text(b, "\n");
         return;
     case LLAMA2_TEMPLATE_NONE:
         add_text(b, "\n");
+        return;
+    case LLAMA2_TEMPLATE_LLAMA3:
+        if (!ended) add_special(b, "<|eot_id|>");
         return;
     }
 }

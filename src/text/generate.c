@@ -1,14 +1,22 @@
 /*
  * Text generation as llama2.c's generate(): the prompt is echoed, then
  * tokens are sampled until `steps` positions (BOS included) have run or BOS
- * is sampled; besides, a stop string or the caller can end it. The prompt
- * itself runs through the model in blocks.
+ * is sampled (with a BPE tokenizer: one of its end tokens, <|end_of_text|>
+ * or <|eot_id|>); besides, a stop string or the caller can end it. The
+ * prompt itself runs through the model in blocks.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "platform/checks.h"
 #include "sampler_stages.h"
+
+/* Whether sampling `token` ends the text: llama2.c stops at BOS, which
+ * delimits its training sequences; Llama 3 at its end tokens. */
+static int ends_text(const llama2_tokenizer *tokenizer, int token) {
+    if (llama2_tokenizer_get_kind(tokenizer) == LLAMA2_TOKENIZER_BPE) return llama2_tokenizer_is_end(tokenizer, token);
+    return token == LLAMA2_TOKEN_BOS;
+}
 
 /* Hands text to the caller; returns non-zero when the caller says stop. */
 static int put(const llama2_io *io, const char *text, size_t len) {
@@ -61,7 +69,7 @@ llama2_status llama2_generate(llama2_session *session, const llama2_tokenizer *t
     for (int i = 0; i < n_feed; i++) llama2_sampler_accept(sampler, ids[i]);
     if (n_feed > 0) s = llama2_session_eval(session, ids, n_feed, 0, &logits, err);
     for (int i = 0; s == LLAMA2_OK && i < n_feed && i + 1 < n_prompt; i++) {
-        if (ids[i + 1] == LLAMA2_TOKEN_BOS) {
+        if (ends_text(tokenizer, ids[i + 1])) {
             st.stop = LLAMA2_STOP_TOKEN;
             stopped = 1;
             break;
@@ -85,7 +93,7 @@ llama2_status llama2_generate(llama2_session *session, const llama2_tokenizer *t
         for (int pos = n_prompt;; pos++) {
             int next = llama2_sampler_sample(sampler, logits);
             st.generated_tokens++;
-            if (next == LLAMA2_TOKEN_BOS || (eos_ends && next == LLAMA2_TOKEN_EOS)) {
+            if (ends_text(tokenizer, next) || (eos_ends && llama2_tokenizer_is_end(tokenizer, next))) {
                 st.stop = LLAMA2_STOP_TOKEN;
                 break;
             }

@@ -25,8 +25,6 @@ struct llama2_text_stream {
     int stopped;    /* a stop string was found: no text until finish */
 };
 
-/* Ids 0-2 are <unk>, <s> and </s> in Llama's vocabulary and llama2.c's. */
-static int is_special(int token) { return token >= 0 && token <= LLAMA2_TOKEN_EOS; }
 
 llama2_status llama2_text_stream_create(const llama2_tokenizer *tokenizer, const llama2_text_stream_options *options,
                                         llama2_text_stream **out, llama2_error *err) {
@@ -148,7 +146,7 @@ int l2_text_stream_push_bytes(llama2_text_stream *s, const char *bytes, size_t n
 
 /* The piece of token after prev, with special tokens hidden unless shown. */
 static const char *piece_of(const llama2_text_stream *s, int prev, int token, size_t *n) {
-    if (!s->show_special && is_special(token)) {
+    if (!s->show_special && llama2_tokenizer_is_special(s->tokenizer, token)) { /* llama2.c: <unk>, <s>, </s> */
         *n = 0;
         return "";
     }

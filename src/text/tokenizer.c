@@ -1,6 +1,8 @@
 /*
  * The llama2.c tokenizer: loading tokenizer.bin, encoding text exactly as
  * llama2.c's encode() does, and decoding ids to bytes as its decode() does.
+ * A byte-level BPE tokenizer file (bpe_file.c) loads here too: the public
+ * functions then hand over to bpe_tokenizer.c.
  *
  * File layout (native byte order, as llama2.c's fwrite leaves it):
  *   int32 max_token_length, then per token: float32 score, int32 len, len bytes.
@@ -18,6 +20,7 @@
 #include "model/file_kind.h"
 #include "platform/checks.h"
 #include "platform/platform.h"
+#include "bpe.h"
 #include "tokenizer_internal.h"
 
 #define HEADER_BYTES 4       /* int32 max_token_length */
@@ -42,6 +45,7 @@ struct llama2_tokenizer {
     int *slots;            /* open-addressing hash of the pieces: token id or -1 */
     size_t slot_mask;      /* slot count - 1; the count is a power of two */
     char byte_pieces[256]; /* byte_pieces[b] == b, for "<0xHH>" pieces */
+    l2_bpe *bpe;           /* a byte-level BPE tokenizer: the fields above are unused */
 };
 
 /* ------------------------------------------------------------ loading */
@@ -161,6 +165,35 @@ static void build_index(llama2_tokenizer *t) {
     }
 }
 
+llama2_status l2_tokenizer_from_bpe_tables(l2_bpe *bpe, llama2_tokenizer **out, llama2_error *err) {
+    llama2_tokenizer *t = calloc(1, sizeof *t);
+    if (!t) {
+        l2_bpe_free(bpe);
+        return l2_fail(err, LLAMA2_E_NOMEM, "out of memory for a tokenizer");
+    }
+    t->bpe = bpe;
+    t->vocab_size = l2_bpe_get_spec(bpe)->n_tokens;
+    *out = t;
+    return LLAMA2_OK;
+}
+
+const l2_bpe *l2_tokenizer_bpe(const llama2_tokenizer *tokenizer) { return tokenizer ? tokenizer->bpe : NULL; }
+
+/* A BPE file serves a model whose vocabulary has at least its tokens (the
+ * embedding may have padding rows that no text makes). */
+static llama2_status parse_bpe(const unsigned char *data, size_t size, int vocab_size, llama2_tokenizer **out,
+                               llama2_error *err) {
+    l2_bpe *bpe = NULL;
+    llama2_status st = l2_bpe_file_read(data, size, &bpe, err);
+    if (st != LLAMA2_OK) return st;
+    int n = l2_bpe_get_spec(bpe)->n_tokens;
+    if (vocab_size > 0 && n > vocab_size) {
+        l2_bpe_free(bpe);
+        return l2_fail(err, LLAMA2_E_FORMAT, "the BPE tokenizer has %d tokens, the model %d", n, vocab_size);
+    }
+    return l2_tokenizer_from_bpe_tables(bpe, out, err);
+}
+
 /* A file that does not parse as a tokenizer: when it is a file of another
  * kind, says which, and what to do with it, instead of the parser's
  * complaint. */
@@ -189,6 +222,7 @@ static llama2_status parse_tokenizer(const unsigned char *data, size_t size, int
 
 static llama2_status parse(const unsigned char *data, size_t size, int vocab_size, llama2_tokenizer **out,
                            llama2_error *err) {
+    if (l2_bpe_file_is(data, size)) return parse_bpe(data, size, vocab_size, out, err);
     llama2_status st = parse_tokenizer(data, size, vocab_size, out, err);
     return st == LLAMA2_E_FORMAT ? not_a_tokenizer(data, size, st, err) : st;
 }
@@ -309,6 +343,7 @@ llama2_status llama2_tokenizer_from_memory(const void *data, size_t size, int vo
 
 void llama2_tokenizer_close(llama2_tokenizer *tokenizer) {
     if (!tokenizer) return;
+    l2_bpe_free(tokenizer->bpe);
     free(tokenizer->tokens);
     free(tokenizer->text);
     free(tokenizer->slots);
@@ -322,6 +357,53 @@ const char *l2_tokenizer_entry(const llama2_tokenizer *t, int id, size_t *len, f
 }
 
 int llama2_tokenizer_vocab_size(const llama2_tokenizer *tokenizer) { return tokenizer ? tokenizer->vocab_size : 0; }
+
+llama2_tokenizer_kind llama2_tokenizer_get_kind(const llama2_tokenizer *tokenizer) {
+    return tokenizer && tokenizer->bpe ? LLAMA2_TOKENIZER_BPE : LLAMA2_TOKENIZER_LLAMA2C;
+}
+
+int llama2_tokenizer_bos(const llama2_tokenizer *tokenizer) {
+    if (!tokenizer) return -1;
+    if (tokenizer->bpe) return l2_bpe_get_spec(tokenizer->bpe)->bos;
+    return LLAMA2_TOKEN_BOS < tokenizer->vocab_size ? LLAMA2_TOKEN_BOS : -1;
+}
+
+int llama2_tokenizer_eos(const llama2_tokenizer *tokenizer) {
+    if (!tokenizer) return -1;
+    if (tokenizer->bpe) {
+        const l2_bpe_spec *s = l2_bpe_get_spec(tokenizer->bpe);
+        return s->n_end > 0 ? s->end[0] : -1;
+    }
+    return LLAMA2_TOKEN_EOS < tokenizer->vocab_size ? LLAMA2_TOKEN_EOS : -1;
+}
+
+int llama2_tokenizer_is_end(const llama2_tokenizer *tokenizer, int token) {
+    if (!tokenizer || token < 0) return 0;
+    if (!tokenizer->bpe) return token == LLAMA2_TOKEN_EOS;
+    const l2_bpe_spec *s = l2_bpe_get_spec(tokenizer->bpe);
+    for (int i = 0; i < s->n_end; i++)
+        if (s->end[i] == token) return 1;
+    return 0;
+}
+
+int llama2_tokenizer_is_special(const llama2_tokenizer *tokenizer, int token) {
+    if (!tokenizer || token < 0 || token >= tokenizer->vocab_size) return 0;
+    if (tokenizer->bpe) return l2_bpe_get_spec(tokenizer->bpe)->types[token] == L2_BPE_CONTROL;
+    return token <= LLAMA2_TOKEN_EOS;
+}
+
+int llama2_tokenizer_find(const llama2_tokenizer *tokenizer, const char *piece) {
+    if (!tokenizer || !piece) return -1;
+    size_t len = strlen(piece);
+    if (tokenizer->bpe) {
+        const l2_bpe_spec *s = l2_bpe_get_spec(tokenizer->bpe);
+        for (int id = 0; id < s->n_tokens; id++) /* the special tokens are not in the index of text pieces */
+            if (s->types[id] != L2_BPE_NORMAL && s->lengths[id] == len && memcmp(s->pieces[id], piece, len) == 0)
+                return id;
+        return l2_bpe_find(tokenizer->bpe, piece, len);
+    }
+    return lookup(tokenizer, piece, len, "", 0);
+}
 
 /* ------------------------------------------------------------- merging */
 
@@ -590,13 +672,28 @@ static llama2_status encode_characters(const llama2_tokenizer *t, const char *te
     return LLAMA2_OK;
 }
 
-llama2_status llama2_tokenize(const llama2_tokenizer *tokenizer, const char *text, int add_bos, int add_eos,
-                              int *ids, int *n_ids, llama2_error *err) {
+static llama2_status tokenize_bpe(const llama2_tokenizer *t, const char *text, size_t text_len, int add_bos,
+                                  int add_eos, int parse_special, int *ids, int *n_ids, llama2_error *err) {
+    int bos = llama2_tokenizer_bos(t), eos = llama2_tokenizer_eos(t);
+    if ((add_bos && bos < 0) || (add_eos && eos < 0))
+        return l2_fail(err, LLAMA2_E_FORMAT, "the tokenizer has no %s token", add_bos && bos < 0 ? "BOS" : "EOS");
+    int n = 0;
+    if (add_bos) ids[n++] = bos;
+    llama2_status st = l2_bpe_encode(t->bpe, text, text_len, parse_special, ids, &n, err);
+    if (st != LLAMA2_OK) return st;
+    if (add_eos) ids[n++] = eos;
+    *n_ids = n;
+    return LLAMA2_OK;
+}
+
+static llama2_status tokenize(const llama2_tokenizer *tokenizer, const char *text, int add_bos, int add_eos,
+                              int parse_special, int *ids, int *n_ids, llama2_error *err) {
     if (!tokenizer || !text || !ids || !n_ids)
         return l2_fail(err, LLAMA2_E_INVALID, "tokenize: no tokenizer, text, ids or count");
     size_t text_len = strlen(text);
     if (text_len > (size_t)INT_MAX - 3)
         return l2_fail(err, LLAMA2_E_INVALID, "tokenize: text of %zu bytes is too long", text_len);
+    if (tokenizer->bpe) return tokenize_bpe(tokenizer, text, text_len, add_bos, add_eos, parse_special, ids, n_ids, err);
     if ((add_bos && LLAMA2_TOKEN_BOS >= tokenizer->vocab_size) ||
         (add_eos && LLAMA2_TOKEN_EOS >= tokenizer->vocab_size))
         return l2_fail(err, LLAMA2_E_FORMAT, "the tokenizer's %d tokens leave out BOS (1) or EOS (2)",
@@ -619,6 +716,16 @@ llama2_status llama2_tokenize(const llama2_tokenizer *tokenizer, const char *tex
     return LLAMA2_OK;
 }
 
+llama2_status llama2_tokenize(const llama2_tokenizer *tokenizer, const char *text, int add_bos, int add_eos,
+                              int *ids, int *n_ids, llama2_error *err) {
+    return tokenize(tokenizer, text, add_bos, add_eos, 0, ids, n_ids, err);
+}
+
+llama2_status llama2_tokenize_special(const llama2_tokenizer *tokenizer, const char *text, int add_bos, int add_eos,
+                                      int *ids, int *n_ids, llama2_error *err) {
+    return tokenize(tokenizer, text, add_bos, add_eos, 1, ids, n_ids, err);
+}
+
 /* ------------------------------------------------------------ decoding */
 
 static int hex_value(char c) {
@@ -638,7 +745,9 @@ static int byte_piece_value(const char *p, size_t len) {
 const char *llama2_token_piece(const llama2_tokenizer *tokenizer, int prev_token, int token, size_t *len) {
     size_t n = 0;
     const char *p = "";
-    if (tokenizer && token >= 0 && token < tokenizer->vocab_size) {
+    if (tokenizer && tokenizer->bpe) {
+        p = l2_bpe_piece(tokenizer->bpe, token, &n);
+    } else if (tokenizer && token >= 0 && token < tokenizer->vocab_size) {
         p = tokenizer->tokens[token].piece;
         n = (size_t)tokenizer->tokens[token].length;
         if (prev_token == LLAMA2_TOKEN_BOS && n > 0 && p[0] == ' ') {

@@ -1,9 +1,17 @@
 /* The tokenizer's merge step, exposed so that tests can check the fast
- * version against the plain one llama2.c uses. Not part of the public API. */
+ * version against the plain one llama2.c uses, and the BPE tables behind a
+ * tokenizer (the converter writes them). Not part of the public API. */
 #ifndef LLAMA2_TOKENIZER_INTERNAL_H
 #define LLAMA2_TOKENIZER_INTERNAL_H
 
 #include "llama2.h"
+
+typedef struct l2_bpe l2_bpe;
+
+/* A tokenizer over BPE tables (taking them: freed on failure too). */
+llama2_status l2_tokenizer_from_bpe_tables(l2_bpe *bpe, llama2_tokenizer **out, llama2_error *err);
+/* The BPE tables of a BPE tokenizer, NULL for a llama2.c one. */
+const l2_bpe *l2_tokenizer_bpe(const llama2_tokenizer *tokenizer);
 
 /* Both apply llama2.c's greedy merges to ids[0..n) in place (every id must be
  * in the vocabulary) and return the new count. */
