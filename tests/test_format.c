@@ -481,6 +481,8 @@ static void test_file_kinds(void **state) {
         {"PK\3\4\24\0\0\0", 8, L2_FILE_ZIP},
         {"\x10\0\0\0\0\0\0\0{\"a\":\"b\"}", 17, L2_FILE_SAFETENSORS},
         {"  \n{\"architectures\": []}", 25, L2_FILE_JSON},
+        {"[1,2]", 5, L2_FILE_JSON},
+        {"{\0\0\0\0\0\0\0", 8, L2_FILE_UNKNOWN}, /* a dim of 123, not an object */
         {"\x0a\x0e\x0a\x05<unk>\x15\0\0\0\0\x18\x02", 16, L2_FILE_SENTENCEPIECE},
         /* max_token_length 7; "<unk>" score 0; "a" score -1 */
         {"\7\0\0\0\0\0\0\0\5\0\0\0<unk>\0\0\x80\xbf\1\0\0\0a", 26, L2_FILE_TOKENIZER_BIN},

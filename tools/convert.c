@@ -187,8 +187,6 @@ int main(int argc, char **argv) {
         s = l2_convert_hf_to_llama2c(paths[0], paths[1], &options, &err);
     else if (from_sentencepiece)
         s = l2_convert_sentencepiece(paths[0], paths[1], c.output_flags, &err);
-    else if (c.to)
-        s = l2_convert_sentencepiece(paths[0], paths[1], c.output_flags, &err);
     else if (from_tokenizer_json)
         s = l2_convert_tokenizer_json(paths[0], paths[1], c.output_flags, &err);
     else if (c.to)

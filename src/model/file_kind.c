@@ -70,10 +70,20 @@ static int is_safetensors(const unsigned char *p, size_t size) {
     return n >= 2 && n <= ((uint64_t)1 << 32);
 }
 
+/* JSON: an object or an array after white space, whose first member
+ * starts as JSON does (so that a version 0 header with dim 123, '{' then
+ * NULs, is not taken for one). */
+static int is_space(unsigned char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
 static int is_json(const unsigned char *p, size_t size) {
     size_t at = 0;
-    while (at < size && (p[at] == ' ' || p[at] == '\t' || p[at] == '\r' || p[at] == '\n')) at++;
-    return at < size && p[at] == '{';
+    while (at < size && is_space(p[at])) at++;
+    if (at == size || (p[at] != '{' && p[at] != '[')) return 0;
+    const unsigned char open = p[at++];
+    while (at < size && is_space(p[at])) at++;
+    if (at == size) return 1;
+    if (open == '{') return p[at] == '"' || p[at] == '}';
+    return strchr("\"{[]-0123456789tfn", p[at]) != NULL && p[at] != '\0';
 }
 
 l2_file_kind l2_file_kind_of(const unsigned char *head, size_t size) {

@@ -20,7 +20,7 @@ typedef enum l2_file_kind {
     L2_FILE_SENTENCEPIECE,       /* SentencePiece's tokenizer.model (a ModelProto) */
     L2_FILE_SAFETENSORS,         /* a u64 header length, then '{' */
     L2_FILE_ZIP,                 /* "PK\3\4": PyTorch's .pt/.pth among others */
-    L2_FILE_JSON,                /* '{' after white space: a config.json, tokenizer.json... */
+    L2_FILE_JSON,                /* '{' or '[' after white space: a config.json, tokenizer.json... */
 } l2_file_kind;
 
 /* The bytes of a file's start that l2_file_kind_of needs at most. */
