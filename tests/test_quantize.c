@@ -649,6 +649,73 @@ static void test_bench_messages(void **state) {
     test_run_free(&r);
 }
 
+/* llama2-bench --parallel: llama-batched-bench's table, one row per
+ * sequence count, each row's figures consistent (N_KV = B*(PP+TG), S_TG =
+ * B*TG/T_TG); bad values are one-line errors before any model is written. */
+static void test_bench_parallel(void **state) {
+    char tool[4096];
+    snprintf(tool, sizeof tool, "%s", test_require_tool("llama2-bench"));
+    const struct {
+        const char *args[8];
+        const char *line;
+    } cases[] = {
+        {{"--parallel", "0", NULL}, "llama2-bench: --parallel: 0 is out of range: must be an integer from 1 to 64\n"},
+        {{"--parallel", "65", NULL}, "llama2-bench: --parallel: 65 is out of range: must be an integer from 1 to 64\n"},
+        {{"--parallel", "8,x", NULL}, "llama2-bench: --parallel: a sequence count must be an integer, got 'x'\n"},
+        {{"--parallel", ",", NULL}, "llama2-bench: --parallel: an empty list\n"},
+        {{"--parallel", "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17", NULL},
+         "llama2-bench: --parallel: too many values (at most 16)\n"},
+        {{"--parallel", NULL}, "llama2-bench: --parallel needs a value\n"},
+        {{"--parallel", "2", "--shapes", "stories15M", "--pp", "1000", NULL},
+         "llama2-bench: a 1000-token prompt and 64 generated tokens exceed stories15M's context of 1024\n"},
+        {{"--parallel", "2", "--tokenizer", "t.bin", NULL},
+         "llama2-bench: --parallel feeds fixed tokens: it takes no --tokenizer\n"},
+    };
+    test_run r;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        assert_int_equal(test_run_tool(tool, cases[i].args, &r), 1);
+        assert_string_equal(r.err, cases[i].line);
+        assert_int_equal(r.out_len, 0);
+        test_run_free(&r);
+    }
+
+    const char *run[] = {"--parallel", "1,2", "--shapes", "stories15M", "--types", "f32", "--reps", "1",
+                         "--threads", "1", "--pp", "8", "--tg", "4", "--models", tmp_path("bench-models"), NULL};
+    assert_int_equal(test_run_tool(tool, run, &r), 0);
+    const char *header =
+        "|    PP |     TG |    B |   N_KV |   T_PP s | S_PP t/s |   T_TG s | S_TG t/s |      T s |    S t/s |\n"
+        "|-------|--------|------|--------|----------|----------|----------|----------|----------|----------|\n";
+    const char *table = strstr(r.out, "\nstories15M f32, backend cpu, kernels ");
+    if (!table) fail_msg("no table heading in '%s'", r.out);
+    table = strstr(table, " 1 thread\n\n");
+    assert_non_null(table);
+    table += strlen(" 1 thread\n\n");
+    assert_memory_equal(table, header, strlen(header));
+    const char *line = table + strlen(header);
+    for (int b = 1; b <= 2; b++) {
+        int pp = 0, tg = 0, batch = 0, n_kv = 0, used = 0;
+        double t_pp, s_pp, t_tg, s_tg, t, s;
+        assert_int_equal(sscanf(line, "|%d | %d | %d | %d | %lf | %lf | %lf | %lf | %lf | %lf |%n", &pp, &tg, &batch,
+                                &n_kv, &t_pp, &s_pp, &t_tg, &s_tg, &t, &s, &used),
+                         10);
+        assert_int_equal(pp, 8);
+        assert_int_equal(tg, 4);
+        assert_int_equal(batch, b);
+        assert_int_equal(n_kv, b * 12);
+        assert_true(t_pp > 0 && t_tg > 0);
+        /* the speeds are the tokens over the times, to the printed digits
+         * (times to 0.0005 s, speeds to 0.005 t/s) */
+        assert_true(fabs(s_tg * t_tg - b * 4) <= s_tg * 0.0005 + t_tg * 0.005 + 1e-6);
+        assert_true(fabs(s_pp * t_pp - b * 8) <= s_pp * 0.0005 + t_pp * 0.005 + 1e-6);
+        assert_true(fabs(t - (t_pp + t_tg)) <= 0.0015);
+        line += used;
+        assert_int_equal(*line, '\n');
+        line++;
+    }
+    assert_int_equal(*line, '\0'); /* two rows, nothing after */
+    test_run_free(&r);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_default_group_size, test_setup),
@@ -668,6 +735,7 @@ int main(void) {
         cmocka_unit_test_setup(test_non_finite_refused, test_setup),
         cmocka_unit_test_setup(test_quantize_tool, test_setup),
         cmocka_unit_test_setup(test_bench_messages, test_setup),
+        cmocka_unit_test_setup(test_bench_parallel, test_setup),
         cmocka_unit_test_setup(test_genmodel_tool, test_setup),
         cmocka_unit_test_setup(test_convert_v1_matches_export_py, test_setup),
     };

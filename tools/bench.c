@@ -6,6 +6,8 @@
  * processing (a prompt of N tokens evaluated in blocks from position 0) and
  * generation (one position at a time after a one-token prompt, with the
  * classifier run at every step), each as the median of several repetitions.
+ * With --parallel it measures batched decoding instead, as llama.cpp's
+ * llama-batched-bench does (bench_parallel.c).
  * The machine's memory read bandwidth is measured too, to give the bound that
  * generation cannot beat: every weight is read once per generated token.
  *
@@ -24,6 +26,7 @@
 #include "bench_bandwidth.h"
 #include "bench_models.h"
 #include "bench_options.h"
+#include "bench_parallel.h"
 #include "bench_report.h"
 #include "bench_run.h"
 #include "llama2.h"
@@ -121,6 +124,16 @@ int main(int argc, char **argv) {
     else
         for (int i = 0; llama2_backend_name(i) && n_backends < 8; i++) backends[n_backends++] = llama2_backend_name(i);
     report_header(&ctx, &host, backends, n_backends);
+    if (o->n_parallel) {
+        /* Batched decoding: its own table, no bound (several tokens share
+         * each weight read). */
+        report_parallel_header(&ctx);
+        parallel_row *prows = NULL;
+        size_t n = bench_parallel_rows(&ctx, &models, backends, n_backends, &prows);
+        if (o->json_path) write_parallel_json(&ctx, &host, prows, n);
+        free(prows);
+        return 0;
+    }
 
     bw_result bw;
     memset(&bw, 0, sizeof bw);

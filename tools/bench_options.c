@@ -49,6 +49,9 @@ static void usage(FILE *f, const char *program) {
             "                    that ends starts again\n"
             "  --kernels LIST    CPU kernel levels, one row each, for A/B (default: the fastest\n"
             "                    this CPU runs; see llama2 --version)\n"
+            "  --parallel LIST   batched decoding instead: N sequences (each a --pp prompt, then --tg\n"
+            "                    tokens) advanced together, one row each, as llama-batched-bench prints\n"
+            "                    it (--pp and --tg default to 32 and 64 here; at most " STR(MOST_SEQUENCES) ")\n"
             "  --no-bandwidth    skip the memory bandwidth probe (no bound column)\n"
             "  --quick           1 rep of stories15M and stories110M (flags given override)\n"
             "  -h, --help        this text\n",
@@ -139,6 +142,10 @@ static void check_lengths(const bench_context *ctx) {
             if (o->pp[p] > SHAPES[i].seq_len)
                 bench_fail(ctx, "prompt length %d exceeds %s's context of %d", o->pp[p], SHAPES[i].name,
                            SHAPES[i].seq_len);
+        for (int p = 0; p < o->n_pp && o->n_parallel; p++)
+            if (o->pp[p] + o->tg > SHAPES[i].seq_len)
+                bench_fail(ctx, "a %d-token prompt and %d generated tokens exceed %s's context of %d", o->pp[p],
+                           o->tg, SHAPES[i].name, SHAPES[i].seq_len);
         if (o->tg + 1 > SHAPES[i].seq_len)
             bench_fail(ctx, "1 + %d generated tokens exceed %s's context of %d", o->tg, SHAPES[i].name,
                        SHAPES[i].seq_len);
@@ -148,7 +155,7 @@ static void check_lengths(const bench_context *ctx) {
 void bench_parse_options(bench_context *ctx, int argc, char **argv) {
     bench_options *o = &ctx->options;
     set_defaults(o);
-    int have_reps = 0, have_shapes = 0;
+    int have_reps = 0, have_shapes = 0, have_pp = 0, have_tg = 0;
     const char *shape_names[MAX_SHAPES];
     for (int i = 0; i < MAX_SHAPES; i++) shape_names[i] = SHAPES[i].name;
 
@@ -168,7 +175,7 @@ void bench_parse_options(bench_context *ctx, int argc, char **argv) {
             continue;
         }
         static const char *const valued[] = {"--reps",   "--threads", "--pp",   "--tg",      "--shapes", "--types",
-                                             "--models", "--json",    "--max-time", "--kernels", "--backend", "--tokenizer", "--grammar"};
+                                             "--models", "--json",    "--max-time", "--kernels", "--backend", "--tokenizer", "--grammar", "--parallel"};
         int known = 0;
         for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++) known |= !strcmp(a, valued[k]);
         if (!known) bench_fail(ctx, "unknown option '%s' (try --help)", a);
@@ -182,8 +189,13 @@ void bench_parse_options(bench_context *ctx, int argc, char **argv) {
                                           "a thread count must be an integer");
         } else if (!strcmp(a, "--pp")) {
             o->n_pp = parse_int_list(ctx, a, v, o->pp, MAX_PP, 1, 1 << 20, "a prompt length must be an integer");
+            have_pp = 1;
         } else if (!strcmp(a, "--tg")) {
             o->tg = parse_int(ctx, a, v, 1, 1 << 20, "the generation length must be an integer");
+            have_tg = 1;
+        } else if (!strcmp(a, "--parallel")) {
+            o->n_parallel = parse_int_list(ctx, a, v, o->parallel, MAX_PARALLEL, 1, MOST_SEQUENCES,
+                                           "a sequence count must be an integer");
         } else if (!strcmp(a, "--shapes")) {
             parse_name_list(ctx, a, v, shape_names, MAX_SHAPES, o->shape_on);
             have_shapes = 1;
@@ -206,6 +218,15 @@ void bench_parse_options(bench_context *ctx, int argc, char **argv) {
         }
     }
     if (o->grammar && !o->tokenizer) bench_fail(ctx, "--grammar needs --tokenizer");
+    if (o->n_parallel && o->tokenizer) bench_fail(ctx, "--parallel feeds fixed tokens: it takes no --tokenizer");
+    if (o->n_parallel) {
+        /* llama-batched-bench's shape in the issue: 32-token prompts, 64 tokens each */
+        if (!have_pp) {
+            o->pp[0] = 32;
+            o->n_pp = 1;
+        }
+        if (!have_tg) o->tg = 64;
+    }
     if (o->quick) {
         if (!have_reps) o->reps = 1;
         if (!have_shapes)

@@ -19,6 +19,8 @@
 #define MAX_THREAD_COUNTS 16 /* entries of --threads */
 #define MAX_SHAPES 4
 #define MAX_LEVELS 8 /* entries of --kernels */
+#define MAX_PARALLEL 16 /* entries of --parallel */
+#define MOST_SEQUENCES 64 /* sequences in one --parallel row */
 
 enum { TYPE_F32 = 0, TYPE_Q8 = 1, N_TYPES = 2 };
 
@@ -43,6 +45,8 @@ typedef struct bench_options {
     int quick;
     int models_only;
     int no_bandwidth;
+    int parallel[MAX_PARALLEL]; /* --parallel: sequences decoded together, one row each; none: the pp/tg table */
+    int n_parallel;
 } bench_options;
 
 /* What every part is handed. */

@@ -279,3 +279,89 @@ void write_json(const bench_context *ctx, const host_info *h, const row *rows, s
     fprintf(f, "]\n");
     if (fclose(f) != 0) bench_fail(ctx, "cannot write %s: %s", o->json_path, strerror(errno));
 }
+
+/* ---------------------------------------------------------- parallel */
+
+/* A row's figures as llama-batched-bench derives them: the median time of
+ * each phase; S_PP = B*PP/T_PP, S_TG = B*TG/T_TG, S = N_KV/T. */
+typedef struct parallel_figures {
+    int n_kv;
+    double t_pp, s_pp, t_tg, s_tg, t, s;
+} parallel_figures;
+
+static parallel_figures figures_of(const parallel_row *w) {
+    parallel_figures f;
+    const int n = w->result.n_reps;
+    f.n_kv = w->sequences * (w->pp + w->tg);
+    f.t_pp = summarize(w->result.t_pp, n).median;
+    f.t_tg = summarize(w->result.t_tg, n).median;
+    f.t = f.t_pp + f.t_tg;
+    f.s_pp = f.t_pp > 0 ? (double)w->sequences * w->pp / f.t_pp : 0;
+    f.s_tg = f.t_tg > 0 ? (double)w->sequences * w->tg / f.t_tg : 0;
+    f.s = f.t > 0 ? f.n_kv / f.t : 0;
+    return f;
+}
+
+void report_parallel_header(const bench_context *ctx) {
+    const bench_options *o = &ctx->options;
+    printf("reps: %d", o->reps);
+    if (o->max_time > 0) printf(" (fewer once a row has run %.0f s)", o->max_time);
+    printf("; times: the median over the reps\n");
+    printf("B sequences: their PP-token prompts in one batch, then TG tokens each, one batch of B rows a step\n");
+}
+
+void report_parallel_group(const bench_context *ctx, int s, int type, const char *backend, const char *level,
+                           int threads) {
+    (void)ctx;
+    char type_label[16];
+    if (type == TYPE_Q8)
+        snprintf(type_label, sizeof type_label, "q8/%d", shape_config(&SHAPES[s], type).group_size);
+    else
+        snprintf(type_label, sizeof type_label, "f32");
+    printf("\n%s %s, backend %s, kernels %s, %d thread%s\n\n", SHAPES[s].name, type_label, backend,
+           level[0] ? level : llama2_kernels_name(), threads, threads == 1 ? "" : "s");
+    printf("|    PP |     TG |    B |   N_KV |   T_PP s | S_PP t/s |   T_TG s | S_TG t/s |      T s |    S t/s |\n");
+    printf("|-------|--------|------|--------|----------|----------|----------|----------|----------|----------|\n");
+    fflush(stdout);
+}
+
+void report_parallel_row(const parallel_row *w) {
+    parallel_figures f = figures_of(w);
+    printf("|%6d | %6d | %4d | %6d | %8.3f | %8.2f | %8.3f | %8.2f | %8.3f | %8.2f |\n", w->pp, w->tg, w->sequences,
+           f.n_kv, f.t_pp, f.s_pp, f.t_tg, f.s_tg, f.t, f.s);
+    fflush(stdout);
+}
+
+void write_parallel_json(const bench_context *ctx, const host_info *h, const parallel_row *rows, size_t n_rows) {
+    const bench_options *o = &ctx->options;
+    FILE *f = fopen(o->json_path, "w");
+    if (!f) bench_fail(ctx, "cannot write %s: %s", o->json_path, strerror(errno));
+    fprintf(f, "[\n");
+    for (size_t i = 0; i < n_rows; i++) {
+        const parallel_row *w = &rows[i];
+        parallel_figures g = figures_of(w);
+        fprintf(f, "  {\"shape\": ");
+        json_string(f, SHAPES[w->shape].name);
+        fprintf(f, ", \"backend\": ");
+        json_string(f, w->backend);
+        fprintf(f, ", \"kernels\": ");
+        json_string(f, w->result.level);
+        fprintf(f, ", \"type\": \"%s\", \"group_size\": %d, \"threads\": %d, \"reps_requested\": %d",
+                TYPE_NAMES[w->type], w->group_size, w->threads, o->reps);
+        fprintf(f, ", \"pp\": %d, \"tg\": %d, \"b\": %d, \"n_kv\": %d", w->pp, w->tg, w->sequences, g.n_kv);
+        fprintf(f,
+                ", \"t_pp\": %.6f, \"s_pp\": %.3f, \"t_tg\": %.6f, \"s_tg\": %.3f, \"t\": %.6f, \"s\": %.3f",
+                g.t_pp, g.s_pp, g.t_tg, g.s_tg, g.t, g.s);
+        fprintf(f, ", \"t_pp_values\": [");
+        for (int k = 0; k < w->result.n_reps; k++) fprintf(f, "%s%.6f", k ? ", " : "", w->result.t_pp[k]);
+        fprintf(f, "], \"t_tg_values\": [");
+        for (int k = 0; k < w->result.n_reps; k++) fprintf(f, "%s%.6f", k ? ", " : "", w->result.t_tg[k]);
+        fprintf(f, "], \"peak_rss_mib\": %.1f, \"cpu\": ", w->result.peak_rss_mib);
+        json_string(f, h->cpu);
+        fprintf(f, ", \"compiler\": ");
+        json_string(f, compiler_name());
+        fprintf(f, ", \"version\": \"%s\"}%s\n", LLAMA2_VERSION, i + 1 < n_rows ? "," : "");
+    }
+    fprintf(f, "]\n");
+    if (fclose(f) != 0) bench_fail(ctx, "cannot write %s: %s", o->json_path, strerror(errno));
+}

@@ -10,6 +10,7 @@
 
 #include "bench_bandwidth.h"
 #include "bench_options.h"
+#include "bench_parallel.h"
 #include "bench_run.h"
 #include "llama2.h"
 
@@ -45,6 +46,20 @@ void report_table_header(const bench_context *ctx);
 
 /* One line of the table, flushed so that it shows as soon as it is done. */
 void report_row(const bench_context *ctx, const row *w);
+
+/* --parallel: what the cells mean. */
+void report_parallel_header(const bench_context *ctx);
+
+/* --parallel: the line that names a table's model, backend, level and
+ * threads, then llama-batched-bench's column names. */
+void report_parallel_group(const bench_context *ctx, int s, int type, const char *backend, const char *level,
+                           int threads);
+
+/* --parallel: one line of the table, flushed. */
+void report_parallel_row(const parallel_row *w);
+
+/* --parallel: the rows as a JSON array in the file of --json. */
+void write_parallel_json(const bench_context *ctx, const host_info *h, const parallel_row *rows, size_t n_rows);
 
 /* The rows as a JSON array in the file of --json. */
 void write_json(const bench_context *ctx, const host_info *h, const row *rows, size_t n_rows);

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "bench_bandwidth.h"
+#include "bench_parallel.h"
 #include "llama2.h"
 #include "child.h"
 #include "platform/platform.h"
@@ -25,6 +26,7 @@ static const struct {
 } jobs[N_JOBS] = {
     [JOB_ROW] = {"row", run_row, sizeof(row_request), sizeof(row_result)},
     [JOB_BANDWIDTH] = {"bandwidth", measure_bandwidth, sizeof(bw_request), sizeof(bw_result)},
+    [JOB_PARALLEL] = {"parallel", run_parallel, sizeof(parallel_request), sizeof(parallel_result)},
 };
 
 /* The argument travels on the command line as hex: the same program reads

@@ -11,11 +11,11 @@
 #include "bench_options.h"
 
 /* The jobs a child runs. */
-typedef enum child_job { JOB_ROW, JOB_BANDWIDTH, N_JOBS } child_job;
+typedef enum child_job { JOB_ROW, JOB_BANDWIDTH, JOB_PARALLEL, N_JOBS } child_job;
 
-/* Runs the job on arg (a row_request or a bw_request) in a child process:
- * this program, ctx->self, started again. The child's result (a row_result
- * or a bw_result) comes back in result. Fails (bench_fail) when the child
+/* Runs the job on arg (a row_request, a bw_request or a parallel_request) in a child process:
+ * this program, ctx->self, started again. The child's result (a row_result,
+ * a bw_result or a parallel_result) comes back in result. Fails (bench_fail) when the child
  * fails. */
 void run_in_child(const bench_context *ctx, child_job job, const void *arg, void *result, const char *what);
 
