@@ -3,8 +3,8 @@
  * int8 values and an fp16 scale. A table per level (the scalar reference,
  * AVX2), every entry the reference's bits: the integer sum of a block is
  * exact in any order, and the float steps are the reference's, in its
- * order. Not yet called by the forward pass (GGUF's Q8_0 and Q4_0 files
- * are held as the engine's int8 form today: model_gguf.c). */
+ * order. The forward pass runs GGUF's Q8_0 and Q4_0 matrices with them
+ * (src/run/products.c). */
 #ifndef LLAMA2_OPS_BLOCKS_H
 #define LLAMA2_OPS_BLOCKS_H
 
