@@ -20,7 +20,7 @@
 #define MAX_SHAPES 4
 #define MAX_LEVELS 8 /* entries of --kernels */
 
-enum { TYPE_F32 = 0, TYPE_Q8 = 1, N_TYPES = 2 };
+enum { TYPE_F32 = 0, TYPE_Q8 = 1, TYPE_Q4_0 = 2, N_TYPES = 3 };
 
 typedef struct bench_options {
     int reps;

@@ -2,7 +2,8 @@
  * The block kernels (ops_blocks.h) on 256-bit vectors, the reference's bits:
  * a block's integer sum is exact in any order (|w| <= 128 and activations
  * within [-127, 127], so maddubs's pair sums never saturate), and the float
- * steps are the reference's, block after block.
+ * steps are the reference's, block after block (eight blocks' sums and
+ * products at once, then their additions in order).
  */
 #include <math.h>
 #include <stddef.h>
@@ -66,25 +67,89 @@ FN static void quantize_q8_0_avx2(l2_block_q8_0 *y, const float *x, int n) {
     }
 }
 
+/* Eight fp16 scales to fp32, the bits of l2_f16_to_f32: the magnitude's
+ * bits moved to fp32's places and scaled by 2^112 (exact, subnormals
+ * included), infinities and NaNs rebuilt, the sign put back. */
+INLINE __m256 f16_to_f32_8(const uint16_t h[8]) {
+    const __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)h));
+    const __m256i magnitude = _mm256_and_si256(v, _mm256_set1_epi32(0x7FFF));
+    const __m256i sign = _mm256_slli_epi32(_mm256_and_si256(v, _mm256_set1_epi32(0x8000)), 16);
+    const __m256 finite = _mm256_mul_ps(_mm256_castsi256_ps(_mm256_slli_epi32(magnitude, 13)),
+                                        _mm256_castsi256_ps(_mm256_set1_epi32((127 + 112) << 23)));
+    const __m256i special = _mm256_or_si256(_mm256_set1_epi32(0x7F800000),
+                                            _mm256_slli_epi32(_mm256_and_si256(v, _mm256_set1_epi32(0x3FF)), 13));
+    const __m256i is_special = _mm256_cmpgt_epi32(magnitude, _mm256_set1_epi32(0x7BFF));
+    const __m256i bits = _mm256_blendv_epi8(_mm256_castps_si256(finite), special, is_special);
+    return _mm256_castsi256_ps(_mm256_or_si256(bits, sign));
+}
+
+/* Eight blocks' int32 partial sums (8 lanes each) into their eight sums. */
+INLINE __m256i sums_of_8(const __m256i p[8]) {
+    const __m256i a = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
+    const __m256i b = _mm256_hadd_epi32(_mm256_hadd_epi32(p[4], p[5]), _mm256_hadd_epi32(p[6], p[7]));
+    return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
+}
+
+/* sum += (float)isum * (dw * dx) for eight blocks, in block order: the
+ * products in a vector (the same roundings), the additions one by one. */
+INLINE float add_8(float sum, const __m256i p[8], const uint16_t dw[8], const uint16_t dx[8]) {
+    float terms[8];
+    _mm256_storeu_ps(terms, _mm256_mul_ps(_mm256_cvtepi32_ps(sums_of_8(p)),
+                                          _mm256_mul_ps(f16_to_f32_8(dw), f16_to_f32_8(dx))));
+    for (int j = 0; j < 8; j++) sum += terms[j];
+    return sum;
+}
+
+/* The int32 partial sums of a block of 32 signed bytes w and x. */
+INLINE __m256i block_partial(__m256i w, __m256i x) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w)),
+                             _mm256_set1_epi16(1));
+}
+
+INLINE __m256i q4_values(const l2_block_q4_0 *w) {
+    const __m128i packed = _mm_loadu_si128((const __m128i *)(const void *)w->qs);
+    /* Values 0-15 from the low nibbles, 16-31 from the high ones. */
+    const __m256i both = _mm256_set_m128i(_mm_srli_epi16(packed, 4), packed);
+    return _mm256_sub_epi8(_mm256_and_si256(both, _mm256_set1_epi8(0x0F)), _mm256_set1_epi8(8));
+}
+
+INLINE __m256i q8_values(const l2_block_q8_0 *b) { return _mm256_loadu_si256((const __m256i *)(const void *)b->qs); }
+
 FN static float dot_q8_0_avx2(const l2_block_q8_0 *w, const l2_block_q8_0 *x, int n_blocks) {
     float sum = 0.0f;
-    for (int b = 0; b < n_blocks; b++) {
-        const int isum = block_dot(_mm256_loadu_si256((const __m256i *)(const void *)w[b].qs),
-                                   _mm256_loadu_si256((const __m256i *)(const void *)x[b].qs));
+    int b = 0;
+    for (; b + 8 <= n_blocks; b += 8) {
+        __m256i p[8];
+        uint16_t dw[8], dx[8];
+        for (int j = 0; j < 8; j++) {
+            p[j] = block_partial(q8_values(&w[b + j]), q8_values(&x[b + j]));
+            dw[j] = w[b + j].d;
+            dx[j] = x[b + j].d;
+        }
+        sum = add_8(sum, p, dw, dx);
+    }
+    for (; b < n_blocks; b++) {
+        const int isum = block_dot(q8_values(&w[b]), q8_values(&x[b]));
         sum += (float)isum * (l2_f16_to_f32(w[b].d) * l2_f16_to_f32(x[b].d));
     }
     return sum;
 }
 
 FN static float dot_q4_0_avx2(const l2_block_q4_0 *w, const l2_block_q8_0 *x, int n_blocks) {
-    const __m256i low = _mm256_set1_epi8(0x0F), eight = _mm256_set1_epi8(8);
     float sum = 0.0f;
-    for (int b = 0; b < n_blocks; b++) {
-        const __m128i packed = _mm_loadu_si128((const __m128i *)(const void *)w[b].qs);
-        /* Values 0-15 from the low nibbles, 16-31 from the high ones. */
-        const __m256i both = _mm256_set_m128i(_mm_srli_epi16(packed, 4), packed);
-        const __m256i values = _mm256_sub_epi8(_mm256_and_si256(both, low), eight);
-        const int isum = block_dot(values, _mm256_loadu_si256((const __m256i *)(const void *)x[b].qs));
+    int b = 0;
+    for (; b + 8 <= n_blocks; b += 8) {
+        __m256i p[8];
+        uint16_t dw[8], dx[8];
+        for (int j = 0; j < 8; j++) {
+            p[j] = block_partial(q4_values(&w[b + j]), q8_values(&x[b + j]));
+            dw[j] = w[b + j].d;
+            dx[j] = x[b + j].d;
+        }
+        sum = add_8(sum, p, dw, dx);
+    }
+    for (; b < n_blocks; b++) {
+        const int isum = block_dot(q4_values(&w[b]), q8_values(&x[b]));
         sum += (float)isum * (l2_f16_to_f32(w[b].d) * l2_f16_to_f32(x[b].d));
     }
     return sum;
