@@ -70,8 +70,8 @@ FN static void quantize_q8_0_avx2(l2_block_q8_0 *y, const float *x, int n) {
 /* Eight fp16 scales to fp32, the bits of l2_f16_to_f32: the magnitude's
  * bits moved to fp32's places and scaled by 2^112 (exact, subnormals
  * included), infinities and NaNs rebuilt, the sign put back. */
-INLINE __m256 f16_to_f32_8(const uint16_t h[8]) {
-    const __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)h));
+INLINE __m256 f16_to_f32_8(__m128i h) {
+    const __m256i v = _mm256_cvtepu16_epi32(h);
     const __m256i magnitude = _mm256_and_si256(v, _mm256_set1_epi32(0x7FFF));
     const __m256i sign = _mm256_slli_epi32(_mm256_and_si256(v, _mm256_set1_epi32(0x8000)), 16);
     const __m256 finite = _mm256_mul_ps(_mm256_castsi256_ps(_mm256_slli_epi32(magnitude, 13)),
@@ -91,8 +91,10 @@ INLINE __m256i sums_of_8(const __m256i p[8]) {
 }
 
 /* sum += (float)isum * (dw * dx) for eight blocks, in block order: the
- * products in a vector (the same roundings), the additions one by one. */
-INLINE float add_8(float sum, const __m256i p[8], const uint16_t dw[8], const uint16_t dx[8]) {
+ * products in a vector (the same roundings), the additions one by one.
+ * The scales come as eight 16-bit lanes, built in registers (a vector load
+ * of eight just-stored scalars would stall on store forwarding). */
+INLINE float add_8(float sum, const __m256i p[8], __m128i dw, __m128i dx) {
     float terms[8];
     _mm256_storeu_ps(terms, _mm256_mul_ps(_mm256_cvtepi32_ps(sums_of_8(p)),
                                           _mm256_mul_ps(f16_to_f32_8(dw), f16_to_f32_8(dx))));
@@ -115,18 +117,18 @@ INLINE __m256i q4_values(const l2_block_q4_0 *w) {
 
 INLINE __m256i q8_values(const l2_block_q8_0 *b) { return _mm256_loadu_si256((const __m256i *)(const void *)b->qs); }
 
+/* The scales of blocks p[0..8) as eight 16-bit lanes. */
+#define SCALES_8(p)                                                                                               \
+    _mm_setr_epi16((short)(p)[0].d, (short)(p)[1].d, (short)(p)[2].d, (short)(p)[3].d, (short)(p)[4].d,           \
+                   (short)(p)[5].d, (short)(p)[6].d, (short)(p)[7].d)
+
 FN static float dot_q8_0_avx2(const l2_block_q8_0 *w, const l2_block_q8_0 *x, int n_blocks) {
     float sum = 0.0f;
     int b = 0;
     for (; b + 8 <= n_blocks; b += 8) {
         __m256i p[8];
-        uint16_t dw[8], dx[8];
-        for (int j = 0; j < 8; j++) {
-            p[j] = block_partial(q8_values(&w[b + j]), q8_values(&x[b + j]));
-            dw[j] = w[b + j].d;
-            dx[j] = x[b + j].d;
-        }
-        sum = add_8(sum, p, dw, dx);
+        for (int j = 0; j < 8; j++) p[j] = block_partial(q8_values(&w[b + j]), q8_values(&x[b + j]));
+        sum = add_8(sum, p, SCALES_8(w + b), SCALES_8(x + b));
     }
     for (; b < n_blocks; b++) {
         const int isum = block_dot(q8_values(&w[b]), q8_values(&x[b]));
@@ -140,13 +142,8 @@ FN static float dot_q4_0_avx2(const l2_block_q4_0 *w, const l2_block_q8_0 *x, in
     int b = 0;
     for (; b + 8 <= n_blocks; b += 8) {
         __m256i p[8];
-        uint16_t dw[8], dx[8];
-        for (int j = 0; j < 8; j++) {
-            p[j] = block_partial(q4_values(&w[b + j]), q8_values(&x[b + j]));
-            dw[j] = w[b + j].d;
-            dx[j] = x[b + j].d;
-        }
-        sum = add_8(sum, p, dw, dx);
+        for (int j = 0; j < 8; j++) p[j] = block_partial(q4_values(&w[b + j]), q8_values(&x[b + j]));
+        sum = add_8(sum, p, SCALES_8(w + b), SCALES_8(x + b));
     }
     for (; b < n_blocks; b++) {
         const int isum = block_dot(q4_values(&w[b]), q8_values(&x[b]));
