@@ -160,6 +160,26 @@ static void test_table_dots(void **state) {
     }
 }
 
+/* Four rows at once: each row's bits are the reference's one-row dot. */
+static void test_table_dots_four_rows(void **state) {
+    const l2_block_kernels *k = table_or_skip(*state), *ref = l2_block_kernels_reference();
+    static l2_block_q8_0 w8[4 * MAX_BLOCKS], x[MAX_BLOCKS];
+    static l2_block_q4_0 w4[4 * MAX_BLOCKS];
+    for (int trial = 0; trial < 200; trial++) {
+        const int n = 1 + (int)(test_rng_next(&rng) % MAX_BLOCKS), extreme = trial % 2;
+        random_q8_blocks(w8, 4 * n, extreme);
+        random_q4_blocks(w4, 4 * n, extreme);
+        random_activations(x, n, extreme);
+        float out8[4], out4[4];
+        k->dot4_q8_0(out8, w8, (size_t)n, x, n);
+        k->dot4_q4_0(out4, w4, (size_t)n, x, n);
+        for (int r = 0; r < 4; r++) {
+            assert_true(same_float(out8[r], ref->dot_q8_0(w8 + r * n, x, n)));
+            assert_true(same_float(out4[r], ref->dot_q4_0(w4 + r * n, x, n)));
+        }
+    }
+}
+
 /* Each level's table brings its block table: AVX2 for the x86 levels,
  * the reference for the others (and under LLAMA2_KERNELS=scalar). */
 static void test_table_for_level(void **state) {
@@ -183,6 +203,8 @@ int main(void) {
         cmocka_unit_test(test_reference_dots),
         cmocka_unit_test_prestate(test_table_quantize, "avx2"),
         cmocka_unit_test_prestate(test_table_dots, "avx2"),
+        cmocka_unit_test_prestate(test_table_dots_four_rows, "scalar"),
+        cmocka_unit_test_prestate(test_table_dots_four_rows, "avx2"),
         cmocka_unit_test(test_table_for_level),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -36,6 +36,10 @@ typedef struct l2_block_kernels {
      * scales widened from fp16. */
     float (*dot_q8_0)(const l2_block_q8_0 *w, const l2_block_q8_0 *x, int n_blocks);
     float (*dot_q4_0)(const l2_block_q4_0 *w, const l2_block_q8_0 *x, int n_blocks);
+    /* Four weight rows at once (row r at w + r * row_blocks) against the
+     * same activations: out[r] is dot_q8_0's (dot_q4_0's) bits for row r. */
+    void (*dot4_q8_0)(float out[4], const l2_block_q8_0 *w, size_t row_blocks, const l2_block_q8_0 *x, int n_blocks);
+    void (*dot4_q4_0)(float out[4], const l2_block_q4_0 *w, size_t row_blocks, const l2_block_q8_0 *x, int n_blocks);
 } l2_block_kernels;
 
 const l2_block_kernels *l2_block_kernels_reference(void);

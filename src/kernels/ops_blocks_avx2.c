@@ -152,8 +152,49 @@ FN static float dot_q4_0_avx2(const l2_block_q4_0 *w, const l2_block_q8_0 *x, in
     return sum;
 }
 
+/* Four rows against one input: the input's values and scales are loaded
+ * once for the four, and the four rows' additions are independent chains
+ * (each still in block order). */
+#define DOT4(TYPE, W_VALUES, w, row_blocks, x, n_blocks, out)                                                            \
+    do {                                                                                                           \
+        float sum[4] = {0.0f, 0.0f, 0.0f, 0.0f};                                                                   \
+        int b = 0;                                                                                                 \
+        for (; b + 8 <= (n_blocks); b += 8) {                                                                      \
+            __m256i xv[8];                                                                                         \
+            for (int j = 0; j < 8; j++) xv[j] = q8_values(&(x)[b + j]);                                            \
+            const __m256 dx = f16_to_f32_8(SCALES_8((x) + b));                                                    \
+            for (size_t r = 0; r < 4; r++) {                                                                       \
+                const TYPE *row = (w) + r * (row_blocks) + b;                                              \
+                __m256i p[8];                                                                                      \
+                for (int j = 0; j < 8; j++) p[j] = block_partial(W_VALUES(&row[j]), xv[j]);                       \
+                float terms[8];                                                                                    \
+                _mm256_storeu_ps(terms, _mm256_mul_ps(_mm256_cvtepi32_ps(sums_of_8(p)),                            \
+                                                      _mm256_mul_ps(f16_to_f32_8(SCALES_8(row)), dx)));            \
+                for (int j = 0; j < 8; j++) sum[r] += terms[j];                                                    \
+            }                                                                                                      \
+        }                                                                                                          \
+        for (; b < (n_blocks); b++)                                                                                \
+            for (size_t r = 0; r < 4; r++) {                                                                       \
+                const TYPE *blk = (w) + r * (row_blocks) + b;                                              \
+                const int isum = block_dot(W_VALUES(blk), q8_values(&(x)[b]));                                     \
+                sum[r] += (float)isum * (l2_f16_to_f32(blk->d) * l2_f16_to_f32((x)[b].d));                        \
+            }                                                                                                      \
+        for (int r = 0; r < 4; r++) (out)[r] = sum[r];                                                             \
+    } while (0)
+
+FN static void dot4_q8_0_avx2(float out[4], const l2_block_q8_0 *w, size_t row_blocks, const l2_block_q8_0 *x,
+                              int n_blocks) {
+    DOT4(l2_block_q8_0, q8_values, w, row_blocks, x, n_blocks, out);
+}
+
+FN static void dot4_q4_0_avx2(float out[4], const l2_block_q4_0 *w, size_t row_blocks, const l2_block_q8_0 *x,
+                              int n_blocks) {
+    DOT4(l2_block_q4_0, q4_values, w, row_blocks, x, n_blocks, out);
+}
+
 const l2_block_kernels *l2_block_kernels_avx2(void) {
-    static const l2_block_kernels table = {"avx2", quantize_q8_0_avx2, dot_q8_0_avx2, dot_q4_0_avx2};
+    static const l2_block_kernels table = {"avx2",         quantize_q8_0_avx2, dot_q8_0_avx2, dot_q4_0_avx2,
+                                           dot4_q8_0_avx2, dot4_q4_0_avx2};
     return l2_x86_features_read().avx2 ? &table : NULL;
 }
 
