@@ -537,6 +537,21 @@ static void test_q4_0_plain_reference(void **state) {
     free(want);
 }
 
+/* A file of blocks is not rewritten as a llama2.c checkpoint (its weights
+ * were rounded), with the reason, and nothing is left behind. */
+static void test_blocks_not_rewritten(void **state) {
+    char twin[4096], out[4096];
+    snprintf(twin, sizeof twin, "%s", twin_path("q4_0"));
+    snprintf(out, sizeof out, "%s", test_path_in(tmp_dir, "from_q4_0.bin"));
+    llama2_error err = {0};
+    assert_int_equal(l2_quantize_file(twin, out, 0, L2_OUTPUT_FORCE, &err), LLAMA2_E_UNSUPPORTED);
+    assert_string_equal(err.message, "a GGUF file of Q4_0 blocks cannot be rewritten as a llama2.c checkpoint: its "
+                                     "weights were rounded; rewrite the fp32 file it came from");
+    FILE *f = fopen(out, "rb");
+    assert_null(f);
+    if (f) fclose(f);
+}
+
 static void test_q8_0_held_exactly(void **state) { held_exactly(L2_GGML_Q8_0); }
 static void test_q4_0_held_exactly(void **state) { held_exactly(L2_GGML_Q4_0); }
 
@@ -1142,6 +1157,7 @@ int main(void) {
         cmocka_unit_test(test_q8_0_held_exactly),
         cmocka_unit_test(test_q4_0_held_exactly),
         cmocka_unit_test(test_q4_0_plain_reference),
+        cmocka_unit_test(test_blocks_not_rewritten),
         cmocka_unit_test(test_k_quants_dequantize),
         cmocka_unit_test(test_quantize_from_gguf),
         cmocka_unit_test(test_llama_cpp_parity),
