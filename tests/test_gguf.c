@@ -488,10 +488,13 @@ static float *engine_logits(const char *path, const char *level, const int *toke
     return out;
 }
 
-/* The Q4_0 twin of stories260K (Q4_0 blocks, ffn_down F32): its logits are
- * those of llama2.c's forward pass written plainly over the dequantized
- * weights with Q8_0 activations, bit for bit; and the same bits at every
- * kernel level this CPU runs. */
+/* The Q4_0 twin of stories260K (Q4_0 blocks, ffn_down F32): at the scalar
+ * level its logits are those of llama2.c's forward pass written plainly
+ * over the dequantized weights with Q8_0 activations, bit for bit. The
+ * AVX2 block kernels sum a row's blocks in another order (eight lanes,
+ * added once at the end), so the levels that run them are within a tight
+ * tolerance of it, and every level has the bits of the others that share
+ * its block kernels. */
 static void test_q4_0_plain_reference(void **state) {
     char path[4096];
     snprintf(path, sizeof path, "%s", twin_path("q4_0"));
@@ -509,14 +512,20 @@ static void test_q4_0_plain_reference(void **state) {
     assert_non_null(want);
     plain_forward(m, tokens, N, want);
     llama2_model_close(m);
-    char kernels[64];
+    float largest = 0.0f;
+    for (size_t i = 0; i < N * vocab; i++) largest = fmaxf(largest, fabsf(want[i]));
+    char scalar_kernels[64], kernels[64];
+    /* Exact at the scalar level: llama2.c's float order, and the reference
+     * block kernels' block-by-block sums. */
+    float *scalar = engine_logits(path, "scalar", tokens, N, scalar_kernels, sizeof scalar_kernels);
+    assert_string_equal(scalar_kernels, "scalar");
+    if (memcmp(scalar, want, N * vocab * sizeof *want) != 0) fail_msg("scalar level: logits differ from the plain reference's");
     float *best = engine_logits(path, NULL, tokens, N, kernels, sizeof kernels);
     float gap = 0.0f;
     for (size_t i = 0; i < N * vocab; i++) gap = fmaxf(gap, fabsf(best[i] - want[i]));
-    print_message("Q4_0 twin (%s) against the plain reference: largest logit gap %g\n", kernels, (double)gap);
-    /* Exact: the exact tables keep llama2.c's float order, and the block
-     * kernels' sums are the reference's bits. */
-    assert_true(gap == 0.0f);
+    print_message("Q4_0 twin (%s) against the plain reference: largest logit gap %g (largest logit %g)\n", kernels,
+                  (double)gap, (double)largest);
+    assert_true(gap <= 1e-5f * largest);
     int levels = 0;
     for (int i = 0; l2_kernel_level_name(i); i++) {
         const char *name = l2_kernel_level_name(i);
@@ -526,13 +535,15 @@ static void test_q4_0_plain_reference(void **state) {
         }
         char got_kernels[64];
         float *got = engine_logits(path, name, tokens, N, got_kernels, sizeof got_kernels);
-        if (memcmp(got, best, N * vocab * sizeof *got) != 0)
-            fail_msg("level %s (%s): logits differ from %s's", name, got_kernels, kernels);
+        const int same_blocks = l2_block_kernels_for(got_kernels) == l2_block_kernels_for(kernels);
+        if (memcmp(got, same_blocks ? best : scalar, N * vocab * sizeof *got) != 0)
+            fail_msg("level %s (%s): logits differ from %s's", name, got_kernels, same_blocks ? kernels : "scalar");
         free(got);
         levels++;
     }
-    print_message("Q4_0 twin: the same logits at %d kernel levels\n", levels);
+    print_message("Q4_0 twin: the same logits at %d kernel levels as the level of their block kernels\n", levels);
     assert_true(levels >= 1);
+    free(scalar);
     free(best);
     free(want);
 }

@@ -1,9 +1,12 @@
 /*
- * The block kernels (ops_blocks.h) on 256-bit vectors, the reference's bits:
- * a block's integer sum is exact in any order (|w| <= 128 and activations
- * within [-127, 127], so maddubs's pair sums never saturate), and the float
- * steps are the reference's, block after block (eight blocks' sums and
- * products at once, then their additions in order).
+ * The block kernels (ops_blocks.h) on 256-bit vectors. The quantizer is the
+ * reference's bits. The dots are ggml's way: a block's integer products in
+ * eight int32 lanes (exact: |w| <= 128 and activations within [-127, 127],
+ * so maddubs's pair sums never saturate), converted to float and added into
+ * a float vector per row with one FMA by the block's scale product, the
+ * eight lanes summed once at the end. That differs from the reference's
+ * block-by-block sum in rounding only; a row's result is the same bits
+ * whether it runs alone or with three others.
  */
 #include <math.h>
 #include <stddef.h>
@@ -19,20 +22,6 @@
 
 #define FN L2_TARGET(L2_AVX2)
 #define INLINE L2_INLINE(L2_AVX2)
-
-/* The sum of the 8 int32 lanes. */
-INLINE int hsum_i32(__m256i v) {
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
-    return _mm_cvtsi128_si32(s);
-}
-
-/* The sum of the products of 32 signed bytes w and x. */
-INLINE int block_dot(__m256i w, __m256i x) {
-    const __m256i products = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
-    return hsum_i32(_mm256_madd_epi16(products, _mm256_set1_epi16(1)));
-}
 
 FN static void quantize_q8_0_avx2(l2_block_q8_0 *y, const float *x, int n) {
     const __m256 sign = _mm256_set1_ps(-0.0f), half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
@@ -83,113 +72,113 @@ INLINE __m256 f16_to_f32_8(__m128i h) {
     return _mm256_castsi256_ps(_mm256_or_si256(bits, sign));
 }
 
-/* Eight blocks' int32 partial sums (8 lanes each) into their eight sums. */
-INLINE __m256i sums_of_8(const __m256i p[8]) {
-    const __m256i a = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
-    const __m256i b = _mm256_hadd_epi32(_mm256_hadd_epi32(p[4], p[5]), _mm256_hadd_epi32(p[6], p[7]));
-    return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
-}
-
-/* sum += (float)isum * (dw * dx) for eight blocks, in block order: the
- * products in a vector (the same roundings), the additions one by one.
- * The scales come as eight 16-bit lanes, built in registers (a vector load
- * of eight just-stored scalars would stall on store forwarding). */
-INLINE float add_8(float sum, const __m256i p[8], __m128i dw, __m128i dx) {
-    float terms[8];
-    _mm256_storeu_ps(terms, _mm256_mul_ps(_mm256_cvtepi32_ps(sums_of_8(p)),
-                                          _mm256_mul_ps(f16_to_f32_8(dw), f16_to_f32_8(dx))));
-    for (int j = 0; j < 8; j++) sum += terms[j];
-    return sum;
-}
-
-/* The int32 partial sums of a block of 32 signed bytes w and x. */
-INLINE __m256i block_partial(__m256i w, __m256i x) {
-    return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w)),
-                             _mm256_set1_epi16(1));
-}
-
-INLINE __m256i q4_values(const l2_block_q4_0 *w) {
-    const __m128i packed = _mm_loadu_si128((const __m128i *)(const void *)w->qs);
-    /* Values 0-15 from the low nibbles, 16-31 from the high ones. */
-    const __m256i both = _mm256_set_m128i(_mm_srli_epi16(packed, 4), packed);
-    return _mm256_sub_epi8(_mm256_and_si256(both, _mm256_set1_epi8(0x0F)), _mm256_set1_epi8(8));
+/* The sum of the 8 float lanes, in a fixed order. */
+INLINE float hsum_ps(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
 }
 
 INLINE __m256i q8_values(const l2_block_q8_0 *b) { return _mm256_loadu_si256((const __m256i *)(const void *)b->qs); }
 
-/* The scales of blocks p[0..8) as eight 16-bit lanes. */
+/* A block's products in 16 int16 pair sums. x8 holds 8 * (x[2i] + x[2i+1])
+ * (used by Q4_0 only). Q8_0: |w| times x with w's sign. */
+INLINE __m256i q8_pairs(const l2_block_q8_0 *w, __m256i x, __m256i x8) {
+    (void)x8;
+    const __m256i v = q8_values(w);
+    return _mm256_maddubs_epi16(_mm256_sign_epi8(v, v), _mm256_sign_epi8(x, v));
+}
+
+/* Q4_0: the stored nibbles (0-15, values 0-15 from the low ones, 16-31
+ * from the high ones) times x, less 8 times x: the same integers as
+ * (nibble - 8) * x, computed once per input for every row. */
+INLINE __m256i q4_pairs(const l2_block_q4_0 *w, __m256i x, __m256i x8) {
+    const __m128i packed = _mm_loadu_si128((const __m128i *)(const void *)w->qs);
+    const __m256i nibbles = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), _mm256_set1_epi8(0x0F));
+    return _mm256_sub_epi16(_mm256_maddubs_epi16(nibbles, x), x8);
+}
+
+/* The scales of blocks p[0..8) as eight 16-bit lanes (built in registers:
+ * a vector load of eight just-stored scalars would stall on store
+ * forwarding). */
 #define SCALES_8(p)                                                                                               \
     _mm_setr_epi16((short)(p)[0].d, (short)(p)[1].d, (short)(p)[2].d, (short)(p)[3].d, (short)(p)[4].d,           \
                    (short)(p)[5].d, (short)(p)[6].d, (short)(p)[7].d)
 
+/* One block of one row into the row's accumulator: the integer lanes
+ * times the block's scale product, fused. */
+#define BLOCK_STEP(acc, PAIRS, wb, xv, x8, d)                                                                    \
+    acc = _mm256_fmadd_ps(_mm256_broadcast_ss(d),                                                                \
+                          _mm256_cvtepi32_ps(_mm256_madd_epi16(PAIRS(wb, xv, x8), _mm256_set1_epi16(1))), acc)
+
+/* `rows` (1 or 4) weight rows (row r at w + r * row_blocks) against one
+ * input, eight blocks at a time: the eight blocks' scale products per row
+ * in one vector multiply, then each block's integer lanes FMA'd into the
+ * row's float accumulator (the input's block loaded once for the rows; the
+ * accumulators written out one by one so that they stay in registers). The
+ * steps of a row do not depend on `rows`. */
+#define DOT_ROWS(NAME, TYPE, PAIRS)                                                                                \
+    INLINE void NAME(float *out, const TYPE *w, size_t row_blocks, const l2_block_q8_0 *x, int n_blocks,        \
+                     int rows) {                                                                                 \
+        const __m256i eights = _mm256_set1_epi8(8);                                                              \
+        const TYPE *w0 = w, *w1 = w + row_blocks, *w2 = w + 2 * row_blocks, *w3 = w + 3 * row_blocks;          \
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                                              \
+        float d[4][8];                                                                                           \
+        for (int b = 0; b < n_blocks; b += 8) {                                                                  \
+            const int n = n_blocks - b < 8 ? n_blocks - b : 8;                                                   \
+            if (n == 8) {                                                                                        \
+                const __m256 dx = f16_to_f32_8(SCALES_8(x + b));                                                 \
+                for (int r = 0; r < rows; r++)                                                                   \
+                    _mm256_storeu_ps(d[r], _mm256_mul_ps(f16_to_f32_8(SCALES_8(w + (size_t)r * row_blocks + b)), dx)); \
+            } else {                                                                                             \
+                for (int r = 0; r < rows; r++)                                                                   \
+                    for (int j = 0; j < n; j++)                                                                  \
+                        d[r][j] = l2_f16_to_f32(w[(size_t)r * row_blocks + (size_t)(b + j)].d) *                 \
+                                  l2_f16_to_f32(x[b + j].d);                                                     \
+            }                                                                                                    \
+            for (int j = 0; j < n; j++) {                                                                        \
+                const __m256i xv = q8_values(&x[b + j]);                                                         \
+                const __m256i x8 = _mm256_maddubs_epi16(eights, xv);                                             \
+                BLOCK_STEP(a0, PAIRS, &w0[b + j], xv, x8, &d[0][j]);                                             \
+                if (rows == 4) {                                                                                 \
+                    BLOCK_STEP(a1, PAIRS, &w1[b + j], xv, x8, &d[1][j]);                                         \
+                    BLOCK_STEP(a2, PAIRS, &w2[b + j], xv, x8, &d[2][j]);                                         \
+                    BLOCK_STEP(a3, PAIRS, &w3[b + j], xv, x8, &d[3][j]);                                         \
+                }                                                                                                \
+            }                                                                                                    \
+        }                                                                                                        \
+        out[0] = hsum_ps(a0);                                                                                    \
+        if (rows == 4) {                                                                                         \
+            out[1] = hsum_ps(a1);                                                                                \
+            out[2] = hsum_ps(a2);                                                                                \
+            out[3] = hsum_ps(a3);                                                                                \
+        }                                                                                                        \
+    }
+
+DOT_ROWS(rows_q8_0, l2_block_q8_0, q8_pairs)
+DOT_ROWS(rows_q4_0, l2_block_q4_0, q4_pairs)
+
 FN static float dot_q8_0_avx2(const l2_block_q8_0 *w, const l2_block_q8_0 *x, int n_blocks) {
-    float sum = 0.0f;
-    int b = 0;
-    for (; b + 8 <= n_blocks; b += 8) {
-        __m256i p[8];
-        for (int j = 0; j < 8; j++) p[j] = block_partial(q8_values(&w[b + j]), q8_values(&x[b + j]));
-        sum = add_8(sum, p, SCALES_8(w + b), SCALES_8(x + b));
-    }
-    for (; b < n_blocks; b++) {
-        const int isum = block_dot(q8_values(&w[b]), q8_values(&x[b]));
-        sum += (float)isum * (l2_f16_to_f32(w[b].d) * l2_f16_to_f32(x[b].d));
-    }
-    return sum;
+    float out;
+    rows_q8_0(&out, w, 0, x, n_blocks, 1);
+    return out;
 }
 
 FN static float dot_q4_0_avx2(const l2_block_q4_0 *w, const l2_block_q8_0 *x, int n_blocks) {
-    float sum = 0.0f;
-    int b = 0;
-    for (; b + 8 <= n_blocks; b += 8) {
-        __m256i p[8];
-        for (int j = 0; j < 8; j++) p[j] = block_partial(q4_values(&w[b + j]), q8_values(&x[b + j]));
-        sum = add_8(sum, p, SCALES_8(w + b), SCALES_8(x + b));
-    }
-    for (; b < n_blocks; b++) {
-        const int isum = block_dot(q4_values(&w[b]), q8_values(&x[b]));
-        sum += (float)isum * (l2_f16_to_f32(w[b].d) * l2_f16_to_f32(x[b].d));
-    }
-    return sum;
+    float out;
+    rows_q4_0(&out, w, 0, x, n_blocks, 1);
+    return out;
 }
-
-/* Four rows against one input: the input's values and scales are loaded
- * once for the four, and the four rows' additions are independent chains
- * (each still in block order). */
-#define DOT4(TYPE, W_VALUES, w, row_blocks, x, n_blocks, out)                                                            \
-    do {                                                                                                           \
-        float sum[4] = {0.0f, 0.0f, 0.0f, 0.0f};                                                                   \
-        int b = 0;                                                                                                 \
-        for (; b + 8 <= (n_blocks); b += 8) {                                                                      \
-            __m256i xv[8];                                                                                         \
-            for (int j = 0; j < 8; j++) xv[j] = q8_values(&(x)[b + j]);                                            \
-            const __m256 dx = f16_to_f32_8(SCALES_8((x) + b));                                                    \
-            for (size_t r = 0; r < 4; r++) {                                                                       \
-                const TYPE *row = (w) + r * (row_blocks) + b;                                              \
-                __m256i p[8];                                                                                      \
-                for (int j = 0; j < 8; j++) p[j] = block_partial(W_VALUES(&row[j]), xv[j]);                       \
-                float terms[8];                                                                                    \
-                _mm256_storeu_ps(terms, _mm256_mul_ps(_mm256_cvtepi32_ps(sums_of_8(p)),                            \
-                                                      _mm256_mul_ps(f16_to_f32_8(SCALES_8(row)), dx)));            \
-                for (int j = 0; j < 8; j++) sum[r] += terms[j];                                                    \
-            }                                                                                                      \
-        }                                                                                                          \
-        for (; b < (n_blocks); b++)                                                                                \
-            for (size_t r = 0; r < 4; r++) {                                                                       \
-                const TYPE *blk = (w) + r * (row_blocks) + b;                                              \
-                const int isum = block_dot(W_VALUES(blk), q8_values(&(x)[b]));                                     \
-                sum[r] += (float)isum * (l2_f16_to_f32(blk->d) * l2_f16_to_f32((x)[b].d));                        \
-            }                                                                                                      \
-        for (int r = 0; r < 4; r++) (out)[r] = sum[r];                                                             \
-    } while (0)
 
 FN static void dot4_q8_0_avx2(float out[4], const l2_block_q8_0 *w, size_t row_blocks, const l2_block_q8_0 *x,
                               int n_blocks) {
-    DOT4(l2_block_q8_0, q8_values, w, row_blocks, x, n_blocks, out);
+    rows_q8_0(out, w, row_blocks, x, n_blocks, 4);
 }
 
 FN static void dot4_q4_0_avx2(float out[4], const l2_block_q4_0 *w, size_t row_blocks, const l2_block_q8_0 *x,
                               int n_blocks) {
-    DOT4(l2_block_q4_0, q4_values, w, row_blocks, x, n_blocks, out);
+    rows_q4_0(out, w, row_blocks, x, n_blocks, 4);
 }
 
 const l2_block_kernels *l2_block_kernels_avx2(void) {
