@@ -226,6 +226,31 @@ static void test_table_dots_four_rows(void **state) {
     }
 }
 
+/* Four rows against two inputs (a prompt's): each (row, input) is the
+ * same table's one-row dot's bits, so a row's output does not depend on
+ * which input runs beside it. */
+static void test_table_dots_two_inputs(void **state) {
+    const l2_block_kernels *k = table_or_skip(*state);
+    static l2_block_q8_0 w8[4 * MAX_BLOCKS], x[2 * MAX_BLOCKS + 3];
+    static l2_block_q4_0 w4[4 * MAX_BLOCKS];
+    for (int trial = 0; trial < 200; trial++) {
+        const int n = 1 + (int)(test_rng_next(&rng) % MAX_BLOCKS), extreme = trial % 2;
+        const size_t stride = (size_t)n + (size_t)(trial % 4); /* inputs apart by more than a row, too */
+        random_q8_blocks(w8, 4 * n, extreme);
+        random_q4_blocks(w4, 4 * n, extreme);
+        random_activations(x, n, extreme);
+        random_activations(x + stride, n, extreme);
+        float out8[8], out4[8];
+        k->dot4x2_q8_0(out8, w8, (size_t)n, x, stride, n);
+        k->dot4x2_q4_0(out4, w4, (size_t)n, x, stride, n);
+        for (int i = 0; i < 2; i++)
+            for (int r = 0; r < 4; r++) {
+                assert_true(same_float(out8[4 * i + r], k->dot_q8_0(w8 + r * n, x + (size_t)i * stride, n)));
+                assert_true(same_float(out4[4 * i + r], k->dot_q4_0(w4 + r * n, x + (size_t)i * stride, n)));
+            }
+    }
+}
+
 /* Each level's table brings its block table: AVX2 for the x86 levels,
  * the reference for the others (and under LLAMA2_KERNELS=scalar). */
 static void test_table_for_level(void **state) {
@@ -251,6 +276,8 @@ int main(void) {
         cmocka_unit_test_prestate(test_table_dots, "avx2"),
         cmocka_unit_test_prestate(test_table_dots_four_rows, "scalar"),
         cmocka_unit_test_prestate(test_table_dots_four_rows, "avx2"),
+        cmocka_unit_test_prestate(test_table_dots_two_inputs, "scalar"),
+        cmocka_unit_test_prestate(test_table_dots_two_inputs, "avx2"),
         cmocka_unit_test(test_table_for_level),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -42,6 +42,13 @@ typedef struct l2_block_kernels {
      * bits for row r. */
     void (*dot4_q8_0)(float out[4], const l2_block_q8_0 *w, size_t row_blocks, const l2_block_q8_0 *x, int n_blocks);
     void (*dot4_q4_0)(float out[4], const l2_block_q4_0 *w, size_t row_blocks, const l2_block_q8_0 *x, int n_blocks);
+    /* Four weight rows against two inputs (input i at x + i * x_stride),
+     * for prompts (a row's blocks read once for both): out[4 * i + r] is
+     * the same table's one-row dot's bits for row r and input i. */
+    void (*dot4x2_q8_0)(float out[8], const l2_block_q8_0 *w, size_t row_blocks, const l2_block_q8_0 *x,
+                        size_t x_stride, int n_blocks);
+    void (*dot4x2_q4_0)(float out[8], const l2_block_q4_0 *w, size_t row_blocks, const l2_block_q8_0 *x,
+                        size_t x_stride, int n_blocks);
 } l2_block_kernels;
 
 const l2_block_kernels *l2_block_kernels_reference(void);

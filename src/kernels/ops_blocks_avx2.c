@@ -112,39 +112,57 @@ INLINE __m256i q4_pairs(const l2_block_q4_0 *w, __m256i x, __m256i x8) {
     acc = _mm256_fmadd_ps(_mm256_broadcast_ss(d),                                                                \
                           _mm256_cvtepi32_ps(_mm256_madd_epi16(PAIRS(wb, xv, x8), _mm256_set1_epi16(1))), acc)
 
-/* `rows` (1 or 4) weight rows (row r at w + r * row_blocks) against one
- * input, eight blocks at a time: the eight blocks' scale products per row
- * in one vector multiply, then each block's integer lanes FMA'd into the
- * row's float accumulator (the input's block loaded once for the rows; the
- * accumulators written out one by one so that they stay in registers). The
- * steps of a row do not depend on `rows`. */
+/* The scale products of blocks [b, b + n) of `rows` rows against one
+ * input: eight at once with vector multiplies, fewer one by one. */
+#define SCALES(dst, w, row_blocks, x, b, n, rows)                                                                \
+    do {                                                                                                         \
+        if ((n) == 8) {                                                                                          \
+            const __m256 dx = f16_to_f32_8(SCALES_8((x) + (b)));                                                 \
+            for (int r = 0; r < (rows); r++)                                                                     \
+                _mm256_storeu_ps((dst)[r], _mm256_mul_ps(f16_to_f32_8(SCALES_8((w) + (size_t)r * (row_blocks) + (b))), dx)); \
+        } else {                                                                                                 \
+            for (int r = 0; r < (rows); r++)                                                                     \
+                for (int j = 0; j < (n); j++)                                                                    \
+                    (dst)[r][j] = l2_f16_to_f32((w)[(size_t)r * (row_blocks) + (size_t)((b) + j)].d) *             \
+                                l2_f16_to_f32((x)[(b) + j].d);                                                   \
+        }                                                                                                        \
+    } while (0)
+
+/* `rows` (1 or 4) weight rows (row r at w + r * row_blocks) against
+ * `inputs` (1 or 2) inputs (input i at x + i * x_stride), eight blocks at
+ * a time: the eight blocks' scale products per row and input in one vector
+ * multiply, then each block's integer lanes FMA'd into the (row, input)
+ * float accumulator (each input's block loaded once for the rows; the
+ * accumulators named one by one so that they stay in registers). The steps
+ * of a (row, input) pair do not depend on `rows` or `inputs`. */
 #define DOT_ROWS(NAME, TYPE, PAIRS)                                                                                \
-    INLINE void NAME(float *out, const TYPE *w, size_t row_blocks, const l2_block_q8_0 *x, int n_blocks,        \
-                     int rows) {                                                                                 \
+    INLINE void NAME(float *out, const TYPE *w, size_t row_blocks, const l2_block_q8_0 *x, size_t x_stride,     \
+                     int n_blocks, int rows, int inputs) {                                                       \
         const __m256i eights = _mm256_set1_epi8(8);                                                              \
         const TYPE *w0 = w, *w1 = w + row_blocks, *w2 = w + 2 * row_blocks, *w3 = w + 3 * row_blocks;          \
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                                              \
-        float d[4][8];                                                                                           \
+        const l2_block_q8_0 *x0 = x, *x1 = x + x_stride;                                                         \
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, c0 = a0, c1 = a0, c2 = a0, c3 = a0;          \
+        float d[4][8], e[4][8];                                                                                  \
         for (int b = 0; b < n_blocks; b += 8) {                                                                  \
             const int n = n_blocks - b < 8 ? n_blocks - b : 8;                                                   \
-            if (n == 8) {                                                                                        \
-                const __m256 dx = f16_to_f32_8(SCALES_8(x + b));                                                 \
-                for (int r = 0; r < rows; r++)                                                                   \
-                    _mm256_storeu_ps(d[r], _mm256_mul_ps(f16_to_f32_8(SCALES_8(w + (size_t)r * row_blocks + b)), dx)); \
-            } else {                                                                                             \
-                for (int r = 0; r < rows; r++)                                                                   \
-                    for (int j = 0; j < n; j++)                                                                  \
-                        d[r][j] = l2_f16_to_f32(w[(size_t)r * row_blocks + (size_t)(b + j)].d) *                 \
-                                  l2_f16_to_f32(x[b + j].d);                                                     \
-            }                                                                                                    \
+            SCALES(d, w, row_blocks, x0, b, n, rows);                                                            \
+            if (inputs == 2) SCALES(e, w, row_blocks, x1, b, n, rows);                                           \
             for (int j = 0; j < n; j++) {                                                                        \
-                const __m256i xv = q8_values(&x[b + j]);                                                         \
+                const __m256i xv = q8_values(&x0[b + j]);                                                        \
                 const __m256i x8 = _mm256_maddubs_epi16(eights, xv);                                             \
                 BLOCK_STEP(a0, PAIRS, &w0[b + j], xv, x8, &d[0][j]);                                             \
                 if (rows == 4) {                                                                                 \
                     BLOCK_STEP(a1, PAIRS, &w1[b + j], xv, x8, &d[1][j]);                                         \
                     BLOCK_STEP(a2, PAIRS, &w2[b + j], xv, x8, &d[2][j]);                                         \
                     BLOCK_STEP(a3, PAIRS, &w3[b + j], xv, x8, &d[3][j]);                                         \
+                }                                                                                                \
+                if (inputs == 2) {                                                                               \
+                    const __m256i yv = q8_values(&x1[b + j]);                                                    \
+                    const __m256i y8 = _mm256_maddubs_epi16(eights, yv);                                         \
+                    BLOCK_STEP(c0, PAIRS, &w0[b + j], yv, y8, &e[0][j]);                                         \
+                    BLOCK_STEP(c1, PAIRS, &w1[b + j], yv, y8, &e[1][j]);                                         \
+                    BLOCK_STEP(c2, PAIRS, &w2[b + j], yv, y8, &e[2][j]);                                         \
+                    BLOCK_STEP(c3, PAIRS, &w3[b + j], yv, y8, &e[3][j]);                                         \
                 }                                                                                                \
             }                                                                                                    \
         }                                                                                                        \
@@ -154,6 +172,12 @@ INLINE __m256i q4_pairs(const l2_block_q4_0 *w, __m256i x, __m256i x8) {
             out[2] = hsum_ps(a2);                                                                                \
             out[3] = hsum_ps(a3);                                                                                \
         }                                                                                                        \
+        if (inputs == 2) {                                                                                       \
+            out[4] = hsum_ps(c0);                                                                                \
+            out[5] = hsum_ps(c1);                                                                                \
+            out[6] = hsum_ps(c2);                                                                                \
+            out[7] = hsum_ps(c3);                                                                                \
+        }                                                                                                        \
     }
 
 DOT_ROWS(rows_q8_0, l2_block_q8_0, q8_pairs)
@@ -161,29 +185,40 @@ DOT_ROWS(rows_q4_0, l2_block_q4_0, q4_pairs)
 
 FN static float dot_q8_0_avx2(const l2_block_q8_0 *w, const l2_block_q8_0 *x, int n_blocks) {
     float out;
-    rows_q8_0(&out, w, 0, x, n_blocks, 1);
+    rows_q8_0(&out, w, 0, x, 0, n_blocks, 1, 1);
     return out;
 }
 
 FN static float dot_q4_0_avx2(const l2_block_q4_0 *w, const l2_block_q8_0 *x, int n_blocks) {
     float out;
-    rows_q4_0(&out, w, 0, x, n_blocks, 1);
+    rows_q4_0(&out, w, 0, x, 0, n_blocks, 1, 1);
     return out;
 }
 
 FN static void dot4_q8_0_avx2(float out[4], const l2_block_q8_0 *w, size_t row_blocks, const l2_block_q8_0 *x,
                               int n_blocks) {
-    rows_q8_0(out, w, row_blocks, x, n_blocks, 4);
+    rows_q8_0(out, w, row_blocks, x, 0, n_blocks, 4, 1);
 }
 
 FN static void dot4_q4_0_avx2(float out[4], const l2_block_q4_0 *w, size_t row_blocks, const l2_block_q8_0 *x,
                               int n_blocks) {
-    rows_q4_0(out, w, row_blocks, x, n_blocks, 4);
+    rows_q4_0(out, w, row_blocks, x, 0, n_blocks, 4, 1);
+}
+
+/* Four rows against two inputs (inputs == 2 runs the four rows only). */
+FN static void dot4x2_q8_0_avx2(float out[8], const l2_block_q8_0 *w, size_t row_blocks, const l2_block_q8_0 *x,
+                                size_t x_stride, int n_blocks) {
+    rows_q8_0(out, w, row_blocks, x, x_stride, n_blocks, 4, 2);
+}
+
+FN static void dot4x2_q4_0_avx2(float out[8], const l2_block_q4_0 *w, size_t row_blocks, const l2_block_q8_0 *x,
+                                size_t x_stride, int n_blocks) {
+    rows_q4_0(out, w, row_blocks, x, x_stride, n_blocks, 4, 2);
 }
 
 const l2_block_kernels *l2_block_kernels_avx2(void) {
-    static const l2_block_kernels table = {"avx2",         quantize_q8_0_avx2, dot_q8_0_avx2, dot_q4_0_avx2,
-                                           dot4_q8_0_avx2, dot4_q4_0_avx2};
+    static const l2_block_kernels table = {"avx2",           quantize_q8_0_avx2, dot_q8_0_avx2,    dot_q4_0_avx2,
+                                           dot4_q8_0_avx2,   dot4_q4_0_avx2,     dot4x2_q8_0_avx2, dot4x2_q4_0_avx2};
     return l2_x86_features_read().avx2 ? &table : NULL;
 }
 
