@@ -56,7 +56,12 @@ LLAMA2_API const char *llama2_status_string(llama2_status status);
 
 typedef enum llama2_weight_type {
     LLAMA2_WEIGHTS_F32 = 0, /* llama2.c legacy (v0) and version 1 files */
-    LLAMA2_WEIGHTS_Q8_0 = 1 /* llama2.c version 2: int8 with an fp32 scale per group */
+    LLAMA2_WEIGHTS_Q8_0 = 1, /* llama2.c version 2: int8 with an fp32 scale per group */
+    /* GGUF files, used in place as ggml's blocks of 32 values with an fp16
+     * scale (a model's type: Q4_0 if any matrix is, else GGML_Q8_0 if any
+     * is; its other matrices are held in fp32). */
+    LLAMA2_WEIGHTS_GGML_Q8_0 = 2, /* 32 int8 values a block */
+    LLAMA2_WEIGHTS_Q4_0 = 3       /* 32 4-bit values a block */
 } llama2_weight_type;
 
 typedef struct llama2_config {

@@ -126,7 +126,8 @@ static void print_start(const server_args *a, const llama2_model *model, const l
     char kv_text[32], weights_text[32];
     fprintf(stderr,
             "llama2-server: model %s (%s weights, %s), kernels %s, %d slots of %d positions, KV cache %s\n",
-            a->checkpoint, c->weight_type == LLAMA2_WEIGHTS_Q8_0 ? "int8" : "fp32",
+            a->checkpoint,
+            c->weight_type == LLAMA2_WEIGHTS_Q4_0 ? "4-bit" : c->weight_type == LLAMA2_WEIGHTS_F32 ? "fp32" : "int8",
             size_text(weights_bytes(a->checkpoint), weights_text, sizeof weights_text),
             llama2_model_kernels_name(model), a->parallel, context,
             size_text(kv_cache_bytes(c, context, a->parallel), kv_text, sizeof kv_text));

@@ -1,8 +1,8 @@
 /*
  * A row's logits do not depend on the batch, on random models larger than
  * the goldens' (grouped-query attention, several row blocks per product,
- * prompts that span many blocks and a partial last block), fp32 and int8
- * alike, bit for bit (memcmp):
+ * prompts that span many blocks and a partial last block), fp32, int8 and
+ * GGUF's Q4_0 and Q8_0 blocks alike, bit for bit (memcmp):
  *   prompts: a 150-token prompt run token by token (batch 1, one thread:
  *       the reference), then through llama2_session_eval_all with other
  *       batch sizes and thread counts; then 20 generated positions (one
@@ -30,6 +30,8 @@
 #include <string.h>
 
 #include "write/checkpoint_writer.h"
+#include "write/gguf_writer.h"
+#include "text/tokenizer_internal.h"
 #include "llama2.h"
 #include "support.h"
 
@@ -57,7 +59,15 @@ static model_case cases[] = {
     {"int8 gs 8, 8 heads / 4 kv heads", {0}, NULL},
     {"fp32, dim 256, 8 heads / 2 kv heads", {0}, NULL},
     {"int8 gs 64, dim 256, 8 heads / 2 kv heads", {0}, NULL},
+    /* GGUF twins of fp32 random models, their matrices held as ggml blocks
+     * (ffn_down's 176-value rows are not whole blocks: F32 in that one). */
+    {"GGUF Q4_0, 6 heads / 2 kv heads", {0}, NULL},
+    {"GGUF Q4_0 with F32 ffn_down, 8 heads / 4 kv heads", {0}, NULL},
+    {"GGUF Q8_0, dim 256, 8 heads / 2 kv heads", {0}, NULL},
 };
+/* The cases written as GGUF twins, and their type. */
+#define FIRST_GGUF 6
+static const uint32_t gguf_types[] = {L2_GGML_Q4_0, L2_GGML_Q4_0, L2_GGML_Q8_0};
 #define N_CASES (int)(sizeof cases / sizeof cases[0])
 
 static void *xmalloc(size_t n) {
@@ -396,6 +406,37 @@ static void test_refusals(void **state) {
 
 static char models_dir[4096]; /* the models' files */
 
+/* Replaces case i's fp32 model by its GGUF twin in gguf_types[i -
+ * FIRST_GGUF], with a tokenizer of made-up pieces (the writer wants one of
+ * the model's size). 1 on success. */
+static int gguf_twin(const char *dir, int i, llama2_error *err) {
+    static char text[VOCAB * 8];
+    static size_t lengths[VOCAB];
+    static float scores[VOCAB];
+    size_t at = 0;
+    for (int t = 0; t < VOCAB; t++) {
+        lengths[t] = (size_t)snprintf(text + at, sizeof text - at, "p%d", t);
+        at += lengths[t];
+        scores[t] = (float)-t;
+    }
+    llama2_tokenizer *tok = NULL;
+    if (l2_tokenizer_from_pieces(VOCAB, text, lengths, scores, &tok, err) != LLAMA2_OK) return 0;
+    char name[32];
+    snprintf(name, sizeof name, "m%d.gguf", i);
+    const char *path = test_path_in(dir, name);
+    llama2_status st = l2_gguf_write_model(path, cases[i].model, tok, gguf_types[i - FIRST_GGUF], NULL,
+                                           L2_OUTPUT_FORCE, NULL, err);
+    llama2_tokenizer_close(tok);
+    llama2_model_close(cases[i].model);
+    cases[i].model = NULL;
+    if (st == LLAMA2_OK) st = llama2_model_open(path, NULL, &cases[i].model, err);
+    if (st == LLAMA2_OK && llama2_model_config(cases[i].model)->weight_type ==
+                               (gguf_types[i - FIRST_GGUF] == L2_GGML_Q4_0 ? LLAMA2_WEIGHTS_Q4_0 : LLAMA2_WEIGHTS_GGML_Q8_0))
+        return 1;
+    if (st == LLAMA2_OK) snprintf(err->message, sizeof err->message, "not held as ggml blocks");
+    return 0;
+}
+
 static int open_models(void **state) {
     (void)state;
     cases[0].config = shape(96, 256, 6, 2, 0, 1, 0);
@@ -404,6 +445,9 @@ static int open_models(void **state) {
     cases[3].config = shape(64, 176, 8, 4, 1, 2, 8);
     cases[4].config = shape(256, 704, 8, 2, 0, 1, 0);
     cases[5].config = shape(256, 704, 8, 2, 0, 2, 64);
+    cases[6].config = shape(96, 256, 6, 2, 0, 1, 0);
+    cases[7].config = shape(64, 176, 8, 4, 1, 1, 0);
+    cases[8].config = shape(256, 704, 8, 2, 0, 1, 0);
     char dir[4096];
     if (test_tmp_dir_create(dir, sizeof dir, "test-batch") != 0) return -1;
     int ok = 1;
@@ -415,6 +459,9 @@ static int open_models(void **state) {
         llama2_error err = {0};
         if (l2_write_random_model(path, &cases[i].config, 11, L2_OUTPUT_FORCE, &err) != LLAMA2_OK ||
             llama2_model_open(path, NULL, &cases[i].model, &err) != LLAMA2_OK) {
+            fprintf(stderr, "%s: %s\n", cases[i].name, err.message);
+            ok = 0;
+        } else if (i >= FIRST_GGUF && !gguf_twin(dir, i, &err)) {
             fprintf(stderr, "%s: %s\n", cases[i].name, err.message);
             ok = 0;
         }

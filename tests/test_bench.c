@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "llama2.h"
 #include "support.h"
 
 static char tmp_dir[4096], blocker[4200];
@@ -92,8 +93,38 @@ static void test_models_in_home_cache(void **state) {
     }
 }
 
+/* --types q4_0: the fp32 model's GGUF Q4_0 twin is written (no part file
+ * left beside it), held as Q4_0 blocks, and gets a row. */
+static void test_q4_0_rows(void **state) {
+    (void)state;
+    const char *bench = test_require_tool("llama2-bench");
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s", test_path_in(tmp_dir, "q4_models"));
+    char *argv[] = {(char *)bench, "--models", dir, "--shapes", "stories15M", "--types", "q4_0", "--threads", "1",
+                    "--reps", "1", "--pp", "8", "--tg", "4", "--no-bandwidth", NULL};
+    test_run r;
+    test_run_program(argv, NULL, NULL, 0, &r);
+    if (r.status != 0) fail_msg("status %d: %s", r.status, r.err);
+    assert_non_null(strstr(r.out, "\nstories15M     q4_0   cpu "));
+    assert_null(strstr(r.out, "q8/"));
+    test_run_free(&r);
+    char path[4300];
+    snprintf(path, sizeof path, "%s/stories15M-q4_0.gguf", dir);
+    llama2_model *m = NULL;
+    llama2_error err = {0};
+    assert_int_equal(llama2_model_open(path, NULL, &m, &err), LLAMA2_OK);
+    assert_int_equal(llama2_model_config(m)->weight_type, LLAMA2_WEIGHTS_Q4_0);
+    assert_string_equal(llama2_model_format(m), "GGUF v3: 13 F32, 43 Q4_0 tensors");
+    llama2_model_close(m);
+    snprintf(path, sizeof path, "%s/stories15M-q4_0.gguf.f32-part", dir);
+    FILE *f = fopen(path, "rb");
+    assert_null(f);
+    if (f) fclose(f);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_q4_0_rows),
         cmocka_unit_test(test_models_in_xdg_cache),
         cmocka_unit_test(test_models_in_home_cache),
     };

@@ -2,9 +2,11 @@
  * The block kernels (src/kernels/ops_blocks.h: ggml's Q8_0 and Q4_0 with
  * Q8_0 activations): the scalar reference against plain double-precision
  * arithmetic and ggml's definitions, and every other table (AVX2, skipped
- * by name where the CPU lacks it) against the reference, bit for bit, on
- * random blocks with extreme scales: zero, subnormal, fp16's largest, and
- * weights of -128.
+ * by name where the CPU lacks it) against the reference on random blocks
+ * with extreme scales: zero, subnormal, fp16's largest, and weights of
+ * -128. The quantizer is the reference's bits; the dots sum the blocks in
+ * another order, so they are within a rounding bound of the reference's,
+ * and a table's four-row dot is its one-row dot's bits.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,6 +149,45 @@ static void test_table_quantize(void **state) {
     }
 }
 
+/* How far a table's dot may be from the reference's: both sum the same
+ * n * 32 exact integer products times their block's scale product, in
+ * different orders, so each is within (n + 8) * FLT_EPSILON times the sum
+ * of the terms' magnitudes of the exact sum (a loose bound on recursive
+ * summation's error, for any order). */
+static double q8_bound(const l2_block_q8_0 *w, const l2_block_q8_0 *x, int n) {
+    double mag = 0.0;
+    for (int b = 0; b < n; b++) {
+        double s = 0.0;
+        for (int j = 0; j < L2_BLOCK; j++) s += fabs((double)w[b].qs[j] * x[b].qs[j]);
+        mag += s * fabs((double)l2_f16_to_f32(w[b].d) * l2_f16_to_f32(x[b].d));
+    }
+    return 2.0 * (n + 8) * FLT_EPSILON * mag;
+}
+
+static double q4_bound(const l2_block_q4_0 *w, const l2_block_q8_0 *x, int n) {
+    double mag = 0.0;
+    for (int b = 0; b < n; b++) {
+        double s = 0.0;
+        for (int j = 0; j < L2_BLOCK; j++) {
+            const int v = j < 16 ? (w[b].qs[j] & 0x0F) - 8 : (w[b].qs[j - 16] >> 4) - 8;
+            s += fabs((double)v * x[b].qs[j]);
+        }
+        mag += s * fabs((double)l2_f16_to_f32(w[b].d) * l2_f16_to_f32(x[b].d));
+    }
+    return 2.0 * (n + 8) * FLT_EPSILON * mag;
+}
+
+/* A table's dot against the reference's: the same bits for the reference
+ * itself, within the bound for the others (the sum's order differs). */
+static void assert_close(const l2_block_kernels *k, float got, float want, double bound) {
+    if (k == l2_block_kernels_reference()) {
+        assert_true(same_float(got, want));
+        return;
+    }
+    if (!(fabs((double)got - (double)want) <= bound))
+        fail_msg("%s: %.9g, reference %.9g, bound %g", k->name, (double)got, (double)want, bound);
+}
+
 static void test_table_dots(void **state) {
     const l2_block_kernels *k = table_or_skip(*state), *ref = l2_block_kernels_reference();
     l2_block_q8_0 w8[MAX_BLOCKS], x[MAX_BLOCKS];
@@ -155,8 +197,57 @@ static void test_table_dots(void **state) {
         random_q8_blocks(w8, n, extreme);
         random_q4_blocks(w4, n, extreme);
         random_activations(x, n, extreme);
-        assert_true(same_float(k->dot_q8_0(w8, x, n), ref->dot_q8_0(w8, x, n)));
-        assert_true(same_float(k->dot_q4_0(w4, x, n), ref->dot_q4_0(w4, x, n)));
+        assert_close(k, k->dot_q8_0(w8, x, n), ref->dot_q8_0(w8, x, n), q8_bound(w8, x, n));
+        assert_close(k, k->dot_q4_0(w4, x, n), ref->dot_q4_0(w4, x, n), q4_bound(w4, x, n));
+    }
+}
+
+/* Four rows at once: each row's bits are the same table's one-row dot (so
+ * a row's output does not depend on which rows run with it), and near the
+ * reference's. */
+static void test_table_dots_four_rows(void **state) {
+    const l2_block_kernels *k = table_or_skip(*state), *ref = l2_block_kernels_reference();
+    static l2_block_q8_0 w8[4 * MAX_BLOCKS], x[MAX_BLOCKS];
+    static l2_block_q4_0 w4[4 * MAX_BLOCKS];
+    for (int trial = 0; trial < 200; trial++) {
+        const int n = 1 + (int)(test_rng_next(&rng) % MAX_BLOCKS), extreme = trial % 2;
+        random_q8_blocks(w8, 4 * n, extreme);
+        random_q4_blocks(w4, 4 * n, extreme);
+        random_activations(x, n, extreme);
+        float out8[4], out4[4];
+        k->dot4_q8_0(out8, w8, (size_t)n, x, n);
+        k->dot4_q4_0(out4, w4, (size_t)n, x, n);
+        for (int r = 0; r < 4; r++) {
+            assert_true(same_float(out8[r], k->dot_q8_0(w8 + r * n, x, n)));
+            assert_true(same_float(out4[r], k->dot_q4_0(w4 + r * n, x, n)));
+            assert_close(k, out8[r], ref->dot_q8_0(w8 + r * n, x, n), q8_bound(w8 + r * n, x, n));
+            assert_close(k, out4[r], ref->dot_q4_0(w4 + r * n, x, n), q4_bound(w4 + r * n, x, n));
+        }
+    }
+}
+
+/* Four rows against two inputs (a prompt's): each (row, input) is the
+ * same table's one-row dot's bits, so a row's output does not depend on
+ * which input runs beside it. */
+static void test_table_dots_two_inputs(void **state) {
+    const l2_block_kernels *k = table_or_skip(*state);
+    static l2_block_q8_0 w8[4 * MAX_BLOCKS], x[2 * MAX_BLOCKS + 3];
+    static l2_block_q4_0 w4[4 * MAX_BLOCKS];
+    for (int trial = 0; trial < 200; trial++) {
+        const int n = 1 + (int)(test_rng_next(&rng) % MAX_BLOCKS), extreme = trial % 2;
+        const size_t stride = (size_t)n + (size_t)(trial % 4); /* inputs apart by more than a row, too */
+        random_q8_blocks(w8, 4 * n, extreme);
+        random_q4_blocks(w4, 4 * n, extreme);
+        random_activations(x, n, extreme);
+        random_activations(x + stride, n, extreme);
+        float out8[8], out4[8];
+        k->dot4x2_q8_0(out8, w8, (size_t)n, x, stride, n);
+        k->dot4x2_q4_0(out4, w4, (size_t)n, x, stride, n);
+        for (int i = 0; i < 2; i++)
+            for (int r = 0; r < 4; r++) {
+                assert_true(same_float(out8[4 * i + r], k->dot_q8_0(w8 + r * n, x + (size_t)i * stride, n)));
+                assert_true(same_float(out4[4 * i + r], k->dot_q4_0(w4 + r * n, x + (size_t)i * stride, n)));
+            }
     }
 }
 
@@ -183,6 +274,10 @@ int main(void) {
         cmocka_unit_test(test_reference_dots),
         cmocka_unit_test_prestate(test_table_quantize, "avx2"),
         cmocka_unit_test_prestate(test_table_dots, "avx2"),
+        cmocka_unit_test_prestate(test_table_dots_four_rows, "scalar"),
+        cmocka_unit_test_prestate(test_table_dots_four_rows, "avx2"),
+        cmocka_unit_test_prestate(test_table_dots_two_inputs, "scalar"),
+        cmocka_unit_test_prestate(test_table_dots_two_inputs, "avx2"),
         cmocka_unit_test(test_table_for_level),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

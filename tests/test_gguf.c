@@ -19,10 +19,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/ops_blocks.h"
 #include "llama2.h"
 #include "model/float16.h"
 #include "model/ggml_dequant.h"
 #include "model/gguf.h"
+#include "kernels/ops.h"
 #include "model/model.h"
 #include "support.h"
 #include "write/checkpoint_writer.h"
@@ -200,8 +202,8 @@ static float logits_gap(const llama2_model *a, const llama2_model *b, const int 
 }
 
 /* The F16 and Q8_0 twins of stories260K load (its ffn_down rows, 172
- * values, are not whole Q8_0 blocks: they stay F32, so that file is held
- * in fp32) and give logits close to the checkpoint's. */
+ * values, are not whole Q8_0 blocks: they stay F32, the other matrices are
+ * held as Q8_0 blocks) and give logits close to the checkpoint's. */
 static void test_twin_types(void **state) {
     char model_path[4096], f16[4096], q8[4096];
     snprintf(model_path, sizeof model_path, "%s", test_require_model(GOLDEN_MODEL));
@@ -215,7 +217,9 @@ static void test_twin_types(void **state) {
     assert_string_equal(llama2_model_format(a), "GGUF v3: 11 F32, 36 F16 tensors");
     assert_string_equal(llama2_model_format(b), "GGUF v3: 16 F32, 31 Q8_0 tensors");
     assert_int_equal(llama2_model_config(a)->weight_type, LLAMA2_WEIGHTS_F32);
-    assert_int_equal(llama2_model_config(b)->weight_type, LLAMA2_WEIGHTS_F32);
+    assert_int_equal(llama2_model_config(b)->weight_type, LLAMA2_WEIGHTS_GGML_Q8_0);
+    assert_int_equal(b->layers[0].attention_query.type, LLAMA2_WEIGHTS_GGML_Q8_0);
+    assert_int_equal(b->layers[0].ffn_down.type, LLAMA2_WEIGHTS_F32);
     const int tokens[] = {1, 403, 407, 261, 378, 300, 290};
     const float gap16 = logits_gap(ref, a, tokens, 7), gap8 = logits_gap(ref, b, tokens, 7);
     print_message("logits gap: F16 %g, Q8_0 %g\n", (double)gap16, (double)gap8);
@@ -275,10 +279,23 @@ static void reference_q4_0(const float *x, int8_t *q, float *scale) {
     *scale = l2_f16_to_f32(l2_f32_to_f16(d));
 }
 
-/* A model whose every matrix is whole Q8_0 (or Q4_0) blocks is held as
- * int8 with a scale per 32 values, exactly the file's blocks; they match
- * ggml's reference quantization of the fp32 weights, extreme rows
- * included. */
+/* Value j and the scale of block b of a matrix held as ggml blocks. */
+static int held_value(const tensor *t, size_t b, int j) {
+    if (t->type == LLAMA2_WEIGHTS_Q4_0) {
+        const l2_block_q4_0 *blk = (const l2_block_q4_0 *)t->blocks + b;
+        return (j < 16 ? blk->qs[j] & 0x0F : blk->qs[j - 16] >> 4) - 8;
+    }
+    return ((const l2_block_q8_0 *)t->blocks + b)->qs[j];
+}
+
+static float held_scale(const tensor *t, size_t b) {
+    if (t->type == LLAMA2_WEIGHTS_Q4_0) return l2_block_scale(((const l2_block_q4_0 *)t->blocks + b)->d);
+    return l2_block_scale(((const l2_block_q8_0 *)t->blocks + b)->d);
+}
+
+/* A model whose every matrix is whole Q8_0 (or Q4_0) blocks is held as the
+ * file's blocks, in place; they match ggml's reference quantization of the
+ * fp32 weights, extreme rows included. */
 static void held_exactly(uint32_t type) {
     char tok_path[4096];
     snprintf(tok_path, sizeof tok_path, "%s", test_require_model(GOLDEN_TOKENIZER));
@@ -299,8 +316,9 @@ static void held_exactly(uint32_t type) {
                      LLAMA2_OK);
     assert_int_equal(fallbacks, 0);
     assert_int_equal(llama2_model_open(gguf_path, NULL, &q, &err), LLAMA2_OK);
-    assert_int_equal(q->config.weight_type, LLAMA2_WEIGHTS_Q8_0);
-    assert_int_equal(q->config.group_size, 32);
+    const llama2_weight_type held_type = type == L2_GGML_Q4_0 ? LLAMA2_WEIGHTS_Q4_0 : LLAMA2_WEIGHTS_GGML_Q8_0;
+    assert_int_equal(q->config.weight_type, held_type);
+    assert_null(q->converted);
     assert_string_equal(llama2_model_format(q), type == L2_GGML_Q4_0 ? "GGUF v3: 5 F32, 16 Q4_0 tensors"
                                                                       : "GGUF v3: 5 F32, 16 Q8_0 tensors");
     const tensor *pairs[][2] = {
@@ -311,7 +329,7 @@ static void held_exactly(uint32_t type) {
     };
     for (size_t p = 0; p < sizeof pairs / sizeof pairs[0]; p++) {
         const tensor *src = pairs[p][0], *held = pairs[p][1];
-        assert_int_equal(held->type, LLAMA2_WEIGHTS_Q8_0);
+        assert_int_equal(held->type, held_type);
         assert_int_equal(held->rows, src->rows);
         assert_int_equal(held->cols, src->cols);
         for (size_t b = 0; b < (size_t)src->rows * (size_t)src->cols / 32; b++) {
@@ -321,14 +339,15 @@ static void held_exactly(uint32_t type) {
                 reference_q4_0(src->f32 + b * 32, want, &scale);
             else
                 reference_q8_0(src->f32 + b * 32, want, &scale);
-            assert_memory_equal(held->q + b * 32, want, 32);
-            assert_true(held->scales[b] == scale);
+            for (int j = 0; j < 32; j++) assert_int_equal(held_value(held, b, j), want[j]);
+            assert_true(held_scale(held, b) == scale);
         }
     }
     /* The extreme rows: all zeros, scale 0; the tiny one's scale rounds to 0. */
-    assert_true(q->layers[0].attention_query.scales[0] == 0.0f);
-    assert_true(q->layers[0].attention_query.scales[2 * 64 / 32] == 0.0f);
-    assert_true(q->layers[0].attention_query.scales[64 / 32] > 100.0f);
+    const tensor *wq = &q->layers[0].attention_query;
+    assert_true(held_scale(wq, 0) == 0.0f);
+    assert_true(held_scale(wq, 2 * 64 / 32) == 0.0f);
+    assert_true(held_scale(wq, 64 / 32) > 100.0f);
     const int tokens[] = {1, 5, 300, 77, 411};
     const float gap = logits_gap(fp, q, tokens, 5);
     print_message("%s logits gap %g\n", l2_ggml_type_name(type), (double)gap);
@@ -336,6 +355,212 @@ static void held_exactly(uint32_t type) {
     llama2_tokenizer_close(tok);
     llama2_model_close(fp);
     llama2_model_close(q);
+}
+
+/* ------------------------------------------------ Q4_0 against a plain reference */
+
+/* out[rows] = W . x as a plain loop: a matrix of blocks against x quantized
+ * to Q8_0 blocks (ggml's reference quantizer), block by block sum +=
+ * (float)isum * (dw * dx); an F32 matrix in fp32, in order. */
+static void plain_matmul(float *out, const tensor *w, const float *x) {
+    const int n_blocks = w->cols / 32;
+    l2_block_q8_0 *xq = malloc((size_t)(n_blocks > 0 ? n_blocks : 1) * sizeof *xq);
+    assert_non_null(xq);
+    if (w->type != LLAMA2_WEIGHTS_F32) l2_block_kernels_reference()->quantize_q8_0(xq, x, w->cols);
+    for (int r = 0; r < w->rows; r++) {
+        float sum = 0.0f;
+        if (w->type == LLAMA2_WEIGHTS_F32) {
+            for (int j = 0; j < w->cols; j++) sum += w->f32[(size_t)r * (size_t)w->cols + (size_t)j] * x[j];
+        } else {
+            for (int b = 0; b < n_blocks; b++) {
+                const size_t at = (size_t)r * (size_t)n_blocks + (size_t)b;
+                int isum = 0;
+                for (int j = 0; j < 32; j++) isum += held_value(w, at, j) * xq[b].qs[j];
+                sum += (float)isum * (held_scale(w, at) * l2_block_scale(xq[b].d));
+            }
+        }
+        out[r] = sum;
+    }
+    free(xq);
+}
+
+static void plain_rmsnorm(float *out, const float *x, const float *gain, int n, float eps) {
+    float ss = 0.0f;
+    for (int j = 0; j < n; j++) ss += x[j] * x[j];
+    ss = 1.0f / sqrtf(ss / (float)n + eps);
+    for (int j = 0; j < n; j++) out[j] = gain[j] * (ss * x[j]);
+}
+
+/* llama2.c's forward pass, one token at a time, over a model whose matrices
+ * are ggml blocks (dequantized as ggml does) or F32: logits[n][vocab]. */
+static void plain_forward(const llama2_model *m, const int *tokens, int n, float *logits) {
+    const llama2_config *c = &m->config;
+    const int dim = c->dim, hidden = c->hidden_dim, hs = m->head_size, kv_dim = m->kv_dim;
+    const int group = c->n_heads / c->n_kv_heads;
+    float *x = calloc((size_t)dim, sizeof *x), *xb = calloc((size_t)dim, sizeof *xb);
+    float *xb2 = calloc((size_t)dim, sizeof *xb2), *q = calloc((size_t)dim, sizeof *q);
+    float *hb = calloc((size_t)hidden, sizeof *hb), *hb2 = calloc((size_t)hidden, sizeof *hb2);
+    float *att = calloc((size_t)n, sizeof *att);
+    float *kc = calloc((size_t)c->n_layers * (size_t)n * (size_t)kv_dim, sizeof *kc);
+    float *vc = calloc((size_t)c->n_layers * (size_t)n * (size_t)kv_dim, sizeof *vc);
+    assert_true(x && xb && xb2 && q && hb && hb2 && att && kc && vc);
+    for (int pos = 0; pos < n; pos++) {
+        const tensor *e = &m->token_embedding;
+        for (int b = 0; b < dim / 32; b++)
+            for (int j = 0; j < 32; j++) {
+                const size_t at = (size_t)tokens[pos] * (size_t)(dim / 32) + (size_t)b;
+                x[b * 32 + j] = (float)held_value(e, at, j) * held_scale(e, at);
+            }
+        for (int l = 0; l < c->n_layers; l++) {
+            const layer_weights *w = &m->layers[l];
+            float *k = kc + ((size_t)l * (size_t)n + (size_t)pos) * (size_t)kv_dim;
+            float *v = vc + ((size_t)l * (size_t)n + (size_t)pos) * (size_t)kv_dim;
+            plain_rmsnorm(xb, x, w->attention_norm, dim, c->norm_eps);
+            plain_matmul(q, &w->attention_query, xb);
+            plain_matmul(k, &w->attention_key, xb);
+            plain_matmul(v, &w->attention_value, xb);
+            for (int i = 0; i < dim; i += 2) {
+                const float freq = 1.0f / powf(c->rope_theta, (float)(i % hs) / (float)hs);
+                const float fcr = cosf((float)pos * freq), fci = sinf((float)pos * freq);
+                for (int vec = 0; vec < (i < kv_dim ? 2 : 1); vec++) {
+                    float *r = vec == 0 ? q : k;
+                    const float v0 = r[i], v1 = r[i + 1];
+                    r[i] = v0 * fcr - v1 * fci;
+                    r[i + 1] = v0 * fci + v1 * fcr;
+                }
+            }
+            for (int h = 0; h < c->n_heads; h++) {
+                const size_t kv_at = (size_t)(h / group) * (size_t)hs;
+                float max = -INFINITY, total = 0.0f;
+                for (int t = 0; t <= pos; t++) {
+                    const float *kt = kc + ((size_t)l * (size_t)n + (size_t)t) * (size_t)kv_dim + kv_at;
+                    float score = 0.0f;
+                    for (int i = 0; i < hs; i++) score += q[h * hs + i] * kt[i];
+                    att[t] = score / sqrtf((float)hs);
+                    if (att[t] > max) max = att[t];
+                }
+                for (int t = 0; t <= pos; t++) total += att[t] = expf(att[t] - max);
+                for (int i = 0; i < hs; i++) xb[h * hs + i] = 0.0f;
+                for (int t = 0; t <= pos; t++) {
+                    const float *vt = vc + ((size_t)l * (size_t)n + (size_t)t) * (size_t)kv_dim + kv_at;
+                    for (int i = 0; i < hs; i++) xb[h * hs + i] += att[t] / total * vt[i];
+                }
+            }
+            plain_matmul(xb2, &w->attention_output, xb);
+            for (int i = 0; i < dim; i++) x[i] += xb2[i];
+            plain_rmsnorm(xb, x, w->ffn_norm, dim, c->norm_eps);
+            plain_matmul(hb, &w->ffn_gate, xb);
+            plain_matmul(hb2, &w->ffn_up, xb);
+            for (int i = 0; i < hidden; i++) hb[i] = hb[i] * (1.0f / (1.0f + expf(-hb[i]))) * hb2[i];
+            plain_matmul(xb2, &w->ffn_down, hb);
+            for (int i = 0; i < dim; i++) x[i] += xb2[i];
+        }
+        plain_rmsnorm(xb, x, m->final_norm, dim, c->norm_eps);
+        plain_matmul(logits + (size_t)pos * (size_t)c->vocab_size, &m->classifier, xb);
+    }
+    free(x), free(xb), free(xb2), free(q), free(hb), free(hb2), free(att), free(kc), free(vc);
+}
+
+/* The logits of tokens[0..n), token by token, of the model at path opened
+ * under LLAMA2_KERNELS=level (NULL: the best level). */
+static float *engine_logits(const char *path, const char *level, const int *tokens, int n, char *kernels,
+                            size_t kernels_size) {
+    char *saved = getenv("LLAMA2_KERNELS") ? strdup(getenv("LLAMA2_KERNELS")) : NULL;
+    test_set_env("LLAMA2_KERNELS", level);
+    llama2_model *m = NULL;
+    llama2_session *s = NULL;
+    llama2_error err = {0};
+    assert_int_equal(llama2_model_open(path, NULL, &m, &err), LLAMA2_OK);
+    test_set_env("LLAMA2_KERNELS", saved);
+    free(saved);
+    snprintf(kernels, kernels_size, "%s", llama2_model_kernels_name(m));
+    assert_int_equal(llama2_session_create(m, NULL, &s, &err), LLAMA2_OK);
+    const size_t vocab = (size_t)m->config.vocab_size;
+    float *out = malloc((size_t)n * vocab * sizeof *out);
+    assert_non_null(out);
+    for (int pos = 0; pos < n; pos++) {
+        float *logits = NULL;
+        assert_int_equal(llama2_session_eval(s, &tokens[pos], 1, pos, &logits, &err), LLAMA2_OK);
+        memcpy(out + (size_t)pos * vocab, logits, vocab * sizeof *out);
+    }
+    llama2_session_destroy(s);
+    llama2_model_close(m);
+    return out;
+}
+
+/* The Q4_0 twin of stories260K (Q4_0 blocks, ffn_down F32): at the scalar
+ * level its logits are those of llama2.c's forward pass written plainly
+ * over the dequantized weights with Q8_0 activations, bit for bit. The
+ * AVX2 block kernels sum a row's blocks in another order (eight lanes,
+ * added once at the end), so the levels that run them are within a tight
+ * tolerance of it, and every level has the bits of the others that share
+ * its block kernels. */
+static void test_q4_0_plain_reference(void **state) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s", twin_path("q4_0"));
+    llama2_model *m = NULL;
+    llama2_error err = {0};
+    assert_int_equal(llama2_model_open(path, NULL, &m, &err), LLAMA2_OK);
+    assert_int_equal(m->config.weight_type, LLAMA2_WEIGHTS_Q4_0);
+    assert_int_equal(m->layers[1].ffn_up.type, LLAMA2_WEIGHTS_Q4_0);
+    assert_int_equal(m->classifier.type, LLAMA2_WEIGHTS_Q4_0);
+    enum { N = 24 };
+    const int tokens[N] = {1, 403, 407, 261, 378, 300, 290, 5, 77, 411, 12, 260, 9, 301, 402, 33,
+                           88, 500, 3, 270, 271, 350, 100, 2};
+    const size_t vocab = (size_t)m->config.vocab_size;
+    float *want = malloc(N * vocab * sizeof *want);
+    assert_non_null(want);
+    plain_forward(m, tokens, N, want);
+    llama2_model_close(m);
+    float largest = 0.0f;
+    for (size_t i = 0; i < N * vocab; i++) largest = fmaxf(largest, fabsf(want[i]));
+    char scalar_kernels[64], kernels[64];
+    /* Exact at the scalar level: llama2.c's float order, and the reference
+     * block kernels' block-by-block sums. */
+    float *scalar = engine_logits(path, "scalar", tokens, N, scalar_kernels, sizeof scalar_kernels);
+    assert_string_equal(scalar_kernels, "scalar");
+    if (memcmp(scalar, want, N * vocab * sizeof *want) != 0) fail_msg("scalar level: logits differ from the plain reference's");
+    float *best = engine_logits(path, NULL, tokens, N, kernels, sizeof kernels);
+    float gap = 0.0f;
+    for (size_t i = 0; i < N * vocab; i++) gap = fmaxf(gap, fabsf(best[i] - want[i]));
+    print_message("Q4_0 twin (%s) against the plain reference: largest logit gap %g (largest logit %g)\n", kernels,
+                  (double)gap, (double)largest);
+    assert_true(gap <= 1e-5f * largest);
+    int levels = 0;
+    for (int i = 0; l2_kernel_level_name(i); i++) {
+        const char *name = l2_kernel_level_name(i);
+        if (!l2_kernels_level(name, LLAMA2_WEIGHTS_Q4_0)) {
+            printf("skipped: Q4_0 twin at level %s (this CPU does not run it)\n", name);
+            continue;
+        }
+        char got_kernels[64];
+        float *got = engine_logits(path, name, tokens, N, got_kernels, sizeof got_kernels);
+        const int same_blocks = l2_block_kernels_for(got_kernels) == l2_block_kernels_for(kernels);
+        if (memcmp(got, same_blocks ? best : scalar, N * vocab * sizeof *got) != 0)
+            fail_msg("level %s (%s): logits differ from %s's", name, got_kernels, same_blocks ? kernels : "scalar");
+        free(got);
+        levels++;
+    }
+    print_message("Q4_0 twin: the same logits at %d kernel levels as the level of their block kernels\n", levels);
+    assert_true(levels >= 1);
+    free(scalar);
+    free(best);
+    free(want);
+}
+
+/* A file of blocks is not rewritten as a llama2.c checkpoint (its weights
+ * were rounded), with the reason, and nothing is left behind. */
+static void test_blocks_not_rewritten(void **state) {
+    char twin[4096], out[4096];
+    snprintf(twin, sizeof twin, "%s", twin_path("q4_0"));
+    snprintf(out, sizeof out, "%s", test_path_in(tmp_dir, "from_q4_0.bin"));
+    llama2_error err = {0};
+    assert_int_equal(l2_quantize_file(twin, out, 0, L2_OUTPUT_FORCE, &err), LLAMA2_E_UNSUPPORTED);
+    assert_string_equal(err.message, "a GGUF file of Q4_0 blocks cannot be rewritten as a llama2.c checkpoint: its "
+                                     "weights were rounded; rewrite the fp32 file it came from");
+    FILE *f = fopen(out, "rb");
+    assert_null(f);
+    if (f) fclose(f);
 }
 
 static void test_q8_0_held_exactly(void **state) { held_exactly(L2_GGML_Q8_0); }
@@ -889,7 +1114,7 @@ static void test_small_file_runs(void **state) {
     assert_string_equal(llama2_model_format(m), "GGUF v3: 10 F32, 1 BF16 tensors");
     llama2_model_close(m);
     /* Q8_0 and Q4_0 blocks of arbitrary bytes (scales NaN, infinite,
-     * subnormal): held in fp32, and run without a crash. */
+     * subnormal): run in place without a crash. */
     const uint32_t block_types[] = {L2_GGML_Q8_0, L2_GGML_Q4_0};
     for (int i = 0; i < 2; i++) {
         mixed.type = block_types[i];
@@ -942,6 +1167,8 @@ int main(void) {
         cmocka_unit_test(test_twin_types),
         cmocka_unit_test(test_q8_0_held_exactly),
         cmocka_unit_test(test_q4_0_held_exactly),
+        cmocka_unit_test(test_q4_0_plain_reference),
+        cmocka_unit_test(test_blocks_not_rewritten),
         cmocka_unit_test(test_k_quants_dequantize),
         cmocka_unit_test(test_quantize_from_gguf),
         cmocka_unit_test(test_llama_cpp_parity),

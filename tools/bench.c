@@ -81,8 +81,8 @@ static size_t run_rows(const bench_context *ctx, const model_set *models, const 
                 char what[128];
                 snprintf(what, sizeof what, "%s %s %d threads", SHAPES[s].name, TYPE_NAMES[t], o->threads[k]);
                 run_in_child(ctx, JOB_ROW, rq, &w->result, what);
-                if (w->result.status == ROW_OPEN_FAILED && t == TYPE_Q8) {
-                    fprintf(stderr, "%s: skipping q8 rows of %s: %s\n", ctx->program, SHAPES[s].name,
+                if (w->result.status == ROW_OPEN_FAILED && t != TYPE_F32) {
+                    fprintf(stderr, "%s: skipping %s rows of %s: %s\n", ctx->program, TYPE_NAMES[t], SHAPES[s].name,
                             w->result.message);
                     break;
                 }

@@ -11,6 +11,9 @@
 #include <string.h>
 
 #include "write/checkpoint_writer.h"
+#include "write/gguf_writer.h"
+#include "text/tokenizer_internal.h"
+#include "platform/checks.h"
 #include "platform/platform.h"
 
 #define VOCAB 32000
@@ -22,18 +25,23 @@ const shape SHAPES[MAX_SHAPES] = {
     {"tinyllama1.1B", 2048, 5632, 22, 32, 4, 2048, 0},
 };
 
-const char *const TYPE_NAMES[N_TYPES] = {"f32", "q8"};
+const char *const TYPE_NAMES[N_TYPES] = {"f32", "q8", "q4_0"};
 
 llama2_config shape_config(const shape *s, int type) {
     /* int8: the largest group size up to 64 dividing both widths (64, but
      * 48 for stories15M and 32 for stories42M's 1376). */
-    return l2_random_model_config(s->dim, s->hidden_dim, s->n_layers, s->n_heads, s->n_kv_heads, VOCAB, s->seq_len,
-                                  s->shared_classifier, type == TYPE_Q8 ? 2 : 1, 0);
+    llama2_config c = l2_random_model_config(s->dim, s->hidden_dim, s->n_layers, s->n_heads, s->n_kv_heads, VOCAB,
+                                             s->seq_len, s->shared_classifier, type == TYPE_Q8 ? 2 : 1, 0);
+    /* q4_0: the fp32 model's GGUF Q4_0 twin (every shape's widths are
+     * whole blocks of 32). */
+    if (type == TYPE_Q4_0) c.weight_type = LLAMA2_WEIGHTS_Q4_0;
+    return c;
 }
 
 /* Bytes a matrix of n values takes in the file. */
 static uint64_t matrix_bytes(const llama2_config *c, uint64_t n) {
     if (c->weight_type == LLAMA2_WEIGHTS_Q8_0) return n + n / (uint64_t)c->group_size * 4;
+    if (c->weight_type == LLAMA2_WEIGHTS_Q4_0) return n / 32 * 18;
     return n * 4;
 }
 
@@ -42,7 +50,7 @@ static uint64_t embedding_bytes(const llama2_config *c) {
 }
 
 /* The size of a version 1 or 2 file of this shape: the 256-byte header, the
- * fp32 norms, then every matrix. */
+ * fp32 norms, then every matrix (a GGUF file: its header is larger). */
 uint64_t file_bytes(const llama2_config *c) {
     const uint64_t d = (uint64_t)c->dim, h = (uint64_t)c->hidden_dim, L = (uint64_t)c->n_layers;
     const uint64_t kv = d / (uint64_t)c->n_heads * (uint64_t)c->n_kv_heads;
@@ -66,6 +74,8 @@ static void model_path(const bench_context *ctx, char *buf, size_t size, const s
     int n;
     if (type == TYPE_Q8)
         n = snprintf(buf, size, "%s/%s-q8g%d.bin", o->models_dir, s->name, c->group_size);
+    else if (type == TYPE_Q4_0)
+        n = snprintf(buf, size, "%s/%s-q4_0.gguf", o->models_dir, s->name);
     else
         n = snprintf(buf, size, "%s/%s-f32.bin", o->models_dir, s->name);
     if (n < 0 || (size_t)n >= size) bench_fail(ctx, "model folder path too long");
@@ -76,26 +86,72 @@ static int file_has_size(const char *path, uint64_t size) {
     return l2_path_lookup(path, NULL, &bytes) == L2_PATH_FILE && (uint64_t)bytes == size;
 }
 
+/* A GGUF file of this shape: its tensors' bytes and a header (the
+ * metadata, a tokenizer of VOCAB made-up pieces, the padding) of less than
+ * 2 MiB. */
+static int gguf_has_size(const char *path, uint64_t tensors) {
+    int64_t bytes = -1;
+    return l2_path_lookup(path, NULL, &bytes) == L2_PATH_FILE && (uint64_t)bytes > tensors &&
+           (uint64_t)bytes < tensors + (2u << 20);
+}
+
+/* The GGUF Q4_0 twin of the fp32 model of config c (written first beside
+ * it, then removed), with a tokenizer of made-up pieces "p0", "p1"... */
+static llama2_status write_q4_0_model(const char *path, const llama2_config *c, uint64_t seed, llama2_error *err) {
+    char f32_path[4200];
+    snprintf(f32_path, sizeof f32_path, "%s.f32-part", path);
+    llama2_config fc = *c;
+    fc.weight_type = LLAMA2_WEIGHTS_F32;
+    llama2_status s = l2_write_random_model(f32_path, &fc, seed, L2_OUTPUT_FORCE, err);
+    llama2_model *m = NULL;
+    llama2_tokenizer *tok = NULL;
+    char *text = malloc((size_t)VOCAB * 8);
+    size_t *lengths = malloc((size_t)VOCAB * sizeof *lengths);
+    float *scores = malloc((size_t)VOCAB * sizeof *scores);
+    if (s == LLAMA2_OK && (!text || !lengths || !scores)) s = l2_fail(err, LLAMA2_E_NOMEM, "out of memory");
+    if (s == LLAMA2_OK) {
+        size_t at = 0;
+        for (int t = 0; t < VOCAB; t++) {
+            lengths[t] = (size_t)snprintf(text + at, (size_t)VOCAB * 8 - at, "p%d", t);
+            at += lengths[t];
+            scores[t] = (float)-t;
+        }
+        s = l2_tokenizer_from_pieces(VOCAB, text, lengths, scores, &tok, err);
+    }
+    if (s == LLAMA2_OK) s = llama2_model_open(f32_path, NULL, &m, err);
+    if (s == LLAMA2_OK) s = l2_gguf_write_model(path, m, tok, L2_GGML_Q4_0, NULL, L2_OUTPUT_FORCE, NULL, err);
+    llama2_model_close(m);
+    llama2_tokenizer_close(tok);
+    free(text);
+    free(lengths);
+    free(scores);
+    remove(f32_path);
+    return s;
+}
+
 /* Writes the model unless a file of the right size is there. Returns 0 when
- * a q8 model cannot be written (its rows are skipped). */
+ * a q8 or q4_0 model cannot be written (its rows are skipped). */
 static int ensure_model(const bench_context *ctx, const char *path, const llama2_config *c, uint64_t seed, int type) {
     uint64_t want = file_bytes(c);
-    if (file_has_size(path, want)) return 1;
+    if (type == TYPE_Q4_0 ? gguf_has_size(path, want) : file_has_size(path, want)) return 1;
     fprintf(stderr, "%s: writing %s (%.0f MiB)...", ctx->program, path, (double)want / (1 << 20));
     fflush(stderr);
     double t0 = llama2_time_seconds();
     llama2_error err;
     memset(&err, 0, sizeof err);
-    if (l2_write_random_model(path, c, seed, L2_OUTPUT_FORCE, &err) != LLAMA2_OK) {
+    const llama2_status written = type == TYPE_Q4_0 ? write_q4_0_model(path, c, seed, &err)
+                                                     : l2_write_random_model(path, c, seed, L2_OUTPUT_FORCE, &err);
+    if (written != LLAMA2_OK) {
         fputc('\n', stderr);
-        if (type == TYPE_Q8) {
-            fprintf(stderr, "%s: skipping q8 rows: cannot write %s: %s\n", ctx->program, path, err.message);
+        if (type != TYPE_F32) {
+            fprintf(stderr, "%s: skipping %s rows: cannot write %s: %s\n", ctx->program, TYPE_NAMES[type], path,
+                    err.message);
             return 0;
         }
         bench_fail(ctx, "cannot write %s: %s", path, err.message);
     }
     fprintf(stderr, " %.1f s\n", llama2_time_seconds() - t0);
-    if (!file_has_size(path, want))
+    if (type == TYPE_Q4_0 ? !gguf_has_size(path, want) : !file_has_size(path, want))
         bench_fail(ctx, "%s: the writer produced a file of another size than the expected %llu bytes", path,
             (unsigned long long)want);
     /* Its bytes are on the disk already (the writer syncs before it names

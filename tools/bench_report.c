@@ -187,6 +187,8 @@ void report_row(const bench_context *ctx, const row *w) {
     char type_label[16], cell[64];
     if (w->type == TYPE_Q8)
         snprintf(type_label, sizeof type_label, "q8/%d", w->config.group_size);
+    else if (w->type == TYPE_Q4_0)
+        snprintf(type_label, sizeof type_label, "q4_0");
     else
         snprintf(type_label, sizeof type_label, "f32");
     printf("%-14s %-6s %-5s %-11s %3d %8.1f", SHAPES[w->shape].name, type_label, w->backend, w->result.level,

@@ -1,10 +1,11 @@
 /* Kernels on ggml's weight blocks (GGUF's Q8_0 and Q4_0), with the
  * activations quantized as llama.cpp does for them: Q8_0 blocks of 32
  * int8 values and an fp16 scale. A table per level (the scalar reference,
- * AVX2), every entry the reference's bits: the integer sum of a block is
- * exact in any order, and the float steps are the reference's, in its
- * order. Not yet called by the forward pass (GGUF's Q8_0 and Q4_0 files
- * are held as the engine's int8 form today: model_gguf.c). */
+ * AVX2). The quantizer is the reference's bits in every table; the dots
+ * may add the scaled block sums in another order (AVX2: in vector lanes,
+ * ggml's way), so they are within rounding of the reference's, and a
+ * table's four-row dot is its one-row dot's bits for each row. The forward
+ * pass runs GGUF's Q8_0 and Q4_0 matrices with them (src/run/products.c). */
 #ifndef LLAMA2_OPS_BLOCKS_H
 #define LLAMA2_OPS_BLOCKS_H
 
@@ -32,10 +33,22 @@ typedef struct l2_block_kernels {
      * is 0 or 1 / d is not finite). */
     void (*quantize_q8_0)(l2_block_q8_0 *y, const float *x, int n);
     /* The dot product of n_blocks weight blocks with as many activation
-     * blocks: block by block, sum += (float)isum * (dw * dx), with the
-     * scales widened from fp16. */
+     * blocks: the sum of (float)isum * (dw * dx), the scales widened from
+     * fp16 (the reference adds them block by block). */
     float (*dot_q8_0)(const l2_block_q8_0 *w, const l2_block_q8_0 *x, int n_blocks);
     float (*dot_q4_0)(const l2_block_q4_0 *w, const l2_block_q8_0 *x, int n_blocks);
+    /* Four weight rows at once (row r at w + r * row_blocks) against the
+     * same activations: out[r] is the same table's dot_q8_0's (dot_q4_0's)
+     * bits for row r. */
+    void (*dot4_q8_0)(float out[4], const l2_block_q8_0 *w, size_t row_blocks, const l2_block_q8_0 *x, int n_blocks);
+    void (*dot4_q4_0)(float out[4], const l2_block_q4_0 *w, size_t row_blocks, const l2_block_q8_0 *x, int n_blocks);
+    /* Four weight rows against two inputs (input i at x + i * x_stride),
+     * for prompts (a row's blocks read once for both): out[4 * i + r] is
+     * the same table's one-row dot's bits for row r and input i. */
+    void (*dot4x2_q8_0)(float out[8], const l2_block_q8_0 *w, size_t row_blocks, const l2_block_q8_0 *x,
+                        size_t x_stride, int n_blocks);
+    void (*dot4x2_q4_0)(float out[8], const l2_block_q4_0 *w, size_t row_blocks, const l2_block_q8_0 *x,
+                        size_t x_stride, int n_blocks);
 } l2_block_kernels;
 
 const l2_block_kernels *l2_block_kernels_reference(void);

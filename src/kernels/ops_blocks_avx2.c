@@ -1,8 +1,12 @@
 /*
- * The block kernels (ops_blocks.h) on 256-bit vectors, the reference's bits:
- * a block's integer sum is exact in any order (|w| <= 128 and activations
- * within [-127, 127], so maddubs's pair sums never saturate), and the float
- * steps are the reference's, block after block.
+ * The block kernels (ops_blocks.h) on 256-bit vectors. The quantizer is the
+ * reference's bits. The dots are ggml's way: a block's integer products in
+ * eight int32 lanes (exact: |w| <= 128 and activations within [-127, 127],
+ * so maddubs's pair sums never saturate), converted to float and added into
+ * a float vector per row with one FMA by the block's scale product, the
+ * eight lanes summed once at the end. That differs from the reference's
+ * block-by-block sum in rounding only; a row's result is the same bits
+ * whether it runs alone or with three others.
  */
 #include <math.h>
 #include <stddef.h>
@@ -18,20 +22,6 @@
 
 #define FN L2_TARGET(L2_AVX2)
 #define INLINE L2_INLINE(L2_AVX2)
-
-/* The sum of the 8 int32 lanes. */
-INLINE int hsum_i32(__m256i v) {
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
-    return _mm_cvtsi128_si32(s);
-}
-
-/* The sum of the products of 32 signed bytes w and x. */
-INLINE int block_dot(__m256i w, __m256i x) {
-    const __m256i products = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
-    return hsum_i32(_mm256_madd_epi16(products, _mm256_set1_epi16(1)));
-}
 
 FN static void quantize_q8_0_avx2(l2_block_q8_0 *y, const float *x, int n) {
     const __m256 sign = _mm256_set1_ps(-0.0f), half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
@@ -66,32 +56,169 @@ FN static void quantize_q8_0_avx2(l2_block_q8_0 *y, const float *x, int n) {
     }
 }
 
-FN static float dot_q8_0_avx2(const l2_block_q8_0 *w, const l2_block_q8_0 *x, int n_blocks) {
-    float sum = 0.0f;
-    for (int b = 0; b < n_blocks; b++) {
-        const int isum = block_dot(_mm256_loadu_si256((const __m256i *)(const void *)w[b].qs),
-                                   _mm256_loadu_si256((const __m256i *)(const void *)x[b].qs));
-        sum += (float)isum * (l2_f16_to_f32(w[b].d) * l2_f16_to_f32(x[b].d));
+/* Eight fp16 scales to fp32, the bits of l2_f16_to_f32: the magnitude's
+ * bits moved to fp32's places and scaled by 2^112 (exact, subnormals
+ * included), infinities and NaNs rebuilt, the sign put back. */
+INLINE __m256 f16_to_f32_8(__m128i h) {
+    const __m256i v = _mm256_cvtepu16_epi32(h);
+    const __m256i magnitude = _mm256_and_si256(v, _mm256_set1_epi32(0x7FFF));
+    const __m256i sign = _mm256_slli_epi32(_mm256_and_si256(v, _mm256_set1_epi32(0x8000)), 16);
+    const __m256 finite = _mm256_mul_ps(_mm256_castsi256_ps(_mm256_slli_epi32(magnitude, 13)),
+                                        _mm256_castsi256_ps(_mm256_set1_epi32((127 + 112) << 23)));
+    const __m256i special = _mm256_or_si256(_mm256_set1_epi32(0x7F800000),
+                                            _mm256_slli_epi32(_mm256_and_si256(v, _mm256_set1_epi32(0x3FF)), 13));
+    const __m256i is_special = _mm256_cmpgt_epi32(magnitude, _mm256_set1_epi32(0x7BFF));
+    const __m256i bits = _mm256_blendv_epi8(_mm256_castps_si256(finite), special, is_special);
+    return _mm256_castsi256_ps(_mm256_or_si256(bits, sign));
+}
+
+/* The sum of the 8 float lanes, in a fixed order. */
+INLINE float hsum_ps(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+INLINE __m256i q8_values(const l2_block_q8_0 *b) { return _mm256_loadu_si256((const __m256i *)(const void *)b->qs); }
+
+/* A block's products in 16 int16 pair sums. x8 holds 8 * (x[2i] + x[2i+1])
+ * (used by Q4_0 only). Q8_0: |w| times x with w's sign. */
+INLINE __m256i q8_pairs(const l2_block_q8_0 *w, __m256i x, __m256i x8) {
+    (void)x8;
+    const __m256i v = q8_values(w);
+    return _mm256_maddubs_epi16(_mm256_sign_epi8(v, v), _mm256_sign_epi8(x, v));
+}
+
+/* Q4_0: the stored nibbles (0-15, values 0-15 from the low ones, 16-31
+ * from the high ones) times x, less 8 times x: the same integers as
+ * (nibble - 8) * x, computed once per input for every row. */
+INLINE __m256i q4_pairs(const l2_block_q4_0 *w, __m256i x, __m256i x8) {
+    const __m128i packed = _mm_loadu_si128((const __m128i *)(const void *)w->qs);
+    const __m256i nibbles = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), _mm256_set1_epi8(0x0F));
+    return _mm256_sub_epi16(_mm256_maddubs_epi16(nibbles, x), x8);
+}
+
+/* The scales of blocks p[0..8) as eight 16-bit lanes (built in registers:
+ * a vector load of eight just-stored scalars would stall on store
+ * forwarding). */
+#define SCALES_8(p)                                                                                               \
+    _mm_setr_epi16((short)(p)[0].d, (short)(p)[1].d, (short)(p)[2].d, (short)(p)[3].d, (short)(p)[4].d,           \
+                   (short)(p)[5].d, (short)(p)[6].d, (short)(p)[7].d)
+
+/* One block of one row into the row's accumulator: the integer lanes
+ * times the block's scale product, fused. */
+#define BLOCK_STEP(acc, PAIRS, wb, xv, x8, d)                                                                    \
+    acc = _mm256_fmadd_ps(_mm256_broadcast_ss(d),                                                                \
+                          _mm256_cvtepi32_ps(_mm256_madd_epi16(PAIRS(wb, xv, x8), _mm256_set1_epi16(1))), acc)
+
+/* The scale products of blocks [b, b + n) of `rows` rows against one
+ * input: eight at once with vector multiplies, fewer one by one. */
+#define SCALES(dst, w, row_blocks, x, b, n, rows)                                                                \
+    do {                                                                                                         \
+        if ((n) == 8) {                                                                                          \
+            const __m256 dx = f16_to_f32_8(SCALES_8((x) + (b)));                                                 \
+            for (int r = 0; r < (rows); r++)                                                                     \
+                _mm256_storeu_ps((dst)[r], _mm256_mul_ps(f16_to_f32_8(SCALES_8((w) + (size_t)r * (row_blocks) + (b))), dx)); \
+        } else {                                                                                                 \
+            for (int r = 0; r < (rows); r++)                                                                     \
+                for (int j = 0; j < (n); j++)                                                                    \
+                    (dst)[r][j] = l2_f16_to_f32((w)[(size_t)r * (row_blocks) + (size_t)((b) + j)].d) *             \
+                                l2_f16_to_f32((x)[(b) + j].d);                                                   \
+        }                                                                                                        \
+    } while (0)
+
+/* `rows` (1 or 4) weight rows (row r at w + r * row_blocks) against
+ * `inputs` (1 or 2) inputs (input i at x + i * x_stride), eight blocks at
+ * a time: the eight blocks' scale products per row and input in one vector
+ * multiply, then each block's integer lanes FMA'd into the (row, input)
+ * float accumulator (each input's block loaded once for the rows; the
+ * accumulators named one by one so that they stay in registers). The steps
+ * of a (row, input) pair do not depend on `rows` or `inputs`. */
+#define DOT_ROWS(NAME, TYPE, PAIRS)                                                                                \
+    INLINE void NAME(float *out, const TYPE *w, size_t row_blocks, const l2_block_q8_0 *x, size_t x_stride,     \
+                     int n_blocks, int rows, int inputs) {                                                       \
+        const __m256i eights = _mm256_set1_epi8(8);                                                              \
+        const TYPE *w0 = w, *w1 = w + row_blocks, *w2 = w + 2 * row_blocks, *w3 = w + 3 * row_blocks;          \
+        const l2_block_q8_0 *x0 = x, *x1 = x + x_stride;                                                         \
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, c0 = a0, c1 = a0, c2 = a0, c3 = a0;          \
+        float d[4][8], e[4][8];                                                                                  \
+        for (int b = 0; b < n_blocks; b += 8) {                                                                  \
+            const int n = n_blocks - b < 8 ? n_blocks - b : 8;                                                   \
+            SCALES(d, w, row_blocks, x0, b, n, rows);                                                            \
+            if (inputs == 2) SCALES(e, w, row_blocks, x1, b, n, rows);                                           \
+            for (int j = 0; j < n; j++) {                                                                        \
+                const __m256i xv = q8_values(&x0[b + j]);                                                        \
+                const __m256i x8 = _mm256_maddubs_epi16(eights, xv);                                             \
+                BLOCK_STEP(a0, PAIRS, &w0[b + j], xv, x8, &d[0][j]);                                             \
+                if (rows == 4) {                                                                                 \
+                    BLOCK_STEP(a1, PAIRS, &w1[b + j], xv, x8, &d[1][j]);                                         \
+                    BLOCK_STEP(a2, PAIRS, &w2[b + j], xv, x8, &d[2][j]);                                         \
+                    BLOCK_STEP(a3, PAIRS, &w3[b + j], xv, x8, &d[3][j]);                                         \
+                }                                                                                                \
+                if (inputs == 2) {                                                                               \
+                    const __m256i yv = q8_values(&x1[b + j]);                                                    \
+                    const __m256i y8 = _mm256_maddubs_epi16(eights, yv);                                         \
+                    BLOCK_STEP(c0, PAIRS, &w0[b + j], yv, y8, &e[0][j]);                                         \
+                    BLOCK_STEP(c1, PAIRS, &w1[b + j], yv, y8, &e[1][j]);                                         \
+                    BLOCK_STEP(c2, PAIRS, &w2[b + j], yv, y8, &e[2][j]);                                         \
+                    BLOCK_STEP(c3, PAIRS, &w3[b + j], yv, y8, &e[3][j]);                                         \
+                }                                                                                                \
+            }                                                                                                    \
+        }                                                                                                        \
+        out[0] = hsum_ps(a0);                                                                                    \
+        if (rows == 4) {                                                                                         \
+            out[1] = hsum_ps(a1);                                                                                \
+            out[2] = hsum_ps(a2);                                                                                \
+            out[3] = hsum_ps(a3);                                                                                \
+        }                                                                                                        \
+        if (inputs == 2) {                                                                                       \
+            out[4] = hsum_ps(c0);                                                                                \
+            out[5] = hsum_ps(c1);                                                                                \
+            out[6] = hsum_ps(c2);                                                                                \
+            out[7] = hsum_ps(c3);                                                                                \
+        }                                                                                                        \
     }
-    return sum;
+
+DOT_ROWS(rows_q8_0, l2_block_q8_0, q8_pairs)
+DOT_ROWS(rows_q4_0, l2_block_q4_0, q4_pairs)
+
+FN static float dot_q8_0_avx2(const l2_block_q8_0 *w, const l2_block_q8_0 *x, int n_blocks) {
+    float out;
+    rows_q8_0(&out, w, 0, x, 0, n_blocks, 1, 1);
+    return out;
 }
 
 FN static float dot_q4_0_avx2(const l2_block_q4_0 *w, const l2_block_q8_0 *x, int n_blocks) {
-    const __m256i low = _mm256_set1_epi8(0x0F), eight = _mm256_set1_epi8(8);
-    float sum = 0.0f;
-    for (int b = 0; b < n_blocks; b++) {
-        const __m128i packed = _mm_loadu_si128((const __m128i *)(const void *)w[b].qs);
-        /* Values 0-15 from the low nibbles, 16-31 from the high ones. */
-        const __m256i both = _mm256_set_m128i(_mm_srli_epi16(packed, 4), packed);
-        const __m256i values = _mm256_sub_epi8(_mm256_and_si256(both, low), eight);
-        const int isum = block_dot(values, _mm256_loadu_si256((const __m256i *)(const void *)x[b].qs));
-        sum += (float)isum * (l2_f16_to_f32(w[b].d) * l2_f16_to_f32(x[b].d));
-    }
-    return sum;
+    float out;
+    rows_q4_0(&out, w, 0, x, 0, n_blocks, 1, 1);
+    return out;
+}
+
+FN static void dot4_q8_0_avx2(float out[4], const l2_block_q8_0 *w, size_t row_blocks, const l2_block_q8_0 *x,
+                              int n_blocks) {
+    rows_q8_0(out, w, row_blocks, x, 0, n_blocks, 4, 1);
+}
+
+FN static void dot4_q4_0_avx2(float out[4], const l2_block_q4_0 *w, size_t row_blocks, const l2_block_q8_0 *x,
+                              int n_blocks) {
+    rows_q4_0(out, w, row_blocks, x, 0, n_blocks, 4, 1);
+}
+
+/* Four rows against two inputs (inputs == 2 runs the four rows only). */
+FN static void dot4x2_q8_0_avx2(float out[8], const l2_block_q8_0 *w, size_t row_blocks, const l2_block_q8_0 *x,
+                                size_t x_stride, int n_blocks) {
+    rows_q8_0(out, w, row_blocks, x, x_stride, n_blocks, 4, 2);
+}
+
+FN static void dot4x2_q4_0_avx2(float out[8], const l2_block_q4_0 *w, size_t row_blocks, const l2_block_q8_0 *x,
+                                size_t x_stride, int n_blocks) {
+    rows_q4_0(out, w, row_blocks, x, x_stride, n_blocks, 4, 2);
 }
 
 const l2_block_kernels *l2_block_kernels_avx2(void) {
-    static const l2_block_kernels table = {"avx2", quantize_q8_0_avx2, dot_q8_0_avx2, dot_q4_0_avx2};
+    static const l2_block_kernels table = {"avx2",           quantize_q8_0_avx2, dot_q8_0_avx2,    dot_q4_0_avx2,
+                                           dot4_q8_0_avx2,   dot4_q4_0_avx2,     dot4x2_q8_0_avx2, dot4x2_q4_0_avx2};
     return l2_x86_features_read().avx2 ? &table : NULL;
 }
 

@@ -47,8 +47,29 @@ static float dot_q4_0_ref(const l2_block_q4_0 *w, const l2_block_q8_0 *x, int n_
     return sum;
 }
 
+static void dot4_q8_0_ref(float out[4], const l2_block_q8_0 *w, size_t row_blocks, const l2_block_q8_0 *x,
+                          int n_blocks) {
+    for (size_t r = 0; r < 4; r++) out[r] = dot_q8_0_ref(w + r * row_blocks, x, n_blocks);
+}
+
+static void dot4_q4_0_ref(float out[4], const l2_block_q4_0 *w, size_t row_blocks, const l2_block_q8_0 *x,
+                          int n_blocks) {
+    for (size_t r = 0; r < 4; r++) out[r] = dot_q4_0_ref(w + r * row_blocks, x, n_blocks);
+}
+
+static void dot4x2_q8_0_ref(float out[8], const l2_block_q8_0 *w, size_t row_blocks, const l2_block_q8_0 *x,
+                            size_t x_stride, int n_blocks) {
+    for (size_t i = 0; i < 2; i++) dot4_q8_0_ref(out + 4 * i, w, row_blocks, x + i * x_stride, n_blocks);
+}
+
+static void dot4x2_q4_0_ref(float out[8], const l2_block_q4_0 *w, size_t row_blocks, const l2_block_q8_0 *x,
+                            size_t x_stride, int n_blocks) {
+    for (size_t i = 0; i < 2; i++) dot4_q4_0_ref(out + 4 * i, w, row_blocks, x + i * x_stride, n_blocks);
+}
+
 const l2_block_kernels *l2_block_kernels_reference(void) {
-    static const l2_block_kernels table = {"scalar", quantize_q8_0_ref, dot_q8_0_ref, dot_q4_0_ref};
+    static const l2_block_kernels table = {"scalar",        quantize_q8_0_ref, dot_q8_0_ref,   dot_q4_0_ref,
+                                           dot4_q8_0_ref,   dot4_q4_0_ref,     dot4x2_q8_0_ref, dot4x2_q4_0_ref};
     return &table;
 }
 

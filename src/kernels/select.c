@@ -55,10 +55,11 @@ static const level levels[] = {
  * activation can flip the int8 rounding of the next product's input, so
  * around int8 products every float step keeps llama2.c's plain evaluation
  * order: the exact form of the level's table (its int8 products are exact
- * in both). fp32 models take the fastest arithmetic within the tests'
+ * in both); so do GGUF's block models, whose products quantize their
+ * inputs too. fp32 models take the fastest arithmetic within the tests'
  * tolerance. */
 static const l2_kernels *table_of(const level *l, llama2_weight_type type) {
-    return type == LLAMA2_WEIGHTS_Q8_0 ? l->exact() : l->fast();
+    return type != LLAMA2_WEIGHTS_F32 ? l->exact() : l->fast();
 }
 
 const char *l2_kernel_level_name(int index) { return index >= 0 && index < N_LEVELS ? levels[index].name : NULL; }

@@ -17,6 +17,10 @@ typedef struct tensor {
     const int8_t *q;      /* LLAMA2_WEIGHTS_Q8_0: rows * cols values */
     const float *scales;  /* LLAMA2_WEIGHTS_Q8_0: rows * cols / group_size */
     int group_size;
+    /* LLAMA2_WEIGHTS_GGML_Q8_0 and LLAMA2_WEIGHTS_Q4_0: rows * cols / 32
+     * blocks (l2_block_q8_0 or l2_block_q4_0 of ops_blocks.h), row by row,
+     * in the file's mapping. */
+    const void *blocks;
     /* Q8_0: the model's kernel table's repack of this matrix (repack_q8 in
      * ops.h), or NULL (a table without one, the embedding table when it is
      * not the classifier). */
@@ -56,6 +60,8 @@ struct llama2_model {
      * copies of the int8 matrices (one allocation, NULL when none). */
     const struct l2_kernels *kernels;
     void *packed;
+    /* The block kernels that go with it (ops_blocks.h), for ggml blocks. */
+    const struct l2_block_kernels *block_kernels;
     /* What the file is, for --verbose ("v1 fp32", "GGUF v3: 12 F32 tensors"). */
     char format[96];
     /* GGUF: weights converted at load (owned), and the tokenizer the file

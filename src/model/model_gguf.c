@@ -1,8 +1,8 @@
 /*
  * A GGUF file (gguf.c parses it) as a model: the llama hyperparameters from
  * the metadata, every tensor llama.cpp names found, typed and shaped as the
- * metadata implies, viewed in place (F32) or converted at load (F16,
- * BF16, Q8_0: see choose_holding), and the tokenizer the file carries. docs/FORMAT.md says what is read and what is refused.
+ * metadata implies, viewed in place (F32, Q8_0 and Q4_0 blocks) or
+ * converted at load (see held_as_blocks), and the tokenizer the file carries. docs/FORMAT.md says what is read and what is refused.
  *
  * Q and K rows: llama.cpp's converter stores them in Meta's order (the two
  * values a rotation turns are neighbours), undoing the permutation of
@@ -178,58 +178,33 @@ static llama2_status find_tensors(const llama2_model *m, const l2_gguf *g, found
     return LLAMA2_OK;
 }
 
-/* How the matrices are held: int8 with an fp32 scale per 32 values when
- * every one is Q8_0 or Q4_0 (exact: a block is 32 small integers and an
- * fp16 scale), in place when every one is F32, else all fp32 (F16, BF16,
- * Q8_0 and Q4_0 values are all exact in fp32; Q4_K and Q6_K are held as
- * ggml's reference dequantization computes them). */
-typedef enum holding { HOLD_IN_PLACE, HOLD_Q8, HOLD_F32 } holding;
-
-static holding choose_holding(const found_tensor *list, size_t n) {
-    size_t matrices = 0, f32 = 0, q8 = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!l2_tensor_table[list[i].f.kind].matrix) continue;
-        matrices++;
-        f32 += list[i].t->type == L2_GGML_F32;
-        q8 += list[i].t->type == L2_GGML_Q8_0 || list[i].t->type == L2_GGML_Q4_0;
-    }
-    return f32 == matrices ? HOLD_IN_PLACE : q8 == matrices ? HOLD_Q8 : HOLD_F32;
+/* How a matrix is held: Q8_0 and Q4_0 in place, as ggml's blocks (the
+ * block kernels run them); F32 in place; every other type converted to fp32
+ * at load (F16 and BF16 values are exact in fp32; Q4_K and Q6_K are held as
+ * ggml's reference dequantization computes them). A block whose fp16 scale
+ * would sit at an odd address (a file aligned to 1) is converted too. */
+static int held_as_blocks(const found_tensor *ft) {
+    return l2_tensor_table[ft->f.kind].matrix && (ft->t->type == L2_GGML_Q8_0 || ft->t->type == L2_GGML_Q4_0) &&
+           (uintptr_t)ft->t->data % _Alignof(uint16_t) == 0;
 }
 
-static size_t round_up_64(size_t n) { return (n + 63) / 64 * 64; }
-
 /* The bytes a matrix takes once converted (0 when used in place). */
-static size_t converted_bytes(holding h, const found_tensor *ft) {
+static size_t converted_bytes(const found_tensor *ft) {
     const size_t n = ft->f.rows * ft->f.cols; /* the shape was checked: it fits */
-    if (!l2_tensor_table[ft->f.kind].matrix) return 0;
-    if (h == HOLD_Q8) return round_up_64(round_up_64(n) + n / 32 * sizeof(float));
-    if (ft->t->type == L2_GGML_F32) return 0;
+    if (!l2_tensor_table[ft->f.kind].matrix || ft->t->type == L2_GGML_F32 || held_as_blocks(ft)) return 0;
     return n * sizeof(float);
 }
 
-static float block_scale(const unsigned char *block) {
-    uint16_t h;
-    memcpy(&h, block, 2);
-    return l2_f16_to_f32(h);
-}
-
-/* Value j of a Q4_0 block: the low nibbles hold values 0-15, the high
- * ones 16-31, each stored plus 8. */
-static int q4_0_value(const unsigned char *block, size_t j) {
-    const unsigned char byte = block[2 + j % 16];
-    return (j < 16 ? byte & 0x0F : byte >> 4) - 8;
-}
-
-/* A Q8_0 or Q4_0 matrix into q[n] and scales[n / 32]. */
-static void split_blocks(uint32_t type, const unsigned char *src, size_t n, int8_t *q, float *scales) {
-    const size_t block_bytes = type == L2_GGML_Q4_0 ? 18 : 34;
-    for (size_t b = 0; b < n / 32; b++, src += block_bytes) {
-        scales[b] = block_scale(src);
-        if (type == L2_GGML_Q4_0)
-            for (size_t j = 0; j < 32; j++) q[b * 32 + j] = (int8_t)q4_0_value(src, j);
-        else
-            memcpy(q + b * 32, src + 2, 32);
+/* The model's weight type: Q4_0 if any matrix is held as Q4_0 blocks, else
+ * GGML_Q8_0 if any is held as Q8_0 blocks, else F32. */
+static llama2_weight_type model_type(const found_tensor *list, size_t n) {
+    llama2_weight_type type = LLAMA2_WEIGHTS_F32;
+    for (size_t i = 0; i < n; i++) {
+        if (!held_as_blocks(&list[i])) continue;
+        if (list[i].t->type == L2_GGML_Q4_0) return LLAMA2_WEIGHTS_Q4_0;
+        type = LLAMA2_WEIGHTS_GGML_Q8_0;
     }
+    return type;
 }
 
 /* Points every tensor of the model at its values: in the file, or in the
@@ -240,20 +215,14 @@ static llama2_status lay_out(llama2_model *m, const l2_gguf *g, llama2_error *er
     if (!list) return l2_fail(err, LLAMA2_E_NOMEM, "out of memory for %zu tensors", max);
     size_t n = 0;
     llama2_status s = find_tensors(m, g, list, &n, err);
-    const holding h = choose_holding(list, n);
     size_t total = 0;
     for (size_t i = 0; i < n && s == LLAMA2_OK; i++)
-        if (!l2_add_size(total, converted_bytes(h, &list[i]), &total))
+        if (!l2_add_size(total, converted_bytes(&list[i]), &total))
             s = l2_fail(err, LLAMA2_E_NOMEM, "the converted weights' size overflows");
     if (s == LLAMA2_OK && total > 0 && !(m->converted = l2_aligned_zeroed(total)))
         s = l2_fail(err, LLAMA2_E_NOMEM, "cannot allocate %.1f MiB for the converted weights",
                     (double)total / (1 << 20));
-    if (s == LLAMA2_OK && h == HOLD_Q8) {
-        m->config.weight_type = LLAMA2_WEIGHTS_Q8_0;
-        m->config.group_size = 32;
-        m->config.file_version = 2;
-        s = l2_check_shape(&m->config, LLAMA2_E_FORMAT, "GGUF: ", err);
-    }
+    if (s == LLAMA2_OK) m->config.weight_type = model_type(list, n);
     unsigned char *dst = m->converted;
     for (size_t i = 0; i < n && s == LLAMA2_OK; i++) {
         const found_tensor *ft = &list[i];
@@ -266,12 +235,10 @@ static llama2_status lay_out(llama2_model *m, const l2_gguf *g, llama2_error *er
         const size_t count = ft->f.rows * ft->f.cols;
         t->rows = (int)ft->f.rows;
         t->cols = (int)ft->f.cols;
-        if (h == HOLD_Q8) {
-            t->type = LLAMA2_WEIGHTS_Q8_0;
+        if (held_as_blocks(ft)) {
+            t->type = ft->t->type == L2_GGML_Q4_0 ? LLAMA2_WEIGHTS_Q4_0 : LLAMA2_WEIGHTS_GGML_Q8_0;
             t->group_size = 32;
-            t->q = (const int8_t *)dst;
-            t->scales = (const float *)(dst + round_up_64(count));
-            split_blocks(ft->t->type, ft->t->data, count, (int8_t *)dst, (float *)(dst + round_up_64(count)));
+            t->blocks = ft->t->data;
         } else {
             t->type = LLAMA2_WEIGHTS_F32;
             if (ft->t->type == L2_GGML_F32) {
@@ -282,7 +249,7 @@ static llama2_status lay_out(llama2_model *m, const l2_gguf *g, llama2_error *er
             }
         }
         /* Nothing is allocated (dst NULL) when nothing is converted. */
-        const size_t step = converted_bytes(h, ft);
+        const size_t step = converted_bytes(ft);
         if (step) dst += step;
     }
     if (s == LLAMA2_OK && m->config.shared_classifier) m->classifier = m->token_embedding;

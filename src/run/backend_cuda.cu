@@ -477,6 +477,11 @@ static int setup(cuda_state *st, llama2_session *s) {
     st->context = s->context;
     st->norm_eps = c->norm_eps;
     st->batch = s->batch;
+    if (c->weight_type != LLAMA2_WEIGHTS_F32 && c->weight_type != LLAMA2_WEIGHTS_Q8_0) {
+        /* GGUF's ggml blocks (Q4_0, Q8_0) run on the CPU only. */
+        snprintf(st->error, sizeof st->error, "GGUF Q4_0 and Q8_0 blocks are not supported (use the cpu backend)");
+        return 0;
+    }
     if (st->batch > 65535) { /* attention's grid has one row of blocks per position */
         snprintf(st->error, sizeof st->error, "a batch of %d positions is more than 65535", st->batch);
         return 0;

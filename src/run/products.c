@@ -58,6 +58,59 @@ static int stripe_tasks(const l2_kernels *k, const tensor *w, int chunk) {
     return (stripes + chunk - 1) / chunk + (k->stripe_rows * stripes < w->rows);
 }
 
+static int is_blocks(const tensor *w) {
+    return w->type == LLAMA2_WEIGHTS_GGML_Q8_0 || w->type == LLAMA2_WEIGHTS_Q4_0;
+}
+
+/* Rows [begin, end) of a product of ggml blocks: each weight row's dot with
+ * every input's Q8_0 blocks, the row read once for the block's inputs. A
+ * row's output is one dot whatever the other inputs. */
+static void run_block_rows(const products_job *job, const l2_product *prod, int begin, int end) {
+    const tensor *w = prod->w;
+    const l2_block_kernels *bk = job->s->model->block_kernels;
+    const size_t n_blocks = (size_t)w->cols / L2_BLOCK;
+    const l2_block_q8_0 *x = (const l2_block_q8_0 *)(const void *)job->s->xq;
+    int r = begin;
+    /* Four rows at a time, against two inputs at a time (the same bits as
+     * one at a time). */
+    for (; r + 4 <= end; r += 4) {
+        int b = 0;
+        for (; b + 2 <= job->nb; b += 2) {
+            float eight[8];
+            const l2_block_q8_0 *xb = x + (size_t)b * n_blocks;
+            if (w->type == LLAMA2_WEIGHTS_Q4_0)
+                bk->dot4x2_q4_0(eight, (const l2_block_q4_0 *)w->blocks + (size_t)r * n_blocks, n_blocks, xb, n_blocks,
+                                (int)n_blocks);
+            else
+                bk->dot4x2_q8_0(eight, (const l2_block_q8_0 *)w->blocks + (size_t)r * n_blocks, n_blocks, xb, n_blocks,
+                                (int)n_blocks);
+            for (int i = 0; i < 8; i++)
+                prod->out[(size_t)(b + i / 4) * (size_t)prod->out_stride + (size_t)(r + i % 4)] = eight[i];
+        }
+        for (; b < job->nb; b++) {
+            float four[4];
+            const l2_block_q8_0 *xb = x + (size_t)b * n_blocks;
+            if (w->type == LLAMA2_WEIGHTS_Q4_0)
+                bk->dot4_q4_0(four, (const l2_block_q4_0 *)w->blocks + (size_t)r * n_blocks, n_blocks, xb, (int)n_blocks);
+            else
+                bk->dot4_q8_0(four, (const l2_block_q8_0 *)w->blocks + (size_t)r * n_blocks, n_blocks, xb, (int)n_blocks);
+            for (int i = 0; i < 4; i++) prod->out[(size_t)b * (size_t)prod->out_stride + (size_t)(r + i)] = four[i];
+        }
+    }
+    for (; r < end; r++) {
+        float *out = prod->out + r;
+        if (w->type == LLAMA2_WEIGHTS_Q4_0) {
+            const l2_block_q4_0 *row = (const l2_block_q4_0 *)w->blocks + (size_t)r * n_blocks;
+            for (int b = 0; b < job->nb; b++)
+                out[(size_t)b * (size_t)prod->out_stride] = bk->dot_q4_0(row, x + (size_t)b * n_blocks, (int)n_blocks);
+        } else {
+            const l2_block_q8_0 *row = (const l2_block_q8_0 *)w->blocks + (size_t)r * n_blocks;
+            for (int b = 0; b < job->nb; b++)
+                out[(size_t)b * (size_t)prod->out_stride] = bk->dot_q8_0(row, x + (size_t)b * n_blocks, (int)n_blocks);
+        }
+    }
+}
+
 static void run_product_task(void *ctx, int task, int worker) {
     (void)worker;
     const products_job *job = ctx;
@@ -72,7 +125,9 @@ static void run_product_task(void *ctx, int task, int worker) {
     int begin = (task - job->first_task[p]) * job->chunk[p];
     int end = begin + job->chunk[p] < w->rows ? begin + job->chunk[p] : w->rows;
     const l2_kernels *k = job->s->kernels;
-    if (w->type == LLAMA2_WEIGHTS_F32) {
+    if (is_blocks(w)) {
+        run_block_rows(job, prod, begin, end);
+    } else if (w->type == LLAMA2_WEIGHTS_F32) {
         k->matmul_f32(prod->out, prod->out_stride, job->x, job->nb, w->f32, w->cols, begin, end);
     } else if (k->matmul_q8_packed && w->packed) {
         k->matmul_q8_packed(prod->out, prod->out_stride, job->s->xq, job->s->xq_scales, job->nb, w->q, w->scales,
@@ -94,6 +149,11 @@ static void run_quantize_task(void *ctx, int b, int worker) {
     (void)worker;
     const quantize_job *job = ctx;
     const size_t cols = (size_t)job->cols;
+    if (job->gs == 0) { /* ggml blocks */
+        l2_block_q8_0 *y = (l2_block_q8_0 *)(void *)job->s->xq + (size_t)b * (cols / L2_BLOCK);
+        job->s->model->block_kernels->quantize_q8_0(y, job->x + (size_t)b * cols, job->cols);
+        return;
+    }
     job->s->kernels->quantize_q8(job->s->xq + (size_t)b * cols, job->s->xq_scales + (size_t)b * (cols / (size_t)job->gs),
                                  job->x + (size_t)b * cols, job->cols, job->gs);
 }
@@ -113,11 +173,14 @@ llama2_status l2_session_products(llama2_session *s, const float *x, int nb, con
     }
     products_job job = {.s = s, .x = x, .nb = nb, .products = products, .n_products = n_products};
     const tensor *w0 = products[0].w;
-    if (w0->type == LLAMA2_WEIGHTS_Q8_0) {
+    int blocks = 0;
+    for (int p = 0; p < n_products; p++) blocks |= is_blocks(products[p].w);
+    if (w0->type == LLAMA2_WEIGHTS_Q8_0 || blocks) {
         /* runq.c quantizes the shared input once before its products; a
          * block's inputs are quantized in parallel (each input's bytes do
-         * not depend on who quantizes it). */
-        quantize_job qj = {s, x, w0->cols, w0->group_size};
+         * not depend on who quantizes it). Products of ggml blocks take
+         * them as Q8_0 blocks, as llama.cpp does. */
+        quantize_job qj = {s, x, w0->cols, blocks ? 0 : w0->group_size};
         if (nb >= 4 && s->n_workers > 1) {
             l2_pool_run(s->pool, nb, run_quantize_task, &qj);
         } else {

@@ -54,6 +54,9 @@ static int plan_sizes(const llama2_model *m, int batch, int context, int n_seque
     if (c->weight_type == LLAMA2_WEIGHTS_Q8_0) {
         if (!l2_mul_size(B, widest, &z->xq)) return 0;
         z->xq_scales = z->xq / (size_t)c->group_size;
+    } else if (c->weight_type != LLAMA2_WEIGHTS_F32) {
+        /* ggml blocks: xq holds each input's Q8_0 blocks. */
+        if (!l2_mul_size(B, widest / L2_BLOCK * sizeof(l2_block_q8_0), &z->xq)) return 0;
     }
     /* Everything in bytes: 4 of x, 2 of kv, 2 hidden, att, logits, 2
      * caches, 2 rope, the scales; then xq and the small tables. */

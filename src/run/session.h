@@ -7,6 +7,7 @@
 #include "llama2.h"
 #include "model/model.h"
 #include "kernels/ops.h"
+#include "kernels/ops_blocks.h"
 
 struct l2_backend_ops;
 
@@ -44,7 +45,9 @@ struct llama2_session {
     size_t att_floats;
     float *logits; /* [batch][vocab_size]: the one-sequence calls' rows */
 
-    /* Q8_0 models: the activations quantized before each product. */
+    /* Q8_0 models: the activations quantized before each product. Models
+     * of ggml blocks: xq holds them as Q8_0 blocks (l2_block_q8_0
+     * [batch][max(dim, hidden_dim) / 32]), and xq_scales is NULL. */
     int8_t *xq;       /* [batch][max(dim, hidden_dim)] */
     float *xq_scales; /* [batch][max(dim, hidden_dim) / group_size] */
 

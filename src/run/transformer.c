@@ -61,13 +61,33 @@ static void for_each_row(rows_job *job, int n) {
 }
 
 /* Token embedding: the token's row of the embedding table (an int8 table's
- * values times their group's scale). */
+ * values times their group's scale; a table of ggml blocks, each block's
+ * values times its fp16 scale, as ggml dequantizes them). */
 static void embed_row(const rows_job *job, int b) {
     const tensor *t = &job->s->model->token_embedding;
     const size_t dim = (size_t)t->cols, token = (size_t)job->rows[b].token;
     float *out = job->out + (size_t)b * dim;
     if (t->type == LLAMA2_WEIGHTS_F32) {
         memcpy(out, t->f32 + token * dim, dim * sizeof(float));
+        return;
+    }
+    if (t->type == LLAMA2_WEIGHTS_Q4_0 || t->type == LLAMA2_WEIGHTS_GGML_Q8_0) {
+        const size_t n_blocks = dim / L2_BLOCK;
+        for (size_t i = 0; i < n_blocks; i++) {
+            float *o = out + i * L2_BLOCK;
+            if (t->type == LLAMA2_WEIGHTS_Q4_0) {
+                const l2_block_q4_0 *blk = (const l2_block_q4_0 *)t->blocks + token * n_blocks + i;
+                const float d = l2_block_scale(blk->d);
+                for (int j = 0; j < L2_BLOCK / 2; j++) {
+                    o[j] = (float)((blk->qs[j] & 0x0F) - 8) * d;
+                    o[j + L2_BLOCK / 2] = (float)((blk->qs[j] >> 4) - 8) * d;
+                }
+            } else {
+                const l2_block_q8_0 *blk = (const l2_block_q8_0 *)t->blocks + token * n_blocks + i;
+                const float d = l2_block_scale(blk->d);
+                for (int j = 0; j < L2_BLOCK; j++) o[j] = (float)blk->qs[j] * d;
+            }
+        }
         return;
     }
     const int8_t *q = t->q + token * dim;

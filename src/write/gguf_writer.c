@@ -10,7 +10,9 @@
 #include <string.h>
 
 #include "gguf_writer.h"
+#include "kernels/ops_blocks.h"
 #include "model/float16.h"
+#include "model/ggml_dequant.h"
 #include "model/model.h"
 #include "platform/checks.h"
 #include "text/tokenizer_internal.h"
@@ -157,6 +159,13 @@ static void read_row(const llama2_model *m, const out_tensor *t, size_t r, float
     const tensor *w = place.matrix;
     if (w->type == LLAMA2_WEIGHTS_F32) {
         memcpy(out, w->f32 + r * t->cols, t->cols * sizeof *out);
+        return;
+    }
+    if (w->type == LLAMA2_WEIGHTS_Q4_0 || w->type == LLAMA2_WEIGHTS_GGML_Q8_0) {
+        const uint32_t type = w->type == LLAMA2_WEIGHTS_Q4_0 ? L2_GGML_Q4_0 : L2_GGML_Q8_0;
+        const size_t block_bytes = type == L2_GGML_Q4_0 ? sizeof(l2_block_q4_0) : sizeof(l2_block_q8_0);
+        l2_ggml_dequantize(type, (const unsigned char *)w->blocks + r * (t->cols / L2_BLOCK) * block_bytes, t->cols,
+                           out);
         return;
     }
     for (size_t j = 0; j < t->cols; j++) {
