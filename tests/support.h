@@ -5,6 +5,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* 1 under AddressSanitizer (gcc or clang): the timed tests loosen their
+ * limits and the sweeps take larger strides there. */
+#if defined(__SANITIZE_ADDRESS__)
+#define SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
+#ifndef SANITIZED
+#define SANITIZED 0
+#endif
+
 /* Where the tests find their data (the environment names other places):
  *   $LLAMA2_SOURCE  the repository (default: the one the test program was
  *                   built in, else the working directory), with llama2.c's
