@@ -193,4 +193,13 @@ void test_default_signals(void);
  * online (common/messages.h's words), with its newline, into buf. */
 void test_threads_warning(char *buf, size_t size, const char *program, int threads);
 
+/* A generation's text as a llama2_io write callback (test_collect, user =
+ * the test_text) collects it: NUL-terminated; a piece that would not fit
+ * is dropped. */
+typedef struct test_text {
+    char text[16384];
+    size_t len;
+} test_text;
+int test_collect(void *user, const char *text, size_t len);
+
 #endif
