@@ -17,6 +17,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "fuzz_common.h"
 #include "llama2.h"
 
 /* Sessions are only built for models under these sizes, to keep each input
@@ -24,34 +25,7 @@
 #define MAX_RUN_STATE_FLOATS (1u << 20)
 #define MAX_SEQ_LEN 256
 
-static int file_fd = -1;
-static char file_path[64];
-
-static void prepare_file(void) {
-#ifdef MFD_CLOEXEC
-    file_fd = memfd_create("llama2-fuzz-checkpoint", MFD_CLOEXEC);
-#endif
-    if (file_fd < 0) {
-        char templ[] = "/tmp/llama2-fuzz-checkpoint-XXXXXX";
-        file_fd = mkstemp(templ);
-        if (file_fd < 0) {
-            perror("fuzz_checkpoint: cannot create a temporary file");
-            abort();
-        }
-        unlink(templ);
-    }
-    snprintf(file_path, sizeof file_path, "/proc/self/fd/%d", file_fd);
-}
-
-static void put_bytes(const uint8_t *data, size_t size) {
-    if (ftruncate(file_fd, 0) != 0) abort();
-    size_t done = 0;
-    while (done < size) {
-        ssize_t n = pwrite(file_fd, data + done, size - done, (off_t)done);
-        if (n <= 0) abort();
-        done += (size_t)n;
-    }
-}
+static fuzz_file input = {-1, ""};
 
 static void check_message(llama2_status s, const llama2_error *err) {
     if (s == LLAMA2_OK) return;
@@ -126,15 +100,15 @@ static void run_model(const llama2_model *model) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    if (file_fd < 0) prepare_file();
-    put_bytes(data, size);
+    if (input.fd < 0) fuzz_file_prepare(&input, "checkpoint");
+    fuzz_file_put(&input, data, size);
 
     llama2_model *mapped = NULL, *read = NULL;
     llama2_error err_mapped = {0}, err_read = {0};
     llama2_model_options mmap_opts = {0}, read_opts = {0};
     read_opts.no_mmap = 1;
-    llama2_status s1 = llama2_model_open(file_path, &mmap_opts, &mapped, &err_mapped);
-    llama2_status s2 = llama2_model_open(file_path, &read_opts, &read, &err_read);
+    llama2_status s1 = llama2_model_open(input.path, &mmap_opts, &mapped, &err_mapped);
+    llama2_status s2 = llama2_model_open(input.path, &read_opts, &read, &err_read);
     check_message(s1, &err_mapped);
     check_message(s2, &err_read);
     if (s1 != s2 || (s1 == LLAMA2_OK) != (mapped != NULL) || (s2 == LLAMA2_OK) != (read != NULL)) {

@@ -1,11 +1,17 @@
-/* Helpers of the fuzz targets: checking an error message, and loading the
- * shared tokenizers once for the targets that need a real vocabulary. */
+/* Helpers of the fuzz targets: checking an error message, the input as a
+ * file, and loading the shared tokenizers once for the targets that need a
+ * real vocabulary. */
 #ifndef LLAMA2_FUZZ_COMMON_H
 #define LLAMA2_FUZZ_COMMON_H
 
+#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/types.h>
+#include <unistd.h>
 
 #include "llama2.h"
 
@@ -16,6 +22,46 @@ static inline void fuzz_check_message(llama2_status s, const llama2_error *err) 
     if (len == 0 || len == sizeof err->message || strchr(err->message, '\n')) {
         fprintf(stderr, "bad error message for status %d\n", (int)s);
         abort();
+    }
+}
+
+/* The fuzz input as a file: a memfd (a temporary file, unlinked, where
+ * memfd_create is missing) that every input overwrites, opened by its
+ * /proc/self/fd path. `name` names it (llama2-fuzz-NAME) and the target in
+ * the message of a failure. */
+typedef struct fuzz_file {
+    int fd;
+    char path[64];
+} fuzz_file;
+
+static inline void fuzz_file_prepare(fuzz_file *f, const char *name) {
+    f->fd = -1;
+#ifdef MFD_CLOEXEC
+    char memfd_name[64];
+    snprintf(memfd_name, sizeof memfd_name, "llama2-fuzz-%s", name);
+    f->fd = memfd_create(memfd_name, MFD_CLOEXEC);
+#endif
+    if (f->fd < 0) {
+        char templ[96];
+        snprintf(templ, sizeof templ, "/tmp/llama2-fuzz-%s-XXXXXX", name);
+        f->fd = mkstemp(templ);
+        if (f->fd < 0) {
+            fprintf(stderr, "fuzz_%s: cannot create a temporary file: %s\n", name, strerror(errno));
+            abort();
+        }
+        unlink(templ);
+    }
+    snprintf(f->path, sizeof f->path, "/proc/self/fd/%d", f->fd);
+}
+
+/* The file's bytes become data (it is truncated first). */
+static inline void fuzz_file_put(const fuzz_file *f, const uint8_t *data, size_t size) {
+    if (ftruncate(f->fd, 0) != 0) abort();
+    size_t done = 0;
+    while (done < size) {
+        ssize_t n = pwrite(f->fd, data + done, size - done, (off_t)done);
+        if (n <= 0) abort();
+        done += (size_t)n;
     }
 }
 

@@ -22,31 +22,7 @@
 
 #define MAX_RUN_FLOATS (1u << 20)
 
-static int file_fd = -1;
-static char file_path[64];
-
-static void prepare_file(void) {
-#ifdef MFD_CLOEXEC
-    file_fd = memfd_create("llama2-fuzz-gguf", MFD_CLOEXEC);
-#endif
-    if (file_fd < 0) {
-        char templ[] = "/tmp/llama2-fuzz-gguf-XXXXXX";
-        file_fd = mkstemp(templ);
-        if (file_fd < 0) abort();
-        unlink(templ);
-    }
-    snprintf(file_path, sizeof file_path, "/proc/self/fd/%d", file_fd);
-}
-
-static void put_bytes(const uint8_t *data, size_t size) {
-    if (ftruncate(file_fd, 0) != 0) abort();
-    size_t done = 0;
-    while (done < size) {
-        ssize_t n = pwrite(file_fd, data + done, size - done, (off_t)done);
-        if (n <= 0) abort();
-        done += (size_t)n;
-    }
-}
+static fuzz_file input = {-1, ""};
 
 static int inside(const uint8_t *data, size_t size, const void *p, size_t n) {
     const uint8_t *q = p;
@@ -120,13 +96,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     check_parse(data, size);
-    if (file_fd < 0) prepare_file();
-    put_bytes(data, size);
+    if (input.fd < 0) fuzz_file_prepare(&input, "gguf");
+    fuzz_file_put(&input, data, size);
     llama2_model *mapped = NULL, *read = NULL;
     llama2_error e1 = {0}, e2 = {0};
     llama2_model_options mmap_opts = {0}, read_opts = {.no_mmap = 1};
-    llama2_status s1 = llama2_model_open(file_path, &mmap_opts, &mapped, &e1);
-    llama2_status s2 = llama2_model_open(file_path, &read_opts, &read, &e2);
+    llama2_status s1 = llama2_model_open(input.path, &mmap_opts, &mapped, &e1);
+    llama2_status s2 = llama2_model_open(input.path, &read_opts, &read, &e2);
     fuzz_check_message(s1, &e1);
     fuzz_check_message(s2, &e2);
     if (s1 != s2 || (s1 == LLAMA2_OK) != (mapped != NULL) || (s2 == LLAMA2_OK) != (read != NULL)) abort();

@@ -421,3 +421,13 @@ void test_threads_warning(char *buf, size_t size, const char *program, int threa
              "processor and make every step slower\n",
              program, threads, online, online == 1 ? "" : "s");
 }
+
+int test_collect(void *user, const char *text, size_t len) {
+    test_text *b = user;
+    if (b->len + len < sizeof b->text) {
+        memcpy(b->text + b->len, text, len);
+        b->len += len;
+        b->text[b->len] = 0;
+    }
+    return 0;
+}

@@ -5,6 +5,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* 1 under AddressSanitizer (gcc or clang): the timed tests loosen their
+ * limits and the sweeps take larger strides there. */
+#if defined(__SANITIZE_ADDRESS__)
+#define SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
+#ifndef SANITIZED
+#define SANITIZED 0
+#endif
+
 /* Where the tests find their data (the environment names other places):
  *   $LLAMA2_SOURCE  the repository (default: the one the test program was
  *                   built in, else the working directory), with llama2.c's
@@ -179,5 +192,14 @@ void test_default_signals(void);
 /* The warning a program gives for --threads `threads` above the processors
  * online (common/messages.h's words), with its newline, into buf. */
 void test_threads_warning(char *buf, size_t size, const char *program, int threads);
+
+/* A generation's text as a llama2_io write callback (test_collect, user =
+ * the test_text) collects it: NUL-terminated; a piece that would not fit
+ * is dropped. */
+typedef struct test_text {
+    char text[16384];
+    size_t len;
+} test_text;
+int test_collect(void *user, const char *text, size_t len);
 
 #endif

@@ -24,16 +24,6 @@
 #include "text/tokenizer_internal.h"
 #include "text/unicode_classes.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
-#ifndef SANITIZED
-#define SANITIZED 0
-#endif
 /* The floor for encoding speed on one core, unsanitized. */
 #define MIN_MB_PER_SECOND 10.0
 

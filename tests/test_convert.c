@@ -31,6 +31,7 @@
 #include "write/checkpoint_writer.h"
 #include "convert.h"
 #include "model/float16.h"
+#include "platform/bits.h"
 #include "hf_config.h"
 #include "hf_names.h"
 #include "llama2.h"
@@ -110,18 +111,6 @@ static llama2_model *open_model(const char *path) {
 
 /* --------------------------------------------------------- float16 */
 
-static float f32_of(uint32_t u) {
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
-static uint32_t bits_of(float f) {
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    return u;
-}
-
 /* The F16 value of bits h by its definition, in double. */
 static double f16_value(uint16_t h) {
     int e = (h >> 10) & 31, m = h & 1023;
@@ -165,7 +154,7 @@ static void test_f16_both_ways(void **state) {
     for (int i = 0; i < 1000; i++) {
         float f = i < (int)(sizeof edge / sizeof edge[0])
                       ? edge[i]
-                      : f32_of((bits_of(1.0f) & 0x807fffffu) ^ (test_rng_next(&rng) & 0x807fffffu)) *
+                      : l2_bits_float((l2_float_bits(1.0f) & 0x807fffffu) ^ (test_rng_next(&rng) & 0x807fffffu)) *
                             ldexpf(1.0f, (int)(test_rng_next(&rng) % 44) - 28);
         uint16_t got = l2_f32_to_f16(f), want = f16_nearest(f);
         if (got != want) fail_msg("F32 %a: F16 %04x, nearest is %04x", (double)f, got, want);
@@ -178,7 +167,7 @@ static void test_f16_both_ways(void **state) {
 static void test_bf16_both_ways(void **state) {
     for (uint32_t b = 0; b < 65536; b++) {
         float f = l2_bf16_to_f32((uint16_t)b);
-        assert_int_equal(bits_of(f), b << 16);
+        assert_int_equal(l2_float_bits(f), b << 16);
         if (!isnan(f)) assert_int_equal(l2_f32_to_bf16(f), b);
         else assert_true(isnan(l2_bf16_to_f32(l2_f32_to_bf16(f))));
     }
@@ -186,7 +175,7 @@ static void test_bf16_both_ways(void **state) {
     uint64_t rng = 99;
     for (int i = 0; i < 200000; i++) {
         uint32_t u = test_rng_next(&rng);
-        float f = f32_of(u);
+        float f = l2_bits_float(u);
         if (isinf(f)) continue;
         if (isnan(f)) {
             assert_true(isnan(l2_bf16_to_f32(l2_f32_to_bf16(f))));
@@ -964,7 +953,7 @@ static void test_round_trip_16bit(void **state) {
             memcpy(&x, a + i, 4);
             memcpy(&y, b + i, 4);
             float want = dtypes[d] == L2_DTYPE_BF16 ? l2_bf16_to_f32(l2_f32_to_bf16(x)) : l2_f16_to_f32(l2_f32_to_f16(x));
-            if (bits_of(y) != bits_of(want)) fail_msg("%s: value at byte %zu is %a, want %a", l2_dtype_name(dtypes[d]), i, (double)y, (double)want);
+            if (l2_float_bits(y) != l2_float_bits(want)) fail_msg("%s: value at byte %zu is %a, want %a", l2_dtype_name(dtypes[d]), i, (double)y, (double)want);
         }
         free(a);
         free(b);

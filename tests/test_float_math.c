@@ -26,37 +26,16 @@
 #include <string.h>
 
 #include "platform/float_math.h"
+#include "platform/bits.h"
+#include "support.h"
 #include "platform/platform.h"
-
-#if defined(__SANITIZE_ADDRESS__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
-#ifndef SANITIZED
-#define SANITIZED 0
-#endif
 
 /* The stride of the large sweeps (a prime: every bit pattern of the low
  * bits is met). */
 #define SWEEP_STRIDE (SANITIZED ? 97u : 1u)
 
-static uint32_t bits_of(float f) {
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    return u;
-}
-
-static float float_of(uint32_t u) {
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
 /* The same float, or both NaN (a NaN's sign and payload are the CPU's). */
-static int same(float a, float b) { return bits_of(a) == bits_of(b) || (a != a && b != b); }
+static int same(float a, float b) { return l2_float_bits(a) == l2_float_bits(b) || (a != a && b != b); }
 
 /* ------------------------------------------------- known values, everywhere */
 
@@ -139,7 +118,7 @@ static void sweep_part(void *arg) {
     sweep *s = arg;
     const uint64_t step = 2ull * SWEEP_STRIDE;
     for (uint64_t u = s->begin + (uint64_t)s->part * SWEEP_STRIDE; u < s->end; u += step) {
-        const float x = float_of((uint32_t)u);
+        const float x = l2_bits_float((uint32_t)u);
         float ours, theirs;
         switch (s->function) {
         case EXPF:
@@ -175,7 +154,7 @@ static void sweep_bits(int function, uint64_t begin, uint64_t end) {
     if (wrong) {
         const uint32_t u = parts[0].wrong ? parts[0].first_wrong : parts[1].first_wrong;
         fail_msg("%s: %llu of %llu inputs differ from glibc's, among them %a", function_names[function],
-                 (unsigned long long)wrong, (unsigned long long)checked, (double)float_of(u));
+                 (unsigned long long)wrong, (unsigned long long)checked, (double)l2_bits_float(u));
     }
     print_message("%s: %llu inputs, all glibc's bits\n", function_names[function], (unsigned long long)checked);
 }
@@ -191,7 +170,7 @@ static void test_expf_every_float(void **state) {
 static void test_sinf_cosf_sweep(void **state) {
     (void)state;
     require_glibc_fma();
-    for (int f = SINF; f <= COSF; f++) sweep_bits(f, bits_of(0x1p-12f), bits_of(65536.0f));
+    for (int f = SINF; f <= COSF; f++) sweep_bits(f, l2_float_bits(0x1p-12f), l2_float_bits(65536.0f));
 }
 
 /* RoPE as the engine builds it (src/run/session.c): for each theta and
@@ -241,8 +220,8 @@ static void test_powf(void **state) {
     static const float exponents[] = {0.5f, 0.25f, 0x1.555556p-2f, 0.96875f};
     const uint32_t stride = 251 * SWEEP_STRIDE;
     for (size_t e = 0; e < sizeof exponents / sizeof exponents[0]; e++)
-        for (uint32_t u = 1; u < 0x7f800000u; u += stride) check_pow(float_of(u), exponents[e], &checked);
-    for (uint32_t u = 0; u <= bits_of(1.0f); u += stride) check_pow(10000.0f, float_of(u), &checked);
+        for (uint32_t u = 1; u < 0x7f800000u; u += stride) check_pow(l2_bits_float(u), exponents[e], &checked);
+    for (uint32_t u = 0; u <= l2_float_bits(1.0f); u += stride) check_pow(10000.0f, l2_bits_float(u), &checked);
     print_message("powf: %llu inputs, all glibc's bits\n", checked);
 }
 

@@ -325,24 +325,9 @@ static void test_sampling_32000(void **state) {
 
 /* ------------------------------------------------------------ generation */
 
-typedef struct buffer {
-    char text[8192];
-    size_t len;
-} buffer;
-
-static int collect(void *user, const char *text, size_t len) {
-    buffer *b = user;
-    if (b->len + len < sizeof b->text) {
-        memcpy(b->text + b->len, text, len);
-        b->len += len;
-        b->text[b->len] = 0;
-    }
-    return 0;
-}
-
 /* llama2_generate on stories260K with a grammar (NULL: none); the text
  * without the final newline. */
-static void generate(const llama2_grammar *g, uint64_t seed, const char *prompt, buffer *out, llama2_stats *stats) {
+static void generate(const llama2_grammar *g, uint64_t seed, const char *prompt, test_text *out, llama2_stats *stats) {
     const char *model_path = test_require_model("stories260K.bin");
     const char *tok_path = test_require_model("tok512.bin");
     llama2_model *model = NULL;
@@ -358,7 +343,7 @@ static void generate(const llama2_grammar *g, uint64_t seed, const char *prompt,
     assert_int_equal(llama2_sampler_create(llama2_model_config(model)->vocab_size, &o, &s, &err), LLAMA2_OK);
     if (g) assert_int_equal(llama2_sampler_set_grammar(s, g, tok, &err), LLAMA2_OK);
     memset(out, 0, sizeof *out);
-    llama2_io io = {.user = out, .write = collect};
+    llama2_io io = {.user = out, .write = test_collect};
     llama2_generate_options go = {.steps = 256};
     assert_int_equal(llama2_generate(session, tok, s, prompt, &go, &io, stats, &err), LLAMA2_OK);
     assert_true(out->len > 0 && out->text[out->len - 1] == '\n');
@@ -375,7 +360,7 @@ static void test_generate_languages(void **state) {
         llama2_grammar *g = parse_ok(languages[l].grammar);
         int complete = 0;
         for (int seed = 1; seed <= 20; seed++) {
-            buffer b;
+            test_text b;
             llama2_stats st;
             generate(g, (uint64_t)seed, "", &b, &st);
             if (st.stop == LLAMA2_STOP_TOKEN) {
@@ -417,9 +402,9 @@ static void test_generate_random_32000(void **state) {
             llama2_sampler *s = NULL;
             assert_int_equal(llama2_sampler_create(32000, &o, &s, &err), LLAMA2_OK);
             assert_int_equal(llama2_sampler_set_grammar(s, g, tok, &err), LLAMA2_OK);
-            buffer b;
+            test_text b;
             memset(&b, 0, sizeof b);
-            llama2_io io = {.user = &b, .write = collect};
+            llama2_io io = {.user = &b, .write = test_collect};
             llama2_generate_options go = {.steps = 200};
             llama2_stats st;
             assert_int_equal(llama2_generate(session, tok, s, "Data:", &go, &io, &st, &err), LLAMA2_OK);
@@ -446,7 +431,7 @@ static void test_permissive_grammar_changes_nothing(void **state) {
     (void)state;
     llama2_grammar *g = parse_ok("root ::= .*");
     for (uint64_t seed = 1; seed <= 5; seed++) {
-        buffer with, without;
+        test_text with, without;
         llama2_stats a, b;
         generate(g, seed, "Once upon a time", &with, &a);
         generate(NULL, seed, "Once upon a time", &without, &b);
@@ -460,7 +445,7 @@ static void test_permissive_grammar_changes_nothing(void **state) {
 static void test_seeded(void **state) {
     (void)state;
     llama2_grammar *g = parse_ok(languages[2].grammar);
-    buffer x, y;
+    test_text x, y;
     llama2_stats a, b;
     generate(g, 7, "Lists:", &x, &a);
     generate(g, 7, "Lists:", &y, &b);

@@ -149,21 +149,6 @@ static char *draw(const llama2_tokenizer *tok, const llama2_grammar *g, uint64_t
     return text;
 }
 
-typedef struct buffer {
-    char text[16384];
-    size_t len;
-} buffer;
-
-static int collect(void *user, const char *text, size_t len) {
-    buffer *b = user;
-    if (b->len + len < sizeof b->text) {
-        memcpy(b->text + b->len, text, len);
-        b->len += len;
-        b->text[b->len] = 0;
-    }
-    return 0;
-}
-
 static void test_sampled_texts_are_valid(void **state) {
     (void)state;
     const char *model_path = test_require_model("stories260K.bin");
@@ -217,8 +202,8 @@ static void test_sampled_texts_are_valid(void **state) {
             llama2_sampler *s = NULL;
             assert_int_equal(llama2_sampler_create(512, &o, &s, &err), LLAMA2_OK);
             assert_int_equal(llama2_sampler_set_grammar(s, g, tok512, &err), LLAMA2_OK);
-            buffer b = {.len = 0};
-            llama2_io io = {.user = &b, .write = collect};
+            test_text b = {.len = 0};
+            llama2_io io = {.user = &b, .write = test_collect};
             llama2_generate_options go = {.steps = 256};
             llama2_stats st;
             assert_int_equal(llama2_generate(session, tok512, s, "", &go, &io, &st, &err), LLAMA2_OK);

@@ -26,16 +26,6 @@
 
 /* Encoding 1 MB must take well under this; sanitizers slow every memory
  * access several times over. */
-#if defined(__SANITIZE_ADDRESS__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
-#ifndef SANITIZED
-#define SANITIZED 0
-#endif
 #define ENCODE_SECONDS_LIMIT (SANITIZED ? 5.0 : 1.0)
 
 /* The whole file; fails the test when it cannot be read. */
@@ -48,7 +38,6 @@ static unsigned char *read_whole(const char *path, size_t *size) {
 static uint64_t rng_state = 0x9E3779B97F4A7C15u;
 
 static uint32_t rng_below(uint32_t n) { return test_rng_next(&rng_state) % n; }
-
 
 /* A tokenizer file assembled in memory. */
 typedef struct file_builder {

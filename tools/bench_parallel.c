@@ -8,7 +8,6 @@
  */
 #include "bench_parallel.h"
 
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,18 +41,15 @@ void run_parallel(const void *arg, void *out) {
     llama2_batch_row *rows = NULL;
     float *logits = NULL;
     int *tokens = NULL;
-    if (rq->kernels[0]) l2_set_env("LLAMA2_KERNELS", rq->kernels);
-    if (llama2_model_open(rq->path, NULL, &model, &err) != LLAMA2_OK) {
-        fail(r, ROW_OPEN_FAILED, "cannot open the model", &err);
-        return;
-    }
-    snprintf(r->level, sizeof r->level, "%s", llama2_kernels_name());
-    const int vocab = llama2_model_config(model)->vocab_size;
-    const int B = rq->sequences, per_seq = rq->pp + rq->tg;
-    if (llama2_threadpool_create(rq->threads, &pool, &err) != LLAMA2_OK) {
-        fail(r, ROW_FAILED, "cannot create the thread pool", &err);
+    const char *what = NULL;
+    const int opened = bench_child_open(rq->path, rq->kernels, rq->threads, &model, r->level, sizeof r->level, &pool,
+                                        &err, &what);
+    if (opened != ROW_OK) {
+        fail(r, opened, what, &err);
         goto done;
     }
+    const int vocab = llama2_model_config(model)->vocab_size;
+    const int B = rq->sequences, per_seq = rq->pp + rq->tg;
     llama2_session_options so;
     memset(&so, 0, sizeof so);
     so.pool = pool;
@@ -73,15 +69,8 @@ void run_parallel(const void *arg, void *out) {
         snprintf(r->message, sizeof r->message, "out of memory");
         goto done;
     }
-    /* Fixed pseudo-random ids past the special tokens (xorshift64), each
-     * sequence its own. */
-    uint64_t state = 0x9e3779b97f4a7c15ull;
-    for (size_t i = 0; i < (size_t)B * (size_t)per_seq; i++) {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        tokens[i] = 3 + (int)(state % (uint64_t)(vocab - 3));
-    }
+    /* Each sequence its own ids. */
+    bench_fixed_tokens(tokens, (size_t)B * (size_t)per_seq, vocab);
     unsigned check = 0;
     double spent = 0;
     /* Repetition -1 is the warm-up: it faults in every weight page and

@@ -233,20 +233,47 @@ static void json_stat(FILE *f, const char *name, const double *v, int n) {
     fprintf(f, "]}");
 }
 
+/* The --json file, opened (or the run fails), its array begun. */
+static FILE *json_open(const bench_context *ctx) {
+    const char *path = ctx->options.json_path;
+    FILE *f = fopen(path, "w");
+    if (!f) bench_fail(ctx, "cannot write %s: %s", path, strerror(errno));
+    fprintf(f, "[\n");
+    return f;
+}
+
+/* Ends the array and closes the file (or the run fails). */
+static void json_close(const bench_context *ctx, FILE *f) {
+    fprintf(f, "]\n");
+    if (fclose(f) != 0) bench_fail(ctx, "cannot write %s: %s", ctx->options.json_path, strerror(errno));
+}
+
+/* A row's first fields: what it ran, where and at which kernel level. */
+static void json_row_start(FILE *f, int shape_index, const char *backend, const char *level) {
+    fprintf(f, "  {\"shape\": ");
+    json_string(f, SHAPES[shape_index].name);
+    fprintf(f, ", \"backend\": ");
+    json_string(f, backend);
+    fprintf(f, ", \"kernels\": ");
+    json_string(f, level);
+}
+
+/* A row's last fields: its peak memory and the host, then the row's end. */
+static void json_row_end(FILE *f, const host_info *h, double peak_rss_mib, int last) {
+    fprintf(f, "\"peak_rss_mib\": %.1f, \"cpu\": ", peak_rss_mib);
+    json_string(f, h->cpu);
+    fprintf(f, ", \"compiler\": ");
+    json_string(f, compiler_name());
+    fprintf(f, ", \"version\": \"%s\"}%s\n", LLAMA2_VERSION, last ? "" : ",");
+}
+
 void write_json(const bench_context *ctx, const host_info *h, const row *rows, size_t n_rows) {
     const bench_options *o = &ctx->options;
-    FILE *f = fopen(o->json_path, "w");
-    if (!f) bench_fail(ctx, "cannot write %s: %s", o->json_path, strerror(errno));
+    FILE *f = json_open(ctx);
     char label[32];
-    fprintf(f, "[\n");
     for (size_t i = 0; i < n_rows; i++) {
         const row *w = &rows[i];
-        fprintf(f, "  {\"shape\": ");
-        json_string(f, SHAPES[w->shape].name);
-        fprintf(f, ", \"backend\": ");
-        json_string(f, w->backend);
-        fprintf(f, ", \"kernels\": ");
-        json_string(f, w->result.level);
+        json_row_start(f, w->shape, w->backend, w->result.level);
         fprintf(f, ", \"type\": \"%s\", \"group_size\": %d, \"threads\": %d, \"reps_requested\": %d",
                 TYPE_NAMES[w->type], w->config.group_size, w->threads, o->reps);
         fprintf(f, ", \"dim\": %d, \"hidden_dim\": %d, \"n_layers\": %d, \"n_heads\": %d, \"n_kv_heads\": %d",
@@ -272,14 +299,10 @@ void write_json(const bench_context *ctx, const host_info *h, const row *rows, s
             fprintf(f, ", \"bandwidth_gbs\": null, \"bound_level\": null, \"tg_bound\": null, "
                        "\"tg_fraction_of_bound\": null");
         }
-        fprintf(f, ", \"peak_rss_mib\": %.1f, \"cpu\": ", w->result.peak_rss_mib);
-        json_string(f, h->cpu);
-        fprintf(f, ", \"compiler\": ");
-        json_string(f, compiler_name());
-        fprintf(f, ", \"version\": \"%s\"}%s\n", LLAMA2_VERSION, i + 1 < n_rows ? "," : "");
+        fprintf(f, ", ");
+        json_row_end(f, h, w->result.peak_rss_mib, i + 1 == n_rows);
     }
-    fprintf(f, "]\n");
-    if (fclose(f) != 0) bench_fail(ctx, "cannot write %s: %s", o->json_path, strerror(errno));
+    json_close(ctx, f);
 }
 
 /* ---------------------------------------------------------- parallel */
@@ -336,18 +359,11 @@ void report_parallel_row(const parallel_row *w) {
 
 void write_parallel_json(const bench_context *ctx, const host_info *h, const parallel_row *rows, size_t n_rows) {
     const bench_options *o = &ctx->options;
-    FILE *f = fopen(o->json_path, "w");
-    if (!f) bench_fail(ctx, "cannot write %s: %s", o->json_path, strerror(errno));
-    fprintf(f, "[\n");
+    FILE *f = json_open(ctx);
     for (size_t i = 0; i < n_rows; i++) {
         const parallel_row *w = &rows[i];
         parallel_figures g = figures_of(w);
-        fprintf(f, "  {\"shape\": ");
-        json_string(f, SHAPES[w->shape].name);
-        fprintf(f, ", \"backend\": ");
-        json_string(f, w->backend);
-        fprintf(f, ", \"kernels\": ");
-        json_string(f, w->result.level);
+        json_row_start(f, w->shape, w->backend, w->result.level);
         fprintf(f, ", \"type\": \"%s\", \"group_size\": %d, \"threads\": %d, \"reps_requested\": %d",
                 TYPE_NAMES[w->type], w->group_size, w->threads, o->reps);
         fprintf(f, ", \"pp\": %d, \"tg\": %d, \"b\": %d, \"n_kv\": %d", w->pp, w->tg, w->sequences, g.n_kv);
@@ -358,12 +374,8 @@ void write_parallel_json(const bench_context *ctx, const host_info *h, const par
         for (int k = 0; k < w->result.n_reps; k++) fprintf(f, "%s%.6f", k ? ", " : "", w->result.t_pp[k]);
         fprintf(f, "], \"t_tg_values\": [");
         for (int k = 0; k < w->result.n_reps; k++) fprintf(f, "%s%.6f", k ? ", " : "", w->result.t_tg[k]);
-        fprintf(f, "], \"peak_rss_mib\": %.1f, \"cpu\": ", w->result.peak_rss_mib);
-        json_string(f, h->cpu);
-        fprintf(f, ", \"compiler\": ");
-        json_string(f, compiler_name());
-        fprintf(f, ", \"version\": \"%s\"}%s\n", LLAMA2_VERSION, i + 1 < n_rows ? "," : "");
+        fprintf(f, "], ");
+        json_row_end(f, h, w->result.peak_rss_mib, i + 1 == n_rows);
     }
-    fprintf(f, "]\n");
-    if (fclose(f) != 0) bench_fail(ctx, "cannot write %s: %s", o->json_path, strerror(errno));
+    json_close(ctx, f);
 }

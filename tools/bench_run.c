@@ -138,6 +138,33 @@ static int open_sampling(const row_request *rq, int vocab, llama2_tokenizer **to
     return 1;
 }
 
+int bench_child_open(const char *path, const char *kernels, int threads, llama2_model **model, char *level,
+                     size_t level_size, llama2_threadpool **pool, llama2_error *err, const char **what) {
+    /* The level is chosen when the model is opened (this is the row's own
+     * process). */
+    if (kernels[0]) l2_set_env("LLAMA2_KERNELS", kernels);
+    if (llama2_model_open(path, NULL, model, err) != LLAMA2_OK) {
+        *what = "cannot open the model";
+        return ROW_OPEN_FAILED;
+    }
+    snprintf(level, level_size, "%s", llama2_kernels_name());
+    if (llama2_threadpool_create(threads, pool, err) != LLAMA2_OK) {
+        *what = "cannot create the thread pool";
+        return ROW_FAILED;
+    }
+    return ROW_OK;
+}
+
+void bench_fixed_tokens(int *tokens, size_t n, int vocab) {
+    uint64_t state = 0x9e3779b97f4a7c15ull;
+    for (size_t i = 0; i < n; i++) {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        tokens[i] = 3 + (int)(state % (uint64_t)(vocab - 3));
+    }
+}
+
 /* Whether another repetition, as long as the average so far, would take a
  * test past its time limit (the first one always runs). */
 static int over_budget(double spent, int done, double limit) {
@@ -159,19 +186,14 @@ void run_row(const void *arg, void *out) {
     llama2_tokenizer *tok = NULL;
     llama2_grammar *grammar = NULL;
     llama2_sampler *sampler = NULL;
-    /* The level is chosen when the model is opened (this is the row's own
-     * process). */
-    if (rq->kernels[0]) l2_set_env("LLAMA2_KERNELS", rq->kernels);
-    if (llama2_model_open(rq->path, NULL, &model, &err) != LLAMA2_OK) {
-        row_fail(r, ROW_OPEN_FAILED, "cannot open the model", &err);
-        return;
-    }
-    snprintf(r->level, sizeof r->level, "%s", llama2_kernels_name());
-    const int vocab = llama2_model_config(model)->vocab_size;
-    if (llama2_threadpool_create(rq->threads, &pool, &err) != LLAMA2_OK) {
-        row_fail(r, ROW_FAILED, "cannot create the thread pool", &err);
+    const char *what = NULL;
+    const int opened = bench_child_open(rq->path, rq->kernels, rq->threads, &model, r->level, sizeof r->level, &pool,
+                                        &err, &what);
+    if (opened != ROW_OK) {
+        row_fail(r, opened, what, &err);
         goto done;
     }
+    const int vocab = llama2_model_config(model)->vocab_size;
     llama2_session_options so;
     memset(&so, 0, sizeof so);
     so.pool = pool;
@@ -190,14 +212,7 @@ void run_row(const void *arg, void *out) {
         snprintf(r->message, sizeof r->message, "out of memory");
         goto done;
     }
-    /* Fixed pseudo-random ids past the special tokens (xorshift64). */
-    uint64_t state = 0x9e3779b97f4a7c15ull;
-    for (int i = 0; i < n_tokens; i++) {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        tokens[i] = 3 + (int)(state % (uint64_t)(vocab - 3));
-    }
+    bench_fixed_tokens(tokens, (size_t)n_tokens, vocab);
     float *logits;
     unsigned check = 0;
 #define EVAL(toks, n, pos)                                                                  \

@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "bench_options.h"
+#include "llama2.h"
 
 /* The jobs a child runs. */
 typedef enum child_job { JOB_ROW, JOB_BANDWIDTH, JOB_PARALLEL, N_JOBS } child_job;
@@ -51,6 +52,17 @@ typedef struct row_result {
     unsigned checksum;
     char level[32]; /* the CPU kernel level the row ran at */
 } row_result;
+
+/* A bench child's start: the kernel level `kernels` (empty: the library's
+ * choice), the model, the level it runs at into `level`, and a pool of
+ * `threads`. Returns ROW_OK, or the row's status with *what naming the step
+ * that failed (err says why); what was made is the caller's to free. */
+int bench_child_open(const char *path, const char *kernels, int threads, llama2_model **model, char *level,
+                     size_t level_size, llama2_threadpool **pool, llama2_error *err, const char **what);
+
+/* n fixed pseudo-random token ids past the special tokens (xorshift64): the
+ * same ids on every run. */
+void bench_fixed_tokens(int *tokens, size_t n, int vocab);
 
 /* Opens the model of the row_request `arg`, then times the prompt and
  * generation tests into the row_result `out`. Runs in a child. */

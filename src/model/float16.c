@@ -6,35 +6,23 @@
  * bfloat16: the upper half of an fp32: sign, 8 exponent bits, 7 fraction bits.
  */
 #include <math.h>
-#include <string.h>
 
 #include "float16.h"
-
-static float f32_from_bits(uint32_t u) {
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
-static uint32_t bits_of_f32(float f) {
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    return u;
-}
+#include "platform/bits.h"
 
 float l2_f16_to_f32(uint16_t h) {
     const uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
     const uint32_t exponent = (h >> 10) & 0x1fu, fraction = h & 0x3ffu;
-    if (exponent == 0x1f) return f32_from_bits(sign | 0x7f800000u | (fraction << 13)); /* inf, NaN */
-    if (exponent != 0) return f32_from_bits(sign | ((exponent + 127 - 15) << 23) | (fraction << 13));
+    if (exponent == 0x1f) return l2_bits_float(sign | 0x7f800000u | (fraction << 13)); /* inf, NaN */
+    if (exponent != 0) return l2_bits_float(sign | ((exponent + 127 - 15) << 23) | (fraction << 13));
     /* Zero or subnormal: fraction * 2^-24, exact in fp32. */
-    return f32_from_bits(sign | bits_of_f32((float)fraction * 0x1p-24f));
+    return l2_bits_float(sign | l2_float_bits((float)fraction * 0x1p-24f));
 }
 
-float l2_bf16_to_f32(uint16_t b) { return f32_from_bits((uint32_t)b << 16); }
+float l2_bf16_to_f32(uint16_t b) { return l2_bits_float((uint32_t)b << 16); }
 
 uint16_t l2_f32_to_f16(float f) {
-    const uint32_t x = bits_of_f32(f), magnitude = x & 0x7fffffffu;
+    const uint32_t x = l2_float_bits(f), magnitude = x & 0x7fffffffu;
     const uint16_t sign = (uint16_t)((x >> 16) & 0x8000u);
     if (magnitude > 0x7f800000u) return (uint16_t)(sign | 0x7e00u | ((magnitude >> 13) & 0x3ffu)); /* NaN */
     /* 65520 = 65504 + half an ulp rounds (to even) up to infinity. */
@@ -50,7 +38,7 @@ uint16_t l2_f32_to_f16(float f) {
 }
 
 uint16_t l2_f32_to_bf16(float f) {
-    uint32_t x = bits_of_f32(f);
+    uint32_t x = l2_float_bits(f);
     if ((x & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((x >> 16) | 0x40u); /* NaN, kept quiet */
     x += 0x7fffu + ((x >> 16) & 1u);
     return (uint16_t)(x >> 16);

@@ -14,33 +14,9 @@
  * with -ffp-contract=off like every other: no operation is fused behind
  * the code's back. */
 #include "float_math.h"
+#include "bits.h"
 
 #include <stdint.h>
-#include <string.h>
-
-static uint32_t float_bits(float f) {
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    return u;
-}
-
-static float bits_float(uint32_t u) {
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
-static uint64_t double_bits(double d) {
-    uint64_t u;
-    memcpy(&u, &d, sizeof u);
-    return u;
-}
-
-static double bits_double(uint64_t u) {
-    double d;
-    memcpy(&d, &u, sizeof d);
-    return d;
-}
 
 /* --------------------------------------------- exact products and sums */
 
@@ -73,11 +49,11 @@ static void exact_sum(double a, double b, double *sum, double *err) {
 static double sum_to_odd(double a, double b) {
     double s, e;
     exact_sum(a, b, &s, &e);
-    if (e == 0.0 || (double_bits(s) & 1)) return s;
+    if (e == 0.0 || (l2_double_bits(s) & 1)) return s;
     /* s is even and the exact sum lies between s and its neighbour toward
      * e, which is odd. */
     const int away = (e > 0.0) == (s > 0.0);
-    return bits_double(double_bits(s) + (away ? 1 : (uint64_t)-1));
+    return l2_bits_double(l2_double_bits(s) + (away ? 1 : (uint64_t)-1));
 }
 
 /* a * b + c rounded once, as an FMA instruction gives it (Boldo and
@@ -124,16 +100,16 @@ static const double exp2_poly[3] = {0x1.c6af84b912394p-5, 0x1.ebfce50fac4f3p-3, 
 
 /* 2^(k/32) with the sign bit set by sign_bias, ki holding k in its low bits. */
 static double exp2_scale(uint64_t ki, uint64_t sign_bias) {
-    return bits_double(exp2_table[ki % EXP2_N] + ((ki + sign_bias) << (52 - EXP2_TABLE_BITS)));
+    return l2_bits_double(exp2_table[ki % EXP2_N] + ((ki + sign_bias) << (52 - EXP2_TABLE_BITS)));
 }
 
 float l2_expf(float x) {
     const double xd = x;
-    const uint32_t abstop = (float_bits(x) >> 20) & 0x7ff;
-    if (abstop >= float_bits(88.0f) >> 20) {
-        if (float_bits(x) == 0xff800000u) return 0.0f; /* -inf */
+    const uint32_t abstop = (l2_float_bits(x) >> 20) & 0x7ff;
+    if (abstop >= l2_float_bits(88.0f) >> 20) {
+        if (l2_float_bits(x) == 0xff800000u) return 0.0f; /* -inf */
         if (abstop >= 0x7f8) return x + x;             /* +inf, NaN */
-        if (x > 0x1.62e42ep6f) return bits_float(0x7f800000u);
+        if (x > 0x1.62e42ep6f) return l2_bits_float(0x7f800000u);
         if (x < -0x1.9fe368p6f) return 0.0f;
     }
     /* x * 32 / ln2 = k + r with k an integer, |r| <= 1/2. r is that product
@@ -141,7 +117,7 @@ float l2_expf(float x) {
     const double inv_ln2_n = 0x1.71547652b82fep+0 * EXP2_N;
     const double z = inv_ln2_n * xd;
     double kd = z + EXP2_SHIFT;
-    const uint64_t ki = double_bits(kd);
+    const uint64_t ki = l2_double_bits(kd);
     kd -= EXP2_SHIFT;
     const double r = float_product_minus(xd, inv_ln2_n, kd);
     /* e^x = 2^(k/32) * 2^(r/32) */
@@ -184,7 +160,7 @@ static const uint32_t four_over_pi[24] = {
     0x34ddc0db, 0xddc0db62, 0xc0db6295, 0xdb629599, 0x6295993c, 0x95993c43, 0x993c4390, 0x3c439041,
 };
 
-static uint32_t abstop12(float x) { return (float_bits(x) >> 20) & 0x7ff; }
+static uint32_t abstop12(float x) { return (l2_float_bits(x) >> 20) & 0x7ff; }
 
 /* sin x (n even) or cos x (n odd) for x in [-pi/4, pi/4], x2 = x * x. */
 static float sincos_eval(double x, double x2, const sincos_poly *p, int n) {
@@ -239,9 +215,9 @@ static float sin_or_cos(float y, int cosine) {
     int sign = 0;
     if (abstop12(y) < abstop12(120.0f)) {
         x = reduce_small(x, &n);
-    } else if (abstop12(y) < abstop12(bits_float(0x7f800000u))) {
-        sign = (int)(float_bits(y) >> 31);
-        x = reduce_large(float_bits(y), &n);
+    } else if (abstop12(y) < abstop12(l2_bits_float(0x7f800000u))) {
+        sign = (int)(l2_float_bits(y) >> 31);
+        x = reduce_large(l2_float_bits(y), &n);
     } else {
         return (y - y) / (y - y); /* inf, NaN: NaN */
     }
@@ -287,7 +263,7 @@ static double log2_of_bits(uint32_t ix) {
     const uint32_t top = tmp & 0xff800000u;
     const int k = (int32_t)top >> 23;
     const double invc = log2_table[i].invc, logc = log2_table[i].logc;
-    const double z = bits_float(ix - top);
+    const double z = l2_bits_float(ix - top);
     /* log2(x) = log2(z/c) + log2(c) + k with z/c - 1 rounded once (glibc
      * fuses it); z is near c, so z times 1/c's high half less 1 is exact. */
     const double r = float_product_minus(z, invc, 1.0);
@@ -305,7 +281,7 @@ static double log2_of_bits(uint32_t ix) {
 /* 2^xd for xd in [-1021, 1023], the sign bit set by sign_bias. */
 static double exp2_of(double xd, uint64_t sign_bias) {
     double kd = xd + EXP2_SHIFT / EXP2_N;
-    const uint64_t ki = double_bits(kd);
+    const uint64_t ki = l2_double_bits(kd);
     kd -= EXP2_SHIFT / EXP2_N;
     const double r = xd - kd;
     const double s = exp2_scale(ki, sign_bias);
@@ -338,8 +314,8 @@ static float signed_square(uint64_t sign_bias, float v) { return (sign_bias ? -v
 
 float l2_powf(float x, float y) {
     uint64_t sign_bias = 0;
-    uint32_t ix = float_bits(x);
-    const uint32_t iy = float_bits(y);
+    uint32_t ix = l2_float_bits(x);
+    const uint32_t iy = l2_float_bits(y);
     if (ix - 0x00800000u >= 0x7f800000u - 0x00800000u || zero_inf_nan(iy)) {
         /* x below 2^-126, infinite or NaN, or y 0, infinite or NaN. */
         if (zero_inf_nan(iy)) {
@@ -366,13 +342,13 @@ float l2_powf(float x, float y) {
             ix &= 0x7fffffffu;
         }
         if (ix < 0x00800000u) {
-            ix = float_bits(x * 0x1p23f) & 0x7fffffffu;
+            ix = l2_float_bits(x * 0x1p23f) & 0x7fffffffu;
             ix -= 23u << 23;
         }
     }
     const double logx = log2_of_bits(ix);
     const double ylogx = (double)y * logx;
-    if ((double_bits(ylogx) >> 47 & 0xffff) >= double_bits(126.0) >> 47) {
+    if ((l2_double_bits(ylogx) >> 47 & 0xffff) >= l2_double_bits(126.0) >> 47) {
         /* |y log2 x| >= 126 */
         if (ylogx > 0x1.fffffffd1d571p+6) return signed_square(sign_bias, 0x1p97f);
         if (ylogx <= -150.0) return signed_square(sign_bias, 0x1p-95f);
