@@ -268,6 +268,14 @@ static void test_file(void **state) {
     assert_string_equal(err.message, "BPE tokenizer truncated in token 4 of 266");
     assert_int_equal(llama2_tokenizer_from_memory(data, 40, 0, &back, &err), LLAMA2_E_FORMAT);
     assert_string_equal(err.message, "BPE tokenizer truncated: 40 bytes, the header needs 64");
+    /* A count near the header's limit in a short file: refused without
+     * allocating for it (fuzz_tokenizer found a 3.6 GB malloc). */
+    unsigned char counts[4];
+    memcpy(counts, data + 8, 4);
+    data[8] = 0xff, data[9] = 0xff, data[10] = 0xff, data[11] = 0x3f;
+    assert_int_equal(llama2_tokenizer_from_memory(data, 100, 0, &back, &err), LLAMA2_E_FORMAT);
+    assert_string_equal(err.message, "BPE tokenizer truncated in token 4 of 1073741823");
+    memcpy(data + 8, counts, 4);
     data[4] = 2;
     assert_int_equal(llama2_tokenizer_from_memory(data, size, 0, &back, &err), LLAMA2_E_FORMAT);
     assert_string_equal(err.message, "BPE tokenizer version 2, this build reads 1");

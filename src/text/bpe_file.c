@@ -59,9 +59,14 @@ llama2_status l2_bpe_file_read(const void *data, size_t size, l2_bpe **out, llam
     spec.bos = get_i32(d + 20);
     spec.n_end = get_i32(d + 24);
     for (int i = 0; i < L2_BPE_MAX_END_TOKENS; i++) spec.end[i] = get_i32(d + 28 + 4 * i);
-    /* The tokens: each entry must lie whole inside the file. */
-    const char **pieces = malloc(n_tokens * sizeof *pieces);
-    size_t *lengths = malloc(n_tokens * sizeof *lengths);
+    /* The tokens: each entry must lie whole inside the file. An entry takes
+     * at least 8 bytes, so the file holds at most `room` of them: no more are
+     * allocated, whatever the header's count (the loop stops at the first
+     * entry past the end). */
+    const size_t room = (size - (HEADER_BYTES + 4)) / 8 + 1;
+    const size_t slots = n_tokens < room ? n_tokens : room;
+    const char **pieces = malloc(slots * sizeof *pieces);
+    size_t *lengths = malloc(slots * sizeof *lengths);
     int32_t *merges = NULL;
     llama2_status st = pieces && lengths ? LLAMA2_OK : l2_fail(err, LLAMA2_E_NOMEM, "out of memory for a BPE tokenizer");
     size_t pos = HEADER_BYTES + 4;
