@@ -208,6 +208,13 @@ FN static void dot4x2_q8_0_avx2(float out[8], const l2_block_q8_0 *w, size_t row
     rows_q8_0(out, w, row_blocks, x, x_stride, n_blocks, 4, 2);
 }
 
+/* Input bytes 4j..4j+3 in every 32-bit lane (a broadcast load). */
+INLINE __m256i piece_256(const int8_t *q, int j) {
+    int32_t v;
+    memcpy(&v, q + 4 * j, sizeof v);
+    return _mm256_set1_epi32(v);
+}
+
 /* Q4_0 panels (ops_blocks.h) against NI inputs at once, a panel's two
  * halves (8 rows each, a row a 32-bit lane) block by block: each half
  * block's nibbles unpacked once into eight vectors (the low nibbles of
@@ -221,12 +228,16 @@ FN static void dot4x2_q8_0_avx2(float out[8], const l2_block_q8_0 *w, size_t row
 INLINE void q4_0_panel(__m256 *acc, const uint8_t *nibbles, const uint8_t *scales, const l2_block_q8_0 *x,
                        const l2_block_q8_0_summary *xs, size_t x_stride, int n_blocks, int ni) {
     const __m256i low = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+#pragma GCC unroll 8
     for (int i = 0; i < 2 * ni; i++) acc[i] = _mm256_setzero_ps();
     for (int b = 0; b < n_blocks; b++) {
         const uint8_t *v = nibbles + (size_t)b * 256;
+#pragma GCC unroll 8
         for (int k = 0; k < 4; k++) _mm_prefetch((const char *)(v + L2_PANEL_PREFETCH + 64 * k), _MM_HINT_T0);
+#pragma GCC unroll 8
         for (int h = 0; h < 2; h++) {
             __m256i lo[4], hi[4];
+#pragma GCC unroll 8
             for (int k = 0; k < 4; k++) {
                 const __m256i packed = _mm256_loadu_si256((const __m256i *)(const void *)(v + 64 * k + 32 * h));
                 lo[k] = _mm256_and_si256(packed, low);
@@ -234,16 +245,17 @@ INLINE void q4_0_panel(__m256 *acc, const uint8_t *nibbles, const uint8_t *scale
             }
             const __m256 dw =
                 f16_to_f32_8(_mm_loadu_si128((const __m128i *)(const void *)(scales + (size_t)b * 32 + 16 * h)));
+#pragma GCC unroll 8
             for (int i = 0; i < ni; i++) {
                 const int8_t *q = x[(size_t)i * x_stride + (size_t)b].qs;
                 const l2_block_q8_0_summary *sm = &xs[(size_t)i * x_stride + (size_t)b];
-                int32_t piece[8];
-                memcpy(piece, q, sizeof piece);
-                __m256i pairs = _mm256_maddubs_epi16(lo[0], _mm256_set1_epi32(piece[0]));
+                __m256i pairs = _mm256_maddubs_epi16(lo[0], piece_256(q, 0));
+#pragma GCC unroll 8
                 for (int k = 1; k < 4; k++)
-                    pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(lo[k], _mm256_set1_epi32(piece[k])));
+                    pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(lo[k], piece_256(q, k)));
+#pragma GCC unroll 8
                 for (int k = 0; k < 4; k++)
-                    pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(hi[k], _mm256_set1_epi32(piece[4 + k])));
+                    pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(hi[k], piece_256(q, 4 + k)));
                 const __m256i isum = _mm256_sub_epi32(_mm256_madd_epi16(pairs, ones), _mm256_set1_epi32(8 * sm->sum));
                 const __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(sm->d));
                 acc[2 * i + h] = _mm256_add_ps(acc[2 * i + h], _mm256_mul_ps(_mm256_cvtepi32_ps(isum), scale));

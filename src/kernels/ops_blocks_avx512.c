@@ -38,6 +38,13 @@ INLINE __m512 f16_to_f32_16(__m256i h) {
     return _mm512_castsi512_ps(_mm512_or_si512(bits, sign));
 }
 
+/* Input bytes 4j..4j+3 in every 32-bit lane (a broadcast load). */
+INLINE __m512i piece_512(const int8_t *q, int j) {
+    int32_t v;
+    memcpy(&v, q + 4 * j, sizeof v);
+    return _mm512_set1_epi32(v);
+}
+
 /* A panel against NI inputs: each block's nibbles unpacked once into eight
  * vectors, then per input two chains of four dot steps (low and high
  * nibbles, so that two run at once), the block's integer dot less 8 times
@@ -45,27 +52,30 @@ INLINE __m512 f16_to_f32_16(__m256i h) {
 INLINE void q4_0_panel(__m512 *acc, const uint8_t *nibbles, const uint8_t *scales, const l2_block_q8_0 *x,
                        const l2_block_q8_0_summary *xs, size_t x_stride, int n_blocks, int ni) {
     const __m512i low = _mm512_set1_epi8(0x0F);
+#pragma GCC unroll 8
     for (int i = 0; i < ni; i++) acc[i] = _mm512_setzero_ps();
     for (int b = 0; b < n_blocks; b++) {
         const uint8_t *v = nibbles + (size_t)b * 256;
+#pragma GCC unroll 8
         for (int k = 0; k < 4; k++) _mm_prefetch((const char *)(v + L2_PANEL_PREFETCH + 64 * k), _MM_HINT_T0);
         __m512i lo[4], hi[4];
+#pragma GCC unroll 8
         for (int k = 0; k < 4; k++) {
             const __m512i packed = _mm512_loadu_si512((const void *)(v + 64 * k));
             lo[k] = _mm512_and_si512(packed, low);
             hi[k] = _mm512_and_si512(_mm512_srli_epi16(packed, 4), low);
         }
         const __m512 dw = f16_to_f32_16(_mm256_loadu_si256((const __m256i *)(const void *)(scales + (size_t)b * 32)));
+#pragma GCC unroll 8
         for (int i = 0; i < ni; i++) {
             const int8_t *q = x[(size_t)i * x_stride + (size_t)b].qs;
             const l2_block_q8_0_summary *sm = &xs[(size_t)i * x_stride + (size_t)b];
-            int32_t piece[8];
-            memcpy(piece, q, sizeof piece);
-            __m512i c0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo[0], _mm512_set1_epi32(piece[0]));
-            __m512i c1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), hi[0], _mm512_set1_epi32(piece[4]));
+            __m512i c0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo[0], piece_512(q, 0));
+            __m512i c1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), hi[0], piece_512(q, 4));
+#pragma GCC unroll 8
             for (int k = 1; k < 4; k++) {
-                c0 = _mm512_dpbusd_epi32(c0, lo[k], _mm512_set1_epi32(piece[k]));
-                c1 = _mm512_dpbusd_epi32(c1, hi[k], _mm512_set1_epi32(piece[4 + k]));
+                c0 = _mm512_dpbusd_epi32(c0, lo[k], piece_512(q, k));
+                c1 = _mm512_dpbusd_epi32(c1, hi[k], piece_512(q, 4 + k));
             }
             const __m512i isum = _mm512_sub_epi32(_mm512_add_epi32(c0, c1), _mm512_set1_epi32(8 * sm->sum));
             const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(sm->d));
