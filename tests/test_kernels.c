@@ -163,6 +163,7 @@ static const struct {
     KERNEL(l2_quantize_q8_avx2), KERNEL(l2_matmul_q8_avx2), KERNEL(l2_matmul_q8_avxvnni),
     KERNEL(l2_matmul_q8_avx512vnni), KERNEL(l2_gemv_q8_stripes_avx2), KERNEL(l2_gemv_q8_stripes_avxvnni),
     KERNEL(l2_gemv_q8_stripes_avx512vnni), KERNEL(l2_repack_q8_amx), KERNEL(l2_matmul_q8_packed_amx),
+    KERNEL(l2_repack_q8_vnni_panels), KERNEL(l2_matmul_q8_packed_avx512vnni),
 #endif
 #if defined(__aarch64__)
     KERNEL(l2_rmsnorm_neon), KERNEL(l2_softmax_neon), KERNEL(l2_swiglu_neon), KERNEL(l2_add_neon),
@@ -1057,7 +1058,13 @@ static void test_matmul_q8_packed(void **state) {
                 const int8_t *xqe = exact_copy(xq, (size_t)nb * cols, 3, &b3);
                 const float *xse = exact_copy(xs, (size_t)nb * groups * sizeof(float), 0, &b4);
                 const void *pe = exact_copy(packed, bytes, 0, &b5);
-                k->matmul_q8_packed(of, stride, xqe, xse, nb, we, wse, pe, rows, cols, gs, rb, re);
+                int32_t *sums = xmalloc((size_t)nb * groups * sizeof(int32_t));
+                l2_q8_group_sums(sums, xqe, nb * cols, gs);
+                void *b6;
+                const int32_t *sumse = exact_copy(sums, (size_t)nb * groups * sizeof(int32_t), 0, &b6);
+                k->matmul_q8_packed(of, stride, xqe, xse, sumse, nb, we, wse, pe, rows, cols, gs, rb, re);
+                free(sums);
+                free(b6);
                 ref->matmul_q8(orf, stride, xqe, xse, nb, we, wse, cols, gs, rb, re);
                 free(b1);
                 free(b2);

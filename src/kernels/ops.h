@@ -96,11 +96,12 @@ typedef struct l2_kernels {
 
     /* Optional: matmul_q8 (the same arguments, the same bits) for a matrix
      * of `rows` rows of which `packed` is this table's repack_q8 copy, which
-     * it may read instead of w and ws. NULL in a table that has no such
-     * kernel (products then use matmul_q8). */
-    void (*matmul_q8_packed)(float *out, int out_stride, const int8_t *xq, const float *xs, int nb, const int8_t *w,
-                             const float *ws, const void *packed, int rows, int cols, int gs, int row_begin,
-                             int row_end);
+     * it may read instead of w and ws; x_sums holds the sum of each group
+     * of each input's quantized values (l2_q8_group_sums). NULL in a table
+     * that has no such kernel (products then use matmul_q8). */
+    void (*matmul_q8_packed)(float *out, int out_stride, const int8_t *xq, const float *xs, const int32_t *x_sums,
+                             int nb, const int8_t *w, const float *ws, const void *packed, int rows, int cols, int gs,
+                             int row_begin, int row_end);
 
     /* Causal attention of nq <= L2_ATTENTION_MAX_QUERIES queries over the
      * cached keys and values of one head (grouped-query attention: the
@@ -181,6 +182,10 @@ static inline int l2_q8_stripes(int rows) {
 static inline size_t l2_q8_stripe_scale(int stripe, int g, int lane, int groups) {
     return ((size_t)stripe * (size_t)groups + (size_t)g) * 8 + (size_t)lane;
 }
+
+/* The sums of the values of each group of gs in xq[n] (n / gs of them),
+ * which the VNNI panel products take (matmul_q8_packed). */
+void l2_q8_group_sums(int32_t *sums, const int8_t *xq, int n, int gs);
 
 /* The stripe-ordered scale copy (a repack_q8 for tables with gemv_q8_stripes):
  * l2_q8_stripes(rows) * 8 * (cols / gs) floats. */

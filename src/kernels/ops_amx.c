@@ -252,9 +252,10 @@ AMX_FN static void amx_inputs(float *out, size_t os, const int8_t *xq, const flo
     }
 }
 
-AMX_FN void l2_matmul_q8_packed_amx(float *out, int out_stride, const int8_t *xq, const float *xs, int nb,
-                                    const int8_t *w, const float *ws, const void *packed, int rows, int cols, int gs,
-                                    int row_begin, int row_end) {
+AMX_FN void l2_matmul_q8_packed_amx(float *out, int out_stride, const int8_t *xq, const float *xs,
+                                    const int32_t *x_sums, int nb, const int8_t *w, const float *ws, const void *packed,
+                                    int rows, int cols, int gs, int row_begin, int row_end) {
+    (void)x_sums; /* the tiles multiply signed by signed */
     const amx_layout l = amx_layout_of(rows, cols, gs);
     /* Whole blocks of 16 rows inside the range go to the tiles. */
     const int blk0 = (row_begin + 15) / 16, blk1 = row_end / 16 < l.blocks ? row_end / 16 : l.blocks;

@@ -80,9 +80,16 @@ L2_Q8_X86_ENTRIES(avx512vnni)
  * stripe-ordered scales of the VNNI kernels, then the weights in tile order)
  * and the product over it (ops.h, matmul_q8_packed). */
 size_t l2_repack_q8_amx(void *dst, const int8_t *w, const float *ws, int rows, int cols, int gs);
-void l2_matmul_q8_packed_amx(float *out, int out_stride, const int8_t *xq, const float *xs, int nb, const int8_t *w,
-                             const float *ws, const void *packed, int rows, int cols, int gs, int row_begin,
-                             int row_end);
+void l2_matmul_q8_packed_amx(float *out, int out_stride, const int8_t *xq, const float *xs, const int32_t *x_sums,
+                             int nb, const int8_t *w, const float *ws, const void *packed, int rows, int cols, int gs,
+                             int row_begin, int row_end);
+/* The avx512-vnni level's prompt products (ops_avx512_vnni_panels.c): the
+ * repacked copy of an int8 matrix (the stripe-ordered scales, then the
+ * weights in panels of 16 rows) and the product over it. */
+size_t l2_repack_q8_vnni_panels(void *dst, const int8_t *w, const float *ws, int rows, int cols, int gs);
+void l2_matmul_q8_packed_avx512vnni(float *out, int out_stride, const int8_t *xq, const float *xs,
+                                    const int32_t *x_sums, int nb, const int8_t *w, const float *ws,
+                                    const void *packed, int rows, int cols, int gs, int row_begin, int row_end);
 #endif
 
 #if defined(__aarch64__)

@@ -62,6 +62,14 @@ void l2_matmul_q8_ref(float *out, int out_stride, const int8_t *xq, const float 
                            ws + (size_t)r * (size_t)groups, gs, groups);
 }
 
+void l2_q8_group_sums(int32_t *sums, const int8_t *xq, int n, int gs) {
+    for (int g = 0; g < n / gs; g++) {
+        int32_t sum = 0;
+        for (int j = 0; j < gs; j++) sum += xq[(size_t)g * (size_t)gs + (size_t)j];
+        sums[g] = sum;
+    }
+}
+
 size_t l2_repack_q8_stripe_scales(void *dst, const int8_t *w, const float *ws, int rows, int cols, int gs) {
     (void)w;
     const int stripes = l2_q8_stripes(rows), groups = cols / gs;

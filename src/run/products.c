@@ -133,7 +133,8 @@ static void run_product_task(void *ctx, int task, int worker) {
     } else if (w->type == LLAMA2_WEIGHTS_F32) {
         k->matmul_f32(prod->out, prod->out_stride, job->x, job->nb, w->f32, w->cols, begin, end);
     } else if (k->matmul_q8_packed && w->packed) {
-        k->matmul_q8_packed(prod->out, prod->out_stride, job->s->xq, job->s->xq_scales, job->nb, w->q, w->scales,
+        k->matmul_q8_packed(prod->out, prod->out_stride, job->s->xq, job->s->xq_scales, job->s->xq_sums, job->nb,
+                            w->q, w->scales,
                             w->packed, w->rows, w->cols, w->group_size, begin, end);
     } else {
         k->matmul_q8(prod->out, prod->out_stride, job->s->xq, job->s->xq_scales, job->nb, w->q, w->scales, w->cols,
@@ -160,6 +161,9 @@ static void run_quantize_task(void *ctx, int b, int worker) {
     }
     job->s->kernels->quantize_q8(job->s->xq + (size_t)b * cols, job->s->xq_scales + (size_t)b * (cols / (size_t)job->gs),
                                  job->x + (size_t)b * cols, job->cols, job->gs);
+    if (job->s->xq_sums)
+        l2_q8_group_sums(job->s->xq_sums + (size_t)b * (cols / (size_t)job->gs), job->s->xq + (size_t)b * cols,
+                         job->cols, job->gs);
 }
 
 llama2_status l2_session_products(llama2_session *s, const float *x, int nb, const l2_product *products,

@@ -31,7 +31,7 @@ static int max_attention_chunks(const llama2_model *m, int batch) {
 
 /* Sizes of every buffer, in elements, checked for overflow. */
 typedef struct session_sizes {
-    size_t x, kv, hidden, att, logits, xq, xq_scales, xq_summaries, cache, rope;
+    size_t x, kv, hidden, att, logits, xq, xq_scales, xq_summaries, xq_sums, cache, rope;
     size_t total_bytes;
 } session_sizes;
 
@@ -52,9 +52,11 @@ static int plan_sizes(const llama2_model *m, int batch, int context, int n_seque
     z->xq = 0;
     z->xq_scales = 0;
     z->xq_summaries = 0;
+    z->xq_sums = 0;
     if (c->weight_type == LLAMA2_WEIGHTS_Q8_0) {
         if (!l2_mul_size(B, widest, &z->xq)) return 0;
         z->xq_scales = z->xq / (size_t)c->group_size;
+        if (m->kernels->matmul_q8_packed) z->xq_sums = z->xq_scales * sizeof(int32_t);
     } else if (c->weight_type != LLAMA2_WEIGHTS_F32) {
         /* ggml blocks: xq holds each input's Q8_0 blocks. */
         if (!l2_mul_size(B, widest / L2_BLOCK * sizeof(l2_block_q8_0), &z->xq)) return 0;
@@ -71,6 +73,7 @@ static int plan_sizes(const llama2_model *m, int batch, int context, int n_seque
     size_t small = B * sizeof(llama2_batch_row) + (size_t)max_attention_chunks(m, batch) * sizeof(l2_attention_chunk) +
                    2 * (size_t)n_sequences * sizeof(int);
     if (!l2_add_size(total, z->xq, &total) || !l2_add_size(total, z->xq_summaries, &total) ||
+        !l2_add_size(total, z->xq_sums, &total) ||
         !l2_add_size(total, small, &total))
         return 0;
     z->total_bytes = total;
@@ -162,6 +165,7 @@ llama2_status llama2_session_create(const llama2_model *m, const llama2_session_
         ok = ok && (*f32_buffers[i] = l2_aligned_zeroed(f32_sizes[i] * sizeof(float))) != NULL;
     ok = ok && (s->xq = l2_aligned_zeroed(z.xq)) != NULL;
     ok = ok && (z.xq_summaries == 0 || (s->xq_summaries = l2_aligned_zeroed(z.xq_summaries)) != NULL);
+    ok = ok && (z.xq_sums == 0 || (s->xq_sums = l2_aligned_zeroed(z.xq_sums)) != NULL);
     ok = ok && (s->rows = calloc((size_t)batch, sizeof *s->rows)) != NULL;
     ok = ok && (s->chunks = calloc((size_t)s->max_chunks, sizeof *s->chunks)) != NULL;
     ok = ok && (s->lengths = calloc((size_t)n_sequences, sizeof *s->lengths)) != NULL;
@@ -189,7 +193,7 @@ void llama2_session_destroy(llama2_session *s) {
     if (s->backend && s->backend->destroy && s->backend_state) s->backend->destroy(s->backend_state);
     void *buffers[] = {s->x,      s->xb,        s->xb2,         s->q,        s->k,        s->v,
                        s->hb,     s->hb2,       s->att,         s->logits,   s->key_cache, s->value_cache,
-                       s->rope_cos, s->rope_sin, s->xq_scales,  s->xq,        s->xq_summaries};
+                       s->rope_cos, s->rope_sin, s->xq_scales,  s->xq,        s->xq_summaries, s->xq_sums};
     for (size_t i = 0; i < sizeof buffers / sizeof buffers[0]; i++) l2_aligned_free(buffers[i]);
     free(s->rows);
     free(s->chunks);

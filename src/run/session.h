@@ -52,6 +52,9 @@ struct llama2_session {
     int8_t *xq;       /* [batch][max(dim, hidden_dim)] */
     float *xq_scales; /* [batch][max(dim, hidden_dim) / group_size] */
     l2_block_q8_0_summary *xq_summaries;
+    /* Q8_0 models whose table has a packed product: the sum of each group
+     * of each input's quantized values (matmul_q8_packed's x_sums). */
+    int32_t *xq_sums; /* [batch][max(dim, hidden_dim) / group_size] */
 
     /* The KV cache, [n_sequences][n_layers][context][kv_dim]. */
     float *key_cache;
