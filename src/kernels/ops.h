@@ -75,9 +75,11 @@ typedef struct l2_kernels {
      * when the model is opened and owned by the model
      * (l2_model_attach_kernels). Returns the bytes the copy needs (0: none
      * for this matrix) and, unless dst is NULL, writes it there (64-byte
-     * aligned). A table without it pays nothing. The copy starts with the
-     * scales in stripe order (l2_q8_stripe_scale) that gemv_q8_stripes reads; the
-     * AMX table adds whole matrices in tile order for matmul_q8_packed. */
+     * aligned). A table without it pays nothing. In a table with
+     * gemv_q8_stripes the copy starts with the scales in stripe order
+     * (l2_q8_stripe_scale) that it reads; the AMX table adds whole matrices
+     * in tile order for matmul_q8_packed; the avx512-vnni table's copy is
+     * the matrix in panels of 16 rows, all its products read. */
     size_t (*repack_q8)(void *dst, const int8_t *w, const float *ws, int rows, int cols, int gs);
 
     /* One quantized input against the rows of w taken in stripes (see

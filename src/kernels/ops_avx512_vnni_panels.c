@@ -27,29 +27,26 @@
 #define INLINE L2_INLINE(L2_AVX512_VNNI)
 
 #define PANEL_ROWS 16
+#define PREFETCH_AHEAD 8192
 #define PANEL_INPUTS 8
 
-static size_t round_up_64(size_t n) { return (n + 63) & ~(size_t)63; }
-
-/* Where the parts of a repacked matrix lie: the stripe-ordered scales,
- * then the panels, each group of a panel gs * 16 bytes of weights (gs / 4
- * vectors) followed by the 16 rows' scales of the group. No panels where
- * gs is not a multiple of 4. */
+/* Where the parts of a repacked matrix lie: the panels, each group of a
+ * panel gs * 16 bytes of weights (gs / 4 vectors) followed by the 16 rows'
+ * scales of the group. No panels (nothing) where gs is not a multiple of
+ * 4: the products then read the matrix as it is. */
 typedef struct panel_layout {
-    size_t panels, group_bytes, panel_bytes, total;
+    size_t group_bytes, panel_bytes, total;
     int n_panels, groups;
 } panel_layout;
 
 static panel_layout layout_of(int rows, int cols, int gs) {
     panel_layout l = {0};
-    l.panels = round_up_64(l2_repack_q8_stripe_scales(NULL, NULL, NULL, rows, cols, gs));
-    l.total = l.panels;
     if (gs % 4 != 0) return l;
     l.groups = cols / gs;
     l.n_panels = (rows + PANEL_ROWS - 1) / PANEL_ROWS;
     l.group_bytes = (size_t)gs * PANEL_ROWS + PANEL_ROWS * sizeof(float);
     l.panel_bytes = (size_t)l.groups * l.group_bytes;
-    l.total = l.panels + (size_t)l.n_panels * l.panel_bytes;
+    l.total = (size_t)l.n_panels * l.panel_bytes;
     return l;
 }
 
@@ -57,13 +54,14 @@ size_t l2_repack_q8_vnni_panels(void *dst, const int8_t *w, const float *ws, int
     const panel_layout l = layout_of(rows, cols, gs);
     if (!dst) return l.total;
     unsigned char *p = dst;
-    l2_repack_q8_stripe_scales(p, w, ws, rows, cols, gs);
-    memset(p + l.panels, 0, l.total - l.panels);
+    /* The rows past the matrix's last (whose lanes are computed but never
+     * stored) zero, not left to chance. */
+    if (rows % PANEL_ROWS != 0) memset(p + (size_t)(l.n_panels - 1) * l.panel_bytes, 0, l.panel_bytes);
     for (int pn = 0; pn < l.n_panels; pn++)
         for (int r = 0; r < PANEL_ROWS && pn * PANEL_ROWS + r < rows; r++) {
             const size_t row = (size_t)(pn * PANEL_ROWS + r);
             for (int g = 0; g < l.groups; g++) {
-                unsigned char *group = p + l.panels + (size_t)pn * l.panel_bytes + (size_t)g * l.group_bytes;
+                unsigned char *group = p + (size_t)pn * l.panel_bytes + (size_t)g * l.group_bytes;
                 for (int k = 0; k < gs / 4; k++)
                     for (int j = 0; j < 4; j++)
                         group[(size_t)k * 64 + (size_t)r * 4 + (size_t)j] =
@@ -95,6 +93,7 @@ INLINE void panel_inputs(__m512 *val, const unsigned char *panel, const panel_la
 #pragma GCC unroll 8
         for (int i = 0; i < ni; i++) acc[i] = _mm512_setzero_si512();
         for (int k = 0; k < gs / 4; k++) {
+            _mm_prefetch((const char *)(group + (size_t)k * 64 + PREFETCH_AHEAD), _MM_HINT_T0);
             const __m512i wv = _mm512_loadu_si512((const void *)(group + (size_t)k * 64));
 #pragma GCC unroll 8
             for (int i = 0; i < ni; i++)
@@ -115,19 +114,17 @@ FN void l2_matmul_q8_packed_avx512vnni(float *out, int out_stride, const int8_t 
                                        const int32_t *x_sums, int nb, const int8_t *w, const float *ws,
                                        const void *packed, int rows, int cols, int gs, int row_begin, int row_end) {
     const panel_layout l = layout_of(rows, cols, gs);
-    /* Whole panels from the first that starts in the range; the rows
-     * before it (a range that starts inside a panel) the plain way. */
-    const int first = (row_begin + PANEL_ROWS - 1) / PANEL_ROWS;
-    if (l.n_panels == 0 || PANEL_ROWS * first >= row_end) {
+    if (l.n_panels == 0) {
         l2_matmul_q8_avx512vnni(out, out_stride, xq, xs, nb, w, ws, cols, gs, row_begin, row_end);
         return;
     }
-    if (row_begin < PANEL_ROWS * first)
-        l2_matmul_q8_avx512vnni(out, out_stride, xq, xs, nb, w, ws, cols, gs, row_begin, PANEL_ROWS * first);
-    const unsigned char *panels = (const unsigned char *)packed + l.panels;
-    for (int pn = first; pn * PANEL_ROWS < row_end; pn++) {
-        const int row0 = pn * PANEL_ROWS, n_rows = row_end - row0 < PANEL_ROWS ? row_end - row0 : PANEL_ROWS;
-        const __mmask16 keep = (__mmask16)((1u << n_rows) - 1u);
+    /* Every panel the range touches, whole; only the range's rows stored
+     * (the products' tasks start and end on panels). */
+    const unsigned char *panels = packed;
+    for (int pn = row_begin / PANEL_ROWS; pn * PANEL_ROWS < row_end; pn++) {
+        const int row0 = pn * PANEL_ROWS, lo = row_begin > row0 ? row_begin - row0 : 0,
+                  hi = row_end - row0 < PANEL_ROWS ? row_end - row0 : PANEL_ROWS;
+        const __mmask16 keep = (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u));
         const unsigned char *panel = panels + (size_t)pn * l.panel_bytes;
         for (int i0 = 0; i0 < nb; i0 += PANEL_INPUTS) {
             const int ni = nb - i0 < PANEL_INPUTS ? nb - i0 : PANEL_INPUTS;

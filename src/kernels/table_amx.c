@@ -5,7 +5,8 @@
 
 #include "table_x86.h"
 
-X86_TABLES(amx, "amx", avx512, avx512vnni, 16, l2_repack_q8_amx, l2_matmul_q8_packed_amx)
+X86_TABLES(amx, "amx", avx512, avx512vnni, l2_gemv_q8_stripes_avx512vnni, 8, 16, l2_repack_q8_amx,
+           l2_matmul_q8_packed_amx)
 
 #else
 

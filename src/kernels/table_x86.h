@@ -5,31 +5,32 @@
  * The fast table: the FP32 level's element-wise kernels, fp32 product and
  * attention (within the tests' tolerance of the reference), the INT8
  * level's int8 products (ops_avx2_q8.c built for it: the reference's bits)
- * over REPACK's copy of the weights, and PACKED's tile products (or NULL).
+ * over REPACK's copy of the weights, PACKED's products over that copy (or
+ * NULL), and GEMV's one-input products in stripes (or NULL: PACKED then
+ * takes one input too).
  * The exact table keeps the reference's rmsnorm, softmax, swiglu and
  * matmul_f32 and the AVX2 exact attention: every entry the reference's
- * bits. Both read one input's int8
- * rows in stripes (ops.h) and take rows in groups of 8 (BLOCK_ROWS for a
- * block of inputs: the AMX tiles' 16). */
+ * bits. Both take rows in groups of TASK_ROWS for one input and BLOCK_ROWS
+ * for a block of inputs (the AMX tiles' and the VNNI panels' 16). */
 #ifndef LLAMA2_TABLE_X86_H
 #define LLAMA2_TABLE_X86_H
 
 #include "ops_isa.h"
 
-#define X86_INT8_ENTRIES(INT8, BLOCK_ROWS, REPACK, PACKED)                                                       \
+#define X86_INT8_ENTRIES(INT8, GEMV, TASK_ROWS, BLOCK_ROWS, REPACK, PACKED)                                     \
     .quantize_q8 = l2_quantize_q8_avx2, .matmul_q8 = l2_matmul_q8_##INT8, .repack_q8 = REPACK,                   \
-    .gemv_q8_stripes = l2_gemv_q8_stripes_##INT8, .matmul_q8_packed = PACKED, .q8_stripes = l2_q8_stripes,       \
-    .stripe_rows = 8, .task_rows = 8, .block_task_rows = BLOCK_ROWS
+    .gemv_q8_stripes = GEMV, .matmul_q8_packed = PACKED, .q8_stripes = l2_q8_stripes, .stripe_rows = 8,          \
+    .task_rows = TASK_ROWS, .block_task_rows = BLOCK_ROWS
 
-#define X86_TABLES(LEVEL, NAME, FP32, INT8, BLOCK_ROWS, REPACK, PACKED)                                         \
+#define X86_TABLES(LEVEL, NAME, FP32, INT8, GEMV, TASK_ROWS, BLOCK_ROWS, REPACK, PACKED)                       \
     static const l2_kernels fast = {                                                                             \
         .name = NAME, .rmsnorm = l2_rmsnorm_##FP32, .softmax = l2_softmax_##FP32, .swiglu = l2_swiglu_##FP32,    \
         .add = l2_add_##FP32, .matmul_f32 = l2_matmul_f32_##FP32, .attention = l2_attention_##FP32,              \
-        X86_INT8_ENTRIES(INT8, BLOCK_ROWS, REPACK, PACKED)};                                                     \
+        X86_INT8_ENTRIES(INT8, GEMV, TASK_ROWS, BLOCK_ROWS, REPACK, PACKED)};                                                     \
     static const l2_kernels exact = {                                                                            \
         .name = NAME "-exact", .rmsnorm = l2_rmsnorm_ref, .softmax = l2_softmax_ref, .swiglu = l2_swiglu_ref,    \
         .add = l2_add_##FP32, .matmul_f32 = l2_matmul_f32_ref, .attention = l2_attention_exact_avx2,             \
-        X86_INT8_ENTRIES(INT8, BLOCK_ROWS, REPACK, PACKED)};                                                     \
+        X86_INT8_ENTRIES(INT8, GEMV, TASK_ROWS, BLOCK_ROWS, REPACK, PACKED)};                                                     \
     const l2_kernels *l2_kernels_##LEVEL(void) { return &fast; }                                                 \
     const l2_kernels *l2_kernels_##LEVEL##_exact(void) { return &exact; }
 
