@@ -12,10 +12,13 @@
  *
  * The operations: opening a llama2.c checkpoint (mapped and read) and a
  * GGUF one with its tokenizer, a tokenizer and a tokenization, a session and
- * an evaluation, generation (greedy, sampled, with a grammar), the
- * converter (llama2.c to Hugging Face and back, a SentencePiece tokenizer),
- * quantization (version 2 and GGUF), and a completion through the server's
- * endpoint and scheduler, in this process.
+ * an evaluation, generation (greedy, sampled, with a grammar), a chat, the
+ * converter (llama2.c to Hugging Face and back, a
+ * SentencePiece tokenizer), quantization (version 2 and GGUF), and a
+ * completion and a chat in JSON through the server's endpoint and
+ * scheduler, in this process. The converter and version 2 quantization
+ * run on a small random model: a few kilobytes to write on each of their
+ * thousands of runs.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -51,6 +54,9 @@
 static char tmp_dir[4096];
 static char work_dir[4096]; /* each run's outputs; emptied before each */
 static char gguf_path[4096];
+/* A small random model of 512 tokens (tok512.bin's), for the converter and
+ * quantization: a few kilobytes to write on each of their thousands of runs. */
+static char small_path[4096];
 
 /* What an operation gave: a text that stands for its result (token ids,
  * generated text, file hashes), or its error. */
@@ -197,6 +203,39 @@ static int op_generate_grammar(op_result *r) {
     return generate(r, &so, "root ::= (\" \" word)+ \".\"\nword ::= [a-z]+ | \"Lily\" | \"Tom\"\n");
 }
 
+/* A chat's next user turn: two, then the end of input. The line is the
+ * test's own allocation, not counted. */
+static int chat_turns;
+static int read_turn(void *user, char **line) {
+    if (chat_turns >= 2) return 0;
+    fault_alloc_pause(1);
+    *line = strdup(chat_turns++ == 0 ? "Tell me a story." : "And then?");
+    fault_alloc_pause(0);
+    return *line != NULL;
+}
+
+/* A chat of two turns (chatml's template). */
+static int op_chat(op_result *r) {
+    llama2_session *session = NULL;
+    llama2_sampler *sampler = NULL;
+    llama2_error err = {0};
+    llama2_sampler_options so = llama2_sampler_defaults();
+    so.seed = 11;
+    llama2_status s = llama2_session_create(model, NULL, &session, &err);
+    if (s == LLAMA2_OK) s = llama2_sampler_create(512, &so, &sampler, &err);
+    test_text text = {{0}, 0};
+    llama2_chat_options co = {.system_prompt = "Be brief.", .steps = 200, .reply_tokens = 24,
+                              .chat_template = LLAMA2_TEMPLATE_CHATML};
+    llama2_io io = {.user = &text, .write = test_collect, .read_line = read_turn};
+    llama2_stats stats;
+    chat_turns = 0;
+    if (s == LLAMA2_OK) s = llama2_chat(session, tokenizer, sampler, &co, &io, &stats, &err);
+    if (s == LLAMA2_OK) result_add(r, "%s|%d", text.text, stats.generated_tokens);
+    llama2_sampler_destroy(sampler);
+    llama2_session_destroy(session);
+    return s == LLAMA2_OK ? 0 : failed(r, s, &err);
+}
+
 /* The converter: llama2.c to a Hugging Face folder and back; a
  * SentencePiece tokenizer. */
 static char hf_dir[4096];
@@ -207,7 +246,7 @@ static int op_convert_to_hf(op_result *r) {
     const char *out = test_path_in(work_dir, "hf");
     char out_dir[4096];
     snprintf(out_dir, sizeof out_dir, "%s", out);
-    llama2_status s = l2_convert_llama2c_to_hf(test_model_path(MODEL), out_dir, &o, &err);
+    llama2_status s = l2_convert_llama2c_to_hf(small_path, out_dir, &o, &err);
     if (s != LLAMA2_OK) return failed(r, s, &err);
     fault_alloc_pause(1);
     result_add_file(r, out_dir, "config.json");
@@ -245,7 +284,7 @@ static int op_quantize(op_result *r) {
     char out[4096];
     snprintf(out, sizeof out, "%s", test_path_in(work_dir, "q80.bin"));
     llama2_error err = {0};
-    llama2_status s = l2_quantize_file(test_model_path(MODEL), out, 0, 0, &err);
+    llama2_status s = l2_quantize_file(small_path, out, 0, 0, &err);
     if (s != LLAMA2_OK) return failed(r, s, &err);
     fault_alloc_pause(1);
     result_add_file(r, work_dir, "q80.bin");
@@ -405,6 +444,7 @@ static void test_generate(void **state) {
     sweep("generate greedy", op_generate_greedy, 0);
     sweep("generate sampled", op_generate_sampled, 0);
     sweep("generate with a grammar", op_generate_grammar, 0);
+    sweep("chat", op_chat, 0);
 }
 
 static void test_convert(void **state) {
@@ -432,16 +472,19 @@ static int group_setup(void **state) {
     snprintf(work_dir, sizeof work_dir, "%s", test_path_in(tmp_dir, "work"));
     snprintf(gguf_path, sizeof gguf_path, "%s", test_path_in(tmp_dir, "f32.gguf"));
     snprintf(hf_dir, sizeof hf_dir, "%s", test_path_in(tmp_dir, "hf"));
+    snprintf(small_path, sizeof small_path, "%s", test_path_in(tmp_dir, "small.bin"));
     if (!test_have_model(MODEL) || !test_have_model(TOKENIZER)) return 0; /* each test skips */
     llama2_error err = {0};
     l2_convert_options o = {.tokenizer = test_model_path(TOKENIZER), .dtype = L2_DTYPE_F32};
     llama2_session_options so = {.n_sequences = 2, .batch_size = 2 + 32};
     server_scheduler_options sched = {.queue_capacity = 4, .prompt_batch = 32, .prefix_cache = 1, .cache_ram = 1 << 20};
     server_metrics_init(&metrics);
-    if (mkdir(work_dir, 0755) != 0 || llama2_model_open(test_model_path(MODEL), NULL, &model, &err) != LLAMA2_OK ||
+    const llama2_config small = l2_random_model_config(32, 64, 1, 4, 2, 512, 32, 1, 0, 0);
+    if (mkdir(work_dir, 0755) != 0 || l2_write_random_model(small_path, &small, 3, 0, &err) != LLAMA2_OK ||
+        llama2_model_open(test_model_path(MODEL), NULL, &model, &err) != LLAMA2_OK ||
         llama2_tokenizer_open(test_model_path(TOKENIZER), 512, &tokenizer, &err) != LLAMA2_OK ||
         l2_gguf_write_model(gguf_path, model, tokenizer, L2_GGML_F32, NULL, 0, NULL, &err) != LLAMA2_OK ||
-        l2_convert_llama2c_to_hf(test_model_path(MODEL), hf_dir, &o, &err) != LLAMA2_OK ||
+        l2_convert_llama2c_to_hf(small_path, hf_dir, &o, &err) != LLAMA2_OK ||
         llama2_session_create(model, &so, &server_session, &err) != LLAMA2_OK ||
         server_scheduler_create(server_session, tokenizer, &sched, &metrics, &scheduler, &err) != LLAMA2_OK) {
         fprintf(stderr, "set-up: %s\n", err.message);

@@ -103,8 +103,6 @@ static llama2_status run_turn(chat *c, const int *ids, int n_ids, int *cut) {
             c->st.generated_tokens++;
         }
     }
-    if (s == LLAMA2_OK && l2_sampler_out_of_memory(c->sampler))
-        s = l2_fail(c->err, LLAMA2_E_NOMEM, "out of memory for the grammar");
     c->st.prompt_tokens += n;
     c->st.prompt_seconds += llama2_time_seconds() - t;
     c->pos += n;
@@ -120,8 +118,6 @@ static llama2_status step(chat *c) {
     if (s != LLAMA2_OK) return c->failure = s;
     llama2_sampler_accept(c->sampler, c->token);
     c->next = llama2_sampler_sample(c->sampler, logits);
-    if (l2_sampler_out_of_memory(c->sampler))
-        return c->failure = l2_fail(c->err, LLAMA2_E_NOMEM, "out of memory for the grammar");
     c->st.generated_tokens++;
     c->pos++;
     return LLAMA2_OK;
