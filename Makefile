@@ -231,6 +231,16 @@ SERVER_PROGRAMS := llama2-server
 else
 SERVER_PROGRAMS :=
 TEST_SRC := $(filter-out tests/test_server.c tests/test_alloc_failure.c,$(TEST_SRC))
+ifneq ($(TARGET_WINDOWS),1)
+ALLOC_FAILURE_SKIPPED := "--skipped=test_alloc_failure:$(WITHOUT_SERVER_LIBS)"
+endif
+endif
+# test_alloc_failure needs the GNU linker's --wrap (not macOS's linker).
+ifeq ($(UNAME_S),Darwin)
+ifneq ($(filter tests/test_alloc_failure.c,$(TEST_SRC)),)
+TEST_SRC := $(filter-out tests/test_alloc_failure.c,$(TEST_SRC))
+ALLOC_FAILURE_SKIPPED := "--skipped=test_alloc_failure:it fails allocations through the GNU linker's --wrap"
+endif
 endif
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%$(EXE))
 # test_install checks an installed tree (make test-install), not this build.
@@ -500,7 +510,7 @@ test-unit: $(BUILD)/llama2$(EXE) $(TOOL_NAMES:%=$(BUILD)/llama2-%$(EXE)) $(SERVE
 		$(filter-out $(INSTALL_TEST),$(TEST_BIN)) test-models
 	@$(TEST_ENV) sh tests/run.sh $(filter-out $(INSTALL_TEST),$(TEST_BIN)) $(if $(WITHOUT_JANSSON),"--skipped=test_convert:$(WITHOUT_JANSSON)" "--skipped=test_json_schema:$(WITHOUT_JANSSON)") \
 		$(if $(WITHOUT_SERVER_LIBS),"--skipped=test_server:$(WITHOUT_SERVER_LIBS)") \
-		$(EMULATED_SKIPPED)
+		$(EMULATED_SKIPPED) $(ALLOC_FAILURE_SKIPPED)
 
 # make test-repeat TEST=test_server FILTER=graceful N=50: one test program's
 # tests whose names hold FILTER (all without it) run N times in a row
