@@ -15,7 +15,7 @@
  * an evaluation, generation (greedy, sampled, with a grammar), a chat, the
  * converter (llama2.c to Hugging Face and back, a
  * SentencePiece tokenizer), quantization (version 2 and GGUF), and a
- * completion and a chat in JSON through the server's endpoint and
+ * completion (whole and streamed) and a chat in JSON through the server's endpoint and
  * scheduler, in this process. The converter and version 2 quantization
  * run on a small random model: a few kilobytes to write on each of their
  * thousands of runs.
@@ -350,6 +350,72 @@ static int op_server_completion(op_result *r) {
                           "{\"prompt\": \"" PROMPT "\", \"max_tokens\": 24, \"temperature\": 0, \"n\": 2}", 0);
 }
 
+/* A streamed completion: the text of each choice, its events' deltas put
+ * together (how the text is cut into events depends on timing). An error
+ * event, or a
+ * stream cut (the server's answer to memory running out once the 200 is
+ * sent): 1. */
+static int op_server_stream(op_result *r) {
+    static const char body[] =
+        "{\"prompt\": \"" PROMPT "\", \"max_tokens\": 16, \"temperature\": 0, \"stream\": true, \"n\": 2}";
+    server_error e = {0};
+    const server_route *route = server_find_route("POST", "/v1/completions", &e);
+    server_client client = {client_here, NULL};
+    server_answer a = {0};
+    server_handle(&app, route, body, strlen(body), &client, &a);
+    if (a.status != 200 || !a.stream) {
+        fault_alloc_pause(1);
+        snprintf(r->error, sizeof r->error, "status %d: %.*s", a.status, (int)a.body_len, a.body ? a.body : "");
+        free(a.body);
+        return a.status == 500 || a.status == 503 ? 1 : -1;
+    }
+    static char events[1 << 16];
+    size_t len = 0;
+    ssize_t n;
+    char buf[512];
+    while ((n = server_stream_read(a.stream, buf, sizeof buf)) > 0) {
+        if (len + (size_t)n < sizeof events) memcpy(events + len, buf, (size_t)n);
+        len += (size_t)n;
+    }
+    server_stream_free(a.stream);
+    fault_alloc_pause(1);
+    if (len >= sizeof events) len = sizeof events - 1;
+    events[len] = '\0';
+    if (n == -2) {
+        snprintf(r->error, sizeof r->error, "stream: cut after %zu bytes", len);
+        return 1;
+    }
+    int done = 0;
+    op_result texts[2];
+    memset(texts, 0, sizeof texts);
+    for (char *line = strtok(events, "\n"); line; line = strtok(NULL, "\n")) {
+        if (strcmp(line, "data: [DONE]") == 0) {
+            done = 1;
+            continue;
+        }
+        json_t *event = strncmp(line, "data: ", 6) == 0 ? json_loads(line + 6, 0, NULL) : NULL;
+        json_t *error = json_object_get(event, "error");
+        if (error) {
+            snprintf(r->error, sizeof r->error, "stream: error event: %s",
+                     json_string_value(json_object_get(error, "message")));
+            json_decref(event);
+            return 1;
+        }
+        json_t *choice = json_array_get(json_object_get(event, "choices"), 0);
+        if (!event || (!choice && !json_object_get(event, "usage"))) {
+            snprintf(r->error, sizeof r->error, "stream: not an event: %.200s", line);
+            json_decref(event);
+            return -1;
+        }
+        const json_int_t index = json_integer_value(json_object_get(choice, "index"));
+        if (choice && index >= 0 && index < 2) result_add(&texts[index], "%s", json_string_value(json_object_get(choice, "text")));
+        json_decref(event);
+    }
+    result_add(r, "[%s][%s]", texts[0].text, texts[1].text);
+    if (!done) snprintf(r->error, sizeof r->error, "stream: no [DONE]");
+    return done ? 0 : -1;
+}
+
 /* A chat in JSON: the template, and a grammar from the server's schema. */
 static int op_server_chat_json(op_result *r) {
     return server_request(r, "/v1/chat/completions",
@@ -461,6 +527,7 @@ static void test_quantize(void **state) {
 static void test_server(void **state) {
     sweep("server completion", op_server_completion, 0);
     sweep("server chat in JSON", op_server_chat_json, 0);
+    sweep("server stream", op_server_stream, 0);
 }
 
 /* ---------------------------------------------------------------- set-up */
