@@ -408,7 +408,8 @@ static int op_server_stream(op_result *r) {
             return -1;
         }
         const json_int_t index = json_integer_value(json_object_get(choice, "index"));
-        if (choice && index >= 0 && index < 2) result_add(&texts[index], "%s", json_string_value(json_object_get(choice, "text")));
+        if (choice && index >= 0 && index < 2)
+            result_add(&texts[index], "%s", json_string_value(json_object_get(choice, "text")));
         json_decref(event);
     }
     result_add(r, "[%s][%s]", texts[0].text, texts[1].text);
