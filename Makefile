@@ -187,7 +187,8 @@ TOOL_NAMES := $(patsubst tools/%.c,%,$(filter-out $(BENCH_PARTS),$(wildcard tool
 
 TEST_SRC := $(wildcard tests/test_*.c)
 # The support files, with one of support_posix.c and support_win32.c.
-TEST_SUPPORT := $(filter-out $(TEST_SRC) $(filter-out tests/support_$(PLATFORM).c,$(wildcard tests/support_*.c)),\
+# (Not tests/fault_alloc.c: test_alloc_failure's alone, below.)
+TEST_SUPPORT := $(filter-out $(TEST_SRC) tests/fault_alloc.c $(filter-out tests/support_$(PLATFORM).c,$(wildcard tests/support_*.c)),\
 	$(wildcard tests/*.c))
 ifneq ($(HAVE_JANSSON),1)
 TOOL_NAMES := $(filter-out convert,$(TOOL_NAMES))
@@ -199,11 +200,12 @@ WITHOUT_JANSSON := jansson is not installed (libjansson-dev; make test installs 
 endif
 endif
 # Tests of what Windows does not have: skipped there, by name, saying why.
-POSIX_TESTS := test_chat_pty test_setup test_install test_bench
+POSIX_TESTS := test_chat_pty test_setup test_install test_bench test_alloc_failure
 WHY_test_chat_pty := chat on a pseudo-terminal (POSIX)
 WHY_test_bench := llama2-bench run with /usr/bin/env's environment (POSIX)
 WHY_test_setup := the POSIX shell scripts setup.sh and models.sh
 WHY_test_install := make install, with its shared library and pkg-config (POSIX)
+WHY_test_alloc_failure := allocations failed through the GNU linker's --wrap, in the ELF build
 ifeq ($(TARGET_WINDOWS),1)
 TEST_SRC := $(filter-out $(POSIX_TESTS:%=tests/%.c),$(TEST_SRC))
 NOT_BUILT_TESTS := $(foreach t,$(POSIX_TESTS),"--skipped=$(t):$(WHY_$(t))")
@@ -228,7 +230,17 @@ ifeq ($(WITHOUT_SERVER_LIBS),)
 SERVER_PROGRAMS := llama2-server
 else
 SERVER_PROGRAMS :=
-TEST_SRC := $(filter-out tests/test_server.c,$(TEST_SRC))
+TEST_SRC := $(filter-out tests/test_server.c tests/test_alloc_failure.c,$(TEST_SRC))
+ifneq ($(TARGET_WINDOWS),1)
+ALLOC_FAILURE_SKIPPED := "--skipped=test_alloc_failure:$(WITHOUT_SERVER_LIBS)"
+endif
+endif
+# test_alloc_failure needs the GNU linker's --wrap (not macOS's linker).
+ifeq ($(UNAME_S),Darwin)
+ifneq ($(filter tests/test_alloc_failure.c,$(TEST_SRC)),)
+TEST_SRC := $(filter-out tests/test_alloc_failure.c,$(TEST_SRC))
+ALLOC_FAILURE_SKIPPED := "--skipped=test_alloc_failure:it fails allocations through the GNU linker's --wrap"
+endif
 endif
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%$(EXE))
 # test_install checks an installed tree (make test-install), not this build.
@@ -302,7 +314,7 @@ TEST_ENV = $(MODELS_ENV) LLAMA2_BIN=$(abspath $(BUILD)/llama2) LLAMA2_MODELS=$(a
 # Objects that pattern rules make on the way are kept, not deleted.
 .SECONDARY: $(TEST_SRC:tests/%.c=$(BUILD)/tests/%.o) $(TEST_SUPPORT_OBJ) $(TOOL_NAMES:%=$(BUILD)/tools/%.o) \
 	$(COMMON_OBJ) $(TOOL_NAMES:%=$(BUILD)/llama2-%$(EXE)) $(SERVER_OBJ) $(SERVER_PROGRAMS:%=$(BUILD)/%) \
-	$(EMULATED_TEST_BIN:%=%.o)
+	$(EMULATED_TEST_BIN:%=%.o) $(BUILD)/tests/fault_alloc.o
 all: llama2$(EXE) $(TOOL_NAMES:%=llama2-%$(EXE)) $(SERVER_PROGRAMS)
 ifneq ($(HAVE_JANSSON),1)
 	@echo "llama2-convert: not built: $(WITHOUT_JANSSON)"
@@ -403,7 +415,7 @@ ifneq ($(TARGET_WINDOWS),1)
 libraries: $(SHARED_LIB) $(DIST_LIB) $(PC_FILE)
 endif
 
-$(SERVER_OBJ) $(BUILD)/tests/test_server.o: ALL_CFLAGS += -Iserver $(MHD_CFLAGS) $(JANSSON_CFLAGS)
+$(SERVER_OBJ) $(BUILD)/tests/test_server.o $(BUILD)/tests/test_alloc_failure.o: ALL_CFLAGS += -Iserver $(MHD_CFLAGS) $(JANSSON_CFLAGS)
 # The chat page, its bytes compiled in (server/embed.sh: od and sed).
 $(BUILD)/server/webui_html.c: server/webui.html server/embed.sh
 	@mkdir -p $(@D)
@@ -445,6 +457,16 @@ $(BUILD)/tests/test_json_schema$(EXE): $(BUILD)/tests/test_json_schema.o $(TEST_
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(JANSSON_LIBS) $(LDLIBS)
 $(BUILD)/tests/test_server$(EXE): $(BUILD)/tests/test_server.o $(TEST_SUPPORT_OBJ) $(SERVER_TEST_OBJ) $(SCHEMA_LIB) $(COMMON_LIB) $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(JANSSON_LIBS) $(LDLIBS)
+# test_alloc_failure fails the allocation it chooses: every malloc, calloc,
+# realloc, strdup, strndup and posix_memalign call of the objects it links
+# (the library, the converter, the server but for its main and HTTP layer,
+# the test) goes to tests/fault_alloc.c, through the GNU linker's --wrap.
+# The objects are those of every other build: nothing is compiled otherwise.
+FAULT_WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=strndup,--wrap=posix_memalign
+$(BUILD)/tests/test_alloc_failure$(EXE): $(BUILD)/tests/test_alloc_failure.o $(BUILD)/tests/fault_alloc.o \
+		$(TEST_SUPPORT_OBJ) $(filter-out $(BUILD)/server/main.o $(BUILD)/server/http.o,$(SERVER_OBJ)) \
+		$(SCHEMA_LIB) $(COMMON_LIB) $(CONVERT_LIB) $(LIB)
+	$(CC) $(ALL_LDFLAGS) $(FAULT_WRAP) -o $@ $^ $(CMOCKA_LIBS) $(JANSSON_LIBS) $(LDLIBS)
 
 ifeq ($(TARGET_WINDOWS),1)
 # cmocka for MinGW-w64, built once from Debian's source package.
@@ -488,7 +510,7 @@ test-unit: $(BUILD)/llama2$(EXE) $(TOOL_NAMES:%=$(BUILD)/llama2-%$(EXE)) $(SERVE
 		$(filter-out $(INSTALL_TEST),$(TEST_BIN)) test-models
 	@$(TEST_ENV) sh tests/run.sh $(filter-out $(INSTALL_TEST),$(TEST_BIN)) $(if $(WITHOUT_JANSSON),"--skipped=test_convert:$(WITHOUT_JANSSON)" "--skipped=test_json_schema:$(WITHOUT_JANSSON)") \
 		$(if $(WITHOUT_SERVER_LIBS),"--skipped=test_server:$(WITHOUT_SERVER_LIBS)") \
-		$(EMULATED_SKIPPED)
+		$(EMULATED_SKIPPED) $(ALLOC_FAILURE_SKIPPED)
 
 # make test-repeat TEST=test_server FILTER=graceful N=50: one test program's
 # tests whose names hold FILTER (all without it) run N times in a row

@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "request.h"
+#include "schema/json_safe.h"
 #include "schema/json_schema.h"
 
 int server_fail(server_error *e, int status, const char *type, const char *code, const char *param,
@@ -37,7 +38,11 @@ static int bad_type(server_error *e, const char *field, const char *expected, co
 /* Reads the body as a JSON object. */
 static json_t *load_object(const char *body, size_t len, server_error *e) {
     json_error_t jerr;
-    json_t *root = json_loadb(body, len, 0, &jerr);
+    json_t *root = l2_json_loadb(body, len, 0, &jerr);
+    if (!root && json_error_code(&jerr) == json_error_out_of_memory) {
+        server_fail(e, 500, "server_error", NULL, NULL, "out of memory");
+        return NULL;
+    }
     if (!root) {
         server_fail(e, 400, INVALID, "invalid_json", NULL, "the body is not valid JSON: %s (line %d, column %d)",
                     jerr.text, jerr.line, jerr.column);
@@ -249,9 +254,11 @@ static int tokenize(const server_limits *limits, const char *text, size_t len, i
     *ids = malloc(llama2_tokenize_capacity(len) * sizeof **ids);
     if (!*ids) return out_of_memory(e);
     llama2_error err;
-    if (llama2_tokenize(limits->tokenizer, text, add_bos, 0, *ids, n_ids, &err) != LLAMA2_OK) {
+    const llama2_status s = llama2_tokenize(limits->tokenizer, text, add_bos, 0, *ids, n_ids, &err);
+    if (s != LLAMA2_OK) {
         free(*ids);
         *ids = NULL;
+        if (s == LLAMA2_E_NOMEM) return out_of_memory(e);
         return server_fail(e, 400, INVALID, "invalid_value", param, "'%s' cannot be encoded: %s", param, err.message);
     }
     return 0;

@@ -5,11 +5,12 @@
 #include <jansson.h>
 
 #include "response.h"
+#include "schema/json_safe.h"
 
 /* Serialises and frees v. */
 static char *dump(json_t *v) {
     if (!v) return NULL;
-    char *s = json_dumps(v, JSON_COMPACT);
+    char *s = l2_json_dumps(v, JSON_COMPACT);
     json_decref(v);
     return s;
 }
@@ -29,14 +30,26 @@ static int events_append(server_events *ev, const char *bytes, size_t n) {
     return 1;
 }
 
-static int dump_piece(const char *bytes, size_t n, void *ev) { return events_append(ev, bytes, n) ? 0 : -1; }
+/* The serialiser's output into an event buffer. A failed write is
+ * remembered: jansson 2.14 does not check every one (an object's key). */
+typedef struct event_dump {
+    server_events *ev;
+    int failed;
+} event_dump;
+
+static int dump_piece(const char *bytes, size_t n, void *user) {
+    event_dump *d = user;
+    if (!d->failed && !events_append(d->ev, bytes, n)) d->failed = 1;
+    return d->failed ? -1 : 0;
+}
 
 /* Appends "data: <v as JSON>\n\n" (the serialiser writes straight into
  * the buffer) and frees v; on failure the buffer is left as it was. */
 static int put_event(server_events *ev, json_t *v) {
     const size_t start = ev->len;
-    const int ok = v && events_append(ev, "data: ", 6) && json_dump_callback(v, dump_piece, ev, JSON_COMPACT) == 0 &&
-                   events_append(ev, "\n\n", 2);
+    event_dump d = {ev, 0};
+    const int ok = v && events_append(ev, "data: ", 6) && json_dump_callback(v, dump_piece, &d, JSON_COMPACT) == 0 &&
+                   !d.failed && events_append(ev, "\n\n", 2);
     json_decref(v);
     if (!ok) ev->len = start;
     return ok;
@@ -58,6 +71,22 @@ static json_t *text_value(const char *text, size_t len) {
     return v;
 }
 
+/* json_object_set_new and json_array_append_new that clear *ok when the
+ * value is missing (out of memory) or cannot be added (jansson frees it
+ * either way): an answer is whole, or none (500). */
+static void set_value(json_t *object, const char *key, json_t *value, int *ok) {
+    if (json_object_set_new(object, key, value) != 0) *ok = 0;
+}
+static void append_value(json_t *array, json_t *value, int *ok) {
+    if (json_array_append_new(array, value) != 0) *ok = 0;
+}
+/* v when ok, else NULL (v freed). */
+static json_t *whole(json_t *v, int ok) {
+    if (ok) return v;
+    json_decref(v);
+    return NULL;
+}
+
 /* ---------------------------------------------------------- logprobs */
 
 /* A token's text as OpenAI writes it: the piece when it is valid UTF-8,
@@ -74,8 +103,9 @@ static json_t *token_value(const char *piece, size_t len) {
 
 static json_t *bytes_value(const char *piece, size_t len) {
     json_t *a = json_array();
-    for (size_t i = 0; a && i < len; i++) json_array_append_new(a, json_integer((unsigned char)piece[i]));
-    return a;
+    int ok = a != NULL;
+    for (size_t i = 0; ok && i < len; i++) append_value(a, json_integer((unsigned char)piece[i]), &ok);
+    return whole(a, ok);
 }
 
 /* {"token", "logprob", "bytes"} of `token` after `prev`. */
@@ -89,36 +119,48 @@ static json_t *chat_token(const server_reply *r, int prev, int token, float logp
 /* Chat: {"content": [{token, logprob, bytes, top_logprobs: [...]}]}. */
 static json_t *chat_logprobs(const server_reply *r, const server_logprob *lp, size_t n) {
     json_t *content = json_array();
-    for (size_t i = 0; content && i < n; i++) {
+    int ok = content != NULL;
+    for (size_t i = 0; ok && i < n; i++) {
         json_t *entry = chat_token(r, lp[i].prev, lp[i].token, lp[i].logprob);
         json_t *top = json_array();
-        for (int j = 0; top && j < lp[i].n_top; j++)
-            json_array_append_new(top, chat_token(r, lp[i].prev, lp[i].top_token[j], lp[i].top_logprob[j]));
-        json_object_set_new(entry, "top_logprobs", top);
-        json_array_append_new(content, entry);
+        ok = top != NULL;
+        for (int j = 0; ok && j < lp[i].n_top; j++)
+            append_value(top, chat_token(r, lp[i].prev, lp[i].top_token[j], lp[i].top_logprob[j]), &ok);
+        set_value(entry, "top_logprobs", top, &ok);
+        append_value(content, entry, &ok);
     }
-    return json_pack("{s:o}", "content", content);
+    return json_pack("{s:o}", "content", whole(content, ok));
 }
 
 /* Completions, the legacy shape: {"tokens", "token_logprobs",
  * "top_logprobs": [{token: logprob}], "text_offset"}. */
 static json_t *legacy_logprobs(const server_reply *r, const server_logprob *lp, size_t n) {
     json_t *tokens = json_array(), *values = json_array(), *tops = json_array(), *offsets = json_array();
-    for (size_t i = 0; i < n; i++) {
+    int ok = tokens && values && tops && offsets;
+    for (size_t i = 0; ok && i < n; i++) {
         size_t len;
         const char *piece = llama2_token_piece(r->tokenizer, lp[i].prev, lp[i].token, &len);
-        json_array_append_new(tokens, token_value(piece, len));
-        json_array_append_new(values, json_real((double)lp[i].logprob));
+        append_value(tokens, token_value(piece, len), &ok);
+        append_value(values, json_real((double)lp[i].logprob), &ok);
         json_t *top = json_object();
-        for (int j = 0; j < lp[i].n_top; j++) {
+        ok = ok && top;
+        for (int j = 0; ok && j < lp[i].n_top; j++) {
             piece = llama2_token_piece(r->tokenizer, lp[i].prev, lp[i].top_token[j], &len);
             json_t *key = token_value(piece, len);
-            if (key && !json_object_get(top, json_string_value(key)))
-                json_object_set_new(top, json_string_value(key), json_real((double)lp[i].top_logprob[j]));
+            if (!key) ok = 0;
+            else if (!json_object_get(top, json_string_value(key)))
+                set_value(top, json_string_value(key), json_real((double)lp[i].top_logprob[j]), &ok);
             json_decref(key);
         }
-        json_array_append_new(tops, top);
-        json_array_append_new(offsets, json_integer(lp[i].offset));
+        append_value(tops, top, &ok);
+        append_value(offsets, json_integer(lp[i].offset), &ok);
+    }
+    if (!ok) {
+        json_decref(tokens);
+        json_decref(values);
+        json_decref(tops);
+        json_decref(offsets);
+        return NULL;
     }
     return json_pack("{s:o, s:o, s:o, s:o}", "tokens", tokens, "token_logprobs", values, "top_logprobs", tops,
                      "text_offset", offsets);
@@ -164,8 +206,8 @@ static json_t *head(const server_reply *r, const char *object) {
 char *server_completion_json(const server_reply *r, const server_job_delta *delta) {
     json_t *root = head(r, r->chat ? "chat.completion" : "text_completion");
     json_t *choices = json_array();
-    int completion_tokens = 0;
-    for (int i = 0; i < delta->n_choices; i++) {
+    int completion_tokens = 0, ok = root && choices;
+    for (int i = 0; ok && i < delta->n_choices; i++) {
         const server_text_delta *c = &delta->choices[i];
         json_t *text = text_value(c->text, c->len);
         json_t *choice = r->chat ? json_pack("{s:i, s:{s:s, s:o}, s:o, s:o}", "index", i, "message", "role",
@@ -173,12 +215,12 @@ char *server_completion_json(const server_reply *r, const server_job_delta *delt
                                              "finish_reason", reason_value(c->finish_reason))
                                  : json_pack("{s:i, s:o, s:o, s:o}", "index", i, "text", text, "logprobs",
                                              logprobs_value(r, c), "finish_reason", reason_value(c->finish_reason));
-        json_array_append_new(choices, choice);
+        append_value(choices, choice, &ok);
         completion_tokens += c->completion_tokens;
     }
-    json_object_set_new(root, "choices", choices);
-    json_object_set_new(root, "usage", usage(delta->prompt_tokens, delta->cached_tokens, completion_tokens));
-    return dump(root);
+    set_value(root, "choices", choices, &ok);
+    set_value(root, "usage", usage(delta->prompt_tokens, delta->cached_tokens, completion_tokens), &ok);
+    return dump(whole(root, ok));
 }
 
 int server_chunk_event(server_events *ev, const server_reply *r, int index, const server_text_delta *c, int role,
@@ -187,26 +229,29 @@ int server_chunk_event(server_events *ev, const server_reply *r, int index, cons
     json_t *choice;
     /* The role's chunk comes before any token: no logprobs yet. */
     json_t *logprobs = role ? json_null() : logprobs_value(r, c);
+    int ok = 1;
     if (r->chat) {
         json_t *delta = json_object();
-        if (role) json_object_set_new(delta, "role", json_string("assistant"));
-        if (c->len > 0 || role) json_object_set_new(delta, "content", text_value(c->text, c->len));
+        if (role) set_value(delta, "role", json_string("assistant"), &ok);
+        if (c->len > 0 || role) set_value(delta, "content", text_value(c->text, c->len), &ok);
+        delta = whole(delta, ok);
         choice = json_pack("{s:i, s:o, s:o, s:o}", "index", index, "delta", delta, "logprobs", logprobs,
                            "finish_reason", reason_value(finish_reason));
     } else {
         choice = json_pack("{s:i, s:o, s:o, s:o}", "index", index, "text", text_value(c->text, c->len), "logprobs",
                            logprobs, "finish_reason", reason_value(finish_reason));
     }
-    json_object_set_new(root, "choices", json_pack("[o]", choice));
-    return put_event(ev, root);
+    set_value(root, "choices", json_pack("[o]", choice), &ok);
+    return put_event(ev, whole(root, ok));
 }
 
 int server_usage_event(server_events *ev, const server_reply *r, int prompt_tokens, int cached_tokens,
                        int completion_tokens) {
     json_t *root = head(r, r->chat ? "chat.completion.chunk" : "text_completion");
-    json_object_set_new(root, "choices", json_array());
-    json_object_set_new(root, "usage", usage(prompt_tokens, cached_tokens, completion_tokens));
-    return put_event(ev, root);
+    int ok = 1;
+    set_value(root, "choices", json_array(), &ok);
+    set_value(root, "usage", usage(prompt_tokens, cached_tokens, completion_tokens), &ok);
+    return put_event(ev, whole(root, ok));
 }
 
 char *server_models_json(const char *model, long long created, const llama2_config *c, int context_length) {
@@ -219,8 +264,9 @@ char *server_models_json(const char *model, long long created, const llama2_conf
 
 char *server_tokens_json(const int *ids, int n_ids) {
     json_t *tokens = json_array();
-    for (int i = 0; tokens && i < n_ids; i++) json_array_append_new(tokens, json_integer(ids[i]));
-    return dump(json_pack("{s:o}", "tokens", tokens));
+    int ok = tokens != NULL;
+    for (int i = 0; ok && i < n_ids; i++) append_value(tokens, json_integer(ids[i]), &ok);
+    return dump(json_pack("{s:o}", "tokens", whole(tokens, ok)));
 }
 
 char *server_content_json(const char *text) { return dump(json_pack("{s:o}", "content", text_value(text, strlen(text)))); }

@@ -9,6 +9,7 @@
 
 #include "prefix_store.h"
 #include "scheduler.h"
+#include "text/sampler_stages.h"
 
 /* ----------------------------------------------------------------- jobs */
 
@@ -152,6 +153,8 @@ struct server_scheduler {
     float *logits;  /* a row of scores per slot */
     float *shared;  /* the prompt's scores, copied for each other choice */
     float *raw;     /* a slot's scores as the model gave them (logprobs) */
+    int *order;     /* the prompt slots of a step (allocated with the scheduler, not by its
+                       thread: a failure there would have cut every request to come) */
     pthread_t thread;
 
     /* Shared with the HTTP threads, under lock. */
@@ -495,6 +498,10 @@ static void sample(server_scheduler *s, slot *sl, float *logits) {
         *logit = p->bias_values[i] <= -100.0f ? -INFINITY : *logit + p->bias_values[i];
     }
     const int next = llama2_sampler_sample(sl->sampler, logits);
+    if (l2_sampler_out_of_memory(sl->sampler)) { /* publish fails the job */
+        sl->out_failed = 1;
+        return slot_end(sl, "stop");
+    }
     sl->out.completion_tokens++;
     /* llama2.c's stories end with BOS, chat replies with EOS; Llama 3's at its end tokens. */
     if (bpe ? llama2_tokenizer_is_end(s->tokenizer, next) : next == LLAMA2_TOKEN_EOS || next == LLAMA2_TOKEN_BOS)
@@ -602,11 +609,11 @@ static void step(server_scheduler *s, int *order) {
 
 static void *run(void *arg) {
     server_scheduler *s = arg;
-    int *order = malloc((size_t)s->n_slots * sizeof *order);
+    int *order = s->order;
     pthread_mutex_lock(&s->lock);
     for (;;) {
-        if (s->cut || s->stopping || !order) {
-            cut_all(s, s->cut ? s->cut : !order ? "out of memory" : "the server is shutting down");
+        if (s->cut || s->stopping) {
+            cut_all(s, s->cut ? s->cut : "the server is shutting down");
             s->cut = NULL;
         }
         drop_ended(s);
@@ -628,7 +635,6 @@ static void *run(void *arg) {
         publish(s);
     }
     pthread_mutex_unlock(&s->lock);
-    free(order);
     return NULL;
 }
 
@@ -646,6 +652,7 @@ static void free_buffers(server_scheduler *s) {
     free(s->logits);
     free(s->shared);
     free(s->raw);
+    free(s->order);
     server_prefix_store_destroy(s->store);
     free(s);
 }
@@ -672,7 +679,8 @@ llama2_status server_scheduler_create(llama2_session *session, const llama2_toke
     s->logits = malloc((size_t)s->n_slots * (size_t)s->vocab_size * sizeof *s->logits);
     s->shared = malloc((size_t)s->vocab_size * sizeof *s->shared);
     s->raw = malloc((size_t)s->vocab_size * sizeof *s->raw);
-    if (!s->slots || !s->rows || !s->logits || !s->shared || !s->raw) goto nomem;
+    s->order = malloc((size_t)s->n_slots * sizeof *s->order);
+    if (!s->slots || !s->rows || !s->logits || !s->shared || !s->raw || !s->order) goto nomem;
     for (int i = 0; i < s->n_slots; i++) {
         s->slots[i].logits_row = -1;
         if (!(s->slots[i].cached = malloc((size_t)s->context * sizeof(int)))) goto nomem;

@@ -471,6 +471,8 @@ POSIX_ONLY(test_convert_full_disk_leaves_nothing, "a file size limit (ulimit -f)
 POSIX_ONLY(test_genmodel_full_disk_leaves_nothing, "a file size limit (ulimit -f)")
 POSIX_ONLY(test_sigterm_mid_write_leaves_nothing, "SIGTERM")
 POSIX_ONLY(test_sigkill_mid_write_leaves_nothing, "SIGKILL and O_TMPFILE")
+POSIX_ONLY(test_quantize_sigkill_mid_write_leaves_nothing, "SIGKILL and O_TMPFILE")
+POSIX_ONLY(test_convert_sigkill_mid_write_leaves_nothing, "SIGKILL and O_TMPFILE")
 POSIX_ONLY(test_output_mode, "file modes and the umask")
 POSIX_ONLY(test_named_temp_removed_on_signals, "signals held back in a forked child")
 #else
@@ -531,6 +533,7 @@ static void test_convert_full_disk_leaves_nothing(void **state) {
     snprintf(in, sizeof in, "%s", in_dir("m.bin"));
     snprintf(out, sizeof out, "%s", in_dir("v1.bin"));
     snprintf(hf, sizeof hf, "%s", in_dir("hf"));
+    const uint64_t input_hash = file_hash(in);
     snprintf(script, sizeof script, "ulimit -f 100 && trap '' XFSZ && exec '%s' '%s' '%s' --version 1", tool, in, out);
     test_run r;
     assert_int_equal(run(&r, "/bin/sh", "-c", script, NULL), 1);
@@ -553,6 +556,7 @@ static void test_convert_full_disk_leaves_nothing(void **state) {
             assert_file_text(in_dir("hf/config.json"), "{}");
         }
     }
+    assert_true(file_hash(in) == input_hash);
 }
 
 static int signal_to_send;
@@ -585,6 +589,54 @@ static void test_sigkill_mid_write_leaves_nothing(void **state) {
         skip();
     }
     signal_mid_write(SIGKILL);
+}
+
+/* SIGKILL while `tool` writes from a model of about 60 MB (in.bin, made
+ * here: long enough to write that the program is caught at it) to out_name
+ * (a file, or a folder with --to hf): nothing at the destination (a folder
+ * the program made stays, empty), the input as it was. */
+static void killed_mid_write(const char *name, const char *out_name, const char *const *options) {
+    const char *tool = test_require_tool(name);
+    if (!folder_has_tmpfile()) {
+        print_message("skipped: no O_TMPFILE in %s (a named temporary file would stay)\n", dir);
+        skip();
+    }
+    char in[4200], out[4200];
+    snprintf(in, sizeof in, "%s", in_dir("in.bin"));
+    snprintf(out, sizeof out, "%s", in_dir(out_name));
+    llama2_config c = l2_random_model_config(288, 768, 6, 6, 6, 32000, 256, 1, 1, 0);
+    llama2_error err = {0};
+    assert_int_equal(l2_write_random_model(in, &c, 2, L2_OUTPUT_FORCE, &err), LLAMA2_OK);
+    const uint64_t input_hash = file_hash(in);
+    char *argv[8] = {(char *)tool, in, out};
+    for (int i = 0; options[i] && i < 4; i++) argv[3 + i] = (char *)options[i];
+    signal_to_send = SIGKILL;
+    l2_child *child = NULL;
+    assert_int_equal(l2_child_start(argv, NULL, NULL, 0, 0, &child), 0);
+    int writing = test_child_writing(child, dir, "in.bin");
+    send_signal(child);
+    int status = l2_child_wait(child, NULL, NULL, NULL, NULL);
+    if (!writing) fail_msg("%s was never seen writing", name);
+    assert_int_equal(status, 128 + SIGKILL);
+    struct stat st;
+    if (stat(out, &st) == 0 && S_ISDIR(st.st_mode)) {
+        assert_string_equal(test_dir_listing(out), "");
+        assert_string_equal(test_dir_listing(dir), "hf in.bin m.bin");
+    } else {
+        assert_string_equal(test_dir_listing(dir), "in.bin m.bin");
+    }
+    assert_true(file_hash(in) == input_hash);
+}
+
+static void test_quantize_sigkill_mid_write_leaves_nothing(void **state) {
+    killed_mid_write("llama2-quantize", "q.bin", (const char *const[]){NULL});
+    const char *const gguf[] = {"--type", "q8_0", "-z", test_require_model("tokenizer.bin"), NULL};
+    killed_mid_write("llama2-quantize", "q.gguf", gguf);
+}
+
+static void test_convert_sigkill_mid_write_leaves_nothing(void **state) {
+    killed_mid_write("llama2-convert", "v1.bin", (const char *const[]){"--format-version", "1", NULL});
+    killed_mid_write("llama2-convert", "hf", (const char *const[]){"--to", "hf", NULL});
 }
 
 /* A finished output has the usual mode: 0666 less the umask. */
@@ -661,6 +713,8 @@ int main(void) {
         cmocka_unit_test_setup(test_sigterm_mid_write_leaves_nothing, test_setup),
         cmocka_unit_test_setup(test_convert_sigint_mid_write_leaves_nothing, test_setup),
         cmocka_unit_test_setup(test_sigkill_mid_write_leaves_nothing, test_setup),
+        cmocka_unit_test_setup(test_quantize_sigkill_mid_write_leaves_nothing, test_setup),
+        cmocka_unit_test_setup(test_convert_sigkill_mid_write_leaves_nothing, test_setup),
         cmocka_unit_test_setup(test_output_commit, test_setup),
         cmocka_unit_test_setup(test_output_mode, test_setup),
         cmocka_unit_test_setup(test_output_abort, test_setup),

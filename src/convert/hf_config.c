@@ -13,6 +13,7 @@
 
 #include "hf_config.h"
 #include "platform/checks.h"
+#include "schema/json_safe.h"
 #include "model/model.h"
 #include "printable.h"
 #include "small_file.h"
@@ -143,7 +144,7 @@ llama2_status l2_hf_config_parse(const char *text, size_t len, const char *path,
                                  llama2_error *err) {
     memset(out, 0, sizeof *out);
     json_error_t jerr;
-    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *root = l2_json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
         char shown[96];
         return l2_fail(err, LLAMA2_E_FORMAT, "%s: not valid JSON: %s (line %d, column %d)", path,

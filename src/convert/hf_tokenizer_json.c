@@ -17,6 +17,7 @@
 
 #include "convert.h"
 #include "platform/checks.h"
+#include "schema/json_safe.h"
 #include "printable.h"
 #include "small_file.h"
 #include "text/bpe.h"
@@ -36,7 +37,7 @@ static json_t *load_json(const char *path, size_t flags, llama2_error *err) {
     size_t len = 0;
     if (l2_read_small_file(path, JSON_LIMIT, &text, &len, err) != LLAMA2_OK) return NULL;
     json_error_t jerr;
-    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES | flags, &jerr);
+    json_t *root = l2_json_loadb(text, len, JSON_REJECT_DUPLICATES | flags, &jerr);
     free(text);
     char shown[96];
     if (!root)

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "model/checkpoint_format.h"
+#include "schema/json_safe.h"
 #include "convert.h"
 #include "hf_names.h"
 #include "platform/checks.h"
@@ -149,7 +150,7 @@ static llama2_status config_json(const llama2_model *m, l2_dtype dtype, float ro
                                       json_float(c->rope_high_freq_factor), "original_max_position_embeddings",
                                       c->rope_original_context, "rope_type", "llama3"));
     /* Nine significant digits: enough for any float, and 1e-05 stays 1e-05. */
-    *out = root ? json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9)) : NULL;
+    *out = root ? l2_json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9)) : NULL;
     json_decref(root);
     if (!*out) return l2_fail(err, LLAMA2_E_NOMEM, "out of memory for config.json");
     return LLAMA2_OK;

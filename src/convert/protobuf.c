@@ -80,7 +80,9 @@ int l2_pb_skip(l2_pb_reader *r, int wire) {
 /* ------------------------------------------------------------ writing */
 
 static void put(l2_pb_writer *w, const void *data, size_t n) {
-    if (w->failed) return;
+    /* n 0: data may be NULL (a writer that failed, whose failure the caller
+     * checks at the end), and nothing is copied. */
+    if (w->failed || n == 0) return;
     if (w->cap - w->len < n) {
         size_t cap = w->cap ? w->cap : 256;
         while (cap - w->len < n) {

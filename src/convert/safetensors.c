@@ -14,6 +14,7 @@
 
 #include "model/float16.h"
 #include "platform/checks.h"
+#include "schema/json_safe.h"
 #include "mapped_pages.h"
 #include "printable.h"
 #include "safetensors.h"
@@ -162,7 +163,7 @@ static llama2_status parse_header(l2_safetensors *st, llama2_error *err) {
         return l2_fail(err, LLAMA2_E_FORMAT, "%s: the header length %llu is over the format's limit of 100 MiB",
                        path, (unsigned long long)header_len);
     json_error_t jerr;
-    json_t *root = json_loadb((const char *)st->data + 8, (size_t)header_len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *root = l2_json_loadb((const char *)st->data + 8, (size_t)header_len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
         char text[96];
         return l2_fail(err, LLAMA2_E_FORMAT, "%s: the header is not valid JSON: %s (at byte %d of the header)",

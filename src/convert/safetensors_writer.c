@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "model/float16.h"
+#include "schema/json_safe.h"
 #include "platform/checks.h"
 #include "safetensors_writer.h"
 
@@ -48,7 +49,7 @@ llama2_status l2_safetensors_header(const l2_st_entry *entries, size_t n, unsign
         }
         offset += bytes;
     }
-    char *text = root ? json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    char *text = root ? l2_json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     json_decref(root);
     if (!text) return l2_fail(err, LLAMA2_E_NOMEM, "out of memory for the safetensors header");
     const size_t json_len = strlen(text), padded = (json_len + 7) / 8 * 8;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_safe.h"
 #include "json_schema.h"
 
 #define MAX_DEPTH 64
@@ -307,7 +308,7 @@ static int gen_integer(conv *c, const json_t *s, sbuf *b) {
 }
 
 static int put_json_literal(conv *c, const json_t *v, sbuf *b) {
-    char *text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+    char *text = l2_json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
     if (!text) return fail(c, "out of memory");
     put_literal(b, text, strlen(text));
     free(text);
@@ -412,7 +413,7 @@ static int gen_object(conv *c, const json_t *s, const json_t *props, const json_
                 sbuf kv = {0};
                 if (after) put(&kv, "\",\" j-ws ");
                 json_t *jk = json_string(names[i]);
-                char *encoded = jk ? json_dumps(jk, JSON_ENCODE_ANY) : NULL;
+                char *encoded = jk ? l2_json_dumps(jk, JSON_ENCODE_ANY) : NULL;
                 json_decref(jk);
                 if (encoded) put_literal(&kv, encoded, strlen(encoded));
                 else kv.oom = 1;
@@ -822,7 +823,7 @@ llama2_status l2_json_schema_to_gbnf(const json_t *schema, char **gbnf, llama2_e
 llama2_status l2_json_schema_text_to_gbnf(const char *text, size_t len, char **gbnf, llama2_error *err) {
     *gbnf = NULL;
     json_error_t je;
-    json_t *schema = json_loadb(text, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
+    json_t *schema = l2_json_loadb(text, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
     if (!schema) {
         if (err) {
             err->status = LLAMA2_E_INVALID;

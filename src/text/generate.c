@@ -92,6 +92,10 @@ llama2_status llama2_generate(llama2_session *session, const llama2_tokenizer *t
         const int eos_ends = l2_sampler_has_grammar(sampler); /* a grammar ends its text with EOS */
         for (int pos = n_prompt;; pos++) {
             int next = llama2_sampler_sample(sampler, logits);
+            if (l2_sampler_out_of_memory(sampler)) {
+                s = l2_fail(err, LLAMA2_E_NOMEM, "out of memory for the grammar");
+                break;
+            }
             st.generated_tokens++;
             if (ends_text(tokenizer, next) || (eos_ends && llama2_tokenizer_is_end(tokenizer, next))) {
                 st.stop = LLAMA2_STOP_TOKEN;

@@ -75,6 +75,9 @@ typedef struct l2_gmatch {
     uint32_t stamp;
     int32_t *remap; /* compaction scratch */
     size_t cap_remap;
+    /* 1 once an allocation failed: a byte was then refused for want of
+     * memory, not by the grammar, and the text can no longer be trusted. */
+    int out_of_memory;
 } l2_gmatch;
 
 /* Limits of one step: a set of more stacks, or a closure of more steps, is

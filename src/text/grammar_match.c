@@ -23,7 +23,10 @@ static int32_t new_node(l2_gmatch *m, uint32_t pos, int32_t parent) {
         if (m->cap_nodes >= L2_GMATCH_MAX_NODES) return -1;
         size_t cap = m->cap_nodes ? 2 * m->cap_nodes : 1024;
         l2_gnode *n = realloc(m->nodes, cap * sizeof *n);
-        if (!n) return -1;
+        if (!n) {
+            m->out_of_memory = 1;
+            return -1;
+        }
         m->nodes = n;
         m->cap_nodes = cap;
     }
@@ -35,7 +38,10 @@ static int push_set(l2_gmatch *m, int32_t entry) {
     if (m->n_sets == m->cap_sets) {
         size_t cap = m->cap_sets ? 2 * m->cap_sets : 1024;
         int32_t *s = realloc(m->sets, cap * sizeof *s);
-        if (!s) return 0;
+        if (!s) {
+            m->out_of_memory = 1;
+            return 0;
+        }
         m->sets = s;
         m->cap_sets = cap;
     }
@@ -153,7 +159,10 @@ int l2_gmatch_init(l2_gmatch *m, const llama2_grammar *g) {
     m->g = g;
     m->work = malloc(L2_GMATCH_MAX_STEPS * sizeof *m->work);
     m->seen = calloc(L2_GMATCH_SEEN, sizeof *m->seen);
-    if (!m->work || !m->seen) return 0;
+    if (!m->work || !m->seen) {
+        m->out_of_memory = 1;
+        return 0;
+    }
     size_t n_work = 0;
     for (uint32_t a = g->rule_alts[g->root + 1]; a-- > g->rule_alts[g->root];) {
         if (n_work == L2_GMATCH_MAX_STEPS) return 0;
@@ -181,7 +190,10 @@ void l2_gmatch_free(l2_gmatch *m) {
 static int compact(l2_gmatch *m, size_t begin, size_t end) {
     if (m->n_nodes > m->cap_remap) {
         int32_t *r = realloc(m->remap, m->n_nodes * sizeof *r);
-        if (!r) return 0;
+        if (!r) {
+            m->out_of_memory = 1;
+            return 0;
+        }
         m->remap = r;
         m->cap_remap = m->n_nodes;
     }
@@ -251,7 +263,7 @@ int llama2_grammar_match(const llama2_grammar *g, const char *text, size_t len) 
         }
         size_t nb = l2_gmatch_step(&m, b, e, (unsigned char)text[i]);
         if (nb == SIZE_MAX) {
-            result = 0;
+            result = m.out_of_memory ? -1 : 0;
             break;
         }
         b = nb;

@@ -150,6 +150,8 @@ llama2_status l2_grammar_stage_create(const llama2_grammar *g, const llama2_toke
     return LLAMA2_OK;
 }
 
+int l2_grammar_stage_out_of_memory(const l2_grammar_stage *st) { return st->m.out_of_memory; }
+
 /* Whether bytes[0..n) step the matcher from the current set (the arena
  * is left as it was). */
 static int bytes_fit(l2_grammar_stage *st, const char *bytes, size_t n) {

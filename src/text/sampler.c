@@ -128,6 +128,10 @@ llama2_status llama2_sampler_set_grammar(llama2_sampler *s, const llama2_grammar
 
 int l2_sampler_has_grammar(const llama2_sampler *s) { return s->grammar != NULL; }
 
+int l2_sampler_out_of_memory(const llama2_sampler *s) {
+    return s->grammar && l2_grammar_stage_out_of_memory(s->grammar);
+}
+
 void llama2_sampler_accept(llama2_sampler *s, int token) {
     if (s->grammar && s->grammar_started) l2_grammar_stage_accept(s->grammar, s->last_token, token);
     s->last_token = token;

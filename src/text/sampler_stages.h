@@ -62,8 +62,14 @@ int l2_grammar_stage_mask(l2_grammar_stage *stage, int prev, float *logits, int 
 /* Adds the token to the text (a token that leaves the grammar ends it: then
  * only BOS and EOS are allowed). */
 void l2_grammar_stage_accept(l2_grammar_stage *stage, int prev, int token);
+/* 1 once the matcher ran out of memory: since then a token may have been
+ * refused for want of memory rather than by the grammar. */
+int l2_grammar_stage_out_of_memory(const l2_grammar_stage *stage);
 
 /* Whether a grammar constrains the sampler (generation then ends at EOS too). */
 int l2_sampler_has_grammar(const llama2_sampler *sampler);
+/* 1 once the sampler's grammar ran out of memory (for good): what it
+ * sampled since is not to be used, and the generation fails. */
+int l2_sampler_out_of_memory(const llama2_sampler *sampler);
 
 #endif
