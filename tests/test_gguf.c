@@ -638,7 +638,7 @@ static void test_quantize_from_gguf(void **state) {
     test_run_free(&r);
     const char *bad_type[] = {f32, out, "--type", "q5_1", NULL};
     assert_int_equal(test_run_tool(tool, bad_type, &r), 2);
-    assert_non_null(strstr(r.err, "--type: 'q5_1' is not one of f32, f16, q8_0, q4_0"));
+    assert_non_null(strstr(r.err, "--type: 'q5_1' is not one of f32, f16, q8_0, q4_0, q4_k, q6_k, q4_k_m"));
     test_run_free(&r);
 }
 
