@@ -255,11 +255,11 @@ static int more_bits(int layer, int n_layers) {
 }
 
 /* The type a matrix is written in: the file's, or the mix's choice. */
-static uint32_t chosen_type(uint32_t type, const l2_file_tensor *f, const llama2_config *c) {
+static uint32_t chosen_type(uint32_t type, l2_tensor_kind kind, int layer, size_t cols, const llama2_config *c) {
     if (type != L2_GGUF_MIX_Q4_K_M) return type;
-    const int output = f->kind == L2_TENSOR_CLASSIFIER || (c->shared_classifier && f->kind == L2_TENSOR_TOKEN_EMBEDDING);
-    if (output) return f->cols % 256 != 0 ? L2_GGML_Q8_0 : L2_GGML_Q6_K;
-    if ((f->kind == L2_TENSOR_ATTENTION_VALUE || f->kind == L2_TENSOR_FFN_DOWN) && more_bits(f->layer, c->n_layers))
+    const int output = kind == L2_TENSOR_CLASSIFIER || (c->shared_classifier && kind == L2_TENSOR_TOKEN_EMBEDDING);
+    if (output) return cols % 256 != 0 ? L2_GGML_Q8_0 : L2_GGML_Q6_K;
+    if ((kind == L2_TENSOR_ATTENTION_VALUE || kind == L2_TENSOR_FFN_DOWN) && more_bits(layer, c->n_layers))
         return L2_GGML_Q6_K;
     return L2_GGML_Q4_K;
 }
@@ -274,6 +274,10 @@ static uint32_t fallback_type(uint32_t type, size_t cols) {
     if (type == L2_GGML_Q4_K) type = L2_GGML_Q4_0;
     l2_ggml_type_block(type, &block_values, &block_bytes);
     return cols % block_values == 0 ? type : L2_GGML_F32;
+}
+
+uint32_t l2_gguf_written_type(uint32_t type, l2_tensor_kind kind, int layer, size_t cols, const llama2_config *c) {
+    return l2_tensor_table[kind].matrix ? fallback_type(chosen_type(type, kind, layer, cols, c), cols) : L2_GGML_F32;
 }
 
 static llama2_status list_tensors(const llama2_model *m, uint32_t type, out_tensor **out, size_t *count,
@@ -296,10 +300,9 @@ static llama2_status list_tensors(const llama2_model *m, uint32_t type, out_tens
         t->rows = f.rows;
         t->cols = f.cols;
         size_t block_values, block_bytes;
-        t->type = l2_tensor_table[f.kind].matrix ? chosen_type(type, &f, &c) : L2_GGML_F32;
-        const uint32_t fitting = fallback_type(t->type, t->cols);
-        *fallbacks += fitting != t->type;
-        t->type = fitting;
+        const uint32_t chosen = l2_tensor_table[f.kind].matrix ? chosen_type(type, f.kind, f.layer, f.cols, &c) : L2_GGML_F32;
+        t->type = l2_gguf_written_type(type, f.kind, f.layer, f.cols, &c);
+        *fallbacks += t->type != chosen;
         l2_ggml_type_block(t->type, &block_values, &block_bytes);
         t->bytes = t->rows * (t->cols / block_values) * block_bytes;
         t->offset = offset;

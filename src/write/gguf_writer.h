@@ -18,6 +18,11 @@
  * layers i with i < n/8, i >= 7n/8 or (i - n/8) % 3 == 2. */
 #define L2_GGUF_MIX_Q4_K_M 0x10000u
 
+/* The type l2_gguf_write_model writes a tensor of `kind` (layer `layer`,
+ * rows of `cols` values) of a model of config *c in, for the file's
+ * `type`: the mix's choice, after the fallback; F32 for a norm. */
+uint32_t l2_gguf_written_type(uint32_t type, l2_tensor_kind kind, int layer, size_t cols, const llama2_config *c);
+
 /* Writes model m with tokenizer tok (whose vocabulary must be the model's
  * size) to path as GGUF, the matrices in `type` (L2_GGML_F32, _F16, _Q8_0,
  * _Q4_0, _Q4_K, _Q6_K or L2_GGUF_MIX_Q4_K_M, quantized as ggml's reference
