@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/ops_blocks.h"
 #include "kernels/ops_kquants.h"
 #include "model/float16.h"
 #include "model/ggml_dequant.h"
@@ -291,6 +292,47 @@ static void test_table_for_level(void **state) {
     assert_string_equal(avx2->name, "avx2");
 }
 
+/* src/kernels/README.md's matrix of the GGUF block tables: for each level
+ * named there, the table each choice gives, where this CPU runs it (the
+ * x86 levels' AVX2 needs AVX2). */
+static void test_tables_as_documented(void **state) {
+    char *text = test_read_file(test_source_path("src/kernels/README.md"), NULL);
+    assert_non_null(text);
+    char *at = strstr(text, "| ggml table |");
+    assert_non_null(at);
+    char *lines[4];
+    for (int i = 0; i < 4; i++) {
+        lines[i] = at;
+        at = strchr(at, '\n');
+        assert_non_null(at);
+        *at++ = '\0';
+    }
+    char *levels[9], *blocks[9], *kquants[9];
+    int n = 0;
+    for (char *p = strtok(lines[0], "|"); p && n < 9; p = strtok(NULL, "|")) levels[n++] = p;
+    int nb = 0, nk = 0;
+    for (char *p = strtok(lines[2], "|"); p && nb < 9; p = strtok(NULL, "|")) blocks[nb++] = p;
+    for (char *p = strtok(lines[3], "|"); p && nk < 9; p = strtok(NULL, "|")) kquants[nk++] = p;
+    assert_int_equal(n, 8);
+    assert_int_equal(nb, 8);
+    assert_int_equal(nk, 8);
+    int checked = 0;
+    for (int c = 1; c < 8; c++) {
+        char level[32], want_b[32], want_k[32];
+        assert_int_equal(sscanf(levels[c], " %31s", level), 1);
+        assert_int_equal(sscanf(blocks[c], " %31s", want_b), 1);
+        assert_int_equal(sscanf(kquants[c], " %31s", want_k), 1);
+        const int avx2 = strcmp(want_k, "avx2") == 0;
+        if (avx2 && !l2_kquant_kernels_avx2()) continue; /* this CPU or build has none */
+        assert_string_equal(l2_kquant_kernels_for(level)->name, want_k);
+        assert_string_equal(l2_block_kernels_for(level)->name, want_b);
+        checked++;
+    }
+    print_message("%d levels' block tables as documented\n", checked);
+    assert_true(checked >= 2);
+    free(text);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_nearest_int),
@@ -301,6 +343,7 @@ int main(void) {
         cmocka_unit_test_prestate(test_table_rows_and_inputs, "scalar"),
         cmocka_unit_test_prestate(test_table_rows_and_inputs, "avx2"),
         cmocka_unit_test(test_table_for_level),
+        cmocka_unit_test(test_tables_as_documented),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
