@@ -805,6 +805,97 @@ static int llama_cpp_greedy(const char *greedy, const char *libs, const char *pa
  * ready by tests/llama_cpp/setup.sh), it continues this engine's GGUF files
  * greedily with the same 64 tokens as this engine: the F32, F16, Q8_0 and
  * Q4_0 twins of stories260K. Skipped by name where it cannot be had. */
+/* llama.cpp's greedy program (made ready by tests/llama_cpp/setup.sh) and
+ * its backend folder; skips the test by name where it cannot be had. */
+static void llama_cpp_tools(const char *test, char *greedy, size_t greedy_size, char *libs, size_t libs_size) {
+    char *setup[] = {"/bin/sh", (char *)test_source_path("tests/llama_cpp/setup.sh"), NULL};
+    test_run r;
+    test_run_program(setup, NULL, NULL, 0, &r);
+    if (r.status != 0 || r.out_len < 2) {
+        print_message("skipped: %s: llama.cpp cannot be had (%.200s)\n", test,
+                      r.err && r.err_len ? r.err : "tests/llama_cpp/setup.sh failed");
+        test_run_free(&r);
+        skip();
+    }
+    snprintf(greedy, greedy_size, "%.*s", (int)(r.out_len - 1), r.out);
+    test_run_free(&r);
+    snprintf(libs, libs_size, "%.*s/package/bins/linux-x64", (int)(strrchr(greedy, '/') - greedy), greedy);
+}
+
+/* Whether two GGUF files hold the same tensors: names, types, shapes and
+ * bytes (their metadata may differ). */
+static int same_tensors(const char *a_path, const char *b_path, char *why, size_t why_size) {
+    size_t a_size = 0, b_size = 0;
+    unsigned char *a_data = (unsigned char *)test_read_file(a_path, &a_size);
+    unsigned char *b_data = (unsigned char *)test_read_file(b_path, &b_size);
+    l2_gguf a, b;
+    llama2_error err = {0};
+    assert_non_null(a_data);
+    assert_non_null(b_data);
+    assert_int_equal(l2_gguf_parse(a_data, a_size, &a, &err), LLAMA2_OK);
+    assert_int_equal(l2_gguf_parse(b_data, b_size, &b, &err), LLAMA2_OK);
+    int same = a.n_tensors == b.n_tensors;
+    if (!same) snprintf(why, why_size, "%zu tensors against %zu", a.n_tensors, b.n_tensors);
+    for (size_t i = 0; i < a.n_tensors && same; i++) {
+        const l2_gguf_tensor *t = &a.tensors[i];
+        char name[96];
+        snprintf(name, sizeof name, "%.*s", (int)t->name.len, t->name.data);
+        const l2_gguf_tensor *u = l2_gguf_find_tensor(&b, name);
+        if (!u || u->type != t->type || u->n_dims != t->n_dims || u->bytes != t->bytes ||
+            memcmp(u->dims, t->dims, sizeof t->dims) != 0) {
+            snprintf(why, why_size, "%s: %s against %s", name, l2_ggml_type_name(t->type),
+                     u ? l2_ggml_type_name(u->type) : "missing");
+            same = 0;
+        } else if (memcmp(u->data, t->data, t->bytes) != 0) {
+            snprintf(why, why_size, "%s (%s): other bytes", name, l2_ggml_type_name(t->type));
+            same = 0;
+        }
+    }
+    l2_gguf_free(&a);
+    l2_gguf_free(&b);
+    free(a_data);
+    free(b_data);
+    return same;
+}
+
+/* llama.cpp's quantizer (tests/llama_cpp/quantize.c) on the random K
+ * model's F32 GGUF file writes the tensors llama2-quantize writes, byte
+ * for byte: Q4_K everywhere (Q4_K_S --pure), the Q4_K_M mix, Q6_K. */
+static void test_llama_cpp_quantizer_bytes(void **state) {
+    char greedy[4096], libs[4200], quantize[4200];
+    llama_cpp_tools("test_llama_cpp_quantizer_bytes", greedy, sizeof greedy, libs, sizeof libs);
+    snprintf(quantize, sizeof quantize, "%.*s/quantize", (int)(strrchr(greedy, '/') - greedy), greedy);
+    char f32[4096];
+    snprintf(f32, sizeof f32, "%s", random_k_model("f32", L2_GGML_F32));
+    static const struct {
+        const char *name, *ftype, *pure;
+        uint32_t type;
+    } cases[] = {{"q4_k", "14", "pure", L2_GGML_Q4_K}, {"q4_k_m", "15", NULL, L2_GGUF_MIX_Q4_K_M},
+                 {"q6_k", "18", NULL, L2_GGML_Q6_K}};
+    int failures = 0;
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        char ours[4096], theirs[4096], name[64], why[256] = "";
+        snprintf(ours, sizeof ours, "%s", random_k_model(cases[c].name, cases[c].type));
+        snprintf(name, sizeof name, "llama_cpp_%s.gguf", cases[c].name);
+        snprintf(theirs, sizeof theirs, "%s", test_path_in(tmp_dir, name));
+        char *argv[] = {quantize, libs, f32, theirs, (char *)cases[c].ftype, (char *)cases[c].pure, NULL};
+        test_run r;
+        test_run_program(argv, NULL, NULL, 0, &r);
+        if (r.status != 0) {
+            print_message("FAIL %s: llama.cpp's quantizer: status %d: %.300s\n", cases[c].name, r.status,
+                          r.err ? r.err : "");
+            failures++;
+        } else if (!same_tensors(ours, theirs, why, sizeof why)) {
+            print_message("FAIL %s: %s\n", cases[c].name, why);
+            failures++;
+        } else {
+            print_message("%s: the same tensors as llama.cpp's quantizer writes\n", cases[c].name);
+        }
+        test_run_free(&r);
+    }
+    assert_int_equal(failures, 0);
+}
+
 static void test_llama_cpp_parity(void **state) {
     char twins[5][4096], random_k[3][4096];
     static const char *const types[] = {"f32", "f16", "q8_0", "q4_0", "q4_k_m"};
@@ -812,19 +903,8 @@ static void test_llama_cpp_parity(void **state) {
     snprintf(random_k[0], sizeof random_k[0], "%s", random_k_model("q4_k", L2_GGML_Q4_K));
     snprintf(random_k[1], sizeof random_k[1], "%s", random_k_model("q4_k_m", L2_GGUF_MIX_Q4_K_M));
     snprintf(random_k[2], sizeof random_k[2], "%s", random_k_model("q6_k", L2_GGML_Q6_K));
-    char *setup[] = {"/bin/sh", (char *)test_source_path("tests/llama_cpp/setup.sh"), NULL};
-    test_run r;
-    test_run_program(setup, NULL, NULL, 0, &r);
-    if (r.status != 0 || r.out_len < 2) {
-        print_message("skipped: test_llama_cpp_parity: llama.cpp cannot be had (%.200s)\n",
-                      r.err && r.err_len ? r.err : "tests/llama_cpp/setup.sh failed");
-        test_run_free(&r);
-        skip();
-    }
     char greedy[4096], libs[4200];
-    snprintf(greedy, sizeof greedy, "%.*s", (int)(r.out_len - 1), r.out);
-    test_run_free(&r);
-    snprintf(libs, sizeof libs, "%.*s/package/bins/linux-x64", (int)(strrchr(greedy, '/') - greedy), greedy);
+    llama_cpp_tools("test_llama_cpp_parity", greedy, sizeof greedy, libs, sizeof libs);
     /* And a random model of another shape: a separate classifier, 2 key
      * and value heads for 4 query heads, rope theta 500000, F32. */
     char random_bin[4096], random_gguf[4096], tok_path[4096];
@@ -1302,6 +1382,7 @@ int main(void) {
         cmocka_unit_test(test_q4_k_m_in_place),
         cmocka_unit_test(test_q6_k_close_to_f32),
         cmocka_unit_test(test_llama_cpp_parity),
+        cmocka_unit_test(test_llama_cpp_quantizer_bytes),
         cmocka_unit_test(test_small_file_runs),
         cmocka_unit_test(test_hostile_files),
     };
