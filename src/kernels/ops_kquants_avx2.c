@@ -25,6 +25,10 @@
 
 #define FN L2_TARGET(L2_AVX2)
 #define INLINE L2_INLINE(L2_AVX2)
+/* Loops over constant counts (rows, inputs, a block's parts) unrolled, so
+ * that the accumulators stay in registers and the masks are constants. */
+#define PRAGMA(x) _Pragma(#x)
+#define UNROLL(n) PRAGMA(GCC unroll n)
 
 INLINE __m256i load32(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
 
@@ -87,7 +91,7 @@ INLINE __m256i q4_K_block(const l2_block_q4_K *w, const l2_block_q8_K *x, __m128
     const __m256i scales = _mm256_set_m128i(scales16, scales16);
     const __m256i nibble = _mm256_set1_epi8(0x0F);
     __m256i acc = _mm256_setzero_si256();
-    for (int k = 0; k < 4; k++) {
+    UNROLL(4) for (int k = 0; k < 4; k++) {
         const __m256i q = load32(w->qs + 32 * k);
         const __m256i lo = _mm256_and_si256(q, nibble), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), nibble);
         const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, load32(x->qs + 64 * k)),
@@ -105,7 +109,7 @@ INLINE __m256i q6_K_block(const l2_block_q6_K *w, const l2_block_q8_K *x) {
     const __m256i nibble = _mm256_set1_epi8(0x0F), top = _mm256_set1_epi8(0x30);
     const __m128i scales8 = _mm_loadu_si128((const __m128i *)(const void *)w->scales);
     __m256i acc = _mm256_setzero_si256();
-    for (int h = 0; h < 2; h++) {
+    UNROLL(2) for (int h = 0; h < 2; h++) {
         const __m256i ql0 = load32(w->ql + 64 * h), ql1 = load32(w->ql + 64 * h + 32), qh = load32(w->qh + 32 * h);
         /* The four runs of 32 values: low 4 bits from a nibble of ql0 or
          * ql1, high 2 from bits 2k of qh moved to bits 4-5. */
@@ -116,7 +120,7 @@ INLINE __m256i q6_K_block(const l2_block_q6_K *w, const l2_block_q8_K *x) {
             _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), nibble),
                             _mm256_and_si256(_mm256_srli_epi16(qh, 2), top)),
         };
-        for (int k = 0; k < 4; k++) {
+        UNROLL(4) for (int k = 0; k < 4; k++) {
             const int g = 8 * h + 2 * k; /* values 16g .. 16g + 32 */
             /* scale g in the low eight 16-bit lanes, g + 1 in the high. */
             const __m256i sc = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(
@@ -143,9 +147,9 @@ INLINE void rows_q4_K(float *out, const l2_block_q4_K *w, size_t row_blocks, con
             mins[i][r] = _mm_setzero_ps();
         }
     for (int b = 0; b < n_blocks; b++)
-        for (int i = 0; i < inputs; i++) {
+        UNROLL(2) for (int i = 0; i < inputs; i++) {
             const l2_block_q8_K *xb = x + (size_t)i * x_stride + b;
-            for (int r = 0; r < rows; r++) {
+            UNROLL(4) for (int r = 0; r < rows; r++) {
                 const l2_block_q4_K *wb = w + (size_t)r * row_blocks + b;
                 __m128i m;
                 const __m256i isum = q4_K_block(wb, xb, &m);
@@ -168,9 +172,9 @@ INLINE void rows_q6_K(float *out, const l2_block_q6_K *w, size_t row_blocks, con
     for (int i = 0; i < inputs; i++)
         for (int r = 0; r < rows; r++) acc[i][r] = _mm256_setzero_ps();
     for (int b = 0; b < n_blocks; b++)
-        for (int i = 0; i < inputs; i++) {
+        UNROLL(2) for (int i = 0; i < inputs; i++) {
             const l2_block_q8_K *xb = x + (size_t)i * x_stride + b;
-            for (int r = 0; r < rows; r++) {
+            UNROLL(4) for (int r = 0; r < rows; r++) {
                 const l2_block_q6_K *wb = w + (size_t)r * row_blocks + b;
                 const float d = half_to_float(wb->d) * xb->d;
                 acc[i][r] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(q6_K_block(wb, xb)), acc[i][r]);
