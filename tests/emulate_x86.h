@@ -82,6 +82,18 @@ static inline void l2_emu_mask_storeu_ps(void *p, __mmask16 k, __m512 a) {
 }
 #define _mm512_mask_storeu_ps(p, k, a) l2_emu_mask_storeu_ps((p), (k), (a))
 
+/* 16 unsigned 16-bit values widened to 32 bits (missing from SIMDe). */
+static inline __m512i l2_emu_cvtepu16_epi32(__m256i a) {
+    uint16_t v[16];
+    int32_t r[16];
+    memcpy(v, &a, sizeof v);
+    for (int i = 0; i < 16; i++) r[i] = v[i];
+    __m512i out;
+    memcpy(&out, r, sizeof out);
+    return out;
+}
+#define _mm512_cvtepu16_epi32(a) l2_emu_cvtepu16_epi32(a)
+
 /* int32 to float, rounded to nearest (the default rounding mode). */
 static inline __m512 l2_emu_cvtepi32_ps(__m512i a) {
     int32_t v[16];

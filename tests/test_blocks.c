@@ -4,9 +4,11 @@
  * arithmetic and ggml's definitions, and every other table (AVX2, skipped
  * by name where the CPU lacks it) against the reference on random blocks
  * with extreme scales: zero, subnormal, fp16's largest, and weights of
- * -128. The quantizer is the reference's bits; the dots sum the blocks in
- * another order, so they are within a rounding bound of the reference's,
- * and a table's four-row dot is its one-row dot's bits.
+ * -128. The quantizer is the reference's bits; the Q8_0 dots sum the
+ * blocks in another order, so they are within a rounding bound of the
+ * reference's, and a table's four-row dot is its one-row dot's bits. The
+ * Q4_0 panels are the reference's dot's bits at every level, for any rows,
+ * panel range, inputs and input stride.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -121,7 +123,9 @@ static void test_reference_dots(void **state) {
 /* ------------------------------------------- every table, the same bits */
 
 static const l2_block_kernels *table_or_skip(const char *name) {
-    const l2_block_kernels *k = strcmp(name, "avx2") == 0 ? l2_block_kernels_avx2() : l2_block_kernels_reference();
+    const l2_block_kernels *k = strcmp(name, "avx2") == 0          ? l2_block_kernels_avx2()
+                                : strcmp(name, "avx512-vnni") == 0 ? l2_block_kernels_avx512_vnni()
+                                                                   : l2_block_kernels_reference();
     if (!k) {
         print_message("skipped: this CPU (or build) cannot run the %s block kernels\n", name);
         skip();
@@ -208,20 +212,15 @@ static void test_table_dots(void **state) {
 static void test_table_dots_four_rows(void **state) {
     const l2_block_kernels *k = table_or_skip(*state), *ref = l2_block_kernels_reference();
     static l2_block_q8_0 w8[4 * MAX_BLOCKS], x[MAX_BLOCKS];
-    static l2_block_q4_0 w4[4 * MAX_BLOCKS];
     for (int trial = 0; trial < 200; trial++) {
         const int n = 1 + (int)(test_rng_next(&rng) % MAX_BLOCKS), extreme = trial % 2;
         random_q8_blocks(w8, 4 * n, extreme);
-        random_q4_blocks(w4, 4 * n, extreme);
         random_activations(x, n, extreme);
-        float out8[4], out4[4];
+        float out8[4];
         k->dot4_q8_0(out8, w8, (size_t)n, x, n);
-        k->dot4_q4_0(out4, w4, (size_t)n, x, n);
         for (int r = 0; r < 4; r++) {
             assert_true(same_float(out8[r], k->dot_q8_0(w8 + r * n, x, n)));
-            assert_true(same_float(out4[r], k->dot_q4_0(w4 + r * n, x, n)));
             assert_close(k, out8[r], ref->dot_q8_0(w8 + r * n, x, n), q8_bound(w8 + r * n, x, n));
-            assert_close(k, out4[r], ref->dot_q4_0(w4 + r * n, x, n), q4_bound(w4 + r * n, x, n));
         }
     }
 }
@@ -232,22 +231,70 @@ static void test_table_dots_four_rows(void **state) {
 static void test_table_dots_two_inputs(void **state) {
     const l2_block_kernels *k = table_or_skip(*state);
     static l2_block_q8_0 w8[4 * MAX_BLOCKS], x[2 * MAX_BLOCKS + 3];
-    static l2_block_q4_0 w4[4 * MAX_BLOCKS];
     for (int trial = 0; trial < 200; trial++) {
         const int n = 1 + (int)(test_rng_next(&rng) % MAX_BLOCKS), extreme = trial % 2;
         const size_t stride = (size_t)n + (size_t)(trial % 4); /* inputs apart by more than a row, too */
         random_q8_blocks(w8, 4 * n, extreme);
-        random_q4_blocks(w4, 4 * n, extreme);
         random_activations(x, n, extreme);
         random_activations(x + stride, n, extreme);
-        float out8[8], out4[8];
+        float out8[8];
         k->dot4x2_q8_0(out8, w8, (size_t)n, x, stride, n);
-        k->dot4x2_q4_0(out4, w4, (size_t)n, x, stride, n);
         for (int i = 0; i < 2; i++)
-            for (int r = 0; r < 4; r++) {
+            for (int r = 0; r < 4; r++)
                 assert_true(same_float(out8[4 * i + r], k->dot_q8_0(w8 + r * n, x + (size_t)i * stride, n)));
-                assert_true(same_float(out4[4 * i + r], k->dot_q4_0(w4 + r * n, x + (size_t)i * stride, n)));
+    }
+}
+
+/* Q4_0 panels: a random matrix of 1 to 40 rows (a last panel cut short,
+ * too) packed, a random range of its panels against 1 to 11 inputs (more
+ * than a tile, and inputs apart by more than a row): every row of the
+ * range is the reference's dot_q4_0's bits for each input, and nothing
+ * outside the range's rows is written. Blocks past 64 (the reference's
+ * own panel kernel carries its sums over) with 1 in 8 trials. */
+#define PANEL_MAX_ROWS 40
+#define PANEL_MAX_INPUTS 11
+#define PANEL_MAX_BLOCKS 80
+static void test_table_q4_0_panels(void **state) {
+    const l2_block_kernels *k = table_or_skip(*state), *ref = l2_block_kernels_reference();
+    static l2_block_q4_0 w[PANEL_MAX_ROWS * PANEL_MAX_BLOCKS];
+    static l2_block_q8_0 x[PANEL_MAX_INPUTS * (PANEL_MAX_BLOCKS + 3)];
+    static l2_block_q8_0_summary xs[PANEL_MAX_INPUTS * (PANEL_MAX_BLOCKS + 3)];
+    static float out[PANEL_MAX_INPUTS * (PANEL_MAX_ROWS + 5)];
+    for (int trial = 0; trial < 150; trial++) {
+        const int extreme = trial % 2, rows = 1 + (int)(test_rng_next(&rng) % PANEL_MAX_ROWS);
+        const int n = trial % 8 == 0 ? 65 + (int)(test_rng_next(&rng) % (PANEL_MAX_BLOCKS - 64))
+                                     : 1 + (int)(test_rng_next(&rng) % 64);
+        const int n_inputs = 1 + (int)(test_rng_next(&rng) % PANEL_MAX_INPUTS);
+        const size_t stride = (size_t)n + (size_t)(trial % 4), out_stride = (size_t)rows + (size_t)(trial % 6);
+        random_q4_blocks(w, rows * n, extreme);
+        for (int i = 0; i < n_inputs; i++) {
+            random_activations(x + (size_t)i * stride, n > MAX_BLOCKS ? MAX_BLOCKS : n, extreme);
+            if (n > MAX_BLOCKS) random_activations(x + (size_t)i * stride + MAX_BLOCKS, n - MAX_BLOCKS, extreme);
+            l2_block_q8_0_summarize(xs + (size_t)i * stride, x + (size_t)i * stride, n);
+        }
+        const size_t bytes = l2_q4_0_panels_pack(NULL, w, rows, n);
+        unsigned char *panels = malloc(bytes);
+        assert_non_null(panels);
+        assert_int_equal(l2_q4_0_panels_pack(panels, w, rows, n), bytes);
+        const int n_panels = (rows + L2_PANEL_ROWS - 1) / L2_PANEL_ROWS;
+        const int begin = (int)(test_rng_next(&rng) % (uint64_t)n_panels);
+        const int end = begin + 1 + (int)(test_rng_next(&rng) % (uint64_t)(n_panels - begin));
+        for (size_t i = 0; i < sizeof out / sizeof out[0]; i++) out[i] = -7.0f;
+        k->q4_0_panels(out, out_stride, panels, rows, begin, end, x, xs, stride, n_inputs, n);
+        for (int i = 0; i < n_inputs; i++)
+            for (size_t r = 0; r < out_stride; r++) {
+                const float got = out[(size_t)i * out_stride + r];
+                const int inside = (int)r >= begin * L2_PANEL_ROWS && (int)r < end * L2_PANEL_ROWS && (int)r < rows;
+                if (!inside) {
+                    if (got != -7.0f) fail_msg("%s: row %zu of input %d written outside the range", k->name, r, i);
+                    continue;
+                }
+                const float want = ref->dot_q4_0(w + r * (size_t)n, x + (size_t)i * stride, n);
+                if (!same_float(got, want))
+                    fail_msg("%s: row %zu, input %d of %d, %d blocks: %.9g, reference %.9g", k->name, r, i, n_inputs,
+                             n, (double)got, (double)want);
             }
+        free(panels);
     }
 }
 
@@ -263,9 +310,13 @@ static void test_table_for_level(void **state) {
         skip();
     }
     assert_ptr_equal(l2_block_kernels_for("avx2-exact"), avx2);
-    assert_ptr_equal(l2_block_kernels_for("avx512-vnni"), avx2);
-    assert_ptr_equal(l2_block_kernels_for("amx"), avx2);
+    assert_ptr_equal(l2_block_kernels_for("avx512"), avx2);
     assert_string_equal(avx2->name, "avx2");
+    /* The AVX512-VNNI levels bring their own where the CPU has it. */
+    const l2_block_kernels *vnni = l2_block_kernels_avx512_vnni();
+    assert_ptr_equal(l2_block_kernels_for("avx512-vnni"), vnni ? vnni : avx2);
+    assert_ptr_equal(l2_block_kernels_for("amx-exact"), vnni ? vnni : avx2);
+    if (vnni) assert_string_equal(vnni->name, "avx512-vnni");
 }
 
 int main(void) {
@@ -278,6 +329,9 @@ int main(void) {
         cmocka_unit_test_prestate(test_table_dots_four_rows, "avx2"),
         cmocka_unit_test_prestate(test_table_dots_two_inputs, "scalar"),
         cmocka_unit_test_prestate(test_table_dots_two_inputs, "avx2"),
+        cmocka_unit_test_prestate(test_table_q4_0_panels, "scalar"),
+        cmocka_unit_test_prestate(test_table_q4_0_panels, "avx2"),
+        cmocka_unit_test_prestate(test_table_q4_0_panels, "avx512-vnni"),
         cmocka_unit_test(test_table_for_level),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -10,6 +10,8 @@
  */
 #include <math.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 #include "ops.h"
 #include "ops_blocks.h"
@@ -200,30 +202,124 @@ FN static void dot4_q8_0_avx2(float out[4], const l2_block_q8_0 *w, size_t row_b
     rows_q8_0(out, w, row_blocks, x, 0, n_blocks, 4, 1);
 }
 
-FN static void dot4_q4_0_avx2(float out[4], const l2_block_q4_0 *w, size_t row_blocks, const l2_block_q8_0 *x,
-                              int n_blocks) {
-    rows_q4_0(out, w, row_blocks, x, 0, n_blocks, 4, 1);
-}
-
 /* Four rows against two inputs (inputs == 2 runs the four rows only). */
 FN static void dot4x2_q8_0_avx2(float out[8], const l2_block_q8_0 *w, size_t row_blocks, const l2_block_q8_0 *x,
                                 size_t x_stride, int n_blocks) {
     rows_q8_0(out, w, row_blocks, x, x_stride, n_blocks, 4, 2);
 }
 
-FN static void dot4x2_q4_0_avx2(float out[8], const l2_block_q4_0 *w, size_t row_blocks, const l2_block_q8_0 *x,
-                                size_t x_stride, int n_blocks) {
-    rows_q4_0(out, w, row_blocks, x, x_stride, n_blocks, 4, 2);
+/* Input bytes 4j..4j+3 in every 32-bit lane (a broadcast load). */
+INLINE __m256i piece_256(const int8_t *q, int j) {
+    int32_t v;
+    memcpy(&v, q + 4 * j, sizeof v);
+    return _mm256_set1_epi32(v);
+}
+
+/* Q4_0 panels (ops_blocks.h) against NI inputs at once, a panel's two
+ * halves (8 rows each, a row a 32-bit lane) block by block: each half
+ * block's nibbles unpacked once into eight vectors (the low nibbles of
+ * vector k hold values 4k..4k+3 of the 8 rows, the high ones values
+ * 16+4k..16+4k+3), multiplied by the input's matching 4 bytes broadcast.
+ * The 16-bit pair sums of the eight steps add up without overflow (at
+ * most 8 * 2 * 15 * 128), and the block's integer dot is the nibbles'
+ * less 8 times the input's sum. Then the reference's float steps for
+ * every lane: (float)isum * (dw * dx) added to the row's sum, block by
+ * block, nothing fused. acc[2 * i + h]: input i, half h. */
+INLINE void q4_0_panel(__m256 *acc, const uint8_t *nibbles, const uint8_t *scales, const l2_block_q8_0 *x,
+                       const l2_block_q8_0_summary *xs, size_t x_stride, int n_blocks, int ni) {
+    const __m256i low = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+#pragma GCC unroll 8
+    for (int i = 0; i < 2 * ni; i++) acc[i] = _mm256_setzero_ps();
+    for (int b = 0; b < n_blocks; b++) {
+        const uint8_t *v = nibbles + (size_t)b * 256;
+#pragma GCC unroll 8
+        for (int k = 0; k < 4; k++) _mm_prefetch((const char *)(v + L2_PANEL_PREFETCH + 64 * k), _MM_HINT_T0);
+#pragma GCC unroll 8
+        for (int h = 0; h < 2; h++) {
+            __m256i lo[4], hi[4];
+#pragma GCC unroll 8
+            for (int k = 0; k < 4; k++) {
+                const __m256i packed = _mm256_loadu_si256((const __m256i *)(const void *)(v + 64 * k + 32 * h));
+                lo[k] = _mm256_and_si256(packed, low);
+                hi[k] = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low);
+            }
+            const __m256 dw =
+                f16_to_f32_8(_mm_loadu_si128((const __m128i *)(const void *)(scales + (size_t)b * 32 + 16 * h)));
+#pragma GCC unroll 8
+            for (int i = 0; i < ni; i++) {
+                const int8_t *q = x[(size_t)i * x_stride + (size_t)b].qs;
+                const l2_block_q8_0_summary *sm = &xs[(size_t)i * x_stride + (size_t)b];
+                __m256i pairs = _mm256_maddubs_epi16(lo[0], piece_256(q, 0));
+#pragma GCC unroll 8
+                for (int k = 1; k < 4; k++)
+                    pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(lo[k], piece_256(q, k)));
+#pragma GCC unroll 8
+                for (int k = 0; k < 4; k++)
+                    pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(hi[k], piece_256(q, 4 + k)));
+                const __m256i isum = _mm256_sub_epi32(_mm256_madd_epi16(pairs, ones), _mm256_set1_epi32(8 * sm->sum));
+                const __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(sm->d));
+                acc[2 * i + h] = _mm256_add_ps(acc[2 * i + h], _mm256_mul_ps(_mm256_cvtepi32_ps(isum), scale));
+            }
+        }
+    }
+}
+
+#define PANEL_INPUTS 2
+
+FN static void q4_0_panels_avx2(float *out, size_t out_stride, const void *panels, int rows, int panel_begin,
+                                int panel_end, const l2_block_q8_0 *x, const l2_block_q8_0_summary *xs,
+                                size_t x_stride, int n_inputs, int n_blocks) {
+    const size_t panel = l2_q4_0_panel_bytes(n_blocks);
+    for (int p = panel_begin; p < panel_end; p++) {
+        const uint8_t *nibbles = (const uint8_t *)panels + (size_t)p * panel,
+                      *scales = nibbles + (size_t)n_blocks * 256;
+        const int row0 = p * L2_PANEL_ROWS, n_rows = rows - row0 < L2_PANEL_ROWS ? rows - row0 : L2_PANEL_ROWS;
+        for (int i0 = 0; i0 < n_inputs; i0 += PANEL_INPUTS) {
+            const int ni = n_inputs - i0 < PANEL_INPUTS ? n_inputs - i0 : PANEL_INPUTS;
+            __m256 acc[2 * PANEL_INPUTS];
+            /* The tile's width a constant in each call, so that the
+             * accumulators stay in registers. */
+            if (ni == 2)
+                q4_0_panel(acc, nibbles, scales, x + (size_t)i0 * x_stride, xs + (size_t)i0 * x_stride, x_stride,
+                           n_blocks, 2);
+            else
+                q4_0_panel(acc, nibbles, scales, x + (size_t)i0 * x_stride, xs + (size_t)i0 * x_stride, x_stride,
+                           n_blocks, 1);
+            for (int i = 0; i < ni; i++) {
+                float lanes[L2_PANEL_ROWS];
+                _mm256_storeu_ps(lanes, acc[2 * i]);
+                _mm256_storeu_ps(lanes + 8, acc[2 * i + 1]);
+                memcpy(out + (size_t)(i0 + i) * out_stride + (size_t)row0, lanes, (size_t)n_rows * sizeof(float));
+            }
+        }
+    }
 }
 
 const l2_block_kernels *l2_block_kernels_avx2(void) {
-    static const l2_block_kernels table = {"avx2",           quantize_q8_0_avx2, dot_q8_0_avx2,    dot_q4_0_avx2,
-                                           dot4_q8_0_avx2,   dot4_q4_0_avx2,     dot4x2_q8_0_avx2, dot4x2_q4_0_avx2};
+    static const l2_block_kernels table = {.name = "avx2",
+                                           .quantize_q8_0 = quantize_q8_0_avx2,
+                                           .dot_q8_0 = dot_q8_0_avx2,
+                                           .dot_q4_0 = dot_q4_0_avx2,
+                                           .dot4_q8_0 = dot4_q8_0_avx2,
+                                           .dot4x2_q8_0 = dot4x2_q8_0_avx2,
+                                           .q4_0_panels = q4_0_panels_avx2};
     return l2_x86_features_read().avx2 ? &table : NULL;
+}
+
+const l2_block_kernels *l2_block_kernels_avx512_vnni(void) {
+    static const l2_block_kernels table = {.name = "avx512-vnni",
+                                           .quantize_q8_0 = quantize_q8_0_avx2,
+                                           .dot_q8_0 = dot_q8_0_avx2,
+                                           .dot_q4_0 = dot_q4_0_avx2,
+                                           .dot4_q8_0 = dot4_q8_0_avx2,
+                                           .dot4x2_q8_0 = dot4x2_q8_0_avx2,
+                                           .q4_0_panels = l2_q4_0_panels_avx512_vnni};
+    return l2_x86_features_read().avx512_vnni ? &table : NULL;
 }
 
 #else
 
 const l2_block_kernels *l2_block_kernels_avx2(void) { return NULL; }
+const l2_block_kernels *l2_block_kernels_avx512_vnni(void) { return NULL; }
 
 #endif

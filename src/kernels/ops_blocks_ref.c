@@ -34,8 +34,7 @@ static float dot_q8_0_ref(const l2_block_q8_0 *w, const l2_block_q8_0 *x, int n_
     return sum;
 }
 
-static float dot_q4_0_ref(const l2_block_q4_0 *w, const l2_block_q8_0 *x, int n_blocks) {
-    float sum = 0.0f;
+float l2_q4_0_dot_from(float sum, const l2_block_q4_0 *w, const l2_block_q8_0 *x, int n_blocks) {
     for (int b = 0; b < n_blocks; b++) {
         int isum = 0;
         for (int j = 0; j < L2_BLOCK / 2; j++) {
@@ -47,14 +46,13 @@ static float dot_q4_0_ref(const l2_block_q4_0 *w, const l2_block_q8_0 *x, int n_
     return sum;
 }
 
+static float dot_q4_0_ref(const l2_block_q4_0 *w, const l2_block_q8_0 *x, int n_blocks) {
+    return l2_q4_0_dot_from(0.0f, w, x, n_blocks);
+}
+
 static void dot4_q8_0_ref(float out[4], const l2_block_q8_0 *w, size_t row_blocks, const l2_block_q8_0 *x,
                           int n_blocks) {
     for (size_t r = 0; r < 4; r++) out[r] = dot_q8_0_ref(w + r * row_blocks, x, n_blocks);
-}
-
-static void dot4_q4_0_ref(float out[4], const l2_block_q4_0 *w, size_t row_blocks, const l2_block_q8_0 *x,
-                          int n_blocks) {
-    for (size_t r = 0; r < 4; r++) out[r] = dot_q4_0_ref(w + r * row_blocks, x, n_blocks);
 }
 
 static void dot4x2_q8_0_ref(float out[8], const l2_block_q8_0 *w, size_t row_blocks, const l2_block_q8_0 *x,
@@ -62,19 +60,22 @@ static void dot4x2_q8_0_ref(float out[8], const l2_block_q8_0 *w, size_t row_blo
     for (size_t i = 0; i < 2; i++) dot4_q8_0_ref(out + 4 * i, w, row_blocks, x + i * x_stride, n_blocks);
 }
 
-static void dot4x2_q4_0_ref(float out[8], const l2_block_q4_0 *w, size_t row_blocks, const l2_block_q8_0 *x,
-                            size_t x_stride, int n_blocks) {
-    for (size_t i = 0; i < 2; i++) dot4_q4_0_ref(out + 4 * i, w, row_blocks, x + i * x_stride, n_blocks);
-}
-
 const l2_block_kernels *l2_block_kernels_reference(void) {
-    static const l2_block_kernels table = {"scalar",        quantize_q8_0_ref, dot_q8_0_ref,   dot_q4_0_ref,
-                                           dot4_q8_0_ref,   dot4_q4_0_ref,     dot4x2_q8_0_ref, dot4x2_q4_0_ref};
+    static const l2_block_kernels table = {.name = "scalar",
+                                           .quantize_q8_0 = quantize_q8_0_ref,
+                                           .dot_q8_0 = dot_q8_0_ref,
+                                           .dot_q4_0 = dot_q4_0_ref,
+                                           .dot4_q8_0 = dot4_q8_0_ref,
+                                           .dot4x2_q8_0 = dot4x2_q8_0_ref,
+                                           .q4_0_panels = l2_q4_0_panels_ref};
     return &table;
 }
 
 const l2_block_kernels *l2_block_kernels_for(const char *kernels_name) {
     const int x86 = kernels_name && (strncmp(kernels_name, "avx", 3) == 0 || strncmp(kernels_name, "amx", 3) == 0);
-    const l2_block_kernels *avx2 = x86 ? l2_block_kernels_avx2() : NULL;
-    return avx2 ? avx2 : l2_block_kernels_reference();
+    /* The levels with AVX512-VNNI: "avx512-vnni" and "amx" (fast or exact). */
+    const int vnni512 = kernels_name && (strncmp(kernels_name, "avx512-vnni", 11) == 0 || strncmp(kernels_name, "amx", 3) == 0);
+    const l2_block_kernels *table = vnni512 ? l2_block_kernels_avx512_vnni() : NULL;
+    if (!table && x86) table = l2_block_kernels_avx2();
+    return table ? table : l2_block_kernels_reference();
 }

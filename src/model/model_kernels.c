@@ -11,7 +11,7 @@
 #include "kernels/ops_blocks.h"
 #include "kernels/ops_kquants.h"
 
-/* Calls fn on every int8 matrix that a product reads (the embedding table
+/* Calls fn on every matrix that a product reads (the embedding table
  * only when it is also the classifier: otherwise only rows are looked up). */
 static void for_each_product_matrix(llama2_model *m, void (*fn)(void *ctx, tensor *t), void *ctx) {
     for (int l = 0; l < m->config.n_layers; l++) {
@@ -33,12 +33,21 @@ typedef struct repack_pass {
 /* Each copy starts on a 64-byte boundary. */
 static size_t round_up_64(size_t n) { return (n + 63) & ~(size_t)63; }
 
+/* The copy of one matrix: int8 as the kernel table repacks it, GGUF's
+ * Q4_0 as panels of 16 rows (ops_blocks.h). */
+static size_t repack_matrix(const l2_kernels *k, void *dst, const tensor *t) {
+    if (t->type == LLAMA2_WEIGHTS_Q4_0)
+        return l2_q4_0_panels_pack(dst, (const l2_block_q4_0 *)t->blocks, t->rows, t->cols / L2_BLOCK);
+    if (t->type == LLAMA2_WEIGHTS_Q8_0 && k->repack_q8) return k->repack_q8(dst, t->q, t->scales, t->rows, t->cols, t->group_size);
+    return 0;
+}
+
 static void repack_one(void *ctx, tensor *t) {
     repack_pass *pass = ctx;
-    const size_t need = pass->k->repack_q8(NULL, t->q, t->scales, t->rows, t->cols, t->group_size);
+    const size_t need = repack_matrix(pass->k, NULL, t);
     if (need == 0) return;
     if (pass->dst) {
-        pass->k->repack_q8(pass->dst + pass->total, t->q, t->scales, t->rows, t->cols, t->group_size);
+        repack_matrix(pass->k, pass->dst + pass->total, t);
         t->packed = pass->dst + pass->total;
     }
     if (!l2_add_size(pass->total, round_up_64(need), &pass->total)) pass->overflow = 1;
@@ -50,7 +59,6 @@ llama2_status l2_model_attach_kernels(llama2_model *m, llama2_error *err) {
     m->kernels = l2_kernels_for(m->config.weight_type);
     m->block_kernels = l2_block_kernels_for(m->kernels->name);
     m->kquant_kernels = l2_kquant_kernels_for(m->kernels->name);
-    if (m->config.weight_type != LLAMA2_WEIGHTS_Q8_0 || !m->kernels->repack_q8) return LLAMA2_OK;
     repack_pass pass = {m->kernels, NULL, 0, 0};
     for_each_product_matrix(m, repack_one, &pass);
     if (pass.overflow) return l2_fail(err, LLAMA2_E_NOMEM, "the repacked weights' size overflows");

@@ -12,15 +12,22 @@
  * sections. */
 #define MAX_PRODUCTS 8
 
+static int is_blocks(const tensor *w) { return l2_weights_are_blocks(w->type); }
+
+/* Q4_0 matrices run as panels of 16 rows (ops_blocks.h), made when the
+ * model was opened. */
+static int is_panels(const tensor *w) { return w->type == LLAMA2_WEIGHTS_Q4_0 && w->packed; }
+
 /* Rows per task: a multiple of the rows the table's kernels take together
  * (ops.h: task_rows), small enough to balance the workers, large enough to
  * amortise a task. */
-static int rows_per_task(const l2_kernels *k, int rows, int n_workers, int nb) {
+static int rows_per_task(const l2_kernels *k, const tensor *w, int n_workers, int nb) {
+    const int rows = w->rows;
     if (n_workers <= 1) return rows;
     int target = rows / (n_workers * 8); /* about 8 tasks per worker */
     int min_rows = nb > 1 ? 32 : 16;
     if (target < min_rows) target = min_rows;
-    const int unit = nb > 1 ? k->block_task_rows : k->task_rows;
+    const int unit = is_panels(w) ? L2_PANEL_ROWS : nb > 1 ? k->block_task_rows : k->task_rows;
     return unit > 1 ? (target + unit - 1) / unit * unit : target;
 }
 
@@ -58,16 +65,16 @@ static int stripe_tasks(const l2_kernels *k, const tensor *w, int chunk) {
     return (stripes + chunk - 1) / chunk + (k->stripe_rows * stripes < w->rows);
 }
 
-static int is_blocks(const tensor *w) { return l2_weights_are_blocks(w->type); }
 
-/* Rows [begin, end) of a product of ggml blocks: each weight row's dot with
- * every input's Q8_0 blocks, the row read once for the block's inputs. A
- * row's output is one dot whatever the other inputs. */
+/* Rows [begin, end) of a product of ggml Q8_0 blocks: each weight row's
+ * dot with every input's Q8_0 blocks, the row read once for the block's
+ * inputs. A row's output is one dot whatever the other inputs. */
 static void run_block_rows(const products_job *job, const l2_product *prod, int begin, int end) {
     const tensor *w = prod->w;
     const l2_block_kernels *bk = job->s->model->block_kernels;
     const size_t n_blocks = (size_t)w->cols / L2_BLOCK;
     const l2_block_q8_0 *x = (const l2_block_q8_0 *)(const void *)job->s->xq;
+    const l2_block_q8_0 *rows = (const l2_block_q8_0 *)w->blocks;
     int r = begin;
     /* Four rows at a time, against two inputs at a time (the same bits as
      * one at a time). */
@@ -75,38 +82,32 @@ static void run_block_rows(const products_job *job, const l2_product *prod, int 
         int b = 0;
         for (; b + 2 <= job->nb; b += 2) {
             float eight[8];
-            const l2_block_q8_0 *xb = x + (size_t)b * n_blocks;
-            if (w->type == LLAMA2_WEIGHTS_Q4_0)
-                bk->dot4x2_q4_0(eight, (const l2_block_q4_0 *)w->blocks + (size_t)r * n_blocks, n_blocks, xb, n_blocks,
-                                (int)n_blocks);
-            else
-                bk->dot4x2_q8_0(eight, (const l2_block_q8_0 *)w->blocks + (size_t)r * n_blocks, n_blocks, xb, n_blocks,
-                                (int)n_blocks);
+            bk->dot4x2_q8_0(eight, rows + (size_t)r * n_blocks, n_blocks, x + (size_t)b * n_blocks, n_blocks,
+                            (int)n_blocks);
             for (int i = 0; i < 8; i++)
                 prod->out[(size_t)(b + i / 4) * (size_t)prod->out_stride + (size_t)(r + i % 4)] = eight[i];
         }
         for (; b < job->nb; b++) {
             float four[4];
-            const l2_block_q8_0 *xb = x + (size_t)b * n_blocks;
-            if (w->type == LLAMA2_WEIGHTS_Q4_0)
-                bk->dot4_q4_0(four, (const l2_block_q4_0 *)w->blocks + (size_t)r * n_blocks, n_blocks, xb, (int)n_blocks);
-            else
-                bk->dot4_q8_0(four, (const l2_block_q8_0 *)w->blocks + (size_t)r * n_blocks, n_blocks, xb, (int)n_blocks);
+            bk->dot4_q8_0(four, rows + (size_t)r * n_blocks, n_blocks, x + (size_t)b * n_blocks, (int)n_blocks);
             for (int i = 0; i < 4; i++) prod->out[(size_t)b * (size_t)prod->out_stride + (size_t)(r + i)] = four[i];
         }
     }
-    for (; r < end; r++) {
-        float *out = prod->out + r;
-        if (w->type == LLAMA2_WEIGHTS_Q4_0) {
-            const l2_block_q4_0 *row = (const l2_block_q4_0 *)w->blocks + (size_t)r * n_blocks;
-            for (int b = 0; b < job->nb; b++)
-                out[(size_t)b * (size_t)prod->out_stride] = bk->dot_q4_0(row, x + (size_t)b * n_blocks, (int)n_blocks);
-        } else {
-            const l2_block_q8_0 *row = (const l2_block_q8_0 *)w->blocks + (size_t)r * n_blocks;
-            for (int b = 0; b < job->nb; b++)
-                out[(size_t)b * (size_t)prod->out_stride] = bk->dot_q8_0(row, x + (size_t)b * n_blocks, (int)n_blocks);
-        }
-    }
+    for (; r < end; r++)
+        for (int b = 0; b < job->nb; b++)
+            prod->out[(size_t)b * (size_t)prod->out_stride + (size_t)r] =
+                bk->dot_q8_0(rows + (size_t)r * n_blocks, x + (size_t)b * n_blocks, (int)n_blocks);
+}
+
+/* Rows [begin, end) (begin a multiple of 16) of a Q4_0 product by panels,
+ * every input of the block at once. */
+static void run_panel_rows(const products_job *job, const l2_product *prod, int begin, int end) {
+    const tensor *w = prod->w;
+    const int n_blocks = w->cols / L2_BLOCK;
+    job->s->model->block_kernels->q4_0_panels(prod->out, (size_t)prod->out_stride, w->packed, end, begin / L2_PANEL_ROWS,
+                                              (end + L2_PANEL_ROWS - 1) / L2_PANEL_ROWS,
+                                              (const l2_block_q8_0 *)(const void *)job->s->xq, job->s->xq_summaries,
+                                              (size_t)n_blocks, job->nb, n_blocks);
 }
 
 /* The same for the K-quants, against each input's Q8_K blocks. */
@@ -167,6 +168,8 @@ static void run_product_task(void *ctx, int task, int worker) {
     const l2_kernels *k = job->s->kernels;
     if (l2_weights_are_k(w->type)) {
         run_kquant_rows(job, prod, begin, end);
+    } else if (is_panels(w)) {
+        run_panel_rows(job, prod, begin, end);
     } else if (is_blocks(w)) {
         run_block_rows(job, prod, begin, end);
     } else if (w->type == LLAMA2_WEIGHTS_F32) {
@@ -192,11 +195,12 @@ static void run_quantize_task(void *ctx, int b, int worker) {
     (void)worker;
     const quantize_job *job = ctx;
     const size_t cols = (size_t)job->cols;
-    if (job->gs == 0) { /* ggml blocks: Q8_0, and Q8_K for the K-quants */
+    if (job->gs == 0) { /* ggml blocks: Q8_0 (and its summaries), Q8_K for the K-quants */
         llama2_session *s = job->s;
         if (job->q8_0) {
             l2_block_q8_0 *y = (l2_block_q8_0 *)(void *)s->xq + (size_t)b * (cols / L2_BLOCK);
             s->model->block_kernels->quantize_q8_0(y, job->x + (size_t)b * cols, job->cols);
+            l2_block_q8_0_summarize(s->xq_summaries + (size_t)b * (cols / L2_BLOCK), y, job->cols / L2_BLOCK);
         }
         if (job->q8_k) {
             l2_block_q8_K *y = (l2_block_q8_K *)(void *)(s->xq + l2_xq_k_offset(s->model, s->batch)) +
@@ -249,7 +253,7 @@ llama2_status l2_session_products(llama2_session *s, const float *x, int nb, con
     job.first_task[0] = 0;
     for (int p = 0; p < n_products; p++) {
         int rows = products[p].w->rows;
-        job.chunk[p] = rows_per_task(s->kernels, rows, s->n_workers, nb);
+        job.chunk[p] = rows_per_task(s->kernels, products[p].w, s->n_workers, nb);
         if (job.by_stripes) {
             job.chunk[p] = (job.chunk[p] + s->kernels->stripe_rows - 1) / s->kernels->stripe_rows;
             job.first_task[p + 1] = job.first_task[p] + stripe_tasks(s->kernels, products[p].w, job.chunk[p]);

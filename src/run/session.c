@@ -32,7 +32,7 @@ static int max_attention_chunks(const llama2_model *m, int batch) {
 
 /* Sizes of every buffer, in elements, checked for overflow. */
 typedef struct session_sizes {
-    size_t x, kv, hidden, att, logits, xq, xq_scales, cache, rope;
+    size_t x, kv, hidden, att, logits, xq, xq_scales, xq_summaries, cache, rope;
     size_t total_bytes;
 } session_sizes;
 
@@ -52,6 +52,7 @@ static int plan_sizes(const llama2_model *m, int batch, int context, int n_seque
     if (!ok) return 0;
     z->xq = 0;
     z->xq_scales = 0;
+    z->xq_summaries = 0;
     if (c->weight_type == LLAMA2_WEIGHTS_Q8_0) {
         if (!l2_mul_size(B, widest, &z->xq)) return 0;
         z->xq_scales = z->xq / (size_t)c->group_size;
@@ -63,6 +64,7 @@ static int plan_sizes(const llama2_model *m, int batch, int context, int n_seque
             !l2_mul_size(B, widest / L2_SUPER_BLOCK * sizeof(l2_block_q8_K), &q8_k) ||
             !l2_add_size((q8_0 + 63) / 64 * 64, q8_k, &z->xq))
             return 0;
+        if (!l2_mul_size(B, widest / L2_BLOCK * sizeof(l2_block_q8_0_summary), &z->xq_summaries)) return 0;
     }
     /* Everything in bytes: 4 of x, 2 of kv, 2 hidden, att, logits, 2
      * caches, 2 rope, the scales; then xq and the small tables. */
@@ -74,7 +76,9 @@ static int plan_sizes(const llama2_model *m, int batch, int context, int n_seque
     }
     size_t small = B * sizeof(llama2_batch_row) + (size_t)max_attention_chunks(m, batch) * sizeof(l2_attention_chunk) +
                    2 * (size_t)n_sequences * sizeof(int);
-    if (!l2_add_size(total, z->xq, &total) || !l2_add_size(total, small, &total)) return 0;
+    if (!l2_add_size(total, z->xq, &total) || !l2_add_size(total, z->xq_summaries, &total) ||
+        !l2_add_size(total, small, &total))
+        return 0;
     z->total_bytes = total;
     return 1;
 }
@@ -163,6 +167,7 @@ llama2_status llama2_session_create(const llama2_model *m, const llama2_session_
     for (size_t i = 0; i < sizeof f32_sizes / sizeof f32_sizes[0]; i++)
         ok = ok && (*f32_buffers[i] = l2_aligned_zeroed(f32_sizes[i] * sizeof(float))) != NULL;
     ok = ok && (s->xq = l2_aligned_zeroed(z.xq)) != NULL;
+    ok = ok && (z.xq_summaries == 0 || (s->xq_summaries = l2_aligned_zeroed(z.xq_summaries)) != NULL);
     ok = ok && (s->rows = calloc((size_t)batch, sizeof *s->rows)) != NULL;
     ok = ok && (s->chunks = calloc((size_t)s->max_chunks, sizeof *s->chunks)) != NULL;
     ok = ok && (s->lengths = calloc((size_t)n_sequences, sizeof *s->lengths)) != NULL;
@@ -190,7 +195,7 @@ void llama2_session_destroy(llama2_session *s) {
     if (s->backend && s->backend->destroy && s->backend_state) s->backend->destroy(s->backend_state);
     void *buffers[] = {s->x,      s->xb,        s->xb2,         s->q,        s->k,        s->v,
                        s->hb,     s->hb2,       s->att,         s->logits,   s->key_cache, s->value_cache,
-                       s->rope_cos, s->rope_sin, s->xq_scales,  s->xq};
+                       s->rope_cos, s->rope_sin, s->xq_scales,  s->xq,        s->xq_summaries};
     for (size_t i = 0; i < sizeof buffers / sizeof buffers[0]; i++) l2_aligned_free(buffers[i]);
     free(s->rows);
     free(s->chunks);

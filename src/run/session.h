@@ -48,11 +48,13 @@ struct llama2_session {
 
     /* Q8_0 models: the activations quantized before each product. Models
      * of ggml blocks: xq holds them as Q8_0 blocks (l2_block_q8_0
-     * [batch][max(dim, hidden_dim) / 32]), then, from l2_xq_k_offset, as
-     * Q8_K blocks for the K-quants (l2_block_q8_K [batch][max / 256]);
-     * xq_scales is NULL. */
+     * [batch][max(dim, hidden_dim) / 32]), xq_summaries what the Q4_0
+     * panels need of each block (the same places); then, from
+     * l2_xq_k_offset, xq holds them as Q8_K blocks for the K-quants
+     * (l2_block_q8_K [batch][max / 256]); xq_scales is NULL. */
     int8_t *xq;       /* [batch][max(dim, hidden_dim)] */
     float *xq_scales; /* [batch][max(dim, hidden_dim) / group_size] */
+    l2_block_q8_0_summary *xq_summaries;
 
     /* The KV cache, [n_sequences][n_layers][context][kv_dim]. */
     float *key_cache;
