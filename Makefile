@@ -259,15 +259,15 @@ ifneq ($(TARGET_WINDOWS),1)
 ifneq ($(BLAS)$(CUDA),00)
 EMULATED_SKIPPED := "--skipped=test_*_emulated:the emulated kernel levels are tested in the build without BLAS and CUDA"
 else
-EMULATED_SRC := $(wildcard src/kernels/ops_avx*.c src/kernels/ops_blocks_avx*.c src/kernels/ops_amx.c src/kernels/x86_features.c)
+EMULATED_SRC := $(wildcard src/kernels/ops_avx*.c src/kernels/ops_blocks_avx*.c src/kernels/ops_kquants_avx*.c src/kernels/ops_amx.c src/kernels/x86_features.c)
 EMULATED_OBJ := $(EMULATED_SRC:%.c=$(BUILD)/emulated/%.o)
 EMULATED_LIB := $(BUILD)/emulated/libllama2.a
-EMULATED_TESTS := test_kernels test_blocks test_golden test_batch
+EMULATED_TESTS := test_kernels test_blocks test_kquants test_golden test_batch
 ifeq ($(SAN),1)
 # Under the sanitizers the emulated goldens and batches take minutes: only
 # the kernels' own tests run (their memory accesses are what the sanitizers
 # check); the optimised build runs the others.
-EMULATED_TESTS := test_kernels test_blocks
+EMULATED_TESTS := test_kernels test_blocks test_kquants
 EMULATED_SKIPPED := "--skipped=test_golden_emulated:the sanitized build runs only test_kernels_emulated" \
 	"--skipped=test_batch_emulated:the sanitized build runs only test_kernels_emulated"
 endif

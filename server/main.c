@@ -127,7 +127,10 @@ static void print_start(const server_args *a, const llama2_model *model, const l
     fprintf(stderr,
             "llama2-server: model %s (%s weights, %s), kernels %s, %d slots of %d positions, KV cache %s\n",
             a->checkpoint,
-            c->weight_type == LLAMA2_WEIGHTS_Q4_0 ? "4-bit" : c->weight_type == LLAMA2_WEIGHTS_F32 ? "fp32" : "int8",
+            c->weight_type == LLAMA2_WEIGHTS_Q4_0 || c->weight_type == LLAMA2_WEIGHTS_Q4_K ? "4-bit"
+            : c->weight_type == LLAMA2_WEIGHTS_Q6_K                                       ? "6-bit"
+            : c->weight_type == LLAMA2_WEIGHTS_F32                                        ? "fp32"
+                                                                                          : "int8",
             size_text(weights_bytes(a->checkpoint), weights_text, sizeof weights_text),
             llama2_model_kernels_name(model), a->parallel, context,
             size_text(kv_cache_bytes(c, context, a->parallel), kv_text, sizeof kv_text));

@@ -259,7 +259,11 @@ char *server_models_json(const char *model, long long created, const llama2_conf
                           "id", model, "object", "model", "created", (json_int_t)created, "owned_by", "llama2",
                           "meta", "context_length", context_length, "vocab_size", c->vocab_size, "dim", c->dim,
                           "n_layers", c->n_layers, "weights",
-                          c->weight_type == LLAMA2_WEIGHTS_Q4_0 ? "q4_0" : c->weight_type == LLAMA2_WEIGHTS_F32 ? "f32" : "q8_0"));
+                          c->weight_type == LLAMA2_WEIGHTS_Q4_0   ? "q4_0"
+                          : c->weight_type == LLAMA2_WEIGHTS_Q4_K ? "q4_k"
+                          : c->weight_type == LLAMA2_WEIGHTS_Q6_K ? "q6_k"
+                          : c->weight_type == LLAMA2_WEIGHTS_F32  ? "f32"
+                                                                  : "q8_0"));
 }
 
 char *server_tokens_json(const int *ids, int n_ids) {

@@ -64,10 +64,18 @@ static model_case cases[] = {
     {"GGUF Q4_0, 6 heads / 2 kv heads", {0}, NULL},
     {"GGUF Q4_0 with F32 ffn_down, 8 heads / 4 kv heads", {0}, NULL},
     {"GGUF Q8_0, dim 256, 8 heads / 2 kv heads", {0}, NULL},
+    /* llama.cpp's Q4_K_M mix: Q4_K, Q6_K for layer 1's attn_v and ffn_down
+     * and the classifier; then with ffn_down's 704-value rows not whole
+     * blocks of 256 (Q4_0 there, Q6_K's layer 1 Q8_0). */
+    {"GGUF Q4_K_M, dim 256, 8 heads / 2 kv heads", {0}, NULL},
+    {"GGUF Q4_K_M with Q4_0 ffn_down, dim 256", {0}, NULL},
 };
-/* The cases written as GGUF twins, and their type. */
+/* The cases written as GGUF twins, their type, and the model's type. */
 #define FIRST_GGUF 6
-static const uint32_t gguf_types[] = {L2_GGML_Q4_0, L2_GGML_Q4_0, L2_GGML_Q8_0};
+static const uint32_t gguf_types[] = {L2_GGML_Q4_0, L2_GGML_Q4_0, L2_GGML_Q8_0, L2_GGUF_MIX_Q4_K_M,
+                                      L2_GGUF_MIX_Q4_K_M};
+static const llama2_weight_type gguf_weights[] = {LLAMA2_WEIGHTS_Q4_0, LLAMA2_WEIGHTS_Q4_0, LLAMA2_WEIGHTS_GGML_Q8_0,
+                                                  LLAMA2_WEIGHTS_Q4_K, LLAMA2_WEIGHTS_Q4_0};
 #define N_CASES (int)(sizeof cases / sizeof cases[0])
 
 static void *xmalloc(size_t n) {
@@ -430,9 +438,7 @@ static int gguf_twin(const char *dir, int i, llama2_error *err) {
     llama2_model_close(cases[i].model);
     cases[i].model = NULL;
     if (st == LLAMA2_OK) st = llama2_model_open(path, NULL, &cases[i].model, err);
-    if (st == LLAMA2_OK && llama2_model_config(cases[i].model)->weight_type ==
-                               (gguf_types[i - FIRST_GGUF] == L2_GGML_Q4_0 ? LLAMA2_WEIGHTS_Q4_0 : LLAMA2_WEIGHTS_GGML_Q8_0))
-        return 1;
+    if (st == LLAMA2_OK && llama2_model_config(cases[i].model)->weight_type == gguf_weights[i - FIRST_GGUF]) return 1;
     if (st == LLAMA2_OK) snprintf(err->message, sizeof err->message, "not held as ggml blocks");
     return 0;
 }
@@ -448,6 +454,8 @@ static int open_models(void **state) {
     cases[6].config = shape(96, 256, 6, 2, 0, 1, 0);
     cases[7].config = shape(64, 176, 8, 4, 1, 1, 0);
     cases[8].config = shape(256, 704, 8, 2, 0, 1, 0);
+    cases[9].config = shape(256, 768, 8, 2, 0, 1, 0);
+    cases[10].config = shape(256, 704, 8, 2, 0, 1, 0);
     char dir[4096];
     if (test_tmp_dir_create(dir, sizeof dir, "test-batch") != 0) return -1;
     int ok = 1;

@@ -122,9 +122,34 @@ static void test_q4_0_rows(void **state) {
     if (f) fclose(f);
 }
 
+/* --types q4_k_m: the Q4_K_M twin, llama.cpp's mix with its fallbacks for
+ * stories15M's rows of 288 values (only ffn_down's 768 are whole blocks
+ * of 256: Q4_K, Q6_K in layers 2 and 5; the rest Q4_0, Q6_K's Q8_0). */
+static void test_q4_k_m_rows(void **state) {
+    (void)state;
+    const char *bench = test_require_tool("llama2-bench");
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s", test_path_in(tmp_dir, "q4_k_m_models"));
+    char *argv[] = {(char *)bench, "--models", dir, "--shapes", "stories15M", "--types", "q4_k_m", "--threads", "1",
+                    "--reps", "1", "--pp", "8", "--tg", "4", "--no-bandwidth", NULL};
+    test_run r;
+    test_run_program(argv, NULL, NULL, 0, &r);
+    if (r.status != 0) fail_msg("status %d: %s", r.status, r.err);
+    assert_non_null(strstr(r.out, "\nstories15M     q4_k_m cpu "));
+    test_run_free(&r);
+    char path[4300];
+    snprintf(path, sizeof path, "%s/stories15M-q4_k_m.gguf", dir);
+    llama2_model *m = NULL;
+    llama2_error err = {0};
+    assert_int_equal(llama2_model_open(path, NULL, &m, &err), LLAMA2_OK);
+    assert_string_equal(llama2_model_format(m), "GGUF v3: 13 F32, 34 Q4_0, 3 Q8_0, 4 Q4_K, 2 Q6_K tensors");
+    llama2_model_close(m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_q4_0_rows),
+        cmocka_unit_test(test_q4_k_m_rows),
         cmocka_unit_test(test_models_in_xdg_cache),
         cmocka_unit_test(test_models_in_home_cache),
     };

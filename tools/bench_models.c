@@ -25,7 +25,7 @@ const shape SHAPES[MAX_SHAPES] = {
     {"tinyllama1.1B", 2048, 5632, 22, 32, 4, 2048, 0},
 };
 
-const char *const TYPE_NAMES[N_TYPES] = {"f32", "q8", "q4_0"};
+const char *const TYPE_NAMES[N_TYPES] = {"f32", "q8", "q4_0", "q4_k_m"};
 
 llama2_config shape_config(const shape *s, int type) {
     /* int8: the largest group size up to 64 dividing both widths (64, but
@@ -35,7 +35,31 @@ llama2_config shape_config(const shape *s, int type) {
     /* q4_0: the fp32 model's GGUF Q4_0 twin (every shape's widths are
      * whole blocks of 32). */
     if (type == TYPE_Q4_0) c.weight_type = LLAMA2_WEIGHTS_Q4_0;
+    /* q4_k_m: its Q4_K_M twin (llama.cpp's mix and fallbacks, as
+     * llama2-quantize writes it). */
+    if (type == TYPE_Q4_K_M) c.weight_type = LLAMA2_WEIGHTS_Q4_K;
     return c;
+}
+
+static int is_gguf(int type) { return type == TYPE_Q4_0 || type == TYPE_Q4_K_M; }
+
+/* A Q4_K_M file's bytes, tensor by tensor (its types vary), the embedding
+ * table's apart; the fp32 norms included. */
+static uint64_t q4_k_m_bytes(const llama2_config *c, uint64_t *embedding) {
+    llama2_config v1 = *c;
+    v1.file_version = 1;
+    l2_tensor_walk walk = l2_tensor_walk_start(&v1, 0);
+    l2_file_tensor f;
+    uint64_t total = 0;
+    *embedding = 0;
+    while (l2_tensor_walk_next(&walk, &f)) {
+        size_t values, bytes;
+        l2_ggml_type_block(l2_gguf_written_type(L2_GGUF_MIX_Q4_K_M, f.kind, f.layer, f.cols, c), &values, &bytes);
+        const uint64_t n = (uint64_t)f.rows * (f.cols / values) * bytes;
+        total += n;
+        if (f.kind == L2_TENSOR_TOKEN_EMBEDDING) *embedding = n;
+    }
+    return total;
 }
 
 /* Bytes a matrix of n values takes in the file. */
@@ -46,12 +70,19 @@ static uint64_t matrix_bytes(const llama2_config *c, uint64_t n) {
 }
 
 static uint64_t embedding_bytes(const llama2_config *c) {
+    uint64_t embedding;
+    if (c->weight_type == LLAMA2_WEIGHTS_Q4_K) {
+        q4_k_m_bytes(c, &embedding);
+        return embedding;
+    }
     return matrix_bytes(c, (uint64_t)c->vocab_size * (uint64_t)c->dim);
 }
 
 /* The size of a version 1 or 2 file of this shape: the 256-byte header, the
  * fp32 norms, then every matrix (a GGUF file: its header is larger). */
 uint64_t file_bytes(const llama2_config *c) {
+    uint64_t embedding;
+    if (c->weight_type == LLAMA2_WEIGHTS_Q4_K) return 256 + q4_k_m_bytes(c, &embedding);
     const uint64_t d = (uint64_t)c->dim, h = (uint64_t)c->hidden_dim, L = (uint64_t)c->n_layers;
     const uint64_t kv = d / (uint64_t)c->n_heads * (uint64_t)c->n_kv_heads;
     uint64_t total = 256 + (2 * L + 1) * d * 4 + embedding_bytes(c);
@@ -74,8 +105,8 @@ static void model_path(const bench_context *ctx, char *buf, size_t size, const s
     int n;
     if (type == TYPE_Q8)
         n = snprintf(buf, size, "%s/%s-q8g%d.bin", o->models_dir, s->name, c->group_size);
-    else if (type == TYPE_Q4_0)
-        n = snprintf(buf, size, "%s/%s-q4_0.gguf", o->models_dir, s->name);
+    else if (is_gguf(type))
+        n = snprintf(buf, size, "%s/%s-%s.gguf", o->models_dir, s->name, TYPE_NAMES[type]);
     else
         n = snprintf(buf, size, "%s/%s-f32.bin", o->models_dir, s->name);
     if (n < 0 || (size_t)n >= size) bench_fail(ctx, "model folder path too long");
@@ -95,9 +126,11 @@ static int gguf_has_size(const char *path, uint64_t tensors) {
            (uint64_t)bytes < tensors + (2u << 20);
 }
 
-/* The GGUF Q4_0 twin of the fp32 model of config c (written first beside
- * it, then removed), with a tokenizer of made-up pieces "p0", "p1"... */
-static llama2_status write_q4_0_model(const char *path, const llama2_config *c, uint64_t seed, llama2_error *err) {
+/* The GGUF twin (of ggml type or mix `type`) of the fp32 model of config
+ * c (written first beside it, then removed), with a tokenizer of made-up
+ * pieces "p0", "p1"... */
+static llama2_status write_gguf_model(const char *path, const llama2_config *c, uint64_t seed, uint32_t type,
+                                      llama2_error *err) {
     char f32_path[4200];
     snprintf(f32_path, sizeof f32_path, "%s.f32-part", path);
     llama2_config fc = *c;
@@ -119,7 +152,7 @@ static llama2_status write_q4_0_model(const char *path, const llama2_config *c, 
         s = l2_tokenizer_from_pieces(VOCAB, text, lengths, scores, &tok, err);
     }
     if (s == LLAMA2_OK) s = llama2_model_open(f32_path, NULL, &m, err);
-    if (s == LLAMA2_OK) s = l2_gguf_write_model(path, m, tok, L2_GGML_Q4_0, NULL, L2_OUTPUT_FORCE, NULL, err);
+    if (s == LLAMA2_OK) s = l2_gguf_write_model(path, m, tok, type, NULL, L2_OUTPUT_FORCE, NULL, err);
     llama2_model_close(m);
     llama2_tokenizer_close(tok);
     free(text);
@@ -133,14 +166,15 @@ static llama2_status write_q4_0_model(const char *path, const llama2_config *c, 
  * a q8 or q4_0 model cannot be written (its rows are skipped). */
 static int ensure_model(const bench_context *ctx, const char *path, const llama2_config *c, uint64_t seed, int type) {
     uint64_t want = file_bytes(c);
-    if (type == TYPE_Q4_0 ? gguf_has_size(path, want) : file_has_size(path, want)) return 1;
+    if (is_gguf(type) ? gguf_has_size(path, want) : file_has_size(path, want)) return 1;
     fprintf(stderr, "%s: writing %s (%.0f MiB)...", ctx->program, path, (double)want / (1 << 20));
     fflush(stderr);
     double t0 = llama2_time_seconds();
     llama2_error err;
     memset(&err, 0, sizeof err);
-    const llama2_status written = type == TYPE_Q4_0 ? write_q4_0_model(path, c, seed, &err)
-                                                     : l2_write_random_model(path, c, seed, L2_OUTPUT_FORCE, &err);
+    const llama2_status written =
+        is_gguf(type) ? write_gguf_model(path, c, seed, type == TYPE_Q4_0 ? L2_GGML_Q4_0 : L2_GGUF_MIX_Q4_K_M, &err)
+                      : l2_write_random_model(path, c, seed, L2_OUTPUT_FORCE, &err);
     if (written != LLAMA2_OK) {
         fputc('\n', stderr);
         if (type != TYPE_F32) {
@@ -151,7 +185,7 @@ static int ensure_model(const bench_context *ctx, const char *path, const llama2
         bench_fail(ctx, "cannot write %s: %s", path, err.message);
     }
     fprintf(stderr, " %.1f s\n", llama2_time_seconds() - t0);
-    if (type == TYPE_Q4_0 ? !gguf_has_size(path, want) : !file_has_size(path, want))
+    if (is_gguf(type) ? !gguf_has_size(path, want) : !file_has_size(path, want))
         bench_fail(ctx, "%s: the writer produced a file of another size than the expected %llu bytes", path,
             (unsigned long long)want);
     /* Its bytes are on the disk already (the writer syncs before it names

@@ -31,7 +31,7 @@ static void usage(FILE *f, const char *program) {
     fprintf(f,
             "usage: %s [options]\n"
             "  --shapes LIST     stories15M,stories42M,stories110M,tinyllama1.1B (default: all)\n"
-            "  --types LIST      f32,q8,q4_0 (default: f32,q8)\n"
+            "  --types LIST      f32,q8,q4_0,q4_k_m (default: f32,q8)\n"
             "  --threads LIST    thread counts (default: 1,2)\n"
             "  --reps N          repetitions of each test, median reported (default: 3)\n"
             "  --pp LIST         prompt lengths (default: 128,512)\n"
@@ -129,7 +129,7 @@ static void set_defaults(bench_options *o) {
     o->tg = 128;
     o->max_time = DEFAULT_MAX_TIME;
     for (int i = 0; i < MAX_SHAPES; i++) o->shape_on[i] = 1;
-    o->type_on[TYPE_F32] = o->type_on[TYPE_Q8] = 1; /* q4_0 when asked: its files are written through GGUF */
+    o->type_on[TYPE_F32] = o->type_on[TYPE_Q8] = 1; /* q4_0, q4_k_m when asked: their files are written through GGUF */
     o->models_dir = NULL; /* the cache folder (default_models_dir) */
 }
 

@@ -22,7 +22,7 @@
 #define MAX_PARALLEL 16 /* entries of --parallel */
 #define MOST_SEQUENCES 64 /* sequences in one --parallel row */
 
-enum { TYPE_F32 = 0, TYPE_Q8 = 1, TYPE_Q4_0 = 2, N_TYPES = 3 };
+enum { TYPE_F32 = 0, TYPE_Q8 = 1, TYPE_Q4_0 = 2, TYPE_Q4_K_M = 3, N_TYPES = 4 };
 
 typedef struct bench_options {
     int reps;

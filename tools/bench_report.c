@@ -187,8 +187,8 @@ void report_row(const bench_context *ctx, const row *w) {
     char type_label[16], cell[64];
     if (w->type == TYPE_Q8)
         snprintf(type_label, sizeof type_label, "q8/%d", w->config.group_size);
-    else if (w->type == TYPE_Q4_0)
-        snprintf(type_label, sizeof type_label, "q4_0");
+    else if (w->type == TYPE_Q4_0 || w->type == TYPE_Q4_K_M)
+        snprintf(type_label, sizeof type_label, "%s", TYPE_NAMES[w->type]);
     else
         snprintf(type_label, sizeof type_label, "f32");
     printf("%-14s %-6s %-5s %-11s %3d %8.1f", SHAPES[w->shape].name, type_label, w->backend, w->result.level,
@@ -342,7 +342,7 @@ void report_parallel_group(const bench_context *ctx, int s, int type, const char
     if (type == TYPE_Q8)
         snprintf(type_label, sizeof type_label, "q8/%d", shape_config(&SHAPES[s], type).group_size);
     else
-        snprintf(type_label, sizeof type_label, "f32");
+        snprintf(type_label, sizeof type_label, "%s", TYPE_NAMES[type]);
     printf("\n%s %s, backend %s, kernels %s, %d thread%s\n\n", SHAPES[s].name, type_label, backend,
            level[0] ? level : llama2_kernels_name(), threads, threads == 1 ? "" : "s");
     printf("|    PP |     TG |    B |   N_KV |   T_PP s | S_PP t/s |   T_TG s | S_TG t/s |      T s |    S t/s |\n");

@@ -1,7 +1,8 @@
 /*
  * A GGUF file (gguf.c parses it) as a model: the llama hyperparameters from
  * the metadata, every tensor llama.cpp names found, typed and shaped as the
- * metadata implies, viewed in place (F32, Q8_0 and Q4_0 blocks) or
+ * metadata implies, viewed in place (F32; Q8_0, Q4_0, Q4_K and Q6_K
+ * blocks) or
  * converted at load (see held_as_blocks), and the tokenizer the file carries. docs/FORMAT.md says what is read and what is refused.
  *
  * Q and K rows: llama.cpp's converter stores them in Meta's order (the two
@@ -178,13 +179,26 @@ static llama2_status find_tensors(const llama2_model *m, const l2_gguf *g, found
     return LLAMA2_OK;
 }
 
-/* How a matrix is held: Q8_0 and Q4_0 in place, as ggml's blocks (the
- * block kernels run them); F32 in place; every other type converted to fp32
- * at load (F16 and BF16 values are exact in fp32; Q4_K and Q6_K are held as
- * ggml's reference dequantization computes them). A block whose fp16 scale
- * would sit at an odd address (a file aligned to 1) is converted too. */
+/* The weight type a ggml type is held as in place, or F32 for one that
+ * is not. */
+static llama2_weight_type block_type(uint32_t ggml_type) {
+    switch (ggml_type) {
+    case L2_GGML_Q8_0: return LLAMA2_WEIGHTS_GGML_Q8_0;
+    case L2_GGML_Q4_0: return LLAMA2_WEIGHTS_Q4_0;
+    case L2_GGML_Q4_K: return LLAMA2_WEIGHTS_Q4_K;
+    case L2_GGML_Q6_K: return LLAMA2_WEIGHTS_Q6_K;
+    default: return LLAMA2_WEIGHTS_F32;
+    }
+}
+
+/* How a matrix is held: Q8_0, Q4_0, Q4_K and Q6_K in place, as ggml's
+ * blocks (the block and K-quant kernels run them; a K-quant's rows are
+ * whole blocks of 256, as gguf.c checks); F32 in place; F16 and BF16
+ * converted to fp32 at load (their values are exact in fp32). A block
+ * whose fp16 scales would sit at an odd address (a file aligned to 1) is
+ * converted too, as ggml's reference dequantization computes it. */
 static int held_as_blocks(const found_tensor *ft) {
-    return l2_tensor_table[ft->f.kind].matrix && (ft->t->type == L2_GGML_Q8_0 || ft->t->type == L2_GGML_Q4_0) &&
+    return l2_tensor_table[ft->f.kind].matrix && block_type(ft->t->type) != LLAMA2_WEIGHTS_F32 &&
            (uintptr_t)ft->t->data % _Alignof(uint16_t) == 0;
 }
 
@@ -195,16 +209,15 @@ static size_t converted_bytes(const found_tensor *ft) {
     return n * sizeof(float);
 }
 
-/* The model's weight type: Q4_0 if any matrix is held as Q4_0 blocks, else
- * GGML_Q8_0 if any is held as Q8_0 blocks, else F32. */
+/* The model's weight type: the first of Q4_0, Q4_K, Q6_K and GGML_Q8_0
+ * that a matrix is held as (a Q4_K_M file is Q4_K), else F32. */
 static llama2_weight_type model_type(const found_tensor *list, size_t n) {
-    llama2_weight_type type = LLAMA2_WEIGHTS_F32;
-    for (size_t i = 0; i < n; i++) {
-        if (!held_as_blocks(&list[i])) continue;
-        if (list[i].t->type == L2_GGML_Q4_0) return LLAMA2_WEIGHTS_Q4_0;
-        type = LLAMA2_WEIGHTS_GGML_Q8_0;
-    }
-    return type;
+    static const llama2_weight_type order[] = {LLAMA2_WEIGHTS_Q4_0, LLAMA2_WEIGHTS_Q4_K, LLAMA2_WEIGHTS_Q6_K,
+                                               LLAMA2_WEIGHTS_GGML_Q8_0};
+    for (size_t k = 0; k < sizeof order / sizeof order[0]; k++)
+        for (size_t i = 0; i < n; i++)
+            if (held_as_blocks(&list[i]) && block_type(list[i].t->type) == order[k]) return order[k];
+    return LLAMA2_WEIGHTS_F32;
 }
 
 /* Points every tensor of the model at its values: in the file, or in the
@@ -236,8 +249,8 @@ static llama2_status lay_out(llama2_model *m, const l2_gguf *g, llama2_error *er
         t->rows = (int)ft->f.rows;
         t->cols = (int)ft->f.cols;
         if (held_as_blocks(ft)) {
-            t->type = ft->t->type == L2_GGML_Q4_0 ? LLAMA2_WEIGHTS_Q4_0 : LLAMA2_WEIGHTS_GGML_Q8_0;
-            t->group_size = 32;
+            t->type = block_type(ft->t->type);
+            t->group_size = l2_weights_are_k(t->type) ? 256 : 32;
             t->blocks = ft->t->data;
         } else {
             t->type = LLAMA2_WEIGHTS_F32;

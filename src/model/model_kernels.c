@@ -9,6 +9,7 @@
 #include "model.h"
 #include "kernels/ops.h"
 #include "kernels/ops_blocks.h"
+#include "kernels/ops_kquants.h"
 
 /* Calls fn on every matrix that a product reads (the embedding table
  * only when it is also the classifier: otherwise only rows are looked up). */
@@ -57,6 +58,7 @@ llama2_status l2_model_attach_kernels(llama2_model *m, llama2_error *err) {
     if (!l2_kernels_check_cap(message, sizeof message)) return l2_fail(err, LLAMA2_E_INVALID, "%s", message);
     m->kernels = l2_kernels_for(m->config.weight_type);
     m->block_kernels = l2_block_kernels_for(m->kernels->name);
+    m->kquant_kernels = l2_kquant_kernels_for(m->kernels->name);
     repack_pass pass = {m->kernels, NULL, 0, 0};
     for_each_product_matrix(m, repack_one, &pass);
     if (pass.overflow) return l2_fail(err, LLAMA2_E_NOMEM, "the repacked weights' size overflows");

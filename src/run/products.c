@@ -12,9 +12,7 @@
  * sections. */
 #define MAX_PRODUCTS 8
 
-static int is_blocks(const tensor *w) {
-    return w->type == LLAMA2_WEIGHTS_GGML_Q8_0 || w->type == LLAMA2_WEIGHTS_Q4_0;
-}
+static int is_blocks(const tensor *w) { return l2_weights_are_blocks(w->type); }
 
 /* Q4_0 matrices run as panels of 16 rows (ops_blocks.h), made when the
  * model was opened. */
@@ -112,6 +110,48 @@ static void run_panel_rows(const products_job *job, const l2_product *prod, int 
                                               (size_t)n_blocks, job->nb, n_blocks);
 }
 
+/* The same for the K-quants, against each input's Q8_K blocks. */
+static void run_kquant_rows(const products_job *job, const l2_product *prod, int begin, int end) {
+    const tensor *w = prod->w;
+    const l2_kquant_kernels *kk = job->s->model->kquant_kernels;
+    const size_t n_blocks = (size_t)w->cols / L2_SUPER_BLOCK, stride = (size_t)prod->out_stride;
+    const l2_block_q8_K *x =
+        (const l2_block_q8_K *)(const void *)(job->s->xq + l2_xq_k_offset(job->s->model, job->s->batch));
+    const int q4 = w->type == LLAMA2_WEIGHTS_Q4_K;
+    const l2_block_q4_K *w4 = w->blocks;
+    const l2_block_q6_K *w6 = w->blocks;
+    int r = begin;
+    for (; r + 4 <= end; r += 4) {
+        const size_t at = (size_t)r * n_blocks;
+        int b = 0;
+        for (; b + 2 <= job->nb; b += 2) {
+            float eight[8];
+            const l2_block_q8_K *xb = x + (size_t)b * n_blocks;
+            if (q4)
+                kk->dot4x2_q4_K(eight, w4 + at, n_blocks, xb, n_blocks, (int)n_blocks);
+            else
+                kk->dot4x2_q6_K(eight, w6 + at, n_blocks, xb, n_blocks, (int)n_blocks);
+            for (int i = 0; i < 8; i++) prod->out[(size_t)(b + i / 4) * stride + (size_t)(r + i % 4)] = eight[i];
+        }
+        for (; b < job->nb; b++) {
+            float four[4];
+            const l2_block_q8_K *xb = x + (size_t)b * n_blocks;
+            if (q4)
+                kk->dot4_q4_K(four, w4 + at, n_blocks, xb, (int)n_blocks);
+            else
+                kk->dot4_q6_K(four, w6 + at, n_blocks, xb, (int)n_blocks);
+            for (int i = 0; i < 4; i++) prod->out[(size_t)b * stride + (size_t)(r + i)] = four[i];
+        }
+    }
+    for (; r < end; r++)
+        for (int b = 0; b < job->nb; b++) {
+            const l2_block_q8_K *xb = x + (size_t)b * n_blocks;
+            prod->out[(size_t)b * stride + (size_t)r] =
+                q4 ? kk->dot_q4_K(w4 + (size_t)r * n_blocks, xb, (int)n_blocks)
+                   : kk->dot_q6_K(w6 + (size_t)r * n_blocks, xb, (int)n_blocks);
+        }
+}
+
 static void run_product_task(void *ctx, int task, int worker) {
     (void)worker;
     const products_job *job = ctx;
@@ -126,7 +166,9 @@ static void run_product_task(void *ctx, int task, int worker) {
     int begin = (task - job->first_task[p]) * job->chunk[p];
     int end = begin + job->chunk[p] < w->rows ? begin + job->chunk[p] : w->rows;
     const l2_kernels *k = job->s->kernels;
-    if (is_panels(w)) {
+    if (l2_weights_are_k(w->type)) {
+        run_kquant_rows(job, prod, begin, end);
+    } else if (is_panels(w)) {
         run_panel_rows(job, prod, begin, end);
     } else if (is_blocks(w)) {
         run_block_rows(job, prod, begin, end);
@@ -147,16 +189,25 @@ typedef struct quantize_job {
     llama2_session *s;
     const float *x;
     int cols, gs;
+    int q8_0, q8_k; /* ggml blocks (gs 0): which forms the products take */
 } quantize_job;
 
 static void run_quantize_task(void *ctx, int b, int worker) {
     (void)worker;
     const quantize_job *job = ctx;
     const size_t cols = (size_t)job->cols;
-    if (job->gs == 0) { /* ggml blocks */
-        l2_block_q8_0 *y = (l2_block_q8_0 *)(void *)job->s->xq + (size_t)b * (cols / L2_BLOCK);
-        job->s->model->block_kernels->quantize_q8_0(y, job->x + (size_t)b * cols, job->cols);
-        l2_block_q8_0_summarize(job->s->xq_summaries + (size_t)b * (cols / L2_BLOCK), y, job->cols / L2_BLOCK);
+    if (job->gs == 0) { /* ggml blocks: Q8_0 (and its summaries), Q8_K for the K-quants */
+        llama2_session *s = job->s;
+        if (job->q8_0) {
+            l2_block_q8_0 *y = (l2_block_q8_0 *)(void *)s->xq + (size_t)b * (cols / L2_BLOCK);
+            s->model->block_kernels->quantize_q8_0(y, job->x + (size_t)b * cols, job->cols);
+            l2_block_q8_0_summarize(s->xq_summaries + (size_t)b * (cols / L2_BLOCK), y, job->cols / L2_BLOCK);
+        }
+        if (job->q8_k) {
+            l2_block_q8_K *y = (l2_block_q8_K *)(void *)(s->xq + l2_xq_k_offset(s->model, s->batch)) +
+                               (size_t)b * (cols / L2_SUPER_BLOCK);
+            s->model->kquant_kernels->quantize_q8_K(y, job->x + (size_t)b * cols, job->cols);
+        }
         return;
     }
     job->s->kernels->quantize_q8(job->s->xq + (size_t)b * cols, job->s->xq_scales + (size_t)b * (cols / (size_t)job->gs),
@@ -181,14 +232,19 @@ llama2_status l2_session_products(llama2_session *s, const float *x, int nb, con
     }
     products_job job = {.s = s, .x = x, .nb = nb, .products = products, .n_products = n_products};
     const tensor *w0 = products[0].w;
-    int blocks = 0;
-    for (int p = 0; p < n_products; p++) blocks |= is_blocks(products[p].w);
+    int blocks = 0, q8_0_blocks = 0, k_blocks = 0; /* a file may mix them in one section */
+    for (int p = 0; p < n_products; p++) {
+        const int k = l2_weights_are_k(products[p].w->type);
+        blocks |= is_blocks(products[p].w);
+        k_blocks |= k;
+        q8_0_blocks |= is_blocks(products[p].w) && !k;
+    }
     if (w0->type == LLAMA2_WEIGHTS_Q8_0 || blocks) {
         /* runq.c quantizes the shared input once before its products; a
          * block's inputs are quantized in parallel (each input's bytes do
          * not depend on who quantizes it). Products of ggml blocks take
          * them as Q8_0 blocks, as llama.cpp does. */
-        quantize_job qj = {s, x, w0->cols, blocks ? 0 : w0->group_size};
+        quantize_job qj = {s, x, w0->cols, blocks ? 0 : w0->group_size, q8_0_blocks, k_blocks};
         if (nb >= 4 && s->n_workers > 1) {
             l2_pool_run(s->pool, nb, run_quantize_task, &qj);
         } else {

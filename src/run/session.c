@@ -6,6 +6,7 @@
  * The evaluation calls check their rows, cut them into blocks and run each
  * through the forward pass (transformer.c).
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,8 +59,13 @@ static int plan_sizes(const llama2_model *m, int batch, int context, int n_seque
         z->xq_scales = z->xq / (size_t)c->group_size;
         if (m->kernels->matmul_q8_packed) z->xq_sums = z->xq_scales * sizeof(int32_t);
     } else if (c->weight_type != LLAMA2_WEIGHTS_F32) {
-        /* ggml blocks: xq holds each input's Q8_0 blocks. */
-        if (!l2_mul_size(B, widest / L2_BLOCK * sizeof(l2_block_q8_0), &z->xq)) return 0;
+        /* ggml blocks: xq holds each input's Q8_0 blocks, then its Q8_K
+         * blocks (session.h). */
+        size_t q8_0, q8_k;
+        if (!l2_mul_size(B, widest / L2_BLOCK * sizeof(l2_block_q8_0), &q8_0) || q8_0 > SIZE_MAX - 64 ||
+            !l2_mul_size(B, widest / L2_SUPER_BLOCK * sizeof(l2_block_q8_K), &q8_k) ||
+            !l2_add_size((q8_0 + 63) / 64 * 64, q8_k, &z->xq))
+            return 0;
         if (!l2_mul_size(B, widest / L2_BLOCK * sizeof(l2_block_q8_0_summary), &z->xq_summaries)) return 0;
     }
     /* Everything in bytes: 4 of x, 2 of kv, 2 hidden, att, logits, 2

@@ -8,6 +8,7 @@
 #include "model/model.h"
 #include "kernels/ops.h"
 #include "kernels/ops_blocks.h"
+#include "kernels/ops_kquants.h"
 
 struct l2_backend_ops;
 
@@ -48,7 +49,9 @@ struct llama2_session {
     /* Q8_0 models: the activations quantized before each product. Models
      * of ggml blocks: xq holds them as Q8_0 blocks (l2_block_q8_0
      * [batch][max(dim, hidden_dim) / 32]), xq_summaries what the Q4_0
-     * panels need of each block (the same places), and xq_scales is NULL. */
+     * panels need of each block (the same places); then, from
+     * l2_xq_k_offset, xq holds them as Q8_K blocks for the K-quants
+     * (l2_block_q8_K [batch][max / 256]); xq_scales is NULL. */
     int8_t *xq;       /* [batch][max(dim, hidden_dim)] */
     float *xq_scales; /* [batch][max(dim, hidden_dim) / group_size] */
     l2_block_q8_0_summary *xq_summaries;
@@ -79,6 +82,20 @@ static inline size_t l2_cache_row(const llama2_session *s, int sequence, int lay
     const size_t per_layer = (size_t)s->context * (size_t)s->model->kv_dim;
     return ((size_t)sequence * (size_t)s->model->config.n_layers + (size_t)layer) * per_layer +
            (size_t)position * (size_t)s->model->kv_dim;
+}
+
+/* The widest input a product of model m takes. */
+static inline size_t l2_widest_input(const llama2_model *m) {
+    const llama2_config *c = &m->config;
+    return (size_t)(c->hidden_dim > c->dim ? c->hidden_dim : c->dim);
+}
+
+/* Models of ggml blocks: where xq's Q8_K blocks start, in bytes, after the
+ * Q8_0 blocks of `batch` inputs (rounded up to a cache line, which aligns
+ * the Q8_K blocks' floats). The sizes fit: session.c checked them. */
+static inline size_t l2_xq_k_offset(const llama2_model *m, int batch) {
+    const size_t q8_0 = (size_t)batch * (l2_widest_input(m) / L2_BLOCK) * sizeof(l2_block_q8_0);
+    return (q8_0 + 63) / 64 * 64;
 }
 
 /* One weight product of a parallel section: out[b * out_stride + r] =

@@ -19,6 +19,8 @@
 #include "platform/checks.h"
 #include "session.h"
 #include "platform/threadpool.h"
+#include "model/ggml_dequant.h"
+#include "model/gguf.h"
 
 /* ------------------------------------------------------ row-wise steps */
 
@@ -69,6 +71,12 @@ static void embed_row(const rows_job *job, int b) {
     float *out = job->out + (size_t)b * dim;
     if (t->type == LLAMA2_WEIGHTS_F32) {
         memcpy(out, t->f32 + token * dim, dim * sizeof(float));
+        return;
+    }
+    if (l2_weights_are_k(t->type)) { /* as ggml's reference dequantizes them */
+        const size_t block_bytes = t->type == LLAMA2_WEIGHTS_Q4_K ? sizeof(l2_block_q4_K) : sizeof(l2_block_q6_K);
+        l2_ggml_dequantize(t->type == LLAMA2_WEIGHTS_Q4_K ? L2_GGML_Q4_K : L2_GGML_Q6_K,
+                           (const unsigned char *)t->blocks + token * (dim / L2_SUPER_BLOCK) * block_bytes, dim, out);
         return;
     }
     if (t->type == LLAMA2_WEIGHTS_Q4_0 || t->type == LLAMA2_WEIGHTS_GGML_Q8_0) {

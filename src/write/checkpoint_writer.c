@@ -304,11 +304,14 @@ llama2_status l2_checkpoint_rewrite(const char *in_path, const char *out_path, i
     llama2_config out = *in;
     out.file_version = version;
     out.group_size = version == 2 && group_size == 0 ? l2_default_group_size(in->dim, in->hidden_dim) : group_size;
-    if (in->weight_type == LLAMA2_WEIGHTS_Q4_0 || in->weight_type == LLAMA2_WEIGHTS_GGML_Q8_0) {
+    if (l2_weights_are_blocks(in->weight_type)) {
         s = l2_fail(err, LLAMA2_E_UNSUPPORTED,
                     "a GGUF file of %s blocks cannot be rewritten as a llama2.c checkpoint: its weights were rounded; "
                     "rewrite the fp32 file it came from",
-                    in->weight_type == LLAMA2_WEIGHTS_Q4_0 ? "Q4_0" : "Q8_0");
+                    in->weight_type == LLAMA2_WEIGHTS_Q4_0   ? "Q4_0"
+                    : in->weight_type == LLAMA2_WEIGHTS_Q4_K ? "Q4_K"
+                    : in->weight_type == LLAMA2_WEIGHTS_Q6_K ? "Q6_K"
+                                                             : "Q8_0");
     } else if (in->weight_type != LLAMA2_WEIGHTS_F32 && version == 2) {
         s = l2_fail(err, LLAMA2_E_INVALID, "already int8 (a version %d file with group size %d)", in->file_version,
                     in->group_size);

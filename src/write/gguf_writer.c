@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "gguf_writer.h"
+#include "kquantize.h"
 #include "kernels/ops_blocks.h"
 #include "model/float16.h"
 #include "model/ggml_dequant.h"
@@ -161,11 +162,15 @@ static void read_row(const llama2_model *m, const out_tensor *t, size_t r, float
         memcpy(out, w->f32 + r * t->cols, t->cols * sizeof *out);
         return;
     }
-    if (w->type == LLAMA2_WEIGHTS_Q4_0 || w->type == LLAMA2_WEIGHTS_GGML_Q8_0) {
-        const uint32_t type = w->type == LLAMA2_WEIGHTS_Q4_0 ? L2_GGML_Q4_0 : L2_GGML_Q8_0;
-        const size_t block_bytes = type == L2_GGML_Q4_0 ? sizeof(l2_block_q4_0) : sizeof(l2_block_q8_0);
-        l2_ggml_dequantize(type, (const unsigned char *)w->blocks + r * (t->cols / L2_BLOCK) * block_bytes, t->cols,
-                           out);
+    if (l2_weights_are_blocks(w->type)) {
+        const uint32_t type = w->type == LLAMA2_WEIGHTS_Q4_0   ? L2_GGML_Q4_0
+                              : w->type == LLAMA2_WEIGHTS_Q4_K ? L2_GGML_Q4_K
+                              : w->type == LLAMA2_WEIGHTS_Q6_K ? L2_GGML_Q6_K
+                                                               : L2_GGML_Q8_0;
+        size_t block_values, block_bytes;
+        l2_ggml_type_block(type, &block_values, &block_bytes);
+        l2_ggml_dequantize(type, (const unsigned char *)w->blocks + r * (t->cols / block_values) * block_bytes,
+                           t->cols, out);
         return;
     }
     for (size_t j = 0; j < t->cols; j++) {
@@ -183,6 +188,15 @@ static float inverse(float d) {
 
 /* One row in the tensor's type, as ggml's reference code writes it. */
 static int encode_row(const float *x, size_t n, uint32_t type, unsigned char *out) {
+    if (type == L2_GGML_Q4_K || type == L2_GGML_Q6_K) {
+        for (size_t j = 0; j < n; j++)
+            if (!isfinite(x[j])) return 0;
+        if (type == L2_GGML_Q4_K)
+            l2_quantize_q4_K(x, n, out);
+        else
+            l2_quantize_q6_K(x, n, out);
+        return 1;
+    }
     if (type == L2_GGML_F32) {
         memcpy(out, x, n * sizeof *x);
         return 1;
@@ -234,6 +248,38 @@ static int encode_row(const float *x, size_t n, uint32_t type, unsigned char *ou
     return 1;
 }
 
+/* llama.cpp's use_more_bits: the layers Q4_K_M gives Q6_K's attn_v and
+ * ffn_down. */
+static int more_bits(int layer, int n_layers) {
+    return layer < n_layers / 8 || layer >= 7 * n_layers / 8 || (layer - n_layers / 8) % 3 == 2;
+}
+
+/* The type a matrix is written in: the file's, or the mix's choice. */
+static uint32_t chosen_type(uint32_t type, l2_tensor_kind kind, int layer, size_t cols, const llama2_config *c) {
+    if (type != L2_GGUF_MIX_Q4_K_M) return type;
+    const int output = kind == L2_TENSOR_CLASSIFIER || (c->shared_classifier && kind == L2_TENSOR_TOKEN_EMBEDDING);
+    if (output) return cols % 256 != 0 ? L2_GGML_Q8_0 : L2_GGML_Q6_K;
+    if ((kind == L2_TENSOR_ATTENTION_VALUE || kind == L2_TENSOR_FFN_DOWN) && more_bits(layer, c->n_layers))
+        return L2_GGML_Q6_K;
+    return L2_GGML_Q4_K;
+}
+
+/* A type whose blocks do not divide a row's length, replaced as
+ * llama.cpp's quantizer does (gguf_writer.h). */
+static uint32_t fallback_type(uint32_t type, size_t cols) {
+    size_t block_values, block_bytes;
+    l2_ggml_type_block(type, &block_values, &block_bytes);
+    if (cols % block_values == 0) return type;
+    if (type == L2_GGML_Q6_K) type = L2_GGML_Q8_0;
+    if (type == L2_GGML_Q4_K) type = L2_GGML_Q4_0;
+    l2_ggml_type_block(type, &block_values, &block_bytes);
+    return cols % block_values == 0 ? type : L2_GGML_F32;
+}
+
+uint32_t l2_gguf_written_type(uint32_t type, l2_tensor_kind kind, int layer, size_t cols, const llama2_config *c) {
+    return l2_tensor_table[kind].matrix ? fallback_type(chosen_type(type, kind, layer, cols, c), cols) : L2_GGML_F32;
+}
+
 static llama2_status list_tensors(const llama2_model *m, uint32_t type, out_tensor **out, size_t *count,
                                   int *fallbacks, llama2_error *err) {
     llama2_config c = m->config;
@@ -254,14 +300,10 @@ static llama2_status list_tensors(const llama2_model *m, uint32_t type, out_tens
         t->rows = f.rows;
         t->cols = f.cols;
         size_t block_values, block_bytes;
-        t->type = l2_tensor_table[f.kind].matrix ? type : L2_GGML_F32;
+        const uint32_t chosen = l2_tensor_table[f.kind].matrix ? chosen_type(type, f.kind, f.layer, f.cols, &c) : L2_GGML_F32;
+        t->type = l2_gguf_written_type(type, f.kind, f.layer, f.cols, &c);
+        *fallbacks += t->type != chosen;
         l2_ggml_type_block(t->type, &block_values, &block_bytes);
-        if (t->cols % block_values != 0) {
-            t->type = L2_GGML_F32;
-            block_values = 1;
-            block_bytes = 4;
-            ++*fallbacks;
-        }
         t->bytes = t->rows * (t->cols / block_values) * block_bytes;
         t->offset = offset;
         offset += round_up(t->bytes);
@@ -282,8 +324,16 @@ static void put_header(bytes *b, const llama2_model *m, const llama2_tokenizer *
     put_u64(b, n_kv);
     kv_str(b, L2_GGUF_KEY_ARCH, "llama");
     kv_str(b, "general.name", "llama2");
-    /* llama.cpp's file types: all F32, mostly F16, mostly Q4_0, mostly Q8_0. */
-    kv_u32(b, "general.file_type", type == L2_GGML_F32 ? 0 : type == L2_GGML_F16 ? 1 : type == L2_GGML_Q4_0 ? 2 : 7);
+    /* llama.cpp's file types: all F32, mostly F16, Q4_0, Q8_0, Q4_K_S (for
+     * q4_k, the nearest), Q4_K_M, Q6_K. */
+    kv_u32(b, "general.file_type",
+           type == L2_GGML_F32    ? 0
+           : type == L2_GGML_F16  ? 1
+           : type == L2_GGML_Q4_0 ? 2
+           : type == L2_GGML_Q8_0 ? 7
+           : type == L2_GGML_Q4_K ? 14
+           : type == L2_GGML_Q6_K ? 18
+                                  : 15);
     kv_u32(b, L2_GGUF_KEY_ALIGNMENT, (uint32_t)ALIGN);
     kv_u32(b, L2_GGUF_KEY_CONTEXT, (uint32_t)c->seq_len);
     kv_u32(b, L2_GGUF_KEY_DIM, (uint32_t)c->dim);
@@ -338,8 +388,10 @@ static llama2_status write_tensors(l2_output *o, const llama2_model *m, const ou
 llama2_status l2_gguf_write_model(const char *path, const llama2_model *m, const llama2_tokenizer *tok, uint32_t type,
                                   const char *const *inputs, unsigned output_flags, int *fallbacks,
                                   llama2_error *err) {
-    if (type != L2_GGML_F32 && type != L2_GGML_F16 && type != L2_GGML_Q8_0 && type != L2_GGML_Q4_0)
-        return l2_fail(err, LLAMA2_E_INVALID, "cannot write tensors of type %s (F32, F16, Q8_0 and Q4_0 are written)",
+    if (type != L2_GGML_F32 && type != L2_GGML_F16 && type != L2_GGML_Q8_0 && type != L2_GGML_Q4_0 &&
+        type != L2_GGML_Q4_K && type != L2_GGML_Q6_K && type != L2_GGUF_MIX_Q4_K_M)
+        return l2_fail(err, LLAMA2_E_INVALID,
+                       "cannot write tensors of type %s (F32, F16, Q8_0, Q4_0, Q4_K, Q6_K and the Q4_K_M mix are written)",
                        l2_ggml_type_name(type) ? l2_ggml_type_name(type) : "unknown");
     if (llama2_tokenizer_vocab_size(tok) != m->config.vocab_size)
         return l2_fail(err, LLAMA2_E_INVALID, "the tokenizer has %d tokens, the model %d",

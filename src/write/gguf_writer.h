@@ -1,7 +1,8 @@
 /* Writing GGUF files (version 3) from a model and a tokenizer: the llama
  * metadata, the tokenizer as llama.cpp's converter stores a SentencePiece
- * one, the weight matrices in F32, F16, Q8_0 or Q4_0 (norms in F32). Used by
- * llama2-quantize; not part of the public API. */
+ * one, the weight matrices in F32, F16, Q8_0, Q4_0, Q4_K or Q6_K, or in
+ * llama.cpp's Q4_K_M mix (norms in F32). Used by llama2-quantize; not part
+ * of the public API. */
 #ifndef LLAMA2_GGUF_WRITER_H
 #define LLAMA2_GGUF_WRITER_H
 
@@ -11,13 +12,27 @@
 #include "model/gguf.h"
 #include "output_file.h"
 
+/* `type` for llama.cpp's Q4_K_M mix (its llama_tensor_get_type for a
+ * llama model without experts): Q4_K, with Q6_K for the classifier (the
+ * embedding table when they are tied) and for attn_v and ffn_down of the
+ * layers i with i < n/8, i >= 7n/8 or (i - n/8) % 3 == 2. */
+#define L2_GGUF_MIX_Q4_K_M 0x10000u
+
+/* The type l2_gguf_write_model writes a tensor of `kind` (layer `layer`,
+ * rows of `cols` values) of a model of config *c in, for the file's
+ * `type`: the mix's choice, after the fallback; F32 for a norm. */
+uint32_t l2_gguf_written_type(uint32_t type, l2_tensor_kind kind, int layer, size_t cols, const llama2_config *c);
+
 /* Writes model m with tokenizer tok (whose vocabulary must be the model's
- * size) to path as GGUF, the matrices in `type` (L2_GGML_F32, _F16, _Q8_0
- * or _Q4_0, quantized as ggml's reference does; a matrix whose rows are not
- * whole blocks of the type stays F32). An int8 model's weights are
- * dequantized first. The output is written as output_file.h says, with
- * output_flags, never over one of `inputs` (NULL-terminated), complete or
- * not at all. *fallbacks (when not NULL) counts the matrices left F32. */
+ * size) to path as GGUF, the matrices in `type` (L2_GGML_F32, _F16, _Q8_0,
+ * _Q4_0, _Q4_K, _Q6_K or L2_GGUF_MIX_Q4_K_M, quantized as ggml's reference
+ * does). A matrix whose rows are not whole blocks of its type falls back
+ * as llama.cpp's does, to types this engine runs: Q6_K to Q8_0, Q4_K to
+ * Q4_0 (llama.cpp: Q5_0), and any whose rows are not whole blocks of 32
+ * to F32 (llama.cpp: F16). An int8 model's weights are dequantized first.
+ * The output is written as output_file.h says, with output_flags, never
+ * over one of `inputs` (NULL-terminated), complete or not at all.
+ * *fallbacks (when not NULL) counts the matrices that fell back. */
 llama2_status l2_gguf_write_model(const char *path, const llama2_model *m, const llama2_tokenizer *tok, uint32_t type,
                                   const char *const *inputs, unsigned output_flags, int *fallbacks,
                                   llama2_error *err);

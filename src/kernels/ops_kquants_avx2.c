@@ -1,0 +1,229 @@
+/*
+ * The K-quant kernels (ops_kquants.h) on 256-bit vectors. The quantizer is
+ * the reference's. A block's integer sum against one input is built in
+ * eight int32 lanes, exactly: maddubs multiplies the unsigned stored
+ * values (Q4_K 0-15, Q6_K 0-63) by the signed activations (|x| <= 127, so
+ * its pair sums stay far inside int16), madd by the sub-block's scale
+ * widens to int32. Q6_K's stored offset of 32 comes off once per block as
+ * 32 times the scales times the activations' sums of 16 (bsums); Q4_K's
+ * min term is the mins times those sums, an integer, subtracted in float.
+ * Each block's lanes are converted to float and FMA'd by the block's
+ * scale product into a float vector per (row, input), summed once at the
+ * end. The steps of a (row, input) pair do not depend on how many rows or
+ * inputs run beside it, so four rows or two inputs give the bits of one.
+ */
+#include <stddef.h>
+#include <string.h>
+
+#include "ops_kquants.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+
+#include "model/float16.h"
+#include "ops_isa.h"
+#include "ops_x86.h"
+
+#define FN L2_TARGET(L2_AVX2)
+#define INLINE L2_INLINE(L2_AVX2)
+/* Loops over constant counts (rows, inputs, a block's parts) unrolled, so
+ * that the accumulators stay in registers and the masks are constants. */
+#define PRAGMA(x) _Pragma(#x)
+#define UNROLL(n) PRAGMA(GCC unroll n)
+
+INLINE __m256i load32(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
+
+/* The sum of the 8 float lanes, in a fixed order. */
+INLINE float hsum_ps(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* fp16 bits to fp32, the bits of l2_f16_to_f32 (as ops_blocks_avx2.c's
+ * vector form): the magnitude's bits moved to fp32's places and scaled by
+ * 2^112 (exact, subnormals included), infinities and NaNs rebuilt. */
+INLINE float half_to_float(uint16_t h) {
+    const uint32_t magnitude = h & 0x7FFFu, sign = (uint32_t)(h & 0x8000u) << 16;
+    uint32_t bits;
+    float f;
+    if (magnitude > 0x7BFFu) {
+        bits = 0x7F800000u | (magnitude & 0x3FFu) << 13;
+    } else {
+        bits = magnitude << 13;
+        memcpy(&f, &bits, sizeof f);
+        f *= 0x1p112f;
+        memcpy(&bits, &f, sizeof bits);
+    }
+    bits |= sign;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+/* A Q4_K block's eight 6-bit scales (bytes 0-7) and mins (bytes 8-15):
+ * with the 12 bytes as words a, b, c, sub-blocks 0-3 are the low 6 bits
+ * of a's bytes (scales) and b's (mins); 4-7 are c's low (scales) and high
+ * (mins) nibbles, under the top 2 bits of a's (b's) bytes. */
+INLINE __m128i q4_K_scales_mins(const uint8_t packed[12]) {
+    uint32_t a, b, c;
+    memcpy(&a, packed, 4);
+    memcpy(&b, packed + 4, 4);
+    memcpy(&c, packed + 8, 4);
+    const uint32_t low6 = 0x3F3F3F3Fu, nibbles = 0x0F0F0F0Fu, top2 = 0x30303030u;
+    return _mm_setr_epi32((int)(a & low6), (int)((c & nibbles) | ((a >> 2) & top2)), (int)(b & low6),
+                          (int)(((c >> 4) & nibbles) | ((b >> 2) & top2)));
+}
+
+/* Byte-shuffle masks putting 16-bit lane j of a 128-bit half in all eight
+ * lanes of that half. */
+#define LANE16(j) _mm256_set1_epi16((short)(0x0100 + 0x0202 * (j)))
+
+/* A Q4_K block against one input: sum over sub-blocks j of scale_j times
+ * the products of its 32 values, in eight int32 lanes; *mins four int32
+ * lanes summing to the sum of min_j times the activations' sum over
+ * sub-block j. */
+INLINE __m256i q4_K_block(const l2_block_q4_K *w, const l2_block_q8_K *x, __m128i *mins) {
+    const __m128i sm = q4_K_scales_mins(w->scales);
+    const __m128i pair_sums = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)(const void *)x->bsums),
+                                             _mm_loadu_si128((const __m128i *)(const void *)(x->bsums + 8)));
+    *mins = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_srli_si128(sm, 8)), pair_sums);
+    const __m128i scales16 = _mm_cvtepu8_epi16(sm);
+    const __m256i scales = _mm256_set_m128i(scales16, scales16);
+    const __m256i nibble = _mm256_set1_epi8(0x0F);
+    __m256i acc = _mm256_setzero_si256();
+    UNROLL(4) for (int k = 0; k < 4; k++) {
+        const __m256i q = load32(w->qs + 32 * k);
+        const __m256i lo = _mm256_and_si256(q, nibble), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), nibble);
+        const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, load32(x->qs + 64 * k)),
+                                             _mm256_shuffle_epi8(scales, LANE16(2 * k)));
+        const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, load32(x->qs + 64 * k + 32)),
+                                             _mm256_shuffle_epi8(scales, LANE16(2 * k + 1)));
+        acc = _mm256_add_epi32(acc, _mm256_add_epi32(p0, p1));
+    }
+    return acc;
+}
+
+/* A Q6_K block against one input: sum over groups g of 16 of scale_g
+ * times the products of its values less 32, in eight int32 lanes. */
+INLINE __m256i q6_K_block(const l2_block_q6_K *w, const l2_block_q8_K *x) {
+    const __m256i nibble = _mm256_set1_epi8(0x0F), top = _mm256_set1_epi8(0x30);
+    const __m128i scales8 = _mm_loadu_si128((const __m128i *)(const void *)w->scales);
+    __m256i acc = _mm256_setzero_si256();
+    UNROLL(2) for (int h = 0; h < 2; h++) {
+        const __m256i ql0 = load32(w->ql + 64 * h), ql1 = load32(w->ql + 64 * h + 32), qh = load32(w->qh + 32 * h);
+        /* The four runs of 32 values: low 4 bits from a nibble of ql0 or
+         * ql1, high 2 from bits 2k of qh moved to bits 4-5. */
+        const __m256i q[4] = {
+            _mm256_or_si256(_mm256_and_si256(ql0, nibble), _mm256_and_si256(_mm256_slli_epi16(qh, 4), top)),
+            _mm256_or_si256(_mm256_and_si256(ql1, nibble), _mm256_and_si256(_mm256_slli_epi16(qh, 2), top)),
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), nibble), _mm256_and_si256(qh, top)),
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), nibble),
+                            _mm256_and_si256(_mm256_srli_epi16(qh, 2), top)),
+        };
+        UNROLL(4) for (int k = 0; k < 4; k++) {
+            const int g = 8 * h + 2 * k; /* values 16g .. 16g + 32 */
+            /* scale g in the low eight 16-bit lanes, g + 1 in the high. */
+            const __m256i sc = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(
+                scales8, _mm_set_epi64x((long long)(0x0101010101010101ull * (unsigned)(g + 1)),
+                                        (long long)(0x0101010101010101ull * (unsigned)g))));
+            const __m256i p = _mm256_maddubs_epi16(q[k], load32(x->qs + 128 * h + 32 * k));
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, sc));
+        }
+    }
+    /* The offset: 32 times the sum of scale_g times the values' sum. */
+    const __m256i offset = _mm256_madd_epi16(load32(x->bsums), _mm256_cvtepi8_epi16(scales8));
+    return _mm256_sub_epi32(acc, _mm256_slli_epi32(offset, 5));
+}
+
+/* `rows` (1 or 4) weight rows against `inputs` (1 or 2) inputs, block by
+ * block; out[4 * i + r] for row r, input i. */
+INLINE void rows_q4_K(float *out, const l2_block_q4_K *w, size_t row_blocks, const l2_block_q8_K *x,
+                      size_t x_stride, int n_blocks, int rows, int inputs) {
+    __m256 acc[2][4];
+    __m128 mins[2][4];
+    for (int i = 0; i < inputs; i++)
+        for (int r = 0; r < rows; r++) {
+            acc[i][r] = _mm256_setzero_ps();
+            mins[i][r] = _mm_setzero_ps();
+        }
+    for (int b = 0; b < n_blocks; b++)
+        UNROLL(2) for (int i = 0; i < inputs; i++) {
+            const l2_block_q8_K *xb = x + (size_t)i * x_stride + b;
+            UNROLL(4) for (int r = 0; r < rows; r++) {
+                const l2_block_q4_K *wb = w + (size_t)r * row_blocks + b;
+                __m128i m;
+                const __m256i isum = q4_K_block(wb, xb, &m);
+                const float d = half_to_float(wb->d) * xb->d, dmin = half_to_float(wb->dmin) * xb->d;
+                acc[i][r] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(isum), acc[i][r]);
+                mins[i][r] = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(m), mins[i][r]);
+            }
+        }
+    for (int i = 0; i < inputs; i++)
+        for (int r = 0; r < rows; r++) {
+            __m128 s = _mm_add_ps(mins[i][r], _mm_movehl_ps(mins[i][r], mins[i][r]));
+            s = _mm_add_ss(s, _mm_movehdup_ps(s));
+            out[4 * i + r] = hsum_ps(acc[i][r]) - _mm_cvtss_f32(s);
+        }
+}
+
+INLINE void rows_q6_K(float *out, const l2_block_q6_K *w, size_t row_blocks, const l2_block_q8_K *x,
+                      size_t x_stride, int n_blocks, int rows, int inputs) {
+    __m256 acc[2][4];
+    for (int i = 0; i < inputs; i++)
+        for (int r = 0; r < rows; r++) acc[i][r] = _mm256_setzero_ps();
+    for (int b = 0; b < n_blocks; b++)
+        UNROLL(2) for (int i = 0; i < inputs; i++) {
+            const l2_block_q8_K *xb = x + (size_t)i * x_stride + b;
+            UNROLL(4) for (int r = 0; r < rows; r++) {
+                const l2_block_q6_K *wb = w + (size_t)r * row_blocks + b;
+                const float d = half_to_float(wb->d) * xb->d;
+                acc[i][r] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(q6_K_block(wb, xb)), acc[i][r]);
+            }
+        }
+    for (int i = 0; i < inputs; i++)
+        for (int r = 0; r < rows; r++) out[4 * i + r] = hsum_ps(acc[i][r]);
+}
+
+FN static float dot_q4_K_avx2(const l2_block_q4_K *w, const l2_block_q8_K *x, int n_blocks) {
+    float out;
+    rows_q4_K(&out, w, 0, x, 0, n_blocks, 1, 1);
+    return out;
+}
+
+FN static float dot_q6_K_avx2(const l2_block_q6_K *w, const l2_block_q8_K *x, int n_blocks) {
+    float out;
+    rows_q6_K(&out, w, 0, x, 0, n_blocks, 1, 1);
+    return out;
+}
+
+FN static void dot4_q4_K_avx2(float out[4], const l2_block_q4_K *w, size_t row_blocks, const l2_block_q8_K *x,
+                              int n_blocks) {
+    rows_q4_K(out, w, row_blocks, x, 0, n_blocks, 4, 1);
+}
+
+FN static void dot4_q6_K_avx2(float out[4], const l2_block_q6_K *w, size_t row_blocks, const l2_block_q8_K *x,
+                              int n_blocks) {
+    rows_q6_K(out, w, row_blocks, x, 0, n_blocks, 4, 1);
+}
+
+FN static void dot4x2_q4_K_avx2(float out[8], const l2_block_q4_K *w, size_t row_blocks, const l2_block_q8_K *x,
+                                size_t x_stride, int n_blocks) {
+    rows_q4_K(out, w, row_blocks, x, x_stride, n_blocks, 4, 2);
+}
+
+FN static void dot4x2_q6_K_avx2(float out[8], const l2_block_q6_K *w, size_t row_blocks, const l2_block_q8_K *x,
+                                size_t x_stride, int n_blocks) {
+    rows_q6_K(out, w, row_blocks, x, x_stride, n_blocks, 4, 2);
+}
+
+const l2_kquant_kernels *l2_kquant_kernels_avx2(void) {
+    static const l2_kquant_kernels table = {"avx2",         l2_quantize_q8_K_ref, dot_q4_K_avx2,    dot_q6_K_avx2,
+                                            dot4_q4_K_avx2, dot4_q6_K_avx2,       dot4x2_q4_K_avx2, dot4x2_q6_K_avx2};
+    return l2_x86_features_read().avx2 ? &table : NULL;
+}
+
+#else
+
+const l2_kquant_kernels *l2_kquant_kernels_avx2(void) { return NULL; }
+
+#endif
