@@ -82,17 +82,29 @@ static inline void l2_emu_mask_storeu_ps(void *p, __mmask16 k, __m512 a) {
 }
 #define _mm512_mask_storeu_ps(p, k, a) l2_emu_mask_storeu_ps((p), (k), (a))
 
-/* 16 unsigned 16-bit values widened to 32 bits (missing from SIMDe). */
-static inline __m512i l2_emu_cvtepu16_epi32(__m256i a) {
+/* 16 fp16 values to fp32 (missing from SIMDe): exact, as vcvtph2ps;
+ * NaNs come out quiet, as there. */
+static inline __m512 l2_emu_cvtph_ps(__m256i a) {
     uint16_t v[16];
-    int32_t r[16];
+    float r[16];
     memcpy(v, &a, sizeof v);
-    for (int i = 0; i < 16; i++) r[i] = v[i];
-    __m512i out;
+    for (int i = 0; i < 16; i++) {
+        const uint32_t sign = (uint32_t)(v[i] & 0x8000) << 16, exp = (v[i] >> 10) & 0x1F, man = v[i] & 0x3FF;
+        uint32_t bits;
+        if (exp == 0x1F) {
+            bits = sign | 0x7F800000u | (man << 13) | (man ? 0x400000u : 0);
+        } else {
+            float f = ldexpf((float)(exp ? (man | 0x400) : man), exp ? (int)exp - 25 : -24);
+            memcpy(&bits, &f, sizeof bits);
+            bits |= sign;
+        }
+        memcpy(&r[i], &bits, sizeof bits);
+    }
+    __m512 out;
     memcpy(&out, r, sizeof out);
     return out;
 }
-#define _mm512_cvtepu16_epi32(a) l2_emu_cvtepu16_epi32(a)
+#define _mm512_cvtph_ps(a) l2_emu_cvtph_ps(a)
 
 /* int32 to float, rounded to nearest (the default rounding mode). */
 static inline __m512 l2_emu_cvtepi32_ps(__m512i a) {

@@ -22,22 +22,6 @@
 #define FN L2_TARGET(L2_AVX512_VNNI)
 #define INLINE L2_INLINE(L2_AVX512_VNNI)
 
-/* Sixteen fp16 scales to fp32, the bits of l2_f16_to_f32 (NaNs too): the
- * magnitude's bits moved to fp32's places and scaled by 2^112 (exact,
- * subnormals included), infinities and NaNs rebuilt, the sign put back. */
-INLINE __m512 f16_to_f32_16(__m256i h) {
-    const __m512i v = _mm512_cvtepu16_epi32(h);
-    const __m512i magnitude = _mm512_and_si512(v, _mm512_set1_epi32(0x7FFF));
-    const __m512i sign = _mm512_slli_epi32(_mm512_and_si512(v, _mm512_set1_epi32(0x8000)), 16);
-    const __m512 finite = _mm512_mul_ps(_mm512_castsi512_ps(_mm512_slli_epi32(magnitude, 13)),
-                                        _mm512_castsi512_ps(_mm512_set1_epi32((127 + 112) << 23)));
-    const __m512i special = _mm512_or_si512(_mm512_set1_epi32(0x7F800000),
-                                            _mm512_slli_epi32(_mm512_and_si512(v, _mm512_set1_epi32(0x3FF)), 13));
-    const __mmask16 is_special = _mm512_cmpgt_epi32_mask(magnitude, _mm512_set1_epi32(0x7BFF));
-    const __m512i bits = _mm512_mask_blend_epi32(is_special, _mm512_castps_si512(finite), special);
-    return _mm512_castsi512_ps(_mm512_or_si512(bits, sign));
-}
-
 /* Input bytes 4j..4j+3 in every 32-bit lane (a broadcast load). */
 INLINE __m512i piece_512(const int8_t *q, int j) {
     int32_t v;
@@ -65,7 +49,8 @@ INLINE void q4_0_panel(__m512 *acc, const uint8_t *nibbles, const uint8_t *scale
             lo[k] = _mm512_and_si512(packed, low);
             hi[k] = _mm512_and_si512(_mm512_srli_epi16(packed, 4), low);
         }
-        const __m512 dw = f16_to_f32_16(_mm256_loadu_si256((const __m256i *)(const void *)(scales + (size_t)b * 32)));
+        /* vcvtph2ps: exact for every fp16 value (AVX-512F's own conversion). */
+        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(scales + (size_t)b * 32)));
 #pragma GCC unroll 8
         for (int i = 0; i < ni; i++) {
             const int8_t *q = x[(size_t)i * x_stride + (size_t)b].qs;
