@@ -23,6 +23,8 @@
 #include "text/bpe.h"
 #include "text/tokenizer_internal.h"
 #include "text/unicode_classes.h"
+#include "write/checkpoint_writer.h"
+#include "write/gguf_writer.h"
 
 /* The floor for encoding speed on one core, unsanitized. */
 #define MIN_MB_PER_SECOND 10.0
@@ -601,6 +603,29 @@ static double encode_mb_per_second(const llama2_tokenizer *t, const char *text, 
     return best;
 }
 
+/* Tokenizer t carried in a GGUF file's metadata (tokenizer.ggml.model
+ * "gpt2", as llama2-quantize writes it) under a small random model of its
+ * vocabulary, and read back from the file. */
+static llama2_tokenizer *through_gguf(const llama2_tokenizer *t) {
+    char bin[4400], gguf[4400];
+    snprintf(bin, sizeof bin, "%s", test_path_in(tmp_dir, "gguf-twin.bin"));
+    snprintf(gguf, sizeof gguf, "%s", test_path_in(tmp_dir, "gguf-twin.gguf"));
+    llama2_config c = l2_random_model_config(16, 32, 1, 2, 2, llama2_tokenizer_vocab_size(t), 8, 1, 1, 0);
+    llama2_error err = {0};
+    llama2_model *m = NULL;
+    assert_int_equal(l2_write_random_model(bin, &c, 3, L2_OUTPUT_FORCE, &err), LLAMA2_OK);
+    assert_int_equal(llama2_model_open(bin, NULL, &m, &err), LLAMA2_OK);
+    if (l2_gguf_write_model(gguf, m, t, L2_GGML_F32, NULL, L2_OUTPUT_FORCE, NULL, &err) != LLAMA2_OK)
+        fail_msg("writing %s: %s", gguf, err.message);
+    llama2_model_close(m);
+    m = NULL;
+    if (llama2_model_open(gguf, NULL, &m, &err) != LLAMA2_OK) fail_msg("%s: %s", gguf, err.message);
+    llama2_tokenizer *g = NULL;
+    if (llama2_model_tokenizer(m, &g, &err) != LLAMA2_OK) fail_msg("%s's tokenizer: %s", gguf, err.message);
+    llama2_model_close(m);
+    return g;
+}
+
 static void test_llama3_parity(void **state) {
     (void)state;
     const char *tool = test_require_tool("llama2-convert");
@@ -622,6 +647,18 @@ static void test_llama3_parity(void **state) {
     assert_true(llama2_tokenizer_is_end(t, 128001) && llama2_tokenizer_is_end(t, 128009)); /* <|eot_id|> */
     assert_false(llama2_tokenizer_is_end(t, 128008)); /* Llama 3.0: a reserved token, not <|eom_id|> */
     assert_int_equal(llama2_tokenizer_find(t, "<|start_header_id|>"), 128006);
+    llama2_tokenizer *g = through_gguf(t);
+    assert_int_equal(llama2_tokenizer_get_kind(g), LLAMA2_TOKENIZER_BPE);
+    assert_int_equal(llama2_tokenizer_vocab_size(g), 128256);
+    assert_int_equal(llama2_tokenizer_bos(g), 128000);
+    assert_int_equal(llama2_tokenizer_eos(g), 128001);
+    for (int id = 0; id < 128256; id++) {
+        size_t a_len, b_len;
+        const char *a = llama2_token_piece(t, -1, id, &a_len), *b = llama2_token_piece(g, -1, id, &b_len);
+        if (a_len != b_len || memcmp(a, b, a_len) != 0 || llama2_tokenizer_is_end(t, id) != llama2_tokenizer_is_end(g, id) ||
+            llama2_tokenizer_is_special(t, id) != llama2_tokenizer_is_special(g, id))
+            fail_msg("token %d differs once through GGUF", id);
+    }
 
     /* The corpus: tests/llama3_corpus.json, then random cases. */
     char **fixed = NULL;
@@ -694,6 +731,14 @@ static void test_llama3_parity(void **state) {
         const char *mine = encode(t, cases[i], 1, 0, 0);
         if (strcmp(mine, line) != 0 && mismatches++ < 5)
             printf("mismatch on case %d \"%s\":\n  reference %s\n  this      %s\n", i, cases[i], line, mine);
+        /* The GGUF-carried tokenizer: the same ids, special tokens parsed or not. */
+        mine = encode(g, cases[i], 1, 0, 0);
+        if (strcmp(mine, line) != 0 && mismatches++ < 5)
+            printf("mismatch through GGUF on case %d \"%s\":\n  reference %s\n  GGUF      %s\n", i, cases[i], line, mine);
+        char *plain = strdup(encode(t, cases[i], 0, 1, 0));
+        if (strcmp(plain, encode(g, cases[i], 0, 1, 0)) != 0 && mismatches++ < 5)
+            printf("plain encoding differs through GGUF on case %d \"%s\"\n", i, cases[i]);
+        free(plain);
         /* Both ways back to the text; plain encoding makes no special token. */
         for (int special = 0; special < 2; special++) {
             int *ids = malloc(llama2_tokenize_capacity(strlen(cases[i])) * sizeof *ids), n;
@@ -730,7 +775,7 @@ static void test_llama3_parity(void **state) {
     assert_int_equal(mismatches, 0);
 
     double mine = encode_mb_per_second(t, speed, speed_len);
-    printf("llama3 tokenizer: %d cases equal the reference's ids; encoding %.1f MB/s, the reference %.2f MB/s (one core)\n",
+    printf("llama3 tokenizer: %d cases equal the reference's ids (from tokenizer.json and from GGUF); encoding %.1f MB/s, the reference %.2f MB/s (one core)\n",
            n_cases, mine, reference);
     printf("(CPU seconds of one thread; SANITIZED=%d)\n", SANITIZED);
     if (!SANITIZED && mine < MIN_MB_PER_SECOND) fail_msg("encoding at %.1f MB/s, under %.0f", mine, MIN_MB_PER_SECOND);
@@ -741,6 +786,7 @@ static void test_llama3_parity(void **state) {
     free(corpus_path);
     free(bin);
     llama2_tokenizer_close(t);
+    llama2_tokenizer_close(g);
 }
 
 int main(void) {
