@@ -915,15 +915,21 @@ static void test_hf_llama3_fixture(void **state) {
         print_message("the reference comparison needs python3 with numpy (python3-numpy)\n");
     }
     check_gguf_twin(tmp_path("v1.bin"), tok_path, ours, vocab);
-    free(tok_path);
     free(ours);
-    to_hf_ok(tmp_path("v1.bin"), tmp_path("back"), L2_DTYPE_F32, NULL);
+    to_hf_ok(tmp_path("v1.bin"), tmp_path("back"), L2_DTYPE_F32, tok_path);
     char *config = test_read_file(tmp_path("back/config.json"), NULL);
     assert_non_null(config);
     assert_non_null(strstr(config, "\"rope_type\": \"llama3\""));
     free(config);
-    convert_hf_ok(tmp_path("back"), tmp_path("again.bin"), 1);
+    /* The tokenizer went as tokenizer.json and tokenizer_config.json: back
+     * from them, the same tokenizer file. */
+    char *again_tok = strdup(tmp_path("tok-again.bin"));
+    o.tokenizer = again_tok;
+    if (l2_convert_hf_to_llama2c(tmp_path("back"), tmp_path("again.bin"), &o, &e) != LLAMA2_OK) fail_msg("%s", e.message);
     assert_same_file(tmp_path("v1.bin"), tmp_path("again.bin"));
+    assert_same_file(tok_path, again_tok);
+    free(again_tok);
+    free(tok_path);
     clear_tmp_dir();
 }
 
