@@ -864,6 +864,19 @@ static void check_gguf_twin(const char *bin, const char *tok_path, const float *
     assert_memory_equal(a.out, b.out, a.out_len);
     test_run_free(&a);
     test_run_free(&b);
+    /* Its rope_freqs.weight has no place in config.json or a llama2.c header. */
+    llama2_error e = {0};
+    char want[8400];
+    snprintf(want, sizeof want, "%s: rope_freqs.weight (GGUF's RoPE scaling: a divisor per frequency) has no place "
+             "in config.json; convert the Hugging Face folder the file came from", gguf);
+    l2_convert_options o = {.dtype = L2_DTYPE_F32};
+    assert_status_message(l2_convert_llama2c_to_hf(gguf, tmp_path("from-gguf"), &o, &e), LLAMA2_E_UNSUPPORTED, &e,
+                          want);
+    assert_status_message(l2_checkpoint_rewrite(gguf, tmp_path("from-gguf.bin"), 1, 0, 0, &e), LLAMA2_E_UNSUPPORTED,
+                          &e,
+                          "rope_freqs.weight (GGUF's RoPE scaling: a divisor per frequency) has no place in a llama2.c "
+                          "header; convert the Hugging Face folder the file came from");
+    assert_int_not_equal(access(tmp_path("from-gguf.bin"), F_OK), 0);
 }
 
 static void test_hf_llama3_fixture(void **state) {

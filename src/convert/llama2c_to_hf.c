@@ -223,6 +223,8 @@ llama2_status l2_convert_llama2c_to_hf(const char *in_path, const char *out_dir,
     unsigned char *tok_model = NULL;
     size_t tok_bin_len = 0, tok_model_len = 0;
     llama2_status s = l2_error_prefix_path(llama2_model_open(in_path, NULL, &m, err), in_path, NULL, err);
+    if (s == LLAMA2_OK && m->rope_freq_factors)
+        s = l2_fail(err, LLAMA2_E_UNSUPPORTED, "%s: " L2_ROPE_FACTORS_REFUSED, in_path, "config.json");
     if (s == LLAMA2_OK && m->config.weight_type != LLAMA2_WEIGHTS_F32)
         s = l2_fail(err, LLAMA2_E_UNSUPPORTED,
                     "%s: an int8 (version %d) file cannot be converted: its weights were rounded; convert the fp32 "

@@ -95,6 +95,13 @@ tensor_place l2_model_place(llama2_model *m, l2_tensor_kind kind, int layer);
 /* The values of tensor `kind` (of layer `layer`) of an fp32 model, as the
  * format table describes it; NULL for a tensor the file does not hold (the
  * RoPE tables). */
+/* Why a model with GGUF's rope_freqs.weight cannot become a llama2.c or
+ * Hugging Face file (whose headers hold Llama 3's four numbers instead of a
+ * divisor per frequency); %s: the header. */
+#define L2_ROPE_FACTORS_REFUSED                                                                                    \
+    "rope_freqs.weight (GGUF's RoPE scaling: a divisor per frequency) has no place in %s; convert the Hugging "   \
+    "Face folder the file came from"
+
 /* RoPE's frequency j (of head_size / 2) for this model, Llama 3's scaling
  * applied (rope.c). */
 float l2_rope_frequency(const llama2_model *model, int j);

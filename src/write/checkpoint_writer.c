@@ -309,6 +309,8 @@ llama2_status l2_checkpoint_rewrite(const char *in_path, const char *out_path, i
                     "a GGUF file of %s blocks cannot be rewritten as a llama2.c checkpoint: its weights were rounded; "
                     "rewrite the fp32 file it came from",
                     in->weight_type == LLAMA2_WEIGHTS_Q4_0 ? "Q4_0" : "Q8_0");
+    } else if (m->rope_freq_factors) {
+        s = l2_fail(err, LLAMA2_E_UNSUPPORTED, L2_ROPE_FACTORS_REFUSED, "a llama2.c header");
     } else if (in->weight_type != LLAMA2_WEIGHTS_F32 && version == 2) {
         s = l2_fail(err, LLAMA2_E_INVALID, "already int8 (a version %d file with group size %d)", in->file_version,
                     in->group_size);
