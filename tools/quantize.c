@@ -32,13 +32,14 @@ static const char usage_text[] =
     "why, is said on standard error, with a warning below 32 (a scale per few\n"
     "values: a larger file, and int8 products that may be slower than fp32's).\n"
     "With --type, writes any model (llama2.c v0, v1, v2 or GGUF) as a GGUF\n"
-    "file holding its tokenizer (from -z, or the input GGUF's own), the\n"
+    "file holding its tokenizer (from -z, or the input GGUF's own; a BPE one\n"
+    "as llama.cpp's gpt2 tokenizer), the\n"
     "weight matrices in TYPE (f32, f16, q8_0 or q4_0; a matrix whose rows are not\n"
     "whole blocks of 32 stays f32).\n"
     "\n"
     "  --group-size N   values per scale\n"
     "  --type TYPE      write GGUF with matrices of this type: f32, f16, q8_0, q4_0\n"
-    "  -z, --tokenizer PATH  the model's tokenizer.bin (with --type)\n"
+    "  -z, --tokenizer PATH  the model's tokenizer.bin or BPE tokenizer file (with --type)\n"
     "  --force          replace <output.bin> if it exists (never the input)\n"
     "  -h, --help       this text\n";
 
