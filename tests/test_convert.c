@@ -32,7 +32,6 @@
 #include <unistd.h>
 
 #include "write/checkpoint_writer.h"
-#include "write/gguf_writer.h"
 #include "convert.h"
 #include "model/float16.h"
 #include "platform/bits.h"
@@ -826,19 +825,17 @@ static fixture llama3_fixture(void) {
     return f;
 }
 
-/* The converted checkpoint and its tokenizer as GGUF, as llama2-quantize
- * --type f32 -z writes them: the tokenizer as tokenizer.ggml.* ("gpt2"),
- * the RoPE scaling as rope_freqs.weight. */
+/* The converted checkpoint and its tokenizer as GGUF, by llama2-quantize
+ * --type f32 -z: the tokenizer as tokenizer.ggml.* ("gpt2"), the RoPE
+ * scaling as rope_freqs.weight. */
 static void write_gguf_twin(const char *bin, const char *tok_path, const char *gguf) {
-    llama2_model *m = open_model(bin);
-    llama2_tokenizer *tok = NULL;
-    llama2_error e = {0};
-    if (llama2_tokenizer_open(tok_path, llama2_model_config(m)->vocab_size, &tok, &e) != LLAMA2_OK)
-        fail_msg("%s: %s", tok_path, e.message);
-    if (l2_gguf_write_model(gguf, m, tok, L2_GGML_F32, NULL, L2_OUTPUT_FORCE, NULL, &e) != LLAMA2_OK)
-        fail_msg("%s: %s", gguf, e.message);
-    llama2_tokenizer_close(tok);
-    llama2_model_close(m);
+    char quantize[4096];
+    snprintf(quantize, sizeof quantize, "%s", test_require_tool("llama2-quantize"));
+    const char *args[] = {bin, gguf, "--type", "f32", "-z", tok_path, "--force", NULL};
+    test_run r;
+    if (test_run_tool(quantize, args, &r) != 0 || r.status != 0)
+        fail_msg("llama2-quantize --type f32: status %d: %s", r.status, r.err ? r.err : "");
+    test_run_free(&r);
 }
 
 /* The GGUF twin computes the checkpoint's logits to the bit, and the
