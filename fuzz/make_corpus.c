@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 
 #include "write/checkpoint_writer.h"
+#include "text/bpe.h"
 #include "write/gguf_writer.h"
 
 /* ------------------------------------------------------------- output */
@@ -223,6 +224,56 @@ static void gguf_seed(const char *name, const seed_model *m, uint32_t type) {
     remove(bin);
 }
 
+/* A model with Llama 3's RoPE scaling (written as rope_freqs.weight) and a
+ * byte-level BPE tokenizer (tokenizer.ggml.model "gpt2"): the 256 byte
+ * tokens, "ab" and two control tokens, and a padding row. */
+static void gguf_bpe_seed(void) {
+    static char names[256][3];
+    const char *tokens[259];
+    int types[259];
+    for (int b = 0; b < 256; b++) {
+        const unsigned cp = l2_bpe_byte_char((unsigned char)b);
+        if (cp < 0x80) {
+            names[b][0] = (char)cp;
+        } else {
+            names[b][0] = (char)(0xC0 | cp >> 6);
+            names[b][1] = (char)(0x80 | (cp & 0x3F));
+        }
+        tokens[b] = names[b];
+        types[b] = 1;
+    }
+    tokens[256] = "ab", types[256] = 1;
+    tokens[257] = "<|begin_of_text|>", types[257] = 3;
+    tokens[258] = "<|eot_id|>", types[258] = 3;
+    const char *merges[] = {"a b"};
+    const int end[] = {258};
+    const llama2_bpe_vocab v = {259, tokens, types, 1, merges, "llama3", 257, 1, end};
+    llama2_config c = {0};
+    c.dim = 8, c.hidden_dim = 12, c.n_layers = 1, c.n_heads = 2, c.n_kv_heads = 1, c.vocab_size = 260, c.seq_len = 8;
+    c.file_version = 1, c.shared_classifier = 1, c.rope_theta = 500000.0f, c.norm_eps = 1e-5f;
+    c.rope_scaling_factor = 8.0f, c.rope_low_freq_factor = 1.0f, c.rope_high_freq_factor = 4.0f;
+    c.rope_original_context = 32;
+    char bin[4096], path[4096];
+    snprintf(path, sizeof path, "%s/gguf", corpus_dir);
+    make_dir(path);
+    snprintf(bin, sizeof bin, "%s/gguf/.source.bin", corpus_dir);
+    snprintf(path, sizeof path, "%s/gguf/seed-bpe-rope-scaling", corpus_dir);
+    const l2_tensor_source source = {&c, read_seed_rows, 0, NULL};
+    llama2_error err = {0};
+    llama2_model *model = NULL;
+    llama2_tokenizer *tok = NULL;
+    if (llama2_tokenizer_from_bpe(&v, &tok, &err) != LLAMA2_OK ||
+        l2_checkpoint_write(bin, &c, &source, L2_OUTPUT_FORCE, &err) != LLAMA2_OK ||
+        llama2_model_open(bin, NULL, &model, &err) != LLAMA2_OK ||
+        l2_gguf_write_model(path, model, tok, L2_GGML_F32, NULL, L2_OUTPUT_FORCE, NULL, &err) != LLAMA2_OK) {
+        fprintf(stderr, "make_corpus: %s: %s\n", path, err.message);
+        exit(1);
+    }
+    llama2_model_close(model);
+    llama2_tokenizer_close(tok);
+    remove(bin);
+}
+
 static void gguf_seeds(void) {
     const seed_model shared = {"", 8, 12, 1, 2, 1, 12, 8, 1, 1, 0, 0, 0, 0};
     const seed_model separate = {"", 8, 16, 2, 2, 2, 10, 4, 1, 0, 0, 0, 0, 0};
@@ -231,6 +282,7 @@ static void gguf_seeds(void) {
     gguf_seed("f32-separate", &separate, L2_GGML_F32);
     gguf_seed("f16-separate", &separate, L2_GGML_F16);
     gguf_seed("q8_0-blocks", &blocks, L2_GGML_Q8_0);
+    gguf_bpe_seed();
 }
 
 /* --------------------------------------------------------- tokenizers */

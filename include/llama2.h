@@ -258,9 +258,9 @@ LLAMA2_API llama2_status llama2_tokenizer_open(const char *path, int vocab_size,
 /* The same, from bytes in memory (copied). */
 LLAMA2_API llama2_status llama2_tokenizer_from_memory(const void *data, size_t size, int vocab_size,
                                                       llama2_tokenizer **out, llama2_error *err);
-/* The tokenizer a model file carries (a GGUF file's tokenizer.ggml.*, read
- * as llama2.c's export of the same SentencePiece model would write it), as
- * a new tokenizer the caller closes. LLAMA2_E_UNSUPPORTED when the file
+/* The tokenizer a model file carries (a GGUF file's tokenizer.ggml.*: a
+ * SentencePiece one read as llama2.c's export of the same model would write
+ * it, or a byte-level BPE one, "gpt2"), as a new tokenizer the caller closes. LLAMA2_E_UNSUPPORTED when the file
  * carries none (llama2.c checkpoints: open their tokenizer.bin). */
 LLAMA2_API llama2_status llama2_model_tokenizer(const llama2_model *model, llama2_tokenizer **out,
                                                 llama2_error *err);

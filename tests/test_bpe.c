@@ -23,6 +23,8 @@
 #include "text/bpe.h"
 #include "text/tokenizer_internal.h"
 #include "text/unicode_classes.h"
+#include "write/checkpoint_writer.h"
+#include "write/gguf_writer.h"
 
 /* The floor for encoding speed on one core, unsanitized. */
 #define MIN_MB_PER_SECOND 10.0
@@ -478,12 +480,14 @@ static void test_generate(void **state) {
 
 /* llama2-convert --to hf cannot write a tokenizer.json yet: a BPE file
  * given as --tokenizer is refused in one line, and nothing is written. */
-static void test_to_hf_refuses_bpe(void **state) {
+/* The model's BPE tokenizer file, converted --to hf, becomes tokenizer.json
+ * and tokenizer_config.json, which convert back to the same tokenizer. */
+static void test_to_hf_bpe(void **state) {
     (void)state;
     const char *convert = test_require_tool("llama2-convert");
     char *genmodel = strdup(test_require_tool("llama2-genmodel"));
     char *model = strdup(test_path_in(tmp_dir, "to-hf.bin")), *tok = strdup(test_path_in(tmp_dir, "to-hf-tok.bin"));
-    char *out = strdup(test_path_in(tmp_dir, "to-hf"));
+    char *out = strdup(test_path_in(tmp_dir, "to-hf")), *back = strdup(test_path_in(tmp_dir, "to-hf-back.bin"));
     const char *gen_args[] = {model, "--dim", "16", "--hidden", "32", "--layers", "1", "--heads", "2", "--vocab", "266",
                               "--seq-len", "8", "--format", "1", "--force", NULL};
     test_run r;
@@ -495,22 +499,50 @@ static void test_to_hf_refuses_bpe(void **state) {
     llama2_error err = {0};
     assert_int_equal(l2_bpe_file_write(l2_tokenizer_bpe(t), &data, &size, &err), LLAMA2_OK);
     test_write_file(tok, data, size, 0644);
-    free(data);
-    llama2_tokenizer_close(t);
     const char *args[] = {model, out, "--to", "hf", "--tokenizer", tok, NULL};
-    assert_int_equal(test_run_tool(convert, args, &r), 1);
-    char want[4400];
-    snprintf(want, sizeof want,
-             "llama2-convert: %s: a BPE tokenizer (from tokenizer.json): only llama2.c's tokenizer.bin becomes a "
-             "tokenizer.model\n",
-             tok);
-    assert_string_equal(r.err, want);
-    assert_int_not_equal(access(out, F_OK), 0);
+    assert_int_equal(test_run_tool(convert, args, &r), 0);
+    if (r.status != 0) fail_msg("llama2-convert --to hf: %s", r.err);
     test_run_free(&r);
+    char json[4400], config[4400];
+    snprintf(json, sizeof json, "%s/tokenizer.json", out);
+    snprintf(config, sizeof config, "%s/tokenizer_config.json", out);
+    char *config_text = test_read_file(config, NULL);
+    assert_non_null(config_text);
+    assert_non_null(strstr(config_text, "\"bos_token\": \"<|bos|>\""));
+    assert_non_null(strstr(config_text, "\"eos_token\": \"<|eot|>\""));
+    free(config_text);
+    const char *back_args[] = {json, back, NULL};
+    assert_int_equal(test_run_tool(convert, back_args, &r), 0);
+    if (r.status != 0) fail_msg("llama2-convert tokenizer.json: %s", r.err);
+    test_run_free(&r);
+    /* The same tokens, types, merges, BOS and EOS; of the end tokens only
+     * EOS and Llama 3's named ones survive (tokenizer_config.json names one),
+     * so the file differs in its second end token, <|end|>. */
+    llama2_tokenizer *u = NULL;
+    assert_int_equal(llama2_tokenizer_open(back, 0, &u, &err), LLAMA2_OK);
+    assert_int_equal(llama2_tokenizer_vocab_size(u), N_SMALL);
+    assert_int_equal(llama2_tokenizer_bos(u), 264);
+    assert_int_equal(llama2_tokenizer_eos(u), 262);
+    for (int id = 0; id < N_SMALL; id++) {
+        size_t a_len, b_len;
+        const char *a = llama2_token_piece(t, -1, id, &a_len), *b = llama2_token_piece(u, -1, id, &b_len);
+        assert_true(a_len == b_len && memcmp(a, b, a_len) == 0);
+        assert_int_equal(llama2_tokenizer_is_special(t, id), llama2_tokenizer_is_special(u, id));
+    }
+    static const char *const texts[] = {"abc ab", "<|eot_id|> x", "\xc3\xa9t\xc3\xa9 2024"};
+    for (int i = 0; i < 3; i++) {
+        char *before = strdup(encode(t, texts[i], 1, 1, 0));
+        assert_string_equal(encode(u, texts[i], 1, 1, 0), before);
+        free(before);
+    }
+    llama2_tokenizer_close(u);
+    llama2_tokenizer_close(t);
+    free(data);
     free(genmodel);
     free(model);
     free(tok);
     free(out);
+    free(back);
 }
 
 /* ------------------------------------------------ parity with Llama 3 */
@@ -601,6 +633,29 @@ static double encode_mb_per_second(const llama2_tokenizer *t, const char *text, 
     return best;
 }
 
+/* Tokenizer t carried in a GGUF file's metadata (tokenizer.ggml.model
+ * "gpt2", as llama2-quantize writes it) under a small random model of its
+ * vocabulary, and read back from the file. */
+static llama2_tokenizer *through_gguf(const llama2_tokenizer *t) {
+    char bin[4400], gguf[4400];
+    snprintf(bin, sizeof bin, "%s", test_path_in(tmp_dir, "gguf-twin.bin"));
+    snprintf(gguf, sizeof gguf, "%s", test_path_in(tmp_dir, "gguf-twin.gguf"));
+    llama2_config c = l2_random_model_config(16, 32, 1, 2, 2, llama2_tokenizer_vocab_size(t), 8, 1, 1, 0);
+    llama2_error err = {0};
+    llama2_model *m = NULL;
+    assert_int_equal(l2_write_random_model(bin, &c, 3, L2_OUTPUT_FORCE, &err), LLAMA2_OK);
+    assert_int_equal(llama2_model_open(bin, NULL, &m, &err), LLAMA2_OK);
+    if (l2_gguf_write_model(gguf, m, t, L2_GGML_F32, NULL, L2_OUTPUT_FORCE, NULL, &err) != LLAMA2_OK)
+        fail_msg("writing %s: %s", gguf, err.message);
+    llama2_model_close(m);
+    m = NULL;
+    if (llama2_model_open(gguf, NULL, &m, &err) != LLAMA2_OK) fail_msg("%s: %s", gguf, err.message);
+    llama2_tokenizer *g = NULL;
+    if (llama2_model_tokenizer(m, &g, &err) != LLAMA2_OK) fail_msg("%s's tokenizer: %s", gguf, err.message);
+    llama2_model_close(m);
+    return g;
+}
+
 static void test_llama3_parity(void **state) {
     (void)state;
     const char *tool = test_require_tool("llama2-convert");
@@ -622,6 +677,40 @@ static void test_llama3_parity(void **state) {
     assert_true(llama2_tokenizer_is_end(t, 128001) && llama2_tokenizer_is_end(t, 128009)); /* <|eot_id|> */
     assert_false(llama2_tokenizer_is_end(t, 128008)); /* Llama 3.0: a reserved token, not <|eom_id|> */
     assert_int_equal(llama2_tokenizer_find(t, "<|start_header_id|>"), 128006);
+    llama2_tokenizer *g = through_gguf(t);
+    /* And to a Hugging Face folder with the model (tokenizer.json,
+     * tokenizer_config.json) and back: the same tokenizer file. */
+    char *hf = strdup(test_path_in(tmp_dir, "llama3-hf")), *hf_back = strdup(test_path_in(tmp_dir, "llama3-back.bin"));
+    char *twin = strdup(test_path_in(tmp_dir, "gguf-twin.bin")), hf_json[4400];
+    snprintf(hf_json, sizeof hf_json, "%s/tokenizer.json", hf);
+    const char *to_hf[] = {twin, hf, "--to", "hf", "--tokenizer", bin, "--force", NULL};
+    const char *from_hf[] = {hf_json, hf_back, "--force", NULL};
+    for (int step = 0; step < 2; step++) {
+        assert_int_equal(test_run_tool(tool, step ? from_hf : to_hf, &r), 0);
+        if (r.status != 0) fail_msg("llama2-convert: %s", r.err);
+        test_run_free(&r);
+    }
+    size_t bin_size = 0, back_size = 0;
+    char *bin_bytes = test_read_file(bin, &bin_size), *back_bytes = test_read_file(hf_back, &back_size);
+    assert_true(bin_bytes && back_bytes && bin_size == back_size && memcmp(bin_bytes, back_bytes, bin_size) == 0);
+    free(bin_bytes);
+    free(back_bytes);
+    llama2_tokenizer *h = NULL;
+    assert_int_equal(llama2_tokenizer_open(hf_back, 128256, &h, &err), LLAMA2_OK);
+    free(hf);
+    free(hf_back);
+    free(twin);
+    assert_int_equal(llama2_tokenizer_get_kind(g), LLAMA2_TOKENIZER_BPE);
+    assert_int_equal(llama2_tokenizer_vocab_size(g), 128256);
+    assert_int_equal(llama2_tokenizer_bos(g), 128000);
+    assert_int_equal(llama2_tokenizer_eos(g), 128001);
+    for (int id = 0; id < 128256; id++) {
+        size_t a_len, b_len;
+        const char *a = llama2_token_piece(t, -1, id, &a_len), *b = llama2_token_piece(g, -1, id, &b_len);
+        if (a_len != b_len || memcmp(a, b, a_len) != 0 || llama2_tokenizer_is_end(t, id) != llama2_tokenizer_is_end(g, id) ||
+            llama2_tokenizer_is_special(t, id) != llama2_tokenizer_is_special(g, id))
+            fail_msg("token %d differs once through GGUF", id);
+    }
 
     /* The corpus: tests/llama3_corpus.json, then random cases. */
     char **fixed = NULL;
@@ -694,6 +783,17 @@ static void test_llama3_parity(void **state) {
         const char *mine = encode(t, cases[i], 1, 0, 0);
         if (strcmp(mine, line) != 0 && mismatches++ < 5)
             printf("mismatch on case %d \"%s\":\n  reference %s\n  this      %s\n", i, cases[i], line, mine);
+        mine = encode(h, cases[i], 1, 0, 0);
+        if (strcmp(mine, line) != 0 && mismatches++ < 5)
+            printf("mismatch after the Hugging Face round trip on case %d \"%s\"\n", i, cases[i]);
+        /* The GGUF-carried tokenizer: the same ids, special tokens parsed or not. */
+        mine = encode(g, cases[i], 1, 0, 0);
+        if (strcmp(mine, line) != 0 && mismatches++ < 5)
+            printf("mismatch through GGUF on case %d \"%s\":\n  reference %s\n  GGUF      %s\n", i, cases[i], line, mine);
+        char *plain = strdup(encode(t, cases[i], 0, 1, 0));
+        if (strcmp(plain, encode(g, cases[i], 0, 1, 0)) != 0 && mismatches++ < 5)
+            printf("plain encoding differs through GGUF on case %d \"%s\"\n", i, cases[i]);
+        free(plain);
         /* Both ways back to the text; plain encoding makes no special token. */
         for (int special = 0; special < 2; special++) {
             int *ids = malloc(llama2_tokenize_capacity(strlen(cases[i])) * sizeof *ids), n;
@@ -730,7 +830,7 @@ static void test_llama3_parity(void **state) {
     assert_int_equal(mismatches, 0);
 
     double mine = encode_mb_per_second(t, speed, speed_len);
-    printf("llama3 tokenizer: %d cases equal the reference's ids; encoding %.1f MB/s, the reference %.2f MB/s (one core)\n",
+    printf("llama3 tokenizer: %d cases equal the reference's ids (from tokenizer.json, from GGUF, and after --to hf and back); encoding %.1f MB/s, the reference %.2f MB/s (one core)\n",
            n_cases, mine, reference);
     printf("(CPU seconds of one thread; SANITIZED=%d)\n", SANITIZED);
     if (!SANITIZED && mine < MIN_MB_PER_SECOND) fail_msg("encoding at %.1f MB/s, under %.0f", mine, MIN_MB_PER_SECOND);
@@ -741,6 +841,8 @@ static void test_llama3_parity(void **state) {
     free(corpus_path);
     free(bin);
     llama2_tokenizer_close(t);
+    llama2_tokenizer_close(g);
+    llama2_tokenizer_close(h);
 }
 
 int main(void) {
@@ -754,7 +856,7 @@ int main(void) {
         cmocka_unit_test(test_bad_vocabularies),
         cmocka_unit_test(test_tokenizer_json),
         cmocka_unit_test(test_generate),
-        cmocka_unit_test(test_to_hf_refuses_bpe),
+        cmocka_unit_test(test_to_hf_bpe),
         cmocka_unit_test(test_llama3_parity),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -6,6 +6,9 @@
  * (F32/F16/BF16, one file or shards, shared or separate classifier,
  * grouped-query heads) converted and run, against an independent numpy
  * forward pass with Hugging Face's conventions (tests/hf_reference.py);
+ * a Llama-3.2-shaped fixture and its GGUF form (the same logits to the
+ * bit, the same greedy text; llama.cpp's greedy tokens where
+ * tests/llama_cpp/setup.sh can have it, skipped by name otherwise);
  * round trips llama2.c -> Hugging Face -> llama2.c; the tokenizer bytes;
  * the program's usage and bad-input behaviour.
  *
@@ -813,12 +816,68 @@ static void write_tokenizer_json(const char *dir) {
     write_bytes(path, config, strlen(config));
 }
 
-static void test_hf_llama3_fixture(void **state) {
+static fixture llama3_fixture(void) {
     fixture f = small_fixture(L2_DTYPE_BF16, 0, 4, 2, 1);
     f.vocab = 260; /* the tokenizer's 259 and a padding row */
     f.rope_theta = 500000.0;
     f.rope_scaling = "{\"factor\":8.0,\"low_freq_factor\":1.0,\"high_freq_factor\":4.0,"
                      "\"original_max_position_embeddings\":64,\"rope_type\":\"llama3\"}";
+    return f;
+}
+
+/* The converted checkpoint and its tokenizer as GGUF, by llama2-quantize
+ * --type f32 -z: the tokenizer as tokenizer.ggml.* ("gpt2"), the RoPE
+ * scaling as rope_freqs.weight. */
+static void write_gguf_twin(const char *bin, const char *tok_path, const char *gguf) {
+    char quantize[4096];
+    snprintf(quantize, sizeof quantize, "%s", test_require_tool("llama2-quantize"));
+    const char *args[] = {bin, gguf, "--type", "f32", "-z", tok_path, "--force", NULL};
+    test_run r;
+    if (test_run_tool(quantize, args, &r) != 0 || r.status != 0)
+        fail_msg("llama2-quantize --type f32: status %d: %s", r.status, r.err ? r.err : "");
+    test_run_free(&r);
+}
+
+/* The GGUF twin computes the checkpoint's logits to the bit, and the
+ * program prints the same greedy text from it without -z. */
+static void check_gguf_twin(const char *bin, const char *tok_path, const float *logits, int vocab) {
+    char gguf[4200];
+    snprintf(gguf, sizeof gguf, "%s", tmp_path("v1.gguf"));
+    write_gguf_twin(bin, tok_path, gguf);
+    int twin_vocab;
+    float *twin = engine_logits(gguf, sample_tokens, 12, &twin_vocab);
+    assert_int_equal(twin_vocab, vocab);
+    assert_memory_equal(twin, logits, 12 * (size_t)vocab * sizeof(float));
+    free(twin);
+    char *from_bin[] = {(char *)test_llama2_bin(), (char *)bin, "-z", (char *)tok_path, "-t", "0", "-n", "24",
+                        "-i", "abc ab", "--no-timer", NULL};
+    char *from_gguf[] = {(char *)test_llama2_bin(), gguf, "-t", "0", "-n", "24", "-i", "abc ab", "--no-timer", NULL};
+    test_run a, b;
+    test_run_program(from_bin, NULL, NULL, 0, &a);
+    test_run_program(from_gguf, NULL, NULL, 0, &b);
+    if (a.status != 0 || b.status != 0) fail_msg("status %d and %d: %s%s", a.status, b.status, a.err, b.err);
+    assert_true(a.out_len > strlen("abc ab"));
+    assert_int_equal(a.out_len, b.out_len);
+    assert_memory_equal(a.out, b.out, a.out_len);
+    test_run_free(&a);
+    test_run_free(&b);
+    /* Its rope_freqs.weight has no place in config.json or a llama2.c header. */
+    llama2_error e = {0};
+    char want[8400];
+    snprintf(want, sizeof want, "%s: rope_freqs.weight (GGUF's RoPE scaling: a divisor per frequency) has no place "
+             "in config.json; convert the Hugging Face folder the file came from", gguf);
+    l2_convert_options o = {.dtype = L2_DTYPE_F32};
+    assert_status_message(l2_convert_llama2c_to_hf(gguf, tmp_path("from-gguf"), &o, &e), LLAMA2_E_UNSUPPORTED, &e,
+                          want);
+    assert_status_message(l2_checkpoint_rewrite(gguf, tmp_path("from-gguf.bin"), 1, 0, 0, &e), LLAMA2_E_UNSUPPORTED,
+                          &e,
+                          "rope_freqs.weight (GGUF's RoPE scaling: a divisor per frequency) has no place in a llama2.c "
+                          "header; convert the Hugging Face folder the file came from");
+    assert_int_not_equal(access(tmp_path("from-gguf.bin"), F_OK), 0);
+}
+
+static void test_hf_llama3_fixture(void **state) {
+    fixture f = llama3_fixture();
     write_fixture(tmp_path("hf"), &f);
     write_tokenizer_json(tmp_path("hf"));
     l2_convert_options o = {0};
@@ -837,7 +896,6 @@ static void test_hf_llama3_fixture(void **state) {
     assert_int_equal(n_ids, 3);
     assert_true(ids[0] == 257 && ids[1] == 256 && ids[2] == 'c');
     llama2_tokenizer_close(tok);
-    free(tok_path);
     llama2_model *m = open_model(tmp_path("v1.bin"));
     const llama2_config *c = llama2_model_config(m);
     assert_true(c->rope_theta == 500000.0f && c->rope_scaling_factor == 8.0f && c->rope_low_freq_factor == 1.0f &&
@@ -866,15 +924,94 @@ static void test_hf_llama3_fixture(void **state) {
     } else {
         print_message("the reference comparison needs python3 with numpy (python3-numpy)\n");
     }
+    check_gguf_twin(tmp_path("v1.bin"), tok_path, ours, vocab);
     free(ours);
-    to_hf_ok(tmp_path("v1.bin"), tmp_path("back"), L2_DTYPE_F32, NULL);
+    to_hf_ok(tmp_path("v1.bin"), tmp_path("back"), L2_DTYPE_F32, tok_path);
     char *config = test_read_file(tmp_path("back/config.json"), NULL);
     assert_non_null(config);
     assert_non_null(strstr(config, "\"rope_type\": \"llama3\""));
     free(config);
-    convert_hf_ok(tmp_path("back"), tmp_path("again.bin"), 1);
+    /* The tokenizer went as tokenizer.json and tokenizer_config.json: back
+     * from them, the same tokenizer file. */
+    char *again_tok = strdup(tmp_path("tok-again.bin"));
+    o.tokenizer = again_tok;
+    if (l2_convert_hf_to_llama2c(tmp_path("back"), tmp_path("again.bin"), &o, &e) != LLAMA2_OK) fail_msg("%s", e.message);
     assert_same_file(tmp_path("v1.bin"), tmp_path("again.bin"));
+    assert_same_file(tok_path, again_tok);
+    free(again_tok);
+    free(tok_path);
     clear_tmp_dir();
+}
+
+/* Greedy ids after `first` from this engine: the first largest logit. */
+static void engine_greedy(const char *path, int first, int n, int *ids) {
+    llama2_model *m = open_model(path);
+    llama2_session *s = NULL;
+    llama2_error err = {0};
+    if (llama2_session_create(m, NULL, &s, &err) != LLAMA2_OK) fail_msg("session: %s", err.message);
+    const int vocab = llama2_model_config(m)->vocab_size;
+    int token = first;
+    for (int pos = 0; pos < n; pos++) {
+        float *logits = NULL;
+        if (llama2_session_eval(s, &token, 1, pos, &logits, &err) != LLAMA2_OK) fail_msg("eval: %s", err.message);
+        int best = 0;
+        for (int v = 1; v < vocab; v++)
+            if (logits[v] > logits[best]) best = v;
+        ids[pos] = token = best;
+    }
+    llama2_session_destroy(s);
+    llama2_model_close(m);
+}
+
+/* Where llama.cpp can be had (tests/llama_cpp/setup.sh), it reads the
+ * Llama 3 fixture's GGUF form (its gpt2 tokenizer, rope_freqs.weight, tied
+ * embeddings, grouped-query attention) and continues <|begin_of_text|>
+ * with this engine's 24 greedy tokens. Skipped by name where it cannot be
+ * had. */
+static void test_hf_llama3_llama_cpp(void **state) {
+    char *setup[] = {"/bin/sh", (char *)test_source_path("tests/llama_cpp/setup.sh"), NULL};
+    test_run r;
+    test_run_program(setup, NULL, NULL, 0, &r);
+    if (r.status != 0 || r.out_len < 2) {
+        print_message("skipped: test_hf_llama3_llama_cpp: llama.cpp cannot be had (%.200s)\n",
+                      r.err && r.err_len ? r.err : "tests/llama_cpp/setup.sh failed");
+        test_run_free(&r);
+        skip();
+    }
+    char greedy[4096], libs[4200];
+    snprintf(greedy, sizeof greedy, "%.*s", (int)(r.out_len - 1), r.out);
+    test_run_free(&r);
+    snprintf(libs, sizeof libs, "%.*s/package/bins/linux-x64", (int)(strrchr(greedy, '/') - greedy), greedy);
+    fixture f = llama3_fixture();
+    write_fixture(tmp_path("hf"), &f);
+    write_tokenizer_json(tmp_path("hf"));
+    l2_convert_options o = {0};
+    o.version = 1;
+    o.tokenizer = tmp_path("tok.bin");
+    char *tok_path = strdup(o.tokenizer);
+    llama2_error e = {0};
+    if (l2_convert_hf_to_llama2c(tmp_path("hf"), tmp_path("v1.bin"), &o, &e) != LLAMA2_OK) fail_msg("%s", e.message);
+    char gguf[4200];
+    snprintf(gguf, sizeof gguf, "%s", tmp_path("v1.gguf"));
+    write_gguf_twin(tmp_path("v1.bin"), tok_path, gguf);
+    free(tok_path);
+    enum { N = 24 };
+    int ours[N], theirs[N], got = 0;
+    engine_greedy(gguf, 257, N, ours);
+    char *argv[] = {greedy, libs, gguf, "24", "257", NULL};
+    test_run_program(argv, NULL, NULL, 0, &r);
+    for (const char *p = r.out; r.status == 0 && p && got < N; got++) {
+        char *end;
+        theirs[got] = (int)strtol(p, &end, 10);
+        if (end == p) break;
+        p = end;
+    }
+    if (got != N) fail_msg("llama.cpp's greedy: status %d, %d ids: %.300s", r.status, got, r.err ? r.err : "");
+    test_run_free(&r);
+    int same = 0;
+    while (same < N && ours[same] == theirs[same]) same++;
+    print_message("llama3 fixture (GGUF): %d of %d greedy tokens the same as llama.cpp's\n", same, N);
+    assert_int_equal(same, N);
 }
 
 /* ------------------------------------------------------- round trips */
@@ -1693,6 +1830,7 @@ int main(void) {
         cmocka_unit_test_setup(test_hf_fixtures_convert, test_setup),
         cmocka_unit_test_setup(test_hf_fixtures_match_reference, test_setup),
         cmocka_unit_test_setup(test_hf_llama3_fixture, test_setup),
+        cmocka_unit_test_setup(test_hf_llama3_llama_cpp, test_setup),
         cmocka_unit_test_setup(test_round_trip_fp32, test_setup),
         cmocka_unit_test_setup(test_round_trip_stories260K, test_setup),
         cmocka_unit_test_setup(test_stories260K_as_llama2c_exports, test_setup),

@@ -27,6 +27,7 @@
 #include "kernels/ops.h"
 #include "model/model.h"
 #include "support.h"
+#include "text/bpe.h"
 #include "write/checkpoint_writer.h"
 #include "write/gguf_writer.h"
 
@@ -1002,6 +1003,10 @@ typedef struct mutation {
     const char *move_tensor;        /* gets offset */
     uint64_t offset;
     int vocab;                      /* tokens in the vocabulary (0: 8) */
+    int bpe;                        /* a gpt2 tokenizer of BPE_VOCAB tokens (bpe_pairs) */
+    const char *pre;                /* bpe: tokenizer.ggml.pre (NULL: "llama-bpe") */
+    const char *merge;              /* bpe: the one merge (NULL: "a b") */
+    int n_types;                    /* bpe: entries of tokenizer.ggml.token_type (0: BPE_VOCAB) */
     int cut;                        /* 1 header, 2 pairs, 3 tensor infos, 4 data: the file ends midway */
 } mutation;
 
@@ -1062,6 +1067,59 @@ static void key_str(bytes *b, const mutation *m, const char *key, const char *v,
     ++*n;
 }
 
+/* GPT-2's character for byte c, as UTF-8, into out (room for 3). */
+static void byte_char(unsigned char c, char *out) {
+    const unsigned cp = l2_bpe_byte_char(c);
+    if (cp < 0x80) {
+        out[0] = (char)cp;
+        out[1] = '\0';
+    } else {
+        out[0] = (char)(0xC0 | cp >> 6);
+        out[1] = (char)(0x80 | (cp & 0x3F));
+        out[2] = '\0';
+    }
+}
+
+/* A byte-level BPE tokenizer as llama.cpp's converter writes one: the 256
+ * byte tokens, "ab" (merge "a b"), <|begin_of_text|> (BOS) and <|eot_id|>
+ * (EOS) as control tokens, and a padding row of type unused. */
+#define BPE_VOCAB 260
+static void bpe_pairs(bytes *b, const mutation *m, int *n) {
+    key_str(b, m, "tokenizer.ggml.model", "gpt2", n);
+    key_str(b, m, "tokenizer.ggml.pre", m->pre ? m->pre : "llama-bpe", n);
+    put_str(b, "tokenizer.ggml.tokens");
+    put_u32(b, L2_GGUF_ARRAY);
+    put_u32(b, L2_GGUF_STRING);
+    put_u64(b, BPE_VOCAB);
+    for (int i = 0; i < 256; i++) {
+        char c[3];
+        byte_char((unsigned char)i, c);
+        put_str(b, c);
+    }
+    put_str(b, "ab");
+    put_str(b, "<|begin_of_text|>");
+    put_str(b, "<|eot_id|>");
+    put_str(b, "[PAD259]");
+    ++*n;
+    const int n_types = m->n_types ? m->n_types : BPE_VOCAB;
+    put_str(b, "tokenizer.ggml.token_type");
+    put_u32(b, L2_GGUF_ARRAY);
+    put_u32(b, L2_GGUF_INT32);
+    put_u64(b, (uint64_t)n_types);
+    for (int i = 0; i < n_types; i++) put_u32(b, i == 257 || i == 258 ? 3 : i == 259 ? 5 : 1);
+    ++*n;
+    if (!(m->drop_key && strcmp(m->drop_key, "tokenizer.ggml.merges") == 0)) {
+        put_str(b, "tokenizer.ggml.merges");
+        put_u32(b, L2_GGUF_ARRAY);
+        put_u32(b, L2_GGUF_STRING);
+        put_u64(b, 1);
+        put_str(b, m->merge ? m->merge : "a b");
+        ++*n;
+    }
+    key_u32(b, m, "tokenizer.ggml.bos_token_id", 257, n);
+    key_u32(b, m, "tokenizer.ggml.eos_token_id", 258, n);
+}
+
 static void put_pairs(bytes *b, const mutation *m, int *n) {
     key_str(b, m, "general.architecture", "llama", n);
     if (m->dup_key) key_str(b, m, "general.architecture", "llama", n);
@@ -1074,6 +1132,10 @@ static void put_pairs(bytes *b, const mutation *m, int *n) {
     key_u32(b, m, "llama.attention.head_count_kv", 2, n);
     key_f32(b, m, "llama.attention.layer_norm_rms_epsilon", 1e-5f, n);
     key_f32(b, m, "llama.rope.freq_base", 10000.0f, n);
+    if (m->bpe) {
+        bpe_pairs(b, m, n);
+        return;
+    }
     key_str(b, m, "tokenizer.ggml.model", "llama", n);
     const int vocab = m->vocab ? m->vocab : VOCAB;
     /* "\xe2\x96\x81" is U+2581, SentencePiece's space. */
@@ -1122,6 +1184,7 @@ static void build(const mutation *m, bytes *b) {
             t.n_dims = tensor_specs[i].n_dims;
             memcpy(t.dims, tensor_specs[i].dims, sizeof tensor_specs[i].dims);
             if (m->drop_tensor && strcmp(t.name, m->drop_tensor) == 0) continue;
+            if (m->bpe && strcmp(t.name, "token_embd.weight") == 0) t.dims[1] = BPE_VOCAB;
         } else if (i == N_SPECS && m->dup_tensor) {
             t = infos[0];
             t.name = m->dup_tensor;
@@ -1191,6 +1254,8 @@ static const unsigned char raw_huge[] = {L2_GGUF_UINT32, 0, 0, 0, 'l', 'l', 'a',
 static const unsigned char raw_u32_7[] = {L2_GGUF_UINT32, 0, 0, 0, 7, 0, 0, 0};
 static const unsigned char raw_u32_5[] = {L2_GGUF_UINT32, 0, 0, 0, 5, 0, 0, 0};
 static const unsigned char raw_nan[] = {L2_GGUF_FLOAT32, 0, 0, 0, 0, 0, 0xc0, 0x7f};
+static const unsigned char raw_tok_t5[] = {L2_GGUF_STRING, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 't', '5'};
+static const unsigned char raw_u32_300[] = {L2_GGUF_UINT32, 0, 0, 0, 0x2c, 1, 0, 0};
 static const unsigned char raw_arch_gpt2[] = {L2_GGUF_STRING, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 'g', 'p', 't', '2'};
 /* A string value whose length runs far past the end. */
 static const unsigned char raw_long_string[] = {L2_GGUF_STRING, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f};
@@ -1250,7 +1315,11 @@ static const hostile hostiles[] = {
     {"missing tensor", {.drop_tensor = "blk.0.ffn_up.weight"}, "missing the tensor blk.0.ffn_up.weight"},
     {"missing embedding", {.drop_tensor = "token_embd.weight"}, "missing the tensor token_embd.weight"},
     {"duplicate tensor", {.dup_tensor = "output_norm.weight"}, "the tensor output_norm.weight appears twice"},
-    {"unexpected tensor", {.extra_tensor = "rope_freqs.weight"}, "unexpected tensor rope_freqs.weight"},
+    {"unexpected tensor", {.extra_tensor = "blk.0.attn_q.bias"}, "unexpected tensor blk.0.attn_q.bias"},
+    {"RoPE factors of the wrong size", {.extra_tensor = "rope_freqs.weight"},
+     "tensor rope_freqs.weight must have 8 values (half the head size 16)"},
+    {"RoPE factors not positive", {.extra_tensor = "rope_freqs.weight", .reshape_tensor = "rope_freqs.weight",
+                                   .n_dims = 1, .dims = {8}}, "not a positive finite divisor"},
     {"shape disagreeing", {.reshape_tensor = "blk.0.attn_q.weight", .n_dims = 2, .dims = {DIM, 4}},
      "tensor blk.0.attn_q.weight has the shape [32, 4], the metadata implies [32, 32]"},
     {"five dimensions", {.reshape_tensor = "blk.0.attn_q.weight", .n_dims = 5, .dims = {DIM, DIM, 1, 1, 1}},
@@ -1274,6 +1343,20 @@ static const hostile hostiles[] = {
     {"missing tokens", {.drop_key = "tokenizer.ggml.tokens"}, "missing the key tokenizer.ggml.tokens"},
     {"Q4_K rows not whole blocks", {.retype_tensor = "blk.0.attn_q.weight", .type = L2_GGML_Q4_K},
      "tensor blk.0.attn_q.weight of type Q4_K has rows of 32 values, not whole blocks of 256"},
+    {"BPE unknown tokenizer model", {.bpe = 1, .retype_key = "tokenizer.ggml.model", RAW(raw_tok_t5)},
+     "GGUF: tokenizer.ggml.model must be \"llama\" (SentencePiece) or \"gpt2\" (byte-level BPE)"},
+    {"BPE merges missing", {.bpe = 1, .drop_key = "tokenizer.ggml.merges"},
+     "GGUF: missing the key tokenizer.ggml.merges (a gpt2 tokenizer needs its merges)"},
+    {"BPE a merge naming an unknown token", {.bpe = 1, .merge = "a zz"},
+     "GGUF: BPE merge 0 (\"a zz\") names a token not in the vocabulary"},
+    {"BPE a merge of one token", {.bpe = 1, .merge = "ab"},
+     "GGUF: BPE merge 0 (\"ab\") is not two tokens with a space between"},
+    {"BPE token types fewer than the tokens", {.bpe = 1, .n_types = 259},
+     "GGUF: tokenizer.ggml.token_type has 259 entries, the vocabulary 260"},
+    {"BPE unknown pre-tokenizer", {.bpe = 1, .pre = "qwen2"},
+     "GGUF: tokenizer.ggml.pre \"qwen2\" is not supported (this build splits text as llama-bpe, Llama 3's)"},
+    {"BPE EOS past the tokens", {.bpe = 1, .retype_key = "tokenizer.ggml.eos_token_id", RAW(raw_u32_300)},
+     "GGUF: tokenizer.ggml.eos_token_id is 300, past the 259 tokens"},
 };
 #define N_HOSTILE (int)(sizeof hostiles / sizeof hostiles[0])
 
@@ -1340,6 +1423,39 @@ static void test_small_file_runs(void **state) {
     assert_string_equal(err.message, "GGUF: tensor blk.0.ffn_norm.weight has type F16 (this build reads F32 for a norm)");
 }
 
+/* The valid file with a gpt2 tokenizer runs without -z; its tokenizer is
+ * the BPE one the metadata spells, the padding row left out. */
+static void test_small_bpe_file_runs(void **state) {
+    const mutation bpe = {.bpe = 1};
+    char path[4096];
+    snprintf(path, sizeof path, "%s", write_case("valid bpe", &bpe));
+    char *argv[] = {(char *)test_llama2_bin(), path, "-n", "4", "-t", "0", "-i", "abc", "--no-timer", NULL};
+    test_run r;
+    test_run_program(argv, NULL, NULL, 0, &r);
+    if (r.status != 0) fail_msg("status %d: %s", r.status, r.err);
+    assert_int_equal(r.err_len, 0);
+    assert_memory_equal(r.out, "abc", 3);
+    test_run_free(&r);
+    llama2_model *m = NULL;
+    llama2_tokenizer *t = NULL;
+    llama2_error err = {0};
+    assert_int_equal(llama2_model_open(path, NULL, &m, &err), LLAMA2_OK);
+    assert_int_equal(llama2_model_config(m)->vocab_size, BPE_VOCAB);
+    if (llama2_model_tokenizer(m, &t, &err) != LLAMA2_OK) fail_msg("%s", err.message);
+    assert_int_equal(llama2_tokenizer_get_kind(t), LLAMA2_TOKENIZER_BPE);
+    assert_int_equal(llama2_tokenizer_vocab_size(t), 259);
+    assert_int_equal(llama2_tokenizer_bos(t), 257);
+    assert_int_equal(llama2_tokenizer_eos(t), 258);
+    assert_true(llama2_tokenizer_is_special(t, 257) && llama2_tokenizer_is_end(t, 258));
+    int ids[8], n = 0;
+    assert_int_equal(llama2_tokenize_special(t, "abc \xc3\xa9<|eot_id|>", 1, 0, ids, &n, &err), LLAMA2_OK);
+    const int want[] = {257, 256, 'c', ' ', 0xC3, 0xA9, 258}; /* BOS, ab, c, space, U+00E9's bytes, <|eot_id|> */
+    assert_int_equal(n, 7);
+    for (int i = 0; i < 7; i++) assert_int_equal(ids[i], want[i]);
+    llama2_tokenizer_close(t);
+    llama2_model_close(m);
+}
+
 static void test_hostile_files(void **state) {
     int failures = 0;
     for (int i = 0; i < N_HOSTILE; i++) {
@@ -1386,6 +1502,7 @@ int main(void) {
         cmocka_unit_test(test_llama_cpp_parity),
         cmocka_unit_test(test_llama_cpp_quantizer_bytes),
         cmocka_unit_test(test_small_file_runs),
+        cmocka_unit_test(test_small_bpe_file_runs),
         cmocka_unit_test(test_hostile_files),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

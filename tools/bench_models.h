@@ -14,6 +14,8 @@
 typedef struct shape {
     const char *name;
     int dim, hidden_dim, n_layers, n_heads, n_kv_heads, seq_len, shared_classifier;
+    int vocab_size;
+    int by_default; /* measured without --shapes */
 } shape;
 
 extern const shape SHAPES[MAX_SHAPES];

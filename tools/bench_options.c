@@ -30,7 +30,8 @@ void bench_fail(const bench_context *ctx, const char *fmt, ...) {
 static void usage(FILE *f, const char *program) {
     fprintf(f,
             "usage: %s [options]\n"
-            "  --shapes LIST     stories15M,stories42M,stories110M,tinyllama1.1B (default: all)\n"
+            "  --shapes LIST     stories15M,stories42M,stories110M,tinyllama1.1B,llama3.2-1B\n"
+            "                    (default: all but llama3.2-1B)\n"
             "  --types LIST      f32,q8,q4_0,q4_k_m (default: f32,q8)\n"
             "  --threads LIST    thread counts (default: 1,2)\n"
             "  --reps N          repetitions of each test, median reported (default: 3)\n"
@@ -44,7 +45,7 @@ static void usage(FILE *f, const char *program) {
             "  --json FILE       also write the rows as a JSON array\n"
             "  --backend NAME    the session backend (default: the library's, cpu)\n"
             "  --tokenizer FILE  tg samples each token (temperature 1, top-p 0.9) and feeds it back,\n"
-            "                    with this tokenizer (the models' 32000 tokens)\n"
+            "                    with this tokenizer (the models' 32000 tokens; llama3.2-1B's 128256)\n"
             "  --grammar FILE    tg samples under this GBNF grammar (needs --tokenizer); a text\n"
             "                    that ends starts again\n"
             "  --kernels LIST    CPU kernel levels, one row each, for A/B (default: the fastest\n"
@@ -128,7 +129,7 @@ static void set_defaults(bench_options *o) {
     o->n_pp = 2;
     o->tg = 128;
     o->max_time = DEFAULT_MAX_TIME;
-    for (int i = 0; i < MAX_SHAPES; i++) o->shape_on[i] = 1;
+    for (int i = 0; i < MAX_SHAPES; i++) o->shape_on[i] = SHAPES[i].by_default;
     o->type_on[TYPE_F32] = o->type_on[TYPE_Q8] = 1; /* q4_0, q4_k_m when asked: their files are written through GGUF */
     o->models_dir = NULL; /* the cache folder (default_models_dir) */
 }

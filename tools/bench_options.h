@@ -17,7 +17,7 @@
 #define MAX_PP 8
 #define MAX_THREADS 256 /* threads in one row */
 #define MAX_THREAD_COUNTS 16 /* entries of --threads */
-#define MAX_SHAPES 4
+#define MAX_SHAPES 5
 #define MAX_LEVELS 8 /* entries of --kernels */
 #define MAX_PARALLEL 16 /* entries of --parallel */
 #define MOST_SEQUENCES 64 /* sequences in one --parallel row */

@@ -48,6 +48,7 @@ static const char usage_text[] =
     "                       (without one, its tokenizer.json as a BPE tokenizer)\n"
     "  --to hf              write a Hugging Face folder (config.json, model.safetensors)\n"
     "  --tokenizer F        with --to hf: tokenizer.bin F becomes tokenizer.model\n"
+    "                       (a BPE tokenizer file: tokenizer.json, tokenizer_config.json)\n"
     "  --dtype T            with --to hf: f32 (default), bf16 or f16 weights\n"
     "  --force              replace outputs that exist (never an input)\n"
     "  -h, --help           this text\n"

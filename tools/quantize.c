@@ -32,7 +32,8 @@ static const char usage_text[] =
     "why, is said on standard error, with a warning below 32 (a scale per few\n"
     "values: a larger file, and int8 products that may be slower than fp32's).\n"
     "With --type, writes any model (llama2.c v0, v1, v2 or GGUF) as a GGUF\n"
-    "file holding its tokenizer (from -z, or the input GGUF's own), the\n"
+    "file holding its tokenizer (from -z, or the input GGUF's own; a BPE one\n"
+    "as llama.cpp's gpt2 tokenizer), the\n"
     "weight matrices in TYPE: f32, f16, q8_0, q4_0, q4_k, q6_k, or q4_k_m,\n"
     "llama.cpp's mix (q4_k; q6_k for the output matrix and for attn_v and\n"
     "ffn_down of some layers). A matrix whose rows are not whole blocks of its\n"
@@ -41,7 +42,7 @@ static const char usage_text[] =
     "\n"
     "  --group-size N   values per scale\n"
     "  --type TYPE      write GGUF with matrices of this type: f32, f16, q8_0, q4_0, q4_k, q6_k, q4_k_m\n"
-    "  -z, --tokenizer PATH  the model's tokenizer.bin (with --type)\n"
+    "  -z, --tokenizer PATH  the model's tokenizer.bin or BPE tokenizer file (with --type)\n"
     "  --force          replace <output.bin> if it exists (never the input)\n"
     "  -h, --help       this text\n";
 

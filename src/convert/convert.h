@@ -72,6 +72,12 @@ llama2_status l2_convert_tokenizer_json(const char *in_path, const char *out_pat
 llama2_status l2_tokenizer_json_bytes(const char *path, int vocab_size, unsigned char **data, size_t *size,
                                       llama2_error *err);
 
+/* The BPE tokenizer file's bytes as tokenizer.json and tokenizer_config.json
+ * (malloc'd text each; context: the config's model_max_length), which
+ * l2_load_tokenizer_json reads back as the same tokenizer. */
+llama2_status l2_tokenizer_json_from_bpe(const void *data, size_t size, int context, char **json, char **config,
+                                         llama2_error *err);
+
 /* A llama2.c checkpoint rewritten as another version (options->version,
  * options->group_size). */
 llama2_status l2_convert_llama2c_version(const char *in_path, const char *out_path,

@@ -1,6 +1,7 @@
 /*
  * llama2.c -> Hugging Face: a checkpoint to a folder with config.json,
- * model.safetensors and, from a tokenizer.bin, tokenizer.model. The folder
+ * model.safetensors and, from a tokenizer.bin, tokenizer.model (or, from
+ * the BPE tokenizer file, tokenizer.json and tokenizer_config.json). The folder
  * is the output: one that holds anything exists, and is written into only
  * when asked (--force). The files are written aside (output_file.h) and
  * named together at the end, so that a failure leaves the folder as it was.
@@ -26,12 +27,15 @@
 #include "safetensors_writer.h"
 #include "sentencepiece.h"
 #include "small_file.h"
+#include "text/bpe.h"
 
 #define TOKENIZER_LIMIT ((size_t)64 << 20)
 #define CHUNK_FLOATS ((size_t)1 << 22)
 
-enum { CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE, N_FILES };
-static const char *const file_names[N_FILES] = {"config.json", "model.safetensors", "tokenizer.model"};
+/* The folder's files: the tokenizer's are tokenizer.model (from llama2.c's
+ * tokenizer.bin) or tokenizer.json and tokenizer_config.json (from the BPE
+ * tokenizer file). */
+enum { CONFIG_FILE, WEIGHTS_FILE, MAX_FILES = 4 };
 
 /* ---------------------------------------------------------- weights */
 
@@ -188,33 +192,40 @@ static llama2_status output_folder(const char *dir, unsigned flags, int *created
     return LLAMA2_OK;
 }
 
+/* A file's name and, but for the weights, its bytes. */
+typedef struct folder_file {
+    const char *name;
+    const void *data;
+    size_t size;
+    int text; /* JSON: a newline after it */
+} folder_file;
+
 /* Writes file i of the folder, aside (not yet named). */
-static llama2_status write_file(int i, l2_output *out, const llama2_model *m, l2_dtype dtype, const char *config,
-                                const unsigned char *tok_model, size_t tok_model_len, llama2_error *err) {
-    if (i == CONFIG_FILE) {
-        llama2_status s = l2_output_write(out, config, strlen(config), err);
-        return s == LLAMA2_OK ? l2_output_write(out, "\n", 1, err) : s;
-    }
+static llama2_status write_file(int i, l2_output *out, const llama2_model *m, l2_dtype dtype, const folder_file *f,
+                                llama2_error *err) {
     if (i == WEIGHTS_FILE) return write_weights(out, m, dtype, err);
-    return l2_output_write(out, tok_model, tok_model_len, err);
+    llama2_status s = l2_output_write(out, f->data, f->size, err);
+    return s == LLAMA2_OK && f->text ? l2_output_write(out, "\n", 1, err) : s;
 }
 
 llama2_status l2_convert_llama2c_to_hf(const char *in_path, const char *out_dir, const l2_convert_options *options,
                                        llama2_error *err) {
     const l2_dtype dtype = options->dtype;
     const unsigned flags = options->output_flags;
-    char *paths[N_FILES] = {0};
-    l2_output outputs[N_FILES];
-    int n_open = 0;
-    const int n_files = options->tokenizer ? N_FILES : N_FILES - 1;
+    char *paths[MAX_FILES] = {0};
+    l2_output outputs[MAX_FILES];
+    folder_file files[MAX_FILES] = {{"config.json", NULL, 0, 1}, {"model.safetensors", NULL, 0, 0}};
+    int n_open = 0, n_files = 2;
     const char *inputs[3] = {in_path, options->tokenizer, NULL};
 
     /* Every input is read and checked before the folder is touched. */
     llama2_model *m = NULL;
-    char *tok_bin = NULL;
+    char *tok_bin = NULL, *tok_json = NULL, *tok_config = NULL;
     unsigned char *tok_model = NULL;
     size_t tok_bin_len = 0, tok_model_len = 0;
     llama2_status s = l2_error_prefix_path(llama2_model_open(in_path, NULL, &m, err), in_path, NULL, err);
+    if (s == LLAMA2_OK && m->rope_freq_factors)
+        s = l2_fail(err, LLAMA2_E_UNSUPPORTED, "%s: " L2_ROPE_FACTORS_REFUSED, in_path, "config.json");
     if (s == LLAMA2_OK && m->config.weight_type != LLAMA2_WEIGHTS_F32)
         s = l2_fail(err, LLAMA2_E_UNSUPPORTED,
                     "%s: an int8 (version %d) file cannot be converted: its weights were rounded; convert the fp32 "
@@ -222,17 +233,27 @@ llama2_status l2_convert_llama2c_to_hf(const char *in_path, const char *out_dir,
                     in_path, m->config.file_version);
     if (s == LLAMA2_OK && options->tokenizer)
         s = l2_read_small_file(options->tokenizer, TOKENIZER_LIMIT, &tok_bin, &tok_bin_len, err);
-    if (s == LLAMA2_OK && options->tokenizer)
+    if (s == LLAMA2_OK && options->tokenizer && l2_bpe_file_is(tok_bin, tok_bin_len)) {
+        s = l2_error_prefix_path(
+            l2_tokenizer_json_from_bpe(tok_bin, tok_bin_len, m->config.seq_len, &tok_json, &tok_config, err),
+            options->tokenizer, NULL, err);
+        files[n_files++] = (folder_file){"tokenizer.json", tok_json, tok_json ? strlen(tok_json) : 0, 1};
+        files[n_files++] = (folder_file){"tokenizer_config.json", tok_config, tok_config ? strlen(tok_config) : 0, 1};
+    } else if (s == LLAMA2_OK && options->tokenizer) {
         s = l2_sp_from_llama2c(tok_bin, tok_bin_len, options->tokenizer, &tok_model, &tok_model_len, err);
+        files[n_files++] = (folder_file){"tokenizer.model", tok_model, tok_model_len, 0};
+    }
     char *config = NULL;
     if (s == LLAMA2_OK) s = config_json(m, dtype, m->config.rope_theta, m->config.norm_eps, &config, err);
+    files[CONFIG_FILE].data = config;
+    files[CONFIG_FILE].size = config ? strlen(config) : 0;
 
     int created_dir = 0;
     if (s == LLAMA2_OK) s = output_folder(out_dir, flags, &created_dir, err);
     for (int i = 0; i < n_files && s == LLAMA2_OK; i++) {
-        if (!(paths[i] = join_path(out_dir, file_names[i]))) s = l2_fail(err, LLAMA2_E_NOMEM, "out of memory");
+        if (!(paths[i] = join_path(out_dir, files[i].name))) s = l2_fail(err, LLAMA2_E_NOMEM, "out of memory");
         if (s == LLAMA2_OK && (s = l2_output_open(&outputs[i], paths[i], inputs, flags, err)) == LLAMA2_OK) n_open++;
-        if (s == LLAMA2_OK) s = write_file(i, &outputs[i], m, dtype, config, tok_model, tok_model_len, err);
+        if (s == LLAMA2_OK) s = write_file(i, &outputs[i], m, dtype, &files[i], err);
         s = l2_error_prefix_path(s, NULL, paths[i], err);
     }
     /* Named last opened first: an output that holds signals back (a named
@@ -251,6 +272,8 @@ llama2_status l2_convert_llama2c_to_hf(const char *in_path, const char *out_dir,
     for (int i = 0; i < n_files; i++) free(paths[i]);
     if (s != LLAMA2_OK && created_dir) rmdir(out_dir);
     free(config);
+    free(tok_json);
+    free(tok_config);
     free(tok_model);
     free(tok_bin);
     llama2_model_close(m);

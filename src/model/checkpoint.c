@@ -274,6 +274,7 @@ void llama2_model_close(llama2_model *m) {
     free(m->vocab_text);
     free(m->vocab_lengths);
     free(m->vocab_scores);
+    free(m->bpe_file);
     free(m->layers);
     free(m);
 }
@@ -286,6 +287,7 @@ llama2_status llama2_model_tokenizer(const llama2_model *m, llama2_tokenizer **o
     if (!out) return l2_fail(err, LLAMA2_E_INVALID, "model_tokenizer: no place to return the tokenizer");
     *out = NULL;
     if (!m) return l2_fail(err, LLAMA2_E_INVALID, "model_tokenizer: no model");
+    if (m->bpe_file) return llama2_tokenizer_from_memory(m->bpe_file, m->bpe_file_size, m->config.vocab_size, out, err);
     if (m->vocab_count == 0) return l2_fail(err, LLAMA2_E_UNSUPPORTED, "the model file carries no tokenizer");
     return l2_tokenizer_from_pieces(m->vocab_count, m->vocab_text, m->vocab_lengths, m->vocab_scores, out, err);
 }

@@ -140,9 +140,16 @@ int l2_gguf_float(const l2_gguf_kv *kv, float *out);
 #define L2_GGUF_KEY_BOS "tokenizer.ggml.bos_token_id"
 #define L2_GGUF_KEY_EOS "tokenizer.ggml.eos_token_id"
 #define L2_GGUF_KEY_UNK "tokenizer.ggml.unknown_token_id"
+#define L2_GGUF_KEY_MERGES "tokenizer.ggml.merges"
+#define L2_GGUF_KEY_PRE "tokenizer.ggml.pre"
+#define L2_GGUF_KEY_EOT "tokenizer.ggml.eot_token_id"
+#define L2_GGUF_KEY_EOM "tokenizer.ggml.eom_token_id"
+/* The tensor of Llama 3's RoPE scaling: a divisor per frequency. */
+#define L2_GGUF_ROPE_FREQS "rope_freqs.weight"
 
 /* SentencePiece's token types, as tokenizer.ggml.token_type holds them. */
-enum { L2_GGUF_TOKEN_NORMAL = 1, L2_GGUF_TOKEN_UNKNOWN = 2, L2_GGUF_TOKEN_CONTROL = 3, L2_GGUF_TOKEN_BYTE = 6 };
+enum { L2_GGUF_TOKEN_NORMAL = 1, L2_GGUF_TOKEN_UNKNOWN = 2, L2_GGUF_TOKEN_CONTROL = 3, L2_GGUF_TOKEN_UNUSED = 5,
+       L2_GGUF_TOKEN_BYTE = 6 };
 
 /* llama.cpp's name of a tensor of this kind ("blk.3.attn_q.weight") into
  * buf; NULL for the kinds GGUF has no name for (the RoPE tables). */

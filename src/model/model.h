@@ -88,6 +88,14 @@ struct llama2_model {
     size_t *vocab_lengths;
     float *vocab_scores;
     int vocab_count;
+    /* GGUF: a byte-level BPE tokenizer (tokenizer.ggml.model "gpt2") as the
+     * BPE tokenizer file holds it (text/bpe_file.c), checked at load; NULL
+     * when the file carries none. */
+    unsigned char *bpe_file;
+    size_t bpe_file_size;
+    /* GGUF: rope_freqs.weight, llama.cpp's divisor of each RoPE frequency
+     * (head_size / 2 of them, in the file); NULL when none. */
+    const float *rope_freq_factors;
 };
 
 /* Where a tensor of a file goes in the model: a matrix, or an fp32 vector
@@ -102,6 +110,20 @@ tensor_place l2_model_place(llama2_model *m, l2_tensor_kind kind, int layer);
 /* The values of tensor `kind` (of layer `layer`) of an fp32 model, as the
  * format table describes it; NULL for a tensor the file does not hold (the
  * RoPE tables). */
+/* Why a model with GGUF's rope_freqs.weight cannot become a llama2.c or
+ * Hugging Face file (whose headers hold Llama 3's four numbers instead of a
+ * divisor per frequency); %s: the header. */
+#define L2_ROPE_FACTORS_REFUSED                                                                                    \
+    "rope_freqs.weight (GGUF's RoPE scaling: a divisor per frequency) has no place in %s; convert the Hugging "   \
+    "Face folder the file came from"
+
+/* RoPE's frequency j (of head_size / 2) for this model, Llama 3's scaling
+ * applied (rope.c). */
+float l2_rope_frequency(const llama2_model *model, int j);
+/* The divisor of each frequency, as GGUF's rope_freqs.weight holds them:
+ * head_size / 2 into out. For a model with Llama 3's scaling. */
+void l2_rope_factors(const llama2_model *model, float *out);
+
 const float *l2_model_f32(const llama2_model *model, l2_tensor_kind kind, int layer);
 
 /* Lays out a GGUF file (model_gguf.c) held at data: the config, the tensor

@@ -22,6 +22,8 @@
 #include "model.h"
 #include "platform/checks.h"
 #include "platform/platform.h"
+#include "text/bpe.h"
+#include "text/tokenizer_internal.h"
 
 /* ------------------------------------------------------- hyperparameters */
 
@@ -144,8 +146,29 @@ typedef struct found_tensor {
     const l2_gguf_tensor *t;
 } found_tensor;
 
-static llama2_status find_tensors(const llama2_model *m, const l2_gguf *g, found_tensor *list, size_t *count,
-                                  llama2_error *err) {
+/* rope_freqs.weight, where llama.cpp's converter puts Llama 3's RoPE
+ * scaling: one positive divisor per frequency, F32. */
+static llama2_status find_rope_factors(llama2_model *m, const l2_gguf *g, const l2_gguf_tensor **out,
+                                       llama2_error *err) {
+    const l2_gguf_tensor *t = *out = l2_gguf_find_tensor(g, L2_GGUF_ROPE_FREQS);
+    if (!t) return LLAMA2_OK;
+    const int half = m->head_size / 2;
+    if (t->n_dims != 1 || t->dims[0] != (uint64_t)half)
+        return l2_fail(err, LLAMA2_E_FORMAT, "GGUF: tensor %s must have %d values (half the head size %d)",
+                       L2_GGUF_ROPE_FREQS, half, m->head_size);
+    if (t->type != L2_GGML_F32 || (uintptr_t)t->data % _Alignof(float) != 0)
+        return l2_fail(err, LLAMA2_E_UNSUPPORTED, "GGUF: tensor %s must be F32, aligned", L2_GGUF_ROPE_FREQS);
+    const float *factors = (const float *)t->data;
+    for (int j = 0; j < half; j++)
+        if (!(isfinite(factors[j]) && factors[j] > 0.0f))
+            return l2_fail(err, LLAMA2_E_FORMAT, "GGUF: %s[%d] is %g, not a positive finite divisor",
+                           L2_GGUF_ROPE_FREQS, j, (double)factors[j]);
+    m->rope_freq_factors = factors;
+    return LLAMA2_OK;
+}
+
+static llama2_status find_tensors(const llama2_model *m, const l2_gguf *g, const l2_gguf_tensor *rope,
+                                  found_tensor *list, size_t *count, llama2_error *err) {
     l2_tensor_walk walk = l2_tensor_walk_start(&m->config, 0);
     l2_file_tensor f;
     size_t n = 0;
@@ -160,11 +183,11 @@ static llama2_status find_tensors(const llama2_model *m, const l2_gguf *g, found
         list[n++].t = t;
     }
     *count = n;
-    if (n == g->n_tensors) return LLAMA2_OK;
+    if (n + (rope != NULL) == g->n_tensors) return LLAMA2_OK;
     /* Every name was looked up once and names are unique: one is left. */
     for (size_t i = 0; i < g->n_tensors; i++) {
         const l2_gguf_tensor *t = &g->tensors[i];
-        int known = 0;
+        int known = t == rope;
         for (size_t k = 0; k < n && !known; k++) known = list[k].t == t;
         if (known) continue;
         char shown[80];
@@ -227,7 +250,9 @@ static llama2_status lay_out(llama2_model *m, const l2_gguf *g, llama2_error *er
     found_tensor *list = malloc(max * sizeof *list);
     if (!list) return l2_fail(err, LLAMA2_E_NOMEM, "out of memory for %zu tensors", max);
     size_t n = 0;
-    llama2_status s = find_tensors(m, g, list, &n, err);
+    const l2_gguf_tensor *rope = NULL;
+    llama2_status s = find_rope_factors(m, g, &rope, err);
+    if (s == LLAMA2_OK) s = find_tensors(m, g, rope, list, &n, err);
     size_t total = 0;
     for (size_t i = 0; i < n && s == LLAMA2_OK; i++)
         if (!l2_add_size(total, converted_bytes(&list[i]), &total))
@@ -331,11 +356,167 @@ static size_t piece_bytes(l2_gguf_str s, int id, char *out) {
     return n + (size_t)special;
 }
 
+/* ------------------------------------------- the byte-level BPE tokenizer */
+
+/* At most size - 1 bytes of s, the unprintable ones as '?', for a message. */
+static const char *shown_str(l2_gguf_str s, char *buf, size_t size) {
+    size_t n = s.len < size - 1 ? s.len : size - 1;
+    for (size_t i = 0; i < n; i++)
+        buf[i] = (unsigned char)s.data[i] < 0x20 || (unsigned char)s.data[i] >= 0x7F ? '?' : s.data[i];
+    buf[n] = '\0';
+    return buf;
+}
+
+/* tokenizer.ggml.pre: Llama 3's split, under any of the names llama.cpp
+ * gives it; a file without the key (made before llama.cpp had it) is taken
+ * as Llama 3's. */
+static llama2_status check_pre_tokenizer(const l2_gguf *g, llama2_error *err) {
+    const l2_gguf_kv *kv = l2_gguf_find(g, L2_GGUF_KEY_PRE);
+    if (!kv) return LLAMA2_OK;
+    if (kv->type != L2_GGUF_STRING) return l2_fail(err, LLAMA2_E_FORMAT, "GGUF: %s must be a string", L2_GGUF_KEY_PRE);
+    const l2_gguf_str pre = l2_gguf_string_at(kv, 0);
+    if (str_is(pre, "llama-bpe") || str_is(pre, "llama3") || str_is(pre, "llama-v3")) return LLAMA2_OK;
+    char shown[48];
+    return l2_fail(err, LLAMA2_E_UNSUPPORTED, "GGUF: %s \"%s\" is not supported (this build splits text as llama-bpe, Llama 3's)",
+                   L2_GGUF_KEY_PRE, shown_str(pre, shown, sizeof shown));
+}
+
+/* The strings of an array as NUL-terminated copies: one block of text
+ * (*text) and pointers into it (*list). A string holding a NUL byte is
+ * refused: no token or merge has one. */
+static llama2_status copy_strings(const l2_gguf_kv *kv, char **text, const char ***list, llama2_error *err) {
+    const size_t n = kv->array_len;
+    size_t total = 0;
+    const unsigned char *p = kv->value;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t len;
+        memcpy(&len, p, sizeof len);
+        total += (size_t)len + 1; /* the parser checked every string lies in the file */
+        p += 8 + (size_t)len;
+    }
+    *text = malloc(total ? total : 1);
+    *list = malloc((n ? n : 1) * sizeof **list);
+    if (!*text || !*list)
+        return l2_fail(err, LLAMA2_E_NOMEM, "out of memory for %zu strings of %.*s", n, (int)kv->key.len, kv->key.data);
+    char *dst = *text;
+    p = kv->value;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t len;
+        memcpy(&len, p, sizeof len);
+        if (memchr(p + 8, 0, (size_t)len))
+            return l2_fail(err, LLAMA2_E_FORMAT, "GGUF: entry %zu of %.*s holds a NUL byte", i, (int)kv->key.len,
+                           kv->key.data);
+        memcpy(dst, p + 8, (size_t)len);
+        dst[len] = '\0';
+        (*list)[i] = dst;
+        dst += (size_t)len + 1;
+        p += 8 + (size_t)len;
+    }
+    return LLAMA2_OK;
+}
+
+/* A token id key: -1 when absent, else an id of the n tokens. */
+static llama2_status token_id_key(const l2_gguf *g, const char *key, int n, int *out, llama2_error *err) {
+    const l2_gguf_kv *kv = l2_gguf_find(g, key);
+    int64_t v;
+    *out = -1;
+    if (!kv) return LLAMA2_OK;
+    if (!l2_gguf_int(kv, 0, INT_MAX, &v)) return l2_fail(err, LLAMA2_E_FORMAT, "GGUF: %s must be a token id", key);
+    if (v >= n) return l2_fail(err, LLAMA2_E_FORMAT, "GGUF: %s is %lld, past the %d tokens", key, (long long)v, n);
+    *out = (int)v;
+    return LLAMA2_OK;
+}
+
+/* The tokens that end a reply: EOS, EOT and EOM where the keys name them,
+ * then those of Llama 3's <|end_of_text|>, <|eot_id|> and <|eom_id|> that
+ * the vocabulary has among its special tokens (as for tokenizer.json). */
+static int end_tokens(const char *const *tokens, const int *types, int n, const int ids[3], int end[L2_BPE_MAX_END_TOKENS]) {
+    static const char *const names[] = {"<|end_of_text|>", "<|eot_id|>", "<|eom_id|>"};
+    int candidates[6], k = 0, n_end = 0;
+    for (int i = 0; i < 3; i++) candidates[k++] = ids[i];
+    for (int i = 0; i < 3; i++) {
+        int id = -1;
+        for (int t = 0; t < n && id < 0; t++)
+            if (types[t] != L2_BPE_NORMAL && strcmp(tokens[t], names[i]) == 0) id = t;
+        candidates[k++] = id;
+    }
+    for (int i = 0; i < k; i++) {
+        int seen = candidates[i] < 0;
+        for (int j = 0; j < n_end && !seen; j++) seen = end[j] == candidates[i];
+        if (!seen && n_end < L2_BPE_MAX_END_TOKENS) end[n_end++] = candidates[i];
+    }
+    return n_end;
+}
+
+/* tokenizer.ggml.model "gpt2": tokens, merges, types and special ids into
+ * a BPE tokenizer, checked whole here and kept as its file (m->bpe_file).
+ * Trailing tokens of type unused (padding rows, "[PAD259]") are left out:
+ * a BPE tokenizer may have fewer tokens than the model's vocabulary. */
+static llama2_status read_bpe_tokenizer(llama2_model *m, const l2_gguf *g, llama2_error *err) {
+    const int n = m->config.vocab_size;
+    const l2_gguf_kv *tokens, *types_kv, *merges;
+    llama2_status s = check_pre_tokenizer(g, err);
+    if (s == LLAMA2_OK) s = array_key(g, L2_GGUF_KEY_TOKENS, L2_GGUF_STRING, n, &tokens, err);
+    if (s == LLAMA2_OK && !tokens) s = l2_fail(err, LLAMA2_E_FORMAT, "GGUF: missing the key %s", L2_GGUF_KEY_TOKENS);
+    if (s == LLAMA2_OK) s = array_key(g, L2_GGUF_KEY_TOKEN_TYPES, L2_GGUF_INT32, n, &types_kv, err);
+    if (s != LLAMA2_OK) return s;
+    merges = l2_gguf_find(g, L2_GGUF_KEY_MERGES);
+    if (!merges)
+        return l2_fail(err, LLAMA2_E_FORMAT, "GGUF: missing the key %s (a gpt2 tokenizer needs its merges)",
+                       L2_GGUF_KEY_MERGES);
+    if (merges->type != L2_GGUF_ARRAY || merges->array_type != L2_GGUF_STRING || merges->array_len > INT_MAX)
+        return l2_fail(err, LLAMA2_E_FORMAT, "GGUF: %s must be an array of strings", L2_GGUF_KEY_MERGES);
+    char *token_text = NULL, *merge_text = NULL;
+    const char **token_list = NULL, **merge_list = NULL;
+    int *types = malloc((size_t)n * sizeof *types);
+    if (!types) s = l2_fail(err, LLAMA2_E_NOMEM, "out of memory for %d token types", n);
+    for (int i = 0; s == LLAMA2_OK && i < n; i++) {
+        int32_t t = L2_BPE_NORMAL;
+        if (types_kv) memcpy(&t, types_kv->value + (size_t)i * sizeof t, sizeof t);
+        types[i] = t;
+    }
+    if (s == LLAMA2_OK) s = copy_strings(tokens, &token_text, &token_list, err);
+    if (s == LLAMA2_OK) s = copy_strings(merges, &merge_text, &merge_list, err);
+    int used = n;
+    while (s == LLAMA2_OK && used > 1 && types[used - 1] == L2_GGUF_TOKEN_UNUSED) used--;
+    int ids[4] = {-1, -1, -1, -1}; /* BOS, EOS, EOT, EOM */
+    const char *const id_keys[4] = {L2_GGUF_KEY_BOS, L2_GGUF_KEY_EOS, L2_GGUF_KEY_EOT, L2_GGUF_KEY_EOM};
+    for (int i = 0; i < 4 && s == LLAMA2_OK; i++) s = token_id_key(g, id_keys[i], used, &ids[i], err);
+    llama2_tokenizer *tok = NULL;
+    if (s == LLAMA2_OK) {
+        int end[L2_BPE_MAX_END_TOKENS];
+        llama2_bpe_vocab v = {.n_tokens = used, .tokens = token_list, .token_types = types,
+                              .n_merges = (int)merges->array_len, .merges = merge_list,
+                              .pre_tokenizer = "llama-bpe", .bos_id = ids[0], .end_ids = end};
+        v.n_end = end_tokens(token_list, types, used, ids + 1, end);
+        s = llama2_tokenizer_from_bpe(&v, &tok, err);
+        if (s != LLAMA2_OK && err) { /* name the format */
+            char inner[sizeof err->message];
+            memcpy(inner, err->message, sizeof inner);
+            l2_fail(err, s, "GGUF: %s", inner);
+        }
+    }
+    if (s == LLAMA2_OK) s = l2_bpe_file_write(l2_tokenizer_bpe(tok), &m->bpe_file, &m->bpe_file_size, err);
+    llama2_tokenizer_close(tok);
+    free(types);
+    free(token_text);
+    free(token_list);
+    free(merge_text);
+    free(merge_list);
+    return s;
+}
+
+/* ------------------------------------------- the tokenizer a file carries */
+
 static llama2_status read_tokenizer(llama2_model *m, const l2_gguf *g, llama2_error *err) {
     const l2_gguf_kv *model = l2_gguf_find(g, L2_GGUF_KEY_TOK_MODEL);
     if (!model) return LLAMA2_OK; /* no tokenizer: the caller passes one */
+    if (model->type == L2_GGUF_STRING && str_is(l2_gguf_string_at(model, 0), "gpt2"))
+        return read_bpe_tokenizer(m, g, err);
     if (model->type != L2_GGUF_STRING || !str_is(l2_gguf_string_at(model, 0), "llama"))
-        return l2_fail(err, LLAMA2_E_UNSUPPORTED, "GGUF: %s must be \"llama\" (SentencePiece), the tokenizer this build runs",
+        return l2_fail(err, LLAMA2_E_UNSUPPORTED,
+                       "GGUF: %s must be \"llama\" (SentencePiece) or \"gpt2\" (byte-level BPE), the tokenizers this "
+                       "build runs",
                        L2_GGUF_KEY_TOK_MODEL);
     const int n = m->config.vocab_size;
     const l2_gguf_kv *tokens, *scores, *types;

@@ -86,31 +86,15 @@ static int plan_sizes(const llama2_model *m, int batch, int context, int n_seque
     return 1;
 }
 
-/* A frequency under RoPE scaling of type llama3, as Hugging Face's
- * _compute_llama3_parameters computes it: long wavelengths slowed down by
- * the factor, short ones kept, a linear blend between. */
-static float llama3_scaled(const llama2_config *c, float freq) {
-    const float pi = 3.14159265358979f;
-    const float old = (float)c->rope_original_context, factor = c->rope_scaling_factor;
-    const float low = c->rope_low_freq_factor, high = c->rope_high_freq_factor;
-    const float wavelen = 2.0f * pi / freq;
-    if (wavelen < old / high) return freq;
-    if (wavelen > old / low) return freq / factor;
-    const float smooth = (old / wavelen - low) / (high - low);
-    return (1.0f - smooth) * freq / factor + smooth * freq;
-}
-
-/* cos and sin of pos * theta^(-2j / head_size): computed once with the same
- * float expressions llama2.c evaluates at every step (theta 10000), and
- * glibc's powf, cosf and sinf on every C runtime (float_math.h). */
+/* cos and sin of pos * theta^(-2j / head_size) (scaled: rope.c): computed
+ * once with the same float expressions llama2.c evaluates at every step
+ * (theta 10000), and glibc's powf, cosf and sinf on every C runtime
+ * (float_math.h). */
 static void fill_rope_tables(llama2_session *s) {
-    const int head_size = s->model->head_size, half = head_size / 2;
-    const llama2_config *c = &s->model->config;
-    const float theta = c->rope_theta;
-    for (int pos = 0; pos < s->context; pos++) {
-        for (int j = 0; j < half; j++) {
-            float freq = 1.0f / l2_powf(theta, (float)(2 * j) / (float)head_size);
-            if (c->rope_scaling_factor != 0.0f) freq = llama3_scaled(c, freq);
+    const int half = s->model->head_size / 2;
+    for (int j = 0; j < half; j++) {
+        const float freq = l2_rope_frequency(s->model, j);
+        for (int pos = 0; pos < s->context; pos++) {
             float val = (float)pos * freq;
             s->rope_cos[(size_t)pos * (size_t)half + (size_t)j] = l2_cosf(val);
             s->rope_sin[(size_t)pos * (size_t)half + (size_t)j] = l2_sinf(val);

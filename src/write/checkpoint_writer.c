@@ -312,6 +312,8 @@ llama2_status l2_checkpoint_rewrite(const char *in_path, const char *out_path, i
                     : in->weight_type == LLAMA2_WEIGHTS_Q4_K ? "Q4_K"
                     : in->weight_type == LLAMA2_WEIGHTS_Q6_K ? "Q6_K"
                                                              : "Q8_0");
+    } else if (m->rope_freq_factors) {
+        s = l2_fail(err, LLAMA2_E_UNSUPPORTED, L2_ROPE_FACTORS_REFUSED, "a llama2.c header");
     } else if (in->weight_type != LLAMA2_WEIGHTS_F32 && version == 2) {
         s = l2_fail(err, LLAMA2_E_INVALID, "already int8 (a version %d file with group size %d)", in->file_version,
                     in->group_size);

@@ -6,6 +6,7 @@
  * order: llama2.c's and GGUF's are the same (model_gguf.c).
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +17,7 @@
 #include "model/ggml_dequant.h"
 #include "model/model.h"
 #include "platform/checks.h"
+#include "text/bpe.h"
 #include "text/tokenizer_internal.h"
 
 #define ALIGN ((size_t)L2_GGUF_DEFAULT_ALIGNMENT)
@@ -104,7 +106,75 @@ static void put_piece(bytes *b, const char *s, size_t n, int id) {
     }
 }
 
-static void put_tokenizer(bytes *b, const llama2_tokenizer *tok) {
+/* A byte-level BPE tokenizer as llama.cpp's converter stores a Hugging
+ * Face one (tokenizer.ggml.model "gpt2"): normal tokens and the merges in
+ * GPT-2's byte-to-unicode characters, special tokens as their text, the
+ * rows past the tokenizer's tokens as unused "[PAD<id>]" tokens (llama.cpp
+ * wants a token per row). Returns the count of pairs written. */
+static void put_byte_chars(bytes *b, const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        const unsigned c = l2_bpe_byte_char((unsigned char)s[i]);
+        unsigned char u[2] = {(unsigned char)c, 0};
+        if (c >= 0x80) {
+            u[0] = (unsigned char)(0xC0 | c >> 6);
+            u[1] = (unsigned char)(0x80 | (c & 0x3F));
+        }
+        put(b, u, c >= 0x80 ? 2 : 1);
+    }
+}
+
+static size_t byte_chars_len(const char *s, size_t n) {
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++) len += l2_bpe_byte_char((unsigned char)s[i]) >= 0x80 ? 2 : 1;
+    return len;
+}
+
+static int put_bpe_tokenizer(bytes *b, const l2_bpe *bpe, int vocab) {
+    const l2_bpe_spec *spec = l2_bpe_get_spec(bpe);
+    kv_str(b, L2_GGUF_KEY_TOK_MODEL, "gpt2");
+    kv_str(b, L2_GGUF_KEY_PRE, "llama-bpe");
+    kv_array(b, L2_GGUF_KEY_TOKENS, L2_GGUF_STRING, (size_t)vocab);
+    for (int i = 0; i < vocab; i++) {
+        if (i >= spec->n_tokens) {
+            char pad[32];
+            snprintf(pad, sizeof pad, "[PAD%d]", i);
+            put_str(b, pad, strlen(pad));
+        } else if (spec->types[i] == L2_BPE_NORMAL) {
+            put_u64(b, byte_chars_len(spec->pieces[i], spec->lengths[i]));
+            put_byte_chars(b, spec->pieces[i], spec->lengths[i]);
+        } else {
+            put_str(b, spec->pieces[i], spec->lengths[i]);
+        }
+    }
+    kv_array(b, L2_GGUF_KEY_TOKEN_TYPES, L2_GGUF_INT32, (size_t)vocab);
+    for (int i = 0; i < vocab; i++) {
+        const int32_t type = i < spec->n_tokens ? spec->types[i] : L2_GGUF_TOKEN_UNUSED;
+        put(b, &type, sizeof type);
+    }
+    kv_array(b, L2_GGUF_KEY_MERGES, L2_GGUF_STRING, (size_t)spec->n_merges);
+    for (int r = 0; r < spec->n_merges; r++) {
+        const int left = spec->merges[2 * r], right = spec->merges[2 * r + 1];
+        const size_t left_len = byte_chars_len(spec->pieces[left], spec->lengths[left]);
+        put_u64(b, left_len + 1 + byte_chars_len(spec->pieces[right], spec->lengths[right]));
+        put_byte_chars(b, spec->pieces[left], spec->lengths[left]);
+        put(b, " ", 1);
+        put_byte_chars(b, spec->pieces[right], spec->lengths[right]);
+    }
+    int pairs = 5;
+    if (spec->bos >= 0) {
+        kv_u32(b, L2_GGUF_KEY_BOS, (uint32_t)spec->bos);
+        pairs++;
+    }
+    if (spec->n_end > 0) {
+        kv_u32(b, L2_GGUF_KEY_EOS, (uint32_t)spec->end[0]);
+        pairs++;
+    }
+    return pairs;
+}
+
+static int put_tokenizer(bytes *b, const llama2_tokenizer *tok, int vocab) {
+    const l2_bpe *bpe = l2_tokenizer_bpe(tok);
+    if (bpe) return put_bpe_tokenizer(b, bpe, vocab);
     const int n = llama2_tokenizer_vocab_size(tok);
     kv_str(b, L2_GGUF_KEY_TOK_MODEL, "llama");
     kv_array(b, L2_GGUF_KEY_TOKENS, L2_GGUF_STRING, (size_t)n);
@@ -135,11 +205,13 @@ static void put_tokenizer(bytes *b, const llama2_tokenizer *tok) {
     kv_u32(b, L2_GGUF_KEY_BOS, LLAMA2_TOKEN_BOS);
     kv_u32(b, L2_GGUF_KEY_EOS, LLAMA2_TOKEN_EOS);
     kv_u32(b, L2_GGUF_KEY_UNK, 0);
+    return 7;
 }
 
 /* ------------------------------------------------------------- tensors */
 
 typedef struct out_tensor {
+    int rope; /* 1: rope_freqs.weight (Llama 3's RoPE scaling), no kind */
     l2_tensor_kind kind;
     int layer;
     size_t rows, cols;
@@ -152,6 +224,10 @@ static size_t round_up(size_t n) { return (n + ALIGN - 1) / ALIGN * ALIGN; }
 
 /* Row r of a tensor as fp32 (an int8 model's dequantized). */
 static void read_row(const llama2_model *m, const out_tensor *t, size_t r, float *out) {
+    if (t->rope) {
+        l2_rope_factors(m, out);
+        return;
+    }
     tensor_place place = l2_model_place((llama2_model *)m, t->kind, t->layer);
     if (place.vector) {
         memcpy(out, *place.vector, t->cols * sizeof *out);
@@ -288,7 +364,8 @@ static llama2_status list_tensors(const llama2_model *m, uint32_t type, out_tens
     l2_tensor_walk walk = l2_tensor_walk_start(&c, 0);
     l2_file_tensor f;
     while (l2_tensor_walk_next(&walk, &f)) n++;
-    out_tensor *list = calloc(n, sizeof *list);
+    const int rope = m->rope_freq_factors != NULL || c.rope_scaling_factor != 0.0f;
+    out_tensor *list = calloc(n + (size_t)rope, sizeof *list);
     if (!list) return l2_fail(err, LLAMA2_E_NOMEM, "out of memory for %zu tensors", n);
     walk = l2_tensor_walk_start(&c, 0);
     size_t offset = 0, i = 0;
@@ -309,6 +386,16 @@ static llama2_status list_tensors(const llama2_model *m, uint32_t type, out_tens
         offset += round_up(t->bytes);
         l2_gguf_tensor_name(f.kind, f.layer, t->name, sizeof t->name);
     }
+    if (rope) { /* where llama.cpp's converter puts the scaling: a divisor per frequency */
+        out_tensor *t = &list[n++];
+        t->rope = 1;
+        t->rows = 1;
+        t->cols = (size_t)m->head_size / 2;
+        t->type = L2_GGML_F32;
+        t->bytes = t->cols * sizeof(float);
+        t->offset = offset;
+        snprintf(t->name, sizeof t->name, "%s", L2_GGUF_ROPE_FREQS);
+    }
     *out = list;
     *count = n;
     return LLAMA2_OK;
@@ -317,10 +404,11 @@ static llama2_status list_tensors(const llama2_model *m, uint32_t type, out_tens
 static void put_header(bytes *b, const llama2_model *m, const llama2_tokenizer *tok, uint32_t type,
                        const out_tensor *ts, size_t n) {
     const llama2_config *c = &m->config;
-    const size_t n_kv = 15 + 7;
+    size_t n_kv = 15; /* and the tokenizer's: counted once written */
     put(b, L2_GGUF_MAGIC, 4);
     put_u32(b, 3);
     put_u64(b, n);
+    const size_t n_kv_at = b->len;
     put_u64(b, n_kv);
     kv_str(b, L2_GGUF_KEY_ARCH, "llama");
     kv_str(b, "general.name", "llama2");
@@ -346,10 +434,11 @@ static void put_header(bytes *b, const llama2_model *m, const llama2_tokenizer *
     kv_f32(b, L2_GGUF_KEY_ROPE_THETA, c->rope_theta);
     kv_u32(b, L2_GGUF_KEY_VOCAB_SIZE, (uint32_t)c->vocab_size);
     kv_u32(b, "llama.attention.key_length", (uint32_t)(c->dim / c->n_heads));
-    put_tokenizer(b, tok); /* 7 pairs */
+    n_kv += (size_t)put_tokenizer(b, tok, c->vocab_size);
+    if (!b->failed) memcpy(b->p + n_kv_at, &(uint64_t){n_kv}, sizeof(uint64_t));
     for (size_t i = 0; i < n; i++) {
         put_str(b, ts[i].name, strlen(ts[i].name));
-        const int vector = !l2_tensor_table[ts[i].kind].matrix;
+        const int vector = ts[i].rope || !l2_tensor_table[ts[i].kind].matrix;
         put_u32(b, vector ? 1 : 2);
         put_u64(b, ts[i].cols);
         if (!vector) put_u64(b, ts[i].rows);
@@ -393,9 +482,11 @@ llama2_status l2_gguf_write_model(const char *path, const llama2_model *m, const
         return l2_fail(err, LLAMA2_E_INVALID,
                        "cannot write tensors of type %s (F32, F16, Q8_0, Q4_0, Q4_K, Q6_K and the Q4_K_M mix are written)",
                        l2_ggml_type_name(type) ? l2_ggml_type_name(type) : "unknown");
-    if (llama2_tokenizer_vocab_size(tok) != m->config.vocab_size)
-        return l2_fail(err, LLAMA2_E_INVALID, "the tokenizer has %d tokens, the model %d",
-                       llama2_tokenizer_vocab_size(tok), m->config.vocab_size);
+    /* A BPE tokenizer may have fewer tokens than the model has rows. */
+    const int n_tokens = llama2_tokenizer_vocab_size(tok);
+    if (l2_tokenizer_bpe(tok) ? n_tokens > m->config.vocab_size : n_tokens != m->config.vocab_size)
+        return l2_fail(err, LLAMA2_E_INVALID, "the tokenizer has %d tokens, the model %d", n_tokens,
+                       m->config.vocab_size);
     out_tensor *ts = NULL;
     size_t n = 0;
     int ignored;
