@@ -35,7 +35,8 @@ int server_prefix_store_match(const server_prefix_store *store, const int *promp
 int server_prefix_store_take(server_prefix_store *store, int entry, llama2_session *session, int sequence,
                              int *tokens, llama2_error *err);
 
-/* The bytes held now. */
+/* The bytes held now, and the most held at any time. */
 size_t server_prefix_store_bytes(const server_prefix_store *store);
+size_t server_prefix_store_peak(const server_prefix_store *store);
 
 #endif

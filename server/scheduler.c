@@ -147,6 +147,7 @@ struct server_scheduler {
     server_prefix_store *store; /* --cache-ram: positions a slot gave up, NULL: none */
     unsigned long long uses; /* slots taken, for their `used` stamps */
     size_t store_bytes;      /* what the store holds, for /metrics (under lock) */
+    size_t store_peak;       /* the most it has held, for /metrics (under lock) */
     slot *slots;
     llama2_batch_row *rows;
     float *logits;  /* a row of scores per slot */
@@ -333,6 +334,7 @@ static int admit(server_scheduler *s) {
         filled += job->params.n;
     }
     s->store_bytes = server_prefix_store_bytes(s->store);
+    s->store_peak = server_prefix_store_peak(s->store);
     return filled;
 }
 
@@ -862,7 +864,8 @@ server_load server_scheduler_load(server_scheduler *s) {
                         .slots_total = s->n_slots,
                         .queue_length = s->queue_length,
                         .queue_capacity = s->queue_capacity,
-                        .cache_ram_bytes = s->store_bytes};
+                        .cache_ram_bytes = s->store_bytes,
+                        .cache_ram_peak_bytes = s->store_peak};
     pthread_mutex_unlock(&s->lock);
     return load;
 }

@@ -768,9 +768,11 @@ static void test_prefix_cache_int8(void **state) {
     prefix_cache_same_text(test_require_model("stories260K_q80_gs4.bin"));
 }
 
-/* --cache-ram: one slot, three conversations of 400 token ids each (half a
- * MiB of positions each on stories260K) and a store of 1 MiB: the store
- * never holds more; a conversation that comes back after another took the
+/* --cache-ram: one slot, three conversations of 395 token ids each (with
+ * the 7 tokens generated and fed back, 402 positions: 126 pages of 4 KiB
+ * and 1,608 bytes of tokens on stories260K, 517,704 bytes as the store
+ * counts them) and a store of 1 MiB, which holds two: the store never
+ * holds more; a conversation that comes back after another took the
  * slot gets its positions from the store while it holds them (the oldest
  * goes first), and the text is always that of a server without a cache. */
 static void test_prefix_cache_ram(void **state) {
@@ -786,7 +788,7 @@ static void test_prefix_cache_ram(void **state) {
     for (int c = 0; c < 3; c++) {
         prompts[c] = json_array();
         json_array_append_new(prompts[c], json_integer(1));
-        for (int i = 1; i < 400; i++) {
+        for (int i = 1; i < 395; i++) {
             x = x * 1664525u + 1013904223u;
             json_array_append_new(prompts[c], json_integer(3 + (x >> 8) % 509));
         }
@@ -806,6 +808,11 @@ static void test_prefix_cache_ram(void **state) {
             fail_msg("request %zu (conversation %d) reused %d tokens", k, order[k], cached);
         const double held = metric(&on, "llama2_prefix_cache_ram_bytes", NULL);
         if (held > 1048576) fail_msg("request %zu: the store holds %.0f bytes, over its 1 MiB", k, held);
+        /* The store's high-water mark: within the cap; two entries once the
+         * third conversation has come. */
+        const double peak = metric(&on, "llama2_prefix_cache_ram_peak_bytes", NULL);
+        if (peak > 1048576 || (k >= 2 && peak != 2 * 517704))
+            fail_msg("request %zu: the store's peak is %.0f bytes", k, peak);
         free(with);
         free(without);
         json_decref(body);
@@ -1120,6 +1127,16 @@ static const bad_case bad_cases[] = {
     {"top_logprobs 21", "POST", "/v1/chat/completions", {KEY},
      "{\"messages\": [{\"role\": \"user\", \"content\": \"a\"}], \"logprobs\": true, \"top_logprobs\": 21}",
      400, "invalid_value", "top_logprobs", "'top_logprobs' must be an integer from 0 to 20, got 21"},
+    {"top_logprobs -1", "POST", "/v1/chat/completions", {KEY},
+     "{\"messages\": [{\"role\": \"user\", \"content\": \"a\"}], \"logprobs\": true, \"top_logprobs\": -1}",
+     400, "invalid_value", "top_logprobs", "'top_logprobs' must be an integer from 0 to 20, got -1"},
+    {"top_logprobs not an integer", "POST", "/v1/chat/completions", {KEY},
+     "{\"messages\": [{\"role\": \"user\", \"content\": \"a\"}], \"logprobs\": true, \"top_logprobs\": 2.5}",
+     400, "invalid_type", "top_logprobs", "'top_logprobs' must be an integer, got a number"},
+    {"completions: logprobs 21", "POST", "/v1/completions", {KEY}, "{\"prompt\": \"a\", \"logprobs\": 21}", 400,
+     "invalid_value", "logprobs", "'logprobs' must be an integer from 0 to 20, got 21"},
+    {"completions: logprobs -1", "POST", "/v1/completions", {KEY}, "{\"prompt\": \"a\", \"logprobs\": -1}", 400,
+     "invalid_value", "logprobs", "'logprobs' must be an integer from 0 to 20, got -1"},
     {"top_logprobs without logprobs", "POST", "/v1/chat/completions", {KEY},
      "{\"messages\": [{\"role\": \"user\", \"content\": \"a\"}], \"top_logprobs\": 2}", 400, "invalid_value",
      "top_logprobs", "'top_logprobs' needs 'logprobs': true"},
