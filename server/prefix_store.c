@@ -109,13 +109,16 @@ int server_prefix_store_match(const server_prefix_store *store, const int *promp
     return best;
 }
 
-int server_prefix_store_take(server_prefix_store *store, int which, llama2_session *session, int sequence,
+int server_prefix_store_take(server_prefix_store *store, int which, int used, llama2_session *session, int sequence,
                              int *tokens, llama2_error *err) {
     entry *e = &store->entries[which];
     const int n = e->n;
     if (llama2_session_write_sequence(session, sequence, n, e->cache, err) != LLAMA2_OK) return 0;
     memcpy(tokens, e->tokens, (size_t)n * sizeof *tokens);
-    drop(store, which);
+    if (2 * used > n)
+        drop(store, which);
+    else
+        e->used = ++store->clock;
     return n;
 }
 

@@ -288,7 +288,7 @@ static int from_store(server_scheduler *s, const server_params *p, int *reuse) {
     const int usable = common < p->n_prompt - 1 ? common : p->n_prompt - 1;
     if (usable <= *reuse) return -1;
     llama2_error err;
-    const int n = server_prefix_store_take(s->store, entry, s->session, i, s->slots[i].cached, &err);
+    const int n = server_prefix_store_take(s->store, entry, common, s->session, i, s->slots[i].cached, &err);
     s->slots[i].n_cached = n;
     if (n == 0) return -1;
     *reuse = usable;
