@@ -17,6 +17,8 @@
 #                        make uninstall removes them
 #   make test-windows    the Windows build's tests under Wine
 #   make bench-server    llama2-server's throughput under concurrent clients
+#   make soak, make churn  llama2-server under hostile clients; its memory under
+#                        a churn of conversations through the prefix cache's store
 #
 # Builds go to build/<variant>/; the programs are linked at the top level.
 
@@ -309,7 +311,7 @@ MODELS_ENV = SHARED_MODELS=$(abspath $(SHARED_MODELS)) LLAMA2_TOOLS=$(abspath $(
 TEST_ENV = $(MODELS_ENV) LLAMA2_BIN=$(abspath $(BUILD)/llama2) LLAMA2_MODELS=$(abspath $(MODELS_DIR)) \
 	LLAMA2_SOURCE=$(CURDIR) SHARED=$(abspath $(SHARED))
 
-.PHONY: all clean test test-unit test-repeat soak test-san test-valgrind test-aarch64 test-windows test-packages test-models run bench bench-server \
+.PHONY: all clean test test-unit test-repeat soak churn test-san test-valgrind test-aarch64 test-windows test-packages test-models run bench bench-server \
 	models FORCE libraries install uninstall test-install
 # Objects that pattern rules make on the way are kept, not deleted.
 .SECONDARY: $(TEST_SRC:tests/%.c=$(BUILD)/tests/%.o) $(TEST_SUPPORT_OBJ) $(TOOL_NAMES:%=$(BUILD)/tools/%.o) \
@@ -542,6 +544,31 @@ soak: $(BUILD)/llama2-server test-models
 else
 soak:
 	@echo "tests: 0 passed, 0 failed, 1 skipped"; echo "skipped: soak ($(WITHOUT_SERVER_LIBS))"
+endif
+
+# make churn: the prefix cache's RAM store under CHURN_SECONDS of new and
+# returning conversations (tests/churn.mjs; make test runs 30 s of it): the
+# store within --cache-ram CHURN_CACHE_MIB, the resident memory within that
+# cap + weights + KV cache + CHURN_ALLOWANCE_MIB. By hand, the stories15M
+# shape for 10 minutes: make churn CHURN_MODEL=bench-models/stories15M-f32.bin
+# CHURN_TOKENIZER=models/tokenizer.bin CHURN_CACHE_MIB=64 CHURN_ALLOWANCE_MIB=32
+CHURN_SECONDS ?= 600
+CHURN_MODEL ?= $(MODELS_DIR)/stories260K.bin
+CHURN_TOKENIZER ?= $(MODELS_DIR)/tok512.bin
+CHURN_CACHE_MIB ?= 8
+CHURN_ALLOWANCE_MIB ?= 12
+ifneq ($(SERVER_PROGRAMS),)
+churn: $(BUILD)/llama2-server test-models
+	@if ! command -v node >/dev/null 2>&1; then echo "tests: 0 passed, 0 failed, 1 skipped"; \
+		echo "skipped: churn (needs node)"; \
+	elif [ ! -f $(CHURN_MODEL) ] || [ ! -f $(CHURN_TOKENIZER) ]; then \
+		echo "tests: 0 passed, 0 failed, 1 skipped"; echo "skipped: churn (needs $(CHURN_MODEL) and $(CHURN_TOKENIZER))"; \
+	elif node tests/churn.mjs $(BUILD)/llama2-server $(CHURN_MODEL) $(CHURN_TOKENIZER) $(CHURN_SECONDS) \
+		$(CHURN_CACHE_MIB) $(CHURN_ALLOWANCE_MIB); \
+		then echo "tests: 1 passed, 0 failed, 0 skipped"; else echo "tests: 0 passed, 1 failed, 0 skipped"; exit 1; fi
+else
+churn:
+	@echo "tests: 0 passed, 0 failed, 1 skipped"; echo "skipped: churn ($(WITHOUT_SERVER_LIBS))"
 endif
 
 # The Windows build (MinGW-w64) and its tests under Wine (tests/windows.sh):

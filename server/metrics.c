@@ -103,6 +103,8 @@ char *server_metrics_text(server_metrics *m, const server_load *load) {
     metric(&t, "slots_total", "gauge", "Slots (--parallel).", load->slots_total);
     metric(&t, "prefix_cache_ram_bytes", "gauge", "Bytes of prefixes kept in RAM (--cache-ram).",
            (double)load->cache_ram_bytes);
+    metric(&t, "prefix_cache_ram_peak_bytes", "gauge", "The most bytes of prefixes kept in RAM at any time.",
+           (double)load->cache_ram_peak_bytes);
     metric(&t, "queue_length", "gauge", "Requests waiting for a slot.", load->queue_length);
     metric(&t, "queue_capacity", "gauge", "Requests that may wait before 503 (--queue).", load->queue_capacity);
     return t.s;

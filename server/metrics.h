@@ -27,7 +27,8 @@ typedef struct server_metrics {
 typedef struct server_load {
     int slots_busy, slots_total;
     int queue_length, queue_capacity;
-    size_t cache_ram_bytes; /* the prefix cache's RAM store */
+    size_t cache_ram_bytes;      /* the prefix cache's RAM store */
+    size_t cache_ram_peak_bytes; /* the most it has held */
 } server_load;
 
 void server_metrics_init(server_metrics *m);

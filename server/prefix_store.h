@@ -30,12 +30,16 @@ int server_prefix_store_put(server_prefix_store *store, const llama2_session *se
 int server_prefix_store_match(const server_prefix_store *store, const int *prompt, int n_prompt, int *entry);
 
 /* Writes the entry's positions into `sequence` and its tokens into
- * tokens[0..n), then drops the entry (the slot holds it now). Returns n, or
- * 0 with err set. */
-int server_prefix_store_take(server_prefix_store *store, int entry, llama2_session *session, int sequence,
+ * tokens[0..n), for a prompt that begins with `used` of them. An entry the
+ * prompt takes more than half of is dropped: the slot holds its
+ * conversation now. One it shares less with (another conversation with the
+ * same system prompt) stays, as the most recently used, for the
+ * conversation it holds. Returns n, or 0 with err set. */
+int server_prefix_store_take(server_prefix_store *store, int entry, int used, llama2_session *session, int sequence,
                              int *tokens, llama2_error *err);
 
-/* The bytes held now. */
+/* The bytes held now, and the most held at any time. */
 size_t server_prefix_store_bytes(const server_prefix_store *store);
+size_t server_prefix_store_peak(const server_prefix_store *store);
 
 #endif

@@ -148,6 +148,7 @@ struct server_scheduler {
     server_prefix_store *store; /* --cache-ram: positions a slot gave up, NULL: none */
     unsigned long long uses; /* slots taken, for their `used` stamps */
     size_t store_bytes;      /* what the store holds, for /metrics (under lock) */
+    size_t store_peak;       /* the most it has held, for /metrics (under lock) */
     slot *slots;
     llama2_batch_row *rows;
     float *logits;  /* a row of scores per slot */
@@ -290,7 +291,7 @@ static int from_store(server_scheduler *s, const server_params *p, int *reuse) {
     const int usable = common < p->n_prompt - 1 ? common : p->n_prompt - 1;
     if (usable <= *reuse) return -1;
     llama2_error err;
-    const int n = server_prefix_store_take(s->store, entry, s->session, i, s->slots[i].cached, &err);
+    const int n = server_prefix_store_take(s->store, entry, common, s->session, i, s->slots[i].cached, &err);
     s->slots[i].n_cached = n;
     if (n == 0) return -1;
     *reuse = usable;
@@ -336,6 +337,7 @@ static int admit(server_scheduler *s) {
         filled += job->params.n;
     }
     s->store_bytes = server_prefix_store_bytes(s->store);
+    s->store_peak = server_prefix_store_peak(s->store);
     return filled;
 }
 
@@ -870,7 +872,8 @@ server_load server_scheduler_load(server_scheduler *s) {
                         .slots_total = s->n_slots,
                         .queue_length = s->queue_length,
                         .queue_capacity = s->queue_capacity,
-                        .cache_ram_bytes = s->store_bytes};
+                        .cache_ram_bytes = s->store_bytes,
+                        .cache_ram_peak_bytes = s->store_peak};
     pthread_mutex_unlock(&s->lock);
     return load;
 }

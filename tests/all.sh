@@ -34,6 +34,11 @@ out=$($MAKE --no-print-directory soak SOAK_SECONDS=60 2>&1)
 printf '%s\n' "$out" | grep -v '^\(cc\|gcc\|clang\|ar\) '
 count soak "$out"
 
+echo "=== make churn CHURN_SECONDS=30"
+out=$($MAKE --no-print-directory churn CHURN_SECONDS=30 2>&1)
+printf '%s\n' "$out" | grep -v '^\(cc\|gcc\|clang\|ar\) '
+count churn "$out"
+
 echo "=== make test-install"
 out=$($MAKE --no-print-directory test-install 2>&1)
 printf '%s\n' "$out" | grep -v '^\(cc\|gcc\|clang\|ar\|objcopy\) '

@@ -768,11 +768,15 @@ static void test_prefix_cache_int8(void **state) {
     prefix_cache_same_text(test_require_model("stories260K_q80_gs4.bin"));
 }
 
-/* --cache-ram: one slot, three conversations of 400 token ids each (half a
- * MiB of positions each on stories260K) and a store of 1 MiB: the store
- * never holds more; a conversation that comes back after another took the
+/* --cache-ram: one slot, four conversations of 395 token ids each (with
+ * the 7 tokens generated and fed back, 402 positions: 126 pages of 4 KiB
+ * and 1,608 bytes of tokens on stories260K, 517,704 bytes as the store
+ * counts them) and a store of 1 MiB, which holds two: the store never
+ * holds more; a conversation that comes back after another took the
  * slot gets its positions from the store while it holds them (the oldest
- * goes first), and the text is always that of a server without a cache. */
+ * goes first); one that shares only its beginning with a stored entry
+ * reuses that much and leaves the entry for its own conversation; the text
+ * is always that of a server without a cache. */
 static void test_prefix_cache_ram(void **state) {
     (void)state;
     const char *model = test_require_model("stories260K.bin");
@@ -781,36 +785,47 @@ static void test_prefix_cache_ram(void **state) {
     const char *off_args[] = {"--parallel", "1", "--no-prefix-cache", NULL};
     server_start(&on, model, on_args);
     server_start(&off, model, off_args);
-    json_t *prompts[3];
+    /* A, B, C; D: A's first 40 tokens, then its own. */
+    json_t *prompts[4];
     uint32_t x = 12345;
-    for (int c = 0; c < 3; c++) {
+    for (int c = 0; c < 4; c++) {
         prompts[c] = json_array();
         json_array_append_new(prompts[c], json_integer(1));
-        for (int i = 1; i < 400; i++) {
+        for (int i = 1; i < 395; i++) {
             x = x * 1664525u + 1013904223u;
-            json_array_append_new(prompts[c], json_integer(3 + (x >> 8) % 509));
+            json_t *id = c == 3 && i < 40 ? json_incref(json_array_get(prompts[0], (size_t)i))
+                                          : json_integer(3 + (x >> 8) % 509);
+            json_array_append_new(prompts[c], id);
         }
     }
     /* A, B, C (the store: A, B); A: C's positions push A's out (the store:
      * B, C), so A is evaluated again; C: from the store (A's push B's out);
-     * A: from the store; B: long gone. */
-    static const int order[] = {0, 1, 2, 0, 2, 0, 1};
-    static const int reused_from_store[] = {0, 0, 0, 0, 1, 1, 0};
+     * A: from the store; B: long gone (the store: C, A); D: A's first 40
+     * from the store, which keeps A (B's push C's out); A: from the store.
+     * STORE: at least 390 reused; else exactly so many. */
+    enum { STORE = -1 };
+    static const int order[] = {0, 1, 2, 0, 2, 0, 1, 3, 0};
+    static const int expect_reused[] = {0, 1, 1, 1, STORE, STORE, 1, 40, STORE};
     for (size_t k = 0; k < sizeof order / sizeof order[0]; k++) {
         json_t *body = json_pack("{s:O, s:i, s:i}", "prompt", prompts[order[k]], "max_tokens", 8, "temperature", 0);
         char *with, *without;
         const int cached = ask(&on, "/v1/completions", body, 1, &with);
         ask(&off, "/v1/completions", body, 1, &without);
         if (strcmp(with, without) != 0) fail_msg("request %zu: with the store '%s', without '%s'", k, with, without);
-        if (reused_from_store[k] ? cached < 390 : cached > 10)
+        if (expect_reused[k] == STORE ? cached < 390 : cached != expect_reused[k])
             fail_msg("request %zu (conversation %d) reused %d tokens", k, order[k], cached);
         const double held = metric(&on, "llama2_prefix_cache_ram_bytes", NULL);
         if (held > 1048576) fail_msg("request %zu: the store holds %.0f bytes, over its 1 MiB", k, held);
+        /* The store's high-water mark: within the cap; two entries once the
+         * third conversation has come. */
+        const double peak = metric(&on, "llama2_prefix_cache_ram_peak_bytes", NULL);
+        if (peak > 1048576 || (k >= 2 && peak != 2 * 517704))
+            fail_msg("request %zu: the store's peak is %.0f bytes", k, peak);
         free(with);
         free(without);
         json_decref(body);
     }
-    for (int c = 0; c < 3; c++) json_decref(prompts[c]);
+    for (int c = 0; c < 4; c++) json_decref(prompts[c]);
     server_stop(&on);
     server_stop(&off);
 }
@@ -1120,6 +1135,16 @@ static const bad_case bad_cases[] = {
     {"top_logprobs 21", "POST", "/v1/chat/completions", {KEY},
      "{\"messages\": [{\"role\": \"user\", \"content\": \"a\"}], \"logprobs\": true, \"top_logprobs\": 21}",
      400, "invalid_value", "top_logprobs", "'top_logprobs' must be an integer from 0 to 20, got 21"},
+    {"top_logprobs -1", "POST", "/v1/chat/completions", {KEY},
+     "{\"messages\": [{\"role\": \"user\", \"content\": \"a\"}], \"logprobs\": true, \"top_logprobs\": -1}",
+     400, "invalid_value", "top_logprobs", "'top_logprobs' must be an integer from 0 to 20, got -1"},
+    {"top_logprobs not an integer", "POST", "/v1/chat/completions", {KEY},
+     "{\"messages\": [{\"role\": \"user\", \"content\": \"a\"}], \"logprobs\": true, \"top_logprobs\": 2.5}",
+     400, "invalid_type", "top_logprobs", "'top_logprobs' must be an integer, got a number"},
+    {"completions: logprobs 21", "POST", "/v1/completions", {KEY}, "{\"prompt\": \"a\", \"logprobs\": 21}", 400,
+     "invalid_value", "logprobs", "'logprobs' must be an integer from 0 to 20, got 21"},
+    {"completions: logprobs -1", "POST", "/v1/completions", {KEY}, "{\"prompt\": \"a\", \"logprobs\": -1}", 400,
+     "invalid_value", "logprobs", "'logprobs' must be an integer from 0 to 20, got -1"},
     {"top_logprobs without logprobs", "POST", "/v1/chat/completions", {KEY},
      "{\"messages\": [{\"role\": \"user\", \"content\": \"a\"}], \"top_logprobs\": 2}", 400, "invalid_value",
      "top_logprobs", "'top_logprobs' needs 'logprobs': true"},
