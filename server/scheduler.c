@@ -567,7 +567,11 @@ static void publish(server_scheduler *s) {
                 job->done = 1;
                 if (!job->cancelled) server_metrics_add(s->metrics, &s->metrics->finished, 1);
             }
+            /* The request is woken first: freeing its last slot frees the
+             * job itself when the request has already let go of it. */
+            if (job->news) pthread_cond_broadcast(&job->cond);
             free_slot(s, sl);
+            continue;
         }
         if (job->news) pthread_cond_broadcast(&job->cond);
     }
