@@ -41,6 +41,8 @@ static void test_errors(void **state) {
     expect_error("{\"type\":\"object\",\"properties\":{\"age\":{\"type\":\"integer\",\"multipleOf\":2}}}",
                  "#/properties/age: unsupported keyword 'multipleOf'");
     expect_error("{\"type\":\"array\",\"items\":{\"not\":{}}}", "#/items: unsupported keyword 'not'");
+    /* A name holding a newline (fuzz_json_schema's find): still one line. */
+    expect_error("{\"type\":\"array\",\"items\":{\"\\num\":[1]}}", "#/items: unsupported keyword '?um'");
     expect_error("{\"anyOf\":[{\"type\":\"integer\"},{\"if\":{}}]}", "#/anyOf/1: unsupported keyword 'if'");
     expect_error("{\"type\":\"number\",\"minimum\":0.5}",
                  "#: 'minimum' on a number is not supported (on an integer it is)");

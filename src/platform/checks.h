@@ -20,6 +20,9 @@
 /* Fills err (when not NULL) and returns status, so that callers can write
  * `return l2_fail(err, LLAMA2_E_FORMAT, "...", ...);`. */
 llama2_status l2_fail(llama2_error *err, llama2_status status, const char *fmt, ...) L2_PRINTF(3, 4);
+/* Keeps a message on one line: each control character in it (a newline
+ * inside a quoted name from the input, say) becomes '?'. l2_fail does it. */
+void l2_message_one_line(char *message);
 
 /* a * b into *out; returns 0 when the product does not fit a size_t. */
 static inline int l2_mul_size(size_t a, size_t b, size_t *out) {

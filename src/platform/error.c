@@ -14,8 +14,14 @@ llama2_status l2_fail(llama2_error *err, llama2_status status, const char *fmt, 
         err->status = status;
         vsnprintf(err->message, sizeof err->message, fmt, ap);
         va_end(ap);
+        l2_message_one_line(err->message);
     }
     return status;
+}
+
+void l2_message_one_line(char *message) {
+    for (unsigned char *p = (unsigned char *)message; *p; p++)
+        if (*p < 0x20 || *p == 0x7F) *p = '?';
 }
 
 const char *llama2_status_string(llama2_status status) {

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "json_safe.h"
+#include "platform/checks.h"
 #include "json_schema.h"
 
 #define MAX_DEPTH 64
@@ -116,6 +117,7 @@ static int fail(conv *c, const char *fmt, ...) {
         const char *path = c->path_len > keep ? c->path + c->path_len - keep : c->path;
         while (path > c->path && *path && *path != '/') path++; /* whole names */
         snprintf(c->err->message, sizeof c->err->message, "#%s%.80s: %.160s", c->path_len > keep ? "..." : "", path, msg);
+        l2_message_one_line(c->err->message); /* names from the schema may hold newlines */
     }
     return 0;
 }
