@@ -19,6 +19,7 @@
 #if defined(__x86_64__) || defined(__i386__)
 
 #include "model/float16.h"
+#include "ops_avx2_util.h"
 #include "ops_isa.h"
 #include "ops_x86.h"
 
@@ -72,14 +73,6 @@ INLINE __m256 f16_to_f32_8(__m128i h) {
     const __m256i is_special = _mm256_cmpgt_epi32(magnitude, _mm256_set1_epi32(0x7BFF));
     const __m256i bits = _mm256_blendv_epi8(_mm256_castps_si256(finite), special, is_special);
     return _mm256_castsi256_ps(_mm256_or_si256(bits, sign));
-}
-
-/* The sum of the 8 float lanes, in a fixed order. */
-INLINE float hsum_ps(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
 }
 
 INLINE __m256i q8_values(const l2_block_q8_0 *b) { return _mm256_loadu_si256((const __m256i *)(const void *)b->qs); }
@@ -168,17 +161,17 @@ INLINE __m256i q4_pairs(const l2_block_q4_0 *w, __m256i x, __m256i x8) {
                 }                                                                                                \
             }                                                                                                    \
         }                                                                                                        \
-        out[0] = hsum_ps(a0);                                                                                    \
+        out[0] = hsum8(a0);                                                                                    \
         if (rows == 4) {                                                                                         \
-            out[1] = hsum_ps(a1);                                                                                \
-            out[2] = hsum_ps(a2);                                                                                \
-            out[3] = hsum_ps(a3);                                                                                \
+            out[1] = hsum8(a1);                                                                                \
+            out[2] = hsum8(a2);                                                                                \
+            out[3] = hsum8(a3);                                                                                \
         }                                                                                                        \
         if (inputs == 2) {                                                                                       \
-            out[4] = hsum_ps(c0);                                                                                \
-            out[5] = hsum_ps(c1);                                                                                \
-            out[6] = hsum_ps(c2);                                                                                \
-            out[7] = hsum_ps(c3);                                                                                \
+            out[4] = hsum8(c0);                                                                                \
+            out[5] = hsum8(c1);                                                                                \
+            out[6] = hsum8(c2);                                                                                \
+            out[7] = hsum8(c3);                                                                                \
         }                                                                                                        \
     }
 

@@ -20,6 +20,7 @@
 #if defined(__x86_64__) || defined(__i386__)
 
 #include "model/float16.h"
+#include "ops_avx2_util.h"
 #include "ops_isa.h"
 #include "ops_x86.h"
 
@@ -31,14 +32,6 @@
 #define UNROLL(n) PRAGMA(GCC unroll n)
 
 INLINE __m256i load32(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
-
-/* The sum of the 8 float lanes, in a fixed order. */
-INLINE float hsum_ps(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
 
 /* fp16 bits to fp32, the bits of l2_f16_to_f32 (as ops_blocks_avx2.c's
  * vector form): the magnitude's bits moved to fp32's places and scaled by
@@ -162,7 +155,7 @@ INLINE void rows_q4_K(float *out, const l2_block_q4_K *w, size_t row_blocks, con
         for (int r = 0; r < rows; r++) {
             __m128 s = _mm_add_ps(mins[i][r], _mm_movehl_ps(mins[i][r], mins[i][r]));
             s = _mm_add_ss(s, _mm_movehdup_ps(s));
-            out[4 * i + r] = hsum_ps(acc[i][r]) - _mm_cvtss_f32(s);
+            out[4 * i + r] = hsum8(acc[i][r]) - _mm_cvtss_f32(s);
         }
 }
 
@@ -181,7 +174,7 @@ INLINE void rows_q6_K(float *out, const l2_block_q6_K *w, size_t row_blocks, con
             }
         }
     for (int i = 0; i < inputs; i++)
-        for (int r = 0; r < rows; r++) out[4 * i + r] = hsum_ps(acc[i][r]);
+        for (int r = 0; r < rows; r++) out[4 * i + r] = hsum8(acc[i][r]);
 }
 
 FN static float dot_q4_K_avx2(const l2_block_q4_K *w, const l2_block_q8_K *x, int n_blocks) {
