@@ -305,6 +305,49 @@ static void test_l3_cache_bytes(void **state) {
 #endif
 }
 
+/* The AnonHugePages of the mapping that holds p, in KiB (/proc/self/smaps);
+ * -1 where it cannot be read. */
+static long huge_kib_at(const void *p) {
+    FILE *f = fopen("/proc/self/smaps", "r");
+    if (!f) return -1;
+    char line[512];
+    int inside = 0;
+    long kib = -1;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' '))
+            inside = (uintptr_t)p >= lo && (uintptr_t)p < hi;
+        else if (inside && sscanf(line, "AnonHugePages: %ld", &kib) == 1)
+            break;
+    }
+    fclose(f);
+    return kib;
+}
+
+/* A block of 4 MiB or more (repacked weights, the KV cache): zero-filled,
+ * on a 2 MiB boundary but on Windows, and on Linux in transparent huge
+ * pages where the kernel grants them (a skip by name where it does not). */
+static void test_large_blocks_on_huge_pages(void **state) {
+    (void)state;
+    const size_t size = (size_t)8 << 20;
+    unsigned char *p = l2_aligned_zeroed(size);
+    assert_non_null(p);
+    for (size_t i = 0; i < size; i += 4093) assert_int_equal(p[i], 0);
+#if !defined(_WIN32)
+    assert_int_equal((uintptr_t)p % ((size_t)2 << 20), 0);
+#endif
+#if defined(__linux__)
+    const long kib = huge_kib_at(p);
+    l2_aligned_free(p);
+    if (kib <= 0) {
+        print_message("skipped: the kernel gave this block no transparent huge page (AnonHugePages %ld)\n", kib);
+        skip();
+    }
+#else
+    l2_aligned_free(p);
+#endif
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_names_beyond_ascii, test_setup),
@@ -313,6 +356,7 @@ int main(void) {
         cmocka_unit_test_setup(test_ctrl_c_at_the_prompt, test_setup),
         cmocka_unit_test_setup(test_ctrl_c_mid_reply, test_setup),
         cmocka_unit_test_setup(test_l3_cache_bytes, test_setup),
+        cmocka_unit_test(test_large_blocks_on_huge_pages),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

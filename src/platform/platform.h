@@ -44,7 +44,9 @@ size_t l2_l3_cache_bytes(void);
 long l2_peak_rss_kib(void);
 /* size bytes aligned to `alignment` (a power of two, at least
  * sizeof(void *)), not cleared; NULL on failure. Freed by l2_aligned_free
- * only (Windows keeps such blocks apart from malloc's). */
+ * only (Windows keeps such blocks apart from malloc's). But on Windows,
+ * blocks of 4 MiB and more start on a 2 MiB boundary, and on Linux they
+ * ask for transparent huge pages. */
 void *l2_aligned_malloc(size_t alignment, size_t size);
 void l2_aligned_free(void *p);
 /* size bytes, rounded up to a multiple of 64, aligned for SIMD loads (64

@@ -109,9 +109,21 @@ long l2_peak_rss_kib(void) {
 #endif
 }
 
+/* Blocks of 4 MiB and more (repacked weights, the KV cache) start on a
+ * 2 MiB boundary and ask for transparent huge pages where the system has
+ * them: a token walks through every byte of the weights, and with 4 KiB
+ * pages that is a TLB miss every 4 KiB. */
+#define HUGE_PAGE ((size_t)2 << 20)
+
 void *l2_aligned_malloc(size_t alignment, size_t size) {
     void *p = NULL;
-    return posix_memalign(&p, alignment, size ? size : 1) == 0 ? p : NULL;
+    const int large = size >= 2 * HUGE_PAGE;
+    if (large && alignment < HUGE_PAGE) alignment = HUGE_PAGE;
+    if (posix_memalign(&p, alignment, size ? size : 1) != 0) return NULL;
+#if defined(MADV_HUGEPAGE)
+    if (large) (void)madvise(p, size & ~(HUGE_PAGE - 1), MADV_HUGEPAGE); /* advice: refused is fine */
+#endif
+    return p;
 }
 
 void l2_aligned_free(void *p) { free(p); }
