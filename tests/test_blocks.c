@@ -125,6 +125,7 @@ static void test_reference_dots(void **state) {
 static const l2_block_kernels *table_or_skip(const char *name) {
     const l2_block_kernels *k = strcmp(name, "avx2") == 0          ? l2_block_kernels_avx2()
                                 : strcmp(name, "avx512-vnni") == 0 ? l2_block_kernels_avx512_vnni()
+                                : strcmp(name, "neon") == 0        ? l2_block_kernels_neon()
                                                                    : l2_block_kernels_reference();
     if (!k) {
         print_message("skipped: this CPU (or build) cannot run the %s block kernels\n", name);
@@ -182,9 +183,10 @@ static double q4_bound(const l2_block_q4_0 *w, const l2_block_q8_0 *x, int n) {
 }
 
 /* A table's dot against the reference's: the same bits for the reference
- * itself, within the bound for the others (the sum's order differs). */
+ * itself and the neon table (which keeps its order), within the bound for
+ * the others (the sum's order differs). */
 static void assert_close(const l2_block_kernels *k, float got, float want, double bound) {
-    if (k == l2_block_kernels_reference()) {
+    if (k == l2_block_kernels_reference() || strcmp(k->name, "neon") == 0) {
         assert_true(same_float(got, want));
         return;
     }
@@ -298,12 +300,19 @@ static void test_table_q4_0_panels(void **state) {
     }
 }
 
-/* Each level's table brings its block table: AVX2 for the x86 levels,
- * the reference for the others (and under LLAMA2_KERNELS=scalar). */
+/* Each level's table brings its block table: AVX2 for the x86 levels, the
+ * neon table for the neon levels (on aarch64), the reference for the others
+ * (and under LLAMA2_KERNELS=scalar). */
 static void test_table_for_level(void **state) {
     assert_ptr_equal(l2_block_kernels_for("scalar"), l2_block_kernels_reference());
-    assert_ptr_equal(l2_block_kernels_for("neon-exact"), l2_block_kernels_reference());
     assert_ptr_equal(l2_block_kernels_for(NULL), l2_block_kernels_reference());
+    const l2_block_kernels *neon = l2_block_kernels_neon();
+    assert_ptr_equal(l2_block_kernels_for("neon"), neon ? neon : l2_block_kernels_reference());
+    assert_ptr_equal(l2_block_kernels_for("neon-exact"), neon ? neon : l2_block_kernels_reference());
+    if (neon) {
+        assert_string_equal(neon->name, "neon");
+        return;
+    }
     const l2_block_kernels *avx2 = l2_block_kernels_avx2();
     if (!avx2) {
         print_message("skipped: this CPU (or build) cannot run the avx2 block kernels\n");
@@ -323,15 +332,24 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reference_quantize),
         cmocka_unit_test(test_reference_dots),
+#if defined(__x86_64__) || defined(__i386__)
         cmocka_unit_test_prestate(test_table_quantize, "avx2"),
         cmocka_unit_test_prestate(test_table_dots, "avx2"),
-        cmocka_unit_test_prestate(test_table_dots_four_rows, "scalar"),
         cmocka_unit_test_prestate(test_table_dots_four_rows, "avx2"),
-        cmocka_unit_test_prestate(test_table_dots_two_inputs, "scalar"),
         cmocka_unit_test_prestate(test_table_dots_two_inputs, "avx2"),
-        cmocka_unit_test_prestate(test_table_q4_0_panels, "scalar"),
         cmocka_unit_test_prestate(test_table_q4_0_panels, "avx2"),
         cmocka_unit_test_prestate(test_table_q4_0_panels, "avx512-vnni"),
+#endif
+        cmocka_unit_test_prestate(test_table_dots_four_rows, "scalar"),
+        cmocka_unit_test_prestate(test_table_dots_two_inputs, "scalar"),
+        cmocka_unit_test_prestate(test_table_q4_0_panels, "scalar"),
+#if defined(__aarch64__)
+        cmocka_unit_test_prestate(test_table_quantize, "neon"),
+        cmocka_unit_test_prestate(test_table_dots, "neon"),
+        cmocka_unit_test_prestate(test_table_dots_four_rows, "neon"),
+        cmocka_unit_test_prestate(test_table_dots_two_inputs, "neon"),
+        cmocka_unit_test_prestate(test_table_q4_0_panels, "neon"),
+#endif
         cmocka_unit_test(test_table_for_level),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -97,8 +97,14 @@ const l2_block_kernels *l2_block_kernels_avx2(void);
 /* The AVX512-VNNI table (AVX2's entries but for the Q4_0 panels); NULL
  * where this build or CPU cannot run it. */
 const l2_block_kernels *l2_block_kernels_avx512_vnni(void);
+/* The neon table (aarch64): every entry the reference's bits; NULL
+ * elsewhere. */
+const l2_block_kernels *l2_block_kernels_neon(void);
+/* The reference's quantizer, which every table holds. */
+void l2_quantize_q8_0_ref(l2_block_q8_0 *y, const float *x, int n);
 /* The block table that goes with a kernel table of ops.h (its name: every
- * x86 level's holds AVX2, so its blocks run AVX2; the others the
+ * x86 level's holds AVX2, so its blocks run AVX2, the avx512-vnni and amx
+ * levels their own panels; the neon levels the neon table; the others the
  * reference): the level a model runs, capped by LLAMA2_KERNELS, picks its
  * block kernels too, with no entry added to the level tables. */
 const l2_block_kernels *l2_block_kernels_for(const char *kernels_name);

@@ -10,7 +10,7 @@
 
 float l2_block_scale(uint16_t h) { return l2_f16_to_f32(h); }
 
-static void quantize_q8_0_ref(l2_block_q8_0 *y, const float *x, int n) {
+void l2_quantize_q8_0_ref(l2_block_q8_0 *y, const float *x, int n) {
     for (int b = 0; b < n / L2_BLOCK; b++) {
         const float *v = x + (size_t)b * L2_BLOCK;
         float amax = 0.0f;
@@ -62,7 +62,7 @@ static void dot4x2_q8_0_ref(float out[8], const l2_block_q8_0 *w, size_t row_blo
 
 const l2_block_kernels *l2_block_kernels_reference(void) {
     static const l2_block_kernels table = {.name = "scalar",
-                                           .quantize_q8_0 = quantize_q8_0_ref,
+                                           .quantize_q8_0 = l2_quantize_q8_0_ref,
                                            .dot_q8_0 = dot_q8_0_ref,
                                            .dot_q4_0 = dot_q4_0_ref,
                                            .dot4_q8_0 = dot4_q8_0_ref,
@@ -77,5 +77,7 @@ const l2_block_kernels *l2_block_kernels_for(const char *kernels_name) {
     const int vnni512 = kernels_name && (strncmp(kernels_name, "avx512-vnni", 11) == 0 || strncmp(kernels_name, "amx", 3) == 0);
     const l2_block_kernels *table = vnni512 ? l2_block_kernels_avx512_vnni() : NULL;
     if (!table && x86) table = l2_block_kernels_avx2();
+    /* "neon" and "neon-exact": every entry there is the reference's bits. */
+    if (!table && kernels_name && strncmp(kernels_name, "neon", 4) == 0) table = l2_block_kernels_neon();
     return table ? table : l2_block_kernels_reference();
 }
