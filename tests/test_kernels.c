@@ -90,8 +90,28 @@ static int first_difference(const float *a, const float *b, int n) {
 /* The tables of the level a test is registered for (its state): the fast
  * one and the exact one (the same table for the reference). Skips the test
  * by name where this CPU cannot run that level. */
+#if defined(__aarch64__)
+/* matmul_q8_neon's two ways on their own: the neon table with its
+ * matmul_q8 entry set to one of them ("neon widening", "neon sdot"). */
+static const l2_kernels *neon_way(const char *level) {
+    static l2_kernels table;
+    const int sdot = strcmp(level, "neon sdot") == 0;
+    if (!sdot && strcmp(level, "neon widening") != 0) return NULL;
+    if (sdot && !l2_neon_dotprod()) {
+        print_message("skipped: this CPU has no dot product instructions (sdot)\n");
+        skip();
+    }
+    table = *l2_kernels_level("neon", LLAMA2_WEIGHTS_F32);
+    table.matmul_q8 = sdot ? l2_matmul_q8_neon_sdot : l2_matmul_q8_neon_widening;
+    return &table;
+}
+#endif
+
 static int fast_tables(void **state, const l2_kernels **out) {
     const char *level = *state;
+#if defined(__aarch64__)
+    if ((out[0] = neon_way(level)) != NULL) return 1;
+#endif
     out[0] = l2_kernels_level(level, LLAMA2_WEIGHTS_F32);
     if (!out[0]) {
         print_message("skipped: this CPU cannot run the %s kernels\n", level);
@@ -1350,7 +1370,7 @@ int main(void) {
     };
     const int n_kernels = (int)(sizeof kernel_tests / sizeof kernel_tests[0]);
     enum { MAX_LEVELS = 8, MAX_KERNEL_TESTS = 16 };
-    static struct CMUnitTest tests[8 + MAX_KERNEL_TESTS * MAX_LEVELS];
+    static struct CMUnitTest tests[10 + MAX_KERNEL_TESTS * MAX_LEVELS];
     static char names[MAX_KERNEL_TESTS * MAX_LEVELS][64];
     assert_true(n_kernels <= MAX_KERNEL_TESTS);
     int n = 0, n_names = 0;
@@ -1370,5 +1390,9 @@ int main(void) {
             tests[n++] = (struct CMUnitTest){names[n_names++], kernel_tests[k].fn, NULL, NULL, (void *)name};
         }
     }
+#if defined(__aarch64__)
+    tests[n++] = (struct CMUnitTest){"matmul_q8 [neon widening]", test_matmul_q8, NULL, NULL, (void *)"neon widening"};
+    tests[n++] = (struct CMUnitTest){"matmul_q8 [neon sdot]", test_matmul_q8, NULL, NULL, (void *)"neon sdot"};
+#endif
     return _cmocka_run_group_tests("kernels", tests, (size_t)n, NULL, NULL);
 }

@@ -110,6 +110,14 @@ void l2_matmul_f32_neon(float *out, int out_stride, const float *x, int nb, cons
 void l2_quantize_q8_neon(int8_t *q, float *scales, const float *x, int n, int gs);
 void l2_matmul_q8_neon(float *out, int out_stride, const int8_t *xq, const float *xs, int nb, const int8_t *w,
                        const float *ws, int cols, int gs, int row_begin, int row_end);
+/* matmul_q8_neon's two ways, which it picks between, for the tests:
+ * widening multiplies (every aarch64 CPU), and sdot (the CPUs with the dot
+ * product instructions, where l2_neon_dotprod says so). */
+int l2_neon_dotprod(void);
+void l2_matmul_q8_neon_widening(float *out, int out_stride, const int8_t *xq, const float *xs, int nb,
+                                const int8_t *w, const float *ws, int cols, int gs, int row_begin, int row_end);
+void l2_matmul_q8_neon_sdot(float *out, int out_stride, const int8_t *xq, const float *xs, int nb, const int8_t *w,
+                            const float *ws, int cols, int gs, int row_begin, int row_end);
 #endif
 
 #endif
