@@ -329,6 +329,7 @@ static void test_tables_as_documented(void **state) {
         }
         const int b_runs = strcmp(want_b, "avx2") == 0          ? l2_block_kernels_avx2() != NULL
                            : strcmp(want_b, "avx512-vnni") == 0 ? l2_block_kernels_avx512_vnni() != NULL
+                           : strcmp(want_b, "neon") == 0        ? l2_block_kernels_neon() != NULL
                                                                 : 1;
         if (b_runs) {
             assert_string_equal(l2_block_kernels_for(level)->name, want_b);
