@@ -305,9 +305,9 @@ static void test_l3_cache_bytes(void **state) {
 #endif
 }
 
-/* The AnonHugePages of the mapping that holds p, in KiB (/proc/self/smaps);
- * -1 where it cannot be read. */
-static long huge_kib_at(const void *p) {
+/* A field of the mapping that holds p, in KiB (/proc/self/smaps: "Rss",
+ * "AnonHugePages"); -1 where it cannot be read. */
+static long smaps_kib_at(const void *p, const char *field) {
     FILE *f = fopen("/proc/self/smaps", "r");
     if (!f) return -1;
     char line[512];
@@ -317,8 +317,10 @@ static long huge_kib_at(const void *p) {
         unsigned long lo, hi;
         if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' '))
             inside = (uintptr_t)p >= lo && (uintptr_t)p < hi;
-        else if (inside && sscanf(line, "AnonHugePages: %ld", &kib) == 1)
+        else if (inside && strncmp(line, field, strlen(field)) == 0 && line[strlen(field)] == ':') {
+            kib = strtol(line + strlen(field) + 1, NULL, 10);
             break;
+        }
     }
     fclose(f);
     return kib;
@@ -337,7 +339,7 @@ static void test_large_blocks_on_huge_pages(void **state) {
     assert_int_equal((uintptr_t)p % ((size_t)2 << 20), 0);
 #endif
 #if defined(__linux__)
-    const long kib = huge_kib_at(p);
+    const long kib = smaps_kib_at(p, "AnonHugePages");
     l2_aligned_free(p);
     if (kib <= 0) {
         print_message("skipped: the kernel gave this block no transparent huge page (AnonHugePages %ld)\n", kib);
@@ -346,6 +348,51 @@ static void test_large_blocks_on_huge_pages(void **state) {
 #else
     l2_aligned_free(p);
 #endif
+}
+
+/* l2_mapping_release: the released pages leave the process's resident
+ * memory (Linux's smaps says so) and read back as the file's bytes; the
+ * pages around the range stay. */
+static void test_mapping_release(void **state) {
+    (void)state;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/mapped.bin", dir);
+    const size_t size = (size_t)1 << 20;
+    unsigned char *bytes = malloc(size);
+    assert_non_null(bytes);
+    for (size_t i = 0; i < size; i++) bytes[i] = (unsigned char)(i * 7 + i / 4096);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(bytes, 1, size, f), size);
+    assert_int_equal(fclose(f), 0);
+    l2_file *file;
+    uint64_t file_size;
+    llama2_error err;
+    assert_int_equal(l2_file_open(path, &file, &file_size, &err), LLAMA2_OK);
+    void *map;
+    assert_int_equal(l2_file_map(file, size, &map, &err), LLAMA2_OK);
+    const volatile unsigned char *m = map;
+    unsigned sum = 0;
+    for (size_t i = 0; i < size; i += 512) sum += m[i];
+    (void)sum;
+    /* Not on page boundaries: only the whole pages inside go. */
+    l2_mapping_release(map, 100000, 600000);
+    long resident = -1;
+#if defined(__linux__)
+    resident = smaps_kib_at(map, "Rss");
+#endif
+    assert_memory_equal(map, bytes, size);
+    l2_unmap(map, size);
+    l2_file_close(file);
+    free(bytes);
+    if (resident < 0) {
+        print_message("skipped: the resident size of a mapping is read from Linux's /proc/self/smaps\n");
+        skip();
+    }
+    /* 1024 KiB touched, the 580 KiB of whole 4 KiB pages inside the range
+     * released (512 KiB with 64 KiB pages). */
+    assert_true(resident <= (long)(size >> 10) - 500);
+    assert_true(resident >= (long)(size >> 10) - 600);
 }
 
 int main(void) {
@@ -357,6 +404,7 @@ int main(void) {
         cmocka_unit_test_setup(test_ctrl_c_mid_reply, test_setup),
         cmocka_unit_test_setup(test_l3_cache_bytes, test_setup),
         cmocka_unit_test(test_large_blocks_on_huge_pages),
+        cmocka_unit_test_setup(test_mapping_release, test_setup),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -25,6 +25,7 @@ static void for_each_product_matrix(llama2_model *m, void (*fn)(void *ctx, tenso
 
 typedef struct repack_pass {
     const l2_kernels *k;
+    const llama2_model *m;
     unsigned char *dst; /* NULL while measuring */
     size_t total;
     int overflow;
@@ -42,6 +43,22 @@ static size_t repack_matrix(const l2_kernels *k, void *dst, const tensor *t) {
     return 0;
 }
 
+/* The bytes of a matrix's own weights that its copy holds in full, so that
+ * the products never read them again: Q4_0's panels; int8 where the table
+ * reads only its repack (no stripes, which read the original). 0 else. */
+static size_t replaced_bytes(const l2_kernels *k, const tensor *t, const void **source) {
+    const size_t values = (size_t)t->rows * (size_t)t->cols;
+    if (t->type == LLAMA2_WEIGHTS_Q4_0) {
+        *source = t->blocks;
+        return values / L2_BLOCK * sizeof(l2_block_q4_0);
+    }
+    if (t->type == LLAMA2_WEIGHTS_Q8_0 && k->matmul_q8_packed && !k->gemv_q8_stripes) {
+        *source = t->q;
+        return values;
+    }
+    return 0;
+}
+
 static void repack_one(void *ctx, tensor *t) {
     repack_pass *pass = ctx;
     const size_t need = repack_matrix(pass->k, NULL, t);
@@ -49,6 +66,15 @@ static void repack_one(void *ctx, tensor *t) {
     if (pass->dst) {
         repack_matrix(pass->k, pass->dst + pass->total, t);
         t->packed = pass->dst + pass->total;
+        /* The file's pages of what the copy replaces leave this process's
+         * memory (they are read again if touched: an embedding row of a
+         * shared classifier), so the copy does not double the model's
+         * resident size. A buffer the file was read into keeps its bytes. */
+        const void *source = NULL;
+        const size_t bytes = replaced_bytes(pass->k, t, &source);
+        const unsigned char *map = pass->m->mapping, *src = source;
+        if (bytes && map && src >= map && src + bytes <= map + pass->m->mapping_size)
+            l2_mapping_release(pass->m->mapping, (size_t)(src - map), bytes);
     }
     if (!l2_add_size(pass->total, round_up_64(need), &pass->total)) pass->overflow = 1;
 }
@@ -59,7 +85,7 @@ llama2_status l2_model_attach_kernels(llama2_model *m, llama2_error *err) {
     m->kernels = l2_kernels_for(m->config.weight_type);
     m->block_kernels = l2_block_kernels_for(m->kernels->name);
     m->kquant_kernels = l2_kquant_kernels_for(m->kernels->name);
-    repack_pass pass = {m->kernels, NULL, 0, 0};
+    repack_pass pass = {m->kernels, m, NULL, 0, 0};
     for_each_product_matrix(m, repack_one, &pass);
     if (pass.overflow) return l2_fail(err, LLAMA2_E_NOMEM, "the repacked weights' size overflows");
     if (pass.total == 0) return LLAMA2_OK;

@@ -120,6 +120,11 @@ llama2_status l2_file_read(l2_file *f, void *buf, size_t size, llama2_error *err
 llama2_status l2_file_map(l2_file *f, size_t size, void **data, llama2_error *err);
 void l2_file_close(l2_file *f);
 void l2_unmap(void *data, size_t size);
+/* Drops the whole pages of bytes [offset, offset + size) of a mapping made
+ * by l2_file_map from this process's resident memory: touched again, they
+ * are read back from the file. Nothing where the system has no such call
+ * (Windows). */
+void l2_mapping_release(void *data, size_t offset, size_t size);
 
 /* ------------------------------------------- an output's temporary file */
 

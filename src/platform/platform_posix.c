@@ -279,6 +279,15 @@ void l2_unmap(void *data, size_t size) {
     if (data) munmap(data, size);
 }
 
+void l2_mapping_release(void *data, size_t offset, size_t size) {
+    const long page = sysconf(_SC_PAGESIZE);
+    if (!data || page <= 0) return;
+    const size_t p = (size_t)page, begin = (offset + p - 1) / p * p, end = (offset + size) / p * p;
+    /* A private read-only file mapping: its pages are the file's, so
+     * dropping them loses nothing. Advice: refused is fine. */
+    if (end > begin) (void)madvise((unsigned char *)data + begin, end - begin, MADV_DONTNEED);
+}
+
 /* ------------------------------------------- an output's temporary file */
 
 struct l2_temp_file {

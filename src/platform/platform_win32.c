@@ -361,6 +361,8 @@ void l2_unmap(void *data, size_t size) {
     if (data) UnmapViewOfFile(data);
 }
 
+void l2_mapping_release(void *data, size_t offset, size_t size) { (void)data, (void)offset, (void)size; }
+
 /* ------------------------------------------- an output's temporary file */
 
 /* Ctrl-C, Ctrl-Break and the console window's closing, held back while a
