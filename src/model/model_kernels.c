@@ -25,6 +25,7 @@ static void for_each_product_matrix(llama2_model *m, void (*fn)(void *ctx, tenso
 
 typedef struct repack_pass {
     const l2_kernels *k;
+    const l2_kquant_kernels *kk;
     unsigned char *dst; /* NULL while measuring */
     size_t total;
     int overflow;
@@ -34,20 +35,23 @@ typedef struct repack_pass {
 static size_t round_up_64(size_t n) { return (n + 63) & ~(size_t)63; }
 
 /* The copy of one matrix: int8 as the kernel table repacks it, GGUF's
- * Q4_0 as panels of 16 rows (ops_blocks.h). */
-static size_t repack_matrix(const l2_kernels *k, void *dst, const tensor *t) {
+ * Q4_0 as panels of 16 rows (ops_blocks.h), Q4_K too where the K-quant
+ * table has a panel kernel (ops_kquants.h). */
+static size_t repack_matrix(const l2_kernels *k, const l2_kquant_kernels *kk, void *dst, const tensor *t) {
     if (t->type == LLAMA2_WEIGHTS_Q4_0)
         return l2_q4_0_panels_pack(dst, (const l2_block_q4_0 *)t->blocks, t->rows, t->cols / L2_BLOCK);
+    if (t->type == LLAMA2_WEIGHTS_Q4_K && kk->q4_K_panels)
+        return l2_q4_K_panels_pack(dst, (const l2_block_q4_K *)t->blocks, t->rows, t->cols / L2_SUPER_BLOCK);
     if (t->type == LLAMA2_WEIGHTS_Q8_0 && k->repack_q8) return k->repack_q8(dst, t->q, t->scales, t->rows, t->cols, t->group_size);
     return 0;
 }
 
 static void repack_one(void *ctx, tensor *t) {
     repack_pass *pass = ctx;
-    const size_t need = repack_matrix(pass->k, NULL, t);
+    const size_t need = repack_matrix(pass->k, pass->kk, NULL, t);
     if (need == 0) return;
     if (pass->dst) {
-        repack_matrix(pass->k, pass->dst + pass->total, t);
+        repack_matrix(pass->k, pass->kk, pass->dst + pass->total, t);
         t->packed = pass->dst + pass->total;
     }
     if (!l2_add_size(pass->total, round_up_64(need), &pass->total)) pass->overflow = 1;
@@ -59,7 +63,7 @@ llama2_status l2_model_attach_kernels(llama2_model *m, llama2_error *err) {
     m->kernels = l2_kernels_for(m->config.weight_type);
     m->block_kernels = l2_block_kernels_for(m->kernels->name);
     m->kquant_kernels = l2_kquant_kernels_for(m->kernels->name);
-    repack_pass pass = {m->kernels, NULL, 0, 0};
+    repack_pass pass = {m->kernels, m->kquant_kernels, NULL, 0, 0};
     for_each_product_matrix(m, repack_one, &pass);
     if (pass.overflow) return l2_fail(err, LLAMA2_E_NOMEM, "the repacked weights' size overflows");
     if (pass.total == 0) return LLAMA2_OK;
