@@ -7,8 +7,8 @@
  * generic dot does (eight lanes, the lanes summed at the end); AVX2 in
  * its own lanes, so within rounding of the reference's, and a table's
  * four-row and two-input dots are its one-row dot's bits for each row and
- * input. Q4_K matrices also run as panels of 16 rows (below) where a
- * table has a panel kernel (the reference, AVX512-VNNI): every such level
+ * input. Q4_K and Q6_K matrices also run as panels of 16 rows (below)
+ * where a table has panel kernels (the reference, AVX512-VNNI): every such level
  * gives the panel reference's bits. The forward pass runs GGUF's Q4_K
  * and Q6_K matrices with them (src/run/products.c). */
 #ifndef LLAMA2_OPS_KQUANTS_H
@@ -79,6 +79,9 @@ typedef struct l2_kquant_kernels {
      * that runs Q4_K row by row (the matrices are then not packed). */
     void (*q4_K_panels)(float *out, size_t out_stride, const void *panels, int rows, int panel_begin, int panel_end,
                         const l2_block_q8_K *x, size_t x_stride, int n_inputs, int n_blocks);
+    /* The same for Q6_K (l2_q6_K_panels_pack, l2_q6_K_dot_blockwise). */
+    void (*q6_K_panels)(float *out, size_t out_stride, const void *panels, int rows, int panel_begin, int panel_end,
+                        const l2_block_q8_K *x, size_t x_stride, int n_inputs, int n_blocks);
 } l2_kquant_kernels;
 
 /* Q4_K panels: a matrix's rows in panels of 16 (ops_blocks.h's
@@ -114,10 +117,30 @@ void l2_q4_K_panels_ref(float *out, size_t out_stride, const void *panels, int r
 void l2_q4_K_panels_avx512_vnni(float *out, size_t out_stride, const void *panels, int rows, int panel_begin,
                                 int panel_end, const l2_block_q8_K *x, size_t x_stride, int n_inputs, int n_blocks);
 
+/* Q6_K panels, as Q4_K's: block b of a panel, L2_Q6_K_PANEL_BLOCK bytes,
+ * holds for row r = 0..15 (rows past the matrix's last are zero):
+ *   at 512c + 64k + 4r (c = 0..3, k = 0..7): ql[32c + 4k .. 32c + 4k + 3];
+ *   at 2048 + 512h + 64k + 4r (h = 0, 1; k = 0..7): qh[32h + 4k .. + 3];
+ *   at 3072 + 16s + r (s = 0..15): scales[s], a signed byte;
+ *   at 3328 + 2r: d (fp16); 32 bytes of zeros to a 64-byte multiple. */
+#define L2_Q6_K_PANEL_BLOCK 3392
+
+/* The Q6_K panels' float order: per block, the exact int32 sum over the
+ * sub-blocks of 16 of scale * (the dot of the stored values (0-63) with
+ * the activations less 32 times their sum), isum; then sum = sum +
+ * (float)isum * (d * dx), blocks in order from 0, nothing fused. */
+float l2_q6_K_dot_blockwise(const l2_block_q6_K *w, const l2_block_q8_K *x, int n_blocks);
+size_t l2_q6_K_panel_bytes(int n_blocks);
+size_t l2_q6_K_panels_pack(void *dst, const l2_block_q6_K *w, int rows, int n_blocks);
+void l2_q6_K_panels_ref(float *out, size_t out_stride, const void *panels, int rows, int panel_begin, int panel_end,
+                        const l2_block_q8_K *x, size_t x_stride, int n_inputs, int n_blocks);
+void l2_q6_K_panels_avx512_vnni(float *out, size_t out_stride, const void *panels, int rows, int panel_begin,
+                                int panel_end, const l2_block_q8_K *x, size_t x_stride, int n_inputs, int n_blocks);
+
 const l2_kquant_kernels *l2_kquant_kernels_reference(void);
 /* The AVX2 table; NULL where this build or CPU has no AVX2. */
 const l2_kquant_kernels *l2_kquant_kernels_avx2(void);
-/* The AVX512-VNNI table: AVX2's entries and the Q4_K panels; NULL where
+/* The AVX512-VNNI table: AVX2's entries and the Q4_K and Q6_K panels; NULL where
  * this build or CPU cannot run it. */
 const l2_kquant_kernels *l2_kquant_kernels_avx512_vnni(void);
 /* The table that goes with a kernel table of ops.h, by its name, as

@@ -120,7 +120,8 @@ const l2_kquant_kernels *l2_kquant_kernels_reference(void) {
                                             .dot4_q6_K = dot4_q6_K_ref,
                                             .dot4x2_q4_K = dot4x2_q4_K_ref,
                                             .dot4x2_q6_K = dot4x2_q6_K_ref,
-                                            .q4_K_panels = l2_q4_K_panels_ref};
+                                            .q4_K_panels = l2_q4_K_panels_ref,
+                                            .q6_K_panels = l2_q6_K_panels_ref};
     return &table;
 }
 

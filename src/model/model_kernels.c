@@ -35,13 +35,15 @@ typedef struct repack_pass {
 static size_t round_up_64(size_t n) { return (n + 63) & ~(size_t)63; }
 
 /* The copy of one matrix: int8 as the kernel table repacks it, GGUF's
- * Q4_0 as panels of 16 rows (ops_blocks.h), Q4_K too where the K-quant
- * table has a panel kernel (ops_kquants.h). */
+ * Q4_0 as panels of 16 rows (ops_blocks.h), Q4_K and Q6_K too where the
+ * K-quant table has panel kernels (ops_kquants.h). */
 static size_t repack_matrix(const l2_kernels *k, const l2_kquant_kernels *kk, void *dst, const tensor *t) {
     if (t->type == LLAMA2_WEIGHTS_Q4_0)
         return l2_q4_0_panels_pack(dst, (const l2_block_q4_0 *)t->blocks, t->rows, t->cols / L2_BLOCK);
     if (t->type == LLAMA2_WEIGHTS_Q4_K && kk->q4_K_panels)
         return l2_q4_K_panels_pack(dst, (const l2_block_q4_K *)t->blocks, t->rows, t->cols / L2_SUPER_BLOCK);
+    if (t->type == LLAMA2_WEIGHTS_Q6_K && kk->q6_K_panels)
+        return l2_q6_K_panels_pack(dst, (const l2_block_q6_K *)t->blocks, t->rows, t->cols / L2_SUPER_BLOCK);
     if (t->type == LLAMA2_WEIGHTS_Q8_0 && k->repack_q8) return k->repack_q8(dst, t->q, t->scales, t->rows, t->cols, t->group_size);
     return 0;
 }

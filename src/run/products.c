@@ -15,10 +15,10 @@
 static int is_blocks(const tensor *w) { return l2_weights_are_blocks(w->type); }
 
 /* Q4_0 matrices run as panels of 16 rows (ops_blocks.h), made when the
- * model was opened, and Q4_K ones where the K-quant table has panels
- * (ops_kquants.h). */
+ * model was opened, and Q4_K and Q6_K ones where the K-quant table has
+ * panels (ops_kquants.h). */
 static int is_panels(const tensor *w) {
-    return (w->type == LLAMA2_WEIGHTS_Q4_0 || w->type == LLAMA2_WEIGHTS_Q4_K) && w->packed;
+    return (w->type == LLAMA2_WEIGHTS_Q4_0 || l2_weights_are_k(w->type)) && w->packed;
 }
 
 /* Rows per task: a multiple of the rows the table's kernels take together
@@ -113,8 +113,8 @@ static void run_panel_rows(const products_job *job, const l2_product *prod, int 
                                               (size_t)n_blocks, job->nb, n_blocks);
 }
 
-/* The same for the K-quants, against each input's Q8_K blocks: Q4_K by
- * panels where they were made, else four rows at a time. */
+/* The same for the K-quants, against each input's Q8_K blocks: by panels
+ * where they were made, else four rows at a time. */
 static void run_kquant_rows(const products_job *job, const l2_product *prod, int begin, int end) {
     const tensor *w = prod->w;
     const l2_kquant_kernels *kk = job->s->model->kquant_kernels;
@@ -122,7 +122,7 @@ static void run_kquant_rows(const products_job *job, const l2_product *prod, int
     const l2_block_q8_K *x =
         (const l2_block_q8_K *)(const void *)(job->s->xq + l2_xq_k_offset(job->s->model, job->s->batch));
     if (is_panels(w)) {
-        kk->q4_K_panels(prod->out, stride, w->packed, end, begin / L2_PANEL_ROWS,
+        (w->type == LLAMA2_WEIGHTS_Q4_K ? kk->q4_K_panels : kk->q6_K_panels)(prod->out, stride, w->packed, end, begin / L2_PANEL_ROWS,
                         (end + L2_PANEL_ROWS - 1) / L2_PANEL_ROWS, x, n_blocks, job->nb, (int)n_blocks);
         return;
     }
