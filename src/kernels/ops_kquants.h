@@ -2,15 +2,16 @@
  * values each), with the activations quantized as llama.cpp does for
  * them: Q8_K blocks of 256 int8 values, an fp32 scale and the sums of
  * each 16 values (Q4_K's mins and Q6_K's offset of 32 need them). A table
- * per level (the scalar reference, AVX2), beside ops_blocks.h's. Every
- * integer sum is exact; the reference adds the scaled sums as ggml's
- * generic dot does (eight lanes, the lanes summed at the end); AVX2 in
- * its own lanes, so within rounding of the reference's, and a table's
- * four-row and two-input dots are its one-row dot's bits for each row and
- * input. Q4_K and Q6_K matrices also run as panels of 16 rows (below)
- * where a table has panel kernels (the reference, AVX512-VNNI): every such level
- * gives the panel reference's bits. The forward pass runs GGUF's Q4_K
- * and Q6_K matrices with them (src/run/products.c). */
+ * per level (the scalar reference, AVX2, AVX512-VNNI), beside
+ * ops_blocks.h's. Every integer sum is exact; the reference's row dots
+ * add the scaled sums as ggml's generic dot does (eight lanes, the lanes
+ * summed at the end); AVX2 in its own lanes, so within rounding of the
+ * reference's, and a table's four-row and two-input dots are its one-row
+ * dot's bits for each row and input. Where a table has panel kernels (the
+ * reference, AVX512-VNNI), Q4_K and Q6_K matrices run as panels of 16
+ * rows instead (below), in an order of their own (blockwise) whose bits
+ * every such table gives. The forward pass runs GGUF's Q4_K and Q6_K
+ * matrices with them (src/run/products.c). */
 #ifndef LLAMA2_OPS_KQUANTS_H
 #define LLAMA2_OPS_KQUANTS_H
 
