@@ -8,7 +8,10 @@
  * fp16's largest, negative, 6-bit scales and mins of 63, Q6_K scales of
  * -128. The integer sums are exact; the float sums differ in order, so a
  * table's dot is within a rounding bound of the reference's, and its
- * four-row and two-input dots are its one-row dot's bits.
+ * four-row and two-input dots are its one-row dot's bits. The Q4_K and
+ * Q6_K panels (the reference's and AVX512-VNNI's) are held to their own
+ * order's bits (l2_q4_K_dot_blockwise, l2_q6_K_dot_blockwise), itself
+ * held to the dequantized sums.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -162,7 +165,9 @@ static void test_reference_dots(void **state) {
 /* ------------------------------------------- every table against it */
 
 static const l2_kquant_kernels *table_or_skip(const char *name) {
-    const l2_kquant_kernels *k = strcmp(name, "avx2") == 0 ? l2_kquant_kernels_avx2() : l2_kquant_kernels_reference();
+    const l2_kquant_kernels *k = strcmp(name, "avx2") == 0          ? l2_kquant_kernels_avx2()
+                                 : strcmp(name, "avx512-vnni") == 0 ? l2_kquant_kernels_avx512_vnni()
+                                                                    : l2_kquant_kernels_reference();
     if (!k) {
         print_message("skipped: this CPU (or build) cannot run the %s K-quant kernels\n", name);
         skip();
@@ -277,6 +282,94 @@ static void test_table_rows_and_inputs(void **state) {
     }
 }
 
+/* The panels' orders on ggml's blocks against the dequantized weights
+ * times the activations, in double, within the rounding of its 2n float
+ * steps (each within FLT_EPSILON / 2 of its exact value, the sums'
+ * magnitudes at most the terms'). */
+static void test_reference_blockwise(void **state) {
+    static l2_block_q4_K w[MAX_BLOCKS];
+    static l2_block_q6_K w6[MAX_BLOCKS];
+    static l2_block_q8_K x[MAX_BLOCKS];
+    static float v[MAX_BLOCKS * QK];
+    for (int trial = 0; trial < 60; trial++) {
+        const int n = 1 + (int)(test_rng_next(&rng) % MAX_BLOCKS);
+        random_q4_K(w, n, 0);
+        random_activations(x, n, 0);
+        assert_true(l2_ggml_dequantize(L2_GGML_Q4_K, (const unsigned char *)w, (size_t)n * QK, v));
+        double want = 0.0;
+        for (int i = 0; i < n * QK; i++) want += v[i] * ((double)x[i / QK].d * x[i / QK].qs[i % QK]);
+        const double bound = 2.0 * (4 * n + 4) * FLT_EPSILON * q4_K_magnitude(w, x, n);
+        const float got = l2_q4_K_dot_blockwise(w, x, n);
+        if (!(fabs((double)got - want) <= bound)) fail_msg("blockwise: %.9g, want %.9g", (double)got, want);
+        random_q6_K(w6, n, 0);
+        assert_true(l2_ggml_dequantize(L2_GGML_Q6_K, (const unsigned char *)w6, (size_t)n * QK, v));
+        double want6 = 0.0;
+        for (int i = 0; i < n * QK; i++) want6 += v[i] * ((double)x[i / QK].d * x[i / QK].qs[i % QK]);
+        const double bound6 = 2.0 * (2 * n + 2) * FLT_EPSILON * q6_K_magnitude(w6, x, n);
+        const float got6 = l2_q6_K_dot_blockwise(w6, x, n);
+        if (!(fabs((double)got6 - want6) <= bound6)) fail_msg("q6_K blockwise: %.9g, want %.9g", (double)got6, want6);
+    }
+}
+
+/* Q4_K and Q6_K panels: a random matrix of 1 to 40 rows (a last panel
+ * cut short, too) packed, a random range of its panels against 1 to 11
+ * inputs (more than a tile, inputs apart by more than a row, extreme
+ * scales in half the trials): every row of the range is the type's
+ * blockwise dot's bits for each input, and nothing outside the range's
+ * rows is written. */
+#define PANEL_MAX_ROWS 40
+#define PANEL_MAX_INPUTS 11
+static void check_panels(const l2_kquant_kernels *k, int q6, const void *w, int rows, int n, const l2_block_q8_K *x,
+                         size_t stride, int n_inputs, int trial) {
+    static float out[PANEL_MAX_INPUTS * (PANEL_MAX_ROWS + 5)];
+    const size_t out_stride = (size_t)rows + (size_t)(trial % 6);
+    const size_t bytes = q6 ? l2_q6_K_panels_pack(NULL, w, rows, n) : l2_q4_K_panels_pack(NULL, w, rows, n);
+    unsigned char *panels = malloc(bytes);
+    assert_non_null(panels);
+    assert_int_equal(q6 ? l2_q6_K_panels_pack(panels, w, rows, n) : l2_q4_K_panels_pack(panels, w, rows, n), bytes);
+    const int n_panels = (rows + L2_PANEL_ROWS - 1) / L2_PANEL_ROWS;
+    const int begin = (int)(test_rng_next(&rng) % (uint64_t)n_panels);
+    const int end = begin + 1 + (int)(test_rng_next(&rng) % (uint64_t)(n_panels - begin));
+    for (size_t i = 0; i < sizeof out / sizeof out[0]; i++) out[i] = -7.0f;
+    (q6 ? k->q6_K_panels : k->q4_K_panels)(out, out_stride, panels, rows, begin, end, x, stride, n_inputs, n);
+    for (int i = 0; i < n_inputs; i++)
+        for (size_t r = 0; r < out_stride; r++) {
+            const float got = out[(size_t)i * out_stride + r];
+            const int inside = (int)r >= begin * L2_PANEL_ROWS && (int)r < end * L2_PANEL_ROWS && (int)r < rows;
+            if (!inside) {
+                if (got != -7.0f) fail_msg("%s: row %zu of input %d written outside the range", k->name, r, i);
+                continue;
+            }
+            const l2_block_q8_K *xi = x + (size_t)i * stride;
+            const float want = q6 ? l2_q6_K_dot_blockwise((const l2_block_q6_K *)w + r * (size_t)n, xi, n)
+                                  : l2_q4_K_dot_blockwise((const l2_block_q4_K *)w + r * (size_t)n, xi, n);
+            if (!same_float(got, want))
+                fail_msg("%s %s: row %zu, input %d of %d, %d blocks: %.9g, blockwise %.9g", k->name,
+                         q6 ? "q6_K" : "q4_K", r, i, n_inputs, n, (double)got, (double)want);
+        }
+    free(panels);
+}
+
+static void test_table_k_panels(void **state) {
+    const l2_kquant_kernels *k = table_or_skip(*state);
+    assert_non_null(k->q4_K_panels);
+    assert_non_null(k->q6_K_panels);
+    static l2_block_q4_K w4[PANEL_MAX_ROWS * MAX_BLOCKS];
+    static l2_block_q6_K w6[PANEL_MAX_ROWS * MAX_BLOCKS];
+    static l2_block_q8_K x[PANEL_MAX_INPUTS * (MAX_BLOCKS + 3)];
+    for (int trial = 0; trial < 100; trial++) {
+        const int extreme = trial % 2, rows = 1 + (int)(test_rng_next(&rng) % PANEL_MAX_ROWS);
+        const int n = 1 + (int)(test_rng_next(&rng) % MAX_BLOCKS);
+        const int n_inputs = 1 + (int)(test_rng_next(&rng) % PANEL_MAX_INPUTS);
+        const size_t stride = (size_t)n + (size_t)(trial % 4);
+        random_q4_K(w4, rows * n, extreme);
+        random_q6_K(w6, rows * n, extreme);
+        for (int i = 0; i < n_inputs; i++) random_activations(x + (size_t)i * stride, n, extreme);
+        check_panels(k, 0, w4, rows, n, x, stride, n_inputs, trial);
+        check_panels(k, 1, w6, rows, n, x, stride, n_inputs, trial);
+    }
+}
+
 static void test_table_for_level(void **state) {
     assert_ptr_equal(l2_kquant_kernels_for("scalar"), l2_kquant_kernels_reference());
     assert_ptr_equal(l2_kquant_kernels_for("neon-exact"), l2_kquant_kernels_reference());
@@ -287,9 +380,15 @@ static void test_table_for_level(void **state) {
         skip();
     }
     assert_ptr_equal(l2_kquant_kernels_for("avx2-exact"), avx2);
-    assert_ptr_equal(l2_kquant_kernels_for("avx512-vnni"), avx2);
-    assert_ptr_equal(l2_kquant_kernels_for("amx"), avx2);
+    assert_ptr_equal(l2_kquant_kernels_for("avx512"), avx2);
     assert_string_equal(avx2->name, "avx2");
+    assert_null(avx2->q4_K_panels);
+    assert_null(avx2->q6_K_panels);
+    /* The AVX512-VNNI levels bring their own where the CPU has it. */
+    const l2_kquant_kernels *vnni = l2_kquant_kernels_avx512_vnni();
+    assert_ptr_equal(l2_kquant_kernels_for("avx512-vnni"), vnni ? vnni : avx2);
+    assert_ptr_equal(l2_kquant_kernels_for("amx"), vnni ? vnni : avx2);
+    if (vnni) assert_string_equal(vnni->name, "avx512-vnni");
 }
 
 /* src/kernels/README.md's matrix of the GGUF block tables: for each level
@@ -323,7 +422,10 @@ static void test_tables_as_documented(void **state) {
         assert_int_equal(sscanf(blocks[c], " %31s", want_b), 1);
         assert_int_equal(sscanf(kquants[c], " %31s", want_k), 1);
         /* A table this CPU or build has not is not checked. */
-        if (strcmp(want_k, "avx2") != 0 || l2_kquant_kernels_avx2()) {
+        const int k_runs = strcmp(want_k, "avx2") == 0          ? l2_kquant_kernels_avx2() != NULL
+                           : strcmp(want_k, "avx512-vnni") == 0 ? l2_kquant_kernels_avx512_vnni() != NULL
+                                                                : 1;
+        if (k_runs) {
             assert_string_equal(l2_kquant_kernels_for(level)->name, want_k);
             checked++;
         }
@@ -350,6 +452,10 @@ int main(void) {
         cmocka_unit_test_prestate(test_table_dots, "avx2"),
         cmocka_unit_test_prestate(test_table_rows_and_inputs, "scalar"),
         cmocka_unit_test_prestate(test_table_rows_and_inputs, "avx2"),
+        cmocka_unit_test_prestate(test_table_rows_and_inputs, "avx512-vnni"),
+        cmocka_unit_test(test_reference_blockwise),
+        cmocka_unit_test_prestate(test_table_k_panels, "scalar"),
+        cmocka_unit_test_prestate(test_table_k_panels, "avx512-vnni"),
         cmocka_unit_test(test_table_for_level),
         cmocka_unit_test(test_tables_as_documented),
     };

@@ -2,13 +2,16 @@
  * values each), with the activations quantized as llama.cpp does for
  * them: Q8_K blocks of 256 int8 values, an fp32 scale and the sums of
  * each 16 values (Q4_K's mins and Q6_K's offset of 32 need them). A table
- * per level (the scalar reference, AVX2), beside ops_blocks.h's. Every
- * integer sum is exact; the reference adds the scaled sums as ggml's
- * generic dot does (eight lanes, the lanes summed at the end); AVX2 in
- * its own lanes, so within rounding of the reference's, and a table's
- * four-row and two-input dots are its one-row dot's bits for each row and
- * input. The forward pass runs GGUF's Q4_K and Q6_K matrices with them
- * (src/run/products.c). */
+ * per level (the scalar reference, AVX2, AVX512-VNNI), beside
+ * ops_blocks.h's. Every integer sum is exact; the reference's row dots
+ * add the scaled sums as ggml's generic dot does (eight lanes, the lanes
+ * summed at the end); AVX2 in its own lanes, so within rounding of the
+ * reference's, and a table's four-row and two-input dots are its one-row
+ * dot's bits for each row and input. Where a table has panel kernels (the
+ * reference, AVX512-VNNI), Q4_K and Q6_K matrices run as panels of 16
+ * rows instead (below), in an order of their own (blockwise) whose bits
+ * every such table gives. The forward pass runs GGUF's Q4_K and Q6_K
+ * matrices with them (src/run/products.c). */
 #ifndef LLAMA2_OPS_KQUANTS_H
 #define LLAMA2_OPS_KQUANTS_H
 
@@ -69,13 +72,81 @@ typedef struct l2_kquant_kernels {
                         size_t x_stride, int n_blocks);
     void (*dot4x2_q6_K)(float out[8], const l2_block_q6_K *w, size_t row_blocks, const l2_block_q8_K *x,
                         size_t x_stride, int n_blocks);
+    /* Rows [16 * panel_begin, min(16 * panel_end, rows)) of a Q4_K matrix
+     * held as panels (l2_q4_K_panels_pack) against n_inputs inputs of
+     * n_blocks Q8_K blocks (input i's at x + i * x_stride):
+     * out[i * out_stride + r] is l2_q4_K_dot_blockwise of row r and input
+     * i, bit for bit, whatever the other rows and inputs. NULL in a table
+     * that runs Q4_K row by row (the matrices are then not packed). */
+    void (*q4_K_panels)(float *out, size_t out_stride, const void *panels, int rows, int panel_begin, int panel_end,
+                        const l2_block_q8_K *x, size_t x_stride, int n_inputs, int n_blocks);
+    /* The same for Q6_K (l2_q6_K_panels_pack, l2_q6_K_dot_blockwise). */
+    void (*q6_K_panels)(float *out, size_t out_stride, const void *panels, int rows, int panel_begin, int panel_end,
+                        const l2_block_q8_K *x, size_t x_stride, int n_inputs, int n_blocks);
 } l2_kquant_kernels;
+
+/* Q4_K panels: a matrix's rows in panels of 16 (ops_blocks.h's
+ * L2_PANEL_ROWS), one vector holding the same 4 stored bytes of all 16
+ * rows (a row a 32-bit lane), so that one VNNI step multiplies 16 rows by
+ * 4 bytes of the input. Panel p (64-byte aligned, l2_q4_K_panel_bytes
+ * apart) holds its blocks one after the other, L2_Q4_K_PANEL_BLOCK bytes
+ * each; block b of the panel, for row r = 0..15 (rows past the matrix's
+ * last are zero):
+ *   at 512c + 64k + 4r (c = 0..3, k = 0..7): qs[32c + 4k .. 32c + 4k + 3]
+ *     (low nibbles: sub-block 2c's values 4k..4k+3; high: 2c + 1's);
+ *   at 2048 + 16j + r (j = 0..7): sub-block j's 6-bit scale, a byte;
+ *   at 2176 + 32m + 2r + t (m = 0..3, t = 0, 1): sub-block 2m + t's min;
+ *   at 2304 + 2r: d; at 2336 + 2r: dmin (fp16). */
+#define L2_Q4_K_PANEL_BLOCK 2368
+
+/* The panel kernels' float order (the row-by-row dots add in ggml's eight
+ * lanes instead): per block, the exact int32 sum of the scales times
+ * their sub-blocks' integer dots, isum, and of the mins times the
+ * activations' sums, mins; then sum = sum + (float)isum * (d * dx), then
+ * sum = sum - (float)mins * (dmin * dx), blocks in order from 0, nothing
+ * fused. */
+float l2_q4_K_dot_blockwise(const l2_block_q4_K *w, const l2_block_q8_K *x, int n_blocks);
+size_t l2_q4_K_panel_bytes(int n_blocks);
+/* The panels of a rows x (n_blocks * 256) Q4_K matrix (w, row by row):
+ * returns their size, and writes them at dst (64-byte aligned) unless dst
+ * is NULL. */
+size_t l2_q4_K_panels_pack(void *dst, const l2_block_q4_K *w, int rows, int n_blocks);
+/* The reference's panel kernel (ops_kquants_panels.c) and AVX512-VNNI's
+ * (ops_kquants_avx512.c). */
+void l2_q4_K_panels_ref(float *out, size_t out_stride, const void *panels, int rows, int panel_begin, int panel_end,
+                        const l2_block_q8_K *x, size_t x_stride, int n_inputs, int n_blocks);
+void l2_q4_K_panels_avx512_vnni(float *out, size_t out_stride, const void *panels, int rows, int panel_begin,
+                                int panel_end, const l2_block_q8_K *x, size_t x_stride, int n_inputs, int n_blocks);
+
+/* Q6_K panels, as Q4_K's: block b of a panel, L2_Q6_K_PANEL_BLOCK bytes,
+ * holds for row r = 0..15 (rows past the matrix's last are zero):
+ *   at 512c + 64k + 4r (c = 0..3, k = 0..7): ql[32c + 4k .. 32c + 4k + 3];
+ *   at 2048 + 512h + 64k + 4r (h = 0, 1; k = 0..7): qh[32h + 4k .. + 3];
+ *   at 3072 + 16s + r (s = 0..15): scales[s], a signed byte;
+ *   at 3328 + 2r: d (fp16); 32 bytes of zeros to a 64-byte multiple. */
+#define L2_Q6_K_PANEL_BLOCK 3392
+
+/* The Q6_K panels' float order: per block, the exact int32 sum over the
+ * sub-blocks of 16 of scale * (the dot of the stored values (0-63) with
+ * the activations less 32 times their sum), isum; then sum = sum +
+ * (float)isum * (d * dx), blocks in order from 0, nothing fused. */
+float l2_q6_K_dot_blockwise(const l2_block_q6_K *w, const l2_block_q8_K *x, int n_blocks);
+size_t l2_q6_K_panel_bytes(int n_blocks);
+size_t l2_q6_K_panels_pack(void *dst, const l2_block_q6_K *w, int rows, int n_blocks);
+void l2_q6_K_panels_ref(float *out, size_t out_stride, const void *panels, int rows, int panel_begin, int panel_end,
+                        const l2_block_q8_K *x, size_t x_stride, int n_inputs, int n_blocks);
+void l2_q6_K_panels_avx512_vnni(float *out, size_t out_stride, const void *panels, int rows, int panel_begin,
+                                int panel_end, const l2_block_q8_K *x, size_t x_stride, int n_inputs, int n_blocks);
 
 const l2_kquant_kernels *l2_kquant_kernels_reference(void);
 /* The AVX2 table; NULL where this build or CPU has no AVX2. */
 const l2_kquant_kernels *l2_kquant_kernels_avx2(void);
+/* The AVX512-VNNI table: AVX2's entries and the Q4_K and Q6_K panels; NULL where
+ * this build or CPU cannot run it. */
+const l2_kquant_kernels *l2_kquant_kernels_avx512_vnni(void);
 /* The table that goes with a kernel table of ops.h, by its name, as
- * l2_block_kernels_for picks: AVX2 at every x86 level, else the reference. */
+ * l2_block_kernels_for picks: AVX512-VNNI at the levels with it, AVX2 at
+ * the other x86 levels, else the reference. */
 const l2_kquant_kernels *l2_kquant_kernels_for(const char *kernels_name);
 
 /* Sub-block j's (0-7) 6-bit scale and min of a Q4_K block. */

@@ -209,14 +209,33 @@ FN static void dot4x2_q6_K_avx2(float out[8], const l2_block_q6_K *w, size_t row
     rows_q6_K(out, w, row_blocks, x, x_stride, n_blocks, 4, 2);
 }
 
+/* AVX2's entries, under a level's name and with its Q4_K and Q6_K panel
+ * kernels (NULL: row by row). */
+#define KQUANT_TABLE(level, q4_K, q6_K)                                                                                    \
+    {.name = level,                                                                                                    \
+     .quantize_q8_K = l2_quantize_q8_K_ref,                                                                            \
+     .dot_q4_K = dot_q4_K_avx2,                                                                                        \
+     .dot_q6_K = dot_q6_K_avx2,                                                                                        \
+     .dot4_q4_K = dot4_q4_K_avx2,                                                                                      \
+     .dot4_q6_K = dot4_q6_K_avx2,                                                                                      \
+     .dot4x2_q4_K = dot4x2_q4_K_avx2,                                                                                  \
+     .dot4x2_q6_K = dot4x2_q6_K_avx2,                                                                                  \
+     .q4_K_panels = q4_K,                                                                                              \
+     .q6_K_panels = q6_K}
+
 const l2_kquant_kernels *l2_kquant_kernels_avx2(void) {
-    static const l2_kquant_kernels table = {"avx2",         l2_quantize_q8_K_ref, dot_q4_K_avx2,    dot_q6_K_avx2,
-                                            dot4_q4_K_avx2, dot4_q6_K_avx2,       dot4x2_q4_K_avx2, dot4x2_q6_K_avx2};
+    static const l2_kquant_kernels table = KQUANT_TABLE("avx2", NULL, NULL);
     return l2_x86_features_read().avx2 ? &table : NULL;
+}
+
+const l2_kquant_kernels *l2_kquant_kernels_avx512_vnni(void) {
+    static const l2_kquant_kernels table = KQUANT_TABLE("avx512-vnni", l2_q4_K_panels_avx512_vnni, l2_q6_K_panels_avx512_vnni);
+    return l2_x86_features_read().avx512_vnni ? &table : NULL;
 }
 
 #else
 
 const l2_kquant_kernels *l2_kquant_kernels_avx2(void) { return NULL; }
+const l2_kquant_kernels *l2_kquant_kernels_avx512_vnni(void) { return NULL; }
 
 #endif

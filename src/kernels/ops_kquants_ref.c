@@ -112,13 +112,24 @@ static void dot4x2_q6_K_ref(float out[8], const l2_block_q6_K *w, size_t row_blo
 
 
 const l2_kquant_kernels *l2_kquant_kernels_reference(void) {
-    static const l2_kquant_kernels table = {"scalar",      l2_quantize_q8_K_ref, dot_q4_K_ref,    dot_q6_K_ref,
-                                            dot4_q4_K_ref, dot4_q6_K_ref,     dot4x2_q4_K_ref, dot4x2_q6_K_ref};
+    static const l2_kquant_kernels table = {.name = "scalar",
+                                            .quantize_q8_K = l2_quantize_q8_K_ref,
+                                            .dot_q4_K = dot_q4_K_ref,
+                                            .dot_q6_K = dot_q6_K_ref,
+                                            .dot4_q4_K = dot4_q4_K_ref,
+                                            .dot4_q6_K = dot4_q6_K_ref,
+                                            .dot4x2_q4_K = dot4x2_q4_K_ref,
+                                            .dot4x2_q6_K = dot4x2_q6_K_ref,
+                                            .q4_K_panels = l2_q4_K_panels_ref,
+                                            .q6_K_panels = l2_q6_K_panels_ref};
     return &table;
 }
 
 const l2_kquant_kernels *l2_kquant_kernels_for(const char *kernels_name) {
     const int x86 = kernels_name && (strncmp(kernels_name, "avx", 3) == 0 || strncmp(kernels_name, "amx", 3) == 0);
-    const l2_kquant_kernels *avx2 = x86 ? l2_kquant_kernels_avx2() : NULL;
-    return avx2 ? avx2 : l2_kquant_kernels_reference();
+    /* The levels with AVX512-VNNI: "avx512-vnni" and "amx" (fast or exact). */
+    const int vnni512 = kernels_name && (strncmp(kernels_name, "avx512-vnni", 11) == 0 || strncmp(kernels_name, "amx", 3) == 0);
+    const l2_kquant_kernels *table = vnni512 ? l2_kquant_kernels_avx512_vnni() : NULL;
+    if (!table && x86) table = l2_kquant_kernels_avx2();
+    return table ? table : l2_kquant_kernels_reference();
 }

@@ -15,8 +15,11 @@
 static int is_blocks(const tensor *w) { return l2_weights_are_blocks(w->type); }
 
 /* Q4_0 matrices run as panels of 16 rows (ops_blocks.h), made when the
- * model was opened. */
-static int is_panels(const tensor *w) { return w->type == LLAMA2_WEIGHTS_Q4_0 && w->packed; }
+ * model was opened, and Q4_K and Q6_K ones where the K-quant table has
+ * panels (ops_kquants.h). */
+static int is_panels(const tensor *w) {
+    return (w->type == LLAMA2_WEIGHTS_Q4_0 || l2_weights_are_k(w->type)) && w->packed;
+}
 
 /* Rows per task: a multiple of the rows the table's kernels take together
  * (ops.h: task_rows), small enough to balance the workers, large enough to
@@ -110,13 +113,19 @@ static void run_panel_rows(const products_job *job, const l2_product *prod, int 
                                               (size_t)n_blocks, job->nb, n_blocks);
 }
 
-/* The same for the K-quants, against each input's Q8_K blocks. */
+/* The same for the K-quants, against each input's Q8_K blocks: by panels
+ * where they were made, else four rows at a time. */
 static void run_kquant_rows(const products_job *job, const l2_product *prod, int begin, int end) {
     const tensor *w = prod->w;
     const l2_kquant_kernels *kk = job->s->model->kquant_kernels;
     const size_t n_blocks = (size_t)w->cols / L2_SUPER_BLOCK, stride = (size_t)prod->out_stride;
     const l2_block_q8_K *x =
         (const l2_block_q8_K *)(const void *)(job->s->xq + l2_xq_k_offset(job->s->model, job->s->batch));
+    if (is_panels(w)) {
+        (w->type == LLAMA2_WEIGHTS_Q4_K ? kk->q4_K_panels : kk->q6_K_panels)(prod->out, stride, w->packed, end, begin / L2_PANEL_ROWS,
+                        (end + L2_PANEL_ROWS - 1) / L2_PANEL_ROWS, x, n_blocks, job->nb, (int)n_blocks);
+        return;
+    }
     const int q4 = w->type == LLAMA2_WEIGHTS_Q4_K;
     const l2_block_q4_K *w4 = w->blocks;
     const l2_block_q6_K *w6 = w->blocks;
