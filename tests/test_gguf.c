@@ -703,6 +703,35 @@ static void test_q4_k_m_in_place(void **state) {
     llama2_model_close(m);
 }
 
+/* The Q4_K_S mix for 4 layers: attn_v of every layer in Q5_K (layers 0-3),
+ * ffn_down in Q4_K (no layer below 4 / 8), the classifier in Q6_K, held in
+ * place; the model's type Q4_K. A Q5_K_M file's type is Q5_K. */
+static void test_q4_k_s_in_place(void **state) {
+    const char *path = random_k_model("q4_k_s", L2_GGUF_MIX_Q4_K_S);
+    llama2_model *m = NULL;
+    llama2_error err = {0};
+    assert_int_equal(llama2_model_open(path, NULL, &m, &err), LLAMA2_OK);
+    assert_int_equal(m->config.weight_type, LLAMA2_WEIGHTS_Q4_K);
+    assert_null(m->converted);
+    assert_int_equal(m->token_embedding.type, LLAMA2_WEIGHTS_Q4_K);
+    assert_int_equal(m->classifier.type, LLAMA2_WEIGHTS_Q6_K);
+    for (int l = 0; l < 4; l++) {
+        const layer_weights *w = &m->layers[l];
+        assert_int_equal(w->attention_value.type, LLAMA2_WEIGHTS_Q5_K);
+        assert_int_equal(w->ffn_down.type, LLAMA2_WEIGHTS_Q4_K);
+        assert_int_equal(w->attention_query.type, LLAMA2_WEIGHTS_Q4_K);
+        const unsigned char *at = w->attention_value.blocks, *base = m->mapping;
+        assert_true(at > base && at < base + m->mapping_size);
+    }
+    assert_non_null(strstr(m->format, "Q5_K"));
+    llama2_model_close(m);
+    assert_int_equal(llama2_model_open(random_k_model("q5_k_m", L2_GGUF_MIX_Q5_K_M), NULL, &m, &err), LLAMA2_OK);
+    assert_int_equal(m->config.weight_type, LLAMA2_WEIGHTS_Q5_K);
+    assert_int_equal(m->layers[0].attention_query.type, LLAMA2_WEIGHTS_Q5_K);
+    assert_int_equal(m->layers[3].ffn_down.type, LLAMA2_WEIGHTS_Q6_K);
+    llama2_model_close(m);
+}
+
 /* The logits of model `path` at each position, fed `tokens` (BOS first). */
 static void logits_along(const char *path, const int *tokens, int n, float *out, int vocab) {
     llama2_model *m = NULL;
@@ -861,7 +890,8 @@ static int same_tensors(const char *a_path, const char *b_path, char *why, size_
 
 /* llama.cpp's quantizer (tests/llama_cpp/quantize.c) on the random K
  * model's F32 GGUF file writes the tensors llama2-quantize writes, byte
- * for byte: Q4_K everywhere (Q4_K_S --pure), the Q4_K_M mix, Q6_K. */
+ * for byte: Q4_K everywhere (Q4_K_S --pure), Q5_K everywhere (Q5_K_S
+ * --pure), the Q4_K_S, Q4_K_M, Q5_K_S and Q5_K_M mixes, Q6_K. */
 static void test_llama_cpp_quantizer_bytes(void **state) {
     char greedy[4096], libs[4200], quantize[4200];
     llama_cpp_tools("test_llama_cpp_quantizer_bytes", greedy, sizeof greedy, libs, sizeof libs);
@@ -871,7 +901,9 @@ static void test_llama_cpp_quantizer_bytes(void **state) {
     static const struct {
         const char *name, *ftype, *pure;
         uint32_t type;
-    } cases[] = {{"q4_k", "14", "pure", L2_GGML_Q4_K}, {"q4_k_m", "15", NULL, L2_GGUF_MIX_Q4_K_M},
+    } cases[] = {{"q4_k", "14", "pure", L2_GGML_Q4_K},         {"q5_k", "16", "pure", L2_GGML_Q5_K},
+                 {"q4_k_s", "14", NULL, L2_GGUF_MIX_Q4_K_S},     {"q4_k_m", "15", NULL, L2_GGUF_MIX_Q4_K_M},
+                 {"q5_k_s", "16", NULL, L2_GGUF_MIX_Q5_K_S},     {"q5_k_m", "17", NULL, L2_GGUF_MIX_Q5_K_M},
                  {"q6_k", "18", NULL, L2_GGML_Q6_K}};
     int failures = 0;
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
@@ -898,12 +930,15 @@ static void test_llama_cpp_quantizer_bytes(void **state) {
 }
 
 static void test_llama_cpp_parity(void **state) {
-    char twins[5][4096], random_k[3][4096];
+    char twins[5][4096], random_k[6][4096];
     static const char *const types[] = {"f32", "f16", "q8_0", "q4_0", "q4_k_m"};
     for (int t = 0; t < 5; t++) snprintf(twins[t], sizeof twins[t], "%s", twin_path(types[t]));
     snprintf(random_k[0], sizeof random_k[0], "%s", random_k_model("q4_k", L2_GGML_Q4_K));
     snprintf(random_k[1], sizeof random_k[1], "%s", random_k_model("q4_k_m", L2_GGUF_MIX_Q4_K_M));
     snprintf(random_k[2], sizeof random_k[2], "%s", random_k_model("q6_k", L2_GGML_Q6_K));
+    snprintf(random_k[3], sizeof random_k[3], "%s", random_k_model("q5_k", L2_GGML_Q5_K));
+    snprintf(random_k[4], sizeof random_k[4], "%s", random_k_model("q4_k_s", L2_GGUF_MIX_Q4_K_S));
+    snprintf(random_k[5], sizeof random_k[5], "%s", random_k_model("q5_k_m", L2_GGUF_MIX_Q5_K_M));
     char greedy[4096], libs[4200];
     llama_cpp_tools("test_llama_cpp_parity", greedy, sizeof greedy, libs, sizeof libs);
     /* And a random model of another shape: a separate classifier, 2 key
@@ -931,13 +966,15 @@ static void test_llama_cpp_parity(void **state) {
      * values: its matrices fall back to Q4_0, Q8_0 and F32; best two 0.035
      * apart at its 39th token, logits of about 10), and the random K
      * model's Q6_K file (best two within 0.01 of about 3 at its 20th). */
-    const char *files[9] = {twins[0], twins[1], twins[2], twins[3], twins[4], random_gguf,
-                            random_k[0], random_k[1], random_k[2]};
-    const char *names[9] = {"f32", "f16", "q8_0", "q4_0", "q4_k_m (loads)", "random GQA f32",
-                            "random K q4_k", "random K q4_k_m", "random K q6_k (loads)"};
-    const int held[9] = {1, 1, 1, 1, 0, 1, 1, 1, 0};
+    const char *files[12] = {twins[0],    twins[1],    twins[2],    twins[3],    twins[4],    random_gguf,
+                             random_k[0], random_k[1], random_k[2], random_k[3], random_k[4], random_k[5]};
+    const char *names[12] = {"f32",           "f16",           "q8_0",
+                             "q4_0",          "q4_k_m (loads)", "random GQA f32",
+                             "random K q4_k", "random K q4_k_m", "random K q6_k (loads)",
+                             "random K q5_k", "random K q4_k_s", "random K q5_k_m"};
+    const int held[12] = {1, 1, 1, 1, 0, 1, 1, 1, 0, 1, 1, 1};
     int failures = 0;
-    for (int t = 0; t < 9; t++) {
+    for (int t = 0; t < 12; t++) {
         int ours[64], theirs[64];
         char why[512] = "";
         our_greedy(files[t], 64, ours);
@@ -1498,6 +1535,7 @@ int main(void) {
         cmocka_unit_test(test_k_quants_dequantize),
         cmocka_unit_test(test_quantize_from_gguf),
         cmocka_unit_test(test_q4_k_m_in_place),
+        cmocka_unit_test(test_q4_k_s_in_place),
         cmocka_unit_test(test_q6_k_close_to_f32),
         cmocka_unit_test(test_llama_cpp_parity),
         cmocka_unit_test(test_llama_cpp_quantizer_bytes),

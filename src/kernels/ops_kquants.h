@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define L2_SUPER_BLOCK 256 /* values in a Q4_K, Q6_K or Q8_K block */
+#define L2_SUPER_BLOCK 256 /* values in a Q4_K, Q5_K, Q6_K or Q8_K block */
 
 /* 256 4-bit values in 8 sub-blocks of 32, each with a 6-bit scale and a
  * 6-bit min: x = d * scale * q - dmin * min. scales: sub-block j < 4 in
@@ -40,6 +40,15 @@ typedef struct l2_block_q6_K {
     int8_t scales[L2_SUPER_BLOCK / 16];
     uint16_t d; /* fp16 */
 } l2_block_q6_K;
+
+/* Q4_K with a fifth bit: 256 5-bit values (0-31), the same scales, mins
+ * and nibbles as Q4_K; value i's fifth bit is bit i / 32 of qh[i % 32]. */
+typedef struct l2_block_q5_K {
+    uint16_t d, dmin; /* fp16 */
+    uint8_t scales[12];
+    uint8_t qh[L2_SUPER_BLOCK / 8];
+    uint8_t qs[L2_SUPER_BLOCK / 2];
+} l2_block_q5_K;
 
 /* The activations: x = d * q, and bsums[i] the sum of q[16i .. 16i + 16). */
 typedef struct l2_block_q8_K {
@@ -69,6 +78,11 @@ typedef struct l2_kquant_kernels {
                         size_t x_stride, int n_blocks);
     void (*dot4x2_q6_K)(float out[8], const l2_block_q6_K *w, size_t row_blocks, const l2_block_q8_K *x,
                         size_t x_stride, int n_blocks);
+    /* Q5_K's one-row, four-row and two-input dots (ops_kquants_q5.c). */
+    float (*dot_q5_K)(const l2_block_q5_K *w, const l2_block_q8_K *x, int n_blocks);
+    void (*dot4_q5_K)(float out[4], const l2_block_q5_K *w, size_t row_blocks, const l2_block_q8_K *x, int n_blocks);
+    void (*dot4x2_q5_K)(float out[8], const l2_block_q5_K *w, size_t row_blocks, const l2_block_q8_K *x,
+                        size_t x_stride, int n_blocks);
 } l2_kquant_kernels;
 
 const l2_kquant_kernels *l2_kquant_kernels_reference(void);
@@ -88,6 +102,17 @@ static inline void l2_q4_K_scale_min(const uint8_t scales[12], int j, int *scale
         *min = (scales[j + 4] >> 4) | ((scales[j] >> 6) << 4);
     }
 }
+
+/* Q5_K's dots of the reference and of AVX2 (ops_kquants_q5.c,
+ * ops_kquants_q5_avx2.c), as their tables hold them. */
+float l2_dot_q5_K_ref(const l2_block_q5_K *w, const l2_block_q8_K *x, int n_blocks);
+void l2_dot4_q5_K_ref(float out[4], const l2_block_q5_K *w, size_t row_blocks, const l2_block_q8_K *x, int n_blocks);
+void l2_dot4x2_q5_K_ref(float out[8], const l2_block_q5_K *w, size_t row_blocks, const l2_block_q8_K *x,
+                        size_t x_stride, int n_blocks);
+float l2_dot_q5_K_avx2(const l2_block_q5_K *w, const l2_block_q8_K *x, int n_blocks);
+void l2_dot4_q5_K_avx2(float out[4], const l2_block_q5_K *w, size_t row_blocks, const l2_block_q8_K *x, int n_blocks);
+void l2_dot4x2_q5_K_avx2(float out[8], const l2_block_q5_K *w, size_t row_blocks, const l2_block_q8_K *x,
+                         size_t x_stride, int n_blocks);
 
 /* The reference's quantizer, which every table holds. */
 void l2_quantize_q8_K_ref(l2_block_q8_K *y, const float *x, int n);

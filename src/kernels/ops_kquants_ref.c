@@ -113,7 +113,8 @@ static void dot4x2_q6_K_ref(float out[8], const l2_block_q6_K *w, size_t row_blo
 
 const l2_kquant_kernels *l2_kquant_kernels_reference(void) {
     static const l2_kquant_kernels table = {"scalar",      l2_quantize_q8_K_ref, dot_q4_K_ref,    dot_q6_K_ref,
-                                            dot4_q4_K_ref, dot4_q6_K_ref,     dot4x2_q4_K_ref, dot4x2_q6_K_ref};
+                                            dot4_q4_K_ref, dot4_q6_K_ref,     dot4x2_q4_K_ref, dot4x2_q6_K_ref,
+                                            l2_dot_q5_K_ref, l2_dot4_q5_K_ref, l2_dot4x2_q5_K_ref};
     return &table;
 }
 

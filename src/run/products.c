@@ -117,8 +117,9 @@ static void run_kquant_rows(const products_job *job, const l2_product *prod, int
     const size_t n_blocks = (size_t)w->cols / L2_SUPER_BLOCK, stride = (size_t)prod->out_stride;
     const l2_block_q8_K *x =
         (const l2_block_q8_K *)(const void *)(job->s->xq + l2_xq_k_offset(job->s->model, job->s->batch));
-    const int q4 = w->type == LLAMA2_WEIGHTS_Q4_K;
+    const int q4 = w->type == LLAMA2_WEIGHTS_Q4_K, q5 = w->type == LLAMA2_WEIGHTS_Q5_K;
     const l2_block_q4_K *w4 = w->blocks;
+    const l2_block_q5_K *w5 = w->blocks;
     const l2_block_q6_K *w6 = w->blocks;
     int r = begin;
     for (; r + 4 <= end; r += 4) {
@@ -129,6 +130,8 @@ static void run_kquant_rows(const products_job *job, const l2_product *prod, int
             const l2_block_q8_K *xb = x + (size_t)b * n_blocks;
             if (q4)
                 kk->dot4x2_q4_K(eight, w4 + at, n_blocks, xb, n_blocks, (int)n_blocks);
+            else if (q5)
+                kk->dot4x2_q5_K(eight, w5 + at, n_blocks, xb, n_blocks, (int)n_blocks);
             else
                 kk->dot4x2_q6_K(eight, w6 + at, n_blocks, xb, n_blocks, (int)n_blocks);
             for (int i = 0; i < 8; i++) prod->out[(size_t)(b + i / 4) * stride + (size_t)(r + i % 4)] = eight[i];
@@ -138,6 +141,8 @@ static void run_kquant_rows(const products_job *job, const l2_product *prod, int
             const l2_block_q8_K *xb = x + (size_t)b * n_blocks;
             if (q4)
                 kk->dot4_q4_K(four, w4 + at, n_blocks, xb, (int)n_blocks);
+            else if (q5)
+                kk->dot4_q5_K(four, w5 + at, n_blocks, xb, (int)n_blocks);
             else
                 kk->dot4_q6_K(four, w6 + at, n_blocks, xb, (int)n_blocks);
             for (int i = 0; i < 4; i++) prod->out[(size_t)b * stride + (size_t)(r + i)] = four[i];
@@ -147,8 +152,9 @@ static void run_kquant_rows(const products_job *job, const l2_product *prod, int
         for (int b = 0; b < job->nb; b++) {
             const l2_block_q8_K *xb = x + (size_t)b * n_blocks;
             prod->out[(size_t)b * stride + (size_t)r] =
-                q4 ? kk->dot_q4_K(w4 + (size_t)r * n_blocks, xb, (int)n_blocks)
-                   : kk->dot_q6_K(w6 + (size_t)r * n_blocks, xb, (int)n_blocks);
+                q4   ? kk->dot_q4_K(w4 + (size_t)r * n_blocks, xb, (int)n_blocks)
+                : q5 ? kk->dot_q5_K(w5 + (size_t)r * n_blocks, xb, (int)n_blocks)
+                     : kk->dot_q6_K(w6 + (size_t)r * n_blocks, xb, (int)n_blocks);
         }
 }
 
