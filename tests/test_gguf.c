@@ -639,7 +639,7 @@ static void test_quantize_from_gguf(void **state) {
     test_run_free(&r);
     const char *bad_type[] = {f32, out, "--type", "q5_1", NULL};
     assert_int_equal(test_run_tool(tool, bad_type, &r), 2);
-    assert_non_null(strstr(r.err, "--type: 'q5_1' is not one of f32, f16, q8_0, q4_0, q4_k, q6_k, q4_k_m"));
+    assert_non_null(strstr(r.err, "--type: 'q5_1' is not one of f32, f16, q8_0, q4_0, q4_k, q5_k, q6_k, q4_k_s, q4_k_m, q5_k_s, q5_k_m"));
     test_run_free(&r);
 }
 
@@ -965,14 +965,17 @@ static void test_llama_cpp_parity(void **state) {
      * stories260K's Q4_K_M twin, which holds no K-quant (no row of 256
      * values: its matrices fall back to Q4_0, Q8_0 and F32; best two 0.035
      * apart at its 39th token, logits of about 10), and the random K
-     * model's Q6_K file (best two within 0.01 of about 3 at its 20th). */
+     * model's Q6_K file (best two within 0.01 of about 3 at its 20th), and
+     * its Q5_K, Q4_K_S and Q5_K_M files (best two 0.024 apart at the
+     * Q4_K_S file's 4th token; the two engines' logits along the same
+     * tokens differ by up to about 0.1 in Q4_K and Q5_K files alike). */
     const char *files[12] = {twins[0],    twins[1],    twins[2],    twins[3],    twins[4],    random_gguf,
                              random_k[0], random_k[1], random_k[2], random_k[3], random_k[4], random_k[5]};
     const char *names[12] = {"f32",           "f16",           "q8_0",
                              "q4_0",          "q4_k_m (loads)", "random GQA f32",
                              "random K q4_k", "random K q4_k_m", "random K q6_k (loads)",
-                             "random K q5_k", "random K q4_k_s", "random K q5_k_m"};
-    const int held[12] = {1, 1, 1, 1, 0, 1, 1, 1, 0, 1, 1, 1};
+                             "random K q5_k (loads)", "random K q4_k_s (loads)", "random K q5_k_m (loads)"};
+    const int held[12] = {1, 1, 1, 1, 0, 1, 1, 1, 0, 0, 0, 0};
     int failures = 0;
     for (int t = 0; t < 12; t++) {
         int ours[64], theirs[64];
@@ -1372,7 +1375,7 @@ static const hostile hostiles[] = {
     {"unknown tensor type", {.retype_tensor = "blk.0.attn_q.weight", .type = 99},
      "tensor blk.0.attn_q.weight has type 99, which this build does not know"},
     {"unsupported tensor type", {.retype_tensor = "blk.0.attn_q.weight", .type = L2_GGML_Q4_1},
-     "tensor blk.0.attn_q.weight has type Q4_1 (this build reads F32, F16, BF16, Q8_0, Q4_0, Q4_K and Q6_K)"},
+     "tensor blk.0.attn_q.weight has type Q4_1 (this build reads F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K and Q6_K)"},
     {"vocabulary smaller than the embedding", {.vocab = 6}, "tokenizer.ggml.tokens has 6 entries, the vocabulary 8"},
     {"vocabulary larger than the embedding", {.vocab = 10}, "tokenizer.ggml.tokens has 10 entries, the vocabulary 8"},
     {"BOS id not 1", {.retype_key = "tokenizer.ggml.bos_token_id", RAW(raw_u32_5)},
