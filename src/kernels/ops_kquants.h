@@ -7,7 +7,7 @@
  * generic dot does (eight lanes, the lanes summed at the end); AVX2 in
  * its own lanes, so within rounding of the reference's, and a table's
  * four-row and two-input dots are its one-row dot's bits for each row and
- * input. The forward pass runs GGUF's Q4_K and Q6_K matrices with them
+ * input. The forward pass runs GGUF's Q4_K, Q5_K and Q6_K matrices with them
  * (src/run/products.c). */
 #ifndef LLAMA2_OPS_KQUANTS_H
 #define LLAMA2_OPS_KQUANTS_H
