@@ -732,6 +732,37 @@ static void test_q4_k_s_in_place(void **state) {
     llama2_model_close(m);
 }
 
+/* The mixes' choices as llama.cpp's rules give them for 16 layers, and
+ * the fallbacks where rows are not whole blocks of 256 (Q5_K to Q8_0, as
+ * Q6_K; rows not whole blocks of 32 to F32). */
+static void test_k_mix_types(void **state) {
+    const llama2_config c = l2_random_model_config(256, 768, 16, 4, 2, 512, 128, 0, 0, 0);
+    /* Q4_K_S: attn_v of layers 0-3 and ffn_down of layers 0-1 in Q5_K. */
+    for (int l = 0; l < 16; l++) {
+        assert_int_equal(l2_gguf_written_type(L2_GGUF_MIX_Q4_K_S, L2_TENSOR_ATTENTION_VALUE, l, 256, &c),
+                         l < 4 ? L2_GGML_Q5_K : L2_GGML_Q4_K);
+        assert_int_equal(l2_gguf_written_type(L2_GGUF_MIX_Q4_K_S, L2_TENSOR_FFN_DOWN, l, 768, &c),
+                         l < 2 ? L2_GGML_Q5_K : L2_GGML_Q4_K);
+        assert_int_equal(l2_gguf_written_type(L2_GGUF_MIX_Q4_K_S, L2_TENSOR_ATTENTION_QUERY, l, 256, &c), L2_GGML_Q4_K);
+        /* Q5_K_M: Q6_K where Q4_K_M has it (layers 0, 1, 4, 7, 10, 13, 14, 15). */
+        const int more = l < 2 || l >= 14 || (l - 2) % 3 == 2;
+        assert_int_equal(l2_gguf_written_type(L2_GGUF_MIX_Q5_K_M, L2_TENSOR_ATTENTION_VALUE, l, 256, &c),
+                         more ? L2_GGML_Q6_K : L2_GGML_Q5_K);
+        assert_int_equal(l2_gguf_written_type(L2_GGUF_MIX_Q4_K_M, L2_TENSOR_FFN_DOWN, l, 768, &c),
+                         more ? L2_GGML_Q6_K : L2_GGML_Q4_K);
+        assert_int_equal(l2_gguf_written_type(L2_GGUF_MIX_Q5_K_S, L2_TENSOR_FFN_DOWN, l, 768, &c), L2_GGML_Q5_K);
+    }
+    const uint32_t mixes[] = {L2_GGUF_MIX_Q4_K_S, L2_GGUF_MIX_Q4_K_M, L2_GGUF_MIX_Q5_K_S, L2_GGUF_MIX_Q5_K_M};
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(l2_gguf_written_type(mixes[i], L2_TENSOR_CLASSIFIER, 0, 256, &c), L2_GGML_Q6_K);
+        assert_int_equal(l2_gguf_written_type(mixes[i], L2_TENSOR_CLASSIFIER, 0, 64, &c), L2_GGML_Q8_0);
+    }
+    assert_int_equal(l2_gguf_written_type(L2_GGML_Q5_K, L2_TENSOR_ATTENTION_QUERY, 0, 64, &c), L2_GGML_Q8_0);
+    assert_int_equal(l2_gguf_written_type(L2_GGML_Q5_K, L2_TENSOR_FFN_DOWN, 0, 172, &c), L2_GGML_F32);
+    assert_int_equal(l2_gguf_written_type(L2_GGUF_MIX_Q4_K_S, L2_TENSOR_ATTENTION_VALUE, 0, 64, &c), L2_GGML_Q8_0);
+    assert_int_equal(l2_gguf_written_type(L2_GGUF_MIX_Q4_K_S, L2_TENSOR_ATTENTION_QUERY, 0, 64, &c), L2_GGML_Q4_0);
+}
+
 /* The logits of model `path` at each position, fed `tokens` (BOS first). */
 static void logits_along(const char *path, const int *tokens, int n, float *out, int vocab) {
     llama2_model *m = NULL;
@@ -1539,6 +1570,7 @@ int main(void) {
         cmocka_unit_test(test_quantize_from_gguf),
         cmocka_unit_test(test_q4_k_m_in_place),
         cmocka_unit_test(test_q4_k_s_in_place),
+        cmocka_unit_test(test_k_mix_types),
         cmocka_unit_test(test_q6_k_close_to_f32),
         cmocka_unit_test(test_llama_cpp_parity),
         cmocka_unit_test(test_llama_cpp_quantizer_bytes),
