@@ -960,6 +960,32 @@ static void test_llama_cpp_quantizer_bytes(void **state) {
     assert_int_equal(failures, 0);
 }
 
+/* A file not held to llama.cpp's tokens still follows them but at near
+ * ties: along llama.cpp's 64 tokens, each is this engine's greedy choice
+ * or within NEAR_TIE of its best logit (measured: at most 0.095, in the
+ * Q6_K file; the two engines' logits differ by up to about 0.1 in K-quant
+ * files, 0.003 in F32 ones). A wrong layout or kernel parts by more. */
+#define NEAR_TIE 0.15f
+static int near_ties_only(const char *path, const int theirs[64], const char *name) {
+    enum { VOCAB = 512 };
+    static float logits[64 * VOCAB];
+    int tokens[64];
+    tokens[0] = LLAMA2_TOKEN_BOS;
+    memcpy(tokens + 1, theirs, 63 * sizeof *tokens);
+    logits_along(path, tokens, 64, logits, VOCAB);
+    float widest = 0.0f;
+    for (int pos = 0; pos < 64; pos++) {
+        const float *x = logits + pos * VOCAB;
+        int best = 0;
+        for (int v = 1; v < VOCAB; v++)
+            if (x[v] > x[best]) best = v;
+        const float gap = x[best] - x[theirs[pos]];
+        if (gap > widest) widest = gap;
+    }
+    print_message("%s: llama.cpp's tokens within %.4f of this engine's best logit\n", name, (double)widest);
+    return widest <= NEAR_TIE;
+}
+
 static void test_llama_cpp_parity(void **state) {
     char twins[5][4096], random_k[6][4096];
     static const char *const types[] = {"f32", "f16", "q8_0", "q4_0", "q4_k_m"};
@@ -999,7 +1025,8 @@ static void test_llama_cpp_parity(void **state) {
      * model's Q6_K file (best two within 0.01 of about 3 at its 20th), and
      * its Q5_K, Q4_K_S and Q5_K_M files (best two 0.024 apart at the
      * Q4_K_S file's 4th token; the two engines' logits along the same
-     * tokens differ by up to about 0.1 in Q4_K and Q5_K files alike). */
+     * tokens differ by up to about 0.1 in Q4_K and Q5_K files alike).
+     * Those follow llama.cpp's tokens but at near ties (near_ties_only). */
     const char *files[12] = {twins[0],    twins[1],    twins[2],    twins[3],    twins[4],    random_gguf,
                              random_k[0], random_k[1], random_k[2], random_k[3], random_k[4], random_k[5]};
     const char *names[12] = {"f32",           "f16",           "q8_0",
@@ -1021,6 +1048,7 @@ static void test_llama_cpp_parity(void **state) {
         while (same < 64 && ours[same] == theirs[same]) same++;
         print_message("%s: %d of 64 tokens the same as llama.cpp's\n", names[t], same);
         if (same < 64 && held[t]) failures++;
+        if (!held[t] && !near_ties_only(files[t], theirs, names[t])) failures++;
     }
     assert_int_equal(failures, 0);
 }
