@@ -52,7 +52,7 @@ const char *cli_usage(void) {
            "      --verbose                    print the seed, the model, the kernels and statistics on standard error\n"
            "  -h, --help                       this text\n"
            "      --version                    the version, the backends built in and the kernels this CPU runs\n"
-           "Checkpoints: llama2.c legacy (v0) and version 1 fp32, version 2 int8 (Q8_0); GGUF (llama; F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K).\n"
+           "Checkpoints: llama2.c legacy (v0) and version 1 fp32, version 2 int8 (Q8_0); GGUF (llama; F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K).\n"
            "In chat, Ctrl-C ends the reply; Ctrl-C or Ctrl-D at an empty prompt ends the chat.\n";
 }
 

@@ -58,12 +58,13 @@ typedef enum llama2_weight_type {
     LLAMA2_WEIGHTS_F32 = 0, /* llama2.c legacy (v0) and version 1 files */
     LLAMA2_WEIGHTS_Q8_0 = 1, /* llama2.c version 2: int8 with an fp32 scale per group */
     /* GGUF files, used in place as ggml's blocks (a model's type: the first
-     * of Q4_0, Q4_K, Q6_K, GGML_Q8_0 that one of its matrices has; its
+     * of Q4_0, Q4_K, Q5_K, Q6_K, GGML_Q8_0 that one of its matrices has; its
      * matrices of other types are held in fp32). */
     LLAMA2_WEIGHTS_GGML_Q8_0 = 2, /* 32 int8 values and an fp16 scale a block */
     LLAMA2_WEIGHTS_Q4_0 = 3,      /* 32 4-bit values and an fp16 scale a block */
     LLAMA2_WEIGHTS_Q4_K = 4,      /* 256 4-bit values a block, 6-bit scales and mins per 32 */
-    LLAMA2_WEIGHTS_Q6_K = 5       /* 256 6-bit values a block, an 8-bit scale per 16 */
+    LLAMA2_WEIGHTS_Q6_K = 5,      /* 256 6-bit values a block, an 8-bit scale per 16 */
+    LLAMA2_WEIGHTS_Q5_K = 6       /* 256 5-bit values a block, 6-bit scales and mins per 32 */
 } llama2_weight_type;
 
 typedef struct llama2_config {

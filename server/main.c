@@ -128,6 +128,7 @@ static void print_start(const server_args *a, const llama2_model *model, const l
             "llama2-server: model %s (%s weights, %s), kernels %s, %d slots of %d positions, KV cache %s\n",
             a->checkpoint,
             c->weight_type == LLAMA2_WEIGHTS_Q4_0 || c->weight_type == LLAMA2_WEIGHTS_Q4_K ? "4-bit"
+            : c->weight_type == LLAMA2_WEIGHTS_Q5_K                                       ? "5-bit"
             : c->weight_type == LLAMA2_WEIGHTS_Q6_K                                       ? "6-bit"
             : c->weight_type == LLAMA2_WEIGHTS_F32                                        ? "fp32"
                                                                                           : "int8",

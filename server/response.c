@@ -261,6 +261,7 @@ char *server_models_json(const char *model, long long created, const llama2_conf
                           "n_layers", c->n_layers, "weights",
                           c->weight_type == LLAMA2_WEIGHTS_Q4_0   ? "q4_0"
                           : c->weight_type == LLAMA2_WEIGHTS_Q4_K ? "q4_k"
+                          : c->weight_type == LLAMA2_WEIGHTS_Q5_K ? "q5_k"
                           : c->weight_type == LLAMA2_WEIGHTS_Q6_K ? "q6_k"
                           : c->weight_type == LLAMA2_WEIGHTS_F32  ? "f32"
                                                                   : "q8_0"));

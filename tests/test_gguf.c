@@ -639,7 +639,7 @@ static void test_quantize_from_gguf(void **state) {
     test_run_free(&r);
     const char *bad_type[] = {f32, out, "--type", "q5_1", NULL};
     assert_int_equal(test_run_tool(tool, bad_type, &r), 2);
-    assert_non_null(strstr(r.err, "--type: 'q5_1' is not one of f32, f16, q8_0, q4_0, q4_k, q6_k, q4_k_m"));
+    assert_non_null(strstr(r.err, "--type: 'q5_1' is not one of f32, f16, q8_0, q4_0, q4_k, q5_k, q6_k, q4_k_s, q4_k_m, q5_k_s, q5_k_m"));
     test_run_free(&r);
 }
 
@@ -701,6 +701,66 @@ static void test_q4_k_m_in_place(void **state) {
     assert_non_null(strstr(m->format, "Q4_K"));
     assert_non_null(strstr(m->format, "Q6_K"));
     llama2_model_close(m);
+}
+
+/* The Q4_K_S mix for 4 layers: attn_v of every layer in Q5_K (layers 0-3),
+ * ffn_down in Q4_K (no layer below 4 / 8), the classifier in Q6_K, held in
+ * place; the model's type Q4_K. A Q5_K_M file's type is Q5_K. */
+static void test_q4_k_s_in_place(void **state) {
+    const char *path = random_k_model("q4_k_s", L2_GGUF_MIX_Q4_K_S);
+    llama2_model *m = NULL;
+    llama2_error err = {0};
+    assert_int_equal(llama2_model_open(path, NULL, &m, &err), LLAMA2_OK);
+    assert_int_equal(m->config.weight_type, LLAMA2_WEIGHTS_Q4_K);
+    assert_null(m->converted);
+    assert_int_equal(m->token_embedding.type, LLAMA2_WEIGHTS_Q4_K);
+    assert_int_equal(m->classifier.type, LLAMA2_WEIGHTS_Q6_K);
+    for (int l = 0; l < 4; l++) {
+        const layer_weights *w = &m->layers[l];
+        assert_int_equal(w->attention_value.type, LLAMA2_WEIGHTS_Q5_K);
+        assert_int_equal(w->ffn_down.type, LLAMA2_WEIGHTS_Q4_K);
+        assert_int_equal(w->attention_query.type, LLAMA2_WEIGHTS_Q4_K);
+        const unsigned char *at = w->attention_value.blocks, *base = m->mapping;
+        assert_true(at > base && at < base + m->mapping_size);
+    }
+    assert_non_null(strstr(m->format, "Q5_K"));
+    llama2_model_close(m);
+    assert_int_equal(llama2_model_open(random_k_model("q5_k_m", L2_GGUF_MIX_Q5_K_M), NULL, &m, &err), LLAMA2_OK);
+    assert_int_equal(m->config.weight_type, LLAMA2_WEIGHTS_Q5_K);
+    assert_int_equal(m->layers[0].attention_query.type, LLAMA2_WEIGHTS_Q5_K);
+    assert_int_equal(m->layers[3].ffn_down.type, LLAMA2_WEIGHTS_Q6_K);
+    llama2_model_close(m);
+}
+
+/* The mixes' choices as llama.cpp's rules give them for 16 layers, and
+ * the fallbacks where rows are not whole blocks of 256 (Q5_K to Q8_0, as
+ * Q6_K; rows not whole blocks of 32 to F32). */
+static void test_k_mix_types(void **state) {
+    const llama2_config c = l2_random_model_config(256, 768, 16, 4, 2, 512, 128, 0, 0, 0);
+    /* Q4_K_S: attn_v of layers 0-3 and ffn_down of layers 0-1 in Q5_K. */
+    for (int l = 0; l < 16; l++) {
+        assert_int_equal(l2_gguf_written_type(L2_GGUF_MIX_Q4_K_S, L2_TENSOR_ATTENTION_VALUE, l, 256, &c),
+                         l < 4 ? L2_GGML_Q5_K : L2_GGML_Q4_K);
+        assert_int_equal(l2_gguf_written_type(L2_GGUF_MIX_Q4_K_S, L2_TENSOR_FFN_DOWN, l, 768, &c),
+                         l < 2 ? L2_GGML_Q5_K : L2_GGML_Q4_K);
+        assert_int_equal(l2_gguf_written_type(L2_GGUF_MIX_Q4_K_S, L2_TENSOR_ATTENTION_QUERY, l, 256, &c), L2_GGML_Q4_K);
+        /* Q5_K_M: Q6_K where Q4_K_M has it (layers 0, 1, 4, 7, 10, 13, 14, 15). */
+        const int more = l < 2 || l >= 14 || (l - 2) % 3 == 2;
+        assert_int_equal(l2_gguf_written_type(L2_GGUF_MIX_Q5_K_M, L2_TENSOR_ATTENTION_VALUE, l, 256, &c),
+                         more ? L2_GGML_Q6_K : L2_GGML_Q5_K);
+        assert_int_equal(l2_gguf_written_type(L2_GGUF_MIX_Q4_K_M, L2_TENSOR_FFN_DOWN, l, 768, &c),
+                         more ? L2_GGML_Q6_K : L2_GGML_Q4_K);
+        assert_int_equal(l2_gguf_written_type(L2_GGUF_MIX_Q5_K_S, L2_TENSOR_FFN_DOWN, l, 768, &c), L2_GGML_Q5_K);
+    }
+    const uint32_t mixes[] = {L2_GGUF_MIX_Q4_K_S, L2_GGUF_MIX_Q4_K_M, L2_GGUF_MIX_Q5_K_S, L2_GGUF_MIX_Q5_K_M};
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(l2_gguf_written_type(mixes[i], L2_TENSOR_CLASSIFIER, 0, 256, &c), L2_GGML_Q6_K);
+        assert_int_equal(l2_gguf_written_type(mixes[i], L2_TENSOR_CLASSIFIER, 0, 64, &c), L2_GGML_Q8_0);
+    }
+    assert_int_equal(l2_gguf_written_type(L2_GGML_Q5_K, L2_TENSOR_ATTENTION_QUERY, 0, 64, &c), L2_GGML_Q8_0);
+    assert_int_equal(l2_gguf_written_type(L2_GGML_Q5_K, L2_TENSOR_FFN_DOWN, 0, 172, &c), L2_GGML_F32);
+    assert_int_equal(l2_gguf_written_type(L2_GGUF_MIX_Q4_K_S, L2_TENSOR_ATTENTION_VALUE, 0, 64, &c), L2_GGML_Q8_0);
+    assert_int_equal(l2_gguf_written_type(L2_GGUF_MIX_Q4_K_S, L2_TENSOR_ATTENTION_QUERY, 0, 64, &c), L2_GGML_Q4_0);
 }
 
 /* The logits of model `path` at each position, fed `tokens` (BOS first). */
@@ -861,7 +921,8 @@ static int same_tensors(const char *a_path, const char *b_path, char *why, size_
 
 /* llama.cpp's quantizer (tests/llama_cpp/quantize.c) on the random K
  * model's F32 GGUF file writes the tensors llama2-quantize writes, byte
- * for byte: Q4_K everywhere (Q4_K_S --pure), the Q4_K_M mix, Q6_K. */
+ * for byte: Q4_K everywhere (Q4_K_S --pure), Q5_K everywhere (Q5_K_S
+ * --pure), the Q4_K_S, Q4_K_M, Q5_K_S and Q5_K_M mixes, Q6_K. */
 static void test_llama_cpp_quantizer_bytes(void **state) {
     char greedy[4096], libs[4200], quantize[4200];
     llama_cpp_tools("test_llama_cpp_quantizer_bytes", greedy, sizeof greedy, libs, sizeof libs);
@@ -871,7 +932,9 @@ static void test_llama_cpp_quantizer_bytes(void **state) {
     static const struct {
         const char *name, *ftype, *pure;
         uint32_t type;
-    } cases[] = {{"q4_k", "14", "pure", L2_GGML_Q4_K}, {"q4_k_m", "15", NULL, L2_GGUF_MIX_Q4_K_M},
+    } cases[] = {{"q4_k", "14", "pure", L2_GGML_Q4_K},         {"q5_k", "16", "pure", L2_GGML_Q5_K},
+                 {"q4_k_s", "14", NULL, L2_GGUF_MIX_Q4_K_S},     {"q4_k_m", "15", NULL, L2_GGUF_MIX_Q4_K_M},
+                 {"q5_k_s", "16", NULL, L2_GGUF_MIX_Q5_K_S},     {"q5_k_m", "17", NULL, L2_GGUF_MIX_Q5_K_M},
                  {"q6_k", "18", NULL, L2_GGML_Q6_K}};
     int failures = 0;
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
@@ -897,13 +960,42 @@ static void test_llama_cpp_quantizer_bytes(void **state) {
     assert_int_equal(failures, 0);
 }
 
+/* A file not held to llama.cpp's tokens still follows them but at near
+ * ties: along llama.cpp's 64 tokens, each is this engine's greedy choice
+ * or within NEAR_TIE of its best logit (measured: at most 0.095, in the
+ * Q6_K file; the two engines' logits differ by up to about 0.1 in K-quant
+ * files, 0.003 in F32 ones). A wrong layout or kernel parts by more. */
+#define NEAR_TIE 0.15f
+static int near_ties_only(const char *path, const int theirs[64], const char *name) {
+    enum { VOCAB = 512 };
+    static float logits[64 * VOCAB];
+    int tokens[64];
+    tokens[0] = LLAMA2_TOKEN_BOS;
+    memcpy(tokens + 1, theirs, 63 * sizeof *tokens);
+    logits_along(path, tokens, 64, logits, VOCAB);
+    float widest = 0.0f;
+    for (int pos = 0; pos < 64; pos++) {
+        const float *x = logits + pos * VOCAB;
+        int best = 0;
+        for (int v = 1; v < VOCAB; v++)
+            if (x[v] > x[best]) best = v;
+        const float gap = x[best] - x[theirs[pos]];
+        if (gap > widest) widest = gap;
+    }
+    print_message("%s: llama.cpp's tokens within %.4f of this engine's best logit\n", name, (double)widest);
+    return widest <= NEAR_TIE;
+}
+
 static void test_llama_cpp_parity(void **state) {
-    char twins[5][4096], random_k[3][4096];
+    char twins[5][4096], random_k[6][4096];
     static const char *const types[] = {"f32", "f16", "q8_0", "q4_0", "q4_k_m"};
     for (int t = 0; t < 5; t++) snprintf(twins[t], sizeof twins[t], "%s", twin_path(types[t]));
     snprintf(random_k[0], sizeof random_k[0], "%s", random_k_model("q4_k", L2_GGML_Q4_K));
     snprintf(random_k[1], sizeof random_k[1], "%s", random_k_model("q4_k_m", L2_GGUF_MIX_Q4_K_M));
     snprintf(random_k[2], sizeof random_k[2], "%s", random_k_model("q6_k", L2_GGML_Q6_K));
+    snprintf(random_k[3], sizeof random_k[3], "%s", random_k_model("q5_k", L2_GGML_Q5_K));
+    snprintf(random_k[4], sizeof random_k[4], "%s", random_k_model("q4_k_s", L2_GGUF_MIX_Q4_K_S));
+    snprintf(random_k[5], sizeof random_k[5], "%s", random_k_model("q5_k_m", L2_GGUF_MIX_Q5_K_M));
     char greedy[4096], libs[4200];
     llama_cpp_tools("test_llama_cpp_parity", greedy, sizeof greedy, libs, sizeof libs);
     /* And a random model of another shape: a separate classifier, 2 key
@@ -930,14 +1022,20 @@ static void test_llama_cpp_parity(void **state) {
      * stories260K's Q4_K_M twin, which holds no K-quant (no row of 256
      * values: its matrices fall back to Q4_0, Q8_0 and F32; best two 0.035
      * apart at its 39th token, logits of about 10), and the random K
-     * model's Q6_K file (best two within 0.01 of about 3 at its 20th). */
-    const char *files[9] = {twins[0], twins[1], twins[2], twins[3], twins[4], random_gguf,
-                            random_k[0], random_k[1], random_k[2]};
-    const char *names[9] = {"f32", "f16", "q8_0", "q4_0", "q4_k_m (loads)", "random GQA f32",
-                            "random K q4_k", "random K q4_k_m", "random K q6_k (loads)"};
-    const int held[9] = {1, 1, 1, 1, 0, 1, 1, 1, 0};
+     * model's Q6_K file (best two within 0.01 of about 3 at its 20th), and
+     * its Q5_K, Q4_K_S and Q5_K_M files (best two 0.024 apart at the
+     * Q4_K_S file's 4th token; the two engines' logits along the same
+     * tokens differ by up to about 0.1 in Q4_K and Q5_K files alike).
+     * Those follow llama.cpp's tokens but at near ties (near_ties_only). */
+    const char *files[12] = {twins[0],    twins[1],    twins[2],    twins[3],    twins[4],    random_gguf,
+                             random_k[0], random_k[1], random_k[2], random_k[3], random_k[4], random_k[5]};
+    const char *names[12] = {"f32",           "f16",           "q8_0",
+                             "q4_0",          "q4_k_m (loads)", "random GQA f32",
+                             "random K q4_k", "random K q4_k_m", "random K q6_k (loads)",
+                             "random K q5_k (loads)", "random K q4_k_s (loads)", "random K q5_k_m (loads)"};
+    const int held[12] = {1, 1, 1, 1, 0, 1, 1, 1, 0, 0, 0, 0};
     int failures = 0;
-    for (int t = 0; t < 9; t++) {
+    for (int t = 0; t < 12; t++) {
         int ours[64], theirs[64];
         char why[512] = "";
         our_greedy(files[t], 64, ours);
@@ -950,6 +1048,7 @@ static void test_llama_cpp_parity(void **state) {
         while (same < 64 && ours[same] == theirs[same]) same++;
         print_message("%s: %d of 64 tokens the same as llama.cpp's\n", names[t], same);
         if (same < 64 && held[t]) failures++;
+        if (!held[t] && !near_ties_only(files[t], theirs, names[t])) failures++;
     }
     assert_int_equal(failures, 0);
 }
@@ -1335,7 +1434,7 @@ static const hostile hostiles[] = {
     {"unknown tensor type", {.retype_tensor = "blk.0.attn_q.weight", .type = 99},
      "tensor blk.0.attn_q.weight has type 99, which this build does not know"},
     {"unsupported tensor type", {.retype_tensor = "blk.0.attn_q.weight", .type = L2_GGML_Q4_1},
-     "tensor blk.0.attn_q.weight has type Q4_1 (this build reads F32, F16, BF16, Q8_0, Q4_0, Q4_K and Q6_K)"},
+     "tensor blk.0.attn_q.weight has type Q4_1 (this build reads F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K and Q6_K)"},
     {"vocabulary smaller than the embedding", {.vocab = 6}, "tokenizer.ggml.tokens has 6 entries, the vocabulary 8"},
     {"vocabulary larger than the embedding", {.vocab = 10}, "tokenizer.ggml.tokens has 10 entries, the vocabulary 8"},
     {"BOS id not 1", {.retype_key = "tokenizer.ggml.bos_token_id", RAW(raw_u32_5)},
@@ -1498,6 +1597,8 @@ int main(void) {
         cmocka_unit_test(test_k_quants_dequantize),
         cmocka_unit_test(test_quantize_from_gguf),
         cmocka_unit_test(test_q4_k_m_in_place),
+        cmocka_unit_test(test_q4_k_s_in_place),
+        cmocka_unit_test(test_k_mix_types),
         cmocka_unit_test(test_q6_k_close_to_f32),
         cmocka_unit_test(test_llama_cpp_parity),
         cmocka_unit_test(test_llama_cpp_quantizer_bytes),

@@ -1,6 +1,6 @@
 /*
- * The K-quant kernels (src/kernels/ops_kquants.h: ggml's Q4_K and Q6_K
- * with Q8_K activations): the reference's quantizer against ggml's
+ * The K-quant kernels (src/kernels/ops_kquants.h: ggml's Q4_K, Q5_K and
+ * Q6_K with Q8_K activations): the reference's quantizer against ggml's
  * definition, its dots against double-precision sums of the dequantized
  * weights (ggml_dequant.c, itself held to the layouts by test_gguf), and
  * every other table (AVX2, skipped by name where the CPU lacks it) against
@@ -370,6 +370,98 @@ static void test_table_k_panels(void **state) {
     }
 }
 
+/* ---------------------------------------------------------- Q5_K */
+
+static void random_q5_K(l2_block_q5_K *b, int n, int extreme) {
+    for (int i = 0; i < n; i++) {
+        random_bytes(&b[i], sizeof b[i]);
+        b[i].d = extreme ? scale_bits((int)(test_rng_next(&rng) % 8)) : l2_f32_to_f16(uniform() * 0.01f);
+        b[i].dmin = extreme ? scale_bits((int)(test_rng_next(&rng) % 8)) : l2_f32_to_f16(uniform() * 0.01f);
+        if (extreme && i % 3 == 0) {
+            memset(b[i].scales, 0xFF, sizeof b[i].scales); /* every scale and min 63 */
+            memset(b[i].qs, i % 2 ? 0x00 : 0xFF, sizeof b[i].qs);
+            memset(b[i].qh, i % 2 ? 0x00 : 0xFF, sizeof b[i].qh); /* all 0 or all 31 */
+        }
+    }
+}
+
+/* Value i of a Q5_K block (0-31), from the layout: the nibble as Q4_K's,
+ * bit i / 32 of qh[i % 32] as 16. */
+static int q5_K_level(const l2_block_q5_K *w, int i) {
+    const uint8_t byte = w->qs[(i / 64) * 32 + i % 32];
+    return ((i / 32) % 2 ? byte >> 4 : byte & 15) + 16 * ((w->qh[i % 32] >> (i / 32)) & 1);
+}
+
+static double q5_K_magnitude(const l2_block_q5_K *w, const l2_block_q8_K *x, int n) {
+    double mag = 0.0;
+    for (int b = 0; b < n; b++)
+        for (int j = 0; j < 8; j++) {
+            int sc, m;
+            l2_q4_K_scale_min(w[b].scales, j, &sc, &m);
+            double s = 0.0;
+            for (int i = 32 * j; i < 32 * j + 32; i++) s += fabs((double)q5_K_level(&w[b], i) * x[b].qs[i]);
+            mag += fabs((double)l2_f16_to_f32(w[b].d) * x[b].d) * sc * s;
+            mag += fabs((double)l2_f16_to_f32(w[b].dmin) * x[b].d) * m *
+                   fabs((double)x[b].bsums[2 * j] + x[b].bsums[2 * j + 1]);
+        }
+    return mag;
+}
+
+/* The reference's Q5_K dot against the dequantized weights (ggml_dequant.c)
+ * times the activations, in double; the dequantized values against the
+ * layout. */
+static void test_reference_dots_q5_K(void **state) {
+    static l2_block_q5_K w[MAX_BLOCKS];
+    static l2_block_q8_K x[MAX_BLOCKS];
+    static float v[MAX_BLOCKS * QK];
+    const l2_kquant_kernels *k = l2_kquant_kernels_reference();
+    for (int trial = 0; trial < 60; trial++) {
+        const int n = 1 + (int)(test_rng_next(&rng) % MAX_BLOCKS);
+        random_q5_K(w, n, 0);
+        random_activations(x, n, 0);
+        assert_true(l2_ggml_dequantize(L2_GGML_Q5_K, (const unsigned char *)w, (size_t)n * QK, v));
+        double want = 0.0, mag = 0.0;
+        for (int i = 0; i < n * QK; i++) {
+            const l2_block_q5_K *b = &w[i / QK];
+            int sc, m;
+            l2_q4_K_scale_min(b->scales, (i % QK) / 32, &sc, &m);
+            const float value = l2_f16_to_f32(b->d) * (float)sc * (float)q5_K_level(b, i % QK) -
+                                l2_f16_to_f32(b->dmin) * (float)m;
+            assert_true(same_float(v[i], value));
+            const double xi = (double)x[i / QK].d * x[i / QK].qs[i % QK];
+            want += v[i] * xi;
+            mag += fabs(v[i] * xi);
+        }
+        if (!(fabs(k->dot_q5_K(w, x, n) - want) <= 1e-5 * mag))
+            fail_msg("q5_K: %.9g, want %.9g", (double)k->dot_q5_K(w, x, n), want);
+    }
+}
+
+/* A table's Q5_K dots against the reference's, extreme scales included;
+ * its four-row and two-input dots the one-row dot's bits. */
+static void test_table_q5_K(void **state) {
+    const l2_kquant_kernels *k = table_or_skip(*state), *ref = l2_kquant_kernels_reference();
+    static l2_block_q5_K w[4 * MAX_BLOCKS];
+    static l2_block_q8_K x[2 * MAX_BLOCKS + 3];
+    for (int trial = 0; trial < 300; trial++) {
+        const int n = 1 + (int)(test_rng_next(&rng) % MAX_BLOCKS), extreme = trial % 2;
+        const size_t stride = (size_t)n + (size_t)(trial % 4);
+        random_q5_K(w, 4 * n, extreme);
+        random_activations(x, n, extreme);
+        random_activations(x + stride, n, extreme);
+        float o[4], e[8];
+        k->dot4_q5_K(o, w, (size_t)n, x, n);
+        k->dot4x2_q5_K(e, w, (size_t)n, x, stride, n);
+        for (int r = 0; r < 4; r++) {
+            const float one = k->dot_q5_K(w + r * n, x, n);
+            assert_close(k, one, ref->dot_q5_K(w + r * n, x, n), q5_K_magnitude(w + r * n, x, n), n);
+            assert_true(same_float(o[r], one));
+            for (int i = 0; i < 2; i++)
+                assert_true(same_float(e[4 * i + r], k->dot_q5_K(w + r * n, x + (size_t)i * stride, n)));
+        }
+    }
+}
+
 static void test_table_for_level(void **state) {
     assert_ptr_equal(l2_kquant_kernels_for("scalar"), l2_kquant_kernels_reference());
     assert_ptr_equal(l2_kquant_kernels_for("neon-exact"), l2_kquant_kernels_reference());
@@ -456,6 +548,9 @@ int main(void) {
         cmocka_unit_test(test_reference_blockwise),
         cmocka_unit_test_prestate(test_table_k_panels, "scalar"),
         cmocka_unit_test_prestate(test_table_k_panels, "avx512-vnni"),
+        cmocka_unit_test(test_reference_dots_q5_K),
+        cmocka_unit_test_prestate(test_table_q5_K, "scalar"),
+        cmocka_unit_test_prestate(test_table_q5_K, "avx2"),
         cmocka_unit_test(test_table_for_level),
         cmocka_unit_test(test_tables_as_documented),
     };

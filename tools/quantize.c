@@ -4,7 +4,8 @@
  * or (--type) any model into a GGUF file with its tokenizer.
  *
  *   llama2-quantize <input.bin> <output.bin> [--group-size N] [--force]
- *   llama2-quantize <input> <output.gguf> --type f32|f16|q8_0|q4_0|q4_k|q6_k|q4_k_m [-z tokenizer.bin] [--force]
+ *   llama2-quantize <input> <output.gguf> --type f32|f16|q8_0|q4_0|q4_k|q5_k|q6_k|q4_k_s|q4_k_m|q5_k_s|q5_k_m
+ *                   [-z tokenizer.bin] [--force]
  *
  * The output is never the input, replaces an existing file only with
  * --force, and appears only once complete (output_file.h).
@@ -34,14 +35,18 @@ static const char usage_text[] =
     "With --type, writes any model (llama2.c v0, v1, v2 or GGUF) as a GGUF\n"
     "file holding its tokenizer (from -z, or the input GGUF's own; a BPE one\n"
     "as llama.cpp's gpt2 tokenizer), the\n"
-    "weight matrices in TYPE: f32, f16, q8_0, q4_0, q4_k, q6_k, or q4_k_m,\n"
-    "llama.cpp's mix (q4_k; q6_k for the output matrix and for attn_v and\n"
-    "ffn_down of some layers). A matrix whose rows are not whole blocks of its\n"
-    "type (256 values for q4_k and q6_k, 32 for the others) falls back: q6_k to\n"
-    "q8_0, q4_k to q4_0, and rows not whole blocks of 32 to f32.\n"
+    "weight matrices in TYPE: f32, f16, q8_0, q4_0, q4_k, q5_k, q6_k, or one of\n"
+    "llama.cpp's mixes, all with q6_k for the output matrix: q4_k_s (q4_k; q5_k\n"
+    "for attn_v of layers 0-3 and ffn_down of the first eighth of the layers),\n"
+    "q4_k_m (q4_k; q6_k for attn_v and ffn_down of some layers), q5_k_s (q5_k),\n"
+    "q5_k_m (q5_k; q6_k as q4_k_m). A matrix whose rows are not whole blocks\n"
+    "of its type (256 values for the k types, 32 for the others) falls back:\n"
+    "q6_k and q5_k to q8_0, q4_k to q4_0, and rows not whole blocks of 32 to\n"
+    "f32.\n"
     "\n"
     "  --group-size N   values per scale\n"
-    "  --type TYPE      write GGUF with matrices of this type: f32, f16, q8_0, q4_0, q4_k, q6_k, q4_k_m\n"
+    "  --type TYPE      write GGUF with matrices of this type: f32, f16, q8_0, q4_0, q4_k, q5_k, q6_k,\n"
+    "                   q4_k_s, q4_k_m, q5_k_s, q5_k_m\n"
     "  -z, --tokenizer PATH  the model's tokenizer.bin or BPE tokenizer file (with --type)\n"
     "  --force          replace <output.bin> if it exists (never the input)\n"
     "  -h, --help       this text\n";
@@ -72,7 +77,9 @@ static void print_group_size(int used, int given, int dim, int hidden_dim) {
 static int parse_type(const char *name, uint32_t *type) {
     static const struct { const char *name; uint32_t type; } types[] = {
         {"f32", L2_GGML_F32},   {"f16", L2_GGML_F16},   {"q8_0", L2_GGML_Q8_0},          {"q4_0", L2_GGML_Q4_0},
-        {"q4_k", L2_GGML_Q4_K}, {"q6_k", L2_GGML_Q6_K}, {"q4_k_m", L2_GGUF_MIX_Q4_K_M}};
+        {"q4_k", L2_GGML_Q4_K}, {"q5_k", L2_GGML_Q5_K}, {"q6_k", L2_GGML_Q6_K},
+        {"q4_k_s", L2_GGUF_MIX_Q4_K_S}, {"q4_k_m", L2_GGUF_MIX_Q4_K_M}, {"q5_k_s", L2_GGUF_MIX_Q5_K_S},
+        {"q5_k_m", L2_GGUF_MIX_Q5_K_M}};
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
         if (strcmp(name, types[i].name) == 0) {
             *type = types[i].type;
@@ -85,7 +92,7 @@ static int parse_type(const char *name, uint32_t *type) {
 static int write_gguf(const char *const paths[2], const char *type_name, const char *tokenizer_path, int group_size,
                       unsigned output_flags) {
     uint32_t type;
-    if (!parse_type(type_name, &type)) return usage_error("--type: '%s' is not one of f32, f16, q8_0, q4_0, q4_k, q6_k, q4_k_m", type_name);
+    if (!parse_type(type_name, &type)) return usage_error("--type: '%s' is not one of f32, f16, q8_0, q4_0, q4_k, q5_k, q6_k, q4_k_s, q4_k_m, q5_k_s, q5_k_m", type_name);
     if (group_size) return usage_error("%s", "--group-size is for llama2.c version 2 output, not --type");
     llama2_error err = {0};
     llama2_model *m = NULL;

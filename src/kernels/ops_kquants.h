@@ -10,15 +10,15 @@
  * dot's bits for each row and input. Where a table has panel kernels (the
  * reference, AVX512-VNNI), Q4_K and Q6_K matrices run as panels of 16
  * rows instead (below), in an order of their own (blockwise) whose bits
- * every such table gives. The forward pass runs GGUF's Q4_K and Q6_K
- * matrices with them (src/run/products.c). */
+ * every such table gives; Q5_K runs row by row. The forward pass runs
+ * GGUF's Q4_K, Q5_K and Q6_K matrices with them (src/run/products.c). */
 #ifndef LLAMA2_OPS_KQUANTS_H
 #define LLAMA2_OPS_KQUANTS_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#define L2_SUPER_BLOCK 256 /* values in a Q4_K, Q6_K or Q8_K block */
+#define L2_SUPER_BLOCK 256 /* values in a Q4_K, Q5_K, Q6_K or Q8_K block */
 
 /* 256 4-bit values in 8 sub-blocks of 32, each with a 6-bit scale and a
  * 6-bit min: x = d * scale * q - dmin * min. scales: sub-block j < 4 in
@@ -43,6 +43,15 @@ typedef struct l2_block_q6_K {
     int8_t scales[L2_SUPER_BLOCK / 16];
     uint16_t d; /* fp16 */
 } l2_block_q6_K;
+
+/* Q4_K with a fifth bit: 256 5-bit values (0-31), the same scales, mins
+ * and nibbles as Q4_K; value i's fifth bit is bit i / 32 of qh[i % 32]. */
+typedef struct l2_block_q5_K {
+    uint16_t d, dmin; /* fp16 */
+    uint8_t scales[12];
+    uint8_t qh[L2_SUPER_BLOCK / 8];
+    uint8_t qs[L2_SUPER_BLOCK / 2];
+} l2_block_q5_K;
 
 /* The activations: x = d * q, and bsums[i] the sum of q[16i .. 16i + 16). */
 typedef struct l2_block_q8_K {
@@ -83,6 +92,11 @@ typedef struct l2_kquant_kernels {
     /* The same for Q6_K (l2_q6_K_panels_pack, l2_q6_K_dot_blockwise). */
     void (*q6_K_panels)(float *out, size_t out_stride, const void *panels, int rows, int panel_begin, int panel_end,
                         const l2_block_q8_K *x, size_t x_stride, int n_inputs, int n_blocks);
+    /* Q5_K's one-row, four-row and two-input dots (ops_kquants_q5.c). */
+    float (*dot_q5_K)(const l2_block_q5_K *w, const l2_block_q8_K *x, int n_blocks);
+    void (*dot4_q5_K)(float out[4], const l2_block_q5_K *w, size_t row_blocks, const l2_block_q8_K *x, int n_blocks);
+    void (*dot4x2_q5_K)(float out[8], const l2_block_q5_K *w, size_t row_blocks, const l2_block_q8_K *x,
+                        size_t x_stride, int n_blocks);
 } l2_kquant_kernels;
 
 /* Q4_K panels: a matrix's rows in panels of 16 (ops_blocks.h's
@@ -159,6 +173,17 @@ static inline void l2_q4_K_scale_min(const uint8_t scales[12], int j, int *scale
         *min = (scales[j + 4] >> 4) | ((scales[j] >> 6) << 4);
     }
 }
+
+/* Q5_K's dots of the reference and of AVX2 (ops_kquants_q5.c,
+ * ops_kquants_q5_avx2.c), as their tables hold them. */
+float l2_dot_q5_K_ref(const l2_block_q5_K *w, const l2_block_q8_K *x, int n_blocks);
+void l2_dot4_q5_K_ref(float out[4], const l2_block_q5_K *w, size_t row_blocks, const l2_block_q8_K *x, int n_blocks);
+void l2_dot4x2_q5_K_ref(float out[8], const l2_block_q5_K *w, size_t row_blocks, const l2_block_q8_K *x,
+                        size_t x_stride, int n_blocks);
+float l2_dot_q5_K_avx2(const l2_block_q5_K *w, const l2_block_q8_K *x, int n_blocks);
+void l2_dot4_q5_K_avx2(float out[4], const l2_block_q5_K *w, size_t row_blocks, const l2_block_q8_K *x, int n_blocks);
+void l2_dot4x2_q5_K_avx2(float out[8], const l2_block_q5_K *w, size_t row_blocks, const l2_block_q8_K *x,
+                         size_t x_stride, int n_blocks);
 
 /* The reference's quantizer, which every table holds. */
 void l2_quantize_q8_K_ref(l2_block_q8_K *y, const float *x, int n);

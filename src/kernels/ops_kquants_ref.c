@@ -121,7 +121,10 @@ const l2_kquant_kernels *l2_kquant_kernels_reference(void) {
                                             .dot4x2_q4_K = dot4x2_q4_K_ref,
                                             .dot4x2_q6_K = dot4x2_q6_K_ref,
                                             .q4_K_panels = l2_q4_K_panels_ref,
-                                            .q6_K_panels = l2_q6_K_panels_ref};
+                                            .q6_K_panels = l2_q6_K_panels_ref,
+                                            .dot_q5_K = l2_dot_q5_K_ref,
+                                            .dot4_q5_K = l2_dot4_q5_K_ref,
+                                            .dot4x2_q5_K = l2_dot4x2_q5_K_ref};
     return &table;
 }
 

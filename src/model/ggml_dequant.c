@@ -6,6 +6,8 @@
  *   Q4_K (256, 144): fp16 d, fp16 dmin, 12 bytes of 6-bit scales and mins
  *       for 8 sub-blocks of 32, 128 bytes of nibbles: each 32 bytes hold two
  *       sub-blocks (low nibbles, then high); x = (d * sc) * q - dmin * m.
+ *   Q5_K (256, 176): Q4_K's d, dmin and scales, then qh[32], then Q4_K's
+ *       nibbles; value i's fifth bit (16) is bit i / 32 of qh[i % 32].
  *   Q6_K (256, 210): 128 bytes of low 4 bits, 64 of high 2 bits, 16 int8
  *       scales (one per 16 values), fp16 d; x = d * sc * (q - 32).
  */
@@ -34,17 +36,21 @@ static void q4_k_scale_min(int j, const unsigned char *q, int *scale, int *min) 
     }
 }
 
-static void q4_k_block(const unsigned char *b, float *y) {
+/* A Q4_K block (qh NULL) or a Q5_K one (qh its fifth bits); q the nibbles. */
+static void q4_k_block(const unsigned char *b, const unsigned char *qh, const unsigned char *q, float *y) {
     const float d = half_at(b), dmin = half_at(b + 2);
-    const unsigned char *scales = b + 4, *q = b + 16;
+    const unsigned char *scales = b + 4;
     for (int j = 0; j < 8; j += 2, q += 32, y += 64) {
         int sc, m;
         q4_k_scale_min(j, scales, &sc, &m);
         const float d1 = d * (float)sc, m1 = dmin * (float)m;
         q4_k_scale_min(j + 1, scales, &sc, &m);
         const float d2 = d * (float)sc, m2 = dmin * (float)m;
-        for (int l = 0; l < 32; l++) y[l] = d1 * (float)(q[l] & 0x0F) - m1;
-        for (int l = 0; l < 32; l++) y[32 + l] = d2 * (float)(q[l] >> 4) - m2;
+        for (int l = 0; l < 32; l++) {
+            const int h1 = qh ? ((qh[l] >> j) & 1) << 4 : 0, h2 = qh ? ((qh[l] >> (j + 1)) & 1) << 4 : 0;
+            y[l] = d1 * (float)((q[l] & 0x0F) + h1) - m1;
+            y[32 + l] = d2 * (float)((q[l] >> 4) + h2) - m2;
+        }
     }
 }
 
@@ -94,7 +100,11 @@ int l2_ggml_dequantize(uint32_t type, const unsigned char *src, size_t n, float 
         }
         return 1;
     case L2_GGML_Q4_K:
-        for (size_t b = 0; b < n / 256; b++) q4_k_block(src + b * 144, out + b * 256);
+        for (size_t b = 0; b < n / 256; b++) q4_k_block(src + b * 144, NULL, src + b * 144 + 16, out + b * 256);
+        return 1;
+    case L2_GGML_Q5_K:
+        for (size_t b = 0; b < n / 256; b++)
+            q4_k_block(src + b * 176, src + b * 176 + 16, src + b * 176 + 48, out + b * 256);
         return 1;
     case L2_GGML_Q6_K:
         for (size_t b = 0; b < n / 256; b++) q6_k_block(src + b * 210, out + b * 256);

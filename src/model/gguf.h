@@ -118,7 +118,7 @@ int l2_gguf_int(const l2_gguf_kv *kv, int64_t lo, int64_t hi, int64_t *out);
 int l2_gguf_float(const l2_gguf_kv *kv, float *out);
 
 /* The tensor types a model may hold, as messages name them. */
-#define L2_GGUF_SUPPORTED_TYPES "F32, F16, BF16, Q8_0, Q4_0, Q4_K and Q6_K"
+#define L2_GGUF_SUPPORTED_TYPES "F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K and Q6_K"
 
 /* The metadata keys of a llama model. */
 #define L2_GGUF_KEY_ARCH "general.architecture"

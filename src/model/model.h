@@ -19,8 +19,8 @@ typedef struct tensor {
     int group_size;
     /* LLAMA2_WEIGHTS_GGML_Q8_0 and LLAMA2_WEIGHTS_Q4_0: rows * cols / 32
      * blocks (l2_block_q8_0 or l2_block_q4_0 of ops_blocks.h);
-     * LLAMA2_WEIGHTS_Q4_K and LLAMA2_WEIGHTS_Q6_K: rows * cols / 256
-     * (l2_block_q4_K or l2_block_q6_K of ops_kquants.h); row by row, in
+     * LLAMA2_WEIGHTS_Q4_K, _Q5_K and _Q6_K: rows * cols / 256
+     * (l2_block_q4_K, l2_block_q5_K or l2_block_q6_K of ops_kquants.h); row by row, in
      * the file's mapping. */
     const void *blocks;
     /* Q8_0: the model's kernel table's repack of this matrix (repack_q8 in
@@ -29,15 +29,14 @@ typedef struct tensor {
     const void *packed;
 } tensor;
 
-/* GGUF's types held as ggml's blocks (Q8_0, Q4_0, Q4_K, Q6_K). */
-static inline int l2_weights_are_blocks(llama2_weight_type type) {
-    return type == LLAMA2_WEIGHTS_GGML_Q8_0 || type == LLAMA2_WEIGHTS_Q4_0 || type == LLAMA2_WEIGHTS_Q4_K ||
-           type == LLAMA2_WEIGHTS_Q6_K;
-}
-
 /* The K-quant types (256 values a block, Q8_K activations). */
 static inline int l2_weights_are_k(llama2_weight_type type) {
-    return type == LLAMA2_WEIGHTS_Q4_K || type == LLAMA2_WEIGHTS_Q6_K;
+    return type == LLAMA2_WEIGHTS_Q4_K || type == LLAMA2_WEIGHTS_Q5_K || type == LLAMA2_WEIGHTS_Q6_K;
+}
+
+/* GGUF's types held as ggml's blocks (Q8_0, Q4_0 and the K-quants). */
+static inline int l2_weights_are_blocks(llama2_weight_type type) {
+    return type == LLAMA2_WEIGHTS_GGML_Q8_0 || type == LLAMA2_WEIGHTS_Q4_0 || l2_weights_are_k(type);
 }
 
 typedef struct layer_weights {
@@ -75,7 +74,7 @@ struct llama2_model {
     void *packed;
     /* The block kernels that go with it (ops_blocks.h), for ggml blocks. */
     const struct l2_block_kernels *block_kernels;
-    /* And the K-quant kernels (ops_kquants.h), for Q4_K and Q6_K. */
+    /* And the K-quant kernels (ops_kquants.h), for Q4_K, Q5_K and Q6_K. */
     const struct l2_kquant_kernels *kquant_kernels;
     /* What the file is, for --verbose ("v1 fp32", "GGUF v3: 12 F32 tensors"). */
     char format[96];

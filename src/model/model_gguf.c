@@ -1,7 +1,7 @@
 /*
  * A GGUF file (gguf.c parses it) as a model: the llama hyperparameters from
  * the metadata, every tensor llama.cpp names found, typed and shaped as the
- * metadata implies, viewed in place (F32; Q8_0, Q4_0, Q4_K and Q6_K
+ * metadata implies, viewed in place (F32; Q8_0, Q4_0, Q4_K, Q5_K and Q6_K
  * blocks) or
  * converted at load (see held_as_blocks), and the tokenizer the file carries. docs/FORMAT.md says what is read and what is refused.
  *
@@ -112,7 +112,7 @@ static llama2_status read_config(const l2_gguf *g, llama2_config *c, llama2_erro
 
 static int matrix_type_supported(uint32_t type) {
     return type == L2_GGML_F32 || type == L2_GGML_F16 || type == L2_GGML_BF16 || type == L2_GGML_Q8_0 ||
-           type == L2_GGML_Q4_0 || type == L2_GGML_Q4_K || type == L2_GGML_Q6_K;
+           type == L2_GGML_Q4_0 || type == L2_GGML_Q4_K || type == L2_GGML_Q5_K || type == L2_GGML_Q6_K;
 }
 
 static llama2_status check_tensor(const l2_gguf_tensor *t, const char *name, const l2_file_tensor *f,
@@ -209,12 +209,13 @@ static llama2_weight_type block_type(uint32_t ggml_type) {
     case L2_GGML_Q8_0: return LLAMA2_WEIGHTS_GGML_Q8_0;
     case L2_GGML_Q4_0: return LLAMA2_WEIGHTS_Q4_0;
     case L2_GGML_Q4_K: return LLAMA2_WEIGHTS_Q4_K;
+    case L2_GGML_Q5_K: return LLAMA2_WEIGHTS_Q5_K;
     case L2_GGML_Q6_K: return LLAMA2_WEIGHTS_Q6_K;
     default: return LLAMA2_WEIGHTS_F32;
     }
 }
 
-/* How a matrix is held: Q8_0, Q4_0, Q4_K and Q6_K in place, as ggml's
+/* How a matrix is held: Q8_0, Q4_0, Q4_K, Q5_K and Q6_K in place, as ggml's
  * blocks (the block and K-quant kernels run them; a K-quant's rows are
  * whole blocks of 256, as gguf.c checks); F32 in place; F16 and BF16
  * converted to fp32 at load (their values are exact in fp32). A block
@@ -232,11 +233,12 @@ static size_t converted_bytes(const found_tensor *ft) {
     return n * sizeof(float);
 }
 
-/* The model's weight type: the first of Q4_0, Q4_K, Q6_K and GGML_Q8_0
- * that a matrix is held as (a Q4_K_M file is Q4_K), else F32. */
+/* The model's weight type: the first of Q4_0, Q4_K, Q5_K, Q6_K and
+ * GGML_Q8_0 that a matrix is held as (a Q4_K_M or Q4_K_S file is Q4_K, a
+ * Q5_K_M file Q5_K), else F32. */
 static llama2_weight_type model_type(const found_tensor *list, size_t n) {
-    static const llama2_weight_type order[] = {LLAMA2_WEIGHTS_Q4_0, LLAMA2_WEIGHTS_Q4_K, LLAMA2_WEIGHTS_Q6_K,
-                                               LLAMA2_WEIGHTS_GGML_Q8_0};
+    static const llama2_weight_type order[] = {LLAMA2_WEIGHTS_Q4_0, LLAMA2_WEIGHTS_Q4_K, LLAMA2_WEIGHTS_Q5_K,
+                                               LLAMA2_WEIGHTS_Q6_K, LLAMA2_WEIGHTS_GGML_Q8_0};
     for (size_t k = 0; k < sizeof order / sizeof order[0]; k++)
         for (size_t i = 0; i < n; i++)
             if (held_as_blocks(&list[i]) && block_type(list[i].t->type) == order[k]) return order[k];

@@ -122,12 +122,14 @@ static void run_kquant_rows(const products_job *job, const l2_product *prod, int
     const l2_block_q8_K *x =
         (const l2_block_q8_K *)(const void *)(job->s->xq + l2_xq_k_offset(job->s->model, job->s->batch));
     if (is_panels(w)) {
-        (w->type == LLAMA2_WEIGHTS_Q4_K ? kk->q4_K_panels : kk->q6_K_panels)(prod->out, stride, w->packed, end, begin / L2_PANEL_ROWS,
-                        (end + L2_PANEL_ROWS - 1) / L2_PANEL_ROWS, x, n_blocks, job->nb, (int)n_blocks);
+        const int panel_begin = begin / L2_PANEL_ROWS, panel_end = (end + L2_PANEL_ROWS - 1) / L2_PANEL_ROWS;
+        (w->type == LLAMA2_WEIGHTS_Q4_K ? kk->q4_K_panels : kk->q6_K_panels)(
+            prod->out, stride, w->packed, end, panel_begin, panel_end, x, n_blocks, job->nb, (int)n_blocks);
         return;
     }
-    const int q4 = w->type == LLAMA2_WEIGHTS_Q4_K;
+    const int q4 = w->type == LLAMA2_WEIGHTS_Q4_K, q5 = w->type == LLAMA2_WEIGHTS_Q5_K;
     const l2_block_q4_K *w4 = w->blocks;
+    const l2_block_q5_K *w5 = w->blocks;
     const l2_block_q6_K *w6 = w->blocks;
     int r = begin;
     for (; r + 4 <= end; r += 4) {
@@ -138,6 +140,8 @@ static void run_kquant_rows(const products_job *job, const l2_product *prod, int
             const l2_block_q8_K *xb = x + (size_t)b * n_blocks;
             if (q4)
                 kk->dot4x2_q4_K(eight, w4 + at, n_blocks, xb, n_blocks, (int)n_blocks);
+            else if (q5)
+                kk->dot4x2_q5_K(eight, w5 + at, n_blocks, xb, n_blocks, (int)n_blocks);
             else
                 kk->dot4x2_q6_K(eight, w6 + at, n_blocks, xb, n_blocks, (int)n_blocks);
             for (int i = 0; i < 8; i++) prod->out[(size_t)(b + i / 4) * stride + (size_t)(r + i % 4)] = eight[i];
@@ -147,6 +151,8 @@ static void run_kquant_rows(const products_job *job, const l2_product *prod, int
             const l2_block_q8_K *xb = x + (size_t)b * n_blocks;
             if (q4)
                 kk->dot4_q4_K(four, w4 + at, n_blocks, xb, (int)n_blocks);
+            else if (q5)
+                kk->dot4_q5_K(four, w5 + at, n_blocks, xb, (int)n_blocks);
             else
                 kk->dot4_q6_K(four, w6 + at, n_blocks, xb, (int)n_blocks);
             for (int i = 0; i < 4; i++) prod->out[(size_t)b * stride + (size_t)(r + i)] = four[i];
@@ -156,8 +162,9 @@ static void run_kquant_rows(const products_job *job, const l2_product *prod, int
         for (int b = 0; b < job->nb; b++) {
             const l2_block_q8_K *xb = x + (size_t)b * n_blocks;
             prod->out[(size_t)b * stride + (size_t)r] =
-                q4 ? kk->dot_q4_K(w4 + (size_t)r * n_blocks, xb, (int)n_blocks)
-                   : kk->dot_q6_K(w6 + (size_t)r * n_blocks, xb, (int)n_blocks);
+                q4   ? kk->dot_q4_K(w4 + (size_t)r * n_blocks, xb, (int)n_blocks)
+                : q5 ? kk->dot_q5_K(w5 + (size_t)r * n_blocks, xb, (int)n_blocks)
+                     : kk->dot_q6_K(w6 + (size_t)r * n_blocks, xb, (int)n_blocks);
         }
 }
 
@@ -185,8 +192,7 @@ static void run_product_task(void *ctx, int task, int worker) {
         k->matmul_f32(prod->out, prod->out_stride, job->x, job->nb, w->f32, w->cols, begin, end);
     } else if (k->matmul_q8_packed && w->packed) {
         k->matmul_q8_packed(prod->out, prod->out_stride, job->s->xq, job->s->xq_scales, job->s->xq_sums, job->nb,
-                            w->q, w->scales,
-                            w->packed, w->rows, w->cols, w->group_size, begin, end);
+                            w->q, w->scales, w->packed, w->rows, w->cols, w->group_size, begin, end);
     } else {
         k->matmul_q8(prod->out, prod->out_stride, job->s->xq, job->s->xq_scales, job->nb, w->q, w->scales, w->cols,
                      w->group_size, begin, end);

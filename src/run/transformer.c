@@ -74,8 +74,12 @@ static void embed_row(const rows_job *job, int b) {
         return;
     }
     if (l2_weights_are_k(t->type)) { /* as ggml's reference dequantizes them */
-        const size_t block_bytes = t->type == LLAMA2_WEIGHTS_Q4_K ? sizeof(l2_block_q4_K) : sizeof(l2_block_q6_K);
-        l2_ggml_dequantize(t->type == LLAMA2_WEIGHTS_Q4_K ? L2_GGML_Q4_K : L2_GGML_Q6_K,
+        const size_t block_bytes = t->type == LLAMA2_WEIGHTS_Q4_K   ? sizeof(l2_block_q4_K)
+                                   : t->type == LLAMA2_WEIGHTS_Q5_K ? sizeof(l2_block_q5_K)
+                                                                    : sizeof(l2_block_q6_K);
+        l2_ggml_dequantize(t->type == LLAMA2_WEIGHTS_Q4_K   ? L2_GGML_Q4_K
+                           : t->type == LLAMA2_WEIGHTS_Q5_K ? L2_GGML_Q5_K
+                                                            : L2_GGML_Q6_K,
                            (const unsigned char *)t->blocks + token * (dim / L2_SUPER_BLOCK) * block_bytes, dim, out);
         return;
     }

@@ -310,6 +310,7 @@ llama2_status l2_checkpoint_rewrite(const char *in_path, const char *out_path, i
                     "rewrite the fp32 file it came from",
                     in->weight_type == LLAMA2_WEIGHTS_Q4_0   ? "Q4_0"
                     : in->weight_type == LLAMA2_WEIGHTS_Q4_K ? "Q4_K"
+                    : in->weight_type == LLAMA2_WEIGHTS_Q5_K ? "Q5_K"
                     : in->weight_type == LLAMA2_WEIGHTS_Q6_K ? "Q6_K"
                                                              : "Q8_0");
     } else if (m->rope_freq_factors) {

@@ -241,6 +241,7 @@ static void read_row(const llama2_model *m, const out_tensor *t, size_t r, float
     if (l2_weights_are_blocks(w->type)) {
         const uint32_t type = w->type == LLAMA2_WEIGHTS_Q4_0   ? L2_GGML_Q4_0
                               : w->type == LLAMA2_WEIGHTS_Q4_K ? L2_GGML_Q4_K
+                              : w->type == LLAMA2_WEIGHTS_Q5_K ? L2_GGML_Q5_K
                               : w->type == LLAMA2_WEIGHTS_Q6_K ? L2_GGML_Q6_K
                                                                : L2_GGML_Q8_0;
         size_t block_values, block_bytes;
@@ -264,11 +265,13 @@ static float inverse(float d) {
 
 /* One row in the tensor's type, as ggml's reference code writes it. */
 static int encode_row(const float *x, size_t n, uint32_t type, unsigned char *out) {
-    if (type == L2_GGML_Q4_K || type == L2_GGML_Q6_K) {
+    if (type == L2_GGML_Q4_K || type == L2_GGML_Q5_K || type == L2_GGML_Q6_K) {
         for (size_t j = 0; j < n; j++)
             if (!isfinite(x[j])) return 0;
         if (type == L2_GGML_Q4_K)
             l2_quantize_q4_K(x, n, out);
+        else if (type == L2_GGML_Q5_K)
+            l2_quantize_q5_K(x, n, out);
         else
             l2_quantize_q6_K(x, n, out);
         return 1;
@@ -324,20 +327,34 @@ static int encode_row(const float *x, size_t n, uint32_t type, unsigned char *ou
     return 1;
 }
 
-/* llama.cpp's use_more_bits: the layers Q4_K_M gives Q6_K's attn_v and
- * ffn_down. */
+/* llama.cpp's use_more_bits: the layers Q4_K_M and Q5_K_M give Q6_K's
+ * attn_v and ffn_down. */
 static int more_bits(int layer, int n_layers) {
     return layer < n_layers / 8 || layer >= 7 * n_layers / 8 || (layer - n_layers / 8) % 3 == 2;
 }
 
-/* The type a matrix is written in: the file's, or the mix's choice. */
+static int is_mix(uint32_t type) {
+    return type == L2_GGUF_MIX_Q4_K_S || type == L2_GGUF_MIX_Q4_K_M || type == L2_GGUF_MIX_Q5_K_S ||
+           type == L2_GGUF_MIX_Q5_K_M;
+}
+
+/* The type a matrix is written in: the file's, or the mix's choice (the
+ * rules of llama.cpp's llama_tensor_get_type for a llama model without
+ * experts, gguf_writer.h). */
 static uint32_t chosen_type(uint32_t type, l2_tensor_kind kind, int layer, size_t cols, const llama2_config *c) {
-    if (type != L2_GGUF_MIX_Q4_K_M) return type;
+    if (!is_mix(type)) return type;
     const int output = kind == L2_TENSOR_CLASSIFIER || (c->shared_classifier && kind == L2_TENSOR_TOKEN_EMBEDDING);
     if (output) return cols % 256 != 0 ? L2_GGML_Q8_0 : L2_GGML_Q6_K;
-    if ((kind == L2_TENSOR_ATTENTION_VALUE || kind == L2_TENSOR_FFN_DOWN) && more_bits(layer, c->n_layers))
-        return L2_GGML_Q6_K;
-    return L2_GGML_Q4_K;
+    const int value = kind == L2_TENSOR_ATTENTION_VALUE, down = kind == L2_TENSOR_FFN_DOWN;
+    switch (type) {
+    case L2_GGUF_MIX_Q4_K_S:
+        return (value && layer < 4) || (down && layer < c->n_layers / 8) ? L2_GGML_Q5_K : L2_GGML_Q4_K;
+    case L2_GGUF_MIX_Q4_K_M:
+        return (value || down) && more_bits(layer, c->n_layers) ? L2_GGML_Q6_K : L2_GGML_Q4_K;
+    case L2_GGUF_MIX_Q5_K_M:
+        return (value || down) && more_bits(layer, c->n_layers) ? L2_GGML_Q6_K : L2_GGML_Q5_K;
+    default: return L2_GGML_Q5_K; /* Q5_K_S */
+    }
 }
 
 /* A type whose blocks do not divide a row's length, replaced as
@@ -346,7 +363,7 @@ static uint32_t fallback_type(uint32_t type, size_t cols) {
     size_t block_values, block_bytes;
     l2_ggml_type_block(type, &block_values, &block_bytes);
     if (cols % block_values == 0) return type;
-    if (type == L2_GGML_Q6_K) type = L2_GGML_Q8_0;
+    if (type == L2_GGML_Q6_K || type == L2_GGML_Q5_K) type = L2_GGML_Q8_0;
     if (type == L2_GGML_Q4_K) type = L2_GGML_Q4_0;
     l2_ggml_type_block(type, &block_values, &block_bytes);
     return cols % block_values == 0 ? type : L2_GGML_F32;
@@ -412,16 +429,18 @@ static void put_header(bytes *b, const llama2_model *m, const llama2_tokenizer *
     put_u64(b, n_kv);
     kv_str(b, L2_GGUF_KEY_ARCH, "llama");
     kv_str(b, "general.name", "llama2");
-    /* llama.cpp's file types: all F32, mostly F16, Q4_0, Q8_0, Q4_K_S (for
-     * q4_k, the nearest), Q4_K_M, Q6_K. */
+    /* llama.cpp's file types: all F32, mostly F16, Q4_0, Q8_0, Q4_K_S (and
+     * for q4_k, the nearest), Q4_K_M, Q5_K_S (and for q5_k), Q5_K_M, Q6_K. */
     kv_u32(b, "general.file_type",
-           type == L2_GGML_F32    ? 0
-           : type == L2_GGML_F16  ? 1
-           : type == L2_GGML_Q4_0 ? 2
-           : type == L2_GGML_Q8_0 ? 7
-           : type == L2_GGML_Q4_K ? 14
-           : type == L2_GGML_Q6_K ? 18
-                                  : 15);
+           type == L2_GGML_F32                                       ? 0
+           : type == L2_GGML_F16                                     ? 1
+           : type == L2_GGML_Q4_0                                    ? 2
+           : type == L2_GGML_Q8_0                                    ? 7
+           : type == L2_GGML_Q4_K || type == L2_GGUF_MIX_Q4_K_S      ? 14
+           : type == L2_GGUF_MIX_Q4_K_M                              ? 15
+           : type == L2_GGML_Q5_K || type == L2_GGUF_MIX_Q5_K_S      ? 16
+           : type == L2_GGUF_MIX_Q5_K_M                              ? 17
+                                                                     : 18);
     kv_u32(b, L2_GGUF_KEY_ALIGNMENT, (uint32_t)ALIGN);
     kv_u32(b, L2_GGUF_KEY_CONTEXT, (uint32_t)c->seq_len);
     kv_u32(b, L2_GGUF_KEY_DIM, (uint32_t)c->dim);
@@ -478,9 +497,10 @@ llama2_status l2_gguf_write_model(const char *path, const llama2_model *m, const
                                   const char *const *inputs, unsigned output_flags, int *fallbacks,
                                   llama2_error *err) {
     if (type != L2_GGML_F32 && type != L2_GGML_F16 && type != L2_GGML_Q8_0 && type != L2_GGML_Q4_0 &&
-        type != L2_GGML_Q4_K && type != L2_GGML_Q6_K && type != L2_GGUF_MIX_Q4_K_M)
+        type != L2_GGML_Q4_K && type != L2_GGML_Q5_K && type != L2_GGML_Q6_K && !is_mix(type))
         return l2_fail(err, LLAMA2_E_INVALID,
-                       "cannot write tensors of type %s (F32, F16, Q8_0, Q4_0, Q4_K, Q6_K and the Q4_K_M mix are written)",
+                       "cannot write tensors of type %s (F32, F16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K and the Q4_K_S, "
+                       "Q4_K_M, Q5_K_S and Q5_K_M mixes are written)",
                        l2_ggml_type_name(type) ? l2_ggml_type_name(type) : "unknown");
     /* A BPE tokenizer may have fewer tokens than the model has rows. */
     const int n_tokens = llama2_tokenizer_vocab_size(tok);

@@ -12,6 +12,7 @@
 #include "model/float16.h"
 
 _Static_assert(sizeof(l2_block_q4_K) == 144, "Q4_K blocks are 144 bytes");
+_Static_assert(sizeof(l2_block_q5_K) == 176, "Q5_K blocks are 176 bytes");
 _Static_assert(sizeof(l2_block_q6_K) == 210, "Q6_K blocks are 210 bytes");
 
 #define GROUP_MAX_EPS 1e-15f /* ggml's: a group below this is all zeros */
@@ -27,12 +28,22 @@ static int nearest(float v) {
 
 static int clamp(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
 
-/* make_qkx2_quants with nmax 15, rmin -1, rdelta 0.1, 20 steps and the
- * squared error: n values x with weights w into levels L (0-15) so that
- * x ~ scale * L - the_min; returns the scale. */
-static float fit_scale_min(int n, const float *x, const float *w, uint8_t *L, float *the_min, uint8_t *aux) {
-    const int nmax = 15, nstep = 20;
-    const float rmin = -1.0f, rdelta = 0.1f;
+/* How Q4_K and Q5_K fit a sub-block: make_qkx2_quants's levels (nmax),
+ * first candidate step (rmin) and number of steps (nstep). */
+typedef struct fit_params {
+    int nmax, nstep;
+    float rmin;
+} fit_params;
+
+static const fit_params Q4_K_FIT = {15, 20, -1.0f}, Q5_K_FIT = {31, 15, -0.5f};
+
+/* make_qkx2_quants with rdelta 0.1 and the squared error: n values x with
+ * weights w into levels L (0-nmax) so that x ~ scale * L - the_min;
+ * returns the scale. */
+static float fit_scale_min(fit_params p, int n, const float *x, const float *w, uint8_t *L, float *the_min,
+                           uint8_t *aux) {
+    const int nmax = p.nmax, nstep = p.nstep;
+    const float rmin = p.rmin, rdelta = 0.1f;
     float min = x[0], max = x[0], sum_w = w[0], sum_x = sum_w * x[0];
     for (int i = 1; i < n; i++) {
         if (x[i] < min) min = x[i];
@@ -87,8 +98,12 @@ static float fit_scale_min(int n, const float *x, const float *w, uint8_t *L, fl
     return scale;
 }
 
-static void q4_K_block(const float *x, l2_block_q4_K *y) {
-    uint8_t L[L2_SUPER_BLOCK], aux[32];
+/* The scales and mins of a Q4_K or Q5_K block (their shared 12 bytes and
+ * fp16 d and dmin) and its levels L (0-p.nmax), as quantize_row_q4_K_ref
+ * and quantize_row_q5_K_ref choose them. */
+static void k_scales_levels(fit_params p, const float *x, uint8_t scales_out[12], uint16_t *d_out, uint16_t *dmin_out,
+                            uint8_t L[L2_SUPER_BLOCK]) {
+    uint8_t aux[32];
     float weights[32], mins[8], scales[8], max_scale = 0, max_min = 0;
     for (int j = 0; j < 8; j++) {
         const float *v = x + 32 * j;
@@ -96,41 +111,57 @@ static void q4_K_block(const float *x, l2_block_q4_K *y) {
         for (int l = 0; l < 32; l++) sum_x2 += v[l] * v[l];
         const float av_x = sqrtf(sum_x2 / 32);
         for (int l = 0; l < 32; l++) weights[l] = av_x + fabsf(v[l]);
-        scales[j] = fit_scale_min(32, v, weights, L + 32 * j, &mins[j], aux);
+        scales[j] = fit_scale_min(p, 32, v, weights, L + 32 * j, &mins[j], aux);
         if (scales[j] > max_scale) max_scale = scales[j];
         if (mins[j] > max_min) max_min = mins[j];
     }
     const float inv_scale = max_scale > 0 ? 63.0f / max_scale : 0.0f;
     const float inv_min = max_min > 0 ? 63.0f / max_min : 0.0f;
-    memset(y->scales, 0, sizeof y->scales);
+    memset(scales_out, 0, 12);
     for (int j = 0; j < 8; j++) {
         /* As ggml: the rounded value kept in a byte, then capped at 63. */
         uint8_t ls = (uint8_t)nearest(inv_scale * scales[j]), lm = (uint8_t)nearest(inv_min * mins[j]);
         ls = ls < 63 ? ls : 63;
         lm = lm < 63 ? lm : 63;
         if (j < 4) {
-            y->scales[j] = ls;
-            y->scales[j + 4] = lm;
+            scales_out[j] = ls;
+            scales_out[j + 4] = lm;
         } else {
-            y->scales[j + 4] = (uint8_t)((ls & 0x0F) | ((lm & 0x0F) << 4));
-            y->scales[j - 4] |= (uint8_t)((ls >> 4) << 6);
-            y->scales[j] |= (uint8_t)((lm >> 4) << 6);
+            scales_out[j + 4] = (uint8_t)((ls & 0x0F) | ((lm & 0x0F) << 4));
+            scales_out[j - 4] |= (uint8_t)((ls >> 4) << 6);
+            scales_out[j] |= (uint8_t)((lm >> 4) << 6);
         }
     }
-    y->d = l2_f32_to_f16(max_scale / 63.0f);
-    y->dmin = l2_f32_to_f16(max_min / 63.0f);
+    *d_out = l2_f32_to_f16(max_scale / 63.0f);
+    *dmin_out = l2_f32_to_f16(max_min / 63.0f);
     /* The levels again against the scales as stored (a sub-block whose
      * scale is 0 keeps the fit's). */
     for (int j = 0; j < 8; j++) {
         int sc, m;
-        l2_q4_K_scale_min(y->scales, j, &sc, &m);
-        const float d = l2_f16_to_f32(y->d) * sc;
+        l2_q4_K_scale_min(scales_out, j, &sc, &m);
+        const float d = l2_f16_to_f32(*d_out) * sc;
         if (!d) continue;
-        const float dm = l2_f16_to_f32(y->dmin) * m;
-        for (int i = 0; i < 32; i++) L[32 * j + i] = (uint8_t)clamp(nearest((x[32 * j + i] + dm) / d), 0, 15);
+        const float dm = l2_f16_to_f32(*dmin_out) * m;
+        for (int i = 0; i < 32; i++) L[32 * j + i] = (uint8_t)clamp(nearest((x[32 * j + i] + dm) / d), 0, p.nmax);
     }
+}
+
+static void q4_K_block(const float *x, l2_block_q4_K *y) {
+    uint8_t L[L2_SUPER_BLOCK];
+    k_scales_levels(Q4_K_FIT, x, y->scales, &y->d, &y->dmin, L);
     for (int j = 0; j < L2_SUPER_BLOCK; j += 64)
         for (int l = 0; l < 32; l++) y->qs[j / 2 + l] = (uint8_t)(L[j + l] | (L[j + l + 32] << 4));
+}
+
+/* Q4_K's nibbles, each level's fifth bit (16) in qh: bit j of qh[l] for
+ * value 32j + l. */
+static void q5_K_block(const float *x, l2_block_q5_K *y) {
+    uint8_t L[L2_SUPER_BLOCK];
+    k_scales_levels(Q5_K_FIT, x, y->scales, &y->d, &y->dmin, L);
+    memset(y->qh, 0, sizeof y->qh);
+    for (int i = 0; i < L2_SUPER_BLOCK; i++) y->qh[i % 32] |= (uint8_t)((L[i] >> 4) << (i / 32));
+    for (int j = 0; j < L2_SUPER_BLOCK; j += 64)
+        for (int l = 0; l < 32; l++) y->qs[j / 2 + l] = (uint8_t)((L[j + l] & 0x0F) | ((L[j + l + 32] & 0x0F) << 4));
 }
 
 /* make_qx_quants with nmax 32 and x^2 weights (rmse_type 1): n values
@@ -214,6 +245,14 @@ void l2_quantize_q4_K(const float *x, size_t n, unsigned char *out) {
     for (size_t b = 0; b < n / L2_SUPER_BLOCK; b++) {
         l2_block_q4_K y;
         q4_K_block(x + b * L2_SUPER_BLOCK, &y);
+        memcpy(out + b * sizeof y, &y, sizeof y);
+    }
+}
+
+void l2_quantize_q5_K(const float *x, size_t n, unsigned char *out) {
+    for (size_t b = 0; b < n / L2_SUPER_BLOCK; b++) {
+        l2_block_q5_K y;
+        q5_K_block(x + b * L2_SUPER_BLOCK, &y);
         memcpy(out + b * sizeof y, &y, sizeof y);
     }
 }
