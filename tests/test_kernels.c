@@ -163,7 +163,9 @@ static const struct {
     KERNEL(l2_quantize_q8_avx2), KERNEL(l2_matmul_q8_avx2), KERNEL(l2_matmul_q8_avxvnni),
     KERNEL(l2_matmul_q8_avx512vnni), KERNEL(l2_gemv_q8_stripes_avx2), KERNEL(l2_gemv_q8_stripes_avxvnni),
     KERNEL(l2_gemv_q8_stripes_avx512vnni), KERNEL(l2_repack_q8_amx), KERNEL(l2_matmul_q8_packed_amx),
-    KERNEL(l2_repack_q8_vnni_panels), KERNEL(l2_matmul_q8_packed_avx512vnni),
+    KERNEL(l2_repack_q8_panels), KERNEL(l2_repack_q8_stripes_panels), KERNEL(l2_repack_q8_stripes_signed_panels),
+    KERNEL(l2_matmul_q8_packed_avx2), KERNEL(l2_matmul_q8_packed_avxvnni),
+    KERNEL(l2_matmul_q8_packed_avx512vnni),
 #endif
 #if defined(__aarch64__)
     KERNEL(l2_rmsnorm_neon), KERNEL(l2_softmax_neon), KERNEL(l2_swiglu_neon), KERNEL(l2_add_neon),
