@@ -1,7 +1,7 @@
 /* The avx2 and avx512 levels' int8 products over panels of 16 rows
  * (ops_x86_q8_panels.h): vpmaddubsw and vpmaddwd multiply 8 rows (a
  * panel's half) by 4 bytes of an input, |w| against the input with w's
- * sign, each weight vector read once for up to 4 inputs. */
+ * sign, each weight vector read once for up to 8 inputs. */
 #if defined(__x86_64__) || defined(__i386__)
 
 #define X86_W 256

@@ -1,7 +1,7 @@
 /* The avx2-vnni level's int8 products over panels of 16 rows
  * (ops_x86_q8_panels.h): AVX-VNNI's 256-bit vpdpbusd multiplies 8 rows (a
  * panel's half) by 4 bytes of an input, each weight vector read once for up
- * to 6 inputs. */
+ * to 8 inputs. */
 #if defined(__x86_64__) || defined(__i386__)
 
 #define X86_W 256

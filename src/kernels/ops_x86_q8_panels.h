@@ -4,9 +4,10 @@
  * one vector holds the same 4 values of 16 rows (512 bits) or of 8 rows (a
  * 256-bit half of a panel's run; ops_q8_panels.h has the layout), a row a
  * 32-bit lane, and one dot step multiplies them by 4 bytes of an input
- * broadcast from memory: each weight vector loaded once for several inputs
- * (a panel's two halves both in registers at 256 bits), every lane a row
- * from the start (no reduction, no transposition at run time).
+ * broadcast from memory: each weight vector loaded once for up to 8
+ * inputs (at 256 bits a group's first half, then its second, from the same
+ * cache lines), every lane a row from the start (no reduction, no
+ * transposition at run time).
  *
  * The dot step, the one part that differs (Q8P_DOT):
  *   Q8P_VNNI512, Q8P_VNNI256: vpdpbusd (AVX512-VNNI; AVX-VNNI's VEX form)
@@ -52,15 +53,9 @@
 #define HALVES (L2_Q8_PANEL_ROWS / V_LANES)
 #define RUN_BYTES (4 * L2_Q8_PANEL_ROWS)
 #define PREFETCH_AHEAD 8192
-/* Inputs per pass over a panel: as many as keep every accumulator (an
- * input's HALVES vectors) and the weights in the 16 or 32 registers. */
-#if Q8P_DOT == Q8P_VNNI512
+/* Inputs per pass over a panel (at 256 bits, over a half of it): as many
+ * accumulators as leave the weights and an input's bytes registers. */
 #define PANEL_INPUTS 8
-#elif Q8P_DOT == Q8P_VNNI256
-#define PANEL_INPUTS 6
-#else
-#define PANEL_INPUTS 4
-#endif
 
 /* One run's vector as the dot step takes it: u the unsigned operand, s
  * (MADDUBS) the signs it gives the input. */
@@ -120,19 +115,19 @@ INLINE void panel_inputs(VEC *val, const unsigned char *panel, const l2_q8_panel
         VECI acc[PANEL_INPUTS * HALVES];
 #pragma GCC unroll 16
         for (int i = 0; i < ni * HALVES; i++) acc[i] = V_SEL(_mm256_setzero_si256(), _mm512_setzero_si512());
-        for (int k = 0; k < gs / 4; k++) {
-            const unsigned char *run = group + (size_t)k * RUN_BYTES;
-            _mm_prefetch((const char *)(run + PREFETCH_AHEAD), _MM_HINT_T0);
-            /* A half at a time, the input's bytes broadcast again for the
-             * second: fewer registers live than both halves' weights. */
+        /* A half of the group at a time (the second half's bytes are in
+         * the cache lines the first brought in): only the half's
+         * accumulators live, so that they stay in registers. */
 #pragma GCC unroll 2
-            for (int h = 0; h < HALVES; h++) {
+        for (int h = 0; h < HALVES; h++)
+            for (int k = 0; k < gs / 4; k++) {
+                const unsigned char *run = group + (size_t)k * RUN_BYTES;
+                if (h == 0) _mm_prefetch((const char *)(run + PREFETCH_AHEAD), _MM_HINT_T0);
                 const run_vec wv = load_run(run + (size_t)h * V_BYTES);
 #pragma GCC unroll 8
                 for (int i = 0; i < ni; i++)
                     acc[i * HALVES + h] = dot_run(acc[i * HALVES + h], wv, piece(xq + (size_t)i * (size_t)cols + at, k));
             }
-        }
         const float *scales = (const float *)(const void *)(group + (size_t)gs * L2_Q8_PANEL_ROWS);
         VEC wscale[HALVES];
 #pragma GCC unroll 2
@@ -186,14 +181,10 @@ FN void Q8P_NAME(float *out, int out_stride, const int8_t *xq, const float *xs, 
             /* The tile's width a constant in each call, so that the
              * accumulators stay in registers. */
             switch (ni) {
-#if PANEL_INPUTS >= 8
                 PANEL_CASE(8)
                 PANEL_CASE(7)
-#endif
-#if PANEL_INPUTS >= 6
                 PANEL_CASE(6)
                 PANEL_CASE(5)
-#endif
                 PANEL_CASE(4)
                 PANEL_CASE(3)
                 PANEL_CASE(2)
