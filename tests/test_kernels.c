@@ -183,7 +183,9 @@ static const struct {
     KERNEL(l2_quantize_q8_avx2), KERNEL(l2_matmul_q8_avx2), KERNEL(l2_matmul_q8_avxvnni),
     KERNEL(l2_matmul_q8_avx512vnni), KERNEL(l2_gemv_q8_stripes_avx2), KERNEL(l2_gemv_q8_stripes_avxvnni),
     KERNEL(l2_gemv_q8_stripes_avx512vnni), KERNEL(l2_repack_q8_amx), KERNEL(l2_matmul_q8_packed_amx),
-    KERNEL(l2_repack_q8_vnni_panels), KERNEL(l2_matmul_q8_packed_avx512vnni),
+    KERNEL(l2_repack_q8_panels), KERNEL(l2_repack_q8_stripes_panels), KERNEL(l2_repack_q8_stripes_signed_panels),
+    KERNEL(l2_matmul_q8_packed_avx2), KERNEL(l2_matmul_q8_packed_avxvnni),
+    KERNEL(l2_matmul_q8_packed_avx512vnni),
 #endif
 #if defined(__aarch64__)
     KERNEL(l2_rmsnorm_neon), KERNEL(l2_softmax_neon), KERNEL(l2_swiglu_neon), KERNEL(l2_add_neon),
@@ -1029,18 +1031,20 @@ static void test_gemv_q8_stripes(void **state) {
 
 /* matmul_q8_packed (where a table has it) over the table's repack_q8 of the
  * matrix against the reference matmul_q8, bit for bit: group sizes the
- * AMX tiles take (32 and up, steps of 64, 48 and 32 bytes) and one they
- * leave to the VNNI products, input counts around the tiles' 16 rows
- * (pairs of tiles, a last partial tile, fewer than the tiles take), row
- * counts that are and are not multiples of 16 and row ranges that start
- * and end inside a block of 16, inputs with and without -128, and outputs
- * outside the range left alone. */
+ * AMX tiles take (32 and up, steps of 64, 48 and 32 bytes), ones they
+ * leave to the VNNI products, ones the panels take that are not whole
+ * vectors (4, 12) and one they do not (6); every input count from 1 to 17
+ * (the panels' passes of up to 8 inputs, the AMX tiles' 16 rows, batched
+ * decoding) and some past the tiles; row counts that are and are not
+ * multiples of 16 and row ranges that start and end inside a block of 16;
+ * inputs with and without -128; scales from tiny to huge (products that
+ * overflow or vanish); and outputs outside the range left alone. */
 static void test_matmul_q8_packed(void **state) {
     const l2_kernels *ks[2];
     int nk = fast_tables(state, ks);
     const l2_kernels *ref = l2_kernels_reference();
-    static const int gss[] = {8, 32, 48, 64, 96, 128};
-    static const int nbs[] = {1, 7, 8, 15, 16, 17, 32, 33, 47};
+    static const int gss[] = {4, 6, 8, 12, 32, 48, 64, 96, 128};
+    static const int nbs[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 32, 33, 47};
     const int max_rows = 80, max_cols = 128 * 5, max_nb = 47, stride = max_rows + 3;
     int8_t *w = xmalloc((size_t)max_rows * max_cols);
     float *ws = xmalloc((size_t)max_rows * max_cols * sizeof(float));
@@ -1059,13 +1063,15 @@ static void test_matmul_q8_packed(void **state) {
                 const int rows = ni % 3 == 0 ? 16 * rng_int(1, max_rows / 16) : rng_int(1, max_rows);
                 const int rb = ni % 2 ? rng_int(0, rows - 1) : 0, re = ni % 4 < 2 ? rows : rng_int(rb + 1, rows);
                 for (int i = 0; i < rows * cols; i++) w[i] = (int8_t)(rng_u32() & 0xff);
-                for (int i = 0; i < rows * groups; i++) ws[i] = rng_float(-1.0f, 1.0f) * ldexpf(1.0f, rng_int(-12, 4));
+                const int extreme = ni % 5 == 4;
+                for (int i = 0; i < rows * groups; i++)
+                    ws[i] = rng_float(-1.0f, 1.0f) * ldexpf(1.0f, extreme ? rng_int(-100, 100) : rng_int(-12, 4));
                 if (ni % 3 == 1) {
                     /* Raw int8 inputs, -128 included. */
                     for (int i = 0; i < nb * cols; i++) xq[i] = (int8_t)(rng_u32() & 0xff);
                     for (int i = 0; i < nb * groups; i++) xs[i] = rng_float(-1.0f, 1.0f);
                 } else {
-                    fill_activations(xf, nb * cols, gs, (int)ni % 2);
+                    fill_activations(xf, nb * cols, gs, extreme ? 2 + (int)(gi % 2) : (int)ni % 2);
                     ref->quantize_q8(xq, xs, xf, nb * cols, gs);
                 }
                 const size_t bytes = k->repack_q8(NULL, w, ws, rows, cols, gs);

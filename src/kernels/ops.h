@@ -78,8 +78,10 @@ typedef struct l2_kernels {
      * aligned). A table without it pays nothing. In a table with
      * gemv_q8_stripes the copy starts with the scales in stripe order
      * (l2_q8_stripe_scale) that it reads; the AMX table adds whole matrices
-     * in tile order for matmul_q8_packed; the avx512-vnni table's copy is
-     * the matrix in panels of 16 rows, all its products read. */
+     * in tile order for matmul_q8_packed, the avx2, avx2-vnni and avx512
+     * tables the matrix in panels of 16 rows (ops_q8_panels.h) for theirs;
+     * the avx512-vnni table's copy is the panels alone, all its products
+     * read. */
     size_t (*repack_q8)(void *dst, const int8_t *w, const float *ws, int rows, int cols, int gs);
 
     /* One quantized input against the rows of w taken in stripes (see

@@ -83,13 +83,22 @@ size_t l2_repack_q8_amx(void *dst, const int8_t *w, const float *ws, int rows, i
 void l2_matmul_q8_packed_amx(float *out, int out_stride, const int8_t *xq, const float *xs, const int32_t *x_sums,
                              int nb, const int8_t *w, const float *ws, const void *packed, int rows, int cols, int gs,
                              int row_begin, int row_end);
-/* The avx512-vnni level's prompt products (ops_avx512_vnni_panels.c): the
- * repacked copy of an int8 matrix (the stripe-ordered scales, then the
- * weights in panels of 16 rows) and the product over it. */
-size_t l2_repack_q8_vnni_panels(void *dst, const int8_t *w, const float *ws, int rows, int cols, int gs);
-void l2_matmul_q8_packed_avx512vnni(float *out, int out_stride, const int8_t *xq, const float *xs,
-                                    const int32_t *x_sums, int nb, const int8_t *w, const float *ws,
-                                    const void *packed, int rows, int cols, int gs, int row_begin, int row_end);
+/* The int8 products over panels of 16 rows (ops_q8_panels.h): the repack_q8
+ * of the levels that read them (ops_q8_panels.c): the panels of w + 128
+ * (avx512-vnni); the stripe-ordered scales, then the panels of w + 128
+ * (avx2-vnni) or of w (avx2, avx512); and the product over them at each
+ * level (ops_x86_q8_panels.h, built as ops_avx2_panels.c,
+ * ops_avx2_vnni_panels.c, ops_avx512_vnni_panels.c). */
+size_t l2_repack_q8_panels(void *dst, const int8_t *w, const float *ws, int rows, int cols, int gs);
+size_t l2_repack_q8_stripes_panels(void *dst, const int8_t *w, const float *ws, int rows, int cols, int gs);
+size_t l2_repack_q8_stripes_signed_panels(void *dst, const int8_t *w, const float *ws, int rows, int cols, int gs);
+#define L2_Q8_PANEL_ENTRY(suffix)                                                                                  \
+    void l2_matmul_q8_packed_##suffix(float *out, int out_stride, const int8_t *xq, const float *xs,              \
+                                      const int32_t *x_sums, int nb, const int8_t *w, const float *ws,          \
+                                      const void *packed, int rows, int cols, int gs, int row_begin, int row_end);
+L2_Q8_PANEL_ENTRY(avx2)
+L2_Q8_PANEL_ENTRY(avxvnni)
+L2_Q8_PANEL_ENTRY(avx512vnni)
 #endif
 
 #if defined(__aarch64__)

@@ -1,6 +1,7 @@
 /* One x86 vector width as names that code written once for both widths
- * uses (ops_avx2_vector.c, ops_x86_tiles.h, ops_x86_matmul_f32.h). The
- * including file defines X86_W, 256 (AVX2 + FMA) or 512 (AVX-512), first.
+ * uses (ops_avx2_vector.c, ops_x86_tiles.h, ops_x86_matmul_f32.h,
+ * ops_x86_q8_panels.h). The including file defines X86_W, 256 (AVX2 + FMA)
+ * or 512 (AVX-512), first.
  * Each name below shows its two widths side by side: V_SEL(256-bit form,
  * 512-bit form). The 512-bit steps that reduce or exponentiate do it on 8
  * lanes at a time with the AVX2 steps (ops_avx512_util.h), so that both

@@ -5,7 +5,8 @@
 
 #include "table_x86.h"
 
-X86_TABLES(avx2_vnni, "avx2-vnni", avx2, avxvnni, l2_gemv_q8_stripes_avxvnni, 8, 8, l2_repack_q8_stripe_scales, NULL)
+X86_TABLES(avx2_vnni, "avx2-vnni", avx2, avxvnni, l2_gemv_q8_stripes_avxvnni, 8, 16, l2_repack_q8_stripes_panels,
+           l2_matmul_q8_packed_avxvnni)
 
 #else
 

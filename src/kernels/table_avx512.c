@@ -5,7 +5,8 @@
 
 #include "table_x86.h"
 
-X86_TABLES(avx512, "avx512", avx512, avx2, l2_gemv_q8_stripes_avx2, 8, 8, l2_repack_q8_stripe_scales, NULL)
+X86_TABLES(avx512, "avx512", avx512, avx2, l2_gemv_q8_stripes_avx2, 8, 16, l2_repack_q8_stripes_signed_panels,
+           l2_matmul_q8_packed_avx2)
 
 #else
 

@@ -5,7 +5,7 @@
 
 #include "table_x86.h"
 
-X86_TABLES(avx512_vnni, "avx512-vnni", avx512, avx512vnni, NULL, 16, 16, l2_repack_q8_vnni_panels,
+X86_TABLES(avx512_vnni, "avx512-vnni", avx512, avx512vnni, NULL, 16, 16, l2_repack_q8_panels,
            l2_matmul_q8_packed_avx512vnni)
 
 #else

@@ -11,7 +11,7 @@
  * The exact table keeps the reference's rmsnorm, softmax, swiglu and
  * matmul_f32 and the AVX2 exact attention: every entry the reference's
  * bits. Both take rows in groups of TASK_ROWS for one input and BLOCK_ROWS
- * for a block of inputs (the AMX tiles' and the VNNI panels' 16). */
+ * for a block of inputs (the AMX tiles' and the int8 panels' 16). */
 #ifndef LLAMA2_TABLE_X86_H
 #define LLAMA2_TABLE_X86_H
 
