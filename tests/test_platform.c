@@ -305,6 +305,7 @@ static void test_l3_cache_bytes(void **state) {
 #endif
 }
 
+#if defined(__linux__)
 /* A field of the mapping that holds p, in KiB (/proc/self/smaps: "Rss",
  * "AnonHugePages"); -1 where it cannot be read. */
 static long smaps_kib_at(const void *p, const char *field) {
@@ -325,6 +326,7 @@ static long smaps_kib_at(const void *p, const char *field) {
     fclose(f);
     return kib;
 }
+#endif
 
 /* A block of 4 MiB or more (repacked weights, the KV cache): zero-filled,
  * on a 2 MiB boundary but on Windows, and on Linux in transparent huge
