@@ -9,6 +9,9 @@
 #include "ops_isa.h"
 #include "ops_q8_panels.h"
 
+/* The x86 tables' entries only (ops_isa.h declares them there). */
+#if defined(__x86_64__) || defined(__i386__)
+
 /* The panels, each weight byte stored as w ^ flip. */
 static size_t pack_panels(void *dst, const int8_t *w, const float *ws, int rows, int cols, int gs, unsigned flip) {
     const l2_q8_panel_layout l = l2_q8_panel_layout_of(rows, cols, gs);
@@ -62,3 +65,10 @@ size_t l2_repack_q8_stripes_panels(void *dst, const int8_t *w, const float *ws, 
 size_t l2_repack_q8_stripes_signed_panels(void *dst, const int8_t *w, const float *ws, int rows, int cols, int gs) {
     return pack_stripes_panels(dst, w, ws, rows, cols, gs, 0);
 }
+
+#else
+
+/* ISO C forbids an empty translation unit. */
+typedef int l2_ops_q8_panels_unused;
+
+#endif
