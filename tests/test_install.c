@@ -325,6 +325,8 @@ static char *chat_example(int static_link, const char *name, const char *expecte
  * cached positions to where they differ. Both replies must be those of the
  * conversation evaluated afresh. */
 static void check_chat(int static_link) {
+    test_require_model("stories260K.bin");
+    test_require_model("tok512.bin");
     const llama2_chat_message conversation[3] = {{"user", turns[0]}, {"assistant", NULL}, {"user", turns[1]}};
     llama2_chat_message c[3] = {conversation[0], conversation[1], conversation[2]};
     char *first = fresh_reply(LLAMA2_TEMPLATE_LLAMA2, c, 1), *second;
