@@ -7,13 +7,15 @@
  * A level's file includes this once, after defining
  *   X86_W       its vector width (ops_x86_width.h);
  *   MM_BLOCK    the columns of a block, MM_R the rows of a row tile;
- *   dot_rows(out, os, x, nb, w, ws, cols, k0, k1, next, ns, R)
+ *   dot_rows(out, os, x, nb, w, ws, cols, k0, k1, next, ns, ahead_of, R)
  *               R (1..MM_R) rows, row r's column k0 at w + r * ws, against
  *               nb inputs (x, cols floats apart) over the block [k0, k1),
  *               into out[b * os + r] (the block's dot, or after the first
  *               block the sum so far plus it), prefetching the next row
  *               tile's block at `next` (MM_R rows ns floats apart; 0: none)
- *               as it goes (an inline function, R a constant in each use);
+ *               as it goes, or the rows' streams in memory MM_AHEAD floats
+ *               on (ahead_of; ops_x86_tiles.h) (an inline function, R a
+ *               constant in each use);
  *   gemv_f32(out, x, w, cols, row_begin, row_end)
  *               the product of one input;
  * and gets dot_rows_1..4 (dot_rows_of[R]), gemm_f32, gemm_few_f32 (2 to
@@ -22,13 +24,14 @@
  * function here is compiled for the includer's level. */
 
 typedef void (*dot_rows_fn)(float *out, size_t os, const float *x, int nb, const float *w, size_t ws, size_t cols,
-                            size_t k0, size_t k1, uintptr_t next, size_t ns);
+                            size_t k0, size_t k1, uintptr_t next, size_t ns, row_streams ahead_of);
 /* Not inlined: each keeps all the vector registers to itself. */
 #define DOT_ROWS(R)                                                                                             \
     __attribute__((noinline)) V_FN static void dot_rows_##R(float *out, size_t os, const float *x, int nb,    \
                                                              const float *w, size_t ws, size_t cols, size_t k0, \
-                                                             size_t k1, uintptr_t next, size_t ns) {           \
-        dot_rows(out, os, x, nb, w, ws, cols, k0, k1, next, ns, R);                                            \
+                                                             size_t k1, uintptr_t next, size_t ns,             \
+                                                             row_streams ahead_of) {                           \
+        dot_rows(out, os, x, nb, w, ws, cols, k0, k1, next, ns, ahead_of, R);                                  \
     }
 DOT_ROWS(1)
 DOT_ROWS(2)
@@ -37,6 +40,7 @@ DOT_ROWS(4)
 #undef DOT_ROWS
 _Static_assert(MM_R == 4, "dot_rows_of has a function for 1 to 4 rows");
 static const dot_rows_fn dot_rows_of[MM_R + 1] = {NULL, dot_rows_1, dot_rows_2, dot_rows_3, dot_rows_4};
+static const row_streams no_streams = {0, 0};
 
 /* Block by block, and in a block MM_R rows at a time against every input
  * while the rows' columns are in L1. Rows whose length is a multiple of 2
@@ -68,7 +72,7 @@ V_FN static void gemm_f32(float *out, size_t os, const float *x, int nb, const f
                 }
                 const uintptr_t next = r + 2 * MM_R <= row_end ? (uintptr_t)(w + (size_t)(r + MM_R) * cols + k0) : 0;
                 dot_rows_of[nr](out + (size_t)b * os + r, os, x + (size_t)b * cols, bn, wt, ws, cols, k0, k1, next,
-                                cols);
+                                cols, no_streams);
             }
         }
     }
@@ -77,32 +81,28 @@ V_FN static void gemm_f32(float *out, size_t os, const float *x, int nb, const f
 /* A few inputs (the next tokens of a batch of sequences) are bound, like one,
  * by reading the weights: the rows are read as gemv_f32 reads them, as four
  * quarters of the range, row i of each quarter side by side and each from its
- * first column to its last (four long streams that the prefetcher follows),
- * and every block of the four rows is multiplied by all the inputs while it
- * is in L1. The inputs stay in L2 (16 rows of 2048 floats are 128 KiB). Each
- * dot is the same dot_tile arithmetic, block by block in order, as in
- * gemm_f32: the same bits. */
+ * first column to its last (four long streams, which the tiles prefetch
+ * MM_AHEAD floats ahead as they read them), and every block of the four rows
+ * is multiplied by all the inputs while it is in L1. The inputs stay in L2
+ * (16 rows of 2048 floats are 128 KiB). Rows of a multiple of 2 KiB are not
+ * copied as in gemm_f32: each block is read once, and with the streams
+ * prefetched the copy no longer paid for itself. Each dot is the same
+ * dot_tile arithmetic, block by block in order, as in gemm_f32: the same
+ * bits. */
 #define MM_FEW_INPUTS 16
 
 V_FN static void gemm_few_f32(float *out, size_t os, const float *x, int nb, const float *w, size_t cols,
                                int row_begin, int row_end) {
-    _Alignas(64) float tile[MM_R * MM_BLOCK];
     _Alignas(16) float sums[MM_FEW_INPUTS * MM_R];
-    const int aliased = cols % 512 == 0;
     const int q = (row_end - row_begin) / MM_R;
     const size_t qc = (size_t)q * cols;
     for (int i = 0; i < q; i++) {
         const int r = row_begin + i;
         for (size_t k0 = 0; k0 < cols; k0 += MM_BLOCK) {
-            const size_t k1 = cols - k0 < MM_BLOCK ? cols : k0 + MM_BLOCK, kc = k1 - k0;
+            const size_t k1 = cols - k0 < MM_BLOCK ? cols : k0 + MM_BLOCK;
             const float *wt = w + (size_t)r * cols + k0;
-            size_t ws = qc;
-            if (aliased) {
-                for (int j = 0; j < MM_R; j++) memcpy(tile + (size_t)j * MM_BLOCK, wt + (size_t)j * qc, kc * sizeof(float));
-                wt = tile;
-                ws = MM_BLOCK;
-            }
-            dot_rows_4(sums, MM_R, x, nb, wt, ws, cols, k0, k1, 0, 0);
+            const row_streams streams = {(uintptr_t)wt, qc};
+            dot_rows_4(sums, MM_R, x, nb, wt, qc, cols, k0, k1, 0, 0, streams);
         }
         for (int b = 0; b < nb; b++)
             for (int j = 0; j < MM_R; j++) out[(size_t)b * os + (size_t)(r + j * q)] = sums[b * MM_R + j];
@@ -112,7 +112,7 @@ V_FN static void gemm_few_f32(float *out, size_t os, const float *x, int nb, con
     if (nr > 0)
         for (size_t k0 = 0; k0 < cols; k0 += MM_BLOCK) {
             const size_t k1 = cols - k0 < MM_BLOCK ? cols : k0 + MM_BLOCK;
-            dot_rows_of[nr](out + r, os, x, nb, w + (size_t)r * cols + k0, cols, cols, k0, k1, 0, 0);
+            dot_rows_of[nr](out + r, os, x, nb, w + (size_t)r * cols + k0, cols, cols, k0, k1, 0, 0, no_streams);
         }
 }
 

@@ -45,9 +45,21 @@
  * taking the columns j, j + V_LANES, ... in order. The empty asm
  * statements keep each loaded vector in a register: without them the
  * compiler folds the loads into the multiply-adds and loads every vector
- * MM_R or MM_B times. */
+ * MM_R or MM_B times.
+ *
+ * With `ahead` (a constant), as a row's vector is read the line MM_AHEAD
+ * floats on in the row's stream (row r at ahead_of.at + r * ahead_of.stride
+ * floats) is asked into L2. A few inputs multiply each weight for too short a
+ * time for the hardware prefetcher to keep its streams ahead: without it
+ * the loads wait on memory, then the multiply-adds on the loads. */
+#define MM_AHEAD 1024
+typedef struct row_streams {
+    uintptr_t at; /* an integer: the lines ahead may lie past the matrix */
+    size_t stride;
+} row_streams;
+
 V_INLINE void dot_tile_step(VEC acc[MM_R][MM_B], const float *const w[MM_R], const float *x, size_t cols, size_t k,
-                            size_t kw, VMASK m, int masked, int R, int B) {
+                            size_t kw, VMASK m, int masked, int R, int B, int ahead, row_streams ahead_of) {
     VEC xv[MM_B];
     L2_UNROLL(MM_B)
     for (int b = 0; b < MM_B; b++) {
@@ -58,6 +70,9 @@ V_INLINE void dot_tile_step(VEC acc[MM_R][MM_B], const float *const w[MM_R], con
     L2_UNROLL(MM_R)
     for (int r = 0; r < MM_R; r++) {
         if (r >= R) continue;
+        if (ahead && !masked)
+            _mm_prefetch((const char *)(ahead_of.at + ((size_t)r * ahead_of.stride + kw + MM_AHEAD) * sizeof(float)),
+                         _MM_HINT_T1);
         VEC wv = masked ? v_maskz_load(m, w[r] + kw) : V_OP(loadu_ps)(w[r] + kw);
         L2_KEEP_IN_REGISTER(wv);
         L2_UNROLL(MM_B)
@@ -72,15 +87,16 @@ V_INLINE void dot_tile_step(VEC acc[MM_R][MM_B], const float *const w[MM_R], con
  * after the first block (store_row_dots, on the lanes folded to 8). w[r]
  * points at row r's column k0. */
 V_INLINE void dot_tile(float *out, size_t os, const float *x, const float *const w[MM_R], size_t cols, size_t k0,
-                       size_t k1, int R, int B) {
+                       size_t k1, int R, int B, int ahead, row_streams ahead_of) {
     VEC acc[MM_R][MM_B];
     L2_UNROLL(MM_R)
     for (int r = 0; r < MM_R; r++)
         L2_UNROLL(MM_B)
         for (int b = 0; b < MM_B; b++) acc[r][b] = V_OP(setzero_ps)();
     size_t k = k0;
-    for (; k + V_LANES <= k1; k += V_LANES) dot_tile_step(acc, w, x, cols, k, k - k0, v_no_mask(), 0, R, B);
-    if (k < k1) dot_tile_step(acc, w, x, cols, k, k - k0, v_tail((int)(k1 - k)), 1, R, B);
+    for (; k + V_LANES <= k1; k += V_LANES)
+        dot_tile_step(acc, w, x, cols, k, k - k0, v_no_mask(), 0, R, B, ahead, ahead_of);
+    if (k < k1) dot_tile_step(acc, w, x, cols, k, k - k0, v_tail((int)(k1 - k)), 1, R, B, ahead, ahead_of);
     L2_UNROLL(MM_B)
     for (int b = 0; b < MM_B; b++) {
         if (b >= B) continue;
@@ -93,25 +109,30 @@ V_INLINE void dot_tile(float *out, size_t os, const float *x, const float *const
  * the compiler. */
 V_INLINE void dot_tile_any(float *out, size_t os, const float *x, const float *const w[MM_R], size_t cols, size_t k0,
                            size_t k1, int R, int B) {
-#define TILE(N) dot_tile(out, os, x, w, cols, k0, k1, R, N)
+#define TILE(N) dot_tile(out, os, x, w, cols, k0, k1, R, N, 0, (row_streams){0, 0})
     switch (B) { L2_CASES(MM_B, TILE) }
 #undef TILE
 }
 
 /* R rows against nb inputs over one block (ops_x86_matmul_f32.h), in tiles
  * of MM_NEXT_TILE inputs; a share of the next row tile's block is
- * prefetched before each full tile. One call per row tile keeps the row
- * pointers in registers across the inputs. */
+ * prefetched before each full tile, or, where ahead_of.at is not 0, the
+ * full tiles prefetch the rows' streams as they go (dot_tile_step). One
+ * call per row tile keeps the row pointers in registers across the
+ * inputs. */
 V_INLINE void dot_rows(float *out, size_t os, const float *x, int nb, const float *w, size_t ws, size_t cols, size_t k0,
-                       size_t k1, uintptr_t next, size_t ns, int R) {
+                       size_t k1, uintptr_t next, size_t ns, row_streams ahead_of, int R) {
     const float *wr[MM_R];
     for (int r = 0; r < MM_R; r++) wr[r] = w + (size_t)(r < R ? r : 0) * ws;
-    next_block ahead = next_block_of(next, ns, MM_R, k1 - k0, (size_t)(nb + MM_B - 1) / MM_B);
+    next_block next_tile = next_block_of(next, ns, MM_R, k1 - k0, (size_t)(nb + MM_B - 1) / MM_B);
     for (int b = 0; b < nb;) {
         const int bn = MM_NEXT_TILE(nb - b);
         if (bn == MM_B) {
-            next_block_share(&ahead);
-            dot_tile(out + (size_t)b * os, os, x + (size_t)b * cols, wr, cols, k0, k1, R, MM_B);
+            next_block_share(&next_tile);
+            if (ahead_of.at)
+                dot_tile(out + (size_t)b * os, os, x + (size_t)b * cols, wr, cols, k0, k1, R, MM_B, 1, ahead_of);
+            else
+                dot_tile(out + (size_t)b * os, os, x + (size_t)b * cols, wr, cols, k0, k1, R, MM_B, 0, ahead_of);
         } else {
             dot_tile_any(out + (size_t)b * os, os, x + (size_t)b * cols, wr, cols, k0, k1, R, bn);
         }
