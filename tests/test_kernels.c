@@ -1251,6 +1251,55 @@ static void test_values(void **state) {
     free(orf);
 }
 
+/* ------------------------------------------------ exact exponential */
+
+/* (Natively only: the emulated build tests no avx2 level.) */
+#if (defined(__x86_64__) || defined(__i386__)) && !defined(L2_EMULATED_X86)
+#define EXPF_EXACT_HERE 1
+#include "kernels/ops_avx2_util.h"
+#include "platform/bits.h"
+
+/* The floats [begin, end) every stride-th through expf8_exact, against
+ * l2_expf: the count checked, the first that differs in *first. */
+AVX2_FN static uint64_t expf8_sweep(uint64_t begin, uint64_t end, uint64_t stride, uint64_t *wrong, uint32_t *first) {
+    uint64_t checked = 0;
+    _Alignas(32) float x[8], e[8];
+    for (uint64_t u = begin; u < end; u += 8 * stride) {
+        for (int i = 0; i < 8; i++) x[i] = l2_bits_float((uint32_t)(u + (uint64_t)i * stride < end ? u + (uint64_t)i * stride : u));
+        _mm256_store_ps(e, expf8_exact(_mm256_load_ps(x)));
+        for (int i = 0; i < 8; i++) {
+            const float r = l2_expf(x[i]);
+            if (l2_float_bits(r) != l2_float_bits(e[i]) && !(r != r && e[i] != e[i]) && (*wrong)++ == 0)
+                *first = l2_float_bits(x[i]);
+            checked++;
+        }
+    }
+    return checked;
+}
+#endif
+
+/* The exact tables' softmax (the attention's, l2_softmax_exact_avx2 and the
+ * blocked one) computes l2_expf on 8 lanes (expf8_exact): every float it
+ * computes itself, |x| < 88, every 16th (every 4099th sanitized), is
+ * l2_expf's bits, and the others, which it hands to l2_expf, sampled. */
+static void test_expf_exact(void **state) {
+    const l2_kernels *ks[2];
+    fast_tables(state, ks);
+#ifdef EXPF_EXACT_HERE
+    const uint64_t stride = SANITIZED ? 4099 : 16, far = 0x42b00000u;
+    uint64_t wrong = 0, checked = 0;
+    uint32_t first = 0;
+    checked += expf8_sweep(0, far, stride, &wrong, &first);
+    checked += expf8_sweep(0x80000000u, 0x80000000u + far, stride, &wrong, &first);
+    checked += expf8_sweep(far, 0x80000000u, 65537, &wrong, &first);
+    checked += expf8_sweep(0x80000000u + far, 0x100000000u, 65537, &wrong, &first);
+    if (wrong)
+        fail_msg("expf8_exact: %llu of %llu floats differ from l2_expf, among them %a", (unsigned long long)wrong,
+                 (unsigned long long)checked, (double)l2_bits_float(first));
+    print_message("expf8_exact: %llu floats, all l2_expf's bits\n", (unsigned long long)checked);
+#endif
+}
+
 /* ------------------------------------------------------ exact tables */
 
 /* Every float entry of the level's exact table (the one int8 models use) against
@@ -1306,8 +1355,13 @@ static void test_exact_tables(void **state) {
         static const int head_sizes[] = {6, 8, 16, 48, 64, 72};
         for (size_t hi = 0; hi < sizeof head_sizes / sizeof head_sizes[0]; hi++) {
             const int hs = head_sizes[hi];
-            for (int nq = 1; nq <= max_q; nq += 3) {
-                fill(keys, (size_t)max_keys * kv_stride, -2.0f, 2.0f);
+            /* Keys of up to 2, and of up to 60: scores far below the
+             * largest, whose exponentials the exact softmax leaves to
+             * l2_expf itself. */
+            for (int round = 0; round < 2 * max_q; round++) {
+                const int nq = round % max_q + 1;
+                const float amp = round < max_q ? 2.0f : 60.0f;
+                fill(keys, (size_t)max_keys * kv_stride, -amp, amp);
                 fill(vals, (size_t)max_keys * kv_stride, -1.0f, 1.0f);
                 fill(qs, (size_t)max_q * hs_max, -1.0f, 1.0f);
                 const float *q[L2_ATTENTION_MAX_QUERIES];
@@ -1373,6 +1427,7 @@ int main(void) {
         {"scores", test_scores},
         {"values", test_values},
         {"exact_table", test_exact_tables},
+        {"expf_exact", test_expf_exact},
     };
     const int n_kernels = (int)(sizeof kernel_tests / sizeof kernel_tests[0]);
     enum { MAX_LEVELS = 8, MAX_KERNEL_TESTS = 16 };
@@ -1392,6 +1447,7 @@ int main(void) {
             if (kernel_tests[k].fn == test_matmul_q8_packed && !table->matmul_q8_packed) continue;
             if (kernel_tests[k].fn == test_scores && !own_part(name, 0).fn) continue;
             if (kernel_tests[k].fn == test_values && !own_part(name, 1).fn) continue;
+            if (kernel_tests[k].fn == test_expf_exact && strcmp(name, "avx2") != 0) continue;
             snprintf(names[n_names], sizeof names[n_names], "%s [%s%s]", kernel_tests[k].name, name, EMULATED);
             tests[n++] = (struct CMUnitTest){names[n_names++], kernel_tests[k].fn, NULL, NULL, (void *)name};
         }

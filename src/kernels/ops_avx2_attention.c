@@ -1,11 +1,12 @@
 /*
  * The AVX2 + FMA attention of the avx2 and avx2-vnni tables (and of the
- * AVX-512 tables for fewer than 4 queries), and the exact attention of
- * every x86 exact table, made of exact parts (l2_scores_avx2,
- * l2_values_avx2: l2_scores_ref's and l2_values_ref's bits). The fast one
+ * AVX-512 tables for fewer than 4 queries), fast and exact. The fast one
  * against ops_ref.c: per query, the reference's sums in its order with
  * fused roundings and the vectorised expf, the same bits for a query alone
- * or in a block.
+ * or in a block. The exact one is the reference's bits: one to three
+ * queries from exact parts (l2_scores_avx2, l2_softmax_exact_avx2,
+ * l2_values_avx2), more as the blocked tiles with the reference's
+ * roundings (ops_x86_tiles.h).
  */
 #if defined(__x86_64__) || defined(__i386__)
 
@@ -343,14 +344,42 @@ AVX2_FN void l2_attention_avx2(float *const *out, const float *const *q, const i
         for (int i = 0; i < nq; i++) attend_one(out[i], q[i], n_keys[i], k, v, kvs, hs, scratch);
         return;
     }
-    attention_block(out, q, n_keys, nq, k, v, kvs, hs, scratch);
+    attention_block(out, q, n_keys, nq, k, v, kvs, hs, scratch, 0);
 }
 
-/* The exact table's attention: the reference's arithmetic, query by query,
- * from exact parts. */
+/* l2_softmax_ref's bits: its largest (the first of equals; a NaN found
+ * after the first score is passed over, as its comparison is), its sum in
+ * order, the exponentials eight at a time (expf8_exact) and the divisions. */
+AVX2_FN void l2_softmax_exact_avx2(float *x, int n) {
+    float max = x[0];
+    for (int i = 1; i < n; i++)
+        if (x[i] > max) max = x[i];
+    const __m256 m = _mm256_set1_ps(max);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, expf8_exact(_mm256_sub_ps(_mm256_loadu_ps(x + i), m)));
+    for (; i < n; i++) x[i] = l2_expf(x[i] - max);
+    float sum = 0.0f;
+    for (i = 0; i < n; i++) sum += x[i];
+    const __m256 sv = _mm256_set1_ps(sum);
+    for (i = 0; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_div_ps(_mm256_loadu_ps(x + i), sv));
+    for (; i < n; i++) x[i] /= sum;
+}
+
+/* The exact tables' attention: the reference's arithmetic. One to three
+ * queries one by one from exact parts, more (hs % 8 == 0) as the blocked
+ * attention's exact form. */
 AVX2_FN void l2_attention_exact_avx2(float *const *out, const float *const *q, const int *n_keys, int nq,
                                      const float *k, const float *v, int kv_stride, int hs, float *scratch) {
-    l2_attention_of_parts(out, q, n_keys, nq, k, v, kv_stride, hs, scratch, l2_scores_avx2, l2_values_avx2);
+    if (nq >= 4 && hs % 8 == 0) {
+        attention_block(out, q, n_keys, nq, k, v, (size_t)kv_stride, hs, scratch, 1);
+        return;
+    }
+    for (int i = 0; i < nq; i++) {
+        l2_scores_avx2(scratch, q[i], k, kv_stride, n_keys[i], hs);
+        l2_softmax_exact_avx2(scratch, n_keys[i]);
+        memset(out[i], 0, (size_t)hs * sizeof(float));
+        l2_values_avx2(out[i], scratch, v, kv_stride, n_keys[i], hs);
+    }
 }
 
 #else

@@ -8,6 +8,7 @@
 
 #include "ops.h"
 #include "ops_x86.h"
+#include "platform/float_math.h"
 
 #define AVX2_FN L2_TARGET(L2_AVX2)
 #define AVX2_INLINE L2_INLINE(L2_AVX2)
@@ -44,6 +45,49 @@ AVX2_INLINE __m128 hsum4x8(__m256 a, __m256 b, __m256 c, __m256 d) {
     __m256 cd = _mm256_hadd_ps(c, d);
     __m256 abcd = _mm256_hadd_ps(ab, cd);
     return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
+}
+
+/* l2_expf(x) lane by lane, its bits (platform/float_math.c): the same
+ * double operations in the same order on 4 lanes at a time, no fused
+ * multiply-add where it has none. Lanes with |x| >= 88, where l2_expf
+ * first sorts out infinities, NaN and underflow, are computed by l2_expf
+ * itself (in a softmax, only scores far below the largest). */
+AVX2_INLINE __m256d expf4_exact(__m128 x) {
+    const double n = 32, inv_ln2_n = 0x1.71547652b82fep+0 * n, shift = 0x1.8p+52;
+    /* float_product_minus's split of inv_ln2_n, and the polynomial scaled */
+    const double c = 134217729.0 * inv_ln2_n, dh = c - (c - inv_ln2_n), dl = inv_ln2_n - dh;
+    const double c0 = l2_exp2_poly[0] / n / n / n, c1 = l2_exp2_poly[1] / n / n, c2 = l2_exp2_poly[2] / n;
+    const __m256d xd = _mm256_cvtps_pd(x);
+    __m256d kd = _mm256_add_pd(_mm256_mul_pd(_mm256_set1_pd(inv_ln2_n), xd), _mm256_set1_pd(shift));
+    const __m256i ki = _mm256_castpd_si256(kd);
+    kd = _mm256_sub_pd(kd, _mm256_set1_pd(shift));
+    const __m256d r = _mm256_add_pd(_mm256_sub_pd(_mm256_mul_pd(xd, _mm256_set1_pd(dh)), kd),
+                                    _mm256_mul_pd(xd, _mm256_set1_pd(dl)));
+    const __m256i t = _mm256_i64gather_epi64((const long long *)l2_exp2_table,
+                                             _mm256_and_si256(ki, _mm256_set1_epi64x(31)), 8);
+    const __m256d s = _mm256_castsi256_pd(_mm256_add_epi64(t, _mm256_slli_epi64(ki, 47)));
+    const __m256d p = _mm256_add_pd(_mm256_mul_pd(_mm256_set1_pd(c0), r), _mm256_set1_pd(c1));
+    const __m256d r2 = _mm256_mul_pd(r, r);
+    __m256d y = _mm256_add_pd(_mm256_mul_pd(_mm256_set1_pd(c2), r), _mm256_set1_pd(1.0));
+    y = _mm256_add_pd(_mm256_mul_pd(p, r2), y);
+    return _mm256_mul_pd(y, s);
+}
+
+AVX2_INLINE __m256 expf8_exact(__m256 x) {
+    const __m128 lo = _mm256_cvtpd_ps(expf4_exact(_mm256_castps256_ps128(x)));
+    const __m128 hi = _mm256_cvtpd_ps(expf4_exact(_mm256_extractf128_ps(x, 1)));
+    __m256 e = _mm256_insertf128_ps(_mm256_castps128_ps256(lo), hi, 1);
+    const __m256i abs = _mm256_and_si256(_mm256_castps_si256(x), _mm256_set1_epi32(0x7fffffff));
+    const int far = _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(abs, _mm256_set1_epi32(0x42afffff))));
+    if (far) {
+        _Alignas(32) float xs[8], es[8];
+        _mm256_store_ps(xs, x);
+        _mm256_store_ps(es, e);
+        for (int i = 0; i < 8; i++)
+            if (far >> i & 1) es[i] = l2_expf(xs[i]);
+        e = _mm256_load_ps(es);
+    }
+    return e;
 }
 
 /* e^x within about 1-2 ulp over the whole float range: 0 below about -104,

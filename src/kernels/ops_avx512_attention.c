@@ -74,7 +74,18 @@ AVX512_FN void l2_attention_avx512(float *const *out, const float *const *q, con
         l2_attention_avx2(out, q, n_keys, nq, k, v, kv_stride, hs, scratch);
         return;
     }
-    attention_block(out, q, n_keys, nq, k, v, (size_t)kv_stride, hs, scratch);
+    attention_block(out, q, n_keys, nq, k, v, (size_t)kv_stride, hs, scratch, 0);
+}
+
+/* The exact tables' attention (l2_attention_ref's bits): the AVX2 exact
+ * attention's, on 16 lanes for 4 queries and more. */
+AVX512_FN void l2_attention_exact_avx512(float *const *out, const float *const *q, const int *n_keys, int nq,
+                                         const float *k, const float *v, int kv_stride, int hs, float *scratch) {
+    if (nq < 4 || hs % 16 != 0) {
+        l2_attention_exact_avx2(out, q, n_keys, nq, k, v, kv_stride, hs, scratch);
+        return;
+    }
+    attention_block(out, q, n_keys, nq, k, v, (size_t)kv_stride, hs, scratch, 1);
 }
 
 #else

@@ -49,16 +49,17 @@ const l2_kernels *l2_kernels_amx_exact(void);
     void l2_matmul_f32_##suffix(float *out, int out_stride, const float *x, int nb, const float *w, int cols,    \
                                 int row_begin, int row_end);                                                    \
     void l2_attention_##suffix(float *const *out, const float *const *q, const int *n_keys, int nq,             \
-                               const float *k, const float *v, int kv_stride, int hs, float *scratch);
+                               const float *k, const float *v, int kv_stride, int hs, float *scratch);          \
+    void l2_attention_exact_##suffix(float *const *out, const float *const *q, const int *n_keys, int nq,       \
+                                     const float *k, const float *v, int kv_stride, int hs, float *scratch);
 L2_X86_FP32_ENTRIES(avx2)
 L2_X86_FP32_ENTRIES(avx512)
 
-/* The exact attention of the x86 exact tables, and its exact parts
- * (l2_scores_ref's, l2_values_ref's bits), in ops_avx2_attention.c; the
- * AVX2 fast attention (l2_attention_avx2) is also the AVX-512 tables' for
- * fewer than 4 queries. */
-void l2_attention_exact_avx2(float *const *out, const float *const *q, const int *n_keys, int nq, const float *k,
-                             const float *v, int kv_stride, int hs, float *scratch);
+/* The exact parts of the x86 exact tables' attention (l2_attention_exact_*:
+ * l2_attention_ref's bits), l2_scores_ref's, l2_softmax_ref's and
+ * l2_values_ref's bits, in ops_avx2_attention.c; the AVX2 attentions (fast
+ * and exact) are also the AVX-512 tables' for fewer than 4 queries. */
+void l2_softmax_exact_avx2(float *x, int n);
 void l2_scores_avx2(float *att, const float *q, const float *k, int kv_stride, int n_keys, int hs);
 void l2_values_avx2(float *out, const float *att, const float *v, int kv_stride, int n_keys, int hs);
 

@@ -156,11 +156,15 @@ V_INLINE void keys_per_lane(int32_t lim[AT_Q], const int *n_keys, int nq) {
     for (int i = 0; i < AT_Q; i++) lim[i] = i < nq ? n_keys[i] : 0;
 }
 
+/* acc + a * b: fused (the fast tables), or the product rounded and then
+ * added (the exact tables: the reference's arithmetic). */
+#define AT_MADD(a, b, acc, FUSED) ((FUSED) ? V_OP(fmadd_ps)(a, b, acc) : V_OP(add_ps)(acc, V_OP(mul_ps)(a, b)))
+
 /* s[(t + j) * AT_Q + lane] = dot(query lane, key t + j) / scale for
- * j < KT, the dot a fused multiply-add per dimension in order; the first
- * QV vectors of queries. */
+ * j < KT, the dot a multiply-add (AT_MADD) per dimension in order; the
+ * first QV vectors of queries. */
 V_INLINE void attn_scores_tile(float *s, const float *qt, const float *k, size_t kv_stride, int hs, VEC scale, int KT,
-                               int QV) {
+                               int QV, int FUSED) {
     VEC acc[AT_KT][AT_QV];
     L2_UNROLL(AT_KT)
     for (int j = 0; j < AT_KT; j++)
@@ -174,7 +178,7 @@ V_INLINE void attn_scores_tile(float *s, const float *qt, const float *k, size_t
             if (j >= KT) continue;
             const VEC kb = v_bcast(k + (size_t)j * kv_stride + (size_t)d);
             for (int u = 0; u < AT_QV; u++)
-                if (u < QV) acc[j][u] = V_OP(fmadd_ps)(q[u], kb, acc[j][u]);
+                if (u < QV) acc[j][u] = AT_MADD(q[u], kb, acc[j][u], FUSED);
         }
     }
     L2_UNROLL(AT_KT)
@@ -186,11 +190,11 @@ V_INLINE void attn_scores_tile(float *s, const float *qt, const float *k, size_t
 }
 
 /* The score tile of kt keys (1..AT_KT) and qv query vectors (1..AT_QV),
- * both constants for the compiler. */
-V_FN static void attn_scores(float *s, const float *qt, const float *k, size_t kv_stride, int hs, VEC scale, int kt,
-                             int qv) {
-#define SCORES_1(KT) attn_scores_tile(s, qt, k, kv_stride, hs, scale, KT, 1)
-#define SCORES_2(KT) attn_scores_tile(s, qt, k, kv_stride, hs, scale, KT, 2)
+ * constants for the compiler, fused or not (a constant). */
+V_INLINE void attn_scores_any(float *s, const float *qt, const float *k, size_t kv_stride, int hs, VEC scale, int kt,
+                              int qv, int FUSED) {
+#define SCORES_1(KT) attn_scores_tile(s, qt, k, kv_stride, hs, scale, KT, 1, FUSED)
+#define SCORES_2(KT) attn_scores_tile(s, qt, k, kv_stride, hs, scale, KT, 2, FUSED)
 #if AT_QV > 1
     if (qv > 1) {
         switch (kt) { L2_CASES(AT_KT, SCORES_2) }
@@ -202,11 +206,19 @@ V_FN static void attn_scores(float *s, const float *qt, const float *k, size_t k
 #undef SCORES_2
 }
 
+V_FN static void attn_scores(float *s, const float *qt, const float *k, size_t kv_stride, int hs, VEC scale, int kt,
+                             int qv, int fused) {
+    if (fused)
+        attn_scores_any(s, qt, k, kv_stride, hs, scale, kt, qv, 1);
+    else
+        attn_scores_any(s, qt, k, kv_stride, hs, scale, kt, qv, 0);
+}
+
 /* out[j][0..DV vectors) = sum over t < n of s[t][j] * v[t][...] for j < QT,
- * a fused multiply-add per position in order; s points at the tile's first
- * query lane. */
+ * a multiply-add (AT_MADD) per position in order; s points at the tile's
+ * first query lane. */
 V_INLINE void attn_values_tile(float *const *out, const float *s, const float *v, size_t kv_stride, int n, int QT,
-                               int DV) {
+                               int DV, int FUSED) {
     VEC acc[AT_QT][2];
     L2_UNROLL(AT_QT)
     for (int j = 0; j < AT_QT; j++) acc[j][0] = acc[j][1] = V_OP(setzero_ps)();
@@ -218,8 +230,8 @@ V_INLINE void attn_values_tile(float *const *out, const float *s, const float *v
         for (int j = 0; j < AT_QT; j++) {
             if (j >= QT) continue;
             const VEC p = v_bcast(s + (size_t)t * AT_Q + (size_t)j);
-            acc[j][0] = V_OP(fmadd_ps)(p, v0, acc[j][0]);
-            if (DV > 1) acc[j][1] = V_OP(fmadd_ps)(p, v1, acc[j][1]);
+            acc[j][0] = AT_MADD(p, v0, acc[j][0], FUSED);
+            if (DV > 1) acc[j][1] = AT_MADD(p, v1, acc[j][1], FUSED);
         }
     }
     L2_UNROLL(AT_QT)
@@ -231,11 +243,11 @@ V_INLINE void attn_values_tile(float *const *out, const float *s, const float *v
 }
 
 /* The value tile of qt queries (1..AT_QT) and dv vectors of dimensions
- * (1 or 2), both constants for the compiler. */
-V_FN static void attn_values(float *const *out, const float *s, const float *v, size_t kv_stride, int n, int qt,
-                             int dv) {
-#define VALUES_1(QT) attn_values_tile(out, s, v, kv_stride, n, QT, 1)
-#define VALUES_2(QT) attn_values_tile(out, s, v, kv_stride, n, QT, 2)
+ * (1 or 2), constants for the compiler, fused or not (a constant). */
+V_INLINE void attn_values_any(float *const *out, const float *s, const float *v, size_t kv_stride, int n, int qt,
+                              int dv, int FUSED) {
+#define VALUES_1(QT) attn_values_tile(out, s, v, kv_stride, n, QT, 1, FUSED)
+#define VALUES_2(QT) attn_values_tile(out, s, v, kv_stride, n, QT, 2, FUSED)
     if (dv > 1) {
         switch (qt) { L2_CASES(AT_QT, VALUES_2) }
         return;
@@ -245,15 +257,59 @@ V_FN static void attn_values(float *const *out, const float *s, const float *v, 
 #undef VALUES_2
 }
 
+V_FN static void attn_values(float *const *out, const float *s, const float *v, size_t kv_stride, int n, int qt,
+                             int dv, int fused) {
+    if (fused)
+        attn_values_any(out, s, v, kv_stride, n, qt, dv, 1);
+    else
+        attn_values_any(out, s, v, kv_stride, n, qt, dv, 0);
+}
+
 /* The softmax of every lane of s[0..n)[AT_Q] over its first n_keys[lane]
  * rows; the rows past a lane's n_keys become 0 (the level's). */
 V_FN static void attn_softmax(float *s, int n, const int *n_keys, int nq);
 
+/* The same, each lane l2_softmax_ref's bits: the first largest score (a
+ * later one replaces it only where greater), l2_expf of each score less it
+ * (expf8_exact), their sum in order, each divided by the sum. Eight lanes
+ * at a time at both widths. */
+V_FN static void attn_softmax_exact(float *s, int n, const int *n_keys, int nq) {
+    int32_t lim[AT_Q];
+    keys_per_lane(lim, n_keys, nq);
+    for (int h = 0; h < AT_Q; h += 8) {
+        const __m256i limv = _mm256_loadu_si256((const __m256i *)(lim + h));
+        __m256 m = _mm256_loadu_ps(s + h);
+        for (int t = 1; t < n; t++) {
+            const __m256 ok = _mm256_castsi256_ps(_mm256_cmpgt_epi32(limv, _mm256_set1_epi32(t)));
+            const __m256 x = _mm256_loadu_ps(s + (size_t)t * AT_Q + h);
+            m = _mm256_blendv_ps(m, x, _mm256_and_ps(ok, _mm256_cmp_ps(x, m, _CMP_GT_OQ)));
+        }
+        __m256 sum = _mm256_setzero_ps();
+        for (int t = 0; t < n; t++) {
+            const __m256 ok = _mm256_castsi256_ps(_mm256_cmpgt_epi32(limv, _mm256_set1_epi32(t)));
+            float *st = s + (size_t)t * AT_Q + h;
+            /* the lanes past their keys take e^0, then 0 */
+            const __m256 x = _mm256_blendv_ps(m, _mm256_loadu_ps(st), ok);
+            const __m256 e = _mm256_and_ps(expf8_exact(_mm256_sub_ps(x, m)), ok);
+            _mm256_storeu_ps(st, e);
+            sum = _mm256_add_ps(sum, e);
+        }
+        /* Lanes without keys: divide their zeros by 1. */
+        sum = _mm256_blendv_ps(sum, _mm256_set1_ps(1.0f), _mm256_cmp_ps(sum, _mm256_setzero_ps(), _CMP_EQ_OQ));
+        for (int t = 0; t < n; t++) {
+            float *st = s + (size_t)t * AT_Q + h;
+            _mm256_storeu_ps(st, _mm256_div_ps(_mm256_loadu_ps(st), sum));
+        }
+    }
+}
+
 /* The attention of 4 to AT_Q queries as lanes (hs a multiple of V_LANES):
  * each key row is read once for all its queries, each value row once per
- * value tile. */
+ * value tile. With `exact`, every step is the reference's arithmetic (the
+ * exact tables: products rounded before they are added, attn_softmax_exact),
+ * so that each query gets l2_attention_ref's bits. */
 V_FN static void attention_block(float *const *out, const float *const *q, const int *n_keys, int nq, const float *k,
-                                 const float *v, size_t kvs, int hs, float *scratch) {
+                                 const float *v, size_t kvs, int hs, float *scratch, int exact) {
     const int n = most_keys(n_keys, nq);
     float *qt = scratch, *s = scratch + (size_t)hs * AT_Q;
     queries_as_lanes(qt, q, nq, hs);
@@ -261,8 +317,11 @@ V_FN static void attention_block(float *const *out, const float *const *q, const
     const VEC scale = V_OP(set1_ps)(sqrtf((float)hs));
     for (int t = 0; t < n; t += AT_KT)
         attn_scores(s + (size_t)t * AT_Q, qt, k + (size_t)t * kvs, kvs, hs, scale, n - t < AT_KT ? n - t : AT_KT,
-                    nq > V_LANES ? 2 : 1);
-    attn_softmax(s, n, n_keys, nq);
+                    nq > V_LANES ? 2 : 1, !exact);
+    if (exact)
+        attn_softmax_exact(s, n, n_keys, nq);
+    else
+        attn_softmax(s, n, n_keys, nq);
 
     /* Query tiles, each over the keys its queries see. */
     for (int i = 0; i < nq;) {
@@ -272,11 +331,11 @@ V_FN static void attention_block(float *const *out, const float *const *q, const
         int d = 0;
         for (; d + 2 * V_LANES <= hs; d += 2 * V_LANES) {
             for (int j = 0; j < qn; j++) o[j] = out[i + j] + d;
-            attn_values(o, s + i, v + d, kvs, tn, qn, 2);
+            attn_values(o, s + i, v + d, kvs, tn, qn, 2, !exact);
         }
         if (d < hs) {
             for (int j = 0; j < qn; j++) o[j] = out[i + j] + d;
-            attn_values(o, s + i, v + d, kvs, tn, qn, 1);
+            attn_values(o, s + i, v + d, kvs, tn, qn, 1, !exact);
         }
         i += qn;
     }

@@ -29,7 +29,7 @@
         X86_INT8_ENTRIES(INT8, GEMV, TASK_ROWS, BLOCK_ROWS, REPACK, PACKED)};                                                     \
     static const l2_kernels exact = {                                                                            \
         .name = NAME "-exact", .rmsnorm = l2_rmsnorm_ref, .softmax = l2_softmax_ref, .swiglu = l2_swiglu_ref,    \
-        .add = l2_add_##FP32, .matmul_f32 = l2_matmul_f32_ref, .attention = l2_attention_exact_avx2,             \
+        .add = l2_add_##FP32, .matmul_f32 = l2_matmul_f32_ref, .attention = l2_attention_exact_##FP32,           \
         X86_INT8_ENTRIES(INT8, GEMV, TASK_ROWS, BLOCK_ROWS, REPACK, PACKED)};                                                     \
     const l2_kernels *l2_kernels_##LEVEL(void) { return &fast; }                                                 \
     const l2_kernels *l2_kernels_##LEVEL##_exact(void) { return &exact; }

@@ -83,7 +83,7 @@ static double float_product_minus(double f, double d, double k) {
 
 /* The bits of 2^(i/32) rounded to double, less i << 47, so that adding
  * k << 47 to entry k % 32 gives the bits of 2^(k/32). */
-static const uint64_t exp2_table[EXP2_N] = {
+const uint64_t l2_exp2_table[EXP2_N] = {
     0x3ff0000000000000, 0x3fefd9b0d3158574, 0x3fefb5586cf9890f, 0x3fef9301d0125b51, 0x3fef72b83c7d517b,
     0x3fef54873168b9aa, 0x3fef387a6e756238, 0x3fef1e9df51fdee1, 0x3fef06fe0a31b715, 0x3feef1a7373aa9cb,
     0x3feedea64c123422, 0x3feece086061892d, 0x3feebfdad5362a27, 0x3feeb42b569d4f82, 0x3feeab07dd485429,
@@ -95,12 +95,12 @@ static const uint64_t exp2_table[EXP2_N] = {
 
 /* 2^r ~ 1 + r (C2 + r C1 + r^2 C0) for |r| <= 1/64 (glibc's exp2f
  * polynomial), and the same scaled for r in units of 1/32. */
-static const double exp2_poly[3] = {0x1.c6af84b912394p-5, 0x1.ebfce50fac4f3p-3, 0x1.62e42ff0c52d6p-1};
+const double l2_exp2_poly[3] = {0x1.c6af84b912394p-5, 0x1.ebfce50fac4f3p-3, 0x1.62e42ff0c52d6p-1};
 #define EXP2_SHIFT 0x1.8p+52 /* adding it rounds to an integer, kept in the low bits */
 
 /* 2^(k/32) with the sign bit set by sign_bias, ki holding k in its low bits. */
 static double exp2_scale(uint64_t ki, uint64_t sign_bias) {
-    return l2_bits_double(exp2_table[ki % EXP2_N] + ((ki + sign_bias) << (52 - EXP2_TABLE_BITS)));
+    return l2_bits_double(l2_exp2_table[ki % EXP2_N] + ((ki + sign_bias) << (52 - EXP2_TABLE_BITS)));
 }
 
 float l2_expf(float x) {
@@ -122,8 +122,8 @@ float l2_expf(float x) {
     const double r = float_product_minus(xd, inv_ln2_n, kd);
     /* e^x = 2^(k/32) * 2^(r/32) */
     const double s = exp2_scale(ki, 0);
-    const double c0 = exp2_poly[0] / EXP2_N / EXP2_N / EXP2_N, c1 = exp2_poly[1] / EXP2_N / EXP2_N,
-                 c2 = exp2_poly[2] / EXP2_N;
+    const double c0 = l2_exp2_poly[0] / EXP2_N / EXP2_N / EXP2_N, c1 = l2_exp2_poly[1] / EXP2_N / EXP2_N,
+                 c2 = l2_exp2_poly[2] / EXP2_N;
     const double p = c0 * r + c1, r2 = r * r;
     double y = c2 * r + 1.0;
     y = p * r2 + y;
@@ -285,8 +285,8 @@ static double exp2_of(double xd, uint64_t sign_bias) {
     kd -= EXP2_SHIFT / EXP2_N;
     const double r = xd - kd;
     const double s = exp2_scale(ki, sign_bias);
-    const double z = fused_madd(exp2_poly[0], r, exp2_poly[1]), r2 = r * r;
-    double y = fused_madd(exp2_poly[2], r, 1.0);
+    const double z = fused_madd(l2_exp2_poly[0], r, l2_exp2_poly[1]), r2 = r * r;
+    double y = fused_madd(l2_exp2_poly[2], r, 1.0);
     y = fused_madd(z, r2, y);
     return y * s;
 }

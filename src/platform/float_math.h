@@ -13,8 +13,15 @@
 #ifndef LLAMA2_FLOAT_MATH_H
 #define LLAMA2_FLOAT_MATH_H
 
+#include <stdint.h>
+
 /* e^x, for every float x (softmax and SiLU take any). */
 float l2_expf(float x);
+/* l2_expf's table (the bits of 2^(i/32), less i << 47) and exp2
+ * polynomial, for the kernels that compute it on vectors, lane by lane
+ * the same operations (kernels/ops_avx2_util.h: expf8_exact). */
+extern const uint64_t l2_exp2_table[32];
+extern const double l2_exp2_poly[3];
 /* sin x and cos x, for every float x (RoPE's angles are pos * frequency,
  * at least 0 and below the context length). */
 float l2_sinf(float x);
