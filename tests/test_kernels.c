@@ -317,8 +317,14 @@ static void test_tables_as_documented(void **state) {
             assert_true(exact->add == t->add && exact->quantize_q8 == t->quantize_q8 &&
                         exact->matmul_q8 == t->matmul_q8 && exact->gemv_q8_stripes == t->gemv_q8_stripes &&
                         exact->repack_q8 == t->repack_q8 && exact->matmul_q8_packed == t->matmul_q8_packed);
-            assert_true(exact->rmsnorm == l2_rmsnorm_ref && exact->softmax == l2_softmax_ref &&
-                        exact->swiglu == l2_swiglu_ref && exact->matmul_f32 == l2_matmul_f32_ref);
+            assert_true(exact->rmsnorm == l2_rmsnorm_ref && exact->matmul_f32 == l2_matmul_f32_ref);
+            /* x86's exact levels compute l2_expf on vectors: the same bits */
+#if defined(__x86_64__) || defined(__i386__)
+            if (strcmp(levels[c], "scalar") != 0)
+                assert_true(exact->softmax == l2_softmax_exact_avx2 && exact->swiglu == l2_swiglu_exact_avx2);
+            else
+#endif
+                assert_true(exact->softmax == l2_softmax_ref && exact->swiglu == l2_swiglu_ref);
         }
     }
     assert_true(rows >= 9);
@@ -367,9 +373,8 @@ static void test_select(void **state) {
     free(saved);
     /* int8 models: an exact table, with the level's own int8 kernels. */
     const l2_kernels *f32 = for_with(NULL, LLAMA2_WEIGHTS_F32), *q8 = for_with(NULL, LLAMA2_WEIGHTS_Q8_0);
+    assert_true(q8 == l2_kernels_reference() || strstr(q8->name, "-exact"));
     assert_ptr_equal(q8->rmsnorm, l2_kernels_reference()->rmsnorm);
-    assert_ptr_equal(q8->softmax, l2_kernels_reference()->softmax);
-    assert_ptr_equal(q8->swiglu, l2_kernels_reference()->swiglu);
     assert_ptr_equal(q8->matmul_q8, f32->matmul_q8);
     printf("[ info     ] kernel tables: %s (fp32 models), %s (int8 models)\n", f32->name, q8->name);
 }

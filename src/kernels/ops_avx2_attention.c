@@ -347,24 +347,6 @@ AVX2_FN void l2_attention_avx2(float *const *out, const float *const *q, const i
     attention_block(out, q, n_keys, nq, k, v, kvs, hs, scratch, 0);
 }
 
-/* l2_softmax_ref's bits: its largest (the first of equals; a NaN found
- * after the first score is passed over, as its comparison is), its sum in
- * order, the exponentials eight at a time (expf8_exact) and the divisions. */
-AVX2_FN void l2_softmax_exact_avx2(float *x, int n) {
-    float max = x[0];
-    for (int i = 1; i < n; i++)
-        if (x[i] > max) max = x[i];
-    const __m256 m = _mm256_set1_ps(max);
-    int i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, expf8_exact(_mm256_sub_ps(_mm256_loadu_ps(x + i), m)));
-    for (; i < n; i++) x[i] = l2_expf(x[i] - max);
-    float sum = 0.0f;
-    for (i = 0; i < n; i++) sum += x[i];
-    const __m256 sv = _mm256_set1_ps(sum);
-    for (i = 0; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_div_ps(_mm256_loadu_ps(x + i), sv));
-    for (; i < n; i++) x[i] /= sum;
-}
-
 /* The exact tables' attention: the reference's arithmetic. One to three
  * queries one by one from exact parts, more (hs % 8 == 0) as the blocked
  * attention's exact form. */

@@ -121,6 +121,46 @@ V_FN void ENTRY(add)(float *y, const float *x, int n) {
 
 #undef ENTRY
 
+#if X86_W == 256
+/* The exact tables' softmax and swiglu, once (both widths' exact tables
+ * take them): the reference's operations in its order, l2_expf on eight
+ * lanes at a time (expf8_exact), so the reference's bits. */
+
+/* l2_softmax_ref's bits: its largest (the first of equals; a NaN found
+ * after the first score is passed over, as its comparison is), its sum in
+ * order, the exponentials eight at a time (expf8_exact) and the divisions. */
+AVX2_FN void l2_softmax_exact_avx2(float *x, int n) {
+    float max = x[0];
+    for (int i = 1; i < n; i++)
+        if (x[i] > max) max = x[i];
+    const __m256 m = _mm256_set1_ps(max);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, expf8_exact(_mm256_sub_ps(_mm256_loadu_ps(x + i), m)));
+    for (; i < n; i++) x[i] = l2_expf(x[i] - max);
+    float sum = 0.0f;
+    for (i = 0; i < n; i++) sum += x[i];
+    const __m256 sv = _mm256_set1_ps(sum);
+    for (i = 0; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_div_ps(_mm256_loadu_ps(x + i), sv));
+    for (; i < n; i++) x[i] /= sum;
+}
+
+/* l2_swiglu_ref's bits: gate * (1 / (1 + e^-gate)), times up. */
+AVX2_FN void l2_swiglu_exact_avx2(float *gate, const float *up, int n) {
+    const __m256 one = _mm256_set1_ps(1.0f), sign = _mm256_set1_ps(-0.0f);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 g = _mm256_loadu_ps(gate + i);
+        const __m256 s = _mm256_div_ps(one, _mm256_add_ps(one, expf8_exact(_mm256_xor_ps(g, sign))));
+        _mm256_storeu_ps(gate + i, _mm256_mul_ps(_mm256_mul_ps(g, s), _mm256_loadu_ps(up + i)));
+    }
+    for (; i < n; i++) {
+        float v = gate[i];
+        v *= 1.0f / (1.0f + l2_expf(-v));
+        gate[i] = v * up[i];
+    }
+}
+#endif
+
 #else
 
 /* ISO C forbids an empty translation unit. */

@@ -60,6 +60,7 @@ L2_X86_FP32_ENTRIES(avx512)
  * l2_values_ref's bits, in ops_avx2_attention.c; the AVX2 attentions (fast
  * and exact) are also the AVX-512 tables' for fewer than 4 queries. */
 void l2_softmax_exact_avx2(float *x, int n);
+void l2_swiglu_exact_avx2(float *gate, const float *up, int n);
 void l2_scores_avx2(float *att, const float *q, const float *k, int kv_stride, int n_keys, int hs);
 void l2_values_avx2(float *out, const float *att, const float *v, int kv_stride, int n_keys, int hs);
 

@@ -8,9 +8,9 @@
  * over REPACK's copy of the weights, PACKED's products over that copy (or
  * NULL), and GEMV's one-input products in stripes (or NULL: PACKED then
  * takes one input too).
- * The exact table keeps the reference's rmsnorm, softmax, swiglu and
- * matmul_f32 and the AVX2 exact attention: every entry the reference's
- * bits. Both take rows in groups of TASK_ROWS for one input and BLOCK_ROWS
+ * The exact table keeps the reference's rmsnorm and matmul_f32, and takes
+ * the exact softmax and swiglu (ops_avx2_vector.c) and the level's exact
+ * attention: every entry the reference's bits. Both take rows in groups of TASK_ROWS for one input and BLOCK_ROWS
  * for a block of inputs (the AMX tiles' and the int8 panels' 16). */
 #ifndef LLAMA2_TABLE_X86_H
 #define LLAMA2_TABLE_X86_H
@@ -28,7 +28,8 @@
         .add = l2_add_##FP32, .matmul_f32 = l2_matmul_f32_##FP32, .attention = l2_attention_##FP32,              \
         X86_INT8_ENTRIES(INT8, GEMV, TASK_ROWS, BLOCK_ROWS, REPACK, PACKED)};                                                     \
     static const l2_kernels exact = {                                                                            \
-        .name = NAME "-exact", .rmsnorm = l2_rmsnorm_ref, .softmax = l2_softmax_ref, .swiglu = l2_swiglu_ref,    \
+        .name = NAME "-exact", .rmsnorm = l2_rmsnorm_ref, .softmax = l2_softmax_exact_avx2,                      \
+        .swiglu = l2_swiglu_exact_avx2,                                                                          \
         .add = l2_add_##FP32, .matmul_f32 = l2_matmul_f32_ref, .attention = l2_attention_exact_##FP32,           \
         X86_INT8_ENTRIES(INT8, GEMV, TASK_ROWS, BLOCK_ROWS, REPACK, PACKED)};                                                     \
     const l2_kernels *l2_kernels_##LEVEL(void) { return &fast; }                                                 \
