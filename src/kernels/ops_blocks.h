@@ -49,9 +49,11 @@ typedef struct l2_block_q8_0_summary {
  * scales at b * 32. The rows past the matrix's last are zero. */
 #define L2_PANEL_ROWS 16
 /* The panel kernels ask for the bytes this far ahead of the block they
- * read: the hardware's own prefetch alone left one thread waiting on
- * memory for half its time (bench/RESULTS.md). */
-#define L2_PANEL_PREFETCH 8192
+ * read, into L2 (x86's T1 hint): the hardware's own prefetch alone left one
+ * thread waiting on memory for half its time, and 8 KiB ahead into L1 still
+ * a fifth of it (bench/RESULTS.md). */
+#define L2_PANEL_PREFETCH 32768
+#define L2_PANEL_PREFETCH_HINT _MM_HINT_T1
 
 size_t l2_q4_0_panel_bytes(int n_blocks);
 /* The panels of a rows x (n_blocks * 32) Q4_0 matrix (w, row by row):

@@ -41,7 +41,7 @@ INLINE void q4_0_panel(__m512 *acc, const uint8_t *nibbles, const uint8_t *scale
     for (int b = 0; b < n_blocks; b++) {
         const uint8_t *v = nibbles + (size_t)b * 256;
 #pragma GCC unroll 8
-        for (int k = 0; k < 4; k++) _mm_prefetch((const char *)(v + L2_PANEL_PREFETCH + 64 * k), _MM_HINT_T0);
+        for (int k = 0; k < 4; k++) _mm_prefetch((const char *)(v + L2_PANEL_PREFETCH + 64 * k), L2_PANEL_PREFETCH_HINT);
         __m512i lo[4], hi[4];
 #pragma GCC unroll 8
         for (int k = 0; k < 4; k++) {

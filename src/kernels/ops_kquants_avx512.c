@@ -68,7 +68,7 @@ INLINE void q4_K_panel(__m512 *acc, const uint8_t *panel, const l2_block_q8_K *x
             /* 4 x 10 lines ahead: a block's 37 and 3 more. */
             UNROLL(10)
             for (int t = 0; t < 10; t++)
-                _mm_prefetch((const char *)(v + L2_PANEL_PREFETCH + 64 * (10 * c + t)), _MM_HINT_T0);
+                _mm_prefetch((const char *)(v + L2_PANEL_PREFETCH + 64 * (10 * c + t)), L2_PANEL_PREFETCH_HINT);
             const uint8_t *chunk = v + 512 * c;
             UNROLL(2)
             for (int h = 0; h < 2; h++) {
@@ -138,7 +138,7 @@ INLINE void q6_K_panel(__m512 *acc, const uint8_t *panel, const l2_block_q8_K *x
             /* 8 x 7 lines ahead: a block's 53 and 3 more. */
             UNROLL(7)
             for (int t = 0; t < 7; t++)
-                _mm_prefetch((const char *)(v + L2_PANEL_PREFETCH + 64 * (7 * g + t)), _MM_HINT_T0);
+                _mm_prefetch((const char *)(v + L2_PANEL_PREFETCH + 64 * (7 * g + t)), L2_PANEL_PREFETCH_HINT);
             const int h = g / 4, k = g % 4;
             const uint8_t *ql = v + 512 * (2 * h + k % 2), *qh = v + 2048 + 512 * h;
             __m512i q[8];
