@@ -610,7 +610,7 @@ AARCH64_BUILD := build/$(notdir $(AARCH64_CC))-portable
 # that starts threads but never starts them (no clone call).
 test-aarch64: $(BUILD)/tests/test_golden test-models
 	@$(MAKE) --no-print-directory CC=$(AARCH64_CC) NATIVE=0 SAN=0 BLAS=0 CUDA=0 $(AARCH64_BUILD)/tests/test_kernels \
-		$(AARCH64_BUILD)/tests/test_blocks
+		$(AARCH64_BUILD)/tests/test_blocks $(AARCH64_BUILD)/tests/test_kquants
 	@$(MAKE) --no-print-directory CC=$(AARCH64_CC) NATIVE=0 SAN=0 BLAS=0 CUDA=0 LIBEDIT=0 HAVE_JANSSON=0 LDFLAGS=-static \
 		BUILD=$(AARCH64_BUILD)-static $(AARCH64_BUILD)-static/llama2
 	@$(TEST_ENV) sh tests/aarch64.sh $(AARCH64_BUILD) $(BUILD)

@@ -167,6 +167,7 @@ static void test_reference_dots(void **state) {
 static const l2_kquant_kernels *table_or_skip(const char *name) {
     const l2_kquant_kernels *k = strcmp(name, "avx2") == 0          ? l2_kquant_kernels_avx2()
                                  : strcmp(name, "avx512-vnni") == 0 ? l2_kquant_kernels_avx512_vnni()
+                                 : strcmp(name, "neon") == 0        ? l2_kquant_kernels_neon()
                                                                     : l2_kquant_kernels_reference();
     if (!k) {
         print_message("skipped: this CPU (or build) cannot run the %s K-quant kernels\n", name);
@@ -464,7 +465,9 @@ static void test_table_q5_K(void **state) {
 
 static void test_table_for_level(void **state) {
     assert_ptr_equal(l2_kquant_kernels_for("scalar"), l2_kquant_kernels_reference());
-    assert_ptr_equal(l2_kquant_kernels_for("neon-exact"), l2_kquant_kernels_reference());
+    const l2_kquant_kernels *neon = l2_kquant_kernels_neon();
+    assert_ptr_equal(l2_kquant_kernels_for("neon-exact"), neon ? neon : l2_kquant_kernels_reference());
+    assert_ptr_equal(l2_kquant_kernels_for("neon"), neon ? neon : l2_kquant_kernels_reference());
     assert_ptr_equal(l2_kquant_kernels_for(NULL), l2_kquant_kernels_reference());
     const l2_kquant_kernels *avx2 = l2_kquant_kernels_avx2();
     if (!avx2) {
@@ -516,6 +519,7 @@ static void test_tables_as_documented(void **state) {
         /* A table this CPU or build has not is not checked. */
         const int k_runs = strcmp(want_k, "avx2") == 0          ? l2_kquant_kernels_avx2() != NULL
                            : strcmp(want_k, "avx512-vnni") == 0 ? l2_kquant_kernels_avx512_vnni() != NULL
+                           : strcmp(want_k, "neon") == 0        ? l2_kquant_kernels_neon() != NULL
                                                                 : 1;
         if (k_runs) {
             assert_string_equal(l2_kquant_kernels_for(level)->name, want_k);
@@ -548,6 +552,7 @@ int main(void) {
         cmocka_unit_test(test_reference_blockwise),
         cmocka_unit_test_prestate(test_table_k_panels, "scalar"),
         cmocka_unit_test_prestate(test_table_k_panels, "avx512-vnni"),
+        cmocka_unit_test_prestate(test_table_k_panels, "neon"),
         cmocka_unit_test(test_reference_dots_q5_K),
         cmocka_unit_test_prestate(test_table_q5_K, "scalar"),
         cmocka_unit_test_prestate(test_table_q5_K, "avx2"),

@@ -8,7 +8,7 @@
  * summed at the end); AVX2 in its own lanes, so within rounding of the
  * reference's, and a table's four-row and two-input dots are its one-row
  * dot's bits for each row and input. Where a table has panel kernels (the
- * reference, AVX512-VNNI), Q4_K and Q6_K matrices run as panels of 16
+ * reference, AVX512-VNNI, NEON), Q4_K and Q6_K matrices run as panels of 16
  * rows instead (below), in an order of their own (blockwise) whose bits
  * every such table gives; Q5_K runs row by row. The forward pass runs
  * GGUF's Q4_K, Q5_K and Q6_K matrices with them (src/run/products.c). */
@@ -152,7 +152,19 @@ void l2_q6_K_panels_ref(float *out, size_t out_stride, const void *panels, int r
 void l2_q6_K_panels_avx512_vnni(float *out, size_t out_stride, const void *panels, int rows, int panel_begin,
                                 int panel_end, const l2_block_q8_K *x, size_t x_stride, int n_inputs, int n_blocks);
 
+/* The neon level's panels (ops_kquants_neon.c: sdot, the reference
+ * panels' bits), where l2_kquant_panels_neon says this CPU and build run
+ * them. */
+int l2_kquant_panels_neon(void);
+void l2_q4_K_panels_neon(float *out, size_t out_stride, const void *panels, int rows, int panel_begin, int panel_end,
+                         const l2_block_q8_K *x, size_t x_stride, int n_inputs, int n_blocks);
+void l2_q6_K_panels_neon(float *out, size_t out_stride, const void *panels, int rows, int panel_begin, int panel_end,
+                         const l2_block_q8_K *x, size_t x_stride, int n_inputs, int n_blocks);
+
 const l2_kquant_kernels *l2_kquant_kernels_reference(void);
+/* The neon table: the reference's entries but the panels, NEON's; NULL
+ * off aarch64 or without sdot. */
+const l2_kquant_kernels *l2_kquant_kernels_neon(void);
 /* The AVX2 table; NULL where this build or CPU has no AVX2. */
 const l2_kquant_kernels *l2_kquant_kernels_avx2(void);
 /* The AVX512-VNNI table: AVX2's entries and the Q4_K and Q6_K panels; NULL where
@@ -160,7 +172,8 @@ const l2_kquant_kernels *l2_kquant_kernels_avx2(void);
 const l2_kquant_kernels *l2_kquant_kernels_avx512_vnni(void);
 /* The table that goes with a kernel table of ops.h, by its name, as
  * l2_block_kernels_for picks: AVX512-VNNI at the levels with it, AVX2 at
- * the other x86 levels, else the reference. */
+ * the other x86 levels, neon's at the neon levels where it runs, else the
+ * reference. */
 const l2_kquant_kernels *l2_kquant_kernels_for(const char *kernels_name);
 
 /* Sub-block j's (0-7) 6-bit scale and min of a Q4_K block. */

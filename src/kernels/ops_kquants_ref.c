@@ -128,7 +128,30 @@ const l2_kquant_kernels *l2_kquant_kernels_reference(void) {
     return &table;
 }
 
+const l2_kquant_kernels *l2_kquant_kernels_neon(void) {
+#if defined(__aarch64__)
+    static const l2_kquant_kernels table = {.name = "neon",
+                                            .quantize_q8_K = l2_quantize_q8_K_ref,
+                                            .dot_q4_K = dot_q4_K_ref,
+                                            .dot_q6_K = dot_q6_K_ref,
+                                            .dot4_q4_K = dot4_q4_K_ref,
+                                            .dot4_q6_K = dot4_q6_K_ref,
+                                            .dot4x2_q4_K = dot4x2_q4_K_ref,
+                                            .dot4x2_q6_K = dot4x2_q6_K_ref,
+                                            .q4_K_panels = l2_q4_K_panels_neon,
+                                            .q6_K_panels = l2_q6_K_panels_neon,
+                                            .dot_q5_K = l2_dot_q5_K_ref,
+                                            .dot4_q5_K = l2_dot4_q5_K_ref,
+                                            .dot4x2_q5_K = l2_dot4x2_q5_K_ref};
+    return l2_kquant_panels_neon() ? &table : NULL;
+#else
+    return NULL;
+#endif
+}
+
 const l2_kquant_kernels *l2_kquant_kernels_for(const char *kernels_name) {
+    if (kernels_name && strncmp(kernels_name, "neon", 4) == 0 && l2_kquant_kernels_neon())
+        return l2_kquant_kernels_neon();
     const int x86 = kernels_name && (strncmp(kernels_name, "avx", 3) == 0 || strncmp(kernels_name, "amx", 3) == 0);
     /* The levels with AVX512-VNNI: "avx512-vnni" and "amx" (fast or exact). */
     const int vnni512 = kernels_name && (strncmp(kernels_name, "avx512-vnni", 11) == 0 || strncmp(kernels_name, "amx", 3) == 0);

@@ -16,12 +16,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
-#if defined(__linux__)
-#include <sys/auxv.h>
-#endif
 
 #include "ops.h"
 #include "ops_isa.h"
+#include "ops_neon_dotprod.h"
 
 /* -------------------------------------------------------- matmul_f32 */
 
@@ -165,19 +163,15 @@ static inline int32_t dot_i8(const int8_t *a, const int8_t *b, int n) {
         }                                                                                            \
     }
 
-/* The dot product instructions (sdot, Armv8.2's optional "dotprod", in
- * every Armv8.4 CPU): four int8 products added into each int32 lane in one
- * instruction, against vmull + vpadal's two for two. Where the compiler
- * assumes them (-march with dotprod; Apple's arm64) they are always used;
- * else gcc's build on Linux asks the CPU at run time (the hwcap the kernel
- * passes); other builds keep the widening multiplies (clang 14 declares
- * vdotq_s32 only where the whole file is built for dotprod). */
-#if defined(__ARM_FEATURE_DOTPROD)
-#define DOTPROD_FN
-static int cpu_has_dotprod(void) { return 1; }
-#elif defined(__linux__) && defined(HWCAP_ASIMDDP) && defined(__GNUC__) && !defined(__clang__)
-#define DOTPROD_FN __attribute__((target("arch=armv8.2-a+dotprod")))
-static int cpu_has_dotprod(void) { return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0; }
+/* sdot where the CPU has it (ops_neon_dotprod.h). */
+#if defined(DOTPROD_FN)
+static int cpu_has_dotprod(void) {
+#if L2_DOTPROD_ALWAYS
+    return 1;
+#else
+    return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+#endif
+}
 #endif
 
 #if defined(DOTPROD_FN)
