@@ -65,4 +65,40 @@ INLINE __m128i k_min_sums(__m128i scales_mins, const l2_block_q8_K *x) {
  * lanes of that half. */
 #define LANE16(j) _mm256_set1_epi16((short)(0x0100 + 0x0202 * (j)))
 
+/* ROWS_WITH_MINS(name, block_t, block_dot) defines name: `rows` (1 or 4)
+ * weight rows of a K-quant with d, dmin and a min term (Q4_K, Q5_K)
+ * against `inputs` (1 or 2) inputs, block by block; out[4 * i + r] for
+ * row r, input i. block_dot(w, x, &mins) gives a block's eight int32
+ * lanes and its four of the min term. A macro, so that each kind's block
+ * step is inlined into its own loop. Expanded after ops_avx2_util.h. */
+#define ROWS_WITH_MINS(name, block_t, block_dot)                                                                       \
+    INLINE void name(float *out, const block_t *w, size_t row_blocks, const l2_block_q8_K *x, size_t x_stride,       \
+                     int n_blocks, int rows, int inputs) {                                                             \
+        __m256 acc[2][4];                                                                                              \
+        __m128 mins[2][4];                                                                                             \
+        for (int i = 0; i < inputs; i++)                                                                               \
+            for (int r = 0; r < rows; r++) {                                                                           \
+                acc[i][r] = _mm256_setzero_ps();                                                                       \
+                mins[i][r] = _mm_setzero_ps();                                                                         \
+            }                                                                                                          \
+        for (int b = 0; b < n_blocks; b++)                                                                             \
+            UNROLL(2) for (int i = 0; i < inputs; i++) {                                                               \
+                const l2_block_q8_K *xb = x + (size_t)i * x_stride + b;                                                \
+                UNROLL(4) for (int r = 0; r < rows; r++) {                                                             \
+                    const block_t *wb = w + (size_t)r * row_blocks + b;                                                \
+                    __m128i m;                                                                                         \
+                    const __m256i isum = block_dot(wb, xb, &m);                                                        \
+                    const float d = half_to_float(wb->d) * xb->d, dmin = half_to_float(wb->dmin) * xb->d;             \
+                    acc[i][r] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(isum), acc[i][r]);               \
+                    mins[i][r] = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(m), mins[i][r]);                      \
+                }                                                                                                      \
+            }                                                                                                          \
+        for (int i = 0; i < inputs; i++)                                                                               \
+            for (int r = 0; r < rows; r++) {                                                                           \
+                __m128 s = _mm_add_ps(mins[i][r], _mm_movehl_ps(mins[i][r], mins[i][r]));                              \
+                s = _mm_add_ss(s, _mm_movehdup_ps(s));                                                                 \
+                out[4 * i + r] = hsum8(acc[i][r]) - _mm_cvtss_f32(s);                                                  \
+            }                                                                                                          \
+    }
+
 #endif

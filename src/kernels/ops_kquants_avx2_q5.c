@@ -51,36 +51,7 @@ INLINE __m256i q5_K_block(const l2_block_q5_K *w, const l2_block_q8_K *x, __m128
     return acc;
 }
 
-/* `rows` (1 or 4) weight rows against `inputs` (1 or 2) inputs, block by
- * block; out[4 * i + r] for row r, input i. */
-INLINE void rows_q5_K(float *out, const l2_block_q5_K *w, size_t row_blocks, const l2_block_q8_K *x,
-                      size_t x_stride, int n_blocks, int rows, int inputs) {
-    __m256 acc[2][4];
-    __m128 mins[2][4];
-    for (int i = 0; i < inputs; i++)
-        for (int r = 0; r < rows; r++) {
-            acc[i][r] = _mm256_setzero_ps();
-            mins[i][r] = _mm_setzero_ps();
-        }
-    for (int b = 0; b < n_blocks; b++)
-        UNROLL(2) for (int i = 0; i < inputs; i++) {
-            const l2_block_q8_K *xb = x + (size_t)i * x_stride + b;
-            UNROLL(4) for (int r = 0; r < rows; r++) {
-                const l2_block_q5_K *wb = w + (size_t)r * row_blocks + b;
-                __m128i m;
-                const __m256i isum = q5_K_block(wb, xb, &m);
-                const float d = half_to_float(wb->d) * xb->d, dmin = half_to_float(wb->dmin) * xb->d;
-                acc[i][r] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(isum), acc[i][r]);
-                mins[i][r] = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(m), mins[i][r]);
-            }
-        }
-    for (int i = 0; i < inputs; i++)
-        for (int r = 0; r < rows; r++) {
-            __m128 s = _mm_add_ps(mins[i][r], _mm_movehl_ps(mins[i][r], mins[i][r]));
-            s = _mm_add_ss(s, _mm_movehdup_ps(s));
-            out[4 * i + r] = hsum8(acc[i][r]) - _mm_cvtss_f32(s);
-        }
-}
+ROWS_WITH_MINS(rows_q5_K, l2_block_q5_K, q5_K_block)
 
 FN float l2_dot_q5_K_avx2(const l2_block_q5_K *w, const l2_block_q8_K *x, int n_blocks) {
     float out;
