@@ -189,9 +189,11 @@ static inline int l2_q4_K_value(const uint8_t qs[L2_SUPER_BLOCK / 2], const uint
  * their sub-block's scale summed exactly into eight int32 lanes (value i
  * into lane i % 8), each lane times w_d * x->d added into lanes[l]; the
  * min term, the exact sum of min_j times x's sum over sub-block j, times
- * w_dmin * x->d subtracted from *sum (w_d, w_dmin: the block's fp16 d, dmin). Inline, so that Q4_K's NULL folds. */
-static inline void l2_q4_K_block_ref(float lanes[8], float *sum, uint16_t w_d, uint16_t w_dmin, const uint8_t scales[12],
-                                     const uint8_t qs[L2_SUPER_BLOCK / 2], const uint8_t *qh, const l2_block_q8_K *x) {
+ * w_dmin * x->d subtracted from *sum (w_d, w_dmin: the block's fp16 d and
+ * dmin). Inline, so that Q4_K's NULL folds. */
+static inline void l2_q4_K_block_ref(float lanes[8], float *sum, uint16_t w_d, uint16_t w_dmin,
+                                     const uint8_t scales[12], const uint8_t qs[L2_SUPER_BLOCK / 2], const uint8_t *qh,
+                                     const l2_block_q8_K *x) {
     int32_t isum[8] = {0}, mins = 0;
     for (int j = 0; j < 8; j++) {
         int scale, min;
