@@ -106,29 +106,19 @@ static inline __m512 l2_emu_cvtph_ps(__m256i a) {
 }
 #define _mm512_cvtph_ps(a) l2_emu_cvtph_ps(a)
 
-/* 16 unsigned bytes widened to int32 (vpmovzxbd, missing from SIMDe). */
-static inline __m512i l2_emu_cvtepu8_epi32(__m128i a) {
+/* 16 bytes widened to int32, unsigned (vpmovzxbd) or signed (vpmovsxbd):
+ * both missing from SIMDe. */
+static inline __m512i l2_emu_cvt8_epi32(__m128i a, int is_signed) {
     uint8_t v[16];
     int32_t r[16];
     memcpy(v, &a, sizeof v);
-    for (int i = 0; i < 16; i++) r[i] = v[i];
+    for (int i = 0; i < 16; i++) r[i] = is_signed && v[i] > 127 ? (int32_t)v[i] - 256 : (int32_t)v[i];
     __m512i out;
     memcpy(&out, r, sizeof out);
     return out;
 }
-#define _mm512_cvtepu8_epi32(a) l2_emu_cvtepu8_epi32(a)
-
-/* 16 signed bytes widened to int32 (vpmovsxbd, missing from SIMDe). */
-static inline __m512i l2_emu_cvtepi8_epi32(__m128i a) {
-    int8_t v[16];
-    int32_t r[16];
-    memcpy(v, &a, sizeof v);
-    for (int i = 0; i < 16; i++) r[i] = v[i];
-    __m512i out;
-    memcpy(&out, r, sizeof out);
-    return out;
-}
-#define _mm512_cvtepi8_epi32(a) l2_emu_cvtepi8_epi32(a)
+#define _mm512_cvtepu8_epi32(a) l2_emu_cvt8_epi32((a), 0)
+#define _mm512_cvtepi8_epi32(a) l2_emu_cvt8_epi32((a), 1)
 
 /* int32 to float, rounded to nearest (the default rounding mode). */
 static inline __m512 l2_emu_cvtepi32_ps(__m512i a) {

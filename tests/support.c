@@ -10,12 +10,14 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "child.h"
+#include "kernels/ops_blocks.h"
 #include "platform/platform.h"
 
 /* One of a few static buffers, so that a call's result survives the next
@@ -148,6 +150,32 @@ uint32_t test_rng_next(uint64_t *state) {
     *state ^= *state << 25;
     *state ^= *state >> 27;
     return (uint32_t)((*state * 0x2545F4914F6CDD1Du) >> 32);
+}
+
+int test_same_float(float a, float b) { return memcmp(&a, &b, sizeof a) == 0 || (isnan(a) && isnan(b)); }
+
+void test_panel_start(uint64_t *rng, int rows, int *begin, int *end, float *out, size_t n_out) {
+    const int n_panels = (rows + L2_PANEL_ROWS - 1) / L2_PANEL_ROWS;
+    *begin = (int)(test_rng_next(rng) % (uint64_t)n_panels);
+    *end = *begin + 1 + (int)(test_rng_next(rng) % (uint64_t)(n_panels - *begin));
+    for (size_t i = 0; i < n_out; i++) out[i] = TEST_PANEL_UNWRITTEN;
+}
+
+void test_panel_check(const char *what, const float *out, size_t out_stride, int rows, int begin, int end, int n_inputs,
+                      int n_blocks, float (*want)(const void *ctx, int row, int input), const void *ctx) {
+    for (int i = 0; i < n_inputs; i++)
+        for (size_t r = 0; r < out_stride; r++) {
+            const float got = out[(size_t)i * out_stride + r];
+            const int inside = (int)r >= begin * L2_PANEL_ROWS && (int)r < end * L2_PANEL_ROWS && (int)r < rows;
+            if (!inside) {
+                if (got != TEST_PANEL_UNWRITTEN) fail_msg("%s: row %zu of input %d written outside the range", what, r, i);
+                continue;
+            }
+            const float w = want(ctx, (int)r, i);
+            if (!test_same_float(got, w))
+                fail_msg("%s: row %zu, input %d of %d, %d blocks: %.9g, want %.9g", what, r, i, n_inputs, n_blocks,
+                         (double)got, (double)w);
+        }
 }
 
 char *test_read_file(const char *path, size_t *size) {

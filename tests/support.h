@@ -61,6 +61,22 @@ const char *test_require_tool(const char *name);
  * each test program seeds its own, so its inputs stay the same. */
 uint32_t test_rng_next(uint64_t *state);
 
+/* a and b the same float bits, or both NaN. */
+int test_same_float(float a, float b);
+
+/* The checks of a panel kernel (16 rows a panel; ops_blocks.h's Q4_0,
+ * ops_kquants.h's Q4_K and Q6_K) over a matrix of `rows` rows:
+ * test_panel_start picks a random range [*begin, *end) of its panels and
+ * sets out[0 .. n_out) to TEST_PANEL_UNWRITTEN; after the kernel has run
+ * the range for n_inputs inputs (out_stride apart), test_panel_check
+ * fails unless each row r of the range, input i, holds want(ctx, r, i)'s
+ * bits and every other row below out_stride is still unwritten (messages
+ * name `what` and n_blocks). */
+#define TEST_PANEL_UNWRITTEN -7.0f
+void test_panel_start(uint64_t *rng, int rows, int *begin, int *end, float *out, size_t n_out);
+void test_panel_check(const char *what, const float *out, size_t out_stride, int rows, int begin, int end, int n_inputs,
+                      int n_blocks, float (*want)(const void *ctx, int row, int input), const void *ctx);
+
 /* The whole file, NUL-terminated, in a malloc'd buffer; NULL if unreadable. */
 char *test_read_file(const char *path, size_t *size);
 /* Writes size bytes to a new or emptied file with the given mode (asserts). */

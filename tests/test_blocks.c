@@ -134,8 +134,6 @@ static const l2_block_kernels *table_or_skip(const char *name) {
     return k;
 }
 
-static int same_float(float a, float b) { return memcmp(&a, &b, sizeof a) == 0 || (isnan(a) && isnan(b)); }
-
 static void test_table_quantize(void **state) {
     const l2_block_kernels *k = table_or_skip(*state), *ref = l2_block_kernels_reference();
     float x[MAX_BLOCKS * L2_BLOCK];
@@ -187,7 +185,7 @@ static double q4_bound(const l2_block_q4_0 *w, const l2_block_q8_0 *x, int n) {
  * the others (the sum's order differs). */
 static void assert_close(const l2_block_kernels *k, float got, float want, double bound) {
     if (k == l2_block_kernels_reference() || strcmp(k->name, "neon") == 0) {
-        assert_true(same_float(got, want));
+        assert_true(test_same_float(got, want));
         return;
     }
     if (!(fabs((double)got - (double)want) <= bound))
@@ -221,7 +219,7 @@ static void test_table_dots_four_rows(void **state) {
         float out8[4];
         k->dot4_q8_0(out8, w8, (size_t)n, x, n);
         for (int r = 0; r < 4; r++) {
-            assert_true(same_float(out8[r], k->dot_q8_0(w8 + r * n, x, n)));
+            assert_true(test_same_float(out8[r], k->dot_q8_0(w8 + r * n, x, n)));
             assert_close(k, out8[r], ref->dot_q8_0(w8 + r * n, x, n), q8_bound(w8 + r * n, x, n));
         }
     }
@@ -243,7 +241,7 @@ static void test_table_dots_two_inputs(void **state) {
         k->dot4x2_q8_0(out8, w8, (size_t)n, x, stride, n);
         for (int i = 0; i < 2; i++)
             for (int r = 0; r < 4; r++)
-                assert_true(same_float(out8[4 * i + r], k->dot_q8_0(w8 + r * n, x + (size_t)i * stride, n)));
+                assert_true(test_same_float(out8[4 * i + r], k->dot_q8_0(w8 + r * n, x + (size_t)i * stride, n)));
     }
 }
 
@@ -253,6 +251,19 @@ static void test_table_dots_two_inputs(void **state) {
  * range is the reference's dot_q4_0's bits for each input, and nothing
  * outside the range's rows is written. Blocks past 64 (the reference's
  * own panel kernel carries its sums over) with 1 in 8 trials. */
+/* The reference's dot of a row with an input, as the panel check asks. */
+typedef struct q4_0_rows {
+    const l2_block_kernels *ref;
+    const l2_block_q4_0 *w;
+    const l2_block_q8_0 *x;
+    size_t stride;
+    int n;
+} q4_0_rows;
+static float q4_0_row_dot(const void *ctx, int row, int input) {
+    const q4_0_rows *c = ctx;
+    return c->ref->dot_q4_0(c->w + (size_t)row * (size_t)c->n, c->x + (size_t)input * c->stride, c->n);
+}
+
 #define PANEL_MAX_ROWS 40
 #define PANEL_MAX_INPUTS 11
 #define PANEL_MAX_BLOCKS 80
@@ -278,24 +289,11 @@ static void test_table_q4_0_panels(void **state) {
         unsigned char *panels = malloc(bytes);
         assert_non_null(panels);
         assert_int_equal(l2_q4_0_panels_pack(panels, w, rows, n), bytes);
-        const int n_panels = (rows + L2_PANEL_ROWS - 1) / L2_PANEL_ROWS;
-        const int begin = (int)(test_rng_next(&rng) % (uint64_t)n_panels);
-        const int end = begin + 1 + (int)(test_rng_next(&rng) % (uint64_t)(n_panels - begin));
-        for (size_t i = 0; i < sizeof out / sizeof out[0]; i++) out[i] = -7.0f;
+        int begin, end;
+        test_panel_start(&rng, rows, &begin, &end, out, sizeof out / sizeof out[0]);
         k->q4_0_panels(out, out_stride, panels, rows, begin, end, x, xs, stride, n_inputs, n);
-        for (int i = 0; i < n_inputs; i++)
-            for (size_t r = 0; r < out_stride; r++) {
-                const float got = out[(size_t)i * out_stride + r];
-                const int inside = (int)r >= begin * L2_PANEL_ROWS && (int)r < end * L2_PANEL_ROWS && (int)r < rows;
-                if (!inside) {
-                    if (got != -7.0f) fail_msg("%s: row %zu of input %d written outside the range", k->name, r, i);
-                    continue;
-                }
-                const float want = ref->dot_q4_0(w + r * (size_t)n, x + (size_t)i * stride, n);
-                if (!same_float(got, want))
-                    fail_msg("%s: row %zu, input %d of %d, %d blocks: %.9g, reference %.9g", k->name, r, i, n_inputs,
-                             n, (double)got, (double)want);
-            }
+        const q4_0_rows want = {ref, w, x, stride, n};
+        test_panel_check(k->name, out, out_stride, rows, begin, end, n_inputs, n, q4_0_row_dot, &want);
         free(panels);
     }
 }

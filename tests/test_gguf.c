@@ -676,11 +676,13 @@ static const char *random_k_model(const char *type_name, uint32_t type) {
     return path;
 }
 
-/* The Q4_K_M mix as llama.cpp's rules give it for 4 layers (attn_v and
- * ffn_down of layers 2 and 3 in Q6_K, the classifier too), every matrix
- * held in place in the file's mapping, nothing converted. */
-static void test_q4_k_m_in_place(void **state) {
-    const char *path = random_k_model("q4_k_m", L2_GGUF_MIX_Q4_K_M);
+/* A Q4_K mix's file for 4 layers (random_k_model's): the model's type
+ * Q4_K, every matrix held in place in the file's mapping (nothing
+ * converted), the embedding, attn_q and ffn_up in Q4_K, the classifier in
+ * Q6_K, layer l's attn_v in value[l] and ffn_down in down[l], and the
+ * format naming Q4_K and `more`. */
+static void check_q4_k_mix(const char *path, const llama2_weight_type value[4], const llama2_weight_type down[4],
+                           const char *more) {
     llama2_model *m = NULL;
     llama2_error err = {0};
     assert_int_equal(llama2_model_open(path, NULL, &m, &err), LLAMA2_OK);
@@ -688,43 +690,37 @@ static void test_q4_k_m_in_place(void **state) {
     assert_null(m->converted);
     assert_int_equal(m->token_embedding.type, LLAMA2_WEIGHTS_Q4_K);
     assert_int_equal(m->classifier.type, LLAMA2_WEIGHTS_Q6_K);
+    const unsigned char *base = m->mapping;
     for (int l = 0; l < 4; l++) {
         const layer_weights *w = &m->layers[l];
-        const llama2_weight_type more = l >= 2 ? LLAMA2_WEIGHTS_Q6_K : LLAMA2_WEIGHTS_Q4_K;
-        assert_int_equal(w->attention_value.type, more);
-        assert_int_equal(w->ffn_down.type, more);
+        assert_int_equal(w->attention_value.type, value[l]);
+        assert_int_equal(w->ffn_down.type, down[l]);
         assert_int_equal(w->attention_query.type, LLAMA2_WEIGHTS_Q4_K);
         assert_int_equal(w->ffn_up.type, LLAMA2_WEIGHTS_Q4_K);
-        const unsigned char *at = w->attention_query.blocks, *base = m->mapping;
-        assert_true(at > base && at < base + m->mapping_size);
+        const unsigned char *q = w->attention_query.blocks, *v = w->attention_value.blocks;
+        assert_true(q > base && q < base + m->mapping_size);
+        assert_true(v > base && v < base + m->mapping_size);
     }
     assert_non_null(strstr(m->format, "Q4_K"));
-    assert_non_null(strstr(m->format, "Q6_K"));
+    assert_non_null(strstr(m->format, more));
     llama2_model_close(m);
 }
 
+/* The Q4_K_M mix as llama.cpp's rules give it for 4 layers: attn_v and
+ * ffn_down of layers 2 and 3 in Q6_K. */
+static void test_q4_k_m_in_place(void **state) {
+    const llama2_weight_type q4 = LLAMA2_WEIGHTS_Q4_K, q6 = LLAMA2_WEIGHTS_Q6_K, more[4] = {q4, q4, q6, q6};
+    check_q4_k_mix(random_k_model("q4_k_m", L2_GGUF_MIX_Q4_K_M), more, more, "Q6_K");
+}
+
 /* The Q4_K_S mix for 4 layers: attn_v of every layer in Q5_K (layers 0-3),
- * ffn_down in Q4_K (no layer below 4 / 8), the classifier in Q6_K, held in
- * place; the model's type Q4_K. A Q5_K_M file's type is Q5_K. */
+ * ffn_down in Q4_K (no layer below 4 / 8). A Q5_K_M file's type is Q5_K. */
 static void test_q4_k_s_in_place(void **state) {
-    const char *path = random_k_model("q4_k_s", L2_GGUF_MIX_Q4_K_S);
+    const llama2_weight_type q4 = LLAMA2_WEIGHTS_Q4_K, q5 = LLAMA2_WEIGHTS_Q5_K;
+    const llama2_weight_type value[4] = {q5, q5, q5, q5}, down[4] = {q4, q4, q4, q4};
+    check_q4_k_mix(random_k_model("q4_k_s", L2_GGUF_MIX_Q4_K_S), value, down, "Q5_K");
     llama2_model *m = NULL;
     llama2_error err = {0};
-    assert_int_equal(llama2_model_open(path, NULL, &m, &err), LLAMA2_OK);
-    assert_int_equal(m->config.weight_type, LLAMA2_WEIGHTS_Q4_K);
-    assert_null(m->converted);
-    assert_int_equal(m->token_embedding.type, LLAMA2_WEIGHTS_Q4_K);
-    assert_int_equal(m->classifier.type, LLAMA2_WEIGHTS_Q6_K);
-    for (int l = 0; l < 4; l++) {
-        const layer_weights *w = &m->layers[l];
-        assert_int_equal(w->attention_value.type, LLAMA2_WEIGHTS_Q5_K);
-        assert_int_equal(w->ffn_down.type, LLAMA2_WEIGHTS_Q4_K);
-        assert_int_equal(w->attention_query.type, LLAMA2_WEIGHTS_Q4_K);
-        const unsigned char *at = w->attention_value.blocks, *base = m->mapping;
-        assert_true(at > base && at < base + m->mapping_size);
-    }
-    assert_non_null(strstr(m->format, "Q5_K"));
-    llama2_model_close(m);
     assert_int_equal(llama2_model_open(random_k_model("q5_k_m", L2_GGUF_MIX_Q5_K_M), NULL, &m, &err), LLAMA2_OK);
     assert_int_equal(m->config.weight_type, LLAMA2_WEIGHTS_Q5_K);
     assert_int_equal(m->layers[0].attention_query.type, LLAMA2_WEIGHTS_Q5_K);

@@ -176,8 +176,6 @@ static const l2_kquant_kernels *table_or_skip(const char *name) {
     return k;
 }
 
-static int same_float(float a, float b) { return memcmp(&a, &b, sizeof a) == 0 || (isnan(a) && isnan(b)); }
-
 /* The sum of the magnitudes of a dot's terms: each sub-block's products
  * times its scale and the block's d, and Q4_K's min terms. */
 static double q4_K_magnitude(const l2_block_q4_K *w, const l2_block_q8_K *x, int n) {
@@ -213,7 +211,7 @@ static double q6_K_magnitude(const l2_block_q6_K *w, const l2_block_q8_K *x, int
 /* Both sums add at most 2n + 16 rounded terms, in different orders. */
 static void assert_close(const l2_kquant_kernels *k, float got, float want, double mag, int n) {
     if (k == l2_kquant_kernels_reference()) {
-        assert_true(same_float(got, want));
+        assert_true(test_same_float(got, want));
         return;
     }
     const double bound = 2.0 * (2 * n + 16) * FLT_EPSILON * mag;
@@ -271,13 +269,13 @@ static void test_table_rows_and_inputs(void **state) {
         k->dot4x2_q4_K(e4, w4, (size_t)n, x, stride, n);
         k->dot4x2_q6_K(e6, w6, (size_t)n, x, stride, n);
         for (int r = 0; r < 4; r++) {
-            assert_true(same_float(o4[r], k->dot_q4_K(w4 + r * n, x, n)));
-            assert_true(same_float(o6[r], k->dot_q6_K(w6 + r * n, x, n)));
+            assert_true(test_same_float(o4[r], k->dot_q4_K(w4 + r * n, x, n)));
+            assert_true(test_same_float(o6[r], k->dot_q6_K(w6 + r * n, x, n)));
             assert_close(k, o4[r], ref->dot_q4_K(w4 + r * n, x, n), q4_K_magnitude(w4 + r * n, x, n), n);
             assert_close(k, o6[r], ref->dot_q6_K(w6 + r * n, x, n), q6_K_magnitude(w6 + r * n, x, n), n);
             for (int i = 0; i < 2; i++) {
-                assert_true(same_float(e4[4 * i + r], k->dot_q4_K(w4 + r * n, x + (size_t)i * stride, n)));
-                assert_true(same_float(e6[4 * i + r], k->dot_q6_K(w6 + r * n, x + (size_t)i * stride, n)));
+                assert_true(test_same_float(e4[4 * i + r], k->dot_q4_K(w4 + r * n, x + (size_t)i * stride, n)));
+                assert_true(test_same_float(e6[4 * i + r], k->dot_q6_K(w6 + r * n, x + (size_t)i * stride, n)));
             }
         }
     }
@@ -320,6 +318,21 @@ static void test_reference_blockwise(void **state) {
  * rows is written. */
 #define PANEL_MAX_ROWS 40
 #define PANEL_MAX_INPUTS 11
+/* The blockwise dot of a row with an input, as the panel check asks. */
+typedef struct k_rows {
+    int q6;
+    const void *w;
+    const l2_block_q8_K *x;
+    size_t stride;
+    int n;
+} k_rows;
+static float k_row_dot(const void *ctx, int row, int input) {
+    const k_rows *c = ctx;
+    const l2_block_q8_K *xi = c->x + (size_t)input * c->stride;
+    return c->q6 ? l2_q6_K_dot_blockwise((const l2_block_q6_K *)c->w + (size_t)row * (size_t)c->n, xi, c->n)
+                 : l2_q4_K_dot_blockwise((const l2_block_q4_K *)c->w + (size_t)row * (size_t)c->n, xi, c->n);
+}
+
 static void check_panels(const l2_kquant_kernels *k, int q6, const void *w, int rows, int n, const l2_block_q8_K *x,
                          size_t stride, int n_inputs, int trial) {
     static float out[PANEL_MAX_INPUTS * (PANEL_MAX_ROWS + 5)];
@@ -328,26 +341,13 @@ static void check_panels(const l2_kquant_kernels *k, int q6, const void *w, int 
     unsigned char *panels = malloc(bytes);
     assert_non_null(panels);
     assert_int_equal(q6 ? l2_q6_K_panels_pack(panels, w, rows, n) : l2_q4_K_panels_pack(panels, w, rows, n), bytes);
-    const int n_panels = (rows + L2_PANEL_ROWS - 1) / L2_PANEL_ROWS;
-    const int begin = (int)(test_rng_next(&rng) % (uint64_t)n_panels);
-    const int end = begin + 1 + (int)(test_rng_next(&rng) % (uint64_t)(n_panels - begin));
-    for (size_t i = 0; i < sizeof out / sizeof out[0]; i++) out[i] = -7.0f;
+    int begin, end;
+    test_panel_start(&rng, rows, &begin, &end, out, sizeof out / sizeof out[0]);
     (q6 ? k->q6_K_panels : k->q4_K_panels)(out, out_stride, panels, rows, begin, end, x, stride, n_inputs, n);
-    for (int i = 0; i < n_inputs; i++)
-        for (size_t r = 0; r < out_stride; r++) {
-            const float got = out[(size_t)i * out_stride + r];
-            const int inside = (int)r >= begin * L2_PANEL_ROWS && (int)r < end * L2_PANEL_ROWS && (int)r < rows;
-            if (!inside) {
-                if (got != -7.0f) fail_msg("%s: row %zu of input %d written outside the range", k->name, r, i);
-                continue;
-            }
-            const l2_block_q8_K *xi = x + (size_t)i * stride;
-            const float want = q6 ? l2_q6_K_dot_blockwise((const l2_block_q6_K *)w + r * (size_t)n, xi, n)
-                                  : l2_q4_K_dot_blockwise((const l2_block_q4_K *)w + r * (size_t)n, xi, n);
-            if (!same_float(got, want))
-                fail_msg("%s %s: row %zu, input %d of %d, %d blocks: %.9g, blockwise %.9g", k->name,
-                         q6 ? "q6_K" : "q4_K", r, i, n_inputs, n, (double)got, (double)want);
-        }
+    char what[64];
+    snprintf(what, sizeof what, "%s %s", k->name, q6 ? "q6_K" : "q4_K");
+    const k_rows want = {q6, w, x, stride, n};
+    test_panel_check(what, out, out_stride, rows, begin, end, n_inputs, n, k_row_dot, &want);
     free(panels);
 }
 
@@ -428,7 +428,7 @@ static void test_reference_dots_q5_K(void **state) {
             l2_q4_K_scale_min(b->scales, (i % QK) / 32, &sc, &m);
             const float value = l2_f16_to_f32(b->d) * (float)sc * (float)q5_K_level(b, i % QK) -
                                 l2_f16_to_f32(b->dmin) * (float)m;
-            assert_true(same_float(v[i], value));
+            assert_true(test_same_float(v[i], value));
             const double xi = (double)x[i / QK].d * x[i / QK].qs[i % QK];
             want += v[i] * xi;
             mag += fabs(v[i] * xi);
@@ -456,9 +456,9 @@ static void test_table_q5_K(void **state) {
         for (int r = 0; r < 4; r++) {
             const float one = k->dot_q5_K(w + r * n, x, n);
             assert_close(k, one, ref->dot_q5_K(w + r * n, x, n), q5_K_magnitude(w + r * n, x, n), n);
-            assert_true(same_float(o[r], one));
+            assert_true(test_same_float(o[r], one));
             for (int i = 0; i < 2; i++)
-                assert_true(same_float(e[4 * i + r], k->dot_q5_K(w + r * n, x + (size_t)i * stride, n)));
+                assert_true(test_same_float(e[4 * i + r], k->dot_q5_K(w + r * n, x + (size_t)i * stride, n)));
         }
     }
 }

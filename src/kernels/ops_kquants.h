@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "model/float16.h"
+
 #define L2_SUPER_BLOCK 256 /* values in a Q4_K, Q5_K, Q6_K or Q8_K block */
 
 /* 256 4-bit values in 8 sub-blocks of 32, each with a 6-bit scale and a
@@ -185,6 +187,36 @@ static inline void l2_q4_K_scale_min(const uint8_t scales[12], int j, int *scale
         *scale = (scales[j + 4] & 0x0F) | ((scales[j - 4] >> 6) << 4);
         *min = (scales[j + 4] >> 4) | ((scales[j] >> 6) << 4);
     }
+}
+
+/* Value i (0-255) of a Q4_K block's nibbles qs, 0-15; with qh (Q5_K's
+ * fifth bits) bit i / 32 of qh[i % 32] added as 16, 0-31. */
+static inline int l2_q4_K_value(const uint8_t qs[L2_SUPER_BLOCK / 2], const uint8_t *qh, int i) {
+    const uint8_t byte = qs[(i / 64) * 32 + i % 32];
+    const int low = (i / 32) % 2 ? byte >> 4 : byte & 0x0F;
+    return qh ? low | ((qh[i % 32] >> (i / 32)) & 1) << 4 : low;
+}
+
+/* One block of the reference's Q4_K dot (qh NULL) or Q5_K dot (qh its
+ * fifth bits), as ggml's generic dot: the values' products with x times
+ * their sub-block's scale summed exactly into eight int32 lanes (value i
+ * into lane i % 8), each lane times w_d * x->d added into lanes[l]; the
+ * min term, the exact sum of min_j times x's sum over sub-block j, times
+ * w_dmin * x->d subtracted from *sum (w_d, w_dmin: the block's fp16 d and
+ * dmin). Inline, so that Q4_K's NULL folds. */
+static inline void l2_q4_K_block_ref(float lanes[8], float *sum, uint16_t w_d, uint16_t w_dmin,
+                                     const uint8_t scales[12], const uint8_t qs[L2_SUPER_BLOCK / 2], const uint8_t *qh,
+                                     const l2_block_q8_K *x) {
+    int32_t isum[8] = {0}, mins = 0;
+    for (int j = 0; j < 8; j++) {
+        int scale, min;
+        l2_q4_K_scale_min(scales, j, &scale, &min);
+        mins += min * (x->bsums[2 * j] + x->bsums[2 * j + 1]);
+        for (int i = 32 * j; i < 32 * j + 32; i++) isum[i % 8] += scale * (l2_q4_K_value(qs, qh, i) * x->qs[i]);
+    }
+    const float d = l2_f16_to_f32(w_d) * x->d, dmin = l2_f16_to_f32(w_dmin) * x->d;
+    for (int l = 0; l < 8; l++) lanes[l] += d * (float)isum[l];
+    *sum -= dmin * (float)mins;
 }
 
 /* Q5_K's dots of the reference and of AVX2 (ops_kquants_q5.c,

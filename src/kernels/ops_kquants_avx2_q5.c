@@ -19,68 +19,12 @@
 
 #define FN L2_TARGET(L2_AVX2)
 
-/* Bit j of each byte of qh moved to bit 4 (16 or 0): sub-block j's fifth
- * bits, for the run of 32 values whose nibbles they complete. */
-INLINE __m256i fifth_bits(__m256i qh, int j) {
-    const __m256i bit4 = _mm256_set1_epi8(0x10);
-    if (j <= 4) return _mm256_and_si256(_mm256_slli_epi16(qh, 4 - j), bit4);
-    return _mm256_and_si256(_mm256_srli_epi16(qh, j - 4), bit4);
-}
-
-/* A Q5_K block against one input: the sum over sub-blocks j of scale_j
- * times the products of its 32 values, in eight int32 lanes; *mins four
- * int32 lanes summing to the min term. */
+/* A Q5_K block against one input (q4_K_lanes with its fifth bits). */
 INLINE __m256i q5_K_block(const l2_block_q5_K *w, const l2_block_q8_K *x, __m128i *mins) {
-    const __m128i sm = q4_K_scales_mins(w->scales);
-    *mins = k_min_sums(sm, x);
-    const __m128i scales16 = _mm_cvtepu8_epi16(sm);
-    const __m256i scales = _mm256_set_m128i(scales16, scales16);
-    const __m256i nibble = _mm256_set1_epi8(0x0F), qh = load32(w->qh);
-    __m256i acc = _mm256_setzero_si256();
-    UNROLL(4) for (int k = 0; k < 4; k++) {
-        const __m256i q = load32(w->qs + 32 * k);
-        const __m256i lo = _mm256_or_si256(_mm256_and_si256(q, nibble), fifth_bits(qh, 2 * k));
-        const __m256i hi =
-            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), nibble), fifth_bits(qh, 2 * k + 1));
-        const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, load32(x->qs + 64 * k)),
-                                             _mm256_shuffle_epi8(scales, LANE16(2 * k)));
-        const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, load32(x->qs + 64 * k + 32)),
-                                             _mm256_shuffle_epi8(scales, LANE16(2 * k + 1)));
-        acc = _mm256_add_epi32(acc, _mm256_add_epi32(p0, p1));
-    }
-    return acc;
+    return q4_K_lanes(w->scales, w->qs, w->qh, x, mins);
 }
 
-/* `rows` (1 or 4) weight rows against `inputs` (1 or 2) inputs, block by
- * block; out[4 * i + r] for row r, input i. */
-INLINE void rows_q5_K(float *out, const l2_block_q5_K *w, size_t row_blocks, const l2_block_q8_K *x,
-                      size_t x_stride, int n_blocks, int rows, int inputs) {
-    __m256 acc[2][4];
-    __m128 mins[2][4];
-    for (int i = 0; i < inputs; i++)
-        for (int r = 0; r < rows; r++) {
-            acc[i][r] = _mm256_setzero_ps();
-            mins[i][r] = _mm_setzero_ps();
-        }
-    for (int b = 0; b < n_blocks; b++)
-        UNROLL(2) for (int i = 0; i < inputs; i++) {
-            const l2_block_q8_K *xb = x + (size_t)i * x_stride + b;
-            UNROLL(4) for (int r = 0; r < rows; r++) {
-                const l2_block_q5_K *wb = w + (size_t)r * row_blocks + b;
-                __m128i m;
-                const __m256i isum = q5_K_block(wb, xb, &m);
-                const float d = half_to_float(wb->d) * xb->d, dmin = half_to_float(wb->dmin) * xb->d;
-                acc[i][r] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(isum), acc[i][r]);
-                mins[i][r] = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(m), mins[i][r]);
-            }
-        }
-    for (int i = 0; i < inputs; i++)
-        for (int r = 0; r < rows; r++) {
-            __m128 s = _mm_add_ps(mins[i][r], _mm_movehl_ps(mins[i][r], mins[i][r]));
-            s = _mm_add_ss(s, _mm_movehdup_ps(s));
-            out[4 * i + r] = hsum8(acc[i][r]) - _mm_cvtss_f32(s);
-        }
-}
+ROWS_WITH_MINS(rows_q5_K, l2_block_q5_K, q5_K_block)
 
 FN float l2_dot_q5_K_avx2(const l2_block_q5_K *w, const l2_block_q8_K *x, int n_blocks) {
     float out;

@@ -46,12 +46,6 @@ void l2_quantize_q8_K_ref(l2_block_q8_K *y, const float *x, int n) {
     }
 }
 
-/* Value i (0-255) of a Q4_K block, 0-15. */
-static int q4_K_value(const l2_block_q4_K *w, int i) {
-    const uint8_t byte = w->qs[(i / 64) * 32 + i % 32];
-    return (i / 32) % 2 ? byte >> 4 : byte & 0x0F;
-}
-
 /* Value i of a Q6_K block, less 32: -32 to 31. */
 static int q6_K_value(const l2_block_q6_K *w, int i) {
     const int h = i / 128, k = (i % 128) / 32, l = i % 32;
@@ -62,18 +56,8 @@ static int q6_K_value(const l2_block_q6_K *w, int i) {
 
 static float dot_q4_K_ref(const l2_block_q4_K *w, const l2_block_q8_K *x, int n_blocks) {
     float lanes[8] = {0}, sum = 0.0f;
-    for (int b = 0; b < n_blocks; b++) {
-        int32_t isum[8] = {0}, mins = 0;
-        for (int j = 0; j < 8; j++) {
-            int scale, min;
-            l2_q4_K_scale_min(w[b].scales, j, &scale, &min);
-            mins += min * (x[b].bsums[2 * j] + x[b].bsums[2 * j + 1]);
-            for (int i = 32 * j; i < 32 * j + 32; i++) isum[i % 8] += scale * (q4_K_value(&w[b], i) * x[b].qs[i]);
-        }
-        const float d = l2_f16_to_f32(w[b].d) * x[b].d, dmin = l2_f16_to_f32(w[b].dmin) * x[b].d;
-        for (int l = 0; l < 8; l++) lanes[l] += d * (float)isum[l];
-        sum -= dmin * (float)mins;
-    }
+    for (int b = 0; b < n_blocks; b++)
+        l2_q4_K_block_ref(lanes, &sum, w[b].d, w[b].dmin, w[b].scales, w[b].qs, NULL, &x[b]);
     for (int l = 0; l < 8; l++) sum += lanes[l];
     return sum;
 }
