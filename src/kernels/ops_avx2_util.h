@@ -65,7 +65,12 @@ AVX2_INLINE __m256d expf4_exact(__m128 x) {
                                     _mm256_mul_pd(xd, _mm256_set1_pd(dl)));
     const __m256i t = _mm256_i64gather_epi64((const long long *)l2_exp2_table,
                                              _mm256_and_si256(ki, _mm256_set1_epi64x(31)), 8);
-    const __m256d s = _mm256_castsi256_pd(_mm256_add_epi64(t, _mm256_slli_epi64(ki, 47)));
+    /* The bits t + (ki << 47), which only the top 17 bits of t take part
+     * in: added below them, so that no 64-bit addition wraps (SIMDe's
+     * emulated one is a signed addition, which UBSan holds to that). */
+    const __m256i top = _mm256_and_si256(_mm256_add_epi64(_mm256_srli_epi64(t, 47), ki), _mm256_set1_epi64x(0x1ffff));
+    const __m256d s = _mm256_castsi256_pd(
+        _mm256_or_si256(_mm256_and_si256(t, _mm256_set1_epi64x(((int64_t)1 << 47) - 1)), _mm256_slli_epi64(top, 47)));
     const __m256d p = _mm256_add_pd(_mm256_mul_pd(_mm256_set1_pd(c0), r), _mm256_set1_pd(c1));
     const __m256d r2 = _mm256_mul_pd(r, r);
     __m256d y = _mm256_add_pd(_mm256_mul_pd(_mm256_set1_pd(c2), r), _mm256_set1_pd(1.0));
