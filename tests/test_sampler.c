@@ -3,7 +3,8 @@
  * must leave (llama2_sampler_distribution, and the stage functions of
  * sampler_stages.h alone), the fallback when a stage leaves no token, the
  * options' validation, and the whole chain with its defaults against an
- * independent re-implementation of llama2.c's sample() on random logits.
+ * independent re-implementation of llama2.c's sample() on random logits;
+ * the greedy argmax against llama2.c's loop.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -436,6 +437,38 @@ static void test_top_k_against_full_sort(void **state) {
     free(probs);
 }
 
+/* l2_argmax against llama2.c's loop (the first index whose value no earlier
+ * one reaches, NaNs passed over) on random logits of every length 0-40 and
+ * of a vocabulary, drawn from a few values so that ties are common, with
+ * NaNs, infinities and both zeros among them, a NaN at index 0 included. */
+static int argmax_loop(const float *p, int n) {
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (p[i] > p[best]) best = i;
+    return best;
+}
+
+static void test_argmax_against_loop(void **state) {
+    (void)state;
+    const float pool[] = {-0.0f, 0.0f, 1.0f, -1.0f, 2.5f, NAN, INFINITY, -INFINITY, 1e-30f, -3.0f};
+    enum { POOL = sizeof pool / sizeof pool[0], VOCAB = 32000 };
+    float *a = malloc(VOCAB * sizeof *a);
+    assert_non_null(a);
+    uint64_t rng = 17;
+    for (int trial = 0; trial < 4000; trial++) {
+        const int n = trial < 3000 ? trial % 41 : VOCAB - trial % 9;
+        /* A few values per trial (ties), sometimes plain random ones. */
+        const uint32_t kinds = 2 + test_rng_next(&rng) % 4, first = test_rng_next(&rng) % POOL;
+        for (int i = 0; i < n; i++) {
+            const uint32_t r = test_rng_next(&rng);
+            a[i] = r % 7 == 0 ? (float)(r % 100000) / 1000.0f - 50.0f : pool[(first + (r >> 8) % kinds) % POOL];
+        }
+        const int got = l2_argmax(a, n), want = argmax_loop(a, n);
+        if (got != want) fail_msg("trial %d, %d values: argmax %d, llama2.c's loop %d", trial, n, got, want);
+    }
+    free(a);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_temperature),
@@ -449,6 +482,7 @@ int main(void) {
         cmocka_unit_test(test_options),
         cmocka_unit_test(test_defaults_are_llama2c),
         cmocka_unit_test(test_top_k_against_full_sort),
+        cmocka_unit_test(test_argmax_against_loop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

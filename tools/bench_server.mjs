@@ -8,7 +8,13 @@
 //               sent to last token received): what the clients get;
 //   tg tok/s    the tokens after each client's first / the time from the
 //               earliest first token to the last token: the decoding rate,
-//               prompts left out, as llama-batched-bench's S_TG;
+//               prompts left out (but the late clients' prompts, run while
+//               the early ones decode, inside the window);
+//   all-decoding tok/s
+//               the tokens received while every client is decoding (from
+//               the latest first token to the earliest last token) / that
+//               time: N streams decoding at once, as llama-batched-bench's
+//               and `llama2-bench --parallel`'s S_TG count them;
 //   TTFT        time to first token (the first event of a stream), median
 //               and 99th percentile over every request of the rounds.
 //
@@ -107,6 +113,7 @@ function one(port, ids, maxTokens = GEN) {
   return new Promise((resolve, reject) => {
     const sent = now();
     let first = 0, last = 0, tokens = 0, cached = 0, buffer = '';
+    const times = [];
     const req = http.request({ host: '127.0.0.1', port, path: '/v1/completions', method: 'POST',
       headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) },
       agent: false }, (res) => {
@@ -127,10 +134,11 @@ function one(port, ids, maxTokens = GEN) {
           if (data.choices.length > 0) {
             last = now();
             if (!first) first = last;
+            times.push(last);
           }
         }
       });
-      res.on('end', () => resolve({ sent, first, last, tokens, cached }));
+      res.on('end', () => resolve({ sent, first, last, tokens, cached, times }));
     });
     req.on('error', reject);
     req.end(body);
@@ -145,7 +153,11 @@ async function round(port, clients) {
   const tokens = results.reduce((s, r) => s + r.tokens, 0);
   const after = results.reduce((s, r) => s + r.tokens - 1, 0);
   for (const r of results) if (r.tokens !== GEN) throw new Error(`a client got ${r.tokens} tokens, not ${GEN}`);
-  return { gen: tokens / (end - start), tg: after / (end - firstToken), ttft: results.map((r) => r.first - r.sent) };
+  // Every client decoding: from the latest first token to the earliest last.
+  const from = Math.max(...results.map((r) => r.first)), to = Math.min(...results.map((r) => r.last));
+  const during = results.reduce((s, r) => s + r.times.filter((t) => t > from && t <= to).length, 0);
+  return { gen: tokens / (end - start), tg: after / (end - firstToken), all: to > from ? during / (to - from) : NaN,
+    ttft: results.map((r) => r.first - r.sent) };
 }
 
 const median = (v) => { const s = [...v].sort((a, b) => a - b); const n = s.length;
@@ -284,8 +296,8 @@ const singles = [];
 if (wanted.has('clients')) {
   console.log(`llama2-server: ${options.shape}, ${PROMPT}-token prompts, ${GEN} tokens each (greedy, EOS ignored), ` +
     `${THREADS} threads, --parallel 16, ${options.reps} rounds a row`);
-  console.log('| model | clients | gen tok/s (wall) | tg tok/s | TTFT median | TTFT p99 |');
-  console.log('| --- | --- | --- | --- | --- | --- |');
+  console.log('| model | clients | gen tok/s (wall) | tg tok/s | all-decoding tok/s | TTFT median | TTFT p99 |');
+  console.log('| --- | --- | --- | --- | --- | --- | --- |');
   for (const type of options.types.split(',')) {
     const model = `${options.models}/${options.shape}-${type === 'f32' ? 'f32' : `q8g${GROUP[options.shape]}`}.bin`;
     const { child, port } = await startServer(model);
@@ -295,7 +307,8 @@ if (wanted.has('clients')) {
       for (let r = 0; r < Number(options.reps); r++) rounds.push(await round(port, clients));
       const ttft = rounds.flatMap((r) => r.ttft);
       console.log(`| ${type} | ${clients} | ${median(rounds.map((r) => r.gen)).toFixed(1)} | ` +
-        `${median(rounds.map((r) => r.tg)).toFixed(1)} | ${(median(ttft) * 1e3).toFixed(0)} ms | ` +
+        `${median(rounds.map((r) => r.tg)).toFixed(1)} | ${median(rounds.map((r) => r.all)).toFixed(1)} | ` +
+        `${(median(ttft) * 1e3).toFixed(0)} ms | ` +
         `${(percentile(ttft, 99) * 1e3).toFixed(0)} ms |`);
     }
     // One stream: the server and the command line, alternating.

@@ -158,10 +158,27 @@ void l2_penalize(float *logits, const int *history, int n_history, int *counts, 
     }
 }
 
+/* The first index of the largest value, NaNs passed over (index 0 when p[0]
+ * is NaN), as the loop `if (p[i] > p[best]) best = i` gives it. That loop is
+ * one chain of dependent loads and compares (a greedy server step over 16
+ * rows of 32000 logits spent 2 ms in it); here the maximum is found in
+ * eight independent lanes that compilers vectorise (the ternary is x86's
+ * maxps, NaN and signed zeros included), then its first index by ==, which
+ * cannot tell +0 from -0: neither can the loop's >. */
+#define ARGMAX_LANES 8
+
 int l2_argmax(const float *p, int n) {
+    if (n <= 1 || p[0] != p[0]) return 0;
+    float lane[ARGMAX_LANES];
+    for (int j = 0; j < ARGMAX_LANES; j++) lane[j] = p[0];
+    int i = 0;
+    for (; i + ARGMAX_LANES <= n; i += ARGMAX_LANES)
+        for (int j = 0; j < ARGMAX_LANES; j++) lane[j] = p[i + j] > lane[j] ? p[i + j] : lane[j];
+    float max = lane[0];
+    for (int j = 1; j < ARGMAX_LANES; j++) max = lane[j] > max ? lane[j] : max;
+    for (; i < n; i++) max = p[i] > max ? p[i] : max;
     int best = 0;
-    for (int i = 1; i < n; i++)
-        if (p[i] > p[best]) best = i;
+    while (p[best] != max) best++;
     return best;
 }
 
