@@ -477,8 +477,8 @@ static void test_table_for_level(void **state) {
     assert_ptr_equal(l2_kquant_kernels_for("avx2-exact"), avx2);
     assert_ptr_equal(l2_kquant_kernels_for("avx512"), avx2);
     assert_string_equal(avx2->name, "avx2");
-    assert_null(avx2->q4_K_panels);
-    assert_null(avx2->q6_K_panels);
+    assert_ptr_equal(avx2->q4_K_panels, l2_q4_K_panels_avx2);
+    assert_ptr_equal(avx2->q6_K_panels, l2_q6_K_panels_avx2);
     /* The AVX512-VNNI levels bring their own where the CPU has it. */
     const l2_kquant_kernels *vnni = l2_kquant_kernels_avx512_vnni();
     assert_ptr_equal(l2_kquant_kernels_for("avx512-vnni"), vnni ? vnni : avx2);
@@ -551,6 +551,7 @@ int main(void) {
         cmocka_unit_test_prestate(test_table_rows_and_inputs, "avx512-vnni"),
         cmocka_unit_test(test_reference_blockwise),
         cmocka_unit_test_prestate(test_table_k_panels, "scalar"),
+        cmocka_unit_test_prestate(test_table_k_panels, "avx2"),
         cmocka_unit_test_prestate(test_table_k_panels, "avx512-vnni"),
         cmocka_unit_test_prestate(test_table_k_panels, "neon"),
         cmocka_unit_test(test_reference_dots_q5_K),

@@ -25,6 +25,22 @@ AVX2_INLINE float hsum8(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
+/* Eight fp16 scales to fp32, the bits of l2_f16_to_f32: the magnitude's
+ * bits moved to fp32's places and scaled by 2^112 (exact, subnormals
+ * included), infinities and NaNs rebuilt, the sign put back. */
+AVX2_INLINE __m256 f16_to_f32_8(__m128i h) {
+    const __m256i v = _mm256_cvtepu16_epi32(h);
+    const __m256i magnitude = _mm256_and_si256(v, _mm256_set1_epi32(0x7FFF));
+    const __m256i sign = _mm256_slli_epi32(_mm256_and_si256(v, _mm256_set1_epi32(0x8000)), 16);
+    const __m256 finite = _mm256_mul_ps(_mm256_castsi256_ps(_mm256_slli_epi32(magnitude, 13)),
+                                        _mm256_castsi256_ps(_mm256_set1_epi32((127 + 112) << 23)));
+    const __m256i special = _mm256_or_si256(_mm256_set1_epi32(0x7F800000),
+                                            _mm256_slli_epi32(_mm256_and_si256(v, _mm256_set1_epi32(0x3FF)), 13));
+    const __m256i is_special = _mm256_cmpgt_epi32(magnitude, _mm256_set1_epi32(0x7BFF));
+    const __m256i bits = _mm256_blendv_epi8(_mm256_castps_si256(finite), special, is_special);
+    return _mm256_castsi256_ps(_mm256_or_si256(bits, sign));
+}
+
 /* [p[0..3], q[0..3]] */
 AVX2_INLINE __m256 load_2x4(const float *p, const float *q) {
     return _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(p)), _mm_loadu_ps(q), 1);

@@ -153,6 +153,11 @@ void l2_q6_K_panels_ref(float *out, size_t out_stride, const void *panels, int r
                         const l2_block_q8_K *x, size_t x_stride, int n_inputs, int n_blocks);
 void l2_q6_K_panels_avx512_vnni(float *out, size_t out_stride, const void *panels, int rows, int panel_begin,
                                 int panel_end, const l2_block_q8_K *x, size_t x_stride, int n_inputs, int n_blocks);
+/* The AVX2 levels' panels (ops_kquants_avx2_panels.c). */
+void l2_q4_K_panels_avx2(float *out, size_t out_stride, const void *panels, int rows, int panel_begin, int panel_end,
+                         const l2_block_q8_K *x, size_t x_stride, int n_inputs, int n_blocks);
+void l2_q6_K_panels_avx2(float *out, size_t out_stride, const void *panels, int rows, int panel_begin, int panel_end,
+                         const l2_block_q8_K *x, size_t x_stride, int n_inputs, int n_blocks);
 
 /* The neon level's panels (ops_kquants_neon.c: sdot, the reference
  * panels' bits), where l2_kquant_panels_neon says this CPU and build run

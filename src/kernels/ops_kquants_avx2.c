@@ -78,6 +78,7 @@ INLINE void rows_q6_K(float *out, const l2_block_q6_K *w, size_t row_blocks, con
             const l2_block_q8_K *xb = x + (size_t)i * x_stride + b;
             UNROLL(4) for (int r = 0; r < rows; r++) {
                 const l2_block_q6_K *wb = w + (size_t)r * row_blocks + b;
+                if (i == 0) prefetch_block_ahead(wb, sizeof *wb);
                 const float d = half_to_float(wb->d) * xb->d;
                 acc[i][r] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(q6_K_block(wb, xb)), acc[i][r]);
             }
@@ -119,7 +120,7 @@ FN static void dot4x2_q6_K_avx2(float out[8], const l2_block_q6_K *w, size_t row
 }
 
 /* AVX2's entries, under a level's name and with its Q4_K and Q6_K panel
- * kernels (NULL: row by row). */
+ * kernels. */
 #define KQUANT_TABLE(level, q4_K, q6_K)                                                                                    \
     {.name = level,                                                                                                    \
      .quantize_q8_K = l2_quantize_q8_K_ref,                                                                            \
@@ -136,7 +137,7 @@ FN static void dot4x2_q6_K_avx2(float out[8], const l2_block_q6_K *w, size_t row
      .dot4x2_q5_K = l2_dot4x2_q5_K_avx2}
 
 const l2_kquant_kernels *l2_kquant_kernels_avx2(void) {
-    static const l2_kquant_kernels table = KQUANT_TABLE("avx2", NULL, NULL);
+    static const l2_kquant_kernels table = KQUANT_TABLE("avx2", l2_q4_K_panels_avx2, l2_q6_K_panels_avx2);
     return l2_x86_features_read().avx2 ? &table : NULL;
 }
 

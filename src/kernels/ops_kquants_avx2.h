@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "ops_blocks.h"
 #include "ops_isa.h"
 #include "ops_kquants.h"
 #include "ops_x86.h"
@@ -103,6 +104,15 @@ INLINE __m256i q4_K_lanes(const uint8_t scales_mins[12], const uint8_t *qs, cons
     return acc;
 }
 
+/* The row-by-row kernels read a few kilobytes of consecutive rows a call,
+ * too short a stream for the hardware prefetchers to run ahead of: each
+ * block asks for its bytes L2_PANEL_PREFETCH ahead (the rows after the
+ * call's) into L2, a line for every 64 of the block's bytes. */
+INLINE void prefetch_block_ahead(const void *block, size_t bytes) {
+    for (size_t at = 0; at < bytes; at += 64)
+        _mm_prefetch((const char *)block + L2_PANEL_PREFETCH + at, L2_PANEL_PREFETCH_HINT);
+}
+
 /* ROWS_WITH_MINS(name, block_t, block_dot) defines name: `rows` (1 or 4)
  * weight rows of a K-quant with d, dmin and a min term (Q4_K, Q5_K)
  * against `inputs` (1 or 2) inputs, block by block; out[4 * i + r] for
@@ -124,6 +134,7 @@ INLINE __m256i q4_K_lanes(const uint8_t scales_mins[12], const uint8_t *qs, cons
                 const l2_block_q8_K *xb = x + (size_t)i * x_stride + b;                                                \
                 UNROLL(4) for (int r = 0; r < rows; r++) {                                                             \
                     const block_t *wb = w + (size_t)r * row_blocks + b;                                                \
+                    if (i == 0) prefetch_block_ahead(wb, sizeof *wb);                                                  \
                     __m128i m;                                                                                         \
                     const __m256i isum = block_dot(wb, xb, &m);                                                        \
                     const float d = half_to_float(wb->d) * xb->d, dmin = half_to_float(wb->dmin) * xb->d;             \
