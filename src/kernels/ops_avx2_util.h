@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "ops.h"
 #include "ops_x86.h"
@@ -39,6 +40,14 @@ AVX2_INLINE __m256 f16_to_f32_8(__m128i h) {
     const __m256i is_special = _mm256_cmpgt_epi32(magnitude, _mm256_set1_epi32(0x7BFF));
     const __m256i bits = _mm256_blendv_epi8(_mm256_castps_si256(finite), special, is_special);
     return _mm256_castsi256_ps(_mm256_or_si256(bits, sign));
+}
+
+/* Bytes 4k..4k+3 of q in every 32-bit lane (a broadcast load): the input
+ * side of a panel's vpmaddubsw step. */
+AVX2_INLINE __m256i broadcast_piece(const int8_t *q, int k) {
+    int32_t v;
+    memcpy(&v, q + 4 * k, sizeof v);
+    return _mm256_set1_epi32(v);
 }
 
 /* [p[0..3], q[0..3]] */

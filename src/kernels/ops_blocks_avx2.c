@@ -185,13 +185,6 @@ FN static void dot4x2_q8_0_avx2(float out[8], const l2_block_q8_0 *w, size_t row
     rows_q8_0(out, w, row_blocks, x, x_stride, n_blocks, 4, 2);
 }
 
-/* Input bytes 4j..4j+3 in every 32-bit lane (a broadcast load). */
-INLINE __m256i piece_256(const int8_t *q, int j) {
-    int32_t v;
-    memcpy(&v, q + 4 * j, sizeof v);
-    return _mm256_set1_epi32(v);
-}
-
 /* Q4_0 panels (ops_blocks.h) against NI inputs at once, a panel's two
  * halves (8 rows each, a row a 32-bit lane) block by block: each half
  * block's nibbles unpacked once into eight vectors (the low nibbles of
@@ -226,13 +219,13 @@ INLINE void q4_0_panel(__m256 *acc, const uint8_t *nibbles, const uint8_t *scale
             for (int i = 0; i < ni; i++) {
                 const int8_t *q = x[(size_t)i * x_stride + (size_t)b].qs;
                 const l2_block_q8_0_summary *sm = &xs[(size_t)i * x_stride + (size_t)b];
-                __m256i pairs = _mm256_maddubs_epi16(lo[0], piece_256(q, 0));
+                __m256i pairs = _mm256_maddubs_epi16(lo[0], broadcast_piece(q, 0));
 #pragma GCC unroll 8
                 for (int k = 1; k < 4; k++)
-                    pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(lo[k], piece_256(q, k)));
+                    pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(lo[k], broadcast_piece(q, k)));
 #pragma GCC unroll 8
                 for (int k = 0; k < 4; k++)
-                    pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(hi[k], piece_256(q, 4 + k)));
+                    pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(hi[k], broadcast_piece(q, 4 + k)));
                 const __m256i isum = _mm256_sub_epi32(_mm256_madd_epi16(pairs, ones), _mm256_set1_epi32(8 * sm->sum));
                 const __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(sm->d));
                 acc[2 * i + h] = _mm256_add_ps(acc[2 * i + h], _mm256_mul_ps(_mm256_cvtepi32_ps(isum), scale));

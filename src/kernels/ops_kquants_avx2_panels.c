@@ -27,26 +27,11 @@
 
 #define FN L2_TARGET(L2_AVX2)
 #define INLINE L2_INLINE(L2_AVX2)
-/* Loops over the inputs and a block's parts unrolled, so that the
- * accumulators stay in registers; not in the emulated build, whose
- * vectors are arrays. */
-#define PRAGMA(x) _Pragma(#x)
-#ifndef L2_EMULATED_X86
-#define UNROLL(n) PRAGMA(GCC unroll n)
-#else
-#define UNROLL(n)
-#endif
+#define UNROLL(n) L2_UNROLL_NATIVE(n)
 
 /* Inputs a pass over a panel: their sums, the four value vectors of a
  * step and the constants fill the 16 registers. */
 #define PANEL_INPUTS 4
-
-/* Input bytes 4k..4k+3 of q in every 32-bit lane (a broadcast load). */
-INLINE __m256i piece(const int8_t *q, int k) {
-    int32_t v;
-    memcpy(&v, q + 4 * k, sizeof v);
-    return _mm256_set1_epi32(v);
-}
 
 /* Eight bytes (a half panel's rows) as int32 lanes with the value in both
  * 16-bit halves: vpmaddwd's multiplier of a lane's two pair sums. */
@@ -98,7 +83,7 @@ INLINE void q4_K_half(__m256 *acc, const uint8_t *v, int h, const l2_block_q8_K 
             UNROLL(4) for (int i = 0; i < ni; i++) {
                 const int8_t *q = x[(size_t)i * x_stride].qs + 32 * j;
                 UNROLL(4) for (int k = 0; k < 4; k++)
-                    pairs[i] = _mm256_add_epi16(pairs[i], _mm256_maddubs_epi16(nib[k], piece(q, 4 * run + k)));
+                    pairs[i] = _mm256_add_epi16(pairs[i], _mm256_maddubs_epi16(nib[k], broadcast_piece(q, 4 * run + k)));
             }
         }
         UNROLL(4) for (int i = 0; i < ni; i++) isum[i] = _mm256_add_epi32(isum[i], _mm256_madd_epi16(pairs[i], scale));
@@ -155,10 +140,10 @@ INLINE void q6_K_half(__m256 *acc, const uint8_t *v, int h, const l2_block_q8_K 
             }
             UNROLL(4) for (int i = 0; i < ni; i++) {
                 const int8_t *qx = x[(size_t)i * x_stride].qs + 32 * g + 16 * run;
-                const __m256i p01 = _mm256_add_epi16(_mm256_maddubs_epi16(q[0], piece(qx, 0)),
-                                                     _mm256_maddubs_epi16(q[1], piece(qx, 1)));
-                const __m256i p23 = _mm256_add_epi16(_mm256_maddubs_epi16(q[2], piece(qx, 2)),
-                                                     _mm256_maddubs_epi16(q[3], piece(qx, 3)));
+                const __m256i p01 = _mm256_add_epi16(_mm256_maddubs_epi16(q[0], broadcast_piece(qx, 0)),
+                                                     _mm256_maddubs_epi16(q[1], broadcast_piece(qx, 1)));
+                const __m256i p23 = _mm256_add_epi16(_mm256_maddubs_epi16(q[2], broadcast_piece(qx, 2)),
+                                                     _mm256_maddubs_epi16(q[3], broadcast_piece(qx, 3)));
                 isum[i] = _mm256_add_epi32(isum[i], _mm256_add_epi32(_mm256_madd_epi16(p01, scale),
                                                                      _mm256_madd_epi16(p23, scale)));
             }

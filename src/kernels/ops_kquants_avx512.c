@@ -25,15 +25,7 @@
 
 #define FN L2_TARGET(L2_AVX512_VNNI)
 #define INLINE L2_INLINE(L2_AVX512_VNNI)
-/* Loops over the inputs and a sub-block's parts unrolled, so that the
- * accumulators stay in registers; not in the emulated build, whose
- * vectors are arrays (unrolled, the file takes many minutes to compile). */
-#define PRAGMA(x) _Pragma(#x)
-#ifndef L2_EMULATED_X86
-#define UNROLL(n) PRAGMA(GCC unroll n)
-#else
-#define UNROLL(n)
-#endif
+#define UNROLL(n) L2_UNROLL_NATIVE(n)
 
 /* Input bytes 4k..4k+3 of q in every 32-bit lane (a broadcast load). */
 INLINE __m512i piece_512(const int8_t *q, int k) {

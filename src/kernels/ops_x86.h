@@ -18,12 +18,18 @@
 #define L2_KEEP_IN_REGISTER(v) __asm__("" : "+v"(v))
 /* The kernels' helpers are inlined: their vectors stay in registers. */
 #define L2_INLINE(features) static inline __attribute__((target(features), always_inline))
+/* Loops over constant counts (inputs, a block's parts) unrolled, so that
+ * the accumulators stay in registers. */
+#define L2_NATIVE_PRAGMA(x) _Pragma(#x)
+#define L2_UNROLL_NATIVE(n) L2_NATIVE_PRAGMA(GCC unroll n)
 #else
 #define L2_TARGET(features)
 #define L2_KEEP_IN_REGISTER(v) (void)0
 /* SIMDe's vectors are arrays: the compiler decides (forcing every inline
  * makes the emulated files take minutes to compile). */
 #define L2_INLINE(features) static inline
+/* Not unrolled either (unrolled, the K-quant files take many minutes). */
+#define L2_UNROLL_NATIVE(n)
 #endif
 
 #define L2_AVX2 "avx2,fma"
