@@ -94,39 +94,31 @@ static void dot4x2_q6_K_ref(float out[8], const l2_block_q6_K *w, size_t row_blo
     for (size_t i = 0; i < 2; i++) dot4_q6_K_ref(out + 4 * i, w, row_blocks, x + i * x_stride, n_blocks);
 }
 
+/* The reference's row kernels, under a level's name and with its Q4_K and
+ * Q6_K panel kernels. */
+#define REFERENCE_ROWS_TABLE(level, q4_K, q6_K)                                                                        \
+    {.name = level,                                                                                                    \
+     .quantize_q8_K = l2_quantize_q8_K_ref,                                                                            \
+     .dot_q4_K = dot_q4_K_ref,                                                                                         \
+     .dot_q6_K = dot_q6_K_ref,                                                                                         \
+     .dot4_q4_K = dot4_q4_K_ref,                                                                                       \
+     .dot4_q6_K = dot4_q6_K_ref,                                                                                       \
+     .dot4x2_q4_K = dot4x2_q4_K_ref,                                                                                   \
+     .dot4x2_q6_K = dot4x2_q6_K_ref,                                                                                   \
+     .q4_K_panels = q4_K,                                                                                              \
+     .q6_K_panels = q6_K,                                                                                              \
+     .dot_q5_K = l2_dot_q5_K_ref,                                                                                      \
+     .dot4_q5_K = l2_dot4_q5_K_ref,                                                                                    \
+     .dot4x2_q5_K = l2_dot4x2_q5_K_ref}
 
 const l2_kquant_kernels *l2_kquant_kernels_reference(void) {
-    static const l2_kquant_kernels table = {.name = "scalar",
-                                            .quantize_q8_K = l2_quantize_q8_K_ref,
-                                            .dot_q4_K = dot_q4_K_ref,
-                                            .dot_q6_K = dot_q6_K_ref,
-                                            .dot4_q4_K = dot4_q4_K_ref,
-                                            .dot4_q6_K = dot4_q6_K_ref,
-                                            .dot4x2_q4_K = dot4x2_q4_K_ref,
-                                            .dot4x2_q6_K = dot4x2_q6_K_ref,
-                                            .q4_K_panels = l2_q4_K_panels_ref,
-                                            .q6_K_panels = l2_q6_K_panels_ref,
-                                            .dot_q5_K = l2_dot_q5_K_ref,
-                                            .dot4_q5_K = l2_dot4_q5_K_ref,
-                                            .dot4x2_q5_K = l2_dot4x2_q5_K_ref};
+    static const l2_kquant_kernels table = REFERENCE_ROWS_TABLE("scalar", l2_q4_K_panels_ref, l2_q6_K_panels_ref);
     return &table;
 }
 
 const l2_kquant_kernels *l2_kquant_kernels_neon(void) {
 #if defined(__aarch64__)
-    static const l2_kquant_kernels table = {.name = "neon",
-                                            .quantize_q8_K = l2_quantize_q8_K_ref,
-                                            .dot_q4_K = dot_q4_K_ref,
-                                            .dot_q6_K = dot_q6_K_ref,
-                                            .dot4_q4_K = dot4_q4_K_ref,
-                                            .dot4_q6_K = dot4_q6_K_ref,
-                                            .dot4x2_q4_K = dot4x2_q4_K_ref,
-                                            .dot4x2_q6_K = dot4x2_q6_K_ref,
-                                            .q4_K_panels = l2_q4_K_panels_neon,
-                                            .q6_K_panels = l2_q6_K_panels_neon,
-                                            .dot_q5_K = l2_dot_q5_K_ref,
-                                            .dot4_q5_K = l2_dot4_q5_K_ref,
-                                            .dot4x2_q5_K = l2_dot4x2_q5_K_ref};
+    static const l2_kquant_kernels table = REFERENCE_ROWS_TABLE("neon", l2_q4_K_panels_neon, l2_q6_K_panels_neon);
     return l2_kquant_panels_neon() ? &table : NULL;
 #else
     return NULL;
